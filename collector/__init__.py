@@ -1,0 +1,1 @@
+"""The Assay collector: OTLP receivers, normalizer, store, REST API and CLI."""

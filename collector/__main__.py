@@ -1,0 +1,5 @@
+"""`python -m assay.collector` is `assay`."""
+
+from assay.collector.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""The REST API under `/api`: health, read-only SQL and recent LLM calls."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from assay.collector.api.calls import calls_endpoint
+from assay.collector.api.health import health_endpoint
+from assay.collector.api.query import query_endpoint
+
+
+def api_routes() -> list[Route]:
+    return [
+        Route("/api/health", health_endpoint, methods=["GET"]),
+        Route("/api/query", query_endpoint, methods=["POST"]),
+        Route("/api/calls", calls_endpoint, methods=["GET"]),
+    ]

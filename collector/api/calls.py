@@ -1,0 +1,105 @@
+"""`GET /api/calls`: recent LLM calls, filtered by service, model, status and time range."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from assay.collector.api.encoding import error_response, json_response, json_rows
+from assay.collector.store.base import StoreError
+
+LIST_COLUMNS = (
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "service_name",
+    "operation",
+    "provider",
+    "model",
+    "status",
+    "error_type",
+    "duration_ms",
+    "time_to_first_token_ms",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "tags",
+)
+_FILTERS = {  # query parameter → column, all compared for equality
+    "service": "service_name",
+    "model": "model",
+    "provider": "provider",
+    "status": "status",
+    "user_id": "user_id",
+    "session_id": "session_id",
+    "prompt_name": "prompt_name",
+    "prompt_version": "prompt_version",
+    "trace_id": "trace_id",
+}
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+MAX_LIMIT = 1000
+
+
+def parse_time(value: str, now: dt.datetime) -> dt.datetime:
+    """`15m`, `2h`, `7d` (ago) or an ISO 8601 time (UTC when it has no offset)."""
+    match = _RELATIVE.match(value.strip())
+    if match:
+        return now - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def calls_query(
+    params: dict[str, str], database: str, now: dt.datetime
+) -> tuple[str, dict[str, Any], int]:
+    where: list[str] = []
+    values: dict[str, Any] = {}
+    for key, column in _FILTERS.items():
+        if params.get(key):
+            where.append(f"{column} = {{{key}:String}}")
+            values[key] = params[key]
+    for key, op in (("since", ">="), ("until", "<")):
+        if params.get(key):
+            try:
+                moment = parse_time(params[key], now)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}; use e.g. 15m, 24h, 7d or an ISO time") from exc
+            where.append(f"timestamp {op} {{{key}:DateTime64(9, 'UTC')}}")
+            values[key] = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    try:
+        limit = min(max(int(params.get("limit", 100)), 1), MAX_LIMIT)
+        offset = max(int(params.get("offset", 0)), 0)
+    except ValueError as exc:
+        raise ValueError("limit and offset must be integers") from exc
+    sql = (
+        f"SELECT {', '.join(LIST_COLUMNS)} FROM {database}.llm_calls"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+        f" ORDER BY timestamp DESC LIMIT {limit} OFFSET {offset}"
+    )
+    return sql, values, limit
+
+
+async def calls_endpoint(request: Request) -> Response:
+    state = request.app.state
+    try:
+        sql, values, limit = calls_query(
+            dict(request.query_params), state.store.database, dt.datetime.now(dt.timezone.utc)
+        )
+    except ValueError as exc:
+        return error_response(str(exc))
+    try:
+        columns, rows = await asyncio.to_thread(state.store.query, sql, values)
+    except StoreError as exc:
+        return error_response(f"query failed: {exc}", 503)
+    return json_response({"calls": json_rows(columns, rows), "limit": limit})

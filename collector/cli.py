@@ -1,0 +1,200 @@
+"""The `assay` command: the collector, ad hoc queries and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from assay.collector.settings import load_settings
+
+DEFAULT_URL = "http://localhost:4318"
+err = Console(stderr=True)
+
+
+def _api_url(url: str | None) -> str:
+    return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _api_headers() -> dict[str, str]:
+    token = os.environ.get("ASSAY_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@click.group()
+@click.version_option(package_name="assay")
+def main() -> None:
+    """Assay: LLM observability and evaluation on OpenTelemetry and ClickHouse."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--grpc-port", type=int, default=None, help="OTLP/gRPC port (default 4317).")
+@click.option(
+    "--http-port", type=int, default=None, help="OTLP/HTTP, API and UI port (default 4318)."
+)
+@click.option(
+    "--storage",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of the embedded store (default ./assay-data).",
+)
+@click.option(
+    "--clickhouse-url",
+    default=None,
+    help="Use a ClickHouse server instead: http://user:pass@host:8123/assay",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="assay.yaml with further settings.",
+)
+@click.option("--demo", is_flag=True, help="Also send demo traffic through a local fake LLM.")
+@click.option("--demo-calls", type=int, default=200, show_default=True)
+@click.option("--log-level", default="info", show_default=True)
+def collector(
+    host: str | None,
+    grpc_port: int | None,
+    http_port: int | None,
+    storage: Path | None,
+    clickhouse_url: str | None,
+    config_file: Path | None,
+    demo: bool,
+    demo_calls: int,
+    log_level: str,
+) -> None:
+    """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
+    from assay.collector.service import Endpoints, serve
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(
+            config_file,
+            host=host,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            storage=storage,
+            clickhouse_url=clickhouse_url,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    def on_ready(endpoints: Endpoints) -> None:
+        if demo:
+            threading.Thread(
+                target=_demo_then_tell, args=(endpoints, demo_calls), daemon=True
+            ).start()
+
+    try:
+        asyncio.run(serve(settings, on_ready=on_ready))
+    except Exception as exc:  # start-up failures: say what and why, no traceback
+        from assay.collector.store.base import StoreError
+
+        if isinstance(exc, (StoreError, OSError)):
+            err.print(f"[red]assay collector could not start:[/red] {exc}")
+            sys.exit(1)
+        raise
+
+
+def _demo_then_tell(endpoints: Any, calls: int) -> None:
+    from assay.collector.demo import run_demo
+
+    try:
+        summary = run_demo(endpoint=endpoints.grpc_endpoint, calls=calls, quiet=True)
+    except Exception as exc:
+        err.print(f"[red]demo traffic failed:[/red] {exc}")
+        return
+    url = endpoints.http_url
+    err.print(
+        f"\n[bold green]Assay is running.[/bold green] Demo traffic sent: {summary}\n"
+        f"  OTLP gRPC  {endpoints.grpc_endpoint}     OTLP HTTP + API  {url}\n"
+        f"  Health     {url}/api/health\n"
+        f"  Calls      {url}/api/calls?limit=20\n"
+        "  Query it from another terminal:\n"
+        '    .venv/bin/assay query "SELECT model, count(), sum(cost_usd) FROM assay.llm_calls '
+        'GROUP BY model"\n'
+        "  Instrument your own service: import assay.instrumentation.auto\n"
+        "  Stop with Ctrl-C.\n"
+    )
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--url", default=None, help=f"Collector API (default $ASSAY_URL or {DEFAULT_URL}).")
+@click.option("--max-rows", type=int, default=None)
+def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
+    """Run read-only SQL against the store, through the collector's API."""
+    base = _api_url(url)
+    body: dict[str, Any] = {"sql": sql, "format": "csv" if fmt == "csv" else "json"}
+    if max_rows:
+        body["max_rows"] = max_rows
+    try:
+        response = httpx.post(f"{base}/api/query", json=body, headers=_api_headers(), timeout=120)
+    except httpx.HTTPError as exc:
+        err.print(
+            f"[red]no collector answers at {base}[/red] ({exc}). Start one with "
+            "`assay collector` (or `make run`), or point --url / ASSAY_URL at it."
+        )
+        sys.exit(2)
+    if response.status_code != 200:
+        try:
+            message = response.json().get("error", response.text)
+        except ValueError:
+            message = response.text
+        err.print(f"[red]error:[/red] {message}")
+        sys.exit(1)
+    if fmt == "csv":
+        click.echo(response.text, nl=False)
+        return
+    result = response.json()
+    if fmt == "json":
+        click.echo(json.dumps(result["rows"], indent=2, ensure_ascii=False))
+        return
+    table = Table(*result["columns"], header_style="bold")
+    for row in result["rows"]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+    Console().print(table)
+    err.print(f"{result['row_count']} row(s){' (truncated)' if result.get('truncated') else ''}")
+
+
+@main.command()
+@click.option(
+    "--endpoint",
+    default=None,
+    help="Collector OTLP endpoint (default $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4317).",
+)
+@click.option("--calls", type=int, default=200, show_default=True, help="LLM calls to send.")
+def demo(endpoint: str | None, calls: int) -> None:
+    """Send realistic LLM traffic through a local fake LLM provider to a collector."""
+    from assay.collector.demo import run_demo
+
+    endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4317"
+    if "://" not in endpoint:
+        endpoint = f"http://{endpoint}"
+    summary = run_demo(endpoint=endpoint, calls=calls)
+    err.print(f"[green]demo done:[/green] {summary}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The normalizer: OTLP requests in, typed rows for the store out."""

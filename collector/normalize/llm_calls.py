@@ -1,0 +1,165 @@
+"""GenAI spans → `llm_calls` rows, per the OpenTelemetry GenAI semantic conventions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from assay.collector.normalize.otlp import as_text
+from assay.collector.normalize.rows import LlmCallRow
+from assay.instrumentation import pricing
+from assay.instrumentation import semconv as sc
+
+log = logging.getLogger("assay.collector.normalize")
+
+# Attributes that become their own columns, so the `attributes` map keeps only the rest.
+_COLUMN_ATTRIBUTES = frozenset(
+    {
+        sc.OPERATION_NAME,
+        sc.PROVIDER_NAME,
+        sc.SYSTEM,
+        sc.REQUEST_MODEL,
+        sc.RESPONSE_MODEL,
+        sc.RESPONSE_ID,
+        sc.INPUT_MESSAGES,
+        sc.OUTPUT_MESSAGES,
+        sc.SYSTEM_INSTRUCTIONS,
+        sc.TOOL_DEFINITIONS,
+        sc.USAGE_INPUT_TOKENS,
+        sc.USAGE_OUTPUT_TOKENS,
+        sc.USAGE_CACHE_READ_INPUT_TOKENS,
+        sc.USAGE_CACHE_CREATION_INPUT_TOKENS,
+        sc.USAGE_REASONING_OUTPUT_TOKENS,
+        sc.COST_USD,
+        sc.RESPONSE_TIME_TO_FIRST_CHUNK,
+        sc.ERROR_TYPE,
+        sc.RESPONSE_FINISH_REASONS,
+        sc.REQUEST_STREAM,
+        sc.SERVER_ADDRESS,
+        sc.USER_ID,
+        sc.SESSION_ID,
+        sc.PROMPT_NAME,
+        sc.PROMPT_VERSION,
+        sc.TAGS,
+        sc.EXPERIMENT_ID,
+        sc.DATASET_ITEM_ID,
+    }
+)
+
+
+def is_llm_span(attrs: dict[str, Any]) -> bool:
+    """A span is an LLM call when it names an LLM operation, or a model without an operation."""
+    operation = attrs.get(sc.OPERATION_NAME)
+    if operation is not None:
+        return operation in sc.LLM_OPERATIONS
+    return sc.REQUEST_MODEL in attrs
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        return None
+    return count if count >= 0 else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json_text(value: Any) -> str:
+    """Message attributes arrive as JSON text (the conventions' shape) or as structured values."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [as_text(v) for v in value]
+    return [as_text(value)]
+
+
+def llm_call_row(
+    attrs: dict[str, Any],
+    *,
+    start_ns: int,
+    end_ns: int,
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str,
+    service_name: str,
+    is_error: bool,
+    status_message: str,
+) -> LlmCallRow:
+    request_model = as_text(attrs.get(sc.REQUEST_MODEL) or "")
+    response_model = as_text(attrs.get(sc.RESPONSE_MODEL) or "")
+    model = response_model or request_model
+    provider = as_text(attrs.get(sc.PROVIDER_NAME) or attrs.get(sc.SYSTEM) or "")
+    input_tokens = _count(attrs.get(sc.USAGE_INPUT_TOKENS))
+    output_tokens = _count(attrs.get(sc.USAGE_OUTPUT_TOKENS))
+    cached = _count(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS))
+    cache_creation = _count(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
+
+    cost = _number(attrs.get(sc.COST_USD))
+    cost_source = "span" if cost is not None else ""
+    if cost is None:
+        cost = pricing.cost_usd(
+            model, input_tokens, output_tokens, cached, cache_creation, provider
+        )
+        cost_source = "price_table" if cost is not None else ""
+
+    ttft = _number(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK))
+    error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
+    return LlmCallRow(
+        timestamp=start_ns,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent_span_id,
+        service_name=service_name,
+        operation=as_text(attrs.get(sc.OPERATION_NAME) or sc.OP_CHAT),
+        provider=provider,
+        request_model=request_model,
+        response_model=response_model,
+        model=model,
+        response_id=as_text(attrs.get(sc.RESPONSE_ID) or ""),
+        input_messages=_json_text(attrs.get(sc.INPUT_MESSAGES)),
+        output_messages=_json_text(attrs.get(sc.OUTPUT_MESSAGES)),
+        system_instructions=_json_text(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
+        tool_definitions=_json_text(attrs.get(sc.TOOL_DEFINITIONS)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached,
+        cache_creation_input_tokens=cache_creation,
+        reasoning_tokens=_count(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
+        cost_usd=cost,
+        cost_source=cost_source,
+        duration_ms=max(end_ns - start_ns, 0) / 1e6,
+        time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
+        status="error" if is_error or error_type else "ok",
+        error_type=error_type,
+        error_message=status_message,
+        finish_reasons=_strings(attrs.get(sc.RESPONSE_FINISH_REASONS)),
+        streamed=attrs.get(sc.REQUEST_STREAM) is True,
+        server_address=as_text(attrs.get(sc.SERVER_ADDRESS) or ""),
+        user_id=as_text(attrs.get(sc.USER_ID) or ""),
+        session_id=as_text(attrs.get(sc.SESSION_ID) or ""),
+        prompt_name=as_text(attrs.get(sc.PROMPT_NAME) or ""),
+        prompt_version=as_text(attrs.get(sc.PROMPT_VERSION) or ""),
+        tags=_strings(attrs.get(sc.TAGS)),
+        experiment_id=as_text(attrs.get(sc.EXPERIMENT_ID) or ""),
+        dataset_item_id=as_text(attrs.get(sc.DATASET_ITEM_ID) or ""),
+        attributes={k: as_text(v) for k, v in attrs.items() if k not in _COLUMN_ATTRIBUTES},
+    )

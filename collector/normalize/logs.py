@@ -1,0 +1,44 @@
+"""OTLP log requests → `otel_logs` rows."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from assay.collector.normalize.otlp import any_value, as_text, attributes, text_map
+from assay.collector.normalize.rows import LogRow
+from assay.instrumentation import semconv as sc
+
+
+def normalize_logs(
+    request: ExportLogsServiceRequest, rows: list[LogRow] | None = None
+) -> list[LogRow]:
+    rows = rows if rows is not None else []
+    for resource_logs in request.resource_logs:
+        resource = attributes(resource_logs.resource.attributes)
+        service_name = str(resource.get(sc.SERVICE_NAME, "unknown_service"))
+        resource_text = text_map(resource)
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope
+            scope_text = text_map(attributes(scope.attributes))
+            for record in scope_logs.log_records:
+                rows.append(
+                    LogRow(
+                        Timestamp=record.time_unix_nano or record.observed_time_unix_nano,
+                        TraceId=record.trace_id.hex(),
+                        SpanId=record.span_id.hex(),
+                        TraceFlags=record.flags & 0xFF,
+                        SeverityText=record.severity_text,
+                        SeverityNumber=int(record.severity_number),
+                        ServiceName=service_name,
+                        Body=as_text(any_value(record.body)),
+                        ResourceSchemaUrl=resource_logs.schema_url,
+                        ResourceAttributes=resource_text,
+                        ScopeSchemaUrl=scope_logs.schema_url,
+                        ScopeName=scope.name,
+                        ScopeVersion=scope.version,
+                        ScopeAttributes=scope_text,
+                        LogAttributes=text_map(attributes(record.attributes)),
+                        EventName=getattr(record, "event_name", ""),
+                    )
+                )
+    return rows

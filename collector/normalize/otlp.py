@@ -1,0 +1,124 @@
+"""Decoding OTLP requests (protobuf and JSON) and reading their attribute values."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+SIGNALS: dict[str, type[Message]] = {
+    "traces": ExportTraceServiceRequest,
+    "logs": ExportLogsServiceRequest,
+}
+
+
+class InvalidRequest(ValueError):
+    """The request is not valid OTLP; the message says what is wrong."""
+
+
+def decode_protobuf(signal: str, body: bytes) -> Message:
+    request = SIGNALS[signal]()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise InvalidRequest(f"malformed OTLP protobuf for {signal}: {exc}") from exc
+    return request
+
+
+# OTLP/JSON differs from protobuf's JSON mapping in one way: trace and span ids are hex, not base64.
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+_CONTAINERS = {
+    "traces": ("resourceSpans", "scopeSpans", "spans"),
+    "logs": ("resourceLogs", "scopeLogs", "logRecords"),
+}
+
+
+def _hex_ids_to_base64(record: dict[str, Any]) -> None:
+    for field in _ID_FIELDS:
+        value = record.get(field)
+        if isinstance(value, str) and value:
+            try:
+                record[field] = base64.b64encode(bytes.fromhex(value)).decode()
+            except ValueError as exc:
+                raise InvalidRequest(f"{field} {value[:40]!r} is not hex") from exc
+    for link in record.get("links") or ():
+        if isinstance(link, dict):
+            _hex_ids_to_base64(link)
+
+
+def decode_json(signal: str, body: bytes) -> Message:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidRequest(f"invalid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidRequest("an OTLP/JSON request must be a JSON object")
+    outer, middle, inner = _CONTAINERS[signal]
+    try:
+        for resource in document.get(outer) or ():
+            for scope in resource.get(middle) or ():
+                for record in scope.get(inner) or ():
+                    _hex_ids_to_base64(record)
+        request = SIGNALS[signal]()
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except InvalidRequest:
+        raise
+    except (
+        json_format.ParseError,
+        AttributeError,
+        TypeError,
+        ValueError,
+        RecursionError,
+        binascii.Error,
+    ) as exc:
+        raise InvalidRequest(f"not an OTLP/JSON {signal} request: {exc}") from exc
+    return request
+
+
+def any_value(value: AnyValue) -> Any:
+    """An OTLP AnyValue as a plain Python value."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None
+
+
+def attributes(pairs: Any) -> dict[str, Any]:
+    """A repeated KeyValue field as a dict of plain values."""
+    return {kv.key: any_value(kv.value) for kv in pairs}
+
+
+def as_text(value: Any) -> str:
+    """The string form stored in Map(String, String) columns: JSON for anything structured."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_map(values: dict[str, Any]) -> dict[str, str]:
+    return {key: as_text(value) for key, value in values.items()}

@@ -1,0 +1,115 @@
+"""Typed rows for the tables the collector writes; field order and names are the columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass(slots=True)
+class TraceRow:
+    table: ClassVar[str] = "otel_traces"
+
+    Timestamp: int  # ns since the epoch
+    TraceId: str
+    SpanId: str
+    ParentSpanId: str
+    TraceState: str
+    SpanName: str
+    SpanKind: str
+    ServiceName: str
+    ResourceAttributes: dict[str, str]
+    ScopeName: str
+    ScopeVersion: str
+    SpanAttributes: dict[str, str]
+    Duration: int  # ns
+    StatusCode: str
+    StatusMessage: str
+    # Nested columns are inserted as parallel arrays under their dotted names.
+    Events_Timestamp: list[int] = field(default_factory=list)
+    Events_Name: list[str] = field(default_factory=list)
+    Events_Attributes: list[dict[str, str]] = field(default_factory=list)
+    Links_TraceId: list[str] = field(default_factory=list)
+    Links_SpanId: list[str] = field(default_factory=list)
+    Links_TraceState: list[str] = field(default_factory=list)
+    Links_Attributes: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LogRow:
+    table: ClassVar[str] = "otel_logs"
+
+    Timestamp: int
+    TraceId: str
+    SpanId: str
+    TraceFlags: int
+    SeverityText: str
+    SeverityNumber: int
+    ServiceName: str
+    Body: str
+    ResourceSchemaUrl: str
+    ResourceAttributes: dict[str, str]
+    ScopeSchemaUrl: str
+    ScopeName: str
+    ScopeVersion: str
+    ScopeAttributes: dict[str, str]
+    LogAttributes: dict[str, str]
+    EventName: str
+
+
+@dataclass(slots=True)
+class LlmCallRow:
+    table: ClassVar[str] = "llm_calls"
+
+    timestamp: int  # call start, ns since the epoch
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    service_name: str
+    operation: str
+    provider: str
+    request_model: str
+    response_model: str
+    model: str  # response model, else request model
+    response_id: str = ""
+    input_messages: str = ""  # JSON text, the GenAI conventions' message shape
+    output_messages: str = ""
+    system_instructions: str = ""
+    tool_definitions: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_source: str = ""  # "span" (the instrumentation's figure), "price_table", or "" (unpriced)
+    duration_ms: float = 0.0
+    time_to_first_token_ms: float | None = None
+    status: str = "ok"  # ok | error
+    error_type: str = ""
+    error_message: str = ""
+    finish_reasons: list[str] = field(default_factory=list)
+    streamed: bool = False
+    server_address: str = ""
+    user_id: str = ""
+    session_id: str = ""
+    prompt_name: str = ""
+    prompt_version: str = ""
+    tags: list[str] = field(default_factory=list)
+    experiment_id: str = ""
+    dataset_item_id: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def column_names(row_type: type) -> list[str]:
+    """Table column names of a row type (`Events_Name` → `Events.Name`)."""
+    return [
+        f.name.replace("_", ".", 1) if f.name.startswith(("Events_", "Links_")) else f.name
+        for f in fields(row_type)
+    ]
+
+
+def to_columns(rows: list[Any]) -> list[list[Any]]:
+    """Rows as column lists, the shape the store inserts."""
+    names = [f.name for f in fields(rows[0])]
+    return [[getattr(row, name) for row in rows] for name in names]

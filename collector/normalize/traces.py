@@ -1,0 +1,95 @@
+"""OTLP trace requests → `otel_traces` rows for every span and `llm_calls` rows for LLM spans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from assay.collector.normalize.llm_calls import is_llm_span, llm_call_row
+from assay.collector.normalize.otlp import attributes, text_map
+from assay.collector.normalize.rows import LlmCallRow, TraceRow
+from assay.instrumentation import semconv as sc
+
+# Names as the OpenTelemetry Collector's ClickHouse exporter writes them.
+SPAN_KINDS = {
+    Span.SPAN_KIND_UNSPECIFIED: "Unspecified",
+    Span.SPAN_KIND_INTERNAL: "Internal",
+    Span.SPAN_KIND_SERVER: "Server",
+    Span.SPAN_KIND_CLIENT: "Client",
+    Span.SPAN_KIND_PRODUCER: "Producer",
+    Span.SPAN_KIND_CONSUMER: "Consumer",
+}
+STATUS_CODES = {
+    Status.STATUS_CODE_UNSET: "Unset",
+    Status.STATUS_CODE_OK: "Ok",
+    Status.STATUS_CODE_ERROR: "Error",
+}
+
+
+@dataclass(slots=True)
+class TraceBatch:
+    traces: list[TraceRow] = field(default_factory=list)
+    llm_calls: list[LlmCallRow] = field(default_factory=list)
+
+
+def normalize_traces(
+    request: ExportTraceServiceRequest, batch: TraceBatch | None = None
+) -> TraceBatch:
+    """Append the rows of one request to `batch` (a new one if None) and return it."""
+    batch = batch if batch is not None else TraceBatch()
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        service_name = str(resource.get(sc.SERVICE_NAME, "unknown_service"))
+        resource_text = text_map(resource)
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            for span in scope_spans.spans:
+                attrs = attributes(span.attributes)
+                trace_id = span.trace_id.hex()
+                span_id = span.span_id.hex()
+                parent_span_id = span.parent_span_id.hex()
+                status_code = STATUS_CODES.get(span.status.code, "Unset")
+                row = TraceRow(
+                    Timestamp=span.start_time_unix_nano,
+                    TraceId=trace_id,
+                    SpanId=span_id,
+                    ParentSpanId=parent_span_id,
+                    TraceState=span.trace_state,
+                    SpanName=span.name,
+                    SpanKind=SPAN_KINDS.get(span.kind, "Unspecified"),
+                    ServiceName=service_name,
+                    ResourceAttributes=resource_text,
+                    ScopeName=scope.name,
+                    ScopeVersion=scope.version,
+                    SpanAttributes=text_map(attrs),
+                    Duration=max(span.end_time_unix_nano - span.start_time_unix_nano, 0),
+                    StatusCode=status_code,
+                    StatusMessage=span.status.message,
+                )
+                for event in span.events:
+                    row.Events_Timestamp.append(event.time_unix_nano)
+                    row.Events_Name.append(event.name)
+                    row.Events_Attributes.append(text_map(attributes(event.attributes)))
+                for link in span.links:
+                    row.Links_TraceId.append(link.trace_id.hex())
+                    row.Links_SpanId.append(link.span_id.hex())
+                    row.Links_TraceState.append(link.trace_state)
+                    row.Links_Attributes.append(text_map(attributes(link.attributes)))
+                batch.traces.append(row)
+                if is_llm_span(attrs):
+                    batch.llm_calls.append(
+                        llm_call_row(
+                            attrs,
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
+                            trace_id=trace_id,
+                            span_id=span_id,
+                            parent_span_id=parent_span_id,
+                            service_name=service_name,
+                            is_error=status_code == "Error",
+                            status_message=span.status.message,
+                        )
+                    )
+    return batch

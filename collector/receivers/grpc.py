@@ -1,0 +1,67 @@
+"""The OTLP/gRPC receiver (trace and logs services) on grpc.aio."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from assay.collector.normalize.otlp import InvalidRequest, decode_protobuf
+from assay.collector.pipeline import Overloaded, Pipeline
+
+log = logging.getLogger("assay.collector.receivers")
+
+_SERVICES: dict[str, tuple[str, type[Message]]] = {
+    "traces": ("opentelemetry.proto.collector.trace.v1.TraceService", ExportTraceServiceResponse),
+    "logs": ("opentelemetry.proto.collector.logs.v1.LogsService", ExportLogsServiceResponse),
+}
+
+
+def _export_handler(
+    pipeline: Pipeline, signal: str
+) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+    response = _SERVICES[signal][1]().SerializeToString()
+
+    async def export(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        # The request arrives as raw bytes so that a malformed one is answered with
+        # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
+        try:
+            request = decode_protobuf(signal, body)
+            pipeline.submit(signal, request, len(body))
+        except InvalidRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Overloaded as exc:
+            # OTLP: RESOURCE_EXHAUSTED with RetryInfo is retryable; the SDK exporters back off.
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return response
+
+    return export
+
+
+def build_grpc_server(
+    pipeline: Pipeline, host: str, port: int, max_request_bytes: int
+) -> tuple[grpc.aio.Server, int]:
+    """A started-later grpc.aio server with the OTLP services; returns it and the bound port."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    for signal, (service, _response) in _SERVICES.items():
+        handler = grpc.unary_unary_rpc_method_handler(
+            _export_handler(pipeline, signal),
+            request_deserializer=None,
+            response_serializer=None,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
+        )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
+    return server, bound

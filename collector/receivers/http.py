@@ -1,0 +1,121 @@
+"""The OTLP/HTTP receiver: `/v1/traces` and `/v1/logs`, protobuf or JSON, optionally gzipped."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
+from assay.collector.pipeline import Overloaded, Pipeline
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_RESPONSES: dict[str, type[Message]] = {
+    "traces": ExportTraceServiceResponse,
+    "logs": ExportLogsServiceResponse,
+}
+# google.rpc.Code values the OTLP spec puts in error bodies
+_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE = 3, 8, 14
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refusing anything past `limit` bytes either way."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            # max_length bounds the output, so a small gzip bomb cannot blow up memory.
+            body = inflater.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise InvalidRequest(f"body is not valid gzip: {exc}") from exc
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge(f"decompressed body is over the {limit}-byte limit")
+        if not inflater.eof:
+            raise InvalidRequest("gzip body is truncated")
+    elif encoding not in ("identity", ""):
+        raise InvalidRequest(f"unsupported content-encoding {encoding!r} (use gzip or none)")
+    return body
+
+
+def _error(
+    content_type: str,
+    http_status: int,
+    code: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An OTLP error response: a google.rpc.Status in the request's own encoding."""
+    if content_type == PROTOBUF:
+        body = status_pb2.Status(code=code, message=message).SerializeToString()
+        return Response(body, http_status, headers=headers, media_type=PROTOBUF)
+    return Response(
+        json.dumps({"code": code, "message": message}),
+        http_status,
+        headers=headers,
+        media_type=JSON,
+    )
+
+
+def otlp_routes(pipeline: Pipeline, max_request_bytes: int) -> list[Route]:
+    def endpoint(signal: str) -> Callable[[Request], Awaitable[Response]]:
+        empty = _RESPONSES[signal]()
+
+        async def export(request: Request) -> Response:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in (PROTOBUF, JSON):
+                return Response(
+                    f"unsupported content type {content_type or '(none)'!r}: "
+                    f"send {PROTOBUF} or {JSON}",
+                    415,
+                    media_type="text/plain",
+                )
+            try:
+                body = await read_body(request, max_request_bytes)
+                if not body:
+                    raise InvalidRequest("empty request body")
+                decoded = (
+                    decode_protobuf(signal, body)
+                    if content_type == PROTOBUF
+                    else decode_json(signal, body)
+                )
+                pipeline.submit(signal, decoded, len(body))
+            except PayloadTooLarge as exc:
+                return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))
+            except InvalidRequest as exc:
+                return _error(content_type, 400, _INVALID_ARGUMENT, str(exc))
+            except Overloaded as exc:
+                retry_after = {"Retry-After": str(max(1, round(exc.retry_after)))}
+                return _error(content_type, 429, _UNAVAILABLE, str(exc), retry_after)
+            if content_type == PROTOBUF:
+                return Response(empty.SerializeToString(), 200, media_type=PROTOBUF)
+            return Response("{}", 200, media_type=JSON)
+
+        return export
+
+    return [
+        Route("/v1/traces", endpoint("traces"), methods=["POST"]),
+        Route("/v1/logs", endpoint("logs"), methods=["POST"]),
+    ]

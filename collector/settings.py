@@ -1,0 +1,66 @@
+"""Collector settings: flags, `ASSAY_*` environment variables and the optional `assay.yaml`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE = "assay"
+
+
+class CollectorSettings(BaseSettings):
+    """Everything the collector can be told. Precedence: flags > environment > config file."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(default=4317, ge=0, le=65535)
+    http_port: int = Field(default=4318, ge=0, le=65535)
+    storage: Path = Path("assay-data")
+    clickhouse_url: str | None = None
+    database: str = DEFAULT_DATABASE
+
+    # Largest OTLP request accepted, compressed and decompressed alike.
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # Bytes of decoded requests waiting for the writer before new ones are refused.
+    max_queue_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # The writer flushes when this many spans are waiting, or every flush_interval seconds.
+    batch_spans: int = Field(default=5000, gt=0)
+    flush_interval: float = Field(default=0.5, gt=0)
+    # Store write retries: exponential backoff from retry_initial up to retry_max seconds.
+    retry_initial: float = Field(default=0.2, gt=0)
+    retry_max: float = Field(default=30.0, gt=0)
+
+    query_timeout_s: int = Field(default=30, gt=0)
+    query_max_rows: int = Field(default=100_000, gt=0)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("clickhouse_url must start with http:// or https://")
+        return value or None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> CollectorSettings:
+    """Settings from the config file (if any), the environment, then explicit overrides."""
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read config file {config_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {config_file} must hold a mapping at the top level")
+        from_file = dict(loaded.get("collector", {}) or {})
+    env_settings = CollectorSettings()
+    # Values from the environment beat the file: keep only the file's keys the env did not set.
+    explicit_env = env_settings.model_fields_set
+    merged = {k: v for k, v in from_file.items() if k not in explicit_env}
+    merged.update(env_settings.model_dump(include=explicit_env))
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return CollectorSettings.model_validate(merged)

@@ -1,0 +1,138 @@
+"""The Store interface, and its implementation on a clickhouse-connect client."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from clickhouse_connect.driver.client import Client
+
+from assay.collector.store.migrations import apply_migrations
+
+log = logging.getLogger("assay.collector.store")
+
+
+class StoreError(Exception):
+    """The store refused or failed an operation; the message says why."""
+
+
+class Store(Protocol):
+    """Where rows go and queries come from: embedded ClickHouse or a ClickHouse server."""
+
+    database: str
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None: ...
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+    def query_readonly(
+        self, sql: str, timeout_s: int, max_rows: int
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class ClickHouseStore:
+    """A Store on a clickhouse-connect client; the embedded and server stores differ only in
+    how the client is opened, because chDB speaks the same SQL through the same client."""
+
+    kind = "clickhouse"
+
+    def __init__(self, client: Client, database: str) -> None:
+        self._client = client
+        self.database = database
+        self._reader: Client | None = None
+        self._reader_lock = threading.Lock()
+
+    def migrate(self) -> list[str]:
+        """Create the database and apply the migrations not applied yet; return their names."""
+        return apply_migrations(self._client, self.database)
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        if not columns or not columns[0]:
+            return
+        # The token makes a retried insert of the same block a no-op (MergeTree deduplication),
+        # so retries never create duplicate rows.
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        try:
+            self._client.insert(
+                f"{self.database}.{table}",
+                columns,
+                column_names=list(column_names),
+                column_oriented=True,
+                settings=settings,
+            )
+        except Exception as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            result = self._client.query(sql, parameters=parameters, settings=settings)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
+
+    def query_readonly(
+        self, sql: str, timeout_s: int, max_rows: int
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a person's SQL on a separate read-only session: writes, DDL and table functions
+        that reach files or the network are refused by ClickHouse itself."""
+        limits = {
+            "max_execution_time": timeout_s,
+            "max_result_rows": max_rows,
+            "result_overflow_mode": "break",
+        }
+        try:
+            with self._reader_lock:
+                if self._reader is None:
+                    self._reader = self._open_reader(limits)
+            result = self._reader.query(sql, settings=self._per_query_settings(limits))
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+        return list(result.column_names), [tuple(row) for row in result.result_rows[:max_rows]]
+
+    def _open_reader(self, limits: dict[str, Any]) -> Client:
+        raise NotImplementedError
+
+    def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        try:
+            if self._reader is not None:
+                self._reader.close()
+            self._client.close()
+        except Exception:  # closing a dead connection must not hide the real problem
+            log.debug("closing the ClickHouse client failed", exc_info=True)

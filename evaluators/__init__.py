@@ -1,0 +1,1 @@
+"""Evaluators, datasets and experiments."""

@@ -1,0 +1,85 @@
+"""Every span attribute name Assay writes or reads: the one place they are spelled."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+
+# --- OpenTelemetry GenAI semantic conventions -------------------------------------------------
+OPERATION_NAME: Final = _gen_ai.GEN_AI_OPERATION_NAME
+PROVIDER_NAME: Final = _gen_ai.GEN_AI_PROVIDER_NAME
+SYSTEM: Final = _gen_ai.GEN_AI_SYSTEM  # the older name of the provider attribute, still read
+REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
+REQUEST_MAX_TOKENS: Final = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+REQUEST_TEMPERATURE: Final = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
+REQUEST_TOP_P: Final = _gen_ai.GEN_AI_REQUEST_TOP_P
+REQUEST_FREQUENCY_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
+REQUEST_PRESENCE_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
+REQUEST_STOP_SEQUENCES: Final = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
+REQUEST_SEED: Final = _gen_ai.GEN_AI_REQUEST_SEED
+REQUEST_CHOICE_COUNT: Final = _gen_ai.GEN_AI_REQUEST_CHOICE_COUNT
+REQUEST_STREAM: Final = _gen_ai.GEN_AI_REQUEST_STREAM
+REQUEST_ENCODING_FORMATS: Final = _gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS
+RESPONSE_ID: Final = _gen_ai.GEN_AI_RESPONSE_ID
+RESPONSE_MODEL: Final = _gen_ai.GEN_AI_RESPONSE_MODEL
+RESPONSE_FINISH_REASONS: Final = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+RESPONSE_TIME_TO_FIRST_CHUNK: Final = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK  # seconds
+USAGE_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+USAGE_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+USAGE_CACHE_READ_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+USAGE_REASONING_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+INPUT_MESSAGES: Final = _gen_ai.GEN_AI_INPUT_MESSAGES
+OUTPUT_MESSAGES: Final = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+SYSTEM_INSTRUCTIONS: Final = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
+TOOL_DEFINITIONS: Final = _gen_ai.GEN_AI_TOOL_DEFINITIONS
+EMBEDDINGS_DIMENSION_COUNT: Final = _gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
+PROMPT_NAME: Final = _gen_ai.GEN_AI_PROMPT_NAME
+CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
+
+ERROR_TYPE: Final = _error.ERROR_TYPE
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+SERVICE_NAME: Final = "service.name"  # resource attribute
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+
+# gen_ai.operation.name values
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_GENERATE_CONTENT: Final = "generate_content"
+LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_EMBEDDINGS, OP_GENERATE_CONTENT})
+
+# gen_ai.provider.name values
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+
+# --- What the conventions lack: Assay's own names ---------------------------------------------
+COST_USD: Final = "assay.usage.cost_usd"
+# false when the API reported no usage (e.g. a stream without include_usage): tokens are unknown
+USAGE_REPORTED: Final = "assay.usage.reported"
+PROMPT_VERSION: Final = "assay.prompt.version"
+TAGS: Final = "assay.tags"
+EXPERIMENT_ID: Final = "assay.experiment.id"
+DATASET_ITEM_ID: Final = "assay.dataset.item.id"
+
+# Attributes copied from the ambient `context(...)` onto every LLM span, keyed by its argument.
+CONTEXT_ATTRIBUTES: Final = {
+    "user_id": USER_ID,
+    "session_id": SESSION_ID,
+    "prompt_name": PROMPT_NAME,
+    "prompt_version": PROMPT_VERSION,
+    "tags": TAGS,
+    "experiment_id": EXPERIMENT_ID,
+    "dataset_item_id": DATASET_ITEM_ID,
+}
+
+# --- Appended by the instrumentation ----------------------------------------------------------
+# true when the consumer closed a stream (close, context-manager exit, garbage collection) before
+# the API finished it: output messages are partial and usage is usually unknown
+STREAM_CLOSED_EARLY: Final = "assay.stream.closed_early"

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real collector process on free loopback ports, on embedded storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningCollector:
+    process: subprocess.Popen[bytes]
+    grpc_port: int
+    http_port: int
+    storage: Path
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.grpc_port}"
+
+    def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of a read-only query through the collector's API."""
+        response = httpx.post(f"{self.http_url}/api/query", json={"sql": sql, **params}, timeout=60)
+        assert response.status_code == 200, response.text
+        return list(response.json()["rows"])
+
+    def wait_for_rows(self, sql: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Poll until the query returns at least `count` rows (the writer flushes in batches)."""
+        deadline = time.monotonic() + timeout
+        rows: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            rows = self.query(sql)
+            if len(rows) >= count:
+                return rows
+            time.sleep(0.1)
+        raise AssertionError(f"wanted {count} rows, got {len(rows)} from: {sql}\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_collector(storage: Path, log_path: Path, *extra: str, **env: str) -> RunningCollector:
+    grpc_port, http_port = free_port(), free_port()
+    environment = {**os.environ, "ASSAY_FLUSH_INTERVAL": "0.1", **env}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assay.collector", "collector", "--storage", str(storage),
+         "--grpc-port", str(grpc_port), "--http-port", str(http_port), *extra],
+        stdout=log_file, stderr=subprocess.STDOUT, env=environment,
+    )
+    collector = RunningCollector(process, grpc_port, http_port, storage, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"collector exited with {process.returncode}:\n{collector.log()}")
+        try:
+            if httpx.get(f"{collector.http_url}/api/health", timeout=1).status_code == 200:
+                return collector
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    collector.stop()
+    raise RuntimeError(f"collector did not become healthy:\n{collector.log()}")
+
+
+@pytest.fixture(scope="session")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """One collector for the session; tests tell their data apart by unique service names."""
+    base = tmp_path_factory.mktemp("collector")
+    running = start_collector(base / "data", base / "collector.log")
+    yield running
+    running.stop()
