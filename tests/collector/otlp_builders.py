@@ -49,8 +49,10 @@ def make_span(
         kind=Span.SPAN_KIND_CLIENT,
         start_time_unix_nano=start,
         end_time_unix_nano=start + duration_ns,
-        status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET,
-                      message="boom" if error else ""),
+        status=Status(
+            code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET,
+            message="boom" if error else "",
+        ),
     )
     span.attributes.extend(key_values(attrs or {}))
     return span

@@ -37,10 +37,15 @@ def test_health_reports_the_store_and_pipeline(collector: RunningCollector) -> N
 
 
 def test_query_as_json_and_csv(collector: RunningCollector, seeded: str) -> None:
-    sql = (f"SELECT model, count() AS n FROM assay.llm_calls WHERE service_name = '{seeded}' "
-           "GROUP BY model ORDER BY model")
+    sql = (
+        f"SELECT model, count() AS n FROM assay.llm_calls WHERE service_name = '{seeded}' "
+        "GROUP BY model ORDER BY model"
+    )
     response = httpx.post(f"{collector.http_url}/api/query", json={"sql": sql})
-    assert response.json()["rows"] == [{"model": "claude-sonnet-4", "n": 1}, {"model": "gpt-4o", "n": 2}]
+    assert response.json()["rows"] == [
+        {"model": "claude-sonnet-4", "n": 1},
+        {"model": "gpt-4o", "n": 2},
+    ]
     response = httpx.post(f"{collector.http_url}/api/query", json={"sql": sql, "format": "csv"})
     assert response.text.splitlines() == ["model,n", "claude-sonnet-4,1", "gpt-4o,2"]
 
@@ -57,33 +62,44 @@ def test_query_as_json_and_csv(collector: RunningCollector, seeded: str) -> None
         ("SELECT no_such_column FROM assay.llm_calls", "query failed"),
     ],
 )
-def test_anything_but_a_read_is_refused(collector: RunningCollector, sql: str, fragment: str) -> None:
+def test_anything_but_a_read_is_refused(
+    collector: RunningCollector, sql: str, fragment: str
+) -> None:
     response = httpx.post(f"{collector.http_url}/api/query", json={"sql": sql})
     assert response.status_code == 400
     assert fragment in response.json()["error"]
 
 
-def test_the_read_session_cannot_write_even_past_the_keyword_check(collector: RunningCollector) -> None:
+def test_the_read_session_cannot_write_even_past_the_keyword_check(
+    collector: RunningCollector,
+) -> None:
     # Starts like a read but asks the engine to change a setting that permits writes.
-    response = httpx.post(f"{collector.http_url}/api/query",
-                          json={"sql": "SELECT 1 SETTINGS readonly = 0"})
+    response = httpx.post(
+        f"{collector.http_url}/api/query", json={"sql": "SELECT 1 SETTINGS readonly = 0"}
+    )
     assert response.status_code == 400
     # ... and the writer's session is untouched: ingest still lands.
     service = f"after-{uuid.uuid4().hex[:8]}"
-    httpx.post(f"{collector.http_url}/v1/traces",
-               content=make_request(service, make_span()).SerializeToString(),
-               headers={"content-type": "application/x-protobuf"})
+    httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=make_request(service, make_span()).SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    )
     collector.wait_for_rows(f"SELECT 1 FROM assay.otel_traces WHERE ServiceName = '{service}'", 1)
 
 
 def test_query_row_limit(collector: RunningCollector) -> None:
-    response = httpx.post(f"{collector.http_url}/api/query",
-                          json={"sql": "SELECT number FROM system.numbers LIMIT 50", "max_rows": 10})
+    response = httpx.post(
+        f"{collector.http_url}/api/query",
+        json={"sql": "SELECT number FROM system.numbers LIMIT 50", "max_rows": 10},
+    )
     body = response.json()
     assert body["row_count"] == 10 and body["truncated"] is True
 
 
-def test_recent_calls_filter_by_service_model_and_status(collector: RunningCollector, seeded: str) -> None:
+def test_recent_calls_filter_by_service_model_and_status(
+    collector: RunningCollector, seeded: str
+) -> None:
     url = f"{collector.http_url}/api/calls"
     calls = httpx.get(url, params={"service": seeded}).json()["calls"]
     assert len(calls) == 3

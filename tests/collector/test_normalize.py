@@ -104,22 +104,48 @@ def test_row_types_name_the_table_columns() -> None:
 
 def test_otlp_json_ids_are_hex() -> None:
     trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
-    body = {"resourceSpans": [{"resource": {"attributes": [
-        {"key": "service.name", "value": {"stringValue": "json-svc"}}]},
-        "scopeSpans": [{"spans": [{
-            "traceId": trace_id, "spanId": span_id, "name": "chat gpt-4o", "kind": 3,
-            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
-            "attributes": [{"key": sc.REQUEST_MODEL, "value": {"stringValue": "gpt-4o"}},
-                           {"key": sc.USAGE_INPUT_TOKENS, "value": {"intValue": "7"}}],
-        }]}]}]}
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]
+                },
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "name": "chat gpt-4o",
+                                "kind": 3,
+                                "startTimeUnixNano": "1700000000000000000",
+                                "endTimeUnixNano": "1700000001000000000",
+                                "attributes": [
+                                    {"key": sc.REQUEST_MODEL, "value": {"stringValue": "gpt-4o"}},
+                                    {"key": sc.USAGE_INPUT_TOKENS, "value": {"intValue": "7"}},
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
     batch = normalize_traces(decode_json("traces", json.dumps(body).encode()))  # type: ignore[arg-type]
     (call,) = batch.llm_calls
     assert (call.trace_id, call.span_id, call.input_tokens) == (trace_id, span_id, 7)
     assert call.service_name == "json-svc"
 
 
-@pytest.mark.parametrize("body", [b"{", b"[]", b'{"resourceSpans": "no"}',
-                                  b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b'{"resourceSpans": "no"}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
+    ],
+)
 def test_bad_json_is_an_invalid_request(body: bytes) -> None:
     with pytest.raises(InvalidRequest):
         decode_json("traces", body)

@@ -32,10 +32,16 @@ def _service() -> str:
 def _emit(provider: TracerProvider) -> tuple[str, str]:
     tracer = provider.get_tracer("tests")
     with tracer.start_as_current_span("handle request", kind=SpanKind.SERVER) as parent:
-        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes={
-            sc.OPERATION_NAME: sc.OP_CHAT, sc.REQUEST_MODEL: "gpt-4o",
-            sc.USAGE_INPUT_TOKENS: 10, sc.USAGE_OUTPUT_TOKENS: 5,
-        }):
+        with tracer.start_as_current_span(
+            "chat gpt-4o",
+            kind=SpanKind.CLIENT,
+            attributes={
+                sc.OPERATION_NAME: sc.OP_CHAT,
+                sc.REQUEST_MODEL: "gpt-4o",
+                sc.USAGE_INPUT_TOKENS: 10,
+                sc.USAGE_OUTPUT_TOKENS: 5,
+            },
+        ):
             pass
     provider.shutdown()
     context = parent.get_span_context()
@@ -45,17 +51,22 @@ def _emit(provider: TracerProvider) -> tuple[str, str]:
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_sdk_exporters_deliver_spans(collector: RunningCollector, transport: str) -> None:
     service = _service()
-    exporter = (GrpcExporter(endpoint=collector.grpc_endpoint, insecure=True) if transport == "grpc"
-                else HttpExporter(endpoint=f"{collector.http_url}/v1/traces"))
+    exporter = (
+        GrpcExporter(endpoint=collector.grpc_endpoint, insecure=True)
+        if transport == "grpc"
+        else HttpExporter(endpoint=f"{collector.http_url}/v1/traces")
+    )
     provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace_id, parent_id = _emit(provider)
 
     spans = collector.wait_for_rows(
-        f"SELECT SpanName, ParentSpanId FROM assay.otel_traces WHERE ServiceName = '{service}'", 2)
+        f"SELECT SpanName, ParentSpanId FROM assay.otel_traces WHERE ServiceName = '{service}'", 2
+    )
     assert {s["SpanName"] for s in spans} == {"handle request", "chat gpt-4o"}
     (call,) = collector.wait_for_rows(
-        f"SELECT * FROM assay.llm_calls WHERE service_name = '{service}'", 1)
+        f"SELECT * FROM assay.llm_calls WHERE service_name = '{service}'", 1
+    )
     assert call["trace_id"] == trace_id and call["parent_span_id"] == parent_id
     assert call["input_tokens"] == 10 and call["model"] == "gpt-4o"
 
@@ -63,26 +74,53 @@ def test_sdk_exporters_deliver_spans(collector: RunningCollector, transport: str
 def test_otlp_json_and_gzip_over_http(collector: RunningCollector) -> None:
     service = _service()
     span = make_span(attrs={sc.REQUEST_MODEL: "gpt-4o-mini", sc.USAGE_INPUT_TOKENS: 3})
-    body = {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
-        "scopeSpans": [{"spans": [{
-            "traceId": span.trace_id.hex(), "spanId": span.span_id.hex(), "name": "chat",
-            "startTimeUnixNano": str(span.start_time_unix_nano),
-            "endTimeUnixNano": str(span.end_time_unix_nano),
-            "attributes": [{"key": sc.REQUEST_MODEL, "value": {"stringValue": "gpt-4o-mini"}}],
-        }]}]}]}
-    response = httpx.post(f"{collector.http_url}/v1/traces", content=json.dumps(body),
-                          headers={"content-type": "application/json"})
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
+                },
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": span.trace_id.hex(),
+                                "spanId": span.span_id.hex(),
+                                "name": "chat",
+                                "startTimeUnixNano": str(span.start_time_unix_nano),
+                                "endTimeUnixNano": str(span.end_time_unix_nano),
+                                "attributes": [
+                                    {
+                                        "key": sc.REQUEST_MODEL,
+                                        "value": {"stringValue": "gpt-4o-mini"},
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=json.dumps(body),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 200 and response.json() == {}
 
     gzipped = gzip.compress(make_request(service, make_span()).SerializeToString())
-    response = httpx.post(f"{collector.http_url}/v1/traces", content=gzipped, headers={
-        "content-type": "application/x-protobuf", "content-encoding": "gzip"})
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=gzipped,
+        headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-protobuf"
 
     rows = collector.wait_for_rows(
-        f"SELECT TraceId FROM assay.otel_traces WHERE ServiceName = '{service}'", 2)
+        f"SELECT TraceId FROM assay.otel_traces WHERE ServiceName = '{service}'", 2
+    )
     assert span.trace_id.hex() in {r["TraceId"] for r in rows}
 
 
@@ -95,11 +133,15 @@ def test_logs_are_stored(collector: RunningCollector) -> None:
     record.time_unix_nano = time.time_ns()
     record.body.string_value = "hello"
     record.trace_id = b"\x02" * 16
-    response = httpx.post(f"{collector.http_url}/v1/logs", content=request.SerializeToString(),
-                          headers={"content-type": "application/x-protobuf"})
+    response = httpx.post(
+        f"{collector.http_url}/v1/logs",
+        content=request.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    )
     assert response.status_code == 200
     (row,) = collector.wait_for_rows(
-        f"SELECT Body, TraceId FROM assay.otel_logs WHERE ServiceName = '{service}'", 1)
+        f"SELECT Body, TraceId FROM assay.otel_logs WHERE ServiceName = '{service}'", 1
+    )
     assert row == {"Body": "hello", "TraceId": "02" * 16}
 
 
@@ -130,7 +172,9 @@ def test_malformed_grpc_is_invalid_argument(collector: RunningCollector) -> None
     with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
         export = channel.unary_unary(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            request_serializer=None, response_deserializer=None)
+            request_serializer=None,
+            response_deserializer=None,
+        )
         with pytest.raises(grpc.RpcError) as caught:
             export(b"\xff\xff\xff\xff garbage", timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -156,15 +200,21 @@ def _big_request() -> trace_service_pb2.ExportTraceServiceRequest:
 
 def test_oversized_payloads_are_refused(small_collector: RunningCollector) -> None:
     body = _big_request().SerializeToString()
-    response = httpx.post(f"{small_collector.http_url}/v1/traces", content=body,
-                          headers={"content-type": "application/x-protobuf"})
+    response = httpx.post(
+        f"{small_collector.http_url}/v1/traces",
+        content=body,
+        headers={"content-type": "application/x-protobuf"},
+    )
     assert response.status_code == 413
 
     # A small gzip that inflates past the limit is refused too.
     bomb = gzip.compress(body)
     assert len(bomb) < 65536
-    response = httpx.post(f"{small_collector.http_url}/v1/traces", content=bomb, headers={
-        "content-type": "application/x-protobuf", "content-encoding": "gzip"})
+    response = httpx.post(
+        f"{small_collector.http_url}/v1/traces",
+        content=bomb,
+        headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+    )
     assert response.status_code == 413
 
     with grpc.insecure_channel(f"127.0.0.1:{small_collector.grpc_port}") as channel:

@@ -1,0 +1,187 @@
+"""Ingest benchmark: OTLP/gRPC export of realistic LLM spans into a collector on embedded storage.
+
+Prints end-to-end spans/s (counted in the store, not at the receiver) and the collector's peak
+RSS. Run: `.venv/bin/python bench/ingest.py [--spans 50000] [--batch 200] [--senders 2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
+from tests.conftest import start_collector
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+WORDS = ["the", "order", "shipped", "yesterday", "refund", "policy", "customer", "account", "invoice", "delivery", "status", "please", "check", "tracking", "number", "warehouse", "support", "agent", "answer", "question", "product"]
+
+
+def _text(rng: random.Random, size: int) -> str:
+    out: list[str] = []
+    while sum(len(w) + 1 for w in out) < size:
+        out.append(rng.choice(WORDS))
+    return " ".join(out)[:size]
+
+
+def build_requests(total: int, per_request: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    models = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"]
+    bodies = []
+    for start in range(0, total, per_request):
+        spans = []
+        for _ in range(min(per_request, total - start)):
+            model = rng.choice(models)
+            prompt = [
+                {"role": "system", "parts": [{"type": "text", "content": _text(rng, 300)}]},
+                {"role": "user", "parts": [{"type": "text", "content": _text(rng, 1700)}]},
+            ]
+            reply = [
+                {
+                    "role": "assistant",
+                    "finish_reason": "stop",
+                    "parts": [{"type": "text", "content": _text(rng, 1000)}],
+                }
+            ]
+            spans.append(
+                make_span(
+                    f"chat {model}",
+                    {
+                        sc.OPERATION_NAME: sc.OP_CHAT,
+                        sc.PROVIDER_NAME: "openai",
+                        sc.REQUEST_MODEL: model,
+                        sc.RESPONSE_MODEL: model,
+                        sc.USAGE_INPUT_TOKENS: rng.randint(300, 900),
+                        sc.USAGE_OUTPUT_TOKENS: rng.randint(50, 300),
+                        sc.INPUT_MESSAGES: json.dumps(prompt),
+                        sc.OUTPUT_MESSAGES: json.dumps(reply),
+                        sc.RESPONSE_FINISH_REASONS: ["stop"],
+                        sc.REQUEST_TEMPERATURE: 0.3,
+                        sc.RESPONSE_ID: f"chatcmpl-{rng.getrandbits(64):x}",
+                        sc.USER_ID: f"user-{rng.randint(1, 500)}",
+                        sc.SESSION_ID: f"s-{rng.randint(1, 5000)}",
+                        sc.PROMPT_NAME: "support-answer",
+                        sc.PROMPT_VERSION: "v3",
+                    },
+                    duration_ns=rng.randint(200, 4000) * 1_000_000,
+                )
+            )
+        bodies.append(
+            make_request(rng.choice(["checkout", "support", "search"]), *spans).SerializeToString()
+        )
+    return bodies
+
+
+def send_all(endpoint: str, bodies: list[bytes], senders: int) -> tuple[int, int]:
+    """Send every request, backing off on RESOURCE_EXHAUSTED; return (sent, pushbacks)."""
+    pushbacks = 0
+    lock = threading.Lock()
+    queue = list(reversed(bodies))
+
+    def worker() -> None:
+        nonlocal pushbacks
+        with grpc.insecure_channel(endpoint) as channel:
+            export = channel.unary_unary(
+                EXPORT, request_serializer=None, response_deserializer=None
+            )
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                while True:
+                    try:
+                        export(body, timeout=60)
+                        break
+                    except grpc.RpcError as exc:
+                        if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            raise
+                        with lock:
+                            pushbacks += 1
+                        time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(bodies), pushbacks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=200, help="spans per OTLP request")
+    parser.add_argument("--senders", type=int, default=2, help="concurrent gRPC clients")
+    args = parser.parse_args()
+
+    print(f"building {args.spans} spans (~2 KB prompt, ~1 KB response each) ...", flush=True)
+    bodies = build_requests(args.spans, args.batch)
+    megabytes = sum(map(len, bodies)) / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        collector = start_collector(
+            Path(tmp) / "data", Path(tmp) / "collector.log", ASSAY_FLUSH_INTERVAL="0.5"
+        )
+        process = psutil.Process(collector.process.pid)
+        base_rss = process.memory_info().rss
+        peak = base_rss
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, process.memory_info().rss)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        count_sql = "SELECT count() AS n FROM assay.llm_calls"
+        started = time.perf_counter()
+        _, pushbacks = send_all(f"127.0.0.1:{collector.grpc_port}", bodies, args.senders)
+        acked = time.perf_counter() - started
+        stored = 0
+        while stored < args.spans and time.perf_counter() - started < 600:
+            stored = int(
+                httpx.post(
+                    f"{collector.http_url}/api/query", json={"sql": count_sql}, timeout=60
+                ).json()["rows"][0]["n"]
+            )
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        done.set()
+        traces = collector.query("SELECT count() AS n FROM assay.otel_traces")[0]["n"]
+        collector.stop()
+
+    print(
+        f"\nIngest: {args.spans} LLM spans, {megabytes:.0f} MB of OTLP, {len(bodies)} requests, "
+        f"{args.senders} gRPC senders, {os.cpu_count()} cores"
+    )
+    print(f"  acknowledged in       {acked:7.2f} s   {args.spans / acked:9.0f} spans/s")
+    print(
+        f"  stored (end to end)   {elapsed:7.2f} s   {stored / elapsed:9.0f} spans/s   "
+        f"(llm_calls {stored}, otel_traces {traces})"
+    )
+    print(f"  back-pressure replies {pushbacks}")
+    print(
+        f"  collector RSS         {base_rss / 2**20:7.0f} MiB at start, {peak / 2**20:.0f} MiB peak"
+    )
+    print(
+        f"  target                {'MET' if stored / elapsed >= 5000 else 'MISSED'} (>= 5,000 spans/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The store: migrations, the schema the row types write, and the ClickHouse server path."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from assay.collector.normalize.rows import LlmCallRow, LogRow, TraceRow, column_names
+from assay.collector.store.base import StoreError
+from assay.collector.store.embedded import EmbeddedStore
+from assay.collector.store.migrations import load_migrations, split_statements
+from assay.collector.store.server import ServerStore, parse_clickhouse_url
+
+CONTRACT_LLM_COLUMNS = [  # DESIGN.md: columns people and dashboards rely on
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "model",
+    "input_messages",
+    "output_messages",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "duration_ms",
+    "time_to_first_token_ms",
+    "status",
+    "error_type",
+    "finish_reasons",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "tags",
+    "experiment_id",
+    "dataset_item_id",
+    "attributes",
+]
+CONTRACT_SCORE_COLUMNS = [
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "name",
+    "value",
+    "label",
+    "passed",
+    "explanation",
+    "source",
+    "evaluator_version",
+    "author",
+    "experiment_id",
+    "dataset_item_id",
+    "cost_usd",
+    "duration_ms",
+]
+
+
+def _columns(store: EmbeddedStore, table: str) -> dict[str, str]:
+    _, rows = store.query(
+        f"SELECT name, type FROM system.columns WHERE database = 'assay' "
+        f"AND table = '{table}' ORDER BY position"
+    )
+    return {name: kind for name, kind in rows}
+
+
+def test_migrations_run_once(embedded_store: EmbeddedStore) -> None:
+    assert embedded_store.migrate() == []
+    _, rows = embedded_store.query("SELECT name FROM assay.schema_migrations ORDER BY version")
+    assert [r[0] for r in rows] == [m.name for m in load_migrations("assay")]
+
+
+@pytest.mark.parametrize("row_type", [TraceRow, LogRow, LlmCallRow])
+def test_row_types_write_exactly_the_table_columns(
+    embedded_store: EmbeddedStore, row_type: type
+) -> None:
+    assert list(_columns(embedded_store, row_type.table)) == column_names(row_type)
+
+
+def test_the_contract_columns_exist(embedded_store: EmbeddedStore) -> None:
+    llm = _columns(embedded_store, "llm_calls")
+    assert [c for c in CONTRACT_LLM_COLUMNS if c not in llm] == []
+    assert llm["timestamp"] == "DateTime64(9)"
+    assert llm["cost_usd"] == "Nullable(Float64)" and llm["cached_input_tokens"].startswith(
+        "Nullable"
+    )
+    scores = _columns(embedded_store, "scores")
+    assert [c for c in CONTRACT_SCORE_COLUMNS if c not in scores] == []
+    for table in ("datasets", "dataset_items", "experiments", "otel_traces_trace_id_ts"):
+        assert _columns(embedded_store, table)
+
+
+def test_a_retried_insert_with_the_same_token_is_stored_once(embedded_store: EmbeddedStore) -> None:
+    marker = uuid.uuid4().hex
+    columns = [
+        [time.time_ns()],
+        [marker],
+        ["s"],
+        [""],
+        ["svc"],
+        ["chat"],
+        ["openai"],
+        ["m"],
+        ["m"],
+        ["m"],
+    ]
+    names = column_names(LlmCallRow)[:10]
+    for _ in range(3):
+        embedded_store.insert("llm_calls", columns, names, dedup_token=f"tok-{marker}")
+    _, rows = embedded_store.query(
+        "SELECT count() FROM assay.llm_calls WHERE trace_id = {m:String}", {"m": marker}
+    )
+    assert rows == [(1,)]
+
+
+def test_a_bad_insert_raises_a_store_error(embedded_store: EmbeddedStore) -> None:
+    with pytest.raises(StoreError, match="llm_calls"):
+        embedded_store.insert("llm_calls", [["not a time"]], ["timestamp"])
+
+
+def test_split_statements_drops_comments() -> None:
+    assert split_statements("-- a comment\nSELECT 1;\n\n-- x\nSELECT 2;") == [
+        "SELECT 1",
+        "SELECT 2",
+    ]
+
+
+def test_clickhouse_urls() -> None:
+    args = parse_clickhouse_url("https://bob:s%40cret@ch.example:8443/prod")
+    assert args == {
+        "host": "ch.example",
+        "port": 8443,
+        "username": "bob",
+        "password": "s@cret",
+        "secure": True,
+        "database": "prod",
+    }
+    assert parse_clickhouse_url("http://ch:8123")["database"] == "assay"
+    with pytest.raises(StoreError):
+        parse_clickhouse_url("tcp://ch:9000")
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot reach ClickHouse"):
+        ServerStore("http://default:@127.0.0.1:1/assay", connect_timeout=1)
+
+
+def test_server_store_on_a_real_clickhouse() -> None:
+    """The server store against ClickHouse in Docker (testcontainers); skipped without Docker."""
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception as exc:
+        pytest.skip(
+            f"no Docker engine here ({type(exc).__name__}): the ClickHouse server test "
+            "runs where Docker is available"
+        )
+    from testcontainers.clickhouse import ClickHouseContainer
+
+    with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as container:
+        url = (
+            f"http://{container.username}:{container.password}@{container.get_container_host_ip()}"
+            f":{container.get_exposed_port(8123)}/assay"
+        )
+        store = ServerStore(url)
+        assert store.migrate() and store.migrate() == []
+        names = column_names(LlmCallRow)[:10]
+        row = [
+            [1_800_000_000_000_000_000],
+            ["t"],
+            ["s"],
+            [""],
+            ["svc"],
+            ["chat"],
+            ["openai"],
+            ["m"],
+            ["m"],
+            ["m"],
+        ]
+        store.insert("llm_calls", row, names, dedup_token="x")
+        store.insert("llm_calls", row, names, dedup_token="x")
+        assert store.query("SELECT count() FROM assay.llm_calls")[1] == [(1,)]
+        with pytest.raises(StoreError):
+            store.query_readonly("INSERT INTO assay.llm_calls (trace_id) VALUES ('x')", 5, 10)
+        store.close()
