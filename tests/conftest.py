@@ -75,9 +75,22 @@ def start_collector(storage: Path, log_path: Path, *extra: str, **env: str) -> R
     environment = {**os.environ, "ASSAY_FLUSH_INTERVAL": "0.1", **env}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "assay.collector", "collector", "--storage", str(storage),
-         "--grpc-port", str(grpc_port), "--http-port", str(http_port), *extra],
-        stdout=log_file, stderr=subprocess.STDOUT, env=environment,
+        [
+            sys.executable,
+            "-m",
+            "assay.collector",
+            "collector",
+            "--storage",
+            str(storage),
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http_port),
+            *extra,
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=environment,
     )
     collector = RunningCollector(process, grpc_port, http_port, storage, log_path)
     deadline = time.monotonic() + 60
