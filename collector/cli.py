@@ -171,11 +171,23 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(result["rows"], indent=2, ensure_ascii=False))
         return
-    table = Table(*result["columns"], header_style="bold")
+    table = Table(header_style="bold")
+    for column in result["columns"]:
+        table.add_column(column, overflow="fold")
     for row in result["rows"]:
-        table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        table.add_row(*(_cell(v) for v in row.values()))
     Console().print(table)
     err.print(f"{result['row_count']} row(s){' (truncated)' if result.get('truncated') else ''}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 @main.command()

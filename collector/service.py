@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -17,6 +18,7 @@ from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.settings import CollectorSettings
 from assay.collector.store import open_store
+from assay.collector.store.base import ClickHouseStore
 
 log = logging.getLogger("assay.collector")
 
@@ -51,6 +53,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _bind_http(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
 async def serve(
     settings: CollectorSettings,
     on_ready: Callable[[Endpoints], None] | None = None,
@@ -58,44 +75,49 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush."""
     store = await asyncio.to_thread(open_store, settings)
-    applied = await asyncio.to_thread(store.migrate)
-    if applied:
-        log.info("schema migrations applied: %s", ", ".join(applied))
-    pipeline = Pipeline(store, settings)
-    pipeline.start()
+    try:
+        applied = await asyncio.to_thread(store.migrate)
+        if applied:
+            log.info("schema migrations applied: %s", ", ".join(applied))
+        pipeline = Pipeline(store, settings)
+        pipeline.start()
+        try:
+            await _serve(settings, store, pipeline, on_ready, stop or asyncio.Event())
+        finally:
+            # Whatever was accepted gets written before the store closes.
+            await asyncio.to_thread(pipeline.stop)
+    finally:
+        store.close()
+    log.info("collector stopped")
 
+
+async def _serve(
+    settings: CollectorSettings,
+    store: ClickHouseStore,
+    pipeline: Pipeline,
+    on_ready: Callable[[Endpoints], None] | None,
+    stop: asyncio.Event,
+) -> None:
+    http_socket = _bind_http(settings.host, settings.http_port)
     grpc_server, grpc_port = build_grpc_server(
         pipeline, settings.host, settings.grpc_port, settings.max_request_bytes
     )
     app = build_http_app(store, pipeline, settings, assay_version())
     config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=5,
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
     )
     http_server = _Server(config)
 
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
     await grpc_server.start()
-    http_task = asyncio.create_task(http_server.serve())
-    while not http_server.started:
-        if http_task.done():
-            await grpc_server.stop(0)
-            pipeline.stop()
-            store.close()
-            http_task.result()
-            raise OSError(f"cannot listen for HTTP on {settings.host}:{settings.http_port}")
+    http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
+    while not http_server.started and not http_task.done():
         await asyncio.sleep(0.02)
-    http_port = http_server.servers[0].sockets[0].getsockname()[1]
+    http_port = http_socket.getsockname()[1]
     endpoints = Endpoints(grpc_port=grpc_port, http_port=http_port, host=settings.host)
     where = settings.clickhouse_url.split("@")[-1] if settings.clickhouse_url else settings.storage
     log.info(
@@ -112,10 +134,7 @@ async def serve(
 
     await stop.wait()
     log.info("shutting down: refusing new requests, flushing what was accepted")
-    # Stop taking requests first (finishing those in flight), then drain the pipeline.
+    # Stop taking requests first (finishing those in flight); `serve` then drains the pipeline.
     await grpc_server.stop(grace=5)
     http_server.should_exit = True
     await http_task
-    await asyncio.to_thread(pipeline.stop)
-    store.close()
-    log.info("collector stopped")

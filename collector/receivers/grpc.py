@@ -61,7 +61,10 @@ def build_grpc_server(
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
         )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpc reports a taken port as RuntimeError("Failed to bind ...")
+        raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}: {exc}") from exc
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
     return server, bound

@@ -1,0 +1,114 @@
+"""The `assay` command as people use it: query, demo, and start-up errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import RunningCollector, free_port
+
+ASSAY = [sys.executable, "-m", "assay.collector"]
+
+
+def assay(
+    *args: str, url: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    if url:
+        env["ASSAY_URL"] = url
+    return subprocess.run(
+        [*ASSAY, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def test_assay_query_prints_a_table_csv_or_json(collector: RunningCollector) -> None:
+    sql = "SELECT number AS n, number * 1.5 AS x, NULL AS nothing FROM system.numbers LIMIT 3"
+    table = assay("query", sql, url=collector.http_url)
+    assert table.returncode == 0, table.stderr
+    assert "┃ n" in table.stdout and "NULL" in table.stdout and "3 row(s)" in table.stderr
+
+    as_csv = assay("query", sql, "--format", "csv", "--url", collector.http_url)
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
+        ["n", "x", "nothing"],
+        ["0", "0.0", ""],
+        ["1", "1.5", ""],
+        ["2", "3.0", ""],
+    ]
+
+    as_json = assay("query", sql, "--format", "json", url=collector.http_url)
+    assert json.loads(as_json.stdout)[1] == {"n": 1, "x": 1.5, "nothing": None}
+
+
+def test_assay_query_says_why_a_query_is_refused(collector: RunningCollector) -> None:
+    result = assay("query", "DELETE FROM assay.llm_calls WHERE 1", url=collector.http_url)
+    assert result.returncode == 1
+    assert "only read queries" in result.stderr
+
+
+def test_assay_query_without_a_collector_says_how_to_start_one() -> None:
+    result = assay("query", "SELECT 1", url=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert "no collector answers" in result.stderr and "assay collector" in result.stderr
+
+
+def test_the_demo_fills_every_view(collector: RunningCollector) -> None:
+    result = assay("demo", "--endpoint", f"127.0.0.1:{collector.grpc_port}", "--calls", "60")
+    assert result.returncode == 0, result.stderr
+    rows = collector.wait_for_rows(
+        "SELECT service_name, count() AS calls, countIf(status = 'error') AS errors, "
+        "countIf(streamed) AS streams, countIf(operation = 'embeddings') AS embeddings, "
+        "countIf(cost_usd IS NULL AND status = 'ok') AS unpriced, uniqExact(user_id) AS users, "
+        "uniqExact(prompt_version) AS versions, uniqExact(model) AS models "
+        "FROM assay.llm_calls WHERE has(tags, 'demo') GROUP BY service_name ORDER BY service_name",
+        3,
+    )
+    assert [r["service_name"] for r in rows] == ["checkout", "search", "support-bot"]
+    assert sum(r["calls"] for r in rows) >= 60
+    assert all(r["users"] > 1 and r["versions"] > 1 and r["models"] > 1 for r in rows)
+    assert sum(r["streams"] for r in rows) > 0 and sum(r["errors"] for r in rows) > 0
+    assert sum(r["embeddings"] for r in rows) > 0 and sum(r["unpriced"] for r in rows) > 0
+
+
+def test_a_second_collector_on_the_same_folder_is_refused_clearly(
+    collector: RunningCollector, tmp_path: Path
+) -> None:
+    result = assay(
+        "collector",
+        "--storage",
+        str(collector.storage),
+        "--grpc-port",
+        str(free_port()),
+        "--http-port",
+        str(free_port()),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot open embedded storage" in result.stderr
+
+
+def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Path) -> None:
+    result = assay(
+        "collector",
+        "--storage",
+        str(tmp_path / "d"),
+        "--grpc-port",
+        str(collector.grpc_port),
+        "--http-port",
+        str(free_port()),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr
+
+
+def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "assay.yaml"
+    config.write_text("collector:\n  flush_interval: -1\n")
+    result = assay("collector", "--config", str(config), "--storage", str(tmp_path / "d"))
+    assert result.returncode == 2
+    assert "flush_interval" in result.stderr
