@@ -1,0 +1,43 @@
+"""Packaging: one distribution whose light part imports none of the collector's dependencies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+COLLECTOR_ONLY = ["chdb", "clickhouse_connect", "starlette", "uvicorn", "pydantic_settings", "click"]
+
+
+def test_the_light_install_names_only_instrumentation_dependencies() -> None:
+    names = [d.split(">")[0].split("[")[0] for d in PYPROJECT["project"]["dependencies"]]
+    assert all(n.startswith("opentelemetry-") or n == "wrapt" for n in names), names
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert {"collector", "dev"} <= set(extras)
+
+
+def test_instrumenting_a_service_imports_nothing_of_the_collector() -> None:
+    code = (
+        "import sys, assay.instrumentation.auto, assay.instrumentation.pricing\n"
+        f"loaded = [m for m in {COLLECTOR_ONLY!r} if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "assert not any(m.startswith('assay.collector') for m in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"OTEL_TRACES_EXPORTER": "none", "PATH": ""}, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_package_folder_is_packaged() -> None:
+    """A subpackage missing from pyproject's list would be left out of the wheel."""
+    mapping = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = set()
+    for package, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([package, *relative.parts]))
+    assert found == listed
