@@ -16,7 +16,8 @@ import uvicorn
 from assay.collector.app import build_http_app
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
-from assay.collector.settings import CollectorSettings
+from assay.collector.settings import CollectorSettings, spool_folder
+from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
 from assay.collector.store.base import ClickHouseStore
 
@@ -53,6 +54,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+def open_spool(settings: CollectorSettings) -> Spool:
+    if settings.spool == "memory":
+        return MemorySpool(
+            settings.max_spool_bytes, settings.segment_bytes, settings.flush_interval
+        )
+    return DiskSpool(
+        spool_folder(settings),
+        settings.max_spool_bytes,
+        settings.segment_bytes,
+        settings.flush_interval,
+        settings.fsync,
+        settings.fsync_interval,
+    )
+
+
 def _bind_http(host: str, port: int) -> socket.socket:
     """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -79,7 +95,7 @@ async def serve(
         applied = await asyncio.to_thread(store.migrate)
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
-        pipeline = Pipeline(store, settings)
+        pipeline = Pipeline(store, open_spool(settings), settings)
         pipeline.start()
         try:
             await _serve(settings, store, pipeline, on_ready, stop or asyncio.Event())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -26,11 +26,20 @@ class CollectorSettings(BaseSettings):
 
     # Largest OTLP request accepted, compressed and decompressed alike.
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    # Bytes of decoded requests waiting for the writer before new ones are refused.
-    max_queue_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
-    # The writer flushes when this many spans are waiting, or every flush_interval seconds.
-    batch_spans: int = Field(default=5000, gt=0)
+    # The spool holds accepted requests until the store has them: on disk (durable across
+    # crashes) or in memory (faster; lost with the process).
+    spool: Literal["disk", "memory"] = "disk"
+    spool_dir: Path | None = None  # default: <storage>/spool, or ./assay-spool with a server
+    # Past this many bytes waiting for the store, new requests are refused (back-pressure).
+    max_spool_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # A write batch is one spool segment: sealed at this size or after flush_interval seconds.
+    segment_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
+    # "always": acknowledge after fsync (group commit); "interval": fsync every fsync_interval s
+    # (a process crash loses nothing, a power cut up to that); "never": leave it to the OS.
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval: float = Field(default=0.05, gt=0)
+    shutdown_timeout: float = Field(default=30.0, gt=0)
     # Store write retries: exponential backoff from retry_initial up to retry_max seconds.
     retry_initial: float = Field(default=0.2, gt=0)
     retry_max: float = Field(default=30.0, gt=0)
@@ -44,6 +53,12 @@ class CollectorSettings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("clickhouse_url must start with http:// or https://")
         return value or None
+
+
+def spool_folder(settings: CollectorSettings) -> Path:
+    if settings.spool_dir is not None:
+        return settings.spool_dir
+    return Path("assay-spool") if settings.clickhouse_url else settings.storage / "spool"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> CollectorSettings:

@@ -17,7 +17,7 @@ async def health_endpoint(request: Request) -> Response:
     body = {
         "status": "ok" if store_ok else "degraded",
         "store": {"kind": state.store.kind, "reachable": store_ok},
-        "queue_bytes": pipeline.queued_bytes,
+        "spool": vars(pipeline.spool.stats()),
         "pipeline": pipeline.stats.snapshot(),
         "version": state.version,
     }

@@ -82,6 +82,15 @@ def decode_json(signal: str, body: bytes) -> Message:
     return request
 
 
+def count_items(request: Message) -> int:
+    """Spans in a trace request, log records in a logs request."""
+    if isinstance(request, ExportTraceServiceRequest):
+        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    if isinstance(request, ExportLogsServiceRequest):
+        return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+    raise TypeError(f"not an OTLP export request: {type(request).__name__}")
+
+
 def any_value(value: AnyValue) -> Any:
     """An OTLP AnyValue as a plain Python value."""
     kind = value.WhichOneof("value")

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from assay.collector.normalize.otlp import InvalidRequest, decode_protobuf
+from assay.collector.normalize.otlp import InvalidRequest, count_items, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 
 log = logging.getLogger("assay.collector.receivers")
@@ -31,7 +31,7 @@ def _export_handler(
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
         try:
             request = decode_protobuf(signal, body)
-            pipeline.submit(signal, request, len(body))
+            await pipeline.submit(signal, body, count_items(request))
         except InvalidRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:

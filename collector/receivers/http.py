@@ -14,7 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
+from assay.collector.normalize.otlp import (
+    InvalidRequest,
+    count_items,
+    decode_json,
+    decode_protobuf,
+)
 from assay.collector.pipeline import Overloaded, Pipeline
 
 PROTOBUF = "application/x-protobuf"
@@ -96,12 +101,13 @@ def otlp_routes(pipeline: Pipeline, max_request_bytes: int) -> list[Route]:
                 body = await read_body(request, max_request_bytes)
                 if not body:
                     raise InvalidRequest("empty request body")
-                decoded = (
-                    decode_protobuf(signal, body)
-                    if content_type == PROTOBUF
-                    else decode_json(signal, body)
-                )
-                pipeline.submit(signal, decoded, len(body))
+                if content_type == PROTOBUF:
+                    decoded = decode_protobuf(signal, body)
+                else:
+                    # The spool keeps one encoding: JSON requests are stored as protobuf.
+                    decoded = decode_json(signal, body)
+                    body = decoded.SerializeToString()
+                await pipeline.submit(signal, body, count_items(decoded))
             except PayloadTooLarge as exc:
                 return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))
             except InvalidRequest as exc:

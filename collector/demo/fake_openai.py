@@ -1,0 +1,571 @@
+"""A local fake of the OpenAI HTTP API: its real wire format on loopback, for tests and the demo.
+
+::
+
+    with FakeOpenAI() as fake:
+        client = OpenAI(base_url=fake.base_url, api_key="fake", max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+
+It speaks enough of the API for the real `openai` client to parse every answer:
+`POST /v1/chat/completions` (JSON, or SSE with `stream=True`: a usage chunk only with
+`stream_options.include_usage`, as the API does; tool calls when the request has
+`tools`), `POST /v1/embeddings` (float or base64 vectors) and `GET /v1/models`.
+Answers are deterministic functions of the request: the reply mentions the last user
+message, token counts come from word counts (4 tokens per 3 words, 3 per message), the
+response model is the dated snapshot of the requested one (`gpt-4o-mini` →
+`gpt-4o-mini-2024-07-18`). Everything before the last message counts as a cached prompt
+prefix once it reaches `cache_min_tokens` (1024 like the API; lower it to see caching).
+
+Special model names fail on purpose: `fail-429` (rate limit, `retry-after: 0`),
+`fail-500` (server error), `fail-midstream` (the connection drops after a few chunks).
+
+Standard library only: it ships with the package for `assay demo`.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import hashlib
+import json
+import math
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "count_tokens"]
+
+FAIL_429 = "fail-429"
+FAIL_500 = "fail-500"
+FAIL_MIDSTREAM = "fail-midstream"
+
+# Snapshot each alias pointed to; the API answers with these in `model`.
+RESPONSE_MODELS = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+    "gpt-4-turbo": "gpt-4-turbo-2024-04-09",
+    "gpt-3.5-turbo": "gpt-3.5-turbo-0125",
+    "gpt-5": "gpt-5-2025-08-07",
+    "gpt-5-mini": "gpt-5-mini-2025-08-07",
+    "gpt-5-nano": "gpt-5-nano-2025-08-07",
+    "o3-mini": "o3-mini-2025-01-31",
+    "o4-mini": "o4-mini-2025-04-16",
+}
+EMBEDDING_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+_SYSTEM_FINGERPRINT = "fp_fa4e0a1ce5"
+_MIDSTREAM_CHUNKS = 3
+
+_SENTENCES = (
+    "The short answer is that it depends on the constraints you care about most.",
+    "A good first step is to write down the inputs and the outputs you expect.",
+    "Start with the simplest version that works, then measure before optimising.",
+    "Keep the interface small so that the rest of the system stays easy to change.",
+    "Most problems of this kind come from unclear requirements rather than hard code.",
+    "Test the edge cases early, because they are where the surprises usually hide.",
+    "If the data is large, process it in batches and keep memory use bounded.",
+    "Write the result down in plain words so that the next person can follow it.",
+    "Prefer a boring, well understood tool over a clever one nobody knows.",
+    "When in doubt, ask the people who will use it what they actually need.",
+)
+
+ReplyHook = Callable[[dict[str, Any]], str]
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of a text as the fake counts them: 4 per 3 words, at least 1 for any text."""
+    words = len(text.split())
+    return max(1, math.ceil(words * 4 / 3)) if words else 0
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    return ""
+
+
+def _message_tokens(message: dict[str, Any]) -> int:
+    tokens = 3 + count_tokens(_text_of(message.get("content")))
+    for tool_call in message.get("tool_calls") or ():
+        function = tool_call.get("function") or {}
+        tokens += count_tokens(str(function.get("name", ""))) + count_tokens(
+            str(function.get("arguments", ""))
+        )
+    return tokens
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def default_reply(request: dict[str, Any], choice: int = 0) -> str:
+    """A plausible answer that mentions the last user message; the same request, the same text."""
+    messages = request.get("messages") or []
+    last_user = next(
+        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    if messages and messages[-1].get("role") == "tool":
+        result = " ".join(_text_of(messages[-1].get("content")).split()[:12])
+        opening = f'Based on the tool result ("{result}"), here is what I found.'
+    else:
+        topic = " ".join(last_user.split()[:12]) or "your question"
+        opening = f'You asked: "{topic}".'
+    rng = random.Random(_digest(messages, request.get("model"), choice))
+    sentences = rng.sample(_SENTENCES, k=rng.randint(2, 4))
+    return " ".join([opening, *sentences])
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible HTTP server on loopback, in daemon threads.
+
+    `reply(request_json) -> str` chooses the answer text (default: `default_reply`).
+    `latency` seconds pass before each answer, `chunk_latency` between stream chunks.
+    `clock()` gives the `created` timestamps (fix it to make responses byte-identical).
+    Every request body received is appended to `requests`.
+    """
+
+    def __init__(
+        self,
+        *,
+        reply: ReplyHook | None = None,
+        latency: float = 0.0,
+        chunk_latency: float = 0.0,
+        cache_min_tokens: int = 1024,
+        clock: Callable[[], float] = time.time,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.reply = reply
+        self.latency = latency
+        self.chunk_latency = chunk_latency
+        self.cache_min_tokens = cache_min_tokens
+        self.clock = clock
+        self.requests: list[dict[str, Any]] = []
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """`http://HOST:PORT/v1`, the `base_url` for an OpenAI client."""
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        if self._server is None:
+            self._server = _Server(self._address, _Handler, self)
+            # A short poll interval keeps stop() fast; the loop is idle otherwise.
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name="fake-openai",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- answers, as JSON-ready dicts -------------------------------------------------------
+
+    def _usage(self, request: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
+        messages = request.get("messages") or []
+        per_message = [_message_tokens(m) for m in messages]
+        prompt_tokens = sum(per_message) + 3
+        prefix = sum(per_message[:-1])
+        cached = prefix if messages and prefix >= self.cache_min_tokens else 0
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def _choices(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per choice: text or tool call, finish reason and completion tokens."""
+        n = request.get("n")
+        count = n if isinstance(n, int) and n > 1 else 1
+        tool_call = _tool_call(request)
+        limit = request.get("max_completion_tokens") or request.get("max_tokens")
+        choices = []
+        for index in range(count):
+            if tool_call is not None:
+                function = tool_call["function"]
+                tokens = count_tokens(function["name"]) + count_tokens(function["arguments"])
+                choices.append(
+                    {"text": None, "tool_call": tool_call, "finish": "tool_calls", "tokens": tokens}
+                )
+                continue
+            text = self.reply(request) if self.reply else default_reply(request, index)
+            finish = "stop"
+            tokens = count_tokens(text)
+            if isinstance(limit, int) and tokens > limit:
+                text = " ".join(text.split()[: max(1, limit * 3 // 4)])
+                tokens = count_tokens(text)
+                finish = "length"
+            choices.append({"text": text, "tool_call": None, "finish": finish, "tokens": tokens})
+        return choices
+
+    def chat_completion(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of a non-streamed chat completion."""
+        choices = self._choices(request)
+        body_choices = []
+        for index, choice in enumerate(choices):
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": choice["text"],
+                "refusal": None,
+                "annotations": [],
+            }
+            if choice["tool_call"] is not None:
+                message["tool_calls"] = [choice["tool_call"]]
+            body_choices.append(
+                {
+                    "index": index,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": choice["finish"],
+                }
+            )
+        return {
+            "id": _completion_id(request),
+            "object": "chat.completion",
+            "created": int(self.clock()),
+            "model": _response_model(request.get("model")),
+            "choices": body_choices,
+            "usage": self._usage(request, sum(c["tokens"] for c in choices)),
+            "service_tier": "default",
+            "system_fingerprint": _SYSTEM_FINGERPRINT,
+        }
+
+    def chat_chunks(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The chunks of a streamed chat completion, in the order the API sends them."""
+        choices = self._choices(request)
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        head = {
+            "id": _completion_id(request),
+            "object": "chat.completion.chunk",
+            "created": int(self.clock()),
+            "model": _response_model(request.get("model")),
+            "service_tier": "default",
+            "system_fingerprint": _SYSTEM_FINGERPRINT,
+        }
+
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            body = {
+                **head,
+                "choices": [
+                    {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if include_usage:
+                body["usage"] = None
+            return body
+
+        for index, choice in enumerate(choices):
+            tool_call = choice["tool_call"]
+            if tool_call is not None:
+                function = tool_call["function"]
+                first = {
+                    "index": 0,
+                    "id": tool_call["id"],
+                    "type": "function",
+                    "function": {"name": function["name"], "arguments": ""},
+                }
+                yield chunk(
+                    index,
+                    {"role": "assistant", "content": None, "tool_calls": [first], "refusal": None},
+                )
+                for piece in _pieces(function["arguments"], 12):
+                    yield chunk(
+                        index, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                    )
+            else:
+                yield chunk(index, {"role": "assistant", "content": "", "refusal": None})
+                words = choice["text"].split(" ")
+                for position, word in enumerate(words):
+                    yield chunk(index, {"content": word if position == 0 else " " + word})
+            yield chunk(index, {}, choice["finish"])
+        if include_usage:
+            yield {
+                **head,
+                "choices": [],
+                "usage": self._usage(request, sum(c["tokens"] for c in choices)),
+            }
+
+    def embeddings(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of an embeddings response."""
+        model = str(request.get("model"))
+        raw = request.get("input")
+        if isinstance(raw, str) or (isinstance(raw, list) and raw and isinstance(raw[0], int)):
+            inputs: list[Any] = [raw]
+        else:
+            inputs = list(raw or [])
+        dimensions = request.get("dimensions") or EMBEDDING_DIMENSIONS.get(model, 1536)
+        as_base64 = request.get("encoding_format") == "base64"
+        data = []
+        tokens = 0
+        for index, item in enumerate(inputs):
+            tokens += count_tokens(item) if isinstance(item, str) else len(item)
+            vector = _vector(model, item, dimensions)
+            embedding: Any = (
+                base64.b64encode(array.array("f", vector).tobytes()).decode()
+                if as_base64
+                else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+def _response_model(model: Any) -> str:
+    return RESPONSE_MODELS.get(str(model), str(model))
+
+
+def _completion_id(request: dict[str, Any]) -> str:
+    return "chatcmpl-" + _digest(request)[:29]
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    for start in range(0, len(text), size):
+        yield text[start : start + size]
+
+
+def _vector(model: str, item: Any, dimensions: int) -> list[float]:
+    rng = random.Random(_digest(model, item))
+    values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [round(v / norm, 9) for v in values]
+
+
+def _tool_call(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool call the fake makes: when tools are offered and the last turn is not a result."""
+    tools = [t for t in request.get("tools") or () if t.get("type") == "function"]
+    messages = request.get("messages") or []
+    choice = request.get("tool_choice")
+    if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+        return None
+    tool = tools[0]
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        tool = next((t for t in tools if t["function"].get("name") == wanted), tool)
+    function = tool["function"]
+    last_user = next(
+        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    schema = function.get("parameters") or {}
+    properties = schema.get("properties") or {}
+    names = schema.get("required") or list(properties)[:1]
+    arguments: dict[str, Any] = {}
+    for name in names:
+        kind = (properties.get(name) or {}).get("type")
+        if kind in ("integer", "number"):
+            arguments[name] = 1
+        elif kind == "boolean":
+            arguments[name] = True
+        else:
+            arguments[name] = " ".join(last_user.split()[:8])
+    return {
+        "id": "call_" + _digest(messages, function.get("name"))[:24],
+        "type": "function",
+        "function": {"name": function.get("name", ""), "arguments": json.dumps(arguments)},
+    }
+
+
+def _error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAI
+    ) -> None:
+        self.fake = fake
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that stops reading a stream and hangs up is normal, not a server error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive, as the client's pool expects of the real API.
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests and the demo do not want a line per request on stderr
+
+    def _request_id(self) -> str:
+        return "req_" + hashlib.sha1(f"{time.time_ns()}{id(self)}".encode()).hexdigest()[:24]
+
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", self._request_id())
+        self.send_header("openai-processing-ms", "1")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path.rstrip("/").endswith("/models"):
+            models = [*RESPONSE_MODELS, *EMBEDDING_DIMENSIONS]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "openai"} for m in models
+            ]
+            self._send_json(200, {"object": "list", "data": data})
+            return
+        self._not_found()
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            request = json.loads(raw or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as error:
+            self._send_json(
+                400, _error_body(f"Invalid JSON body: {error}", "invalid_request_error", None)
+            )
+            return
+        fake.requests.append(request)
+        if fake.latency:
+            time.sleep(fake.latency)
+
+        path = urlsplit(self.path).path.rstrip("/")
+        model = request.get("model")
+        if model == FAIL_429:
+            self._send_json(
+                429,
+                _error_body(
+                    f"Rate limit reached for {model} in organization org-fake on requests per "
+                    "min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+                    "requests",
+                    "rate_limit_exceeded",
+                ),
+                {"retry-after": "0"},
+            )
+        elif model == FAIL_500:
+            self._send_json(
+                500,
+                _error_body(
+                    "The server had an error while processing your request. Sorry about that!",
+                    "server_error",
+                    None,
+                ),
+            )
+        # Matched by suffix: Azure-style paths (/openai/deployments/NAME/...) work as well.
+        elif path.endswith("/chat/completions"):
+            if request.get("stream"):
+                self._stream(fake.chat_chunks(request), drop=model == FAIL_MIDSTREAM)
+            elif model == FAIL_MIDSTREAM:
+                self._drop_mid_body(fake.chat_completion(request))
+            else:
+                self._send_json(200, fake.chat_completion(request))
+        elif path.endswith("/embeddings"):
+            self._send_json(200, fake.embeddings(request))
+        else:
+            self._not_found()
+
+    def _not_found(self) -> None:
+        self._send_json(
+            404,
+            _error_body(f"Invalid URL ({self.command} {self.path})", "invalid_request_error", None),
+        )
+
+    def _stream(self, chunks: Iterator[dict[str, Any]], *, drop: bool) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-request-id", self._request_id())
+        self.end_headers()
+        delay = self.server.fake.chunk_latency
+        for count, chunk in enumerate(chunks):
+            if drop and count == _MIDSTREAM_CHUNKS:
+                self._hang_up()
+                return
+            if delay and count:
+                time.sleep(delay)
+            self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+    def _drop_mid_body(self, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        self._hang_up()
+
+    def _hang_up(self) -> None:
+        # Close without finishing the body, as a proxy or the API does when it falls over.
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
