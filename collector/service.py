@@ -88,9 +88,12 @@ async def serve(
     settings: CollectorSettings,
     on_ready: Callable[[Endpoints], None] | None = None,
     stop: asyncio.Event | None = None,
+    store: ClickHouseStore | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush."""
-    store = await asyncio.to_thread(open_store, settings)
+    """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush.
+
+    `store` replaces the one the settings name (embedding the collector, fault injection)."""
+    store = store or await asyncio.to_thread(open_store, settings)
     try:
         applied = await asyncio.to_thread(store.migrate)
         if applied:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-COLLECTOR_ONLY = ["chdb", "clickhouse_connect", "starlette", "uvicorn", "pydantic_settings", "click"]
+COLLECTOR_ONLY = [
+    "chdb",
+    "clickhouse_connect",
+    "starlette",
+    "uvicorn",
+    "pydantic_settings",
+    "click",
+]
 
 
 def test_the_light_install_names_only_instrumentation_dependencies() -> None:
@@ -26,8 +34,13 @@ def test_instrumenting_a_service_imports_nothing_of_the_collector() -> None:
         "assert not loaded, loaded\n"
         "assert not any(m.startswith('assay.collector') for m in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={"OTEL_TRACES_EXPORTER": "none", "PATH": ""}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"OTEL_TRACES_EXPORTER": "none", "PATH": ""},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
