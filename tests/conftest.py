@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from assay.collector.store.embedded import EmbeddedStore
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -114,3 +116,12 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
     running = start_collector(base / "data", base / "collector.log")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    """The in-process embedded store (chDB allows one folder per process, so one per session)."""
+    store = EmbeddedStore(tmp_path_factory.mktemp("embedded"), "assay")
+    store.migrate()
+    yield store
+    store.close()

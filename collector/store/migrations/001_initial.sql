@@ -3,6 +3,8 @@
 
 -- Every span, in the OpenTelemetry Collector ClickHouse exporter's schema so that
 -- Grafana's ClickHouse plugin (OTel mode) and its trace view work on it unchanged.
+-- Replacing on the span id: a span a client sent twice (its acknowledgement was lost) is
+-- merged into one row; retries and replays inside the collector are dropped at insert already.
 CREATE TABLE IF NOT EXISTS {database}.otel_traces
 (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
@@ -40,9 +42,9 @@ CREATE TABLE IF NOT EXISTS {database}.otel_traces
     INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_duration Duration TYPE minmax GRANULARITY 1
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(Timestamp)
-ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp, TraceId, SpanId)
 TTL toDateTime(Timestamp) + INTERVAL 90 DAY
 SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
@@ -98,6 +100,7 @@ TTL toDateTime(Timestamp) + INTERVAL 90 DAY
 SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 -- One typed row per LLM call. Columns people and dashboards rely on are never renamed.
+-- Replacing on the span id, like otel_traces.
 -- Token counts and cost are Nullable: unknown is NULL, never 0.
 CREATE TABLE IF NOT EXISTS {database}.llm_calls
 (
@@ -144,9 +147,9 @@ CREATE TABLE IF NOT EXISTS {database}.llm_calls
     INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_session_id session_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(timestamp)
-ORDER BY (service_name, model, timestamp)
+ORDER BY (service_name, model, timestamp, span_id)
 TTL toDateTime(timestamp) + INTERVAL 90 DAY
 SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 

@@ -1,0 +1,200 @@
+"""Hostile input: fuzzed protobuf and JSON, deep nesting, huge values, invalid UTF-8 and floods
+of tiny spans. The decoders answer with clear errors, never crash, and the collector serves on."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from typing import Any
+
+import grpc
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from assay.collector.normalize.logs import normalize_logs
+from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
+from assay.collector.normalize.traces import normalize_traces
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
+from tests.conftest import RunningCollector
+from tests.reliability.traffic import EXPORT
+
+GOOD = make_request(
+    "fuzz",
+    make_span(
+        attrs={sc.REQUEST_MODEL: "gpt-4o", sc.USAGE_INPUT_TOKENS: 5, sc.INPUT_MESSAGES: "[]"}
+    ),
+).SerializeToString()
+HTTP_ANSWERS = {200, 400, 413}
+
+
+def _normalize(signal: str, request: Any) -> None:
+    if signal == "traces":
+        normalize_traces(request)
+    else:
+        normalize_logs(request)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["traces", "logs"]), st.binary(max_size=2000))
+def test_any_bytes_decode_or_are_refused_clearly(signal: str, body: bytes) -> None:
+    try:
+        request = decode_protobuf(signal, body)
+    except InvalidRequest as exc:
+        assert "malformed OTLP protobuf" in str(exc)
+        return
+    _normalize(signal, request)  # whatever decodes must normalize without raising
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=len(GOOD)), st.integers(0, len(GOOD) - 1))
+def test_mutated_valid_requests_never_crash(noise: bytes, at: int) -> None:
+    mutated = GOOD[:at] + noise + GOOD[at + len(noise) :]
+    try:
+        request = decode_protobuf("traces", mutated)
+    except InvalidRequest:
+        return
+    _normalize("traces", request)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+_span_keys = st.sampled_from(
+    [
+        "traceId",
+        "spanId",
+        "parentSpanId",
+        "name",
+        "kind",
+        "attributes",
+        "startTimeUnixNano",
+        "endTimeUnixNano",
+        "status",
+        "events",
+        "links",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_span_keys, _json_values, max_size=6), _json_values)
+def test_json_shaped_like_otlp_decodes_or_is_refused(span: dict[str, Any], extra: Any) -> None:
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}], "x": extra}]}
+    try:
+        request = decode_json("traces", json.dumps(document).encode())
+    except InvalidRequest:
+        return
+    _normalize("traces", request)
+
+
+def test_deep_nesting_is_refused_not_a_crash() -> None:
+    deep_json = ("[" * 100_000 + "]" * 100_000).encode()
+    for body in (deep_json, b'{"resourceSpans": ' + deep_json + b"}"):
+        try:
+            decode_json("traces", body)
+        except InvalidRequest:
+            pass
+    # AnyValue nested far past protobuf's recursion limit.
+    value = b"\x0a\x00"  # AnyValue{string_value=""}
+    for _ in range(5000):
+        value = b"\x2a" + _varint(len(value) + 2) + b"\x0a" + _varint(len(value)) + value  # array
+    try:
+        decode_protobuf("traces", b"\x0a" + _varint(len(value)) + value)
+    except InvalidRequest:
+        pass
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def test_invalid_utf8_in_a_string_is_refused() -> None:
+    request = make_request("utf8", make_span(name="PLACEHOLDER"))
+    body = request.SerializeToString().replace(b"PLACEHOLDER", b"\xff\xfe\xfa invalid!")
+    try:
+        decode_protobuf("traces", body)
+    except InvalidRequest as exc:
+        assert "malformed" in str(exc)
+
+
+def test_garbage_over_the_wire_leaves_the_collector_serving(collector: RunningCollector) -> None:
+    rng = random.Random(1234)
+    answers: dict[int, int] = {}
+    bodies = [bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 3000))) for _ in range(150)]
+    bodies += [GOOD[: rng.randint(1, len(GOOD) - 1)] for _ in range(50)]  # truncated requests
+    with httpx.Client() as client, grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as ch:
+        export = ch.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        for body in bodies:
+            for content_type in ("application/x-protobuf", "application/json"):
+                status = client.post(
+                    f"{collector.http_url}/v1/traces",
+                    content=body,
+                    headers={"content-type": content_type},
+                ).status_code
+                answers[status] = answers.get(status, 0) + 1
+            try:
+                export(body, timeout=10)
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc
+    assert set(answers) <= HTTP_ANSWERS, answers
+    assert httpx.get(f"{collector.http_url}/api/health").json()["status"] == "ok"
+
+
+def test_huge_attribute_values_and_floods_of_tiny_spans(collector: RunningCollector) -> None:
+    service = f"flood-{uuid.uuid4().hex[:8]}"
+    huge = make_request(
+        service, make_span(attrs={sc.REQUEST_MODEL: "m", sc.INPUT_MESSAGES: "z" * 8_000_000})
+    )
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=huge.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+
+    tiny = ExportTraceServiceRequest()
+    resource_spans = tiny.resource_spans.add()
+    resource_spans.resource.attributes.add(key="service.name").value.string_value = service
+    spans = resource_spans.scope_spans.add().spans
+    now = time.time_ns()
+    for i in range(200_000):
+        spans.add(
+            trace_id=i.to_bytes(16, "big"),
+            span_id=(i + 1).to_bytes(8, "big"),
+            name="t",
+            start_time_unix_nano=now,
+            end_time_unix_nano=now,
+        )
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=tiny.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    started = time.monotonic()
+    assert httpx.get(f"{collector.http_url}/api/health", timeout=10).status_code == 200
+    assert time.monotonic() - started < 5
+    rows = collector.wait_for_rows(
+        f"SELECT 1 FROM (SELECT count() AS n, max(length(SpanAttributes['{sc.INPUT_MESSAGES}'])) "
+        f"AS longest FROM assay.otel_traces WHERE ServiceName = '{service}') "
+        "WHERE n = 200001 AND longest = 8000000",
+        1,
+        timeout=120,
+    )
+    assert rows
