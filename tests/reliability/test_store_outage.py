@@ -49,7 +49,8 @@ def test_an_outage_is_ridden_out_in_the_spool(
                 break
             time.sleep(0.1)
         _, per_span = embedded_store.query(
-            "SELECT uniqExact(SpanId), count() FROM assay.otel_traces WHERE ServiceName = {s:String}",
+            "SELECT uniqExact(SpanId), count() FROM assay.otel_traces "
+            "WHERE ServiceName = {s:String}",
             {"s": service},
         )
         print(
