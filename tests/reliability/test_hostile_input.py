@@ -102,12 +102,19 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
     for body in (deep_json, b'{"resourceSpans": ' + deep_json + b"}"):
         with pytest.raises(InvalidRequest, match="invalid JSON"):
             decode_json("traces", body)
-    # AnyValue nested far past protobuf's recursion limit.
-    value = b"\x0a\x00"  # AnyValue{string_value=""}
+    # An attribute value nested far past protobuf's recursion limit.
+    value = _field(1, b"")  # AnyValue{string_value=""}
     for _ in range(5000):
-        value = b"\x2a" + _varint(len(value) + 2) + b"\x0a" + _varint(len(value)) + value  # array
+        value = _field(5, _field(1, value))  # AnyValue{array_value=ArrayValue{values=[value]}}
+    span = _field(9, _field(1, b"k") + _field(2, value))  # Span.attributes = [KeyValue]
+    body = _field(1, _field(2, _field(2, span)))  # request.resource_spans.scope_spans.spans
     with pytest.raises(InvalidRequest, match="malformed"):
-        decode_protobuf("traces", b"\x0a" + _varint(len(value)) + value)
+        decode_protobuf("traces", body)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _varint(n: int) -> bytes:
