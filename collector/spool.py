@@ -14,6 +14,7 @@ resumes at the next record's magic.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import struct
@@ -22,7 +23,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -120,26 +121,144 @@ def _next_magic(data: bytes, start: int) -> int:
     return len(data) if found < 0 else found
 
 
-class _Sealing:
-    """When the active segment is due to be sealed: big enough, or old enough."""
+class _SegmentQueue:
+    """What both spools share: the size limit, sealing the active segment when it is big or old
+    enough, handing sealed segments to the writer oldest first, and the counters."""
 
-    def __init__(self, segment_bytes: int, max_age: float) -> None:
+    def __init__(self, max_bytes: int, segment_bytes: int, max_age: float) -> None:
+        self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.max_age = max_age
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._stats = SpoolStats()
+        self._bytes = 0  # everything not yet released, active segment included
+        self._active_size = 0
+        self._opened = time.monotonic()  # when the active segment got its first record
+        self._closed = False
+        self._what = "spool"
 
-    def due(self, size: int, opened: float) -> bool:
+    # Storage, for the subclasses; all are called with the lock held but `_load`.
+    def _write_active(self, signal: str, payload: bytes) -> int:
+        raise NotImplementedError
+
+    def _seal_active(self) -> None:
+        raise NotImplementedError
+
+    def _sealed_count(self) -> int:
+        raise NotImplementedError
+
+    def _load_oldest(self) -> Segment:
+        raise NotImplementedError
+
+    def _forget(self, segment: Segment) -> None:
+        raise NotImplementedError
+
+    def _oldest_age(self) -> float:
+        return 0.0
+
+    # --- receivers ------------------------------------------------------------------------------
+    def append(self, signal: str, payload: bytes) -> int:
+        """Add a record; return a ticket for `sync`. Raises SpoolFull."""
+        with self._lock:
+            if self._closed:
+                raise SpoolFull("the collector is shutting down", retry_after=5)
+            if self._bytes + len(payload) > self.max_bytes:
+                self._stats.refused_full += 1
+                raise SpoolFull(
+                    f"{self._what} full ({self._bytes} of {self.max_bytes} bytes waiting for "
+                    "the store)",
+                    retry_after=2,
+                )
+            if self._active_size == 0:
+                # A segment's age counts from its first record; wake the writer to time it.
+                self._opened = time.monotonic()
+                self._changed.notify_all()
+            size = self._write_active(signal, payload)
+            self._active_size += size
+            self._bytes += size
+            self._stats.appended += 1
+            ticket = self._stats.appended
+            if self._due():
+                self._seal_locked()
+            return ticket
+
+    def sync(self, ticket: int) -> None:
+        """Return once the record behind `ticket` is as durable as the policy promises."""
+
+    # --- the writer -----------------------------------------------------------------------------
+    def _due(self) -> bool:
+        size = self._active_size
         return size >= self.segment_bytes or (
-            size > 0 and time.monotonic() - opened >= self.max_age
+            size > 0 and time.monotonic() - self._opened >= self.max_age
         )
 
-    def wait_time(self, size: int, opened: float, remaining: float) -> float:
-        """How long the writer may sleep: until the active segment is due, at most `remaining`."""
-        if size == 0:
-            return remaining
-        return min(remaining, max(self.max_age - (time.monotonic() - opened), 0.001))
+    def _seal_locked(self) -> None:
+        if self._active_size:
+            self._seal_active()
+            self._active_size = 0
+            self._changed.notify_all()
+
+    def next_segment(self, timeout: float) -> Segment | None:
+        """The oldest sealed segment, sealing the active one when it is due; None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._sealed_count():
+                if self._due():
+                    self._seal_locked()
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return None
+                if self._active_size:  # sleep until the active segment comes due
+                    remaining = min(
+                        remaining, max(self.max_age - (time.monotonic() - self._opened), 0.001)
+                    )
+                self._changed.wait(remaining)
+        segment = self._load_oldest()
+        if segment.corrupt:
+            log.warning(
+                "spool: segment %d has %d torn or corrupt record(s), skipped",
+                segment.seq,
+                segment.corrupt,
+            )
+            with self._lock:
+                self._stats.corrupt_records += segment.corrupt
+        return segment
+
+    def release(self, segment: Segment) -> None:
+        """The store has everything in `segment`: forget it."""
+        with self._lock:
+            self._bytes -= segment.size
+            self._forget(segment)
+
+    def stats(self) -> SpoolStats:
+        with self._lock:
+            stats = SpoolStats(**vars(self._stats))
+            stats.segments = self._sealed_count() + (1 if self._active_size else 0)
+            stats.bytes = self._bytes
+            stats.oldest_age_s = self._oldest_age()
+            return stats
+
+    def seal(self) -> None:
+        """Seal the active segment now (shutdown, tests)."""
+        with self._lock:
+            self._seal_locked()
+
+    def close(self) -> None:
+        """Refuse new records and seal the active segment; the writer drains what is sealed."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._seal_locked()
+                self._close_storage()
+                self._changed.notify_all()
+
+    def _close_storage(self) -> None:
+        pass
 
 
-class DiskSpool:
+class DiskSpool(_SegmentQueue):
     """Segment files in a folder; survives crashes and restarts."""
 
     def __init__(
@@ -151,22 +270,19 @@ class DiskSpool:
         fsync: FsyncPolicy = "always",
         fsync_interval: float = 0.05,
     ) -> None:
+        super().__init__(max_bytes, segment_bytes, max_age)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.max_bytes = max_bytes
         self.fsync = fsync
-        self._sealing = _Sealing(segment_bytes, max_age)
-        self._lock = threading.Lock()
-        self._sealed_ready = threading.Condition(self._lock)
-        self._sync_lock = threading.Lock()
-        self._stats = SpoolStats()
         self.instance = self._instance_id()
-        # Sealed segments: every file left by an earlier run is replayed first.
+        self._sync_lock = threading.Lock()
+        self._synced = 0  # tickets known durable
+        # Every segment file left by an earlier run is sealed, and replayed first.
         self._sealed: deque[tuple[int, float]] = deque()
-        self._bytes = 0
         for path in sorted(self.folder.glob("*.seg")):
-            self._sealed.append((int(path.stem), path.stat().st_mtime))
-            self._bytes += path.stat().st_size
+            stat = path.stat()
+            self._sealed.append((int(path.stem), stat.st_mtime))
+            self._bytes += stat.st_size
         if self._sealed:
             log.info(
                 "spool: replaying %d segment(s), %d bytes, left by an earlier run",
@@ -174,22 +290,14 @@ class DiskSpool:
                 self._bytes,
             )
         self._seq = self._sealed[-1][0] + 1 if self._sealed else 1
-        self._fd = -1
-        self._active_size = 0
-        self._opened = time.monotonic()
-        self._written = 0  # tickets handed out
-        self._synced = 0  # tickets known durable
-        self._open_active()
-        self._closed = False
-        self._syncer: threading.Thread | None = None
+        self._fd = self._open(self._seq)
         if fsync == "interval":
-            self._syncer = threading.Thread(
+            threading.Thread(
                 target=self._sync_every,
                 args=(fsync_interval,),
                 name="assay-spool-fsync",
                 daemon=True,
-            )
-            self._syncer.start()
+            ).start()
 
     def _instance_id(self) -> str:
         # Dedup tokens must not collide between collectors writing to one ClickHouse.
@@ -204,52 +312,25 @@ class DiskSpool:
     def _path(self, seq: int) -> Path:
         return self.folder / f"{seq:012d}.seg"
 
-    def _open_active(self) -> None:
-        self._fd = os.open(self._path(self._seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._active_size = 0
-        self._opened = time.monotonic()
+    def _open(self, seq: int) -> int:
+        return os.open(self._path(seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    # --- receivers ------------------------------------------------------------------------------
-    def append(self, signal: str, payload: bytes) -> int:
+    def _write_active(self, signal: str, payload: bytes) -> int:
         record = encode_record(signal, payload)
-        with self._lock:
-            if self._closed:
-                raise SpoolFull("the collector is shutting down", retry_after=5)
-            if self._bytes + len(record) > self.max_bytes:
-                self._stats.refused_full += 1
-                raise SpoolFull(
-                    f"spool full ({self._bytes} of {self.max_bytes} bytes waiting for the store)",
-                    retry_after=2,
-                )
-            try:
-                written = os.write(self._fd, record)
-                if written != len(record):
-                    raise OSError(28, "short write")
-            except OSError as exc:
-                # Cut the partial record off, so the segment stays a run of whole records.
-                self._truncate_active()
-                self._stats.refused_disk += 1
-                raise SpoolFull(
-                    f"cannot write to the spool: {exc.strerror or exc}", retry_after=5
-                ) from exc
-            if self._active_size == 0:
-                # A segment's age counts from its first record; wake the writer to time it.
-                self._opened = time.monotonic()
-                self._sealed_ready.notify_all()
-            self._active_size += len(record)
-            self._bytes += len(record)
-            self._stats.appended += 1
-            self._written += 1
-            ticket = self._written
-            if self._sealing.due(self._active_size, self._opened):
-                self._seal_locked()
-            return ticket
-
-    def _truncate_active(self) -> None:
         try:
-            os.ftruncate(self._fd, self._active_size)
-        except OSError:
-            log.exception("spool: could not truncate a partial record; it will be skipped")
+            if os.write(self._fd, record) != len(record):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as exc:
+            # Cut the partial record off, so the segment stays a run of whole records.
+            try:
+                os.ftruncate(self._fd, self._active_size)
+            except OSError:
+                log.exception("spool: could not cut off a partial record; it will be skipped")
+            self._stats.refused_disk += 1
+            raise SpoolFull(
+                f"cannot write to the spool: {exc.strerror or exc}", retry_after=5
+            ) from exc
+        return len(record)
 
     def sync(self, ticket: int) -> None:
         if self.fsync != "always":
@@ -259,177 +340,82 @@ class DiskSpool:
             if self._synced >= ticket:
                 return
             with self._lock:
-                fd, upto = self._fd, self._written
+                fd, upto = self._fd, self._stats.appended
             with contextlib.suppress(OSError):  # sealed (so fsynced) and closed meanwhile
                 os.fsync(fd)
             self._synced = max(self._synced, upto)
 
     def _sync_every(self, interval: float) -> None:
-        while not self._closed:
+        while True:
             time.sleep(interval)
             with self._lock:
                 if self._closed:
                     return
                 os.fsync(self._fd)
 
-    def _seal_locked(self) -> None:
-        if self._active_size == 0:
-            return
+    def _seal_active(self) -> None:
         if self.fsync != "never":
             os.fsync(self._fd)
         os.close(self._fd)
-        self._synced = self._written
+        self._synced = self._stats.appended
         self._sealed.append((self._seq, time.time()))
-        self._sealed_ready.notify_all()
         self._seq += 1
-        self._open_active()
+        self._fd = self._open(self._seq)
 
-    # --- the writer -------------------------------------------------------------------------------
-    def next_segment(self, timeout: float) -> Segment | None:
-        deadline = time.monotonic() + timeout
+    def _sealed_count(self) -> int:
+        return len(self._sealed)
+
+    def _load_oldest(self) -> Segment:
         with self._lock:
-            while not self._sealed:
-                if self._sealing.due(self._active_size, self._opened):
-                    self._seal_locked()
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    return None
-                self._sealed_ready.wait(
-                    self._sealing.wait_time(self._active_size, self._opened, remaining)
-                )
             seq = self._sealed[0][0]
         data = self._path(seq).read_bytes()
         records, corrupt = decode_records(data)
-        if corrupt:
-            log.warning("spool: segment %d has %d torn or corrupt record(s), skipped", seq, corrupt)
-            with self._lock:
-                self._stats.corrupt_records += corrupt
         return Segment(seq, f"{self.instance}-{seq}", records, len(data), corrupt)
 
-    def release(self, segment: Segment) -> None:
-        with self._lock:
-            if self._sealed and self._sealed[0][0] == segment.seq:
-                self._sealed.popleft()
-            self._bytes -= segment.size
+    def _forget(self, segment: Segment) -> None:
+        if self._sealed and self._sealed[0][0] == segment.seq:
+            self._sealed.popleft()
         self._path(segment.seq).unlink(missing_ok=True)
 
-    def stats(self) -> SpoolStats:
-        with self._lock:
-            stats = SpoolStats(**vars(self._stats))
-            stats.segments = len(self._sealed) + (1 if self._active_size else 0)
-            stats.bytes = self._bytes
-            stats.oldest_age_s = round(time.time() - self._sealed[0][1], 3) if self._sealed else 0.0
-            return stats
+    def _oldest_age(self) -> float:
+        return round(time.time() - self._sealed[0][1], 3) if self._sealed else 0.0
 
-    def seal(self) -> None:
-        """Seal the active segment now (shutdown, tests)."""
-        with self._lock:
-            self._seal_locked()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._active_size:
-                self._seal_locked()
-            os.close(self._fd)
-            if self._active_size == 0:
-                self._path(self._seq).unlink(missing_ok=True)
-            self._sealed_ready.notify_all()
+    def _close_storage(self) -> None:
+        os.close(self._fd)
+        self._path(self._seq).unlink(missing_ok=True)  # the fresh, empty active segment
 
 
-@dataclass
-class MemorySpool:
+class MemorySpool(_SegmentQueue):
     """Records held in memory only: faster, but what is not yet stored dies with the process."""
 
-    max_bytes: int
-    segment_bytes: int = 8 * 1024 * 1024
-    max_age: float = 0.5
-    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def __post_init__(self) -> None:
-        self._sealing = _Sealing(self.segment_bytes, self.max_age)
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
+    def __init__(
+        self, max_bytes: int, segment_bytes: int = 8 * 1024 * 1024, max_age: float = 0.5
+    ) -> None:
+        super().__init__(max_bytes, segment_bytes, max_age)
+        self._what = "queue"
+        self.instance = uuid.uuid4().hex
         self._active: list[tuple[str, bytes]] = []
-        self._active_size = 0
-        self._opened = time.monotonic()
         self._sealed: deque[Segment] = deque()
-        self._bytes = 0
         self._seq = 1
-        self._stats = SpoolStats()
-        self._closed = False
 
-    def append(self, signal: str, payload: bytes) -> int:
-        with self._lock:
-            if self._closed:
-                raise SpoolFull("the collector is shutting down", retry_after=5)
-            if self._bytes + len(payload) > self.max_bytes:
-                self._stats.refused_full += 1
-                raise SpoolFull(
-                    f"queue full ({self._bytes} of {self.max_bytes} bytes waiting for the store)",
-                    retry_after=2,
-                )
-            if not self._active:
-                self._opened = time.monotonic()
-                self._ready.notify_all()
-            self._active.append((signal, payload))
-            self._active_size += len(payload)
-            self._bytes += len(payload)
-            self._stats.appended += 1
-            if self._sealing.due(self._active_size, self._opened):
-                self._seal_locked()
-            return 0
+    def _write_active(self, signal: str, payload: bytes) -> int:
+        self._active.append((signal, payload))
+        return len(payload)
 
-    def sync(self, ticket: int) -> None:
-        return None
-
-    def _seal_locked(self) -> None:
-        if not self._active:
-            return
+    def _seal_active(self) -> None:
         self._sealed.append(
             Segment(self._seq, f"{self.instance}-{self._seq}", self._active, self._active_size)
         )
         self._seq += 1
-        self._active, self._active_size = [], 0
-        self._ready.notify_all()
+        self._active = []
 
-    def next_segment(self, timeout: float) -> Segment | None:
-        deadline = time.monotonic() + timeout
+    def _sealed_count(self) -> int:
+        return len(self._sealed)
+
+    def _load_oldest(self) -> Segment:
         with self._lock:
-            while not self._sealed:
-                if self._sealing.due(self._active_size, self._opened):
-                    self._seal_locked()
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    return None
-                self._ready.wait(
-                    self._sealing.wait_time(self._active_size, self._opened, remaining)
-                )
             return self._sealed[0]
 
-    def release(self, segment: Segment) -> None:
-        with self._lock:
-            if self._sealed and self._sealed[0] is segment:
-                self._sealed.popleft()
-            self._bytes -= segment.size
-
-    def stats(self) -> SpoolStats:
-        with self._lock:
-            stats = SpoolStats(**vars(self._stats))
-            stats.segments = len(self._sealed) + (1 if self._active else 0)
-            stats.bytes = self._bytes
-            return stats
-
-    def seal(self) -> None:
-        with self._lock:
-            self._seal_locked()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._seal_locked()
-            self._ready.notify_all()
+    def _forget(self, segment: Segment) -> None:
+        if self._sealed and self._sealed[0] is segment:
+            self._sealed.popleft()
