@@ -27,6 +27,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/durability.py
 
 clean:
 	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache
