@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from assay.collector.api import api_routes
+from assay.collector.auth import ApiAuthMiddleware, TokenCheck
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
 from assay.collector.settings import CollectorSettings
@@ -14,9 +16,15 @@ from assay.collector.store.base import Store
 def build_http_app(
     store: Store, pipeline: Pipeline, settings: CollectorSettings, version: str
 ) -> Starlette:
-    app = Starlette(routes=[*otlp_routes(pipeline, settings.max_request_bytes), *api_routes()])
+    otlp_auth = TokenCheck(settings.otlp_tokens, "OTLP")
+    api_auth = TokenCheck(settings.api_tokens, "API")
+    app = Starlette(
+        routes=[*otlp_routes(pipeline, settings.max_request_bytes, otlp_auth), *api_routes()],
+        middleware=[Middleware(ApiAuthMiddleware, check=api_auth)],
+    )
     app.state.store = store
     app.state.pipeline = pipeline
     app.state.settings = settings
     app.state.version = version
+    app.state.api_auth = api_auth
     return app

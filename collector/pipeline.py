@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from assay.collector.normalize.logs import normalize_logs
 from assay.collector.normalize.rows import LogRow, column_names, to_columns
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
+from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
 from assay.collector.store.base import Store, StoreError
@@ -77,6 +78,7 @@ class Pipeline:
         self.spool = spool
         self.settings = settings
         self.stats = PipelineStats()
+        self.redactor = Redactor.from_settings(settings)
         self._stopping = threading.Event()
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name="assay-writer", daemon=True)
@@ -131,9 +133,9 @@ class Pipeline:
             try:
                 request = _decode(signal, payload)
                 if isinstance(request, ExportTraceServiceRequest):
-                    normalize_traces(request, rows.traces)
+                    normalize_traces(request, rows.traces, self.redactor)
                 else:
-                    normalize_logs(request, rows.logs)
+                    normalize_logs(request, rows.logs, self.redactor)
             except Exception:  # a bug here must not take the writer down with it
                 log.exception(
                     "could not normalize a %s record of segment %d; it is skipped",

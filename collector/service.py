@@ -14,12 +14,14 @@ from importlib.metadata import PackageNotFoundError, version
 import uvicorn
 
 from assay.collector.app import build_http_app
+from assay.collector.auth import TokenCheck
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.settings import CollectorSettings, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
 from assay.collector.store.base import ClickHouseStore
+from assay.collector.tls import load_server_tls
 
 log = logging.getLogger("assay.collector")
 
@@ -36,14 +38,16 @@ class Endpoints:
     grpc_port: int
     http_port: int
     host: str
+    tls: bool = False
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.http_port}"
 
     @property
     def grpc_endpoint(self) -> str:
-        return f"http://{self.host}:{self.grpc_port}"
+        # The OTLP exporters take https:// as "use TLS" for gRPC too.
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.grpc_port}"
 
 
 class _Server(uvicorn.Server):
@@ -117,13 +121,25 @@ async def _serve(
     on_ready: Callable[[Endpoints], None] | None,
     stop: asyncio.Event,
 ) -> None:
+    tls = load_server_tls(settings)
     http_socket = _bind_http(settings.host, settings.http_port)
     grpc_server, grpc_port = build_grpc_server(
-        pipeline, settings.host, settings.grpc_port, settings.max_request_bytes
+        pipeline,
+        settings.host,
+        settings.grpc_port,
+        settings.max_request_bytes,
+        TokenCheck(settings.otlp_tokens, "OTLP"),
+        tls.grpc_credentials() if tls else None,
     )
     app = build_http_app(store, pipeline, settings, assay_version())
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
     )
     http_server = _Server(config)
 
@@ -137,16 +153,22 @@ async def _serve(
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.02)
     http_port = http_socket.getsockname()[1]
-    endpoints = Endpoints(grpc_port=grpc_port, http_port=http_port, host=settings.host)
+    endpoints = Endpoints(
+        grpc_port=grpc_port, http_port=http_port, host=settings.host, tls=tls is not None
+    )
     where = settings.clickhouse_url.split("@")[-1] if settings.clickhouse_url else settings.storage
     log.info(
-        "collector %s: OTLP gRPC on %s:%d, OTLP HTTP + API on %s; storage %s (%s)",
+        "collector %s: OTLP gRPC on %s%s:%d, OTLP HTTP + API on %s; storage %s (%s); "
+        "tokens required for OTLP: %s, for the API: %s",
         assay_version(),
+        "grpcs://" if tls else "",
         settings.host,
         grpc_port,
         endpoints.http_url,
         where,
         store.kind,
+        "yes" if settings.otlp_tokens else "no",
+        "yes" if settings.api_tokens else "no",
     )
     if on_ready:
         on_ready(endpoints)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE = "assay"
 
@@ -47,12 +49,87 @@ class CollectorSettings(BaseSettings):
     query_timeout_s: int = Field(default=30, gt=0)
     query_max_rows: int = Field(default=100_000, gt=0)
 
+    # Bearer tokens accepted on OTLP (gRPC and HTTP) and on the API/UI; empty leaves it open.
+    # NoDecode: the environment gives them comma-separated rather than as JSON.
+    otlp_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # TLS for both listeners: PEM certificate (chain) and private key, both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Redaction before storage: built-in pattern names and custom regexes.
+    redact: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redact_patterns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("clickhouse_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("clickhouse_url must start with http:// or https://")
         return value or None
+
+    @field_validator("otlp_tokens", "api_tokens", "redact", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple)):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("redact_patterns", mode="before")
+    @classmethod
+    def _pattern_list(cls, value: Any) -> Any:
+        # Regexes hold commas, so the environment gives a JSON list, or one regex alone.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    return json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list of regexes: {exc}") from exc
+            return [value] if value else []
+        return value
+
+    @field_validator("redact")
+    @classmethod
+    def _known_patterns(cls, value: list[str]) -> list[str]:
+        from assay.collector.redaction import BUILTIN_PATTERNS
+
+        unknown = [name for name in value if name not in BUILTIN_PATTERNS]
+        if unknown:
+            raise ValueError(
+                f"unknown redaction pattern(s) {', '.join(unknown)}: "
+                f"choose from {', '.join(BUILTIN_PATTERNS)}"
+            )
+        return value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _valid_regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redact pattern {pattern!r} is not a valid regex: {exc}") from exc
+        if value:
+            from assay.collector.redaction import Redactor
+
+            try:  # they are combined into one regex, where numbered backreferences break
+                Redactor((), value)
+            except re.error as exc:
+                raise ValueError(f"redact_patterns cannot be combined: {exc}") from exc
+        return value
+
+
+def check_tls(settings: CollectorSettings) -> None:
+    """Both TLS files or neither, and both readable. Checked on the merged settings: the
+    environment may name one file and the config file the other."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if (cert is None) != (key is None):
+        given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        raise ValueError(f"{given} is set but {missing} is not: TLS needs both (PEM files)")
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{name}: no such file {path}")
 
 
 def spool_folder(settings: CollectorSettings) -> Path:
@@ -78,4 +155,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Collecto
     merged = {k: v for k, v in from_file.items() if k not in explicit_env}
     merged.update(env_settings.model_dump(include=explicit_env))
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    return CollectorSettings.model_validate(merged)
+    settings = CollectorSettings.model_validate(merged)
+    check_tls(settings)
+    return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,18 +33,32 @@ class RunningCollector:
     http_port: int
     storage: Path
     log_path: Path
+    api_token: str | None = None  # sent by `query` when the API wants one
+    ca_file: Path | None = None  # the self-signed certificate when the collector serves TLS
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx should trust: the collector's own certificate when it serves TLS."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def grpc_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.grpc_port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.grpc_port}"
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of a read-only query through the collector's API."""
-        response = httpx.post(f"{self.http_url}/api/query", json={"sql": sql, **params}, timeout=60)
+        headers = {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
+        response = httpx.post(
+            f"{self.http_url}/api/query",
+            json={"sql": sql, **params},
+            headers=headers,
+            timeout=60,
+            verify=self.verify,
+        )
         assert response.status_code == 200, response.text
         return list(response.json()["rows"])
 
@@ -95,12 +110,16 @@ def start_collector(storage: Path, log_path: Path, *extra: str, **env: str) -> R
         env=environment,
     )
     collector = RunningCollector(process, grpc_port, http_port, storage, log_path)
+    collector.api_token = env.get("ASSAY_API_TOKENS", "").split(",")[0] or None
+    collector.ca_file = Path(env["ASSAY_TLS_CERT"]) if env.get("ASSAY_TLS_CERT") else None
+    verify = collector.verify
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"collector exited with {process.returncode}:\n{collector.log()}")
         try:
-            if httpx.get(f"{collector.http_url}/api/health", timeout=1).status_code == 200:
+            health = httpx.get(f"{collector.http_url}/api/health", timeout=1, verify=verify)
+            if health.status_code == 200:
                 return collector
         except httpx.HTTPError:
             pass

@@ -11,8 +11,13 @@ from assay.collector.api.encoding import json_response
 
 
 async def health_endpoint(request: Request) -> Response:
+    """Open to all, for load balancers; with API tokens configured, only a caller presenting
+    one sees more than the status (counters tell an outsider about the traffic)."""
     state = request.app.state
     store_ok = await asyncio.to_thread(state.store.ping)
+    api_auth = getattr(state, "api_auth", None)
+    if api_auth is not None and not api_auth.allows(request.headers.get("authorization")):
+        return json_response({"status": "ok" if store_ok else "degraded"}, 200 if store_ok else 503)
     pipeline = state.pipeline
     body = {
         "status": "ok" if store_ok else "degraded",

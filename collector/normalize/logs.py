@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from assay.collector.normalize.otlp import any_value, as_text, attributes, text_map
 from assay.collector.normalize.rows import LogRow
 from assay.instrumentation import semconv as sc
 
+if TYPE_CHECKING:
+    from assay.collector.redaction import Redactor
+
 
 def normalize_logs(
-    request: ExportLogsServiceRequest, rows: list[LogRow] | None = None
+    request: ExportLogsServiceRequest,
+    rows: list[LogRow] | None = None,
+    redactor: Redactor | None = None,
 ) -> list[LogRow]:
+    """Append the rows of one request to `rows` (a new list if None) and return it; with a
+    `redactor`, bodies and record attributes are masked."""
     rows = rows if rows is not None else []
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
@@ -21,6 +30,11 @@ def normalize_logs(
             scope = scope_logs.scope
             scope_text = text_map(attributes(scope.attributes))
             for record in scope_logs.log_records:
+                body = as_text(any_value(record.body))
+                record_text = text_map(attributes(record.attributes))
+                if redactor is not None:
+                    body = redactor.redact(body)
+                    redactor.redact_values(record_text)
                 rows.append(
                     LogRow(
                         Timestamp=record.time_unix_nano or record.observed_time_unix_nano,
@@ -30,14 +44,14 @@ def normalize_logs(
                         SeverityText=record.severity_text,
                         SeverityNumber=int(record.severity_number),
                         ServiceName=service_name,
-                        Body=as_text(any_value(record.body)),
+                        Body=body,
                         ResourceSchemaUrl=resource_logs.schema_url,
                         ResourceAttributes=resource_text,
                         ScopeSchemaUrl=scope_logs.schema_url,
                         ScopeName=scope.name,
                         ScopeVersion=scope.version,
                         ScopeAttributes=scope_text,
-                        LogAttributes=text_map(attributes(record.attributes)),
+                        LogAttributes=record_text,
                         EventName=getattr(record, "event_name", ""),
                     )
                 )

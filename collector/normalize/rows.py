@@ -113,3 +113,25 @@ def to_columns(rows: list[Any]) -> list[list[Any]]:
     """Rows as column lists, the shape the store inserts."""
     names = [f.name for f in fields(rows[0])]
     return [[getattr(row, name) for row in rows] for name in names]
+
+
+@dataclass(slots=True)
+class ScoreRow:
+    table: ClassVar[str] = "scores"
+
+    timestamp: int  # ns since the epoch
+    trace_id: str
+    span_id: str
+    name: str
+    value: float
+    label: str = ""
+    passed: bool | None = None
+    explanation: str = ""
+    source: str = "online"  # online | experiment | human
+    evaluator_version: str = ""
+    author: str = ""
+    experiment_id: str = ""
+    dataset_item_id: str = ""
+    cost_usd: float | None = None
+    duration_ms: float | None = None
+    error: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -11,6 +12,9 @@ from assay.collector.normalize.llm_calls import is_llm_span, llm_call_row
 from assay.collector.normalize.otlp import attributes, text_map
 from assay.collector.normalize.rows import LlmCallRow, TraceRow
 from assay.instrumentation import semconv as sc
+
+if TYPE_CHECKING:
+    from assay.collector.redaction import Redactor
 
 # Names as the OpenTelemetry Collector's ClickHouse exporter writes them.
 SPAN_KINDS = {
@@ -35,9 +39,14 @@ class TraceBatch:
 
 
 def normalize_traces(
-    request: ExportTraceServiceRequest, batch: TraceBatch | None = None
+    request: ExportTraceServiceRequest,
+    batch: TraceBatch | None = None,
+    redactor: Redactor | None = None,
 ) -> TraceBatch:
-    """Append the rows of one request to `batch` (a new one if None) and return it."""
+    """Append the rows of one request to `batch` (a new one if None) and return it.
+
+    With a `redactor`, message content is masked in both tables before anything is stored:
+    the content attributes, the status message and the span events' attributes."""
     batch = batch if batch is not None else TraceBatch()
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
@@ -47,6 +56,13 @@ def normalize_traces(
             scope = scope_spans.scope
             for span in scope_spans.spans:
                 attrs = attributes(span.attributes)
+                span_text = text_map(attrs)
+                status_message = span.status.message
+                if redactor is not None:
+                    redacted = redactor.redact_content(span_text)
+                    if redacted:  # the llm_calls row reads its content from attrs
+                        attrs = {**attrs, **redacted}
+                    status_message = redactor.redact(status_message)
                 trace_id = span.trace_id.hex()
                 span_id = span.span_id.hex()
                 parent_span_id = span.parent_span_id.hex()
@@ -63,15 +79,18 @@ def normalize_traces(
                     ResourceAttributes=resource_text,
                     ScopeName=scope.name,
                     ScopeVersion=scope.version,
-                    SpanAttributes=text_map(attrs),
+                    SpanAttributes=span_text,
                     Duration=max(span.end_time_unix_nano - span.start_time_unix_nano, 0),
                     StatusCode=status_code,
-                    StatusMessage=span.status.message,
+                    StatusMessage=status_message,
                 )
                 for event in span.events:
                     row.Events_Timestamp.append(event.time_unix_nano)
                     row.Events_Name.append(event.name)
-                    row.Events_Attributes.append(text_map(attributes(event.attributes)))
+                    event_text = text_map(attributes(event.attributes))
+                    if redactor is not None:
+                        redactor.redact_values(event_text)
+                    row.Events_Attributes.append(event_text)
                 for link in span.links:
                     row.Links_TraceId.append(link.trace_id.hex())
                     row.Links_SpanId.append(link.span_id.hex())
@@ -89,7 +108,7 @@ def normalize_traces(
                             parent_span_id=parent_span_id,
                             service_name=service_name,
                             is_error=status_code == "Error",
-                            status_message=span.status.message,
+                            status_message=status_message,
                         )
                     )
     return batch

@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from assay.collector.auth import TokenCheck
 from assay.collector.normalize.otlp import InvalidRequest, count_items, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 
@@ -21,12 +22,24 @@ _SERVICES: dict[str, tuple[str, type[Message]]] = {
 }
 
 
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    # gRPC metadata keys are lower case: OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer ..."
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
+
+
 def _export_handler(
-    pipeline: Pipeline, signal: str
+    pipeline: Pipeline, signal: str, auth: TokenCheck | None
 ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
     response = _SERVICES[signal][1]().SerializeToString()
 
     async def export(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if auth is not None and auth.enabled:
+            reason = auth.refusal(_authorization(context))
+            if reason is not None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         # The request arrives as raw bytes so that a malformed one is answered with
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
         try:
@@ -43,9 +56,16 @@ def _export_handler(
 
 
 def build_grpc_server(
-    pipeline: Pipeline, host: str, port: int, max_request_bytes: int
+    pipeline: Pipeline,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    auth: TokenCheck | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """A started-later grpc.aio server with the OTLP services; returns it and the bound port."""
+    """A started-later grpc.aio server with the OTLP services; returns it and the bound port.
+
+    `auth` checks the bearer token of every export; `credentials` make the port TLS."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
@@ -54,7 +74,7 @@ def build_grpc_server(
     )
     for signal, (service, _response) in _SERVICES.items():
         handler = grpc.unary_unary_rpc_method_handler(
-            _export_handler(pipeline, signal),
+            _export_handler(pipeline, signal, auth),
             request_deserializer=None,
             response_serializer=None,
         )
@@ -62,7 +82,11 @@ def build_grpc_server(
             (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
         )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if credentials is not None:
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # grpc reports a taken port as RuntimeError("Failed to bind ...")
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}: {exc}") from exc
     if bound == 0:

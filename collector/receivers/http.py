@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from assay.collector.auth import TokenCheck, challenge_headers
 from assay.collector.normalize.otlp import (
     InvalidRequest,
     count_items,
@@ -29,7 +30,7 @@ _RESPONSES: dict[str, type[Message]] = {
     "logs": ExportLogsServiceResponse,
 }
 # google.rpc.Code values the OTLP spec puts in error bodies
-_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE = 3, 8, 14
+_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
 
 
 class PayloadTooLarge(Exception):
@@ -84,12 +85,23 @@ def _error(
     )
 
 
-def otlp_routes(pipeline: Pipeline, max_request_bytes: int) -> list[Route]:
+def otlp_routes(
+    pipeline: Pipeline, max_request_bytes: int, auth: TokenCheck | None = None
+) -> list[Route]:
+    """The OTLP/HTTP routes; with `auth`, each request must carry one of its bearer tokens."""
+    check = auth if auth is not None and auth.enabled else None
+
     def endpoint(signal: str) -> Callable[[Request], Awaitable[Response]]:
         empty = _RESPONSES[signal]()
 
         async def export(request: Request) -> Response:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if check is not None:
+                # Checked before the body is read: a refused client costs no more than a header.
+                reason = check.refusal(request.headers.get("authorization"))
+                if reason is not None:
+                    encoding = PROTOBUF if content_type == PROTOBUF else JSON
+                    return _error(encoding, 401, _UNAUTHENTICATED, reason, challenge_headers())
             if content_type not in (PROTOBUF, JSON):
                 return Response(
                     f"unsupported content type {content_type or '(none)'!r}: "

@@ -31,7 +31,9 @@ class EmbeddedStore(ClickHouseStore):
     def _open_reader(self, limits: dict[str, Any]) -> Client:
         # A second session on the same engine. chDB keeps SETs per session, and readonly=1
         # forbids changing settings afterwards, so the limits go first and readonly last.
+        # Its current database is Assay's, so unqualified table names mean Assay's tables.
         reader = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
+        reader.command(f"USE {self.database}")
         for name, value in limits.items():
             reader.command(
                 f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}"

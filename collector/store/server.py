@@ -49,7 +49,9 @@ class ServerStore(ClickHouseStore):
         super().__init__(client, database)
 
     def _open_reader(self, limits: dict[str, Any]) -> Client:
-        return clickhouse_connect.get_client(**self._connect_args, database="default")
+        # Opened after the migrations, so Assay's database exists; unqualified table names in
+        # a person's SQL then mean Assay's tables.
+        return clickhouse_connect.get_client(**self._connect_args, database=self.database)
 
     def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
         # Over HTTP every request carries its own settings; readonly=2 still lets them be set.
