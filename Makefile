@@ -11,6 +11,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[collector,dev]'
+	@# mypy cannot follow the editable install's folder mapping: give it the `assay` tree.
+	@mkdir -p $(VENV)/mypy/assay
+	@for pkg in instrumentation evaluators collector; do ln -sfn $(CURDIR)/$$pkg $(VENV)/mypy/assay/$$pkg; done
 	@touch $(STAMP)
 
 # Start the collector on embedded storage in ./assay-data and send demo traffic through it.
@@ -20,7 +23,7 @@ run: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy instrumentation evaluators collector
+	$(BIN)/mypy -p assay.instrumentation -p assay.evaluators -p assay.collector
 
 test: lint
 	$(BIN)/pytest

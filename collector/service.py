@@ -97,7 +97,8 @@ async def serve(
     """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush.
 
     `store` replaces the one the settings name (embedding the collector, fault injection)."""
-    store = store or await asyncio.to_thread(open_store, settings)
+    if store is None:
+        store = await asyncio.to_thread(open_store, settings)
     try:
         applied = await asyncio.to_thread(store.migrate)
         if applied:

@@ -22,9 +22,8 @@ SETTINGS clause (it could lift the time and row limits where the session allows 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 SYSTEM_TABLES = frozenset(
     {
@@ -99,10 +98,8 @@ class OutOfScope(ValueError):
     """The query reaches beyond what the API serves; the message names what and why."""
 
 
-class ReadOnlyRunner(Protocol):
-    def __call__(self, sql: str) -> list[str]:
-        """The single-column rows of `sql` on the read-only session."""
-        ...
+# Runs an EXPLAIN on the read-only session and returns its single-column rows.
+ReadOnlyRunner = Callable[[str], list[str]]
 
 
 @dataclass
