@@ -1,1 +1,81 @@
-"""Evaluators, datasets and experiments."""
+"""Evaluators, datasets and experiments.
+
+::
+
+    from assay.evaluators import EvalInput, evaluator, exact_match, correctness
+
+    @evaluator(name="mentions_refund", threshold=1.0)
+    def mentions_refund(output: str) -> bool:
+        return "refund" in output.lower()
+
+    score = await exact_match()(EvalInput(output="Paris", expected="Paris"))
+
+Presets are factories (`contains("refund")`, `json_schema({...})`, `correctness(model=...)`);
+`get_evaluator(name)` resolves a preset's default instance or a registered `@evaluator`.
+"""
+
+from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, evaluator
+from assay.evaluators.heuristics import (
+    bleu,
+    contains,
+    contains_all,
+    contains_any,
+    cost_budget,
+    exact_match,
+    json_schema,
+    json_valid,
+    latency_budget,
+    length,
+    levenshtein,
+    pii,
+    refusal,
+    regex,
+    rouge_l,
+    token_f1,
+)
+from assay.evaluators.judges import (
+    JudgeAnswerError,
+    OpenAIJudge,
+    answer_relevance,
+    context_relevance,
+    correctness,
+    faithfulness,
+    rubric,
+    toxicity,
+)
+from assay.evaluators.registry import UnknownEvaluatorError, get_evaluator, registered
+
+__all__ = [
+    "EvalInput",
+    "Evaluator",
+    "FunctionEvaluator",
+    "JudgeAnswerError",
+    "OpenAIJudge",
+    "Score",
+    "UnknownEvaluatorError",
+    "answer_relevance",
+    "bleu",
+    "contains",
+    "contains_all",
+    "contains_any",
+    "context_relevance",
+    "correctness",
+    "cost_budget",
+    "evaluator",
+    "exact_match",
+    "faithfulness",
+    "get_evaluator",
+    "json_schema",
+    "json_valid",
+    "latency_budget",
+    "length",
+    "levenshtein",
+    "pii",
+    "refusal",
+    "regex",
+    "registered",
+    "rouge_l",
+    "rubric",
+    "token_f1",
+    "toxicity",
+]

@@ -306,8 +306,14 @@ class TestToolCalls:
 
 
 class TestEmbeddings:
-    def test_sync(self, spans: InMemorySpanExporter, client: OpenAI, only_span: Any) -> None:
+    def test_sync(
+        self, spans: InMemorySpanExporter, client: OpenAI, fake: FakeOpenAI, only_span: Any
+    ) -> None:
         response = client.embeddings.create(model=EMBEDDING_MODEL, input=["hello world", "bye"])
+
+        # The client asks for base64 unless told otherwise, and decodes it for the user.
+        assert fake.requests[-1]["encoding_format"] == "base64"
+        assert isinstance(response.data[0].embedding, list)
 
         span = only_span()
         attrs = span.attributes

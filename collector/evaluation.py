@@ -1,0 +1,304 @@
+"""Online evaluation: rules pick stored LLM calls, evaluators score them off the ingest path.
+
+The writer offers every stored `llm_calls` row; rules from `assay.yaml` decide which
+evaluators run on it (filters, per-trace sampling). Jobs wait in a bounded queue that drops the
+oldest when full, so ingest never waits on evaluation; a worker thread runs them on its own
+event loop with a concurrency limit per evaluator and writes the scores in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+
+from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
+from assay.collector.store.base import Store, StoreError
+from assay.evaluators import EvalInput, Evaluator, get_evaluator
+
+log = logging.getLogger("assay.collector.evaluation")
+
+# `where:` keys → the llm_calls fields they filter on
+FILTER_FIELDS = {
+    "service": ("service_name",),
+    "model": ("model", "request_model"),
+    "provider": ("provider",),
+    "prompt_name": ("prompt_name",),
+    "prompt_version": ("prompt_version",),
+    "operation": ("operation",),
+    "status": ("status",),
+}
+
+
+class Rule(BaseModel):
+    """Which evaluators run on which calls, on what share of traces."""
+
+    evaluators: list[str] = Field(min_length=1)
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)  # the call must carry all of them
+    sample: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    @field_validator("where")
+    @classmethod
+    def _known_filters(cls, where: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        unknown = sorted(set(where) - set(FILTER_FIELDS) - {"tags"})
+        if unknown:
+            raise ValueError(f"unknown filter(s) {unknown}; use {sorted(FILTER_FIELDS)} or tags")
+        return where
+
+    def matches(self, call: LlmCallRow) -> bool:
+        for key, wanted in self.where.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if key == "tags":
+                if not set(values) <= set(call.tags):
+                    return False
+            elif not any(getattr(call, f) in values for f in FILTER_FIELDS[key]):
+                return False
+        return set(self.tags) <= set(call.tags)
+
+
+class EvaluationConfig(BaseModel):
+    rules: list[Rule] = Field(default_factory=list)
+    modules: list[str] = Field(default_factory=list)  # imported first: users' own evaluators
+    queue_size: int = Field(default=10_000, gt=0)
+    concurrency: int = Field(default=8, gt=0)  # per evaluator
+    batch_scores: int = Field(default=1000, gt=0)
+    flush_interval: float = Field(default=0.5, gt=0)
+
+
+def load_evaluation_config(config_file: Path | None) -> EvaluationConfig:
+    """The `evaluation:` section of assay.yaml (none: online evaluation is off)."""
+    if config_file is None:
+        return EvaluationConfig()
+    loaded = yaml.safe_load(config_file.read_text()) or {}
+    try:
+        return EvaluationConfig.model_validate(loaded.get("evaluation") or {})
+    except ValueError as exc:
+        raise ValueError(f"{config_file}: evaluation: {exc}") from exc
+
+
+def sampled(trace_id: str, rate: float, salt: int) -> bool:
+    """Consistent per trace: every call of a sampled trace is evaluated by the rule."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.blake2b(f"{salt}:{trace_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < rate
+
+
+@dataclass
+class EvaluationStats:
+    offered: int = 0
+    queued: int = 0
+    evaluated: int = 0
+    failed: int = 0
+    dropped: int = 0
+    scores_written: int = 0
+    write_failures: int = 0
+
+    def snapshot(self, depth: int) -> dict[str, int]:
+        return {**vars(self), "queue_depth": depth}
+
+
+@dataclass
+class _Job:
+    call: LlmCallRow
+    evaluator: Evaluator
+
+
+@dataclass
+class OnlineEvaluation:
+    config: EvaluationConfig
+    store: Store
+    stats: EvaluationStats = field(default_factory=EvaluationStats)
+
+    def __post_init__(self) -> None:
+        for module in self.config.modules:
+            importlib.import_module(module)  # registers the user's @evaluator functions
+        # Resolve every name now: a typo in assay.yaml fails at start-up, not at the first call.
+        self._rules = [
+            (index, rule, [get_evaluator(name) for name in rule.evaluators])
+            for index, rule in enumerate(self.config.rules)
+        ]
+        self._jobs: deque[_Job] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-evaluation", daemon=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._rules)
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread.start()
+            log.info(
+                "online evaluation: %d rule(s), evaluators %s",
+                len(self._rules),
+                sorted({e.name for _, _, evs in self._rules for e in evs}),
+            )
+
+    def offer(self, calls: list[LlmCallRow]) -> None:
+        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full."""
+        if not self.enabled:
+            return
+        jobs = [
+            _Job(call, evaluator)
+            for call in calls
+            for index, rule, evaluators in self._rules
+            if rule.matches(call) and sampled(call.trace_id, rule.sample, index)
+            for evaluator in evaluators
+        ]
+        if not jobs:
+            return
+        with self._lock:
+            overflow = len(self._jobs) + len(jobs) - self.config.queue_size
+            for _ in range(max(overflow, 0)):
+                if self._jobs:
+                    self._jobs.popleft()
+            self._jobs.extend(jobs[-self.config.queue_size :])
+            self.stats.offered += len(calls)
+            self.stats.queued += len(jobs)
+            self.stats.dropped += max(overflow, 0)
+        if overflow > 0:
+            log.warning("evaluation queue full: dropped the %d oldest evaluation(s)", overflow)
+        self._wake.set()
+
+    def depth(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return self.stats.snapshot(len(self._jobs))
+
+    def _count(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # --- the worker thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        asyncio.run(self._work())
+
+    async def _work(self) -> None:
+        limits: dict[str, asyncio.Semaphore] = {}
+        pending: list[ScoreRow] = []
+        running: set[asyncio.Task[None]] = set()
+        last_flush = time.monotonic()
+        while not (self._stopping.is_set() and not running):
+            with self._lock:
+                batch = [self._jobs.popleft() for _ in range(min(len(self._jobs), 256))]
+            for job in batch:
+                limit = limits.setdefault(
+                    job.evaluator.name, asyncio.Semaphore(self.config.concurrency)
+                )
+                task = asyncio.create_task(self._evaluate(job, limit, pending))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if len(pending) >= self.config.batch_scores or (
+                pending and time.monotonic() - last_flush >= self.config.flush_interval
+            ):
+                await asyncio.to_thread(self._write, pending[:])
+                pending.clear()
+                last_flush = time.monotonic()
+            if not batch:
+                if running:
+                    await asyncio.wait(running, timeout=0.05)
+                else:
+                    await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
+                    self._wake.clear()
+            else:
+                await asyncio.sleep(0)  # let the evaluations run
+        if pending:
+            self._write(pending)
+
+    async def _evaluate(self, job: _Job, limit: asyncio.Semaphore, out: list[ScoreRow]) -> None:
+        async with limit:
+            # Evaluators turn their own exceptions into error scores; a bug in that must still
+            # not take the worker down.
+            try:
+                score = await job.evaluator(EvalInput.from_llm_call(_call_fields(job.call)))
+            except Exception as exc:
+                self._count(failed=1)
+                log.exception("evaluator %s crashed", job.evaluator.name)
+                score = None
+                error = f"{type(exc).__name__}: {exc}"
+        call = job.call
+        if score is None:
+            out.append(
+                ScoreRow(
+                    time.time_ns(),
+                    call.trace_id,
+                    call.span_id,
+                    job.evaluator.name,
+                    0.0,
+                    evaluator_version=job.evaluator.version,
+                    error=error,
+                )
+            )
+            return
+        self._count(evaluated=1, failed=1 if score.error else 0)
+        out.append(
+            ScoreRow(
+                timestamp=time.time_ns(),
+                trace_id=call.trace_id,
+                span_id=call.span_id,
+                name=score.name,
+                value=score.value,
+                label=score.label,
+                passed=score.passed,
+                explanation=score.explanation,
+                source="online",
+                evaluator_version=score.evaluator_version,
+                experiment_id=call.experiment_id,
+                dataset_item_id=call.dataset_item_id,
+                cost_usd=score.cost_usd,
+                duration_ms=score.duration_ms,
+                error=score.error,
+            )
+        )
+
+    def _write(self, rows: list[ScoreRow]) -> None:
+        token = uuid.uuid4().hex
+        for attempt in range(3):
+            try:
+                self.store.insert(
+                    ScoreRow.table,
+                    to_columns(rows),
+                    column_names(ScoreRow),
+                    dedup_token=f"scores-{token}",
+                )
+                self._count(scores_written=len(rows))
+                return
+            except StoreError as exc:
+                self._count(write_failures=1)
+                log.warning(
+                    "writing %d online scores failed (attempt %d): %s", len(rows), attempt + 1, exc
+                )
+                time.sleep(0.5 * 2**attempt)
+        log.error("dropped %d online scores: the store kept failing", len(rows))
+
+
+def _call_fields(call: LlmCallRow) -> dict[str, Any]:
+    """The row as the mapping `EvalInput.from_llm_call` reads (column name → value)."""
+    return {name: getattr(call, name) for name in call.__slots__}

@@ -1,0 +1,212 @@
+"""LLM-call instrumentation: OpenTelemetry spans for every LLM client call.
+
+One line sets everything up::
+
+    import assay.instrumentation.auto          # or:
+    from assay.instrumentation import instrument
+    instrument(service_name="checkout")
+
+Spans go over OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT` (gRPC to http://localhost:4317 by
+default; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` for HTTP, default
+http://localhost:4318). `ASSAY_CAPTURE_CONTENT=false` keeps prompts and responses off
+the spans. `with context(user_id=..., session_id=...)` stamps every LLM span inside it.
+
+Spans are batched: short-lived processes are flushed at interpreter exit, and
+`force_flush()` sends what is pending at any other moment (e.g. at the end of a
+serverless handler, whose process may be frozen rather than exited).
+
+Importing this package is cheap: the SDK, the exporters and the client libraries are
+imported only by `instrument()`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from assay.instrumentation._context import CallContext, context
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import TracerProvider
+
+__all__ = ["CallContext", "context", "force_flush", "instrument", "uninstrument"]
+
+logger = logging.getLogger("assay.instrumentation")
+
+DEFAULT_FLUSH_TIMEOUT_MILLIS = 5000
+
+
+@dataclass(frozen=True)
+class _Setup:
+    provider: TracerProvider
+    # The exporter Assay added, None when it reused a provider (the user's or one passed in).
+    exporter: SpanExporter | None
+
+
+_lock = threading.Lock()
+_setup: _Setup | None = None
+_atexit_registered = False
+
+
+def instrument(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    capture_content: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> TracerProvider:
+    """Instrument every supported LLM client installed; returns the tracer provider in use.
+
+    Idempotent: later calls return the provider of the first one until `uninstrument()`.
+
+    - `tracer_provider`: instrument with it, and leave the global provider alone.
+    - Otherwise a global SDK provider that is already set is reused as is (no second
+      exporter). Failing that, Assay sets one up: resource from `service_name` (else
+      `OTEL_SERVICE_NAME`) and `OTEL_RESOURCE_ATTRIBUTES`, a batch processor, and an
+      OTLP exporter. `protocol` (else `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`,
+      `OTEL_EXPORTER_OTLP_PROTOCOL`) is `grpc` (default) or `http/protobuf`.
+      `endpoint` is a base URL like `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` is
+      appended for HTTP); without it the exporter reads `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+      / `OTEL_EXPORTER_OTLP_ENDPOINT`. `headers` default to `OTEL_EXPORTER_OTLP_HEADERS`.
+    - `capture_content`: put prompts and responses on spans; default `ASSAY_CAPTURE_CONTENT`
+      (true).
+    """
+    global _setup
+    with _lock:
+        if _setup is not None:
+            return _setup.provider
+        exporter: SpanExporter | None = None
+        if tracer_provider is None:
+            tracer_provider, exporter = _global_provider(service_name, endpoint, protocol, headers)
+        _instrument_clients(tracer_provider, capture_content)
+        _setup = _Setup(tracer_provider, exporter)
+        _register_exit_flush()
+        return tracer_provider
+
+
+def uninstrument() -> None:
+    """Undo `instrument()`: client methods are restored. The tracer provider is kept."""
+    global _setup
+    with _lock:
+        if importlib.util.find_spec("openai") is not None:
+            from assay.instrumentation.providers.openai import OpenAIInstrumentor
+
+            instrumentor = OpenAIInstrumentor()
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
+        _setup = None
+
+
+def force_flush(timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
+    """Export every finished span now; False if that did not complete within the timeout."""
+    provider = _setup.provider if _setup is not None else None
+    if provider is None:
+        from opentelemetry import trace
+
+        provider = trace.get_tracer_provider()
+    flush = getattr(provider, "force_flush", None)
+    if flush is None:  # the API's default provider holds nothing to flush
+        return True
+    return bool(flush(timeout_millis))
+
+
+def _instrument_clients(tracer_provider: TracerProvider, capture_content: bool | None) -> None:
+    # A client library that is not installed is skipped silently: not every service uses all.
+    if importlib.util.find_spec("openai") is None:
+        logger.debug("openai is not installed; not instrumenting it")
+        return
+    from assay.instrumentation.providers.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by `opentelemetry-instrument`
+        return
+    instrumentor.instrument(tracer_provider=tracer_provider, capture_content=capture_content)
+
+
+def _global_provider(
+    service_name: str | None,
+    endpoint: str | None,
+    protocol: str | None,
+    headers: Mapping[str, str] | None,
+) -> tuple[TracerProvider, SpanExporter | None]:
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    current = trace.get_tracer_provider()
+    if not isinstance(current, trace.ProxyTracerProvider):
+        # Someone set a global provider already (the user, `opentelemetry-instrument`):
+        # adding our exporter to it would send every span twice.
+        return current, None
+
+    resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
+    provider = SDKTracerProvider(resource=resource)
+    exporter = _otlp_exporter(endpoint, protocol, headers)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer_provider(), exporter
+
+
+def _otlp_exporter(
+    endpoint: str | None, protocol: str | None, headers: Mapping[str, str] | None
+) -> SpanExporter:
+    protocol = (
+        (
+            protocol
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "grpc"
+        )
+        .strip()
+        .lower()
+    )
+    header_dict = dict(headers) if headers is not None else None
+    if protocol.startswith("http"):
+        if protocol != "http/protobuf":
+            logger.warning("OTLP protocol %r is not supported; using http/protobuf", protocol)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HTTPSpanExporter,
+        )
+
+        return HTTPSpanExporter(endpoint=_http_traces_url(endpoint), headers=header_dict)
+    if protocol != "grpc":
+        logger.warning("OTLP protocol %r is not supported; using grpc", protocol)
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GRPCSpanExporter,
+    )
+
+    return GRPCSpanExporter(endpoint=endpoint, headers=header_dict)
+
+
+def _http_traces_url(endpoint: str | None) -> str | None:
+    """`endpoint` as a base URL gets the traces path; None lets the exporter read the env."""
+    if not endpoint:
+        return None
+    if endpoint.rstrip("/").endswith("/v1/traces"):
+        return endpoint
+    return endpoint.rstrip("/") + "/v1/traces"
+
+
+def _register_exit_flush() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_flush_at_exit)
+        _atexit_registered = True
+
+
+def _flush_at_exit() -> None:
+    # Scripts and serverless functions exit before the batch processor's next export.
+    try:
+        force_flush()
+    except Exception:
+        logger.warning("Assay could not flush spans at exit", exc_info=True)

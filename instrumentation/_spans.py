@@ -1,0 +1,215 @@
+"""The shared LLM span builder: one CLIENT span per call, per the GenAI conventions.
+
+Providers describe a call with attribute dicts; this module opens the span, stamps the
+ambient `context(...)` attributes, prices the usage, records errors and ends the span
+exactly once. Nothing here raises into the user's code: an Assay-side failure is
+logged once per kind through `report_internal_error` and the call goes on untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import (
+    _SUPPRESS_INSTRUMENTATION_KEY,
+    _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,
+)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.util.types import AttributeValue
+
+from assay.instrumentation import pricing, semconv
+from assay.instrumentation._context import current_attributes
+
+logger = logging.getLogger("assay.instrumentation")
+
+Attributes = dict[str, AttributeValue]
+
+# Set in the OTel context while a wrapped LLM call runs: a client method that calls
+# another instrumented one (e.g. `parse` calling `create` in some openai versions) must
+# still make one LLM span, not two.
+_IN_LLM_CALL = otel_context.create_key("assay-llm-call")
+
+_reported_kinds: set[str] = set()
+
+
+def report_internal_error(kind: str) -> None:
+    """Log the exception being handled as an Assay failure: a warning the first time per kind.
+
+    Call it from an `except` block. Later failures of the same kind go to debug without
+    a traceback, so a broken code path costs neither log volume nor formatting time.
+    """
+    if kind in _reported_kinds:
+        logger.debug("Assay instrumentation failed again in %s", kind)
+        return
+    _reported_kinds.add(kind)
+    logger.warning(
+        "Assay instrumentation failed in %s; the LLM call itself is unaffected",
+        kind,
+        exc_info=True,
+    )
+
+
+def should_trace() -> bool:
+    """False inside another Assay LLM call or under OTel's `suppress_instrumentation()`."""
+    current = otel_context.get_current()  # one lookup for the three keys
+    return not (
+        current.get(_IN_LLM_CALL)
+        or current.get(_SUPPRESS_INSTRUMENTATION_KEY)
+        or current.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+    )
+
+
+def _json_default(value: Any) -> Any:
+    # Message objects handed back to the client (pydantic models) and anything else
+    # JSON does not know: keep the span, lose only fidelity.
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(exclude_none=True)
+    return str(value)
+
+
+# One encoder, built once: `json.dumps` with options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for span attributes (messages, tool definitions)."""
+    return _JSON.encode(value)
+
+
+def error_type(error: BaseException) -> str:
+    """The `error.type` of an exception: its class's qualified name."""
+    return type(error).__qualname__
+
+
+class LLMCall:
+    """One LLM call in flight: its span, what pricing needs, and whether it has ended."""
+
+    __slots__ = ("_ended", "provider", "span", "started", "time_to_first_chunk")
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        attributes: Attributes,
+    ) -> None:
+        ambient = current_attributes()
+        if ambient:
+            attributes.update(ambient)
+        # Attributes passed at start (not set one by one) cost one lock and reach samplers.
+        self.span: Span = tracer.start_span(
+            f"{operation} {request_model}" if request_model else operation,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+        self.provider = provider
+        self.started = perf_counter()
+        self.time_to_first_chunk: float | None = None
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def attach(self) -> object:
+        """Make the span current, so HTTP client spans nest under it; returns the detach token."""
+        return otel_context.attach(
+            otel_context.set_value(_IN_LLM_CALL, True, set_span_in_context(self.span))
+        )
+
+    @staticmethod
+    def detach(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def mark_first_chunk(self) -> None:
+        if self.time_to_first_chunk is None:
+            self.time_to_first_chunk = perf_counter() - self.started
+
+    def add_usage(
+        self,
+        attributes: Attributes,
+        model: str | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_input_tokens: int | None = None,
+        cache_creation_input_tokens: int | None = None,
+        reasoning_output_tokens: int | None = None,
+    ) -> None:
+        """Put token counts and cost into `attributes`; all None means the API gave no usage.
+
+        No usage is stated as `USAGE_REPORTED = False`, never as zero tokens: a silent
+        zero is indistinguishable from a free call.
+        """
+        if input_tokens is None and output_tokens is None:
+            attributes[semconv.USAGE_REPORTED] = False
+            return
+        attributes[semconv.USAGE_REPORTED] = True
+        if input_tokens is not None:
+            attributes[semconv.USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attributes[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
+        if cached_input_tokens is not None:
+            attributes[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
+        if cache_creation_input_tokens is not None:
+            attributes[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation_input_tokens
+        if reasoning_output_tokens is not None:
+            attributes[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning_output_tokens
+        try:
+            cost = pricing.cost_usd(
+                model,
+                input_tokens,
+                output_tokens,
+                cached_input_tokens=cached_input_tokens,
+                cache_creation_input_tokens=cache_creation_input_tokens,
+                provider=self.provider,
+            )
+        except Exception:
+            report_internal_error("pricing")
+            return
+        if cost is not None:  # unknown price stays absent (NULL), never 0
+            attributes[semconv.COST_USD] = cost
+
+    def end(self, attributes: Attributes | None = None, error: BaseException | None = None) -> None:
+        """Record the outcome and end the span; later calls do nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        span = self.span
+        try:
+            if self.time_to_first_chunk is not None:
+                if attributes is None:
+                    attributes = {}
+                attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = self.time_to_first_chunk
+            if attributes:
+                span.set_attributes(attributes)
+            if error is not None:
+                span.set_attribute(semconv.ERROR_TYPE, error_type(error))
+                span.set_status(Status(StatusCode.ERROR, str(error)))
+                span.record_exception(error)
+        except Exception:
+            report_internal_error("recording the call outcome")
+        try:
+            span.end()
+        except Exception:
+            report_internal_error("ending the span")
+
+
+def start_call(
+    tracer: Tracer,
+    operation: str,
+    provider: str,
+    request_model: str | None,
+    attributes: Attributes,
+) -> LLMCall | None:
+    """Open the span of one call, or None (logged) if that fails: then the call runs bare."""
+    try:
+        return LLMCall(tracer, operation, provider, request_model, attributes)
+    except Exception:
+        report_internal_error("starting the span")
+        return None

@@ -1,0 +1,160 @@
+"""The stream wrapper shared by providers: chunks pass through untouched, the span ends once.
+
+A provider hands its client's stream object, the call's `LLMCall` and a
+`StreamAccumulator` (which reads what the span needs from each chunk) to
+`SyncStreamProxy` or `AsyncStreamProxy`. The proxy is a `wrapt.ObjectProxy`: every
+attribute, `isinstance` check and method of the client's stream still works, and each
+chunk the user receives is the very object the client produced.
+
+The span ends exactly once, on whichever comes first: the stream is exhausted, it
+raises (recorded as the call's error, then re-raised unchanged), `close()`/`aclose()`,
+context-manager exit, or garbage collection of an unfinished stream. The last three
+mark the span `STREAM_CLOSED_EARLY`: the consumer stopped before the API finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Any, Protocol
+
+import wrapt
+
+from assay.instrumentation import semconv
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error
+
+
+class StreamAccumulator(Protocol):
+    """Provider-specific reader of stream chunks."""
+
+    def add(self, chunk: Any) -> None:
+        """Take what the span needs from one chunk; keep it cheap, it runs per chunk."""
+
+    def attributes(self, call: LLMCall) -> Attributes:
+        """The response attributes for the span (usage through `call.add_usage`)."""
+        ...
+
+
+class _StreamProxyBase(wrapt.ObjectProxy):
+    # wrapt stores attributes named `_self_*` on the proxy instead of the wrapped object.
+    _self_call: LLMCall
+    _self_accumulator: StreamAccumulator
+
+    def __init__(self, stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(stream)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_add = accumulator.add  # bound once: it runs for every chunk
+
+    def _self_on_chunk(self, chunk: Any) -> None:
+        call = self._self_call
+        if call.time_to_first_chunk is None:
+            call.mark_first_chunk()
+        try:
+            self._self_add(chunk)
+        except Exception:
+            report_internal_error("reading a stream chunk")
+
+    def _self_finish(self, error: BaseException | None = None, *, complete: bool = False) -> None:
+        call = self._self_call
+        if call.ended:
+            return
+        try:
+            attributes = self._self_accumulator.attributes(call)
+            if not complete and error is None:
+                attributes[semconv.STREAM_CLOSED_EARLY] = True
+        except Exception:
+            report_internal_error("finishing a stream")
+            attributes = {}
+        call.end(attributes, error)
+
+    def __del__(self) -> None:
+        # An abandoned stream still reports its call. Never raise from a finalizer.
+        with contextlib.suppress(Exception):
+            self._self_finish()
+
+
+class SyncStreamProxy(_StreamProxyBase):
+    """Wraps a synchronous stream of chunks."""
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_finish(complete=True)
+            raise
+        except BaseException as error:
+            self._self_finish(error)
+            raise
+        self._self_on_chunk(chunk)
+        return chunk
+
+    def __enter__(self) -> SyncStreamProxy:
+        self.__wrapped__.__enter__()
+        return self  # not the client's stream: iterating it must go through the proxy
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, traceback)
+        finally:
+            self._self_finish()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_finish()
+
+
+class AsyncStreamProxy(_StreamProxyBase):
+    """Wraps an asynchronous stream of chunks."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_finish(complete=True)
+            raise
+        except BaseException as error:
+            self._self_finish(error)
+            raise
+        self._self_on_chunk(chunk)
+        return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, traceback)
+        finally:
+            self._self_finish()
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_finish()
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_finish()
