@@ -93,7 +93,7 @@ class Pipeline:
         except SpoolFull as exc:
             self.stats.add(requests_refused=1)
             raise Overloaded(str(exc), exc.retry_after) from exc
-        if self.settings.fsync == "always":
+        if self.spool.syncs:  # off the event loop: fsync blocks
             await asyncio.to_thread(self.spool.sync, ticket)
         self.stats.add(
             requests_accepted=1,

@@ -25,7 +25,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 log = logging.getLogger("assay.collector.spool")
 
@@ -66,24 +66,6 @@ class SpoolStats:
     oldest_age_s: float = 0.0
 
 
-class Spool(Protocol):
-    def append(self, signal: str, payload: bytes) -> int:
-        """Add a record; return a ticket for `sync`. Raises SpoolFull."""
-
-    def sync(self, ticket: int) -> None:
-        """Return once the record behind `ticket` is as durable as the policy promises."""
-
-    def next_segment(self, timeout: float) -> Segment | None:
-        """The oldest sealed segment, sealing the active one when it is due; None on timeout."""
-
-    def release(self, segment: Segment) -> None:
-        """The store has everything in `segment`: forget it."""
-
-    def stats(self) -> SpoolStats: ...
-
-    def close(self) -> None: ...
-
-
 def encode_record(signal: str, payload: bytes) -> bytes:
     code = SIGNAL_CODES[signal]
     crc = zlib.crc32(payload, zlib.crc32(bytes((code,))))
@@ -121,9 +103,10 @@ def _next_magic(data: bytes, start: int) -> int:
     return len(data) if found < 0 else found
 
 
-class _SegmentQueue:
-    """What both spools share: the size limit, sealing the active segment when it is big or old
-    enough, handing sealed segments to the writer oldest first, and the counters."""
+class Spool:
+    """Both spools' interface and what they share: the size limit, sealing the active segment
+    when it is big or old enough, handing sealed segments to the writer oldest first, and the
+    counters."""
 
     def __init__(self, max_bytes: int, segment_bytes: int, max_age: float) -> None:
         self.max_bytes = max_bytes
@@ -137,6 +120,8 @@ class _SegmentQueue:
         self._opened = time.monotonic()  # when the active segment got its first record
         self._closed = False
         self._what = "spool"
+        # True when `sync` makes a record more durable, so acknowledging must wait for it.
+        self.syncs = False
 
     # Storage, for the subclasses; all are called with the lock held but `_load`.
     def _write_active(self, signal: str, payload: bytes) -> int:
@@ -258,7 +243,7 @@ class _SegmentQueue:
         pass
 
 
-class DiskSpool(_SegmentQueue):
+class DiskSpool(Spool):
     """Segment files in a folder; survives crashes and restarts."""
 
     def __init__(
@@ -274,6 +259,7 @@ class DiskSpool(_SegmentQueue):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
+        self.syncs = fsync == "always"
         self.instance = self._instance_id()
         self._sync_lock = threading.Lock()
         self._synced = 0  # tickets known durable
@@ -333,7 +319,7 @@ class DiskSpool(_SegmentQueue):
         return len(record)
 
     def sync(self, ticket: int) -> None:
-        if self.fsync != "always":
+        if not self.syncs:
             return
         # Group commit: whoever takes the lock first fsyncs for everyone written so far.
         with self._sync_lock:
@@ -385,7 +371,7 @@ class DiskSpool(_SegmentQueue):
         self._path(self._seq).unlink(missing_ok=True)  # the fresh, empty active segment
 
 
-class MemorySpool(_SegmentQueue):
+class MemorySpool(Spool):
     """Records held in memory only: faster, but what is not yet stored dies with the process."""
 
     def __init__(
