@@ -76,6 +76,7 @@ def collector(
     log_level: str,
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
+    from assay.collector.evaluation import compile_rules, load_evaluation_config
     from assay.collector.service import Endpoints, serve
 
     logging.basicConfig(
@@ -90,6 +91,8 @@ def collector(
             storage=storage,
             clickhouse_url=clickhouse_url,
         )
+        evaluation = load_evaluation_config(config_file)
+        compile_rules(evaluation)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -100,7 +103,7 @@ def collector(
             ).start()
 
     try:
-        asyncio.run(serve(settings, on_ready=on_ready))
+        asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))
     except Exception as exc:  # start-up failures: say what and why, no traceback
         from assay.collector.store.base import StoreError
 

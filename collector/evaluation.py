@@ -41,10 +41,14 @@ FILTER_FIELDS = {
 }
 
 
+# An evaluator in a rule: a name, or `{name: {option: value}}` for a configured preset.
+EvaluatorSpec = str | dict[str, dict[str, Any]]
+
+
 class Rule(BaseModel):
     """Which evaluators run on which calls, on what share of traces."""
 
-    evaluators: list[str] = Field(min_length=1)
+    evaluators: list[EvaluatorSpec] = Field(min_length=1)
     where: dict[str, str | list[str]] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # the call must carry all of them
     sample: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -56,6 +60,14 @@ class Rule(BaseModel):
         if unknown:
             raise ValueError(f"unknown filter(s) {unknown}; use {sorted(FILTER_FIELDS)} or tags")
         return where
+
+    @field_validator("evaluators")
+    @classmethod
+    def _one_name_each(cls, specs: list[EvaluatorSpec]) -> list[EvaluatorSpec]:
+        for spec in specs:
+            if isinstance(spec, dict) and len(spec) != 1:
+                raise ValueError(f"{spec}: write one evaluator per entry, {{name: {{options}}}}")
+        return specs
 
     def matches(self, call: LlmCallRow) -> bool:
         for key, wanted in self.where.items():
@@ -73,6 +85,9 @@ class EvaluationConfig(BaseModel):
     modules: list[str] = Field(default_factory=list)  # imported first: users' own evaluators
     queue_size: int = Field(default=10_000, gt=0)
     concurrency: int = Field(default=8, gt=0)  # per evaluator
+    limits: dict[str, int] = Field(default_factory=dict)  # per-evaluator concurrency overrides
+    max_in_flight: int = Field(default=256, gt=0)  # evaluations running at once, all evaluators
+    log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     batch_scores: int = Field(default=1000, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
 
@@ -86,6 +101,29 @@ def load_evaluation_config(config_file: Path | None) -> EvaluationConfig:
         return EvaluationConfig.model_validate(loaded.get("evaluation") or {})
     except ValueError as exc:
         raise ValueError(f"{config_file}: evaluation: {exc}") from exc
+
+
+def resolve(spec: EvaluatorSpec) -> Evaluator:
+    """The evaluator a rule entry names, with its options."""
+    if isinstance(spec, str):
+        return get_evaluator(spec)
+    ((name, options),) = spec.items()
+    return get_evaluator(name, **(options or {}))
+
+
+def compile_rules(config: EvaluationConfig) -> list[tuple[int, Rule, list[Evaluator]]]:
+    """Each rule with its evaluators resolved; raises ValueError saying what is wrong.
+
+    Called at start-up, so a typo in assay.yaml fails there, not at the first call."""
+    try:
+        for module in config.modules:
+            importlib.import_module(module)  # registers the user's @evaluator functions
+        return [
+            (index, rule, [resolve(spec) for spec in rule.evaluators])
+            for index, rule in enumerate(config.rules)
+        ]
+    except (ImportError, LookupError, TypeError, ValueError) as exc:
+        raise ValueError(f"evaluation: {exc}") from exc
 
 
 def sampled(trace_id: str, rate: float, salt: int) -> bool:
@@ -125,13 +163,7 @@ class OnlineEvaluation:
     stats: EvaluationStats = field(default_factory=EvaluationStats)
 
     def __post_init__(self) -> None:
-        for module in self.config.modules:
-            importlib.import_module(module)  # registers the user's @evaluator functions
-        # Resolve every name now: a typo in assay.yaml fails at start-up, not at the first call.
-        self._rules = [
-            (index, rule, [get_evaluator(name) for name in rule.evaluators])
-            for index, rule in enumerate(self.config.rules)
-        ]
+        self._rules = compile_rules(self.config)
         self._jobs: deque[_Job] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -152,7 +184,10 @@ class OnlineEvaluation:
             )
 
     def offer(self, calls: list[LlmCallRow]) -> None:
-        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full."""
+        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full.
+
+        A call without an answer (failed, or stored without content) is not given to
+        evaluators that read the output: a score on nothing would count as a failure."""
         if not self.enabled:
             return
         jobs = [
@@ -161,6 +196,7 @@ class OnlineEvaluation:
             for index, rule, evaluators in self._rules
             if rule.matches(call) and sampled(call.trace_id, rule.sample, index)
             for evaluator in evaluators
+            if _has_output(call) or not evaluator.reads_output
         ]
         if not jobs:
             return
@@ -204,26 +240,36 @@ class OnlineEvaluation:
         limits: dict[str, asyncio.Semaphore] = {}
         pending: list[ScoreRow] = []
         running: set[asyncio.Task[None]] = set()
-        last_flush = time.monotonic()
+        last_flush = last_log = time.monotonic()
+        logged: dict[str, int] = {}
         while not (self._stopping.is_set() and not running):
-            with self._lock:
-                batch = [self._jobs.popleft() for _ in range(min(len(self._jobs), 256))]
+            if time.monotonic() - last_log >= self.config.log_interval:
+                last_log = time.monotonic()
+                logged = self._log_progress(logged)
+            with self._lock:  # jobs wait in the bounded queue, not as tasks: drops stay possible
+                room = self.config.max_in_flight - len(running)
+                batch = [self._jobs.popleft() for _ in range(max(min(len(self._jobs), room), 0))]
             for job in batch:
-                limit = limits.setdefault(
-                    job.evaluator.name, asyncio.Semaphore(self.config.concurrency)
-                )
+                name = job.evaluator.name
+                limit = limits.get(name)
+                if limit is None:
+                    limit = limits[name] = asyncio.Semaphore(
+                        self.config.limits.get(name, self.config.concurrency)
+                    )
                 task = asyncio.create_task(self._evaluate(job, limit, pending))
                 running.add(task)
                 task.add_done_callback(running.discard)
             if len(pending) >= self.config.batch_scores or (
                 pending and time.monotonic() - last_flush >= self.config.flush_interval
             ):
-                await asyncio.to_thread(self._write, pending[:])
+                # Taken before the write: evaluations finishing meanwhile append to `pending`.
+                rows = pending[:]
                 pending.clear()
+                await asyncio.to_thread(self._write, rows)
                 last_flush = time.monotonic()
             if not batch:
                 if running:
-                    await asyncio.wait(running, timeout=0.05)
+                    await asyncio.wait(running, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
                 else:
                     await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
                     self._wake.clear()
@@ -231,6 +277,13 @@ class OnlineEvaluation:
                 await asyncio.sleep(0)  # let the evaluations run
         if pending:
             self._write(pending)
+        self._log_progress(logged)
+
+    def _log_progress(self, before: dict[str, int]) -> dict[str, int]:
+        now = self.snapshot()
+        if now != before:
+            log.info("online evaluation: %s", ", ".join(f"{k} {v}" for k, v in now.items()))
+        return now
 
     async def _evaluate(self, job: _Job, limit: asyncio.Semaphore, out: list[ScoreRow]) -> None:
         async with limit:
@@ -297,6 +350,10 @@ class OnlineEvaluation:
                 )
                 time.sleep(0.5 * 2**attempt)
         log.error("dropped %d online scores: the store kept failing", len(rows))
+
+
+def _has_output(call: LlmCallRow) -> bool:
+    return call.status != "error" and call.output_messages not in ("", "[]")
 
 
 def _call_fields(call: LlmCallRow) -> dict[str, Any]:

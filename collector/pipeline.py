@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -20,6 +20,9 @@ from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
 from assay.collector.store.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from assay.collector.evaluation import OnlineEvaluation
 
 log = logging.getLogger("assay.collector.pipeline")
 
@@ -73,8 +76,15 @@ class Pipeline:
     """Receivers `submit` validated requests into the spool and are acknowledged once the spool
     has them; one writer thread turns sealed spool segments into rows and stores them."""
 
-    def __init__(self, store: Store, spool: Spool, settings: CollectorSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        spool: Spool,
+        settings: CollectorSettings,
+        evaluation: OnlineEvaluation | None = None,
+    ) -> None:
         self.store = store
+        self.evaluation = evaluation
         self.spool = spool
         self.settings = settings
         self.stats = PipelineStats()
@@ -189,4 +199,9 @@ class Pipeline:
         )
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
+        if self.evaluation is not None and rows.traces.llm_calls:
+            try:  # only stored calls are evaluated; a bug there must not stop the writer
+                self.evaluation.offer(rows.traces.llm_calls)
+            except Exception:
+                log.exception("could not queue online evaluations of segment %d", segment.seq)
         return True

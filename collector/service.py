@@ -15,6 +15,7 @@ import uvicorn
 
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
+from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.settings import CollectorSettings, spool_folder
@@ -93,23 +94,30 @@ async def serve(
     on_ready: Callable[[Endpoints], None] | None = None,
     stop: asyncio.Event | None = None,
     store: ClickHouseStore | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush.
 
-    `store` replaces the one the settings name (embedding the collector, fault injection)."""
+    `store` replaces the one the settings name (embedding the collector, fault injection);
+    `evaluation` holds the online evaluation rules (the `evaluation:` section of assay.yaml)."""
+    evaluation = evaluation or EvaluationConfig()
+    compile_rules(evaluation)  # a mistake in the rules is reported before any data is touched
     if store is None:
         store = await asyncio.to_thread(open_store, settings)
     try:
         applied = await asyncio.to_thread(store.migrate)
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
-        pipeline = Pipeline(store, open_spool(settings), settings)
+        online = OnlineEvaluation(evaluation, store)
+        online.start()
+        pipeline = Pipeline(store, open_spool(settings), settings, online)
         pipeline.start()
         try:
             await _serve(settings, store, pipeline, on_ready, stop or asyncio.Event())
         finally:
             # Whatever was accepted gets written before the store closes.
             await asyncio.to_thread(pipeline.stop)
+            await asyncio.to_thread(online.stop)
     finally:
         store.close()
     log.info("collector stopped")

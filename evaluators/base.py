@@ -286,6 +286,10 @@ class Evaluator:
     so a changed evaluator records its scores under a new version.
     """
 
+    # False for evaluators that judge the call's figures (latency, cost), not its output:
+    # online evaluation then runs them on calls stored without content too.
+    reads_output: bool = True
+
     def __init__(
         self,
         name: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from assay.collector.api.calls import calls_endpoint
+from assay.collector.api.calls import call_endpoint, calls_endpoint
 from assay.collector.api.health import health_endpoint
 from assay.collector.api.query import query_endpoint
 
@@ -14,4 +14,5 @@ def api_routes() -> list[Route]:
         Route("/api/health", health_endpoint, methods=["GET"]),
         Route("/api/query", query_endpoint, methods=["POST"]),
         Route("/api/calls", calls_endpoint, methods=["GET"]),
+        Route("/api/calls/{span_id}", call_endpoint, methods=["GET"]),
     ]

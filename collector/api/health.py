@@ -24,6 +24,7 @@ async def health_endpoint(request: Request) -> Response:
         "store": {"kind": state.store.kind, "reachable": store_ok},
         "spool": vars(pipeline.spool.stats()),
         "pipeline": pipeline.stats.snapshot(),
+        "evaluation": pipeline.evaluation.snapshot() if pipeline.evaluation else None,
         "version": state.version,
     }
     return json_response(body, 200 if store_ok else 503)
