@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-from tests.conftest import start_collector
+from tests.conftest import RunningCollector, start_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 WORDS = (
@@ -143,10 +144,18 @@ class IngestResult:
         return self.stored / self.stored_s
 
 
-def run_ingest(bodies: list[bytes], spans: int, senders: int, **env: str) -> IngestResult:
-    """Start a collector (settings from `env`), send every request, wait until all are stored."""
+def run_ingest(
+    bodies: list[bytes],
+    spans: int,
+    senders: int,
+    *args: str,
+    then: Callable[[RunningCollector, float], None] | None = None,
+    **env: str,
+) -> IngestResult:
+    """Start a collector (flags `args`, settings from `env`), send every request, wait until
+    all are stored; `then(collector, started)` runs before the collector stops."""
     with tempfile.TemporaryDirectory() as tmp:
-        collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", **env)
+        collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", *args, **env)
         process = psutil.Process(collector.process.pid)
         base_rss = process.memory_info().rss
         peak = base_rss
@@ -173,6 +182,8 @@ def run_ingest(bodies: list[bytes], spans: int, senders: int, **env: str) -> Ing
         elapsed = time.perf_counter() - started
         done.set()
         traces = collector.query("SELECT count() AS n FROM assay.otel_traces")[0]["n"]
+        if then is not None:
+            then(collector, started)
         collector.stop()
     return IngestResult(
         spans,

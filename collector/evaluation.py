@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, Field, field_validator
@@ -87,6 +87,9 @@ class EvaluationConfig(BaseModel):
     concurrency: int = Field(default=8, gt=0)  # per evaluator
     limits: dict[str, int] = Field(default_factory=dict)  # per-evaluator concurrency overrides
     max_in_flight: int = Field(default=256, gt=0)  # evaluations running at once, all evaluators
+    # The most of one core the evaluation thread may use: ingest shares the process (and its
+    # GIL), so evaluation yields past this share and the queue drops what it cannot reach.
+    cpu_share: float = Field(default=0.3, gt=0, le=1)
     log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     batch_scores: int = Field(default=1000, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
@@ -148,6 +151,28 @@ class EvaluationStats:
 
     def snapshot(self, depth: int) -> dict[str, int]:
         return {**vars(self), "queue_depth": depth}
+
+
+class CpuBudget:
+    """Keeps the calling thread's CPU time under `share` of the wall-clock time, measured
+    over windows of a second: `pause()` says how long to sleep to get back under it."""
+
+    def __init__(self, share: float, window: float = 1.0) -> None:
+        self.share = share
+        self.window = window
+        self._start()
+
+    def _start(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = time.thread_time()
+
+    def pause(self) -> float:
+        elapsed = time.monotonic() - self._wall
+        used = time.thread_time() - self._cpu
+        wait = max(used / self.share - elapsed, 0.0)
+        if elapsed + wait >= self.window:
+            self._start()
+        return min(wait, self.window)
 
 
 @dataclass
@@ -240,44 +265,70 @@ class OnlineEvaluation:
         limits: dict[str, asyncio.Semaphore] = {}
         pending: list[ScoreRow] = []
         running: set[asyncio.Task[None]] = set()
+        writing: asyncio.Task[None] | None = None
+        memo: tuple[LlmCallRow | None, EvalInput | None] = (None, None)
         last_flush = last_log = time.monotonic()
         logged: dict[str, int] = {}
+        budget = CpuBudget(self.config.cpu_share)
         while not (self._stopping.is_set() and not running):
             if time.monotonic() - last_log >= self.config.log_interval:
                 last_log = time.monotonic()
                 logged = self._log_progress(logged)
-            with self._lock:  # jobs wait in the bounded queue, not as tasks: drops stay possible
-                room = self.config.max_in_flight - len(running)
-                batch = [self._jobs.popleft() for _ in range(max(min(len(self._jobs), room), 0))]
+            batch = self._take(len(running))
             for job in batch:
+                # A call's jobs are queued together: its input is built once for all of them.
+                if memo[0] is not job.call:
+                    memo = (job.call, EvalInput.from_llm_call(_call_fields(job.call)))
+                data = cast(EvalInput, memo[1])
+                if job.evaluator.runs_inline:  # cheap and synchronous: no task, no limit
+                    pending.append(await self._score(job, data))
+                    continue
                 name = job.evaluator.name
                 limit = limits.get(name)
                 if limit is None:
                     limit = limits[name] = asyncio.Semaphore(
                         self.config.limits.get(name, self.config.concurrency)
                     )
-                task = asyncio.create_task(self._evaluate(job, limit, pending))
+                task = asyncio.create_task(self._limited(job, data, limit, pending))
                 running.add(task)
                 task.add_done_callback(running.discard)
-            if len(pending) >= self.config.batch_scores or (
+            due = len(pending) >= self.config.batch_scores or (
                 pending and time.monotonic() - last_flush >= self.config.flush_interval
-            ):
-                # Taken before the write: evaluations finishing meanwhile append to `pending`.
+            )
+            if due and (writing is None or writing.done()):
+                # One write at a time, beside the evaluations (which append to `pending`).
                 rows = pending[:]
                 pending.clear()
-                await asyncio.to_thread(self._write, rows)
+                writing = asyncio.create_task(asyncio.to_thread(self._write, rows))
                 last_flush = time.monotonic()
-            if not batch:
-                if running:
-                    await asyncio.wait(running, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
-                else:
-                    await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
-                    self._wake.clear()
+            if batch:
+                # Let the running evaluations and the write move; stay within the CPU share.
+                await asyncio.sleep(budget.pause())
+            elif running:
+                await asyncio.wait(running, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            elif writing is not None and not writing.done():
+                await asyncio.wait({writing}, timeout=self.config.flush_interval)
             else:
-                await asyncio.sleep(0)  # let the evaluations run
+                await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
+                self._wake.clear()
+        if writing is not None:
+            await writing
         if pending:
             self._write(pending)
         self._log_progress(logged)
+
+    def _take(self, running: int, most: int = 512) -> list[_Job]:
+        """The next jobs; those needing a task only while fewer than max_in_flight run."""
+        room = self.config.max_in_flight - running
+        batch: list[_Job] = []
+        with self._lock:  # jobs wait in the bounded queue, not as tasks: drops stay possible
+            while self._jobs and len(batch) < most:
+                if not self._jobs[0].evaluator.runs_inline:
+                    if room <= 0:
+                        break
+                    room -= 1
+                batch.append(self._jobs.popleft())
+        return batch
 
     def _log_progress(self, before: dict[str, int]) -> dict[str, int]:
         now = self.snapshot()
@@ -285,50 +336,48 @@ class OnlineEvaluation:
             log.info("online evaluation: %s", ", ".join(f"{k} {v}" for k, v in now.items()))
         return now
 
-    async def _evaluate(self, job: _Job, limit: asyncio.Semaphore, out: list[ScoreRow]) -> None:
+    async def _limited(
+        self, job: _Job, data: EvalInput, limit: asyncio.Semaphore, out: list[ScoreRow]
+    ) -> None:
         async with limit:
-            # Evaluators turn their own exceptions into error scores; a bug in that must still
-            # not take the worker down.
-            try:
-                score = await job.evaluator(EvalInput.from_llm_call(_call_fields(job.call)))
-            except Exception as exc:
-                self._count(failed=1)
-                log.exception("evaluator %s crashed", job.evaluator.name)
-                score = None
-                error = f"{type(exc).__name__}: {exc}"
+            out.append(await self._score(job, data))
+
+    async def _score(self, job: _Job, data: EvalInput) -> ScoreRow:
         call = job.call
-        if score is None:
-            out.append(
-                ScoreRow(
-                    time.time_ns(),
-                    call.trace_id,
-                    call.span_id,
-                    job.evaluator.name,
-                    0.0,
-                    evaluator_version=job.evaluator.version,
-                    error=error,
-                )
-            )
-            return
-        self._count(evaluated=1, failed=1 if score.error else 0)
-        out.append(
-            ScoreRow(
-                timestamp=time.time_ns(),
-                trace_id=call.trace_id,
-                span_id=call.span_id,
-                name=score.name,
-                value=score.value,
-                label=score.label,
-                passed=score.passed,
-                explanation=score.explanation,
+        # Evaluators turn their own exceptions into error scores; a bug in that must still
+        # not take the worker down.
+        try:
+            score = await job.evaluator(data)
+        except Exception as exc:
+            self._count(failed=1)
+            log.exception("evaluator %s crashed", job.evaluator.name)
+            return ScoreRow(
+                time.time_ns(),
+                call.trace_id,
+                call.span_id,
+                job.evaluator.name,
+                0.0,
                 source="online",
-                evaluator_version=score.evaluator_version,
-                experiment_id=call.experiment_id,
-                dataset_item_id=call.dataset_item_id,
-                cost_usd=score.cost_usd,
-                duration_ms=score.duration_ms,
-                error=score.error,
+                evaluator_version=job.evaluator.version,
+                error=f"{type(exc).__name__}: {exc}",
             )
+        self._count(evaluated=1, failed=1 if score.error else 0)
+        return ScoreRow(
+            timestamp=time.time_ns(),
+            trace_id=call.trace_id,
+            span_id=call.span_id,
+            name=score.name,
+            value=score.value,
+            label=score.label,
+            passed=score.passed,
+            explanation=score.explanation,
+            source="online",
+            evaluator_version=score.evaluator_version,
+            experiment_id=call.experiment_id,
+            dataset_item_id=call.dataset_item_id,
+            cost_usd=score.cost_usd,
+            duration_ms=score.duration_ms,
+            error=score.error,
         )
 
     def _write(self, rows: list[ScoreRow]) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from assay.collector.demo.traffic import run_demo
 from assay.collector.evaluation import (
+    CpuBudget,
     EvaluationConfig,
     OnlineEvaluation,
     compile_rules,
@@ -309,3 +310,19 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
     finally:
         assert collector.stop() == 0
     assert "online evaluation: offered" in collector.log()
+
+
+def test_the_evaluation_thread_keeps_to_its_cpu_share() -> None:
+    budget = CpuBudget(share=0.1, window=5.0)
+    spin_until = time.thread_time() + 0.05
+    while time.thread_time() < spin_until:
+        pass
+    # 50 ms of CPU at a 10% share needs about 0.5 s of wall time in all: sleep for the rest.
+    assert 0.3 < budget.pause() <= 0.5
+    assert CpuBudget(share=1.0).pause() < 0.01  # an idle thread does not wait
+
+
+def test_the_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "assay.yaml"
+    rules = compile_rules(load_evaluation_config(example))
+    assert [len(evaluators) for _, _, evaluators in rules] == [3, 2]
