@@ -46,13 +46,26 @@ class PipelineStats:
     logs_written: int = 0
     segments_written: int = 0
     write_failures: int = 0
+    write_ms_total: float = 0.0  # time spent in successful segment writes
+    write_ms_max: float = 0.0
     last_write_error: str = ""
     last_write_ok: float = 0.0
+    # Requests refused, by reason: overloaded, invalid, too_large, unauthenticated, media_type
+    refused: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {k: v for k, v in vars(self).items() if k != "lock"}
+            return {
+                k: dict(v) if isinstance(v, dict) else v
+                for k, v in vars(self).items()
+                if k != "lock"
+            }
+
+    def refuse(self, reason: str) -> None:
+        with self.lock:
+            self.requests_refused += 1
+            self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def add(self, **counts: int) -> None:
         with self.lock:
@@ -101,7 +114,7 @@ class Pipeline:
         try:
             ticket = self.spool.append(signal, payload)
         except SpoolFull as exc:
-            self.stats.add(requests_refused=1)
+            self.stats.refuse("overloaded")
             raise Overloaded(str(exc), exc.retry_after) from exc
         if self.spool.syncs:  # off the event loop: fsync blocks
             await asyncio.to_thread(self.spool.sync, ticket)
@@ -162,6 +175,7 @@ class Pipeline:
         delay = self.settings.retry_initial
         attempt = 0
         while True:
+            started = time.perf_counter()
             attempt += 1
             try:
                 for table, table_rows in tables:
@@ -197,8 +211,11 @@ class Pipeline:
             llm_calls_written=len(rows.traces.llm_calls),
             logs_written=len(rows.logs),
         )
+        took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
+            self.stats.write_ms_total += took_ms
+            self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
         if self.evaluation is not None and rows.traces.llm_calls:
             try:  # only stored calls are evaluated; a bug there must not stop the writer
                 self.evaluation.offer(rows.traces.llm_calls)

@@ -16,6 +16,7 @@ import uvicorn
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
 from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
+from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.settings import CollectorSettings, spool_folder
@@ -112,12 +113,14 @@ async def serve(
         online.start()
         pipeline = Pipeline(store, open_spool(settings), settings, online)
         pipeline.start()
+        monitor = Monitor(store, pipeline, settings, assay_version())
         try:
-            await _serve(settings, store, pipeline, on_ready, stop or asyncio.Event())
+            await _serve(settings, store, pipeline, monitor, on_ready, stop or asyncio.Event())
         finally:
             # Whatever was accepted gets written before the store closes.
             await asyncio.to_thread(pipeline.stop)
             await asyncio.to_thread(online.stop)
+            await asyncio.to_thread(monitor.stop)
     finally:
         store.close()
     log.info("collector stopped")
@@ -127,6 +130,7 @@ async def _serve(
     settings: CollectorSettings,
     store: ClickHouseStore,
     pipeline: Pipeline,
+    monitor: Monitor,
     on_ready: Callable[[Endpoints], None] | None,
     stop: asyncio.Event,
 ) -> None:
@@ -141,6 +145,7 @@ async def _serve(
         tls.grpc_credentials() if tls else None,
     )
     app = build_http_app(store, pipeline, settings, assay_version())
+    app.state.monitor = monitor
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -162,6 +167,7 @@ async def _serve(
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.02)
     http_port = http_socket.getsockname()[1]
+    monitor.start(grpc_port)
     endpoints = Endpoints(
         grpc_port=grpc_port, http_port=http_port, host=settings.host, tls=tls is not None
     )

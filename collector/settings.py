@@ -46,6 +46,13 @@ class CollectorSettings(BaseSettings):
     retry_initial: float = Field(default=0.2, gt=0)
     retry_max: float = Field(default=30.0, gt=0)
 
+    # Self-monitoring: a row of this collector's counters into collector_stats every
+    # stats_interval seconds, under `instance` (default host:grpc-port). /api/health turns
+    # unhealthy (503) when the spool is full or the store has been unreachable this long.
+    stats_interval: float = Field(default=5.0, gt=0)
+    instance: str | None = None
+    unhealthy_after: float = Field(default=60.0, gt=0)
+
     query_timeout_s: int = Field(default=30, gt=0)
     query_max_rows: int = Field(default=100_000, gt=0)
 

@@ -39,6 +39,7 @@ def _export_handler(
         if auth is not None and auth.enabled:
             reason = auth.refusal(_authorization(context))
             if reason is not None:
+                pipeline.stats.refuse("unauthenticated")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         # The request arrives as raw bytes so that a malformed one is answered with
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
@@ -46,6 +47,7 @@ def _export_handler(
             request = decode_protobuf(signal, body)
             await pipeline.submit(signal, body, count_items(request))
         except InvalidRequest as exc:
+            pipeline.stats.refuse("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             # OTLP: RESOURCE_EXHAUSTED with RetryInfo is retryable; the SDK exporters back off.
