@@ -19,6 +19,7 @@ from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compi
 from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
+from assay.collector.retention import apply_retention
 from assay.collector.settings import CollectorSettings, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
@@ -109,6 +110,7 @@ async def serve(
         applied = await asyncio.to_thread(store.migrate)
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
+        await asyncio.to_thread(apply_retention, store, settings.retention)
         online = OnlineEvaluation(evaluation, store)
         online.start()
         pipeline = Pipeline(store, open_spool(settings), settings, online)

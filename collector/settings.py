@@ -50,6 +50,8 @@ class CollectorSettings(BaseSettings):
     # stats_interval seconds, under `instance` (default host:grpc-port). /api/health turns
     # unhealthy (503) when the spool is full or the store has been unreachable this long.
     stats_interval: float = Field(default=5.0, gt=0)
+    # How long each kind of data is kept (collector/retention.py): {llm_calls: 90d, content: 14d}
+    retention: dict[str, str] = Field(default_factory=dict)
     instance: str | None = None
     unhealthy_after: float = Field(default=60.0, gt=0)
 
@@ -108,6 +110,13 @@ class CollectorSettings(BaseSettings):
                 f"choose from {', '.join(BUILTIN_PATTERNS)}"
             )
         return value
+
+    @field_validator("retention")
+    @classmethod
+    def _known_retention(cls, value: dict[str, str]) -> dict[str, str]:
+        from assay.collector.retention import check_retention
+
+        return check_retention(value)
 
     @field_validator("redact_patterns")
     @classmethod

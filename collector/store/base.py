@@ -42,6 +42,8 @@ class Store(Protocol):
         self, sql: str, timeout_s: int, max_rows: int
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
+    def command(self, sql: str) -> None: ...
+
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
@@ -122,6 +124,13 @@ class ClickHouseStore:
 
     def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
         return None
+
+    def command(self, sql: str) -> None:
+        """A statement without a result (DDL, ALTER)."""
+        try:
+            self._client.command(sql)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
 
     def ping(self) -> bool:
         try:
