@@ -28,7 +28,8 @@ def store(embedded_store: EmbeddedStore) -> Iterator[EmbeddedStore]:
 
 def ddl(store: EmbeddedStore, table: str) -> str:
     _, rows = store.query(
-        "SELECT create_table_query FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+        "SELECT create_table_query FROM system.tables"
+        " WHERE database = {d:String} AND name = {t:String}",
         {"d": store.database, "t": table},
     )
     return str(rows[0][0])
