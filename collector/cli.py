@@ -61,6 +61,18 @@ def main() -> None:
     default=None,
     help="assay.yaml with further settings.",
 )
+@click.option(
+    "--cluster",
+    default=None,
+    help="Distribute the schema over this ClickHouse cluster (with --clickhouse-url).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Collector processes sharing the ports (with --clickhouse-url).",
+)
 @click.option("--demo", is_flag=True, help="Also send demo traffic through a local fake LLM.")
 @click.option("--demo-calls", type=int, default=200, show_default=True)
 @click.option("--log-level", default="info", show_default=True)
@@ -71,6 +83,8 @@ def collector(
     storage: Path | None,
     clickhouse_url: str | None,
     config_file: Path | None,
+    cluster: str | None,
+    workers: int,
     demo: bool,
     demo_calls: int,
     log_level: str,
@@ -78,6 +92,7 @@ def collector(
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
     from assay.collector.evaluation import compile_rules, load_evaluation_config
     from assay.collector.service import Endpoints, serve
+    from assay.collector.workers import check_workers, run_workers
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -90,11 +105,18 @@ def collector(
             http_port=http_port,
             storage=storage,
             clickhouse_url=clickhouse_url,
+            cluster=cluster,
         )
         evaluation = load_evaluation_config(config_file)
         compile_rules(evaluation)
+        check_workers(settings, workers)
+        if workers > 1 and demo:
+            raise ValueError("--demo runs with a single collector process, not with --workers")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if workers > 1:
+        arguments = _without_option(sys.argv[2:], "--workers")
+        sys.exit(run_workers(settings, workers, arguments))
 
     def on_ready(endpoints: Endpoints) -> None:
         if demo:
@@ -191,6 +213,35 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _without_option(arguments: list[str], name: str) -> list[str]:
+    """`arguments` without `name VALUE` / `name=VALUE`."""
+    kept: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == name:
+            skip = True
+        elif not argument.startswith(f"{name}="):
+            kept.append(argument)
+    return kept
+
+
+@main.command()
+@click.option("--cluster", default=None, help="Render for this ClickHouse cluster.")
+@click.option("--database", default=None, help="Database name (default assay).")
+def schema(cluster: str | None, database: str | None) -> None:
+    """Print the SQL schema (every migration), single-node or for a cluster."""
+    from assay.collector.settings import DEFAULT_DATABASE
+    from assay.collector.store.cluster import ClusterSchemaError
+    from assay.collector.store.migrations import schema_script
+
+    try:
+        click.echo(schema_script(database or DEFAULT_DATABASE, cluster), nl=False)
+    except ClusterSchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from assay.collector.store.base import Store
+from assay.collector.store.cluster import LOCAL_SUFFIX
 
 log = logging.getLogger("assay.collector.retention")
 
@@ -96,7 +97,8 @@ def retention_statements(
     retention: dict[str, str], database: str, ddl_of: dict[str, str], on_cluster: str = ""
 ) -> list[str]:
     """The ALTER statements that bring the tables to `retention`; `ddl_of` maps each table to
-    its current CREATE statement. On a cluster, pass `on_cluster` and the local tables' DDL."""
+    its current CREATE statement. On a cluster, `on_cluster` is "_local ON CLUSTER name" (the
+    local tables' DDL in `ddl_of` under the names the queries use)."""
     statements = []
     for kind, period in check_retention(retention).items():
         target = TARGETS[kind]
@@ -119,15 +121,26 @@ def retention_statements(
     return statements
 
 
-def apply_retention(store: Store, retention: dict[str, str]) -> list[str]:
-    """Set the configured TTLs on the store's tables; return the statements run."""
+def apply_retention(
+    store: Store, retention: dict[str, str], cluster: str | None = None
+) -> list[str]:
+    """Set the configured TTLs on the store's tables (on a cluster: on the local tables, which
+    hold the rows, on every node); return the statements run."""
     if not retention:
         return []
     _, rows = store.query(
         "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
         {"db": store.database},
     )
-    statements = retention_statements(retention, store.database, dict(rows))
+    ddl_of = dict(rows)
+    on_cluster = ""
+    if cluster:
+        suffix = LOCAL_SUFFIX
+        ddl_of = {
+            name[: -len(suffix)]: ddl for name, ddl in ddl_of.items() if name.endswith(suffix)
+        }
+        on_cluster = f"{suffix} ON CLUSTER {cluster}"
+    statements = retention_statements(retention, store.database, ddl_of, on_cluster)
     for statement in statements:
         store.command(statement)
         log.info("retention: %s", statement)

@@ -76,11 +76,15 @@ def open_spool(settings: CollectorSettings) -> Spool:
     )
 
 
-def _bind_http(host: str, port: int) -> socket.socket:
-    """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts."""
+def _bind_http(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts.
+
+    With `reuse_port`, the kernel spreads connections over every process bound to the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -110,7 +114,7 @@ async def serve(
         applied = await asyncio.to_thread(store.migrate)
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
-        await asyncio.to_thread(apply_retention, store, settings.retention)
+        await asyncio.to_thread(apply_retention, store, settings.retention, store.cluster)
         online = OnlineEvaluation(evaluation, store)
         online.start()
         pipeline = Pipeline(store, open_spool(settings), settings, online)
@@ -137,7 +141,7 @@ async def _serve(
     stop: asyncio.Event,
 ) -> None:
     tls = load_server_tls(settings)
-    http_socket = _bind_http(settings.host, settings.http_port)
+    http_socket = _bind_http(settings.host, settings.http_port, settings.reuse_port)
     grpc_server, grpc_port = build_grpc_server(
         pipeline,
         settings.host,
@@ -145,6 +149,7 @@ async def _serve(
         settings.max_request_bytes,
         TokenCheck(settings.otlp_tokens, "OTLP"),
         tls.grpc_credentials() if tls else None,
+        settings.reuse_port,
     )
     app = build_http_app(store, pipeline, settings, assay_version())
     app.state.monitor = monitor

@@ -25,6 +25,10 @@ class CollectorSettings(BaseSettings):
     storage: Path = Path("assay-data")
     clickhouse_url: str | None = None
     database: str = DEFAULT_DATABASE
+    # A ClickHouse cluster (remote_servers name) to distribute the schema over (store/cluster.py)
+    cluster: str | None = None
+    # Share the ports with other collector processes (set for each of `--workers N`).
+    reuse_port: bool = False
 
     # Largest OTLP request accepted, compressed and decompressed alike.
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)

@@ -64,14 +64,16 @@ def build_grpc_server(
     max_request_bytes: int,
     auth: TokenCheck | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A started-later grpc.aio server with the OTLP services; returns it and the bound port.
 
-    `auth` checks the bearer token of every export; `credentials` make the port TLS."""
+    `auth` checks the bearer token of every export; `credentials` make the port TLS;
+    `reuse_port` lets several collector processes share the port (`--workers`)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     for signal, (service, _response) in _SERVICES.items():

@@ -55,6 +55,9 @@ class ClickHouseStore:
 
     kind = "clickhouse"
 
+    # The ClickHouse cluster the schema is distributed over (server stores only), else None.
+    cluster: str | None = None
+
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self.database = database
@@ -63,7 +66,7 @@ class ClickHouseStore:
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
-        return apply_migrations(self._client, self.database)
+        return apply_migrations(self._client, self.database, self.cluster)
 
     def insert(
         self,
