@@ -67,7 +67,11 @@ def test_from_jsonl_csv_and_pandas_give_the_same_dataset(tmp_path: Path) -> None
     csv_file = tmp_path / "golden.csv"
     csv_file.write_text("input,expected,topic\nCapital of Peru?,Lima,geo\n2 + 2?,4,math\n")
     frame = pd.DataFrame(
-        {"input": ["Capital of Peru?", "2 + 2?"], "expected": ["Lima", "4"], "topic": ["geo", "math"]}
+        {
+            "input": ["Capital of Peru?", "2 + 2?"],
+            "expected": ["Lima", "4"],
+            "topic": ["geo", "math"],
+        }
     )
     from_jsonl = Dataset.from_jsonl(jsonl)
     from_csv = Dataset.from_csv(csv_file, name="golden")

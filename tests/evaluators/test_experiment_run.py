@@ -42,7 +42,10 @@ def test_a_sync_task_is_scored_and_summarised() -> None:
     assert summary["contains"].count == 12 and summary["contains"].failures == 0
     assert summary["exact_match"].latency_p95_ms is not None
     assert result.task_summary.items == 12 and result.task_summary.failed == 0
-    assert result.evaluators == {"exact_match": exact_match().version, "contains": contains().version}
+    assert result.evaluators == {
+        "exact_match": exact_match().version,
+        "contains": contains().version,
+    }
     assert result.status == "completed" and result.ended_at is not None
 
 
@@ -58,7 +61,9 @@ def test_an_async_task_runs_with_bounded_concurrency() -> None:
         running -= 1
         return add(question)
 
-    result = evaluate(DATASET, slow_add, [exact_match()], concurrency=3, record=False, progress=False)
+    result = evaluate(
+        DATASET, slow_add, [exact_match()], concurrency=3, record=False, progress=False
+    )
     assert result.summary["exact_match"].mean == 1.0
     assert peak == 3
 
@@ -90,9 +95,7 @@ def test_failing_and_slow_items_are_recorded_and_the_run_goes_on() -> None:
             await asyncio.sleep(5)
         return add(question)
 
-    result = evaluate(
-        DATASET, flaky, [exact_match()], timeout=0.3, record=False, progress=False
-    )
+    result = evaluate(DATASET, flaky, [exact_match()], timeout=0.3, record=False, progress=False)
     by_input = {item.input: item for item in result.items}
     assert by_input["3 + 3"].status == "error"
     assert by_input["3 + 3"].error == "RuntimeError: model unavailable"
