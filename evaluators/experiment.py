@@ -51,6 +51,8 @@ from assay.instrumentation import semconv as sc
 __all__ = ["aevaluate", "evaluate", "watch_results"]
 
 _TASK_KEYWORDS = frozenset({"expected", "context", "metadata", "params", "item"})
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT_S = 120.0
 _SEND_EVERY_ITEMS = 25
 _SEND_EVERY_S = 2.0
 
@@ -341,13 +343,13 @@ def _prepare(
     task: Callable[..., Any],
     evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
     *,
-    experiment: str | None,
-    params: Mapping[str, Any] | None,
-    concurrency: int,
-    timeout: float | None,
-    record: bool,
-    url: str | None,
-    progress: bool,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    record: bool = True,
+    url: str | None = None,
+    progress: bool = True,
 ) -> _Run:
     if not isinstance(dataset, Dataset):
         raise TypeError(f"evaluate takes a Dataset, not {type(dataset).__name__}")
@@ -397,28 +399,11 @@ async def aevaluate(
     dataset: Dataset,
     task: Callable[..., Any] | Callable[..., Awaitable[Any]],
     evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
-    *,
-    experiment: str | None = None,
-    params: Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    timeout: float | None = 120.0,
-    record: bool = True,
-    url: str | None = None,
-    progress: bool = True,
+    **options: Any,
 ) -> ExperimentResult:
-    """`evaluate` for code already in an event loop: `result = await aevaluate(...)`."""
-    run = _prepare(
-        dataset,
-        task,
-        evaluators,
-        experiment=experiment,
-        params=params,
-        concurrency=concurrency,
-        timeout=timeout,
-        record=record,
-        url=url,
-        progress=progress,
-    )
+    """`evaluate` for code already in an event loop: `result = await aevaluate(...)`; it takes
+    the same keyword arguments."""
+    run = _prepare(dataset, task, evaluators, **options)
     return _finished(await run.run())
 
 
@@ -429,8 +414,8 @@ def evaluate(
     *,
     experiment: str | None = None,
     params: Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    timeout: float | None = 120.0,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
     record: bool = True,
     url: str | None = None,
     progress: bool = True,

@@ -93,12 +93,18 @@ def experiment_tracer(collector_url: str) -> tuple[trace.Tracer, UsageTally | No
     """Instrumentation on (if the process has not turned it on), a tracer for the item spans.
 
     Without an OTLP endpoint in the environment, spans go over OTLP/HTTP to the collector the
-    experiment is recorded in, which serves OTLP on the same port as its API.
+    experiment is recorded in, which serves OTLP on the same port as its API (with `ASSAY_TOKEN`
+    as the bearer token unless `OTEL_EXPORTER_OTLP_HEADERS` says otherwise).
     """
     configured = any(os.environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES)
+    token = os.environ.get("ASSAY_TOKEN")
+    headers = None
+    if not configured and token and not os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"):
+        headers = {"Authorization": f"Bearer {token}"}
     provider = instrument(
         service_name=os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME,
         endpoint=None if configured else collector_url,
         protocol=None if configured else "http/protobuf",
+        headers=headers,
     )
     return provider.get_tracer("assay.evaluators"), _tally_for(provider)
