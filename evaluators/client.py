@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_URL", "CollectorClient", "CollectorError", "collector_url"]
 
@@ -36,7 +37,9 @@ class CollectorClient:
         self.url = collector_url(url)
         token = token if token is not None else os.environ.get("ASSAY_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        import httpx  # here, not at import: `assay.evaluators` stays light to import
+
+        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -44,6 +47,8 @@ class CollectorClient:
     def _request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
+        import httpx
+
         for attempt in range(_RETRIES):
             try:
                 response = self._http.request(method, path, json=json, params=params)

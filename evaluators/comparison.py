@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import html
 import io
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 if TYPE_CHECKING:
     import pandas
@@ -46,6 +45,8 @@ def paired_bootstrap_ci(
     diffs: Sequence[float], confidence: float = 0.95, resamples: int = 10_000, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean paired difference."""
+    import numpy as np  # here, not at import: `assay.evaluators` stays light to import
+
     values = np.asarray(diffs, dtype=float)
     if values.size == 0:
         raise ValueError("no paired differences")
@@ -68,6 +69,8 @@ def paired_bootstrap_ci(
 
 def sign_flip_p_value(diffs: Sequence[float], permutations: int = 20_000, seed: int = 0) -> float:
     """Two-sided p-value of the paired sign-flip test of a zero mean difference."""
+    import numpy as np
+
     values = np.asarray([d for d in diffs if abs(d) > _TIE], dtype=float)
     m = values.size
     if m == 0:
@@ -157,9 +160,9 @@ def compare_scores(
     return PairedComparison(
         name=name,
         n=len(common),
-        mean_a=float(np.mean([a[i] for i in common])),
-        mean_b=float(np.mean([b[i] for i in common])),
-        delta=float(np.mean(diffs)),
+        mean_a=statistics.fmean(a[i] for i in common),
+        mean_b=statistics.fmean(b[i] for i in common),
+        delta=statistics.fmean(diffs),
         ci=paired_bootstrap_ci(diffs, confidence, resamples, seed),
         p_value=sign_flip_p_value(diffs, permutations, seed),
         improved=improved,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from assay.evaluators.base import Score
 
@@ -95,7 +95,14 @@ class ItemResult:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
+    """The q-th percentile, interpolated linearly between the closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _total(values: list[float | int | None]) -> float | None:
@@ -194,7 +201,7 @@ class ExperimentResult:
                 if s.input_tokens is not None or s.output_tokens is not None
             ]
             summaries[name] = EvaluatorSummary(
-                mean=float(np.mean([s.value for s in judged])) if judged else None,
+                mean=statistics.fmean(s.value for s in judged) if judged else None,
                 pass_rate=sum(verdicts) / len(verdicts) if verdicts else None,
                 count=len(judged),
                 failures=len(self.items) - len(judged),

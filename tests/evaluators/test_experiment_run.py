@@ -179,3 +179,12 @@ def test_scores_of_failed_and_judged_items_feed_the_pass_rate() -> None:
     summary = result.summary["half"]
     assert summary.pass_rate == pytest.approx(6 / 12)
     assert summary.mean == pytest.approx((6 * 0.75 + 6 * 0.25) / 12)
+
+
+def test_latency_percentiles_are_numpy_s_linear_percentiles() -> None:
+    import numpy as np
+
+    result = evaluate(DATASET, add, [exact_match()], record=False, progress=False)
+    durations = [item.duration_ms for item in result.items]
+    assert result.task_summary.latency_p50_ms == pytest.approx(np.percentile(durations, 50))
+    assert result.task_summary.latency_p95_ms == pytest.approx(np.percentile(durations, 95))
