@@ -241,6 +241,11 @@ class Comparison:
         return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
 
     def _title(self) -> str:
+        if self.a.name == self.b.name:  # two runs of one experiment: tell them apart by id
+            return (
+                f"{self.b.name} {self.b.experiment_id[:8]} (B) vs "
+                f"{self.a.name} {self.a.experiment_id[:8]} (A)"
+            )
         return f"{self.b.name} (B) vs {self.a.name} (A)"
 
     def __rich__(self) -> RenderableType:

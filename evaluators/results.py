@@ -369,10 +369,12 @@ class ExperimentResult:
         return f"<ExperimentResult {self.name!r} {len(self.items)} items {means}>"
 
     def __rich__(self) -> RenderableType:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         task = self.task_summary
-        table = Table(title=self._headline(), title_justify="left", header_style="bold")
+        table = Table(header_style="bold")
         for column in ("evaluator", "mean", "pass rate", "count", "failures", "p50 ms", "p95 ms"):
             table.add_column(column, justify="left" if column == "evaluator" else "right")
         for name, s in self.summary.items():
@@ -382,8 +384,8 @@ class ExperimentResult:
                 _fmt(s.pass_rate),
                 str(s.count),
                 str(s.failures),
-                _fmt(s.latency_p50_ms, 1),
-                _fmt(s.latency_p95_ms, 1),
+                _fmt(s.latency_p50_ms, 2),
+                _fmt(s.latency_p95_ms, 2),
             )
         table.add_row(
             "(task)",
@@ -391,11 +393,11 @@ class ExperimentResult:
             "",
             str(task.items - task.failed),
             str(task.failed),
-            _fmt(task.latency_p50_ms, 1),
-            _fmt(task.latency_p95_ms, 1),
+            _fmt(task.latency_p50_ms, 2),
+            _fmt(task.latency_p95_ms, 2),
             style="dim",
         )
-        return table
+        return Group(Text(self._headline(), style="bold"), table)
 
     def _repr_html_(self) -> str:
         summary_rows = "".join(
