@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from openai import OpenAI  # noqa: E402
+from openai import OpenAI
 
-from assay.collector.demo.fake_openai import FakeOpenAI  # noqa: E402
-from assay.evaluators import Dataset, contains, evaluate, token_f1  # noqa: E402
-from tests.conftest import start_collector  # noqa: E402
+from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.evaluators import Dataset, contains, evaluate, token_f1
+from tests.conftest import start_collector
 
 
 def main() -> None:
