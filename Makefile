@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/durability.py
 	$(BIN)/python bench/evaluators.py
+	$(BIN)/python bench/experiments.py
 
 clean:
 	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache

@@ -262,5 +262,10 @@ def demo(endpoint: str | None, calls: int) -> None:
     err.print(f"[green]demo done:[/green] {summary}")
 
 
+from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
+
+main.add_command(experiments)
+main.add_command(eval_group)
+
 if __name__ == "__main__":
     main()
