@@ -33,6 +33,7 @@ SHARD_KEYS = {
     "datasets": "cityHash64(name)",
     "dataset_items": "cityHash64(dataset_name)",
     "experiments": "cityHash64(name)",
+    "experiment_items": "cityHash64(experiment_id)",
     "collector_stats": "cityHash64(instance)",
 }
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).

@@ -96,19 +96,28 @@ def test_the_cluster_schema_exposes_the_single_node_tables(
 def test_the_single_node_schema_has_the_columns_the_cluster_local_tables_have(
     embedded_store: EmbeddedStore,
 ) -> None:
-    """The single-node tables, as created, against the cluster DDL's column names."""
+    """The single-node tables, as created and altered, against the cluster DDL of their local
+    tables (CREATE and the ALTERs that add columns later)."""
+    ddl: dict[str, str] = {}
     for statement in cluster_statements():
         normal = formatted(embedded_store, statement)
-        kind, name = created(normal) if normal.startswith("CREATE") else ("", "")
-        if kind != "TABLE" or not name.endswith(LOCAL_SUFFIX):
-            continue
-        table = name.removeprefix("assay.").removesuffix(LOCAL_SUFFIX)
+        target = re.match(
+            r"(?:CREATE TABLE (?:IF NOT EXISTS )?|ALTER TABLE )assay\.(\w+)_local", normal
+        )
+        if target:
+            ddl[target.group(1)] = ddl.get(target.group(1), "") + "\n" + normal
+    _, tables = embedded_store.query(
+        "SELECT name FROM system.tables WHERE database = 'assay' AND engine LIKE '%MergeTree'"
+        " AND name != 'schema_migrations'"
+    )
+    assert {t for (t,) in tables} == set(ddl)
+    for (table,) in tables:
         _, rows = embedded_store.query(
             "SELECT name FROM system.columns WHERE database = 'assay' AND table = {t:String}",
             {"t": table},
         )
         for (column,) in rows:
-            assert re.search(rf"\b{re.escape(column.split('.')[0])}\b", normal), (table, column)
+            assert re.search(rf"\b{re.escape(column.split('.')[0])}\b", ddl[table]), (table, column)
 
 
 def test_trace_data_is_sharded_by_trace_id() -> None:
