@@ -790,13 +790,18 @@ class _InvokeFinisher:
         data = body.read()
         result["body"] = StreamingBody(io.BytesIO(data), len(data))
         headers = (result.get("ResponseMetadata") or {}).get("HTTPHeaders")
-        attributes: Attributes = {}
+        family = self.family
         try:
             response = json.loads(data) if data else {}
-            if isinstance(response, dict):
-                attributes = _invoke_response_attributes(
-                    call, self.family, model, response, headers, self.capture
-                )
+        except ValueError:
+            response = None
+        if not isinstance(response, dict):  # the model's own fault: the headers still count
+            family, response = "other", {}
+        attributes: Attributes = {}
+        try:
+            attributes = _invoke_response_attributes(
+                call, family, model, response, headers, self.capture
+            )
         except Exception:
             report_internal_error("reading a bedrock invoke response body")
         call.end(attributes)

@@ -21,7 +21,8 @@ offered and the last turn is not a tool result, the model asks for the first too
 
 Model ids that fail on purpose: `fail-throttle` (HTTP 429 ThrottlingException),
 `fail-validation` (HTTP 400 ValidationException), `fail-midstream` (a stream that sends
-a few events, then a `modelStreamErrorException` event).
+a few events, then a `modelStreamErrorException` event), `fail-malformed` (InvokeModel
+answers 200 with a truncated JSON body, token headers intact).
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ from urllib.parse import unquote, urlsplit
 from assay.collector.demo.fake_openai import count_tokens
 
 __all__ = [
+    "FAIL_MALFORMED",
     "FAIL_MIDSTREAM",
     "FAIL_THROTTLE",
     "FAIL_VALIDATION",
+    "MALFORMED_BODY",
     "BedrockRequest",
     "FakeBedrock",
     "event_stream_message",
@@ -53,6 +56,8 @@ __all__ = [
 FAIL_THROTTLE = "fail-throttle"
 FAIL_VALIDATION = "fail-validation"
 FAIL_MIDSTREAM = "fail-midstream"
+FAIL_MALFORMED = "fail-malformed"
+MALFORMED_BODY = b'{"content": [{"type": "text", "text": "cut'
 
 _EVENT_STREAM = "application/vnd.amazon.eventstream"
 _STRING_HEADER = 7
@@ -522,7 +527,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "X-Amzn-Bedrock-Output-Token-Count": str(tokens_out),
                 "X-Amzn-Bedrock-Invocation-Latency": "20",
             }
-            self._send(200, json.dumps(response).encode(), headers)
+            payload = json.dumps(response).encode()
+            self._send(200, MALFORMED_BODY if model_id == FAIL_MALFORMED else payload, headers)
         elif operation == "invoke-with-response-stream":
             events = [
                 _event("chunk", {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,9 +19,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.instrumentation import pricing, semconv, uninstrument
 from assay.instrumentation.providers import bedrock as bedrock_provider
 from tests.fakes.fake_bedrock import (
+    FAIL_MALFORMED,
     FAIL_MIDSTREAM,
     FAIL_THROTTLE,
     FAIL_VALIDATION,
+    MALFORMED_BODY,
     FakeBedrock,
 )
 
@@ -654,3 +657,26 @@ class TestNeverBreak:
         attrs = only_span().attributes
         assert attrs[semconv.USAGE_INPUT_TOKENS] == response["usage"]["inputTokens"]
         assert semconv.COST_USD not in attrs
+
+    def test_malformed_response_body_reaches_the_user_unchanged(
+        self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any
+    ) -> None:
+        response = bedrock.invoke_model(modelId=FAIL_MALFORMED, body=anthropic_body())
+        assert response["body"].read() == MALFORMED_BODY
+        span = only_span()
+        assert span.status.status_code is StatusCode.UNSET
+        assert semconv.OUTPUT_MESSAGES not in span.attributes
+        # the body could not be parsed; the service's token headers still count
+        assert span.attributes[semconv.USAGE_INPUT_TOKENS] > 0
+        assert span.attributes[semconv.USAGE_OUTPUT_TOKENS] > 0
+
+    def test_abandoned_stream_ends_its_span_on_garbage_collection(
+        self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any
+    ) -> None:
+        response = bedrock.invoke_model_with_response_stream(modelId=CLAUDE, body=anthropic_body())
+        next(iter(response["body"]))
+        del response
+        gc.collect()
+        attrs = only_span().attributes
+        assert attrs[semconv.STREAM_CLOSED_EARLY] is True
+        assert attrs[semconv.RESPONSE_ID] == "msg_bdrk_stream"  # what arrived is kept

@@ -112,3 +112,47 @@ def test_assay_instrument_names_the_service_after_the_program(
 )
 def test_program_name(command: list[str], name: str | None) -> None:
     assert program_name(command) == name
+
+
+FAKE_CONFIGURATOR = """
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+
+class Configurator(_BaseConfigurator):
+    def _configure(self, **kwargs):
+        print("other configurator ran", flush=True)
+"""
+SHOW_PROVIDER = "from opentelemetry import trace; print(type(trace.get_tracer_provider()).__name__)"
+
+
+@pytest.mark.parametrize(
+    ("chosen", "ran", "provider"),
+    [(None, True, "ProxyTracerProvider"), ("assay", False, "TracerProvider")],
+)
+def test_another_configurator_keeps_its_place_unless_assay_is_chosen(
+    tmp_path: Path, chosen: str | None, ran: bool, provider: str
+) -> None:
+    # An installed distribution with its own configurator, e.g. opentelemetry-distro.
+    (tmp_path / "other_configurator.py").write_text(FAKE_CONFIGURATOR)
+    dist_info = tmp_path / "other_configurator-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: other-configurator\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[opentelemetry_configurator]\nother = other_configurator:Configurator\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environment["PYTHONPATH"] = str(tmp_path)
+    if chosen:
+        environment["OTEL_PYTHON_CONFIGURATOR"] = chosen
+    done = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", SHOW_PROVIDER],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert done.stdout.count("other configurator ran") == (1 if ran else 0), done.stdout
+    assert lines[-1] == provider

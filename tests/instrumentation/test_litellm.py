@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from assay.collector.demo.fake_openai import FAIL_429, FakeOpenAI
+from assay.collector.demo.fake_openai import FAIL_429, FAIL_MIDSTREAM, FakeOpenAI
 from assay.instrumentation import pricing, semconv
 from assay.instrumentation.providers import litellm as litellm_provider
 from assay.instrumentation.providers.litellm import LiteLLMInstrumentor
@@ -279,6 +279,25 @@ class TestStream:
         gc.collect()
         attrs = one_llm_span(spans).attributes
         assert attrs[semconv.STREAM_CLOSED_EARLY] is True
+
+    def test_stream_failing_midway_raises_to_the_user_and_records_the_error(
+        self, spans: InMemorySpanExporter, fake: FakeOpenAI
+    ) -> None:
+        received = []
+        with pytest.raises(Exception) as raised:
+            for chunk in litellm.completion(
+                **{**options(fake, stream=True), "model": f"openai/{FAIL_MIDSTREAM}"}
+            ):
+                received.append(chunk)
+
+        assert received  # some chunks arrived before the connection dropped
+        span = one_llm_span(spans)
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes[semconv.ERROR_TYPE] == type(raised.value).__qualname__
+        text = "".join(c.choices[0].delta.content or "" for c in received if c.choices)
+        assert json.loads(span.attributes[semconv.OUTPUT_MESSAGES])[0]["parts"] == [
+            {"type": "text", "content": text}
+        ]
 
 
 class TestNeverBreak:
