@@ -10,8 +10,8 @@ Routes (REST-JSON, as botocore builds them): `POST /model/{modelId}/converse`,
 `/converse-stream`, `/invoke` and `/invoke-with-response-stream`. The two streams are
 sent in the AWS event-stream binary framing (prelude, headers, payload, CRC32s), so
 botocore's own `EventStream` parser reads them. `invoke` speaks the body formats of
-Anthropic Claude (messages), Amazon Nova (messages-v1), Amazon Titan Text and Titan
-Embeddings, chosen by the model id; it also sends the `X-Amzn-Bedrock-*-Token-Count`
+Anthropic Claude (messages), Amazon Nova (messages-v1), Amazon Titan Text, Titan
+Embeddings and Meta Llama, chosen by the model id; it also sends the `X-Amzn-Bedrock-*-Token-Count`
 headers the real service adds.
 
 Answers are deterministic: the reply quotes the last user text, token counts come from
@@ -61,6 +61,7 @@ MALFORMED_BODY = b'{"content": [{"type": "text", "text": "cut'
 
 _EVENT_STREAM = "application/vnd.amazon.eventstream"
 _STRING_HEADER = 7
+_INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 _PIECE_WORDS = 3  # words per streamed text delta
 
 
@@ -296,30 +297,38 @@ class FakeBedrock:
         }
 
     def converse_events(self, model_id: str, request: dict[str, Any]) -> Iterator[bytes]:
+        """The ConverseStream answer, framed as event-stream messages."""
+        for event_type, body in self._converse_stream(model_id, request):
+            if event_type == "error":
+                yield _exception_event("modelStreamErrorException", "The model stopped.")
+                return
+            yield _event(event_type, body)
+
+    def _converse_stream(
+        self, model_id: str, request: dict[str, Any]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         messages = request.get("messages") or []
         turn = _turn(messages, request.get("system"), _converse_tools(request.get("toolConfig")))
-        yield _event("messageStart", {"role": "assistant"})
+        yield "messageStart", {"role": "assistant"}
         if turn.tool is not None:
             tool_id, name, arguments = turn.tool
             start = {"toolUse": {"toolUseId": tool_id, "name": name}}
-            yield _event("contentBlockStart", {"contentBlockIndex": 0, "start": start})
+            yield "contentBlockStart", {"contentBlockIndex": 0, "start": start}
             encoded = json.dumps(arguments)
             middle = len(encoded) // 2
             for fragment in (encoded[:middle], encoded[middle:]):
                 delta = {"toolUse": {"input": fragment}}
-                yield _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta})
+                yield "contentBlockDelta", {"contentBlockIndex": 0, "delta": delta}
         else:
             for number, piece in enumerate(_pieces(turn.text)):
                 if number == 2 and model_id == FAIL_MIDSTREAM:
-                    yield _exception_event("modelStreamErrorException", "The model stopped.")
+                    yield "error", {}
                     return
-                yield _event(
-                    "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}
-                )
-        yield _event("contentBlockStop", {"contentBlockIndex": 0})
-        yield _event("messageStop", {"stopReason": turn.stop_reason})
+                yield "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}}
+        yield "contentBlockStop", {"contentBlockIndex": 0}
+        yield "messageStop", {"stopReason": turn.stop_reason}
         metadata = {"usage": _converse_usage(turn.usage), "metrics": {"latencyMs": 12}}
-        yield _event("metadata", metadata)
+        yield "metadata", metadata
 
     # -- InvokeModel: the body formats of each model family
 
@@ -352,6 +361,17 @@ class FakeBedrock:
                 "usage": usage,
             }
             return response, turn.usage.input, turn.usage.output
+        if "meta.llama" in model_id:
+            prompt = str(body.get("prompt", ""))
+            text = _reply([{"role": "user", "content": [{"text": prompt}]}])
+            tokens_in, tokens_out = count_tokens(prompt), count_tokens(text)
+            response = {
+                "generation": text,
+                "prompt_token_count": tokens_in,
+                "generation_token_count": tokens_out,
+                "stop_reason": "stop",
+            }
+            return response, tokens_in, tokens_out
         # Amazon Nova: the Converse shapes inside the body.
         response = self.converse(model_id, body)
         usage = response["usage"]
@@ -389,7 +409,18 @@ class FakeBedrock:
         return [{"type": "text", "text": turn.text}]
 
     def invoke_chunks(self, model_id: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The JSON chunks of invoke-with-response-stream (Anthropic and Titan Text)."""
+        """The JSON chunks of invoke-with-response-stream (Anthropic, Nova and Titan Text)."""
+        if "nova" in model_id:
+            events = list(self._converse_stream(model_id, body))
+            for event_type, event in events:
+                yield {event_type: event}
+            usage = events[-1][1]["usage"]
+            metrics = {
+                "inputTokenCount": usage["inputTokens"],
+                "outputTokenCount": usage["outputTokens"],
+            }
+            yield {_INVOCATION_METRICS: metrics}
+            return
         if "titan-text" in model_id:
             response, tokens_in, tokens_out = self.invoke(model_id, body)
             text = response["results"][0]["outputText"]
@@ -401,7 +432,7 @@ class FakeBedrock:
                 if number == len(pieces) - 1:
                     chunk["completionReason"] = "FINISH"
                     chunk["totalOutputTextTokenCount"] = tokens_out
-                    chunk["amazon-bedrock-invocationMetrics"] = {
+                    chunk[_INVOCATION_METRICS] = {
                         "inputTokenCount": tokens_in,
                         "outputTokenCount": tokens_out,
                     }
@@ -441,7 +472,7 @@ class FakeBedrock:
         }
         yield {
             "type": "message_stop",
-            "amazon-bedrock-invocationMetrics": {
+            _INVOCATION_METRICS: {
                 "inputTokenCount": turn.usage.input,
                 "outputTokenCount": turn.usage.output,
                 "invocationLatency": 20,

@@ -502,6 +502,24 @@ class TestInvokeModel:
         assert semconv.USAGE_OUTPUT_TOKENS not in attrs
         assert attrs[semconv.COST_USD] == pytest.approx(answer["inputTextTokenCount"] * 0.02 / 1e6)
 
+    def test_other_body_formats_get_tokens_and_cost_from_the_service_headers(
+        self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any
+    ) -> None:
+        llama = "meta.llama3-1-70b-instruct-v1:0"
+        body = json.dumps({"prompt": "Why is the sky blue?", "max_gen_len": 128})
+        answer = json.loads(bedrock.invoke_model(modelId=llama, body=body)["body"].read())
+
+        attrs = only_span().attributes
+        assert attrs[semconv.USAGE_INPUT_TOKENS] == answer["prompt_token_count"]
+        assert attrs[semconv.USAGE_OUTPUT_TOKENS] == answer["generation_token_count"]
+        expected = pricing.cost_usd(
+            llama,
+            answer["prompt_token_count"],
+            answer["generation_token_count"],
+            provider=semconv.PROVIDER_AWS_BEDROCK,
+        )
+        assert expected is not None and attrs[semconv.COST_USD] == pytest.approx(expected)
+
     def test_a_file_body_is_never_read_by_assay(
         self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any, tmp_path: Any
     ) -> None:
@@ -554,6 +572,24 @@ class TestInvokeModelStream:
         assert json.loads(attrs[semconv.OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "".join(
             c["outputText"] for c in chunks
         )
+
+    def test_nova_chunks(self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any) -> None:
+        body = json.dumps({"schemaVersion": "messages-v1", "messages": QUESTION})
+        chunks = [
+            json.loads(e["chunk"]["bytes"])
+            for e in bedrock.invoke_model_with_response_stream(modelId=NOVA, body=body)["body"]
+        ]
+        usage = next(c["metadata"]["usage"] for c in chunks if "metadata" in c)
+        attrs = only_span().attributes
+        assert attrs[semconv.USAGE_INPUT_TOKENS] == usage["inputTokens"]
+        assert attrs[semconv.USAGE_OUTPUT_TOKENS] == usage["outputTokens"]
+        assert attrs[semconv.RESPONSE_FINISH_REASONS] == ("end_turn",)
+        text = "".join(
+            c["contentBlockDelta"]["delta"]["text"] for c in chunks if "contentBlockDelta" in c
+        )
+        assert json.loads(attrs[semconv.OUTPUT_MESSAGES])[0]["parts"] == [
+            {"type": "text", "content": text}
+        ]
 
     def test_error_mid_stream(
         self, spans: InMemorySpanExporter, bedrock: Any, only_span: Any
