@@ -716,3 +716,25 @@ class TestNeverBreak:
         attrs = only_span().attributes
         assert attrs[semconv.STREAM_CLOSED_EARLY] is True
         assert attrs[semconv.RESPONSE_ID] == "msg_bdrk_stream"  # what arrived is kept
+
+
+@pytest.mark.parametrize(
+    ("model_id", "table_key"),
+    [
+        ("amazon.nova-lite-v1:0", "nova-lite"),
+        ("us.amazon.nova-pro-v1:0", "nova-pro"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-micro-v1:0",
+            "nova-micro",
+        ),
+        ("amazon.titan-text-express-v1", "titan-text-express"),
+        ("amazon.titan-embed-text-v1", "amazon.titan-embed-text-v1"),
+        ("amazon.titan-embed-text-v2:0", "amazon.titan-embed-text-v2:0"),
+        ("meta.llama3-1-8b-instruct-v1:0", "llama3-1-8b-instruct"),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
+        ("eu.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4"),
+    ],
+)
+def test_bedrock_model_ids_find_their_prices(model_id: str, table_key: str) -> None:
+    price = pricing.lookup(model_id, semconv.PROVIDER_AWS_BEDROCK)
+    assert price is not None and price.model == table_key
