@@ -738,3 +738,25 @@ class TestNeverBreak:
 def test_bedrock_model_ids_find_their_prices(model_id: str, table_key: str) -> None:
     price = pricing.lookup(model_id, semconv.PROVIDER_AWS_BEDROCK)
     assert price is not None and price.model == table_key
+
+
+def test_an_exporter_that_fails_leaves_the_calls_alone(bedrock: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+    class Down(SpanExporter):
+        def export(self, spans: Any) -> Any:
+            raise ConnectionError("collector down")
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(Down()))
+    instrumentor = bedrock_provider.BedrockInstrumentor()
+    uninstrument()
+    instrumentor.instrument(tracer_provider=provider, capture_content=True)
+    try:
+        reply = bedrock.converse(modelId=NOVA, messages=QUESTION)
+        events = list(bedrock.converse_stream(modelId=NOVA, messages=QUESTION)["stream"])
+    finally:
+        instrumentor.uninstrument()
+    assert reply["output"]["message"]["content"][0]["text"].startswith("You asked")
+    assert events[-1]["metadata"]["usage"]["outputTokens"] > 0
