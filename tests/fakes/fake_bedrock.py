@@ -7,7 +7,8 @@
         client.converse(modelId="amazon.nova-lite-v1:0", messages=[...])
 
 Routes (REST-JSON, as botocore builds them): `POST /model/{modelId}/converse`,
-`/converse-stream`, `/invoke` and `/invoke-with-response-stream`. The two streams are
+`/converse-stream`, `/invoke` and `/invoke-with-response-stream`; `ApplyGuardrail` answers
+"no intervention" (an operation of the same client that is not an LLM call). The two streams are
 sent in the AWS event-stream binary framing (prelude, headers, payload, CRC32s), so
 botocore's own `EventStream` parser reads them. `invoke` speaks the body formats of
 Anthropic Claude (messages), Amazon Nova (messages-v1), Amazon Titan Text, Titan
@@ -523,6 +524,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake = self.server.fake
         parts = urlsplit(self.path).path.strip("/").split("/")
+        if parts[0] == "guardrail":  # ApplyGuardrail: not an LLM call, nothing to trace
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            verdict = {"action": "NONE", "outputs": [], "assessments": []}
+            self._send(200, json.dumps(verdict).encode(), {"content-type": "application/json"})
+            return
         if len(parts) != 3 or parts[0] != "model":
             self._send_error(404, "UnknownOperationException", f"No route for {self.path}")
             return

@@ -760,3 +760,16 @@ def test_an_exporter_that_fails_leaves_the_calls_alone(bedrock: Any) -> None:
         instrumentor.uninstrument()
     assert reply["output"]["message"]["content"][0]["text"].startswith("You asked")
     assert events[-1]["metadata"]["usage"]["outputTokens"] > 0
+
+
+def test_other_operations_of_the_runtime_client_make_no_span(
+    spans: InMemorySpanExporter, bedrock: Any
+) -> None:
+    verdict = bedrock.apply_guardrail(
+        guardrailIdentifier="g-1",
+        guardrailVersion="1",
+        source="INPUT",
+        content=[{"text": {"text": "hello"}}],
+    )
+    assert verdict["action"] == "NONE"
+    assert spans.get_finished_spans() == ()
