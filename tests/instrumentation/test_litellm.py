@@ -357,3 +357,19 @@ def test_instrumenting_does_not_import_litellm_and_patches_it_on_import(fake: Fa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == repr([LITELLM_SCOPE])
+
+
+def test_content_capture_off_keeps_prompts_off_the_span(
+    instrument_with: Any, span_exporter: InMemorySpanExporter, fake: FakeOpenAI
+) -> None:
+    instrument_with(capture_content=False)
+    response = litellm.completion(**options(fake, tools=[WEATHER_TOOL]))
+    list(litellm.completion(**options(fake, stream=True)))
+
+    for span in span_exporter.get_finished_spans():
+        assert span.instrumentation_scope.name == LITELLM_SCOPE
+        for name in (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.TOOL_DEFINITIONS):
+            assert name not in span.attributes, name
+    assert span_exporter.get_finished_spans()[0].attributes[semconv.USAGE_INPUT_TOKENS] == (
+        response.usage.prompt_tokens
+    )
