@@ -189,7 +189,9 @@ class LLMCall:
             if attributes:
                 span.set_attributes(attributes)
             if error is not None:
-                span.set_attribute(semconv.ERROR_TYPE, error_type(error))
+                # A provider may name the error better than its class (an AWS error code).
+                if not (attributes and semconv.ERROR_TYPE in attributes):
+                    span.set_attribute(semconv.ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 span.record_exception(error)
         except Exception:

@@ -434,7 +434,8 @@ class _ChatStreamAccumulator:
             self._response_id = chunk.id
         if self._model is None and chunk.model:
             self._model = chunk.model
-        usage = chunk.usage
+        # getattr: LiteLLM's OpenAI-shaped chunks leave out `usage` (and `delta.refusal`).
+        usage = getattr(chunk, "usage", None)
         if usage is not None:
             self._usage = usage
         for choice in chunk.choices:
@@ -452,8 +453,9 @@ class _ChatStreamAccumulator:
                 state.role = delta.role
             if delta.content:
                 state.text.append(delta.content)
-            if delta.refusal:
-                state.refusal.append(delta.refusal)
+            refusal = getattr(delta, "refusal", None)
+            if refusal:
+                state.refusal.append(refusal)
             if delta.tool_calls:
                 for tool_call in delta.tool_calls:
                     entry = state.tool_calls.get(tool_call.index)

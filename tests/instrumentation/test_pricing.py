@@ -14,7 +14,7 @@ import pytest
 from assay.instrumentation import pricing
 from assay.instrumentation.pricing import ModelPrice, cost_usd, lookup, prices_taken, reload
 
-PROVIDERS = {"openai", "anthropic", "google", "mistral", "cohere"}
+PROVIDERS = {"openai", "anthropic", "google", "mistral", "cohere", "aws.bedrock"}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,46 @@
+"""`instrument()` covers every installed client library from one list, and skips missing ones."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from assay.instrumentation.providers import package
+
+
+def instrumentor(target: str) -> object:
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def test_every_installed_client_is_instrumented(
+    instrument_with: Callable[..., TracerProvider],
+) -> None:
+    instrument_with()
+    for _, target in package.INSTRUMENTORS:
+        assert instrumentor(target).is_instrumented_by_opentelemetry, target  # type: ignore[attr-defined]
+
+
+def test_a_missing_client_library_is_skipped_silently(
+    instrument_with: Callable[..., TracerProvider],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    missing = ("no_such_llm_client", "no_such_llm_client.instrumentation:Instrumentor")
+    monkeypatch.setattr(package, "INSTRUMENTORS", (missing, *package.INSTRUMENTORS))
+    with caplog.at_level(logging.INFO, logger="assay.instrumentation"):
+        instrument_with()
+    assert caplog.records == []
+    for _, target in package.INSTRUMENTORS[1:]:
+        assert instrumentor(target).is_instrumented_by_opentelemetry  # type: ignore[attr-defined]
+
+
+def test_each_instrumentor_is_an_opentelemetry_entry_point() -> None:
+    registered = {ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
+    for _, target in package.INSTRUMENTORS:
+        assert target in registered, f"{target} is missing from pyproject's entry points"
