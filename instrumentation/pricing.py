@@ -149,6 +149,9 @@ _OTHER_MODEL_SEGMENT = re.compile(
     r"(?:[1-9]\d?|\d+\.\d+|\d+(?:\.\d+)?[bkm]"
     r"|mini|nano|lite|pro|max|plus|turbo|light|flash|large|medium|small|tiny)"
 )
+# Providers that serve models on the user's own hardware: a local "mistral-small:24b" is not
+# billed at Mistral's list price. Only an explicit `provider/model` override prices them.
+_SELF_HOSTED_PROVIDERS = frozenset({"ollama"})
 _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)\.(?=\d)")
 _MAX_SUFFIXES = 4
 
@@ -158,8 +161,9 @@ def _lookup(model: str, provider: str | None) -> ModelPrice | None:
     models = _get_table().models
     name = model.strip().lower()
     if provider:
-        hit = models.get(f"{provider.strip().lower()}/{name}")
-        if hit is not None:
+        provider = provider.strip().lower()
+        hit = models.get(f"{provider}/{name}")
+        if hit is not None or provider in _SELF_HOSTED_PROVIDERS:
             return hit
     hit = models.get(name)
     if hit is not None:
