@@ -30,6 +30,7 @@ FAIL_400 = "fail-400"
 FAIL_500 = "fail-500"
 FAIL_MIDSTREAM = "fail-midstream"
 THOUGHTS_TOKENS = 7
+_SCHEMA_KEYS = ("parameters", "parametersJsonSchema", "parameters_json_schema")
 
 
 def _error(code: int, message: str, status: str) -> dict[str, Any]:
@@ -75,7 +76,10 @@ class FakeGemini(FakeServer):
             for declaration in tool.get("functionDeclarations", ()):
                 if answered:
                     break
-                schema = declaration.get("parameters") or declaration.get("parametersJsonSchema")
+                # The client sends the JSON schema under its snake_case name.
+                schema = next(
+                    (declaration[key] for key in _SCHEMA_KEYS if key in declaration), None
+                )
                 args = tool_arguments(schema)
                 return [{"functionCall": {"name": declaration["name"], "args": args}}]
         texts = _texts([last])
