@@ -50,7 +50,7 @@ def fake() -> Iterator[FakeCohere]:
 
 @pytest.fixture
 def client(fake: FakeCohere) -> cohere.ClientV2:
-    return cohere.ClientV2(api_key="test-key", base_url=fake.base_url)
+    return cohere.ClientV2(api_key="test-key", base_url=fake.base_url, max_retries=0)
 
 
 def expected_cost(usage: Any) -> float | None:
@@ -108,7 +108,7 @@ def test_chat_stream_passes_events_through_and_records_usage_from_message_end(
 ) -> None:
     events = list(client.chat_stream(model=MODEL, messages=QUESTION))
 
-    assert [event.type for event in events][0] == "message-start"
+    assert events[0].type == "message-start"
     end = events[-1]
     assert end.type == "message-end"
     text = "".join(e.delta.message.content.text for e in events if e.type == "content-delta")
