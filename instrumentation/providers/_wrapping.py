@@ -30,6 +30,7 @@ from assay.instrumentation._spans import (
     report_internal_error,
     should_trace,
     start_call,
+    to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 
@@ -38,11 +39,11 @@ __all__ = [
     "ClientInstrumentor",
     "ClientWrappers",
     "Target",
+    "add_stop_sequences",
     "append_part",
     "field",
     "number_attributes",
     "server_attributes",
-    "stop_sequences",
     "text_part",
     "tool_call_part",
     "tool_response_part",
@@ -97,12 +98,11 @@ def number_attributes(
             attributes[name] = value
 
 
-def stop_sequences(value: Any) -> tuple[str, ...] | None:
+def add_stop_sequences(attributes: Attributes, value: Any) -> None:
     if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and value:
-        return tuple(str(item) for item in value)
-    return None
+        attributes[semconv.REQUEST_STOP_SEQUENCES] = (value,)
+    elif isinstance(value, (list, tuple)) and value:
+        attributes[semconv.REQUEST_STOP_SEQUENCES] = tuple(str(item) for item in value)
 
 
 @functools.lru_cache(maxsize=64)
@@ -146,6 +146,55 @@ def append_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
         parts.append(part)
 
 
+def function_tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    """Tool definitions in the chat-completions shape (`{"type": "function", "function": ...}`)."""
+    if not isinstance(tools, (list, tuple)):
+        return None
+    definitions = []
+    for tool in tools:
+        function = field(tool, "function")
+        definition: dict[str, Any] = {"type": "function", "name": field(function, "name")}
+        description = field(function, "description")
+        if isinstance(description, str) and description:
+            definition["description"] = description
+        parameters = field(function, "parameters")
+        if parameters is not None:
+            dump = getattr(parameters, "model_dump", None)  # a client's own schema model
+            definition["parameters"] = dump(exclude_none=True) if callable(dump) else parameters
+        definitions.append(definition)
+    return definitions
+
+
+def output_message(role: Any, parts: list[dict[str, Any]], finish_reason: Any) -> dict[str, Any]:
+    """One output message in the GenAI shape."""
+    message: dict[str, Any] = {"role": role or "assistant", "parts": parts}
+    if finish_reason:
+        message["finish_reason"] = finish_reason
+    return message
+
+
+def output_json(attributes: Attributes, build: Callable[[], Any], library: str) -> None:
+    """The output messages `build` returns, as JSON; a failure loses them, not the span."""
+    try:
+        attributes[semconv.OUTPUT_MESSAGES] = to_json(build())
+    except Exception:
+        report_internal_error(f"converting {library} output messages")
+
+
+def response_basics(
+    attributes: Attributes,
+    response_id: Any,
+    model: Any,
+    finish_reasons: tuple[str, ...] | None,
+) -> None:
+    if response_id:
+        attributes[semconv.RESPONSE_ID] = response_id
+    if model:
+        attributes[semconv.RESPONSE_MODEL] = model
+    if finish_reasons:
+        attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
+
+
 def tool_response_part(call_id: Any, response: Any) -> dict[str, Any]:
     return {"type": "tool_call_response", "id": call_id, "response": response}
 
@@ -156,10 +205,10 @@ def tool_response_part(call_id: Any, response: Any) -> dict[str, Any]:
 class ClientWrappers:
     """Runs a client call inside its span; subclasses say what the span holds.
 
-    `describe(kind, instance, args, kwargs)` returns the `CallStart` (or None: not an LLM
-    call worth a span). `finish(kind, call, result, args, kwargs)` ends the call with the
-    response's attributes and returns the result, or returns a stream proxy that ends it.
-    Both may raise: the failure is logged once and the user's call goes on untouched.
+    `describe` returns the `CallStart` of a call (or None: no span). A plain call ends with
+    `response_attributes`; a streamed one (`is_stream`) returns the client's stream wrapped
+    with the subclass's `accumulator`. Any of them may raise: the failure is logged once and
+    the user's call goes on untouched.
     """
 
     library: ClassVar[str] = "client"
@@ -174,8 +223,49 @@ class ClientWrappers:
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart | None:
         raise NotImplementedError
 
-    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
+    def is_stream(self, kind: str, kwargs: Any) -> bool:
+        return kind == "stream"
+
+    def accumulator(self, kind: str, args: Any, kwargs: Any) -> StreamAccumulator:
         raise NotImplementedError
+
+    def response_attributes(
+        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
+    ) -> Attributes:
+        raise NotImplementedError
+
+    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
+        if self.is_stream(kind, kwargs):
+            return self.stream(call, result, self.accumulator(kind, args, kwargs))
+        call.end(self.response_attributes(kind, call, result, args, kwargs))
+        return result
+
+    @staticmethod
+    def opening(operation: str, provider: str, model: str | None, stream: bool) -> Attributes:
+        """The attributes every call's span opens with."""
+        attributes: Attributes = {
+            semconv.OPERATION_NAME: operation,
+            semconv.PROVIDER_NAME: provider,
+            semconv.REQUEST_STREAM: stream,
+        }
+        if model:
+            attributes[semconv.REQUEST_MODEL] = model
+        return attributes
+
+    def add_content(self, attributes: Attributes, content: Callable[[], Mapping[str, Any]]) -> None:
+        """With content capture on, the request's content (attribute name → value) as JSON.
+
+        Content is the most varied input: a failure to convert it loses the content, not
+        the span. Empty values are left out.
+        """
+        if not self.capture_content:
+            return
+        try:
+            for name, value in content().items():
+                if value:
+                    attributes[name] = to_json(value)
+        except Exception:
+            report_internal_error(f"converting {self.library} input messages")
 
     @staticmethod
     def stream(call: LLMCall, stream: Any, accumulator: StreamAccumulator) -> Any:
@@ -257,7 +347,7 @@ def _tracer_version() -> str:
 
 
 class ClientInstrumentor(BaseInstrumentor):
-    """Patches a client library's `targets` with the wrappers `make_wrappers` returns.
+    """Patches a client library's `targets` with its `wrappers`.
 
     `instrument(tracer_provider=..., capture_content=...)`: without a provider the global
     one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
@@ -266,6 +356,7 @@ class ClientInstrumentor(BaseInstrumentor):
     library: ClassVar[str]  # the import name, imported only when instrumenting
     targets: ClassVar[tuple[Target, ...]]
     instruments: ClassVar[tuple[str, ...]]
+    wrappers: ClassVar[type[ClientWrappers]]
 
     def __init__(self) -> None:
         # BaseInstrumentor is a singleton whose __init__ runs on every construction.
@@ -275,9 +366,6 @@ class ClientInstrumentor(BaseInstrumentor):
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
-
-    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool) -> ClientWrappers:
-        raise NotImplementedError
 
     def after_patching(self, library: Any) -> None:
         """Hook for what plain patching misses (aliases bound at the library's import)."""
@@ -295,7 +383,7 @@ class ClientInstrumentor(BaseInstrumentor):
             _tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
-        wrappers = self.make_wrappers(tracer, bool(capture))
+        wrappers = self.wrappers(tracer, bool(capture))
         self._wrappers = wrappers
         for target in self.targets:
             try:

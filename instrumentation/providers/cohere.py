@@ -13,19 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import trace
-
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._spans import Attributes, LLMCall, to_json
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
     ClientWrappers,
     Target,
+    add_stop_sequences,
     field,
+    function_tool_definitions,
     number_attributes,
+    output_json,
+    output_message,
+    response_basics,
     server_attributes,
-    stop_sequences,
     text_part,
     tool_call_part,
     tool_response_part,
@@ -111,23 +113,6 @@ def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
     return converted
 
 
-def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(tools, (list, tuple)):
-        return None
-    definitions = []
-    for tool in tools:
-        function = field(tool, "function")
-        definition: dict[str, Any] = {"type": "function", "name": field(function, "name")}
-        description = field(function, "description")
-        if description:
-            definition["description"] = description
-        parameters = field(function, "parameters")
-        if parameters is not None:
-            definition["parameters"] = parameters
-        definitions.append(definition)
-    return definitions
-
-
 def _finish_reason(reason: Any) -> str | None:
     return str(reason).lower() if reason else None
 
@@ -154,32 +139,23 @@ def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: 
     )
 
 
-def _output_message(parts: list[dict[str, Any]], finish_reason: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "parts": parts}
-    if finish_reason:
-        message["finish_reason"] = finish_reason
-    return message
-
-
 def _response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
-    if getattr(response, "id", None):
-        attributes[semconv.RESPONSE_ID] = response.id
     reason = _finish_reason(getattr(response, "finish_reason", None))
-    if reason:
-        attributes[semconv.RESPONSE_FINISH_REASONS] = (reason,)
+    response_basics(attributes, getattr(response, "id", None), None, (reason,) if reason else None)
     if capture:
-        try:
+
+        def output() -> list[dict[str, Any]]:
             message = response.message
             plan = getattr(message, "tool_plan", None)
             parts = [{"type": "reasoning", "content": plan}] if plan else []
             parts.extend(_content_parts(message.content))
             parts.extend(_tool_call(tc) for tc in message.tool_calls or ())
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([_output_message(parts, reason)])
-        except Exception:
-            report_internal_error("converting cohere output messages")
+            return [output_message("assistant", parts, reason)]
+
+        output_json(attributes, output, "cohere")
     _add_usage(call, attributes, request_model, getattr(response, "usage", None))
     return attributes
 
@@ -249,10 +225,8 @@ class _StreamAccumulator:
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
-        if self._response_id:
-            attributes[semconv.RESPONSE_ID] = self._response_id
-        if self._finish_reason:
-            attributes[semconv.RESPONSE_FINISH_REASONS] = (self._finish_reason,)
+        reason = self._finish_reason
+        response_basics(attributes, self._response_id, None, (reason,) if reason else None)
         if self._capture:
             parts: list[dict[str, Any]] = []
             if self._plan:
@@ -260,7 +234,7 @@ class _StreamAccumulator:
             parts.extend(text_part("".join(self._text[i])) for i in sorted(self._text))
             parts.extend(self._tool_calls[i] for i in sorted(self._tool_calls))
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                [_output_message(parts, self._finish_reason)]
+                [output_message("assistant", parts, self._finish_reason)]
             )
         _add_usage(call, attributes, self._request_model, self._usage)
         return attributes
@@ -285,38 +259,28 @@ class _CohereWrappers(ClientWrappers):
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         model = _request_model(kwargs)
-        attributes: Attributes = {
-            semconv.OPERATION_NAME: semconv.OP_CHAT,
-            semconv.PROVIDER_NAME: semconv.PROVIDER_COHERE,
-            semconv.REQUEST_STREAM: kind == "stream",
-        }
-        if model:
-            attributes[semconv.REQUEST_MODEL] = model
+        provider = semconv.PROVIDER_COHERE
+        attributes = self.opening(semconv.OP_CHAT, provider, model, kind == "stream")
         server_attributes(_base_url(instance), attributes)
         number_attributes(kwargs, _NUMBERS, attributes)
         number_attributes(kwargs, _INTEGERS, attributes, integer=True)
-        stops = stop_sequences(kwargs.get("stop_sequences"))
-        if stops:
-            attributes[semconv.REQUEST_STOP_SEQUENCES] = stops
-        if self.capture_content:
-            try:
-                messages = _input_messages(kwargs.get("messages"))
-                if messages is not None:
-                    attributes[semconv.INPUT_MESSAGES] = to_json(messages)
-                tools = _tool_definitions(kwargs.get("tools"))
-                if tools:
-                    attributes[semconv.TOOL_DEFINITIONS] = to_json(tools)
-            except Exception:
-                report_internal_error("converting cohere input messages")
-        return CallStart(semconv.OP_CHAT, semconv.PROVIDER_COHERE, model, attributes)
+        add_stop_sequences(attributes, kwargs.get("stop_sequences"))
+        self.add_content(
+            attributes,
+            lambda: {
+                semconv.INPUT_MESSAGES: _input_messages(kwargs.get("messages")),
+                semconv.TOOL_DEFINITIONS: function_tool_definitions(kwargs.get("tools")),
+            },
+        )
+        return CallStart(semconv.OP_CHAT, provider, model, attributes)
 
-    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
-        if kind == "stream":
-            return self.stream(
-                call, result, _StreamAccumulator(_request_model(kwargs), self.capture_content)
-            )
-        call.end(_response_attributes(call, result, _request_model(kwargs), self.capture_content))
-        return result
+    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
+        return _StreamAccumulator(_request_model(kwargs), self.capture_content)
+
+    def response_attributes(
+        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
+    ) -> Attributes:
+        return _response_attributes(call, response, _request_model(kwargs), self.capture_content)
 
 
 class CohereInstrumentor(ClientInstrumentor):
@@ -326,5 +290,4 @@ class CohereInstrumentor(ClientInstrumentor):
     targets = _TARGETS
     instruments = COHERE_INSTRUMENTS
 
-    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool) -> ClientWrappers:
-        return _CohereWrappers(tracer, capture_content)
+    wrappers = _CohereWrappers

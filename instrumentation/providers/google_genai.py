@@ -18,20 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import trace
-
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._spans import Attributes, LLMCall, to_json
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
     ClientWrappers,
     Target,
+    add_stop_sequences,
     append_part,
     field,
     number_attributes,
+    output_json,
+    output_message,
+    response_basics,
     server_attributes,
-    stop_sequences,
     text_part,
     tool_call_part,
     tool_response_part,
@@ -211,31 +212,25 @@ def _response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
-    response_id = getattr(response, "response_id", None)
-    if response_id:
-        attributes[semconv.RESPONSE_ID] = response_id
     model = getattr(response, "model_version", None)
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
     candidates = getattr(response, "candidates", None) or ()
     reasons = tuple(
         reason for c in candidates if (reason := _finish_reason(c.finish_reason)) is not None
     )
-    if reasons:
-        attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+    response_basics(attributes, getattr(response, "response_id", None), model, reasons)
     if capture:
-        try:
-            messages = []
-            for candidate in candidates:
-                message = _message(candidate.content, "model") if candidate.content else None
-                message = message or {"role": "model", "parts": []}
-                reason = _finish_reason(candidate.finish_reason)
-                if reason:
-                    message["finish_reason"] = reason
-                messages.append(message)
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(messages)
-        except Exception:
-            report_internal_error("converting google-genai output messages")
+
+        def output() -> list[dict[str, Any]]:
+            return [
+                output_message(
+                    (c.content.role if c.content else None) or "model",
+                    [_part(p) for p in (c.content.parts if c.content else None) or ()],
+                    _finish_reason(c.finish_reason),
+                )
+                for c in candidates
+            ]
+
+        output_json(attributes, output, "google-genai")
     _add_usage(call, attributes, model or request_model, getattr(response, "usage_metadata", None))
     return attributes
 
@@ -285,22 +280,16 @@ class _StreamAccumulator:
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
-        if self._response_id:
-            attributes[semconv.RESPONSE_ID] = self._response_id
-        if self._model:
-            attributes[semconv.RESPONSE_MODEL] = self._model
         states = [self._candidates[index] for index in sorted(self._candidates)]
         reasons = tuple(state.finish_reason for state in states if state.finish_reason)
-        if reasons:
-            attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+        response_basics(attributes, self._response_id, self._model, reasons)
         if self._capture:
-            messages = []
-            for state in states:
-                message: dict[str, Any] = {"role": state.role or "model", "parts": state.parts}
-                if state.finish_reason:
-                    message["finish_reason"] = state.finish_reason
-                messages.append(message)
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(messages)
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(
+                [
+                    output_message(state.role or "model", state.parts, state.finish_reason)
+                    for state in states
+                ]
+            )
         _add_usage(call, attributes, self._model or self._request_model, self._usage)
         return attributes
 
@@ -324,13 +313,8 @@ class _GoogleGenAIWrappers(ClientWrappers):
             else semconv.PROVIDER_GCP_GEMINI
         )
         model = _request_model(kwargs)
-        attributes: Attributes = {
-            semconv.OPERATION_NAME: semconv.OP_GENERATE_CONTENT,
-            semconv.PROVIDER_NAME: provider,
-            semconv.REQUEST_STREAM: kind == "stream",
-        }
-        if model:
-            attributes[semconv.REQUEST_MODEL] = model
+        operation = semconv.OP_GENERATE_CONTENT
+        attributes = self.opening(operation, provider, model, kind == "stream")
         server_attributes(
             getattr(getattr(api_client, "_http_options", None), "base_url", None), attributes
         )
@@ -341,32 +325,26 @@ class _GoogleGenAIWrappers(ClientWrappers):
             candidates = field(config, "candidate_count")
             if type(candidates) is int and candidates != 1:
                 attributes[semconv.REQUEST_CHOICE_COUNT] = candidates
-            stops = stop_sequences(field(config, "stop_sequences"))
-            if stops:
-                attributes[semconv.REQUEST_STOP_SEQUENCES] = stops
-        if self.capture_content:
-            try:
-                messages = _input_messages(kwargs.get("contents"))
-                if messages is not None:
-                    attributes[semconv.INPUT_MESSAGES] = to_json(messages)
-                if config is not None:
-                    system = _system_instructions(field(config, "system_instruction"))
-                    if system:
-                        attributes[semconv.SYSTEM_INSTRUCTIONS] = to_json(system)
-                    tools = _tool_definitions(field(config, "tools"))
-                    if tools:
-                        attributes[semconv.TOOL_DEFINITIONS] = to_json(tools)
-            except Exception:
-                report_internal_error("converting google-genai input messages")
-        return CallStart(semconv.OP_GENERATE_CONTENT, provider, model, attributes)
+            add_stop_sequences(attributes, field(config, "stop_sequences"))
+        self.add_content(
+            attributes,
+            lambda: {
+                semconv.INPUT_MESSAGES: _input_messages(kwargs.get("contents")),
+                semconv.SYSTEM_INSTRUCTIONS: _system_instructions(
+                    field(config, "system_instruction")
+                ),
+                semconv.TOOL_DEFINITIONS: _tool_definitions(field(config, "tools")),
+            },
+        )
+        return CallStart(operation, provider, model, attributes)
 
-    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
-        if kind == "stream":
-            return self.stream(
-                call, result, _StreamAccumulator(_request_model(kwargs), self.capture_content)
-            )
-        call.end(_response_attributes(call, result, _request_model(kwargs), self.capture_content))
-        return result
+    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
+        return _StreamAccumulator(_request_model(kwargs), self.capture_content)
+
+    def response_attributes(
+        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
+    ) -> Attributes:
+        return _response_attributes(call, response, _request_model(kwargs), self.capture_content)
 
 
 class GoogleGenAIInstrumentor(ClientInstrumentor):
@@ -376,5 +354,4 @@ class GoogleGenAIInstrumentor(ClientInstrumentor):
     targets = _TARGETS
     instruments = GOOGLE_GENAI_INSTRUMENTS
 
-    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool) -> ClientWrappers:
-        return _GoogleGenAIWrappers(tracer, capture_content)
+    wrappers = _GoogleGenAIWrappers

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import trace
-
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._spans import Attributes, LLMCall, to_json
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
     ClientWrappers,
     Target,
+    add_stop_sequences,
     append_part,
     field,
+    function_tool_definitions,
     number_attributes,
+    output_json,
+    output_message,
+    response_basics,
     server_attributes,
-    stop_sequences,
     text_part,
     tool_call_part,
     tool_response_part,
@@ -113,30 +115,6 @@ def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
     return converted
 
 
-def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(tools, (list, tuple)):
-        return None
-    definitions = []
-    for tool in tools:
-        function = field(tool, "function")
-        definition: dict[str, Any] = {"type": "function", "name": field(function, "name")}
-        description = field(function, "description")
-        if isinstance(description, str) and description:
-            definition["description"] = description
-        parameters = field(function, "parameters")
-        if parameters is not None:
-            definition["parameters"] = parameters
-        definitions.append(definition)
-    return definitions
-
-
-def _output_message(role: Any, parts: list[dict[str, Any]], finish_reason: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": role or "assistant", "parts": parts}
-    if finish_reason:
-        message["finish_reason"] = finish_reason
-    return message
-
-
 # --- usage and responses -----------------------------------------------------------------------
 
 
@@ -169,26 +147,22 @@ def _response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
-    if getattr(response, "id", None):
-        attributes[semconv.RESPONSE_ID] = response.id
     model = getattr(response, "model", None)
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
     choices = getattr(response, "choices", None) or ()
     reasons = tuple(str(c.finish_reason) for c in choices if c.finish_reason)
-    if reasons:
-        attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+    response_basics(attributes, getattr(response, "id", None), model, reasons)
     if capture:
-        try:
+
+        def output() -> list[dict[str, Any]]:
             messages = []
             for choice in choices:
                 message = choice.message
                 parts = _content_parts(message.content)
                 parts.extend(_tool_call(tc) for tc in message.tool_calls or ())
-                messages.append(_output_message(message.role, parts, choice.finish_reason))
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(messages)
-        except Exception:
-            report_internal_error("converting mistralai output messages")
+                messages.append(output_message(message.role, parts, choice.finish_reason))
+            return messages
+
+        output_json(attributes, output, "mistralai")
     _add_usage(call, attributes, model or request_model, getattr(response, "usage", None))
     return attributes
 
@@ -260,18 +234,13 @@ class _StreamAccumulator:
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
-        if self._response_id:
-            attributes[semconv.RESPONSE_ID] = self._response_id
-        if self._model:
-            attributes[semconv.RESPONSE_MODEL] = self._model
         states = [self._choices[index] for index in sorted(self._choices)]
         reasons = tuple(state.finish_reason for state in states if state.finish_reason)
-        if reasons:
-            attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+        response_basics(attributes, self._response_id, self._model, reasons)
         if self._capture:
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
                 [
-                    _output_message(
+                    output_message(
                         state.role,
                         state.parts + [state.tool_calls[i] for i in sorted(state.tool_calls)],
                         state.finish_reason,
@@ -305,41 +274,31 @@ class _MistralWrappers(ClientWrappers):
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         model = _request_model(kwargs)
-        attributes: Attributes = {
-            semconv.OPERATION_NAME: semconv.OP_CHAT,
-            semconv.PROVIDER_NAME: semconv.PROVIDER_MISTRAL_AI,
-            semconv.REQUEST_STREAM: kind == "stream",
-        }
-        if model:
-            attributes[semconv.REQUEST_MODEL] = model
+        provider = semconv.PROVIDER_MISTRAL_AI
+        attributes = self.opening(semconv.OP_CHAT, provider, model, kind == "stream")
         server_attributes(_server_url(instance, kwargs), attributes)
         number_attributes(kwargs, _NUMBERS, attributes)
         number_attributes(kwargs, _INTEGERS, attributes, integer=True)
         choices = kwargs.get("n")
         if type(choices) is int and choices != 1:
             attributes[semconv.REQUEST_CHOICE_COUNT] = choices
-        stops = stop_sequences(kwargs.get("stop"))
-        if stops:
-            attributes[semconv.REQUEST_STOP_SEQUENCES] = stops
-        if self.capture_content:
-            try:
-                messages = _input_messages(kwargs.get("messages"))
-                if messages is not None:
-                    attributes[semconv.INPUT_MESSAGES] = to_json(messages)
-                tools = _tool_definitions(kwargs.get("tools"))
-                if tools:
-                    attributes[semconv.TOOL_DEFINITIONS] = to_json(tools)
-            except Exception:
-                report_internal_error("converting mistralai input messages")
-        return CallStart(semconv.OP_CHAT, semconv.PROVIDER_MISTRAL_AI, model, attributes)
+        add_stop_sequences(attributes, kwargs.get("stop"))
+        self.add_content(
+            attributes,
+            lambda: {
+                semconv.INPUT_MESSAGES: _input_messages(kwargs.get("messages")),
+                semconv.TOOL_DEFINITIONS: function_tool_definitions(kwargs.get("tools")),
+            },
+        )
+        return CallStart(semconv.OP_CHAT, provider, model, attributes)
 
-    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
-        if kind == "stream":
-            return self.stream(
-                call, result, _StreamAccumulator(_request_model(kwargs), self.capture_content)
-            )
-        call.end(_response_attributes(call, result, _request_model(kwargs), self.capture_content))
-        return result
+    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
+        return _StreamAccumulator(_request_model(kwargs), self.capture_content)
+
+    def response_attributes(
+        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
+    ) -> Attributes:
+        return _response_attributes(call, response, _request_model(kwargs), self.capture_content)
 
 
 class MistralInstrumentor(ClientInstrumentor):
@@ -349,5 +308,4 @@ class MistralInstrumentor(ClientInstrumentor):
     targets = _TARGETS
     instruments = MISTRALAI_INSTRUMENTS
 
-    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool) -> ClientWrappers:
-        return _MistralWrappers(tracer, capture_content)
+    wrappers = _MistralWrappers

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import trace
-
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._spans import Attributes, LLMCall, to_json
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
     ClientWrappers,
     Target,
+    add_stop_sequences,
     field,
+    function_tool_definitions,
     number_attributes,
+    output_json,
+    output_message,
+    response_basics,
     server_attributes,
-    stop_sequences,
     text_part,
     tool_call_part,
     tool_response_part,
@@ -104,31 +106,14 @@ def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
 def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     if not isinstance(tools, (list, tuple)):
         return None
-    definitions = []
-    for tool in tools:
-        if callable(tool) and not isinstance(
-            tool, dict
-        ):  # a Python function: the client declares it
-            definitions.append({"type": "function", "name": getattr(tool, "__name__", str(tool))})
-            continue
-        function = field(tool, "function")
-        definition: dict[str, Any] = {"type": "function", "name": field(function, "name")}
-        description = field(function, "description")
-        if description:
-            definition["description"] = description
-        parameters = field(function, "parameters")
-        if parameters is not None:
-            dump = getattr(parameters, "model_dump", None)
-            definition["parameters"] = dump(exclude_none=True) if callable(dump) else parameters
-        definitions.append(definition)
-    return definitions
-
-
-def _output_message(parts: list[dict[str, Any]], done_reason: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "parts": parts}
-    if done_reason:
-        message["finish_reason"] = done_reason
-    return message
+    # A Python function is declared by the client from its signature: it is named here.
+    return [
+        {"type": "function", "name": getattr(tool, "__name__", str(tool))}
+        if callable(tool) and not isinstance(tool, dict)
+        else definition
+        for tool in tools
+        for definition in function_tool_definitions([tool]) or ()
+    ]
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -150,11 +135,8 @@ def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, final: 
 
 def _common_attributes(response: Any, attributes: Attributes) -> str | None:
     model = field(response, "model")
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
     reason = field(response, "done_reason")
-    if reason:
-        attributes[semconv.RESPONSE_FINISH_REASONS] = (reason,)
+    response_basics(attributes, None, model, (reason,) if reason else None)
     return model if isinstance(model, str) else None
 
 
@@ -164,20 +146,19 @@ def _response_attributes(
     attributes: Attributes = {}
     model = _common_attributes(response, attributes)
     if capture:
-        try:
+
+        def output() -> list[dict[str, Any]]:
             if kind == "chat":
                 parts = _message_parts(field(response, "message"))
             else:
-                parts = _message_parts(
-                    {
-                        "thinking": field(response, "thinking"),
-                        "content": field(response, "response"),
-                    }
-                )
-            message = _output_message(parts, field(response, "done_reason"))
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([message])
-        except Exception:
-            report_internal_error("converting ollama output messages")
+                message = {
+                    "thinking": field(response, "thinking"),
+                    "content": field(response, "response"),
+                }
+                parts = _message_parts(message)
+            return [output_message("assistant", parts, field(response, "done_reason"))]
+
+        output_json(attributes, output, "ollama")
     _add_usage(call, attributes, model or request_model, response)
     return attributes
 
@@ -241,7 +222,7 @@ class _StreamAccumulator:
             }
             reason = field(self._final, "done_reason") if self._final is not None else None
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                [_output_message(_message_parts(message), reason)]
+                [output_message("assistant", _message_parts(message), reason)]
             )
         _add_usage(call, attributes, self._model or self._request_model, self._final)
         return attributes
@@ -250,54 +231,57 @@ class _StreamAccumulator:
 # --- the wrappers ------------------------------------------------------------------------------
 
 
+def _request_model(args: Any, kwargs: Any) -> str | None:
+    model = _argument(args, kwargs, 0, "model")
+    return model if isinstance(model, str) and model else None
+
+
 class _OllamaWrappers(ClientWrappers):
     library = "ollama"
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
-        model = _argument(args, kwargs, 0, "model")
-        model = model if isinstance(model, str) and model else None
+        model = _request_model(args, kwargs)
         operation = semconv.OP_CHAT if kind == "chat" else semconv.OP_TEXT_COMPLETION
-        attributes: Attributes = {
-            semconv.OPERATION_NAME: operation,
-            semconv.PROVIDER_NAME: semconv.PROVIDER_OLLAMA,
-            semconv.REQUEST_STREAM: kwargs.get("stream") is True,
-        }
-        if model:
-            attributes[semconv.REQUEST_MODEL] = model
+        provider = semconv.PROVIDER_OLLAMA
+        attributes = self.opening(operation, provider, model, self.is_stream(kind, kwargs))
         server_attributes(getattr(getattr(instance, "_client", None), "base_url", None), attributes)
         options = kwargs.get("options")
         if options is not None:
             number_attributes(options, _OPTION_NUMBERS, attributes)
             number_attributes(options, _OPTION_INTEGERS, attributes, integer=True)
-            stops = stop_sequences(field(options, "stop"))
-            if stops:
-                attributes[semconv.REQUEST_STOP_SEQUENCES] = stops
-        if self.capture_content:
-            try:
-                if kind == "chat":
-                    messages = _input_messages(_argument(args, kwargs, 1, "messages"))
-                    tools = _tool_definitions(kwargs.get("tools"))
-                    if tools:
-                        attributes[semconv.TOOL_DEFINITIONS] = to_json(tools)
-                else:
-                    prompt = _argument(args, kwargs, 1, "prompt")
-                    messages = [{"role": "user", "parts": [text_part(prompt)]}] if prompt else None
-                    system = kwargs.get("system")
-                    if isinstance(system, str) and system:
-                        attributes[semconv.SYSTEM_INSTRUCTIONS] = to_json([text_part(system)])
-                if messages is not None:
-                    attributes[semconv.INPUT_MESSAGES] = to_json(messages)
-            except Exception:
-                report_internal_error("converting ollama input messages")
-        return CallStart(operation, semconv.PROVIDER_OLLAMA, model, attributes)
+            add_stop_sequences(attributes, field(options, "stop"))
+        self.add_content(attributes, lambda: _request_content(kind, args, kwargs))
+        return CallStart(operation, provider, model, attributes)
 
-    def finish(self, kind: str, call: LLMCall, result: Any, args: Any, kwargs: Any) -> Any:
-        model = _argument(args, kwargs, 0, "model")
-        model = model if isinstance(model, str) else None
-        if kwargs.get("stream") is True:
-            return self.stream(call, result, _StreamAccumulator(kind, model, self.capture_content))
-        call.end(_response_attributes(kind, call, result, model, self.capture_content))
-        return result
+    def is_stream(self, kind: str, kwargs: Any) -> bool:
+        return kwargs.get("stream") is True
+
+    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
+        return _StreamAccumulator(kind, _request_model(args, kwargs), self.capture_content)
+
+    def response_attributes(
+        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
+    ) -> Attributes:
+        model = _request_model(args, kwargs)
+        return _response_attributes(kind, call, response, model, self.capture_content)
+
+
+def _request_content(kind: str, args: Any, kwargs: Any) -> dict[str, Any]:
+    if kind == "chat":
+        return {
+            semconv.INPUT_MESSAGES: _input_messages(_argument(args, kwargs, 1, "messages")),
+            semconv.TOOL_DEFINITIONS: _tool_definitions(kwargs.get("tools")),
+        }
+    prompt = _argument(args, kwargs, 1, "prompt")
+    system = kwargs.get("system")
+    return {
+        semconv.INPUT_MESSAGES: [{"role": "user", "parts": [text_part(prompt)]}]
+        if prompt
+        else None,
+        semconv.SYSTEM_INSTRUCTIONS: [text_part(system)]
+        if isinstance(system, str) and system
+        else None,
+    }
 
 
 class OllamaInstrumentor(ClientInstrumentor):
@@ -307,8 +291,7 @@ class OllamaInstrumentor(ClientInstrumentor):
     targets = _TARGETS
     instruments = OLLAMA_INSTRUMENTS
 
-    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool) -> ClientWrappers:
-        return _OllamaWrappers(tracer, capture_content)
+    wrappers = _OllamaWrappers
 
     def after_patching(self, library: Any) -> None:
         # `ollama.chat` is `_client.chat`, bound before patching: bind it again through the

@@ -22,24 +22,14 @@ from tests.fakes.fake_cohere import (
     TOOL_PLAN,
     FakeCohere,
 )
+from tests.instrumentation.chat_requests import (
+    QUESTION,
+    WEATHER_TOOL,
+    json_attribute,
+    text_messages,
+)
 
 MODEL = "command-r-plus-08-2024"
-QUESTION = [
-    {"role": "system", "content": "You answer in one sentence."},
-    {"role": "user", "content": "Why is the sky blue?"},
-]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture
@@ -61,10 +51,6 @@ def expected_cost(usage: Any) -> float | None:
         int(billed.output_tokens),
         provider=semconv.PROVIDER_COHERE,
     )
-
-
-def messages(span: ReadableSpan, name: str) -> Any:
-    return json.loads(str(span.attributes[name]))
 
 
 def test_chat_is_one_client_span_with_billed_tokens_cost_and_messages(
@@ -91,10 +77,8 @@ def test_chat_is_one_client_span_with_billed_tokens_cost_and_messages(
     assert cost is not None and cost > 0
     assert attributes[semconv.COST_USD] == pytest.approx(cost)
     assert attributes[semconv.RESPONSE_FINISH_REASONS] == ("complete",)
-    assert messages(span, semconv.INPUT_MESSAGES) == [
-        {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]} for m in QUESTION
-    ]
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.INPUT_MESSAGES) == text_messages(QUESTION)
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {
             "role": "assistant",
             "parts": [{"type": "text", "content": response.message.content[0].text}],
@@ -119,7 +103,7 @@ def test_chat_stream_passes_events_through_and_records_usage_from_message_end(
     assert attributes[semconv.USAGE_INPUT_TOKENS] == end.delta.usage.billed_units.input_tokens
     assert attributes[semconv.COST_USD] == pytest.approx(expected_cost(end.delta.usage))
     assert attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {
             "role": "assistant",
             "parts": [{"type": "text", "content": text}],
@@ -163,11 +147,11 @@ def test_tool_plan_tool_calls_and_definitions_are_captured(
         client.chat(model=MODEL, messages=question, tools=[WEATHER_TOOL])
 
     span = only_span()
-    assert messages(span, semconv.TOOL_DEFINITIONS) == [
+    assert json_attribute(span, semconv.TOOL_DEFINITIONS) == [
         {"type": "function", **WEATHER_TOOL["function"]}
     ]
     assert span.attributes[semconv.RESPONSE_FINISH_REASONS] == ("tool_call",)
-    (output,) = messages(span, semconv.OUTPUT_MESSAGES)
+    (output,) = json_attribute(span, semconv.OUTPUT_MESSAGES)
     plan, call = output["parts"]
     assert plan == {"type": "reasoning", "content": TOOL_PLAN}
     assert call["type"] == "tool_call" and call["name"] == "get_weather"
@@ -195,7 +179,7 @@ def test_tool_results_in_the_conversation_are_captured(
     ]
     client.chat(model=MODEL, messages=conversation, tools=[WEATHER_TOOL])
 
-    sent = messages(only_span(), semconv.INPUT_MESSAGES)
+    sent = json_attribute(only_span(), semconv.INPUT_MESSAGES)
     assert sent[1]["parts"] == [
         {"type": "reasoning", "content": "I will look it up."},
         {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.instrumentation import pricing, semconv
 from tests.fakes._server import FUNCTION_ARGUMENT
 from tests.fakes.fake_gemini import FAIL_400, FAIL_MIDSTREAM, THOUGHTS_TOKENS, FakeGemini
+from tests.instrumentation.chat_requests import json_attribute
 
 MODEL = "gemini-2.0-flash"
 THINKING_MODEL = "gemini-2.5-flash"
@@ -56,10 +56,6 @@ def expected_cost(response: Any, model: str) -> float | None:
     )
 
 
-def messages(span: ReadableSpan, name: str) -> Any:
-    return json.loads(str(span.attributes[name]))
-
-
 def test_generate_content_is_one_client_span_with_usage_cost_and_messages(
     spans: InMemorySpanExporter, only_span: Callable[[], ReadableSpan], client: genai.Client
 ) -> None:
@@ -88,13 +84,13 @@ def test_generate_content_is_one_client_span_with_usage_cost_and_messages(
     assert cost is not None and cost > 0
     assert attributes[semconv.COST_USD] == pytest.approx(cost)
     assert attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
-    assert messages(span, semconv.INPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.INPUT_MESSAGES) == [
         {"role": "user", "parts": [{"type": "text", "content": "Why is the sky blue?"}]}
     ]
-    assert messages(span, semconv.SYSTEM_INSTRUCTIONS) == [
+    assert json_attribute(span, semconv.SYSTEM_INSTRUCTIONS) == [
         {"type": "text", "content": "Answer briefly."}
     ]
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {
             "role": "model",
             "parts": [{"type": "text", "content": response.text}],
@@ -133,7 +129,7 @@ def test_stream_yields_every_chunk_and_ends_the_span_with_joined_text_and_final_
     assert attributes[semconv.COST_USD] == pytest.approx(expected_cost(last, MODEL))
     assert attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
     text = "".join(chunk.text for chunk in chunks)
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {"role": "model", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
     ]
 
@@ -156,7 +152,7 @@ def test_async_generate_and_stream(spans: InMemorySpanExporter, client: genai.Cl
         chunks[-1].usage_metadata.candidates_token_count
     )
     text = "".join(chunk.text for chunk in chunks)
-    assert messages(streamed, semconv.OUTPUT_MESSAGES)[0]["parts"][0]["content"] == text
+    assert json_attribute(streamed, semconv.OUTPUT_MESSAGES)[0]["parts"][0]["content"] == text
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -176,7 +172,7 @@ def test_function_calls_and_tool_definitions_are_captured(
         client.models.generate_content(model=MODEL, contents="Paris?", config=config)
 
     span = only_span()
-    assert messages(span, semconv.TOOL_DEFINITIONS) == [
+    assert json_attribute(span, semconv.TOOL_DEFINITIONS) == [
         {
             "type": "function",
             "name": "get_weather",
@@ -184,7 +180,7 @@ def test_function_calls_and_tool_definitions_are_captured(
             "parameters": WEATHER.function_declarations[0].parameters_json_schema,
         }
     ]
-    (output,) = messages(span, semconv.OUTPUT_MESSAGES)
+    (output,) = json_attribute(span, semconv.OUTPUT_MESSAGES)
     assert output["parts"] == [
         {
             "type": "tool_call",
@@ -213,8 +209,8 @@ def test_automatic_function_calling_makes_one_span_per_model_request(
 
     assert called == [FUNCTION_ARGUMENT]
     first, second = spans.get_finished_spans()
-    assert messages(first, semconv.OUTPUT_MESSAGES)[0]["parts"][0]["type"] == "tool_call"
-    second_input = messages(second, semconv.INPUT_MESSAGES)
+    assert json_attribute(first, semconv.OUTPUT_MESSAGES)[0]["parts"][0]["type"] == "tool_call"
+    second_input = json_attribute(second, semconv.INPUT_MESSAGES)
     assert second_input[-1]["parts"] == [
         {"type": "tool_call_response", "id": "get_weather", "response": {"result": "sunny"}}
     ]
@@ -254,7 +250,7 @@ def test_stream_cut_mid_way_records_the_error_and_the_partial_output(
     assert len(received) == 2
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes[semconv.ERROR_TYPE] == type(raised.value).__qualname__
-    output = messages(span, semconv.OUTPUT_MESSAGES)
+    output = json_attribute(span, semconv.OUTPUT_MESSAGES)
     assert output[0]["parts"][0]["content"] == "".join(received)
 
 

@@ -17,24 +17,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.instrumentation import pricing, semconv
 from tests.fakes._server import FUNCTION_ARGUMENT
 from tests.fakes.fake_mistral import FAIL_401, FAIL_MIDSTREAM, NO_USAGE, FakeMistral
+from tests.instrumentation.chat_requests import (
+    QUESTION,
+    WEATHER_TOOL,
+    json_attribute,
+    text_messages,
+)
 
 MODEL = "mistral-small-latest"
-QUESTION = [
-    {"role": "system", "content": "You answer in one sentence."},
-    {"role": "user", "content": "Why is the sky blue?"},
-]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture
@@ -52,10 +42,6 @@ def expected_cost(usage: Any) -> float | None:
     return pricing.cost_usd(
         MODEL, usage.prompt_tokens, usage.completion_tokens, provider=semconv.PROVIDER_MISTRAL_AI
     )
-
-
-def messages(span: ReadableSpan, name: str) -> Any:
-    return json.loads(str(span.attributes[name]))
 
 
 def test_complete_is_one_client_span_with_usage_cost_and_messages(
@@ -83,10 +69,8 @@ def test_complete_is_one_client_span_with_usage_cost_and_messages(
     assert cost is not None and cost > 0
     assert attributes[semconv.COST_USD] == pytest.approx(cost)
     assert attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
-    assert messages(span, semconv.INPUT_MESSAGES) == [
-        {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]} for m in QUESTION
-    ]
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.INPUT_MESSAGES) == text_messages(QUESTION)
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {
             "role": "assistant",
             "parts": [{"type": "text", "content": response.choices[0].message.content}],
@@ -110,7 +94,7 @@ def test_stream_passes_events_through_and_records_the_final_usage(
     assert attributes[semconv.USAGE_OUTPUT_TOKENS] == usage.completion_tokens
     assert attributes[semconv.COST_USD] == pytest.approx(expected_cost(usage))
     assert attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
     ]
 
@@ -159,9 +143,9 @@ def test_tool_calls_and_definitions_are_captured(
 
     span = only_span()
     function = WEATHER_TOOL["function"]
-    assert messages(span, semconv.TOOL_DEFINITIONS) == [{"type": "function", **function}]
+    assert json_attribute(span, semconv.TOOL_DEFINITIONS) == [{"type": "function", **function}]
     assert span.attributes[semconv.RESPONSE_FINISH_REASONS] == ("tool_calls",)
-    (output,) = messages(span, semconv.OUTPUT_MESSAGES)
+    (output,) = json_attribute(span, semconv.OUTPUT_MESSAGES)
     (call,) = output["parts"]
     assert call["type"] == "tool_call"
     assert call["id"] and call["name"] == "get_weather"
@@ -183,7 +167,7 @@ def test_tool_results_in_the_conversation_are_captured(
     ]
     client.chat.complete(model=MODEL, messages=conversation, tools=[WEATHER_TOOL])
 
-    sent = messages(only_span(), semconv.INPUT_MESSAGES)
+    sent = json_attribute(only_span(), semconv.INPUT_MESSAGES)
     assert sent[1]["parts"] == [
         {
             "type": "tool_call",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,26 +15,16 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.instrumentation import pricing, semconv
 from tests.fakes._server import FUNCTION_ARGUMENT
 from tests.fakes.fake_ollama import CACHED_PROMPT, FAIL_MIDSTREAM, MISSING, FakeOllama
+from tests.instrumentation.chat_requests import (
+    QUESTION,
+    WEATHER_TOOL,
+    json_attribute,
+    text_messages,
+)
 
 MODEL = "llama3.2"
 # A local model whose name also names a priced API model: still free to run here.
 LOCAL_NAMESAKE = "mistral-small:24b"
-QUESTION = [
-    {"role": "system", "content": "You answer in one sentence."},
-    {"role": "user", "content": "Why is the sky blue?"},
-]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture
@@ -47,10 +36,6 @@ def fake() -> Iterator[FakeOllama]:
 @pytest.fixture
 def client(fake: FakeOllama) -> ollama.Client:
     return ollama.Client(host=fake.base_url)
-
-
-def messages(span: ReadableSpan, name: str) -> Any:
-    return json.loads(str(span.attributes[name]))
 
 
 def test_chat_is_one_client_span_with_tokens_messages_and_no_cost(
@@ -73,10 +58,8 @@ def test_chat_is_one_client_span_with_tokens_messages_and_no_cost(
     assert attributes[semconv.USAGE_OUTPUT_TOKENS] == response.eval_count
     assert semconv.COST_USD not in attributes  # a local model has no price: NULL, never 0
     assert attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
-    assert messages(span, semconv.INPUT_MESSAGES) == [
-        {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]} for m in QUESTION
-    ]
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.INPUT_MESSAGES) == text_messages(QUESTION)
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {
             "role": "assistant",
             "parts": [{"type": "text", "content": response.message.content}],
@@ -112,7 +95,7 @@ def test_chat_stream_yields_every_chunk_and_records_the_done_counts(
     assert attributes[semconv.USAGE_INPUT_TOKENS] == final.prompt_eval_count
     assert attributes[semconv.USAGE_OUTPUT_TOKENS] == final.eval_count
     assert attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
-    assert messages(span, semconv.OUTPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES) == [
         {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
     ]
 
@@ -125,11 +108,13 @@ def test_generate_is_a_text_completion_with_prompt_and_system(
     span = only_span()
     assert span.name == f"text_completion {MODEL}"
     assert span.attributes[semconv.OPERATION_NAME] == semconv.OP_TEXT_COMPLETION
-    assert messages(span, semconv.INPUT_MESSAGES) == [
+    assert json_attribute(span, semconv.INPUT_MESSAGES) == [
         {"role": "user", "parts": [{"type": "text", "content": "Complete this sentence"}]}
     ]
-    assert messages(span, semconv.SYSTEM_INSTRUCTIONS) == [{"type": "text", "content": "Be brief."}]
-    assert messages(span, semconv.OUTPUT_MESSAGES)[0]["parts"] == [
+    assert json_attribute(span, semconv.SYSTEM_INSTRUCTIONS) == [
+        {"type": "text", "content": "Be brief."}
+    ]
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES)[0]["parts"] == [
         {"type": "text", "content": response.response}
     ]
     assert span.attributes[semconv.USAGE_OUTPUT_TOKENS] == response.eval_count
@@ -178,10 +163,10 @@ def test_tool_calls_and_definitions_are_captured(
         list(result)
 
     span = only_span()
-    assert messages(span, semconv.TOOL_DEFINITIONS) == [
+    assert json_attribute(span, semconv.TOOL_DEFINITIONS) == [
         {"type": "function", **WEATHER_TOOL["function"]}
     ]
-    (output,) = messages(span, semconv.OUTPUT_MESSAGES)
+    (output,) = json_attribute(span, semconv.OUTPUT_MESSAGES)
     assert output["parts"] == [
         {
             "type": "tool_call",
@@ -208,7 +193,7 @@ def test_python_function_tools_are_named(
         model=MODEL, messages=[{"role": "user", "content": "1+2?"}], tools=[add_two_numbers]
     )
 
-    definitions = messages(only_span(), semconv.TOOL_DEFINITIONS)
+    definitions = json_attribute(only_span(), semconv.TOOL_DEFINITIONS)
     assert definitions == [{"type": "function", "name": "add_two_numbers"}]
 
 
@@ -235,7 +220,7 @@ def test_error_line_mid_stream_records_the_error_and_the_partial_output(
     span = only_span()
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes[semconv.USAGE_REPORTED] is False
-    assert messages(span, semconv.OUTPUT_MESSAGES)[0]["parts"] == [
+    assert json_attribute(span, semconv.OUTPUT_MESSAGES)[0]["parts"] == [
         {"type": "text", "content": "".join(received)}
     ]
 
