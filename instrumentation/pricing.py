@@ -72,6 +72,7 @@ def lookup(model: str | None, provider: str | None = None) -> ModelPrice | None:
     the name without snapshot suffixes (``-2024-08-06``, ``-20241022``, ``-latest``,
     ``@20240620``, ``-001``, ``-v2:0``); finally the longest key that is a prefix of
     the name at a ``-`` boundary (``gpt-4o-mini-search-preview`` → ``gpt-4o-mini``).
+    A self-hosted provider's models (Ollama) match only an exact ``provider/model`` key.
     """
     if not model:
         return None

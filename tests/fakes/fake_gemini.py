@@ -3,7 +3,8 @@
 Answers are deterministic: the reply repeats the last user text; with function
 declarations in the request (and no function response yet) the model calls the first
 function. Usage: `word_tokens` of every text sent; models named `*2.5*` also report
-`THOUGHTS_TOKENS` thinking tokens, as thinking models do. Streams are SSE events whose
+`THOUGHTS_TOKENS` thinking tokens, as thinking models do; a request naming `cachedContent`
+reads half its prompt tokens from that cache. Streams are SSE events whose
 data is a whole GenerateContentResponse, usage on every chunk and complete on the last.
 Models `fail-400`, `fail-500` answer with Google's error body; `fail-midstream` hangs up
 after two chunks.
@@ -94,6 +95,9 @@ class FakeGemini(FakeServer):
             texts += _texts([system])
         prompt = sum(word_tokens(text) for text in texts) + 3 * len(body.get("contents", []))
         usage: dict[str, Any] = {"promptTokenCount": prompt, "totalTokenCount": prompt}
+        if body.get("cachedContent"):
+            # Gemini counts cached tokens inside promptTokenCount and names them apart.
+            usage["cachedContentTokenCount"] = prompt // 2
         if parts is not None:
             candidates = sum(word_tokens(p["text"]) if "text" in p else 5 for p in parts)
             usage["candidatesTokenCount"] = candidates

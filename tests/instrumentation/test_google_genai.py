@@ -112,6 +112,30 @@ def test_thinking_tokens_are_output_tokens_and_priced(
     assert attributes[semconv.COST_USD] == pytest.approx(expected_cost(response, THINKING_MODEL))
 
 
+def test_cached_content_tokens_are_priced_at_the_cache_read_price(
+    spans: InMemorySpanExporter, only_span: Callable[[], ReadableSpan], client: genai.Client
+) -> None:
+    config = types.GenerateContentConfig(cached_content="cachedContents/handbook")
+    response = client.models.generate_content(
+        model=MODEL, contents="What does the handbook say about leave?", config=config
+    )
+
+    usage = response.usage_metadata
+    attributes = only_span().attributes
+    assert usage.cached_content_token_count
+    assert attributes[semconv.USAGE_INPUT_TOKENS] == usage.prompt_token_count
+    assert attributes[semconv.USAGE_CACHE_READ_INPUT_TOKENS] == usage.cached_content_token_count
+    cost = pricing.cost_usd(
+        MODEL,
+        usage.prompt_token_count,
+        usage.candidates_token_count,
+        cached_input_tokens=usage.cached_content_token_count,
+        provider=semconv.PROVIDER_GCP_GEMINI,
+    )
+    assert cost is not None and cost < expected_cost(response, MODEL)
+    assert attributes[semconv.COST_USD] == pytest.approx(cost)
+
+
 def test_stream_yields_every_chunk_and_ends_the_span_with_joined_text_and_final_usage(
     spans: InMemorySpanExporter, only_span: Callable[[], ReadableSpan], client: genai.Client
 ) -> None:
