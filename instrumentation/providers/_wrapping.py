@@ -9,9 +9,9 @@ with wrapt. It also builds the GenAI message parts the providers put on spans.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -353,7 +353,7 @@ class ClientInstrumentor(BaseInstrumentor):
     one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
     """
 
-    library: ClassVar[str]  # the import name, imported only when instrumenting
+    library: ClassVar[str]  # the import name; patched once the application imports it
     targets: ClassVar[tuple[Target, ...]]
     instruments: ClassVar[tuple[str, ...]]
     wrappers: ClassVar[type[ClientWrappers]]
@@ -374,7 +374,6 @@ class ClientInstrumentor(BaseInstrumentor):
         """Undoes `after_patching`."""
 
     def _instrument(self, **kwargs: Any) -> None:
-        library = importlib.import_module(self.library)
         capture = kwargs.get("capture_content")
         if capture is None:
             capture = config.capture_content_from_env()
@@ -385,6 +384,22 @@ class ClientInstrumentor(BaseInstrumentor):
         )
         wrappers = self.wrappers(tracer, bool(capture))
         self._wrappers = wrappers
+        # Patched when the application imports the library (at once if it already has):
+        # `instrument()` neither pays for importing every client installed nor loads what
+        # the application never uses.
+        wrapt.register_post_import_hook(functools.partial(self._on_import, wrappers), self.library)
+
+    def _on_import(self, wrappers: ClientWrappers, library: Any) -> None:
+        # The hook of an `instrument()` undone since stays registered: it does nothing. It runs
+        # inside the application's import statement, which must never fail because of Assay.
+        if self._wrappers is not wrappers:
+            return
+        try:
+            self._patch(wrappers, library)
+        except Exception:
+            report_internal_error(f"patching {self.library}")
+
+    def _patch(self, wrappers: ClientWrappers, library: Any) -> None:
         for target in self.targets:
             try:
                 module = importlib.import_module(target.module)
@@ -407,5 +422,6 @@ class ClientInstrumentor(BaseInstrumentor):
         for cls, method in reversed(self._patched):
             unwrap(cls, method)
         self._patched.clear()
-        with contextlib.suppress(ImportError):
-            self.after_unpatching(importlib.import_module(self.library))
+        library = sys.modules.get(self.library)
+        if library is not None:
+            self.after_unpatching(library)

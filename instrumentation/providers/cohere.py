@@ -2,7 +2,7 @@
 
 `CohereInstrumentor` patches `V2Client.chat` / `chat_stream` and `AsyncV2Client.chat` /
 `chat_stream`, which serve `ClientV2`, `AsyncClientV2` and `Client().v2` alike. `cohere`
-is imported only when instrumenting.
+is patched when the application imports it.
 
 Tokens are Cohere's billed units (what the price applies to); finish reasons are Cohere's
 own, in lower case (`complete`, `max_tokens`, `tool_call`). Responses carry no model

@@ -6,8 +6,8 @@ requests that `generate_content` makes on its own (automatic function calling, a
 continuation) each become one span with their own tokens and cost. Clients without those
 methods get the public `generate_content(_stream)` patched instead. `client.chats` goes
 through the same methods. The provider is `gcp.vertex_ai` for a Vertex AI client,
-`gcp.gemini` for the Gemini Developer API. `google.genai` is imported only when
-instrumenting.
+`gcp.gemini` for the Gemini Developer API. `google.genai` is patched when the
+application imports it.
 
 Finish reasons are Gemini's own, in lower case (`stop`, `max_tokens`, `safety`). Output
 tokens are candidate plus thinking tokens, as Google bills them; input tokens include

@@ -2,7 +2,8 @@
 
 `MistralInstrumentor` patches `Chat.complete`, `complete_async`, `stream` and
 `stream_async` (in `mistralai.client.chat` from 2.x, `mistralai.chat` in 1.x); `parse`
-calls `complete` and so gets its span. `mistralai` is imported only when instrumenting.
+calls `complete` and so gets its span. `mistralai` is patched when
+the application imports it.
 
 The client fills absent usage counts with 0: only the counts the API actually sent
 (`model_fields_set`) are recorded, so missing usage is stated as unknown, never as 0.

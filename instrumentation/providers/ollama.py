@@ -3,8 +3,8 @@
 `OllamaInstrumentor` patches `Client.chat`, `Client.generate` and their `AsyncClient`
 twins, and rebinds the module-level `ollama.chat` / `ollama.generate` (bound to a default
 client when `ollama` is imported) so that they are traced too. Aliases a user took before
-instrumenting (`from ollama import chat`) stay untraced. `ollama` is imported only when
-instrumenting.
+instrumenting (`from ollama import chat`) stay untraced. `ollama` is patched when the
+application imports it.
 
 Local models have no list price: cost stays NULL (see `pricing`), tokens are recorded.
 Ollama leaves `prompt_eval_count` out when the whole prompt came from its cache: the input

@@ -96,6 +96,22 @@ def test_missing_client_libraries_are_skipped_silently() -> None:
     assert result.stderr == ""
 
 
+def test_instrument_imports_no_client_library_and_patches_one_when_the_app_imports_it() -> None:
+    result = run_python(
+        """
+        import sys
+        import wrapt
+        from opentelemetry.sdk.trace import TracerProvider
+        from assay.instrumentation import instrument
+        instrument(tracer_provider=TracerProvider())
+        print([m for m in ("google.genai", "mistralai", "cohere", "ollama") if m in sys.modules])
+        import ollama
+        print(isinstance(vars(ollama.Client)["chat"], wrapt.FunctionWrapper))
+        """
+    )
+    assert result.stdout.split() == ["[]", "True"]
+
+
 def test_auto_import_traces_a_client_call() -> None:
     result = run_python(
         """
