@@ -1,10 +1,11 @@
 """What the google-genai, mistralai, cohere and ollama instrumentations share.
 
-Each provider module describes its calls (`ClientWrappers.describe`: the span's opening
-attributes; `ClientWrappers.finish`: the response's attributes, or a stream proxy) and
-lists the methods to patch (`Target`); this module runs the user's call exactly once
-around them, keeps every Assay failure out of the user's way, and patches and unpatches
-with wrapt. It also builds the GenAI message parts the providers put on spans.
+Each provider module says what its spans hold (a `ClientWrappers` subclass: `describe` the
+request, `response_attributes` of a plain response, an `accumulator` for a stream) and
+which methods to patch (`Target`s of a `ClientInstrumentor`). This module runs the user's
+call exactly once around them, keeps every Assay failure out of the user's way, and patches
+with wrapt when the application imports the library. It also builds the GenAI message parts
+the providers put on spans.
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ __all__ = [
     "add_stop_sequences",
     "append_part",
     "field",
+    "function_tool_definitions",
     "number_attributes",
+    "output_json",
+    "output_message",
+    "response_basics",
     "server_attributes",
     "text_part",
     "tool_call_part",
     "tool_response_part",
 ]
-
-_NUMBER = (int, float)
 
 
 @dataclass(frozen=True)
