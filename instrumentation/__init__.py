@@ -127,11 +127,18 @@ def _installed_instrumentors() -> list[BaseInstrumentor]:
     found = []
     for library, target in INSTRUMENTORS:
         # A client library that is not installed is skipped silently: not every service uses all.
-        if importlib.util.find_spec(library) is None:
+        try:
+            installed = importlib.util.find_spec(library) is not None
+        except (ImportError, ValueError):  # a dotted name whose parent package is missing
+            installed = False
+        if not installed:
             logger.debug("%s is not installed; not instrumenting it", library)
             continue
         module_name, class_name = target.split(":")
-        found.append(getattr(importlib.import_module(module_name), class_name)())
+        try:
+            found.append(getattr(importlib.import_module(module_name), class_name)())
+        except Exception:  # an Assay bug must not stop the application or the other clients
+            logger.warning("Assay could not load %s", target, exc_info=True)
     return found
 
 
@@ -139,7 +146,15 @@ def _instrument_clients(tracer_provider: TracerProvider, capture_content: bool |
     for instrumentor in _installed_instrumentors():
         if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by `opentelemetry-instrument`
             continue
-        instrumentor.instrument(tracer_provider=tracer_provider, capture_content=capture_content)
+        try:
+            instrumentor.instrument(
+                tracer_provider=tracer_provider, capture_content=capture_content
+            )
+        except Exception:
+            # One broken client library (an unsupported version) must not stop the others.
+            logger.warning(
+                "Assay could not instrument %s", type(instrumentor).__name__, exc_info=True
+            )
 
 
 def _global_provider(

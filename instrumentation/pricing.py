@@ -72,6 +72,7 @@ def lookup(model: str | None, provider: str | None = None) -> ModelPrice | None:
     the name without snapshot suffixes (``-2024-08-06``, ``-20241022``, ``-latest``,
     ``@20240620``, ``-001``, ``-v2:0``); finally the longest key that is a prefix of
     the name at a ``-`` boundary (``gpt-4o-mini-search-preview`` → ``gpt-4o-mini``).
+    A self-hosted provider's models (Ollama) match only an exact ``provider/model`` key.
     """
     if not model:
         return None
@@ -149,6 +150,9 @@ _OTHER_MODEL_SEGMENT = re.compile(
     r"(?:[1-9]\d?|\d+\.\d+|\d+(?:\.\d+)?[bkm]"
     r"|mini|nano|lite|pro|max|plus|turbo|light|flash|large|medium|small|tiny)"
 )
+# Providers that serve models on the user's own hardware: a local "mistral-small:24b" is not
+# billed at Mistral's list price. Only an explicit `provider/model` override prices them.
+_SELF_HOSTED_PROVIDERS = frozenset({"ollama"})
 _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)\.(?=\d)")
 _MAX_SUFFIXES = 4
 
@@ -158,8 +162,9 @@ def _lookup(model: str, provider: str | None) -> ModelPrice | None:
     models = _get_table().models
     name = model.strip().lower()
     if provider:
-        hit = models.get(f"{provider.strip().lower()}/{name}")
-        if hit is not None:
+        provider = provider.strip().lower()
+        hit = models.get(f"{provider}/{name}")
+        if hit is not None or provider in _SELF_HOSTED_PROVIDERS:
             return hit
     hit = models.get(name)
     if hit is not None:

@@ -16,6 +16,7 @@ REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
 REQUEST_MAX_TOKENS: Final = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
 REQUEST_TEMPERATURE: Final = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
 REQUEST_TOP_P: Final = _gen_ai.GEN_AI_REQUEST_TOP_P
+REQUEST_TOP_K: Final = _gen_ai.GEN_AI_REQUEST_TOP_K
 REQUEST_FREQUENCY_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
 REQUEST_PRESENCE_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
 REQUEST_STOP_SEQUENCES: Final = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
@@ -59,6 +60,12 @@ PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
 PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GCP_GEMINI: Final = "gcp.gemini"  # the Gemini Developer API (AI Studio keys)
+PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_MISTRAL_AI: Final = "mistral_ai"
+PROVIDER_COHERE: Final = "cohere"
+# Not (yet) in the conventions: a custom value, lower case like theirs.
+PROVIDER_OLLAMA: Final = "ollama"
 
 # --- What the conventions lack: Assay's own names ---------------------------------------------
 COST_USD: Final = "assay.usage.cost_usd"

@@ -12,10 +12,27 @@ BEDROCK_INSTRUMENTS: tuple[str, ...] = ("botocore >= 1.34.116",)
 # `completion` and `acompletion` keep their module-level names in litellm.main throughout 1.x.
 LITELLM_INSTRUMENTS: tuple[str, ...] = ("litellm >= 1.40",)
 
+# `models._generate_content(_stream)` (one per HTTP request) exist from 1.0 through 3.x;
+# older or newer clients without them get the public methods patched instead.
+GOOGLE_GENAI_INSTRUMENTS: tuple[str, ...] = ("google-genai >= 1.0",)
+
+# `chat.complete/stream(_async)` live in `mistralai.chat` in 1.x, `mistralai.client.chat` in 2.x+.
+MISTRALAI_INSTRUMENTS: tuple[str, ...] = ("mistralai >= 1.0",)
+
+# The v2 chat API (`ClientV2.chat`, `chat_stream`) arrived in 5.9.
+COHERE_INSTRUMENTS: tuple[str, ...] = ("cohere >= 5.9",)
+
+# `Client.chat/generate` with `tools` and pydantic responses since 0.4.
+OLLAMA_INSTRUMENTS: tuple[str, ...] = ("ollama >= 0.4",)
+
 # What `instrument()` walks: (the client library's import name, "module:Class" of its
 # instrumentor). A library that is not installed is skipped silently.
 INSTRUMENTORS: tuple[tuple[str, str], ...] = (
     ("openai", "assay.instrumentation.providers.openai:OpenAIInstrumentor"),
     ("botocore", "assay.instrumentation.providers.bedrock:BedrockInstrumentor"),
     ("litellm", "assay.instrumentation.providers.litellm:LiteLLMInstrumentor"),
+    ("google.genai", "assay.instrumentation.providers.google_genai:GoogleGenAIInstrumentor"),
+    ("mistralai", "assay.instrumentation.providers.mistral:MistralInstrumentor"),
+    ("cohere", "assay.instrumentation.providers.cohere:CohereInstrumentor"),
+    ("ollama", "assay.instrumentation.providers.ollama:OllamaInstrumentor"),
 )

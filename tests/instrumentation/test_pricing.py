@@ -309,6 +309,20 @@ def test_override_can_price_one_providers_deployment_apart(
     assert deployment is not None and (deployment.input, deployment.output) == (3, 11)
 
 
+def test_self_hosted_models_are_unpriced_unless_an_override_prices_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An Ollama model named like an API model runs on the user's own hardware.
+    assert lookup("mistral-small:24b") is not None
+    assert lookup("mistral-small:24b", provider="ollama") is None
+    assert pricing.cost_usd("llama3.2", 100, 100, provider="ollama") is None
+
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"ollama/llama3.2": {"input": 0.01, "output": 0.02}}}))
+    _use_overrides(monkeypatch, path)
+    assert pricing.cost_usd("llama3.2", 1_000_000, 0, provider="ollama") == pytest.approx(0.01)
+
+
 @pytest.mark.parametrize(
     "content",
     [
