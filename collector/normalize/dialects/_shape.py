@@ -33,6 +33,8 @@ def apply_renames(
         if foreign not in attrs:
             continue
         rename = target if isinstance(target, Rename) else Rename(target)
+        if rename.target == foreign:  # spelled the same: nothing to translate
+            continue
         consumed.add(foreign)
         value = attrs[foreign]
         if rename.convert is not None:

@@ -82,7 +82,8 @@ def message_attributes(events: Iterable[GenAIEvent]) -> dict[str, Any]:
             )
         elif event.name == sc.EVENT_CHOICE:
             message = openai_message(
-                payload.get("message") or {"role": "assistant"}, payload.get("finish_reason")
+                parsed_json(payload.get("message")) or {"role": "assistant"},
+                payload.get("finish_reason"),
             )
             if message is not None:
                 outputs.append((_index(payload.get("index")), message))

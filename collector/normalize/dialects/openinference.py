@@ -43,11 +43,10 @@ RENAMES: dict[str, str | Rename] = {
     "llm.token_count.prompt_details.cache_write": sc.USAGE_CACHE_CREATION_INPUT_TOKENS,
     "llm.token_count.completion_details.reasoning": sc.USAGE_REASONING_OUTPUT_TOKENS,
     "llm.cost.total": sc.COST_USD,
-    "user.id": sc.USER_ID,
-    "session.id": sc.SESSION_ID,
     "tag.tags": sc.TAGS,
     "llm.finish_reason": Rename(sc.RESPONSE_FINISH_REASONS, lambda reason: [reason]),
     "llm.prompt_template.version": sc.PROMPT_VERSION,
+    # `user.id` and `session.id` are spelled as Assay spells them: read as they are.
 }
 
 
