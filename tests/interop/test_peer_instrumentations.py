@@ -1,0 +1,142 @@
+"""Spans from the real peer instrumentations become the same `llm_calls` row as Assay's own.
+
+Each peer instruments the real `openai` client in its own venv (their OpenTelemetry pins
+conflict with ours and with each other; see tests/peers/venvs.py), calls the local fake OpenAI
+server and exports with the standard OTLP/HTTP exporter to the real collector. The same call made
+under Assay's instrumentation is the reference row."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assay.collector.demo.fake_openai import FakeOpenAI
+from tests.conftest import RunningCollector
+from tests.peers.venvs import peer_python
+
+APP = Path(__file__).resolve().parents[1] / "apps" / "peer_app.py"
+# Message content on, in the span: the official instrumentation's switches.
+OPENAI_V2_SPAN_CONTENT = {
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
+}
+# The same call's columns that must not depend on who instrumented it.
+SAME = (
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "model",
+    "response_id",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_source",
+    "finish_reasons",
+    "status",
+)
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def run_app(
+    peer: str, collector: RunningCollector, fake: FakeOpenAI, env: dict[str, str] | None = None
+) -> str:
+    """Run the one-call app under `peer`; returns the service name its spans carry."""
+    service = f"interop-{peer}-{uuid.uuid4().hex[:8]}"
+    python = sys.executable if peer == "assay" else str(peer_python(peer))
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ASSAY_"))},
+        "ASSAY_TEST_BASE_URL": fake.base_url,
+        "OTEL_SERVICE_NAME": service,
+        # Assay's SDK exports over gRPC, the peers' apps over HTTP: both receivers are exercised.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": (
+            collector.grpc_endpoint if peer == "assay" else collector.http_url
+        ),
+        **(env or {}),
+    }
+    done = subprocess.run(
+        [python, str(APP), peer], env=environment, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, f"{peer} app failed:\n{done.stdout}\n{done.stderr}"
+    return service
+
+
+def call_row(collector: RunningCollector, service: str) -> dict[str, Any]:
+    (row,) = collector.wait_for_rows(
+        "SELECT * EXCEPT (timestamp) FROM assay.llm_calls_with_messages FINAL"
+        f" WHERE service_name = '{service}'",
+        1,
+    )
+    return row
+
+
+@pytest.fixture(scope="module")
+def assay_row(collector: RunningCollector, fake_openai: FakeOpenAI) -> dict[str, Any]:
+    return call_row(collector, run_app("assay", collector, fake_openai))
+
+
+def assert_same_call(row: dict[str, Any], reference: dict[str, Any]) -> None:
+    assert {c: row[c] for c in SAME} == {c: reference[c] for c in SAME}
+    for column in ("input_messages", "output_messages"):
+        assert json.loads(row[column]) == json.loads(reference[column]), column
+    assert reference["cost_usd"] is not None and reference["input_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("peer", "dialect", "env"),
+    [
+        ("openllmetry", "openllmetry", {}),
+        ("openinference", "openinference", {}),
+        ("openai-v2", "genai", OPENAI_V2_SPAN_CONTENT),
+        ("openlit", "openlit", {}),
+    ],
+)
+def test_a_peers_call_becomes_the_same_row_as_assays(
+    peer: str,
+    dialect: str,
+    env: dict[str, str],
+    collector: RunningCollector,
+    fake_openai: FakeOpenAI,
+    assay_row: dict[str, Any],
+) -> None:
+    row = call_row(collector, run_app(peer, collector, fake_openai, env))
+    assert row["dialect"] == dialect and assay_row["dialect"] == "genai"
+    assert_same_call(row, assay_row)
+
+
+def test_openlits_own_cost_is_kept_beside_the_price_tables(
+    collector: RunningCollector, fake_openai: FakeOpenAI, assay_row: dict[str, Any]
+) -> None:
+    row = call_row(collector, run_app("openlit", collector, fake_openai))
+    # Offline, OpenLIT cannot fetch its price list and reports 0: kept, but not the cost.
+    assert row["reported_cost_usd"] == 0.0
+    assert row["cost_usd"] == assay_row["cost_usd"] and row["cost_source"] == "price_table"
+    assert row["time_to_first_token_ms"] is not None and row["time_to_first_token_ms"] > 0
+
+
+def test_messages_sent_only_as_log_records_are_joined_to_their_call(
+    collector: RunningCollector, fake_openai: FakeOpenAI, assay_row: dict[str, Any]
+) -> None:
+    env = {
+        **OPENAI_V2_SPAN_CONTENT,
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY",
+    }
+    service = run_app("openai-v2", collector, fake_openai, env)
+    (span,) = collector.wait_for_rows(
+        f"SELECT SpanAttributes FROM assay.otel_traces WHERE ServiceName = '{service}'", 1
+    )
+    assert "gen_ai.input.messages" not in span["SpanAttributes"]  # the messages came as logs
+    assert_same_call(call_row(collector, service), assay_row)
