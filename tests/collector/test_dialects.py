@@ -4,8 +4,11 @@ and the current conventions (with their events) become the same `llm_calls` row.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from assay.collector.normalize.dialects import openinference, openlit, openllmetry
@@ -21,6 +24,7 @@ from tests.collector.otlp_builders import (
     make_request,
     make_span,
 )
+from tests.conftest import RunningCollector
 
 SYSTEM, QUESTION, ANSWER = "Answer briefly.", "What is the capital of France?", "Paris."
 INPUT = [
@@ -298,3 +302,40 @@ def test_a_spans_own_messages_win_over_its_log_records() -> None:
     record = make_log_record(sc.EVENT_USER_MESSAGE, span=span, body={"content": "other"})
     attach_log_messages(batch.llm_calls, normalize_logs(make_log_request("svc", record)))
     assert json.loads(batch.llm_calls[0].input_messages) == INPUT
+
+
+def test_log_records_arriving_after_their_span_is_stored_are_joined_at_read(
+    collector: RunningCollector,
+) -> None:
+    service = f"late-logs-{uuid.uuid4().hex[:8]}"
+    span = make_span(attrs=CURRENT)
+    post(collector, "traces", make_request(service, span).SerializeToString())
+    query = (
+        "SELECT input_messages, output_messages FROM assay.llm_calls_with_messages"
+        f" WHERE service_name = '{service}'"
+    )
+    (stored,) = collector.wait_for_rows(query, 1)
+    assert stored["input_messages"] == ""  # the span carried no messages
+    record = make_log_record(
+        sc.EVENT_INFERENCE_DETAILS,
+        span=span,
+        attrs={sc.INPUT_MESSAGES: json.dumps(INPUT), sc.OUTPUT_MESSAGES: json.dumps(OUTPUT)},
+    )
+    post(collector, "logs", make_log_request(service, record).SerializeToString())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        (row,) = collector.query(query)
+        if row["input_messages"]:
+            break
+        time.sleep(0.1)
+    assert json.loads(row["input_messages"]) == INPUT
+    assert json.loads(row["output_messages"]) == OUTPUT
+
+
+def post(collector: RunningCollector, signal: str, body: bytes) -> None:
+    response = httpx.post(
+        f"{collector.http_url}/v1/{signal}",
+        content=body,
+        headers={"content-type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200, response.text
