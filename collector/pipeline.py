@@ -22,6 +22,7 @@ from assay.collector.normalize.logs import normalize_logs
 from assay.collector.normalize.metrics import MetricBatch, normalize_metrics
 from assay.collector.normalize.otlp import SIGNALS
 from assay.collector.normalize.rows import LlmMessagesRow, LogRow, column_names, to_columns
+from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
@@ -165,9 +166,10 @@ class Pipeline:
                     segment.seq,
                 )
         try:
+            rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
             rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
         except Exception:
-            log.exception("could not correlate the log records of segment %d", segment.seq)
+            log.exception("could not correlate the LLM calls of segment %d", segment.seq)
         return rows
 
     def _write(self, segment: Segment) -> bool:

@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 
 from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.instrumentation import pricing
+from assay.instrumentation import semconv as sc
+from tests.apps.peer_app import MESSAGES
 from tests.conftest import RunningCollector
+from tests.fakes.fake_anthropic import FakeAnthropic, message_reply
 from tests.peers.venvs import peer_python
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "peer_app.py"
@@ -52,7 +56,11 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 def run_app(
-    peer: str, collector: RunningCollector, fake: FakeOpenAI, env: dict[str, str] | None = None
+    peer: str,
+    collector: RunningCollector,
+    fake: FakeOpenAI,
+    env: dict[str, str] | None = None,
+    *extra: str,
 ) -> str:
     """Run the one-call app under `peer`; returns the service name its spans carry."""
     service = f"interop-{peer}-{uuid.uuid4().hex[:8]}"
@@ -68,7 +76,11 @@ def run_app(
         **(env or {}),
     }
     done = subprocess.run(
-        [python, str(APP), peer], env=environment, capture_output=True, text=True, timeout=180
+        [python, str(APP), peer, *extra],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, f"{peer} app failed:\n{done.stdout}\n{done.stderr}"
     return service
@@ -140,3 +152,56 @@ def test_messages_sent_only_as_log_records_are_joined_to_their_call(
     )
     assert "gen_ai.input.messages" not in span["SpanAttributes"]  # the messages came as logs
     assert_same_call(call_row(collector, service), assay_row)
+
+
+def test_openllmetrys_anthropic_call_is_one_row_with_the_apis_usage_and_our_price(
+    collector: RunningCollector, fake_openai: FakeOpenAI
+) -> None:
+    with FakeAnthropic() as fake_anthropic:
+        env = {"ASSAY_TEST_ANTHROPIC_URL": fake_anthropic.base_url}
+        service = run_app("openllmetry", collector, fake_openai, env, "anthropic")
+    # The anthropic SDK traces its own calls too (in a trace of its own): two spans, one call,
+    # one row.
+    spans = collector.wait_for_rows(
+        f"SELECT SpanName FROM assay.otel_traces WHERE ServiceName = '{service}'"
+        f" AND SpanAttributes['{sc.PROVIDER_NAME}'] = 'anthropic'",
+        2,
+    )
+    rows = collector.wait_for_rows(
+        "SELECT * FROM assay.llm_calls_with_messages FINAL"
+        f" WHERE service_name = '{service}' AND provider = 'anthropic'",
+        1,
+    )
+    assert len(rows) == 1, (spans, rows)
+    (row,) = rows
+    sent = {
+        "model": "claude-sonnet-4-5",
+        "system": MESSAGES[0]["content"],
+        "messages": MESSAGES[1:],
+    }
+    answer = message_reply(sent)
+    usage = answer["usage"]
+    assert row["dialect"] == "genai"  # OpenLLMetry's anthropic spans: the current names only
+    assert (row["request_model"], row["model"]) == (sent["model"], answer["model"])
+    assert (row["input_tokens"], row["output_tokens"]) == (
+        usage["input_tokens"],
+        usage["output_tokens"],
+    )
+    assert row["cost_usd"] == pytest.approx(
+        pricing.cost_usd(
+            answer["model"],
+            usage["input_tokens"],
+            usage["output_tokens"],
+            0,
+            0,
+            sc.PROVIDER_ANTHROPIC,
+        )
+    )
+    assert json.loads(row["input_messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": MESSAGES[1]["content"]}]}
+    ]
+    assert json.loads(row["system_instructions"]) == [
+        {"type": "text", "content": MESSAGES[0]["content"]}
+    ]
+    (output,) = json.loads(row["output_messages"])
+    assert output["parts"] == [{"type": "text", "content": answer["content"][0]["text"]}]
