@@ -26,6 +26,9 @@ from tests.conftest import RunningCollector
 from tests.fakes.fake_anthropic import FakeAnthropic, message_reply
 from tests.peers.venvs import peer_python
 
+# The first run builds each peer's venv from the package registry (a minute or two each).
+pytestmark = pytest.mark.timeout(900)
+
 APP = Path(__file__).resolve().parents[1] / "apps" / "peer_app.py"
 # Message content on, in the span: the official instrumentation's switches.
 OPENAI_V2_SPAN_CONTENT = {
