@@ -113,7 +113,10 @@ def llm_call_row(
     reported_cost = _number(attrs.get(sc.COST_USD))
     cost = pricing.cost_usd(model, input_tokens, output_tokens, cached, cache_creation, provider)
     cost_source = "price_table" if cost is not None else ""
-    if cost is None and reported_cost is not None:
+    # A reported 0 for a call that used tokens is an instrumentation that could not price it
+    # (OpenLIT offline): unpriced, not free.
+    free = reported_cost == 0 and bool(input_tokens or output_tokens)
+    if cost is None and reported_cost is not None and not free:
         cost, cost_source = reported_cost, "span"
 
     ttft = _number(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK))

@@ -18,7 +18,7 @@ from dataclasses import fields
 from assay.collector.normalize.rows import LlmCallRow
 
 _KEEP = frozenset({"timestamp", "trace_id", "span_id", "parent_span_id", "dialect", "duration_ms"})
-_EMPTY = (None, "", [], {})
+_EMPTY: tuple[object, ...] = (None, "", [], {})
 
 
 def _end(call: LlmCallRow) -> int:

@@ -189,6 +189,20 @@ def test_openlit_cost_is_kept_beside_the_price_tables_and_ttft_is_read() -> None
     assert call.time_to_first_token_ms == pytest.approx(250.0) and call.streamed
 
 
+def test_a_reported_zero_for_a_model_the_price_table_does_not_know_is_unpriced() -> None:
+    call = one_call(
+        {
+            "telemetry.sdk.name": "openlit",
+            sc.OPERATION_NAME: "chat",
+            sc.REQUEST_MODEL: "my-finetune",
+            sc.USAGE_INPUT_TOKENS: 20,
+            sc.USAGE_OUTPUT_TOKENS: 5,
+            "gen_ai.usage.cost": 0,
+        }
+    )
+    assert (call.cost_usd, call.cost_source, call.reported_cost_usd) == (None, "", 0.0)
+
+
 def test_openlit_legacy_content_events_become_messages() -> None:
     call = one_call(
         {"telemetry.sdk.name": "openlit", sc.OPERATION_NAME: "chat", sc.REQUEST_MODEL: MODEL},

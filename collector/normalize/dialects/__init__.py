@@ -36,5 +36,5 @@ def call_attributes(
     for dialect in DIALECTS:
         if dialect.matches(attrs):
             translated = dialect.translate(attrs, events)
-            return CallAttributes(dialect.NAME, genai.translate(translated, events))
+            return CallAttributes(dialect.NAME, genai.with_event_messages(translated, events))
     return None

@@ -46,10 +46,16 @@ def matches(attrs: Mapping[str, Any]) -> bool:
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
-    """The span's attributes, with messages its events carry where the attributes have none."""
-    out = dict(attrs)
-    out.update({k: v for k, v in message_attributes(events).items() if k not in attrs})
-    return out
+    """The attributes are already in the conventions' names (events are read for every dialect
+    by `with_event_messages`)."""
+    return dict(attrs)
+
+
+def with_event_messages(attrs: dict[str, Any], events: Iterable[GenAIEvent]) -> dict[str, Any]:
+    """`attrs` with the messages GenAI events carry, where the attributes have none."""
+    for key, value in message_attributes(events).items():
+        attrs.setdefault(key, value)
+    return attrs
 
 
 def message_attributes(events: Iterable[GenAIEvent]) -> dict[str, Any]:
