@@ -91,7 +91,7 @@ def run_app(
 
 def call_row(collector: RunningCollector, service: str) -> dict[str, Any]:
     (row,) = collector.wait_for_rows(
-        "SELECT * EXCEPT (timestamp) FROM assay.llm_calls_with_messages FINAL"
+        "SELECT * EXCEPT (timestamp) FROM assay.llm_calls_with_messages"
         f" WHERE service_name = '{service}'",
         1,
     )
@@ -171,7 +171,7 @@ def test_openllmetrys_anthropic_call_is_one_row_with_the_apis_usage_and_our_pric
         2,
     )
     rows = collector.wait_for_rows(
-        "SELECT * FROM assay.llm_calls_with_messages FINAL"
+        "SELECT * FROM assay.llm_calls_with_messages"
         f" WHERE service_name = '{service}' AND provider = 'anthropic'",
         1,
     )
