@@ -3,7 +3,8 @@
 -- Whose conventions the span followed (genai, openllmetry, openlit, openinference), and the cost
 -- the instrumentation itself reported, kept beside the collector's price-table figure.
 ALTER TABLE {database}.llm_calls ADD COLUMN IF NOT EXISTS dialect LowCardinality(String) DEFAULT '';
-ALTER TABLE {database}.llm_calls ADD COLUMN IF NOT EXISTS reported_cost_usd Nullable(Float64);
+ALTER TABLE {database}.llm_calls ADD COLUMN IF NOT EXISTS reported_cost_usd Nullable(Float64)
+    AFTER cost_source;
 
 -- Messages of a call that arrived as GenAI log records (OTLP logs) in another batch than their
 -- span: the collector folds records into the call's row when both come in one batch, and writes
@@ -47,7 +48,7 @@ LEFT JOIN
 ) AS m ON c.span_id = m.span_id;
 
 -- OTLP metrics, in the OpenTelemetry Collector ClickHouse exporter's schema (one table per point
--- kind), so services instrumented with metrics only (gen_ai.client.token.usage and
+-- kind; the same columns, the exemplars placed after the times), so services instrumented with metrics only (gen_ai.client.token.usage and
 -- gen_ai.client.operation.duration are histograms) show up too.
 CREATE TABLE IF NOT EXISTS {database}.otel_metrics_sum
 (
@@ -65,8 +66,6 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_sum
     Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
     TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-    Value Float64 CODEC(ZSTD(1)),
-    Flags UInt32 CODEC(ZSTD(1)),
     Exemplars Nested
     (
         FilteredAttributes Map(LowCardinality(String), String),
@@ -75,6 +74,8 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_sum
         SpanId String,
         TraceId String
     ) CODEC(ZSTD(1)),
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),
     AggregationTemporality Int32 CODEC(ZSTD(1)),
     IsMonotonic Bool CODEC(Delta, ZSTD(1)),
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -103,8 +104,6 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_gauge
     Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
     TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-    Value Float64 CODEC(ZSTD(1)),
-    Flags UInt32 CODEC(ZSTD(1)),
     Exemplars Nested
     (
         FilteredAttributes Map(LowCardinality(String), String),
@@ -113,6 +112,8 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_gauge
         SpanId String,
         TraceId String
     ) CODEC(ZSTD(1)),
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
@@ -139,10 +140,6 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_histogram
     Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
     TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-    Count UInt64 CODEC(Delta, ZSTD(1)),
-    Sum Float64 CODEC(ZSTD(1)),
-    BucketCounts Array(UInt64) CODEC(ZSTD(1)),
-    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),
     Exemplars Nested
     (
         FilteredAttributes Map(LowCardinality(String), String),
@@ -151,6 +148,10 @@ CREATE TABLE IF NOT EXISTS {database}.otel_metrics_histogram
         SpanId String,
         TraceId String
     ) CODEC(ZSTD(1)),
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    BucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),
     Flags UInt32 CODEC(ZSTD(1)),
     Min Float64 CODEC(ZSTD(1)),
     Max Float64 CODEC(ZSTD(1)),
