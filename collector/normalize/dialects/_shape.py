@@ -6,6 +6,7 @@ and models under the conventions' attribute names."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -51,12 +52,18 @@ def merged(attrs: Mapping[str, Any], consumed: set[str], out: Mapping[str, Any])
     return {**kept, **{k: v for k, v in out.items() if k not in attrs}}
 
 
+@functools.lru_cache(maxsize=64)  # prefixes come from the dialect tables, a handful
+def _index_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)")
+
+
 def indexed(attrs: Mapping[str, Any], prefix: str) -> dict[int, dict[str, Any]]:
     """`{prefix}.N.rest` attributes grouped by N: `{N: {rest: value}}`, in N order."""
-    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)")
+    dotted = prefix + "."
+    pattern = _index_pattern(prefix)
     groups: dict[int, dict[str, Any]] = {}
     for key, value in attrs.items():
-        match = pattern.fullmatch(key)
+        match = pattern.fullmatch(key) if key.startswith(dotted) else None
         if match:
             groups.setdefault(int(match.group(1)), {})[match.group(2)] = value
     return dict(sorted(groups.items()))
