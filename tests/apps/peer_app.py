@@ -21,8 +21,8 @@ MESSAGES = [
 MODEL = "gpt-4o-mini"
 
 
-def _sdk_providers() -> tuple[Any, Any]:
-    """A tracer provider and a logger provider exporting over OTLP/HTTP, set as the globals."""
+def _sdk_providers() -> tuple[Any, ...]:
+    """Tracer, meter and logger providers exporting over OTLP/HTTP, set as the globals."""
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
@@ -31,17 +31,26 @@ def _sdk_providers() -> tuple[Any, Any]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
+    from opentelemetry import metrics
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    # Exported once, at shutdown: the GenAI client metrics the instrumentations record.
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    metrics.set_meter_provider(meter_provider)
     try:
         from opentelemetry._logs import set_logger_provider
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     except ImportError:
-        return tracer_provider, None
+        return tracer_provider, meter_provider
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
     set_logger_provider(logger_provider)
-    return tracer_provider, logger_provider
+    return tracer_provider, meter_provider, logger_provider
 
 
 def instrument(peer: str) -> list[Any]:
@@ -51,7 +60,7 @@ def instrument(peer: str) -> list[Any]:
 
         assay_instrument()
         return []
-    tracer_provider, logger_provider = _sdk_providers()
+    providers = _sdk_providers()
     if peer == "openllmetry":
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
@@ -77,7 +86,7 @@ def instrument(peer: str) -> list[Any]:
         )
     else:
         raise SystemExit(f"unknown peer {peer!r}")
-    return [p for p in (tracer_provider, logger_provider) if p is not None]
+    return list(providers)
 
 
 def _openlit_others() -> list[str]:
@@ -111,8 +120,7 @@ def main() -> None:
 
         force_flush()
     for provider in providers:
-        provider.force_flush()
-        provider.shutdown()
+        provider.shutdown()  # flushes what is left (metrics: their one export)
 
 
 if __name__ == "__main__":

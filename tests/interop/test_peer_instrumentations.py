@@ -208,3 +208,23 @@ def test_openllmetrys_anthropic_call_is_one_row_with_the_apis_usage_and_our_pric
     ]
     (output,) = json.loads(row["output_messages"])
     assert output["parts"] == [{"type": "text", "content": answer["content"][0]["text"]}]
+
+
+def test_the_official_instrumentations_genai_metrics_are_stored(
+    collector: RunningCollector, fake_openai: FakeOpenAI, assay_row: dict[str, Any]
+) -> None:
+    service = run_app("openai-v2", collector, fake_openai, OPENAI_V2_SPAN_CONTENT)
+    rows = collector.wait_for_rows(
+        "SELECT MetricName, Attributes, Count, Sum FROM assay.otel_metrics_histogram"
+        f" WHERE ServiceName = '{service}' ORDER BY MetricName",
+        3,
+    )
+    tokens = {
+        row["Attributes"][sc.TOKEN_TYPE]: row["Sum"]
+        for row in rows
+        if row["MetricName"] == sc.METRIC_TOKEN_USAGE
+    }
+    assert tokens == {"input": assay_row["input_tokens"], "output": assay_row["output_tokens"]}
+    (duration,) = [r for r in rows if r["MetricName"] == sc.METRIC_OPERATION_DURATION]
+    assert duration["Count"] == 1 and duration["Sum"] > 0
+    assert duration["Attributes"][sc.REQUEST_MODEL] == assay_row["request_model"]
