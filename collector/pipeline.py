@@ -10,11 +10,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
-from assay.collector.normalize.rows import LogRow, column_names, to_columns
+from assay.collector.normalize.metrics import MetricBatch, normalize_metrics
+from assay.collector.normalize.otlp import SIGNALS
+from assay.collector.normalize.rows import LlmMessagesRow, LogRow, column_names, to_columns
+from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
@@ -41,9 +49,12 @@ class PipelineStats:
     requests_refused: int = 0
     spans_received: int = 0
     logs_received: int = 0
+    metric_points_received: int = 0
     spans_written: int = 0
     llm_calls_written: int = 0
     logs_written: int = 0
+    metric_points_written: int = 0
+    metric_points_skipped: int = 0  # kinds without a table: exponential histograms, summaries
     segments_written: int = 0
     write_failures: int = 0
     write_ms_total: float = 0.0  # time spent in successful segment writes
@@ -77,10 +88,20 @@ class PipelineStats:
 class _Rows:
     traces: TraceBatch = field(default_factory=TraceBatch)
     logs: list[LogRow] = field(default_factory=list)
+    metrics: MetricBatch = field(default_factory=MetricBatch)
+    llm_messages: list[LlmMessagesRow] = field(default_factory=list)
 
 
-def _decode(signal: str, payload: bytes) -> ExportTraceServiceRequest | ExportLogsServiceRequest:
-    request = ExportTraceServiceRequest() if signal == "traces" else ExportLogsServiceRequest()
+# What a request's items are called in the stats, by signal.
+_RECEIVED = {
+    "traces": "spans_received",
+    "logs": "logs_received",
+    "metrics": "metric_points_received",
+}
+
+
+def _decode(signal: str, payload: bytes) -> Message:
+    request = SIGNALS[signal]()
     request.ParseFromString(payload)
     return request
 
@@ -120,7 +141,7 @@ class Pipeline:
             await asyncio.to_thread(self.spool.sync, ticket)
         self.stats.add(
             requests_accepted=1,
-            **{"spans_received" if signal == "traces" else "logs_received": items},
+            **{_RECEIVED[signal]: items},
         )
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -157,21 +178,33 @@ class Pipeline:
                 request = _decode(signal, payload)
                 if isinstance(request, ExportTraceServiceRequest):
                     normalize_traces(request, rows.traces, self.redactor)
-                else:
+                elif isinstance(request, ExportLogsServiceRequest):
                     normalize_logs(request, rows.logs, self.redactor)
+                elif isinstance(request, ExportMetricsServiceRequest):
+                    normalize_metrics(request, rows.metrics)
             except Exception:  # a bug here must not take the writer down with it
                 log.exception(
                     "could not normalize a %s record of segment %d; it is skipped",
                     signal,
                     segment.seq,
                 )
+        try:
+            rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
+            rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
+        except Exception:
+            log.exception("could not correlate the LLM calls of segment %d", segment.seq)
         return rows
 
     def _write(self, segment: Segment) -> bool:
         rows = self._rows(segment)
-        tables = [
-            (r[0].table, r) for r in (rows.traces.traces, rows.traces.llm_calls, rows.logs) if r
-        ]
+        sources: tuple[list[Any], ...] = (
+            rows.traces.traces,
+            rows.traces.llm_calls,
+            rows.logs,
+            rows.llm_messages,
+            *rows.metrics.tables(),
+        )
+        tables = [(r[0].table, r) for r in sources if r]
         delay = self.settings.retry_initial
         attempt = 0
         while True:
@@ -210,6 +243,8 @@ class Pipeline:
             spans_written=len(rows.traces.traces),
             llm_calls_written=len(rows.traces.llm_calls),
             logs_written=len(rows.logs),
+            metric_points_written=sum(len(r) for r in rows.metrics.tables()),
+            metric_points_skipped=rows.metrics.skipped_points,
         )
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:

@@ -29,7 +29,7 @@ from typing import Literal
 
 log = logging.getLogger("assay.collector.spool")
 
-SIGNAL_CODES = {"traces": 1, "logs": 2}
+SIGNAL_CODES = {"traces": 1, "logs": 2, "metrics": 3}
 SIGNAL_NAMES = {code: name for name, code in SIGNAL_CODES.items()}
 MAGIC = b"ASR1"
 HEADER = struct.Struct("<4sIIB")  # magic, payload length, crc32(signal byte + payload), signal

@@ -94,3 +94,20 @@ CONTEXT_ATTRIBUTES: Final = {
 # true when the consumer closed a stream (close, context-manager exit, garbage collection) before
 # the API finished it: output messages are partial and usage is usually unknown
 STREAM_CLOSED_EARLY: Final = "assay.stream.closed_early"
+
+# --- GenAI events (span events, or log records correlated to their span) -----------------------
+# The current conventions: one event per operation carrying the message attributes above.
+EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
+# The earlier conventions (still the default of the official openai-v2 instrumentation): one event
+# per message, the message in the body.
+EVENT_SYSTEM_MESSAGE: Final = "gen_ai.system.message"
+EVENT_USER_MESSAGE: Final = "gen_ai.user.message"
+EVENT_ASSISTANT_MESSAGE: Final = "gen_ai.assistant.message"
+EVENT_TOOL_MESSAGE: Final = "gen_ai.tool.message"
+EVENT_CHOICE: Final = "gen_ai.choice"
+EVENT_NAME: Final = "event.name"  # where SDKs before the log record's event_name field put it
+
+# --- GenAI metrics ---------------------------------------------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+TOKEN_TYPE: Final = "gen_ai.token.type"

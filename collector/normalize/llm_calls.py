@@ -1,4 +1,5 @@
-"""GenAI spans → `llm_calls` rows, per the OpenTelemetry GenAI semantic conventions."""
+"""GenAI attributes (a span in any dialect, translated to the current GenAI conventions by
+`dialects`) → one `llm_calls` row."""
 
 from __future__ import annotations
 
@@ -48,14 +49,6 @@ _COLUMN_ATTRIBUTES = frozenset(
 )
 
 
-def is_llm_span(attrs: dict[str, Any]) -> bool:
-    """A span is an LLM call when it names an LLM operation, or a model without an operation."""
-    operation = attrs.get(sc.OPERATION_NAME)
-    if operation is not None:
-        return operation in sc.LLM_OPERATIONS
-    return sc.REQUEST_MODEL in attrs
-
-
 def _count(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -75,7 +68,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     """Message attributes arrive as JSON text (the conventions' shape) or as structured values."""
     if value is None:
         return ""
@@ -95,6 +88,7 @@ def _strings(value: Any) -> list[str]:
 def llm_call_row(
     attrs: dict[str, Any],
     *,
+    dialect: str,
     start_ns: int,
     end_ns: int,
     trace_id: str,
@@ -113,13 +107,17 @@ def llm_call_row(
     cached = _count(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS))
     cache_creation = _count(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
 
-    cost = _number(attrs.get(sc.COST_USD))
-    cost_source = "span" if cost is not None else ""
-    if cost is None:
-        cost = pricing.cost_usd(
-            model, input_tokens, output_tokens, cached, cache_creation, provider
-        )
-        cost_source = "price_table" if cost is not None else ""
+    # The collector's price table prices every call the same way, whichever instrumentation
+    # made it; the span's own figure is kept beside it, and stands in for a model the table
+    # does not know.
+    reported_cost = _number(attrs.get(sc.COST_USD))
+    cost = pricing.cost_usd(model, input_tokens, output_tokens, cached, cache_creation, provider)
+    cost_source = "price_table" if cost is not None else ""
+    # A reported 0 for a call that used tokens is an instrumentation that could not price it
+    # (OpenLIT offline): unpriced, not free.
+    free = reported_cost == 0 and bool(input_tokens or output_tokens)
+    if cost is None and reported_cost is not None and not free:
+        cost, cost_source = reported_cost, "span"
 
     ttft = _number(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK))
     error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
@@ -135,10 +133,10 @@ def llm_call_row(
         response_model=response_model,
         model=model,
         response_id=as_text(attrs.get(sc.RESPONSE_ID) or ""),
-        input_messages=_json_text(attrs.get(sc.INPUT_MESSAGES)),
-        output_messages=_json_text(attrs.get(sc.OUTPUT_MESSAGES)),
-        system_instructions=_json_text(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
-        tool_definitions=_json_text(attrs.get(sc.TOOL_DEFINITIONS)),
+        input_messages=json_text(attrs.get(sc.INPUT_MESSAGES)),
+        output_messages=json_text(attrs.get(sc.OUTPUT_MESSAGES)),
+        system_instructions=json_text(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
+        tool_definitions=json_text(attrs.get(sc.TOOL_DEFINITIONS)),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached,
@@ -146,6 +144,7 @@ def llm_call_row(
         reasoning_tokens=_count(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
         cost_usd=cost,
         cost_source=cost_source,
+        reported_cost_usd=reported_cost,
         duration_ms=max(end_ns - start_ns, 0) / 1e6,
         time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
         status="error" if is_error or error_type else "ok",
@@ -161,5 +160,6 @@ def llm_call_row(
         tags=_strings(attrs.get(sc.TAGS)),
         experiment_id=as_text(attrs.get(sc.EXPERIMENT_ID) or ""),
         dataset_item_id=as_text(attrs.get(sc.DATASET_ITEM_ID) or ""),
+        dialect=dialect,
         attributes={k: as_text(v) for k, v in attrs.items() if k not in _COLUMN_ATTRIBUTES},
     )

@@ -10,12 +10,16 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 SIGNALS: dict[str, type[Message]] = {
     "traces": ExportTraceServiceRequest,
     "logs": ExportLogsServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
 }
 
 
@@ -37,7 +41,9 @@ _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 _CONTAINERS = {
     "traces": ("resourceSpans", "scopeSpans", "spans"),
     "logs": ("resourceLogs", "scopeLogs", "logRecords"),
+    "metrics": ("resourceMetrics", "scopeMetrics", "metrics"),
 }
+_POINT_KINDS = ("sum", "gauge", "histogram", "exponentialHistogram", "summary")
 
 
 def _hex_ids_to_base64(record: dict[str, Any]) -> None:
@@ -65,7 +71,14 @@ def decode_json(signal: str, body: bytes) -> Message:
         for resource in document.get(outer) or ():
             for scope in resource.get(middle) or ():
                 for record in scope.get(inner) or ():
-                    _hex_ids_to_base64(record)
+                    if signal != "metrics":
+                        _hex_ids_to_base64(record)
+                        continue
+                    # Metrics carry trace and span ids only in their points' exemplars.
+                    for kind in _POINT_KINDS:
+                        for point in (record.get(kind) or {}).get("dataPoints") or ():
+                            for exemplar in point.get("exemplars") or ():
+                                _hex_ids_to_base64(exemplar)
         request = SIGNALS[signal]()
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except InvalidRequest:
@@ -82,12 +95,24 @@ def decode_json(signal: str, body: bytes) -> Message:
     return request
 
 
+def _points(metric: Any) -> int:
+    kind = metric.WhichOneof("data")
+    return len(getattr(metric, kind).data_points) if kind else 0
+
+
 def count_items(request: Message) -> int:
-    """Spans in a trace request, log records in a logs request."""
+    """Spans in a trace request, log records in a logs request, data points in a metrics one."""
     if isinstance(request, ExportTraceServiceRequest):
         return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     if isinstance(request, ExportLogsServiceRequest):
         return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+    if isinstance(request, ExportMetricsServiceRequest):
+        return sum(
+            _points(metric)
+            for rm in request.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        )
     raise TypeError(f"not an OTLP export request: {type(request).__name__}")
 
 

@@ -82,7 +82,8 @@ class LlmCallRow:
     cache_creation_input_tokens: int | None = None
     reasoning_tokens: int | None = None
     cost_usd: float | None = None
-    cost_source: str = ""  # "span" (the instrumentation's figure), "price_table", or "" (unpriced)
+    cost_source: str = ""  # "price_table", "span" (the instrumentation's figure), or "" (unpriced)
+    reported_cost_usd: float | None = None  # the instrumentation's own figure, when it gave one
     duration_ms: float = 0.0
     time_to_first_token_ms: float | None = None
     status: str = "ok"  # ok | error
@@ -99,12 +100,88 @@ class LlmCallRow:
     experiment_id: str = ""
     dataset_item_id: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    dialect: str = ""  # whose conventions the span followed: genai, openllmetry, openlit, ...
+
+
+@dataclass(slots=True)
+class LlmMessagesRow:
+    """Messages of a call that came as log records without their span in the same batch."""
+
+    table: ClassVar[str] = "llm_call_messages"
+
+    timestamp: int
+    trace_id: str
+    span_id: str
+    service_name: str
+    input_messages: str = ""
+    output_messages: str = ""
+    system_instructions: str = ""
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    """The columns every otel_metrics_* table shares (insertion goes by column name)."""
+
+    ResourceAttributes: dict[str, str]
+    ResourceSchemaUrl: str
+    ScopeName: str
+    ScopeVersion: str
+    ScopeAttributes: dict[str, str]
+    ScopeDroppedAttrCount: int
+    ScopeSchemaUrl: str
+    ServiceName: str
+    MetricName: str
+    MetricDescription: str
+    MetricUnit: str
+    Attributes: dict[str, str]
+    StartTimeUnix: int  # ns
+    TimeUnix: int  # ns
+    Exemplars_FilteredAttributes: list[dict[str, str]] = field(default_factory=list)
+    Exemplars_TimeUnix: list[int] = field(default_factory=list)
+    Exemplars_Value: list[float] = field(default_factory=list)
+    Exemplars_SpanId: list[str] = field(default_factory=list)
+    Exemplars_TraceId: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MetricSumRow(MetricPoint):
+    table: ClassVar[str] = "otel_metrics_sum"
+
+    Value: float = 0.0
+    Flags: int = 0
+    AggregationTemporality: int = 0
+    IsMonotonic: bool = False
+
+
+@dataclass(slots=True)
+class MetricGaugeRow(MetricPoint):
+    table: ClassVar[str] = "otel_metrics_gauge"
+
+    Value: float = 0.0
+    Flags: int = 0
+
+
+@dataclass(slots=True)
+class MetricHistogramRow(MetricPoint):
+    table: ClassVar[str] = "otel_metrics_histogram"
+
+    Count: int = 0
+    Sum: float = 0.0
+    BucketCounts: list[int] = field(default_factory=list)
+    ExplicitBounds: list[float] = field(default_factory=list)
+    Flags: int = 0
+    Min: float = 0.0
+    Max: float = 0.0
+    AggregationTemporality: int = 0
+
+
+_NESTED = ("Events_", "Links_", "Exemplars_")
 
 
 def column_names(row_type: type) -> list[str]:
     """Table column names of a row type (`Events_Name` → `Events.Name`)."""
     return [
-        f.name.replace("_", ".", 1) if f.name.startswith(("Events_", "Links_")) else f.name
+        f.name.replace("_", ".", 1) if f.name.startswith(_NESTED) else f.name
         for f in fields(row_type)
     ]
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from assay.collector.normalize.llm_calls import is_llm_span, llm_call_row
+from assay.collector.normalize.dialects import GenAIEvent, call_attributes
+from assay.collector.normalize.llm_calls import llm_call_row
 from assay.collector.normalize.otlp import attributes, text_map
 from assay.collector.normalize.rows import LlmCallRow, TraceRow
 from assay.instrumentation import semconv as sc
@@ -30,6 +31,7 @@ STATUS_CODES = {
     Status.STATUS_CODE_OK: "Ok",
     Status.STATUS_CODE_ERROR: "Error",
 }
+_GENAI_EVENT_PREFIX = "gen_ai."
 
 
 @dataclass(slots=True)
@@ -84,6 +86,7 @@ def normalize_traces(
                     StatusCode=status_code,
                     StatusMessage=status_message,
                 )
+                events = []
                 for event in span.events:
                     row.Events_Timestamp.append(event.time_unix_nano)
                     row.Events_Name.append(event.name)
@@ -91,16 +94,20 @@ def normalize_traces(
                     if redactor is not None:
                         redactor.redact_values(event_text)
                     row.Events_Attributes.append(event_text)
+                    if event.name.startswith(_GENAI_EVENT_PREFIX):
+                        events.append(GenAIEvent(event.name, event_text))
                 for link in span.links:
                     row.Links_TraceId.append(link.trace_id.hex())
                     row.Links_SpanId.append(link.span_id.hex())
                     row.Links_TraceState.append(link.trace_state)
                     row.Links_Attributes.append(text_map(attributes(link.attributes)))
                 batch.traces.append(row)
-                if is_llm_span(attrs):
+                call = call_attributes(attrs, events)
+                if call is not None:
                     batch.llm_calls.append(
                         llm_call_row(
-                            attrs,
+                            call.attributes,
+                            dialect=call.dialect,
                             start_ns=span.start_time_unix_nano,
                             end_ns=span.end_time_unix_nano,
                             trace_id=trace_id,

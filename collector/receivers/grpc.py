@@ -1,4 +1,4 @@
-"""The OTLP/gRPC receiver (trace and logs services) on grpc.aio."""
+"""The OTLP/gRPC receiver (trace, logs and metrics services) on grpc.aio."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 import grpc
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from assay.collector.auth import TokenCheck
@@ -19,6 +22,10 @@ log = logging.getLogger("assay.collector.receivers")
 _SERVICES: dict[str, tuple[str, type[Message]]] = {
     "traces": ("opentelemetry.proto.collector.trace.v1.TraceService", ExportTraceServiceResponse),
     "logs": ("opentelemetry.proto.collector.logs.v1.LogsService", ExportLogsServiceResponse),
+    "metrics": (
+        "opentelemetry.proto.collector.metrics.v1.MetricsService",
+        ExportMetricsServiceResponse,
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""The OTLP/HTTP receiver: `/v1/traces` and `/v1/logs`, protobuf or JSON, optionally gzipped."""
+"""The OTLP/HTTP receiver: `/v1/traces`, `/v1/logs` and `/v1/metrics`, protobuf or JSON,
+optionally gzipped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Awaitable, Callable
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +32,7 @@ JSON = "application/json"
 _RESPONSES: dict[str, type[Message]] = {
     "traces": ExportTraceServiceResponse,
     "logs": ExportLogsServiceResponse,
+    "metrics": ExportMetricsServiceResponse,
 }
 # google.rpc.Code values the OTLP spec puts in error bodies
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
@@ -140,4 +145,5 @@ def otlp_routes(
     return [
         Route("/v1/traces", endpoint("traces"), methods=["POST"]),
         Route("/v1/logs", endpoint("logs"), methods=["POST"]),
+        Route("/v1/metrics", endpoint("metrics"), methods=["POST"]),
     ]

@@ -6,8 +6,10 @@ import os
 import time
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 
@@ -21,6 +23,10 @@ def any_value(value: Any) -> AnyValue:
     if isinstance(value, (list, tuple)):
         out = AnyValue()
         out.array_value.values.extend(any_value(v) for v in value)
+        return out
+    if isinstance(value, dict):
+        out = AnyValue()
+        out.kvlist_value.values.extend(key_values(value))
         return out
     return AnyValue(string_value=str(value))
 
@@ -39,6 +45,7 @@ def make_span(
     start_ns: int | None = None,
     duration_ns: int = 1_500_000_000,
     error: bool = False,
+    events: tuple[tuple[str, dict[str, Any]], ...] = (),
 ) -> Span:
     start = start_ns or time.time_ns()
     span = Span(
@@ -55,6 +62,9 @@ def make_span(
         ),
     )
     span.attributes.extend(key_values(attrs or {}))
+    for event_name, event_attrs in events:
+        event = span.events.add(name=event_name, time_unix_nano=start)
+        event.attributes.extend(key_values(event_attrs))
     return span
 
 
@@ -65,4 +75,31 @@ def make_request(service: str, *spans: Span) -> ExportTraceServiceRequest:
     scope_spans = resource_spans.scope_spans.add()
     scope_spans.scope.name = "tests"
     scope_spans.spans.extend(spans)
+    return request
+
+
+def make_log_record(
+    event_name: str,
+    *,
+    span: Span | None = None,
+    attrs: dict[str, Any] | None = None,
+    body: Any = None,
+) -> LogRecord:
+    """A log record as GenAI instrumentations emit events: named, tied to a span's ids."""
+    record = LogRecord(time_unix_nano=time.time_ns(), event_name=event_name)
+    if span is not None:
+        record.trace_id, record.span_id = span.trace_id, span.span_id
+    record.attributes.extend(key_values(attrs or {}))
+    if body is not None:
+        record.body.CopyFrom(any_value(body))
+    return record
+
+
+def make_log_request(service: str, *records: LogRecord) -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.extend(key_values({"service.name": service}))
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "tests"
+    scope_logs.log_records.extend(records)
     return request

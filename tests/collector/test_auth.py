@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,3 +264,35 @@ def test_refusals_leave_the_collector_serving(guarded: RunningCollector) -> None
     service = _service()
     _grpc_export(guarded, service, (("authorization", f"Bearer {OTLP_TOKENS[0]}"),))
     _landed(guarded, service)
+
+
+# --- metrics are guarded like traces and logs ---------------------------------------------------
+def test_metrics_need_the_otlp_token_on_both_transports(guarded: RunningCollector) -> None:
+    from opentelemetry.proto.collector.metrics.v1 import (
+        metrics_service_pb2,
+        metrics_service_pb2_grpc,
+    )
+
+    request = metrics_service_pb2.ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    service = _service()
+    resource_metrics.resource.attributes.add(key=sc.SERVICE_NAME).value.string_value = service
+    metric = resource_metrics.scope_metrics.add().metrics.add(name=sc.METRIC_TOKEN_USAGE)
+    point = metric.histogram.data_points.add(count=1, sum=20.0, time_unix_nano=time.time_ns())
+    point.bucket_counts.extend([0, 1])
+    point.explicit_bounds.append(10.0)
+    body = request.SerializeToString()
+
+    url = f"{guarded.http_url}/v1/metrics"
+    assert httpx.post(url, content=body, headers=PROTOBUF).status_code == 401
+    with grpc.insecure_channel(f"127.0.0.1:{guarded.grpc_port}") as channel:
+        stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Export(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        stub.Export(request, metadata=(("authorization", f"Bearer {OTLP_TOKENS[1]}"),), timeout=10)
+    accepted = httpx.post(url, content=body, headers={**PROTOBUF, **_bearer(OTLP_TOKENS[0])})
+    assert accepted.status_code == 200
+    guarded.wait_for_rows(
+        f"SELECT 1 FROM assay.otel_metrics_histogram WHERE ServiceName = '{service}'", 2
+    )

@@ -7,7 +7,17 @@ import uuid
 
 import pytest
 
-from assay.collector.normalize.rows import LlmCallRow, LogRow, ScoreRow, TraceRow, column_names
+from assay.collector.normalize.rows import (
+    LlmCallRow,
+    LlmMessagesRow,
+    LogRow,
+    MetricGaugeRow,
+    MetricHistogramRow,
+    MetricSumRow,
+    ScoreRow,
+    TraceRow,
+    column_names,
+)
 from assay.collector.store.base import StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.migrations import load_migrations, split_statements
@@ -78,7 +88,19 @@ def test_migrations_run_once(embedded_store: EmbeddedStore) -> None:
     assert [r[0] for r in rows] == [m.name for m in load_migrations("assay")]
 
 
-@pytest.mark.parametrize("row_type", [TraceRow, LogRow, LlmCallRow, ScoreRow])
+@pytest.mark.parametrize(
+    "row_type",
+    [
+        TraceRow,
+        LogRow,
+        LlmCallRow,
+        ScoreRow,
+        LlmMessagesRow,
+        MetricSumRow,
+        MetricGaugeRow,
+        MetricHistogramRow,
+    ],
+)
 def test_row_types_write_exactly_the_table_columns(
     embedded_store: EmbeddedStore, row_type: type
 ) -> None:

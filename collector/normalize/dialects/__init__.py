@@ -1,0 +1,40 @@
+"""Every GenAI span dialect the collector reads, each a table-driven mapping onto the current
+OpenTelemetry GenAI attribute names, from which one `llm_calls` row is built.
+
+The first dialect that recognises a span translates it: the most specific marks first
+(`openinference.span.kind`, OpenLLMetry's and OpenLIT's own names), the current conventions
+last. A span none recognises is not an LLM call and stays in `otel_traces` only. Messages carried
+by GenAI events (on the span, or log records correlated to it) fill what the attributes lack,
+whatever the dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assay.collector.normalize.dialects import genai, openinference, openlit, openllmetry
+from assay.collector.normalize.dialects.genai import EVENT_NAMES, GenAIEvent, message_attributes
+
+__all__ = ["EVENT_NAMES", "CallAttributes", "GenAIEvent", "call_attributes", "message_attributes"]
+
+# Tried in this order; the current conventions (`genai`) come last, as the fallback.
+DIALECTS = (openinference, openllmetry, openlit, genai)
+
+
+@dataclass(frozen=True, slots=True)
+class CallAttributes:
+    dialect: str
+    attributes: dict[str, Any]  # GenAI names for what maps to a column, the rest as they came
+
+
+def call_attributes(
+    attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()
+) -> CallAttributes | None:
+    """The span's attributes in the GenAI conventions' names, or None when it is no LLM call."""
+    events = list(events)
+    for dialect in DIALECTS:
+        if dialect.matches(attrs):
+            translated = dialect.translate(attrs, events)
+            return CallAttributes(dialect.NAME, genai.with_event_messages(translated, events))
+    return None

@@ -1,0 +1,103 @@
+"""OpenLLMetry (Traceloop) before it moved to the current conventions: messages as indexed
+`gen_ai.prompt.N.*` / `gen_ai.completion.N.*` attributes, usage as `prompt_tokens` /
+`completion_tokens`, the operation in `llm.request.type`. Its recent releases write the current
+names too; whatever a span has in those wins over the older spellings read here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from assay.collector.normalize.dialects._shape import (
+    Message,
+    Rename,
+    apply_renames,
+    chat_message,
+    indexed,
+    merged,
+    parsed_json,
+)
+from assay.collector.normalize.dialects.genai import GenAIEvent
+from assay.instrumentation import semconv as sc
+
+NAME = "openllmetry"
+
+PROMPT = "gen_ai.prompt"
+COMPLETION = "gen_ai.completion"
+REQUEST_TYPE = "llm.request.type"
+_OPERATIONS = {
+    "chat": sc.OP_CHAT,
+    "completion": sc.OP_TEXT_COMPLETION,
+    "embedding": sc.OP_EMBEDDINGS,
+}
+
+RENAMES: dict[str, str | Rename] = {
+    "gen_ai.usage.prompt_tokens": sc.USAGE_INPUT_TOKENS,
+    "gen_ai.usage.completion_tokens": sc.USAGE_OUTPUT_TOKENS,
+    "gen_ai.usage.cache_read_input_tokens": sc.USAGE_CACHE_READ_INPUT_TOKENS,
+    "gen_ai.usage.cache_creation_input_tokens": sc.USAGE_CACHE_CREATION_INPUT_TOKENS,
+    "llm.usage.reasoning_tokens": sc.USAGE_REASONING_OUTPUT_TOKENS,
+    REQUEST_TYPE: Rename(sc.OPERATION_NAME, lambda value: _OPERATIONS.get(str(value))),
+    "llm.is_streaming": sc.REQUEST_STREAM,
+    "gen_ai.is_streaming": sc.REQUEST_STREAM,
+    "gen_ai.usage.reasoning_tokens": sc.USAGE_REASONING_OUTPUT_TOKENS,
+    "gen_ai.openai.api_base": Rename(sc.SERVER_ADDRESS, lambda url: _host(str(url))),
+    "traceloop.association.properties.user_id": sc.USER_ID,
+    "traceloop.association.properties.session_id": sc.SESSION_ID,
+}
+
+
+# Names only OpenLLMetry writes; association properties are no mark, they go on every span.
+MARKS = frozenset({"gen_ai.openai.api_base", "gen_ai.is_streaming", "gen_ai.usage.prompt_tokens"})
+
+
+def matches(attrs: Mapping[str, Any]) -> bool:
+    if REQUEST_TYPE in attrs:
+        return str(attrs[REQUEST_TYPE]) in _OPERATIONS
+    operation = attrs.get(sc.OPERATION_NAME)
+    if operation is not None and operation not in sc.LLM_OPERATIONS:
+        return False
+    return any(key.startswith((PROMPT + ".", COMPLETION + ".")) or key in MARKS for key in attrs)
+
+
+def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    consumed = apply_renames(attrs, RENAMES, out)
+    out.setdefault(sc.OPERATION_NAME, sc.OP_CHAT)
+    prompts = indexed(attrs, PROMPT)
+    completions = indexed(attrs, COMPLETION)
+    # Indexed messages leave the attributes map only when they became the messages.
+    used = tuple(
+        prefix + "."
+        for prefix, key in ((PROMPT, sc.INPUT_MESSAGES), (COMPLETION, sc.OUTPUT_MESSAGES))
+        if key not in attrs
+    )
+    consumed.update(k for k in attrs if used and k.startswith(used))
+    if prompts:
+        out[sc.INPUT_MESSAGES] = [_message(fields) for fields in prompts.values()]
+    if completions:
+        out[sc.OUTPUT_MESSAGES] = [_message(fields, output=True) for fields in completions.values()]
+        reasons = [f["finish_reason"] for f in completions.values() if f.get("finish_reason")]
+        if reasons:
+            out[sc.RESPONSE_FINISH_REASONS] = reasons
+    return merged(attrs, consumed, out)
+
+
+def _message(fields: dict[str, Any], output: bool = False) -> Message:
+    calls = [
+        {"id": call.get("id"), "function": call} for call in indexed(fields, "tool_calls").values()
+    ]
+    content = fields.get("content")
+    structured = parsed_json(content) if isinstance(content, str) and content[:1] == "[" else None
+    return chat_message(
+        fields.get("role") or ("assistant" if output else "user"),
+        structured if isinstance(structured, list) else content,
+        tool_calls=calls,
+        tool_call_id=fields.get("tool_call_id"),
+        finish_reason=fields.get("finish_reason") if output else None,
+    )
+
+
+def _host(url: str) -> str | None:
+    return urlsplit(url).hostname

@@ -1,0 +1,85 @@
+"""Per-peer virtual environments for the interop tests: each peer instrumentation pins its own
+OpenTelemetry versions, so each lives in a venv of its own, built from the package registry on
+first use and cached in `.peer-venvs/` (gitignored; `ASSAY_PEER_VENVS` moves it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("ASSAY_PEER_VENVS", ROOT / ".peer-venvs"))
+
+_EXPORT = ["openai", "httpx", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
+
+# What each peer needs, as peers.md found installs that work (Nov 2026, Python 3.11).
+PEERS: dict[str, list[str]] = {
+    "openllmetry": [
+        *_EXPORT,
+        "anthropic",
+        "opentelemetry-instrumentation-openai>=0.47",
+        "opentelemetry-instrumentation-anthropic>=0.47",
+    ],
+    "openinference": [*_EXPORT, "openinference-instrumentation-openai>=0.1.30"],
+    "openai-v2": [
+        *_EXPORT,
+        "opentelemetry-instrumentation-openai-v2==2.4b0",
+        # 1.3b0 drops a module openai-v2 2.4b0 imports
+        "opentelemetry-util-genai==1.1b0",
+    ],
+    "openlit": [
+        "openai",
+        "httpx",
+        "openlit==1.45.0",
+        # an unpinned install resolves to an old OpenLIT that fails at import
+        "opentelemetry-sdk==1.39.1",
+        "opentelemetry-api==1.39.1",
+        "opentelemetry-exporter-otlp==1.39.1",
+        "opentelemetry-semantic-conventions==0.60b1",
+        "opentelemetry-instrumentation==0.60b1",
+    ],
+}
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer's venv could not be built (no registry, a broken release); the output says why."""
+
+
+def peer_python(peer: str) -> Path:
+    """The Python of `peer`'s venv, built on first use; a changed requirement list rebuilds it."""
+    requirements = PEERS[peer]
+    stamp_text = "\n".join(requirements)
+    venv = CACHE / peer
+    python = venv / "bin" / "python"
+    stamp = venv / ".requirements"
+    if python.exists() and stamp.exists() and stamp.read_text() == stamp_text:
+        return python
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(venv)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *requirements,
+        ],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise PeerUnavailable(
+                f"building the {peer} venv failed ({' '.join(step[:4])} ...):\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+    stamp.write_text(stamp_text)
+    return python
+
+
+if __name__ == "__main__":  # build them ahead: python -m tests.peers.venvs [peer ...]
+    for name in sys.argv[1:] or list(PEERS):
+        print(name, peer_python(name), flush=True)
