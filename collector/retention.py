@@ -38,16 +38,28 @@ class Target:
     columns: tuple[str, ...] = ()
 
 
-TARGETS: dict[str, Target] = {
-    "traces": Target((("otel_traces", "Timestamp"), ("otel_traces_trace_id_ts", "Start"))),
-    "logs": Target((("otel_logs", "Timestamp"),)),
-    "llm_calls": Target((("llm_calls", "timestamp"),)),
-    "content": Target(
-        (("llm_calls", "timestamp"),),
-        ("input_messages", "output_messages", "system_instructions", "tool_definitions"),
+TARGETS: dict[str, tuple[Target, ...]] = {
+    "traces": (Target((("otel_traces", "Timestamp"), ("otel_traces_trace_id_ts", "Start"))),),
+    "logs": (Target((("otel_logs", "Timestamp"),)),),
+    "metrics": (
+        Target(
+            (
+                ("otel_metrics_sum", "TimeUnix"),
+                ("otel_metrics_gauge", "TimeUnix"),
+                ("otel_metrics_histogram", "TimeUnix"),
+            )
+        ),
     ),
-    "scores": Target((("scores", "timestamp"),)),
-    "collector_stats": Target((("collector_stats", "timestamp"),)),
+    "llm_calls": (Target((("llm_calls", "timestamp"),)),),
+    "content": (
+        Target(
+            (("llm_calls", "timestamp"),),
+            ("input_messages", "output_messages", "system_instructions", "tool_definitions"),
+        ),
+        Target((("llm_call_messages", "timestamp"),)),  # messages that came as log records
+    ),
+    "scores": (Target((("scores", "timestamp"),)),),
+    "collector_stats": (Target((("collector_stats", "timestamp"),)),),
 }
 
 
@@ -101,9 +113,10 @@ def retention_statements(
     local tables' DDL in `ddl_of` under the names the queries use)."""
     statements = []
     for kind, period in check_retention(retention).items():
-        target = TARGETS[kind]
         off = period.strip().lower() == OFF
-        for table, time_column in target.tables:
+        for target, (table, time_column) in (
+            (t, table) for t in TARGETS[kind] for table in t.tables
+        ):
             ddl = ddl_of.get(table)
             if ddl is None:
                 continue  # not in this schema (yet)

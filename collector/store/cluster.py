@@ -9,7 +9,8 @@ distribution and nothing home-made:
   not change. Rows are sharded by trace id, so a trace (its spans, its LLM calls, its scores)
   stays on one shard and per-trace queries and ReplacingMergeTree deduplication work locally;
 - a materialized view reads the local source table and writes the local target table (each
-  shard aggregates its own inserts);
+  shard aggregates its own inserts); a plain view reads the Distributed tables and joins the
+  local ones (co-sharded, so each shard joins its own rows);
 - `ALTER TABLE` changing columns runs on both the local and the Distributed table; one changing
   storage (TTL, settings) on the local table only.
 
@@ -34,6 +35,11 @@ SHARD_KEYS = {
     "dataset_items": "cityHash64(dataset_name)",
     "experiments": "cityHash64(name)",
     "experiment_items": "cityHash64(experiment_id)",
+    "llm_call_messages": "cityHash64(trace_id)",
+    # A metric series (service, name, attributes) stays on one shard.
+    "otel_metrics_sum": "cityHash64(ServiceName, MetricName, Attributes)",
+    "otel_metrics_gauge": "cityHash64(ServiceName, MetricName, Attributes)",
+    "otel_metrics_histogram": "cityHash64(ServiceName, MetricName, Attributes)",
     "collector_stats": "cityHash64(instance)",
 }
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).
@@ -42,6 +48,7 @@ _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s*\(", 
 _CREATE_VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+TO\s+(\w+)\.(\w+)\s+AS\s", re.S
 )
+_CREATE_PLAIN_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+AS\s", re.S)
 _ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s+(.*)$", re.S)
 _COLUMN_ACTIONS = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(\w*MergeTree)\b")
@@ -113,6 +120,21 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
             f"CREATE MATERIALIZED VIEW {exists}{database}.{name} {on} "
             f"TO {database}.{target} AS {select}"
         ]
+    if match := _CREATE_PLAIN_VIEW.match(statement):
+        exists, database, name = match.groups()
+        select = statement[match.end() :]
+        # The view reads the Distributed tables; what it joins is read on each shard, next to
+        # the rows it joins (the tables are sharded alike, by trace id). A Distributed table on
+        # the right of a JOIN would be a "double-distributed" join, which ClickHouse refuses.
+        joined = select.find("JOIN")
+        if joined >= 0:
+            head, tail = select[:joined], select[joined:]
+            for table in tables:
+                tail = re.sub(
+                    rf"\b{database}\.{table}\b", f"{database}.{table}{LOCAL_SUFFIX}", tail
+                )
+            select = head + tail
+        return [f"CREATE VIEW {exists}{database}.{name} {on} AS {select}"]
     if match := _ALTER.match(statement):
         database, name, action = match.groups()
         if name not in tables:

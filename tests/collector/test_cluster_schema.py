@@ -48,7 +48,9 @@ def columns_block(normal: str) -> str:
 
 def created(normal: str) -> tuple[str, str]:
     """(kind, name) of a formatted CREATE statement."""
-    match = re.match(r"CREATE (TABLE|MATERIALIZED VIEW|DATABASE) (?:IF NOT EXISTS )?(\S+)", normal)
+    match = re.match(
+        r"CREATE (TABLE|MATERIALIZED VIEW|VIEW|DATABASE) (?:IF NOT EXISTS )?(\S+)", normal
+    )
     assert match, normal
     return match.group(1), match.group(2)
 
@@ -77,7 +79,7 @@ def test_the_cluster_schema_exposes_the_single_node_tables(
         if n.startswith("CREATE")
     }
     for (kind, name), normal in single.items():
-        if kind == "MATERIALIZED VIEW":
+        if kind.endswith("VIEW"):
             assert (kind, name) in cluster
             continue
         local = cluster[("TABLE", f"{name}{LOCAL_SUFFIX}")]
@@ -133,6 +135,11 @@ def test_views_read_and_write_the_local_tables() -> None:
                 if out.startswith("CREATE MATERIALIZED VIEW"):
                     assert re.search(r"TO assay\.\w+_local AS", out), out
                     assert re.search(r"FROM assay\.\w+_local\b", out), out
+                elif out.startswith("CREATE VIEW") and "JOIN" in out:
+                    head, joined = out.split("JOIN", 1)
+                    # The view reads the Distributed tables and joins shard-locally.
+                    assert not re.search(r"FROM assay\.\w+_local\b", head), out
+                    assert re.search(r"assay\.\w+_local\b", joined), out
 
 
 def test_alters_reach_the_right_tables() -> None:

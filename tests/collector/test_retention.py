@@ -57,7 +57,9 @@ def aged_call(days: float) -> LlmCallRow:
 def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> None:
     retention = {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
     statements = apply_retention(store, retention)
-    assert len(statements) == 1 + 4 + 2  # llm_calls rows, its 4 content columns, 2 trace tables
+    # llm_calls rows, its 4 content columns, llm_call_messages, 2 trace tables
+    assert len(statements) == 1 + 4 + 1 + 2
+    assert "toIntervalDay(2)" in ddl(store, "llm_call_messages")
     assert "toDateTime(timestamp) + toIntervalDay(10)" in ddl(store, "llm_calls")
     assert "toIntervalDay(30)" in ddl(store, "otel_traces")
     assert "TTL" not in ddl(store, "scores")
