@@ -283,8 +283,8 @@ def get_call(store: Store, span_id: str) -> dict[str, Any] | None:
     """Every column of one call (found by the span id's bloom filter), or None."""
     rows = _rows(
         store,
-        f"SELECT *, toUnixTimestamp64Nano(timestamp) AS timestamp_ns FROM {store.database}.llm_calls"
-        " WHERE span_id = {span:String} LIMIT 1",
+        "SELECT *, toUnixTimestamp64Nano(timestamp) AS timestamp_ns"
+        f" FROM {store.database}.llm_calls WHERE span_id = {{span:String}} LIMIT 1",
         {"span": span_id},
     )
     if not rows:
