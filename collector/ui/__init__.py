@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from assay.collector.ui import pages
+from assay.collector.ui import experiments, pages
 
 
 def ui_routes() -> list[BaseRoute]:
@@ -21,5 +21,8 @@ def ui_routes() -> list[BaseRoute]:
         Route("/login", pages.login, methods=["GET", "POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/reviewer", pages.set_reviewer, methods=["POST"]),
+        Route("/datasets", experiments.datasets_page, methods=["GET"]),
+        Route("/datasets/{name:str}", experiments.dataset_page, methods=["GET"]),
+        Route("/experiments", experiments.experiments_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]

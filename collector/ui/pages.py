@@ -55,7 +55,7 @@ def error_page(request: Request, message: str, status: int = 400) -> Response:
     return page(request, "error.html", status, message=message)
 
 
-async def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def read_store(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, _store(request), *args, **kwargs)
 
 
@@ -73,10 +73,10 @@ async def calls_page(request: Request) -> Response:
     except ValueError as exc:
         return error_page(request, str(exc))
     try:
-        result = await _read(
+        result = await read_store(
             request, queries.list_calls, filters, before or after, before is None, PAGE_SIZE
         )
-        choices = await _read(request, queries.filter_choices)
+        choices = await read_store(request, queries.filter_choices)
     except StoreError as exc:
         return error_page(request, f"the store did not answer: {exc}", 503)
     return page(
@@ -98,13 +98,13 @@ async def call_page(request: Request) -> Response:
     except ValueError as exc:
         return error_page(request, str(exc))
     try:
-        call = await _read(request, queries.get_call, span_id)
+        call = await read_store(request, queries.get_call, span_id)
         if call is None:
             return error_page(request, f"no call with span id {span_id}", 404)
-        spans = await _read(request, queries.trace_spans, call["trace_id"])
+        spans = await read_store(request, queries.trace_spans, call["trace_id"])
         here = Cursor(call["timestamp_ns"], span_id)
-        older = await _read(request, queries.neighbour, filters, here, True)
-        newer = await _read(request, queries.neighbour, filters, here, False)
+        older = await read_store(request, queries.neighbour, filters, here, True)
+        newer = await read_store(request, queries.neighbour, filters, here, False)
     except StoreError as exc:
         return error_page(request, f"the store did not answer: {exc}", 503)
     review = request.query_params.get("review") == "1"
@@ -142,9 +142,9 @@ async def review_next(request: Request) -> Response:
         return error_page(request, str(exc))
     filters.ungraded_by = session.reviewer(request) or "anonymous"
     try:
-        span_id = await _read(request, queries.neighbour, filters, after, True)
+        span_id = await read_store(request, queries.neighbour, filters, after, True)
         if span_id is None and after is not None:  # wrap around to newer ungraded calls
-            span_id = await _read(request, queries.neighbour, filters, None, True)
+            span_id = await read_store(request, queries.neighbour, filters, None, True)
     except StoreError as exc:
         return error_page(request, f"the store did not answer: {exc}", 503)
     if span_id is None:
@@ -156,7 +156,7 @@ async def review_page(request: Request) -> Response:
     """The queue's start: choose filters and a name, then grade call after call."""
     try:
         filters = CallFilters.from_params(request.query_params)
-        choices = await _read(request, queries.filter_choices)
+        choices = await read_store(request, queries.filter_choices)
     except ValueError as exc:
         return error_page(request, str(exc))
     except StoreError as exc:
