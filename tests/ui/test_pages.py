@@ -33,7 +33,6 @@ def test_the_list_filters_by_model_text_and_status(
 ) -> None:
     page.goto(f"{collector.http_url}/calls?service={seeded.service}")
     assert rows(page) == seeded.span_ids  # newest first, all nine
-    screenshot(page, "calls")
 
     page.select_option("select[name=model]", "gpt-4o-mini")
     page.click("form.filters button[type=submit]")
@@ -130,6 +129,8 @@ def test_grading_inline_in_the_list(
     assert span not in rows(page)
     page.goto(f"{collector.http_url}/calls?service={seeded.service}&score_below=0.5")
     assert span not in rows(page)
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    screenshot(page, "calls")
 
 
 def test_the_review_queue_keys(page: Page, collector: RunningCollector, seeded: Seeded) -> None:
