@@ -7,8 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.store.base import Store, StoreError
-from assay.collector.ui.pages import read_store, error_page, page
+from assay.collector.store.base import Store
+from assay.collector.ui.pages import NotFound, page, read_store, ui_endpoint
 from assay.collector.ui.render import pretty_json
 
 MAX_ITEMS = 500
@@ -87,28 +87,20 @@ def experiments(store: Store) -> list[dict[str, Any]]:
     return runs
 
 
+@ui_endpoint
 async def datasets_page(request: Request) -> Response:
-    try:
-        found = await read_store(request, datasets)
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
-    return page(request, "datasets.html", datasets=found)
+    return page(request, "datasets.html", datasets=await read_store(request, datasets))
 
 
+@ui_endpoint
 async def dataset_page(request: Request) -> Response:
     name = request.path_params["name"]
-    try:
-        found = await read_store(request, dataset, name, request.query_params.get("version", ""))
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
+    found = await read_store(request, dataset, name, request.query_params.get("version", ""))
     if found is None:
-        return error_page(request, f"no dataset named {name!r}", 404)
+        raise NotFound(f"no dataset named {name!r}")
     return page(request, "dataset.html", dataset=found)
 
 
+@ui_endpoint
 async def experiments_page(request: Request) -> Response:
-    try:
-        runs = await read_store(request, experiments)
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
-    return page(request, "experiments.html", runs=runs)
+    return page(request, "experiments.html", runs=await read_store(request, experiments))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -11,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from assay.collector.api.feedback import Feedback, record_feedback
+from assay.collector.api.feedback import DEFAULT_AUTHOR, HUMAN_SOURCE, Feedback, record_feedback
 from assay.collector.store.base import Store, StoreError
 from assay.collector.ui import queries, render, session
 from assay.collector.ui.queries import CallFilters, Cursor
@@ -52,33 +54,59 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Resp
 
 
 def error_page(request: Request, message: str, status: int = 400) -> Response:
+    if "application/json" in request.headers.get("accept", ""):  # the page's script asked
+        return JSONResponse({"error": message}, status)
     return page(request, "error.html", status, message=message)
 
 
-async def read_store(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(fn, _store(request), *args, **kwargs)
+class NotFound(Exception):
+    pass
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def ui_endpoint(endpoint: Endpoint) -> Endpoint:
+    """Failures become a page that says what went wrong: bad input 400, nothing there 404,
+    a cross-site request 403, the store not answering 503."""
+
+    @functools.wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except session.CsrfRefused as exc:
+            return error_page(request, str(exc), 403)
+        except NotFound as exc:
+            return error_page(request, str(exc), 404)
+        except ValueError as exc:
+            return error_page(request, str(exc), 400)
+        except StoreError as exc:
+            return error_page(request, f"the store did not answer: {exc}", 503)
+
+    return wrapped
+
+
+async def read_store(request: Request, fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, _store(request), *args)
 
 
 def _query(filters: CallFilters, **extra: str) -> str:
     return urlencode([*filters.query_items(), *((k, v) for k, v in extra.items() if v)])
 
 
+def _cursor(params: Mapping[str, str], name: str) -> Cursor | None:
+    return Cursor.decode(params[name]) if params.get(name) else None
+
+
 # --- calls ---------------------------------------------------------------------------------------
+@ui_endpoint
 async def calls_page(request: Request) -> Response:
-    params = request.query_params
-    try:
-        filters = CallFilters.from_params(params)
-        after = Cursor.decode(params["after"]) if params.get("after") else None
-        before = Cursor.decode(params["before"]) if params.get("before") else None
-    except ValueError as exc:
-        return error_page(request, str(exc))
-    try:
-        result = await read_store(
-            request, queries.list_calls, filters, before or after, before is None, PAGE_SIZE
-        )
-        choices = await read_store(request, queries.filter_choices)
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
+    filters = CallFilters.from_params(request.query_params)
+    after, before = _cursor(request.query_params, "after"), _cursor(request.query_params, "before")
+    result = await read_store(
+        request, queries.list_calls, filters, before or after, before is None, PAGE_SIZE
+    )
+    choices = await read_store(request, queries.filter_choices)
     return page(
         request,
         "calls.html",
@@ -91,28 +119,24 @@ async def calls_page(request: Request) -> Response:
     )
 
 
+@ui_endpoint
 async def call_page(request: Request) -> Response:
     span_id = request.path_params["span_id"]
-    try:
-        filters = CallFilters.from_params(request.query_params)
-    except ValueError as exc:
-        return error_page(request, str(exc))
-    try:
-        call = await read_store(request, queries.get_call, span_id)
-        if call is None:
-            return error_page(request, f"no call with span id {span_id}", 404)
-        spans = await read_store(request, queries.trace_spans, call["trace_id"])
-        here = Cursor(call["timestamp_ns"], span_id)
-        older = await read_store(request, queries.neighbour, filters, here, True)
-        newer = await read_store(request, queries.neighbour, filters, here, False)
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
+    filters = CallFilters.from_params(request.query_params)
+    call = await read_store(request, queries.get_call, span_id)
+    if call is None:
+        raise NotFound(f"no call with span id {span_id}")
+    spans = await read_store(request, queries.trace_spans, call["trace_id"])
+    here = Cursor(call["timestamp_ns"], span_id)
+    older = await read_store(request, queries.neighbour, filters, here, True)
+    newer = await read_store(request, queries.neighbour, filters, here, False)
     review = request.query_params.get("review") == "1"
     keep = _query(filters, review="1" if review else "")
     mine = [
         s
         for s in call["scores"]
-        if s["source"] == "human" and s["author"] == (session.reviewer(request) or "anonymous")
+        if s["source"] == HUMAN_SOURCE
+        and s["author"] == (session.reviewer(request) or DEFAULT_AUTHOR)
     ]
     return page(
         request,
@@ -132,61 +156,39 @@ async def call_page(request: Request) -> Response:
 
 
 # --- the review queue ----------------------------------------------------------------------------
+@ui_endpoint
 async def review_next(request: Request) -> Response:
     """Go to the newest call (after `after`, if given) that this reviewer has not graded."""
-    params = request.query_params
-    try:
-        filters = CallFilters.from_params(params)
-        after = Cursor.decode(params["after"]) if params.get("after") else None
-    except ValueError as exc:
-        return error_page(request, str(exc))
-    filters.ungraded_by = session.reviewer(request) or "anonymous"
-    try:
-        span_id = await read_store(request, queries.neighbour, filters, after, True)
-        if span_id is None and after is not None:  # wrap around to newer ungraded calls
-            span_id = await read_store(request, queries.neighbour, filters, None, True)
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
+    filters = CallFilters.from_params(request.query_params)
+    after = _cursor(request.query_params, "after")
+    filters.ungraded_by = session.reviewer(request) or DEFAULT_AUTHOR
+    span_id = await read_store(request, queries.neighbour, filters, after, True)
+    if span_id is None and after is not None:  # wrap around to newer ungraded calls
+        span_id = await read_store(request, queries.neighbour, filters, None, True)
     if span_id is None:
         return page(request, "review_done.html", filter_query=_query(filters))
     return RedirectResponse(f"/calls/{span_id}?{_query(filters, review='1')}", 303)
 
 
+@ui_endpoint
 async def review_page(request: Request) -> Response:
     """The queue's start: choose filters and a name, then grade call after call."""
-    try:
-        filters = CallFilters.from_params(request.query_params)
-        choices = await read_store(request, queries.filter_choices)
-    except ValueError as exc:
-        return error_page(request, str(exc))
-    except StoreError as exc:
-        return error_page(request, f"the store did not answer: {exc}", 503)
+    filters = CallFilters.from_params(request.query_params)
+    choices = await read_store(request, queries.filter_choices)
     return page(request, "review.html", filters=filters, choices=choices)
 
 
 # --- grading -------------------------------------------------------------------------------------
+@ui_endpoint
 async def grade(request: Request) -> Response:
     """A grade from a form (or the page's script, which asks for JSON back)."""
     form = await request.form()
-    wants_json = "application/json" in request.headers.get("accept", "")
-    try:
-        session.check_csrf(request, form)
-    except session.CsrfRefused as exc:
-        if wants_json:
-            return JSONResponse({"error": str(exc)}, 403)
-        return error_page(request, str(exc), 403)
+    session.check_csrf(request, form)
     fields = {k: form.get(k) for k in ("trace_id", "span_id", "value", "comment")}
     fields["author"] = session.reviewer(request) or None
-    try:
-        feedback = Feedback.parse(fields)
-        row = await asyncio.to_thread(record_feedback, _store(request), feedback)
-    except ValueError as exc:
-        if wants_json:
-            return JSONResponse({"error": str(exc)}, 400)
-        return error_page(request, str(exc))
-    except StoreError as exc:
-        return error_page(request, f"could not store the grade: {exc}", 503)
-    if wants_json:
+    feedback = Feedback.parse(fields)
+    row = await read_store(request, record_feedback, feedback)
+    if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"stored": True, "value": feedback.value, "author": row.author})
     return RedirectResponse(session.safe_next(str(form.get("next") or "")), 303)
 
@@ -209,18 +211,14 @@ async def login(request: Request) -> Response:
     return outcome
 
 
+@ui_endpoint
 async def logout(request: Request) -> Response:
-    try:
-        session.check_csrf(request, await request.form())
-    except session.CsrfRefused as exc:
-        return error_page(request, str(exc), 403)
+    session.check_csrf(request, await request.form())
     return session.sign_out()
 
 
+@ui_endpoint
 async def set_reviewer(request: Request) -> Response:
     form = await request.form()
-    try:
-        session.check_csrf(request, form)
-    except session.CsrfRefused as exc:
-        return error_page(request, str(exc), 403)
+    session.check_csrf(request, form)
     return session.set_reviewer(request, str(form.get("name") or ""), str(form.get("next") or ""))
