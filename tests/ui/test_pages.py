@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from assay.instrumentation import feedback
 from tests.conftest import RunningCollector
 from tests.ui.conftest import screenshot
 from tests.ui.seed import HOSTILE, Seeded
@@ -180,3 +181,18 @@ def test_bad_filters_and_unknown_calls_get_a_clear_page(
     expect(page.locator("p.error")).to_contain_text("'lots' is not a number")
     response = page.goto(f"{collector.http_url}/calls/00000000deadbeef")
     assert response is not None and response.status == 404
+
+
+def test_an_end_users_grade_of_the_trace_shows_on_the_call(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    span, trace = seeded.span_ids[5], seeded.trace_ids[5]
+    assert feedback(
+        trace, 0, "the answer was <b>wrong</b>", author="end-user-1", url=collector.http_url
+    )
+    page.goto(f"{collector.http_url}/calls/{span}")
+    row = page.locator("table.scores-table tr", has_text="end-user-1")
+    expect(row).to_contain_text("the answer was <b>wrong</b>")
+    expect(row).to_contain_text("👎")
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&feedback=yes")
+    assert span in rows(page)
