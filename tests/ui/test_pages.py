@@ -196,3 +196,17 @@ def test_an_end_users_grade_of_the_trace_shows_on_the_call(
     expect(row).to_contain_text("👎")
     page.goto(f"{collector.http_url}/calls?service={seeded.service}&feedback=yes")
     assert span in rows(page)
+
+
+def test_the_queue_says_when_everything_is_graded(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    only = f"{collector.http_url}/review/next?service={seeded.service}&session=session-3"
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    set_reviewer(page, "finisher")
+    page.goto(only)
+    expect(page).to_have_url(re.compile(f"/calls/{seeded.span_ids[3]}\\?"))
+    page.keyboard.press("1")
+    expect(page.locator("h1")).to_have_text("All graded")
+    page.goto(only)  # and stays so
+    expect(page.locator("h1")).to_have_text("All graded")
