@@ -20,6 +20,16 @@ from assay.collector.ui.queries import CallFilters, Cursor
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+# A second fence behind escaping: only the UI's own script runs, nothing frames the pages
+# (no clickjacked grade buttons), forms post only here.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -48,7 +58,7 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> Resp
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     )
-    response = HTMLResponse(html, status)
+    response = HTMLResponse(html, status, headers=SECURITY_HEADERS)
     session.remember_csrf(request, response)
     return response
 

@@ -163,7 +163,10 @@ def test_the_review_queue_keys(page: Page, collector: RunningCollector, seeded: 
 def test_a_hostile_prompt_renders_as_text(
     page: Page, collector: RunningCollector, seeded: Seeded
 ) -> None:
-    page.goto(f"{collector.http_url}/calls/{seeded.hostile_span}")
+    response = page.goto(f"{collector.http_url}/calls/{seeded.hostile_span}")
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     expect(page.locator(".msg.user .text")).to_have_text(HOSTILE)
     expect(page.locator(".msg.assistant .text")).to_have_text(f"You wrote {HOSTILE}")
     assert page.evaluate("window.__pwned") is None
