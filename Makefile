@@ -32,6 +32,8 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/durability.py
 	$(BIN)/python bench/ui_paging.py
+	$(BIN)/python bench/evaluators.py
+	$(BIN)/python bench/experiments.py
 
 clean:
 	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache

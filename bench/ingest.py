@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-from tests.conftest import start_collector
+from tests.conftest import RunningCollector, start_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 WORDS = (
@@ -143,10 +144,19 @@ class IngestResult:
         return self.stored / self.stored_s
 
 
-def run_ingest(bodies: list[bytes], spans: int, senders: int, **env: str) -> IngestResult:
-    """Start a collector (settings from `env`), send every request, wait until all are stored."""
+def run_ingest(
+    bodies: list[bytes],
+    spans: int,
+    senders: int,
+    *args: str,
+    then: Callable[[RunningCollector, float], None] | None = None,
+    storage: dict[str, tuple[int, int, int]] | None = None,
+    **env: str,
+) -> IngestResult:
+    """Start a collector (flags `args`, settings from `env`), send every request, wait until
+    all are stored; `then(collector, started)` runs before the collector stops."""
     with tempfile.TemporaryDirectory() as tmp:
-        collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", **env)
+        collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", *args, **env)
         process = psutil.Process(collector.process.pid)
         base_rss = process.memory_info().rss
         peak = base_rss
@@ -173,7 +183,11 @@ def run_ingest(bodies: list[bytes], spans: int, senders: int, **env: str) -> Ing
         elapsed = time.perf_counter() - started
         done.set()
         traces = collector.query("SELECT count() AS n FROM assay.otel_traces")[0]["n"]
+        if then is not None:
+            then(collector, started)
         collector.stop()
+        if storage is not None:  # opens the folder in this process: once per process (chDB)
+            storage.update(measure_storage(Path(tmp) / "data"))
     return IngestResult(
         spans,
         len(bodies),
@@ -186,6 +200,32 @@ def run_ingest(bodies: list[bytes], spans: int, senders: int, **env: str) -> Ing
         base_rss,
         peak,
     )
+
+
+def measure_storage(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Per table: rows, compressed and uncompressed bytes on disk (active parts)."""
+    from assay.collector.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(folder, "assay")
+    _, rows = store.query(
+        "SELECT table, sum(rows), sum(data_compressed_bytes), sum(data_uncompressed_bytes)"
+        " FROM system.parts WHERE database = 'assay' AND active GROUP BY table ORDER BY table"
+    )
+    store.close()
+    return {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
+def report_storage(storage: dict[str, tuple[int, int, int]], calls: int) -> None:
+    print("  storage per LLM call  (compressed on disk / uncompressed)")
+    total_c = total_u = 0
+    for table, (_rows, compressed, uncompressed) in storage.items():
+        if compressed >= calls:  # at least a byte per call: the tables that grow with traffic
+            total_c, total_u = total_c + compressed, total_u + uncompressed
+            print(
+                f"    {table:24} {compressed / calls:8.0f} B / {uncompressed / calls:8.0f} B"
+                f"   ({uncompressed / max(compressed, 1):.1f}x)"
+            )
+    print(f"    {'all tables':24} {total_c / calls:8.0f} B / {total_u / calls:8.0f} B")
 
 
 def report(title: str, result: IngestResult) -> None:
@@ -217,7 +257,8 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     print(f"building {args.spans} spans (~2 KB prompt, ~1 KB response each) ...", flush=True)
     bodies = build_requests(args.spans, args.batch)
-    result = run_ingest(bodies, args.spans, args.senders)
+    storage: dict[str, tuple[int, int, int]] = {}
+    result = run_ingest(bodies, args.spans, args.senders, storage=storage)
     report(
         f"\nIngest: {args.spans} LLM spans, {result.megabytes:.0f} MB of OTLP, {len(bodies)} "
         f"requests, {args.senders} gRPC senders, {os.cpu_count()} cores, disk spool with fsync",
@@ -225,6 +266,7 @@ def main() -> None:
     )
     verdict = "MET" if result.spans_per_s >= 5000 else "MISSED"
     print(f"  target                {verdict} (>= 5,000 spans/s)")
+    report_storage(storage, args.spans)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,18 @@ def main() -> None:
     default=None,
     help="assay.yaml with further settings.",
 )
+@click.option(
+    "--cluster",
+    default=None,
+    help="Distribute the schema over this ClickHouse cluster (with --clickhouse-url).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Collector processes sharing the ports (with --clickhouse-url).",
+)
 @click.option("--demo", is_flag=True, help="Also send demo traffic through a local fake LLM.")
 @click.option("--demo-calls", type=int, default=200, show_default=True)
 @click.option("--log-level", default="info", show_default=True)
@@ -71,12 +83,16 @@ def collector(
     storage: Path | None,
     clickhouse_url: str | None,
     config_file: Path | None,
+    cluster: str | None,
+    workers: int,
     demo: bool,
     demo_calls: int,
     log_level: str,
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
+    from assay.collector.evaluation import compile_rules, load_evaluation_config
     from assay.collector.service import Endpoints, serve
+    from assay.collector.workers import check_workers, run_workers
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -89,9 +105,18 @@ def collector(
             http_port=http_port,
             storage=storage,
             clickhouse_url=clickhouse_url,
+            cluster=cluster,
         )
+        evaluation = load_evaluation_config(config_file)
+        compile_rules(evaluation)
+        check_workers(settings, workers)
+        if workers > 1 and demo:
+            raise ValueError("--demo runs with a single collector process, not with --workers")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if workers > 1:
+        arguments = _without_option(sys.argv[2:], "--workers")
+        sys.exit(run_workers(settings, workers, arguments))
 
     def on_ready(endpoints: Endpoints) -> None:
         if demo:
@@ -100,7 +125,7 @@ def collector(
             ).start()
 
     try:
-        asyncio.run(serve(settings, on_ready=on_ready))
+        asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))
     except Exception as exc:  # start-up failures: say what and why, no traceback
         from assay.collector.store.base import StoreError
 
@@ -191,6 +216,35 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _without_option(arguments: list[str], name: str) -> list[str]:
+    """`arguments` without `name VALUE` / `name=VALUE`."""
+    kept: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == name:
+            skip = True
+        elif not argument.startswith(f"{name}="):
+            kept.append(argument)
+    return kept
+
+
+@main.command()
+@click.option("--cluster", default=None, help="Render for this ClickHouse cluster.")
+@click.option("--database", default=None, help="Database name (default assay).")
+def schema(cluster: str | None, database: str | None) -> None:
+    """Print the SQL schema (every migration), single-node or for a cluster."""
+    from assay.collector.settings import DEFAULT_DATABASE
+    from assay.collector.store.cluster import ClusterSchemaError
+    from assay.collector.store.migrations import schema_script
+
+    try:
+        click.echo(schema_script(database or DEFAULT_DATABASE, cluster), nl=False)
+    except ClusterSchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 @click.option(
     "--endpoint",
@@ -208,6 +262,11 @@ def demo(endpoint: str | None, calls: int) -> None:
     summary = run_demo(endpoint=endpoint, calls=calls)
     err.print(f"[green]demo done:[/green] {summary}")
 
+
+from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
+
+main.add_command(experiments)
+main.add_command(eval_group)
 
 if __name__ == "__main__":
     main()

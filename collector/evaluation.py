@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, Field, field_validator
@@ -41,10 +41,14 @@ FILTER_FIELDS = {
 }
 
 
+# An evaluator in a rule: a name, or `{name: {option: value}}` for a configured preset.
+EvaluatorSpec = str | dict[str, dict[str, Any]]
+
+
 class Rule(BaseModel):
     """Which evaluators run on which calls, on what share of traces."""
 
-    evaluators: list[str] = Field(min_length=1)
+    evaluators: list[EvaluatorSpec] = Field(min_length=1)
     where: dict[str, str | list[str]] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # the call must carry all of them
     sample: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -56,6 +60,14 @@ class Rule(BaseModel):
         if unknown:
             raise ValueError(f"unknown filter(s) {unknown}; use {sorted(FILTER_FIELDS)} or tags")
         return where
+
+    @field_validator("evaluators")
+    @classmethod
+    def _one_name_each(cls, specs: list[EvaluatorSpec]) -> list[EvaluatorSpec]:
+        for spec in specs:
+            if isinstance(spec, dict) and len(spec) != 1:
+                raise ValueError(f"{spec}: write one evaluator per entry, {{name: {{options}}}}")
+        return specs
 
     def matches(self, call: LlmCallRow) -> bool:
         for key, wanted in self.where.items():
@@ -73,6 +85,12 @@ class EvaluationConfig(BaseModel):
     modules: list[str] = Field(default_factory=list)  # imported first: users' own evaluators
     queue_size: int = Field(default=10_000, gt=0)
     concurrency: int = Field(default=8, gt=0)  # per evaluator
+    limits: dict[str, int] = Field(default_factory=dict)  # per-evaluator concurrency overrides
+    max_in_flight: int = Field(default=256, gt=0)  # evaluations running at once, all evaluators
+    # The most of one core the evaluation thread may use: ingest shares the process (and its
+    # GIL), so evaluation yields past this share and the queue drops what it cannot reach.
+    cpu_share: float = Field(default=0.3, gt=0, le=1)
+    log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     batch_scores: int = Field(default=1000, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
 
@@ -86,6 +104,29 @@ def load_evaluation_config(config_file: Path | None) -> EvaluationConfig:
         return EvaluationConfig.model_validate(loaded.get("evaluation") or {})
     except ValueError as exc:
         raise ValueError(f"{config_file}: evaluation: {exc}") from exc
+
+
+def resolve(spec: EvaluatorSpec) -> Evaluator:
+    """The evaluator a rule entry names, with its options."""
+    if isinstance(spec, str):
+        return get_evaluator(spec)
+    ((name, options),) = spec.items()
+    return get_evaluator(name, **(options or {}))
+
+
+def compile_rules(config: EvaluationConfig) -> list[tuple[int, Rule, list[Evaluator]]]:
+    """Each rule with its evaluators resolved; raises ValueError saying what is wrong.
+
+    Called at start-up, so a typo in assay.yaml fails there, not at the first call."""
+    try:
+        for module in config.modules:
+            importlib.import_module(module)  # registers the user's @evaluator functions
+        return [
+            (index, rule, [resolve(spec) for spec in rule.evaluators])
+            for index, rule in enumerate(config.rules)
+        ]
+    except (ImportError, LookupError, TypeError, ValueError) as exc:
+        raise ValueError(f"evaluation: {exc}") from exc
 
 
 def sampled(trace_id: str, rate: float, salt: int) -> bool:
@@ -112,6 +153,28 @@ class EvaluationStats:
         return {**vars(self), "queue_depth": depth}
 
 
+class CpuBudget:
+    """Keeps the calling thread's CPU time under `share` of the wall-clock time, measured
+    over windows of a second: `pause()` says how long to sleep to get back under it."""
+
+    def __init__(self, share: float, window: float = 1.0) -> None:
+        self.share = share
+        self.window = window
+        self._start()
+
+    def _start(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = time.thread_time()
+
+    def pause(self) -> float:
+        elapsed = time.monotonic() - self._wall
+        used = time.thread_time() - self._cpu
+        wait = max(used / self.share - elapsed, 0.0)
+        if elapsed + wait >= self.window:
+            self._start()
+        return min(wait, self.window)
+
+
 @dataclass
 class _Job:
     call: LlmCallRow
@@ -125,13 +188,7 @@ class OnlineEvaluation:
     stats: EvaluationStats = field(default_factory=EvaluationStats)
 
     def __post_init__(self) -> None:
-        for module in self.config.modules:
-            importlib.import_module(module)  # registers the user's @evaluator functions
-        # Resolve every name now: a typo in assay.yaml fails at start-up, not at the first call.
-        self._rules = [
-            (index, rule, [get_evaluator(name) for name in rule.evaluators])
-            for index, rule in enumerate(self.config.rules)
-        ]
+        self._rules = compile_rules(self.config)
         self._jobs: deque[_Job] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -152,7 +209,10 @@ class OnlineEvaluation:
             )
 
     def offer(self, calls: list[LlmCallRow]) -> None:
-        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full."""
+        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full.
+
+        A call without an answer (failed, or stored without content) is not given to
+        evaluators that read the output: a score on nothing would count as a failure."""
         if not self.enabled:
             return
         jobs = [
@@ -161,6 +221,7 @@ class OnlineEvaluation:
             for index, rule, evaluators in self._rules
             if rule.matches(call) and sampled(call.trace_id, rule.sample, index)
             for evaluator in evaluators
+            if _has_output(call) or not evaluator.reads_output
         ]
         if not jobs:
             return
@@ -204,78 +265,119 @@ class OnlineEvaluation:
         limits: dict[str, asyncio.Semaphore] = {}
         pending: list[ScoreRow] = []
         running: set[asyncio.Task[None]] = set()
-        last_flush = time.monotonic()
+        writing: asyncio.Task[None] | None = None
+        memo: tuple[LlmCallRow | None, EvalInput | None] = (None, None)
+        last_flush = last_log = time.monotonic()
+        logged: dict[str, int] = {}
+        budget = CpuBudget(self.config.cpu_share)
         while not (self._stopping.is_set() and not running):
-            with self._lock:
-                batch = [self._jobs.popleft() for _ in range(min(len(self._jobs), 256))]
+            if time.monotonic() - last_log >= self.config.log_interval:
+                last_log = time.monotonic()
+                logged = self._log_progress(logged)
+            batch = self._take(len(running))
             for job in batch:
-                limit = limits.setdefault(
-                    job.evaluator.name, asyncio.Semaphore(self.config.concurrency)
-                )
-                task = asyncio.create_task(self._evaluate(job, limit, pending))
+                # A call's jobs are queued together: its input is built once for all of them.
+                if memo[0] is not job.call:
+                    memo = (job.call, EvalInput.from_llm_call(_call_fields(job.call)))
+                data = cast(EvalInput, memo[1])
+                if job.evaluator.runs_inline:  # cheap and synchronous: no task, no limit
+                    pending.append(await self._score(job, data))
+                    continue
+                name = job.evaluator.name
+                limit = limits.get(name)
+                if limit is None:
+                    limit = limits[name] = asyncio.Semaphore(
+                        self.config.limits.get(name, self.config.concurrency)
+                    )
+                task = asyncio.create_task(self._limited(job, data, limit, pending))
                 running.add(task)
                 task.add_done_callback(running.discard)
-            if len(pending) >= self.config.batch_scores or (
+            due = len(pending) >= self.config.batch_scores or (
                 pending and time.monotonic() - last_flush >= self.config.flush_interval
-            ):
-                await asyncio.to_thread(self._write, pending[:])
+            )
+            if due and (writing is None or writing.done()):
+                # One write at a time, beside the evaluations (which append to `pending`).
+                rows = pending[:]
                 pending.clear()
+                writing = asyncio.create_task(asyncio.to_thread(self._write, rows))
                 last_flush = time.monotonic()
-            if not batch:
-                if running:
-                    await asyncio.wait(running, timeout=0.05)
-                else:
-                    await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
-                    self._wake.clear()
+            if batch:
+                # Let the running evaluations and the write move; stay within the CPU share.
+                await asyncio.sleep(budget.pause())
+            elif running:
+                await asyncio.wait(running, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            elif writing is not None and not writing.done():
+                await asyncio.wait({writing}, timeout=self.config.flush_interval)
             else:
-                await asyncio.sleep(0)  # let the evaluations run
+                await asyncio.to_thread(self._wake.wait, self.config.flush_interval)
+                self._wake.clear()
+        if writing is not None:
+            await writing
         if pending:
             self._write(pending)
+        self._log_progress(logged)
 
-    async def _evaluate(self, job: _Job, limit: asyncio.Semaphore, out: list[ScoreRow]) -> None:
+    def _take(self, running: int, most: int = 512) -> list[_Job]:
+        """The next jobs; those needing a task only while fewer than max_in_flight run."""
+        room = self.config.max_in_flight - running
+        batch: list[_Job] = []
+        with self._lock:  # jobs wait in the bounded queue, not as tasks: drops stay possible
+            while self._jobs and len(batch) < most:
+                if not self._jobs[0].evaluator.runs_inline:
+                    if room <= 0:
+                        break
+                    room -= 1
+                batch.append(self._jobs.popleft())
+        return batch
+
+    def _log_progress(self, before: dict[str, int]) -> dict[str, int]:
+        now = self.snapshot()
+        if now != before:
+            log.info("online evaluation: %s", ", ".join(f"{k} {v}" for k, v in now.items()))
+        return now
+
+    async def _limited(
+        self, job: _Job, data: EvalInput, limit: asyncio.Semaphore, out: list[ScoreRow]
+    ) -> None:
         async with limit:
-            # Evaluators turn their own exceptions into error scores; a bug in that must still
-            # not take the worker down.
-            try:
-                score = await job.evaluator(EvalInput.from_llm_call(_call_fields(job.call)))
-            except Exception as exc:
-                self._count(failed=1)
-                log.exception("evaluator %s crashed", job.evaluator.name)
-                score = None
-                error = f"{type(exc).__name__}: {exc}"
+            out.append(await self._score(job, data))
+
+    async def _score(self, job: _Job, data: EvalInput) -> ScoreRow:
         call = job.call
-        if score is None:
-            out.append(
-                ScoreRow(
-                    time.time_ns(),
-                    call.trace_id,
-                    call.span_id,
-                    job.evaluator.name,
-                    0.0,
-                    evaluator_version=job.evaluator.version,
-                    error=error,
-                )
-            )
-            return
-        self._count(evaluated=1, failed=1 if score.error else 0)
-        out.append(
-            ScoreRow(
-                timestamp=time.time_ns(),
-                trace_id=call.trace_id,
-                span_id=call.span_id,
-                name=score.name,
-                value=score.value,
-                label=score.label,
-                passed=score.passed,
-                explanation=score.explanation,
+        # Evaluators turn their own exceptions into error scores; a bug in that must still
+        # not take the worker down.
+        try:
+            score = await job.evaluator(data)
+        except Exception as exc:
+            self._count(failed=1)
+            log.exception("evaluator %s crashed", job.evaluator.name)
+            return ScoreRow(
+                time.time_ns(),
+                call.trace_id,
+                call.span_id,
+                job.evaluator.name,
+                0.0,
                 source="online",
-                evaluator_version=score.evaluator_version,
-                experiment_id=call.experiment_id,
-                dataset_item_id=call.dataset_item_id,
-                cost_usd=score.cost_usd,
-                duration_ms=score.duration_ms,
-                error=score.error,
+                evaluator_version=job.evaluator.version,
+                error=f"{type(exc).__name__}: {exc}",
             )
+        self._count(evaluated=1, failed=1 if score.error else 0)
+        return ScoreRow(
+            timestamp=time.time_ns(),
+            trace_id=call.trace_id,
+            span_id=call.span_id,
+            name=score.name,
+            value=score.value,
+            label=score.label,
+            passed=score.passed,
+            explanation=score.explanation,
+            source="online",
+            evaluator_version=score.evaluator_version,
+            experiment_id=call.experiment_id,
+            dataset_item_id=call.dataset_item_id,
+            cost_usd=score.cost_usd,
+            duration_ms=score.duration_ms,
+            error=score.error,
         )
 
     def _write(self, rows: list[ScoreRow]) -> None:
@@ -297,6 +399,10 @@ class OnlineEvaluation:
                 )
                 time.sleep(0.5 * 2**attempt)
         log.error("dropped %d online scores: the store kept failing", len(rows))
+
+
+def _has_output(call: LlmCallRow) -> bool:
+    return call.status != "error" and call.output_messages not in ("", "[]")
 
 
 def _call_fields(call: LlmCallRow) -> dict[str, Any]:

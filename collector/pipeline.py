@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -20,6 +20,9 @@ from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
 from assay.collector.store.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from assay.collector.evaluation import OnlineEvaluation
 
 log = logging.getLogger("assay.collector.pipeline")
 
@@ -43,13 +46,26 @@ class PipelineStats:
     logs_written: int = 0
     segments_written: int = 0
     write_failures: int = 0
+    write_ms_total: float = 0.0  # time spent in successful segment writes
+    write_ms_max: float = 0.0
     last_write_error: str = ""
     last_write_ok: float = 0.0
+    # Requests refused, by reason: overloaded, invalid, too_large, unauthenticated, media_type
+    refused: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {k: v for k, v in vars(self).items() if k != "lock"}
+            return {
+                k: dict(v) if isinstance(v, dict) else v
+                for k, v in vars(self).items()
+                if k != "lock"
+            }
+
+    def refuse(self, reason: str) -> None:
+        with self.lock:
+            self.requests_refused += 1
+            self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def add(self, **counts: int) -> None:
         with self.lock:
@@ -73,8 +89,15 @@ class Pipeline:
     """Receivers `submit` validated requests into the spool and are acknowledged once the spool
     has them; one writer thread turns sealed spool segments into rows and stores them."""
 
-    def __init__(self, store: Store, spool: Spool, settings: CollectorSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        spool: Spool,
+        settings: CollectorSettings,
+        evaluation: OnlineEvaluation | None = None,
+    ) -> None:
         self.store = store
+        self.evaluation = evaluation
         self.spool = spool
         self.settings = settings
         self.stats = PipelineStats()
@@ -91,7 +114,7 @@ class Pipeline:
         try:
             ticket = self.spool.append(signal, payload)
         except SpoolFull as exc:
-            self.stats.add(requests_refused=1)
+            self.stats.refuse("overloaded")
             raise Overloaded(str(exc), exc.retry_after) from exc
         if self.spool.syncs:  # off the event loop: fsync blocks
             await asyncio.to_thread(self.spool.sync, ticket)
@@ -152,6 +175,7 @@ class Pipeline:
         delay = self.settings.retry_initial
         attempt = 0
         while True:
+            started = time.perf_counter()
             attempt += 1
             try:
                 for table, table_rows in tables:
@@ -187,6 +211,14 @@ class Pipeline:
             llm_calls_written=len(rows.traces.llm_calls),
             logs_written=len(rows.logs),
         )
+        took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
+            self.stats.write_ms_total += took_ms
+            self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
+        if self.evaluation is not None and rows.traces.llm_calls:
+            try:  # only stored calls are evaluated; a bug there must not stop the writer
+                self.evaluation.offer(rows.traces.llm_calls)
+            except Exception:
+                log.exception("could not queue online evaluations of segment %d", segment.seq)
         return True

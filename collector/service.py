@@ -15,8 +15,11 @@ import uvicorn
 
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
+from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
+from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
+from assay.collector.retention import apply_retention
 from assay.collector.settings import CollectorSettings, listen_host, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
@@ -73,11 +76,15 @@ def open_spool(settings: CollectorSettings) -> Spool:
     )
 
 
-def _bind_http(host: str, port: int) -> socket.socket:
-    """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts."""
+def _bind_http(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """Bind the HTTP socket ourselves, so a taken port is a clear error before anything starts.
+
+    With `reuse_port`, the kernel spreads connections over every process bound to the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -93,23 +100,33 @@ async def serve(
     on_ready: Callable[[Endpoints], None] | None = None,
     stop: asyncio.Event | None = None,
     store: ClickHouseStore | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush.
 
-    `store` replaces the one the settings name (embedding the collector, fault injection)."""
+    `store` replaces the one the settings name (embedding the collector, fault injection);
+    `evaluation` holds the online evaluation rules (the `evaluation:` section of assay.yaml)."""
+    evaluation = evaluation or EvaluationConfig()
+    compile_rules(evaluation)  # a mistake in the rules is reported before any data is touched
     if store is None:
         store = await asyncio.to_thread(open_store, settings)
     try:
         applied = await asyncio.to_thread(store.migrate)
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
-        pipeline = Pipeline(store, open_spool(settings), settings)
+        await asyncio.to_thread(apply_retention, store, settings.retention, store.cluster)
+        online = OnlineEvaluation(evaluation, store)
+        online.start()
+        pipeline = Pipeline(store, open_spool(settings), settings, online)
         pipeline.start()
+        monitor = Monitor(store, pipeline, settings, assay_version())
         try:
-            await _serve(settings, store, pipeline, on_ready, stop or asyncio.Event())
+            await _serve(settings, store, pipeline, monitor, on_ready, stop or asyncio.Event())
         finally:
             # Whatever was accepted gets written before the store closes.
             await asyncio.to_thread(pipeline.stop)
+            await asyncio.to_thread(online.stop)
+            await asyncio.to_thread(monitor.stop)
     finally:
         store.close()
     log.info("collector stopped")
@@ -119,6 +136,7 @@ async def _serve(
     settings: CollectorSettings,
     store: ClickHouseStore,
     pipeline: Pipeline,
+    monitor: Monitor,
     on_ready: Callable[[Endpoints], None] | None,
     stop: asyncio.Event,
 ) -> None:
@@ -135,7 +153,7 @@ async def _serve(
         )
     elif not settings.api_tokens:
         log.info("no API token is set: the UI and API are open to whoever reaches %s", host)
-    http_socket = _bind_http(host, settings.http_port)
+    http_socket = _bind_http(host, settings.http_port, settings.reuse_port)
     grpc_server, grpc_port = build_grpc_server(
         pipeline,
         host,
@@ -143,8 +161,10 @@ async def _serve(
         settings.max_request_bytes,
         TokenCheck(settings.otlp_tokens, "OTLP"),
         tls.grpc_credentials() if tls else None,
+        settings.reuse_port,
     )
     app = build_http_app(store, pipeline, settings, assay_version())
+    app.state.monitor = monitor
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -166,6 +186,7 @@ async def _serve(
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.02)
     http_port = http_socket.getsockname()[1]
+    monitor.start(grpc_port)
     endpoints = Endpoints(grpc_port=grpc_port, http_port=http_port, host=host, tls=tls is not None)
     where = settings.clickhouse_url.split("@")[-1] if settings.clickhouse_url else settings.storage
     log.info(

@@ -25,6 +25,10 @@ class CollectorSettings(BaseSettings):
     storage: Path = Path("assay-data")
     clickhouse_url: str | None = None
     database: str = DEFAULT_DATABASE
+    # A ClickHouse cluster (remote_servers name) to distribute the schema over (store/cluster.py)
+    cluster: str | None = None
+    # Share the ports with other collector processes (set for each of `--workers N`).
+    reuse_port: bool = False
 
     # Largest OTLP request accepted, compressed and decompressed alike.
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
@@ -45,6 +49,15 @@ class CollectorSettings(BaseSettings):
     # Store write retries: exponential backoff from retry_initial up to retry_max seconds.
     retry_initial: float = Field(default=0.2, gt=0)
     retry_max: float = Field(default=30.0, gt=0)
+
+    # Self-monitoring: a row of this collector's counters into collector_stats every
+    # stats_interval seconds, under `instance` (default host:grpc-port). /api/health turns
+    # unhealthy (503) when the spool is full or the store has been unreachable this long.
+    stats_interval: float = Field(default=5.0, gt=0)
+    # How long each kind of data is kept (collector/retention.py): {llm_calls: 90d, content: 14d}
+    retention: dict[str, str] = Field(default_factory=dict)
+    instance: str | None = None
+    unhealthy_after: float = Field(default=60.0, gt=0)
 
     query_timeout_s: int = Field(default=30, gt=0)
     query_max_rows: int = Field(default=100_000, gt=0)
@@ -104,6 +117,13 @@ class CollectorSettings(BaseSettings):
                 f"choose from {', '.join(BUILTIN_PATTERNS)}"
             )
         return value
+
+    @field_validator("retention")
+    @classmethod
+    def _known_retention(cls, value: dict[str, str]) -> dict[str, str]:
+        from assay.collector.retention import check_retention
+
+        return check_retention(value)
 
     @field_validator("redact_patterns")
     @classmethod

@@ -10,11 +10,24 @@
 
     score = await exact_match()(EvalInput(output="Paris", expected="Paris"))
 
+Experiments::
+
+    from assay.evaluators import Dataset, evaluate, compare
+
+    dataset = Dataset("capitals", [{"input": "Capital of France?", "expected": "Paris"}])
+    a = evaluate(dataset, prompt_a, [exact_match()], experiment="prompt-a")
+    b = evaluate(dataset, prompt_b, [exact_match()], experiment="prompt-b")
+    compare(a, b)          # per evaluator: delta, 95% CI, p-value, improved / regressed items
+
 Presets are factories (`contains("refund")`, `json_schema({...})`, `correctness(model=...)`);
 `get_evaluator(name)` resolves a preset's default instance or a registered `@evaluator`.
 """
 
 from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, evaluator
+from assay.evaluators.client import CollectorError
+from assay.evaluators.comparison import Comparison, compare
+from assay.evaluators.dataset import Dataset, DatasetItem
+from assay.evaluators.experiment import aevaluate, evaluate
 from assay.evaluators.heuristics import (
     bleu,
     contains,
@@ -44,23 +57,33 @@ from assay.evaluators.judges import (
     toxicity,
 )
 from assay.evaluators.registry import UnknownEvaluatorError, get_evaluator, registered
+from assay.evaluators.results import ExperimentResult, ItemResult
 
 __all__ = [
+    "CollectorError",
+    "Comparison",
+    "Dataset",
+    "DatasetItem",
     "EvalInput",
     "Evaluator",
+    "ExperimentResult",
     "FunctionEvaluator",
+    "ItemResult",
     "JudgeAnswerError",
     "OpenAIJudge",
     "Score",
     "UnknownEvaluatorError",
+    "aevaluate",
     "answer_relevance",
     "bleu",
+    "compare",
     "contains",
     "contains_all",
     "contains_any",
     "context_relevance",
     "correctness",
     "cost_budget",
+    "evaluate",
     "evaluator",
     "exact_match",
     "faithfulness",

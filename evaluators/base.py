@@ -286,6 +286,16 @@ class Evaluator:
     so a changed evaluator records its scores under a new version.
     """
 
+    # False for evaluators that judge the call's figures (latency, cost), not its output:
+    # online evaluation then runs them on calls stored without content too.
+    reads_output: bool = True
+
+    @property
+    def runs_inline(self) -> bool:
+        """True when evaluating never waits (cheap synchronous code): callers may run it
+        without a task or a concurrency limit."""
+        return False
+
     def __init__(
         self,
         name: str,
@@ -413,6 +423,10 @@ class FunctionEvaluator(Evaluator):
         self._is_async = inspect.iscoroutinefunction(fn)
         self._run_in_thread = run_in_thread and not self._is_async
         self._fields = _arguments_of(fn)
+
+    @property
+    def runs_inline(self) -> bool:
+        return not self._is_async and not self._run_in_thread
 
     def fingerprint(self) -> str:
         return "\n".join((_source_of(self._source), _config_text(self._settings())))

@@ -58,6 +58,11 @@ _MODULE = sys.modules[__name__]
 Smoothing = Literal["none", "floor", "add-k", "exp"]
 
 
+def _figures_only(evaluator: FunctionEvaluator) -> FunctionEvaluator:
+    evaluator.reads_output = False
+    return evaluator
+
+
 def _make(
     fn: Callable[[EvalInput], Score | float | bool],
     name: str,
@@ -938,7 +943,9 @@ def latency_budget(ms: float, *, name: str = "latency_budget") -> FunctionEvalua
             raise ValueError("the input has no duration_ms")
         return _budget(data.duration_ms, ms, "ms")
 
-    return _make(run, name, description="the call's latency is within a budget", ms=ms)
+    return _figures_only(
+        _make(run, name, description="the call's latency is within a budget", ms=ms)
+    )
 
 
 @preset
@@ -955,4 +962,6 @@ def cost_budget(usd: float, *, name: str = "cost_budget") -> FunctionEvaluator:
             raise ValueError("the call's cost is unknown (no price for its model)")
         return _budget(data.cost_usd, usd, "USD")
 
-    return _make(run, name, description="the call's cost is within a budget", usd=usd)
+    return _figures_only(
+        _make(run, name, description="the call's cost is within a budget", usd=usd)
+    )

@@ -67,6 +67,9 @@ PROMPT_VERSION: Final = "assay.prompt.version"
 TAGS: Final = "assay.tags"
 EXPERIMENT_ID: Final = "assay.experiment.id"
 DATASET_ITEM_ID: Final = "assay.dataset.item.id"
+# On the root span of each experiment item's trace (with the two ids above)
+EXPERIMENT_NAME: Final = "assay.experiment.name"
+DATASET_NAME: Final = "assay.dataset.name"
 
 # Attributes copied from the ambient `context(...)` onto every LLM span, keyed by its argument.
 CONTEXT_ATTRIBUTES: Final = {

@@ -1,10 +1,23 @@
-"""The REST API under `/api`: health, read-only SQL, recent LLM calls and feedback."""
+"""The REST API under `/api`: health, read-only SQL, recent LLM calls, datasets, experiments,
+feedback."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from assay.collector.api.calls import calls_endpoint
+from assay.collector.api.calls import call_endpoint, calls_endpoint
+from assay.collector.api.datasets import (
+    get_dataset_endpoint,
+    list_datasets_endpoint,
+    promote_call_endpoint,
+    push_dataset_endpoint,
+)
+from assay.collector.api.experiments import (
+    add_items_endpoint,
+    get_experiment_endpoint,
+    list_experiments_endpoint,
+    record_experiment_endpoint,
+)
 from assay.collector.api.feedback import feedback_endpoint
 from assay.collector.api.health import health_endpoint
 from assay.collector.api.query import query_endpoint
@@ -16,4 +29,13 @@ def api_routes() -> list[Route]:
         Route("/api/query", query_endpoint, methods=["POST"]),
         Route("/api/calls", calls_endpoint, methods=["GET"]),
         Route("/api/feedback", feedback_endpoint, methods=["POST"]),
+        Route("/api/calls/{span_id}", call_endpoint, methods=["GET"]),
+        Route("/api/datasets", push_dataset_endpoint, methods=["POST"]),
+        Route("/api/datasets", list_datasets_endpoint, methods=["GET"]),
+        Route("/api/datasets/{name}", get_dataset_endpoint, methods=["GET"]),
+        Route("/api/datasets/{name}/items", promote_call_endpoint, methods=["POST"]),
+        Route("/api/experiments", record_experiment_endpoint, methods=["POST"]),
+        Route("/api/experiments", list_experiments_endpoint, methods=["GET"]),
+        Route("/api/experiments/{ref}", get_experiment_endpoint, methods=["GET"]),
+        Route("/api/experiments/{experiment_id}/items", add_items_endpoint, methods=["POST"]),
     ]

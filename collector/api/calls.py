@@ -1,9 +1,11 @@
-"""`GET /api/calls`: recent LLM calls, filtered by service, model, status and time range."""
+"""`GET /api/calls`: recent LLM calls, filtered by service, model, status and time range;
+`GET /api/calls/{span_id}`: one call with its scores."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -103,3 +105,65 @@ async def calls_endpoint(request: Request) -> Response:
     except StoreError as exc:
         return error_response(f"query failed: {exc}", 503)
     return json_response({"calls": json_rows(columns, rows), "limit": limit})
+
+
+# Columns holding JSON text: the detail view returns them parsed.
+JSON_COLUMNS = ("input_messages", "output_messages", "system_instructions", "tool_definitions")
+SCORE_COLUMNS = (
+    "timestamp",
+    "name",
+    "value",
+    "label",
+    "passed",
+    "explanation",
+    "source",
+    "evaluator_version",
+    "author",
+    "experiment_id",
+    "dataset_item_id",
+    "cost_usd",
+    "duration_ms",
+    "error",
+)
+
+
+def _parsed(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value  # stored as sent: not every instrumentation sends JSON
+
+
+def call_queries(database: str) -> tuple[str, str]:
+    """The call itself, and its scores: on the span, or on its whole trace (feedback given by
+    trace id). FINAL: a re-sent span or a changed grade shows once, as its latest version."""
+    call = f"SELECT * FROM {database}.llm_calls FINAL WHERE span_id = {{span_id:String}} LIMIT 1"
+    scores = (
+        f"SELECT {', '.join(SCORE_COLUMNS)}, span_id = '' AS on_trace"
+        f" FROM {database}.scores FINAL"
+        " WHERE span_id = {span_id:String} OR (span_id = '' AND trace_id = {trace_id:String})"
+        " ORDER BY source, name, timestamp"
+    )
+    return call, scores
+
+
+async def call_endpoint(request: Request) -> Response:
+    """`GET /api/calls/{span_id}`: one LLM call, every column, with all its scores."""
+    store = request.app.state.store
+    span_id = request.path_params["span_id"]
+    call_sql, scores_sql = call_queries(store.database)
+    try:
+        columns, rows = await asyncio.to_thread(store.query, call_sql, {"span_id": span_id})
+        if not rows:
+            return error_response(f"no LLM call with span id {span_id!r}", 404)
+        call = json_rows(columns, rows)[0]
+        values = {"span_id": span_id, "trace_id": call["trace_id"]}
+        score_columns, score_rows = await asyncio.to_thread(store.query, scores_sql, values)
+    except StoreError as exc:
+        return error_response(f"query failed: {exc}", 503)
+    for column in JSON_COLUMNS:
+        if column in call:
+            call[column] = _parsed(call[column])
+    return json_response({"call": call, "scores": json_rows(score_columns, score_rows)})

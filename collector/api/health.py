@@ -1,4 +1,7 @@
-"""`GET /api/health`: is the collector serving, is the store reachable, how much is queued."""
+"""`GET /api/health`: is the collector serving, is the store reachable, how much is queued.
+
+200 with status "ok" or "degraded" (the store is unreachable, the spool holds the data); 503
+"unhealthy" when the spool is full or the store has been unreachable for `unhealthy_after`."""
 
 from __future__ import annotations
 
@@ -15,15 +18,22 @@ async def health_endpoint(request: Request) -> Response:
     one sees more than the status (counters tell an outsider about the traffic)."""
     state = request.app.state
     store_ok = await asyncio.to_thread(state.store.ping)
+    monitor = state.monitor
+    monitor.observe_store(store_ok)
+    verdict = monitor.verdict()
+    code = 200 if verdict.serving else 503
     api_auth = getattr(state, "api_auth", None)
     if api_auth is not None and not api_auth.allows(request.headers.get("authorization")):
-        return json_response({"status": "ok" if store_ok else "degraded"}, 200 if store_ok else 503)
+        return json_response({"status": verdict.status}, code)
     pipeline = state.pipeline
     body = {
-        "status": "ok" if store_ok else "degraded",
+        "status": verdict.status,
+        "reasons": list(verdict.reasons),
+        "instance": monitor.instance,
         "store": {"kind": state.store.kind, "reachable": store_ok},
         "spool": vars(pipeline.spool.stats()),
         "pipeline": pipeline.stats.snapshot(),
+        "evaluation": pipeline.evaluation.snapshot() if pipeline.evaluation else None,
         "version": state.version,
     }
-    return json_response(body, 200 if store_ok else 503)
+    return json_response(body, code)

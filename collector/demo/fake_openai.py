@@ -16,6 +16,12 @@ response model is the dated snapshot of the requested one (`gpt-4o-mini` →
 `gpt-4o-mini-2024-07-18`). Everything before the last message counts as a cached prompt
 prefix once it reaches `cache_min_tokens` (1024 like the API; lower it to see caching).
 
+`script` scripts the answers per prompt: an ordered mapping from a text, or a tuple of texts,
+to the reply; the first entry whose texts all appear in the request's messages (system and
+user alike) answers, so `{("capital of France", "name only"): "Paris", "capital of France":
+"It is Paris, of course."}` answers two prompts for one question differently. Requests no
+entry matches get the default answer.
+
 Special model names fail on purpose: `fail-429` (rate limit, `retry-after: 0`),
 `fail-500` (server error), `fail-midstream` (the connection drops after a few chunks).
 
@@ -34,13 +40,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "count_tokens"]
+__all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "Script", "count_tokens"]
 
 FAIL_429 = "fail-429"
 FAIL_500 = "fail-500"
@@ -83,6 +89,7 @@ _SENTENCES = (
 )
 
 ReplyHook = Callable[[dict[str, Any]], str]
+Script = Mapping[str | tuple[str, ...], str]
 
 
 def count_tokens(text: str) -> int:
@@ -115,6 +122,16 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def scripted_reply(script: Script, request: dict[str, Any]) -> str | None:
+    """The reply of the first script entry whose texts all appear in the request's messages."""
+    conversation = "\n".join(_text_of(m.get("content")) for m in request.get("messages") or [])
+    for key, reply in script.items():
+        needles = (key,) if isinstance(key, str) else key
+        if all(needle in conversation for needle in needles):
+            return reply
+    return None
+
+
 def default_reply(request: dict[str, Any], choice: int = 0) -> str:
     """A plausible answer that mentions the last user message; the same request, the same text."""
     messages = request.get("messages") or []
@@ -135,7 +152,8 @@ def default_reply(request: dict[str, Any], choice: int = 0) -> str:
 class FakeOpenAI:
     """An OpenAI-compatible HTTP server on loopback, in daemon threads.
 
-    `reply(request_json) -> str` chooses the answer text (default: `default_reply`).
+    `script` answers the requests it matches (see the module's docstring); `reply(request_json)
+    -> str` chooses the other answers' text (default: `default_reply`).
     `latency` seconds pass before each answer, `chunk_latency` between stream chunks.
     `clock()` gives the `created` timestamps (fix it to make responses byte-identical).
     Every request body received is appended to `requests`.
@@ -145,6 +163,7 @@ class FakeOpenAI:
         self,
         *,
         reply: ReplyHook | None = None,
+        script: Script | None = None,
         latency: float = 0.0,
         chunk_latency: float = 0.0,
         cache_min_tokens: int = 1024,
@@ -153,6 +172,7 @@ class FakeOpenAI:
         port: int = 0,
     ) -> None:
         self.reply = reply
+        self.script = dict(script or {})
         self.latency = latency
         self.chunk_latency = chunk_latency
         self.cache_min_tokens = cache_min_tokens
@@ -239,7 +259,9 @@ class FakeOpenAI:
                     {"text": None, "tool_call": tool_call, "finish": "tool_calls", "tokens": tokens}
                 )
                 continue
-            text = self.reply(request) if self.reply else default_reply(request, index)
+            text = scripted_reply(self.script, request) if self.script else None
+            if text is None:
+                text = self.reply(request) if self.reply else default_reply(request, index)
             finish = "stop"
             tokens = count_tokens(text)
             if isinstance(limit, int) and tokens > limit:

@@ -135,3 +135,38 @@ class ScoreRow:
     cost_usd: float | None = None
     duration_ms: float | None = None
     error: str = ""
+
+
+@dataclass(slots=True)
+class CollectorStatsRow:
+    """One collector's counters over one interval (counts are deltas; gauges are now)."""
+
+    table: ClassVar[str] = "collector_stats"
+
+    timestamp: int  # ns since the epoch
+    instance: str
+    host: str
+    version: str
+    started_at: int  # ns: when this collector process started
+    interval_s: float
+    status: str  # ok | degraded | unhealthy
+    store_reachable: bool
+    requests_accepted: int
+    requests_refused: int
+    refused: dict[str, int]  # by reason
+    spans_received: int
+    logs_received: int
+    spans_written: int
+    llm_calls_written: int
+    logs_written: int
+    writes: int
+    write_failures: int
+    write_ms_avg: float | None
+    write_ms_max: float | None
+    spool_bytes: int
+    spool_segments: int
+    spool_oldest_age_s: float
+    evaluations: int
+    evaluation_failures: int
+    evaluation_drops: int
+    evaluation_queue: int

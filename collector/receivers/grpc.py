@@ -39,6 +39,7 @@ def _export_handler(
         if auth is not None and auth.enabled:
             reason = auth.refusal(_authorization(context))
             if reason is not None:
+                pipeline.stats.refuse("unauthenticated")
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         # The request arrives as raw bytes so that a malformed one is answered with
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
@@ -46,6 +47,7 @@ def _export_handler(
             request = decode_protobuf(signal, body)
             await pipeline.submit(signal, body, count_items(request))
         except InvalidRequest as exc:
+            pipeline.stats.refuse("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             # OTLP: RESOURCE_EXHAUSTED with RetryInfo is retryable; the SDK exporters back off.
@@ -62,14 +64,16 @@ def build_grpc_server(
     max_request_bytes: int,
     auth: TokenCheck | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A started-later grpc.aio server with the OTLP services; returns it and the bound port.
 
-    `auth` checks the bearer token of every export; `credentials` make the port TLS."""
+    `auth` checks the bearer token of every export; `credentials` make the port TLS;
+    `reuse_port` lets several collector processes share the port (`--workers`)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     for signal, (service, _response) in _SERVICES.items():

@@ -100,9 +100,11 @@ def otlp_routes(
                 # Checked before the body is read: a refused client costs no more than a header.
                 reason = check.refusal(request.headers.get("authorization"))
                 if reason is not None:
+                    pipeline.stats.refuse("unauthenticated")
                     encoding = PROTOBUF if content_type == PROTOBUF else JSON
                     return _error(encoding, 401, _UNAUTHENTICATED, reason, challenge_headers())
             if content_type not in (PROTOBUF, JSON):
+                pipeline.stats.refuse("media_type")
                 return Response(
                     f"unsupported content type {content_type or '(none)'!r}: "
                     f"send {PROTOBUF} or {JSON}",
@@ -121,8 +123,10 @@ def otlp_routes(
                     body = decoded.SerializeToString()
                 await pipeline.submit(signal, body, count_items(decoded))
             except PayloadTooLarge as exc:
+                pipeline.stats.refuse("too_large")
                 return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))
             except InvalidRequest as exc:
+                pipeline.stats.refuse("invalid")
                 return _error(content_type, 400, _INVALID_ARGUMENT, str(exc))
             except Overloaded as exc:
                 retry_after = {"Retry-After": str(max(1, round(exc.retry_after)))}

@@ -11,7 +11,9 @@ def open_store(settings: CollectorSettings) -> ClickHouseStore:
     if settings.clickhouse_url:
         from assay.collector.store.server import ServerStore
 
-        return ServerStore(settings.clickhouse_url)
+        return ServerStore(settings.clickhouse_url, cluster=settings.cluster)
+    if settings.cluster:
+        raise StoreError("--cluster needs a ClickHouse server (--clickhouse-url)")
     from assay.collector.store.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.storage, settings.database)

@@ -42,6 +42,8 @@ class Store(Protocol):
         self, sql: str, timeout_s: int, max_rows: int
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
+    def command(self, sql: str) -> None: ...
+
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
@@ -53,6 +55,9 @@ class ClickHouseStore:
 
     kind = "clickhouse"
 
+    # The ClickHouse cluster the schema is distributed over (server stores only), else None.
+    cluster: str | None = None
+
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self.database = database
@@ -61,7 +66,7 @@ class ClickHouseStore:
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
-        return apply_migrations(self._client, self.database)
+        return apply_migrations(self._client, self.database, self.cluster)
 
     def insert(
         self,
@@ -122,6 +127,13 @@ class ClickHouseStore:
 
     def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
         return None
+
+    def command(self, sql: str) -> None:
+        """A statement without a result (DDL, ALTER)."""
+        try:
+            self._client.command(sql)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
 
     def ping(self) -> bool:
         try:

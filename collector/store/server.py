@@ -30,7 +30,8 @@ def parse_clickhouse_url(url: str) -> dict[str, Any]:
 class ServerStore(ClickHouseStore):
     kind = "server"
 
-    def __init__(self, url: str, connect_timeout: float = 10) -> None:
+    def __init__(self, url: str, connect_timeout: float = 10, cluster: str | None = None) -> None:
+        self.cluster = cluster or None
         args = parse_clickhouse_url(url)
         database = str(args.pop("database"))
         try:

@@ -12,6 +12,7 @@ from assay.collector.store.base import StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.migrations import load_migrations, split_statements
 from assay.collector.store.server import ServerStore, parse_clickhouse_url
+from tests.docker_engine import require_docker
 
 CONTRACT_LLM_COLUMNS = [  # DESIGN.md: columns people and dashboards rely on
     "timestamp",
@@ -154,15 +155,7 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
 
 def test_server_store_on_a_real_clickhouse() -> None:
     """The server store against ClickHouse in Docker (testcontainers); skipped without Docker."""
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as exc:
-        pytest.skip(
-            f"no Docker engine here ({type(exc).__name__}): the ClickHouse server test "
-            "runs where Docker is available"
-        )
+    require_docker("the ClickHouse server test")
     from testcontainers.clickhouse import ClickHouseContainer
 
     with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as container:

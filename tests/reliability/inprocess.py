@@ -35,6 +35,9 @@ class BreakableStore:
             raise StoreError("ClickHouse unreachable (injected)")
         self.store.insert(table, columns, column_names, dedup_token)
 
+    def ping(self) -> bool:
+        return not self.down and self.store.ping()
+
     def migrate(self) -> list[str]:
         return self.store.migrate()
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from assay.collector.store.cluster import cluster_preamble, render_migration
+
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
@@ -43,20 +45,49 @@ def load_migrations(database: str) -> list[Migration]:
     return found
 
 
-def apply_migrations(client: Client, database: str) -> list[str]:
-    """Bring `database` up to the newest schema; return the names of the migrations applied."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(
+def preamble(database: str, cluster: str | None = None) -> list[str]:
+    """The database and the log of applied migrations."""
+    if cluster:
+        return cluster_preamble(database, cluster)
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {database}",
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
         "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+        "ENGINE = ReplacingMergeTree ORDER BY version",
+    ]
+
+
+def rendered_migrations(database: str, cluster: str | None = None) -> list[Migration]:
+    """The migrations as they are run: as written, or rendered for a cluster."""
+    migrations = load_migrations(database)
+    if not cluster:
+        return migrations
+    tables: set[str] = set()
+    return [
+        Migration(m.version, m.name, tuple(render_migration(m.statements, cluster, tables)))
+        for m in migrations
+    ]
+
+
+def schema_script(database: str, cluster: str | None = None) -> str:
+    """Every statement of the schema, as one SQL script (`assay schema`)."""
+    parts = [f"{statement};" for statement in preamble(database, cluster)]
+    for migration in rendered_migrations(database, cluster):
+        parts.append(f"\n-- {migration.name}")
+        parts.extend(f"{statement};" for statement in migration.statements)
+    return "\n".join(parts) + "\n"
+
+
+def apply_migrations(client: Client, database: str, cluster: str | None = None) -> list[str]:
+    """Bring `database` up to the newest schema; return the names of the migrations applied."""
+    for statement in preamble(database, cluster):
+        client.command(statement)
     done = {
         row[0]
         for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows
     }
     applied = []
-    for migration in load_migrations(database):
+    for migration in rendered_migrations(database, cluster):
         if migration.version in done:
             continue
         # Statements are idempotent (IF NOT EXISTS), so a migration cut short re-runs safely.

@@ -1,0 +1,290 @@
+"""Datasets through the API: store a version, list them, read one back, promote a call into one.
+
+- `POST /api/datasets` `{name, description?, metadata?, items: [...], version?}` stores that
+  version (its version is the hash of its items; a `version` sent must match it).
+- `GET /api/datasets` lists datasets (their latest version); `GET /api/datasets/{name}`
+  (`?version=`) returns a version with its items.
+- `POST /api/datasets/{name}/items` `{"span_id": ..., "expected": optional}` promotes a stored
+  LLM call: its conversation (without the system instructions, kept in metadata) becomes the
+  input, its answer the expected output unless `expected` is given. The dataset gets a new
+  version holding the previous items and this one; the answer is the created item, with
+  `dataset` and `version`.
+
+Item values are stored as JSON text in `dataset_items` ("" for a missing value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from assay.collector.api.encoding import error_response, json_response
+from assay.collector.normalize.rows import column_names, to_columns
+from assay.collector.store.base import Store, StoreError
+from assay.evaluators.base import EvalInput
+from assay.evaluators.dataset import Dataset, DatasetItem, canonical_json
+
+
+@dataclass(slots=True)
+class DatasetRow:
+    table: ClassVar[str] = "datasets"
+
+    name: str
+    version: str
+    created_at: dt.datetime
+    description: str
+    item_count: int
+    metadata: str
+
+
+@dataclass(slots=True)
+class DatasetItemRow:
+    table: ClassVar[str] = "dataset_items"
+
+    dataset_name: str
+    dataset_version: str
+    item_id: str
+    input: str
+    expected: str
+    context: str
+    metadata: str
+    source_trace_id: str
+    source_span_id: str
+    created_at: dt.datetime
+    position: int
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else canonical_json(value)
+
+
+def _value(text: str) -> Any:
+    return json.loads(text) if text else None
+
+
+def write_dataset(store: Store, dataset: Dataset) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    version = dataset.version
+    items = [
+        DatasetItemRow(
+            dataset.name,
+            version,
+            item.id,
+            _text(item.input),
+            _text(item.expected),
+            _text(item.context),
+            canonical_json(dict(item.metadata)),
+            item.source_trace_id,
+            item.source_span_id,
+            now,
+            position,
+        )
+        for position, item in enumerate(dataset.items)
+    ]
+    if items:
+        store.insert(DatasetItemRow.table, to_columns(items), column_names(DatasetItemRow))
+    # The dataset row last: a version is listed only once its items are stored.
+    row = DatasetRow(
+        dataset.name,
+        version,
+        now,
+        dataset.description,
+        len(dataset.items),
+        canonical_json(dataset.metadata),
+    )
+    store.insert(DatasetRow.table, to_columns([row]), column_names(DatasetRow))
+
+
+def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any] | None:
+    """The version asked for, else the one stored last; None when there is none."""
+    db = store.database
+    where = "name = {name:String}" + (" AND version = {version:String}" if version else "")
+    _, rows = store.query(
+        f"SELECT version, created_at, description, metadata FROM {db}.datasets FINAL "
+        f"WHERE {where} ORDER BY created_at DESC LIMIT 1",
+        {"name": name, "version": version or ""},
+    )
+    if not rows:
+        return None
+    found_version, created_at, description, metadata = rows[0]
+    _, item_rows = store.query(
+        "SELECT item_id, input, expected, context, metadata, source_trace_id, source_span_id "
+        f"FROM {db}.dataset_items FINAL WHERE dataset_name = {{name:String}} "
+        "AND dataset_version = {version:String} ORDER BY position, item_id",
+        {"name": name, "version": found_version},
+    )
+    items = []
+    for item_id, input_, expected, context, item_meta, trace_id, span_id in item_rows:
+        item: dict[str, Any] = {
+            "id": item_id,
+            "input": _value(input_),
+            "expected": _value(expected),
+            "context": _value(context),
+            "metadata": _value(item_meta) or {},
+        }
+        if span_id:
+            item["source_trace_id"], item["source_span_id"] = trace_id, span_id
+        items.append(item)
+    return {
+        "name": name,
+        "version": found_version,
+        "created_at": created_at,
+        "description": description,
+        "metadata": _value(metadata) or {},
+        "items": items,
+    }
+
+
+def _parse_dataset(payload: Any) -> Dataset:
+    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
+        raise ValueError('send JSON: {"name": ..., "items": [{"input": ...}, ...]}')
+    dataset = Dataset(
+        payload.get("name") or "",
+        payload["items"],
+        description=str(payload.get("description") or ""),
+        metadata=payload.get("metadata") or {},
+    )
+    claimed = payload.get("version")
+    if claimed and claimed != dataset.version:
+        raise ValueError(
+            f"version {claimed!r} does not match the items, which hash to {dataset.version!r}"
+        )
+    return dataset
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise ValueError(f"the body is not JSON: {exc}") from exc
+
+
+async def push_dataset_endpoint(request: Request) -> Response:
+    store: Store = request.app.state.store
+    try:
+        dataset = _parse_dataset(await _json_body(request))
+    except (ValueError, TypeError) as exc:
+        return error_response(str(exc))
+    try:
+        await asyncio.to_thread(write_dataset, store, dataset)
+    except StoreError as exc:
+        return error_response(f"storing the dataset failed: {exc}", 503)
+    return json_response(
+        {"name": dataset.name, "version": dataset.version, "item_count": len(dataset)}, 201
+    )
+
+
+async def list_datasets_endpoint(request: Request) -> Response:
+    store: Store = request.app.state.store
+    sql = (
+        "SELECT name, argMax(version, created_at) AS version, max(created_at) AS created_at, "
+        "argMax(item_count, created_at) AS item_count, "
+        "argMax(description, created_at) AS description, count() AS versions "
+        f"FROM {store.database}.datasets FINAL GROUP BY name ORDER BY name"
+    )
+    try:
+        columns, rows = await asyncio.to_thread(store.query, sql)
+    except StoreError as exc:
+        return error_response(f"query failed: {exc}", 503)
+    return json_response({"datasets": [dict(zip(columns, row, strict=True)) for row in rows]})
+
+
+async def get_dataset_endpoint(request: Request) -> Response:
+    store: Store = request.app.state.store
+    name = request.path_params["name"]
+    version = request.query_params.get("version") or None
+    try:
+        found = await asyncio.to_thread(read_dataset, store, name, version)
+    except StoreError as exc:
+        return error_response(f"query failed: {exc}", 503)
+    if found is None:
+        which = f" version {version!r}" if version else ""
+        return error_response(f"no dataset {name!r}{which}", 404)
+    return json_response(found)
+
+
+_CALL_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "input_messages",
+    "output_messages",
+    "system_instructions",
+    "model",
+    "service_name",
+    "prompt_name",
+    "prompt_version",
+)
+
+
+def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Add the call with `span_id` to dataset `name` as a new version; the created item."""
+    _, rows = store.query(
+        f"SELECT {', '.join(_CALL_COLUMNS)} FROM {store.database}.llm_calls "
+        "WHERE span_id = {span_id:String} LIMIT 1",
+        {"span_id": span_id},
+    )
+    if not rows:
+        raise LookupError(
+            f"no LLM call with span id {span_id!r} (a call is stored within seconds of "
+            "arriving; check the id or retry)"
+        )
+    call = dict(zip(_CALL_COLUMNS, rows[0], strict=True))
+    seen = EvalInput.from_llm_call(call)
+    messages = seen.input if isinstance(seen.input, list) else []
+    system = "\n".join(m["content"] for m in messages if m.get("role") == "system")
+    metadata = {
+        key: call[key] for key in ("model", "service_name", "prompt_name", "prompt_version")
+    }
+    if system:
+        metadata["system_prompt"] = system
+    item = {
+        "input": [m for m in messages if m.get("role") != "system"],
+        "expected": body.get("expected", seen.output),
+        "metadata": {key: value for key, value in metadata.items() if value},
+        "source_trace_id": call["trace_id"],
+        "source_span_id": call["span_id"],
+    }
+    current = read_dataset(store, name, None)
+    previous = list(current["items"]) if current else []
+    new = Dataset(name, [item]).items[0]
+    # Promoting a call again (or one with the same conversation) updates that item in place.
+    items = [i for i in previous if i["id"] != new.id] + [new.to_dict()]
+    dataset = Dataset(
+        name,
+        items,
+        description=current["description"] if current else "",
+        metadata=current["metadata"] if current else {},
+    )
+    write_dataset(store, dataset)
+    created: DatasetItem = dataset[new.id]
+    return {**created.to_dict(), "dataset": name, "version": dataset.version}
+
+
+async def promote_call_endpoint(request: Request) -> Response:
+    store: Store = request.app.state.store
+    name = request.path_params["name"]
+    usage = 'send JSON: {"span_id": "...", "expected": optional}'
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return error_response(f"{exc}; {usage}")
+    if not isinstance(body, dict) or not isinstance(body.get("span_id"), str):
+        return error_response(usage)
+    unknown = sorted(set(body) - {"span_id", "expected"})
+    if unknown:
+        return error_response(f"unknown key(s) {unknown}; {usage}")
+    try:
+        created = await asyncio.to_thread(promote_call, store, name, body["span_id"], body)
+    except LookupError as exc:
+        return error_response(str(exc), 404)
+    except (ValueError, TypeError) as exc:
+        return error_response(str(exc))
+    except StoreError as exc:
+        return error_response(f"storing the item failed: {exc}", 503)
+    return json_response(created, 201)

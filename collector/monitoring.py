@@ -1,0 +1,180 @@
+"""The collector watching itself: its counters into `collector_stats`, and the health verdict.
+
+Every `stats_interval` seconds a thread pings the store and writes one `CollectorStatsRow`:
+what happened during the interval (requests, refusals by reason, rows written, write time,
+evaluations) and how things stand (spool size and age, evaluation queue, store reachable).
+The same verdict answers `/api/health`: "ok"; "degraded" while the store is unreachable (the
+spool holds the data); "unhealthy" when the spool is (nearly) full or the store has been
+unreachable for `unhealthy_after` seconds — a load balancer should then send traffic elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from assay.collector.normalize.rows import CollectorStatsRow, column_names, to_columns
+from assay.collector.pipeline import Pipeline
+from assay.collector.settings import CollectorSettings
+from assay.collector.store.base import Store, StoreError
+
+log = logging.getLogger("assay.collector.monitoring")
+
+# collector_stats column → the pipeline counter it is the interval's increase of
+PIPELINE_COUNTS = {
+    "requests_accepted": "requests_accepted",
+    "requests_refused": "requests_refused",
+    "spans_received": "spans_received",
+    "logs_received": "logs_received",
+    "spans_written": "spans_written",
+    "llm_calls_written": "llm_calls_written",
+    "logs_written": "logs_written",
+    "writes": "segments_written",
+    "write_failures": "write_failures",
+}
+EVALUATION_COUNTS = {
+    "evaluations": "evaluated",
+    "evaluation_failures": "failed",
+    "evaluation_drops": "dropped",
+}
+# The spool counts as full past this share of max_spool_bytes: the next requests are refused.
+SPOOL_FULL = 0.9
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # ok | degraded | unhealthy
+    reasons: tuple[str, ...]
+
+    @property
+    def serving(self) -> bool:
+        return self.status != "unhealthy"
+
+
+class Monitor:
+    """Samples the pipeline's counters; `start()` writes them to the store periodically."""
+
+    def __init__(
+        self, store: Store, pipeline: Pipeline, settings: CollectorSettings, version: str
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.settings = settings
+        self.version = version
+        self.host = socket.gethostname()
+        self.instance = settings.instance or self.host
+        self.started_at = time.time_ns()
+        self._last: dict[str, int] = {}
+        self._last_time = time.monotonic()
+        self._store_down_since: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-monitor", daemon=True)
+
+    # --- health -----------------------------------------------------------------------------
+    def observe_store(self, reachable: bool) -> None:
+        with self._lock:
+            if reachable:
+                self._store_down_since = None
+            elif self._store_down_since is None:
+                self._store_down_since = time.monotonic()
+
+    def verdict(self) -> Verdict:
+        reasons = []
+        spool = self.pipeline.spool.stats()
+        if spool.bytes >= SPOOL_FULL * self.settings.max_spool_bytes:
+            reasons.append(
+                f"spool full: {spool.bytes} of {self.settings.max_spool_bytes} bytes waiting"
+            )
+        with self._lock:
+            down_since = self._store_down_since
+        if down_since is not None:
+            down_for = time.monotonic() - down_since
+            if down_for >= self.settings.unhealthy_after:
+                reasons.append(f"store unreachable for {down_for:.0f} s")
+            elif not reasons:
+                return Verdict("degraded", (f"store unreachable for {down_for:.0f} s",))
+        return Verdict("unhealthy" if reasons else "ok", tuple(reasons))
+
+    # --- sampling ---------------------------------------------------------------------------
+    def sample(self, store_reachable: bool) -> CollectorStatsRow:
+        """The row for the interval since the previous sample."""
+        stats = self.pipeline.stats
+        counts = stats.snapshot()
+        with stats.lock:  # the interval's slowest write; the next interval starts from zero
+            write_max = stats.write_ms_max
+            stats.write_ms_max = 0.0
+        evaluation = self.pipeline.evaluation.snapshot() if self.pipeline.evaluation else {}
+        now: dict[str, Any] = {
+            **{column: counts[field] for column, field in PIPELINE_COUNTS.items()},
+            **{column: evaluation.get(field, 0) for column, field in EVALUATION_COUNTS.items()},
+            **{f"refused.{reason}": n for reason, n in counts["refused"].items()},
+            "write_ms_total": counts["write_ms_total"],
+        }
+        delta = {key: value - self._last.get(key, 0) for key, value in now.items()}
+        self._last = now
+        interval = time.monotonic() - self._last_time
+        self._last_time += interval
+        spool = self.pipeline.spool.stats()
+        writes = delta["writes"]
+        return CollectorStatsRow(
+            timestamp=time.time_ns(),
+            instance=self.instance,
+            host=self.host,
+            version=self.version,
+            started_at=self.started_at,
+            interval_s=interval,
+            status=self.verdict().status,
+            store_reachable=store_reachable,
+            refused={
+                key.removeprefix("refused."): int(n)
+                for key, n in delta.items()
+                if key.startswith("refused.") and n
+            },
+            write_ms_avg=delta["write_ms_total"] / writes if writes else None,
+            write_ms_max=write_max if writes else None,
+            spool_bytes=spool.bytes,
+            spool_segments=spool.segments,
+            spool_oldest_age_s=spool.oldest_age_s,
+            evaluation_queue=evaluation.get("queue_depth", 0),
+            **{column: int(delta[column]) for column in (*PIPELINE_COUNTS, *EVALUATION_COUNTS)},
+        )
+
+    def record(self) -> CollectorStatsRow:
+        """Ping the store, sample, and write the row (a failed write is only logged: the
+        counters are also in /api/health, and the store being down is what they show)."""
+        reachable = self.store.ping()
+        self.observe_store(reachable)
+        row = self.sample(reachable)
+        if reachable:
+            try:
+                self.store.insert(row.table, to_columns([row]), column_names(CollectorStatsRow))
+            except StoreError as exc:
+                log.debug("could not record collector stats: %s", exc)
+        return row
+
+    def start(self, grpc_port: int | None = None) -> None:
+        """Start sampling; without a configured instance name, this one is host:grpc-port."""
+        if not self.settings.instance and grpc_port is not None:
+            self.instance = f"{self.host}:{grpc_port}"
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.stats_interval):
+            try:
+                self.record()
+            except Exception:  # watching must never take the collector down
+                log.exception("self-monitoring sample failed")
+        try:
+            self.record()  # the last interval, up to the shutdown
+        except Exception:
+            log.exception("self-monitoring: the last sample failed")

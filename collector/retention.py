@@ -1,0 +1,147 @@
+"""Retention: how long each kind of data is kept, as ClickHouse TTLs.
+
+`retention:` in the `collector:` section of assay.yaml names a period per kind of data:
+
+    collector:
+      retention: {traces: 30d, logs: 14d, llm_calls: 90d, content: 14d, scores: 365d}
+
+`content` is the prompt and response text of `llm_calls` (column TTLs: the columns are emptied,
+the row with its tokens, cost and latency stays), so it may expire sooner than the calls. At
+start-up, after the migrations, each configured TTL is compared with the one the table has and
+set with `ALTER TABLE ... MODIFY TTL` (or `MODIFY COLUMN ... TTL`) only when it differs: running
+twice changes nothing, and a TTL set by hand on a kind that is not configured is left alone.
+`off` removes Assay's TTL. ClickHouse drops expired rows in merges, in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from assay.collector.store.base import Store
+from assay.collector.store.cluster import LOCAL_SUFFIX
+
+log = logging.getLogger("assay.collector.retention")
+
+_PERIOD = re.compile(r"^(\d+)\s*([hdw])$")
+_UNITS = {"h": ("Hour", 1), "d": ("Day", 1), "w": ("Day", 7)}
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The tables (with their time column) a kind of data lives in; with `columns`, only those
+    columns expire (column TTLs), not the rows."""
+
+    tables: tuple[tuple[str, str], ...]
+    columns: tuple[str, ...] = ()
+
+
+TARGETS: dict[str, Target] = {
+    "traces": Target((("otel_traces", "Timestamp"), ("otel_traces_trace_id_ts", "Start"))),
+    "logs": Target((("otel_logs", "Timestamp"),)),
+    "llm_calls": Target((("llm_calls", "timestamp"),)),
+    "content": Target(
+        (("llm_calls", "timestamp"),),
+        ("input_messages", "output_messages", "system_instructions", "tool_definitions"),
+    ),
+    "scores": Target((("scores", "timestamp"),)),
+    "collector_stats": Target((("collector_stats", "timestamp"),)),
+}
+
+
+def ttl_expression(time_column: str, period: str) -> str:
+    """`30d` → `toDateTime(timestamp) + toIntervalDay(30)`, spelled as ClickHouse prints it
+    back in the table's DDL (so the current TTL can be compared by text)."""
+    match = _PERIOD.match(period.strip().lower())
+    if not match:
+        raise ValueError(f"retention period {period!r}: write e.g. 12h, 30d, 8w or {OFF!r}")
+    unit, factor = _UNITS[match.group(2)]
+    amount = int(match.group(1)) * factor
+    if amount <= 0:
+        raise ValueError(f"retention period {period!r} must be positive")
+    return f"toDateTime({time_column}) + toInterval{unit}({amount})"
+
+
+def check_retention(retention: dict[str, str]) -> dict[str, str]:
+    """Known kinds and valid periods; raises ValueError saying what is wrong."""
+    unknown = sorted(set(retention) - set(TARGETS))
+    if unknown:
+        raise ValueError(f"retention: unknown kind(s) {unknown}; choose from {sorted(TARGETS)}")
+    for period in retention.values():
+        if str(period).strip().lower() != OFF:
+            ttl_expression("t", str(period))
+    return {kind: str(period) for kind, period in retention.items()}
+
+
+def _table_ttl(ddl: str) -> str | None:
+    """The table-level TTL expression in a CREATE TABLE statement, if any."""
+    engine = ddl.find(" ENGINE = ")
+    match = re.search(r"\sTTL\s+(.+?)(?:\s+SETTINGS\s|$)", ddl[engine:] if engine >= 0 else "")
+    return match.group(1).strip() if match else None
+
+
+def _column_ttl(ddl: str, column: str) -> str | None:
+    """The TTL expression of one column in a CREATE TABLE statement, if any."""
+    start = ddl.find(f"`{column}` ")
+    if start < 0:
+        return None
+    ends = [ddl.find(stop, start) for stop in (", `", ", INDEX ", ") ENGINE = ")]
+    definition = ddl[start : min((e for e in ends if e >= 0), default=len(ddl))]
+    match = re.search(r"\sTTL\s+(.+)$", definition)
+    return match.group(1).strip() if match else None
+
+
+def retention_statements(
+    retention: dict[str, str], database: str, ddl_of: dict[str, str], on_cluster: str = ""
+) -> list[str]:
+    """The ALTER statements that bring the tables to `retention`; `ddl_of` maps each table to
+    its current CREATE statement. On a cluster, `on_cluster` is "_local ON CLUSTER name" (the
+    local tables' DDL in `ddl_of` under the names the queries use)."""
+    statements = []
+    for kind, period in check_retention(retention).items():
+        target = TARGETS[kind]
+        off = period.strip().lower() == OFF
+        for table, time_column in target.tables:
+            ddl = ddl_of.get(table)
+            if ddl is None:
+                continue  # not in this schema (yet)
+            name = f"{database}.{table}{on_cluster}"
+            wanted = None if off else ttl_expression(time_column, period)
+            if target.columns:
+                for column in target.columns:
+                    if _column_ttl(ddl, column) == wanted:
+                        continue
+                    action = "REMOVE TTL" if wanted is None else f"TTL {wanted}"
+                    statements.append(f"ALTER TABLE {name} MODIFY COLUMN {column} {action}")
+            elif _table_ttl(ddl) != wanted:
+                action = "REMOVE TTL" if wanted is None else f"MODIFY TTL {wanted}"
+                statements.append(f"ALTER TABLE {name} {action}")
+    return statements
+
+
+def apply_retention(
+    store: Store, retention: dict[str, str], cluster: str | None = None
+) -> list[str]:
+    """Set the configured TTLs on the store's tables (on a cluster: on the local tables, which
+    hold the rows, on every node); return the statements run."""
+    if not retention:
+        return []
+    _, rows = store.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+        {"db": store.database},
+    )
+    ddl_of = dict(rows)
+    on_cluster = ""
+    if cluster:
+        suffix = LOCAL_SUFFIX
+        ddl_of = {
+            name[: -len(suffix)]: ddl for name, ddl in ddl_of.items() if name.endswith(suffix)
+        }
+        on_cluster = f"{suffix} ON CLUSTER {cluster}"
+    statements = retention_statements(retention, store.database, ddl_of, on_cluster)
+    for statement in statements:
+        store.command(statement)
+        log.info("retention: %s", statement)
+    return statements

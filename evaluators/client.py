@@ -1,0 +1,123 @@
+"""Talking to the collector's REST API: datasets and experiments go in and come back here.
+
+The collector is found at `url`, else `ASSAY_URL`, else http://localhost:4318; `ASSAY_TOKEN`
+is sent as a bearer token when set. Every failure is a `CollectorError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_URL", "CollectorClient", "CollectorError", "collector_url"]
+
+DEFAULT_URL = "http://localhost:4318"
+_RETRIES = 3  # for connection errors and 503: every write is idempotent
+
+
+class CollectorError(RuntimeError):
+    """The collector could not be reached, or refused a request (the message says why)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def collector_url(url: str | None = None) -> str:
+    return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
+
+
+class CollectorClient:
+    def __init__(self, url: str | None = None, *, token: str | None = None, timeout: float = 60):
+        self.url = collector_url(url)
+        token = token if token is not None else os.environ.get("ASSAY_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        import httpx  # here, not at import: `assay.evaluators` stays light to import
+
+        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        import httpx
+
+        for attempt in range(_RETRIES):
+            try:
+                response = self._http.request(method, path, json=json, params=params)
+            except httpx.HTTPError as exc:
+                if attempt + 1 < _RETRIES:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise CollectorError(
+                    f"no collector answers at {self.url} ({exc}). Start one with "
+                    "`assay collector`, or point ASSAY_URL (or url=...) at it."
+                ) from exc
+            if response.status_code == 503 and attempt + 1 < _RETRIES:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            break
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            raise CollectorError(
+                f"{method} {path}: {response.status_code} {message}", response.status_code
+            )
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/api/health")
+        return result
+
+    # --- datasets -------------------------------------------------------------------------------
+    def push_dataset(self, payload: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", "/api/datasets", json=payload)
+        return result
+
+    def get_dataset(self, name: str, version: str | None = None) -> dict[str, Any]:
+        params = {"version": version} if version else None
+        result: dict[str, Any] = self._request(
+            "GET", f"/api/datasets/{quote(name, safe='')}", params=params
+        )
+        return result
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/api/datasets")["datasets"])
+
+    def promote_call(self, dataset: str, span_id: str, expected: Any = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"span_id": span_id}
+        if expected is not None:
+            body["expected"] = expected
+        result: dict[str, Any] = self._request(
+            "POST", f"/api/datasets/{quote(dataset, safe='')}/items", json=body
+        )
+        return result
+
+    # --- experiments ----------------------------------------------------------------------------
+    def record_experiment(self, record: dict[str, Any]) -> None:
+        self._request("POST", "/api/experiments", json=record)
+
+    def add_experiment_items(self, experiment_id: str, items: list[dict[str, Any]]) -> None:
+        self._request(
+            "POST", f"/api/experiments/{quote(experiment_id, safe='')}/items", json={"items": items}
+        )
+
+    def list_experiments(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if name:
+            params["name"] = name
+        return list(self._request("GET", "/api/experiments", params=params)["experiments"])
+
+    def get_experiment(self, ref: str) -> dict[str, Any]:
+        """An experiment by id, or the latest run of that name, with its items and scores."""
+        result: dict[str, Any] = self._request("GET", f"/api/experiments/{quote(ref, safe='')}")
+        return result

@@ -1,0 +1,436 @@
+"""Comparing two experiments item by item: paired differences, bootstrap interval, sign-flip test.
+
+The statistics are pure functions of per-item scores, so the UI calls `compare_score_tables`
+on what it reads from the store, and `compare(a, b)` on two runs gives the same numbers.
+
+- `delta`: mean over the items scored in both runs of (score in B − score in A).
+- `ci`: paired bootstrap percentile interval of that mean (items resampled with replacement).
+- `p_value`: two-sided paired sign-flip (permutation) test of "no difference": exact over all
+  2^m sign assignments of the m non-zero differences when m ≤ 16, else Monte Carlo.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas
+    from rich.console import RenderableType
+
+    from assay.evaluators.client import CollectorClient
+    from assay.evaluators.results import ExperimentResult
+
+__all__ = [
+    "Comparison",
+    "ItemChange",
+    "PairedComparison",
+    "compare",
+    "compare_score_tables",
+    "compare_scores",
+    "paired_bootstrap_ci",
+    "sign_flip_p_value",
+]
+
+EXACT_LIMIT = 16  # non-zero differences up to which the sign-flip test enumerates every sign
+_TIE = 1e-9  # differences smaller than this are "unchanged"
+_CHUNK_CELLS = 2_000_000  # bound on the resample matrix held at once
+
+
+def paired_bootstrap_ci(
+    diffs: Sequence[float], confidence: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean paired difference."""
+    import numpy as np  # here, not at import: `assay.evaluators` stays light to import
+
+    values = np.asarray(diffs, dtype=float)
+    if values.size == 0:
+        raise ValueError("no paired differences")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK_CELLS // values.size)
+    means = []
+    remaining = resamples
+    while remaining > 0:
+        rows = min(per_chunk, remaining)
+        picks = rng.integers(0, values.size, size=(rows, values.size))
+        means.append(values[picks].mean(axis=1))
+        remaining -= rows
+    all_means = np.concatenate(means)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(all_means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def sign_flip_p_value(diffs: Sequence[float], permutations: int = 20_000, seed: int = 0) -> float:
+    """Two-sided p-value of the paired sign-flip test of a zero mean difference."""
+    import numpy as np
+
+    values = np.asarray([d for d in diffs if abs(d) > _TIE], dtype=float)
+    m = values.size
+    if m == 0:
+        return 1.0
+    observed = abs(values.sum()) - 1e-12  # ties with the observed sum count as extreme
+    if m <= EXACT_LIMIT:
+        codes = np.arange(2**m, dtype=np.int64)[:, None]
+        signs = 1 - 2 * ((codes >> np.arange(m)) & 1)
+        sums = np.abs(signs @ values)
+        return float((sums >= observed).mean())
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    per_chunk = max(1, _CHUNK_CELLS // m)
+    remaining = permutations
+    while remaining > 0:
+        rows = min(per_chunk, remaining)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, m))
+        extreme += int((np.abs(signs @ values) >= observed).sum())
+        remaining -= rows
+    # The observed assignment is one of the possible ones: (k + 1) / (N + 1) is never 0.
+    return (extreme + 1) / (permutations + 1)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """One evaluator, run A against run B, over the items scored in both."""
+
+    name: str
+    n: int
+    mean_a: float | None
+    mean_b: float | None
+    delta: float | None
+    ci: tuple[float, float] | None
+    p_value: float | None
+    improved: tuple[str, ...]
+    regressed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    only_a: tuple[str, ...] = ()  # scored in A only (failed or missing in B), and vice versa
+    only_b: tuple[str, ...] = ()
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value is not None and self.p_value < alpha
+
+    def verdict(self, alpha: float = 0.05) -> str:
+        """'better', 'worse' or 'no significant change' (B relative to A)."""
+        if self.delta is None or not self.significant(alpha):
+            return "no significant change"
+        return "better" if self.delta > 0 else "worse"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n": self.n,
+            "mean_a": self.mean_a,
+            "mean_b": self.mean_b,
+            "delta": self.delta,
+            "ci": list(self.ci) if self.ci else None,
+            "p_value": self.p_value,
+            "improved": list(self.improved),
+            "regressed": list(self.regressed),
+            "unchanged": list(self.unchanged),
+            "only_a": list(self.only_a),
+            "only_b": list(self.only_b),
+        }
+
+
+def compare_scores(
+    a: Mapping[str, float],
+    b: Mapping[str, float],
+    *,
+    name: str = "",
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    permutations: int = 20_000,
+    seed: int = 0,
+) -> PairedComparison:
+    """Compare one evaluator's per-item scores (item id → value in [0, 1]) of runs A and B."""
+    common = sorted(set(a) & set(b))
+    diffs = [float(b[i]) - float(a[i]) for i in common]
+    improved = tuple(i for i, d in zip(common, diffs, strict=True) if d > _TIE)
+    regressed = tuple(i for i, d in zip(common, diffs, strict=True) if d < -_TIE)
+    unchanged = tuple(i for i, d in zip(common, diffs, strict=True) if abs(d) <= _TIE)
+    only_a = tuple(sorted(set(a) - set(b)))
+    only_b = tuple(sorted(set(b) - set(a)))
+    if not common:
+        return PairedComparison(name, 0, None, None, None, None, None, (), (), (), only_a, only_b)
+    return PairedComparison(
+        name=name,
+        n=len(common),
+        mean_a=statistics.fmean(a[i] for i in common),
+        mean_b=statistics.fmean(b[i] for i in common),
+        delta=statistics.fmean(diffs),
+        ci=paired_bootstrap_ci(diffs, confidence, resamples, seed),
+        p_value=sign_flip_p_value(diffs, permutations, seed),
+        improved=improved,
+        regressed=regressed,
+        unchanged=unchanged,
+        only_a=only_a,
+        only_b=only_b,
+    )
+
+
+def compare_score_tables(
+    a: Mapping[str, Mapping[str, float]],
+    b: Mapping[str, Mapping[str, float]],
+    **options: Any,
+) -> dict[str, PairedComparison]:
+    """Per evaluator name, the comparison of two runs' scores (evaluator → item id → value).
+
+    Evaluators present in only one run are left out: there is nothing to pair.
+    """
+    return {
+        name: compare_scores(a[name], b[name], name=name, **options)
+        for name in sorted(set(a) & set(b))
+    }
+
+
+# --- two experiments --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """An item whose score moved on at least one evaluator: both outputs side by side."""
+
+    item_id: str
+    input: Any
+    expected: Any
+    output_a: str
+    output_b: str
+    scores_a: dict[str, float]
+    scores_b: dict[str, float]
+
+
+@dataclass
+class Comparison:
+    """Run B against run A: per evaluator `evaluators[name]`, and the changed items."""
+
+    a: ExperimentResult
+    b: ExperimentResult
+    evaluators: dict[str, PairedComparison]
+    changes: list[ItemChange] = field(default_factory=list)
+    alpha: float = 0.05
+
+    @property
+    def improved(self) -> set[str]:
+        return {i for c in self.evaluators.values() for i in c.improved}
+
+    @property
+    def regressed(self) -> set[str]:
+        return {i for c in self.evaluators.values() for i in c.regressed}
+
+    def regressions(self) -> list[str]:
+        """Evaluators on which B is significantly worse than A."""
+        return [n for n, c in self.evaluators.items() if c.verdict(self.alpha) == "worse"]
+
+    def to_pandas(self) -> pandas.DataFrame:
+        import pandas as pd
+
+        rows = []
+        for comparison in self.evaluators.values():
+            row = comparison.to_dict()
+            row["ci_low"], row["ci_high"] = comparison.ci or (None, None)
+            row["verdict"] = comparison.verdict(self.alpha)
+            for key in ("improved", "regressed", "unchanged", "only_a", "only_b"):
+                row[key] = len(row[key])
+            del row["ci"]
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("name") if rows else pd.DataFrame()
+
+    def _title(self) -> str:
+        if self.a.name == self.b.name:  # two runs of one experiment: tell them apart by id
+            return (
+                f"{self.b.name} {self.b.experiment_id[:8]} (B) vs "
+                f"{self.a.name} {self.a.experiment_id[:8]} (A)"
+            )
+        return f"{self.b.name} (B) vs {self.a.name} (A)"
+
+    def __rich__(self) -> RenderableType:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=self._title(), title_justify="left", header_style="bold")
+        for column in ("evaluator", "A", "B", "delta", "95% CI", "p", "", "↑", "↓", "=", "n"):
+            table.add_column(column, justify="left" if column in ("evaluator", "") else "right")
+        for name, c in self.evaluators.items():
+            verdict = c.verdict(self.alpha)
+            style = {"better": "green", "worse": "red"}.get(verdict, "dim")
+            table.add_row(
+                name,
+                _num(c.mean_a),
+                _num(c.mean_b),
+                Text(_signed(c.delta), style=style),
+                f"[{_signed(c.ci[0])}, {_signed(c.ci[1])}]" if c.ci else "–",
+                _num(c.p_value, 3),
+                Text(verdict, style=style),
+                str(len(c.improved)),
+                str(len(c.regressed)),
+                str(len(c.unchanged)),
+                str(c.n),
+            )
+        parts: list[RenderableType] = [table]
+        if self.changes:
+            changes = Table(title="Changed items", title_justify="left", header_style="bold")
+            for column in ("item", "input", "expected", "A output", "B output", "scores A → B"):
+                changes.add_column(column, overflow="fold")
+            for change in self.changes:
+                changes.add_row(
+                    change.item_id,
+                    _short(change.input, 40),
+                    _short(change.expected, 30),
+                    _short(change.output_a, 60),
+                    _short(change.output_b, 60),
+                    _score_moves(change),
+                )
+            parts.append(changes)
+        return Group(*parts)
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        console = Console(width=140, record=True, color_system=None, file=io.StringIO())
+        console.print(self)
+        return console.export_text()
+
+    def __repr__(self) -> str:
+        deltas = ", ".join(f"{n}={_signed(c.delta)}" for n, c in self.evaluators.items())
+        return f"<Comparison {self._title()}: {deltas}>"
+
+    def _repr_html_(self) -> str:
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "evaluator",
+                "A",
+                "B",
+                "delta",
+                "95% CI",
+                "p",
+                "",
+                "improved",
+                "regressed",
+                "unchanged",
+                "n",
+            )
+        )
+        rows = []
+        for name, c in self.evaluators.items():
+            verdict = c.verdict(self.alpha)
+            color = {"better": "#1a7f37", "worse": "#cf222e"}.get(verdict, "#666")
+            ci = f"[{_signed(c.ci[0])}, {_signed(c.ci[1])}]" if c.ci else "–"
+            cells = (
+                html.escape(name),
+                _num(c.mean_a),
+                _num(c.mean_b),
+                f'<span style="color:{color}">{_signed(c.delta)}</span>',
+                ci,
+                _num(c.p_value, 3),
+                f'<span style="color:{color}">{verdict}</span>',
+                str(len(c.improved)),
+                str(len(c.regressed)),
+                str(len(c.unchanged)),
+                str(c.n),
+            )
+            rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        changed = ""
+        if self.changes:
+            lines = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(cell)}</td>"
+                    for cell in (
+                        ch.item_id,
+                        _short(ch.input, 80),
+                        _short(ch.expected, 60),
+                        _short(ch.output_a, 200),
+                        _short(ch.output_b, 200),
+                        _score_moves(ch),
+                    )
+                )
+                + "</tr>"
+                for ch in self.changes
+            )
+            changed = (
+                "<p><b>Changed items</b></p><table><thead><tr><th>item</th><th>input</th>"
+                "<th>expected</th><th>A output</th><th>B output</th><th>scores A → B</th>"
+                f"</tr></thead><tbody>{lines}</tbody></table>"
+            )
+        return (
+            f"<p><b>{html.escape(self._title())}</b></p><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>{changed}"
+        )
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f}"
+
+
+def _short(value: Any, limit: int) -> str:
+    from assay.evaluators.dataset import canonical_json
+
+    text = "" if value is None else value if isinstance(value, str) else canonical_json(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _score_moves(change: ItemChange) -> str:
+    moves = []
+    for name in sorted(set(change.scores_a) | set(change.scores_b)):
+        before, after = change.scores_a.get(name), change.scores_b.get(name)
+        if before != after:
+            moves.append(f"{name} {_num(before, 2)}→{_num(after, 2)}")
+    return ", ".join(moves)
+
+
+def compare(
+    a: ExperimentResult | str,
+    b: ExperimentResult | str,
+    *,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    url: str | None = None,
+    client: CollectorClient | None = None,
+) -> Comparison:
+    """Compare run B with run A (results, or experiment names / ids loaded from the collector).
+
+    A name means the latest run of that name. Positive deltas mean B scores higher.
+    """
+    from assay.evaluators.results import ExperimentResult
+
+    if isinstance(a, str) or isinstance(b, str):
+        from assay.evaluators.client import CollectorClient
+
+        client = client or CollectorClient(url)
+    run_a = ExperimentResult.load(a, client=client) if isinstance(a, str) else a
+    run_b = ExperimentResult.load(b, client=client) if isinstance(b, str) else b
+    table_a = {name: run_a.values(name) for name in run_a.evaluator_names}
+    table_b = {name: run_b.values(name) for name in run_b.evaluator_names}
+    evaluators = compare_score_tables(
+        table_a, table_b, confidence=confidence, resamples=resamples, seed=seed
+    )
+    moved = {i for c in evaluators.values() for i in (*c.improved, *c.regressed)}
+    changed_ids = [item.item_id for item in run_b.items if item.item_id in moved]
+    items_a, items_b = run_a.by_item(), run_b.by_item()
+    changes = [
+        ItemChange(
+            item_id=item_id,
+            input=items_b[item_id].input,
+            expected=items_b[item_id].expected,
+            output_a=items_a[item_id].output_text,
+            output_b=items_b[item_id].output_text,
+            scores_a={n: table_a[n][item_id] for n in evaluators if item_id in table_a[n]},
+            scores_b={n: table_b[n][item_id] for n in evaluators if item_id in table_b[n]},
+        )
+        for item_id in changed_ids
+    ]
+    return Comparison(run_a, run_b, evaluators, changes, alpha)

@@ -1,0 +1,454 @@
+"""Running an experiment: a task over every dataset item, scored by evaluators, recorded.
+
+::
+
+    def task(question: str) -> str:
+        return client.chat.completions.create(...).choices[0].message.content
+
+    result = evaluate(dataset, task, [exact_match()], experiment="prompt-b", params={...})
+
+The task is called with the item's input (a first parameter named `item` gets the whole
+`DatasetItem`), plus any of `expected`, `context`, `metadata`, `params` it names. It may be
+sync (run in a thread pool of `concurrency` workers) or async. Each item runs inside its own
+trace, a root span stamped with the experiment and dataset item ids, so the task's
+instrumented LLM calls nest in it and carry both ids; each item has `timeout` seconds; an
+item that raises or times out is recorded as failed and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import inspect
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, _error_text
+from assay.evaluators.client import CollectorClient
+from assay.evaluators.dataset import Dataset, DatasetItem
+from assay.evaluators.progress import progress_display
+from assay.evaluators.registry import get_evaluator
+from assay.evaluators.results import (
+    STATUS_ERROR,
+    STATUS_TIMEOUT,
+    ExperimentResult,
+    ItemResult,
+    output_text,
+)
+from assay.instrumentation import context, force_flush
+from assay.instrumentation import semconv as sc
+
+__all__ = ["aevaluate", "evaluate", "watch_results"]
+
+_TASK_KEYWORDS = frozenset({"expected", "context", "metadata", "params", "item"})
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT_S = 120.0
+_SEND_EVERY_ITEMS = 25
+_SEND_EVERY_S = 2.0
+
+EvaluatorLike = Evaluator | str | Callable[..., Any]
+
+# Called with every finished run: `assay eval run` learns what a script evaluated this way.
+_watchers: list[Callable[[ExperimentResult], None]] = []
+
+
+@contextlib.contextmanager
+def watch_results(callback: Callable[[ExperimentResult], None]) -> Iterator[None]:
+    """Call `callback` with each `ExperimentResult` that finishes while the block runs."""
+    _watchers.append(callback)
+    try:
+        yield
+    finally:
+        _watchers.remove(callback)
+
+
+def _resolve_evaluators(evaluators: Sequence[EvaluatorLike] | EvaluatorLike) -> list[Evaluator]:
+    if isinstance(evaluators, Evaluator | str) or callable(evaluators):
+        evaluators = [evaluators]
+    resolved: list[Evaluator] = []
+    for entry in evaluators:
+        if isinstance(entry, Evaluator):
+            resolved.append(entry)
+        elif isinstance(entry, str):
+            resolved.append(get_evaluator(entry))
+        elif callable(entry):
+            resolved.append(FunctionEvaluator(entry))
+        else:
+            raise TypeError(f"not an evaluator: {entry!r}")
+    names = [e.name for e in resolved]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"two evaluators share the name(s) {duplicates}; pass name=... to one")
+    return resolved
+
+
+class _TaskCall:
+    """How to call the user's task for an item, worked out once from its signature."""
+
+    def __init__(self, task: Callable[..., Any], params: Mapping[str, Any]) -> None:
+        if not callable(task):
+            raise TypeError(f"the task must be a function, not {type(task).__name__}")
+        parameters = list(inspect.signature(task).parameters.values())
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if not positional:
+            raise TypeError(
+                f"the task {getattr(task, '__name__', task)!r} must take the item's input as its "
+                "first argument"
+            )
+        self.first_is_item = positional[0].name == "item"
+        named = {p.name for p in parameters[1:]}
+        unknown = [
+            p.name
+            for p in parameters[1:]
+            if p.name not in _TASK_KEYWORDS
+            and p.default is p.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if unknown:
+            raise TypeError(
+                f"the task takes {unknown}: besides the input it may take "
+                f"{', '.join(sorted(_TASK_KEYWORDS))}"
+            )
+        self.keywords = sorted(named & _TASK_KEYWORDS)
+        self.task = task
+        self.params = dict(params)
+        self.is_async = inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(
+            getattr(task, "__call__", None)  # noqa: B004 - an object with an async __call__
+        )
+
+    def arguments(self, item: DatasetItem) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        values = {
+            "expected": item.expected,
+            "context": item.context,
+            "metadata": dict(item.metadata),
+            "params": self.params,
+            "item": item,
+        }
+        first = item if self.first_is_item else item.input
+        return (first,), {name: values[name] for name in self.keywords}
+
+
+def _eval_text(value: Any) -> Any:
+    """A dataset value as an evaluator field: text and chat messages as they are, else JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, Mapping) and "role" in m for m in value):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _eval_context(value: Any) -> list[str] | str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def git_commit() -> str:
+    """The commit checked out where the experiment runs ("" outside a git work tree)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _span_ids(span: trace.Span) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return "", ""
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+class _Run:
+    def __init__(
+        self,
+        dataset: Dataset,
+        task: _TaskCall,
+        evaluators: list[Evaluator],
+        result: ExperimentResult,
+        *,
+        concurrency: int,
+        timeout: float | None,
+        client: CollectorClient | None,
+        progress: bool,
+    ) -> None:
+        self.dataset = dataset
+        self.task = task
+        self.evaluators = evaluators
+        self.result = result
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.client = client
+        self.progress = progress_display(progress)
+        self.tracer: trace.Tracer = trace.NoOpTracer()
+        self.tally: Any = None
+        self._unsent: list[ItemResult] = []
+        self._last_send = time.monotonic()
+
+    async def run(self) -> ExperimentResult:
+        result = self.result
+        if self.client is not None:
+            client = self.client
+            await asyncio.to_thread(self.dataset.push, client=client)
+            from assay.evaluators.tracing import experiment_tracer
+
+            self.tracer, self.tally = experiment_tracer(client.url)
+            await asyncio.to_thread(client.record_experiment, result.record())
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="assay-task")
+        limit = asyncio.Semaphore(self.concurrency)
+        self.progress.start(f"{result.name} ({self.dataset.name})", len(self.dataset))
+        try:
+            pending = [
+                asyncio.ensure_future(self._item(item, limit, pool)) for item in self.dataset
+            ]
+            try:
+                for finished in asyncio.as_completed(pending):
+                    item_result = await finished
+                    result.items.append(item_result)
+                    self.progress.advance(item_result.failed)
+                    await self._send(final=False)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                result.status = "cancelled"
+                raise
+            result.status = "completed"
+        finally:
+            self.progress.stop()
+            pool.shutdown(wait=False, cancel_futures=True)
+            result.ended_at = time.time()
+            order = {item.id: index for index, item in enumerate(self.dataset)}
+            result.items.sort(key=lambda item: order[item.item_id])
+            if self.client is not None:
+                await self._send(final=True)
+                await asyncio.to_thread(self.client.record_experiment, result.record())
+                await asyncio.to_thread(force_flush)
+        return result
+
+    async def _send(self, final: bool) -> None:
+        if self.client is None:
+            return
+        due = (
+            len(self._unsent) >= _SEND_EVERY_ITEMS
+            or time.monotonic() - self._last_send >= _SEND_EVERY_S
+        )
+        if self._unsent and (final or due):
+            batch, self._unsent = self._unsent, []
+            self._last_send = time.monotonic()
+            payload = [item.to_payload() for item in batch]
+            await asyncio.to_thread(
+                self.client.add_experiment_items, self.result.experiment_id, payload
+            )
+
+    async def _item(
+        self, item: DatasetItem, limit: asyncio.Semaphore, pool: ThreadPoolExecutor
+    ) -> ItemResult:
+        async with limit:
+            outcome = await self._run_task(item, pool)
+            if not outcome.failed:
+                outcome.scores = await self._score(item, outcome)
+            self._unsent.append(outcome)
+            return outcome
+
+    async def _run_task(self, item: DatasetItem, pool: ThreadPoolExecutor) -> ItemResult:
+        experiment_id = self.result.experiment_id
+        outcome = ItemResult(item_id=item.id, input=item.input, expected=item.expected)
+        attributes = {
+            sc.EXPERIMENT_ID: experiment_id,
+            sc.EXPERIMENT_NAME: self.result.name,
+            sc.DATASET_NAME: self.dataset.name,
+            sc.DATASET_ITEM_ID: item.id,
+        }
+        outcome.started_at = time.time()
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"experiment {self.result.name}",
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            outcome.trace_id, outcome.span_id = _span_ids(span)
+            with context(experiment_id=experiment_id, dataset_item_id=item.id):
+                try:
+                    call = self._call(item, pool)
+                    outcome.output = await (
+                        asyncio.wait_for(call, self.timeout) if self.timeout else call
+                    )
+                except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on
+                    outcome.status = STATUS_TIMEOUT
+                    outcome.error = f"TimeoutError: the task took longer than {self.timeout}s"
+                except Exception as exc:  # the item fails, the run goes on
+                    outcome.status = STATUS_ERROR
+                    outcome.error = _error_text(exc)
+                    span.record_exception(exc)
+            if outcome.failed:
+                span.set_status(Status(StatusCode.ERROR, outcome.error))
+        outcome.duration_ms = (time.perf_counter() - started) * 1000.0
+        if self.tally is not None:
+            usage = self.tally.take(experiment_id, item.id)
+            outcome.input_tokens = usage.input_tokens
+            outcome.output_tokens = usage.output_tokens
+            outcome.cost_usd = usage.cost_usd
+            outcome.model = usage.model
+        return outcome
+
+    async def _call(self, item: DatasetItem, pool: ThreadPoolExecutor) -> Any:
+        args, kwargs = self.task.arguments(item)
+        if self.task.is_async:
+            value = await self.task.task(*args, **kwargs)
+        else:
+            # The context (the item span, the experiment ids) goes along into the worker.
+            run = functools.partial(self.task.task, *args, **kwargs)
+            value = await asyncio.get_running_loop().run_in_executor(
+                pool, contextvars.copy_context().run, run
+            )
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+
+    async def _score(self, item: DatasetItem, outcome: ItemResult) -> dict[str, Score]:
+        data = EvalInput(
+            output=output_text(outcome.output),
+            input=_eval_text(item.input) or "",
+            expected=_eval_text(item.expected),
+            context=_eval_context(item.context),
+            metadata=dict(item.metadata),
+            duration_ms=outcome.duration_ms,
+            cost_usd=outcome.cost_usd,
+            model=outcome.model,
+        )
+        # Outside the item's trace: a judge's own LLM calls are not the task's cost.
+        scores = await asyncio.gather(*(evaluator(data) for evaluator in self.evaluators))
+        return {score.name: score for score in scores}
+
+
+def _prepare(
+    dataset: Dataset,
+    task: Callable[..., Any],
+    evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
+    *,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    record: bool = True,
+    url: str | None = None,
+    progress: bool = True,
+) -> _Run:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"evaluate takes a Dataset, not {type(dataset).__name__}")
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be positive (or None for no limit)")
+    resolved = _resolve_evaluators(evaluators)
+    call = _TaskCall(task, params or {})
+    name = experiment or f"{dataset.name}-{getattr(task, '__name__', 'task')}"
+    client = None
+    if record:
+        client = CollectorClient(url)
+        client.health()  # fail now, before any item runs, if nothing will keep the results
+    result = ExperimentResult(
+        experiment_id=uuid.uuid4().hex,
+        name=name,
+        dataset_name=dataset.name,
+        dataset_version=dataset.version,
+        items=[],
+        evaluators={e.name: e.version for e in resolved},
+        params=json.loads(json.dumps(dict(params or {}), default=str)),
+        git_commit=git_commit(),
+        started_at=time.time(),
+        status="running",
+        url=client.url if client else "",
+    )
+    return _Run(
+        dataset,
+        call,
+        resolved,
+        result,
+        concurrency=concurrency,
+        timeout=timeout,
+        client=client,
+        progress=progress,
+    )
+
+
+def _finished(result: ExperimentResult) -> ExperimentResult:
+    for watcher in list(_watchers):
+        watcher(result)
+    return result
+
+
+async def aevaluate(
+    dataset: Dataset,
+    task: Callable[..., Any] | Callable[..., Awaitable[Any]],
+    evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
+    **options: Any,
+) -> ExperimentResult:
+    """`evaluate` for code already in an event loop: `result = await aevaluate(...)`; it takes
+    the same keyword arguments."""
+    run = _prepare(dataset, task, evaluators, **options)
+    return _finished(await run.run())
+
+
+def evaluate(
+    dataset: Dataset,
+    task: Callable[..., Any] | Callable[..., Awaitable[Any]],
+    evaluators: Sequence[EvaluatorLike] | EvaluatorLike,
+    *,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    record: bool = True,
+    url: str | None = None,
+    progress: bool = True,
+) -> ExperimentResult:
+    """Run `task` on every item of `dataset`, score the outputs, record the run; return it.
+
+    - `experiment`: the run's name (runs of one name are versions of one experiment).
+    - `params`: what defines this run (prompt version, model, temperature), stored with it.
+    - `concurrency` items at once; `timeout` seconds per item (None: no limit).
+    - `record=False` keeps the run local: nothing is sent, no instrumentation is turned on.
+      Otherwise the collector at `url` (else `ASSAY_URL`) must answer before anything runs.
+
+    Works inside a running event loop too (Jupyter): the run then gets a loop of its own in a
+    worker thread. Use `await aevaluate(...)` instead when the task's async client belongs to
+    the notebook's loop.
+    """
+    run = _prepare(
+        dataset,
+        task,
+        evaluators,
+        experiment=experiment,
+        params=params,
+        concurrency=concurrency,
+        timeout=timeout,
+        record=record,
+        url=url,
+        progress=progress,
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _finished(asyncio.run(run.run()))
+    caller_context = contextvars.copy_context()  # the caller's `context(...)` goes along
+    with ThreadPoolExecutor(1, thread_name_prefix="assay-experiment") as worker:
+        future = worker.submit(caller_context.run, asyncio.run, run.run())
+        return _finished(future.result())

@@ -1,0 +1,110 @@
+"""Traces of an experiment: Assay's instrumentation turned on, one root span per item, and a
+tally of the LLM usage (tokens, cost, model) each item's task spent, read off its LLM spans."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from assay.instrumentation import instrument
+from assay.instrumentation import semconv as sc
+
+__all__ = ["ItemUsage", "UsageTally", "experiment_tracer"]
+
+SERVICE_NAME = "assay-experiments"  # when the process has no service name of its own
+_OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+@dataclass
+class ItemUsage:
+    calls: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    unpriced_calls: int = 0  # LLM calls without a known price: the cost is a lower bound
+    model: str = ""
+
+
+def _add(total: int | float | None, value: Any) -> Any:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+class UsageTally(SpanProcessor):
+    """Adds up the LLM spans stamped with an experiment and dataset item id, per item."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._usage: dict[tuple[str, str], ItemUsage] = {}
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        experiment = attributes.get(sc.EXPERIMENT_ID)
+        item = attributes.get(sc.DATASET_ITEM_ID)
+        if not experiment or not item or sc.OPERATION_NAME not in attributes:
+            return
+        with self._lock:
+            usage = self._usage.setdefault((str(experiment), str(item)), ItemUsage())
+            usage.calls += 1
+            usage.input_tokens = _add(usage.input_tokens, attributes.get(sc.USAGE_INPUT_TOKENS))
+            usage.output_tokens = _add(usage.output_tokens, attributes.get(sc.USAGE_OUTPUT_TOKENS))
+            cost = attributes.get(sc.COST_USD)
+            usage.cost_usd = _add(usage.cost_usd, cost)
+            usage.unpriced_calls += cost is None
+            model = attributes.get(sc.RESPONSE_MODEL) or attributes.get(sc.REQUEST_MODEL)
+            if model:
+                usage.model = str(model)
+
+    def take(self, experiment_id: str, item_id: str) -> ItemUsage:
+        with self._lock:
+            return self._usage.pop((experiment_id, item_id), ItemUsage())
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+_tallies: dict[int, UsageTally] = {}
+_tallies_lock = threading.Lock()
+
+
+def _tally_for(provider: Any) -> UsageTally | None:
+    """One tally per SDK tracer provider (another provider type cannot take a processor)."""
+    add = getattr(provider, "add_span_processor", None)
+    if add is None:
+        return None
+    with _tallies_lock:
+        tally = _tallies.get(id(provider))
+        if tally is None:
+            tally = _tallies[id(provider)] = UsageTally()
+            add(tally)
+        return tally
+
+
+def experiment_tracer(collector_url: str) -> tuple[trace.Tracer, UsageTally | None]:
+    """Instrumentation on (if the process has not turned it on), a tracer for the item spans.
+
+    Without an OTLP endpoint in the environment, spans go over OTLP/HTTP to the collector the
+    experiment is recorded in, which serves OTLP on the same port as its API (with `ASSAY_TOKEN`
+    as the bearer token unless `OTEL_EXPORTER_OTLP_HEADERS` says otherwise).
+    """
+    configured = any(os.environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES)
+    token = os.environ.get("ASSAY_TOKEN")
+    headers = None
+    if not configured and token and not os.environ.get("OTEL_EXPORTER_OTLP_HEADERS"):
+        headers = {"Authorization": f"Bearer {token}"}
+    provider = instrument(
+        service_name=os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME,
+        endpoint=None if configured else collector_url,
+        protocol=None if configured else "http/protobuf",
+        headers=headers,
+    )
+    return provider.get_tracer("assay.evaluators"), _tally_for(provider)

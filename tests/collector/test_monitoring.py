@@ -1,0 +1,113 @@
+"""The collector watching itself: collector_stats rows, refusals by reason, the health verdict."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from assay.collector.settings import CollectorSettings
+from assay.collector.store.embedded import EmbeddedStore
+from tests.collector.otlp_builders import make_request, make_span
+from tests.conftest import start_collector
+from tests.reliability.inprocess import BreakableStore, serving
+from tests.reliability.traffic import Batch, SendLog, send
+
+
+def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
+    collector = start_collector(
+        tmp_path / "data", tmp_path / "collector.log", ASSAY_STATS_INTERVAL="0.2"
+    )
+    try:
+        url = f"{collector.http_url}/v1/traces"
+        protobuf = {"content-type": "application/x-protobuf"}
+        for _ in range(3):
+            body = make_request("stats", make_span(), make_span()).SerializeToString()
+            assert httpx.post(url, content=body, headers=protobuf).status_code == 200
+        assert httpx.post(url, content=b"\xff\xfe garbage", headers=protobuf).status_code == 400
+        text = {"content-type": "text/plain"}
+        assert httpx.post(url, content=b"hello", headers=text).status_code == 415
+        collector.wait_for_rows("SELECT 1 FROM otel_traces WHERE ServiceName = 'stats'", 6)
+        time.sleep(0.6)  # at least two more samples after the rows landed
+
+        (totals,) = collector.query(
+            "SELECT sum(spans_received) AS received, sum(spans_written) AS written,"
+            " sum(requests_accepted) AS accepted, sum(requests_refused) AS refusals,"
+            " sumMap(refused) AS reasons, uniqExact(instance) AS instances,"
+            " any(instance) AS name, max(writes) > 0 AS wrote,"
+            " countIf(write_ms_avg IS NOT NULL) > 0 AS timed, min(status) AS worst"
+            " FROM collector_stats"
+        )
+        assert totals["received"] == 6 and totals["written"] == 6 and totals["accepted"] == 3
+        assert totals["refusals"] == 2
+        assert totals["reasons"] == {"invalid": 1, "media_type": 1}
+        assert totals["instances"] == 1
+        assert totals["name"].endswith(f":{collector.grpc_port}")
+        assert totals["wrote"] and totals["timed"] and totals["worst"] == "ok"
+
+        health = httpx.get(f"{collector.http_url}/api/health").json()
+        assert health["status"] == "ok" and health["reasons"] == []
+        assert health["instance"] == totals["name"]
+        assert health["pipeline"]["refused"] == {"invalid": 1, "media_type": 1}
+    finally:
+        assert collector.stop() == 0
+
+
+def settings_for(tmp_path: Path, **extra: object) -> CollectorSettings:
+    return CollectorSettings(
+        grpc_port=0,
+        http_port=0,
+        storage=tmp_path,
+        spool_dir=tmp_path / "spool",
+        flush_interval=0.05,
+        retry_initial=0.05,
+        retry_max=0.2,
+        stats_interval=0.1,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_health_turns_unhealthy_when_the_store_stays_down(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    store = BreakableStore(embedded_store)
+    with serving(settings_for(tmp_path, unhealthy_after=1.0), store) as endpoints:
+        health_url = f"{endpoints.http_url}/api/health"
+        assert httpx.get(health_url).json()["status"] == "ok"
+        store.down = True
+        first = httpx.get(health_url)
+        assert first.status_code == 200 and first.json()["status"] == "degraded"
+        time.sleep(1.3)
+        later = httpx.get(health_url)
+        assert later.status_code == 503
+        assert later.json()["status"] == "unhealthy"
+        assert "store unreachable" in later.json()["reasons"][0]
+        store.down = False
+        assert httpx.get(health_url).status_code == 200
+
+
+def test_health_turns_unhealthy_when_the_spool_is_full(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    store = BreakableStore(embedded_store)
+    settings = settings_for(tmp_path, max_spool_bytes=200_000, segment_bytes=20_000)
+    service = f"full-{uuid.uuid4().hex[:8]}"
+    with serving(settings, store) as endpoints:
+        store.down = True
+        log = SendLog()
+        batch = Batch(service, requests=60, spans=5, content_bytes=1000)
+        send(f"127.0.0.1:{endpoints.grpc_port}", batch, list(range(batch.requests)), log)
+        assert log.refused  # the spool filled up and pushed back
+        health = httpx.get(f"{endpoints.http_url}/api/health")
+        assert health.status_code == 503
+        assert any("spool full" in reason for reason in health.json()["reasons"])
+        assert health.json()["pipeline"]["refused"]["overloaded"] == sum(log.refused.values())
+        store.down = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if httpx.get(f"{endpoints.http_url}/api/health").status_code == 200:
+                break
+            time.sleep(0.1)
+        assert httpx.get(f"{endpoints.http_url}/api/health").json()["status"] == "ok"

@@ -1,0 +1,328 @@
+"""Online evaluation: rules from assay.yaml pick stored calls; scores land in `scores`.
+
+In-process against the session's embedded store (the queue, drops, failures, rule parsing),
+and end to end: the real collector with `--config`, fed by the real demo traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assay.collector.demo.traffic import run_demo
+from assay.collector.evaluation import (
+    CpuBudget,
+    EvaluationConfig,
+    OnlineEvaluation,
+    compile_rules,
+    load_evaluation_config,
+    sampled,
+)
+from assay.collector.normalize.rows import LlmCallRow
+from assay.collector.store.embedded import EmbeddedStore
+from assay.evaluators import EvalInput, evaluator
+from tests.conftest import start_collector
+
+ANSWER = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": '{"ok": 1}'}]}])
+
+
+def call(service: str, **fields: Any) -> LlmCallRow:
+    values: dict[str, Any] = {
+        "timestamp": time.time_ns(),
+        "trace_id": uuid.uuid4().hex,
+        "span_id": uuid.uuid4().hex[:16],
+        "parent_span_id": "",
+        "service_name": service,
+        "operation": "chat",
+        "provider": "openai",
+        "request_model": "gpt-4o-mini",
+        "response_model": "gpt-4o-mini",
+        "model": "gpt-4o-mini",
+        "output_messages": ANSWER,
+        "duration_ms": 120.0,
+        **fields,
+    }
+    return LlmCallRow(**values)
+
+
+def config(rules: list[dict[str, Any]], **options: Any) -> EvaluationConfig:
+    return EvaluationConfig.model_validate({"rules": rules, "flush_interval": 0.05, **options})
+
+
+def scores_of(store: EmbeddedStore, service: str) -> list[dict[str, Any]]:
+    columns, rows = store.query(
+        f"SELECT s.name AS name, s.value AS value, s.passed AS passed, s.source AS source,"
+        f" s.error AS error, s.span_id AS span_id, s.trace_id AS trace_id"
+        f" FROM {store.database}.scores AS s FINAL WHERE s.span_id IN"
+        f" (SELECT span_id FROM {store.database}.llm_calls WHERE service_name = {{s:String}})"
+        " ORDER BY name",
+        {"s": service},
+    )
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+@pytest.fixture
+def running(embedded_store: EmbeddedStore) -> Iterator[list[OnlineEvaluation]]:
+    """Evaluations started by a test, stopped (and their scores flushed) afterwards."""
+    started: list[OnlineEvaluation] = []
+    yield started
+    for online in started:
+        online.stop()
+
+
+def start(
+    store: EmbeddedStore, cfg: EvaluationConfig, running: list[OnlineEvaluation]
+) -> OnlineEvaluation:
+    online = OnlineEvaluation(cfg, store)
+    online.start()
+    running.append(online)
+    return online
+
+
+def store_calls(store: EmbeddedStore, calls: list[LlmCallRow]) -> None:
+    from assay.collector.normalize.rows import column_names, to_columns
+
+    store.insert(LlmCallRow.table, to_columns(calls), column_names(LlmCallRow))
+
+
+def wait_until(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_matching_calls_are_scored_and_stored_online(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    cfg = config(
+        [
+            {
+                "evaluators": ["json_valid", "pii", {"latency_budget": {"ms": 100}}],
+                "where": {"service": service, "model": "gpt-4o-mini"},
+            }
+        ]
+    )
+    online = start(embedded_store, cfg, running)
+    leaky = json.dumps([{"role": "assistant", "content": "mail me at ann@example.com"}])
+    other_model = {"model": "gpt-4o", "request_model": "gpt-4o", "response_model": "gpt-4o"}
+    calls = [call(service), call(service, output_messages=leaky), call(service, **other_model)]
+    store_calls(embedded_store, calls)
+    online.offer(calls)
+    wait_until(lambda: len(scores_of(embedded_store, service)) == 6)
+
+    by_span: dict[str, dict[str, Any]] = {}
+    for score in scores_of(embedded_store, service):
+        assert score["source"] == "online"
+        by_span.setdefault(score["span_id"], {})[score["name"]] = score
+    assert set(by_span) == {calls[0].span_id, calls[1].span_id}  # gpt-4o did not match
+    assert by_span[calls[0].span_id]["json_valid"]["value"] == 1.0
+    assert by_span[calls[1].span_id]["json_valid"]["value"] == 0.0
+    assert by_span[calls[0].span_id]["pii"]["passed"] is True
+    assert by_span[calls[1].span_id]["pii"]["passed"] is False
+    # The options from the rule reached the preset: 120 ms against a 100 ms budget.
+    assert by_span[calls[0].span_id]["latency_budget"]["passed"] is False
+    assert by_span[calls[0].span_id]["latency_budget"]["value"] == pytest.approx(100 / 120)
+    assert by_span[calls[0].span_id]["json_valid"]["trace_id"] == calls[0].trace_id
+    assert online.snapshot()["evaluated"] == 6
+
+
+def test_calls_without_an_answer_only_get_figure_evaluators(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    cfg = config([{"evaluators": ["json_valid", {"cost_budget": {"usd": 1.0}}]}])
+    online = start(embedded_store, cfg, running)
+    calls = [
+        call(service, output_messages="", cost_usd=0.001),  # stored without content
+        call(service, status="error", output_messages="", cost_usd=0.002),
+    ]
+    store_calls(embedded_store, calls)
+    online.offer(calls)
+    wait_until(lambda: len(scores_of(embedded_store, service)) == 2)
+    time.sleep(0.3)  # nothing more arrives
+    assert [s["name"] for s in scores_of(embedded_store, service)] == ["cost_budget"] * 2
+
+
+def test_sampling_is_per_trace_and_near_the_rate() -> None:
+    traces = [uuid.uuid4().hex for _ in range(2000)]
+    picked = [t for t in traces if sampled(t, 0.25, salt=0)]
+    assert 0.2 < len(picked) / len(traces) < 0.3
+    # The same trace gets the same answer every time (all its calls are evaluated together).
+    assert picked == [t for t in traces if sampled(t, 0.25, salt=0)]
+    # Rules sample independently of each other.
+    assert picked != [t for t in traces if sampled(t, 0.25, salt=1)]
+
+
+def test_a_full_queue_drops_the_oldest_and_never_blocks(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    gate = threading.Event()
+
+    @evaluator(name=f"slow_{uuid.uuid4().hex[:6]}")
+    def slow(data: EvalInput) -> float:
+        gate.wait(10)
+        return 1.0
+
+    cfg = config([{"evaluators": [slow.name]}], queue_size=5, max_in_flight=1)
+    online = start(embedded_store, cfg, running)
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    first = call(service)
+    calls = [call(service) for _ in range(12)]
+    store_calls(embedded_store, [first, *calls])
+    online.offer([first])
+    wait_until(lambda: online.depth() == 0)  # taken by the worker, which now waits on the gate
+    began = time.monotonic()
+    for one in calls:
+        online.offer([one])
+    assert time.monotonic() - began < 5  # generous: offering must not wait on evaluation
+    stats = online.snapshot()
+    assert stats["dropped"] == 7
+    assert stats["queue_depth"] == 5
+    gate.set()
+    wait_until(lambda: online.snapshot()["evaluated"] == 6)
+    # The newest five survived the overflow.
+    wait_until(lambda: len(scores_of(embedded_store, service)) == 6)
+    kept = {s["span_id"] for s in scores_of(embedded_store, service)}
+    assert kept == {first.span_id, *(c.span_id for c in calls[-5:])}
+
+
+def test_a_crashing_evaluator_gives_an_error_score(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    @evaluator(name=f"broken_{uuid.uuid4().hex[:6]}")
+    def broken(output: str) -> float:
+        raise RuntimeError("no verdict today")
+
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    online = start(embedded_store, config([{"evaluators": [broken.name]}]), running)
+    calls = [call(service)]
+    store_calls(embedded_store, calls)
+    online.offer(calls)
+    wait_until(lambda: len(scores_of(embedded_store, service)) == 1)
+    (score,) = scores_of(embedded_store, service)
+    assert "RuntimeError: no verdict today" in score["error"]
+    assert score["passed"] is None
+    assert online.snapshot()["failed"] == 1
+
+
+def test_users_evaluators_load_from_a_module(tmp_path: Path, monkeypatch: Any) -> None:
+    module = f"myevals_{uuid.uuid4().hex[:6]}"
+    (tmp_path / f"{module}.py").write_text(
+        "from assay.evaluators import evaluator\n\n"
+        f"@evaluator(name='{module}_polite')\n"
+        "def polite(output: str) -> bool:\n"
+        "    return 'please' in output\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "assay.yaml").write_text(
+        f"evaluation:\n  modules: [{module}]\n  rules:\n    - evaluators: [{module}_polite]\n"
+    )
+    cfg = load_evaluation_config(tmp_path / "assay.yaml")
+    ((_, _, evaluators),) = compile_rules(cfg)
+    assert [e.name for e in evaluators] == [f"{module}_polite"]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("rules:\n    - evaluators: [no_such_thing]", "no evaluator named 'no_such_thing'"),
+        ("rules:\n    - evaluators: [latency_budget]", "needs ms"),
+        ("rules:\n    - evaluators: [pii]\n      where: {colour: red}", "unknown filter"),
+        ("rules:\n    - evaluators: [pii]\n      sample: 2", "less than or equal to 1"),
+        ("modules: [no_such_module_here]\n  rules: []", "no_such_module_here"),
+    ],
+)
+def test_mistakes_in_the_rules_are_explained(tmp_path: Path, section: str, message: str) -> None:
+    (tmp_path / "assay.yaml").write_text(f"evaluation:\n  {section}\n")
+    with pytest.raises(ValueError, match=message):
+        compile_rules(load_evaluation_config(tmp_path / "assay.yaml"))
+
+
+def test_the_collector_refuses_to_start_with_a_broken_rule(tmp_path: Path) -> None:
+    (tmp_path / "assay.yaml").write_text("evaluation:\n  rules:\n    - evaluators: [nope]\n")
+    with pytest.raises(RuntimeError, match="no evaluator named 'nope'"):
+        start_collector(
+            tmp_path / "data", tmp_path / "log", "--config", str(tmp_path / "assay.yaml")
+        )
+    assert not (tmp_path / "data").exists()  # nothing was created
+
+
+def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
+    (tmp_path / "assay.yaml").write_text(
+        "evaluation:\n"
+        "  rules:\n"
+        "    - evaluators: [json_valid, pii]\n"
+        "      where: {service: checkout}\n"
+        "    - evaluators: [refusal]\n"
+        "      where: {service: search, operation: chat}\n"
+        "      sample: 0.5\n"
+    )
+    collector = start_collector(
+        tmp_path / "data", tmp_path / "collector.log", "--config", str(tmp_path / "assay.yaml")
+    )
+    try:
+        run_demo(f"http://127.0.0.1:{collector.grpc_port}", calls=60, quiet=True)
+        calls = collector.wait_for_rows(
+            "SELECT service_name, operation, trace_id, span_id, status FROM llm_calls", 60
+        )
+        checkout = [c for c in calls if c["service_name"] == "checkout" and c["status"] == "ok"]
+        search = [
+            c
+            for c in calls
+            if c["service_name"] == "search" and c["status"] == "ok" and c["operation"] == "chat"
+        ]
+        sampled_search = [c for c in search if sampled(c["trace_id"], 0.5, salt=1)]
+        expected = 2 * len(checkout) + len(sampled_search)
+        assert checkout and 0 < len(sampled_search) < len(search)
+        scores = collector.wait_for_rows(
+            "SELECT name, span_id, trace_id, source FROM scores FINAL", expected
+        )
+        assert len(scores) == expected
+        assert {s["source"] for s in scores} == {"online"}
+        pairs = {(s["span_id"], s["name"]) for s in scores}
+        assert pairs == {
+            *((c["span_id"], name) for c in checkout for name in ("json_valid", "pii")),
+            *((c["span_id"], "refusal") for c in sampled_search),
+        }
+
+        detail = httpx.get(f"{collector.http_url}/api/calls/{checkout[0]['span_id']}").json()
+        assert detail["call"]["service_name"] == "checkout"
+        assert isinstance(detail["call"]["output_messages"], list)
+        assert sorted(s["name"] for s in detail["scores"]) == ["json_valid", "pii"]
+
+        health = httpx.get(f"{collector.http_url}/api/health").json()
+        assert health["evaluation"]["evaluated"] == expected
+        assert health["evaluation"]["dropped"] == 0
+        missing = httpx.get(f"{collector.http_url}/api/calls/0000000000000000")
+        assert missing.status_code == 404
+    finally:
+        assert collector.stop() == 0
+    assert "online evaluation: offered" in collector.log()
+
+
+def test_the_evaluation_thread_keeps_to_its_cpu_share() -> None:
+    budget = CpuBudget(share=0.1, window=5.0)
+    spin_until = time.thread_time() + 0.05
+    while time.thread_time() < spin_until:
+        pass
+    # 50 ms of CPU at a 10% share needs about 0.5 s of wall time in all: sleep for the rest.
+    assert 0.3 < budget.pause() <= 0.5
+    assert CpuBudget(share=1.0).pause() < 0.01  # an idle thread does not wait
+
+
+def test_the_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "assay.yaml"
+    rules = compile_rules(load_evaluation_config(example))
+    assert [len(evaluators) for _, _, evaluators in rules] == [3, 2]

@@ -1,0 +1,108 @@
+"""Retention: TTLs from assay.yaml set on the tables, idempotently; old rows and content go."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.collector.normalize.rows import LlmCallRow, column_names, to_columns
+from assay.collector.retention import apply_retention, check_retention, ttl_expression
+from assay.collector.settings import load_settings
+from assay.collector.store.embedded import EmbeddedStore
+
+DAY_NS = 86_400 * 10**9
+
+
+@pytest.fixture
+def store(embedded_store: EmbeddedStore) -> Iterator[EmbeddedStore]:
+    """A database of its own on the session's engine: TTLs must not touch other tests' data."""
+    own = EmbeddedStore(embedded_store.path, f"retention_{uuid.uuid4().hex[:8]}")
+    own.migrate()
+    yield own
+    own.command(f"DROP DATABASE {own.database}")
+
+
+def ddl(store: EmbeddedStore, table: str) -> str:
+    _, rows = store.query(
+        "SELECT create_table_query FROM system.tables"
+        " WHERE database = {d:String} AND name = {t:String}",
+        {"d": store.database, "t": table},
+    )
+    return str(rows[0][0])
+
+
+def aged_call(days: float) -> LlmCallRow:
+    return LlmCallRow(
+        timestamp=time.time_ns() - int(days * DAY_NS),
+        trace_id=uuid.uuid4().hex,
+        span_id=uuid.uuid4().hex[:16],
+        parent_span_id="",
+        service_name="retention",
+        operation="chat",
+        provider="openai",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini",
+        model="gpt-4o-mini",
+        input_messages='[{"role": "user", "content": "secret question"}]',
+        output_messages='[{"role": "assistant", "content": "secret answer"}]',
+        input_tokens=10,
+        cost_usd=0.001,
+    )
+
+
+def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> None:
+    retention = {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
+    statements = apply_retention(store, retention)
+    assert len(statements) == 1 + 4 + 2  # llm_calls rows, its 4 content columns, 2 trace tables
+    assert "toDateTime(timestamp) + toIntervalDay(10)" in ddl(store, "llm_calls")
+    assert "toIntervalDay(30)" in ddl(store, "otel_traces")
+    assert "TTL" not in ddl(store, "scores")
+    assert apply_retention(store, retention) == []  # already so: nothing to do
+
+    calls = [aged_call(20), aged_call(5), aged_call(0)]
+    store.insert(LlmCallRow.table, to_columns(calls), column_names(LlmCallRow))
+    store.command(f"OPTIMIZE TABLE {store.database}.llm_calls FINAL")
+    _, rows = store.query(
+        f"SELECT span_id, input_messages, output_messages, input_tokens, cost_usd"
+        f" FROM {store.database}.llm_calls ORDER BY timestamp"
+    )
+    # 20 days old: gone. 5 days old: the row stays, its prompt and response are emptied.
+    assert rows == [
+        (calls[1].span_id, "", "", 10, 0.001),
+        (calls[2].span_id, calls[2].input_messages, calls[2].output_messages, 10, 0.001),
+    ]
+
+    # A changed period is applied; `off` takes Assay's TTL away again.
+    assert apply_retention(store, {"llm_calls": "12w"}) == [
+        f"ALTER TABLE {store.database}.llm_calls MODIFY TTL "
+        "toDateTime(timestamp) + toIntervalDay(84)"
+    ]
+    apply_retention(store, {"llm_calls": "off", "content": "off"})
+    assert " TTL " not in ddl(store, "llm_calls")
+
+
+@pytest.mark.parametrize(
+    ("retention", "message"),
+    [
+        ({"everything": "1d"}, "unknown kind"),
+        ({"llm_calls": "soon"}, "write e.g. 12h, 30d"),
+        ({"llm_calls": "0d"}, "must be positive"),
+    ],
+)
+def test_bad_retention_is_explained(retention: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_retention(retention)
+
+
+def test_retention_comes_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "assay.yaml"
+    config.write_text("collector:\n  retention: {llm_calls: 90d, content: 36h}\n")
+    assert load_settings(config).retention == {"llm_calls": "90d", "content": "36h"}
+    assert ttl_expression("ts", "36h") == "toDateTime(ts) + toIntervalHour(36)"
+    config.write_text("collector:\n  retention: {llm_calls: forever}\n")
+    with pytest.raises(ValueError, match="retention period 'forever'"):
+        load_settings(config)
