@@ -1,14 +1,18 @@
-"""The UI's datasets and experiments pages, read from their tables."""
+"""The UI's datasets and experiments pages (read from their tables), and adding a call to a
+dataset."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from assay.collector.api.datasets import promote_call
 from assay.collector.store.base import Store
-from assay.collector.ui.pages import NotFound, page, read_store, ui_endpoint
+from assay.collector.ui import session
+from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
 from assay.collector.ui.render import pretty_json
 
 MAX_ITEMS = 500
@@ -48,7 +52,7 @@ def dataset(store: Store, name: str, version: str) -> dict[str, Any] | None:
         "SELECT item_id, input, expected, context, metadata, source_trace_id, source_span_id"
         f" FROM {store.database}.dataset_items FINAL"
         " WHERE dataset_name = {name:String} AND dataset_version = {version:String}"
-        f" ORDER BY created_at, item_id LIMIT {MAX_ITEMS}",
+        f" ORDER BY position, item_id LIMIT {MAX_ITEMS}",
         {"name": name, "version": chosen["version"]},
     )
     for item in items:
@@ -89,13 +93,13 @@ def experiments(store: Store) -> list[dict[str, Any]]:
 
 @ui_endpoint
 async def datasets_page(request: Request) -> Response:
-    return page(request, "datasets.html", datasets=await read_store(request, datasets))
+    return page(request, "datasets.html", datasets=await with_store(request, datasets))
 
 
 @ui_endpoint
 async def dataset_page(request: Request) -> Response:
     name = request.path_params["name"]
-    found = await read_store(request, dataset, name, request.query_params.get("version", ""))
+    found = await with_store(request, dataset, name, request.query_params.get("version", ""))
     if found is None:
         raise NotFound(f"no dataset named {name!r}")
     return page(request, "dataset.html", dataset=found)
@@ -103,4 +107,26 @@ async def dataset_page(request: Request) -> Response:
 
 @ui_endpoint
 async def experiments_page(request: Request) -> Response:
-    return page(request, "experiments.html", runs=await read_store(request, experiments))
+    return page(request, "experiments.html", runs=await with_store(request, experiments))
+
+
+MAX_DATASET_NAME = 200
+
+
+@ui_endpoint
+async def add_to_dataset(request: Request) -> Response:
+    """A call becomes an item of a dataset (a new version of it), with the expected output the
+    person edited; then on to that version's page."""
+    span_id = request.path_params["span_id"]
+    form = await request.form()
+    session.check_csrf(request, form)
+    name = str(form.get("dataset") or "").strip()
+    if not name or len(name) > MAX_DATASET_NAME:
+        raise ValueError(f"name the dataset (1 to {MAX_DATASET_NAME} characters)")
+    expected = str(form.get("expected") or "")
+    try:
+        created = await with_store(request, promote_call, name, span_id, {"expected": expected})
+    except LookupError as exc:
+        raise NotFound(str(exc)) from exc
+    query = urlencode({"version": created["version"], "added": created["id"]})
+    return RedirectResponse(f"/datasets/{quote(name, safe='')}?{query}", 303)

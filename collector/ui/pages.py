@@ -17,6 +17,7 @@ from assay.collector.api.feedback import DEFAULT_AUTHOR, HUMAN_SOURCE, Feedback,
 from assay.collector.store.base import Store, StoreError
 from assay.collector.ui import queries, render, session
 from assay.collector.ui.queries import CallFilters, Cursor
+from assay.evaluators.base import EvalInput
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -96,7 +97,7 @@ def ui_endpoint(endpoint: Endpoint) -> Endpoint:
     return wrapped
 
 
-async def read_store(request: Request, fn: Any, *args: Any) -> Any:
+async def with_store(request: Request, fn: Any, *args: Any) -> Any:
     return await asyncio.to_thread(fn, _store(request), *args)
 
 
@@ -113,10 +114,10 @@ def _cursor(params: Mapping[str, str], name: str) -> Cursor | None:
 async def calls_page(request: Request) -> Response:
     filters = CallFilters.from_params(request.query_params)
     after, before = _cursor(request.query_params, "after"), _cursor(request.query_params, "before")
-    result = await read_store(
+    result = await with_store(
         request, queries.list_calls, filters, before or after, before is None, PAGE_SIZE
     )
-    choices = await read_store(request, queries.filter_choices)
+    choices = await with_store(request, queries.filter_choices)
     return page(
         request,
         "calls.html",
@@ -133,13 +134,14 @@ async def calls_page(request: Request) -> Response:
 async def call_page(request: Request) -> Response:
     span_id = request.path_params["span_id"]
     filters = CallFilters.from_params(request.query_params)
-    call = await read_store(request, queries.get_call, span_id)
+    call = await with_store(request, queries.get_call, span_id)
     if call is None:
         raise NotFound(f"no call with span id {span_id}")
-    spans = await read_store(request, queries.trace_spans, call["trace_id"])
+    spans = await with_store(request, queries.trace_spans, call["trace_id"])
     here = Cursor(call["timestamp_ns"], span_id)
-    older = await read_store(request, queries.neighbour, filters, here, True)
-    newer = await read_store(request, queries.neighbour, filters, here, False)
+    older = await with_store(request, queries.neighbour, filters, here, True)
+    newer = await with_store(request, queries.neighbour, filters, here, False)
+    datasets = await with_store(request, queries.dataset_names)
     review = request.query_params.get("review") == "1"
     keep = _query(filters, review="1" if review else "")
     mine = [
@@ -156,6 +158,8 @@ async def call_page(request: Request) -> Response:
             call["system_instructions"], call["input_messages"], call["output_messages"]
         ),
         spans=spans,
+        datasets=datasets,
+        expected=EvalInput.from_llm_call(call).output,
         my_grade=mine[-1] if mine else None,
         older=f"/calls/{older}?{keep}" if older else None,
         newer=f"/calls/{newer}?{keep}" if newer else None,
@@ -172,9 +176,9 @@ async def review_next(request: Request) -> Response:
     filters = CallFilters.from_params(request.query_params)
     after = _cursor(request.query_params, "after")
     filters.ungraded_by = session.reviewer(request) or DEFAULT_AUTHOR
-    span_id = await read_store(request, queries.neighbour, filters, after, True)
+    span_id = await with_store(request, queries.neighbour, filters, after, True)
     if span_id is None and after is not None:  # wrap around to newer ungraded calls
-        span_id = await read_store(request, queries.neighbour, filters, None, True)
+        span_id = await with_store(request, queries.neighbour, filters, None, True)
     if span_id is None:
         return page(request, "review_done.html", filter_query=_query(filters))
     return RedirectResponse(f"/calls/{span_id}?{_query(filters, review='1')}", 303)
@@ -184,7 +188,7 @@ async def review_next(request: Request) -> Response:
 async def review_page(request: Request) -> Response:
     """The queue's start: choose filters and a name, then grade call after call."""
     filters = CallFilters.from_params(request.query_params)
-    choices = await read_store(request, queries.filter_choices)
+    choices = await with_store(request, queries.filter_choices)
     return page(request, "review.html", filters=filters, choices=choices)
 
 
@@ -197,7 +201,7 @@ async def grade(request: Request) -> Response:
     fields = {k: form.get(k) for k in ("trace_id", "span_id", "value", "comment")}
     fields["author"] = session.reviewer(request) or None
     feedback = Feedback.parse(fields)
-    row = await read_store(request, record_feedback, feedback)
+    row = await with_store(request, record_feedback, feedback)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"stored": True, "value": feedback.value, "author": row.author})
     return RedirectResponse(session.safe_next(str(form.get("next") or "")), 303)

@@ -338,3 +338,11 @@ def filter_choices(store: Store) -> dict[str, list[str]]:
     choices = {n: sorted(v for v in vals if v) for n, vals in zip(names, values, strict=True)}
     choices["score_name"] = [r[0] for r in score_names]
     return choices
+
+
+def dataset_names(store: Store) -> list[str]:
+    """Names of the datasets there are, for the "add to dataset" form."""
+    _, rows = store.query(
+        f"SELECT DISTINCT name FROM {store.database}.datasets ORDER BY name LIMIT 1000"
+    )
+    return [row[0] for row in rows]

@@ -140,7 +140,6 @@ def test_datasets_list_and_a_dataset_page(page: Page, ui_url: str, golden: str) 
     )
     page.click("ul.versions a:has-text('aaa111')")
     expect(page.locator("table.items .empty")).to_be_visible()
-    screenshot(page, "dataset")
 
 
 def test_experiment_runs_show_their_mean_scores(page: Page, ui_url: str, golden: str) -> None:
@@ -149,4 +148,3 @@ def test_experiment_runs_show_their_mean_scores(page: Page, ui_url: str, golden:
     v2 = page.locator("table.runs tr", has_text=f"exp-{golden}-b")
     expect(v1.locator(".badge")).to_have_text("exact_match 0.75")
     expect(v2.locator(".badge")).to_have_text("exact_match 1.00")
-    screenshot(page, "experiments")
