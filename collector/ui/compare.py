@@ -14,20 +14,14 @@ from assay.collector.api.experiments import read_experiment
 from assay.collector.store.base import Store
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
 from assay.collector.ui.render import pretty_json
-from assay.evaluators.comparison import PairedComparison, compare_score_tables
+from assay.evaluators.comparison import ItemChange, PairedComparison, compare_score_tables
 
 TIE = 1e-9
 
 
 @dataclass
 class ItemRow:
-    item_id: str
-    input: str
-    expected: str
-    output_a: str
-    output_b: str
-    scores_a: dict[str, float]
-    scores_b: dict[str, float]
+    item: ItemChange  # input and expected shown as text
     change: float  # the sum over evaluators of (B − A): below zero is a regression
     moves: list[tuple[str, float | None, float | None]] = field(default_factory=list)
 
@@ -79,18 +73,20 @@ def compare_runs(store: Store, ref_a: str, ref_b: str) -> RunComparison:
         change = sum(scores_b[n] - scores_a[n] for n in names if n in scores_a and n in scores_b)
         rows.append(
             ItemRow(
-                item_id,
-                _shown(item_b.get("input")),
-                _shown(item_b.get("expected")),
-                str(item_a.get("output", "")),
-                str(item_b.get("output", "")),
-                scores_a,
-                scores_b,
+                ItemChange(
+                    item_id,
+                    _shown(item_b.get("input")),
+                    _shown(item_b.get("expected")),
+                    str(item_a.get("output", "")),
+                    str(item_b.get("output", "")),
+                    scores_a,
+                    scores_b,
+                ),
                 change,
                 [(n, scores_a.get(n), scores_b.get(n)) for n in names],
             )
         )
-    rows.sort(key=lambda r: (r.change, r.item_id))  # the worst regression first
+    rows.sort(key=lambda r: (r.change, r.item.item_id))  # the worst regression first
     return RunComparison(run_a["experiment"], run_b["experiment"], evaluators, rows)
 
 
