@@ -31,6 +31,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/durability.py
+	$(BIN)/python bench/ui_paging.py
 	$(BIN)/python bench/evaluators.py
 	$(BIN)/python bench/experiments.py
 

@@ -11,6 +11,7 @@ from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import Store
+from assay.collector.ui import ui_routes
 
 
 def build_http_app(
@@ -22,6 +23,7 @@ def build_http_app(
         routes=[*otlp_routes(pipeline, settings.max_request_bytes, otlp_auth), *api_routes()],
         middleware=[Middleware(ApiAuthMiddleware, check=api_auth)],
     )
+    app.router.routes.extend(ui_routes())
     app.state.store = store
     app.state.pipeline = pipeline
     app.state.settings = settings

@@ -147,6 +147,7 @@ def _demo_then_tell(endpoints: Any, calls: int) -> None:
     err.print(
         f"\n[bold green]Assay is running.[/bold green] Demo traffic sent: {summary}\n"
         f"  OTLP gRPC  {endpoints.grpc_endpoint}     OTLP HTTP + API  {url}\n"
+        f"  Review UI  {url}/\n"
         f"  Health     {url}/api/health\n"
         f"  Calls      {url}/api/calls?limit=20\n"
         "  Query it from another terminal:\n"

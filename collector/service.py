@@ -20,7 +20,7 @@ from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.retention import apply_retention
-from assay.collector.settings import CollectorSettings, spool_folder
+from assay.collector.settings import CollectorSettings, listen_host, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
 from assay.collector.store.base import ClickHouseStore
@@ -141,10 +141,22 @@ async def _serve(
     stop: asyncio.Event,
 ) -> None:
     tls = load_server_tls(settings)
-    http_socket = _bind_http(settings.host, settings.http_port, settings.reuse_port)
+    host = listen_host(settings)
+    if host != settings.host:
+        log.warning(
+            "no API token is set, so the UI and API would be open to anyone who reaches %s: "
+            "listening on %s only. Set api_tokens (ASSAY_API_TOKENS) to serve %s, or "
+            "open_without_token (ASSAY_OPEN_WITHOUT_TOKEN=true) on a private network.",
+            settings.host,
+            host,
+            settings.host,
+        )
+    elif not settings.api_tokens:
+        log.info("no API token is set: the UI and API are open to whoever reaches %s", host)
+    http_socket = _bind_http(host, settings.http_port, settings.reuse_port)
     grpc_server, grpc_port = build_grpc_server(
         pipeline,
-        settings.host,
+        host,
         settings.grpc_port,
         settings.max_request_bytes,
         TokenCheck(settings.otlp_tokens, "OTLP"),
@@ -175,16 +187,14 @@ async def _serve(
         await asyncio.sleep(0.02)
     http_port = http_socket.getsockname()[1]
     monitor.start(grpc_port)
-    endpoints = Endpoints(
-        grpc_port=grpc_port, http_port=http_port, host=settings.host, tls=tls is not None
-    )
+    endpoints = Endpoints(grpc_port=grpc_port, http_port=http_port, host=host, tls=tls is not None)
     where = settings.clickhouse_url.split("@")[-1] if settings.clickhouse_url else settings.storage
     log.info(
-        "collector %s: OTLP gRPC on %s%s:%d, OTLP HTTP + API on %s; storage %s (%s); "
+        "collector %s: OTLP gRPC on %s%s:%d, OTLP HTTP, API and UI on %s; storage %s (%s); "
         "tokens required for OTLP: %s, for the API: %s",
         assay_version(),
         "grpcs://" if tls else "",
-        settings.host,
+        host,
         grpc_port,
         endpoints.http_url,
         where,

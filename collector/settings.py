@@ -66,6 +66,9 @@ class CollectorSettings(BaseSettings):
     # NoDecode: the environment gives them comma-separated rather than as JSON.
     otlp_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Without API tokens the UI and API are open, so the collector listens on loopback only
+    # whatever `host` says; this lets it serve `host` open (a private container network).
+    open_without_token: bool = False
     # TLS for both listeners: PEM certificate (chain) and private key, both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -150,6 +153,20 @@ def check_tls(settings: CollectorSettings) -> None:
     for name, path in (("tls_cert", cert), ("tls_key", key)):
         if path is not None and not path.is_file():
             raise ValueError(f"{name}: no such file {path}")
+
+
+LOOPBACK_HOST = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def listen_host(settings: CollectorSettings) -> str:
+    """Where to listen: `host`, but loopback when the UI and API would be open to a network."""
+    if settings.api_tokens or settings.open_without_token or is_loopback(settings.host):
+        return settings.host
+    return LOOPBACK_HOST
 
 
 def spool_folder(settings: CollectorSettings) -> Path:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assay.instrumentation._context import CallContext, context
+from assay.instrumentation.feedback import feedback
 
 if TYPE_CHECKING:
     from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -40,7 +41,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["CallContext", "context", "force_flush", "instrument", "uninstrument"]
+__all__ = [
+    "CallContext",
+    "context",
+    "feedback",
+    "force_flush",
+    "instrument",
+    "uninstrument",
+]
 
 logger = logging.getLogger("assay.instrumentation")
 

@@ -1,4 +1,5 @@
-"""The REST API under `/api`: health, read-only SQL, recent LLM calls, datasets, experiments."""
+"""The REST API under `/api`: health, read-only SQL, recent LLM calls, datasets, experiments,
+feedback."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from assay.collector.api.experiments import (
     list_experiments_endpoint,
     record_experiment_endpoint,
 )
+from assay.collector.api.feedback import feedback_endpoint
 from assay.collector.api.health import health_endpoint
 from assay.collector.api.query import query_endpoint
 
@@ -26,6 +28,7 @@ def api_routes() -> list[Route]:
         Route("/api/health", health_endpoint, methods=["GET"]),
         Route("/api/query", query_endpoint, methods=["POST"]),
         Route("/api/calls", calls_endpoint, methods=["GET"]),
+        Route("/api/feedback", feedback_endpoint, methods=["POST"]),
         Route("/api/calls/{span_id}", call_endpoint, methods=["GET"]),
         Route("/api/datasets", push_dataset_endpoint, methods=["POST"]),
         Route("/api/datasets", list_datasets_endpoint, methods=["GET"]),

@@ -158,7 +158,7 @@ def test_plain_text_and_untrusting_clients_are_turned_away(secure: RunningCollec
 def test_the_ready_line_names_the_tls_endpoints(secure: RunningCollector) -> None:
     log = secure.log()
     assert f"OTLP gRPC on grpcs://127.0.0.1:{secure.grpc_port}" in log
-    assert f"OTLP HTTP + API on https://127.0.0.1:{secure.http_port}" in log
+    assert f"OTLP HTTP, API and UI on https://127.0.0.1:{secure.http_port}" in log
 
 
 # --- settings that cannot work --------------------------------------------------------------------

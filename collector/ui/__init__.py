@@ -1,0 +1,30 @@
+"""The review UI on the collector's HTTP port: server-rendered pages to read and grade calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from assay.collector.ui import compare, experiments, pages
+
+
+def ui_routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.calls_page, methods=["GET"]),
+        Route("/calls", pages.calls_page, methods=["GET"]),
+        Route("/calls/{span_id:str}", pages.call_page, methods=["GET"]),
+        Route("/review", pages.review_page, methods=["GET"]),
+        Route("/review/next", pages.review_next, methods=["GET"]),
+        Route("/grade", pages.grade, methods=["POST"]),
+        Route("/login", pages.login, methods=["GET", "POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/reviewer", pages.set_reviewer, methods=["POST"]),
+        Route("/datasets", experiments.datasets_page, methods=["GET"]),
+        Route("/datasets/{name:str}", experiments.dataset_page, methods=["GET"]),
+        Route("/calls/{span_id:str}/dataset", experiments.add_to_dataset, methods=["POST"]),
+        Route("/experiments", experiments.experiments_page, methods=["GET"]),
+        Route("/experiments/compare", compare.compare_page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    ]

@@ -1,0 +1,143 @@
+"""Turning stored values into what a page shows: conversations, pretty JSON, numbers.
+
+Nothing here produces HTML: templates do, with autoescaping, because prompt and response text
+is written by whoever talks to the model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+@dataclass
+class Part:
+    kind: str  # text | tool_call | tool_result | json
+    text: str
+    title: str = ""
+
+
+@dataclass
+class Message:
+    role: str
+    parts: list[Part] = field(default_factory=list)
+    note: str = ""  # e.g. the finish reason or the author's name
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for a value, or for JSON text; other text as it is."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(value, str):
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _part(raw: Any) -> Part:
+    if not isinstance(raw, dict):
+        return Part("text", raw) if isinstance(raw, str) else Part("json", pretty_json(raw))
+    kind = raw.get("type")
+    if kind in ("text", "refusal", "reasoning") and isinstance(raw.get("content"), str):
+        return Part("text", raw["content"], "" if kind == "text" else kind)
+    if kind == "tool_call":
+        arguments = raw.get("arguments")
+        return Part(
+            "tool_call",
+            pretty_json(arguments if arguments is not None else {}),
+            f"calls {raw.get('name') or 'a tool'}" + (f" ({raw['id']})" if raw.get("id") else ""),
+        )
+    if kind == "tool_call_response":
+        title = f"result of {raw['id']}" if raw.get("id") else "tool result"
+        return Part("tool_result", pretty_json(raw.get("response")), title)
+    return Part("json", pretty_json(raw), str(kind or ""))
+
+
+def _message(raw: Any) -> Message:
+    if not isinstance(raw, dict):
+        return Message("unknown", [_part(raw)])
+    role = str(raw.get("role") or "unknown")
+    if isinstance(raw.get("parts"), list):
+        parts = [_part(p) for p in raw["parts"]]
+    elif "content" in raw:  # older shapes: {"role", "content"}
+        content = raw["content"]
+        parts = [_part(content)] if not isinstance(content, list) else [_part(p) for p in content]
+    else:
+        parts = [_part({k: v for k, v in raw.items() if k != "role"})]
+    notes = [f"finish: {raw['finish_reason']}"] if raw.get("finish_reason") else []
+    if raw.get("name"):
+        notes.insert(0, str(raw["name"]))
+    return Message(role, parts, ", ".join(notes))
+
+
+def conversation(
+    system_instructions: str, input_messages: str, output_messages: str
+) -> list[Message]:
+    """The whole exchange in order: system instructions, the prompt, then the response."""
+    messages: list[Message] = []
+    for text, default_role in (
+        (system_instructions, "system"),
+        (input_messages, "user"),
+        (output_messages, "assistant"),
+    ):
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:  # not JSON: show it as the text it is
+            messages.append(Message(default_role, [Part("text", text)]))
+            continue
+        if default_role == "system":  # a list of parts, not of messages
+            parts = value if isinstance(value, list) else [value]
+            messages.append(Message("system", [_part(p) for p in parts]))
+        elif isinstance(value, list):
+            messages.extend(_message(m) for m in value)
+        else:
+            messages.append(_message(value))
+    return messages
+
+
+def role_class(role: str) -> str:
+    return role if role in ROLES else "other"
+
+
+def when(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def money(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"${value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"${value:.4f}"
+
+
+def millis(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def count(value: Any) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def score_text(value: Any) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+FILTERS = {
+    "when": when,
+    "money": money,
+    "millis": millis,
+    "count": count,
+    "score": score_text,
+    "pretty_json": pretty_json,
+    "role_class": role_class,
+}

@@ -1,0 +1,215 @@
+"""The review UI in a real browser: list, filters, a call, grading, the review queue, escaping."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from assay.instrumentation import feedback
+from tests.conftest import RunningCollector
+from tests.ui.conftest import screenshot
+from tests.ui.seed import HOSTILE, Seeded
+
+
+def grades(collector: RunningCollector, span_id: str) -> list[dict[str, object]]:
+    """The stored human grades of a call, after replacement (FINAL)."""
+    return collector.query(
+        "SELECT value, explanation, author, trace_id, source FROM assay.scores FINAL"
+        f" WHERE span_id = '{span_id}' AND name = 'feedback' ORDER BY author"
+    )
+
+
+def set_reviewer(page: Page, name: str) -> None:
+    page.fill("header form.who input[name=name]", name)
+    page.click("header form.who button")
+
+
+def rows(page: Page) -> list[str]:
+    return page.locator("tr.call").evaluate_all("rs => rs.map(r => r.dataset.span)")
+
+
+def test_the_list_filters_by_model_text_and_status(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    assert rows(page) == seeded.span_ids  # newest first, all nine
+
+    page.select_option("select[name=model]", "gpt-4o-mini")
+    page.click("form.filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"model=gpt-4o-mini"))
+    assert rows(page) == seeded.span_ids[1:6:2]
+
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    page.fill("input[name=text]", "PARIS")  # case-insensitive, in prompt or response
+    page.click("form.filters button[type=submit]")
+    assert rows(page) == [seeded.tool_span]
+
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&status=error")
+    assert rows(page) == [seeded.error_span]
+    expect(page.locator("tr.call .status")).to_have_text("error")
+
+
+def test_opening_a_call_shows_the_conversation_and_trace(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&prompt_version=v3")
+    page.click(f"tr[data-span='{seeded.tool_span}'] td a")
+    expect(page).to_have_url(re.compile(f"/calls/{seeded.tool_span}"))
+    roles = page.locator(".msg .role").all_inner_texts()
+    assert [r.split()[0].lower() for r in roles] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+    # Tool arguments and results are pretty-printed JSON.
+    expect(page.locator(".msg.assistant pre.json").first).to_have_text(
+        '{\n  "city": "Paris",\n  "unit": "C"\n}'
+    )
+    expect(page.locator(".msg.tool .part-title")).to_have_text("result of call_1")
+    # The trace's other span (the HTTP parent) is listed, this one marked.
+    expect(page.locator("table.spans tbody tr")).to_have_count(2)
+    expect(page.locator("table.spans tr.this")).to_contain_text("chat gpt-4o")
+    screenshot(page, "call")
+
+
+def test_grading_on_the_call_page_stores_and_regrading_replaces(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    span = seeded.span_ids[0]
+    page.goto(f"{collector.http_url}/calls/{span}")
+    set_reviewer(page, "ada")
+    page.fill(".your-grade textarea[name=comment]", "wrong order number")
+    page.click(".your-grade button[value='0']")
+    stored = grades(collector, span)
+    assert stored == [
+        {
+            "value": 0.0,
+            "explanation": "wrong order number",
+            "author": "ada",
+            "trace_id": seeded.trace_ids[0],
+            "source": "human",
+        }
+    ]
+    expect(page.locator(".your-grade button[value='0']")).to_have_class(re.compile("chosen"))
+    expect(page.locator("table.scores-table")).to_contain_text("wrong order number")
+
+    page.fill(".your-grade textarea[name=comment]", "")
+    page.click(".your-grade button[value='1']")  # changed my mind
+    assert [(g["value"], g["explanation"]) for g in grades(collector, span)] == [(1.0, "")]
+    # Another person's grade is their own row.
+    page.context.clear_cookies()
+    page.goto(f"{collector.http_url}/calls/{span}")
+    set_reviewer(page, "bob")
+    page.click(".your-grade button[value='0']")
+    assert [(g["author"], g["value"]) for g in grades(collector, span)] == [
+        ("ada", 1.0),
+        ("bob", 0.0),
+    ]
+
+
+def test_grading_inline_in_the_list(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    span = seeded.span_ids[1]
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    set_reviewer(page, "cy")
+    row = page.locator(f"tr[data-span='{span}']")
+    row.locator("input[name=comment]").fill("fine")
+    row.locator("button[value='1']").click()
+    expect(row.locator(".saved")).to_have_text("saved")
+    assert [(g["author"], g["value"], g["explanation"]) for g in grades(collector, span)] == [
+        ("cy", 1.0, "fine")
+    ]
+    # Filters on grades see it.
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&feedback=yes")
+    assert span in rows(page)
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&feedback=no")
+    assert span not in rows(page)
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&score_below=0.5")
+    assert span not in rows(page)
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    screenshot(page, "calls")
+
+
+def test_the_review_queue_keys(page: Page, collector: RunningCollector, seeded: Seeded) -> None:
+    base = f"{collector.http_url}"
+    page.goto(f"{base}/review?service={seeded.service}")
+    set_reviewer(page, "queue-tester")
+    page.select_option("form.filters select[name=prompt_name]", "order-assistant")
+    page.click("form.filters button[type=submit]")
+    first, second, third = seeded.span_ids[:3]
+    expect(page).to_have_url(re.compile(f"/calls/{first}\\?.*review=1"))
+    screenshot(page, "review")
+    page.keyboard.press("2")  # 👎, then on to the next ungraded call
+    expect(page).to_have_url(re.compile(f"/calls/{second}\\?"))
+    assert [g["value"] for g in grades(collector, first) if g["author"] == "queue-tester"] == [0.0]
+    page.keyboard.press("j")  # older, without grading
+    expect(page).to_have_url(re.compile(f"/calls/{third}\\?"))
+    page.keyboard.press("k")  # back to the newer one
+    expect(page).to_have_url(re.compile(f"/calls/{second}\\?"))
+    page.keyboard.press("1")
+    expect(page).to_have_url(re.compile(f"/calls/{third}\\?"))
+    assert [g["value"] for g in grades(collector, second) if g["author"] == "queue-tester"] == [1.0]
+    # Keys typed into the comment box are text, not commands.
+    page.fill(".your-grade textarea[name=comment]", "")
+    page.locator(".your-grade textarea[name=comment]").press("j")
+    expect(page).to_have_url(re.compile(f"/calls/{third}\\?"))
+    expect(page.locator(".your-grade textarea[name=comment]")).to_have_value("j")
+
+
+def test_a_hostile_prompt_renders_as_text(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    response = page.goto(f"{collector.http_url}/calls/{seeded.hostile_span}")
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    expect(page.locator(".msg.user .text")).to_have_text(HOSTILE)
+    expect(page.locator(".msg.assistant .text")).to_have_text(f"You wrote {HOSTILE}")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main script, main img").count() == 0
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&text=onerror")
+    assert rows(page) == [seeded.hostile_span]
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_bad_filters_and_unknown_calls_get_a_clear_page(
+    page: Page, collector: RunningCollector
+) -> None:
+    response = page.goto(f"{collector.http_url}/calls?score_below=lots")
+    assert response is not None and response.status == 400
+    expect(page.locator("p.error")).to_contain_text("'lots' is not a number")
+    response = page.goto(f"{collector.http_url}/calls/00000000deadbeef")
+    assert response is not None and response.status == 404
+
+
+def test_an_end_users_grade_of_the_trace_shows_on_the_call(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    span, trace = seeded.span_ids[5], seeded.trace_ids[5]
+    assert feedback(
+        trace, 0, "the answer was <b>wrong</b>", author="end-user-1", url=collector.http_url
+    )
+    page.goto(f"{collector.http_url}/calls/{span}")
+    row = page.locator("table.scores-table tr", has_text="end-user-1")
+    expect(row).to_contain_text("the answer was <b>wrong</b>")
+    expect(row).to_contain_text("👎")
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&feedback=yes")
+    assert span in rows(page)
+
+
+def test_the_queue_says_when_everything_is_graded(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    only = f"{collector.http_url}/review/next?service={seeded.service}&session=session-3"
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    set_reviewer(page, "finisher")
+    page.goto(only)
+    expect(page).to_have_url(re.compile(f"/calls/{seeded.span_ids[3]}\\?"))
+    page.keyboard.press("1")
+    expect(page.locator("h1")).to_have_text("All graded")
+    page.goto(only)  # and stays so
+    expect(page.locator("h1")).to_have_text("All graded")
