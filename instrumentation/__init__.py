@@ -22,6 +22,7 @@ imported only by `instrument()`.
 from __future__ import annotations
 
 import atexit
+import importlib
 import importlib.util
 import logging
 import os
@@ -33,6 +34,9 @@ from typing import TYPE_CHECKING
 from assay.instrumentation._context import CallContext, context
 
 if TYPE_CHECKING:
+    from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+        BaseInstrumentor,
+    )
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import TracerProvider
 
@@ -97,10 +101,7 @@ def uninstrument() -> None:
     """Undo `instrument()`: client methods are restored. The tracer provider is kept."""
     global _setup
     with _lock:
-        if importlib.util.find_spec("openai") is not None:
-            from assay.instrumentation.providers.openai import OpenAIInstrumentor
-
-            instrumentor = OpenAIInstrumentor()
+        for instrumentor in _installed_instrumentors():
             if instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.uninstrument()
         _setup = None
@@ -119,17 +120,44 @@ def force_flush(timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
     return bool(flush(timeout_millis))
 
 
-def _instrument_clients(tracer_provider: TracerProvider, capture_content: bool | None) -> None:
-    # A client library that is not installed is skipped silently: not every service uses all.
-    if importlib.util.find_spec("openai") is None:
-        logger.debug("openai is not installed; not instrumenting it")
-        return
-    from assay.instrumentation.providers.openai import OpenAIInstrumentor
+# (client library, module of its instrumentor, instrumentor class): one line per client.
+_CLIENTS = (
+    ("openai", "assay.instrumentation.providers.openai", "OpenAIInstrumentor"),
+    ("anthropic", "assay.instrumentation.providers.anthropic", "AnthropicInstrumentor"),
+)
 
-    instrumentor = OpenAIInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by `opentelemetry-instrument`
-        return
-    instrumentor.instrument(tracer_provider=tracer_provider, capture_content=capture_content)
+
+def _installed_instrumentors() -> list[BaseInstrumentor]:
+    """The instrumentor of every supported client library that is installed."""
+    instrumentors = []
+    for library, module_name, class_name in _CLIENTS:
+        # A client library that is not installed is skipped silently: not every service uses all.
+        try:
+            installed = importlib.util.find_spec(library) is not None
+        except (ImportError, ValueError):
+            installed = False
+        if not installed:
+            logger.debug("%s is not installed; not instrumenting it", library)
+            continue
+        module = importlib.import_module(module_name)
+        instrumentors.append(getattr(module, class_name)())
+    return instrumentors
+
+
+def _instrument_clients(tracer_provider: TracerProvider, capture_content: bool | None) -> None:
+    for instrumentor in _installed_instrumentors():
+        if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by `opentelemetry-instrument`
+            continue
+        try:
+            instrumentor.instrument(
+                tracer_provider=tracer_provider, capture_content=capture_content
+            )
+        except Exception:
+            # One client's instrumentation failing (e.g. an unsupported version) must neither
+            # break the application nor leave the other clients uninstrumented.
+            logger.warning(
+                "Assay could not instrument %s", type(instrumentor).__name__, exc_info=True
+            )
 
 
 def _global_provider(

@@ -16,6 +16,7 @@ REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
 REQUEST_MAX_TOKENS: Final = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
 REQUEST_TEMPERATURE: Final = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
 REQUEST_TOP_P: Final = _gen_ai.GEN_AI_REQUEST_TOP_P
+REQUEST_TOP_K: Final = _gen_ai.GEN_AI_REQUEST_TOP_K
 REQUEST_FREQUENCY_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
 REQUEST_PRESENCE_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
 REQUEST_STOP_SEQUENCES: Final = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
@@ -58,6 +59,20 @@ LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_EMBEDDINGS, O
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
 PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_GCP_GEMINI: Final = "gcp.gemini"
+PROVIDER_GROQ: Final = "groq"
+PROVIDER_DEEPSEEK: Final = "deepseek"
+PROVIDER_MISTRAL_AI: Final = "mistral_ai"
+PROVIDER_X_AI: Final = "x_ai"
+PROVIDER_PERPLEXITY: Final = "perplexity"
+# Not (yet) in the conventions: custom values, lower case like theirs.
+PROVIDER_TOGETHER_AI: Final = "together_ai"
+PROVIDER_OPENROUTER: Final = "openrouter"
+PROVIDER_FIREWORKS_AI: Final = "fireworks_ai"
+PROVIDER_OLLAMA: Final = "ollama"
+PROVIDER_VLLM: Final = "vllm"
 
 # --- What the conventions lack: Assay's own names ---------------------------------------------
 COST_USD: Final = "assay.usage.cost_usd"

@@ -10,19 +10,13 @@ classes. Each call becomes one CLIENT span built by `_spans`; streams are wrappe
 from __future__ import annotations
 
 import importlib
-import weakref
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Collection, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
 from assay.instrumentation import config, semconv
 from assay.instrumentation._spans import (
@@ -34,12 +28,22 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation.providers._common import (
+    Endpoint,
+    EndpointCache,
+    Patches,
+    Target,
+    field,
+    request_model,
+    server_attributes,
+    tracer_version,
+)
 from assay.instrumentation.providers.package import OPENAI_INSTRUMENTS
 
 _CHAT = "openai.resources.chat.completions"
 _EMBEDDINGS = "openai.resources.embeddings"
 # (module, class, method, kind of call). Missing ones (older or newer clients) are skipped.
-_TARGETS: tuple[tuple[str, str, str, str], ...] = (
+_TARGETS: tuple[Target, ...] = (
     (_CHAT, "Completions", "create", "chat"),
     (_CHAT, "AsyncCompletions", "create", "async_chat"),
     (_CHAT, "Completions", "parse", "chat"),
@@ -64,67 +68,49 @@ _NUMBER = (int, float)
 
 # --- provider detection ------------------------------------------------------------------------
 
+# OpenAI-compatible APIs by host name (the name or a subdomain of it), with the conventions'
+# provider names where they have one.
+_PROVIDER_HOSTS: tuple[tuple[str, str], ...] = (
+    ("openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    ("cognitiveservices.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    ("api.groq.com", semconv.PROVIDER_GROQ),
+    ("api.together.xyz", semconv.PROVIDER_TOGETHER_AI),
+    ("api.together.ai", semconv.PROVIDER_TOGETHER_AI),
+    ("api.deepseek.com", semconv.PROVIDER_DEEPSEEK),
+    ("openrouter.ai", semconv.PROVIDER_OPENROUTER),
+    ("api.mistral.ai", semconv.PROVIDER_MISTRAL_AI),
+    ("api.x.ai", semconv.PROVIDER_X_AI),
+    ("api.perplexity.ai", semconv.PROVIDER_PERPLEXITY),
+    ("api.fireworks.ai", semconv.PROVIDER_FIREWORKS_AI),
+    ("generativelanguage.googleapis.com", semconv.PROVIDER_GCP_GEMINI),
+)
+# Local OpenAI-compatible servers by their default ports: Ollama (11434) and vLLM (8000).
+# Any other server keeps "openai"; its address and port are on the span either way.
+_LOCAL_SERVER_PORTS = {11434: semconv.PROVIDER_OLLAMA, 8000: semconv.PROVIDER_VLLM}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})
+_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
 
-@dataclass(frozen=True)
-class _Endpoint:
-    base_url: object  # the client's URL object, compared by identity to notice a change
-    provider: str
-    attributes: Mapping[str, Any]
+
+def _provider_of(host: str, port: int | None) -> str:
+    host = host.lower()
+    for name, provider in _PROVIDER_HOSTS:
+        if host == name or host.endswith("." + name):
+            return provider
+    if port == 11434 or (host in _LOCAL_HOSTS and port in _LOCAL_SERVER_PORTS):
+        return _LOCAL_SERVER_PORTS[port]
+    return semconv.PROVIDER_OPENAI
 
 
-def _detect_endpoint(client: Any, base_url: object) -> _Endpoint:
-    provider = semconv.PROVIDER_OPENAI
-    attributes: dict[str, Any] = {}
-    if base_url is not None:
-        parts = urlsplit(str(base_url))
-        host = parts.hostname or ""
-        if host:
-            attributes[semconv.SERVER_ADDRESS] = host
-            attributes[semconv.SERVER_PORT] = parts.port or (443 if parts.scheme == "https" else 80)
-        if host.endswith(_AZURE_HOST_SUFFIXES):
-            provider = semconv.PROVIDER_AZURE_OPENAI
+def _detect_endpoint(client: Any, base_url: object) -> Endpoint:
+    host, attributes = server_attributes(base_url)
+    provider = _provider_of(host, attributes.get(semconv.SERVER_PORT))
     if any(cls.__name__ in _AZURE_CLIENTS for cls in type(client).__mro__):
         provider = semconv.PROVIDER_AZURE_OPENAI
     attributes[semconv.PROVIDER_NAME] = provider
-    return _Endpoint(base_url, provider, attributes)
-
-
-class _EndpointCache:
-    """Provider and server attributes per client, recomputed only when its base_url changes."""
-
-    def __init__(self) -> None:
-        # Keyed by id(client) with a weak reference to check identity: cheaper per call than a
-        # WeakKeyDictionary, which builds a new weak reference for every lookup.
-        self._by_client: dict[int, tuple[weakref.ref[Any], _Endpoint]] = {}
-
-    def get(self, resource: Any) -> _Endpoint:
-        client = getattr(resource, "_client", None)
-        base_url = getattr(client, "base_url", None)
-        key = id(client)
-        cached = self._by_client.get(key)
-        if cached is not None and cached[0]() is client and cached[1].base_url is base_url:
-            return cached[1]
-        endpoint = _detect_endpoint(client, base_url)
-        try:
-            reference = weakref.ref(client, partial(self._forget, key))
-        except TypeError:  # a client that cannot be weakly referenced: detect every time
-            return endpoint
-        self._by_client[key] = (reference, endpoint)
-        return endpoint
-
-    def _forget(self, key: int, _: object) -> None:
-        self._by_client.pop(key, None)
+    return Endpoint(base_url, provider, attributes)
 
 
 # --- messages in the GenAI JSON shape ----------------------------------------------------------
-
-
-def _field(obj: Any, name: str) -> Any:
-    # Request params are plain dicts (TypedDicts); messages handed back from a response are
-    # pydantic models. Both are read without converting them.
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _image_part(url: Any) -> dict[str, Any]:
@@ -144,47 +130,47 @@ def _content_parts(content: Any, parts: list[dict[str, Any]]) -> None:
         parts.append({"type": "text", "content": str(content)})
         return
     for part in content:
-        kind = _field(part, "type")
+        kind = field(part, "type")
         if kind == "text":
-            parts.append({"type": "text", "content": _field(part, "text")})
+            parts.append({"type": "text", "content": field(part, "text")})
         elif kind == "image_url":
-            parts.append(_image_part(_field(_field(part, "image_url"), "url")))
+            parts.append(_image_part(field(field(part, "image_url"), "url")))
         elif kind == "input_audio":
-            audio_format = _field(_field(part, "input_audio"), "format")
+            audio_format = field(field(part, "input_audio"), "format")
             parts.append(
                 {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio_format}"}
             )
         elif kind == "file":
-            file = _field(part, "file")
+            file = field(part, "file")
             parts.append(
                 {
                     "type": "file",
-                    "file_id": _field(file, "file_id"),
-                    "name": _field(file, "filename"),
+                    "file_id": field(file, "file_id"),
+                    "name": field(file, "filename"),
                 }
             )
         elif kind == "refusal":
-            parts.append({"type": "refusal", "content": _field(part, "refusal")})
+            parts.append({"type": "refusal", "content": field(part, "refusal")})
         else:
             parts.append({"type": str(kind)})
 
 
 def _plain_text(content: Any) -> Any:
     if isinstance(content, (list, tuple)):
-        return "".join(str(_field(part, "text") or "") for part in content)
+        return "".join(str(field(part, "text") or "") for part in content)
     return content
 
 
 def _tool_call_part(tool_call: Any) -> dict[str, Any]:
-    function = _field(tool_call, "function")
+    function = field(tool_call, "function")
     if function is not None:
-        name, arguments = _field(function, "name"), _field(function, "arguments")
+        name, arguments = field(function, "name"), field(function, "arguments")
     else:  # custom tools carry free-form input instead of JSON arguments
-        custom = _field(tool_call, "custom")
-        name, arguments = _field(custom, "name"), _field(custom, "input")
+        custom = field(tool_call, "custom")
+        name, arguments = field(custom, "name"), field(custom, "input")
     return {
         "type": "tool_call",
-        "id": _field(tool_call, "id"),
+        "id": field(tool_call, "id"),
         "name": name,
         "arguments": arguments,
     }
@@ -209,34 +195,34 @@ def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
 
 
 def _input_message(message: Any) -> dict[str, Any]:
-    role = _field(message, "role")
+    role = field(message, "role")
     parts: list[dict[str, Any]] = []
     if role == "tool":
         parts.append(
             {
                 "type": "tool_call_response",
-                "id": _field(message, "tool_call_id"),
-                "response": _plain_text(_field(message, "content")),
+                "id": field(message, "tool_call_id"),
+                "response": _plain_text(field(message, "content")),
             }
         )
     elif role == "function":  # the deprecated function-calling result
         parts.append(
             {
                 "type": "tool_call_response",
-                "id": _field(message, "name"),
-                "response": _field(message, "content"),
+                "id": field(message, "name"),
+                "response": field(message, "content"),
             }
         )
     else:
-        _content_parts(_field(message, "content"), parts)
-        tool_calls = _field(message, "tool_calls")
+        _content_parts(field(message, "content"), parts)
+        tool_calls = field(message, "tool_calls")
         if tool_calls:
             parts.extend(_tool_call_part(tool_call) for tool_call in tool_calls)
-        function_call = _field(message, "function_call")
+        function_call = field(message, "function_call")
         if function_call is not None:
             parts.append(_tool_call_part({"function": function_call}))
     entry: dict[str, Any] = {"role": role, "parts": parts}
-    name = _field(message, "name")
+    name = field(message, "name")
     if name and role != "function":
         entry["name"] = name
     return entry
@@ -247,15 +233,15 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
         return None
     definitions = []
     for tool in tools:
-        function = _field(tool, "function")
+        function = field(tool, "function")
         if function is None:
             definitions.append(tool)
             continue
-        definition = {"type": "function", "name": _field(function, "name")}
-        description = _field(function, "description")
+        definition = {"type": "function", "name": field(function, "name")}
+        description = field(function, "description")
         if description:
             definition["description"] = description
-        parameters = _field(function, "parameters")
+        parameters = field(function, "parameters")
         if parameters is not None:
             definition["parameters"] = parameters
         definitions.append(definition)
@@ -515,11 +501,6 @@ class _ChatStreamAccumulator:
         ]
 
 
-def _request_model(kwargs: Mapping[str, Any]) -> str | None:
-    model = kwargs.get("model")
-    return model if isinstance(model, str) else None
-
-
 # --- the wrappers ------------------------------------------------------------------------------
 
 
@@ -532,7 +513,7 @@ class _OpenAIWrappers:
         # Bound methods captured before `uninstrument` (e.g. by `with_raw_response`) keep
         # calling the wrapper; this switch turns it into a pass-through.
         self.enabled = True
-        self._endpoints = _EndpointCache()
+        self._endpoints = EndpointCache(_detect_endpoint)
         self._stream_cls: type = openai_module.Stream
         self._async_stream_cls: type = openai_module.AsyncStream
         try:  # a private module: `with_raw_response` results are read only where it exists
@@ -541,10 +522,6 @@ class _OpenAIWrappers:
             legacy = None
         self._legacy_response_cls: Any = getattr(legacy, "LegacyAPIResponse", None)
 
-    def by_kind(self, kind: str) -> Callable[..., Any]:
-        wrapper: Callable[..., Any] = getattr(self, kind)
-        return wrapper
-
     # -- starting a call
 
     def _start_chat(self, resource: Any, kwargs: Mapping[str, Any]) -> LLMCall | None:
@@ -552,7 +529,7 @@ class _OpenAIWrappers:
             if not (self.enabled and should_trace()):
                 return None
             endpoint = self._endpoints.get(resource)
-            model = _request_model(kwargs)
+            model = request_model(kwargs)
             attributes: Attributes = {
                 semconv.OPERATION_NAME: semconv.OP_CHAT,
                 **endpoint.attributes,
@@ -571,7 +548,7 @@ class _OpenAIWrappers:
             if not (self.enabled and should_trace()):
                 return None
             endpoint = self._endpoints.get(resource)
-            model = _request_model(kwargs)
+            model = request_model(kwargs)
             attributes: Attributes = {
                 semconv.OPERATION_NAME: semconv.OP_EMBEDDINGS,
                 **endpoint.attributes,
@@ -615,7 +592,7 @@ class _OpenAIWrappers:
                 stream_cls = self._stream_cls if sync else self._async_stream_cls
                 if isinstance(result, stream_cls):
                     accumulator = _ChatStreamAccumulator(
-                        _request_model(kwargs), self.capture_content
+                        request_model(kwargs), self.capture_content
                     )
                     return proxy_cls(result, call, accumulator)
             response = self._parsed(result, stream)
@@ -624,7 +601,7 @@ class _OpenAIWrappers:
             else:
                 call.end(
                     _chat_response_attributes(
-                        call, response, _request_model(kwargs), self.capture_content
+                        call, response, request_model(kwargs), self.capture_content
                     )
                 )
         except Exception:
@@ -641,7 +618,7 @@ class _OpenAIWrappers:
                 dimensions_known = type(kwargs.get("dimensions")) is int
                 call.end(
                     _embeddings_response_attributes(
-                        call, response, _request_model(kwargs), dimensions_known
+                        call, response, request_model(kwargs), dimensions_known
                     )
                 )
         except Exception:
@@ -711,15 +688,6 @@ class _OpenAIWrappers:
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
-
-
 class OpenAIInstrumentor(BaseInstrumentor):
     """Spans for the `openai` client (1.40 and later).
 
@@ -729,8 +697,8 @@ class OpenAIInstrumentor(BaseInstrumentor):
 
     def __init__(self) -> None:
         # BaseInstrumentor is a singleton whose __init__ runs on every construction.
-        if not hasattr(self, "_patched"):
-            self._patched: list[tuple[type, str]] = []
+        if not hasattr(self, "_patches"):
+            self._patches = Patches()
             self._wrappers: _OpenAIWrappers | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -744,27 +712,14 @@ class OpenAIInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             "assay.instrumentation.openai",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
-        wrappers = _OpenAIWrappers(tracer, bool(capture), openai)
-        self._wrappers = wrappers
-        for module_name, class_name, method, kind in _TARGETS:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            cls = getattr(module, class_name, None)
-            # A class re-exported under a second path is patched once.
-            if cls is None or method not in vars(cls) or (cls, method) in self._patched:
-                continue
-            wrapt.wrap_function_wrapper(cls, method, wrappers.by_kind(kind))
-            self._patched.append((cls, method))
+        self._wrappers = _OpenAIWrappers(tracer, bool(capture), openai)
+        self._patches.apply(_TARGETS, self._wrappers)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._wrappers is not None:
             self._wrappers.enabled = False
             self._wrappers = None
-        for cls, method in reversed(self._patched):
-            unwrap(cls, method)
-        self._patched.clear()
+        self._patches.undo()
