@@ -218,11 +218,14 @@ def _output_message(parts: list[dict[str, Any]], stop_reason: str | None) -> dic
 
 def _request_attributes(kwargs: Mapping[str, Any], attributes: Attributes, capture: bool) -> None:
     # Keyword values may be the client's `omit`/`NOT_GIVEN` sentinels: the type checks skip them.
+    # Clients from 2.0 on take sampling parameters only through `extra_body`.
+    extra = kwargs.get("extra_body")
+    sampling = extra if isinstance(extra, dict) else kwargs
     for key, name in _NUMBER_PARAMS:
-        value = kwargs.get(key)
+        value = kwargs.get(key, sampling.get(key))
         if type(value) in _NUMBER:
             attributes[name] = value
-    top_k = kwargs.get("top_k")
+    top_k = kwargs.get("top_k", sampling.get("top_k"))
     if type(top_k) is int:
         attributes[semconv.REQUEST_TOP_K] = top_k
     max_tokens = kwargs.get("max_tokens")
@@ -527,6 +530,8 @@ class _AnthropicWrappers:
         self._endpoints = EndpointCache(_detect_endpoint)
         self._stream_cls: type = anthropic_module.Stream
         self._async_stream_cls: type = anthropic_module.AsyncStream
+        # Messages (and beta messages) are the client's models; raw responses are not.
+        self._model_cls: type = anthropic_module.BaseModel
 
     def start(self, resource: Any, kwargs: Mapping[str, Any], stream: bool) -> LLMCall | None:
         try:
@@ -559,7 +564,7 @@ class _AnthropicWrappers:
                     return proxy_cls(result, call, accumulator)
                 call.end()  # a raw or streaming-response body: left untouched
                 return result
-            if hasattr(result, "content") and hasattr(result, "usage"):
+            if isinstance(result, self._model_cls):
                 call.end(
                     _response_attributes(call, result, request_model(kwargs), self.capture_content)
                 )
