@@ -26,6 +26,14 @@ def field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def image_url_part(url: Any) -> dict[str, Any]:
+    """An image given by URL as a message part; a `data:` URL keeps its type, not its bytes."""
+    if isinstance(url, str) and url.startswith("data:"):
+        # An inline image can be megabytes of base64.
+        return {"type": "blob", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
+    return {"type": "uri", "modality": "image", "uri": url}
+
+
 def request_model(kwargs: Mapping[str, Any]) -> str | None:
     model = kwargs.get("model")
     return model if isinstance(model, str) else None

@@ -1,16 +1,19 @@
-"""OpenAI client instrumentation: chat completions and embeddings, sync and async, streamed.
+"""OpenAI client instrumentation: chat, Responses, legacy completions and embeddings.
 
 `OpenAIInstrumentor` patches, with wrapt, the client methods every call goes through:
 `chat.completions.create` (plain and `stream=True`; the `stream()` helper calls it too),
-`chat.completions.parse`, and `embeddings.create`, on the sync and async resource
-classes. Each call becomes one CLIENT span built by `_spans`; streams are wrapped by
-`_streams`. The `openai` package is imported only when instrumenting.
+`chat.completions.parse`, `responses.create` (plain and streamed; `responses.stream()`
+calls it too), `responses.parse`, the legacy `completions.create` and
+`embeddings.create`, on the sync and async resource classes. Each call becomes one
+CLIENT span built by `_spans`; streams are wrapped by `_streams`. The provider
+(`gen_ai.provider.name`) comes from the client's base URL, so any OpenAI-compatible API
+is named for what it is. The `openai` package is imported only when instrumenting.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -27,13 +30,15 @@ from assay.instrumentation._spans import (
     start_call,
     to_json,
 )
-from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, end_stream_early
+from assay.instrumentation.providers import _openai_responses as _responses
 from assay.instrumentation.providers._common import (
     Endpoint,
     EndpointCache,
     Patches,
     Target,
     field,
+    image_url_part,
     request_model,
     server_attributes,
     tracer_version,
@@ -42,6 +47,10 @@ from assay.instrumentation.providers.package import OPENAI_INSTRUMENTS
 
 _CHAT = "openai.resources.chat.completions"
 _EMBEDDINGS = "openai.resources.embeddings"
+_RESPONSES = "openai.resources.responses.responses"
+_COMPLETIONS = "openai.resources.completions"
+_CHAT_HELPER = "openai.lib.streaming.chat._completions"
+_RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
 # (module, class, method, kind of call). Missing ones (older or newer clients) are skipped.
 _TARGETS: tuple[Target, ...] = (
     (_CHAT, "Completions", "create", "chat"),
@@ -52,10 +61,18 @@ _TARGETS: tuple[Target, ...] = (
     ("openai.resources.beta.chat.completions", "AsyncCompletions", "parse", "async_chat"),
     (_EMBEDDINGS, "Embeddings", "create", "embeddings"),
     (_EMBEDDINGS, "AsyncEmbeddings", "create", "async_embeddings"),
+    (_RESPONSES, "Responses", "create", "responses"),
+    (_RESPONSES, "AsyncResponses", "create", "async_responses"),
+    (_RESPONSES, "Responses", "parse", "responses"),
+    (_RESPONSES, "AsyncResponses", "parse", "async_responses"),
+    (_COMPLETIONS, "Completions", "create", "completions"),
+    (_COMPLETIONS, "AsyncCompletions", "create", "async_completions"),
+    (_CHAT_HELPER, "ChatCompletionStream", "close", "helper_close"),
+    (_CHAT_HELPER, "AsyncChatCompletionStream", "close", "async_helper_close"),
+    (_RESPONSES_HELPER, "ResponseStream", "close", "helper_close"),
+    (_RESPONSES_HELPER, "AsyncResponseStream", "close", "async_helper_close"),
 )
 
-_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
-_AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 
 _FLOAT_PARAMS = (
     ("temperature", semconv.REQUEST_TEMPERATURE),
@@ -113,13 +130,6 @@ def _detect_endpoint(client: Any, base_url: object) -> Endpoint:
 # --- messages in the GenAI JSON shape ----------------------------------------------------------
 
 
-def _image_part(url: Any) -> dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        # An inline image can be megabytes of base64: keep its type, not its bytes.
-        return {"type": "blob", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
-    return {"type": "uri", "modality": "image", "uri": url}
-
-
 def _content_parts(content: Any, parts: list[dict[str, Any]]) -> None:
     if content is None:
         return
@@ -134,7 +144,7 @@ def _content_parts(content: Any, parts: list[dict[str, Any]]) -> None:
         if kind == "text":
             parts.append({"type": "text", "content": field(part, "text")})
         elif kind == "image_url":
-            parts.append(_image_part(field(field(part, "image_url"), "url")))
+            parts.append(image_url_part(field(field(part, "image_url"), "url")))
         elif kind == "input_audio":
             audio_format = field(field(part, "input_audio"), "format")
             parts.append(
@@ -501,6 +511,117 @@ class _ChatStreamAccumulator:
         ]
 
 
+def _embeddings_request_attributes(
+    kwargs: Mapping[str, Any], attributes: Attributes, capture: bool
+) -> None:
+    encoding_format = kwargs.get("encoding_format")
+    if isinstance(encoding_format, str):
+        attributes[semconv.REQUEST_ENCODING_FORMATS] = (encoding_format,)
+    dimensions = kwargs.get("dimensions")
+    if type(dimensions) is int:
+        attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
+
+
+# --- legacy text completions -------------------------------------------------------------------
+
+
+def _completions_request_attributes(
+    kwargs: Mapping[str, Any], attributes: Attributes, capture: bool
+) -> None:
+    _chat_request_attributes(kwargs, attributes, False)  # the same sampling parameters
+    if not capture:
+        return
+    prompt = kwargs.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    # A prompt of token ids (lists of ints) is not text: left out.
+    if isinstance(prompts, (list, tuple)) and all(isinstance(p, str) for p in prompts):
+        try:
+            attributes[semconv.INPUT_MESSAGES] = to_json(
+                [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]
+            )
+        except Exception:
+            report_internal_error("converting an openai completion prompt")
+
+
+def _completions_response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    attributes: Attributes = {}
+    response_id = getattr(response, "id", None)
+    if response_id:
+        attributes[semconv.RESPONSE_ID] = response_id
+    model = getattr(response, "model", None)
+    if model:
+        attributes[semconv.RESPONSE_MODEL] = model
+    choices = getattr(response, "choices", None) or ()
+    finish_reasons = tuple(choice.finish_reason for choice in choices if choice.finish_reason)
+    if finish_reasons:
+        attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
+    if capture:
+        try:
+            messages = [
+                _output_message("assistant", c.text, None, [], c.finish_reason) for c in choices
+            ]
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(messages)
+        except Exception:
+            report_internal_error("converting openai completion output")
+    _add_chat_usage(call, attributes, model or request_model, getattr(response, "usage", None))
+    return attributes
+
+
+class _CompletionStreamAccumulator:
+    """What a legacy completion stream's span needs, gathered chunk by chunk."""
+
+    __slots__ = ("_capture", "_choices", "_model", "_request_model", "_response_id", "_usage")
+
+    def __init__(self, request_model: str | None, capture: bool) -> None:
+        self._request_model = request_model
+        self._capture = capture
+        self._response_id: str | None = None
+        self._model: str | None = None
+        self._usage: Any = None
+        self._choices: dict[int, _ChoiceState] = {}
+
+    def add(self, chunk: Any) -> None:
+        if self._response_id is None and chunk.id:
+            self._response_id = chunk.id
+        if self._model is None and chunk.model:
+            self._model = chunk.model
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        for choice in chunk.choices:
+            state = self._choices.get(choice.index)
+            if state is None:
+                state = self._choices[choice.index] = _ChoiceState()
+            if choice.finish_reason:
+                state.finish_reason = choice.finish_reason
+            if self._capture and choice.text:
+                state.text.append(choice.text)
+
+    def attributes(self, call: LLMCall) -> Attributes:
+        attributes: Attributes = {}
+        if self._response_id:
+            attributes[semconv.RESPONSE_ID] = self._response_id
+        if self._model:
+            attributes[semconv.RESPONSE_MODEL] = self._model
+        choices = [self._choices[index] for index in sorted(self._choices)]
+        finish_reasons = tuple(state.finish_reason for state in choices if state.finish_reason)
+        if finish_reasons:
+            attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
+        if self._capture:
+            try:
+                attributes[semconv.OUTPUT_MESSAGES] = to_json(
+                    [
+                        _output_message("assistant", "".join(s.text), None, [], s.finish_reason)
+                        for s in choices
+                    ]
+                )
+            except Exception:
+                report_internal_error("converting openai streamed completion")
+        _add_chat_usage(call, attributes, self._model or self._request_model, self._usage)
+        return attributes
+
+
 # --- the wrappers ------------------------------------------------------------------------------
 
 
@@ -524,53 +645,34 @@ class _OpenAIWrappers:
 
     # -- starting a call
 
-    def _start_chat(self, resource: Any, kwargs: Mapping[str, Any]) -> LLMCall | None:
+    def _start(
+        self,
+        resource: Any,
+        kwargs: Mapping[str, Any],
+        operation: str,
+        read_request: Callable[[Mapping[str, Any], Attributes, bool], None],
+    ) -> LLMCall | None:
         try:
             if not (self.enabled and should_trace()):
                 return None
             endpoint = self._endpoints.get(resource)
             model = request_model(kwargs)
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_CHAT,
-                **endpoint.attributes,
-            }
+            attributes: Attributes = {semconv.OPERATION_NAME: operation, **endpoint.attributes}
             if model:
                 attributes[semconv.REQUEST_MODEL] = model
-            attributes[semconv.REQUEST_STREAM] = kwargs.get("stream") is True
-            _chat_request_attributes(kwargs, attributes, self.capture_content)
+            if operation != semconv.OP_EMBEDDINGS:
+                attributes[semconv.REQUEST_STREAM] = kwargs.get("stream") is True
+            read_request(kwargs, attributes, self.capture_content)
         except Exception:
-            report_internal_error("reading an openai chat request")
+            report_internal_error(f"reading an openai {operation} request")
             return None
-        return start_call(self.tracer, semconv.OP_CHAT, endpoint.provider, model, attributes)
-
-    def _start_embeddings(self, resource: Any, kwargs: Mapping[str, Any]) -> LLMCall | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            endpoint = self._endpoints.get(resource)
-            model = request_model(kwargs)
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_EMBEDDINGS,
-                **endpoint.attributes,
-            }
-            if model:
-                attributes[semconv.REQUEST_MODEL] = model
-            encoding_format = kwargs.get("encoding_format")
-            if isinstance(encoding_format, str):
-                attributes[semconv.REQUEST_ENCODING_FORMATS] = (encoding_format,)
-            dimensions = kwargs.get("dimensions")
-            if type(dimensions) is int:
-                attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        except Exception:
-            report_internal_error("reading an openai embeddings request")
-            return None
-        return start_call(self.tracer, semconv.OP_EMBEDDINGS, endpoint.provider, model, attributes)
+        return start_call(self.tracer, operation, endpoint.provider, model, attributes)
 
     # -- finishing a call
 
     def _parsed(self, result: Any, stream: bool) -> Any:
         """The response model inside `result`, or None when reading it would change the call."""
-        if hasattr(result, "choices") or hasattr(result, "data"):
+        if hasattr(result, "choices") or hasattr(result, "data") or hasattr(result, "output"):
             return result
         # `with_raw_response`: parse() is cached, so the user's own parse() gets this same
         # object. A raw stream or a `with_streaming_response` body is left untouched.
@@ -582,8 +684,14 @@ class _OpenAIWrappers:
             return result.parse()
         return None
 
-    def _finish_chat(
-        self, call: LLMCall, result: Any, kwargs: Mapping[str, Any], sync: bool
+    def _finish(
+        self,
+        call: LLMCall,
+        result: Any,
+        kwargs: Mapping[str, Any],
+        sync: bool,
+        read_response: Callable[[LLMCall, Any, str | None, bool], Attributes],
+        new_accumulator: Callable[[str | None, bool], Any],
     ) -> Any:
         try:
             stream = kwargs.get("stream") is True
@@ -591,21 +699,15 @@ class _OpenAIWrappers:
                 proxy_cls = SyncStreamProxy if sync else AsyncStreamProxy
                 stream_cls = self._stream_cls if sync else self._async_stream_cls
                 if isinstance(result, stream_cls):
-                    accumulator = _ChatStreamAccumulator(
-                        request_model(kwargs), self.capture_content
-                    )
+                    accumulator = new_accumulator(request_model(kwargs), self.capture_content)
                     return proxy_cls(result, call, accumulator)
             response = self._parsed(result, stream)
             if response is None:
                 call.end()
             else:
-                call.end(
-                    _chat_response_attributes(
-                        call, response, request_model(kwargs), self.capture_content
-                    )
-                )
+                call.end(read_response(call, response, request_model(kwargs), self.capture_content))
         except Exception:
-            report_internal_error("reading an openai chat response")
+            report_internal_error("reading an openai response")
             call.end()
         return result
 
@@ -626,63 +728,138 @@ class _OpenAIWrappers:
             call.end()
         return result
 
-    # -- the wrappers themselves: the user's call runs exactly once, outside Assay's try blocks
+    # -- the user's call runs exactly once, outside Assay's try blocks
+
+    @staticmethod
+    def _run(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
+        token = call.attach()
+        try:
+            return wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.end(error=error)
+            raise
+        finally:
+            call.detach(token)
+
+    @staticmethod
+    async def _run_async(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
+        token = call.attach()
+        try:
+            return await wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.end(error=error)
+            raise
+        finally:
+            call.detach(token)
+
+    # -- the wrappers, one per API and sync/async. Module-level helpers are looked up per call.
 
     def chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_chat(instance, kwargs)
+        call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-        return self._finish_chat(call, result, kwargs, sync=True)
+        result = self._run(call, wrapped, args, kwargs)
+        return self._finish(
+            call, result, kwargs, True, _chat_response_attributes, _ChatStreamAccumulator
+        )
 
     async def async_chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_chat(instance, kwargs)
+        call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-        return self._finish_chat(call, result, kwargs, sync=False)
+        result = await self._run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call, result, kwargs, False, _chat_response_attributes, _ChatStreamAccumulator
+        )
 
-    def embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_embeddings(instance, kwargs)
+    def responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = self._run(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            True,
+            _responses.response_attributes,
+            _responses.ResponsesStreamAccumulator,
+        )
+
+    async def async_responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        result = await self._run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            False,
+            _responses.response_attributes,
+            _responses.ResponsesStreamAccumulator,
+        )
+
+    def completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(
+            instance, kwargs, semconv.OP_TEXT_COMPLETION, _completions_request_attributes
+        )
+        if call is None:
+            return wrapped(*args, **kwargs)
+        result = self._run(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            True,
+            _completions_response_attributes,
+            _CompletionStreamAccumulator,
+        )
+
+    async def async_completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(
+            instance, kwargs, semconv.OP_TEXT_COMPLETION, _completions_request_attributes
+        )
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        result = await self._run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            False,
+            _completions_response_attributes,
+            _CompletionStreamAccumulator,
+        )
+
+    def embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        result = self._run(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
 
     async def async_embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_embeddings(instance, kwargs)
+        call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = await self._run_async(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
+
+    # The `stream()` helpers' close() closes the HTTP response, not the stream the helper
+    # reads: the span of a helper left early must end there too, not at garbage collection.
+
+    def helper_close(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            end_stream_early(getattr(instance, "_raw_stream", None))
+
+    async def async_helper_close(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            end_stream_early(getattr(instance, "_raw_stream", None))
 
 
 # --- the instrumentor --------------------------------------------------------------------------
