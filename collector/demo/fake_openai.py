@@ -142,6 +142,8 @@ class FakeOpenAI:
     `reply(request_json) -> str` chooses the answer text (default: `default_reply`).
     `latency` seconds pass before each answer, `chunk_latency` between stream chunks.
     `clock()` gives the `created` timestamps (fix it to make responses byte-identical).
+    `mutate(body) -> body`, when given, rewrites every successful JSON body and every
+    stream event before it is sent: malformed answers on purpose, for robustness tests.
     Every request body received is appended to `requests`.
     """
 
@@ -149,6 +151,7 @@ class FakeOpenAI:
         self,
         *,
         reply: ReplyHook | None = None,
+        mutate: Callable[[dict[str, Any]], Any] | None = None,
         latency: float = 0.0,
         chunk_latency: float = 0.0,
         cache_min_tokens: int = 1024,
@@ -157,6 +160,7 @@ class FakeOpenAI:
         port: int = 0,
     ) -> None:
         self.reply = reply
+        self.mutate = mutate
         self.latency = latency
         self.chunk_latency = chunk_latency
         self.cache_min_tokens = cache_min_tokens
@@ -706,6 +710,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
+        mutate = self.server.fake.mutate
+        if mutate is not None and status == 200:
+            body = mutate(body)
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -806,6 +813,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", self._request_id())
         self.end_headers()
         delay = self.server.fake.chunk_latency
+        mutate = self.server.fake.mutate
         for count, chunk in enumerate(chunks):
             if drop and count == _MIDSTREAM_CHUNKS:
                 self._hang_up()
@@ -814,10 +822,14 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)
             if isinstance(chunk, tuple):
                 name, data = chunk
+                if mutate is not None:
+                    data = mutate(data)
                 self._write_chunk(
                     b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
                 )
             else:
+                if mutate is not None:
+                    chunk = mutate(chunk)
                 self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         if done:
             self._write_chunk(b"data: [DONE]\n\n")

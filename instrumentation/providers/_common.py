@@ -14,6 +14,7 @@ import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
 from assay.instrumentation import semconv
+from assay.instrumentation._spans import LLMCall, report_internal_error
 
 # (module, class, method, name of the wrapper). Missing ones (older or newer clients) are skipped.
 Target = tuple[str, str, str, str]
@@ -121,3 +122,44 @@ class Patches:
         for owner, method in reversed(self._patched):
             unwrap(owner, method)
         self._patched.clear()
+
+
+def attach(call: LLMCall) -> object | None:
+    """Make the call's span current; None (logged) if that fails, and the call goes on."""
+    try:
+        return call.attach()
+    except Exception:
+        report_internal_error("making the span current")
+        return None
+
+
+def detach(token: object | None) -> None:
+    if token is None:
+        return
+    try:
+        LLMCall.detach(token)
+    except Exception:
+        report_internal_error("restoring the context")
+
+
+def run(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
+    """Run the user's call once inside the call's span; its exception ends the span, raised."""
+    token = attach(call)
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finally:
+        detach(token)
+
+
+async def run_async(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
+    token = attach(call)
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finally:
+        detach(token)

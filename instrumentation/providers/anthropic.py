@@ -45,6 +45,8 @@ from assay.instrumentation.providers._common import (
     Target,
     field,
     request_model,
+    run,
+    run_async,
     server_attributes,
     tracer_version,
 )
@@ -482,14 +484,7 @@ class _SyncStreamManagerProxy(wrapt.ObjectProxy):
         call = wrappers.start(self._self_resource, self._self_kwargs, stream=True)
         if call is None:
             return self.__wrapped__.__enter__()
-        token = call.attach()
-        try:
-            message_stream = self.__wrapped__.__enter__()
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        message_stream = run(call, self.__wrapped__.__enter__, (), {})
         wrappers.watch_message_stream(message_stream, call, self._self_kwargs, SyncStreamProxy)
         return message_stream
 
@@ -503,14 +498,7 @@ class _AsyncStreamManagerProxy(_SyncStreamManagerProxy):
         call = wrappers.start(self._self_resource, self._self_kwargs, stream=True)
         if call is None:
             return await self.__wrapped__.__aenter__()
-        token = call.attach()
-        try:
-            message_stream = await self.__wrapped__.__aenter__()
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        message_stream = await run_async(call, self.__wrapped__.__aenter__, (), {})
         wrappers.watch_message_stream(message_stream, call, self._self_kwargs, AsyncStreamProxy)
         return message_stream
 
@@ -593,28 +581,14 @@ class _AnthropicWrappers:
         call = self.start(instance, kwargs, stream=kwargs.get("stream") is True)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(call, result, kwargs, sync=True)
 
     async def async_create(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         call = self.start(instance, kwargs, stream=kwargs.get("stream") is True)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(call, result, kwargs, sync=False)
 
     def stream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

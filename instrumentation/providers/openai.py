@@ -40,6 +40,8 @@ from assay.instrumentation.providers._common import (
     field,
     image_url_part,
     request_model,
+    run,
+    run_async,
     server_attributes,
     tracer_version,
 )
@@ -730,35 +732,13 @@ class _OpenAIWrappers:
 
     # -- the user's call runs exactly once, outside Assay's try blocks
 
-    @staticmethod
-    def _run(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
-        token = call.attach()
-        try:
-            return wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-
-    @staticmethod
-    async def _run_async(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
-        token = call.attach()
-        try:
-            return await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-
     # -- the wrappers, one per API and sync/async. Module-level helpers are looked up per call.
 
     def chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
         if call is None:
             return wrapped(*args, **kwargs)
-        result = self._run(call, wrapped, args, kwargs)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(
             call, result, kwargs, True, _chat_response_attributes, _ChatStreamAccumulator
         )
@@ -767,7 +747,7 @@ class _OpenAIWrappers:
         call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
         if call is None:
             return await wrapped(*args, **kwargs)
-        result = await self._run_async(call, wrapped, args, kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(
             call, result, kwargs, False, _chat_response_attributes, _ChatStreamAccumulator
         )
@@ -776,7 +756,7 @@ class _OpenAIWrappers:
         call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
         if call is None:
             return wrapped(*args, **kwargs)
-        result = self._run(call, wrapped, args, kwargs)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(
             call,
             result,
@@ -790,7 +770,7 @@ class _OpenAIWrappers:
         call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
         if call is None:
             return await wrapped(*args, **kwargs)
-        result = await self._run_async(call, wrapped, args, kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(
             call,
             result,
@@ -806,7 +786,7 @@ class _OpenAIWrappers:
         )
         if call is None:
             return wrapped(*args, **kwargs)
-        result = self._run(call, wrapped, args, kwargs)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(
             call,
             result,
@@ -822,7 +802,7 @@ class _OpenAIWrappers:
         )
         if call is None:
             return await wrapped(*args, **kwargs)
-        result = await self._run_async(call, wrapped, args, kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(
             call,
             result,
@@ -836,14 +816,14 @@ class _OpenAIWrappers:
         call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
         if call is None:
             return wrapped(*args, **kwargs)
-        result = self._run(call, wrapped, args, kwargs)
+        result = run(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
 
     async def async_embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
         if call is None:
             return await wrapped(*args, **kwargs)
-        result = await self._run_async(call, wrapped, args, kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
 
     # The `stream()` helpers' close() closes the HTTP response, not the stream the helper

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
@@ -94,10 +94,19 @@ def _is_tool_result_turn(message: dict[str, Any]) -> bool:
 class FakeAnthropic:
     """An Anthropic Messages API server on loopback, in daemon threads.
 
+    `mutate(body) -> body`, when given, rewrites every successful JSON body and every
+    stream event before it is sent: malformed answers on purpose, for robustness tests.
     Every request body received is appended to `requests`.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        mutate: Callable[[dict[str, Any]], Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.mutate = mutate
         self.requests: list[dict[str, Any]] = []
         self._cached_prefixes: set[str] = set()
         self._lock = threading.Lock()
@@ -353,6 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
+        if mutate is not None and status == 200:
+            body = mutate(body)
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -400,5 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def _write_event(self, name: str, data: dict[str, Any]) -> None:
+        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
+        if mutate is not None and name != "error":
+            data = mutate(data)
         payload = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
         self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
