@@ -1,19 +1,24 @@
-"""What every provider instrumentation shares: reading params, endpoints per client, patching."""
+"""What every provider instrumentation shares: reading params, endpoints per client, patching,
+running the user's call inside its span, and the instrumentor itself."""
 
 from __future__ import annotations
 
 import importlib
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
 from opentelemetry.instrumentation.utils import unwrap
 
-from assay.instrumentation import semconv
+from assay.instrumentation import config, semconv
 from assay.instrumentation._spans import LLMCall, report_internal_error
 
 # (module, class, method, name of the wrapper). Missing ones (older or newer clients) are skipped.
@@ -33,6 +38,19 @@ def image_url_part(url: Any) -> dict[str, Any]:
         # An inline image can be megabytes of base64.
         return {"type": "blob", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
     return {"type": "uri", "modality": "image", "uri": url}
+
+
+def int_or_none(value: Any) -> int | None:
+    """A token count as the API gave it, or None for anything that is not an int."""
+    return value if type(value) is int else None
+
+
+def output_message(parts: list[dict[str, Any]], finish_reason: str | None) -> dict[str, Any]:
+    """The model's answer as one GenAI output message."""
+    message: dict[str, Any] = {"role": "assistant", "parts": parts}
+    if finish_reason:
+        message["finish_reason"] = finish_reason
+    return message
 
 
 def request_model(kwargs: Mapping[str, Any]) -> str | None:
@@ -163,3 +181,50 @@ async def run_async(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
         raise
     finally:
         detach(token)
+
+
+class ProviderInstrumentor(BaseInstrumentor):
+    """The instrumentor of one client library: patches `targets` with its wrappers.
+
+    `instrument(tracer_provider=..., capture_content=...)`: without a provider the global
+    one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true). A subclass
+    names its `library` (import name), the versions it `instruments`, its `targets` and
+    how to `make_wrappers`; the wrappers object has an `enabled` switch.
+    """
+
+    library: str
+    instruments: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    def __init__(self) -> None:
+        # BaseInstrumentor is a singleton whose __init__ runs on every construction.
+        if not hasattr(self, "_patches"):
+            self._patches = Patches()
+            self._wrappers: Any = None
+
+    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool, module: Any) -> Any:
+        raise NotImplementedError
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        module = importlib.import_module(self.library)
+        capture = kwargs.get("capture_content")
+        if capture is None:
+            capture = config.capture_content_from_env()
+        tracer = trace.get_tracer(
+            f"assay.instrumentation.{self.library}",
+            tracer_version(),
+            tracer_provider=kwargs.get("tracer_provider"),
+        )
+        self._wrappers = self.make_wrappers(tracer, bool(capture), module)
+        self._patches.apply(self.targets, self._wrappers)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._wrappers is not None:
+            # Bound methods captured before (e.g. by `with_raw_response`) keep calling the
+            # wrappers; switched off, they pass the call through.
+            self._wrappers.enabled = False
+            self._wrappers = None
+        self._patches.undo()

@@ -14,7 +14,12 @@ from typing import Any
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
-from assay.instrumentation.providers._common import field, image_url_part
+from assay.instrumentation.providers._common import (
+    field,
+    image_url_part,
+    int_or_none,
+    output_message,
+)
 
 _NUMBER = (int, float)
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -173,17 +178,6 @@ def finish_reason(response: Any) -> str | None:
     return status if isinstance(status, str) else None
 
 
-def _output_message(parts: list[dict[str, Any]], reason: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "parts": parts}
-    if reason:
-        message["finish_reason"] = reason
-    return message
-
-
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
 def response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
@@ -204,7 +198,7 @@ def response_attributes(
             parts = [
                 part for item in getattr(response, "output", None) or () for part in _item(item)[1]
             ]
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([_output_message(parts, reason)])
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, reason)])
         except Exception:
             report_internal_error("converting openai responses output")
     usage = getattr(response, "usage", None)
@@ -216,11 +210,11 @@ def response_attributes(
     call.add_usage(
         attributes,
         model or request_model,
-        _int(getattr(usage, "input_tokens", None)),
-        _int(getattr(usage, "output_tokens", None)),
-        cached_input_tokens=_int(getattr(input_details, "cached_tokens", None)),
-        cache_creation_input_tokens=_int(getattr(input_details, "cache_write_tokens", None)),
-        reasoning_output_tokens=_int(getattr(output_details, "reasoning_tokens", None)),
+        int_or_none(getattr(usage, "input_tokens", None)),
+        int_or_none(getattr(usage, "output_tokens", None)),
+        cached_input_tokens=int_or_none(getattr(input_details, "cached_tokens", None)),
+        cache_creation_input_tokens=int_or_none(getattr(input_details, "cache_write_tokens", None)),
+        reasoning_output_tokens=int_or_none(getattr(output_details, "reasoning_tokens", None)),
     )
     return attributes
 
@@ -271,9 +265,7 @@ class ResponsesStreamAccumulator:
             model = None
         if self._capture:
             try:
-                attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                    [_output_message(self._parts(), None)]
-                )
+                attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(self._parts(), None)])
             except Exception:
                 report_internal_error("converting openai responses streamed output")
         call.add_usage(attributes, model or self._request_model, None, None)

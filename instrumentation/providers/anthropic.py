@@ -18,16 +18,13 @@ span. The `anthropic` package is imported only when instrumenting.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
-from assay.instrumentation import config, semconv
+from assay.instrumentation import semconv
 from assay.instrumentation._spans import (
     Attributes,
     LLMCall,
@@ -41,14 +38,15 @@ from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from assay.instrumentation.providers._common import (
     Endpoint,
     EndpointCache,
-    Patches,
+    ProviderInstrumentor,
     Target,
     field,
+    int_or_none,
+    output_message,
     request_model,
     run,
     run_async,
     server_attributes,
-    tracer_version,
 )
 from assay.instrumentation.providers.package import ANTHROPIC_INSTRUMENTS
 
@@ -208,13 +206,6 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     return definitions
 
 
-def _output_message(parts: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "parts": parts}
-    if stop_reason:
-        message["finish_reason"] = stop_reason
-    return message
-
-
 # --- request and response attributes -----------------------------------------------------------
 
 
@@ -277,10 +268,6 @@ def _add_usage(
     )
 
 
-def _int_or_none(value: Any) -> int | None:
-    return value if type(value) is int else None
-
-
 def _response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
@@ -301,7 +288,7 @@ def _response_attributes(
     if capture:
         try:
             parts = _parts(getattr(response, "content", None))
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([_output_message(parts, stop_reason)])
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, stop_reason)])
         except Exception:
             report_internal_error("converting anthropic output messages")
     usage = getattr(response, "usage", None)
@@ -309,11 +296,11 @@ def _response_attributes(
         call,
         attributes,
         model or request_model,
-        _int_or_none(getattr(usage, "input_tokens", None)),
-        _int_or_none(getattr(usage, "output_tokens", None)),
-        _int_or_none(getattr(usage, "cache_read_input_tokens", None)),
-        _int_or_none(getattr(usage, "cache_creation_input_tokens", None)),
-        _int_or_none(
+        int_or_none(getattr(usage, "input_tokens", None)),
+        int_or_none(getattr(usage, "output_tokens", None)),
+        int_or_none(getattr(usage, "cache_read_input_tokens", None)),
+        int_or_none(getattr(usage, "cache_creation_input_tokens", None)),
+        int_or_none(
             getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None)
         ),
     )
@@ -447,7 +434,7 @@ class _MessageStreamAccumulator:
             try:
                 parts = [self._blocks[index].part() for index in sorted(self._blocks)]
                 attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                    [_output_message(parts, self._stop_reason)]
+                    [output_message(parts, self._stop_reason)]
                 )
             except Exception:
                 report_internal_error("converting anthropic streamed messages")
@@ -622,38 +609,12 @@ class _AnthropicWrappers:
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-class AnthropicInstrumentor(BaseInstrumentor):
-    """Spans for the `anthropic` client.
+class AnthropicInstrumentor(ProviderInstrumentor):
+    """Spans for the `anthropic` client (0.40 and later)."""
 
-    `instrument(tracer_provider=..., capture_content=...)`: without a provider the global
-    one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
-    """
+    library = "anthropic"
+    instruments = ANTHROPIC_INSTRUMENTS
+    targets = _TARGETS
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton whose __init__ runs on every construction.
-        if not hasattr(self, "_patches"):
-            self._patches = Patches()
-            self._wrappers: _AnthropicWrappers | None = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ANTHROPIC_INSTRUMENTS
-
-    def _instrument(self, **kwargs: Any) -> None:
-        import anthropic
-
-        capture = kwargs.get("capture_content")
-        if capture is None:
-            capture = config.capture_content_from_env()
-        tracer = trace.get_tracer(
-            "assay.instrumentation.anthropic",
-            tracer_version(),
-            tracer_provider=kwargs.get("tracer_provider"),
-        )
-        self._wrappers = _AnthropicWrappers(tracer, bool(capture), anthropic)
-        self._patches.apply(_TARGETS, self._wrappers)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._wrappers is not None:
-            self._wrappers.enabled = False
-            self._wrappers = None
-        self._patches.undo()
+    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool, module: Any) -> Any:
+        return _AnthropicWrappers(tracer, capture_content, module)

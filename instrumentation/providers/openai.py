@@ -13,15 +13,12 @@ is named for what it is. The `openai` package is imported only when instrumentin
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
-from assay.instrumentation import config, semconv
+from assay.instrumentation import semconv
 from assay.instrumentation._spans import (
     Attributes,
     LLMCall,
@@ -35,7 +32,7 @@ from assay.instrumentation.providers import _openai_responses as _responses
 from assay.instrumentation.providers._common import (
     Endpoint,
     EndpointCache,
-    Patches,
+    ProviderInstrumentor,
     Target,
     field,
     image_url_part,
@@ -43,7 +40,6 @@ from assay.instrumentation.providers._common import (
     run,
     run_async,
     server_attributes,
-    tracer_version,
 )
 from assay.instrumentation.providers.package import OPENAI_INSTRUMENTS
 
@@ -441,37 +437,40 @@ class _ChatStreamAccumulator:
                 state = self._choices[choice.index] = _ChoiceState()
             if choice.finish_reason:
                 state.finish_reason = choice.finish_reason
-            if not self._capture:
-                continue
-            delta = choice.delta
-            if delta is None:
-                continue
-            if delta.role:
-                state.role = delta.role
-            if delta.content:
-                state.text.append(delta.content)
-            if delta.refusal:
-                state.refusal.append(delta.refusal)
-            if delta.tool_calls:
-                for tool_call in delta.tool_calls:
-                    entry = state.tool_calls.get(tool_call.index)
-                    if entry is None:
-                        entry = state.tool_calls[tool_call.index] = [None, None, []]
-                    if tool_call.id:
-                        entry[0] = tool_call.id
-                    function = tool_call.function
-                    if function is not None:
-                        if function.name:
-                            entry[1] = function.name
-                        if function.arguments:
-                            entry[2].append(function.arguments)
-            function_call = delta.function_call
-            if function_call is not None:
-                entry = state.tool_calls.setdefault(-1, [None, None, []])
-                if function_call.name:
-                    entry[1] = function_call.name
-                if function_call.arguments:
-                    entry[2].append(function_call.arguments)
+            if self._capture:
+                self._add_content(state, choice)
+
+    @staticmethod
+    def _add_content(state: _ChoiceState, choice: Any) -> None:
+        delta = choice.delta
+        if delta is None:
+            return
+        if delta.role:
+            state.role = delta.role
+        if delta.content:
+            state.text.append(delta.content)
+        if delta.refusal:
+            state.refusal.append(delta.refusal)
+        if delta.tool_calls:
+            for tool_call in delta.tool_calls:
+                entry = state.tool_calls.get(tool_call.index)
+                if entry is None:
+                    entry = state.tool_calls[tool_call.index] = [None, None, []]
+                if tool_call.id:
+                    entry[0] = tool_call.id
+                function = tool_call.function
+                if function is not None:
+                    if function.name:
+                        entry[1] = function.name
+                    if function.arguments:
+                        entry[2].append(function.arguments)
+        function_call = delta.function_call
+        if function_call is not None:
+            entry = state.tool_calls.setdefault(-1, [None, None, []])
+            if function_call.name:
+                entry[1] = function_call.name
+            if function_call.arguments:
+                entry[2].append(function_call.arguments)
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
@@ -571,57 +570,15 @@ def _completions_response_attributes(
     return attributes
 
 
-class _CompletionStreamAccumulator:
-    """What a legacy completion stream's span needs, gathered chunk by chunk."""
+class _CompletionStreamAccumulator(_ChatStreamAccumulator):
+    """What a legacy completion stream's span needs: chat's, with text in place of deltas."""
 
-    __slots__ = ("_capture", "_choices", "_model", "_request_model", "_response_id", "_usage")
+    __slots__ = ()
 
-    def __init__(self, request_model: str | None, capture: bool) -> None:
-        self._request_model = request_model
-        self._capture = capture
-        self._response_id: str | None = None
-        self._model: str | None = None
-        self._usage: Any = None
-        self._choices: dict[int, _ChoiceState] = {}
-
-    def add(self, chunk: Any) -> None:
-        if self._response_id is None and chunk.id:
-            self._response_id = chunk.id
-        if self._model is None and chunk.model:
-            self._model = chunk.model
-        if chunk.usage is not None:
-            self._usage = chunk.usage
-        for choice in chunk.choices:
-            state = self._choices.get(choice.index)
-            if state is None:
-                state = self._choices[choice.index] = _ChoiceState()
-            if choice.finish_reason:
-                state.finish_reason = choice.finish_reason
-            if self._capture and choice.text:
-                state.text.append(choice.text)
-
-    def attributes(self, call: LLMCall) -> Attributes:
-        attributes: Attributes = {}
-        if self._response_id:
-            attributes[semconv.RESPONSE_ID] = self._response_id
-        if self._model:
-            attributes[semconv.RESPONSE_MODEL] = self._model
-        choices = [self._choices[index] for index in sorted(self._choices)]
-        finish_reasons = tuple(state.finish_reason for state in choices if state.finish_reason)
-        if finish_reasons:
-            attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
-        if self._capture:
-            try:
-                attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                    [
-                        _output_message("assistant", "".join(s.text), None, [], s.finish_reason)
-                        for s in choices
-                    ]
-                )
-            except Exception:
-                report_internal_error("converting openai streamed completion")
-        _add_chat_usage(call, attributes, self._model or self._request_model, self._usage)
-        return attributes
+    @staticmethod
+    def _add_content(state: _ChoiceState, choice: Any) -> None:
+        if choice.text:
+            state.text.append(choice.text)
 
 
 # --- the wrappers ------------------------------------------------------------------------------
@@ -845,38 +802,12 @@ class _OpenAIWrappers:
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-class OpenAIInstrumentor(BaseInstrumentor):
-    """Spans for the `openai` client (1.40 and later).
+class OpenAIInstrumentor(ProviderInstrumentor):
+    """Spans for the `openai` client (1.40 and later)."""
 
-    `instrument(tracer_provider=..., capture_content=...)`: without a provider the global
-    one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
-    """
+    library = "openai"
+    instruments = OPENAI_INSTRUMENTS
+    targets = _TARGETS
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton whose __init__ runs on every construction.
-        if not hasattr(self, "_patches"):
-            self._patches = Patches()
-            self._wrappers: _OpenAIWrappers | None = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return OPENAI_INSTRUMENTS
-
-    def _instrument(self, **kwargs: Any) -> None:
-        import openai
-
-        capture = kwargs.get("capture_content")
-        if capture is None:
-            capture = config.capture_content_from_env()
-        tracer = trace.get_tracer(
-            "assay.instrumentation.openai",
-            tracer_version(),
-            tracer_provider=kwargs.get("tracer_provider"),
-        )
-        self._wrappers = _OpenAIWrappers(tracer, bool(capture), openai)
-        self._patches.apply(_TARGETS, self._wrappers)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._wrappers is not None:
-            self._wrappers.enabled = False
-            self._wrappers = None
-        self._patches.undo()
+    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool, module: Any) -> Any:
+        return _OpenAIWrappers(tracer, capture_content, module)
