@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 
 from assay.instrumentation import config, semconv
-from assay.instrumentation._spans import LLMCall, report_internal_error
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error
 
 # (module, class, method, name of the wrapper). Missing ones (older or newer clients) are skipped.
 Target = tuple[str, str, str, str]
@@ -43,6 +43,18 @@ def image_url_part(url: Any) -> dict[str, Any]:
 def int_or_none(value: Any) -> int | None:
     """A token count as the API gave it, or None for anything that is not an int."""
     return value if type(value) is int else None
+
+
+def response_identity(response: Any, attributes: Attributes) -> str | None:
+    """Put the response's id and model on `attributes`; returns the model if it is a string."""
+    response_id = getattr(response, "id", None)
+    if isinstance(response_id, str) and response_id:
+        attributes[semconv.RESPONSE_ID] = response_id
+    model = getattr(response, "model", None)
+    if isinstance(model, str) and model:
+        attributes[semconv.RESPONSE_MODEL] = model
+        return model
+    return None
 
 
 def output_message(parts: list[dict[str, Any]], finish_reason: str | None) -> dict[str, Any]:

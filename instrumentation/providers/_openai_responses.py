@@ -19,6 +19,7 @@ from assay.instrumentation.providers._common import (
     image_url_part,
     int_or_none,
     output_message,
+    response_identity,
 )
 
 _NUMBER = (int, float)
@@ -182,14 +183,7 @@ def response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
-    response_id = getattr(response, "id", None)
-    if isinstance(response_id, str):
-        attributes[semconv.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if not isinstance(model, str):
-        model = None
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
+    model = response_identity(response, attributes)
     reason = finish_reason(response)
     if reason:
         attributes[semconv.RESPONSE_FINISH_REASONS] = (reason,)

@@ -44,6 +44,7 @@ from assay.instrumentation.providers._common import (
     int_or_none,
     output_message,
     request_model,
+    response_identity,
     run,
     run_async,
     server_attributes,
@@ -272,14 +273,7 @@ def _response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
-    response_id = getattr(response, "id", None)
-    if isinstance(response_id, str):
-        attributes[semconv.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if not isinstance(model, str):
-        model = None
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
+    model = response_identity(response, attributes)
     stop_reason = getattr(response, "stop_reason", None)
     if isinstance(stop_reason, str):
         attributes[semconv.RESPONSE_FINISH_REASONS] = (stop_reason,)

@@ -37,6 +37,7 @@ from assay.instrumentation.providers._common import (
     field,
     image_url_part,
     request_model,
+    response_identity,
     run,
     run_async,
     server_attributes,
@@ -355,27 +356,33 @@ def _output_messages(choices: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _chat_response_attributes(
-    call: LLMCall, response: Any, request_model: str | None, capture: bool
+def _choices_response_attributes(
+    call: LLMCall,
+    response: Any,
+    request_model: str | None,
+    capture: bool,
+    to_messages: Callable[[Any], list[dict[str, Any]]],
 ) -> Attributes:
+    """Chat completions and legacy completions: choices, each with a finish reason."""
     attributes: Attributes = {}
-    response_id = getattr(response, "id", None)
-    if response_id:
-        attributes[semconv.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
+    model = response_identity(response, attributes)
     choices = getattr(response, "choices", None) or ()
     finish_reasons = tuple(choice.finish_reason for choice in choices if choice.finish_reason)
     if finish_reasons:
         attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
     if capture:
         try:
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(_output_messages(choices))
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(to_messages(choices))
         except Exception:
             report_internal_error("converting openai output messages")
     _add_chat_usage(call, attributes, model or request_model, getattr(response, "usage", None))
     return attributes
+
+
+def _chat_response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    return _choices_response_attributes(call, response, request_model, capture, _output_messages)
 
 
 def _embeddings_response_attributes(
@@ -544,30 +551,16 @@ def _completions_request_attributes(
             report_internal_error("converting an openai completion prompt")
 
 
+def _completion_messages(choices: Any) -> list[dict[str, Any]]:
+    return [_output_message("assistant", c.text, None, [], c.finish_reason) for c in choices]
+
+
 def _completions_response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
-    attributes: Attributes = {}
-    response_id = getattr(response, "id", None)
-    if response_id:
-        attributes[semconv.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
-    choices = getattr(response, "choices", None) or ()
-    finish_reasons = tuple(choice.finish_reason for choice in choices if choice.finish_reason)
-    if finish_reasons:
-        attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
-    if capture:
-        try:
-            messages = [
-                _output_message("assistant", c.text, None, [], c.finish_reason) for c in choices
-            ]
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(messages)
-        except Exception:
-            report_internal_error("converting openai completion output")
-    _add_chat_usage(call, attributes, model or request_model, getattr(response, "usage", None))
-    return attributes
+    return _choices_response_attributes(
+        call, response, request_model, capture, _completion_messages
+    )
 
 
 class _CompletionStreamAccumulator(_ChatStreamAccumulator):
