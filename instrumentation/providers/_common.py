@@ -19,7 +19,13 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 
 from assay.instrumentation import config, semconv
-from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error
+from assay.instrumentation._spans import (
+    Attributes,
+    LLMCall,
+    report_internal_error,
+    should_trace,
+    start_call,
+)
 
 # (module, class, method, name of the wrapper). Missing ones (older or newer clients) are skipped.
 Target = tuple[str, str, str, str]
@@ -195,6 +201,54 @@ async def run_async(call: LLMCall, wrapped: Any, args: Any, kwargs: Any) -> Any:
         detach(token)
 
 
+RequestReader = Callable[[Mapping[str, Any], Attributes, bool], None]
+
+
+class ProviderWrappers:
+    """What the wrappers of one client library share: tracer, capture setting, endpoints,
+    an on/off switch, and the start of every call."""
+
+    label = "a client"  # for the failure log: "reading an openai chat request"
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        capture_content: bool,
+        detect: Callable[[Any, object], Endpoint],
+    ) -> None:
+        self.tracer = tracer
+        self.capture_content = capture_content
+        # Bound methods captured before `uninstrument` (e.g. by `with_raw_response`) keep
+        # calling the wrappers; switched off, they pass the call through.
+        self.enabled = True
+        self._endpoints = EndpointCache(detect)
+
+    def start(
+        self,
+        resource: Any,
+        kwargs: Mapping[str, Any],
+        operation: str,
+        stream: bool | None,
+        read_request: RequestReader,
+    ) -> LLMCall | None:
+        """The span of one call, or None (nothing traced) when off, suppressed or failing."""
+        try:
+            if not (self.enabled and should_trace()):
+                return None
+            endpoint = self._endpoints.get(resource)
+            model = request_model(kwargs)
+            attributes: Attributes = {semconv.OPERATION_NAME: operation, **endpoint.attributes}
+            if model:
+                attributes[semconv.REQUEST_MODEL] = model
+            if stream is not None:
+                attributes[semconv.REQUEST_STREAM] = stream
+            read_request(kwargs, attributes, self.capture_content)
+        except Exception:
+            report_internal_error(f"reading {self.label} {operation} request")
+            return None
+        return start_call(self.tracer, operation, endpoint.provider, model, attributes)
+
+
 class ProviderInstrumentor(BaseInstrumentor):
     """The instrumentor of one client library: patches `targets` with its wrappers.
 
@@ -235,8 +289,6 @@ class ProviderInstrumentor(BaseInstrumentor):
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._wrappers is not None:
-            # Bound methods captured before (e.g. by `with_raw_response`) keep calling the
-            # wrappers; switched off, they pass the call through.
             self._wrappers.enabled = False
             self._wrappers = None
         self._patches.undo()

@@ -30,15 +30,13 @@ from assay.instrumentation._spans import (
     LLMCall,
     in_llm_call,
     report_internal_error,
-    should_trace,
-    start_call,
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from assay.instrumentation.providers._common import (
     Endpoint,
-    EndpointCache,
     ProviderInstrumentor,
+    ProviderWrappers,
     Target,
     field,
     int_or_none,
@@ -462,7 +460,7 @@ class _SyncStreamManagerProxy(wrapt.ObjectProxy):
 
     def __enter__(self) -> Any:
         wrappers = self._self_wrappers
-        call = wrappers.start(self._self_resource, self._self_kwargs, stream=True)
+        call = wrappers.start_messages(self._self_resource, self._self_kwargs, stream=True)
         if call is None:
             return self.__wrapped__.__enter__()
         message_stream = run(call, self.__wrapped__.__enter__, (), {})
@@ -476,7 +474,7 @@ class _SyncStreamManagerProxy(wrapt.ObjectProxy):
 class _AsyncStreamManagerProxy(_SyncStreamManagerProxy):
     async def __aenter__(self) -> Any:
         wrappers = self._self_wrappers
-        call = wrappers.start(self._self_resource, self._self_kwargs, stream=True)
+        call = wrappers.start_messages(self._self_resource, self._self_kwargs, stream=True)
         if call is None:
             return await self.__wrapped__.__aenter__()
         message_stream = await run_async(call, self.__wrapped__.__aenter__, (), {})
@@ -487,39 +485,22 @@ class _AsyncStreamManagerProxy(_SyncStreamManagerProxy):
         return await self.__wrapped__.__aexit__(*exc_info)
 
 
-class _AnthropicWrappers:
+class _AnthropicWrappers(ProviderWrappers):
     """The wrapt wrappers, bound to one tracer and capture setting."""
 
+    label = "an anthropic"
+
     def __init__(self, tracer: trace.Tracer, capture_content: bool, anthropic_module: Any) -> None:
-        self.tracer = tracer
-        self.capture_content = capture_content
-        # Bound methods captured before `uninstrument` keep calling the wrapper; this switch
-        # turns it into a pass-through.
-        self.enabled = True
-        self._endpoints = EndpointCache(_detect_endpoint)
+        super().__init__(tracer, capture_content, _detect_endpoint)
         self._stream_cls: type = anthropic_module.Stream
         self._async_stream_cls: type = anthropic_module.AsyncStream
         # Messages (and beta messages) are the client's models; raw responses are not.
         self._model_cls: type = anthropic_module.BaseModel
 
-    def start(self, resource: Any, kwargs: Mapping[str, Any], stream: bool) -> LLMCall | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            endpoint = self._endpoints.get(resource)
-            model = request_model(kwargs)
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_CHAT,
-                **endpoint.attributes,
-            }
-            if model:
-                attributes[semconv.REQUEST_MODEL] = model
-            attributes[semconv.REQUEST_STREAM] = stream
-            _request_attributes(kwargs, attributes, self.capture_content)
-        except Exception:
-            report_internal_error("reading an anthropic messages request")
-            return None
-        return start_call(self.tracer, semconv.OP_CHAT, endpoint.provider, model, attributes)
+    def start_messages(
+        self, resource: Any, kwargs: Mapping[str, Any], stream: bool
+    ) -> LLMCall | None:
+        return self.start(resource, kwargs, semconv.OP_CHAT, stream, _request_attributes)
 
     def _finish(self, call: LLMCall, result: Any, kwargs: Mapping[str, Any], sync: bool) -> Any:
         try:
@@ -559,14 +540,14 @@ class _AnthropicWrappers:
     # -- the wrappers themselves: the user's call runs exactly once, outside Assay's try blocks
 
     def create(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self.start(instance, kwargs, stream=kwargs.get("stream") is True)
+        call = self.start_messages(instance, kwargs, stream=kwargs.get("stream") is True)
         if call is None:
             return wrapped(*args, **kwargs)
         result = run(call, wrapped, args, kwargs)
         return self._finish(call, result, kwargs, sync=True)
 
     async def async_create(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self.start(instance, kwargs, stream=kwargs.get("stream") is True)
+        call = self.start_messages(instance, kwargs, stream=kwargs.get("stream") is True)
         if call is None:
             return await wrapped(*args, **kwargs)
         result = await run_async(call, wrapped, args, kwargs)

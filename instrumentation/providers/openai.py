@@ -23,16 +23,14 @@ from assay.instrumentation._spans import (
     Attributes,
     LLMCall,
     report_internal_error,
-    should_trace,
-    start_call,
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, end_stream_early
 from assay.instrumentation.providers import _openai_responses as _responses
 from assay.instrumentation.providers._common import (
     Endpoint,
-    EndpointCache,
     ProviderInstrumentor,
+    ProviderWrappers,
     Target,
     field,
     image_url_part,
@@ -574,19 +572,20 @@ class _CompletionStreamAccumulator(_ChatStreamAccumulator):
             state.text.append(choice.text)
 
 
+def _streamed(kwargs: Mapping[str, Any]) -> bool:
+    return kwargs.get("stream") is True
+
+
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-class _OpenAIWrappers:
+class _OpenAIWrappers(ProviderWrappers):
     """The wrapt wrappers, bound to one tracer and capture setting."""
 
+    label = "an openai"
+
     def __init__(self, tracer: trace.Tracer, capture_content: bool, openai_module: Any) -> None:
-        self.tracer = tracer
-        self.capture_content = capture_content
-        # Bound methods captured before `uninstrument` (e.g. by `with_raw_response`) keep
-        # calling the wrapper; this switch turns it into a pass-through.
-        self.enabled = True
-        self._endpoints = EndpointCache(_detect_endpoint)
+        super().__init__(tracer, capture_content, _detect_endpoint)
         self._stream_cls: type = openai_module.Stream
         self._async_stream_cls: type = openai_module.AsyncStream
         try:  # a private module: `with_raw_response` results are read only where it exists
@@ -594,31 +593,6 @@ class _OpenAIWrappers:
         except ImportError:
             legacy = None
         self._legacy_response_cls: Any = getattr(legacy, "LegacyAPIResponse", None)
-
-    # -- starting a call
-
-    def _start(
-        self,
-        resource: Any,
-        kwargs: Mapping[str, Any],
-        operation: str,
-        read_request: Callable[[Mapping[str, Any], Attributes, bool], None],
-    ) -> LLMCall | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            endpoint = self._endpoints.get(resource)
-            model = request_model(kwargs)
-            attributes: Attributes = {semconv.OPERATION_NAME: operation, **endpoint.attributes}
-            if model:
-                attributes[semconv.REQUEST_MODEL] = model
-            if operation != semconv.OP_EMBEDDINGS:
-                attributes[semconv.REQUEST_STREAM] = kwargs.get("stream") is True
-            read_request(kwargs, attributes, self.capture_content)
-        except Exception:
-            report_internal_error(f"reading an openai {operation} request")
-            return None
-        return start_call(self.tracer, operation, endpoint.provider, model, attributes)
 
     # -- finishing a call
 
@@ -685,7 +659,9 @@ class _OpenAIWrappers:
     # -- the wrappers, one per API and sync/async. Module-level helpers are looked up per call.
 
     def chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _chat_request_attributes
+        )
         if call is None:
             return wrapped(*args, **kwargs)
         result = run(call, wrapped, args, kwargs)
@@ -694,7 +670,9 @@ class _OpenAIWrappers:
         )
 
     async def async_chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_CHAT, _chat_request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _chat_request_attributes
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
         result = await run_async(call, wrapped, args, kwargs)
@@ -703,7 +681,9 @@ class _OpenAIWrappers:
         )
 
     def responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _responses.request_attributes
+        )
         if call is None:
             return wrapped(*args, **kwargs)
         result = run(call, wrapped, args, kwargs)
@@ -717,7 +697,9 @@ class _OpenAIWrappers:
         )
 
     async def async_responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_CHAT, _responses.request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _responses.request_attributes
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
         result = await run_async(call, wrapped, args, kwargs)
@@ -731,8 +713,12 @@ class _OpenAIWrappers:
         )
 
     def completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(
-            instance, kwargs, semconv.OP_TEXT_COMPLETION, _completions_request_attributes
+        call = self.start(
+            instance,
+            kwargs,
+            semconv.OP_TEXT_COMPLETION,
+            _streamed(kwargs),
+            _completions_request_attributes,
         )
         if call is None:
             return wrapped(*args, **kwargs)
@@ -747,8 +733,12 @@ class _OpenAIWrappers:
         )
 
     async def async_completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(
-            instance, kwargs, semconv.OP_TEXT_COMPLETION, _completions_request_attributes
+        call = self.start(
+            instance,
+            kwargs,
+            semconv.OP_TEXT_COMPLETION,
+            _streamed(kwargs),
+            _completions_request_attributes,
         )
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -763,14 +753,18 @@ class _OpenAIWrappers:
         )
 
     def embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_EMBEDDINGS, None, _embeddings_request_attributes
+        )
         if call is None:
             return wrapped(*args, **kwargs)
         result = run(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
 
     async def async_embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start(instance, kwargs, semconv.OP_EMBEDDINGS, _embeddings_request_attributes)
+        call = self.start(
+            instance, kwargs, semconv.OP_EMBEDDINGS, None, _embeddings_request_attributes
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
         result = await run_async(call, wrapped, args, kwargs)
