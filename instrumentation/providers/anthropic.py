@@ -449,8 +449,8 @@ class _MessageStreamAccumulator:
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-class _SyncStreamManagerProxy(wrapt.ObjectProxy):
-    """`messages.stream(...)`: the request, and so the span, starts on `__enter__`."""
+class _StreamManagerProxy(wrapt.ObjectProxy):
+    """`messages.stream(...)`: the request, and so the span, starts on entering the manager."""
 
     def __init__(self, manager: Any, wrappers: _AnthropicWrappers, resource: Any, kwargs: Any):
         super().__init__(manager)
@@ -458,6 +458,8 @@ class _SyncStreamManagerProxy(wrapt.ObjectProxy):
         self._self_resource = resource
         self._self_kwargs = kwargs
 
+
+class _SyncStreamManagerProxy(_StreamManagerProxy):
     def __enter__(self) -> Any:
         wrappers = self._self_wrappers
         call = wrappers.start_messages(self._self_resource, self._self_kwargs, stream=True)
@@ -471,7 +473,17 @@ class _SyncStreamManagerProxy(wrapt.ObjectProxy):
         return self.__wrapped__.__exit__(*exc_info)
 
 
-class _AsyncStreamManagerProxy(_SyncStreamManagerProxy):
+class _AsyncStreamManagerProxy(_StreamManagerProxy):
+    def __enter__(self) -> Any:
+        # wrapt forwards `with` to the manager; an async one has no __enter__, and a plain
+        # `with` must fail exactly as it does without Assay.
+        wrapped = self.__wrapped__
+        if hasattr(type(wrapped), "__enter__"):
+            return wrapped.__enter__()
+        with wrapped:  # raises the interpreter's own TypeError for it
+            pass
+        return None
+
     async def __aenter__(self) -> Any:
         wrappers = self._self_wrappers
         call = wrappers.start_messages(self._self_resource, self._self_kwargs, stream=True)

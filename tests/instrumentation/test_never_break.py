@@ -738,6 +738,25 @@ class TestStreamsEndingEarly:
         assert span.status.status_code is StatusCode.ERROR
 
 
+def test_misusing_the_async_stream_helper_fails_as_without_assay(
+    instrument_with: Callable[..., TracerProvider], span_exporter: InMemorySpanExporter
+) -> None:
+    def misuse() -> Outcome:
+        with contextlib.ExitStack() as stack:
+            client = ANTHROPIC.start_async(stack, None)
+
+            def enter() -> Any:
+                with client.messages.stream(**ANTHROPIC_ASK):  # async manager, plain `with`
+                    pass
+
+            return outcome(enter)
+
+    bare = misuse()
+    instrument_with()
+    assert misuse() == bare and bare[0] == "raised"
+    assert span_exporter.get_finished_spans() == ()
+
+
 def test_every_stream_proxy_is_a_stream_proxy() -> None:
     """The fault injection above reaches the proxies the providers return."""
     assert issubclass(_streams.SyncStreamProxy, _streams._StreamProxyBase)
