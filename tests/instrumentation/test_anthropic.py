@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.instrumentation import instrument, pricing, semconv, uninstrument
+from assay.instrumentation.providers import anthropic as anthropic_provider
+from assay.instrumentation.providers._common import EndpointCache
 from assay.instrumentation.providers.anthropic import AnthropicInstrumentor
 from tests.fakes.fake_anthropic import (
     FAIL_400,
@@ -756,6 +758,45 @@ class TestTheClientsOwnSpans:
 
         names = [span.name for span in span_exporter.get_finished_spans()]
         assert names == [f"chat {MODEL}", f"chat {MODEL}"]
+
+
+class TestProviderDetection:
+    @pytest.mark.parametrize(
+        ("make_client", "provider", "address"),
+        [
+            (
+                lambda: Anthropic(api_key="k"),
+                semconv.PROVIDER_ANTHROPIC,
+                "api.anthropic.com",
+            ),
+            (
+                lambda: anthropic.AnthropicBedrock(
+                    aws_region="us-east-1", aws_access_key="a", aws_secret_key="s"
+                ),
+                semconv.PROVIDER_AWS_BEDROCK,
+                "bedrock-runtime.us-east-1.amazonaws.com",
+            ),
+            (
+                lambda: anthropic.AnthropicVertex(
+                    region="us-east5", project_id="p", access_token="t"
+                ),
+                semconv.PROVIDER_GCP_VERTEX_AI,
+                "us-east5-aiplatform.googleapis.com",
+            ),
+        ],
+        ids=["anthropic", "bedrock", "vertex"],
+    )
+    def test_from_the_client(
+        self, make_client: Callable[[], Any], provider: str, address: str
+    ) -> None:
+        client = make_client()
+
+        endpoint = EndpointCache(anthropic_provider._detect_endpoint).get(client.messages)
+
+        assert endpoint.provider == provider
+        assert endpoint.attributes[semconv.PROVIDER_NAME] == provider
+        assert endpoint.attributes[semconv.SERVER_ADDRESS] == address
+        assert endpoint.attributes[semconv.SERVER_PORT] == 443
 
 
 class TestInstrumentor:
