@@ -63,6 +63,11 @@ def should_trace() -> bool:
     )
 
 
+def in_llm_call() -> bool:
+    """True while a wrapped client call runs: its Assay LLM span is the current one."""
+    return bool(otel_context.get_value(_IN_LLM_CALL))
+
+
 def _json_default(value: Any) -> Any:
     # Message objects handed back to the client (pydantic models) and anything else
     # JSON does not know: keep the span, lose only fidelity.

@@ -158,3 +158,13 @@ class AsyncStreamProxy(_StreamProxyBase):
             await self.__wrapped__.aclose()
         finally:
             self._self_finish()
+
+
+def end_stream_early(stream: object) -> None:
+    """End the span of a stream proxy whose consumer stopped reading it (closed early).
+
+    For helpers that wrap a client stream and close its HTTP response without closing the
+    stream object itself. Anything that is not a stream proxy, or a finished one, is left.
+    """
+    if isinstance(stream, _StreamProxyBase):
+        stream._self_finish()

@@ -66,6 +66,15 @@ PROVIDER_MISTRAL_AI: Final = "mistral_ai"
 PROVIDER_COHERE: Final = "cohere"
 # Not (yet) in the conventions: a custom value, lower case like theirs.
 PROVIDER_OLLAMA: Final = "ollama"
+PROVIDER_GROQ: Final = "groq"
+PROVIDER_DEEPSEEK: Final = "deepseek"
+PROVIDER_X_AI: Final = "x_ai"
+PROVIDER_PERPLEXITY: Final = "perplexity"
+# Not (yet) in the conventions: custom values, lower case like theirs.
+PROVIDER_TOGETHER_AI: Final = "together_ai"
+PROVIDER_OPENROUTER: Final = "openrouter"
+PROVIDER_FIREWORKS_AI: Final = "fireworks_ai"
+PROVIDER_VLLM: Final = "vllm"
 
 # --- What the conventions lack: Assay's own names ---------------------------------------------
 COST_USD: Final = "assay.usage.cost_usd"

@@ -9,7 +9,11 @@
 It speaks enough of the API for the real `openai` client to parse every answer:
 `POST /v1/chat/completions` (JSON, or SSE with `stream=True`: a usage chunk only with
 `stream_options.include_usage`, as the API does; tool calls when the request has
-`tools`), `POST /v1/embeddings` (float or base64 vectors) and `GET /v1/models`.
+`tools`), `POST /v1/responses` (the Responses API: JSON, or with `stream=True` its
+named server-sent events from `response.created` to `response.completed`; function
+calls when the request has function tools; `incomplete` at `max_output_tokens`),
+`POST /v1/completions` (the legacy text completions, JSON or SSE),
+`POST /v1/embeddings` (float or base64 vectors) and `GET /v1/models`.
 Answers are deterministic functions of the request: the reply mentions the last user
 message, token counts come from word counts (4 tokens per 3 words, 3 per message), the
 response model is the dated snapshot of the requested one (`gpt-4o-mini` →
@@ -156,6 +160,8 @@ class FakeOpenAI:
     -> str` chooses the other answers' text (default: `default_reply`).
     `latency` seconds pass before each answer, `chunk_latency` between stream chunks.
     `clock()` gives the `created` timestamps (fix it to make responses byte-identical).
+    `mutate(body) -> body`, when given, rewrites every successful JSON body and every
+    stream event before it is sent: malformed answers on purpose, for robustness tests.
     Every request body received is appended to `requests`.
     """
 
@@ -164,6 +170,7 @@ class FakeOpenAI:
         *,
         reply: ReplyHook | None = None,
         script: Script | None = None,
+        mutate: Callable[[dict[str, Any]], Any] | None = None,
         latency: float = 0.0,
         chunk_latency: float = 0.0,
         cache_min_tokens: int = 1024,
@@ -173,6 +180,7 @@ class FakeOpenAI:
     ) -> None:
         self.reply = reply
         self.script = dict(script or {})
+        self.mutate = mutate
         self.latency = latency
         self.chunk_latency = chunk_latency
         self.cache_min_tokens = cache_min_tokens
@@ -181,6 +189,13 @@ class FakeOpenAI:
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def answer_text(self, request: dict[str, Any], index: int = 0) -> str:
+        """The text answering a (chat-shaped) request: scripted, else `reply`, else the default."""
+        text = scripted_reply(self.script, request) if self.script else None
+        if text is None:
+            text = self.reply(request) if self.reply else default_reply(request, index)
+        return text
 
     @property
     def base_url(self) -> str:
@@ -259,9 +274,7 @@ class FakeOpenAI:
                     {"text": None, "tool_call": tool_call, "finish": "tool_calls", "tokens": tokens}
                 )
                 continue
-            text = scripted_reply(self.script, request) if self.script else None
-            if text is None:
-                text = self.reply(request) if self.reply else default_reply(request, index)
+            text = self.answer_text(request, index)
             finish = "stop"
             tokens = count_tokens(text)
             if isinstance(limit, int) and tokens > limit:
@@ -358,6 +371,215 @@ class FakeOpenAI:
                 "usage": self._usage(request, sum(c["tokens"] for c in choices)),
             }
 
+    # -- the Responses API ------------------------------------------------------------------
+
+    def _response_output(self, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int]:
+        """The output items, the status, and the output tokens of a Responses API answer."""
+        chat_view = _responses_as_chat(request)
+        key = _digest(request)
+        tool_call = _tool_call(chat_view)
+        if tool_call is not None:
+            function = tool_call["function"]
+            item = {
+                "type": "function_call",
+                "id": "fc_" + key[:40],
+                "call_id": tool_call["id"],
+                "name": function["name"],
+                "arguments": function["arguments"],
+                "status": "completed",
+            }
+            tokens = count_tokens(function["name"]) + count_tokens(function["arguments"])
+            return [item], "completed", tokens
+        text = self.answer_text(chat_view)
+        status = "completed"
+        limit = request.get("max_output_tokens")
+        if isinstance(limit, int) and count_tokens(text) > limit:
+            text = " ".join(text.split()[: max(1, limit * 3 // 4)])
+            status = "incomplete"
+        message = {
+            "type": "message",
+            "id": "msg_" + key[:40],
+            "status": status,
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+        return [message], status, count_tokens(text)
+
+    def _response_body(
+        self,
+        request: dict[str, Any],
+        output: list[dict[str, Any]],
+        status: str,
+        output_tokens: int | None,
+    ) -> dict[str, Any]:
+        usage = None
+        if output_tokens is not None:
+            prompt = self._usage(_responses_as_chat(request), output_tokens)
+            usage = {
+                "input_tokens": prompt["prompt_tokens"],
+                "input_tokens_details": {
+                    "cached_tokens": prompt["prompt_tokens_details"]["cached_tokens"]
+                },
+                "output_tokens": output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt["prompt_tokens"] + output_tokens,
+            }
+        return {
+            "id": "resp_" + _digest(request)[:40],
+            "object": "response",
+            "created_at": int(self.clock()),
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": (
+                {"reason": "max_output_tokens"} if status == "incomplete" else None
+            ),
+            "instructions": request.get("instructions"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "model": _response_model(request.get("model")),
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": request.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None},
+            "service_tier": "default",
+            "store": True,
+            "temperature": request.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}},
+            "tool_choice": request.get("tool_choice", "auto"),
+            "tools": request.get("tools") or [],
+            "top_p": request.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": usage,
+            "user": None,
+            "metadata": {},
+        }
+
+    def response(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of a non-streamed Responses API answer."""
+        output, status, tokens = self._response_output(request)
+        return self._response_body(request, output, status, tokens)
+
+    def response_events(self, request: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The (event name, data) pairs of a streamed Responses API answer, in the API's order."""
+        output, status, tokens = self._response_output(request)
+        sequence = iter(range(1_000_000))
+
+        def event(kind: str, **data: Any) -> tuple[str, dict[str, Any]]:
+            return kind, {"type": kind, "sequence_number": next(sequence), **data}
+
+        started = self._response_body(request, [], "in_progress", None)
+        yield event("response.created", response=started)
+        yield event("response.in_progress", response=started)
+        for index, item in enumerate(output):
+            if item["type"] == "function_call":
+                yield event(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**item, "arguments": "", "status": "in_progress"},
+                )
+                for piece in _pieces(item["arguments"], 12):
+                    yield event(
+                        "response.function_call_arguments.delta",
+                        item_id=item["id"],
+                        output_index=index,
+                        delta=piece,
+                    )
+                yield event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=index,
+                    name=item["name"],
+                    arguments=item["arguments"],
+                )
+            else:
+                part = item["content"][0]
+                place = {"item_id": item["id"], "output_index": index, "content_index": 0}
+                yield event(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**item, "status": "in_progress", "content": []},
+                )
+                yield event("response.content_part.added", **place, part={**part, "text": ""})
+                words = part["text"].split(" ")
+                for position, word in enumerate(words):
+                    delta = word if position == 0 else " " + word
+                    yield event("response.output_text.delta", **place, delta=delta, logprobs=[])
+                yield event("response.output_text.done", **place, text=part["text"], logprobs=[])
+                yield event("response.content_part.done", **place, part=part)
+            yield event("response.output_item.done", output_index=index, item=item)
+        final = "response.completed" if status == "completed" else "response.incomplete"
+        yield event(final, response=self._response_body(request, output, status, tokens))
+
+    # -- legacy text completions ------------------------------------------------------------
+
+    def _completion_choices(self, request: dict[str, Any]) -> list[tuple[str, str, int]]:
+        chat_view = {"model": request.get("model"), "messages": _prompt_messages(request)}
+        n = request.get("n")
+        limit = request.get("max_tokens")
+        limit = limit if isinstance(limit, int) else 16  # the API's default for this endpoint
+        choices = []
+        for index in range(n if isinstance(n, int) and n > 1 else 1):
+            text = self.answer_text(chat_view, index)
+            finish = "stop"
+            if count_tokens(text) > limit:
+                text = " ".join(text.split()[: max(1, limit * 3 // 4)])
+                finish = "length"
+            choices.append((" " + text, finish, count_tokens(text)))
+        return choices
+
+    def _completion_head(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "cmpl-" + _digest(request)[:29],
+            "object": "text_completion",
+            "created": int(self.clock()),
+            "model": str(request.get("model")),
+            "system_fingerprint": None,
+        }
+
+    def _completion_usage(self, request: dict[str, Any], completion_tokens: int) -> dict[str, Any]:
+        prompt_tokens = sum(count_tokens(m["content"]) for m in _prompt_messages(request))
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+    def completion(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of a non-streamed legacy completion."""
+        choices = self._completion_choices(request)
+        return {
+            **self._completion_head(request),
+            "choices": [
+                {"text": text, "index": index, "logprobs": None, "finish_reason": finish}
+                for index, (text, finish, _) in enumerate(choices)
+            ],
+            "usage": self._completion_usage(request, sum(c[2] for c in choices)),
+        }
+
+    def completion_chunks(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The chunks of a streamed legacy completion, in the order the API sends them."""
+        head = self._completion_head(request)
+        choices = self._completion_choices(request)
+        for index, (text, finish, _) in enumerate(choices):
+            words = text.split(" ")
+            for position, word in enumerate(words):
+                piece = word if position == 0 else " " + word
+                yield {
+                    **head,
+                    "choices": [
+                        {"text": piece, "index": index, "logprobs": None, "finish_reason": None}
+                    ],
+                }
+            yield {
+                **head,
+                "choices": [
+                    {"text": "", "index": index, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+        if (request.get("stream_options") or {}).get("include_usage"):
+            usage = self._completion_usage(request, sum(c[2] for c in choices))
+            yield {**head, "choices": [], "usage": usage}
+
     def embeddings(self, request: dict[str, Any]) -> dict[str, Any]:
         """The JSON body of an embeddings response."""
         model = str(request.get("model"))
@@ -393,6 +615,46 @@ def _response_model(model: Any) -> str:
 
 def _completion_id(request: dict[str, Any]) -> str:
     return "chatcmpl-" + _digest(request)[:29]
+
+
+def _prompt_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    prompt = request.get("prompt")
+    prompts = prompt if isinstance(prompt, list) else [prompt]
+    return [{"role": "user", "content": str(p)} for p in prompts if isinstance(p, str)]
+
+
+def _responses_as_chat(request: dict[str, Any]) -> dict[str, Any]:
+    """A Responses API request seen as a chat request, for the shared reply and token logic."""
+    messages: list[dict[str, Any]] = []
+    if isinstance(request.get("instructions"), str):
+        messages.append({"role": "system", "content": request["instructions"]})
+    raw = request.get("input")
+    for item in [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []:
+        kind = item.get("type")
+        if kind == "function_call_output":
+            messages.append({"role": "tool", "content": str(item.get("output", ""))})
+        elif kind == "function_call":
+            function = {"name": item.get("name", ""), "arguments": item.get("arguments", "")}
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": item.get("call_id"), "type": "function", "function": function}
+                    ],
+                }
+            )
+        elif "role" in item:
+            content = item.get("content")
+            if isinstance(content, list):
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            messages.append({"role": item["role"], "content": content})
+    tools = [
+        {"type": "function", "function": {k: v for k, v in t.items() if k != "type"}}
+        for t in request.get("tools") or ()
+        if t.get("type") == "function"
+    ]
+    return {"model": request.get("model"), "messages": messages, "tools": tools}
 
 
 def _pieces(text: str, size: int) -> Iterator[str]:
@@ -475,6 +737,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
+        mutate = self.server.fake.mutate
+        if mutate is not None and status == 200:
+            body = mutate(body)
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -543,6 +808,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop_mid_body(fake.chat_completion(request))
             else:
                 self._send_json(200, fake.chat_completion(request))
+        elif path.endswith("/responses"):
+            if request.get("stream"):
+                self._stream(
+                    fake.response_events(request), drop=model == FAIL_MIDSTREAM, done=False
+                )
+            else:
+                self._send_json(200, fake.response(request))
+        elif path.endswith("/completions"):
+            if request.get("stream"):
+                self._stream(fake.completion_chunks(request), drop=model == FAIL_MIDSTREAM)
+            else:
+                self._send_json(200, fake.completion(request))
         elif path.endswith("/embeddings"):
             self._send_json(200, fake.embeddings(request))
         else:
@@ -554,21 +831,35 @@ class _Handler(BaseHTTPRequestHandler):
             _error_body(f"Invalid URL ({self.command} {self.path})", "invalid_request_error", None),
         )
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], *, drop: bool) -> None:
+    def _stream(self, chunks: Iterator[Any], *, drop: bool, done: bool = True) -> None:
+        """Send server-sent events: chunks (`data:` only, then `[DONE]`, as chat completions
+        do) or (event name, data) pairs (`event:` and `data:`, as the Responses API does)."""
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("x-request-id", self._request_id())
         self.end_headers()
         delay = self.server.fake.chunk_latency
+        mutate = self.server.fake.mutate
         for count, chunk in enumerate(chunks):
             if drop and count == _MIDSTREAM_CHUNKS:
                 self._hang_up()
                 return
             if delay and count:
                 time.sleep(delay)
-            self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-        self._write_chunk(b"data: [DONE]\n\n")
+            if isinstance(chunk, tuple):
+                name, data = chunk
+                if mutate is not None:
+                    data = mutate(data)
+                self._write_chunk(
+                    b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
+                )
+            else:
+                if mutate is not None:
+                    chunk = mutate(chunk)
+                self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        if done:
+            self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
 
     def _write_chunk(self, data: bytes) -> None:

@@ -1,45 +1,55 @@
-"""OpenAI client instrumentation: chat completions and embeddings, sync and async, streamed.
+"""OpenAI client instrumentation: chat, Responses, legacy completions and embeddings.
 
 `OpenAIInstrumentor` patches, with wrapt, the client methods every call goes through:
 `chat.completions.create` (plain and `stream=True`; the `stream()` helper calls it too),
-`chat.completions.parse`, and `embeddings.create`, on the sync and async resource
-classes. Each call becomes one CLIENT span built by `_spans`; streams are wrapped by
-`_streams`. The `openai` package is imported only when instrumenting.
+`chat.completions.parse`, `responses.create` (plain and streamed; `responses.stream()`
+calls it too), `responses.parse`, the legacy `completions.create` and
+`embeddings.create`, on the sync and async resource classes. Each call becomes one
+CLIENT span built by `_spans`; streams are wrapped by `_streams`. The provider
+(`gen_ai.provider.name`) comes from the client's base URL, so any OpenAI-compatible API
+is named for what it is. The `openai` package is imported only when instrumenting.
 """
 
 from __future__ import annotations
 
 import importlib
-import weakref
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-from opentelemetry.instrumentation.utils import unwrap
 
-from assay.instrumentation import config, semconv
+from assay.instrumentation import semconv
 from assay.instrumentation._spans import (
     Attributes,
     LLMCall,
     report_internal_error,
-    should_trace,
-    start_call,
     to_json,
 )
-from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, end_stream_early
+from assay.instrumentation.providers import _openai_responses as _responses
+from assay.instrumentation.providers._common import (
+    Endpoint,
+    ProviderInstrumentor,
+    ProviderWrappers,
+    Target,
+    field,
+    image_url_part,
+    request_model,
+    response_identity,
+    run,
+    run_async,
+    server_attributes,
+)
 from assay.instrumentation.providers.package import OPENAI_INSTRUMENTS
 
 _CHAT = "openai.resources.chat.completions"
 _EMBEDDINGS = "openai.resources.embeddings"
+_RESPONSES = "openai.resources.responses.responses"
+_COMPLETIONS = "openai.resources.completions"
+_CHAT_HELPER = "openai.lib.streaming.chat._completions"
+_RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
 # (module, class, method, kind of call). Missing ones (older or newer clients) are skipped.
-_TARGETS: tuple[tuple[str, str, str, str], ...] = (
+_TARGETS: tuple[Target, ...] = (
     (_CHAT, "Completions", "create", "chat"),
     (_CHAT, "AsyncCompletions", "create", "async_chat"),
     (_CHAT, "Completions", "parse", "chat"),
@@ -48,10 +58,18 @@ _TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("openai.resources.beta.chat.completions", "AsyncCompletions", "parse", "async_chat"),
     (_EMBEDDINGS, "Embeddings", "create", "embeddings"),
     (_EMBEDDINGS, "AsyncEmbeddings", "create", "async_embeddings"),
+    (_RESPONSES, "Responses", "create", "responses"),
+    (_RESPONSES, "AsyncResponses", "create", "async_responses"),
+    (_RESPONSES, "Responses", "parse", "responses"),
+    (_RESPONSES, "AsyncResponses", "parse", "async_responses"),
+    (_COMPLETIONS, "Completions", "create", "completions"),
+    (_COMPLETIONS, "AsyncCompletions", "create", "async_completions"),
+    (_CHAT_HELPER, "ChatCompletionStream", "close", "helper_close"),
+    (_CHAT_HELPER, "AsyncChatCompletionStream", "close", "async_helper_close"),
+    (_RESPONSES_HELPER, "ResponseStream", "close", "helper_close"),
+    (_RESPONSES_HELPER, "AsyncResponseStream", "close", "async_helper_close"),
 )
 
-_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
-_AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 
 _FLOAT_PARAMS = (
     ("temperature", semconv.REQUEST_TEMPERATURE),
@@ -64,74 +82,49 @@ _NUMBER = (int, float)
 
 # --- provider detection ------------------------------------------------------------------------
 
+# OpenAI-compatible APIs by host name (the name or a subdomain of it), with the conventions'
+# provider names where they have one.
+_PROVIDER_HOSTS: tuple[tuple[str, str], ...] = (
+    ("openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    ("cognitiveservices.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    ("api.groq.com", semconv.PROVIDER_GROQ),
+    ("api.together.xyz", semconv.PROVIDER_TOGETHER_AI),
+    ("api.together.ai", semconv.PROVIDER_TOGETHER_AI),
+    ("api.deepseek.com", semconv.PROVIDER_DEEPSEEK),
+    ("openrouter.ai", semconv.PROVIDER_OPENROUTER),
+    ("api.mistral.ai", semconv.PROVIDER_MISTRAL_AI),
+    ("api.x.ai", semconv.PROVIDER_X_AI),
+    ("api.perplexity.ai", semconv.PROVIDER_PERPLEXITY),
+    ("api.fireworks.ai", semconv.PROVIDER_FIREWORKS_AI),
+    ("generativelanguage.googleapis.com", semconv.PROVIDER_GCP_GEMINI),
+)
+# Local OpenAI-compatible servers by their default ports: Ollama (11434) and vLLM (8000).
+# Any other server keeps "openai"; its address and port are on the span either way.
+_LOCAL_SERVER_PORTS = {11434: semconv.PROVIDER_OLLAMA, 8000: semconv.PROVIDER_VLLM}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})
+_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
 
-@dataclass(frozen=True)
-class _Endpoint:
-    base_url: object  # the client's URL object, compared by identity to notice a change
-    provider: str
-    attributes: Mapping[str, Any]
+
+def _provider_of(host: str, port: int | None) -> str:
+    host = host.lower()
+    for name, provider in _PROVIDER_HOSTS:
+        if host == name or host.endswith("." + name):
+            return provider
+    if port == 11434 or (host in _LOCAL_HOSTS and port in _LOCAL_SERVER_PORTS):
+        return _LOCAL_SERVER_PORTS[port]
+    return semconv.PROVIDER_OPENAI
 
 
-def _detect_endpoint(client: Any, base_url: object) -> _Endpoint:
-    provider = semconv.PROVIDER_OPENAI
-    attributes: dict[str, Any] = {}
-    if base_url is not None:
-        parts = urlsplit(str(base_url))
-        host = parts.hostname or ""
-        if host:
-            attributes[semconv.SERVER_ADDRESS] = host
-            attributes[semconv.SERVER_PORT] = parts.port or (443 if parts.scheme == "https" else 80)
-        if host.endswith(_AZURE_HOST_SUFFIXES):
-            provider = semconv.PROVIDER_AZURE_OPENAI
+def _detect_endpoint(client: Any, base_url: object) -> Endpoint:
+    host, attributes = server_attributes(base_url)
+    provider = _provider_of(host, attributes.get(semconv.SERVER_PORT))
     if any(cls.__name__ in _AZURE_CLIENTS for cls in type(client).__mro__):
         provider = semconv.PROVIDER_AZURE_OPENAI
     attributes[semconv.PROVIDER_NAME] = provider
-    return _Endpoint(base_url, provider, attributes)
-
-
-class _EndpointCache:
-    """Provider and server attributes per client, recomputed only when its base_url changes."""
-
-    def __init__(self) -> None:
-        # Keyed by id(client) with a weak reference to check identity: cheaper per call than a
-        # WeakKeyDictionary, which builds a new weak reference for every lookup.
-        self._by_client: dict[int, tuple[weakref.ref[Any], _Endpoint]] = {}
-
-    def get(self, resource: Any) -> _Endpoint:
-        client = getattr(resource, "_client", None)
-        base_url = getattr(client, "base_url", None)
-        key = id(client)
-        cached = self._by_client.get(key)
-        if cached is not None and cached[0]() is client and cached[1].base_url is base_url:
-            return cached[1]
-        endpoint = _detect_endpoint(client, base_url)
-        try:
-            reference = weakref.ref(client, partial(self._forget, key))
-        except TypeError:  # a client that cannot be weakly referenced: detect every time
-            return endpoint
-        self._by_client[key] = (reference, endpoint)
-        return endpoint
-
-    def _forget(self, key: int, _: object) -> None:
-        self._by_client.pop(key, None)
+    return Endpoint(base_url, provider, attributes)
 
 
 # --- messages in the GenAI JSON shape ----------------------------------------------------------
-
-
-def _field(obj: Any, name: str) -> Any:
-    # Request params are plain dicts (TypedDicts); messages handed back from a response are
-    # pydantic models. Both are read without converting them.
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _image_part(url: Any) -> dict[str, Any]:
-    if isinstance(url, str) and url.startswith("data:"):
-        # An inline image can be megabytes of base64: keep its type, not its bytes.
-        return {"type": "blob", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
-    return {"type": "uri", "modality": "image", "uri": url}
 
 
 def _content_parts(content: Any, parts: list[dict[str, Any]]) -> None:
@@ -144,47 +137,47 @@ def _content_parts(content: Any, parts: list[dict[str, Any]]) -> None:
         parts.append({"type": "text", "content": str(content)})
         return
     for part in content:
-        kind = _field(part, "type")
+        kind = field(part, "type")
         if kind == "text":
-            parts.append({"type": "text", "content": _field(part, "text")})
+            parts.append({"type": "text", "content": field(part, "text")})
         elif kind == "image_url":
-            parts.append(_image_part(_field(_field(part, "image_url"), "url")))
+            parts.append(image_url_part(field(field(part, "image_url"), "url")))
         elif kind == "input_audio":
-            audio_format = _field(_field(part, "input_audio"), "format")
+            audio_format = field(field(part, "input_audio"), "format")
             parts.append(
                 {"type": "blob", "modality": "audio", "mime_type": f"audio/{audio_format}"}
             )
         elif kind == "file":
-            file = _field(part, "file")
+            file = field(part, "file")
             parts.append(
                 {
                     "type": "file",
-                    "file_id": _field(file, "file_id"),
-                    "name": _field(file, "filename"),
+                    "file_id": field(file, "file_id"),
+                    "name": field(file, "filename"),
                 }
             )
         elif kind == "refusal":
-            parts.append({"type": "refusal", "content": _field(part, "refusal")})
+            parts.append({"type": "refusal", "content": field(part, "refusal")})
         else:
             parts.append({"type": str(kind)})
 
 
 def _plain_text(content: Any) -> Any:
     if isinstance(content, (list, tuple)):
-        return "".join(str(_field(part, "text") or "") for part in content)
+        return "".join(str(field(part, "text") or "") for part in content)
     return content
 
 
 def _tool_call_part(tool_call: Any) -> dict[str, Any]:
-    function = _field(tool_call, "function")
+    function = field(tool_call, "function")
     if function is not None:
-        name, arguments = _field(function, "name"), _field(function, "arguments")
+        name, arguments = field(function, "name"), field(function, "arguments")
     else:  # custom tools carry free-form input instead of JSON arguments
-        custom = _field(tool_call, "custom")
-        name, arguments = _field(custom, "name"), _field(custom, "input")
+        custom = field(tool_call, "custom")
+        name, arguments = field(custom, "name"), field(custom, "input")
     return {
         "type": "tool_call",
-        "id": _field(tool_call, "id"),
+        "id": field(tool_call, "id"),
         "name": name,
         "arguments": arguments,
     }
@@ -209,34 +202,34 @@ def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
 
 
 def _input_message(message: Any) -> dict[str, Any]:
-    role = _field(message, "role")
+    role = field(message, "role")
     parts: list[dict[str, Any]] = []
     if role == "tool":
         parts.append(
             {
                 "type": "tool_call_response",
-                "id": _field(message, "tool_call_id"),
-                "response": _plain_text(_field(message, "content")),
+                "id": field(message, "tool_call_id"),
+                "response": _plain_text(field(message, "content")),
             }
         )
     elif role == "function":  # the deprecated function-calling result
         parts.append(
             {
                 "type": "tool_call_response",
-                "id": _field(message, "name"),
-                "response": _field(message, "content"),
+                "id": field(message, "name"),
+                "response": field(message, "content"),
             }
         )
     else:
-        _content_parts(_field(message, "content"), parts)
-        tool_calls = _field(message, "tool_calls")
+        _content_parts(field(message, "content"), parts)
+        tool_calls = field(message, "tool_calls")
         if tool_calls:
             parts.extend(_tool_call_part(tool_call) for tool_call in tool_calls)
-        function_call = _field(message, "function_call")
+        function_call = field(message, "function_call")
         if function_call is not None:
             parts.append(_tool_call_part({"function": function_call}))
     entry: dict[str, Any] = {"role": role, "parts": parts}
-    name = _field(message, "name")
+    name = field(message, "name")
     if name and role != "function":
         entry["name"] = name
     return entry
@@ -247,15 +240,15 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
         return None
     definitions = []
     for tool in tools:
-        function = _field(tool, "function")
+        function = field(tool, "function")
         if function is None:
             definitions.append(tool)
             continue
-        definition = {"type": "function", "name": _field(function, "name")}
-        description = _field(function, "description")
+        definition = {"type": "function", "name": field(function, "name")}
+        description = field(function, "description")
         if description:
             definition["description"] = description
-        parameters = _field(function, "parameters")
+        parameters = field(function, "parameters")
         if parameters is not None:
             definition["parameters"] = parameters
         definitions.append(definition)
@@ -361,27 +354,33 @@ def _output_messages(choices: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _chat_response_attributes(
-    call: LLMCall, response: Any, request_model: str | None, capture: bool
+def _choices_response_attributes(
+    call: LLMCall,
+    response: Any,
+    request_model: str | None,
+    capture: bool,
+    to_messages: Callable[[Any], list[dict[str, Any]]],
 ) -> Attributes:
+    """Chat completions and legacy completions: choices, each with a finish reason."""
     attributes: Attributes = {}
-    response_id = getattr(response, "id", None)
-    if response_id:
-        attributes[semconv.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if model:
-        attributes[semconv.RESPONSE_MODEL] = model
+    model = response_identity(response, attributes)
     choices = getattr(response, "choices", None) or ()
     finish_reasons = tuple(choice.finish_reason for choice in choices if choice.finish_reason)
     if finish_reasons:
         attributes[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
     if capture:
         try:
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(_output_messages(choices))
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(to_messages(choices))
         except Exception:
             report_internal_error("converting openai output messages")
     _add_chat_usage(call, attributes, model or request_model, getattr(response, "usage", None))
     return attributes
+
+
+def _chat_response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    return _choices_response_attributes(call, response, request_model, capture, _output_messages)
 
 
 def _embeddings_response_attributes(
@@ -444,38 +443,41 @@ class _ChatStreamAccumulator:
                 state = self._choices[choice.index] = _ChoiceState()
             if choice.finish_reason:
                 state.finish_reason = choice.finish_reason
-            if not self._capture:
-                continue
-            delta = choice.delta
-            if delta is None:
-                continue
-            if delta.role:
-                state.role = delta.role
-            if delta.content:
-                state.text.append(delta.content)
-            refusal = getattr(delta, "refusal", None)
-            if refusal:
-                state.refusal.append(refusal)
-            if delta.tool_calls:
-                for tool_call in delta.tool_calls:
-                    entry = state.tool_calls.get(tool_call.index)
-                    if entry is None:
-                        entry = state.tool_calls[tool_call.index] = [None, None, []]
-                    if tool_call.id:
-                        entry[0] = tool_call.id
-                    function = tool_call.function
-                    if function is not None:
-                        if function.name:
-                            entry[1] = function.name
-                        if function.arguments:
-                            entry[2].append(function.arguments)
-            function_call = delta.function_call
-            if function_call is not None:
-                entry = state.tool_calls.setdefault(-1, [None, None, []])
-                if function_call.name:
-                    entry[1] = function_call.name
-                if function_call.arguments:
-                    entry[2].append(function_call.arguments)
+            if self._capture:
+                self._add_content(state, choice)
+
+    @staticmethod
+    def _add_content(state: _ChoiceState, choice: Any) -> None:
+        delta = choice.delta
+        if delta is None:
+            return
+        if delta.role:
+            state.role = delta.role
+        if delta.content:
+            state.text.append(delta.content)
+        refusal = getattr(delta, "refusal", None)  # LiteLLM's chunks leave it out
+        if refusal:
+            state.refusal.append(refusal)
+        if delta.tool_calls:
+            for tool_call in delta.tool_calls:
+                entry = state.tool_calls.get(tool_call.index)
+                if entry is None:
+                    entry = state.tool_calls[tool_call.index] = [None, None, []]
+                if tool_call.id:
+                    entry[0] = tool_call.id
+                function = tool_call.function
+                if function is not None:
+                    if function.name:
+                        entry[1] = function.name
+                    if function.arguments:
+                        entry[2].append(function.arguments)
+        function_call = delta.function_call
+        if function_call is not None:
+            entry = state.tool_calls.setdefault(-1, [None, None, []])
+            if function_call.name:
+                entry[1] = function_call.name
+            if function_call.arguments:
+                entry[2].append(function_call.arguments)
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
@@ -517,24 +519,75 @@ class _ChatStreamAccumulator:
         ]
 
 
-def _request_model(kwargs: Mapping[str, Any]) -> str | None:
-    model = kwargs.get("model")
-    return model if isinstance(model, str) else None
+def _embeddings_request_attributes(
+    kwargs: Mapping[str, Any], attributes: Attributes, capture: bool
+) -> None:
+    encoding_format = kwargs.get("encoding_format")
+    if isinstance(encoding_format, str):
+        attributes[semconv.REQUEST_ENCODING_FORMATS] = (encoding_format,)
+    dimensions = kwargs.get("dimensions")
+    if type(dimensions) is int:
+        attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
+
+
+# --- legacy text completions -------------------------------------------------------------------
+
+
+def _completions_request_attributes(
+    kwargs: Mapping[str, Any], attributes: Attributes, capture: bool
+) -> None:
+    _chat_request_attributes(kwargs, attributes, False)  # the same sampling parameters
+    if not capture:
+        return
+    prompt = kwargs.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    # A prompt of token ids (lists of ints) is not text: left out.
+    if isinstance(prompts, (list, tuple)) and all(isinstance(p, str) for p in prompts):
+        try:
+            attributes[semconv.INPUT_MESSAGES] = to_json(
+                [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]
+            )
+        except Exception:
+            report_internal_error("converting an openai completion prompt")
+
+
+def _completion_messages(choices: Any) -> list[dict[str, Any]]:
+    return [_output_message("assistant", c.text, None, [], c.finish_reason) for c in choices]
+
+
+def _completions_response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    return _choices_response_attributes(
+        call, response, request_model, capture, _completion_messages
+    )
+
+
+class _CompletionStreamAccumulator(_ChatStreamAccumulator):
+    """What a legacy completion stream's span needs: chat's, with text in place of deltas."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _add_content(state: _ChoiceState, choice: Any) -> None:
+        if choice.text:
+            state.text.append(choice.text)
+
+
+def _streamed(kwargs: Mapping[str, Any]) -> bool:
+    return kwargs.get("stream") is True
 
 
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-class _OpenAIWrappers:
+class _OpenAIWrappers(ProviderWrappers):
     """The wrapt wrappers, bound to one tracer and capture setting."""
 
+    label = "an openai"
+
     def __init__(self, tracer: trace.Tracer, capture_content: bool, openai_module: Any) -> None:
-        self.tracer = tracer
-        self.capture_content = capture_content
-        # Bound methods captured before `uninstrument` (e.g. by `with_raw_response`) keep
-        # calling the wrapper; this switch turns it into a pass-through.
-        self.enabled = True
-        self._endpoints = _EndpointCache()
+        super().__init__(tracer, capture_content, _detect_endpoint)
         self._stream_cls: type = openai_module.Stream
         self._async_stream_cls: type = openai_module.AsyncStream
         try:  # a private module: `with_raw_response` results are read only where it exists
@@ -543,59 +596,11 @@ class _OpenAIWrappers:
             legacy = None
         self._legacy_response_cls: Any = getattr(legacy, "LegacyAPIResponse", None)
 
-    def by_kind(self, kind: str) -> Callable[..., Any]:
-        wrapper: Callable[..., Any] = getattr(self, kind)
-        return wrapper
-
-    # -- starting a call
-
-    def _start_chat(self, resource: Any, kwargs: Mapping[str, Any]) -> LLMCall | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            endpoint = self._endpoints.get(resource)
-            model = _request_model(kwargs)
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_CHAT,
-                **endpoint.attributes,
-            }
-            if model:
-                attributes[semconv.REQUEST_MODEL] = model
-            attributes[semconv.REQUEST_STREAM] = kwargs.get("stream") is True
-            _chat_request_attributes(kwargs, attributes, self.capture_content)
-        except Exception:
-            report_internal_error("reading an openai chat request")
-            return None
-        return start_call(self.tracer, semconv.OP_CHAT, endpoint.provider, model, attributes)
-
-    def _start_embeddings(self, resource: Any, kwargs: Mapping[str, Any]) -> LLMCall | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            endpoint = self._endpoints.get(resource)
-            model = _request_model(kwargs)
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_EMBEDDINGS,
-                **endpoint.attributes,
-            }
-            if model:
-                attributes[semconv.REQUEST_MODEL] = model
-            encoding_format = kwargs.get("encoding_format")
-            if isinstance(encoding_format, str):
-                attributes[semconv.REQUEST_ENCODING_FORMATS] = (encoding_format,)
-            dimensions = kwargs.get("dimensions")
-            if type(dimensions) is int:
-                attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        except Exception:
-            report_internal_error("reading an openai embeddings request")
-            return None
-        return start_call(self.tracer, semconv.OP_EMBEDDINGS, endpoint.provider, model, attributes)
-
     # -- finishing a call
 
     def _parsed(self, result: Any, stream: bool) -> Any:
         """The response model inside `result`, or None when reading it would change the call."""
-        if hasattr(result, "choices") or hasattr(result, "data"):
+        if hasattr(result, "choices") or hasattr(result, "data") or hasattr(result, "output"):
             return result
         # `with_raw_response`: parse() is cached, so the user's own parse() gets this same
         # object. A raw stream or a `with_streaming_response` body is left untouched.
@@ -607,8 +612,14 @@ class _OpenAIWrappers:
             return result.parse()
         return None
 
-    def _finish_chat(
-        self, call: LLMCall, result: Any, kwargs: Mapping[str, Any], sync: bool
+    def _finish(
+        self,
+        call: LLMCall,
+        result: Any,
+        kwargs: Mapping[str, Any],
+        sync: bool,
+        read_response: Callable[[LLMCall, Any, str | None, bool], Attributes],
+        new_accumulator: Callable[[str | None, bool], Any],
     ) -> Any:
         try:
             stream = kwargs.get("stream") is True
@@ -616,21 +627,15 @@ class _OpenAIWrappers:
                 proxy_cls = SyncStreamProxy if sync else AsyncStreamProxy
                 stream_cls = self._stream_cls if sync else self._async_stream_cls
                 if isinstance(result, stream_cls):
-                    accumulator = _ChatStreamAccumulator(
-                        _request_model(kwargs), self.capture_content
-                    )
+                    accumulator = new_accumulator(request_model(kwargs), self.capture_content)
                     return proxy_cls(result, call, accumulator)
             response = self._parsed(result, stream)
             if response is None:
                 call.end()
             else:
-                call.end(
-                    _chat_response_attributes(
-                        call, response, _request_model(kwargs), self.capture_content
-                    )
-                )
+                call.end(read_response(call, response, request_model(kwargs), self.capture_content))
         except Exception:
-            report_internal_error("reading an openai chat response")
+            report_internal_error("reading an openai response")
             call.end()
         return result
 
@@ -643,7 +648,7 @@ class _OpenAIWrappers:
                 dimensions_known = type(kwargs.get("dimensions")) is int
                 call.end(
                     _embeddings_response_attributes(
-                        call, response, _request_model(kwargs), dimensions_known
+                        call, response, request_model(kwargs), dimensions_known
                     )
                 )
         except Exception:
@@ -651,122 +656,147 @@ class _OpenAIWrappers:
             call.end()
         return result
 
-    # -- the wrappers themselves: the user's call runs exactly once, outside Assay's try blocks
+    # -- the user's call runs exactly once, outside Assay's try blocks
+
+    # -- the wrappers, one per API and sync/async. Module-level helpers are looked up per call.
 
     def chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_chat(instance, kwargs)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _chat_request_attributes
+        )
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-        return self._finish_chat(call, result, kwargs, sync=True)
+        result = run(call, wrapped, args, kwargs)
+        return self._finish(
+            call, result, kwargs, True, _chat_response_attributes, _ChatStreamAccumulator
+        )
 
     async def async_chat(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_chat(instance, kwargs)
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _chat_request_attributes
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
-        return self._finish_chat(call, result, kwargs, sync=False)
+        result = await run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call, result, kwargs, False, _chat_response_attributes, _ChatStreamAccumulator
+        )
 
-    def embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_embeddings(instance, kwargs)
+    def responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _responses.request_attributes
+        )
         if call is None:
             return wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = run(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            True,
+            _responses.response_attributes,
+            _responses.ResponsesStreamAccumulator,
+        )
+
+    async def async_responses(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.start(
+            instance, kwargs, semconv.OP_CHAT, _streamed(kwargs), _responses.request_attributes
+        )
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            False,
+            _responses.response_attributes,
+            _responses.ResponsesStreamAccumulator,
+        )
+
+    def completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.start(
+            instance,
+            kwargs,
+            semconv.OP_TEXT_COMPLETION,
+            _streamed(kwargs),
+            _completions_request_attributes,
+        )
+        if call is None:
+            return wrapped(*args, **kwargs)
+        result = run(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            True,
+            _completions_response_attributes,
+            _CompletionStreamAccumulator,
+        )
+
+    async def async_completions(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.start(
+            instance,
+            kwargs,
+            semconv.OP_TEXT_COMPLETION,
+            _streamed(kwargs),
+            _completions_request_attributes,
+        )
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        result = await run_async(call, wrapped, args, kwargs)
+        return self._finish(
+            call,
+            result,
+            kwargs,
+            False,
+            _completions_response_attributes,
+            _CompletionStreamAccumulator,
+        )
+
+    def embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self.start(
+            instance, kwargs, semconv.OP_EMBEDDINGS, None, _embeddings_request_attributes
+        )
+        if call is None:
+            return wrapped(*args, **kwargs)
+        result = run(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
 
     async def async_embeddings(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._start_embeddings(instance, kwargs)
+        call = self.start(
+            instance, kwargs, semconv.OP_EMBEDDINGS, None, _embeddings_request_attributes
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish_embeddings(call, result, kwargs)
+
+    # The `stream()` helpers' close() closes the HTTP response, not the stream the helper
+    # reads: the span of a helper left early must end there too, not at garbage collection.
+
+    def helper_close(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            end_stream_early(getattr(instance, "_raw_stream", None))
+
+    async def async_helper_close(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            end_stream_early(getattr(instance, "_raw_stream", None))
 
 
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
+class OpenAIInstrumentor(ProviderInstrumentor):
+    """Spans for the `openai` client (1.40 and later)."""
 
-        return version("assay")
-    except Exception:
-        return "0"
+    library = "openai"
+    instruments = OPENAI_INSTRUMENTS
+    targets = _TARGETS
 
-
-class OpenAIInstrumentor(BaseInstrumentor):
-    """Spans for the `openai` client (1.40 and later).
-
-    `instrument(tracer_provider=..., capture_content=...)`: without a provider the global
-    one is used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
-    """
-
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton whose __init__ runs on every construction.
-        if not hasattr(self, "_patched"):
-            self._patched: list[tuple[type, str]] = []
-            self._wrappers: _OpenAIWrappers | None = None
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return OPENAI_INSTRUMENTS
-
-    def _instrument(self, **kwargs: Any) -> None:
-        import openai
-
-        capture = kwargs.get("capture_content")
-        if capture is None:
-            capture = config.capture_content_from_env()
-        tracer = trace.get_tracer(
-            "assay.instrumentation.openai",
-            _tracer_version(),
-            tracer_provider=kwargs.get("tracer_provider"),
-        )
-        wrappers = _OpenAIWrappers(tracer, bool(capture), openai)
-        self._wrappers = wrappers
-        for module_name, class_name, method, kind in _TARGETS:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            cls = getattr(module, class_name, None)
-            # A class re-exported under a second path is patched once.
-            if cls is None or method not in vars(cls) or (cls, method) in self._patched:
-                continue
-            wrapt.wrap_function_wrapper(cls, method, wrappers.by_kind(kind))
-            self._patched.append((cls, method))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._wrappers is not None:
-            self._wrappers.enabled = False
-            self._wrappers = None
-        for cls, method in reversed(self._patched):
-            unwrap(cls, method)
-        self._patched.clear()
+    def make_wrappers(self, tracer: trace.Tracer, capture_content: bool, module: Any) -> Any:
+        return _OpenAIWrappers(tracer, capture_content, module)

@@ -25,10 +25,14 @@ COHERE_INSTRUMENTS: tuple[str, ...] = ("cohere >= 5.9",)
 # `Client.chat/generate` with `tools` and pydantic responses since 0.4.
 OLLAMA_INSTRUMENTS: tuple[str, ...] = ("ollama >= 0.4",)
 
+# Messages `create` / `parse` / `stream` (a MessageStream reading `_raw_stream`) and the beta twins.
+ANTHROPIC_INSTRUMENTS: tuple[str, ...] = ("anthropic >= 0.40",)
+
 # What `instrument()` walks: (the client library's import name, "module:Class" of its
 # instrumentor). A library that is not installed is skipped silently.
 INSTRUMENTORS: tuple[tuple[str, str], ...] = (
     ("openai", "assay.instrumentation.providers.openai:OpenAIInstrumentor"),
+    ("anthropic", "assay.instrumentation.providers.anthropic:AnthropicInstrumentor"),
     ("botocore", "assay.instrumentation.providers.bedrock:BedrockInstrumentor"),
     ("litellm", "assay.instrumentation.providers.litellm:LiteLLMInstrumentor"),
     ("google.genai", "assay.instrumentation.providers.google_genai:GoogleGenAIInstrumentor"),

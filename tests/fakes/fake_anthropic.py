@@ -1,103 +1,419 @@
-"""A minimal local fake of Anthropic's Messages API (`POST /v1/messages`, non-streamed), enough
-for the real `anthropic` client to parse its answers; counts tokens as the fake OpenAI server.
+"""A local fake of the Anthropic Messages API: its real wire format on loopback, for tests.
 
-Answers are deterministic but for the message id: the reply repeats the last user message;
-usage reports
-`cache_read_input_tokens` and `cache_creation_input_tokens` as the API does (here 0)."""
+::
+
+    with FakeAnthropic() as fake:
+        client = Anthropic(base_url=fake.base_url, api_key="fake", max_retries=0)
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=200, messages=[...])
+
+`POST /v1/messages` answers with a Message as JSON, or with `stream: true` as the
+server-sent events Anthropic sends: `message_start`, `ping`, per content block
+`content_block_start` / `content_block_delta` / `content_block_stop`, `message_delta`
+(stop reason and cumulative usage), `message_stop`. Answers are deterministic:
+
+- a `tool_use` block when the request offers tools and its last turn is not a tool result;
+- a `thinking` block first when `thinking.type` is `enabled`;
+- `max_tokens` cuts the text (stop reason `max_tokens`), a stop sequence found in it
+  cuts it there (`stop_sequence`);
+- prompt caching as the API does it: the prefix up to the last block marked with
+  `cache_control` is written to the cache on first sight (`cache_creation_input_tokens`)
+  and read from it afterwards (`cache_read_input_tokens`); `input_tokens` counts only
+  the tokens after it.
+
+Special models fail on purpose with Anthropic's error bodies: `fail-429`
+(`rate_limit_error`), `fail-529` (`overloaded_error`), `fail-400`
+(`invalid_request_error`), and `fail-midstream`, whose stream sends an `error` event
+after a few events, as the API does when it is overloaded mid-answer.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
-from assay.collector.demo.fake_openai import count_tokens
+from assay.collector.demo.fake_openai import _Server, count_tokens, default_reply
 
-REPLY_PREFIX = "You asked: "
+FAIL_429 = "fail-429"
+FAIL_529 = "fail-529"
+FAIL_400 = "fail-400"
+FAIL_MIDSTREAM = "fail-midstream"
+_MIDSTREAM_EVENTS = 4
+
+# The snapshot each alias points to; the API answers with these in `model`.
+RESPONSE_MODELS = {
+    "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+    "claude-opus-4-1": "claude-opus-4-1-20250805",
+    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+}
+
+_ERRORS = {
+    FAIL_429: (
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit",
+    ),
+    FAIL_529: (529, "overloaded_error", "Overloaded"),
+    FAIL_400: (400, "invalid_request_error", "messages: at least one message is required"),
+}
 
 
-def _text(content: Any) -> str:
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return content
-    return " ".join(b.get("text", "") for b in content or () if isinstance(b, dict))
+        return [{"type": "text", "text": content}]
+    return [b for b in content or () if isinstance(b, dict)]
 
 
-def message_reply(request: dict[str, Any]) -> dict[str, Any]:
-    messages = request.get("messages") or []
-    question = _text(messages[-1].get("content")) if messages else ""
-    reply = f"{REPLY_PREFIX}{question}"
-    prompt = (
-        _text(request.get("system")) + " " + " ".join(_text(m.get("content")) for m in messages)
+def _block_text(block: dict[str, Any]) -> str:
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind == "tool_use":
+        return f"{block.get('name', '')} {json.dumps(block.get('input'))}"
+    if kind == "tool_result":
+        return " ".join(_block_text(b) for b in _blocks(block.get("content")))
+    return ""
+
+
+def _is_tool_result_turn(message: dict[str, Any]) -> bool:
+    return message.get("role") == "user" and any(
+        b.get("type") == "tool_result" for b in _blocks(message.get("content"))
     )
-    return {
-        "id": f"msg_{uuid.uuid4().hex[:24]}",  # unique per call, as the API's
-        "type": "message",
-        "role": "assistant",
-        "model": request.get("model", ""),
-        "content": [{"type": "text", "text": reply}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": count_tokens(prompt) + 3 * len(messages),
-            "output_tokens": count_tokens(reply),
-            "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 0,
-        },
-    }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        try:
-            request = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            request = None
-        if self.path.rstrip("/") != "/v1/messages" or not isinstance(request, dict):
-            status, body = (
-                404,
-                {"type": "error", "error": {"type": "not_found_error", "message": self.path}},
-            )
-        else:
-            status, body = 200, message_reply(request)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("request-id", "req_fake")
-        self.end_headers()
-        self.wfile.write(data)
 
 
 class FakeAnthropic:
-    """`with FakeAnthropic() as fake: anthropic.Anthropic(base_url=fake.base_url, ...)`"""
+    """An Anthropic Messages API server on loopback, in daemon threads.
 
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    `mutate(body) -> body`, when given, rewrites every successful JSON body and every
+    stream event before it is sent: malformed answers on purpose, for robustness tests.
+    Every request body received is appended to `requests`.
+    """
+
+    def __init__(
+        self,
+        *,
+        mutate: Callable[[dict[str, Any]], Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.mutate = mutate
+        self.requests: list[dict[str, Any]] = []
+        self._cached_prefixes: set[str] = set()
+        self._lock = threading.Lock()
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        """`http://HOST:PORT`, the `base_url` for an Anthropic client."""
+        if self._server is None:
+            raise RuntimeError("FakeAnthropic is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> FakeAnthropic:
+        self._server = _Server(self._address, _Handler, self)  # type: ignore[arg-type]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-anthropic",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
     def __exit__(
         self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- answers, as JSON-ready dicts -------------------------------------------------------
+
+    def usage(self, request: dict[str, Any]) -> dict[str, int]:
+        """Input-side usage: uncached input, cache reads and cache writes, as the API counts."""
+        segments: list[tuple[int, bool]] = []  # (tokens, marked with cache_control)
+        for tool in request.get("tools") or ():
+            segments.append((count_tokens(json.dumps(tool)), "cache_control" in tool))
+        system = request.get("system")
+        for block in _blocks(system):
+            segments.append((count_tokens(_block_text(block)), "cache_control" in block))
+        for message in request.get("messages") or ():
+            segments.append((3, False))
+            for block in _blocks(message.get("content")):
+                segments.append((count_tokens(_block_text(block)), "cache_control" in block))
+        marked = [i for i, (_, cached) in enumerate(segments) if cached]
+        total = sum(tokens for tokens, _ in segments) + 3
+        prefix = sum(tokens for tokens, _ in segments[: marked[-1] + 1]) if marked else 0
+        read = written = 0
+        if prefix:
+            key = _digest(
+                request.get("model"),
+                request.get("tools"),
+                system,
+                request.get("messages"),
+                marked[-1],
+            )
+            with self._lock:
+                if key in self._cached_prefixes:
+                    read = prefix
+                else:
+                    self._cached_prefixes.add(key)
+                    written = prefix
+        return {
+            "input_tokens": total - read - written,
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read,
+        }
+
+    def content(self, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]:
+        """The content blocks, the stop reason and the stop sequence of the answer."""
+        blocks: list[dict[str, Any]] = []
+        messages = request.get("messages") or []
+        if (request.get("thinking") or {}).get("type") == "enabled":
+            blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": "The user wants a short answer; keep it to the point.",
+                    "signature": "sig_" + _digest(messages)[:32],
+                }
+            )
+        tool = _tool_to_use(request)
+        if tool is not None:
+            blocks.append(tool)
+            return blocks, "tool_use", None
+        last_user = next(
+            (
+                " ".join(_block_text(b) for b in _blocks(m.get("content")))
+                for m in reversed(messages)
+                if m.get("role") == "user"
+            ),
+            "",
+        )
+        text = default_reply(
+            {"model": request.get("model"), "messages": [{"role": "user", "content": last_user}]}
+        )
+        stop_reason, stop_sequence = "end_turn", None
+        for sequence in request.get("stop_sequences") or ():
+            if sequence in text:
+                text, stop_reason, stop_sequence = (
+                    text.split(sequence)[0],
+                    "stop_sequence",
+                    sequence,
+                )
+                break
+        limit = request.get("max_tokens")
+        if isinstance(limit, int) and count_tokens(text) > limit:
+            text = " ".join(text.split()[: max(1, limit * 3 // 4)])
+            stop_reason = "max_tokens"
+        blocks.append({"type": "text", "text": text, "citations": None})
+        return blocks, stop_reason, stop_sequence
+
+    def message(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of a non-streamed message."""
+        blocks, stop_reason, stop_sequence = self.content(request)
+        return {
+            **self._head(request),
+            "content": blocks,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": {
+                **self.usage(request),
+                "output_tokens": _output_tokens(blocks),
+                "service_tier": "standard",
+            },
+        }
+
+    def events(self, request: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The (event name, data) pairs of a streamed message, in the API's order."""
+        blocks, stop_reason, stop_sequence = self.content(request)
+        usage = self.usage(request)
+        start = {
+            **self._head(request),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 1, "service_tier": "standard"},
+        }
+        yield "message_start", {"type": "message_start", "message": start}
+        yield "ping", {"type": "ping"}
+        for index, block in enumerate(blocks):
+            kind = block["type"]
+            if kind == "text":
+                empty: dict[str, Any] = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": w} for w in _words(block["text"])]
+            elif kind == "tool_use":
+                empty = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                arguments = json.dumps(block["input"])
+                deltas = [
+                    {"type": "input_json_delta", "partial_json": arguments[i : i + 10]}
+                    for i in range(0, len(arguments), 10)
+                ]
+            else:  # thinking
+                empty = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [
+                    {"type": "thinking_delta", "thinking": w} for w in _words(block["thinking"])
+                ]
+                deltas.append({"type": "signature_delta", "signature": block["signature"]})
+            yield (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": empty},
+            )
+            for delta in deltas:
+                yield (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            yield "content_block_stop", {"type": "content_block_stop", "index": index}
+        yield (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                "usage": {**usage, "output_tokens": _output_tokens(blocks)},
+            },
+        )
+        yield "message_stop", {"type": "message_stop"}
+
+    def _head(self, request: dict[str, Any]) -> dict[str, Any]:
+        model = str(request.get("model"))
+        return {
+            "id": "msg_01" + _digest(request)[:22],
+            "type": "message",
+            "role": "assistant",
+            "model": RESPONSE_MODELS.get(model, model),
+        }
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _output_tokens(blocks: list[dict[str, Any]]) -> int:
+    return sum(count_tokens(_block_text(b) or str(b.get("thinking", ""))) for b in blocks)
+
+
+def _tool_to_use(request: dict[str, Any]) -> dict[str, Any] | None:
+    tools = [t for t in request.get("tools") or () if "input_schema" in t]
+    messages = request.get("messages") or []
+    choice = request.get("tool_choice") or {}
+    if (
+        not tools
+        or choice.get("type") == "none"
+        or (messages and _is_tool_result_turn(messages[-1]))
+    ):
+        return None
+    tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+    last_user = next(
+        (
+            " ".join(_block_text(b) for b in _blocks(m.get("content")))
+            for m in reversed(messages)
+            if m.get("role") == "user"
+        ),
+        "",
+    )
+    schema = tool.get("input_schema") or {}
+    properties = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for name in schema.get("required") or list(properties)[:1]:
+        kind = (properties.get(name) or {}).get("type")
+        arguments[name] = 1 if kind in ("integer", "number") else " ".join(last_user.split()[:8])
+    return {
+        "type": "tool_use",
+        "id": "toolu_01" + _digest(messages, tool.get("name"))[:22],
+        "name": tool.get("name", ""),
+        "input": arguments,
+    }
+
+
+def _error_body(kind: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": "req_011CFakeAnthropic",
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
+        if mutate is not None and status == 200:
+            body = mutate(body)
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("request-id", "req_011CFakeAnthropic")
+        if status == 429:
+            self.send_header("retry-after", "0")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_POST(self) -> None:
+        fake: FakeAnthropic = self.server.fake  # type: ignore[assignment]
+        length = int(self.headers.get("content-length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError as error:
+            self._send_json(400, _error_body("invalid_request_error", f"Invalid JSON: {error}"))
+            return
+        fake.requests.append(request)
+        model = request.get("model")
+        if urlsplit(self.path).path.rstrip("/") != "/v1/messages":
+            self._send_json(404, _error_body("not_found_error", f"Not found: {self.path}"))
+        elif model in _ERRORS:
+            status, kind, message = _ERRORS[model]
+            self._send_json(status, _error_body(kind, message))
+        elif request.get("stream"):
+            self._stream(fake.events(request), fail=model == FAIL_MIDSTREAM)
+        else:
+            self._send_json(200, fake.message(request))
+
+    def _stream(self, events: Iterator[tuple[str, dict[str, Any]]], *, fail: bool) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("request-id", "req_011CFakeAnthropic")
+        self.end_headers()
+        for count, (name, data) in enumerate(events):
+            if fail and count == _MIDSTREAM_EVENTS:
+                name, data = "error", _error_body("overloaded_error", "Overloaded")
+                del data["request_id"]
+                self._write_event(name, data)
+                break
+            self._write_event(name, data)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_event(self, name: str, data: dict[str, Any]) -> None:
+        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
+        if mutate is not None and name != "error":
+            data = mutate(data)
+        payload = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))

@@ -1,4 +1,4 @@
-"""Fixtures for the instrumentation tests: in-memory spans, the fake OpenAI server, clients.
+"""Fixtures for the instrumentation tests: in-memory spans, fake provider servers, clients.
 
 The tracer provider is handed to `instrument(tracer_provider=...)`; the global provider
 of the test process is never set (tests that need it run a subprocess).
@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from anthropic import Anthropic
 from openai import OpenAI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.instrumentation import instrument, uninstrument
+from tests.fakes.fake_anthropic import FakeAnthropic
 
 # A fixed `created` makes two answers to the same request byte-identical.
 FIXED_NOW = 1_750_000_000.0
@@ -69,6 +71,20 @@ def fake() -> Iterator[FakeOpenAI]:
 def client(fake: FakeOpenAI) -> Iterator[OpenAI]:
     with OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0) as openai_client:
         yield openai_client
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def anthropic_client(fake_anthropic: FakeAnthropic) -> Iterator[Anthropic]:
+    with Anthropic(
+        base_url=fake_anthropic.base_url, api_key="test-key", max_retries=0
+    ) as anthropic_client:
+        yield anthropic_client
 
 
 @pytest.fixture(autouse=True)

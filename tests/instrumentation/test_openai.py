@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.collector.demo.fake_openai import FAIL_429, FAIL_500, FakeOpenAI
 from assay.instrumentation import instrument, pricing, semconv, uninstrument
 from assay.instrumentation.providers import openai as openai_provider
+from assay.instrumentation.providers._common import EndpointCache
 
 MODEL = "gpt-4o-mini"
 DATED_MODEL = "gpt-4o-mini-2024-07-18"
@@ -381,13 +382,34 @@ class TestProviderDetection:
                 "acme.openai.azure.com",
                 443,
             ),
-            ("http://localhost:11434/v1/", semconv.PROVIDER_OPENAI, "localhost", 11434),
+            ("http://localhost:11434/v1/", semconv.PROVIDER_OLLAMA, "localhost", 11434),
+            ("http://gpu-box:11434/v1", semconv.PROVIDER_OLLAMA, "gpu-box", 11434),
+            ("http://127.0.0.1:8000/v1", semconv.PROVIDER_VLLM, "127.0.0.1", 8000),
+            ("http://localhost:8080/v1", semconv.PROVIDER_OPENAI, "localhost", 8080),
+            ("https://api.groq.com/openai/v1", semconv.PROVIDER_GROQ, "api.groq.com", 443),
+            ("https://api.together.xyz/v1", semconv.PROVIDER_TOGETHER_AI, "api.together.xyz", 443),
+            ("https://api.deepseek.com", semconv.PROVIDER_DEEPSEEK, "api.deepseek.com", 443),
+            ("https://openrouter.ai/api/v1", semconv.PROVIDER_OPENROUTER, "openrouter.ai", 443),
+            ("https://api.mistral.ai/v1", semconv.PROVIDER_MISTRAL_AI, "api.mistral.ai", 443),
+            (
+                "https://acme.cognitiveservices.azure.com/openai/",
+                semconv.PROVIDER_AZURE_OPENAI,
+                "acme.cognitiveservices.azure.com",
+                443,
+            ),
+            # A look-alike host is not the provider.
+            (
+                "https://api.groq.com.evil.test/v1",
+                semconv.PROVIDER_OPENAI,
+                "api.groq.com.evil.test",
+                443,
+            ),
         ],
     )
     def test_from_base_url(self, base_url: str, provider: str, address: str, port: int) -> None:
         client = OpenAI(base_url=base_url, api_key="k")
 
-        endpoint = openai_provider._EndpointCache().get(client.chat.completions)
+        endpoint = EndpointCache(openai_provider._detect_endpoint).get(client.chat.completions)
 
         assert endpoint.provider == provider
         assert endpoint.attributes[semconv.PROVIDER_NAME] == provider
@@ -396,7 +418,7 @@ class TestProviderDetection:
 
     def test_cached_per_client_until_the_base_url_changes(self) -> None:
         client = OpenAI(base_url="https://api.openai.com/v1/", api_key="k")
-        cache = openai_provider._EndpointCache()
+        cache = EndpointCache(openai_provider._detect_endpoint)
 
         first = cache.get(client.chat.completions)
         assert cache.get(client.embeddings) is first

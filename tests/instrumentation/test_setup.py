@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.trace import TracerProvider
 
 from assay.instrumentation import config, force_flush, instrument, semconv, uninstrument
+from assay.instrumentation.providers.anthropic import AnthropicInstrumentor
 from assay.instrumentation.providers.openai import OpenAIInstrumentor
 
 
@@ -203,19 +204,30 @@ class TestProviderSetup:
         finally:
             uninstrument()
 
-    def test_without_openai_installed_it_skips_silently(self) -> None:
+    @pytest.mark.parametrize("missing", [["openai"], ["anthropic"], ["openai", "anthropic"]])
+    def test_a_client_library_not_installed_is_skipped_silently(self, missing: list[str]) -> None:
         result = run_python(
-            """
+            f"""
             import sys
-            sys.modules["openai"] = None  # as if not installed
+            for name in {missing!r}:
+                sys.modules[name] = None  # as if not installed
             from opentelemetry.sdk.trace import TracerProvider
-            from assay.instrumentation import instrument
+            from assay.instrumentation import instrument, uninstrument
+            from assay.instrumentation.providers.anthropic import AnthropicInstrumentor
+            from assay.instrumentation.providers.openai import OpenAIInstrumentor
             provider = TracerProvider()
             assert instrument(tracer_provider=provider) is provider
-            print("ok")
+            print(sorted(
+                type(i).__name__
+                for i in (AnthropicInstrumentor(), OpenAIInstrumentor())
+                if i.is_instrumented_by_opentelemetry
+            ))
+            uninstrument()
             """
         )
-        assert result.stdout.strip() == "ok"
+        instrumented = {"openai": "OpenAIInstrumentor", "anthropic": "AnthropicInstrumentor"}
+        expected = sorted(v for k, v in instrumented.items() if k not in missing)
+        assert result.stdout.strip() == str(expected)
         assert result.stderr == ""
 
     def test_importing_the_package_is_light(self) -> None:
@@ -235,13 +247,15 @@ class TestProviderSetup:
         instrument_with()
         assert force_flush() is True
 
-    def test_entry_point_for_opentelemetry_instrument(self) -> None:
+    @pytest.mark.parametrize(
+        ("name", "instrumentor"),
+        [("assay_openai", OpenAIInstrumentor), ("assay_anthropic", AnthropicInstrumentor)],
+    )
+    def test_entry_point_for_opentelemetry_instrument(self, name: str, instrumentor: type) -> None:
         (entry_point,) = [
-            ep
-            for ep in entry_points(group="opentelemetry_instrumentor")
-            if ep.name == "assay_openai"
+            ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name == name
         ]
-        assert entry_point.load() is OpenAIInstrumentor
+        assert entry_point.load() is instrumentor
 
 
 class TestCaptureContentSetting:

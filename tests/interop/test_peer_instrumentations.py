@@ -23,7 +23,7 @@ from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.apps.peer_app import MESSAGES
 from tests.conftest import RunningCollector
-from tests.fakes.fake_anthropic import FakeAnthropic, message_reply
+from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.peers.venvs import peer_python
 
 # The first run builds each peer's venv from the package registry (a minute or two each).
@@ -182,7 +182,7 @@ def test_openllmetrys_anthropic_call_is_one_row_with_the_apis_usage_and_our_pric
         "system": MESSAGES[0]["content"],
         "messages": MESSAGES[1:],
     }
-    answer = message_reply(sent)
+    answer = fake_anthropic.message(sent)
     usage = answer["usage"]
     assert row["dialect"] == "genai"  # OpenLLMetry's anthropic spans: the current names only
     assert (row["request_model"], row["model"]) == (sent["model"], answer["model"])

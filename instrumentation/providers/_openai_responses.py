@@ -1,0 +1,287 @@
+"""The OpenAI Responses API in the GenAI conventions: request, response and stream attributes.
+
+Items of `input` and `output` (messages, function calls and their outputs, reasoning,
+built-in tool calls) become message parts. A Response has no finish reason; it is
+derived from its status: `stop`, `tool_calls` (as chat completions say it) when the
+model asked for function calls, the `incomplete_details.reason` (`max_output_tokens`,
+`content_filter`) when incomplete, `error` when failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from assay.instrumentation import semconv
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation.providers._common import (
+    field,
+    image_url_part,
+    int_or_none,
+    output_message,
+    response_identity,
+)
+
+_NUMBER = (int, float)
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_PARTIAL_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
+_CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if not isinstance(content, (list, tuple)):
+        return [{"type": "text", "content": str(content)}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = field(part, "type")
+        if kind in ("input_text", "output_text", "text"):
+            parts.append({"type": "text", "content": field(part, "text")})
+        elif kind == "refusal":
+            parts.append({"type": "refusal", "content": field(part, "refusal")})
+        elif kind == "input_image":
+            url = field(part, "image_url")
+            if url:
+                parts.append(image_url_part(url))
+            else:
+                parts.append(
+                    {"type": "file", "modality": "image", "file_id": field(part, "file_id")}
+                )
+        elif kind == "input_file":
+            parts.append(
+                {"type": "file", "file_id": field(part, "file_id"), "name": field(part, "filename")}
+            )
+        elif kind == "input_audio":
+            parts.append({"type": "blob", "modality": "audio"})
+        else:
+            parts.append({"type": str(kind)})
+    return parts
+
+
+def _item(item: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    """One input or output item as (role, parts)."""
+    if isinstance(item, str):
+        return "user", [{"type": "text", "content": item}]
+    kind = field(item, "type")
+    if kind == "function_call":
+        return "assistant", [
+            {
+                "type": "tool_call",
+                "id": field(item, "call_id"),
+                "name": field(item, "name"),
+                "arguments": field(item, "arguments"),
+            }
+        ]
+    if kind == "custom_tool_call":
+        return "assistant", [
+            {
+                "type": "tool_call",
+                "id": field(item, "call_id"),
+                "name": field(item, "name"),
+                "arguments": field(item, "input"),
+            }
+        ]
+    if kind in ("function_call_output", "custom_tool_call_output"):
+        return "tool", [
+            {
+                "type": "tool_call_response",
+                "id": field(item, "call_id"),
+                "response": field(item, "output"),
+            }
+        ]
+    if kind == "reasoning":
+        summary = " ".join(str(field(s, "text") or "") for s in field(item, "summary") or ())
+        return "assistant", [{"type": "reasoning", "content": summary}]
+    role = field(item, "role")
+    if role is not None:
+        return role, _content_parts(field(item, "content"))
+    if isinstance(kind, str) and kind.endswith("_call"):  # a built-in tool the API ran itself
+        return "assistant", [
+            {
+                "type": "server_tool_call",
+                "id": field(item, "id"),
+                "name": kind.removesuffix("_call"),
+                "server_tool_call": {"type": kind},
+            }
+        ]
+    return None, [{"type": str(kind)}]
+
+
+def input_messages(input_: Any) -> list[dict[str, Any]] | None:
+    if isinstance(input_, str):
+        return [{"role": "user", "parts": [{"type": "text", "content": input_}]}]
+    # Only a list or tuple is read: iterating a generator would consume the user's request.
+    if not isinstance(input_, (list, tuple)):
+        return None
+    messages = []
+    for item in input_:
+        role, parts = _item(item)
+        messages.append({"role": role, "parts": parts})
+    return messages
+
+
+def request_attributes(kwargs: Mapping[str, Any], attributes: Attributes, capture: bool) -> None:
+    for key, name in (
+        ("temperature", semconv.REQUEST_TEMPERATURE),
+        ("top_p", semconv.REQUEST_TOP_P),
+    ):
+        value = kwargs.get(key)
+        if type(value) in _NUMBER:
+            attributes[name] = value
+    max_tokens = kwargs.get("max_output_tokens")
+    if type(max_tokens) is int:
+        attributes[semconv.REQUEST_MAX_TOKENS] = max_tokens
+    if not capture:
+        return
+    try:
+        instructions = kwargs.get("instructions")
+        if isinstance(instructions, str):
+            attributes[semconv.SYSTEM_INSTRUCTIONS] = to_json(
+                [{"type": "text", "content": instructions}]
+            )
+        messages = input_messages(kwargs.get("input"))
+        if messages is not None:
+            attributes[semconv.INPUT_MESSAGES] = to_json(messages)
+        tools = kwargs.get("tools")
+        if isinstance(tools, (list, tuple)) and tools:
+            attributes[semconv.TOOL_DEFINITIONS] = to_json([_tool_definition(t) for t in tools])
+    except Exception:
+        report_internal_error("converting openai responses input")
+
+
+def _tool_definition(tool: Any) -> Any:
+    if field(tool, "type") != "function":
+        return {"type": field(tool, "type")}  # a built-in tool: its kind says what it is
+    definition = {"type": "function", "name": field(tool, "name")}
+    description = field(tool, "description")
+    if description:
+        definition["description"] = description
+    parameters = field(tool, "parameters")
+    if parameters is not None:
+        definition["parameters"] = parameters
+    return definition
+
+
+def finish_reason(response: Any) -> str | None:
+    status = getattr(response, "status", None)
+    if status == "completed":
+        output = getattr(response, "output", None) or ()
+        asked = any(getattr(item, "type", None) in _CLIENT_TOOL_CALLS for item in output)
+        return "tool_calls" if asked else "stop"
+    if status == "incomplete":
+        reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
+        return reason if isinstance(reason, str) else "incomplete"
+    if status == "failed":
+        return "error"
+    return status if isinstance(status, str) else None
+
+
+def response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    attributes: Attributes = {}
+    model = response_identity(response, attributes)
+    reason = finish_reason(response)
+    if reason:
+        attributes[semconv.RESPONSE_FINISH_REASONS] = (reason,)
+    if capture:
+        try:
+            parts = [
+                part for item in getattr(response, "output", None) or () for part in _item(item)[1]
+            ]
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, reason)])
+        except Exception:
+            report_internal_error("converting openai responses output")
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        call.add_usage(attributes, model or request_model, None, None)
+        return attributes
+    input_details = getattr(usage, "input_tokens_details", None)
+    output_details = getattr(usage, "output_tokens_details", None)
+    call.add_usage(
+        attributes,
+        model or request_model,
+        int_or_none(getattr(usage, "input_tokens", None)),
+        int_or_none(getattr(usage, "output_tokens", None)),
+        cached_input_tokens=int_or_none(getattr(input_details, "cached_tokens", None)),
+        cache_creation_input_tokens=int_or_none(getattr(input_details, "cache_write_tokens", None)),
+        reasoning_output_tokens=int_or_none(getattr(output_details, "reasoning_tokens", None)),
+    )
+    return attributes
+
+
+class ResponsesStreamAccumulator:
+    """What a Responses API stream's span needs. The final event carries the whole Response;
+    a stream left early is described from the items and deltas that came before it."""
+
+    __slots__ = ("_capture", "_deltas", "_done", "_final", "_items", "_request_model", "_response")
+
+    def __init__(self, request_model: str | None, capture: bool) -> None:
+        self._request_model = request_model
+        self._capture = capture
+        self._response: Any = None
+        self._final = False
+        self._items: dict[int, Any] = {}
+        self._done: set[int] = set()
+        self._deltas: dict[int, list[str]] = {}
+
+    def add(self, event: Any) -> None:
+        kind = event.type
+        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            if self._capture:
+                self._deltas.setdefault(event.output_index, []).append(event.delta)
+        elif kind in _FINAL_EVENTS:
+            self._response = event.response
+            self._final = True
+        elif kind in _PARTIAL_EVENTS:
+            self._response = event.response
+        elif kind == "response.output_item.added":
+            if self._capture:
+                self._items.setdefault(event.output_index, event.item)
+        elif kind == "response.output_item.done" and self._capture:
+            self._items[event.output_index] = event.item
+            self._done.add(event.output_index)
+
+    def attributes(self, call: LLMCall) -> Attributes:
+        if self._final:
+            return response_attributes(call, self._response, self._request_model, self._capture)
+        attributes: Attributes = {}
+        response = self._response
+        model = getattr(response, "model", None)
+        if isinstance(getattr(response, "id", None), str):
+            attributes[semconv.RESPONSE_ID] = response.id
+        if isinstance(model, str) and model:
+            attributes[semconv.RESPONSE_MODEL] = model
+        else:
+            model = None
+        if self._capture:
+            try:
+                attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(self._parts(), None)])
+            except Exception:
+                report_internal_error("converting openai responses streamed output")
+        call.add_usage(attributes, model or self._request_model, None, None)
+        return attributes
+
+    def _parts(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for index in sorted(self._items):
+            item = self._items[index]
+            if index in self._done:
+                parts.extend(_item(item)[1])
+                continue
+            so_far = "".join(self._deltas.get(index, ()))
+            if getattr(item, "type", None) == "function_call":
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": getattr(item, "call_id", None),
+                        "name": getattr(item, "name", None),
+                        "arguments": so_far,
+                    }
+                )
+            elif so_far:
+                parts.append({"type": "text", "content": so_far})
+        return parts

@@ -1,0 +1,765 @@
+"""Assay never breaks the application: every internal failure point, forced, changes nothing.
+
+Each test runs the same calls of a real client against its fake server twice, bare and
+instrumented, with one of Assay's own parts made to fail (fault injection into Assay,
+never into the client or the server), and compares what the application sees: the
+same return value, the same exception, the same stream chunks, also when the consumer
+stops early or the stream breaks mid-way. The span still ends exactly once.
+
+Clients are parametrized: another client joins by adding a `ClientCase` to `CLIENTS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from assay.collector.demo.fake_openai import FAIL_429 as OPENAI_429
+from assay.collector.demo.fake_openai import FAIL_MIDSTREAM as OPENAI_MIDSTREAM
+from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.instrumentation import _spans, _streams, pricing, semconv, uninstrument
+from assay.instrumentation.providers import anthropic as anthropic_provider
+from assay.instrumentation.providers import openai as openai_provider
+from tests.fakes.fake_anthropic import FAIL_529 as ANTHROPIC_529
+from tests.fakes.fake_anthropic import FAIL_MIDSTREAM as ANTHROPIC_MIDSTREAM
+from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.instrumentation.conftest import FIXED_NOW
+
+# Malformed answers make pydantic warn when the client's models are dumped: expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+
+Mutate = Callable[[dict[str, Any]], Any]
+# What the application sees of a call: ("ok", value) or ("raised", type, message).
+Outcome = tuple[Any, ...]
+# A stream opener: (the stream to iterate, how the application closes it).
+Opened = tuple[Any, Callable[[], Any]]
+
+
+# --- the clients -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientCase:
+    name: str
+    start: Callable[[contextlib.ExitStack, Mutate | None], Any]  # fake server → client
+    start_async: Callable[[contextlib.ExitStack, Mutate | None], Any]
+    call: Callable[[Any], Any]
+    call_async: Callable[[Any], Any]
+    failing_call: Callable[[Any], Any]  # the provider answers with an error status
+    streams: dict[str, Callable[[Any], Opened]]
+    stream_async: Callable[[Any], Any]  # an async iterator of chunks
+    failing_stream: Callable[[Any], Opened]  # breaks after a few chunks
+    module: ModuleType  # the Assay provider module, for fault injection
+    internals: tuple[str, ...]  # its functions that read requests and responses
+    accumulator: str  # its stream accumulator class
+
+
+def _start_openai(stack: contextlib.ExitStack, mutate: Mutate | None) -> Any:
+    fake = stack.enter_context(FakeOpenAI(clock=lambda: FIXED_NOW, mutate=mutate))
+    return stack.enter_context(openai.OpenAI(base_url=fake.base_url, api_key="k", max_retries=0))
+
+
+def _start_openai_async(stack: contextlib.ExitStack, mutate: Mutate | None) -> Any:
+    fake = stack.enter_context(FakeOpenAI(clock=lambda: FIXED_NOW, mutate=mutate))
+    return openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+
+
+OPENAI_ASK: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "Weather in Oslo, and why is the sky blue?"}],
+}
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+def _opened(stream: Any) -> Opened:
+    return stream, stream.close
+
+
+def _helper(manager: Any) -> Opened:
+    stream = manager.__enter__()
+    return stream, lambda: manager.__exit__(None, None, None)
+
+
+OPENAI = ClientCase(
+    name="openai",
+    start=_start_openai,
+    start_async=_start_openai_async,
+    call=lambda c: c.chat.completions.create(**OPENAI_ASK, tools=OPENAI_TOOLS),
+    call_async=lambda c: c.chat.completions.create(**OPENAI_ASK),
+    failing_call=lambda c: c.chat.completions.create(**{**OPENAI_ASK, "model": OPENAI_429}),
+    streams={
+        "chat": lambda c: _opened(
+            c.chat.completions.create(
+                **OPENAI_ASK, stream=True, stream_options={"include_usage": True}
+            )
+        ),
+        "chat-tools": lambda c: _opened(
+            c.chat.completions.create(**OPENAI_ASK, tools=OPENAI_TOOLS, stream=True)
+        ),
+        "responses": lambda c: _opened(
+            c.responses.create(model="gpt-4.1-mini", input="Why is the sky blue?", stream=True)
+        ),
+        "completions": lambda c: _opened(
+            c.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True)
+        ),
+        "responses-helper": lambda c: _helper(
+            c.responses.stream(model="gpt-4.1-mini", input="Why is the sky blue?")
+        ),
+    },
+    stream_async=lambda c: c.chat.completions.create(**OPENAI_ASK, stream=True),
+    failing_stream=lambda c: _opened(
+        c.chat.completions.create(**{**OPENAI_ASK, "model": OPENAI_MIDSTREAM}, stream=True)
+    ),
+    module=openai_provider,
+    internals=(
+        "_chat_request_attributes",
+        "_chat_response_attributes",
+        "_input_messages",
+        "_output_messages",
+        "_tool_definitions",
+        "to_json",
+    ),
+    accumulator="_ChatStreamAccumulator",
+)
+
+
+def _start_anthropic(stack: contextlib.ExitStack, mutate: Mutate | None) -> Any:
+    fake = stack.enter_context(FakeAnthropic(mutate=mutate))
+    return stack.enter_context(
+        anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+    )
+
+
+def _start_anthropic_async(stack: contextlib.ExitStack, mutate: Mutate | None) -> Any:
+    fake = stack.enter_context(FakeAnthropic(mutate=mutate))
+    return anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="k", max_retries=0)
+
+
+ANTHROPIC_ASK: dict[str, Any] = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 400,
+    "system": "Be brief.",
+    "messages": [{"role": "user", "content": "Weather in Oslo, and why is the sky blue?"}],
+}
+ANTHROPIC_TOOLS = [
+    {
+        "name": "get_weather",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+]
+
+ANTHROPIC = ClientCase(
+    name="anthropic",
+    start=_start_anthropic,
+    start_async=_start_anthropic_async,
+    call=lambda c: c.messages.create(**ANTHROPIC_ASK, tools=ANTHROPIC_TOOLS),
+    call_async=lambda c: c.messages.create(**ANTHROPIC_ASK),
+    failing_call=lambda c: c.messages.create(**{**ANTHROPIC_ASK, "model": ANTHROPIC_529}),
+    streams={
+        "create": lambda c: _opened(c.messages.create(**ANTHROPIC_ASK, stream=True)),
+        "create-tools": lambda c: _opened(
+            c.messages.create(**ANTHROPIC_ASK, tools=ANTHROPIC_TOOLS, stream=True)
+        ),
+        "helper": lambda c: _helper(c.messages.stream(**ANTHROPIC_ASK)),
+        "helper-text": lambda c: _text_stream(_helper(c.messages.stream(**ANTHROPIC_ASK))),
+    },
+    stream_async=lambda c: c.messages.create(**ANTHROPIC_ASK, stream=True),
+    failing_stream=lambda c: _opened(
+        c.messages.create(**{**ANTHROPIC_ASK, "model": ANTHROPIC_MIDSTREAM}, stream=True)
+    ),
+    module=anthropic_provider,
+    internals=(
+        "_request_attributes",
+        "_response_attributes",
+        "_input_messages",
+        "_parts",
+        "_tool_definitions",
+        "_add_usage",
+        "to_json",
+    ),
+    accumulator="_MessageStreamAccumulator",
+)
+
+
+def _text_stream(opened: Opened) -> Opened:
+    stream, close = opened
+    return stream.text_stream, close
+
+
+CLIENTS = [OPENAI, ANTHROPIC]
+STREAMS = [(case, kind) for case in CLIENTS for kind in case.streams]
+INTERNALS = [(case, name) for case in CLIENTS for name in case.internals]
+
+
+def _ids(value: Any) -> str:
+    return value.name if isinstance(value, ClientCase) else str(value)
+
+
+# --- what the application sees -----------------------------------------------------------------
+
+
+def dump(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(warnings=False)
+    return value
+
+
+def outcome(run: Callable[[], Any]) -> Outcome:
+    try:
+        return ("ok", dump(run()))
+    except Exception as error:
+        return ("raised", type(error), str(error))
+
+
+def consume(opened: Opened, limit: int | None = None) -> Outcome:
+    """Read a stream as an application does: chunk by chunk, then close it."""
+    stream, close = opened
+    chunks = []
+    try:
+        for chunk in stream:
+            chunks.append(dump(chunk))
+            if limit is not None and len(chunks) == limit:
+                break
+    except Exception as error:
+        return ("raised", type(error), str(error), chunks)
+    finally:
+        close()
+    return ("ok", chunks)
+
+
+def run_case(case: ClientCase, mutate: Mutate | None, action: Callable[[Any], Outcome]) -> Outcome:
+    with contextlib.ExitStack() as stack:
+        return action(case.start(stack, mutate))
+
+
+def plain(case: ClientCase) -> Callable[[Any], Outcome]:
+    return lambda client: outcome(lambda: case.call(client))
+
+
+def streamed(case: ClientCase, kind: str, limit: int | None = None) -> Callable[[Any], Outcome]:
+    return lambda client: consume(case.streams[kind](client), limit)
+
+
+@pytest.fixture
+def bare_then_traced(
+    instrument_with: Callable[..., TracerProvider],
+) -> Callable[..., tuple[Outcome, Outcome]]:
+    """Run `action` bare, then instrumented (after `prepare`, the fault injection)."""
+
+    def _run(
+        case: ClientCase,
+        action: Callable[[Any], Outcome],
+        prepare: Callable[[], None] = lambda: None,
+        mutate: Mutate | None = None,
+    ) -> tuple[Outcome, Outcome]:
+        uninstrument()
+        bare = run_case(case, mutate, action)
+        prepare()
+        instrument_with(capture_content=True)
+        return bare, run_case(case, mutate, action)
+
+    return _run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_failure_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_spans, "_reported_kinds", set())
+
+
+def broken(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("assay bug (injected)")
+
+
+# --- attribute extraction ----------------------------------------------------------------------
+
+
+class TestAttributeExtractionFailing:
+    @pytest.mark.parametrize(("case", "internal"), INTERNALS, ids=_ids)
+    def test_plain_call_returns_the_same_value(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+        internal: str,
+    ) -> None:
+        bare, traced = bare_then_traced(
+            case, plain(case), lambda: monkeypatch.setattr(case.module, internal, broken)
+        )
+
+        assert bare[0] == "ok"
+        assert traced == bare
+        assert len(span_exporter.get_finished_spans()) <= 1
+
+    @pytest.mark.parametrize(("case", "internal"), INTERNALS, ids=_ids)
+    def test_streams_yield_the_same_chunks(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+        internal: str,
+    ) -> None:
+        kind = next(iter(case.streams))
+        bare, traced = bare_then_traced(
+            case, streamed(case, kind), lambda: monkeypatch.setattr(case.module, internal, broken)
+        )
+
+        assert bare[0] == "ok" and len(bare[1]) > 5
+        assert traced == bare
+
+    @pytest.mark.parametrize(("case", "kind"), STREAMS, ids=_ids)
+    @pytest.mark.parametrize("method", ["add", "attributes"])
+    def test_a_failing_stream_accumulator(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+        kind: str,
+        method: str,
+    ) -> None:
+        accumulators = [getattr(case.module, case.accumulator)]
+        if case is OPENAI:
+            accumulators += [
+                openai_provider._CompletionStreamAccumulator,
+                openai_provider._responses.ResponsesStreamAccumulator,
+            ]
+
+        def prepare() -> None:
+            for accumulator in accumulators:
+                monkeypatch.setattr(accumulator, method, broken)
+
+        bare, traced = bare_then_traced(case, streamed(case, kind), prepare)
+
+        assert bare[0] == "ok"
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()
+        assert span.status.status_code is StatusCode.UNSET
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    @pytest.mark.parametrize(
+        "target",
+        [
+            (_spans, "current_attributes"),  # the ambient context(...) lookup
+            (_spans.LLMCall, "add_usage"),
+            (_spans.LLMCall, "attach"),  # making the span current
+        ],
+        ids=["context", "usage", "attach"],
+    )
+    def test_shared_span_builder_failing(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+        target: tuple[Any, str],
+    ) -> None:
+        owner, name = target
+        bare, traced = bare_then_traced(
+            case, plain(case), lambda: monkeypatch.setattr(owner, name, broken)
+        )
+        assert traced == bare
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_the_tracer_failing_to_start_a_span(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+    ) -> None:
+        bare, traced = bare_then_traced(
+            case, plain(case), lambda: monkeypatch.setattr(_spans.LLMCall, "__init__", broken)
+        )
+
+        assert traced == bare
+        assert span_exporter.get_finished_spans() == ()
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_async_paths(
+        self,
+        instrument_with: Callable[..., TracerProvider],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+    ) -> None:
+        async def run() -> tuple[Outcome, Outcome]:
+            with contextlib.ExitStack() as stack:
+                client = case.start_async(stack, None)
+                try:
+                    response = dump(await case.call_async(client))
+                    stream = await case.stream_async(client)
+                    chunks = [dump(chunk) async for chunk in stream]
+                finally:
+                    await client.close()
+                return ("ok", response), ("ok", chunks)
+
+        bare = asyncio.run(run())
+        for internal in case.internals:
+            monkeypatch.setattr(case.module, internal, broken)
+        monkeypatch.setattr(getattr(case.module, case.accumulator), "add", broken)
+        instrument_with(capture_content=True)
+        traced = asyncio.run(run())
+
+        assert traced == bare
+        assert len(bare[1][1]) > 5
+
+
+# --- cost lookup -------------------------------------------------------------------------------
+
+
+class TestCostLookupFailing:
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    @pytest.mark.parametrize("function", ["cost_usd", "lookup", "_get_table"])
+    def test_same_value_tokens_kept_cost_left_out(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+        function: str,
+    ) -> None:
+        def prepare() -> None:
+            pricing.reload()
+            monkeypatch.setattr(pricing, function, broken)
+
+        bare, traced = bare_then_traced(case, plain(case), prepare)
+        pricing.reload()
+
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.USAGE_INPUT_TOKENS] > 0
+        assert semconv.COST_USD not in span.attributes
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_a_broken_prices_file(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Any,
+        case: ClientCase,
+    ) -> None:
+        prices = tmp_path / "prices.json"
+        prices.write_text('{"models": {"gpt-4o-mini": {"input": "free"}}')  # and cut short
+
+        def prepare() -> None:
+            monkeypatch.setenv(pricing.PRICES_FILE_ENV, str(prices))
+            pricing.reload()
+
+        bare, traced = bare_then_traced(case, plain(case), prepare)
+        pricing.reload()
+
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.COST_USD] > 0  # the built-in table is used
+
+
+# --- the exporter ------------------------------------------------------------------------------
+
+
+class _RaisingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.calls += 1
+        raise ConnectionError("collector unreachable")
+
+    def shutdown(self) -> None:
+        pass
+
+
+class _RaisingProcessor(SpanProcessor):
+    def __init__(self, on: str) -> None:
+        self.on = on
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        if self.on == "start":
+            raise RuntimeError("processor bug on start")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on == "end":
+            raise RuntimeError("processor bug on end")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestExporterFailing:
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_an_exporter_that_raises(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        tracer_provider: TracerProvider,
+        case: ClientCase,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        exporter = _RaisingExporter()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+        with caplog.at_level(logging.ERROR):
+            bare, traced = bare_then_traced(case, plain(case), mutate=None)
+            stream_bare, stream_traced = bare_then_traced(
+                case, streamed(case, next(iter(case.streams)))
+            )
+
+        assert traced == bare
+        assert stream_traced == stream_bare
+        assert exporter.calls == 2
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_a_collector_that_is_down(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        tracer_provider: TracerProvider,
+        case: ClientCase,
+    ) -> None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(
+            endpoint=f"http://127.0.0.1:{_closed_port()}/v1/traces", timeout=1
+        )
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=10))
+
+        bare, traced = bare_then_traced(case, plain(case))
+        stream_bare, stream_traced = bare_then_traced(
+            case, streamed(case, next(iter(case.streams)))
+        )
+
+        assert traced == bare
+        assert stream_traced == stream_bare
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    @pytest.mark.parametrize("on", ["start", "end"])
+    def test_a_span_processor_that_raises(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        tracer_provider: TracerProvider,
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+        on: str,
+    ) -> None:
+        tracer_provider.add_span_processor(_RaisingProcessor(on))
+
+        bare, traced = bare_then_traced(case, plain(case))
+        stream_bare, stream_traced = bare_then_traced(
+            case, streamed(case, next(iter(case.streams)))
+        )
+
+        assert traced == bare
+        assert stream_traced == stream_bare
+
+
+# --- malformed provider responses --------------------------------------------------------------
+
+
+def _walk(value: Any, key: str, replace: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: (replace(v) if k == key else _walk(v, key, replace)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, key, replace) for v in value]
+    return value
+
+
+def _drop(key: str) -> Mutate:
+    def mutate(body: dict[str, Any]) -> Any:
+        def strip(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != key}
+            if isinstance(value, list):
+                return [strip(v) for v in value]
+            return value
+
+        return strip(body)
+
+    return mutate
+
+
+def _replace(key: str, replace: Callable[[Any], Any]) -> Mutate:
+    return lambda body: _walk(body, key, replace)
+
+
+def _numbers_as_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _numbers_as_strings(v) for k, v in value.items()}
+    return str(value) if isinstance(value, int) else value
+
+
+MALFORMED: dict[str, Mutate] = {
+    "no-usage": _drop("usage"),
+    "usage-not-an-object": _replace("usage", lambda _: "lots"),
+    "usage-numbers-as-strings": _replace("usage", _numbers_as_strings),
+    "usage-negative": _replace("usage", lambda u: {k: -5 for k in u} if isinstance(u, dict) else u),
+    "model-a-number": _replace("model", lambda _: 42),
+    "no-id": _drop("id"),
+    "finish-reason-a-number": _replace("finish_reason", lambda _: 7),
+    "stop-reason-a-list": _replace("stop_reason", lambda _: ["end_turn"]),
+    "content-of-unknown-blocks": _replace("content", lambda _: [{"type": "hologram", "x": 1}]),
+    "choices-not-a-list": _replace("choices", lambda _: {"0": "choice"}),
+    "tool-calls-a-string": _replace("tool_calls", lambda _: "get_weather()"),
+    "tool-input-a-string": _replace("input", lambda _: "not json"),
+    "output-of-unknown-items": _replace("output", lambda _: [{"type": "hologram"}]),
+    "delta-not-an-object": _replace("delta", lambda _: None),
+}
+
+
+class TestMalformedResponses:
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    @pytest.mark.parametrize("malformation", list(MALFORMED))
+    def test_plain_call(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+        malformation: str,
+    ) -> None:
+        bare, traced = bare_then_traced(case, plain(case), mutate=MALFORMED[malformation])
+
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()  # one span, ended once
+        if bare[0] == "ok" and malformation.startswith(("no-usage", "usage-not")):
+            assert span.attributes[semconv.USAGE_REPORTED] is False
+            assert semconv.COST_USD not in span.attributes
+
+    @pytest.mark.parametrize(("case", "kind"), STREAMS, ids=_ids)
+    @pytest.mark.parametrize("malformation", list(MALFORMED))
+    def test_streams(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+        kind: str,
+        malformation: str,
+    ) -> None:
+        bare, traced = bare_then_traced(case, streamed(case, kind), mutate=MALFORMED[malformation])
+
+        assert traced == bare
+        assert len(span_exporter.get_finished_spans()) == 1
+
+
+# --- streams stopped early or broken mid-way ---------------------------------------------------
+
+
+class TestStreamsEndingEarly:
+    @pytest.mark.parametrize(("case", "kind"), STREAMS, ids=_ids)
+    def test_consumer_stops_early(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+        kind: str,
+    ) -> None:
+        bare, traced = bare_then_traced(case, streamed(case, kind, limit=3))
+
+        assert traced == bare and len(bare[1]) == 3
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.STREAM_CLOSED_EARLY] is True
+        assert span.status.status_code is StatusCode.UNSET
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_stream_breaks_mid_way(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+    ) -> None:
+        bare, traced = bare_then_traced(case, lambda c: consume(case.failing_stream(c)))
+
+        assert bare[0] == "raised" and len(bare[3]) > 0
+        assert traced == bare  # same exception type, message and chunks before it
+        (span,) = span_exporter.get_finished_spans()
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes[semconv.ERROR_TYPE] == bare[1].__qualname__
+        assert semconv.STREAM_CLOSED_EARLY not in span.attributes
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_stream_breaks_mid_way_with_a_failing_accumulator(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        monkeypatch: pytest.MonkeyPatch,
+        case: ClientCase,
+    ) -> None:
+        accumulator = getattr(case.module, case.accumulator)
+
+        def prepare() -> None:
+            monkeypatch.setattr(accumulator, "add", broken)
+            monkeypatch.setattr(accumulator, "attributes", broken)
+
+        bare, traced = bare_then_traced(case, lambda c: consume(case.failing_stream(c)), prepare)
+
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.ERROR_TYPE] == bare[1].__qualname__
+
+    @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
+    def test_provider_error_is_the_same_exception(
+        self,
+        bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
+        span_exporter: InMemorySpanExporter,
+        case: ClientCase,
+    ) -> None:
+        bare, traced = bare_then_traced(case, lambda c: outcome(lambda: case.failing_call(c)))
+
+        assert bare[0] == "raised"
+        assert traced == bare
+        (span,) = span_exporter.get_finished_spans()
+        assert span.status.status_code is StatusCode.ERROR
+
+
+# The async helper builds its request coroutine up front; misused, it is never awaited.
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+def test_misusing_the_async_stream_helper_fails_as_without_assay(
+    instrument_with: Callable[..., TracerProvider], span_exporter: InMemorySpanExporter
+) -> None:
+    def misuse() -> Outcome:
+        with contextlib.ExitStack() as stack:
+            client = ANTHROPIC.start_async(stack, None)
+
+            def enter() -> Any:
+                with client.messages.stream(**ANTHROPIC_ASK):  # async manager, plain `with`
+                    pass
+
+            return outcome(enter)
+
+    bare = misuse()
+    instrument_with()
+    assert misuse() == bare and bare[0] == "raised"
+    assert span_exporter.get_finished_spans() == ()
+
+
+def test_every_stream_proxy_is_a_stream_proxy() -> None:
+    """The fault injection above reaches the proxies the providers return."""
+    assert issubclass(_streams.SyncStreamProxy, _streams._StreamProxyBase)
+    assert issubclass(_streams.AsyncStreamProxy, _streams._StreamProxyBase)
