@@ -16,6 +16,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from assay.collector.cli_grafana import grafana
 from assay.collector.settings import load_settings
 
 DEFAULT_URL = "http://localhost:4318"
@@ -207,6 +208,8 @@ def demo(endpoint: str | None, calls: int) -> None:
     summary = run_demo(endpoint=endpoint, calls=calls)
     err.print(f"[green]demo done:[/green] {summary}")
 
+
+main.add_command(grafana)
 
 if __name__ == "__main__":
     main()

@@ -1,1 +1,1 @@
-"""Grafana for Assay: the ClickHouse data source, three dashboards built from code, and provisioning."""
+"""Grafana for Assay: the ClickHouse data source, dashboards from code, provisioning."""

@@ -21,7 +21,6 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from assay.collector.grafana import sql
 from assay.collector.grafana.panels import stat_value, table_of, time_series
 from assay.collector.grafana.query import DATASOURCE
 from assay.collector.grafana.sql import (
@@ -460,8 +459,10 @@ def experiments() -> Dashboard:
                 "  avgIf(s.value, s.experiment_id = '${experiment_a}') AS mean_a,\n"
                 "  avgIf(s.value, s.experiment_id = '${experiment_b}') AS mean_b,\n"
                 "  mean_b - mean_a AS delta,\n"
-                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_a}') AS items_a,\n"
-                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_b}') AS items_b\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_a}')\n"
+                "    AS items_a,\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_b}')\n"
+                "    AS items_b\n"
                 f"FROM {DATABASE}.scores AS s\n"
                 f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
                 f"  AND {evaluator_filter('s.')}\n"

@@ -305,11 +305,14 @@ def expand_backend_macros(sql: str, request: QueryRequest) -> str:
     return sql
 
 
+def interpolate_in_browser(sql: str, request: QueryRequest) -> str:
+    """What Grafana's browser sends to the plugin's backend (steps 1 and 2)."""
+    return replace_variables(apply_conditional_all(sql, request.variables), request)
+
+
 def interpolate(sql: str, request: QueryRequest) -> str:
     """The SQL ClickHouse runs for a panel query or variable query."""
-    sql = apply_conditional_all(sql, request.variables)
-    sql = replace_variables(sql, request)
-    sql = expand_backend_macros(sql, request)
+    sql = expand_backend_macros(interpolate_in_browser(sql, request), request)
     if "$__" in sql:
         left = re.findall(r"\$__\w+", sql)
         raise MacroError(f"macros left unexpanded: {sorted(set(left))}")

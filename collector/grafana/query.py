@@ -13,7 +13,6 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import DataSourceRef
 
 PLUGIN_ID = "grafana-clickhouse-datasource"
-PLUGIN_VERSION = "4.20.0"
 DATASOURCE_UID = "assay-clickhouse"
 DATASOURCE_NAME = "Assay ClickHouse"
 DATASOURCE = DataSourceRef(type_val=PLUGIN_ID, uid=DATASOURCE_UID)

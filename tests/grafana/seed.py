@@ -63,31 +63,31 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
     # Each service uses three of the models and both prompts; the model index picks the provider.
     model_index = f"1 + (({_h('service')} % {len(SERVICES)}) + {_h('model')} % 3) % {len(MODELS)}"
     call_columns = f"""
-        fromUnixTimestamp64Nano(toInt64(({end_s} - {_h('time')} % {span_s}) * 1000000000
-                                         + {_h('ns')} % 1000000000)) AS timestamp,
-        {_trace_id('number')} AS trace_id,
-        {_span_id('number')} AS span_id,
+        fromUnixTimestamp64Nano(toInt64(({end_s} - {_h("time")} % {span_s}) * 1000000000
+                                         + {_h("ns")} % 1000000000)) AS timestamp,
+        {_trace_id("number")} AS trace_id,
+        {_span_id("number")} AS span_id,
         '' AS parent_span_id,
-        {_array(SERVICES)}[1 + {_h('service')} % {len(SERVICES)}] AS service_name,
+        {_array(SERVICES)}[1 + {_h("service")} % {len(SERVICES)}] AS service_name,
         'chat' AS operation,
         {providers}[{model_index}] AS provider,
         {models}[{model_index}] AS request_model,
         request_model AS response_model,
         request_model AS model,
-        if({_h('stream')} % 10 < 4, 1, 0) AS streamed,
-        toUInt64(50 + {_h('in')} % 3000) AS input_tokens,
-        toUInt64(10 + {_h('out')} % 800) AS output_tokens,
+        if({_h("stream")} % 10 < 4, 1, 0) AS streamed,
+        toUInt64(50 + {_h("in")} % 3000) AS input_tokens,
+        toUInt64(10 + {_h("out")} % 800) AS output_tokens,
         if(model = 'llama-3.3-70b', NULL,
-           (input_tokens * 0.5 + output_tokens * 2.0) / 1e6 * (1 + {_h('price')} % 10)) AS cost_usd,
-        150 + ({_h('lat')} % 1000) * ({_h('lat2')} % 1000) / 250.0 AS duration_ms,
-        if(streamed = 1, 30 + {_h('ttft')} % 700, NULL) AS time_to_first_token_ms,
-        if({_h('err')} % 50 = 0, 'error', 'ok') AS status,
-        if(status = 'error', {_array(('RateLimitError', 'APITimeoutError'))}[1 + {_h('et')} % 2],
+           (input_tokens * 0.5 + output_tokens * 2.0) / 1e6 * (1 + {_h("price")} % 10)) AS cost_usd,
+        150 + ({_h("lat")} % 1000) * ({_h("lat2")} % 1000) / 250.0 AS duration_ms,
+        if(streamed = 1, 30 + {_h("ttft")} % 700, NULL) AS time_to_first_token_ms,
+        if({_h("err")} % 50 = 0, 'error', 'ok') AS status,
+        if(status = 'error', {_array(("RateLimitError", "APITimeoutError"))}[1 + {_h("et")} % 2],
            '') AS error_type,
-        concat('u-', toString({_h('user')} % 5000)) AS user_id,
+        concat('u-', toString({_h("user")} % 5000)) AS user_id,
         concat(user_id, '-', toString(intDiv(toUnixTimestamp(timestamp), 1800))) AS session_id,
-        concat(service_name, '-', {_array(PROMPTS)}[1 + {_h('prompt')} % 2]) AS prompt_name,
-        {_array(VERSIONS)}[1 + {_h('version')} % {len(VERSIONS)}] AS prompt_version,
+        concat(service_name, '-', {_array(PROMPTS)}[1 + {_h("prompt")} % 2]) AS prompt_name,
+        {_array(VERSIONS)}[1 + {_h("version")} % {len(VERSIONS)}] AS prompt_version,
         '[{{"role":"user","parts":[{{"type":"text","content":"hello"}}]}}]' AS input_messages,
         '[{{"role":"assistant","parts":[{{"type":"text","content":"hi"}}]}}]' AS output_messages
     """
@@ -153,7 +153,8 @@ def _seed_experiments(store: ClickHouseStore, end_s: int) -> None:
         f"""INSERT INTO {db}.experiments (experiment_id, name, dataset_name, dataset_version,
                                           params, evaluators, started_at, ended_at, status,
                                           item_count, summary)
-        SELECT concat('exp-', toString(number)), concat('answer-', {_array(VERSIONS)}[1 + number % 3]),
+        SELECT concat('exp-', toString(number)),
+               concat('answer-', {_array(VERSIONS)}[1 + number % 3]),
                'golden-answers', 'v1', '{{}}', map('relevance', '1', 'toxicity', '1'),
                fromUnixTimestamp64Milli(toInt64(({end_s} - ({EXPERIMENTS} - number) * 10800)
                                                 * 1000)) AS started,
@@ -166,8 +167,8 @@ def _seed_experiments(store: ClickHouseStore, end_s: int) -> None:
                                         input_tokens, output_tokens, cost_usd, duration_ms,
                                         status, prompt_name, prompt_version, experiment_id,
                                         dataset_item_id)
-        SELECT e.started_at + toIntervalMillisecond(item * 500), {_trace_id('n')},
-               {_span_id('n')}, 'notebook', 'chat', 'openai', 'gpt-4o-mini', 'gpt-4o-mini',
+        SELECT e.started_at + toIntervalMillisecond(item * 500), {_trace_id("n")},
+               {_span_id("n")}, 'notebook', 'chat', 'openai', 'gpt-4o-mini', 'gpt-4o-mini',
                'gpt-4o-mini', 400, 120, 0.0002, 800 + item, 'ok', 'notebook-answer',
                {_array(VERSIONS)}[1 + exp_no % 3], e.experiment_id,
                concat('item-', toString(item))

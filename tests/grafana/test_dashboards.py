@@ -1,4 +1,4 @@
-"""The dashboards: generated from code, and every query proven on the real engine over seeded data."""
+"""The dashboards: generated from code; every query proven on the real engine over seeded data."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _a_graded_call(store: EmbeddedStore, where: str) -> dict[str, Any]:
         "SELECT service_name AS service, model, provider, prompt_name, prompt_version "
         f"FROM assay.llm_calls WHERE {where} ORDER BY timestamp DESC LIMIT 1"
     )
-    return dict(zip(names, rows[0]))
+    return dict(zip(names, rows[0], strict=True))
 
 
 def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any]]:

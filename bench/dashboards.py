@@ -1,0 +1,117 @@
+"""Dashboard benchmark: every panel query of the checked-in dashboards over 10 million LLM calls.
+
+Loads the calls (and their scores and experiments) into an embedded store in a temporary folder
+with ClickHouse's own INSERT ... SELECT FROM numbers(), then runs every panel's query as Grafana
+would send it (macros and variables expanded, every variable "All") over the last 24 hours and
+the last 7 days, and prints the median and slowest of a few runs per panel. Target: < 500 ms.
+
+Run: `.venv/bin/python bench/dashboards.py [--calls 10000000] [--data DIR] [--runs 5]`
+(`--data` keeps the loaded folder, and a second run with the same folder skips the load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assay.collector.grafana.macros import QueryRequest, Selection, interpolate, interval_for
+from assay.collector.store.embedded import EmbeddedStore
+from tests.grafana.panel_queries import panel_queries, variable_queries
+from tests.grafana.seed import seed
+
+TARGET_MS = 500
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def load(store: EmbeddedStore, calls: int) -> datetime:
+    """The end of the loaded window; loads `calls` calls unless the folder has them already."""
+    _, [[have, newest]] = store.query("SELECT count(), max(timestamp) FROM assay.llm_calls")
+    if have >= calls:
+        print(f"reusing {have:,} calls already in the folder")
+        return newest.replace(tzinfo=timezone.utc)
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    started = time.perf_counter()
+    seed(store, calls, end, hours=24 * 7)
+    store.query("OPTIMIZE TABLE assay.llm_calls_1m FINAL")
+    store.query("OPTIMIZE TABLE assay.llm_calls_1h FINAL")
+    store.query("OPTIMIZE TABLE assay.llm_usage_1h FINAL")
+    print(f"loaded {calls:,} calls in {time.perf_counter() - started:.0f} s")
+    return end
+
+
+def request_for(
+    store: EmbeddedStore, dashboard: str, end: datetime, span: timedelta
+) -> QueryRequest:
+    request = QueryRequest(end - span, end)
+    for variable in (v for v in variable_queries() if v.dashboard == dashboard):
+        _, rows = store.query(interpolate(variable.sql, request))
+        options = [str(r[0]) for r in rows]
+        if variable.name.startswith("experiment_"):
+            request.variables[variable.name] = Selection.of(options[variable.name[-1] == "a"])
+        else:
+            request.variables[variable.name] = Selection.all_of(options)
+    return request
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--data", type=Path, default=None, help="keep the store in this folder")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    folder = args.data or Path(tempfile.mkdtemp(prefix="assay-bench-dashboards-"))
+    store = EmbeddedStore(folder, "assay")
+    store.migrate()
+    end = load(store, args.calls)
+    _, sizes = store.query(
+        "SELECT table, sum(rows) FROM system.parts WHERE database = 'assay' AND active "
+        "AND table IN ('llm_calls', 'llm_calls_1m', 'llm_calls_1h', 'llm_usage_1h', 'scores') "
+        "GROUP BY table ORDER BY table"
+    )
+    print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes))
+
+    table = Table(title=f"Dashboard panel queries, {args.runs} runs each (ms)")
+    for column in ("dashboard", "panel"):
+        table.add_column(column)
+    for span in RANGES:
+        table.add_column(f"{span} median", justify="right")
+        table.add_column(f"{span} max", justify="right")
+    worst = 0.0
+    panels = list(panel_queries())
+    requests = {
+        (dashboard, span): request_for(store, dashboard, end, RANGES[span])
+        for dashboard in {p.dashboard for p in panels}
+        for span in RANGES
+    }
+    for panel in panels:
+        cells = []
+        for span in RANGES:
+            request = requests[(panel.dashboard, span)]
+            request.min_interval_s = interval_for(panel.min_interval)
+            sql = interpolate(panel.sql, request)
+            timings = []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                store.query(sql)
+                timings.append((time.perf_counter() - started) * 1000)
+            worst = max(worst, statistics.median(timings))
+            cells += [f"{statistics.median(timings):.0f}", f"{max(timings):.0f}"]
+        table.add_row(panel.dashboard, panel.title, *cells)
+    Console().print(table)
+    verdict = "every panel under" if worst < TARGET_MS else "SLOWER than"
+    print(f"slowest median {worst:.0f} ms: {verdict} the {TARGET_MS} ms target")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
