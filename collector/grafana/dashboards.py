@@ -27,10 +27,16 @@ from assay.collector.grafana.sql import (
     CALL_VARIABLES,
     DATABASE,
     EVALUATOR,
-    HOURLY_WHEN_RANGE,
+    MODEL,
+    PROMPT_NAME,
+    PROMPT_VERSION,
+    PROVIDER,
+    SERVICE,
     Variable,
+    any_in_set,
     call_filters,
     calls_in_range,
+    days_in_range,
     evaluator_filter,
     rollup,
 )
@@ -80,12 +86,20 @@ def _dashboard(uid: str, title: str, description: str, variables: list[Variable]
 
 
 def monitoring() -> Dashboard:
-    src_minutes = rollup(f"minute, {SUMS}, duration_ms, time_to_first_token_ms")
-    src_totals = rollup(f"minute, {SUMS}, duration_ms", hourly_when=HOURLY_WHEN_RANGE)
+    src_minutes = rollup(f"{SUMS}, duration_ms, time_to_first_token_ms")
+    src_totals = rollup(f"{SUMS}, duration_ms")
+    src_services = rollup(f"service_name, {SUMS}")
     src_hours = rollup(f"minute, model, service_name, {SUMS}", hourly_when="1=1")
-    usage = (
-        f"{DATABASE}.llm_usage_1h\nWHERE hour >= toStartOfHour($__fromTime) "
-        f"AND hour <= $__toTime\n  AND {call_filters()}"
+    users = f"{DATABASE}.llm_users_1d\nWHERE {days_in_range()}\n  AND {call_filters()}"
+    sessions = f"{DATABASE}.llm_sessions_1d\nWHERE {days_in_range()}\n  AND " + "\n  AND ".join(
+        any_in_set(variable, column)
+        for variable, column in (
+            (SERVICE, "services"),
+            (MODEL, "models"),
+            (PROVIDER, "providers"),
+            (PROMPT_NAME, "prompt_names"),
+            (PROMPT_VERSION, "prompt_versions"),
+        )
     )
     dash = _dashboard(
         "assay-llm-monitoring",
@@ -145,9 +159,8 @@ def monitoring() -> Dashboard:
         .with_panel(
             time_series(
                 "Calls per second",
-                "SELECT $__timeInterval(minute) AS time, service_name,\n"
-                "  sum(calls) / $__interval_s AS calls_per_s\n"
-                f"FROM {rollup(f'minute, service_name, {SUMS}')}\n"
+                "SELECT time, service_name, sum(calls) / any(step_s) AS calls_per_s\n"
+                f"FROM {src_services}\n"
                 "GROUP BY time, service_name ORDER BY time",
                 "reqps",
                 "Calls per second, by service.",
@@ -156,9 +169,8 @@ def monitoring() -> Dashboard:
         .with_panel(
             time_series(
                 "Error rate",
-                "SELECT $__timeInterval(minute) AS time, service_name,\n"
-                "  sum(errors) / greatest(sum(calls), 1) AS error_rate\n"
-                f"FROM {rollup(f'minute, service_name, {SUMS}')}\n"
+                "SELECT time, service_name, sum(errors) / greatest(sum(calls), 1) AS error_rate\n"
+                f"FROM {src_services}\n"
                 "GROUP BY time, service_name ORDER BY time",
                 "percentunit",
                 "Share of calls that ended in an error, by service.",
@@ -168,7 +180,7 @@ def monitoring() -> Dashboard:
             time_series(
                 "Latency p50 / p95 / p99",
                 f"WITH {LATENCY} AS q\n"
-                "SELECT $__timeInterval(minute) AS time, q[1] AS p50, q[2] AS p95, q[3] AS p99\n"
+                "SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99\n"
                 f"FROM {src_minutes}\nGROUP BY time ORDER BY time",
                 "ms",
                 "Call duration percentiles (t-digest over the per-minute rollup).",
@@ -178,7 +190,7 @@ def monitoring() -> Dashboard:
             time_series(
                 "Time to first token p50 / p95 / p99",
                 f"WITH {TTFT} AS q\n"
-                "SELECT $__timeInterval(minute) AS time, q[1] AS p50, q[2] AS p95, q[3] AS p99\n"
+                "SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99\n"
                 f"FROM {src_minutes}\nGROUP BY time ORDER BY time",
                 "ms",
                 "Time to the first streamed chunk; streamed calls only.",
@@ -187,8 +199,7 @@ def monitoring() -> Dashboard:
         .with_panel(
             time_series(
                 "Tokens",
-                "SELECT $__timeInterval(minute) AS time,\n"
-                "  sum(input_tokens) AS input, sum(output_tokens) AS output\n"
+                "SELECT time, sum(input_tokens) AS input, sum(output_tokens) AS output\n"
                 f"FROM {src_minutes}\nGROUP BY time ORDER BY time",
                 "short",
                 "Input and output tokens per interval.",
@@ -219,13 +230,13 @@ def monitoring() -> Dashboard:
         .with_panel(
             time_series(
                 "Cost per day by user (top 10)",
-                "SELECT toStartOfDay(hour) AS time, user_id, sum(cost_usd) AS cost_usd\n"
-                f"FROM {usage}\n  AND user_id IN (\n"
-                f"    SELECT user_id FROM {usage}\n"
+                "SELECT toDateTime(day) AS time, user_id, sum(cost_usd) AS cost_usd\n"
+                f"FROM {users}\n  AND user_id IN (\n"
+                f"    SELECT user_id FROM {users}\n"
                 "    GROUP BY user_id ORDER BY sum(cost_usd) DESC LIMIT 10)\n"
                 "GROUP BY time, user_id ORDER BY time",
                 "currencyUSD",
-                "Cost of each day for the ten most expensive users of the range.",
+                "Cost of each day for the ten most expensive users of the range (whole days).",
                 bars=True,
                 min_interval="1h",
             )
@@ -235,17 +246,20 @@ def monitoring() -> Dashboard:
                 "Top users by cost",
                 "SELECT user_id, sum(cost_usd) AS cost_usd, sum(calls) AS calls,\n"
                 "  sum(input_tokens) + sum(output_tokens) AS tokens, sum(errors) AS errors\n"
-                f"FROM {usage}\nGROUP BY user_id ORDER BY cost_usd DESC LIMIT 20",
-                "The users who cost most in the range.",
+                f"FROM {users}\nGROUP BY user_id ORDER BY cost_usd DESC LIMIT 20",
+                "The users who cost most in the days of the range.",
             )
         )
         .with_panel(
             table_of(
                 "Top sessions by cost",
                 "SELECT session_id, any(user_id) AS user_id, sum(cost_usd) AS cost_usd,\n"
-                "  sum(calls) AS calls, sum(input_tokens) + sum(output_tokens) AS tokens\n"
-                f"FROM {usage}\nGROUP BY session_id ORDER BY cost_usd DESC LIMIT 20",
-                "The sessions that cost most in the range.",
+                "  sum(calls) AS calls, sum(tokens) AS tokens, min(first_seen) AS started,\n"
+                "  max(last_seen) AS ended\n"
+                f"FROM {sessions}\n  AND last_seen >= $__fromTime AND first_seen <= $__toTime\n"
+                "GROUP BY session_id ORDER BY cost_usd DESC LIMIT 20",
+                "The sessions that cost most in the range; a session counts whole, and matches "
+                "the variables when any of its calls does.",
             )
         )
         .with_panel(
@@ -265,7 +279,7 @@ def monitoring() -> Dashboard:
                 "Recent errors",
                 "SELECT timestamp, service_name, model, error_type, error_message, duration_ms,\n"
                 "  trace_id, span_id\n"
-                f"FROM {DATABASE}.llm_calls\nWHERE {calls_in_range()}\n  AND status = 'error'\n"
+                f"FROM {DATABASE}.llm_errors\nWHERE {calls_in_range()}\n"
                 "ORDER BY timestamp DESC LIMIT 50",
                 "The latest failed calls; trace_id opens the trace view, span_id the call in "
                 "Assay.",
@@ -275,28 +289,24 @@ def monitoring() -> Dashboard:
     )
 
 
-def _scored_calls(source: str) -> str:
-    """Scores of `source` in the range joined to the calls they grade (for the call variables)."""
+def _scores(source: str) -> str:
+    """Scores of `source` in the range whose calls match the call variables."""
     return (
-        f"{DATABASE}.scores AS s\n"
-        f"INNER JOIN (\n  SELECT span_id, service_name, model, provider, prompt_name, "
-        f"prompt_version, trace_id, timestamp\n  FROM {DATABASE}.llm_calls\n"
-        f"  WHERE timestamp >= $__fromTime - INTERVAL 1 DAY AND timestamp <= $__toTime\n"
-        f"  AND {call_filters()}\n) AS c ON c.span_id = s.span_id\n"
-        f"WHERE s.source = '{source}' AND $__timeFilter(s.timestamp)"
+        f"{DATABASE}.call_scores AS s FINAL\n"
+        f"WHERE s.source = '{source}' AND $__timeFilter(s.timestamp)\n  AND {call_filters('s.')}"
     )
 
 
 def _experiments_in_range() -> str:
-    """Experiments started in the range whose calls match the call variables."""
+    """Experiments scored in the range whose calls match the call variables."""
     return (
-        f"SELECT DISTINCT experiment_id FROM {DATABASE}.llm_calls\n"
-        f"  WHERE experiment_id != '' AND $__timeFilter(timestamp)\n  AND {call_filters()}"
+        f"SELECT DISTINCT experiment_id FROM {DATABASE}.call_scores\n"
+        f"  WHERE source = 'experiment' AND $__timeFilter(timestamp)\n  AND {call_filters()}"
     )
 
 
 def evaluations() -> Dashboard:
-    online = _scored_calls("online")
+    online = _scores("online")
     dash = _dashboard(
         "assay-evaluations",
         "Assay · Evaluations",
@@ -318,8 +328,8 @@ def evaluations() -> Dashboard:
         .with_panel(
             table_of(
                 "Pass rate by model and prompt version",
-                "SELECT c.model AS model, c.prompt_name AS prompt_name,\n"
-                "  c.prompt_version AS prompt_version, s.name AS evaluator,\n"
+                "SELECT s.model AS model, s.prompt_name AS prompt_name,\n"
+                "  s.prompt_version AS prompt_version, s.name AS evaluator,\n"
                 "  avg(s.passed) AS pass_rate, avg(s.value) AS mean_score, count() AS scored\n"
                 f"FROM {online}\n  AND {evaluator_filter('s.')}\n"
                 "GROUP BY model, prompt_name, prompt_version, evaluator\n"
@@ -330,9 +340,9 @@ def evaluations() -> Dashboard:
         .with_panel(
             table_of(
                 "Worst-scoring recent calls",
-                "SELECT s.timestamp AS scored_at, c.service_name AS service_name,\n"
-                "  c.model AS model, c.prompt_version AS prompt_version, s.name AS evaluator,\n"
-                "  s.value AS score, s.explanation AS explanation, c.trace_id AS trace_id,\n"
+                "SELECT s.timestamp AS scored_at, s.service_name AS service_name,\n"
+                "  s.model AS model, s.prompt_version AS prompt_version, s.name AS evaluator,\n"
+                "  s.value AS score, s.explanation AS explanation, s.trace_id AS trace_id,\n"
                 f"  s.span_id AS span_id\nFROM {online}\n  AND {evaluator_filter('s.')}\n"
                 "ORDER BY s.value ASC, s.timestamp DESC LIMIT 30",
                 "The lowest online scores of the range; open the call or its trace.",
@@ -345,7 +355,7 @@ def evaluations() -> Dashboard:
                 "SELECT $__timeInterval(s.timestamp) AS time,\n"
                 "  countIf(s.value >= 0.5) AS thumbs_up, countIf(s.value < 0.5) AS thumbs_down,\n"
                 "  avg(s.value >= 0.5) AS up_ratio\n"
-                f"FROM {_scored_calls('human')}\nGROUP BY time ORDER BY time",
+                f"FROM {_scores('human')}\nGROUP BY time ORDER BY time",
                 "short",
                 "People's grades of calls: 👍 and 👎 per interval and the share of 👍.",
                 min_interval="5m",
@@ -357,14 +367,14 @@ def evaluations() -> Dashboard:
                 "WITH latest AS (\n"
                 "  SELECT s.name AS evaluator,\n"
                 "    argMax(s.experiment_id, e.started_at) AS experiment_id\n"
-                f"  FROM {DATABASE}.scores AS s\n"
+                f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"  INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
                 f"  WHERE s.source = 'experiment' AND e.started_at <= $__toTime\n"
                 f"  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 "), experiment AS (\n"
                 "  SELECT s.name AS evaluator, any(s.experiment_id) AS experiment_id,\n"
                 "    avg(s.value) AS experiment_score\n"
-                f"  FROM {DATABASE}.scores AS s\n"
+                f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 "  WHERE s.source = 'experiment' AND (s.name, s.experiment_id) IN (\n"
                 "    SELECT evaluator, experiment_id FROM latest)\n  GROUP BY evaluator\n"
                 "), production AS (\n"
@@ -411,7 +421,7 @@ def _experiment_choice(variable: Variable) -> cogbuilder.Builder[VariableModel]:
 def experiments() -> Dashboard:
     in_range = _experiments_in_range()
     scores = (
-        f"{DATABASE}.scores AS s\n"
+        f"{DATABASE}.call_scores AS s FINAL\n"
         f"INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
         f"WHERE s.source = 'experiment' AND {evaluator_filter('s.')}\n"
         f"  AND s.experiment_id IN ({in_range})"
@@ -463,7 +473,7 @@ def experiments() -> Dashboard:
                 "    AS items_a,\n"
                 "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_b}')\n"
                 "    AS items_b\n"
-                f"FROM {DATABASE}.scores AS s\n"
+                f"FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY evaluator ORDER BY evaluator",
@@ -477,7 +487,7 @@ def experiments() -> Dashboard:
                 "  anyIf(s.value, s.experiment_id = '${experiment_a}') AS score_a,\n"
                 "  anyIf(s.value, s.experiment_id = '${experiment_b}') AS score_b,\n"
                 "  score_b - score_a AS delta\n"
-                f"FROM {DATABASE}.scores AS s\n"
+                f"FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY item, evaluator\n"

@@ -64,27 +64,44 @@ def evaluator_filter(prefix: str = "") -> str:
     return any_of(EVALUATOR, prefix)
 
 
-# Grafana's interval is an hour or more on ranges of a few days: read the hourly rollup then.
-HOURLY_WHEN_INTERVAL = "$__interval_s >= 3600"
-# Panels that add up the whole range read the hourly rollup from a day on.
-HOURLY_WHEN_RANGE = "dateDiff('hour', $__fromTime, $__toTime) >= 24"
-
-
-def rollup(columns: str, hourly_when: str = HOURLY_WHEN_INTERVAL) -> str:
-    """A subquery over the per-minute or the per-hour rollup of llm_calls, whichever fits,
-    filtered by the time range and the call variables. Its time column is `minute`. The branch
-    not taken has a constant false condition, so ClickHouse reads nothing of it."""
-    filters = call_filters()
+def any_in_set(variable: Variable, array_column: str) -> str:
+    """Rows whose set of values (an Array column) holds any selected value; `1=1` for "All"."""
     return (
-        f"(\n  SELECT {columns} FROM {DATABASE}.llm_calls_1m\n"
+        f"$__conditionalAll(hasAny({array_column}, [${{{variable.name}:singlequote}}]), "
+        f"${variable.name})"
+    )
+
+
+# Past two days, panels read the hourly rollup (a week is 168 rows per series, not 10,080).
+HOURLY = "dateDiff('hour', $__fromTime, $__toTime) > 48"
+
+
+def rollup(columns: str, hourly_when: str = HOURLY) -> str:
+    """A subquery over the per-minute or the per-hour rollup of llm_calls, whichever fits the
+    range, filtered by the time range and the call variables. Besides `columns` it gives `time`,
+    the start of the panel's bucket, and `step_s`, the bucket's width in seconds (an hour at
+    least on the hourly rollup). The branch not taken has a constant false condition, so
+    ClickHouse reads nothing of it."""
+    filters = call_filters()
+    hour_step = "greatest($__interval_s, 3600)"
+    return (
+        f"(\n  SELECT $__timeInterval(minute) AS time, $__interval_s AS step_s, {columns}\n"
+        f"  FROM {DATABASE}.llm_calls_1m\n"
         f"  WHERE NOT ({hourly_when}) AND $__timeFilter(minute)\n  AND {filters}\n"
         f"  UNION ALL\n"
-        f"  SELECT {columns} FROM {DATABASE}.llm_calls_1h\n"
+        f"  SELECT toStartOfInterval(minute, INTERVAL {hour_step} second) AS time,\n"
+        f"    {hour_step} AS step_s, {columns}\n"
+        f"  FROM {DATABASE}.llm_calls_1h\n"
         f"  WHERE ({hourly_when}) AND minute >= toStartOfHour($__fromTime) "
         f"AND minute <= $__toTime\n  AND {filters}\n)"
     )
 
 
 def calls_in_range(prefix: str = "") -> str:
-    """Raw llm_calls rows in the time range that match the call variables."""
+    """Rows in the time range (column `timestamp`) that match the call variables."""
     return f"$__timeFilter({prefix}timestamp)\n  AND {call_filters(prefix)}"
+
+
+def days_in_range(column: str = "day") -> str:
+    """Whole days touching the range: the daily rollups count the range's first day whole."""
+    return f"{column} >= toDate($__fromTime) AND {column} <= toDate($__toTime)"

@@ -60,15 +60,20 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
     end_s = int(end.timestamp())
     models = _array(tuple(m for m, _ in MODELS))
     providers = _array(tuple(p for _, p in MODELS))
-    # Each service uses three of the models and both prompts; the model index picks the provider.
-    model_index = f"1 + (({_h('service')} % {len(SERVICES)}) + {_h('model')} % 3) % {len(MODELS)}"
+    # A user belongs to one service; each service uses three of the models and both prompts; the
+    # model index picks the provider. A prompt version is deployed for two days, with a 10%
+    # canary of the next one.
+    user = f"{_h('user')} % 5000"
+    model_index = f"1 + (({user}) % {len(SERVICES)} + {_h('model')} % 3) % {len(MODELS)}"
+    phase = f"intDiv(toUnixTimestamp(timestamp) - {end_s - span_s}, 172800)"
+    canary = f"if({_h('canary')} % 10 = 0, 1, 0)"
     call_columns = f"""
         fromUnixTimestamp64Nano(toInt64(({end_s} - {_h("time")} % {span_s}) * 1000000000
                                          + {_h("ns")} % 1000000000)) AS timestamp,
         {_trace_id("number")} AS trace_id,
         {_span_id("number")} AS span_id,
         '' AS parent_span_id,
-        {_array(SERVICES)}[1 + {_h("service")} % {len(SERVICES)}] AS service_name,
+        {_array(SERVICES)}[1 + ({user}) % {len(SERVICES)}] AS service_name,
         'chat' AS operation,
         {providers}[{model_index}] AS provider,
         {models}[{model_index}] AS request_model,
@@ -84,10 +89,10 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
         if({_h("err")} % 50 = 0, 'error', 'ok') AS status,
         if(status = 'error', {_array(("RateLimitError", "APITimeoutError"))}[1 + {_h("et")} % 2],
            '') AS error_type,
-        concat('u-', toString({_h("user")} % 5000)) AS user_id,
+        concat('u-', toString({user})) AS user_id,
         concat(user_id, '-', toString(intDiv(toUnixTimestamp(timestamp), 1800))) AS session_id,
         concat(service_name, '-', {_array(PROMPTS)}[1 + {_h("prompt")} % 2]) AS prompt_name,
-        {_array(VERSIONS)}[1 + {_h("version")} % {len(VERSIONS)}] AS prompt_version,
+        {_array(VERSIONS)}[1 + ({phase} + {canary}) % {len(VERSIONS)}] AS prompt_version,
         '[{{"role":"user","parts":[{{"type":"text","content":"hello"}}]}}]' AS input_messages,
         '[{{"role":"assistant","parts":[{{"type":"text","content":"hi"}}]}}]' AS output_messages
     """

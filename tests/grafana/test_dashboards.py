@@ -188,15 +188,40 @@ def test_every_variable_query_lists_values(
 def test_rollups_add_up_to_the_calls_they_summarize(
     embedded_store: EmbeddedStore, seeded: Seeded
 ) -> None:
-    sums = "sum(calls), sum(errors), sum(input_tokens), sum(output_tokens), round(sum(cost_usd), 6)"
-    raw = (
-        "count(), countIf(status = 'error'), sum(ifNull(input_tokens, 0)), "
-        "sum(ifNull(output_tokens, 0)), round(sum(ifNull(cost_usd, 0)), 6)"
+    def one(sql: str) -> tuple[Any, ...]:
+        return embedded_store.query(sql)[1][0]
+
+    cost = "round(sum(ifNull(cost_usd, 0)), 6)"
+    raw = f"count(), countIf(status = 'error'), sum(ifNull(input_tokens, 0)), {cost}"
+    summed = "sum(calls), sum(errors), sum(input_tokens), round(sum(cost_usd), 6)"
+    calls = one(f"SELECT {raw} FROM assay.llm_calls")
+    assert calls[0] >= seeded.calls
+    assert one(f"SELECT {summed} FROM assay.llm_calls_1m") == calls
+    assert one(f"SELECT {summed} FROM assay.llm_calls_1h") == calls
+    with_users = one(f"SELECT {raw} FROM assay.llm_calls WHERE user_id != ''")
+    assert one(f"SELECT {summed} FROM assay.llm_users_1d") == with_users
+    sessions = "sum(calls), sum(errors), round(sum(cost_usd), 6), uniqExact(session_id)"
+    assert one(f"SELECT {sessions} FROM assay.llm_sessions_1d") == one(
+        f"SELECT count(), countIf(status = 'error'), {cost}, uniqExact(session_id) "
+        "FROM assay.llm_calls WHERE session_id != ''"
     )
-    _, [expected] = embedded_store.query(f"SELECT {raw} FROM assay.llm_calls")
-    for table in ("llm_calls_1m", "llm_calls_1h", "llm_usage_1h"):
-        _, [got] = embedded_store.query(f"SELECT {sums} FROM assay.{table}")
-        assert got == expected, table
+    assert one("SELECT count() FROM assay.llm_errors") == one(
+        "SELECT countIf(status = 'error') FROM assay.llm_calls"
+    )
+    # Every score carries the dimensions of the call it grades.
+    assert one("SELECT count() FROM assay.call_scores FINAL") == one(
+        "SELECT count() FROM assay.scores FINAL"
+    )
+    assert one(
+        "SELECT count() FROM assay.call_scores AS s FINAL "
+        "INNER JOIN assay.llm_calls AS c ON c.span_id = s.span_id "
+        "WHERE (s.service_name, s.model, s.prompt_version) != (c.service_name, c.model, "
+        "c.prompt_version)"
+    ) == (0,)
+    assert one(
+        "SELECT countIf(service_name = '') FROM assay.call_scores "
+        "WHERE span_id IN (SELECT span_id FROM assay.llm_calls)"
+    ) == (0,)
 
 
 def test_selecting_a_service_narrows_the_monitoring_totals(
