@@ -30,6 +30,7 @@ from tests.grafana.panel_queries import panel_queries, variable_queries
 from tests.grafana.seed import seed
 
 TARGET_MS = 500
+ROLLUPS = ("llm_calls_1m", "llm_calls_1h", "llm_users_1d", "llm_sessions_1d", "llm_errors")
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
@@ -42,11 +43,16 @@ def load(store: EmbeddedStore, calls: int) -> datetime:
     end = datetime.now(timezone.utc).replace(microsecond=0)
     started = time.perf_counter()
     seed(store, calls, end, hours=24 * 7)
-    store.query("OPTIMIZE TABLE assay.llm_calls_1m FINAL")
-    store.query("OPTIMIZE TABLE assay.llm_calls_1h FINAL")
-    store.query("OPTIMIZE TABLE assay.llm_usage_1h FINAL")
     print(f"loaded {calls:,} calls in {time.perf_counter() - started:.0f} s")
     return end
+
+
+def merge(store: EmbeddedStore) -> None:
+    """Merge the rollups' parts, as a server does in the background within minutes."""
+    started = time.perf_counter()
+    for table in ROLLUPS:
+        store.query(f"OPTIMIZE TABLE assay.{table} FINAL")
+    print(f"merged the rollups in {time.perf_counter() - started:.0f} s")
 
 
 def request_for(
@@ -73,10 +79,11 @@ def main() -> None:
     store = EmbeddedStore(folder, "assay")
     store.migrate()
     end = load(store, args.calls)
+    merge(store)
+    tables = ", ".join(f"'{t}'" for t in ("llm_calls", "scores", "call_scores", *ROLLUPS))
     _, sizes = store.query(
         "SELECT table, sum(rows) FROM system.parts WHERE database = 'assay' AND active "
-        "AND table IN ('llm_calls', 'llm_calls_1m', 'llm_calls_1h', 'llm_usage_1h', 'scores') "
-        "GROUP BY table ORDER BY table"
+        f"AND table IN ({tables}) GROUP BY table ORDER BY table"
     )
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes))
 
