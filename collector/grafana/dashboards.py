@@ -17,6 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     VariableModel,
+    VariableOption,
     VariableRefresh,
     VariableSort,
 )
@@ -63,6 +64,7 @@ def _query_variable(variable: Variable) -> cogbuilder.Builder[VariableModel]:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
+        .current(VariableOption(selected=True, text=["All"], value=["$__all"]))
     )
 
 

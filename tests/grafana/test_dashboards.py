@@ -22,7 +22,7 @@ from tests.grafana.panel_queries import (
     panel_queries,
     variable_queries,
 )
-from tests.grafana.seed import Seeded, seed
+from tests.grafana.seed import SERVICES, Seeded, seed
 
 PANELS = list(panel_queries())
 VARIABLES = list(variable_queries())
@@ -116,11 +116,12 @@ def _a_graded_call(store: EmbeddedStore, where: str) -> dict[str, Any]:
 def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any]]:
     """All; one value of each variable (a call that was graded, so every panel has data); and
     several values of each (multi-value)."""
+    # Calls of the seeded traffic only: other tests share the store.
     where = (
-        "experiment_id != ''"
+        "experiment_id LIKE 'exp-%' AND service_name = 'notebook'"
         if dashboard == "experiments"
         else "span_id IN (SELECT span_id FROM assay.scores WHERE source = 'human') "
-        "AND timestamp >= now() - INTERVAL 12 HOUR"
+        f"AND timestamp >= now() - INTERVAL 12 HOUR AND service_name IN {SERVICES!r}"
     )
     one = {**_a_graded_call(store, where), "evaluator": "relevance"}
     several = {name: [value] for name, value in one.items()}
@@ -191,26 +192,35 @@ def test_rollups_add_up_to_the_calls_they_summarize(
     def one(sql: str) -> tuple[Any, ...]:
         return embedded_store.query(sql)[1][0]
 
+    # The seeded traffic only, from a whole day on (other tests share the store).
+    day = f"toDate('{seeded.start:%Y-%m-%d}')"
+    ours = f"service_name IN {SERVICES!r}"
+    calls_where = f"WHERE {ours} AND toDate(timestamp) >= {day}"
     cost = "round(sum(ifNull(cost_usd, 0)), 6)"
     raw = f"count(), countIf(status = 'error'), sum(ifNull(input_tokens, 0)), {cost}"
     summed = "sum(calls), sum(errors), sum(input_tokens), round(sum(cost_usd), 6)"
-    calls = one(f"SELECT {raw} FROM assay.llm_calls")
+    calls = one(f"SELECT {raw} FROM assay.llm_calls {calls_where}")
     assert calls[0] >= seeded.calls
-    assert one(f"SELECT {summed} FROM assay.llm_calls_1m") == calls
-    assert one(f"SELECT {summed} FROM assay.llm_calls_1h") == calls
-    with_users = one(f"SELECT {raw} FROM assay.llm_calls WHERE user_id != ''")
-    assert one(f"SELECT {summed} FROM assay.llm_users_1d") == with_users
+    for rollup in ("llm_calls_1m", "llm_calls_1h"):
+        assert one(f"SELECT {summed} FROM assay.{rollup} WHERE {ours} AND minute >= {day}") == (
+            calls
+        ), rollup
+    assert one(f"SELECT {summed} FROM assay.llm_users_1d WHERE {ours} AND day >= {day}") == calls
     sessions = "sum(calls), sum(errors), round(sum(cost_usd), 6), uniqExact(session_id)"
-    assert one(f"SELECT {sessions} FROM assay.llm_sessions_1d") == one(
+    assert one(
+        f"SELECT {sessions} FROM assay.llm_sessions_1d "
+        f"WHERE hasAny(services, {list(SERVICES)!r}) AND day >= {day}"
+    ) == one(
         f"SELECT count(), countIf(status = 'error'), {cost}, uniqExact(session_id) "
-        "FROM assay.llm_calls WHERE session_id != ''"
+        f"FROM assay.llm_calls {calls_where}"
     )
-    assert one("SELECT count() FROM assay.llm_errors") == one(
-        "SELECT countIf(status = 'error') FROM assay.llm_calls"
+    assert one(f"SELECT count() FROM assay.llm_errors {calls_where}") == one(
+        f"SELECT countIf(status = 'error') FROM assay.llm_calls {calls_where}"
     )
     # Every score carries the dimensions of the call it grades.
-    assert one("SELECT count() FROM assay.call_scores FINAL") == one(
-        "SELECT count() FROM assay.scores FINAL"
+    graded = f"WHERE span_id IN (SELECT span_id FROM assay.llm_calls {calls_where})"
+    assert one(f"SELECT count() FROM assay.call_scores FINAL {graded}") == one(
+        f"SELECT count() FROM assay.scores FINAL {graded}"
     )
     assert one(
         "SELECT count() FROM assay.call_scores AS s FINAL "
@@ -218,10 +228,7 @@ def test_rollups_add_up_to_the_calls_they_summarize(
         "WHERE (s.service_name, s.model, s.prompt_version) != (c.service_name, c.model, "
         "c.prompt_version)"
     ) == (0,)
-    assert one(
-        "SELECT countIf(service_name = '') FROM assay.call_scores "
-        "WHERE span_id IN (SELECT span_id FROM assay.llm_calls)"
-    ) == (0,)
+    assert one(f"SELECT countIf(service_name = '') FROM assay.call_scores {graded}") == (0,)
 
 
 def test_selecting_a_service_narrows_the_monitoring_totals(
