@@ -24,9 +24,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assay.collector.grafana.macros import QueryRequest, Selection, interpolate, interval_for
+from assay.collector.grafana.macros import interpolate, interval_for
 from assay.collector.store.embedded import EmbeddedStore
-from tests.grafana.panel_queries import panel_queries, variable_queries
+from tests.grafana.panel_queries import panel_queries, resolve_variables
 from tests.grafana.seed import seed
 
 TARGET_MS = 500
@@ -53,20 +53,6 @@ def merge(store: EmbeddedStore) -> None:
     for table in ROLLUPS:
         store.query(f"OPTIMIZE TABLE assay.{table} FINAL")
     print(f"merged the rollups in {time.perf_counter() - started:.0f} s")
-
-
-def request_for(
-    store: EmbeddedStore, dashboard: str, end: datetime, span: timedelta
-) -> QueryRequest:
-    request = QueryRequest(end - span, end)
-    for variable in (v for v in variable_queries() if v.dashboard == dashboard):
-        _, rows = store.query(interpolate(variable.sql, request))
-        options = [str(r[0]) for r in rows]
-        if variable.name.startswith("experiment_"):
-            request.variables[variable.name] = Selection.of(options[variable.name[-1] == "a"])
-        else:
-            request.variables[variable.name] = Selection.all_of(options)
-    return request
 
 
 def main() -> None:
@@ -96,7 +82,7 @@ def main() -> None:
     worst = 0.0
     panels = list(panel_queries())
     requests = {
-        (dashboard, span): request_for(store, dashboard, end, RANGES[span])
+        (dashboard, span): resolve_variables(store, dashboard, end - RANGES[span], end)
         for dashboard in {p.dashboard for p in panels}
         for span in RANGES
     }

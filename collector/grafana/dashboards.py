@@ -53,15 +53,20 @@ TTFT = "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(time_to_first_token_ms)"
 SUMS = "calls, errors, input_tokens, output_tokens, cost_usd, unpriced_calls"
 
 
-def _query_variable(variable: Variable) -> cogbuilder.Builder[VariableModel]:
-    return (
+def _query_variable(variable: Variable, several: bool = True) -> cogbuilder.Builder[VariableModel]:
+    """A variable whose options come from a query; `several`: multi-value with "All" (default)."""
+    built = (
         QueryVariable(variable.name)
         .label(variable.label)
         .datasource(DATASOURCE)
         .query(variable.options_sql)
         .definition(variable.options_sql)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+    if not several:
+        return built
+    return (
+        built.sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
         .current(VariableOption(selected=True, text=["All"], value=["$__all"]))
@@ -409,17 +414,6 @@ EXPERIMENT_A = Variable(
 EXPERIMENT_B = Variable("experiment_b", "Experiment B", "experiment_id", EXPERIMENT_A.options_sql)
 
 
-def _experiment_choice(variable: Variable) -> cogbuilder.Builder[VariableModel]:
-    return (
-        QueryVariable(variable.name)
-        .label(variable.label)
-        .datasource(DATASOURCE)
-        .query(variable.options_sql)
-        .definition(variable.options_sql)
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-    )
-
-
 def experiments() -> Dashboard:
     in_range = _experiments_in_range()
     scores = (
@@ -435,9 +429,8 @@ def experiments() -> Dashboard:
         "comparison of two runs.",
         [*CALL_VARIABLES, EVALUATOR],
     )
-    dash = dash.with_variable(_experiment_choice(EXPERIMENT_A)).with_variable(
-        _experiment_choice(EXPERIMENT_B)
-    )
+    dash = dash.with_variable(_query_variable(EXPERIMENT_A, several=False))
+    dash = dash.with_variable(_query_variable(EXPERIMENT_B, several=False))
     pair = "'${experiment_a}', '${experiment_b}'"
     return (
         dash.with_panel(

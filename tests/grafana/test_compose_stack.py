@@ -16,16 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from assay.collector.cli import main
-from assay.collector.grafana.macros import (
-    QueryRequest,
-    Selection,
-    interpolate,
-    interpolate_in_browser,
-    interval_for,
-)
+from assay.collector.grafana.macros import interpolate_in_browser, interval_for
 from assay.collector.grafana.query import DATASOURCE_UID
 from assay.collector.store.server import ServerStore
-from tests.grafana.panel_queries import panel_queries, variable_queries
+from tests.grafana.panel_queries import panel_queries, resolve_variables
 from tests.grafana.seed import seed
 
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:25.8"
@@ -94,15 +88,12 @@ def test_grafana_serves_every_panel_from_clickhouse() -> None:
 
 
 def _every_panel_returns_data(client: httpx.Client, store: ServerStore, end: datetime) -> None:
-    request = QueryRequest(end - timedelta(hours=24), end)
-    for variable in variable_queries():
-        _, rows = store.query(interpolate(variable.sql, request))
-        options = [str(r[0]) for r in rows]
-        if variable.name.startswith("experiment_"):
-            request.variables[variable.name] = Selection.of(options[variable.name[-1] == "a"])
-        else:
-            request.variables[variable.name] = Selection.all_of(options)
+    requests = {
+        name: resolve_variables(store, name, end - timedelta(hours=24), end)
+        for name in ("llm-monitoring", "evaluations", "experiments")
+    }
     for panel in panel_queries():
+        request = requests[panel.dashboard]
         request.min_interval_s = interval_for(panel.min_interval)
         body = {
             "from": str(int(request.start.timestamp() * 1000)),

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from assay.collector.grafana.files import render_files
-from assay.collector.grafana.macros import QueryRequest, Selection, interpolate, interval_for
+from assay.collector.grafana.macros import QueryRequest, interpolate, interval_for
 from assay.collector.grafana.query import DATASOURCE_UID, PLUGIN_ID
 from assay.collector.grafana.sql import CALL_VARIABLES
 from assay.collector.store.embedded import EmbeddedStore
 from tests.grafana.panel_queries import (
     ROOT,
     PanelQuery,
-    VariableQuery,
     dashboards,
     panel_queries,
+    resolve_variables,
     variable_queries,
 )
 from tests.grafana.seed import SERVICES, Seeded, seed
@@ -76,33 +76,10 @@ def seeded(embedded_store: EmbeddedStore) -> Seeded:
     return seed(embedded_store, 50_000, end, hours=24 * 7)
 
 
-def _options(store: EmbeddedStore, request: QueryRequest, variable: VariableQuery) -> list[str]:
-    """The variable's options from its own query; an empty list would leave a panel blank."""
-    _, rows = store.query(interpolate(variable.sql, request))
-    options = [str(row[0]) for row in rows]
-    assert options and all(options), f"{variable.dashboard}: ${variable.name} lists {options}"
-    return options
-
-
 def _request(
     store: EmbeddedStore, seeded: Seeded, span: timedelta, dashboard: str, pick: dict[str, Any]
 ) -> QueryRequest:
-    """Variables as Grafana would hold them: each one's options come from its own query; `pick`
-    chooses values (a list for several), the rest stays "All"."""
-    request = QueryRequest(seeded.end - span, seeded.end)
-    for variable in (v for v in VARIABLES if v.dashboard == dashboard):
-        options = _options(store, request, variable)
-        chosen = pick.get(variable.name)
-        if variable.name in EXPERIMENT_CHOICES:
-            # A and B: the two latest experiments of the range.
-            request.variables[variable.name] = Selection.of(options[variable.name[-1] == "a"])
-        elif chosen is None:
-            request.variables[variable.name] = Selection.all_of(options)
-        else:
-            values = chosen if isinstance(chosen, list) else [chosen]
-            assert set(values) <= set(options), (variable.name, values, options)
-            request.variables[variable.name] = Selection.of(*values)
-    return request
+    return resolve_variables(store, dashboard, seeded.end - span, seeded.end, pick)
 
 
 def _a_graded_call(store: EmbeddedStore, where: str) -> dict[str, Any]:

@@ -54,22 +54,22 @@ ORDER BY (minute, service_name, provider, model, prompt_name, prompt_version)
 TTL minute + INTERVAL 400 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
+-- Fed by the per-minute rollup (views cascade), so each call is aggregated once at insert.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.llm_calls_1h_mv
 TO {database}.llm_calls_1h
 AS SELECT
-    toStartOfHour(timestamp) AS minute,
+    toStartOfHour(m.minute) AS minute,
     service_name, provider, model, prompt_name, prompt_version,
-    count() AS calls,
-    countIf(c.status = 'error') AS errors,
-    sum(ifNull(c.input_tokens, 0)) AS input_tokens,
-    sum(ifNull(c.output_tokens, 0)) AS output_tokens,
-    sum(ifNull(c.cost_usd, 0)) AS cost_usd,
-    countIf(c.cost_usd IS NULL) AS unpriced_calls,
-    quantilesTDigestState(0.5, 0.95, 0.99)(c.duration_ms) AS duration_ms,
-    quantilesTDigestIfState(0.5, 0.95, 0.99)(
-        ifNull(c.time_to_first_token_ms, 0), c.time_to_first_token_ms IS NOT NULL
-    ) AS time_to_first_token_ms
-FROM {database}.llm_calls AS c
+    sum(m.calls) AS calls,
+    sum(m.errors) AS errors,
+    sum(m.input_tokens) AS input_tokens,
+    sum(m.output_tokens) AS output_tokens,
+    sum(m.cost_usd) AS cost_usd,
+    sum(m.unpriced_calls) AS unpriced_calls,
+    quantilesTDigestMergeState(0.5, 0.95, 0.99)(m.duration_ms) AS duration_ms,
+    quantilesTDigestIfMergeState(0.5, 0.95, 0.99)(m.time_to_first_token_ms)
+        AS time_to_first_token_ms
+FROM {database}.llm_calls_1m AS m
 GROUP BY minute, service_name, provider, model, prompt_name, prompt_version;
 
 -- Usage per day and user, per dimension: cost by user, top users by cost.
