@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[collector,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[collector,grafana,dev]'
 	@# mypy cannot follow the editable install's folder mapping: give it the `assay` tree.
 	@mkdir -p $(VENV)/mypy/assay
 	@for pkg in instrumentation evaluators collector; do ln -sfn $(CURDIR)/$$pkg $(VENV)/mypy/assay/$$pkg; done
@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/ui_paging.py
 	$(BIN)/python bench/evaluators.py
 	$(BIN)/python bench/experiments.py
+	$(BIN)/python bench/dashboards.py
 
 clean:
 	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from assay.collector.cli_grafana import grafana
 from assay.collector.settings import load_settings
 
 DEFAULT_URL = "http://localhost:4318"
@@ -267,6 +268,7 @@ from assay.collector.cli_experiments import eval_group, experiments  # noqa: E40
 
 main.add_command(experiments)
 main.add_command(eval_group)
+main.add_command(grafana)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Grafana for Assay: the ClickHouse data source, dashboards from code, provisioning."""

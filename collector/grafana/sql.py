@@ -1,0 +1,107 @@
+"""The SQL pieces the dashboards share: variable filters, time filters, the rollup sources.
+
+Everything here is text for Grafana: `$__...` are the ClickHouse plugin's macros, `${var:...}`
+Grafana's template variables. `$__conditionalAll(cond, $var)` becomes `1=1` when "All" is
+selected, so "All" costs nothing (no list of every value in the query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DATABASE = "assay"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A dashboard variable and the llm_calls (or scores) column it filters."""
+
+    name: str
+    label: str
+    column: str
+    options_sql: str
+
+
+def _distinct(column: str, table: str = "llm_calls_1h", time_column: str = "minute") -> str:
+    return (
+        f"SELECT DISTINCT {column} FROM {DATABASE}.{table} "
+        f"WHERE {time_column} >= toStartOfHour($__fromTime) AND {time_column} <= $__toTime "
+        f"AND {column} != '' ORDER BY {column}"
+    )
+
+
+SERVICE = Variable("service", "Service", "service_name", _distinct("service_name"))
+MODEL = Variable("model", "Model", "model", _distinct("model"))
+PROVIDER = Variable("provider", "Provider", "provider", _distinct("provider"))
+PROMPT_NAME = Variable("prompt_name", "Prompt", "prompt_name", _distinct("prompt_name"))
+PROMPT_VERSION = Variable(
+    "prompt_version", "Prompt version", "prompt_version", _distinct("prompt_version")
+)
+EVALUATOR = Variable(
+    "evaluator",
+    "Evaluator",
+    "name",
+    f"SELECT DISTINCT name FROM {DATABASE}.scores WHERE source IN ('online', 'experiment') "
+    "AND $__timeFilter(timestamp) ORDER BY name",
+)
+CALL_VARIABLES = (SERVICE, MODEL, PROVIDER, PROMPT_NAME, PROMPT_VERSION)
+
+
+def any_of(variable: Variable, prefix: str = "") -> str:
+    """`column IN (selected values)`, or `1=1` when "All" is selected."""
+    return (
+        f"$__conditionalAll({prefix}{variable.column} IN (${{{variable.name}:singlequote}}), "
+        f"${variable.name})"
+    )
+
+
+def call_filters(prefix: str = "") -> str:
+    """The call variables (service, model, provider, prompt name and version) as one condition."""
+    return "\n  AND ".join(any_of(v, prefix) for v in CALL_VARIABLES)
+
+
+def evaluator_filter(prefix: str = "") -> str:
+    return any_of(EVALUATOR, prefix)
+
+
+def any_in_set(variable: Variable, array_column: str) -> str:
+    """Rows whose set of values (an Array column) holds any selected value; `1=1` for "All"."""
+    return (
+        f"$__conditionalAll(hasAny({array_column}, [${{{variable.name}:singlequote}}]), "
+        f"${variable.name})"
+    )
+
+
+# Past two days, panels read the hourly rollup (a week is 168 rows per series, not 10,080).
+HOURLY = "dateDiff('hour', $__fromTime, $__toTime) > 48"
+
+
+def rollup(columns: str, hourly_when: str = HOURLY) -> str:
+    """A subquery over the per-minute or the per-hour rollup of llm_calls, whichever fits the
+    range, filtered by the time range and the call variables. Besides `columns` it gives `time`,
+    the start of the panel's bucket, and `step_s`, the bucket's width in seconds (an hour at
+    least on the hourly rollup). The branch not taken has a constant false condition, so
+    ClickHouse reads nothing of it."""
+    filters = call_filters()
+    hour_step = "greatest($__interval_s, 3600)"
+    return (
+        f"(\n  SELECT $__timeInterval(minute) AS time, $__interval_s AS step_s, {columns}\n"
+        f"  FROM {DATABASE}.llm_calls_1m\n"
+        f"  WHERE NOT ({hourly_when}) AND $__timeFilter(minute)\n  AND {filters}\n"
+        f"  UNION ALL\n"
+        f"  SELECT toStartOfInterval(minute, INTERVAL {hour_step} second) AS time,\n"
+        f"    {hour_step} AS step_s, {columns}\n"
+        f"  FROM {DATABASE}.llm_calls_1h\n"
+        f"  WHERE ({hourly_when}) AND minute >= toStartOfHour($__fromTime) "
+        f"AND minute <= $__toTime\n  AND {filters}\n)"
+    )
+
+
+def calls_in_range(prefix: str = "") -> str:
+    """Rows in the time range (column `timestamp`) that match the call variables."""
+    return f"$__timeFilter({prefix}timestamp)\n  AND {call_filters(prefix)}"
+
+
+def days_in_range(column: str = "day") -> str:
+    """Whole days touching the range: the daily rollups count the range's first day whole."""
+    return f"{column} >= toDate($__fromTime) AND {column} <= toDate($__toTime)"

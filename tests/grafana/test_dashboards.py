@@ -1,0 +1,242 @@
+"""The dashboards: generated from code; every query proven on the real engine over seeded data."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from assay.collector.grafana.files import render_files
+from assay.collector.grafana.macros import QueryRequest, interpolate, interval_for
+from assay.collector.grafana.query import DATASOURCE_UID, PLUGIN_ID
+from assay.collector.grafana.sql import CALL_VARIABLES
+from assay.collector.store.embedded import EmbeddedStore
+from tests.grafana.panel_queries import (
+    ROOT,
+    PanelQuery,
+    dashboards,
+    panel_queries,
+    resolve_variables,
+    variable_queries,
+)
+from tests.grafana.seed import SERVICES, Seeded, seed
+
+PANELS = list(panel_queries())
+VARIABLES = list(variable_queries())
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+# Variables that pick one experiment each; only the comparison panels use them.
+EXPERIMENT_CHOICES = {"experiment_a", "experiment_b"}
+
+
+def test_checked_in_files_are_what_the_generator_writes() -> None:
+    for relative, text in render_files().items():
+        path = ROOT / "grafana" / relative
+        assert path.exists(), f"{relative} is missing: run python -m assay.collector.grafana.files"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"grafana/{relative} differs from the generator: run "
+            "`python -m assay.collector.grafana.files` and commit the result"
+        )
+
+
+def test_three_dashboards_every_panel_on_the_assay_datasource() -> None:
+    models = dashboards()
+    assert set(models) == {"llm-monitoring", "evaluations", "experiments"}
+    for model in models.values():
+        for panel in model["panels"]:
+            assert panel["datasource"] == {"type": PLUGIN_ID, "uid": DATASOURCE_UID}
+            assert panel["targets"], panel["title"]
+    assert len({m["uid"] for m in models.values()}) == 3
+
+
+def _filter_variables(dashboard: str) -> set[str]:
+    model = dashboards()[dashboard]
+    return {v["name"] for v in model["templating"]["list"] if v["type"] == "query"}
+
+
+@pytest.mark.parametrize("panel", PANELS, ids=lambda p: p.id)
+def test_every_panel_filters_by_the_dashboard_variables(panel: PanelQuery) -> None:
+    wanted = _filter_variables(panel.dashboard) - EXPERIMENT_CHOICES
+    if panel.title.startswith("Human feedback"):
+        wanted -= {"evaluator"}  # people's 👍/👎 come from no evaluator
+    if "${experiment_a}" in panel.sql:
+        # Two chosen experiments: the call variables narrowed the experiments offered.
+        wanted -= {v.name for v in CALL_VARIABLES}
+    used = set(re.findall(r"\$\{?(\w+)", panel.sql))
+    assert wanted <= used, f"{panel.id} ignores {wanted - used}"
+    if "${experiment_a}" not in panel.sql:  # chosen experiments are compared whenever they ran
+        assert "$__timeFilter" in panel.sql or "$__fromTime" in panel.sql, panel.id
+
+
+@pytest.fixture(scope="module")
+def seeded(embedded_store: EmbeddedStore) -> Seeded:
+    end = datetime.now(timezone.utc).replace(microsecond=0)
+    return seed(embedded_store, 50_000, end, hours=24 * 7)
+
+
+def _request(
+    store: EmbeddedStore, seeded: Seeded, span: timedelta, dashboard: str, pick: dict[str, Any]
+) -> QueryRequest:
+    return resolve_variables(store, dashboard, seeded.end - span, seeded.end, pick)
+
+
+def _a_graded_call(store: EmbeddedStore, where: str) -> dict[str, Any]:
+    names, rows = store.query(
+        "SELECT service_name AS service, model, provider, prompt_name, prompt_version "
+        f"FROM assay.llm_calls WHERE {where} ORDER BY timestamp DESC LIMIT 1"
+    )
+    return dict(zip(names, rows[0], strict=True))
+
+
+def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any]]:
+    """All; one value of each variable (a call that was graded, so every panel has data); and
+    several values of each (multi-value)."""
+    # Calls of the seeded traffic only: other tests share the store.
+    where = (
+        "experiment_id LIKE 'exp-%' AND service_name = 'notebook'"
+        if dashboard == "experiments"
+        else "span_id IN (SELECT span_id FROM assay.scores WHERE source = 'human') "
+        f"AND timestamp >= now() - INTERVAL 12 HOUR AND service_name IN {SERVICES!r}"
+    )
+    one = {**_a_graded_call(store, where), "evaluator": "relevance"}
+    several = {name: [value] for name, value in one.items()}
+    several["evaluator"] = ["relevance", "toxicity"]
+    several["prompt_version"] = sorted({one["prompt_version"], "v1", "v2", "v3"})
+    several["model"] = [one["model"], "gpt-4o" if one["model"] != "gpt-4o" else "gpt-4o-mini"]
+    several["model"] = [m for m in several["model"] if m in _models(store)]
+    return {"all": {}, "one": one, "several": several}
+
+
+def _models(store: EmbeddedStore) -> set[str]:
+    return {row[0] for row in store.query("SELECT DISTINCT model FROM assay.llm_calls")[1]}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _assert_shape(panel: PanelQuery, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    assert rows, f"{panel.id} returned no rows"
+    assert len(set(names)) == len(names), f"{panel.id}: duplicate column names {names}"
+    if panel.panel_type == "timeseries":
+        # A time column first, then numbers; strings become series labels.
+        assert all(isinstance(r[0], (datetime, date)) for r in rows), f"{panel.id}: {names[0]}"
+        kinds = [{type(r[i]) for r in rows if r[i] is not None} for i in range(1, len(names))]
+        numeric = [k for k in kinds if k and all(issubclass(t, (int, float)) for t in k)]
+        labels = [k for k in kinds if k == {str}]
+        assert numeric, f"{panel.id} has no numeric column: {names}"
+        assert len(numeric) + len(labels) == len(kinds), f"{panel.id}: {names} {kinds}"
+        values = [r[i] for r in rows for i in range(1, len(names)) if _is_number(r[i])]
+        assert any(not math.isnan(v) for v in values), f"{panel.id}: only NaN"
+    elif panel.panel_type == "stat":
+        assert len(rows) == 1, f"{panel.id} should give one row"
+        assert all(_is_number(v) and not math.isnan(v) for v in rows[0]), (panel.id, rows)
+    else:
+        assert panel.panel_type == "table", panel.id
+        assert all(len(r) == len(names) for r in rows)
+
+
+@pytest.mark.parametrize("choice", ["all", "one", "several"])
+@pytest.mark.parametrize("span", list(RANGES), ids=list(RANGES))
+@pytest.mark.parametrize("dashboard", ["llm-monitoring", "evaluations", "experiments"])
+def test_every_panel_query_runs_and_returns_what_its_panel_needs(
+    embedded_store: EmbeddedStore, seeded: Seeded, dashboard: str, span: str, choice: str
+) -> None:
+    pick = _selections(embedded_store, dashboard)[choice]
+    request = _request(embedded_store, seeded, RANGES[span], dashboard, pick)
+    for panel in (p for p in PANELS if p.dashboard == dashboard):
+        request.min_interval_s = interval_for(panel.min_interval)
+        sql = interpolate(panel.sql, request)
+        names, rows = embedded_store.query(sql)
+        _assert_shape(panel, names, rows)
+
+
+@pytest.mark.parametrize("dashboard", ["llm-monitoring", "evaluations", "experiments"])
+def test_every_variable_query_lists_values(
+    embedded_store: EmbeddedStore, seeded: Seeded, dashboard: str
+) -> None:
+    # Variables resolve in order, each query seeing the ones before it ("All" here).
+    request = _request(embedded_store, seeded, RANGES["24h"], dashboard, {})
+    names = [v.name for v in VARIABLES if v.dashboard == dashboard]
+    assert list(request.variables) == names
+
+
+def test_rollups_add_up_to_the_calls_they_summarize(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    def one(sql: str) -> tuple[Any, ...]:
+        return embedded_store.query(sql)[1][0]
+
+    # The seeded traffic only, from a whole day on (other tests share the store).
+    day = f"toDate('{seeded.start:%Y-%m-%d}')"
+    ours = f"service_name IN {SERVICES!r}"
+    calls_where = f"WHERE {ours} AND toDate(timestamp) >= {day}"
+    cost = "round(sum(ifNull(cost_usd, 0)), 6)"
+    raw = f"count(), countIf(status = 'error'), sum(ifNull(input_tokens, 0)), {cost}"
+    summed = "sum(calls), sum(errors), sum(input_tokens), round(sum(cost_usd), 6)"
+    calls = one(f"SELECT {raw} FROM assay.llm_calls {calls_where}")
+    assert calls[0] >= seeded.calls
+    for rollup in ("llm_calls_1m", "llm_calls_1h"):
+        assert one(f"SELECT {summed} FROM assay.{rollup} WHERE {ours} AND minute >= {day}") == (
+            calls
+        ), rollup
+    assert one(f"SELECT {summed} FROM assay.llm_users_1d WHERE {ours} AND day >= {day}") == calls
+    sessions = "sum(calls), sum(errors), round(sum(cost_usd), 6), uniqExact(session_id)"
+    assert one(
+        f"SELECT {sessions} FROM assay.llm_sessions_1d "
+        f"WHERE hasAny(services, {list(SERVICES)!r}) AND day >= {day}"
+    ) == one(
+        f"SELECT count(), countIf(status = 'error'), {cost}, uniqExact(session_id) "
+        f"FROM assay.llm_calls {calls_where}"
+    )
+    assert one(f"SELECT count() FROM assay.llm_errors {calls_where}") == one(
+        f"SELECT countIf(status = 'error') FROM assay.llm_calls {calls_where}"
+    )
+    # Every score carries the dimensions of the call it grades.
+    graded = f"WHERE span_id IN (SELECT span_id FROM assay.llm_calls {calls_where})"
+    assert one(f"SELECT count() FROM assay.call_scores FINAL {graded}") == one(
+        f"SELECT count() FROM assay.scores FINAL {graded}"
+    )
+    assert one(
+        "SELECT count() FROM assay.call_scores AS s FINAL "
+        "INNER JOIN assay.llm_calls AS c ON c.span_id = s.span_id "
+        "WHERE (s.service_name, s.model, s.prompt_version) != (c.service_name, c.model, "
+        "c.prompt_version)"
+    ) == (0,)
+    assert one(f"SELECT countIf(service_name = '') FROM assay.call_scores {graded}") == (0,)
+
+
+def test_selecting_a_service_narrows_the_monitoring_totals(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    [calls] = [p for p in PANELS if p.dashboard == "llm-monitoring" and p.title == "Calls"]
+    results = {}
+    for choice in ("all", "one"):
+        pick = _selections(embedded_store, "llm-monitoring")[choice]
+        request = _request(embedded_store, seeded, RANGES["24h"], "llm-monitoring", pick)
+        results[choice] = embedded_store.query(interpolate(calls.sql, request))[1][0][0]
+        if choice == "one":
+            start, end = int(request.start.timestamp()), int(request.end.timestamp())
+            conditions = " AND ".join(
+                f"{column} = '{pick[name]}'"
+                for name, column in (
+                    ("service", "service_name"),
+                    ("model", "model"),
+                    ("provider", "provider"),
+                    ("prompt_name", "prompt_name"),
+                    ("prompt_version", "prompt_version"),
+                )
+            )
+            _, [[expected]] = embedded_store.query(
+                "SELECT count() FROM assay.llm_calls WHERE timestamp >= toDateTime({s:Int64}) "
+                f"AND timestamp <= toDateTime({{e:Int64}}) AND {conditions}",
+                parameters={"s": start, "e": end},
+            )
+            # The per-minute rollup counts whole minutes at the range's two edges.
+            assert abs(results[choice] - expected) <= max(2, expected // 100), (
+                results,
+                expected,
+            )
+    assert 0 < results["one"] < results["all"]
