@@ -59,6 +59,19 @@ TARGETS: dict[str, tuple[Target, ...]] = {
         Target((("llm_call_messages", "timestamp"),)),  # messages that came as log records
     ),
     "scores": (Target((("scores", "timestamp"),)),),
+    # The dashboards' rollups (migration 003): per-minute ones for recent ranges, and the
+    # hourly and daily ones, which should outlive the calls they summarize.
+    "minute_rollups": (Target((("llm_calls_1m", "minute"), ("llm_errors", "timestamp"))),),
+    "rollups": (
+        Target(
+            (
+                ("llm_calls_1h", "minute"),
+                ("llm_users_1d", "day"),
+                ("llm_sessions_1d", "day"),
+                ("call_scores", "timestamp"),
+            )
+        ),
+    ),
     "collector_stats": (Target((("collector_stats", "timestamp"),)),),
 }
 
@@ -84,7 +97,25 @@ def check_retention(retention: dict[str, str]) -> dict[str, str]:
     for period in retention.values():
         if str(period).strip().lower() != OFF:
             ttl_expression("t", str(period))
-    return {kind: str(period) for kind, period in retention.items()}
+    checked = {kind: str(period) for kind, period in retention.items()}
+    rollups, calls = _hours(checked.get("rollups")), _hours(checked.get("llm_calls"))
+    if rollups is not None and calls is not None and rollups < calls:
+        raise ValueError(
+            f"retention: rollups ({checked['rollups']}) must outlive the calls they summarize "
+            f"(llm_calls {checked['llm_calls']})"
+        )
+    return checked
+
+
+def _hours(period: str | None) -> float | None:
+    """A period in hours; None when unset, `off` (forever) as infinity."""
+    if period is None:
+        return None
+    if period.strip().lower() == OFF:
+        return float("inf")
+    match = _PERIOD.match(period.strip().lower())
+    assert match  # checked by ttl_expression first
+    return int(match.group(1)) * {"h": 1, "d": 24, "w": 24 * 7}[match.group(2)]
 
 
 def _table_ttl(ddl: str) -> str | None:

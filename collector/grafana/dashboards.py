@@ -1,5 +1,6 @@
-"""The three Assay dashboards, built with grafana-foundation-sdk: monitoring, evaluations,
-experiments. `render_dashboards()` gives their JSON models, keyed by file name."""
+"""The Assay dashboards, built with grafana-foundation-sdk: monitoring, evaluations,
+experiments (here) and collectors (collectors.py). `render_dashboards()` gives their JSON
+models, keyed by file name."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def _assay_url() -> cogbuilder.Builder[VariableModel]:
     return TextBoxVariable(ASSAY_URL).label("Assay UI").default_value("http://localhost:4318")
 
 
-def _dashboard(uid: str, title: str, description: str, variables: list[Variable]) -> Dashboard:
+def new_dashboard(uid: str, title: str, description: str, variables: list[Variable]) -> Dashboard:
     return (
         Dashboard(title)
         .uid(uid)
@@ -108,7 +109,7 @@ def monitoring() -> Dashboard:
             (PROMPT_VERSION, "prompt_versions"),
         )
     )
-    dash = _dashboard(
+    dash = new_dashboard(
         "assay-llm-monitoring",
         "Assay · LLM monitoring",
         "Traffic, errors, latency, tokens and cost of every LLM call Assay stored.",
@@ -314,7 +315,7 @@ def _experiments_in_range() -> str:
 
 def evaluations() -> Dashboard:
     online = _scores("online")
-    dash = _dashboard(
+    dash = new_dashboard(
         "assay-evaluations",
         "Assay · Evaluations",
         "Online evaluator scores, human feedback, and drift against the latest experiment.",
@@ -422,7 +423,7 @@ def experiments() -> Dashboard:
         f"WHERE s.source = 'experiment' AND {evaluator_filter('s.')}\n"
         f"  AND s.experiment_id IN ({in_range})"
     )
-    dash = _dashboard(
+    dash = new_dashboard(
         "assay-experiments",
         "Assay · Experiments",
         "Experiment runs over golden datasets: their scores over time, per evaluator, and a "
@@ -503,11 +504,14 @@ def _numbered(model: dict[str, Any]) -> dict[str, Any]:
 
 def render_dashboards() -> dict[str, str]:
     """File name → dashboard JSON, as checked in under grafana/dashboards/."""
+    from assay.collector.grafana.collectors import collectors  # it builds on this module
+
     out = {}
     for name, build in (
         ("llm-monitoring.json", monitoring),
         ("evaluations.json", evaluations),
         ("experiments.json", experiments),
+        ("collectors.json", collectors),
     ):
         model = json.loads(json.dumps(build().build(), cls=JSONEncoder))
         out[name] = json.dumps(_numbered(model), indent=2, ensure_ascii=False) + "\n"

@@ -36,6 +36,14 @@ SHARD_KEYS = {
     "experiments": "cityHash64(name)",
     "experiment_items": "cityHash64(experiment_id)",
     "llm_call_messages": "cityHash64(trace_id)",
+    # Rollups are filled on each shard by materialized views from its own calls: nothing is
+    # inserted through their Distributed tables, and queries merge the shards' partial states.
+    "llm_calls_1m": "rand()",
+    "llm_calls_1h": "rand()",
+    "llm_users_1d": "rand()",
+    "llm_sessions_1d": "rand()",
+    "llm_errors": "cityHash64(trace_id)",
+    "call_scores": "cityHash64(trace_id)",
     # A metric series (service, name, attributes) stays on one shard.
     "otel_metrics_sum": "cityHash64(ServiceName, MetricName, Attributes)",
     "otel_metrics_gauge": "cityHash64(ServiceName, MetricName, Attributes)",
@@ -45,6 +53,8 @@ SHARD_KEYS = {
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).
 _NON_REPLICATED_SETTINGS = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s*\(", re.S)
+# `CREATE TABLE t AS other ENGINE = ...`: the columns of another table
+_CREATE_TABLE_AS = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s+AS\s+(\w+)\.(\w+)\s+", re.S)
 _CREATE_VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+TO\s+(\w+)\.(\w+)\s+AS\s", re.S
 )
@@ -104,6 +114,19 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
         tables.add(name)
         return [
             head + body,
+            f"CREATE TABLE {exists}{database}.{name} {on} AS {database}.{local} "
+            f"ENGINE = Distributed({cluster}, {database}, {local}, {SHARD_KEYS[name]})",
+        ]
+    if match := _CREATE_TABLE_AS.match(statement):
+        exists, database, name, _, source = match.groups()
+        if name not in SHARD_KEYS:
+            raise ClusterSchemaError(f"table {name} has no shard key in SHARD_KEYS")
+        local = name + LOCAL_SUFFIX
+        source = source + LOCAL_SUFFIX if source in tables else source
+        body = _replicated_engine(statement[match.end() :], database, local)
+        tables.add(name)
+        return [
+            f"CREATE TABLE {exists}{database}.{local} {on} AS {database}.{source} {body}",
             f"CREATE TABLE {exists}{database}.{name} {on} AS {database}.{local} "
             f"ENGINE = Distributed({cluster}, {database}, {local}, {SHARD_KEYS[name]})",
         ]

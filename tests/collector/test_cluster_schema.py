@@ -107,7 +107,10 @@ def test_the_single_node_schema_has_the_columns_the_cluster_local_tables_have(
             r"(?:CREATE TABLE (?:IF NOT EXISTS )?|ALTER TABLE )assay\.(\w+)_local", normal
         )
         if target:
-            ddl[target.group(1)] = ddl.get(target.group(1), "") + "\n" + normal
+            # `CREATE TABLE t_local AS s_local`: t has the columns s has.
+            like = re.match(r"CREATE TABLE [^(]*? AS assay\.(\w+)_local ENGINE", normal)
+            source = ddl.get(like.group(1), "") if like else ""
+            ddl[target.group(1)] = ddl.get(target.group(1), "") + "\n" + normal + source
     _, tables = embedded_store.query(
         "SELECT name FROM system.tables WHERE database = 'assay' AND engine LIKE '%MergeTree'"
         " AND name != 'schema_migrations'"

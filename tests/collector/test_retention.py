@@ -93,6 +93,7 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
         ({"everything": "1d"}, "unknown kind"),
         ({"llm_calls": "soon"}, "write e.g. 12h, 30d"),
         ({"llm_calls": "0d"}, "must be positive"),
+        ({"llm_calls": "90d", "rollups": "30d"}, "rollups .* must outlive"),
     ],
 )
 def test_bad_retention_is_explained(retention: dict[str, str], message: str) -> None:

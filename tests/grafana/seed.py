@@ -193,3 +193,49 @@ def _seed_experiments(store: ClickHouseStore, end_s: int) -> None:
         ARRAY JOIN {_array(ONLINE_EVALUATORS)} AS evaluator
         WHERE experiment_id != ''"""
     )
+
+
+COLLECTORS = ("collector-1", "collector-2")
+STATS_EVERY_S = 5
+
+
+def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) -> None:
+    """`collector_stats` rows of two collectors, one every 5 s each, over the `hours` before
+    `end`, as collector/monitoring.py writes them."""
+    end_s = int(end.timestamp())
+    rows = int(hours * 3600) // STATS_EVERY_S
+    store.command(
+        f"""
+        INSERT INTO {store.database}.collector_stats
+        SELECT
+            fromUnixTimestamp64Nano(toInt64(({end_s} - intDiv(number, 2) * {STATS_EVERY_S})
+                                            * 1000000000)) AS timestamp,
+            {_array(COLLECTORS)}[1 + number % 2] AS instance,
+            concat('host-', toString(1 + number % 2)) AS host,
+            '0.1.0' AS version,
+            fromUnixTimestamp64Nano(toInt64({end_s - int(hours * 3600)} * 1000000000)) AS started_at,
+            {STATS_EVERY_S} AS interval_s,
+            if({_h('status')} % 50 = 0, 'degraded', 'ok') AS status,
+            status = 'ok' AS store_reachable,
+            10 + {_h('accepted')} % 20 AS requests_accepted,
+            {_h('refused')} % 3 AS requests_refused,
+            map('overloaded', {_h('over')} % 2, 'invalid', {_h('invalid')} % 2) AS refused,
+            requests_accepted * 40 AS spans_received,
+            0 AS logs_received,
+            spans_received AS spans_written,
+            intDiv(spans_received, 2) AS llm_calls_written,
+            0 AS logs_written,
+            1 + {_h('writes')} % 3 AS writes,
+            if({_h('fail')} % 100 = 0, 1, 0) AS write_failures,
+            20 + {_h('ms')} % 80 AS write_ms_avg,
+            write_ms_avg * 2 AS write_ms_max,
+            {_h('spool')} % 8000000 AS spool_bytes,
+            1 + {_h('segments')} % 3 AS spool_segments,
+            ({_h('age')} % 500) / 100 AS spool_oldest_age_s,
+            spans_received AS evaluations,
+            0 AS evaluation_failures,
+            if({_h('drop')} % 20 = 0, 5, 0) AS evaluation_drops,
+            {_h('queue')} % 300 AS evaluation_queue
+        FROM numbers({rows * len(COLLECTORS)})
+        """
+    )

@@ -90,7 +90,7 @@ def test_grafana_serves_every_panel_from_clickhouse() -> None:
 def _every_panel_returns_data(client: httpx.Client, store: ServerStore, end: datetime) -> None:
     requests = {
         name: resolve_variables(store, name, end - timedelta(hours=24), end)
-        for name in ("llm-monitoring", "evaluations", "experiments")
+        for name in ("llm-monitoring", "evaluations", "experiments", "collectors")
     }
     for panel in panel_queries():
         request = requests[panel.dashboard]

@@ -22,11 +22,12 @@ from tests.grafana.panel_queries import (
     resolve_variables,
     variable_queries,
 )
-from tests.grafana.seed import SERVICES, Seeded, seed
+from tests.grafana.seed import COLLECTORS, SERVICES, Seeded, seed, seed_collector_stats
 
 PANELS = list(panel_queries())
 VARIABLES = list(variable_queries())
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+DASHBOARDS = ["llm-monitoring", "evaluations", "experiments", "collectors"]
 # Variables that pick one experiment each; only the comparison panels use them.
 EXPERIMENT_CHOICES = {"experiment_a", "experiment_b"}
 
@@ -41,14 +42,14 @@ def test_checked_in_files_are_what_the_generator_writes() -> None:
         )
 
 
-def test_three_dashboards_every_panel_on_the_assay_datasource() -> None:
+def test_four_dashboards_every_panel_on_the_assay_datasource() -> None:
     models = dashboards()
-    assert set(models) == {"llm-monitoring", "evaluations", "experiments"}
+    assert set(models) == set(DASHBOARDS)
     for model in models.values():
         for panel in model["panels"]:
             assert panel["datasource"] == {"type": PLUGIN_ID, "uid": DATASOURCE_UID}
             assert panel["targets"], panel["title"]
-    assert len({m["uid"] for m in models.values()}) == 3
+    assert len({m["uid"] for m in models.values()}) == len(DASHBOARDS)
 
 
 def _filter_variables(dashboard: str) -> set[str]:
@@ -73,6 +74,7 @@ def test_every_panel_filters_by_the_dashboard_variables(panel: PanelQuery) -> No
 @pytest.fixture(scope="module")
 def seeded(embedded_store: EmbeddedStore) -> Seeded:
     end = datetime.now(timezone.utc).replace(microsecond=0)
+    seed_collector_stats(embedded_store, end, hours=24 * 7)
     return seed(embedded_store, 50_000, end, hours=24 * 7)
 
 
@@ -93,6 +95,8 @@ def _a_graded_call(store: EmbeddedStore, where: str) -> dict[str, Any]:
 def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any]]:
     """All; one value of each variable (a call that was graded, so every panel has data); and
     several values of each (multi-value)."""
+    if dashboard == "collectors":
+        return {"all": {}, "one": {"instance": COLLECTORS[0]}, "several": {"instance": COLLECTORS}}
     # Calls of the seeded traffic only: other tests share the store.
     where = (
         "experiment_id LIKE 'exp-%' AND service_name = 'notebook'"
@@ -140,7 +144,7 @@ def _assert_shape(panel: PanelQuery, names: list[str], rows: list[tuple[Any, ...
 
 @pytest.mark.parametrize("choice", ["all", "one", "several"])
 @pytest.mark.parametrize("span", list(RANGES), ids=list(RANGES))
-@pytest.mark.parametrize("dashboard", ["llm-monitoring", "evaluations", "experiments"])
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
 def test_every_panel_query_runs_and_returns_what_its_panel_needs(
     embedded_store: EmbeddedStore, seeded: Seeded, dashboard: str, span: str, choice: str
 ) -> None:
@@ -153,7 +157,7 @@ def test_every_panel_query_runs_and_returns_what_its_panel_needs(
         _assert_shape(panel, names, rows)
 
 
-@pytest.mark.parametrize("dashboard", ["llm-monitoring", "evaluations", "experiments"])
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
 def test_every_variable_query_lists_values(
     embedded_store: EmbeddedStore, seeded: Seeded, dashboard: str
 ) -> None:

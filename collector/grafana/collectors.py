@@ -1,0 +1,175 @@
+"""The fourth dashboard, "Assay collectors": each collector instance's own counters, from the
+`collector_stats` rows every collector writes every few seconds (collector/monitoring.py).
+
+Counts in `collector_stats` are per interval, so a rate is the bucket's sum over the seconds
+the rows cover; gauges (spool, queue) are the bucket's maximum.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models.dashboard import Panel
+
+from assay.collector.grafana.dashboards import new_dashboard
+from assay.collector.grafana.panels import stat_value, table_of, time_series
+from assay.collector.grafana.sql import DATABASE, Variable, any_of
+
+INSTANCE = Variable(
+    "instance",
+    "Collector",
+    "instance",
+    f"SELECT DISTINCT instance FROM {DATABASE}.collector_stats "
+    "WHERE $__timeFilter(timestamp) ORDER BY instance",
+)
+# Collectors sample every 5 s by default: buckets finer than that would be empty.
+STATS_INTERVAL = "10s"
+STATS = f"{DATABASE}.collector_stats\nWHERE $__timeFilter(timestamp)\n  AND {any_of(INSTANCE)}"
+
+
+def _per_instance(title: str, value: str, unit: str, description: str) -> cogbuilder.Builder[Panel]:
+    return time_series(
+        title,
+        f"SELECT $__timeInterval(timestamp) AS time, instance, {value} AS value\n"
+        f"FROM {STATS}\nGROUP BY time, instance ORDER BY time",
+        unit,
+        description,
+        min_interval=STATS_INTERVAL,
+    )
+
+
+def collectors() -> Dashboard:
+    rate = "sum({0}) / greatest(sum(interval_s), 1)"
+    return (
+        new_dashboard(
+            "assay-collectors",
+            "Assay · Collectors",
+            "What every collector instance received, refused, wrote and queued.",
+            [INSTANCE],
+        )
+        .with_panel(
+            stat_value(
+                "Collectors reporting",
+                "SELECT uniqExact(instance) AS collectors FROM "
+                f"{DATABASE}.collector_stats\n"
+                "WHERE timestamp >= now() - INTERVAL 1 MINUTE AND $__timeFilter(timestamp)\n"
+                f"  AND {any_of(INSTANCE)}",
+                "short",
+                "Instances that wrote their counters in the last minute.",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Spans received",
+                f"SELECT sum(spans_received) AS spans FROM {STATS}",
+                "short",
+                "Spans accepted over the range, all selected collectors.",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Requests refused",
+                f"SELECT sum(requests_refused) AS refused FROM {STATS}",
+                "short",
+                "Requests answered with an error (see the reasons below).",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Write failures",
+                f"SELECT sum(write_failures) AS failures FROM {STATS}",
+                "short",
+                "Store writes that failed and were retried.",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Evaluations dropped",
+                f"SELECT sum(evaluation_drops) AS dropped FROM {STATS}",
+                "short",
+                "Online evaluations dropped because the queue was full.",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Largest spool",
+                f"SELECT max(spool_bytes) AS spool_bytes FROM {STATS}",
+                "bytes",
+                "The most data any collector held waiting for the store.",
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "Spans received per second",
+                rate.format("spans_received"),
+                "short",
+                "Spans accepted per second, by collector.",
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "LLM calls written per second",
+                rate.format("llm_calls_written"),
+                "short",
+                "llm_calls rows stored per second, by collector.",
+            )
+        )
+        .with_panel(
+            time_series(
+                "Refused requests by reason",
+                "SELECT $__timeInterval(timestamp) AS time, reason, sum(n) AS refused\n"
+                f"FROM {STATS}\nARRAY JOIN mapKeys(refused) AS reason, mapValues(refused) AS n\n"
+                "GROUP BY time, reason ORDER BY time",
+                "short",
+                "Refusals: overloaded (back-pressure), invalid, too_large, unauthenticated, "
+                "media_type.",
+                bars=True,
+                min_interval=STATS_INTERVAL,
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "Write time (mean per batch)",
+                "sum(write_ms_avg * writes) / greatest(sum(writes), 1)",
+                "ms",
+                "Time to store one spool segment, by collector.",
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "Spool",
+                "max(spool_bytes)",
+                "bytes",
+                "Accepted data waiting for the store, by collector.",
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "Oldest spooled data",
+                "max(spool_oldest_age_s)",
+                "s",
+                "Age of the oldest data waiting for the store: grows while the store is down.",
+            )
+        )
+        .with_panel(
+            _per_instance(
+                "Evaluation queue",
+                "max(evaluation_queue)",
+                "short",
+                "Online evaluations waiting, by collector.",
+            )
+        )
+        .with_panel(
+            table_of(
+                "Collectors",
+                "SELECT instance, argMax(status, timestamp) AS status,\n"
+                "  max(timestamp) AS last_seen, argMax(host, timestamp) AS host,\n"
+                "  argMax(version, timestamp) AS version,\n"
+                "  sum(spans_received) AS spans_received, sum(requests_refused) AS refused,\n"
+                "  sum(write_failures) AS write_failures, max(spool_bytes) AS max_spool_bytes\n"
+                f"FROM {STATS}\nGROUP BY instance ORDER BY instance",
+                "Every collector seen in the range: its latest status and its totals.",
+                width=24,
+            )
+        )
+    )
