@@ -24,7 +24,8 @@ INSTANCE = Variable(
 )
 # Collectors sample every 5 s by default: buckets finer than that would be empty.
 STATS_INTERVAL = "10s"
-STATS = f"{DATABASE}.collector_stats\nWHERE $__timeFilter(timestamp)\n  AND {any_of(INSTANCE)}"
+IN_RANGE = f"WHERE $__timeFilter(timestamp)\n  AND {any_of(INSTANCE)}"
+STATS = f"{DATABASE}.collector_stats\n{IN_RANGE}"
 
 
 def _per_instance(title: str, value: str, unit: str, description: str) -> cogbuilder.Builder[Panel]:
@@ -117,8 +118,10 @@ def collectors() -> Dashboard:
         .with_panel(
             time_series(
                 "Refused requests by reason",
-                "SELECT $__timeInterval(timestamp) AS time, reason, sum(n) AS refused\n"
-                f"FROM {STATS}\nARRAY JOIN mapKeys(refused) AS reason, mapValues(refused) AS n\n"
+                "SELECT $__timeInterval(timestamp) AS time, reason, sum(n) AS requests\n"
+                f"FROM {DATABASE}.collector_stats\n"
+                "ARRAY JOIN mapKeys(refused) AS reason, mapValues(refused) AS n\n"
+                f"{IN_RANGE}\n"
                 "GROUP BY time, reason ORDER BY time",
                 "short",
                 "Refusals: overloaded (back-pressure), invalid, too_large, unauthenticated, "

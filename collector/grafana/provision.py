@@ -40,7 +40,7 @@ def _exists(call: Any, *args: Any) -> bool:
 
 
 def provision(api: GrafanaApi, server: ClickHouseServer, check_health: bool = True) -> Provisioned:
-    """Create or update the data source, the folder and the three dashboards."""
+    """Create or update the data source, the folder and the dashboards."""
     source = datasource(server)
     if _exists(api.datasource.get_datasource_by_uid, DATASOURCE_UID):
         api.datasource.update_datasource_by_uid(DATASOURCE_UID, source)

@@ -54,7 +54,9 @@ SHARD_KEYS = {
 _NON_REPLICATED_SETTINGS = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s*\(", re.S)
 # `CREATE TABLE t AS other ENGINE = ...`: the columns of another table
-_CREATE_TABLE_AS = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s+AS\s+(\w+)\.(\w+)\s+", re.S)
+_CREATE_TABLE_AS = re.compile(
+    r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)\s+AS\s+(\w+)\.(\w+)\s+", re.S
+)
 _CREATE_VIEW = re.compile(
     r"^CREATE MATERIALIZED VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+TO\s+(\w+)\.(\w+)\s+AS\s", re.S
 )

@@ -84,8 +84,12 @@ def test_the_cluster_schema_exposes_the_single_node_tables(
             continue
         local = cluster[("TABLE", f"{name}{LOCAL_SUFFIX}")]
         distributed = cluster[("TABLE", name)]
-        # Same columns (types, codecs, defaults) and indexes on the shards as on one node.
-        assert columns_block(local) == columns_block(normal), name
+        like = re.match(r"CREATE TABLE (?:IF NOT EXISTS )?\S+ AS (\S+)\s+ENGINE", normal)
+        if like:  # the columns of another table: that table's local form on the shards
+            source = rf"AS {like.group(1)}_local\s"
+            assert re.match(rf"CREATE TABLE (?:IF NOT EXISTS )?\S+ ON CLUSTER \S+ {source}", local)
+        else:  # same columns (types, codecs, defaults) and indexes on the shards as on one node
+            assert columns_block(local) == columns_block(normal), name
         table = name.split(".")[1]
         engine = re.search(r"ENGINE = (\w+)", normal)
         assert engine and f"ENGINE = Replicated{engine.group(1)}(" in local
@@ -108,7 +112,7 @@ def test_the_single_node_schema_has_the_columns_the_cluster_local_tables_have(
         )
         if target:
             # `CREATE TABLE t_local AS s_local`: t has the columns s has.
-            like = re.match(r"CREATE TABLE [^(]*? AS assay\.(\w+)_local ENGINE", normal)
+            like = re.match(r"CREATE TABLE [^(]*? AS assay\.(\w+)_local\s+ENGINE", normal)
             source = ddl.get(like.group(1), "") if like else ""
             ddl[target.group(1)] = ddl.get(target.group(1), "") + "\n" + normal + source
     _, tables = embedded_store.query(

@@ -204,6 +204,7 @@ def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) ->
     `end`, as collector/monitoring.py writes them."""
     end_s = int(end.timestamp())
     rows = int(hours * 3600) // STATS_EVERY_S
+    started_ns = (end_s - int(hours * 3600)) * 1_000_000_000
     store.command(
         f"""
         INSERT INTO {store.database}.collector_stats
@@ -213,29 +214,29 @@ def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) ->
             {_array(COLLECTORS)}[1 + number % 2] AS instance,
             concat('host-', toString(1 + number % 2)) AS host,
             '0.1.0' AS version,
-            fromUnixTimestamp64Nano(toInt64({end_s - int(hours * 3600)} * 1000000000)) AS started_at,
+            fromUnixTimestamp64Nano(toInt64({started_ns})) AS started_at,
             {STATS_EVERY_S} AS interval_s,
-            if({_h('status')} % 50 = 0, 'degraded', 'ok') AS status,
+            if({_h("status")} % 50 = 0, 'degraded', 'ok') AS status,
             status = 'ok' AS store_reachable,
-            10 + {_h('accepted')} % 20 AS requests_accepted,
-            {_h('refused')} % 3 AS requests_refused,
-            map('overloaded', {_h('over')} % 2, 'invalid', {_h('invalid')} % 2) AS refused,
+            10 + {_h("accepted")} % 20 AS requests_accepted,
+            {_h("refused")} % 3 AS requests_refused,
+            map('overloaded', {_h("over")} % 2, 'invalid', {_h("invalid")} % 2) AS refused,
             requests_accepted * 40 AS spans_received,
             0 AS logs_received,
             spans_received AS spans_written,
             intDiv(spans_received, 2) AS llm_calls_written,
             0 AS logs_written,
-            1 + {_h('writes')} % 3 AS writes,
-            if({_h('fail')} % 100 = 0, 1, 0) AS write_failures,
-            20 + {_h('ms')} % 80 AS write_ms_avg,
+            1 + {_h("writes")} % 3 AS writes,
+            if({_h("fail")} % 100 = 0, 1, 0) AS write_failures,
+            20 + {_h("ms")} % 80 AS write_ms_avg,
             write_ms_avg * 2 AS write_ms_max,
-            {_h('spool')} % 8000000 AS spool_bytes,
-            1 + {_h('segments')} % 3 AS spool_segments,
-            ({_h('age')} % 500) / 100 AS spool_oldest_age_s,
+            {_h("spool")} % 8000000 AS spool_bytes,
+            1 + {_h("segments")} % 3 AS spool_segments,
+            ({_h("age")} % 500) / 100 AS spool_oldest_age_s,
             spans_received AS evaluations,
             0 AS evaluation_failures,
-            if({_h('drop')} % 20 = 0, 5, 0) AS evaluation_drops,
-            {_h('queue')} % 300 AS evaluation_queue
+            if({_h("drop")} % 20 = 0, 5, 0) AS evaluation_drops,
+            {_h("queue")} % 300 AS evaluation_queue
         FROM numbers({rows * len(COLLECTORS)})
         """
     )

@@ -96,7 +96,11 @@ def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any
     """All; one value of each variable (a call that was graded, so every panel has data); and
     several values of each (multi-value)."""
     if dashboard == "collectors":
-        return {"all": {}, "one": {"instance": COLLECTORS[0]}, "several": {"instance": COLLECTORS}}
+        return {
+            "all": {},
+            "one": {"instance": COLLECTORS[0]},
+            "several": {"instance": list(COLLECTORS)},
+        }
     # Calls of the seeded traffic only: other tests share the store.
     where = (
         "experiment_id LIKE 'exp-%' AND service_name = 'notebook'"

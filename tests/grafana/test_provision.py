@@ -5,6 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from assay.collector.cli import main
+from assay.collector.grafana.dashboards import render_dashboards
 from assay.collector.grafana.query import DATASOURCE_UID, PLUGIN_ID
 from tests.conftest import free_port
 from tests.grafana.fake_grafana import fake_grafana
@@ -47,7 +48,7 @@ def test_a_second_run_updates_and_never_duplicates() -> None:
         assert code == 0, output
         assert "data source updated" in output and "folder kept" in output
         assert len(grafana.datasources) == 1 and len(grafana.folders) == 1
-        assert len(grafana.dashboards) == 3
+        assert len(grafana.dashboards) == len(render_dashboards())
         assert {d["version"] for d in grafana.dashboards.values()} == {2}
         assert grafana.datasources[DATASOURCE_UID]["jsonData"]["host"] == "elsewhere"
         assert not [r for r in grafana.requests if r == ("POST", "/api/datasources")][1:]
