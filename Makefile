@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	@for pkg in instrumentation evaluators collector; do ln -sfn $(CURDIR)/$$pkg $(VENV)/mypy/assay/$$pkg; done
 	@touch $(STAMP)
 
-# Start the collector on embedded storage in ./assay-data and send demo traffic through it.
+# Start the collector on embedded storage in ./assay-data (online evaluation rules from
+# examples/assay.yaml) and send demo traffic through it.
 run: install
-	$(BIN)/assay collector --storage ./assay-data --demo
+	$(BIN)/assay collector --storage ./assay-data --config examples/assay.yaml --demo
 
 lint: install
 	$(BIN)/ruff format --check .
