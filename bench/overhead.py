@@ -92,6 +92,7 @@ class Config:
 
 
 CONFIGS = (
+    Config("span-floor", "reference: one bare SDK span per call", MAIN_VENV),
     Config("assay", "Assay", MAIN_VENV),
     Config("openllmetry", "OpenLLMetry (opentelemetry-instrumentation-openai)", "openllmetry"),
     Config("openlit-default", "OpenLIT 1.45, openlit.init() defaults", "openlit"),
@@ -315,7 +316,7 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
             base = series[baselines[entry.stack]]
             over_plain = f"{_cell(_overheads(entry, base, 'plain')):>29}"
             over_stream = f"{_cell(_overheads(entry, base, 'stream')):>24}"
-            if assay is None or key == "assay":
+            if assay is None or key in ("assay", "span-floor"):
                 ratios = f"{'1.00' if key == 'assay' else '':>8} {'1.00' if key == 'assay' else '':>7}"
             else:
                 plain_ratio = overhead[key][0] / assay[0] if assay[0] > 0 else float("inf")
@@ -328,7 +329,7 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
             f"{statistics.median(entry.rss_mib):8.1f}"
         )
     if assay is not None:
-        peers = {k: v for k, v in overhead.items() if k != "assay"}
+        peers = {k: v for k, v in overhead.items() if k not in ("assay", "span-floor")}
         if peers:
             best_plain = min(peers.items(), key=lambda item: item[1][0])
             best_stream = min(peers.items(), key=lambda item: item[1][1])

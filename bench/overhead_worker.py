@@ -103,6 +103,20 @@ def _setup_assay(provider: TracerProvider) -> None:
     instrument(tracer_provider=provider, capture_content=True)
 
 
+def _setup_span_floor(provider: TracerProvider) -> None:
+    # The least any SDK-based instrumentation pays: one current span per call, no attributes.
+    import wrapt
+    from openai.resources.chat.completions import Completions
+
+    tracer = provider.get_tracer("overhead-bench.floor")
+
+    def traced(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        with tracer.start_as_current_span("chat"):
+            return wrapped(*args, **kwargs)  # a stream's span ends before its chunks
+
+    wrapt.wrap_function_wrapper(Completions, "create", traced)
+
+
 def _setup_openllmetry(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
@@ -188,6 +202,7 @@ def _setup_openlit_best(provider: TracerProvider) -> None:
 SETUPS: dict[str, Callable[[TracerProvider], None]] = {
     "none": _setup_none,
     "assay": _setup_assay,
+    "span-floor": _setup_span_floor,
     "openllmetry": _setup_openllmetry,
     "openlit-default": _setup_openlit_default,
     "openlit-best": _setup_openlit_best,
