@@ -31,10 +31,10 @@ os.environ.update(
     }
 )
 
-from openai import OpenAI  # noqa: E402
-from opentelemetry import trace  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import (  # noqa: E402
+from openai import OpenAI
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
@@ -189,9 +189,7 @@ def _setup_openlit_best(provider: TracerProvider) -> None:
 
     _drop_openlit_metrics_and_logs()  # in case anything is still emitted
 
-    everything_else = [
-        name for name in getattr(openlit, "MODULE_NAME_MAP", {}) if name != "openai"
-    ]
+    everything_else = [name for name in getattr(openlit, "MODULE_NAME_MAP", {}) if name != "openai"]
     _openlit_init(
         disable_metrics=True,
         disable_events=True,
