@@ -78,11 +78,12 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_jso
 # `JSONEncoder.encode` still builds its C encoder on every call; this one is built once.
 # No circular-reference markers: they would be shared state between threads, and a
 # cycle (impossible in a JSON request) still fails, with RecursionError.
+_c_make_encoder: Any = getattr(json_encoder, "c_make_encoder", None)  # CPython's C accelerator
 _C_ENCODE = (
-    json_encoder.c_make_encoder(
+    _c_make_encoder(
         None, _json_default, json_encoder.encode_basestring, None, ":", ",", False, False, True
     )
-    if json_encoder.c_make_encoder is not None
+    if _c_make_encoder is not None
     else None
 )
 
