@@ -5,8 +5,8 @@ Run (from the repository root, after `make install`)::
     .venv/bin/python bench/overhead.py [--calls 600] [--rounds 3] [--chunks 100]
                                        [--memory-calls 10000] [--only assay,openllmetry]
 
-The defaults take about 10 minutes on a busy 2-core machine (the first run also installs
-the peers' venvs); more calls and rounds narrow the [min..max] ranges.
+The defaults take two to ten minutes on a 2-core machine, depending on its other load (the
+first run also installs the peers' venvs); more rounds narrow the [min..max] ranges.
 
 What it does:
 
@@ -41,7 +41,7 @@ attributes; for streams it ends before the chunks). Compare figures only within 
 run: absolute numbers move with the machine's load.
 
 Memory: `--memory-calls N` (default 10,000; the issue's figure is `--memory-calls 100000`,
-about ten minutes) makes N calls (one streamed in ten) in one process uninstrumented and
+about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process uninstrumented and
 one with Assay, side by side, and prints RSS at the start, after warm-up (5 %), at the
 middle and at the end. Flat from warm-up to the end means nothing accumulates per call.
 `--calls 0` skips the CPU part, `--memory-calls 0` the memory part.
