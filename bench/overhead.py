@@ -41,10 +41,10 @@ attributes; for streams it ends before the chunks). Compare figures only within 
 run: absolute numbers move with the machine's load.
 
 Memory: `--memory-calls N` (default 10,000; the issue's figure is `--memory-calls 100000`,
-about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process uninstrumented and
-one with Assay, side by side, and prints RSS at the start, after warm-up (5 %), at the
-middle and at the end. Flat from warm-up to the end means nothing accumulates per call.
-`--calls 0` skips the CPU part, `--memory-calls 0` the memory part.
+about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process
+uninstrumented and one with Assay, side by side, and prints RSS at the start, after
+warm-up (5 %), at the middle and at the end. Flat from warm-up to the end means nothing
+accumulates per call. `--calls 0` skips the CPU part, `--memory-calls 0` the memory part.
 """
 
 from __future__ import annotations
