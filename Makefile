@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/evaluators.py
 	$(BIN)/python bench/experiments.py
 	$(BIN)/python bench/dashboards.py
+	$(BIN)/python bench/overhead.py
 
 clean:
 	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from json import encoder as json_encoder
 from time import perf_counter
 from typing import Any
 
@@ -79,11 +80,24 @@ def _json_default(value: Any) -> Any:
 
 # One encoder, built once: `json.dumps` with options builds a new one per call.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+# `JSONEncoder.encode` still builds its C encoder on every call; this one is built once.
+# No circular-reference markers: they would be shared state between threads, and a
+# cycle (impossible in a JSON request) still fails, with RecursionError.
+_c_make_encoder: Any = getattr(json_encoder, "c_make_encoder", None)  # CPython's C accelerator
+_C_ENCODE = (
+    _c_make_encoder(
+        None, _json_default, json_encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if _c_make_encoder is not None
+    else None
+)
 
 
 def to_json(value: Any) -> str:
     """Compact JSON for span attributes (messages, tool definitions)."""
-    return _JSON.encode(value)
+    if _C_ENCODE is None or type(value) is str:
+        return _JSON.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def error_type(error: BaseException) -> str:

@@ -1,0 +1,451 @@
+"""Overhead benchmark: CPU per openai call added by Assay and by the peer instrumentations.
+
+Run (from the repository root, after `make install`)::
+
+    .venv/bin/python bench/overhead.py [--calls 600] [--rounds 3] [--chunks 100]
+                                       [--memory-calls 10000] [--only assay,openllmetry]
+
+The defaults take two to ten minutes on a 2-core machine, depending on its other load (the
+first run also installs the peers' venvs); more rounds narrow the [min..max] ranges.
+
+What it does:
+
+1. Creates (first run) or reuses one virtual environment per peer under `bench/.venvs/`
+   (gitignored), installed from the package registry: their pins conflict with each other
+   and with Assay's. `openai` is pinned to the version of `.venv` where the peer allows it
+   (OpenLIT 1.45 requires openai < 3, so it runs on the newest 2.x).
+2. Starts one fake OpenAI server (`collector/demo/fake_openai.py`) in its own process:
+   real JSON bodies with usage, and streams of `--chunks` SSE chunks (role chunk, words,
+   finish chunk, usage chunk).
+3. Runs `bench/overhead_worker.py` once per configuration and round, each in a fresh
+   subprocess with the configuration's venv: the real `openai` client makes the same
+   chat calls (system + user message, temperature, max_tokens), plain and streamed
+   (`stream_options.include_usage`), with content capture on and an SDK
+   `SimpleSpanProcessor` whose exporter drops every span. Rounds are interleaved
+   (every configuration once per round, in a rotating order) so the load of this shared
+   machine spreads over all of them.
+
+What the numbers mean: process CPU time (every thread of the client process, not wall
+time; the fake server's CPU is not counted) per call. Each worker times its calls in
+batches of `--batch-size`, alternating plain and streamed batches, and keeps the lower
+quartile of its batches (bursts of the other processes on a shared machine only ever add
+CPU time). "Overhead" is a configuration's CPU per call minus the uninstrumented CPU per
+call on the same client stack (same `openai` and HTTP library versions: OpenLIT's venv
+gets its own baseline), paired round by round; the table shows the median over rounds
+and, in brackets, the lowest and highest round. "x Assay" is the peer's overhead divided
+by Assay's. "spans" per call confirms each instrumentation was active (OpenLIT's defaults
+add an HTTP client span); "content" says where the prompt text was found (span, log
+record, or none). The row "one bare SDK span per call" is a reference, not a peer: the
+floor that any instrumentation built on the OpenTelemetry SDK pays (a current span, no
+attributes; for streams it ends before the chunks). Compare figures only within one
+run: absolute numbers move with the machine's load.
+
+Memory: `--memory-calls N` (default 10,000; the issue's figure is `--memory-calls 100000`,
+about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process
+uninstrumented and one with Assay, side by side, and prints RSS at the start, after
+warm-up (5 %), at the middle and at the end. Flat from warm-up to the end means nothing
+accumulates per call. `--calls 0` skips the CPU part, `--memory-calls 0` the memory part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORKER = BENCH / "overhead_worker.py"
+VENVS = BENCH / ".venvs"
+MAIN_VENV = "main"  # the project's own .venv (the Python running this script)
+
+_OPENAI = f"openai=={version('openai')}"
+# Each peer's install (see shared reference peers.md): packages of its own venv.
+PEER_VENVS: dict[str, tuple[str, ...]] = {
+    "openllmetry": (_OPENAI, "opentelemetry-sdk", "opentelemetry-instrumentation-openai"),
+    "otel-v2": (
+        _OPENAI,
+        "opentelemetry-sdk",
+        "opentelemetry-instrumentation-openai-v2",
+        "httpx",
+        "opentelemetry-util-genai==1.1b0",  # 1.3b0 drops a module openai-v2 imports
+    ),
+    # Newer openlit releases fail at import; these are the pins that work together.
+    "openlit": (
+        "openlit==1.45.0",
+        "opentelemetry-sdk==1.39.1",
+        "opentelemetry-api==1.39.1",
+        "opentelemetry-exporter-otlp==1.39.1",
+        "opentelemetry-semantic-conventions==0.60b1",
+        "opentelemetry-instrumentation==0.60b1",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str  # the worker's setup name
+    label: str
+    venv: str
+
+
+# Rows that are not a peer: the subject and the reference floor.
+NOT_PEERS = frozenset({"assay", "span-floor"})
+CONFIGS = (
+    Config("span-floor", "reference: one bare SDK span per call", MAIN_VENV),
+    Config("assay", "Assay", MAIN_VENV),
+    Config("openllmetry", "OpenLLMetry (opentelemetry-instrumentation-openai)", "openllmetry"),
+    Config("openlit-default", "OpenLIT 1.45, openlit.init() defaults", "openlit"),
+    Config("openlit-best", "OpenLIT 1.45, openai only, no metrics/events", "openlit"),
+    Config("otel-v2", "OTel opentelemetry-instrumentation-openai-v2", "otel-v2"),
+)
+
+
+# --- virtual environments ----------------------------------------------------------------------
+
+
+def venv_python(venv: str) -> Path:
+    if venv == MAIN_VENV:
+        return Path(sys.executable)
+    return VENVS / venv / "bin" / "python"
+
+
+def ensure_venv(venv: str) -> Path:
+    """The venv's Python, created and installed on first use; reused while its pins hold."""
+    python = venv_python(venv)
+    if venv == MAIN_VENV:
+        return python
+    requirements = PEER_VENVS[venv]
+    home = VENVS / venv
+    stamp = home / ".bench-requirements"
+    wanted = "\n".join(requirements)
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"creating {home.relative_to(ROOT)}: {' '.join(requirements)}", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
+    install = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if install.returncode != 0:
+        tail = "\n".join(line for line in install.stderr.splitlines() if "is ignored" not in line)[
+            -3000:
+        ]
+        sys.exit(f"installing the {venv} venv failed:\n{tail}")
+    stamp.write_text(wanted)
+    return python
+
+
+def client_stack(python: Path) -> str:
+    """The versions that decide the uninstrumented cost of a call: openai and what it requires."""
+    script = (
+        "import importlib.metadata as m, json, re, sys\n"
+        "names = ['openai'] + [re.split(r'[^A-Za-z0-9_.-]', r, maxsplit=1)[0]\n"
+        "    for r in m.requires('openai') or () if 'extra ==' not in r]\n"
+        "v = {n: m.version(n) for n in names}\n"
+        "v['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(v, sort_keys=True))\n"
+    )
+    out = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+# --- the fake server ---------------------------------------------------------------------------
+
+
+def _reply_of(chunks: int) -> str:
+    # A streamed answer is a role chunk, one chunk per word, a finish chunk and a usage chunk.
+    words = max(1, chunks - 3)
+    vocabulary = "the order shipped on friday and tracking will update within two days".split()
+    return " ".join(vocabulary[i % len(vocabulary)] for i in range(words))
+
+
+def serve_fake(chunks: int) -> None:
+    """Serve the fake OpenAI API until stdin closes; print its base URL first."""
+    sys.path.insert(0, str(ROOT))
+    from assay.collector.demo import fake_openai
+    from assay.collector.demo.fake_openai import FakeOpenAI
+
+    # Each SSE chunk is its own small write: with Nagle's algorithm on, the client waits
+    # for delayed ACKs between chunks (wall time only, but it makes long runs crawl).
+    fake_openai._Handler.disable_nagle_algorithm = True
+    reply = _reply_of(chunks)
+    with FakeOpenAI(reply=lambda request: reply) as fake:
+        print(fake.base_url, flush=True)
+        sys.stdin.read()
+
+
+@contextmanager
+def fake_server(chunks: int) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-fake", "--chunks", str(chunks)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            sys.exit("the fake OpenAI server did not start")
+        yield base_url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# --- running the workers -----------------------------------------------------------------------
+
+
+def _worker_command(
+    python: Path, config: str, base_url: str, calls: int, batch_size: int, memory: bool = False
+) -> list[str]:
+    command = [str(python), str(WORKER), config, base_url, "--calls", str(calls)]
+    return command + (["--memory"] if memory else ["--batch-size", str(batch_size)])
+
+
+def run_worker(
+    python: Path, config: str, base_url: str, calls: int, batch_size: int
+) -> dict[str, Any]:
+    command = _worker_command(python, config, base_url, calls, batch_size)
+    env = {**os.environ, "PYTHONPATH": "", "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(BENCH))
+    if done.returncode != 0:
+        sys.exit(f"the {config} worker failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@dataclass
+class Series:
+    """One configuration's results, round by round."""
+
+    label: str
+    stack: str
+    plain: list[float] = field(default_factory=list)  # per round: CPU µs per call
+    stream: list[float] = field(default_factory=list)
+    spans_per_call: float = 0.0
+    content: str = ""  # where the prompt text was found: span, log record, or none
+    setup_ms: list[float] = field(default_factory=list)
+    rss_mib: list[float] = field(default_factory=list)
+    chunks: int = 0
+
+
+def run_rounds(
+    plan: dict[str, tuple[Config, Path, str]],
+    base_url: str,
+    calls: int,
+    rounds: int,
+    batch_size: int,
+) -> dict[str, Series]:
+    series = {key: Series(config.label, stack) for key, (config, _, stack) in plan.items()}
+    keys = list(plan)
+    per_round = max(batch_size, calls // rounds)
+    for round_number in range(rounds):
+        shift = round_number % len(keys)  # rotate so no configuration always runs first
+        order = keys[shift:] + keys[:shift]
+        started = time.monotonic()
+        for key in order:
+            config, python, _ = plan[key]
+            result = run_worker(python, config.name, base_url, per_round, batch_size)
+            entry = series[key]
+            entry.plain.append(lower_quartile(result["plain_us"]))
+            entry.stream.append(lower_quartile(result["stream_us"]))
+            entry.spans_per_call = result["spans"] / result["calls"]
+            entry.content = result["content"]
+            entry.setup_ms.append(result["setup_cpu_ms"])
+            entry.rss_mib.append(result["rss_after_setup"] / 2**20)
+            entry.chunks = result["chunks"]
+        print(f"round {round_number + 1}/{rounds}: {time.monotonic() - started:.0f} s", flush=True)
+    return series
+
+
+def lower_quartile(values: Sequence[float]) -> float:
+    """The batch that 3 in 4 batches were slower than: the others' bursts on this shared
+    machine only ever add CPU time (caches, frequency), so the quieter batches tell the cost
+    best; the lower quartile rather than the minimum, so one lucky batch does not decide."""
+    if len(values) < 4:
+        return min(values)
+    return statistics.quantiles(values, n=4)[0]
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def _overheads(entry: Series, base: Series, kind: str) -> list[float]:
+    mine: list[float] = getattr(entry, kind)
+    theirs: list[float] = getattr(base, kind)
+    return [a - b for a, b in zip(mine, theirs, strict=True)]
+
+
+def _cell(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):7.0f} [{min(values):.0f}..{max(values):.0f}]"
+
+
+def _ratio(peer: float, assay: float) -> str:
+    return f"{peer / assay:.2f}" if assay > 0 else "inf"
+
+
+def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
+    overhead: dict[str, tuple[float, float]] = {}
+    for key, entry in series.items():
+        if key not in baselines.values():
+            base = series[baselines[entry.stack]]
+            overhead[key] = (
+                statistics.median(_overheads(entry, base, "plain")),
+                statistics.median(_overheads(entry, base, "stream")),
+            )
+    assay = overhead.get("assay")
+    peers = {k: v for k, v in overhead.items() if k not in NOT_PEERS}
+
+    header = (
+        f"{'configuration':<52} {'CPU µs/call plain':>18} {'stream':>9} "
+        f"{'overhead µs plain [min..max]':>29} {'stream [min..max]':>24} "
+        f"{'x Assay':>8} {'stream':>7} {'spans':>6} {'content':>8} {'setup ms':>9} {'RSS MiB':>8}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for key, entry in series.items():
+        over_plain, over_stream, ratio_plain, ratio_stream = "-", "-", "", ""
+        if key in overhead:
+            base = series[baselines[entry.stack]]
+            over_plain = _cell(_overheads(entry, base, "plain"))
+            over_stream = _cell(_overheads(entry, base, "stream"))
+        if assay is not None and (key in peers or key == "assay"):
+            ratio_plain = _ratio(overhead[key][0], assay[0])
+            ratio_stream = _ratio(overhead[key][1], assay[1])
+        print(
+            f"{entry.label:<52} {statistics.median(entry.plain):18.0f} "
+            f"{statistics.median(entry.stream):9.0f} {over_plain:>29} {over_stream:>24} "
+            f"{ratio_plain:>8} {ratio_stream:>7} {entry.spans_per_call:6.2f} {entry.content:>8} "
+            f"{statistics.median(entry.setup_ms):9.0f} {statistics.median(entry.rss_mib):8.1f}"
+        )
+    if assay is not None and peers:
+        print()
+        for index, kind in enumerate(("plain", "stream")):
+            best = min(peers, key=lambda key: peers[key][index])
+            print(
+                f"best peer, {kind}: {series[best].label} ({peers[best][index]:.0f} µs); "
+                f"Assay's overhead is {_ratio(assay[index], peers[best][index])} of it"
+            )
+    print()
+    for stack_key, base_key in baselines.items():
+        print(f"client stack of {series[base_key].label}: {stack_key}")
+
+
+def print_memory(base_url: str, calls: int) -> None:
+    print(f"\nmemory: RSS over {calls:,} calls (one streamed in ten), spans dropped", flush=True)
+    runs = {
+        label: subprocess.Popen(
+            _worker_command(Path(sys.executable), config, base_url, calls, 1, memory=True),
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(BENCH),
+        )
+        for config, label in (("none", "uninstrumented"), ("assay", "Assay"))
+    }  # side by side: RSS does not depend on the CPU the other one takes
+    for label, process in runs.items():
+        out, _ = process.communicate()
+        if process.returncode != 0:
+            sys.exit(f"the {label} memory run failed")
+        result = json.loads(out)
+        samples = [(int(done), int(rss)) for done, rss in result["rss"]]
+        warm = next(s for s in samples if s[0] >= calls // 20)
+        middle = min(samples, key=lambda s: abs(s[0] - calls // 2))
+        end = samples[-1]
+
+        def mib(sample: tuple[int, int]) -> str:
+            return f"{sample[1] / 2**20:.1f} MiB @ {sample[0]:,}"
+
+        growth = (end[1] - warm[1]) / 2**20
+        print(
+            f"  {label:<15} start {mib(samples[0])}; warm {mib(warm)}; middle {mib(middle)}; "
+            f"end {mib(end)}; growth after warm-up {growth:+.1f} MiB ({result['spans']:,} spans)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="CPU overhead per openai call: Assay against the peer instrumentations."
+    )
+    parser.add_argument(
+        "--calls", type=int, default=600, help="plain and streamed calls per configuration"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--batch-size", type=int, default=10, help="calls per timed batch")
+    parser.add_argument("--chunks", type=int, default=100, help="chunks per streamed answer")
+    parser.add_argument(
+        "--memory-calls", type=int, default=10_000, help="calls of the RSS run (0: skip)"
+    )
+    parser.add_argument("--only", default="", help="comma-separated configurations to run")
+    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fake:
+        serve_fake(args.chunks)
+        return
+
+    wanted = {name for name in args.only.split(",") if name}
+    unknown = wanted - {config.name for config in CONFIGS}
+    if unknown:
+        sys.exit(f"unknown configuration(s): {', '.join(sorted(unknown))}")
+    configs = [c for c in CONFIGS if not wanted or c.name in wanted]
+
+    # One uninstrumented baseline per distinct client stack (openai and HTTP library versions).
+    plan: dict[str, tuple[Config, Path, str]] = {}
+    baselines: dict[str, str] = {}
+    main_python = venv_python(MAIN_VENV)
+    main_stack = client_stack(main_python)
+    baselines[main_stack] = "none"
+    plan["none"] = (Config("none", "uninstrumented", MAIN_VENV), main_python, main_stack)
+    for config in configs:
+        python = ensure_venv(config.venv)
+        stack = main_stack if config.venv == MAIN_VENV else client_stack(python)
+        if stack not in baselines:
+            key = f"none@{config.venv}"
+            baselines[stack] = key
+            label = f"uninstrumented ({config.venv} venv)"
+            plan[key] = (Config("none", label, config.venv), python, stack)
+        plan[config.name] = (config, python, stack)
+
+    digest = hashlib.sha1(_reply_of(args.chunks).encode()).hexdigest()[:8]
+    print(
+        f"{args.calls} plain + {args.calls} streamed calls per configuration in {args.rounds} "
+        f"interleaved rounds; {args.chunks} chunks per stream (reply {digest}); "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
+    with fake_server(args.chunks) as base_url:
+        if args.calls > 0:
+            series = run_rounds(plan, base_url, args.calls, args.rounds, args.batch_size)
+            print_table(series, baselines)
+        if args.memory_calls > 0:
+            print_memory(base_url, args.memory_calls)
+
+
+if __name__ == "__main__":
+    main()
