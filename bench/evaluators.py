@@ -27,6 +27,7 @@ from tests.conftest import RunningCollector
 
 RULES = """\
 evaluation:
+  cpu_share: {cpu_share}
   rules:
     - evaluators:
         - json_valid
@@ -61,7 +62,12 @@ class Evaluation:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(
+        __doc__.splitlines()[0],
+        lambda parser: parser.add_argument(
+            "--cpu-share", type=float, default=0.1, help="evaluation's share of a core"
+        ),
+    )
     print(f"building {args.spans} spans ...", flush=True)
     bodies = build_requests(args.spans, args.batch)
     plain = run_ingest(bodies, args.spans, args.senders)
@@ -70,11 +76,15 @@ def main() -> None:
     evaluation = Evaluation()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "assay.yaml"
-        config.write_text(RULES)
+        config.write_text(RULES.replace("{cpu_share}", str(args.cpu_share)))
         scored = run_ingest(
             bodies, args.spans, args.senders, "--config", str(config), then=evaluation
         )
-    report(f"\nIngest with {EVALUATORS_PER_CALL} heuristic evaluators on every call", scored)
+    report(
+        f"\nIngest with {EVALUATORS_PER_CALL} heuristic evaluators on every call "
+        f"(cpu_share {args.cpu_share})",
+        scored,
+    )
 
     stats = evaluation.stats
     per_second = stats["evaluated"] / evaluation.seconds

@@ -245,8 +245,12 @@ def report(title: str, result: IngestResult) -> None:
     )
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, more: Callable[[argparse.ArgumentParser], object] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if more is not None:
+        more(parser)
     parser.add_argument("--spans", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=200, help="spans per OTLP request")
     parser.add_argument("--senders", type=int, default=2, help="concurrent gRPC clients")

@@ -89,7 +89,7 @@ class EvaluationConfig(BaseModel):
     max_in_flight: int = Field(default=256, gt=0)  # evaluations running at once, all evaluators
     # The most of one core the evaluation thread may use: ingest shares the process (and its
     # GIL), so evaluation yields past this share and the queue drops what it cannot reach.
-    cpu_share: float = Field(default=0.3, gt=0, le=1)
+    cpu_share: float = Field(default=0.1, gt=0, le=1)
     log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     batch_scores: int = Field(default=1000, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
