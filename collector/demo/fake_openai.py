@@ -41,14 +41,13 @@ import json
 import math
 import random
 import socket
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
 
 __all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "Script", "count_tokens"]
 
@@ -153,7 +152,7 @@ def default_reply(request: dict[str, Any], choice: int = 0) -> str:
     return " ".join([opening, *sentences])
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """An OpenAI-compatible HTTP server on loopback, in daemon threads.
 
     `script` answers the requests it matches (see the module's docstring); `reply(request_json)
@@ -164,6 +163,8 @@ class FakeOpenAI:
     stream event before it is sent: malformed answers on purpose, for robustness tests.
     Every request body received is appended to `requests`.
     """
+
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -186,9 +187,7 @@ class FakeOpenAI:
         self.cache_min_tokens = cache_min_tokens
         self.clock = clock
         self.requests: list[dict[str, Any]] = []
-        self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
     def answer_text(self, request: dict[str, Any], index: int = 0) -> str:
         """The text answering a (chat-shaped) request: scripted, else `reply`, else the default."""
@@ -200,43 +199,7 @@ class FakeOpenAI:
     @property
     def base_url(self) -> str:
         """`http://HOST:PORT/v1`, the `base_url` for an OpenAI client."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def start(self) -> FakeOpenAI:
-        if self._server is None:
-            self._server = _Server(self._address, _Handler, self)
-            # A short poll interval keeps stop() fast; the loop is idle otherwise.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name="fake-openai",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return f"{self.address}/v1"
 
     # -- answers, as JSON-ready dicts -------------------------------------------------------
 
@@ -707,26 +670,10 @@ def _error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAI
-    ) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that stops reading a stream and hangs up is normal, not a server error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as the client's pool expects of the real API.
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the demo do not want a line per request on stderr
@@ -882,3 +829,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+FakeOpenAI.handler = _Handler  # defined after the class it serves

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
 
 
 @dataclass
@@ -76,70 +75,28 @@ def thirds(text: str) -> list[str]:
     return [piece + " " for piece in pieces[:-1]] + pieces[-1:]
 
 
-class FakeServer:
+class FakeServer(LoopbackServer):
     """A provider fake on 127.0.0.1 (a free port); every request it received is in `requests`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Request] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def reply(self, request: Request) -> Reply:
         raise NotImplementedError
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "the fake is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.address
 
     @property
     def last_body(self) -> Any:
         return self.requests[-1].body
 
-    def start(self) -> FakeServer:
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: Any, fake: FakeServer) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that stops reading a stream and hangs up is normal, not a server error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the clients' pools expect
-    server: _Server
+    server: FakeHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -194,3 +151,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+FakeServer.handler = _Handler  # defined after the class it serves

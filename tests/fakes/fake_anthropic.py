@@ -33,11 +33,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from assay.collector.demo.fake_openai import _Server, count_tokens, default_reply
+from assay.collector.demo.fake_openai import count_tokens, default_reply
+from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
 
 FAIL_429 = "fail-429"
 FAIL_529 = "fail-529"
@@ -91,13 +91,15 @@ def _is_tool_result_turn(message: dict[str, Any]) -> bool:
     )
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     """An Anthropic Messages API server on loopback, in daemon threads.
 
     `mutate(body) -> body`, when given, rewrites every successful JSON body and every
     stream event before it is sent: malformed answers on purpose, for robustness tests.
     Every request body received is appended to `requests`.
     """
+
+    thread_name = "fake-anthropic"
 
     def __init__(
         self,
@@ -110,42 +112,12 @@ class FakeAnthropic:
         self.requests: list[dict[str, Any]] = []
         self._cached_prefixes: set[str] = set()
         self._lock = threading.Lock()
-        self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
 
     @property
     def base_url(self) -> str:
         """`http://HOST:PORT`, the `base_url` for an Anthropic client."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeAnthropic:
-        self._server = _Server(self._address, _Handler, self)  # type: ignore[arg-type]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-anthropic",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        return self.address
 
     # -- answers, as JSON-ready dicts -------------------------------------------------------
 
@@ -356,7 +328,7 @@ def _error_body(kind: str, message: str) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -417,3 +389,6 @@ class _Handler(BaseHTTPRequestHandler):
             data = mutate(data)
         payload = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
         self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
+
+
+FakeAnthropic.handler = _Handler  # defined after the class it serves

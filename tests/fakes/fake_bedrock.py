@@ -32,16 +32,14 @@ import base64
 import binascii
 import json
 import struct
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from assay.collector.demo.fake_openai import count_tokens
+from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
 
 __all__ = [
     "FAIL_MALFORMED",
@@ -235,20 +233,18 @@ def _converse_content(turn: _Turn) -> list[dict[str, Any]]:
     return [{"text": turn.text}]
 
 
-class FakeBedrock:
+class FakeBedrock(LoopbackServer):
     """A Bedrock runtime endpoint on loopback, in daemon threads; `requests` lists what came."""
 
+    thread_name = "fake-bedrock"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self.requests: list[BedrockRequest] = []
 
     @property
     def endpoint_url(self) -> str:
-        assert self._server is not None, "the fake is not running"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.address
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for `boto3.client("bedrock-runtime", ...)` aimed at this fake."""
@@ -261,29 +257,6 @@ class FakeBedrock:
             "aws_secret_access_key": "fake-secret",
             "config": Config(retries={"max_attempts": 1, "mode": "standard"}),
         }
-
-    def start(self) -> FakeBedrock:
-        self._server = _Server(self._address, _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBedrock:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- Converse
 
@@ -482,24 +455,9 @@ class FakeBedrock:
         }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeBedrock
-    ) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that closed a stream early
-        super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -576,3 +534,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"".join(events), {"content-type": _EVENT_STREAM})
         else:
             self._send_error(404, "UnknownOperationException", f"Unknown operation {operation}")
+
+
+FakeBedrock.handler = _Handler  # defined after the class it serves
