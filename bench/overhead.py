@@ -64,6 +64,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.peers.venvs import OPENAI_V2, OPENLIT, PeerUnavailable, build_venv
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORKER = BENCH / "overhead_worker.py"
@@ -72,24 +76,10 @@ MAIN_VENV = "main"  # the project's own .venv (the Python running this script)
 
 _OPENAI = f"openai=={version('openai')}"
 # Each peer's install (see shared reference peers.md): packages of its own venv.
-PEER_VENVS: dict[str, tuple[str, ...]] = {
-    "openllmetry": (_OPENAI, "opentelemetry-sdk", "opentelemetry-instrumentation-openai"),
-    "otel-v2": (
-        _OPENAI,
-        "opentelemetry-sdk",
-        "opentelemetry-instrumentation-openai-v2",
-        "httpx",
-        "opentelemetry-util-genai==1.1b0",  # 1.3b0 drops a module openai-v2 imports
-    ),
-    # Newer openlit releases fail at import; these are the pins that work together.
-    "openlit": (
-        "openlit==1.45.0",
-        "opentelemetry-sdk==1.39.1",
-        "opentelemetry-api==1.39.1",
-        "opentelemetry-exporter-otlp==1.39.1",
-        "opentelemetry-semantic-conventions==0.60b1",
-        "opentelemetry-instrumentation==0.60b1",
-    ),
+PEER_VENVS: dict[str, list[str]] = {
+    "openllmetry": [_OPENAI, "opentelemetry-sdk", "opentelemetry-instrumentation-openai"],
+    "otel-v2": [_OPENAI, "opentelemetry-sdk", "httpx", *OPENAI_V2],
+    "openlit": OPENLIT,  # OpenLIT 1.45 wants openai < 3: it brings its own
 }
 
 
@@ -123,37 +113,15 @@ def venv_python(venv: str) -> Path:
 
 def ensure_venv(venv: str) -> Path:
     """The venv's Python, created and installed on first use; reused while its pins hold."""
-    python = venv_python(venv)
     if venv == MAIN_VENV:
-        return python
-    requirements = PEER_VENVS[venv]
+        return venv_python(venv)
     home = VENVS / venv
-    stamp = home / ".bench-requirements"
-    wanted = "\n".join(requirements)
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return python
-    print(f"creating {home.relative_to(ROOT)}: {' '.join(requirements)}", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *requirements,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if install.returncode != 0:
-        tail = "\n".join(line for line in install.stderr.splitlines() if "is ignored" not in line)[
-            -3000:
-        ]
-        sys.exit(f"installing the {venv} venv failed:\n{tail}")
-    stamp.write_text(wanted)
-    return python
+    if not (home / "bin" / "python").exists():
+        print(f"creating {home.relative_to(ROOT)}: {' '.join(PEER_VENVS[venv])}", flush=True)
+    try:
+        return build_venv(home, PEER_VENVS[venv])
+    except PeerUnavailable as exc:
+        sys.exit(str(exc))
 
 
 def client_stack(python: Path) -> str:

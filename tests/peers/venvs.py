@@ -1,6 +1,7 @@
-"""Per-peer virtual environments for the interop tests: each peer instrumentation pins its own
-OpenTelemetry versions, so each lives in a venv of its own, built from the package registry on
-first use and cached in `.peer-venvs/` (gitignored; `ASSAY_PEER_VENVS` moves it)."""
+"""Per-peer virtual environments for the interop tests and the overhead benchmark: each peer
+instrumentation pins its own OpenTelemetry versions, so each lives in a venv of its own, built
+from the package registry on first use and cached (the tests' in `.peer-venvs/`, gitignored;
+`ASSAY_PEER_VENVS` moves it). The pins that make a peer install are here, once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ CACHE = Path(os.environ.get("ASSAY_PEER_VENVS", ROOT / ".peer-venvs"))
 
 _EXPORT = ["openai", "httpx", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
 
+# The installs peers.md found to work (Nov 2026, Python 3.11).
+OPENAI_V2 = [
+    "opentelemetry-instrumentation-openai-v2==2.4b0",
+    # 1.3b0 drops a module openai-v2 2.4b0 imports
+    "opentelemetry-util-genai==1.1b0",
+]
+OPENLIT = [
+    "openlit==1.45.0",
+    # an unpinned install resolves to an old OpenLIT that fails at import
+    "opentelemetry-sdk==1.39.1",
+    "opentelemetry-api==1.39.1",
+    "opentelemetry-exporter-otlp==1.39.1",
+    "opentelemetry-semantic-conventions==0.60b1",
+    "opentelemetry-instrumentation==0.60b1",
+]
+
 # What each peer needs, as peers.md found installs that work (Nov 2026, Python 3.11).
 PEERS: dict[str, list[str]] = {
     "openllmetry": [
@@ -23,23 +40,8 @@ PEERS: dict[str, list[str]] = {
         "opentelemetry-instrumentation-anthropic>=0.47",
     ],
     "openinference": [*_EXPORT, "openinference-instrumentation-openai>=0.1.30"],
-    "openai-v2": [
-        *_EXPORT,
-        "opentelemetry-instrumentation-openai-v2==2.4b0",
-        # 1.3b0 drops a module openai-v2 2.4b0 imports
-        "opentelemetry-util-genai==1.1b0",
-    ],
-    "openlit": [
-        "openai",
-        "httpx",
-        "openlit==1.45.0",
-        # an unpinned install resolves to an old OpenLIT that fails at import
-        "opentelemetry-sdk==1.39.1",
-        "opentelemetry-api==1.39.1",
-        "opentelemetry-exporter-otlp==1.39.1",
-        "opentelemetry-semantic-conventions==0.60b1",
-        "opentelemetry-instrumentation==0.60b1",
-    ],
+    "openai-v2": [*_EXPORT, *OPENAI_V2],
+    "openlit": ["openai", "httpx", *OPENLIT],
 }
 
 
@@ -48,10 +50,14 @@ class PeerUnavailable(RuntimeError):
 
 
 def peer_python(peer: str) -> Path:
-    """The Python of `peer`'s venv, built on first use; a changed requirement list rebuilds it."""
-    requirements = PEERS[peer]
+    """The Python of `peer`'s venv for the interop tests, built on first use."""
+    return build_venv(CACHE / peer, PEERS[peer])
+
+
+def build_venv(venv: Path, requirements: list[str]) -> Path:
+    """The Python of a venv holding `requirements`, built on first use; a changed requirement
+    list rebuilds it. Raises PeerUnavailable with pip's output when it cannot be built."""
     stamp_text = "\n".join(requirements)
-    venv = CACHE / peer
     python = venv / "bin" / "python"
     stamp = venv / ".requirements"
     if python.exists() and stamp.exists() and stamp.read_text() == stamp_text:
@@ -73,7 +79,7 @@ def peer_python(peer: str) -> Path:
         done = subprocess.run(step, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             raise PeerUnavailable(
-                f"building the {peer} venv failed ({' '.join(step[:4])} ...):\n"
+                f"building {venv.name} failed ({' '.join(step[:4])} ...):\n"
                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
     stamp.write_text(stamp_text)
