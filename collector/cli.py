@@ -91,7 +91,7 @@ def collector(
     log_level: str,
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
-    from assay.collector.evaluation import compile_rules, load_evaluation_config
+    from assay.collector.evaluation import RulesError, compile_rules, load_evaluation_config
     from assay.collector.service import Endpoints, serve
     from assay.collector.workers import check_workers, run_workers
 
@@ -109,10 +109,11 @@ def collector(
             cluster=cluster,
         )
         evaluation = load_evaluation_config(config_file)
-        compile_rules(evaluation)
         check_workers(settings, workers)
-        if workers > 1 and demo:
-            raise ValueError("--demo runs with a single collector process, not with --workers")
+        if workers > 1:
+            if demo:
+                raise ValueError("--demo runs with a single collector process, not with --workers")
+            compile_rules(evaluation)  # checked here: the workers would each fail on it
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     if workers > 1:
@@ -127,6 +128,8 @@ def collector(
 
     try:
         asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))
+    except RulesError as exc:  # the evaluation rules, compiled first thing by serve
+        raise click.UsageError(str(exc)) from exc
     except Exception as exc:  # start-up failures: say what and why, no traceback
         from assay.collector.store.base import StoreError
 

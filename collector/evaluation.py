@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
 from assay.collector.store.base import Store, StoreError
-from assay.evaluators import EvalInput, Evaluator, get_evaluator
+from assay.evaluators import EvalInput, Evaluator, Score, get_evaluator
 
 log = logging.getLogger("assay.collector.evaluation")
 
@@ -114,8 +114,16 @@ def resolve(spec: EvaluatorSpec) -> Evaluator:
     return get_evaluator(name, **(options or {}))
 
 
-def compile_rules(config: EvaluationConfig) -> list[tuple[int, Rule, list[Evaluator]]]:
-    """Each rule with its evaluators resolved; raises ValueError saying what is wrong.
+class RulesError(ValueError):
+    """The `evaluation:` section names an evaluator, option or module that does not work."""
+
+
+# Each rule, with its index (the sampling salt) and its evaluators resolved.
+CompiledRules = list[tuple[int, Rule, list[Evaluator]]]
+
+
+def compile_rules(config: EvaluationConfig) -> CompiledRules:
+    """Each rule with its evaluators resolved; raises RulesError saying what is wrong.
 
     Called at start-up, so a typo in assay.yaml fails there, not at the first call."""
     try:
@@ -126,7 +134,7 @@ def compile_rules(config: EvaluationConfig) -> list[tuple[int, Rule, list[Evalua
             for index, rule in enumerate(config.rules)
         ]
     except (ImportError, LookupError, TypeError, ValueError) as exc:
-        raise ValueError(f"evaluation: {exc}") from exc
+        raise RulesError(f"evaluation: {exc}") from exc
 
 
 def sampled(trace_id: str, rate: float, salt: int) -> bool:
@@ -183,13 +191,18 @@ class _Job:
 
 @dataclass
 class OnlineEvaluation:
+    """`rules`, when given, are `compile_rules(config)` done already (at start-up, before the
+    store opened); else they are compiled here."""
+
     config: EvaluationConfig
     store: Store
+    rules: CompiledRules | None = None
     stats: EvaluationStats = field(default_factory=EvaluationStats)
 
     def __post_init__(self) -> None:
-        self._rules = compile_rules(self.config)
-        self._jobs: deque[_Job] = deque()
+        self._rules = self.rules if self.rules is not None else compile_rules(self.config)
+        # Full, it drops from the left as new jobs come in: the oldest pending evaluations.
+        self._jobs: deque[_Job] = deque(maxlen=self.config.queue_size)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -226,15 +239,12 @@ class OnlineEvaluation:
         if not jobs:
             return
         with self._lock:
-            overflow = len(self._jobs) + len(jobs) - self.config.queue_size
-            for _ in range(max(overflow, 0)):
-                if self._jobs:
-                    self._jobs.popleft()
-            self._jobs.extend(jobs[-self.config.queue_size :])
+            overflow = max(len(self._jobs) + len(jobs) - self.config.queue_size, 0)
+            self._jobs.extend(jobs)
             self.stats.offered += len(calls)
             self.stats.queued += len(jobs)
-            self.stats.dropped += max(overflow, 0)
-        if overflow > 0:
+            self.stats.dropped += overflow
+        if overflow:
             log.warning("evaluation queue full: dropped the %d oldest evaluation(s)", overflow)
         self._wake.set()
 
@@ -343,25 +353,17 @@ class OnlineEvaluation:
             out.append(await self._score(job, data))
 
     async def _score(self, job: _Job, data: EvalInput) -> ScoreRow:
-        call = job.call
+        evaluator = job.evaluator
         # Evaluators turn their own exceptions into error scores; a bug in that must still
         # not take the worker down.
         try:
-            score = await job.evaluator(data)
+            score = await evaluator(data)
+            self._count(evaluated=1, failed=1 if score.error else 0)
         except Exception as exc:
             self._count(failed=1)
-            log.exception("evaluator %s crashed", job.evaluator.name)
-            return ScoreRow(
-                time.time_ns(),
-                call.trace_id,
-                call.span_id,
-                job.evaluator.name,
-                0.0,
-                source="online",
-                evaluator_version=job.evaluator.version,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-        self._count(evaluated=1, failed=1 if score.error else 0)
+            log.exception("evaluator %s crashed", evaluator.name)
+            score = Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
+        call = job.call
         return ScoreRow(
             timestamp=time.time_ns(),
             trace_id=call.trace_id,

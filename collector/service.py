@@ -107,7 +107,8 @@ async def serve(
     `store` replaces the one the settings name (embedding the collector, fault injection);
     `evaluation` holds the online evaluation rules (the `evaluation:` section of assay.yaml)."""
     evaluation = evaluation or EvaluationConfig()
-    compile_rules(evaluation)  # a mistake in the rules is reported before any data is touched
+    # Compiled first: a mistake in the rules is reported (RulesError) before any data is touched.
+    rules = compile_rules(evaluation)
     if store is None:
         store = await asyncio.to_thread(open_store, settings)
     try:
@@ -115,7 +116,7 @@ async def serve(
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
         await asyncio.to_thread(apply_retention, store, settings.retention, store.cluster)
-        online = OnlineEvaluation(evaluation, store)
+        online = OnlineEvaluation(evaluation, store, rules)
         online.start()
         pipeline = Pipeline(store, open_spool(settings), settings, online)
         pipeline.start()
