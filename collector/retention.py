@@ -76,16 +76,28 @@ TARGETS: dict[str, tuple[Target, ...]] = {
 }
 
 
-def ttl_expression(time_column: str, period: str) -> str:
-    """`30d` → `toDateTime(timestamp) + toIntervalDay(30)`, spelled as ClickHouse prints it
-    back in the table's DDL (so the current TTL can be compared by text)."""
-    match = _PERIOD.match(period.strip().lower())
+def _period(period: str) -> tuple[str, int] | None:
+    """`30d` → ("Day", 30), `8w` → ("Day", 56), `12h` → ("Hour", 12); `off` → None."""
+    text = str(period).strip().lower()
+    if text == OFF:
+        return None
+    match = _PERIOD.match(text)
     if not match:
         raise ValueError(f"retention period {period!r}: write e.g. 12h, 30d, 8w or {OFF!r}")
     unit, factor = _UNITS[match.group(2)]
     amount = int(match.group(1)) * factor
     if amount <= 0:
         raise ValueError(f"retention period {period!r} must be positive")
+    return unit, amount
+
+
+def ttl_expression(time_column: str, period: str) -> str:
+    """`30d` → `toDateTime(timestamp) + toIntervalDay(30)`, spelled as ClickHouse prints it
+    back in the table's DDL (so the current TTL can be compared by text)."""
+    parsed = _period(period)
+    if parsed is None:
+        raise ValueError(f"retention period {period!r} has no TTL expression")
+    unit, amount = parsed
     return f"toDateTime({time_column}) + toInterval{unit}({amount})"
 
 
@@ -94,11 +106,9 @@ def check_retention(retention: dict[str, str]) -> dict[str, str]:
     unknown = sorted(set(retention) - set(TARGETS))
     if unknown:
         raise ValueError(f"retention: unknown kind(s) {unknown}; choose from {sorted(TARGETS)}")
-    for period in retention.values():
-        if str(period).strip().lower() != OFF:
-            ttl_expression("t", str(period))
     checked = {kind: str(period) for kind, period in retention.items()}
-    rollups, calls = _hours(checked.get("rollups")), _hours(checked.get("llm_calls"))
+    hours = {kind: _hours(period) for kind, period in checked.items()}  # checks every period
+    rollups, calls = hours.get("rollups"), hours.get("llm_calls")
     if rollups is not None and calls is not None and rollups < calls:
         raise ValueError(
             f"retention: rollups ({checked['rollups']}) must outlive the calls they summarize "
@@ -107,15 +117,13 @@ def check_retention(retention: dict[str, str]) -> dict[str, str]:
     return checked
 
 
-def _hours(period: str | None) -> float | None:
-    """A period in hours; None when unset, `off` (forever) as infinity."""
-    if period is None:
-        return None
-    if period.strip().lower() == OFF:
+def _hours(period: str) -> float:
+    """A period in hours; `off` (forever) is infinity."""
+    parsed = _period(period)
+    if parsed is None:
         return float("inf")
-    match = _PERIOD.match(period.strip().lower())
-    assert match  # checked by ttl_expression first
-    return int(match.group(1)) * {"h": 1, "d": 24, "w": 24 * 7}[match.group(2)]
+    unit, amount = parsed
+    return amount * (24 if unit == "Day" else 1)
 
 
 def _table_ttl(ddl: str) -> str | None:
@@ -144,7 +152,7 @@ def retention_statements(
     local tables' DDL in `ddl_of` under the names the queries use)."""
     statements = []
     for kind, period in check_retention(retention).items():
-        off = period.strip().lower() == OFF
+        off = _period(period) is None
         for target, (table, time_column) in (
             (t, table) for t in TARGETS[kind] for table in t.tables
         ):
