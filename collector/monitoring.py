@@ -45,6 +45,11 @@ EVALUATION_COUNTS = {
 SPOOL_FULL = 0.9
 
 
+def instance_name(settings: CollectorSettings, grpc_port: int) -> str:
+    """What names a collector in collector_stats: the configured name, else host:grpc-port."""
+    return settings.instance or f"{socket.gethostname()}:{grpc_port}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str  # ok | degraded | unhealthy
@@ -159,8 +164,8 @@ class Monitor:
 
     def start(self, grpc_port: int | None = None) -> None:
         """Start sampling; without a configured instance name, this one is host:grpc-port."""
-        if not self.settings.instance and grpc_port is not None:
-            self.instance = f"{self.host}:{grpc_port}"
+        if grpc_port is not None:
+            self.instance = instance_name(self.settings, grpc_port)
         self._thread.start()
 
     def stop(self) -> None:

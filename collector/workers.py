@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from assay.collector.monitoring import instance_name
 from assay.collector.settings import CollectorSettings, spool_folder
 
 log = logging.getLogger("assay.collector.workers")
@@ -42,7 +43,7 @@ def check_workers(settings: CollectorSettings, workers: int) -> None:
 
 def worker_environment(settings: CollectorSettings, index: int) -> dict[str, str]:
     """What makes worker `index` one of several: shared ports, its own spool and name."""
-    instance = settings.instance or f"{os.uname().nodename}:{settings.grpc_port}"
+    instance = instance_name(settings, settings.grpc_port)
     return {
         "ASSAY_REUSE_PORT": "true",
         "ASSAY_SPOOL_DIR": str(spool_folder(settings) / f"worker-{index}"),
