@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from assay.collector.api.encoding import error_response, json_response, json_rows
 from assay.collector.store.base import StoreError
+from assay.collector.ui.queries import get_call
 
 LIST_COLUMNS = (
     "timestamp",
@@ -109,22 +110,6 @@ async def calls_endpoint(request: Request) -> Response:
 
 # Columns holding JSON text: the detail view returns them parsed.
 JSON_COLUMNS = ("input_messages", "output_messages", "system_instructions", "tool_definitions")
-SCORE_COLUMNS = (
-    "timestamp",
-    "name",
-    "value",
-    "label",
-    "passed",
-    "explanation",
-    "source",
-    "evaluator_version",
-    "author",
-    "experiment_id",
-    "dataset_item_id",
-    "cost_usd",
-    "duration_ms",
-    "error",
-)
 
 
 def _parsed(value: Any) -> Any:
@@ -136,34 +121,19 @@ def _parsed(value: Any) -> Any:
         return value  # stored as sent: not every instrumentation sends JSON
 
 
-def call_queries(database: str) -> tuple[str, str]:
-    """The call itself, and its scores: on the span, or on its whole trace (feedback given by
-    trace id). FINAL: a re-sent span or a changed grade shows once, as its latest version."""
-    call = f"SELECT * FROM {database}.llm_calls FINAL WHERE span_id = {{span_id:String}} LIMIT 1"
-    scores = (
-        f"SELECT {', '.join(SCORE_COLUMNS)}, span_id = '' AS on_trace"
-        f" FROM {database}.scores FINAL"
-        " WHERE span_id = {span_id:String} OR (span_id = '' AND trace_id = {trace_id:String})"
-        " ORDER BY source, name, timestamp"
-    )
-    return call, scores
-
-
 async def call_endpoint(request: Request) -> Response:
-    """`GET /api/calls/{span_id}`: one LLM call, every column, with all its scores."""
+    """`GET /api/calls/{span_id}`: one LLM call, every column, with all its current scores
+    (on the span, or on its whole trace), read as the UI's call page reads them."""
     store = request.app.state.store
     span_id = request.path_params["span_id"]
-    call_sql, scores_sql = call_queries(store.database)
     try:
-        columns, rows = await asyncio.to_thread(store.query, call_sql, {"span_id": span_id})
-        if not rows:
-            return error_response(f"no LLM call with span id {span_id!r}", 404)
-        call = json_rows(columns, rows)[0]
-        values = {"span_id": span_id, "trace_id": call["trace_id"]}
-        score_columns, score_rows = await asyncio.to_thread(store.query, scores_sql, values)
+        call = await asyncio.to_thread(get_call, store, span_id)
     except StoreError as exc:
         return error_response(f"query failed: {exc}", 503)
+    if call is None:
+        return error_response(f"no LLM call with span id {span_id!r}", 404)
+    scores = call.pop("scores")
     for column in JSON_COLUMNS:
         if column in call:
             call[column] = _parsed(call[column])
-    return json_response({"call": call, "scores": json_rows(score_columns, score_rows)})
+    return json_response({"call": call, "scores": scores})
