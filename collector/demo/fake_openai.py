@@ -40,14 +40,12 @@ import hashlib
 import json
 import math
 import random
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
+from assay.collector.demo.loopback import FakeHandler, LoopbackServer
 
 __all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "Script", "count_tokens"]
 
@@ -670,14 +668,7 @@ def _error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keeps connections alive, as the client's pool expects of the real API.
-    protocol_version = "HTTP/1.1"
-    server: FakeHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # tests and the demo do not want a line per request on stderr
-
+class _Handler(FakeHandler):
     def _request_id(self) -> str:
         return "req_" + hashlib.sha1(f"{time.time_ns()}{id(self)}".encode()).hexdigest()[:24]
 
@@ -790,7 +781,7 @@ class _Handler(BaseHTTPRequestHandler):
         mutate = self.server.fake.mutate
         for count, chunk in enumerate(chunks):
             if drop and count == _MIDSTREAM_CHUNKS:
-                self._hang_up()
+                self.hang_up()
                 return
             if delay and count:
                 time.sleep(delay)
@@ -798,19 +789,16 @@ class _Handler(BaseHTTPRequestHandler):
                 name, data = chunk
                 if mutate is not None:
                     data = mutate(data)
-                self._write_chunk(
+                self.write_chunk(
                     b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
                 )
             else:
                 if mutate is not None:
                     chunk = mutate(chunk)
-                self._write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         if done:
-            self._write_chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            self.write_chunk(b"data: [DONE]\n\n")
+        self.end_chunks()
 
     def _drop_mid_body(self, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -819,16 +807,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload[: len(payload) // 2])
-        self._hang_up()
-
-    def _hang_up(self) -> None:
-        # Close without finishing the body, as a proxy or the API does when it falls over.
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.hang_up()
 
 
 FakeOpenAI.handler = _Handler  # defined after the class it serves

@@ -7,6 +7,7 @@ stopping, the context manager and the address are here.
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,3 +84,30 @@ class LoopbackServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    """What every fake's request handler does alike: keep-alive HTTP/1.1 (as the clients'
+    connection pools expect of the real APIs), no log line per request, chunked bodies, and
+    hanging up mid-answer the way a failing proxy or API does."""
+
+    protocol_version = "HTTP/1.1"
+    server: FakeHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests and the demo do not want a line per request on stderr
+
+    def write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+    def end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+    def hang_up(self) -> None:
+        """Close without finishing the body."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

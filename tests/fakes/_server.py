@@ -9,14 +9,12 @@ hangs up mid-stream, without the final chunk, as a provider or proxy that falls 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
+from assay.collector.demo.loopback import FakeHandler, LoopbackServer
 
 
 @dataclass
@@ -94,13 +92,7 @@ class FakeServer(LoopbackServer):
         return self.requests[-1].body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the clients' pools expect
-    server: FakeHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def do_GET(self) -> None:
         self._answer()
 
@@ -138,19 +130,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for count, piece in enumerate(reply.stream):
             if reply.drop_after is not None and count == reply.drop_after:
-                self._hang_up()
+                self.hang_up()
                 return
-            self.wfile.write(b"%X\r\n%s\r\n" % (len(piece), piece))
+            self.write_chunk(piece)
             self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _hang_up(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.end_chunks()
 
 
 FakeServer.handler = _Handler  # defined after the class it serves

@@ -32,12 +32,11 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from assay.collector.demo.fake_openai import count_tokens, default_reply
-from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
+from assay.collector.demo.loopback import FakeHandler, LoopbackServer
 
 FAIL_429 = "fail-429"
 FAIL_529 = "fail-529"
@@ -326,13 +325,7 @@ def _error_body(kind: str, message: str) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FakeHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         mutate = self.server.fake.mutate  # type: ignore[attr-defined]
         if mutate is not None and status == 200:
@@ -381,14 +374,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_event(name, data)
                 break
             self._write_event(name, data)
-        self.wfile.write(b"0\r\n\r\n")
+        self.end_chunks()
 
     def _write_event(self, name: str, data: dict[str, Any]) -> None:
         mutate = self.server.fake.mutate  # type: ignore[attr-defined]
         if mutate is not None and name != "error":
             data = mutate(data)
         payload = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
-        self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
+        self.write_chunk(payload)
 
 
 FakeAnthropic.handler = _Handler  # defined after the class it serves

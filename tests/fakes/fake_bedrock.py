@@ -34,12 +34,11 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from assay.collector.demo.fake_openai import count_tokens
-from assay.collector.demo.loopback import FakeHTTPServer, LoopbackServer
+from assay.collector.demo.loopback import FakeHandler, LoopbackServer
 
 __all__ = [
     "FAIL_MALFORMED",
@@ -455,13 +454,7 @@ class FakeBedrock(LoopbackServer):
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FakeHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
         headers = {"x-amzn-RequestId": "fake-request-id", **headers}
