@@ -27,10 +27,6 @@ EXIT_ERROR = 2  # the file could not run, no experiment ran, no collector, unkno
 _URL_HELP = f"Collector API (default $ASSAY_URL or {DEFAULT_URL})."
 
 
-def _client(url: str | None) -> CollectorClient:
-    return CollectorClient(url)
-
-
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     err.print(f"[red]error:[/red] {message}")
     sys.exit(code)
@@ -55,7 +51,7 @@ def experiments() -> None:
 def list_experiments(name: str | None, limit: int, url: str | None) -> None:
     """The history of runs, newest first, with each evaluator's mean."""
     try:
-        runs = _client(url).list_experiments(name, limit)
+        runs = CollectorClient(url).list_experiments(name, limit)
     except CollectorError as exc:
         _fail(str(exc))
     table = Table(header_style="bold")
@@ -91,7 +87,7 @@ def show_experiment(ref: str, show_items: int, url: str | None) -> None:
     from assay.evaluators.results import ExperimentResult
 
     try:
-        result = ExperimentResult.load(ref, client=_client(url))
+        result = ExperimentResult.load(ref, client=CollectorClient(url))
     except CollectorError as exc:
         _fail(str(exc))
     out.print(result)
@@ -133,7 +129,7 @@ def compare_experiments(a: str, b: str, alpha: float, url: str | None) -> None:
     from assay.evaluators.comparison import compare
 
     try:
-        comparison = compare(a, b, alpha=alpha, client=_client(url))
+        comparison = compare(a, b, alpha=alpha, client=CollectorClient(url))
     except CollectorError as exc:
         _fail(str(exc))
     out.print(comparison)
@@ -269,7 +265,7 @@ def run_file(
     thresholds = [Threshold.parse(text) for text in fail_under]
     if url:
         os.environ["ASSAY_URL"] = url  # the script's evaluate() records there too
-    client = _client(url)
+    client = CollectorClient(url)
     try:
         client.health()
     except CollectorError as exc:
