@@ -12,27 +12,18 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from assay.collector.cli import main
 from assay.collector.grafana.macros import interpolate_in_browser, interval_for
 from assay.collector.grafana.query import DATASOURCE_UID
 from assay.collector.store.server import ServerStore
+from tests.docker_engine import require_docker
 from tests.grafana.panel_queries import panel_queries, resolve_variables
 from tests.grafana.seed import seed
 
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:25.8"
 GRAFANA_IMAGE = "grafana/grafana:12.2.0"
-
-
-def _docker_or_skip() -> None:
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine here ({type(exc).__name__}): runs where Docker is")
 
 
 def _wait_for(url: str, timeout: float = 180) -> None:
@@ -48,7 +39,7 @@ def _wait_for(url: str, timeout: float = 180) -> None:
 
 
 def test_grafana_serves_every_panel_from_clickhouse() -> None:
-    _docker_or_skip()
+    require_docker("the Grafana compose test")
     from testcontainers.clickhouse import ClickHouseContainer
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
