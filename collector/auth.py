@@ -24,11 +24,17 @@ _SESSION_CONTEXT = b"assay-ui-session-v1"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="assay"'}
 
 
+def _session_value(token: bytes) -> str:
+    return hmac.new(token, _SESSION_CONTEXT, hashlib.sha256).hexdigest()
+
+
 class TokenCheck:
     """The bearer tokens one listener accepts; none configured means the listener is open."""
 
     def __init__(self, tokens: Iterable[str], what: str) -> None:
         self._tokens = [t.encode() for t in tokens if t]
+        # The tokens are fixed: their session cookies are derived once, not per UI request.
+        self._sessions = [_session_value(t).encode() for t in self._tokens]
         self.what = what  # "OTLP" or "API", for messages
 
     @property
@@ -62,7 +68,7 @@ class TokenCheck:
         never holds the token itself), or None when the token is not accepted."""
         if not self.allows(f"Bearer {token}"):
             return None
-        return hmac.new(token.strip().encode(), _SESSION_CONTEXT, hashlib.sha256).hexdigest()
+        return _session_value(token.strip().encode())
 
     def allows_session(self, cookie: str | None) -> bool:
         if not self._tokens:
@@ -71,8 +77,7 @@ class TokenCheck:
             return False
         presented = cookie.encode()
         matched = False
-        for accepted in self._tokens:
-            expected = hmac.new(accepted, _SESSION_CONTEXT, hashlib.sha256).hexdigest().encode()
+        for expected in self._sessions:
             matched |= hmac.compare_digest(expected, presented)
         return matched
 

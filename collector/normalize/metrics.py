@@ -5,6 +5,7 @@ Exponential histograms and summaries have no table yet: their points are counted
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,20 +35,15 @@ class MetricBatch:
         return [rows for rows in (self.sums, self.gauges, self.histograms) if rows]
 
 
-def _number(point: NumberDataPoint) -> float:
+def _number(point: NumberDataPoint | Exemplar) -> float:
     return float(point.as_int) if point.WhichOneof("value") == "as_int" else point.as_double
 
 
-def _exemplars(row: MetricPoint, exemplars: Any) -> None:
+def _exemplars(row: MetricPoint, exemplars: Iterable[Exemplar]) -> None:
     for exemplar in exemplars:
-        assert isinstance(exemplar, Exemplar)
         row.Exemplars_FilteredAttributes.append(text_map(attributes(exemplar.filtered_attributes)))
         row.Exemplars_TimeUnix.append(exemplar.time_unix_nano)
-        row.Exemplars_Value.append(
-            float(exemplar.as_int)
-            if exemplar.WhichOneof("value") == "as_int"
-            else exemplar.as_double
-        )
+        row.Exemplars_Value.append(_number(exemplar))
         row.Exemplars_SpanId.append(exemplar.span_id.hex())
         row.Exemplars_TraceId.append(exemplar.trace_id.hex())
 

@@ -13,19 +13,15 @@ from assay.collector.api.datasets import promote_call
 from assay.collector.store.base import Store
 from assay.collector.ui import session
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
+from assay.collector.ui.queries import records
 from assay.collector.ui.render import pretty_json
 
 MAX_ITEMS = 500
 
 
-def _rows(store: Store, sql: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    columns, rows = store.query(sql, values)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
-
-
 def datasets(store: Store) -> list[dict[str, Any]]:
     """Each dataset with its versions, newest first."""
-    return _rows(
+    return records(
         store,
         "SELECT name, groupArray((version, created_at, item_count)) AS versions,"
         " max(created_at) AS updated, argMax(description, created_at) AS description"
@@ -36,7 +32,7 @@ def datasets(store: Store) -> list[dict[str, Any]]:
 
 def dataset(store: Store, name: str, version: str) -> dict[str, Any] | None:
     """A dataset version (the newest when `version` is empty), its versions and its items."""
-    versions = _rows(
+    versions = records(
         store,
         "SELECT version, created_at, item_count, description"
         f" FROM {store.database}.datasets FINAL WHERE name = {{name:String}}"
@@ -47,7 +43,7 @@ def dataset(store: Store, name: str, version: str) -> dict[str, Any] | None:
         return None
     chosen = next((v for v in versions if v["version"] == version), None) if version else None
     chosen = chosen or versions[0]
-    items = _rows(
+    items = records(
         store,
         "SELECT item_id, input, expected, context, metadata, source_trace_id, source_span_id"
         f" FROM {store.database}.dataset_items FINAL"
@@ -58,7 +54,7 @@ def dataset(store: Store, name: str, version: str) -> dict[str, Any] | None:
     for item in items:
         for key in ("input", "expected", "context", "metadata"):
             item[key] = pretty_json(item[key]) if item[key] else ""
-    runs = _rows(
+    runs = records(
         store,
         "SELECT experiment_id, name, started_at, status, item_count"
         f" FROM {store.database}.experiments FINAL WHERE dataset_name = {{name:String}}"
@@ -70,7 +66,7 @@ def dataset(store: Store, name: str, version: str) -> dict[str, Any] | None:
 
 def experiments(store: Store) -> list[dict[str, Any]]:
     """Every run, newest first, with its mean score per evaluator."""
-    runs = _rows(
+    runs = records(
         store,
         "SELECT experiment_id, name, dataset_name, dataset_version, git_commit, started_at,"
         " ended_at, status, item_count"
@@ -78,7 +74,7 @@ def experiments(store: Store) -> list[dict[str, Any]]:
     )
     if not runs:
         return runs
-    means = _rows(
+    means = records(
         store,
         "SELECT experiment_id, name, avg(value) AS mean, count() AS n"
         f" FROM {store.database}.scores FINAL"

@@ -149,7 +149,8 @@ class Page:
     prev_cursor: Cursor | None  # newer calls precede (None on the first page)
 
 
-def _rows(store: Store, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+def records(store: Store, sql: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The query's rows, each a dict by column name."""
     columns, rows = store.query(sql, values)
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
@@ -232,7 +233,7 @@ def calls_by_keys(store: Store, keys: list[tuple[int, str]]) -> list[dict[str, A
         " AND span_id IN {spans:Array(String)} LIMIT 1 BY span_id"
     )
     times = [k[0] for k in keys]
-    rows = _rows(store, sql, {"lo": min(times), "hi": max(times), "spans": [k[1] for k in keys]})
+    rows = records(store, sql, {"lo": min(times), "hi": max(times), "spans": [k[1] for k in keys]})
     by_span = {row["span_id"]: row for row in rows}
     calls = [by_span[span] for _, span in keys if span in by_span]
     scores = scores_for(store, calls)
@@ -263,7 +264,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
         " GROUP BY trace_id, span_id, name, source, author, experiment_id, dataset_item_id"
         " ORDER BY source, name, at"
     )
-    rows = _rows(
+    rows = records(
         store,
         sql,
         {
@@ -284,7 +285,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
 
 def get_call(store: Store, span_id: str) -> dict[str, Any] | None:
     """Every column of one call (found by the span id's bloom filter), or None."""
-    rows = _rows(
+    rows = records(
         store,
         "SELECT *, toUnixTimestamp64Nano(timestamp) AS timestamp_ns"
         f" FROM {store.database}.llm_calls WHERE span_id = {{span:String}} LIMIT 1",
@@ -299,7 +300,7 @@ def get_call(store: Store, span_id: str) -> dict[str, Any] | None:
 
 def trace_spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
     """Every span of a trace, in start order, with their depth under the root."""
-    rows = _rows(
+    rows = records(
         store,
         "SELECT SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,"
         " ServiceName AS service_name, Timestamp AS timestamp, Duration / 1e6 AS duration_ms,"

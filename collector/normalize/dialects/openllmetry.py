@@ -50,6 +50,7 @@ RENAMES: dict[str, str | Rename] = {
 
 # Names only OpenLLMetry writes; association properties are no mark, they go on every span.
 MARKS = frozenset({"gen_ai.openai.api_base", "gen_ai.is_streaming", "gen_ai.usage.prompt_tokens"})
+_INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")
 
 
 def matches(attrs: Mapping[str, Any]) -> bool:
@@ -58,7 +59,8 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     operation = attrs.get(sc.OPERATION_NAME)
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
-    return any(key.startswith((PROMPT + ".", COMPLETION + ".")) or key in MARKS for key in attrs)
+    # Every span that is no LLM call comes this far: the set test first, one scan after it.
+    return not MARKS.isdisjoint(attrs) or any(key.startswith(_INDEXED_PREFIXES) for key in attrs)
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
