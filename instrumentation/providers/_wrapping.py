@@ -34,6 +34,7 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from assay.instrumentation.providers._common import field, tracer_version
 
 __all__ = [
     "CallStart",
@@ -77,13 +78,6 @@ class CallStart:
 
 
 # --- reading requests --------------------------------------------------------------------------
-
-
-def field(obj: Any, name: str) -> Any:
-    """`obj[name]` of a request dict (TypedDict), or `obj.name` of a request/response model."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def number_attributes(
@@ -339,16 +333,6 @@ class ClientWrappers:
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
-
-
 class ClientInstrumentor(BaseInstrumentor):
     """Patches a client library's `targets` with its `wrappers`.
 
@@ -382,7 +366,7 @@ class ClientInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             f"assay.instrumentation.{self.library}",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
         wrappers = self.wrappers(tracer, bool(capture))

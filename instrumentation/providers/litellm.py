@@ -40,6 +40,7 @@ from assay.instrumentation._spans import (
     start_call,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation.providers._common import tracer_version
 from assay.instrumentation.providers.openai import (
     _chat_request_attributes,
     _chat_response_attributes,
@@ -185,15 +186,6 @@ class _LiteLLMWrappers:
         return self._finish(call, model, result, kwargs.get("stream") is True, sync=False)
 
 
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
-
-
 class LiteLLMInstrumentor(BaseInstrumentor):
     """Spans for `litellm.completion` / `litellm.acompletion`; patched when litellm is imported.
 
@@ -215,7 +207,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             "assay.instrumentation.litellm",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
         self._wrappers = _LiteLLMWrappers(tracer, bool(capture))
