@@ -34,7 +34,7 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
-from assay.instrumentation.providers._common import field, tracer_version
+from assay.instrumentation.providers._common import field, run, run_async, tracer_version
 
 __all__ = [
     "CallStart",
@@ -301,14 +301,7 @@ class ClientWrappers:
                 call = self._start(kind, instance, args, kwargs)
                 if call is None:
                     return await wrapped(*args, **kwargs)
-                token = call.attach()
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as error:
-                    call.end(error=error)
-                    raise
-                finally:
-                    call.detach(token)
+                result = await run_async(call, wrapped, args, kwargs)
                 return self._finish(kind, call, result, args, kwargs)
 
             return async_wrapper
@@ -317,14 +310,7 @@ class ClientWrappers:
             call = self._start(kind, instance, args, kwargs)
             if call is None:
                 return wrapped(*args, **kwargs)
-            token = call.attach()
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as error:
-                call.end(error=error)
-                raise
-            finally:
-                call.detach(token)
+            result = run(call, wrapped, args, kwargs)
             return self._finish(kind, call, result, args, kwargs)
 
         return sync_wrapper
