@@ -40,7 +40,7 @@ from assay.instrumentation._spans import (
     start_call,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
-from assay.instrumentation.providers._common import tracer_version
+from assay.instrumentation.providers._common import run, run_async, tracer_version
 from assay.instrumentation.providers.openai import (
     _chat_request_attributes,
     _chat_response_attributes,
@@ -160,14 +160,7 @@ class _LiteLLMWrappers:
         if started is None:
             return wrapped(*args, **kwargs)
         call, model = started
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(call, model, result, kwargs.get("stream") is True, sync=True)
 
     async def async_completion(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -175,14 +168,7 @@ class _LiteLLMWrappers:
         if started is None:
             return await wrapped(*args, **kwargs)
         call, model = started
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(call, model, result, kwargs.get("stream") is True, sync=False)
 
 
