@@ -34,7 +34,15 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
-from assay.instrumentation.providers._common import field, run, run_async, tracer_version
+from assay.instrumentation.providers._common import (
+    field,
+    run,
+    run_async,
+    tracer_version,
+)
+from assay.instrumentation.providers._common import (
+    server_attributes as endpoint_server_attributes,
+)
 
 __all__ = [
     "CallStart",
@@ -104,14 +112,7 @@ def add_stop_sequences(attributes: Attributes, value: Any) -> None:
 
 @functools.lru_cache(maxsize=64)
 def _server(base_url: str) -> tuple[tuple[str, Any], ...]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    host = parts.hostname
-    if not host:
-        return ()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return ((semconv.SERVER_ADDRESS, host), (semconv.SERVER_PORT, port))
+    return tuple(endpoint_server_attributes(base_url)[1].items())
 
 
 def server_attributes(base_url: Any, attributes: Attributes) -> None:

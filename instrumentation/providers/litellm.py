@@ -19,7 +19,6 @@ import sys
 from collections.abc import Collection, Mapping
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import trace
@@ -41,6 +40,7 @@ from assay.instrumentation._spans import (
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from assay.instrumentation.providers._common import run, run_async, tracer_version
+from assay.instrumentation.providers._wrapping import server_attributes
 from assay.instrumentation.providers.openai import (
     _chat_request_attributes,
     _chat_response_attributes,
@@ -121,13 +121,7 @@ class _LiteLLMWrappers:
                 semconv.REQUEST_MODEL: model,
                 semconv.REQUEST_STREAM: kwargs.get("stream") is True,
             }
-            if api_base:
-                parts = urlsplit(api_base)
-                if parts.hostname:
-                    attributes[semconv.SERVER_ADDRESS] = parts.hostname
-                    attributes[semconv.SERVER_PORT] = parts.port or (
-                        443 if parts.scheme == "https" else 80
-                    )
+            server_attributes(api_base, attributes)
             request = kwargs
             if "messages" not in kwargs and len(args) > 1:
                 request = {**kwargs, "messages": args[1]}
