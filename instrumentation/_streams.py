@@ -84,9 +84,6 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         self._self_accumulator = accumulator
         self._self_add = accumulator.add  # bound once: it runs for every chunk
 
-    def _self_on_chunk(self, chunk: Any) -> None:
-        _on_chunk(self._self_call, self._self_add, chunk)
-
     def _self_finish(self, error: BaseException | None = None, *, complete: bool = False) -> None:
         call = self._self_call
         if call.ended:

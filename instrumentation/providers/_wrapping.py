@@ -34,6 +34,15 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from assay.instrumentation.providers._common import (
+    field,
+    run,
+    run_async,
+    tracer_version,
+)
+from assay.instrumentation.providers._common import (
+    server_attributes as endpoint_server_attributes,
+)
 
 __all__ = [
     "CallStart",
@@ -79,13 +88,6 @@ class CallStart:
 # --- reading requests --------------------------------------------------------------------------
 
 
-def field(obj: Any, name: str) -> Any:
-    """`obj[name]` of a request dict (TypedDict), or `obj.name` of a request/response model."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def number_attributes(
     source: Any, names: Mapping[str, str], attributes: Attributes, integer: bool = False
 ) -> None:
@@ -110,14 +112,7 @@ def add_stop_sequences(attributes: Attributes, value: Any) -> None:
 
 @functools.lru_cache(maxsize=64)
 def _server(base_url: str) -> tuple[tuple[str, Any], ...]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    host = parts.hostname
-    if not host:
-        return ()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return ((semconv.SERVER_ADDRESS, host), (semconv.SERVER_PORT, port))
+    return tuple(endpoint_server_attributes(base_url)[1].items())
 
 
 def server_attributes(base_url: Any, attributes: Attributes) -> None:
@@ -307,14 +302,7 @@ class ClientWrappers:
                 call = self._start(kind, instance, args, kwargs)
                 if call is None:
                     return await wrapped(*args, **kwargs)
-                token = call.attach()
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as error:
-                    call.end(error=error)
-                    raise
-                finally:
-                    call.detach(token)
+                result = await run_async(call, wrapped, args, kwargs)
                 return self._finish(kind, call, result, args, kwargs)
 
             return async_wrapper
@@ -323,30 +311,13 @@ class ClientWrappers:
             call = self._start(kind, instance, args, kwargs)
             if call is None:
                 return wrapped(*args, **kwargs)
-            token = call.attach()
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as error:
-                call.end(error=error)
-                raise
-            finally:
-                call.detach(token)
+            result = run(call, wrapped, args, kwargs)
             return self._finish(kind, call, result, args, kwargs)
 
         return sync_wrapper
 
 
 # --- the instrumentor --------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
 
 
 class ClientInstrumentor(BaseInstrumentor):
@@ -382,7 +353,7 @@ class ClientInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             f"assay.instrumentation.{self.library}",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
         wrappers = self.wrappers(tracer, bool(capture))

@@ -38,6 +38,7 @@ from assay.instrumentation._spans import (
     to_json,
 )
 from assay.instrumentation._streams import SyncStreamProxy
+from assay.instrumentation.providers._common import output_message, tracer_version
 from assay.instrumentation.providers.package import BEDROCK_INSTRUMENTS
 
 _SERVICE = "bedrock-runtime"
@@ -205,13 +206,6 @@ def _anthropic_messages(messages: Any) -> list[dict[str, Any]] | None:
         for message in messages
         if isinstance(message, dict)
     ]
-
-
-def _output_message(parts: list[dict[str, Any]], finish_reason: str | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "parts": parts}
-    if finish_reason:
-        message["finish_reason"] = finish_reason
-    return message
 
 
 def _converse_tools(tool_config: Any) -> list[dict[str, Any]] | None:
@@ -406,7 +400,7 @@ def _invoke_response_attributes(
             attributes[semconv.RESPONSE_FINISH_REASONS] = (stop,)
         if capture:
             parts = _anthropic_parts(response.get("content"))
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([_output_message(parts, stop)])
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, stop)])
         usage = response.get("usage")
         if isinstance(usage, dict):
             _add_bedrock_usage(
@@ -425,7 +419,7 @@ def _invoke_response_attributes(
             attributes[semconv.RESPONSE_FINISH_REASONS] = (stop,)
         if capture:
             content = ((response.get("output") or {}).get("message") or {}).get("content")
-            message = _output_message(_converse_parts(content), stop)
+            message = output_message(_converse_parts(content), stop)
             attributes[semconv.OUTPUT_MESSAGES] = to_json([message])
         if isinstance(response.get("usage"), dict):
             _add_converse_usage(call, attributes, model, response["usage"])
@@ -437,7 +431,7 @@ def _invoke_response_attributes(
             attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
         if capture:
             messages = [
-                _output_message(
+                output_message(
                     [{"type": "text", "content": r.get("outputText")}], r.get("completionReason")
                 )
                 for r in results
@@ -537,9 +531,7 @@ class _BedrockStreamAccumulator:
                             "arguments": _parsed_arguments(block[3]),
                         }
                     )
-            attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                [_output_message(parts, self.stop_reason)]
-            )
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, self.stop_reason)])
         if self.usage is None:
             call.add_usage(attributes, self.model_id, None, None)
         else:
@@ -744,7 +736,7 @@ class _BedrockWrapper:
         if self.capture_content:
             try:
                 content = ((result.get("output") or {}).get("message") or {}).get("content")
-                message = _output_message(_converse_parts(content), stop)
+                message = output_message(_converse_parts(content), stop)
                 attributes[semconv.OUTPUT_MESSAGES] = to_json([message])
             except Exception:
                 report_internal_error("converting bedrock output messages")
@@ -822,15 +814,6 @@ def _request_body(body: Any) -> dict[str, Any] | None:
 # --- the instrumentor --------------------------------------------------------------------------
 
 
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
-
-
 class BedrockInstrumentor(BaseInstrumentor):
     """Spans for Amazon Bedrock runtime calls made with boto3 / botocore.
 
@@ -852,7 +835,7 @@ class BedrockInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             "assay.instrumentation.bedrock",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
         self._wrapper = _BedrockWrapper(tracer, bool(capture))

@@ -20,6 +20,7 @@ from typing import Any
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, to_json
+from assay.instrumentation.providers._common import request_model
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
@@ -297,11 +298,6 @@ class _StreamAccumulator:
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-def _request_model(kwargs: Any) -> str | None:
-    model = kwargs.get("model")
-    return model if isinstance(model, str) else None
-
-
 class _GoogleGenAIWrappers(ClientWrappers):
     library = "google-genai"
 
@@ -312,7 +308,7 @@ class _GoogleGenAIWrappers(ClientWrappers):
             if getattr(api_client, "vertexai", False)
             else semconv.PROVIDER_GCP_GEMINI
         )
-        model = _request_model(kwargs)
+        model = request_model(kwargs)
         operation = semconv.OP_GENERATE_CONTENT
         attributes = self.opening(operation, provider, model, kind == "stream")
         server_attributes(
@@ -339,12 +335,12 @@ class _GoogleGenAIWrappers(ClientWrappers):
         return CallStart(operation, provider, model, attributes)
 
     def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
-        return _StreamAccumulator(_request_model(kwargs), self.capture_content)
+        return _StreamAccumulator(request_model(kwargs), self.capture_content)
 
     def response_attributes(
         self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
     ) -> Attributes:
-        return _response_attributes(call, response, _request_model(kwargs), self.capture_content)
+        return _response_attributes(call, response, request_model(kwargs), self.capture_content)
 
 
 class GoogleGenAIInstrumentor(ClientInstrumentor):

@@ -19,7 +19,6 @@ import sys
 from collections.abc import Collection, Mapping
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import trace
@@ -40,6 +39,8 @@ from assay.instrumentation._spans import (
     start_call,
 )
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation.providers._common import run, run_async, tracer_version
+from assay.instrumentation.providers._wrapping import server_attributes
 from assay.instrumentation.providers.openai import (
     _chat_request_attributes,
     _chat_response_attributes,
@@ -120,13 +121,7 @@ class _LiteLLMWrappers:
                 semconv.REQUEST_MODEL: model,
                 semconv.REQUEST_STREAM: kwargs.get("stream") is True,
             }
-            if api_base:
-                parts = urlsplit(api_base)
-                if parts.hostname:
-                    attributes[semconv.SERVER_ADDRESS] = parts.hostname
-                    attributes[semconv.SERVER_PORT] = parts.port or (
-                        443 if parts.scheme == "https" else 80
-                    )
+            server_attributes(api_base, attributes)
             request = kwargs
             if "messages" not in kwargs and len(args) > 1:
                 request = {**kwargs, "messages": args[1]}
@@ -159,14 +154,7 @@ class _LiteLLMWrappers:
         if started is None:
             return wrapped(*args, **kwargs)
         call, model = started
-        token = call.attach()
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = run(call, wrapped, args, kwargs)
         return self._finish(call, model, result, kwargs.get("stream") is True, sync=True)
 
     async def async_completion(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -174,24 +162,8 @@ class _LiteLLMWrappers:
         if started is None:
             return await wrapped(*args, **kwargs)
         call, model = started
-        token = call.attach()
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error)
-            raise
-        finally:
-            call.detach(token)
+        result = await run_async(call, wrapped, args, kwargs)
         return self._finish(call, model, result, kwargs.get("stream") is True, sync=False)
-
-
-def _tracer_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0"
 
 
 class LiteLLMInstrumentor(BaseInstrumentor):
@@ -215,7 +187,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
             "assay.instrumentation.litellm",
-            _tracer_version(),
+            tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
         self._wrappers = _LiteLLMWrappers(tracer, bool(capture))

@@ -15,6 +15,7 @@ from typing import Any
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, to_json
+from assay.instrumentation.providers._common import request_model
 from assay.instrumentation.providers._wrapping import (
     CallStart,
     ClientInstrumentor,
@@ -256,11 +257,6 @@ class _StreamAccumulator:
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-def _request_model(kwargs: Any) -> str | None:
-    model = kwargs.get("model")
-    return model if isinstance(model, str) else None
-
-
 def _server_url(instance: Any, kwargs: Any) -> Any:
     url = kwargs.get("server_url")
     if isinstance(url, str):
@@ -274,7 +270,7 @@ class _MistralWrappers(ClientWrappers):
     library = "mistralai"
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
-        model = _request_model(kwargs)
+        model = request_model(kwargs)
         provider = semconv.PROVIDER_MISTRAL_AI
         attributes = self.opening(semconv.OP_CHAT, provider, model, kind == "stream")
         server_attributes(_server_url(instance, kwargs), attributes)
@@ -294,12 +290,12 @@ class _MistralWrappers(ClientWrappers):
         return CallStart(semconv.OP_CHAT, provider, model, attributes)
 
     def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
-        return _StreamAccumulator(_request_model(kwargs), self.capture_content)
+        return _StreamAccumulator(request_model(kwargs), self.capture_content)
 
     def response_attributes(
         self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
     ) -> Attributes:
-        return _response_attributes(call, response, _request_model(kwargs), self.capture_content)
+        return _response_attributes(call, response, request_model(kwargs), self.capture_content)
 
 
 class MistralInstrumentor(ClientInstrumentor):
