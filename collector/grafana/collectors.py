@@ -1,4 +1,4 @@
-"""The fourth dashboard, "Assay collectors": each collector instance's own counters, from the
+"""The "Collectors" dashboard: each collector instance's own counters, from the
 `collector_stats` rows every collector writes every few seconds (collector/monitoring.py).
 
 Counts in `collector_stats` are per interval, so a rate is the bucket's sum over the seconds
@@ -11,7 +11,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models.dashboard import Panel
 
-from assay.collector.grafana.dashboards import new_dashboard
+from assay.collector.grafana.dashboard import new_dashboard
 from assay.collector.grafana.panels import stat_value, table_of, time_series
 from assay.collector.grafana.sql import DATABASE, Variable, any_of
 

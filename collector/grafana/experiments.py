@@ -1,0 +1,117 @@
+"""The "Experiments" dashboard: runs over golden datasets, per evaluator, and two compared."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from assay.collector.grafana.dashboard import new_dashboard, query_variable
+from assay.collector.grafana.panels import table_of, time_series
+from assay.collector.grafana.sql import (
+    CALL_VARIABLES,
+    DATABASE,
+    EVALUATOR,
+    Variable,
+    call_filters,
+    evaluator_filter,
+)
+
+
+def _experiments_in_range() -> str:
+    """Experiments scored in the range whose calls match the call variables."""
+    return (
+        f"SELECT DISTINCT experiment_id FROM {DATABASE}.call_scores\n"
+        f"  WHERE source = 'experiment' AND $__timeFilter(timestamp)\n  AND {call_filters()}"
+    )
+
+
+# The experiments to compare are chosen among those the call variables select.
+EXPERIMENT_A = Variable(
+    "experiment_a",
+    "Experiment A",
+    "experiment_id",
+    f"SELECT experiment_id, concat(name, ' · ', experiment_id) FROM {DATABASE}.experiments "
+    f"FINAL\nWHERE $__timeFilter(started_at)\n  AND experiment_id IN ({_experiments_in_range()})\n"
+    "ORDER BY started_at DESC",
+)
+EXPERIMENT_B = Variable("experiment_b", "Experiment B", "experiment_id", EXPERIMENT_A.options_sql)
+
+
+def experiments() -> Dashboard:
+    in_range = _experiments_in_range()
+    scores = (
+        f"{DATABASE}.call_scores AS s FINAL\n"
+        f"INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
+        f"WHERE s.source = 'experiment' AND {evaluator_filter('s.')}\n"
+        f"  AND s.experiment_id IN ({in_range})"
+    )
+    dash = new_dashboard(
+        "assay-experiments",
+        "Assay · Experiments",
+        "Experiment runs over golden datasets: their scores over time, per evaluator, and a "
+        "comparison of two runs.",
+        [*CALL_VARIABLES, EVALUATOR],
+    )
+    dash = dash.with_variable(query_variable(EXPERIMENT_A, several=False))
+    dash = dash.with_variable(query_variable(EXPERIMENT_B, several=False))
+    pair = "'${experiment_a}', '${experiment_b}'"
+    return (
+        dash.with_panel(
+            time_series(
+                "Experiments over time",
+                "SELECT e.started_at AS time, s.name AS evaluator, avg(s.value) AS mean_score\n"
+                f"FROM {scores}\nGROUP BY s.experiment_id, time, evaluator ORDER BY time",
+                "percentunit",
+                "Each experiment's mean score per evaluator, at the time it started.",
+                width=24,
+                min_interval="1s",
+            )
+        )
+        .with_panel(
+            table_of(
+                "Per-evaluator means by experiment",
+                "SELECT any(e.started_at) AS started_at, any(e.name) AS experiment,\n"
+                "  s.experiment_id AS experiment_id, s.name AS evaluator,\n"
+                "  avg(s.value) AS mean_score, avg(s.passed) AS pass_rate,\n"
+                "  uniqExact(s.dataset_item_id) AS items\n"
+                f"FROM {scores}\nGROUP BY experiment_id, evaluator\n"
+                "ORDER BY started_at DESC, evaluator",
+                "Mean score and pass rate of every evaluator in every experiment of the range.",
+                width=24,
+            )
+        )
+        .with_panel(
+            table_of(
+                "Experiment A vs B",
+                "SELECT s.name AS evaluator,\n"
+                "  avgIf(s.value, s.experiment_id = '${experiment_a}') AS mean_a,\n"
+                "  avgIf(s.value, s.experiment_id = '${experiment_b}') AS mean_b,\n"
+                "  mean_b - mean_a AS delta,\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_a}')\n"
+                "    AS items_a,\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_b}')\n"
+                "    AS items_b\n"
+                f"FROM {DATABASE}.call_scores AS s FINAL\n"
+                f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
+                f"  AND {evaluator_filter('s.')}\n"
+                "GROUP BY evaluator ORDER BY evaluator",
+                "Per evaluator: the mean of experiment A, of experiment B, and B − A.",
+            )
+        )
+        .with_panel(
+            table_of(
+                "Experiment A vs B, item by item",
+                "SELECT s.dataset_item_id AS item, s.name AS evaluator,\n"
+                "  anyIf(s.value, s.experiment_id = '${experiment_a}') AS score_a,\n"
+                "  anyIf(s.value, s.experiment_id = '${experiment_b}') AS score_b,\n"
+                "  score_b - score_a AS delta\n"
+                f"FROM {DATABASE}.call_scores AS s FINAL\n"
+                f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
+                f"  AND {evaluator_filter('s.')}\n"
+                "GROUP BY item, evaluator\n"
+                "HAVING countIf(s.experiment_id = '${experiment_a}') > 0\n"
+                "  AND countIf(s.experiment_id = '${experiment_b}') > 0\n"
+                "ORDER BY delta ASC LIMIT 100",
+                "The items that changed most between A and B, worst regressions first.",
+            )
+        )
+    )
