@@ -168,6 +168,35 @@ def test_bad_http_input_gets_a_clear_error(
     assert httpx.get(f"{collector.http_url}/api/health").status_code == 200
 
 
+def test_every_member_of_a_multi_member_gzip_body_is_stored(collector: RunningCollector) -> None:
+    """RFC 1952 lets a gzip body hold several members (`gzip.compress(a) + gzip.compress(b)`);
+    protobuf bodies concatenate, so both halves are one request and both must land."""
+    first, second = _service(), _service()
+    body = gzip.compress(make_request(first, make_span()).SerializeToString()) + gzip.compress(
+        make_request(second, make_span()).SerializeToString()
+    )
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=body,
+        headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 200, response.text
+    for service in (first, second):
+        collector.wait_for_rows(
+            f"SELECT 1 FROM assay.otel_traces WHERE ServiceName = '{service}'", 1
+        )
+
+
+def test_a_gzip_body_with_trailing_garbage_is_refused(collector: RunningCollector) -> None:
+    body = gzip.compress(make_request(_service(), make_span()).SerializeToString())
+    response = httpx.post(
+        f"{collector.http_url}/v1/traces",
+        content=body + b"not gzip",
+        headers={"content-type": "application/x-protobuf", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 400 and "gzip" in response.text
+
+
 def test_malformed_grpc_is_invalid_argument(collector: RunningCollector) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
         export = channel.unary_unary(
