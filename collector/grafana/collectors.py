@@ -13,14 +13,13 @@ from grafana_foundation_sdk.models.dashboard import Panel
 
 from assay.collector.grafana.dashboard import new_dashboard
 from assay.collector.grafana.panels import stat_value, table_of, time_series
-from assay.collector.grafana.sql import DATABASE, Variable, any_of
+from assay.collector.grafana.sql import DATABASE, Variable, any_of, options
 
 INSTANCE = Variable(
     "instance",
     "Collector",
     "instance",
-    f"SELECT DISTINCT instance FROM {DATABASE}.collector_stats "
-    "WHERE $__timeFilter(timestamp) ORDER BY instance",
+    options("instance", f"{DATABASE}.collector_stats WHERE $__timeFilter(timestamp)"),
 )
 # Collectors sample every 5 s by default: buckets finer than that would be empty.
 STATS_INTERVAL = "10s"

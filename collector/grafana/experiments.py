@@ -12,6 +12,7 @@ from assay.collector.grafana.sql import (
     EVALUATOR,
     Variable,
     call_filters,
+    chosen,
     evaluator_filter,
 )
 
@@ -29,7 +30,7 @@ EXPERIMENT_A = Variable(
     "experiment_a",
     "Experiment A",
     "experiment_id",
-    f"SELECT experiment_id, concat(name, ' · ', experiment_id) FROM {DATABASE}.experiments "
+    f"SELECT hex(experiment_id), concat(name, ' · ', experiment_id) FROM {DATABASE}.experiments "
     f"FINAL\nWHERE $__timeFilter(started_at)\n  AND experiment_id IN ({_experiments_in_range()})\n"
     "ORDER BY started_at DESC",
 )
@@ -53,7 +54,8 @@ def experiments() -> Dashboard:
     )
     dash = dash.with_variable(query_variable(EXPERIMENT_A, several=False))
     dash = dash.with_variable(query_variable(EXPERIMENT_B, several=False))
-    pair = "'${experiment_a}', '${experiment_b}'"
+    # The two chosen experiments, decoded once per query.
+    pair = f"WITH {chosen(EXPERIMENT_A)} AS a, {chosen(EXPERIMENT_B)} AS b\n"
     return (
         dash.with_panel(
             time_series(
@@ -82,16 +84,16 @@ def experiments() -> Dashboard:
         .with_panel(
             table_of(
                 "Experiment A vs B",
-                "SELECT s.name AS evaluator,\n"
-                "  avgIf(s.value, s.experiment_id = '${experiment_a}') AS mean_a,\n"
-                "  avgIf(s.value, s.experiment_id = '${experiment_b}') AS mean_b,\n"
+                f"{pair}SELECT s.name AS evaluator,\n"
+                "  avgIf(s.value, s.experiment_id = a) AS mean_a,\n"
+                "  avgIf(s.value, s.experiment_id = b) AS mean_b,\n"
                 "  mean_b - mean_a AS delta,\n"
-                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_a}')\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = a)\n"
                 "    AS items_a,\n"
-                "  uniqExactIf(s.dataset_item_id, s.experiment_id = '${experiment_b}')\n"
+                "  uniqExactIf(s.dataset_item_id, s.experiment_id = b)\n"
                 "    AS items_b\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
+                f"WHERE s.source = 'experiment' AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY evaluator ORDER BY evaluator",
                 "Per evaluator: the mean of experiment A, of experiment B, and B − A.",
@@ -100,16 +102,16 @@ def experiments() -> Dashboard:
         .with_panel(
             table_of(
                 "Experiment A vs B, item by item",
-                "SELECT s.dataset_item_id AS item, s.name AS evaluator,\n"
-                "  anyIf(s.value, s.experiment_id = '${experiment_a}') AS score_a,\n"
-                "  anyIf(s.value, s.experiment_id = '${experiment_b}') AS score_b,\n"
+                f"{pair}SELECT s.dataset_item_id AS item, s.name AS evaluator,\n"
+                "  anyIf(s.value, s.experiment_id = a) AS score_a,\n"
+                "  anyIf(s.value, s.experiment_id = b) AS score_b,\n"
                 "  score_b - score_a AS delta\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = 'experiment' AND s.experiment_id IN ({pair})\n"
+                f"WHERE s.source = 'experiment' AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY item, evaluator\n"
-                "HAVING countIf(s.experiment_id = '${experiment_a}') > 0\n"
-                "  AND countIf(s.experiment_id = '${experiment_b}') > 0\n"
+                "HAVING countIf(s.experiment_id = a) > 0\n"
+                "  AND countIf(s.experiment_id = b) > 0\n"
                 "ORDER BY delta ASC LIMIT 100",
                 "The items that changed most between A and B, worst regressions first.",
             )

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 ALL = "$__all"
 
@@ -171,6 +172,11 @@ def _format(value: list[str] | str, fmt: str | None) -> str:
     if fmt == "doublequote":
         values = value if isinstance(value, list) else [value]
         return ",".join('"' + v.replace('"', '\\"') + '"' for v in values)
+    if fmt == "percentencode":
+        # encodeURIComponentStrict: everything but A-Za-z0-9-_.~ as UTF-8 %XX; several values
+        # as one {a,b} string (like the glob format), encoded whole.
+        text = "{" + ",".join(value) + "}" if isinstance(value, list) else value
+        return quote(text, safe="")
     if fmt == "csv":
         return ",".join(value) if isinstance(value, list) else value
     if fmt == "raw":

@@ -3,6 +3,13 @@
 Everything here is text for Grafana: `$__...` are the ClickHouse plugin's macros, `${var:...}`
 Grafana's template variables. `$__conditionalAll(cond, $var)` becomes `1=1` when "All" is
 selected, so "All" costs nothing (no list of every value in the query).
+
+A variable's value never reaches the SQL as text it could break out of. Grafana's quoting
+formats escape quotes but not backslashes (a ClickHouse escape character), so a value ending in
+a backslash, or two crafted ones, would end a string literal early. Instead each option's value
+is the hex of the stored string (its label stays readable), Grafana percent-encodes the
+selection (`${var:percentencode}`: only `A-Za-z0-9-_.~%` remain, whatever the value), and
+ClickHouse decodes it back (`selected()`). A value that is not hex decodes to bytes no row has.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ DATABASE = "assay"
 
 @dataclass(frozen=True)
 class Variable:
-    """A dashboard variable and the llm_calls (or scores) column it filters."""
+    """A dashboard variable and the llm_calls (or scores) column it filters. Its options query
+    gives two columns: the value (hex of the stored string) and the label people see."""
 
     name: str
     label: str
@@ -22,11 +30,20 @@ class Variable:
     options_sql: str
 
 
-def _distinct(column: str, table: str = "llm_calls_1h", time_column: str = "minute") -> str:
+def options(column: str, source: str, order_by: str | None = None) -> str:
+    """A variable's options: the distinct values of `column` in `source` (a table and its
+    condition), valued by their hex and labelled by themselves."""
     return (
-        f"SELECT DISTINCT {column} FROM {DATABASE}.{table} "
-        f"WHERE {time_column} >= toStartOfHour($__fromTime) AND {time_column} <= $__toTime "
-        f"AND {column} != '' ORDER BY {column}"
+        f"SELECT hex({column}) AS value, {column} AS label FROM {source}\n"
+        f"GROUP BY {column} ORDER BY {order_by or column}"
+    )
+
+
+def _distinct(column: str) -> str:
+    return options(
+        column,
+        f"{DATABASE}.llm_calls_1h WHERE minute >= toStartOfHour($__fromTime) "
+        f"AND minute <= $__toTime AND {column} != ''",
     )
 
 
@@ -41,17 +58,33 @@ EVALUATOR = Variable(
     "evaluator",
     "Evaluator",
     "name",
-    f"SELECT DISTINCT name FROM {DATABASE}.scores WHERE source IN ('online', 'experiment') "
-    "AND $__timeFilter(timestamp) ORDER BY name",
+    options(
+        "name",
+        f"{DATABASE}.scores WHERE source IN ('online', 'experiment') AND $__timeFilter(timestamp)",
+    ),
 )
 CALL_VARIABLES = (SERVICE, MODEL, PROVIDER, PROMPT_NAME, PROMPT_VERSION)
 
 
-def any_of(variable: Variable, prefix: str = "") -> str:
-    """`column IN (selected values)`, or `1=1` when "All" is selected."""
+def selected(variable: Variable) -> str:
+    """The values selected in `variable`, as an Array(String) expression. Grafana sends one
+    value as itself and several as `{a,b}`, percent-encoded; hex has neither braces nor
+    commas, so splitting is exact."""
     return (
-        f"$__conditionalAll({prefix}{variable.column} IN (${{{variable.name}:singlequote}}), "
-        f"${variable.name})"
+        "arrayMap(v -> unhex(v), splitByChar(',', trim(BOTH '{}' FROM "
+        f"decodeURLComponent('${{{variable.name}:percentencode}}'))))"
+    )
+
+
+def chosen(variable: Variable) -> str:
+    """The one value of a single-value variable, as a String expression."""
+    return f"unhex(decodeURLComponent('${{{variable.name}:percentencode}}'))"
+
+
+def any_of(variable: Variable, prefix: str = "") -> str:
+    """`column` is one of the selected values, or `1=1` when "All" is selected."""
+    return (
+        f"$__conditionalAll(has({selected(variable)}, {prefix}{variable.column}), ${variable.name})"
     )
 
 
@@ -66,10 +99,7 @@ def evaluator_filter(prefix: str = "") -> str:
 
 def any_in_set(variable: Variable, array_column: str) -> str:
     """Rows whose set of values (an Array column) holds any selected value; `1=1` for "All"."""
-    return (
-        f"$__conditionalAll(hasAny({array_column}, [${{{variable.name}:singlequote}}]), "
-        f"${variable.name})"
-    )
+    return f"$__conditionalAll(hasAny({array_column}, {selected(variable)}), ${variable.name})"
 
 
 # Past two days, panels read the hourly rollup (a week is 168 rows per series, not 10,080).

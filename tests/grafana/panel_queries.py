@@ -73,20 +73,22 @@ def resolve_variables(
     pick: dict[str, str | list[str]] | None = None,
 ) -> QueryRequest:
     """A request with the dashboard's variables as Grafana holds them: in order, each one's
-    options from its own query (seeing the ones before it); `pick` chooses values (a list for
-    several), the rest stay "All"; experiments A and B are the two latest listed."""
+    options (value, label) from its own query, seeing the ones before it; `pick` chooses by
+    label (a list for several), the rest stay "All"; experiments A and B are the two latest
+    listed."""
     request = QueryRequest(start, end)
     for variable in (v for v in variable_queries() if v.dashboard == dashboard):
         _, rows = store.query(interpolate(variable.sql, request))
-        options = [str(row[0]) for row in rows]
-        assert options and all(options), f"{dashboard}: ${variable.name} lists {options}"
+        values = {str(row[1]): str(row[0]) for row in rows}
+        assert values and all(values), f"{dashboard}: ${variable.name} lists {values}"
         chosen = (pick or {}).get(variable.name)
         if variable.name in ("experiment_a", "experiment_b"):
-            request.variables[variable.name] = Selection.of(options[variable.name[-1] == "a"])
+            listed = [str(row[0]) for row in rows]
+            request.variables[variable.name] = Selection.of(listed[variable.name[-1] == "a"])
         elif chosen is None:
-            request.variables[variable.name] = Selection.all_of(options)
+            request.variables[variable.name] = Selection.all_of(list(values.values()))
         else:
-            values = chosen if isinstance(chosen, list) else [chosen]
-            assert set(values) <= set(options), (variable.name, values, options)
-            request.variables[variable.name] = Selection.of(*values)
+            labels = chosen if isinstance(chosen, list) else [chosen]
+            assert set(labels) <= set(values), (variable.name, labels, list(values))
+            request.variables[variable.name] = Selection.of(*(values[x] for x in labels))
     return request

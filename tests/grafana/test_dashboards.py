@@ -62,12 +62,12 @@ def test_every_panel_filters_by_the_dashboard_variables(panel: PanelQuery) -> No
     wanted = _filter_variables(panel.dashboard) - EXPERIMENT_CHOICES
     if panel.title.startswith("Human feedback"):
         wanted -= {"evaluator"}  # people's 👍/👎 come from no evaluator
-    if "${experiment_a}" in panel.sql:
+    if "${experiment_a" in panel.sql:
         # Two chosen experiments: the call variables narrowed the experiments offered.
         wanted -= {v.name for v in CALL_VARIABLES}
     used = set(re.findall(r"\$\{?(\w+)", panel.sql))
     assert wanted <= used, f"{panel.id} ignores {wanted - used}"
-    if "${experiment_a}" not in panel.sql:  # chosen experiments are compared whenever they ran
+    if "${experiment_a" not in panel.sql:  # chosen experiments are compared whenever they ran
         assert "$__timeFilter" in panel.sql or "$__fromTime" in panel.sql, panel.id
 
 

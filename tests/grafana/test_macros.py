@@ -91,3 +91,11 @@ def test_conditional_all_and_variable_formats() -> None:
     assert interpolate_in_browser("${service:singlequote}", everything) == "'a','b'"
     # An unknown name is left to the backend (which then refuses it).
     assert interpolate_in_browser("$nothing", everything) == "$nothing"
+
+
+def test_percentencode_leaves_only_url_safe_characters() -> None:
+    # encodeURIComponentStrict: !'()* are encoded too; several values are {a,b}, encoded whole.
+    one = _request(v=Selection.of("it's (a)\\ *ü!"))
+    assert interpolate_in_browser("${v:percentencode}", one) == "it%27s%20%28a%29%5C%20%2A%C3%BC%21"
+    several = _request(v=Selection.of("a,b", "c~d_e.f-g"))
+    assert interpolate_in_browser("${v:percentencode}", several) == "%7Ba%2Cb%2Cc~d_e.f-g%7D"
