@@ -1,49 +1,89 @@
-"""Model list prices (prices.json plus user overrides) and the cost of one LLM call.
+"""Model list prices (prices.json plus user overrides) and the cost of one LLM call, by token class.
 
-Token convention (OpenTelemetry GenAI): ``input_tokens`` counts every prompt token,
-cache reads and cache writes included, for every provider. OpenAI and Google report
-usage that way; the Anthropic instrumentation adds ``cache_read_input_tokens`` and
-``cache_creation_input_tokens`` to Anthropic's ``input_tokens`` before calling here.
-So a call costs::
+Token convention (OpenTelemetry GenAI): ``input_tokens`` counts every prompt token, cache
+reads, cache writes and audio included; ``output_tokens`` every generated token, reasoning and
+audio included. OpenAI, Google, Mistral and Cohere report usage that way; Anthropic's own
+``input_tokens`` leaves the cache out, so the Anthropic (and Bedrock) instrumentations add
+``cache_read_input_tokens`` and ``cache_creation_input_tokens`` before calling here.
+The call is split into token classes, each priced on its own (``TOKEN_CLASSES``)::
 
-    (input - cached - cache_creation) * input
-    + cached * cached_input            (input price when the model has none)
-    + cache_creation * cache_write     (input price when the model has none)
-    + output * output                  all divided by 1e6
+    input         input - cache_read - cache_write - audio_input   at input
+    cache_read    cache_read                                       at cached_input (else input)
+    cache_write   cache_write                                      at cache_write (else input)
+    audio_input   audio_input                                      at audio_input (else input)
+    output        output - reasoning - audio_output                at output
+    reasoning     reasoning                                        at reasoning (else output)
+    audio_output  audio_output                                     at audio_output (else output)
 
-An unknown model, or unknown usage, costs ``None`` and never 0: a zero would hide
-spend, a NULL shows up as "unpriced".
+all per 1M tokens. An unknown model, or unknown usage, costs ``None`` and never 0: a zero
+would hide spend, a NULL shows up as "unpriced".
 
-The table ships with the package and is read lazily on first use, never at import
-and never from the network. ``ASSAY_PRICES_FILE`` names a JSON file of the same
-shape (only ``"models"`` is needed) whose entries add models or replace fields of
-built-in ones; a broken file logs one warning and the built-in table is used.
+The table ships with the package and is read lazily on first use, never at import and never
+from the network. ``ASSAY_PRICES_FILE`` names a JSON file of the same shape (only
+``"models"`` is needed) whose entries add models or replace fields of built-in ones; a broken
+file logs one warning and the built-in table is used. Each table has a ``version``: the date
+its prices were taken and a digest of its content, so a stored cost names the prices it used.
+A process that prices on behalf of others (the collector) can put another table in force
+with ``activate``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
 import os
 import re
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRICES_FILE_ENV", "ModelPrice", "cost_usd", "lookup", "prices_taken", "reload"]
+__all__ = [
+    "PRICES_FILE_ENV",
+    "TOKEN_CLASSES",
+    "Cost",
+    "ModelPrice",
+    "PriceTable",
+    "PriceTableError",
+    "Usage",
+    "activate",
+    "builtin_table",
+    "cost_usd",
+    "current",
+    "lookup",
+    "prices_taken",
+    "reload",
+]
 
 PRICES_FILE_ENV = "ASSAY_PRICES_FILE"
 
 _log = logging.getLogger(__name__)
 
+# Each token class, and the ModelPrice field priced for it, then the field used when that one
+# is absent. The order is the order of the cost columns everywhere.
+TOKEN_CLASSES: tuple[tuple[str, str, str], ...] = (
+    ("input", "input", "input"),
+    ("cache_read", "cached_input", "input"),
+    ("cache_write", "cache_write", "input"),
+    ("audio_input", "audio_input", "input"),
+    ("output", "output", "output"),
+    ("reasoning", "reasoning", "output"),
+    ("audio_output", "audio_output", "output"),
+)
+
+
+class PriceTableError(ValueError):
+    """A price file that cannot be used; the message says which entry and why."""
+
 
 @dataclass(frozen=True)
 class ModelPrice:
-    """List price of one model, in USD per 1M tokens."""
+    """List price of one model, in USD per 1M tokens (None: billed at the fallback price)."""
 
     model: str  # the table key that matched
     provider: str
@@ -51,20 +91,177 @@ class ModelPrice:
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    reasoning: float | None = None
+    audio_input: float | None = None
+    audio_output: float | None = None
+    # Batch API prices, where published: shown by `assay prices`, not used for live calls.
+    batch_input: float | None = None
+    batch_output: float | None = None
+
+    def per_token_class(self) -> dict[str, float]:
+        """USD per 1M tokens of each token class, fallbacks applied."""
+        prices = asdict(self)
+        return {
+            name: prices[field] if prices[field] is not None else prices[fallback]
+            for name, field, fallback in TOKEN_CLASSES
+        }
+
+
+_OPTIONAL_FIELDS = tuple(
+    f.name for f in fields(ModelPrice) if f.name not in ("model", "provider", "input", "output")
+)
 
 
 @dataclass(frozen=True)
-class _Table:
+class Usage:
+    """Token counts of one call in the OpenTelemetry GenAI convention (totals include parts)."""
+
+    input: int | None = None
+    output: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    reasoning: int | None = None
+    audio_input: int | None = None
+    audio_output: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.input is not None or self.output is not None
+
+    def by_token_class(self) -> dict[str, int]:
+        """Tokens of each class; a part larger than its total is clamped, never negative."""
+        cache_read, cache_write = _n(self.cache_read), _n(self.cache_write)
+        audio_in, reasoning, audio_out = (
+            _n(self.audio_input),
+            _n(self.reasoning),
+            _n(self.audio_output),
+        )
+        return {
+            "input": max(_n(self.input) - cache_read - cache_write - audio_in, 0),
+            "cache_read": cache_read,
+            "cache_write": cache_write,
+            "audio_input": audio_in,
+            "output": max(_n(self.output) - reasoning - audio_out, 0),
+            "reasoning": reasoning,
+            "audio_output": audio_out,
+        }
+
+
+def _n(value: int | None) -> int:
+    return max(value or 0, 0)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of one call: USD per token class, their total, and the table that priced it."""
+
+    by_class: dict[str, float]
+    total: float
+    model: str  # the table key that matched
+    version: str
+
+
+@dataclass(frozen=True, eq=False)  # compared (and cached) by identity
+class PriceTable:
+    """One price table in force: its models, the date its prices were taken, its version."""
+
     taken: str
-    models: dict[str, ModelPrice]
+    models: Mapping[str, ModelPrice]
+    version: str
+
+    @classmethod
+    def of(cls, taken: str, models: Mapping[str, ModelPrice]) -> PriceTable:
+        """A table whose version is its date and a digest of its prices (same prices, same
+        version, in every process)."""
+        canonical = json.dumps(
+            {key: asdict(price) for key, price in sorted(models.items())}, sort_keys=True
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
+        return cls(taken=taken, models=dict(models), version=f"{taken}.{digest}")
+
+    def overlaid(self, raw: Any, origin: str) -> PriceTable:
+        """This table with a price file's entries added or replacing fields of known models.
+
+        Raises PriceTableError, naming `origin`, when the file is no valid price file."""
+        if not isinstance(raw, dict) or "models" not in raw:
+            raise PriceTableError(f'{origin}: expected a JSON object with a "models" object')
+        try:
+            models = {**self.models, **_parse_models(raw["models"], self.models)}
+        except (TypeError, ValueError) as exc:
+            raise PriceTableError(f"{origin}: {exc}") from exc
+        taken = str(raw.get("taken") or self.taken)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", taken):
+            raise PriceTableError(f'{origin}: "taken" must be a date YYYY-MM-DD, got {taken!r}')
+        return PriceTable.of(max(taken, self.taken), models)
+
+    def lookup(self, model: str | None, provider: str | None = None) -> ModelPrice | None:
+        """The price of `model`, or None when the table does not know it (see `lookup`)."""
+        if not model:
+            return None
+        return _lookup(self, model, provider)
+
+    def cost(self, usage: Usage, model: str | None, provider: str | None = None) -> Cost | None:
+        """The cost of a call; None for an unknown model or unknown usage, never 0 for those."""
+        if not usage.known:
+            return None
+        price = self.lookup(model, provider)
+        if price is None:
+            return None
+        per_million = price.per_token_class()
+        by_class = {
+            name: tokens * per_million[name] / 1_000_000
+            for name, tokens in usage.by_token_class().items()
+        }
+        return Cost(by_class, sum(by_class.values()), price.model, self.version)
+
+    def to_json(self) -> dict[str, Any]:
+        """The table as a price file (what `assay prices` shows and a store keeps)."""
+        return {
+            "taken": self.taken,
+            "version": self.version,
+            "unit": "USD per 1M tokens",
+            "models": {
+                key: {k: v for k, v in asdict(price).items() if k != "model" and v is not None}
+                for key, price in sorted(self.models.items())
+            },
+        }
 
 
-_table: _Table | None = None
-_table_lock = threading.Lock()
+_builtin: PriceTable | None = None
+_active: PriceTable | None = None
+_table_lock = threading.RLock()  # current() loads the built-in table under it
+
+
+def current() -> PriceTable:
+    """The table in force in this process: the one `activate`d, else the built-in table with
+    the `ASSAY_PRICES_FILE` overrides."""
+    table = _active
+    if table is None:
+        with _table_lock:
+            if _active is None:
+                _set_active(_load_default())
+            table = _active
+    assert table is not None
+    return table
+
+
+def activate(table: PriceTable) -> None:
+    """Put `table` in force for every later cost computed in this process."""
+    with _table_lock:
+        _set_active(table)
+
+
+def builtin_table() -> PriceTable:
+    """The table shipped in the package, without overrides."""
+    global _builtin
+    with _table_lock:
+        if _builtin is None:
+            _builtin = _load_builtin()
+        return _builtin
 
 
 def lookup(model: str | None, provider: str | None = None) -> ModelPrice | None:
-    """The price of ``model``, or None when the table does not know it.
+    """The price of ``model`` in the table in force, or None when the table does not know it.
 
     Tried in order, case-insensitively: an exact key (``provider/model`` first when a
     provider is given, so an override can price one provider's deployment apart);
@@ -74,9 +271,7 @@ def lookup(model: str | None, provider: str | None = None) -> ModelPrice | None:
     the name at a ``-`` boundary (``gpt-4o-mini-search-preview`` → ``gpt-4o-mini``).
     A self-hosted provider's models (Ollama) match only an exact ``provider/model`` key.
     """
-    if not model:
-        return None
-    return _lookup(model, provider)
+    return current().lookup(model, provider)
 
 
 def cost_usd(
@@ -86,42 +281,43 @@ def cost_usd(
     cached_input_tokens: int | None = None,
     cache_creation_input_tokens: int | None = None,
     provider: str | None = None,
+    *,
+    reasoning_tokens: int | None = None,
+    audio_input_tokens: int | None = None,
+    audio_output_tokens: int | None = None,
 ) -> float | None:
-    """USD cost of one call; None for an unknown model or unknown usage, never 0 for those.
-
-    ``input_tokens`` includes ``cached_input_tokens`` (cache reads) and
-    ``cache_creation_input_tokens`` (cache writes), whatever the provider.
-    """
-    if input_tokens is None and output_tokens is None:
-        return None
-    price = lookup(model, provider)
-    if price is None:
-        return None
-    cached = max(cached_input_tokens or 0, 0)
-    written = max(cache_creation_input_tokens or 0, 0)
-    uncached = max((input_tokens or 0) - cached - written, 0)
-    cached_price = price.input if price.cached_input is None else price.cached_input
-    write_price = price.input if price.cache_write is None else price.cache_write
-    total = (
-        uncached * price.input
-        + cached * cached_price
-        + written * write_price
-        + max(output_tokens or 0, 0) * price.output
+    """USD cost of one call in the table in force; None for an unknown model or unknown usage,
+    never 0 for those. Token counts follow the convention above (totals include their parts)."""
+    usage = Usage(
+        input=input_tokens,
+        output=output_tokens,
+        cache_read=cached_input_tokens,
+        cache_write=cache_creation_input_tokens,
+        reasoning=reasoning_tokens,
+        audio_input=audio_input_tokens,
+        audio_output=audio_output_tokens,
     )
-    return total / 1_000_000
+    cost = current().cost(usage, model, provider)
+    return None if cost is None else cost.total
 
 
 def prices_taken() -> str:
-    """The date (ISO ``YYYY-MM-DD``) on which the built-in prices were taken."""
-    return _get_table().taken
+    """The date (ISO ``YYYY-MM-DD``) on which the prices in force were taken."""
+    return current().taken
 
 
 def reload() -> None:
-    """Drop the loaded table and every cached lookup; the next call reads them again."""
-    global _table
+    """Drop the loaded tables and every cached lookup; the next call reads them again."""
+    global _builtin
     with _table_lock:
-        _table = None
-        _lookup.cache_clear()
+        _builtin = None
+        _set_active(None)
+
+
+def _set_active(table: PriceTable | None) -> None:
+    global _active
+    _active = table
+    _lookup.cache_clear()
 
 
 # -- matching ---------------------------------------------------------------------
@@ -157,9 +353,9 @@ _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)\.(?=\d)")
 _MAX_SUFFIXES = 4
 
 
-@functools.lru_cache(maxsize=2048)
-def _lookup(model: str, provider: str | None) -> ModelPrice | None:
-    models = _get_table().models
+@functools.lru_cache(maxsize=4096)
+def _lookup(table: PriceTable, model: str, provider: str | None) -> ModelPrice | None:
+    models = table.models
     name = model.strip().lower()
     if provider:
         provider = provider.strip().lower()
@@ -193,7 +389,7 @@ def _lookup(model: str, provider: str | None) -> ModelPrice | None:
     return _longest_prefix(name, models)
 
 
-def _longest_prefix(name: str, models: dict[str, ModelPrice]) -> ModelPrice | None:
+def _longest_prefix(name: str, models: Mapping[str, ModelPrice]) -> ModelPrice | None:
     end = name.rfind("-")
     while end > 0:
         hit = models.get(name[:end])
@@ -207,47 +403,40 @@ def _longest_prefix(name: str, models: dict[str, ModelPrice]) -> ModelPrice | No
 # -- loading ----------------------------------------------------------------------
 
 
-def _get_table() -> _Table:
-    global _table
-    table = _table
-    if table is None:
-        with _table_lock:
-            if _table is None:
-                _table = _load()
-            table = _table
-    return table
-
-
-def _load() -> _Table:
+def _load_builtin() -> PriceTable:
     try:
         raw = json.loads(
             (files("assay.instrumentation") / "prices.json").read_text(encoding="utf-8")
         )
-        taken = str(raw["taken"])
-        models = _parse_models(raw["models"], {})
+        return PriceTable.of(str(raw["taken"]), _parse_models(raw["models"], {}))
     except Exception:
         # A packaging fault must not break the host application: everything is unpriced.
         _log.exception("Cannot read the built-in price table; every cost will be NULL")
-        return _Table(taken="", models={})
+        return PriceTable.of("", {})
 
+
+def _load_default() -> PriceTable:
+    table = builtin_table()
     path = os.environ.get(PRICES_FILE_ENV, "").strip()
-    if path:
-        try:
-            raw = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-            if not isinstance(raw, dict) or "models" not in raw:
-                raise ValueError('expected a JSON object with a "models" object')
-            models = {**models, **_parse_models(raw["models"], models)}
-        except (OSError, ValueError, TypeError) as exc:
-            _log.warning(
-                "Ignoring price overrides from %s=%s (%s); using the built-in prices",
-                PRICES_FILE_ENV,
-                path,
-                exc,
-            )
-    return _Table(taken=taken, models=models)
+    if not path:
+        return table
+    try:
+        raw = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        return table.overlaid(raw, f"{PRICES_FILE_ENV}={path}")
+    except (OSError, ValueError) as exc:
+        _log.warning(
+            "Ignoring price overrides from %s=%s (%s); using the built-in prices",
+            PRICES_FILE_ENV,
+            path,
+            exc,
+        )
+        return table
 
 
-def _parse_models(entries: Any, base: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
+_ENTRY_KEYS = frozenset({"provider", "input", "output", "note", *_OPTIONAL_FIELDS})
+
+
+def _parse_models(entries: Any, base: Mapping[str, ModelPrice]) -> dict[str, ModelPrice]:
     """Validated prices keyed by lower-case name; an entry for a ``base`` model
     replaces only the fields it names."""
     if not isinstance(entries, dict):
@@ -257,6 +446,17 @@ def _parse_models(entries: Any, base: dict[str, ModelPrice]) -> dict[str, ModelP
         key = str(raw_key).strip().lower()
         if not key or not isinstance(entry, dict):
             raise ValueError(f"model {raw_key!r}: expected a non-empty name and an object")
+        unknown = sorted(set(entry) - _ENTRY_KEYS)
+        if unknown:
+            raise ValueError(
+                f"model {key!r}: unknown field(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(_ENTRY_KEYS))})"
+            )
+        optional = {
+            field: _optional_price(key, field, entry[field])
+            for field in _OPTIONAL_FIELDS
+            if field in entry
+        }
         known = base.get(key)
         if known is None:
             parsed[key] = ModelPrice(
@@ -264,19 +464,15 @@ def _parse_models(entries: Any, base: dict[str, ModelPrice]) -> dict[str, ModelP
                 provider=_provider(key, entry.get("provider", _provider_from_key(key))),
                 input=_price(key, "input", entry.get("input")),
                 output=_price(key, "output", entry.get("output")),
-                cached_input=_optional_price(key, "cached_input", entry.get("cached_input")),
-                cache_write=_optional_price(key, "cache_write", entry.get("cache_write")),
+                **optional,
             )
             continue
-        changes: dict[str, Any] = {}
+        changes: dict[str, Any] = dict(optional)
         if "provider" in entry:
             changes["provider"] = _provider(key, entry["provider"])
         for field in ("input", "output"):
             if field in entry:
                 changes[field] = _price(key, field, entry[field])
-        for field in ("cached_input", "cache_write"):
-            if field in entry:
-                changes[field] = _optional_price(key, field, entry[field])
         parsed[key] = replace(known, **changes)
     return parsed
 

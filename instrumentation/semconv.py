@@ -39,6 +39,14 @@ SYSTEM_INSTRUCTIONS: Final = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
 TOOL_DEFINITIONS: Final = _gen_ai.GEN_AI_TOOL_DEFINITIONS
 EMBEDDINGS_DIMENSION_COUNT: Final = _gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
 PROMPT_NAME: Final = _gen_ai.GEN_AI_PROMPT_NAME
+# Newer GenAI names than the installed semconv package has (the GenAI conventions moved to their
+# own repository): read by the collector wherever a span carries them.
+GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"  # = cache_creation
+USAGE_AUDIO_INPUT_TOKENS: Final = "gen_ai.usage.audio.input_tokens"  # included in input_tokens
+USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"  # included in output_tokens
+USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
+USAGE_IMAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.image.output_tokens"
 CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
 
 ERROR_TYPE: Final = _error.ERROR_TYPE
@@ -80,6 +88,12 @@ PROVIDER_VLLM: Final = "vllm"
 COST_USD: Final = "assay.usage.cost_usd"
 # false when the API reported no usage (e.g. a stream without include_usage): tokens are unknown
 USAGE_REPORTED: Final = "assay.usage.reported"
+# Where the span's token counts came from: one of USAGE_SOURCES
+USAGE_SOURCE: Final = "assay.usage.source"
+USAGE_SOURCE_REPORTED: Final = "reported"  # the provider's own usage object
+USAGE_SOURCE_ESTIMATED: Final = "estimated"  # counted by the instrumentation (a tokenizer)
+USAGE_SOURCE_NONE: Final = "none"  # no usage could be had: the token counts are unknown
+USAGE_SOURCES: Final = frozenset({USAGE_SOURCE_REPORTED, USAGE_SOURCE_ESTIMATED, USAGE_SOURCE_NONE})
 PROMPT_VERSION: Final = "assay.prompt.version"
 TAGS: Final = "assay.tags"
 EXPERIMENT_ID: Final = "assay.experiment.id"

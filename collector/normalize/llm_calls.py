@@ -7,9 +7,9 @@ import json
 import logging
 from typing import Any
 
+from assay.collector.normalize.cost import call_cost, usage_of, usage_source
 from assay.collector.normalize.otlp import as_text
 from assay.collector.normalize.rows import LlmCallRow
-from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 
 log = logging.getLogger("assay.collector.normalize")
@@ -32,6 +32,10 @@ _COLUMN_ATTRIBUTES = frozenset(
         sc.USAGE_CACHE_READ_INPUT_TOKENS,
         sc.USAGE_CACHE_CREATION_INPUT_TOKENS,
         sc.USAGE_REASONING_OUTPUT_TOKENS,
+        sc.USAGE_CACHE_WRITE_INPUT_TOKENS,
+        sc.USAGE_AUDIO_INPUT_TOKENS,
+        sc.USAGE_AUDIO_OUTPUT_TOKENS,
+        sc.USAGE_SOURCE,
         sc.COST_USD,
         sc.RESPONSE_TIME_TO_FIRST_CHUNK,
         sc.ERROR_TYPE,
@@ -42,6 +46,7 @@ _COLUMN_ATTRIBUTES = frozenset(
         sc.SESSION_ID,
         sc.PROMPT_NAME,
         sc.PROMPT_VERSION,
+        sc.GEN_AI_PROMPT_VERSION,
         sc.TAGS,
         sc.EXPERIMENT_ID,
         sc.DATASET_ITEM_ID,
@@ -102,25 +107,16 @@ def llm_call_row(
     response_model = as_text(attrs.get(sc.RESPONSE_MODEL) or "")
     model = response_model or request_model
     provider = as_text(attrs.get(sc.PROVIDER_NAME) or attrs.get(sc.SYSTEM) or "")
-    input_tokens = _count(attrs.get(sc.USAGE_INPUT_TOKENS))
-    output_tokens = _count(attrs.get(sc.USAGE_OUTPUT_TOKENS))
-    cached = _count(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS))
-    cache_creation = _count(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
-
+    usage = usage_of(attrs, _count)
+    error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
+    failed = is_error or bool(error_type)
     # The collector's price table prices every call the same way, whichever instrumentation
     # made it; the span's own figure is kept beside it, and stands in for a model the table
     # does not know.
     reported_cost = _number(attrs.get(sc.COST_USD))
-    cost = pricing.cost_usd(model, input_tokens, output_tokens, cached, cache_creation, provider)
-    cost_source = "price_table" if cost is not None else ""
-    # A reported 0 for a call that used tokens is an instrumentation that could not price it
-    # (OpenLIT offline): unpriced, not free.
-    free = reported_cost == 0 and bool(input_tokens or output_tokens)
-    if cost is None and reported_cost is not None and not free:
-        cost, cost_source = reported_cost, "span"
+    cost = call_cost(usage, model, provider, failed, reported_cost)
 
     ttft = _number(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK))
-    error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
     return LlmCallRow(
         timestamp=start_ns,
         trace_id=trace_id,
@@ -137,17 +133,22 @@ def llm_call_row(
         output_messages=json_text(attrs.get(sc.OUTPUT_MESSAGES)),
         system_instructions=json_text(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
         tool_definitions=json_text(attrs.get(sc.TOOL_DEFINITIONS)),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cached_input_tokens=cached,
-        cache_creation_input_tokens=cache_creation,
-        reasoning_tokens=_count(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
-        cost_usd=cost,
-        cost_source=cost_source,
+        input_tokens=usage.input,
+        output_tokens=usage.output,
+        cached_input_tokens=usage.cache_read,
+        cache_creation_input_tokens=usage.cache_write,
+        reasoning_tokens=usage.reasoning,
+        audio_input_tokens=usage.audio_input,
+        audio_output_tokens=usage.audio_output,
+        cost_usd=cost.cost_usd,
+        **cost.by_class,
+        cost_source=cost.cost_source,
+        usage_source=usage_source(attrs, usage),
+        price_version=cost.price_version,
         reported_cost_usd=reported_cost,
         duration_ms=max(end_ns - start_ns, 0) / 1e6,
         time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
-        status="error" if is_error or error_type else "ok",
+        status="error" if failed else "ok",
         error_type=error_type,
         error_message=status_message,
         finish_reasons=_strings(attrs.get(sc.RESPONSE_FINISH_REASONS)),
@@ -156,7 +157,9 @@ def llm_call_row(
         user_id=as_text(attrs.get(sc.USER_ID) or ""),
         session_id=as_text(attrs.get(sc.SESSION_ID) or ""),
         prompt_name=as_text(attrs.get(sc.PROMPT_NAME) or ""),
-        prompt_version=as_text(attrs.get(sc.PROMPT_VERSION) or ""),
+        prompt_version=as_text(
+            attrs.get(sc.PROMPT_VERSION) or attrs.get(sc.GEN_AI_PROMPT_VERSION) or ""
+        ),
         tags=_strings(attrs.get(sc.TAGS)),
         experiment_id=as_text(attrs.get(sc.EXPERIMENT_ID) or ""),
         dataset_item_id=as_text(attrs.get(sc.DATASET_ITEM_ID) or ""),

@@ -81,8 +81,20 @@ class LlmCallRow:
     cached_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    audio_input_tokens: int | None = None
+    audio_output_tokens: int | None = None
     cost_usd: float | None = None
-    cost_source: str = ""  # "price_table", "span" (the instrumentation's figure), or "" (unpriced)
+    # By token class (normalize/cost.py); set when the price table priced the call
+    input_cost_usd: float | None = None
+    cache_read_cost_usd: float | None = None
+    cache_write_cost_usd: float | None = None
+    audio_input_cost_usd: float | None = None
+    output_cost_usd: float | None = None
+    reasoning_cost_usd: float | None = None
+    audio_output_cost_usd: float | None = None
+    cost_source: str = ""  # one of normalize/cost.py's COST_SOURCES
+    usage_source: str = ""  # reported | estimated | none
+    price_version: str = ""  # the price table's version, when it priced the call
     reported_cost_usd: float | None = None  # the instrumentation's own figure, when it gave one
     duration_ms: float = 0.0
     time_to_first_token_ms: float | None = None

@@ -12,7 +12,7 @@ distribution and nothing home-made:
   shard aggregates its own inserts); a plain view reads the Distributed tables and joins the
   local ones (co-sharded, so each shard joins its own rows);
 - `ALTER TABLE` changing columns runs on both the local and the Distributed table; one changing
-  storage (TTL, settings) on the local table only.
+  storage (TTL, settings) or rows (UPDATE) on the local table only; `DROP VIEW` on every node.
 
 The migration runner applies the rendered statements when the collector is started with
 `--cluster NAME`; `assay schema --cluster NAME` prints them.
@@ -49,6 +49,7 @@ SHARD_KEYS = {
     "otel_metrics_gauge": "cityHash64(ServiceName, MetricName, Attributes)",
     "otel_metrics_histogram": "cityHash64(ServiceName, MetricName, Attributes)",
     "collector_stats": "cityHash64(instance)",
+    "price_tables": "cityHash64(version)",
 }
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).
 _NON_REPLICATED_SETTINGS = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
@@ -62,6 +63,8 @@ _CREATE_VIEW = re.compile(
 )
 _CREATE_PLAIN_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+AS\s", re.S)
 _ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s+(.*)$", re.S)
+# Dropping a view (to create it again with other columns); tables are never dropped.
+_DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(\w+)\.(\w+)$")
 _COLUMN_ACTIONS = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(\w*MergeTree)\b")
 
@@ -168,6 +171,9 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
         if _COLUMN_ACTIONS.match(action.strip()):
             return [local, f"ALTER TABLE {database}.{name} {on} {action}"]
         return [local]
+    if match := _DROP_VIEW.match(statement):
+        exists, database, name = match.groups()
+        return [f"DROP VIEW {exists or ''}{database}.{name} {on}"]
     raise ClusterSchemaError(f"cannot render for a cluster: {statement[:80]}...")
 
 

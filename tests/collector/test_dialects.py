@@ -64,7 +64,7 @@ def assert_the_same_call(call: LlmCallRow, dialect: str) -> None:
     assert json.loads(call.output_messages) == OUTPUT
     assert call.finish_reasons == ["stop"]
     assert call.cost_usd == pytest.approx(pricing.cost_usd(SNAPSHOT, 20, 5, None, None, "openai"))
-    assert call.cost_source == "price_table"
+    assert call.cost_source == "priced"
 
 
 def test_openllmetry_indexed_prompt_and_completion_attributes() -> None:
@@ -200,7 +200,11 @@ def test_a_reported_zero_for_a_model_the_price_table_does_not_know_is_unpriced()
             "gen_ai.usage.cost": 0,
         }
     )
-    assert (call.cost_usd, call.cost_source, call.reported_cost_usd) == (None, "", 0.0)
+    assert (call.cost_usd, call.cost_source, call.reported_cost_usd) == (
+        None,
+        "unpriced_model",
+        0.0,
+    )
 
 
 def test_openlit_legacy_content_events_become_messages() -> None:

@@ -59,27 +59,27 @@ def test_cost_comes_from_the_price_table_when_the_span_has_none() -> None:
     (call,) = normalize_traces(make_request("svc", make_span(attrs=CHAT))).llm_calls
     expected = pricing.cost_usd("gpt-4o-mini-2024-07-18", 1200, 300, 1000, None, "openai")
     assert expected is not None and call.cost_usd == pytest.approx(expected)
-    assert call.cost_source == "price_table"
+    assert call.cost_source == "priced"
 
 
 def test_a_cost_on_the_span_is_kept_beside_the_price_tables() -> None:
     attrs = {**CHAT, sc.COST_USD: 0.123}
     (call,) = normalize_traces(make_request("svc", make_span(attrs=attrs))).llm_calls
     expected = pricing.cost_usd("gpt-4o-mini-2024-07-18", 1200, 300, 1000, None, "openai")
-    assert call.cost_usd == pytest.approx(expected) and call.cost_source == "price_table"
+    assert call.cost_usd == pytest.approx(expected) and call.cost_source == "priced"
     assert call.reported_cost_usd == 0.123
 
 
 def test_the_spans_cost_stands_in_for_a_model_the_price_table_does_not_know() -> None:
     attrs = {**CHAT, sc.RESPONSE_MODEL: "my-finetune", sc.COST_USD: 0.5}
     (call,) = normalize_traces(make_request("svc", make_span(attrs=attrs))).llm_calls
-    assert (call.cost_usd, call.cost_source, call.reported_cost_usd) == (0.5, "span", 0.5)
+    assert (call.cost_usd, call.cost_source, call.reported_cost_usd) == (0.5, "reported", 0.5)
 
 
 def test_an_unknown_model_has_no_cost_rather_than_zero() -> None:
     attrs = {**CHAT, sc.REQUEST_MODEL: "my-finetune", sc.RESPONSE_MODEL: "my-finetune"}
     (call,) = normalize_traces(make_request("svc", make_span(attrs=attrs))).llm_calls
-    assert call.cost_usd is None and call.cost_source == ""
+    assert call.cost_usd is None and call.cost_source == "unpriced_model"
 
 
 def test_a_stream_without_usage_has_unknown_tokens_not_zero() -> None:

@@ -138,7 +138,7 @@ def test_openlits_own_cost_is_kept_beside_the_price_tables(
     row = call_row(collector, run_app("openlit", collector, fake_openai))
     # Offline, OpenLIT cannot fetch its price list and reports 0: kept, but not the cost.
     assert row["reported_cost_usd"] == 0.0
-    assert row["cost_usd"] == assay_row["cost_usd"] and row["cost_source"] == "price_table"
+    assert row["cost_usd"] == assay_row["cost_usd"] and row["cost_source"] == "priced"
     assert row["time_to_first_token_ms"] is not None and row["time_to_first_token_ms"] > 0
 
 

@@ -5,6 +5,7 @@ names too; whatever a span has in those wins over the older spellings read here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,13 @@ RENAMES: dict[str, str | Rename] = {
 # Names only OpenLLMetry writes; association properties are no mark, they go on every span.
 MARKS = frozenset({"gen_ai.openai.api_base", "gen_ai.is_streaming", "gen_ai.usage.prompt_tokens"})
 _INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")
+# Only `gen_ai.prompt.N.*` is OpenLLMetry's: the current conventions own `gen_ai.prompt.name`,
+# `gen_ai.prompt.version` and `gen_ai.prompt.variable.*`, which Assay's own spans carry.
+_INDEXED = re.compile(r"gen_ai\.(?:prompt|completion)\.\d+\.")
+
+
+def _is_indexed(key: str) -> bool:
+    return key.startswith(_INDEXED_PREFIXES) and _INDEXED.match(key) is not None
 
 
 def matches(attrs: Mapping[str, Any]) -> bool:
@@ -60,7 +68,7 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
     # Every span that is no LLM call comes this far: the set test first, one scan after it.
-    return not MARKS.isdisjoint(attrs) or any(key.startswith(_INDEXED_PREFIXES) for key in attrs)
+    return not MARKS.isdisjoint(attrs) or any(_is_indexed(key) for key in attrs)
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
@@ -75,7 +83,7 @@ def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> di
         for prefix, key in ((PROMPT, sc.INPUT_MESSAGES), (COMPLETION, sc.OUTPUT_MESSAGES))
         if key not in attrs
     )
-    consumed.update(k for k in attrs if used and k.startswith(used))
+    consumed.update(k for k in attrs if used and k.startswith(used) and _is_indexed(k))
     if prompts:
         out[sc.INPUT_MESSAGES] = [_message(fields) for fields in prompts.values()]
     if completions:
