@@ -26,7 +26,10 @@ from types import ModuleType
 from typing import Any, TypeAlias, cast, overload
 
 __all__ = [
+    "DIRECTIONS",
     "EVAL_INPUT_FIELDS",
+    "HIGHER_IS_BETTER",
+    "LOWER_IS_BETTER",
     "EvalInput",
     "Evaluator",
     "FunctionEvaluator",
@@ -39,6 +42,12 @@ __all__ = [
 _MAX_ERROR_CHARS = 2000
 # Floating-point noise above 1 or below 0 (e.g. 1.0000000000000002) is clamped, not refused.
 _TOLERANCE = 1e-9
+
+# A score's direction, stored with it: which end of [0, 1] is the good one. Every built-in
+# evaluator is higher-is-better; a user's own may declare `higher_is_better=False`.
+HIGHER_IS_BETTER = "higher_is_better"
+LOWER_IS_BETTER = "lower_is_better"
+DIRECTIONS = (HIGHER_IS_BETTER, LOWER_IS_BETTER)
 
 Messages: TypeAlias = list[dict[str, Any]]
 EvalResult: TypeAlias = "Score | float | bool"
@@ -213,6 +222,8 @@ class Score:
     `value` is in [0, 1]; NaN and values outside are refused with ValueError (an evaluator
     that returns 1.3 has a bug, and its score says so). `passed` is None when there is no
     threshold or the evaluation failed. `input_tokens`/`output_tokens` are a judge's own usage.
+    `direction` says which end is good (`HIGHER_IS_BETTER` unless the evaluator declared
+    otherwise); the evaluator sets it.
     """
 
     name: str = ""
@@ -226,9 +237,12 @@ class Score:
     error: str = ""
     input_tokens: int | None = None
     output_tokens: int | None = None
+    direction: str = HIGHER_IS_BETTER
 
     def __post_init__(self) -> None:
         self.value = _unit_interval(self.value)
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"a score's direction is one of {DIRECTIONS}, not {self.direction!r}")
 
     @classmethod
     def failure(cls, error: BaseException | str, **fields: Any) -> Score:
@@ -279,8 +293,9 @@ class Evaluator:
     """A named, versioned async evaluator; subclasses implement `evaluate`.
 
     `threshold` sets `passed` on scores that come back without it: `value >= threshold`,
-    or `value <= threshold` when `higher_is_better` is False (detectors such as `pii` or
-    `toxicity`, whose value is how much of the bad thing was found). Without a threshold,
+    or `value <= threshold` for an evaluator that declares `higher_is_better=False` (a
+    user's detector whose value is how much of a bad thing it found; every built-in is
+    higher-is-better, and its scores carry that `direction`). Without a threshold,
     `passed` is None unless the evaluator decides it (a bool result is its own verdict).
     `version` is the explicit one, else a short hash of `fingerprint()` (code and config),
     so a changed evaluator records its scores under a new version.
@@ -314,6 +329,11 @@ class Evaluator:
         self.higher_is_better = higher_is_better
         self.description = description
         self._version = version
+
+    @property
+    def direction(self) -> str:
+        """`HIGHER_IS_BETTER` or `LOWER_IS_BETTER`, stored with every score it gives."""
+        return HIGHER_IS_BETTER if self.higher_is_better else LOWER_IS_BETTER
 
     @property
     def version(self) -> str:
@@ -358,11 +378,17 @@ class Evaluator:
             name=self.name,
             evaluator_version=self.version,
             duration_ms=(perf_counter() - started) * 1000.0,
+            direction=self.direction,
         )
 
     def _to_score(self, result: Any) -> Score:
         if isinstance(result, Score):
             score = result
+        elif isinstance(result, Evaluator):
+            raise TypeError(
+                f"evaluator {self.name!r} returned an evaluator ({result.name!r}) instead of a "
+                "score: is it a preset factory passed without calling it?"
+            )
         elif isinstance(result, bool):
             return Score(value=1.0 if result else 0.0, passed=result)
         elif isinstance(result, numbers.Real):

@@ -6,17 +6,28 @@ on what it reads from the store, and `compare(a, b)` on two runs gives the same 
 - `delta`: mean over the items scored in both runs of (score in B − score in A).
 - `ci`: paired bootstrap percentile interval of that mean (items resampled with replacement).
 - `p_value`: two-sided paired sign-flip (permutation) test of "no difference": exact over all
-  2^m sign assignments of the m non-zero differences when m ≤ 16, else Monte Carlo.
+  2^m sign assignments of the m non-zero differences when m ≤ 16, else Monte Carlo. With n
+  items it can never go below 2^(1-n): on fewer than 6 items no difference is significant at
+  0.05 (`reaches_alpha` says so).
+- `noise`: with repetitions, the standard deviation that run-to-run chance alone gives the
+  delta (from the spread between each run's repetitions). A run compared with itself reports
+  this noise floor: the delta a second run of the same setup would show by chance.
+
+Runs with repetitions are compared on per-item means. Directions are respected: for an
+evaluator whose scores are lower-is-better, a negative delta is the better one.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+from assay.evaluators.base import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:
     import pandas
@@ -33,7 +44,9 @@ __all__ = [
     "compare_score_tables",
     "compare_scores",
     "paired_bootstrap_ci",
+    "reaches_alpha",
     "sign_flip_p_value",
+    "smallest_p_value",
 ]
 
 EXACT_LIMIT = 16  # non-zero differences up to which the sign-flip test enumerates every sign
@@ -94,6 +107,19 @@ def sign_flip_p_value(diffs: Sequence[float], permutations: int = 20_000, seed: 
     return (extreme + 1) / (permutations + 1)
 
 
+def smallest_p_value(n: int, permutations: int = 20_000) -> float:
+    """The smallest p-value the sign-flip test can give on n paired items: 2^(1-n) when it
+    enumerates every sign (n ≤ 16), else 1/(permutations + 1)."""
+    if n <= 0:
+        return 1.0
+    return 2.0 ** (1 - n) if n <= EXACT_LIMIT else 1 / (permutations + 1)
+
+
+def reaches_alpha(n: int, alpha: float) -> bool:
+    """Whether the sign-flip test on n items can find anything significant at `alpha`."""
+    return smallest_p_value(n) < alpha
+
+
 @dataclass(frozen=True)
 class PairedComparison:
     """One evaluator, run A against run B, over the items scored in both."""
@@ -110,15 +136,40 @@ class PairedComparison:
     unchanged: tuple[str, ...]
     only_a: tuple[str, ...] = ()  # scored in A only (failed or missing in B), and vice versa
     only_b: tuple[str, ...] = ()
+    direction: str = HIGHER_IS_BETTER
+    noise: float | None = None  # the delta's standard deviation from run-to-run chance
+    same_run: bool = False  # A and B are one run: the comparison is its noise floor
+
+    @property
+    def improvement(self) -> float | None:
+        """The delta turned so that positive is better, whatever the direction."""
+        if self.delta is None:
+            return None
+        return self.delta if self.direction == HIGHER_IS_BETTER else -self.delta
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha
 
+    def within_noise(self) -> bool:
+        """The delta is inside two noise standard deviations (about 95% of chance moves)."""
+        return (
+            self.noise is not None and self.delta is not None and abs(self.delta) <= 2 * self.noise
+        )
+
     def verdict(self, alpha: float = 0.05) -> str:
-        """'better', 'worse' or 'no significant change' (B relative to A)."""
-        if self.delta is None or not self.significant(alpha):
-            return "no significant change"
-        return "better" if self.delta > 0 else "worse"
+        """'better', 'worse', 'within noise', 'no significant change' (B relative to A), or
+        'same run (noise ±x)' for a run compared with itself."""
+        if self.same_run:
+            floor = (
+                "unknown: run it with repetitions" if self.noise is None else f"±{self.noise:.3f}"
+            )
+            return f"same run (noise {floor})"
+        improvement = self.improvement
+        if improvement is not None and self.significant(alpha) and not self.within_noise():
+            return "better" if improvement > 0 else "worse"
+        if self.within_noise():
+            return "within noise"
+        return "no significant change"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +185,9 @@ class PairedComparison:
             "unchanged": list(self.unchanged),
             "only_a": list(self.only_a),
             "only_b": list(self.only_b),
+            "direction": self.direction,
+            "noise": self.noise,
+            "same_run": self.same_run,
         }
 
 
@@ -146,6 +200,7 @@ def compare_scores(
     resamples: int = 10_000,
     permutations: int = 20_000,
     seed: int = 0,
+    direction: str = HIGHER_IS_BETTER,
 ) -> PairedComparison:
     """Compare one evaluator's per-item scores (item id → value in [0, 1]) of runs A and B."""
     common = sorted(set(a) & set(b))
@@ -156,7 +211,11 @@ def compare_scores(
     only_a = tuple(sorted(set(a) - set(b)))
     only_b = tuple(sorted(set(b) - set(a)))
     if not common:
-        return PairedComparison(name, 0, None, None, None, None, None, (), (), (), only_a, only_b)
+        return PairedComparison(
+            name, 0, None, None, None, None, None, (), (), (), only_a, only_b, direction
+        )
+    if direction != HIGHER_IS_BETTER:  # improved and regressed follow the direction
+        improved, regressed = regressed, improved
     return PairedComparison(
         name=name,
         n=len(common),
@@ -170,22 +229,49 @@ def compare_scores(
         unchanged=unchanged,
         only_a=only_a,
         only_b=only_b,
+        direction=direction,
     )
 
 
 def compare_score_tables(
     a: Mapping[str, Mapping[str, float]],
     b: Mapping[str, Mapping[str, float]],
+    *,
+    directions: Mapping[str, str] | None = None,
     **options: Any,
 ) -> dict[str, PairedComparison]:
     """Per evaluator name, the comparison of two runs' scores (evaluator → item id → value).
 
     Evaluators present in only one run are left out: there is nothing to pair.
+    `directions` gives each evaluator's direction (higher-is-better when missing).
     """
+    directions = directions or {}
     return {
-        name: compare_scores(a[name], b[name], name=name, **options)
+        name: compare_scores(
+            a[name],
+            b[name],
+            name=name,
+            direction=directions.get(name, HIGHER_IS_BETTER),
+            **options,
+        )
         for name in sorted(set(a) & set(b))
     }
+
+
+def run_noise(
+    a: ExperimentResult, b: ExperimentResult, name: str, metric: str = "mean"
+) -> float | None:
+    """The standard deviation chance alone gives the delta of one evaluator between two runs,
+    from each run's spread between repetitions (a run's mean over k repetitions varies by
+    its noise / √k). A run with itself: what a second run of the same setup would differ by.
+    None unless both runs (or the one) have repetitions."""
+    noise_a = a.noise(name, metric)
+    if a.experiment_id == b.experiment_id:
+        return None if noise_a is None else noise_a * math.sqrt(2 / a.repetitions)
+    noise_b = b.noise(name, metric)
+    if noise_a is None or noise_b is None:
+        return None
+    return math.sqrt(noise_a**2 / a.repetitions + noise_b**2 / b.repetitions)
 
 
 # --- two experiments --------------------------------------------------------------------------
@@ -226,6 +312,68 @@ class Comparison:
         """Evaluators on which B is significantly worse than A."""
         return [n for n, c in self.evaluators.items() if c.verdict(self.alpha) == "worse"]
 
+    @property
+    def same_run(self) -> bool:
+        return self.a.experiment_id == self.b.experiment_id
+
+    def _has_noise(self) -> bool:
+        return any(c.noise is not None for c in self.evaluators.values())
+
+    def _columns(self) -> list[str]:
+        columns = ["evaluator", "A", "B", "delta", "95% CI", "p", "", "↑", "↓", "=", "n"]
+        if self._has_noise():
+            columns.insert(4, "noise ±")
+        return columns
+
+    def _cells(self, c: PairedComparison) -> list[str]:
+        cells = [
+            _num(c.mean_a),
+            _num(c.mean_b),
+            _signed(c.delta),
+            f"[{_signed(c.ci[0])}, {_signed(c.ci[1])}]" if c.ci else "–",
+            _num(c.p_value, 3),
+            c.verdict(self.alpha),
+            str(len(c.improved)),
+            str(len(c.regressed)),
+            str(len(c.unchanged)),
+            str(c.n),
+        ]
+        if self._has_noise():
+            cells.insert(3, _num(c.noise))
+        return cells
+
+    def task_rows(self) -> list[tuple[str, str, str]]:
+        """The task's cost, tokens and latency in A and in B (what a prompt change costs)."""
+        a, b = self.a.task_summary, self.b.task_summary
+
+        def tokens(t: Any) -> int | None:
+            if t.input_tokens is None and t.output_tokens is None:
+                return None
+            return (t.input_tokens or 0) + (t.output_tokens or 0)
+
+        return [
+            ("cost", _usd(a.cost_usd), _usd(b.cost_usd)),
+            ("tokens", _count(tokens(a)), _count(tokens(b))),
+            ("latency p50 ms", _num(a.latency_p50_ms, 1), _num(b.latency_p50_ms, 1)),
+            ("latency p95 ms", _num(a.latency_p95_ms, 1), _num(b.latency_p95_ms, 1)),
+            ("failed items", str(a.failed), str(b.failed)),
+        ]
+
+    def _noise_note(self) -> str:
+        if self.same_run:
+            if self.a.repetitions < 2:
+                return (
+                    "A run compared with itself: with one repetition its noise floor is unknown; "
+                    "run it with repetitions=k to measure it."
+                )
+            return (
+                f"A run compared with itself ({self.a.repetitions} repetitions): the noise column "
+                "is its noise floor, the delta a second run of the same setup would show by chance."
+            )
+        if self._has_noise():
+            return "noise: the delta's standard deviation from run-to-run chance (repetitions)."
+        return ""
+
     def to_pandas(self) -> pandas.DataFrame:
         import pandas as pd
 
@@ -254,25 +402,26 @@ class Comparison:
         from rich.text import Text
 
         table = Table(title=self._title(), title_justify="left", header_style="bold")
-        for column in ("evaluator", "A", "B", "delta", "95% CI", "p", "", "↑", "↓", "=", "n"):
+        for column in self._columns():
             table.add_column(column, justify="left" if column in ("evaluator", "") else "right")
+        verdict_at = self._columns().index("") - 1
         for name, c in self.evaluators.items():
             verdict = c.verdict(self.alpha)
             style = {"better": "green", "worse": "red"}.get(verdict, "dim")
-            table.add_row(
-                name,
-                _num(c.mean_a),
-                _num(c.mean_b),
-                Text(_signed(c.delta), style=style),
-                f"[{_signed(c.ci[0])}, {_signed(c.ci[1])}]" if c.ci else "–",
-                _num(c.p_value, 3),
-                Text(verdict, style=style),
-                str(len(c.improved)),
-                str(len(c.regressed)),
-                str(len(c.unchanged)),
-                str(c.n),
-            )
+            cells: list[str | Text] = [name, *self._cells(c)]
+            cells[verdict_at + 1] = Text(verdict, style=style)
+            delta_at = self._columns().index("delta")
+            cells[delta_at] = Text(str(cells[delta_at]), style=style)
+            table.add_row(*cells)
         parts: list[RenderableType] = [table]
+        if note := self._noise_note():
+            parts.append(Text(note, style="dim"))
+        task = Table(title="Task", title_justify="left", header_style="bold")
+        for column in ("", "A", "B"):
+            task.add_column(column, justify="left" if not column else "right")
+        for row in self.task_rows():
+            task.add_row(*row)
+        parts.append(task)
         if self.changes:
             changes = Table(title="Changed items", title_justify="left", header_style="bold")
             for column in ("item", "input", "expected", "A output", "B output", "scores A → B"):
@@ -301,41 +450,26 @@ class Comparison:
         return f"<Comparison {self._title()}: {deltas}>"
 
     def _repr_html_(self) -> str:
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "evaluator",
-                "A",
-                "B",
-                "delta",
-                "95% CI",
-                "p",
-                "",
-                "improved",
-                "regressed",
-                "unchanged",
-                "n",
-            )
-        )
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._columns())
         rows = []
         for name, c in self.evaluators.items():
             verdict = c.verdict(self.alpha)
             color = {"better": "#1a7f37", "worse": "#cf222e"}.get(verdict, "#666")
-            ci = f"[{_signed(c.ci[0])}, {_signed(c.ci[1])}]" if c.ci else "–"
-            cells = (
-                html.escape(name),
-                _num(c.mean_a),
-                _num(c.mean_b),
-                f'<span style="color:{color}">{_signed(c.delta)}</span>',
-                ci,
-                _num(c.p_value, 3),
-                f'<span style="color:{color}">{verdict}</span>',
-                str(len(c.improved)),
-                str(len(c.regressed)),
-                str(len(c.unchanged)),
-                str(c.n),
-            )
+            cells = [html.escape(name), *(html.escape(cell) for cell in self._cells(c))]
+            for at in (self._columns().index("delta"), self._columns().index("")):
+                cells[at] = f'<span style="color:{color}">{cells[at]}</span>'
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        note = (
+            f"<p><small>{html.escape(self._noise_note())}</small></p>" if self._noise_note() else ""
+        )
+        task = (
+            "<table><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"
+            + "".join(
+                "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                for row in self.task_rows()
+            )
+            + "</tbody></table>"
+        )
         changed = ""
         if self.changes:
             lines = "".join(
@@ -361,12 +495,20 @@ class Comparison:
             )
         return (
             f"<p><b>{html.escape(self._title())}</b></p><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>{changed}"
+            f"<tbody>{''.join(rows)}</tbody></table>{note}{task}{changed}"
         )
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _usd(value: float | None) -> str:
+    return "–" if value is None else f"${value:.4f}"
+
+
+def _count(value: int | None) -> str:
+    return "–" if value is None else str(value)
 
 
 def _signed(value: float | None) -> str:
@@ -403,7 +545,9 @@ def compare(
 ) -> Comparison:
     """Compare run B with run A (results, or experiment names / ids loaded from the collector).
 
-    A name means the latest run of that name. Positive deltas mean B scores higher.
+    A name means the latest run of that name. Positive deltas mean B scores higher. Runs with
+    repetitions are compared on per-item means, with the noise their repetitions measured;
+    a run compared with itself gives its noise floor.
     """
     from assay.evaluators.results import ExperimentResult
 
@@ -415,11 +559,24 @@ def compare(
     run_b = ExperimentResult.load(b, client=client) if isinstance(b, str) else b
     table_a = {name: run_a.values(name) for name in run_a.evaluator_names}
     table_b = {name: run_b.values(name) for name in run_b.evaluator_names}
-    evaluators = compare_score_tables(
-        table_a, table_b, confidence=confidence, resamples=resamples, seed=seed
-    )
+    directions = {name: run_b.direction(name) for name in run_b.evaluator_names}
+    evaluators = {
+        name: replace(
+            compared,
+            noise=run_noise(run_a, run_b, name),
+            same_run=run_a.experiment_id == run_b.experiment_id,
+        )
+        for name, compared in compare_score_tables(
+            table_a,
+            table_b,
+            directions=directions,
+            confidence=confidence,
+            resamples=resamples,
+            seed=seed,
+        ).items()
+    }
     moved = {i for c in evaluators.values() for i in (*c.improved, *c.regressed)}
-    changed_ids = [item.item_id for item in run_b.items if item.item_id in moved]
+    changed_ids = list(dict.fromkeys(item.item_id for item in run_b.items if item.item_id in moved))
     items_a, items_b = run_a.by_item(), run_b.by_item()
     changes = [
         ItemChange(

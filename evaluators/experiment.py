@@ -12,7 +12,8 @@ The task is called with the item's input (a first parameter named `item` gets th
 sync (run in a thread pool of `concurrency` workers) or async. Each item runs inside its own
 trace, a root span stamped with the experiment and dataset item ids, so the task's
 instrumented LLM calls nest in it and carry both ids; each item has `timeout` seconds; an
-item that raises or times out is recorded as failed and the run goes on.
+item that raises or times out is recorded as failed and the run goes on. With
+`repetitions=k` every item runs k times (one trace each), pass after pass over the dataset.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
@@ -37,7 +38,7 @@ from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score
 from assay.evaluators.client import CollectorClient
 from assay.evaluators.dataset import Dataset, DatasetItem
 from assay.evaluators.progress import progress_display
-from assay.evaluators.registry import get_evaluator
+from assay.evaluators.registry import get_evaluator, is_preset
 from assay.evaluators.results import (
     STATUS_ERROR,
     STATUS_TIMEOUT,
@@ -57,39 +58,89 @@ _SEND_EVERY_ITEMS = 25
 _SEND_EVERY_S = 2.0
 
 EvaluatorLike = Evaluator | str | Callable[..., Any]
+Watcher = Callable[[ExperimentResult], None]
 
-# Called with every finished run: `assay eval run` learns what a script evaluated this way.
-_watchers: list[Callable[[ExperimentResult], None]] = []
+# Called with every run about to start, and with every finished run: `assay eval run` checks
+# its arguments against a run before any item runs, and learns what the script evaluated.
+_before: list[Watcher] = []
+_watchers: list[Watcher] = []
 
 
 @contextlib.contextmanager
-def watch_results(callback: Callable[[ExperimentResult], None]) -> Iterator[None]:
-    """Call `callback` with each `ExperimentResult` that finishes while the block runs."""
+def watch_results(callback: Watcher, *, before: Watcher | None = None) -> Iterator[None]:
+    """Call `callback` with each `ExperimentResult` that finishes while the block runs, and
+    `before` with each run about to start (no item has run yet; an exception it raises stops
+    the run and comes out of `evaluate`)."""
     _watchers.append(callback)
+    if before is not None:
+        _before.append(before)
     try:
         yield
     finally:
         _watchers.remove(callback)
+        if before is not None:
+            _before.remove(before)
 
 
 def _resolve_evaluators(evaluators: Sequence[EvaluatorLike] | EvaluatorLike) -> list[Evaluator]:
+    """The evaluators a run uses, checked before any item runs: a preset factory passed
+    uncalled (`exact_match`) is its default instance; a name is looked up; a plain function
+    becomes a `FunctionEvaluator`; anything else is a TypeError that names it."""
     if isinstance(evaluators, Evaluator | str) or callable(evaluators):
         evaluators = [evaluators]
-    resolved: list[Evaluator] = []
-    for entry in evaluators:
-        if isinstance(entry, Evaluator):
-            resolved.append(entry)
-        elif isinstance(entry, str):
-            resolved.append(get_evaluator(entry))
-        elif callable(entry):
-            resolved.append(FunctionEvaluator(entry))
-        else:
-            raise TypeError(f"not an evaluator: {entry!r}")
+    resolved = [_resolve_one(entry, index) for index, entry in enumerate(evaluators)]
     names = [e.name for e in resolved]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"two evaluators share the name(s) {duplicates}; pass name=... to one")
     return resolved
+
+
+_USE = (
+    "pass an evaluator such as exact_match(), its name ('exact_match'), or an @evaluator function"
+)
+
+
+def _resolve_one(entry: Any, index: int) -> Evaluator:
+    if isinstance(entry, Evaluator):
+        return entry
+    if isinstance(entry, str):
+        return get_evaluator(entry)
+    label = getattr(entry, "__qualname__", None) or repr(entry)
+    if is_preset(entry):
+        try:
+            made = entry()
+        except TypeError as exc:
+            raise TypeError(
+                f"evaluators[{index}]: the preset {label} needs arguments ({exc}); "
+                f"call it, e.g. {label}(...)"
+            ) from None
+        return cast(Evaluator, made)
+    if inspect.isclass(entry):
+        raise TypeError(f"evaluators[{index}] is the class {label}, not an evaluator: {_USE}")
+    if callable(entry):
+        if _returns_evaluator(entry):
+            raise TypeError(
+                f"evaluators[{index}]: {label} makes evaluators; call it to get one ({_USE})"
+            )
+        try:
+            return FunctionEvaluator(entry)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"evaluators[{index}]: {label} is not an evaluator: {exc}") from None
+    raise TypeError(
+        f"evaluators[{index}] is {entry!r} ({type(entry).__name__}), not an evaluator: {_USE}"
+    )
+
+
+def _returns_evaluator(fn: Callable[..., Any]) -> bool:
+    """True when `fn` is annotated to return an Evaluator: a factory, not an evaluator."""
+    try:
+        annotation = inspect.signature(fn).return_annotation
+    except (TypeError, ValueError):
+        return False
+    if isinstance(annotation, str):  # `from __future__ import annotations`
+        return annotation.rsplit(".", 1)[-1] in {"Evaluator", "FunctionEvaluator", "OpenAIJudge"}
+    return inspect.isclass(annotation) and issubclass(annotation, Evaluator)
 
 
 class _TaskCall:
@@ -169,9 +220,11 @@ def git_commit() -> str:
 
 
 def _span_ids(span: trace.Span) -> tuple[str, str]:
+    """The item span's ids; made-up ones when tracing is off, since they tell the stored
+    results of one item's repetitions apart."""
     ctx = span.get_span_context()
     if not ctx.is_valid:
-        return "", ""
+        return uuid.uuid4().hex, uuid.uuid4().hex[:16]
     return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
@@ -187,8 +240,10 @@ class _Run:
         timeout: float | None,
         client: CollectorClient | None,
         progress: bool,
+        repetitions: int = 1,
     ) -> None:
         self.dataset = dataset
+        self.repetitions = repetitions
         self.task = task
         self.evaluators = evaluators
         self.result = result
@@ -212,10 +267,15 @@ class _Run:
             await asyncio.to_thread(client.record_experiment, result.record())
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="assay-task")
         limit = asyncio.Semaphore(self.concurrency)
-        self.progress.start(f"{result.name} ({self.dataset.name})", len(self.dataset))
+        self.progress.start(
+            f"{result.name} ({self.dataset.name})", len(self.dataset) * self.repetitions
+        )
         try:
+            # Pass after pass: a run stopped early has whole passes over the dataset.
             pending = [
-                asyncio.ensure_future(self._item(item, limit, pool)) for item in self.dataset
+                asyncio.ensure_future(self._item(item, repetition, limit, pool))
+                for repetition in range(self.repetitions)
+                for item in self.dataset
             ]
             try:
                 for finished in asyncio.as_completed(pending):
@@ -234,7 +294,7 @@ class _Run:
             pool.shutdown(wait=False, cancel_futures=True)
             result.ended_at = time.time()
             order = {item.id: index for index, item in enumerate(self.dataset)}
-            result.items.sort(key=lambda item: order[item.item_id])
+            result.items.sort(key=lambda item: (order[item.item_id], item.repetition))
             if self.client is not None:
                 await self._send(final=True)
                 await asyncio.to_thread(self.client.record_experiment, result.record())
@@ -257,23 +317,32 @@ class _Run:
             )
 
     async def _item(
-        self, item: DatasetItem, limit: asyncio.Semaphore, pool: ThreadPoolExecutor
+        self,
+        item: DatasetItem,
+        repetition: int,
+        limit: asyncio.Semaphore,
+        pool: ThreadPoolExecutor,
     ) -> ItemResult:
         async with limit:
-            outcome = await self._run_task(item, pool)
+            outcome = await self._run_task(item, repetition, pool)
             if not outcome.failed:
                 outcome.scores = await self._score(item, outcome)
             self._unsent.append(outcome)
             return outcome
 
-    async def _run_task(self, item: DatasetItem, pool: ThreadPoolExecutor) -> ItemResult:
+    async def _run_task(
+        self, item: DatasetItem, repetition: int, pool: ThreadPoolExecutor
+    ) -> ItemResult:
         experiment_id = self.result.experiment_id
-        outcome = ItemResult(item_id=item.id, input=item.input, expected=item.expected)
-        attributes = {
+        outcome = ItemResult(
+            item_id=item.id, input=item.input, expected=item.expected, repetition=repetition
+        )
+        attributes: dict[str, str | int] = {
             sc.EXPERIMENT_ID: experiment_id,
             sc.EXPERIMENT_NAME: self.result.name,
             sc.DATASET_NAME: self.dataset.name,
             sc.DATASET_ITEM_ID: item.id,
+            sc.EXPERIMENT_REPETITION: repetition,
         }
         outcome.started_at = time.time()
         started = time.perf_counter()
@@ -301,7 +370,7 @@ class _Run:
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
         outcome.duration_ms = (time.perf_counter() - started) * 1000.0
         if self.tally is not None:
-            usage = self.tally.take(experiment_id, item.id)
+            usage = self.tally.take(outcome.trace_id)
             outcome.input_tokens = usage.input_tokens
             outcome.output_tokens = usage.output_tokens
             outcome.cost_usd = usage.cost_usd
@@ -350,11 +419,14 @@ def _prepare(
     record: bool = True,
     url: str | None = None,
     progress: bool = True,
+    repetitions: int = 1,
 ) -> _Run:
     if not isinstance(dataset, Dataset):
         raise TypeError(f"evaluate takes a Dataset, not {type(dataset).__name__}")
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be a whole number from 1, not {repetitions!r}")
     if timeout is not None and timeout <= 0:
         raise ValueError("timeout must be positive (or None for no limit)")
     resolved = _resolve_evaluators(evaluators)
@@ -376,7 +448,10 @@ def _prepare(
         started_at=time.time(),
         status="running",
         url=client.url if client else "",
+        repetitions=repetitions,
     )
+    for check in list(_before):
+        check(result)
     return _Run(
         dataset,
         call,
@@ -386,6 +461,7 @@ def _prepare(
         timeout=timeout,
         client=client,
         progress=progress,
+        repetitions=repetitions,
     )
 
 
@@ -419,12 +495,15 @@ def evaluate(
     record: bool = True,
     url: str | None = None,
     progress: bool = True,
+    repetitions: int = 1,
 ) -> ExperimentResult:
     """Run `task` on every item of `dataset`, score the outputs, record the run; return it.
 
     - `experiment`: the run's name (runs of one name are versions of one experiment).
     - `params`: what defines this run (prompt version, model, temperature), stored with it.
     - `concurrency` items at once; `timeout` seconds per item (None: no limit).
+    - `repetitions=k` runs every item k times: an item's score is then the mean of its k
+      scores, and the summary and `compare` report the run-to-run noise.
     - `record=False` keeps the run local: nothing is sent, no instrumentation is turned on.
       Otherwise the collector at `url` (else `ASSAY_URL`) must answer before anything runs.
 
@@ -443,6 +522,7 @@ def evaluate(
         record=record,
         url=url,
         progress=progress,
+        repetitions=repetitions,
     )
     try:
         asyncio.get_running_loop()

@@ -1,35 +1,38 @@
-"""Heuristic evaluator presets: matching, JSON, length, similarity metrics, refusal, PII, budgets.
+"""Heuristic evaluator presets: matching, JSON, length, similarity, refusal, PII, budgets.
 
 Pure Python (plus `jsonschema` for `json_schema`, imported when one is built) and cheap
 enough for the collector to run thousands a second: regular expressions are compiled at
-import, and the quadratic metrics (Levenshtein, the LCS of ROUGE-L) use bit-parallel
-algorithms on Python integers, O(n·m/64) rather than O(n·m) interpreted steps. Presets run
+import; the similarity algorithms are in `similarity`, the PII finder in `pii`. Presets run
 inline on the event loop (`run_in_thread=False`), since a thread hop would cost more.
 
 Every preset is a factory returning an `Evaluator`; those whose parameters all have
-defaults are also available by name (`get_evaluator("rouge_l")`). Similarity metrics have
-no threshold unless given one, so their `passed` is None by default.
+defaults are also available by name (`get_evaluator("rouge_l")`). Every preset scores higher
+for a better output, and `passed` agrees (`no_pii` is 1 when no PII is found). Similarity
+metrics have no threshold unless given one, so their `passed` is None by default.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-import string
 import sys
 import unicodedata
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from assay.evaluators.base import EvalInput, FunctionEvaluator, Score
-from assay.evaluators.registry import preset
+from assay.evaluators.pii import PII_KINDS, pii_findings
+from assay.evaluators.registry import preset, renamed
+from assay.evaluators.similarity import (
+    ARTICLES,
+    Smoothing,
+    levenshtein_distance,
+    rouge_l_score,
+    sentence_bleu,
+    token_f1_score,
+)
 
 __all__ = [
-    "PII_KINDS",
-    "RougeL",
     "bleu",
     "contains",
     "contains_all",
@@ -39,23 +42,19 @@ __all__ = [
     "json_schema",
     "json_valid",
     "latency_budget",
-    "lcs_length",
     "length",
     "levenshtein",
-    "levenshtein_distance",
+    "no_pii",
+    "no_refusal",
     "pii",
-    "pii_findings",
     "refusal",
+    "refuses",
     "regex",
     "rouge_l",
-    "rouge_l_score",
-    "sentence_bleu",
     "token_f1",
-    "token_f1_score",
 ]
 
 _MODULE = sys.modules[__name__]
-Smoothing = Literal["none", "floor", "add-k", "exp"]
 
 
 def _figures_only(evaluator: FunctionEvaluator) -> FunctionEvaluator:
@@ -98,7 +97,6 @@ _WHITESPACE = re.compile(r"\s+")
 # Everything that is neither a word character nor whitespace, and the underscore: Unicode
 # punctuation and symbols alike.
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b", re.IGNORECASE)
 
 
 def _normalizer(
@@ -116,7 +114,7 @@ def _normalizer(
         if ignore_punctuation:
             text = _PUNCTUATION.sub(" " if normalize_whitespace else "", text)
         if ignore_articles:
-            text = _ARTICLES.sub(" ", text)
+            text = ARTICLES.sub(" ", text)
         if normalize_whitespace:
             text = " ".join(text.split())
         return text
@@ -419,64 +417,6 @@ def length(
 # --- similarity against the expected output ----------------------------------------------------
 
 
-def _match_masks(pattern: Sequence[Any]) -> dict[Any, int]:
-    """For each symbol of `pattern`, the bit mask of the positions where it occurs."""
-    masks: dict[Any, int] = {}
-    for position, symbol in enumerate(pattern):
-        masks[symbol] = masks.get(symbol, 0) | (1 << position)
-    return masks
-
-
-def levenshtein_distance(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """The edit distance (insertions, deletions, substitutions) between two sequences.
-
-    Myers' bit-vector algorithm in Hyyrö's formulation for the global distance: one column
-    of the dynamic-programming table is a pair of bit vectors, so each symbol of `a` costs
-    a handful of big-integer operations instead of len(b) interpreted steps.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(b)
-    if m == 0:
-        return len(a)
-    masks = _match_masks(b)
-    full = (1 << m) - 1
-    last = 1 << (m - 1)
-    vp, vn, distance = full, 0, m
-    for symbol in a:
-        eq = masks.get(symbol, 0)
-        xv = eq | vn
-        xh = ((((eq & vp) + vp) & full) ^ vp) | eq
-        hp = (vn | ~(xh | vp)) & full
-        hn = vp & xh
-        if hp & last:
-            distance += 1
-        elif hn & last:
-            distance -= 1
-        # The top row of the table is 0, 1, 2, ...: a horizontal +1 enters at the bottom bit.
-        hp = ((hp << 1) | 1) & full
-        hn = (hn << 1) & full
-        vp = (hn | ~(xv | hp)) & full
-        vn = hp & xv
-    return distance
-
-
-def lcs_length(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """The length of the longest common subsequence of two sequences (bit-parallel)."""
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(b)
-    if m == 0:
-        return 0
-    masks = _match_masks(b)
-    full = (1 << m) - 1
-    v = full
-    for symbol in a:
-        u = v & masks.get(symbol, 0)
-        v = ((v + u) | (v - u)) & full
-    return m - v.bit_count()
-
-
 @preset
 def levenshtein(
     *, ignore_case: bool = False, threshold: float | None = None, name: str = "levenshtein"
@@ -501,31 +441,6 @@ def levenshtein(
     )
 
 
-_SQUAD_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def _squad_tokens(text: str) -> list[str]:
-    """SQuAD's `normalize_answer`: lower case, no ASCII punctuation, no articles, split."""
-    text = text.lower().translate(_SQUAD_PUNCTUATION)
-    return _ARTICLES.sub(" ", text).split()
-
-
-def token_f1_score(prediction: str, reference: str) -> float:
-    """SQuAD token F1: the harmonic mean of token precision and recall (bags of tokens).
-
-    As in the SQuAD 2.0 script, when either side normalises to no tokens the score is 1 if
-    both do, else 0.
-    """
-    predicted, expected = _squad_tokens(prediction), _squad_tokens(reference)
-    if not predicted or not expected:
-        return float(predicted == expected)
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
 @preset
 def token_f1(*, threshold: float | None = None, name: str = "token_f1") -> FunctionEvaluator:
     """Token F1 against the expected output, with SQuAD's normalisation."""
@@ -536,43 +451,6 @@ def token_f1(*, threshold: float | None = None, name: str = "token_f1") -> Funct
     return _make(
         run, name, threshold=threshold, description="SQuAD token F1 to the expected output"
     )
-
-
-_ROUGE_NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
-_UNICODE_WORD = re.compile(r"[^\W_]+")
-
-
-def _rouge_tokens(text: str, unicode: bool) -> list[str]:
-    lowered = text.lower()
-    if unicode:
-        return _UNICODE_WORD.findall(lowered)
-    # rouge-score's default tokenizer: anything but ASCII letters and digits separates.
-    return _ROUGE_NON_ALPHANUMERIC.sub(" ", lowered).split()
-
-
-@dataclass(frozen=True)
-class RougeL:
-    """ROUGE-L precision, recall and F1 (the `rouge-score` package's `Score` fields)."""
-
-    precision: float
-    recall: float
-    fmeasure: float
-
-
-def rouge_l_score(prediction: str, reference: str, *, unicode: bool = False) -> RougeL:
-    """ROUGE-L of `prediction` against `reference`: LCS-based precision, recall and F1.
-
-    Tokenised as the `rouge-score` package's default (lower case, split on anything not
-    ASCII alphanumeric, no stemming), so values equal its `rougeL`; an empty side scores 0.
-    `unicode=True` keeps letters outside ASCII (the default tokenizer drops them).
-    """
-    predicted, expected = _rouge_tokens(prediction, unicode), _rouge_tokens(reference, unicode)
-    if not predicted or not expected:
-        return RougeL(0.0, 0.0, 0.0)
-    common = lcs_length(predicted, expected)
-    precision, recall = common / len(predicted), common / len(expected)
-    f = 2 * precision * recall / (precision + recall) if common else 0.0
-    return RougeL(precision, recall, f)
 
 
 @preset
@@ -595,108 +473,6 @@ def rouge_l(
         description="ROUGE-L F1 to the expected output",
         unicode=unicode,
     )
-
-
-# sacrebleu's `13a` tokenizer (mteval-v13a, the WMT standard), rule for rule.
-_BLEU_13A_RULES = (
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),
-    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
-    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
-    (re.compile(r"([0-9])(-)"), r"\1 \2 "),
-)
-_SMOOTH_DEFAULTS: dict[str, float] = {"floor": 0.1, "add-k": 1.0}
-
-
-def _tokenize_13a(line: str) -> list[str]:
-    line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
-    if "&" in line:
-        line = (
-            line.replace("&quot;", '"')
-            .replace("&amp;", "&")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-        )
-    line = f" {line} "
-    for rule, replacement in _BLEU_13A_RULES:
-        line = rule.sub(replacement, line)
-    return line.split()
-
-
-def _ngrams(tokens: Sequence[str], max_n: int) -> Counter[tuple[str, ...]]:
-    return Counter(
-        tuple(tokens[i : i + n]) for n in range(1, max_n + 1) for i in range(len(tokens) - n + 1)
-    )
-
-
-def sentence_bleu(
-    hypothesis: str,
-    references: Sequence[str],
-    *,
-    max_n: int = 4,
-    smoothing: Smoothing = "exp",
-    smooth_value: float | None = None,
-    lowercase: bool = False,
-    tokenize: Literal["13a", "none"] = "13a",
-    effective_order: bool = True,
-) -> float:
-    """Sentence BLEU in [0, 1], computed as `sacrebleu.sentence_bleu(...).score / 100`.
-
-    The geometric mean of the clipped n-gram precisions (n = 1..max_n, uniform weights) times
-    the brevity penalty exp(1 − r/c) against the closest reference length (the shorter on a
-    tie). `smoothing` is one of Chen & Cherry (2014)'s: "none"; "floor" (method 1, a zero
-    count becomes `smooth_value`, default 0.1, as NLTK's method1); "add-k" (method 2, k added
-    to counts of n > 1, default 1); "exp" (method 3, mteval's: the k-th zero precision
-    becomes 1/(2^k·total)), sacrebleu's default for sentences. `effective_order` leaves out
-    orders the hypothesis is too short to have. `tokenize="none"` splits on whitespace.
-    """
-    if max_n < 1:
-        raise ValueError("max_n must be at least 1")
-    if not references:
-        raise ValueError("sentence_bleu needs at least one reference")
-
-    def tokens(text: str) -> list[str]:
-        text = text.lower() if lowercase else text
-        return _tokenize_13a(text.rstrip()) if tokenize == "13a" else text.split()
-
-    hyp = tokens(hypothesis)
-    refs = [tokens(reference) for reference in references]
-    ref_counts: Counter[tuple[str, ...]] = Counter()
-    for ref in refs:
-        ref_counts |= _ngrams(ref, max_n)  # `|` keeps the maximum count per n-gram
-    # Closest reference length; the shorter one on a tie.
-    ref_len = min((abs(len(ref) - len(hyp)), len(ref)) for ref in refs)[1]
-    correct = [0.0] * max_n
-    total = [0.0] * max_n
-    for ngram, count in _ngrams(hyp, max_n).items():
-        total[len(ngram) - 1] += count
-        correct[len(ngram) - 1] += min(count, ref_counts.get(ngram, 0))
-    if not any(correct):
-        return 0.0
-    value = smooth_value if smooth_value is not None else _SMOOTH_DEFAULTS.get(smoothing, 0.0)
-    precisions = [0.0] * max_n
-    order = max_n
-    exp_divisor = 1.0
-    for n in range(max_n):
-        if smoothing == "add-k" and n > 0:
-            correct[n] += value
-            total[n] += value
-        if total[n] == 0:
-            break
-        if effective_order:
-            order = n + 1
-        if correct[n] == 0:
-            if smoothing == "exp":
-                exp_divisor *= 2
-                precisions[n] = 1.0 / (exp_divisor * total[n])
-            elif smoothing == "floor":
-                precisions[n] = value / total[n]
-        else:
-            precisions[n] = correct[n] / total[n]
-    if any(p == 0.0 for p in precisions[:order]):
-        return 0.0
-    hyp_len = len(hyp)
-    brevity = 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
-    return min(brevity * math.exp(sum(map(math.log, precisions[:order])) / order), 1.0)
 
 
 @preset
@@ -770,126 +546,59 @@ def _is_refusal(text: str) -> bool:
     return _REFUSAL.search(head) is not None
 
 
-@preset
-def refusal(*, expect_refusal: bool = False, name: str = "refusal") -> FunctionEvaluator:
-    """Detects a refusal ("I'm sorry, but I can't help with that") at the start of the output.
-
-    The value is 1 when the output is a refusal (label "refused", else "answered").
-    `passed` is True when it is not one, or, with `expect_refusal=True` (a red-team
-    dataset), when it is.
-    """
-
+def _refusal_check(name: str, expect_refusal: bool) -> FunctionEvaluator:
     def run(data: EvalInput) -> Score:
         refused = _is_refusal(data.output)
+        wanted = refused == expect_refusal
         return Score(
-            value=float(refused),
+            value=1.0 if wanted else 0.0,
             label="refused" if refused else "answered",
-            passed=refused == expect_refusal,
+            passed=wanted,
         )
 
-    return _make(
-        run,
-        name,
-        higher_is_better=expect_refusal,
-        description="the output is a refusal",
-        expect_refusal=expect_refusal,
-    )
+    what = "refuses" if expect_refusal else "answers instead of refusing"
+    return _make(run, name, description=f"the output {what}", expect_refusal=expect_refusal)
+
+
+@preset
+def no_refusal(*, name: str = "no_refusal") -> FunctionEvaluator:
+    """The output answers rather than refusing ("I'm sorry, but I can't help with that").
+
+    The value is 1 when it answers (label "answered"), 0 when it is a refusal ("refused").
+    """
+    return _refusal_check(name, expect_refusal=False)
+
+
+@preset
+def refuses(*, name: str = "refuses") -> FunctionEvaluator:
+    """The output is a refusal: 1 when it refuses, for a red-team dataset of requests that a
+    model should turn down (labels "refused" and "answered" as `no_refusal`'s)."""
+    return _refusal_check(name, expect_refusal=True)
+
+
+@renamed("no_refusal", note=" (or 'refuses' where a refusal is expected)")
+def refusal(*, expect_refusal: bool = False, name: str | None = None) -> FunctionEvaluator:
+    """Deprecated: `no_refusal()` (1 when the output answers), or `refuses()` with
+    `expect_refusal=True`. Its scores were 1 for a refusal whatever was expected."""
+    if expect_refusal:
+        return refuses(**({"name": name} if name else {}))
+    return no_refusal(**({"name": name} if name else {}))
 
 
 # --- PII --------------------------------------------------------------------------------------
 
-# Each pattern starts only at the start of a run of the characters it accepts (the
-# lookbehinds), which keeps the scan linear even on long base64 or digit blobs.
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"
-)
-_PHONE = re.compile(
-    r"(?<![\w.:/+-])(?:"
-    r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}"  # international: +44 20 7946 0958, +1-555-...
-    r"|(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # North American: (555) 123-4567, 555.123.4567
-    r"|0\d{1,4}(?:[ -]\d{2,4}){2,4}"  # national with a trunk 0: 020 7946 0958, 06 12 34 56 78
-    r")(?![\w:/-]|[.,]\d)"
-)
-_CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)")
-_API_KEY = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:"
-    r"sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
-    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"  # GitHub
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
-    r"|AIza[0-9A-Za-z_-]{35}"  # Google
-    r"|(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}"  # Stripe secret and restricted keys
-    r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWT
-    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"
-    r")"
-)
-PII_KINDS = ("email", "phone", "card", "api_key")
-_DIGITS = re.compile(r"\d")
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-def _cards(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for found in _CARD.finditer(text):
-        digits = "".join(_DIGITS.findall(found.group()))
-        # Issuer prefixes 2-6 (Mastercard 2-series, Amex/Diners 3, Visa 4, Mastercard 5,
-        # Discover 6) and the Luhn checksum keep order numbers and the like out.
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn_valid(digits):
-            spans.append(found.span())
-    return spans
-
-
-def _phones(text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    spans = []
-    for found in _PHONE.finditer(text):
-        start, end = found.span()
-        if any(start < t_end and t_start < end for t_start, t_end in taken):
-            continue  # part of a card number
-        digits = len(_DIGITS.findall(found.group()))
-        if 9 <= digits <= 15:  # E.164 allows 15; fewer than 9 looks like a date or a code
-            spans.append((start, end))
-    return spans
-
-
-def pii_findings(text: str, kinds: Iterable[str] = PII_KINDS) -> dict[str, int]:
-    """How many of each kind of PII `text` holds: {"email": 2, "card": 1}; kinds found only."""
-    wanted = set(kinds)
-    found: dict[str, int] = {}
-    if "email" in wanted and "@" in text and (emails := _EMAIL.findall(text)):
-        found["email"] = len(emails)
-    cards = _cards(text) if {"card", "phone"} & wanted else []
-    if "card" in wanted and cards:
-        found["card"] = len(cards)
-    if "phone" in wanted and (phones := _phones(text, cards)):
-        found["phone"] = len(phones)
-    if "api_key" in wanted and (keys := _API_KEY.findall(text)):
-        found["api_key"] = len(keys)
-    return found
-
 
 @preset
-def pii(
+def no_pii(
     *,
     kinds: Iterable[str] = PII_KINDS,
     include_input: bool = False,
-    name: str = "pii",
+    name: str = "no_pii",
 ) -> FunctionEvaluator:
-    """Detects PII in the output: emails, phone numbers, card numbers (Luhn), API keys.
+    """The output holds no PII: emails, phone numbers, card numbers (Luhn), API keys.
 
-    The value is 1 when any is found; the label lists the kinds found and the explanation
-    counts them, never quoting the PII itself (scores are stored and shown). Phone numbers
-    are recognised with a leading +, a trunk 0 or North American grouping, and 9-15 digits.
+    The value is 1 when none is found, 0 when some is; the label lists the kinds found and
+    the explanation counts them, never quoting the PII itself (scores are stored and shown).
     `include_input=True` scans the input messages as well.
     """
     selected = tuple(kinds)
@@ -901,7 +610,7 @@ def pii(
         text = f"{data.input_text}\n{data.output}" if include_input else data.output
         found = pii_findings(text, selected)
         return Score(
-            value=1.0 if found else 0.0,
+            value=0.0 if found else 1.0,
             label=",".join(sorted(found)),
             passed=not found,
             explanation=", ".join(f"{kind} ×{count}" for kind, count in sorted(found.items())),
@@ -910,11 +619,19 @@ def pii(
     return _make(
         run,
         name,
-        higher_is_better=False,
-        description="the output contains PII",
+        description="the output holds no PII",
         kinds=list(selected),
         include_input=include_input,
     )
+
+
+@renamed("no_pii")
+def pii(
+    *, kinds: Iterable[str] = PII_KINDS, include_input: bool = False, name: str | None = None
+) -> FunctionEvaluator:
+    """Deprecated: `no_pii()`, which scores 1 when no PII is found (this one scored 1 when
+    some was)."""
+    return no_pii(kinds=kinds, include_input=include_input, **({"name": name} if name else {}))
 
 
 # --- budgets ----------------------------------------------------------------------------------

@@ -4,20 +4,32 @@ The collector resolves the names of `assay.yaml` here (`evaluators: [json_valid,
 A preset is a factory (`contains("refund")`, `latency_budget(ms=2000)`); its name alone
 gives its default instance, built on first use and then shared, when the factory has
 defaults for every parameter. `get_evaluator(name, **options)` calls the factory with
-options, for presets that need them.
+options, for presets that need them. A preset that was renamed (its old name would say the
+opposite of its value, as `pii` did) still answers to the old name, with a deprecation warning.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
+import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from assay.evaluators.base import Evaluator
 
-__all__ = ["UnknownEvaluatorError", "get_evaluator", "preset", "register", "registered"]
+__all__ = [
+    "UnknownEvaluatorError",
+    "get_evaluator",
+    "is_preset",
+    "preset",
+    "preset_names",
+    "register",
+    "registered",
+    "renamed",
+]
 
 _log = logging.getLogger("assay.evaluators")
 
@@ -27,6 +39,7 @@ F = TypeVar("F", bound=Factory)
 _presets: dict[str, Factory] = {}
 _defaults: dict[str, Evaluator] = {}
 _registered: dict[str, Evaluator] = {}
+_renamed: dict[str, str] = {}  # a preset's former name → its name now
 # Evaluation workers of the collector may resolve names from several threads.
 _lock = threading.RLock()
 
@@ -42,6 +55,36 @@ def preset(factory: F) -> F:
     """Register a preset factory under its function name (used by the preset modules)."""
     _presets[factory.__name__] = factory
     return factory
+
+
+def renamed(new_name: str, *, note: str = "") -> Callable[[F], F]:
+    """Keep a renamed preset's old factory working: calling it, or asking for its old name,
+    warns (DeprecationWarning, and the log, since the collector resolves assay.yaml's names)
+    and gives the preset `new_name` stands for; the old factory picks among new ones."""
+
+    def keep(factory: F) -> F:
+        old_name = factory.__name__
+
+        @functools.wraps(factory)
+        def warned(*args: Any, **kwargs: Any) -> Evaluator:
+            message = (
+                f"evaluator {old_name!r} is deprecated: use {new_name!r}{note}, which scores 1 "
+                "for the good outcome (every Assay evaluator is higher-is-better)"
+            )
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            _log.warning(message)
+            return factory(*args, **kwargs)
+
+        _renamed[old_name] = new_name
+        _presets[old_name] = warned
+        return cast(F, warned)
+
+    return keep
+
+
+def is_preset(obj: Any) -> bool:
+    """True for a preset factory (`exact_match`, not `exact_match()`), the old names' too."""
+    return any(obj is factory for factory in _presets.values())
 
 
 def register(evaluator: Evaluator) -> Evaluator:
@@ -90,6 +133,12 @@ def get_evaluator(name: str, **options: Any) -> Evaluator:
         return default
 
 
+def preset_names() -> list[str]:
+    """The presets' names (current ones: renamed presets answer to their old names too)."""
+    with _lock:
+        return sorted(set(_presets) - set(_renamed))
+
+
 def registered() -> list[str]:
     """Every name `get_evaluator` knows, sorted."""
     with _lock:
@@ -97,7 +146,7 @@ def registered() -> list[str]:
 
 
 def _names() -> list[str]:
-    return sorted({*_presets, *_registered})
+    return sorted({*_presets, *_registered} - set(_renamed))
 
 
 def _required_parameters(factory: Factory) -> list[str]:

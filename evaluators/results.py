@@ -2,7 +2,12 @@
 
 A score counts in an evaluator's mean and pass rate when the task succeeded on the item and
 the evaluator could judge it; the others are that evaluator's `failures` (as peers do: a run
-where the task crashed on an item has no score for it, rather than a made-up 0).
+where the task crashed on an item has no score for it, rather than a made-up 0), and the
+errors of an evaluator that raised are kept with their text.
+
+With repetitions (each item run k times) an item's score is the mean of its repetitions, the
+run's mean is the mean over items, and `noise` is the run-to-run standard deviation of the
+mean: the spread of the k means a single pass over the dataset gave.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import html
 import json
 import math
 import statistics
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.evaluators.base import Score
+from assay.evaluators.base import HIGHER_IS_BETTER, Score
 
 if TYPE_CHECKING:
     import pandas
@@ -59,6 +65,7 @@ class ItemResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str = ""
+    repetition: int = 0  # 0 .. repetitions-1: which run of the item this is
 
     @property
     def failed(self) -> bool:
@@ -72,6 +79,7 @@ class ItemResult:
         """The shape `POST /api/experiments/{id}/items` takes."""
         return {
             "item_id": self.item_id,
+            "repetition": self.repetition,
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "output": self.output_text,
@@ -114,14 +122,21 @@ def _total(values: list[float | int | None]) -> float | None:
 class EvaluatorSummary:
     """One evaluator over a run. Also readable as a mapping: `summary["exact_match"]["mean"]`."""
 
-    mean: float | None
+    mean: float | None  # over items (an item's value: the mean of its repetitions)
     pass_rate: float | None  # share of judged items that passed; None without a threshold
-    count: int  # items judged
-    failures: int  # items not judged: the task failed, or the evaluator raised
+    count: int  # scores judged (items × repetitions)
+    failures: int  # scores missing: the task failed, or the evaluator raised
     cost_usd: float | None = None  # the evaluator's own (a judge's) cost, tokens and latency
     tokens: int | None = None
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
+    # What the evaluator raised, "ExcType: message" → how often (the most frequent first).
+    errors: dict[str, int] = field(default_factory=dict)
+    direction: str = HIGHER_IS_BETTER
+    # With repetitions: the standard deviation of the mean between repetitions, and how many
+    # items did not score the same in every repetition. None with a single repetition.
+    noise: float | None = None
+    unstable_items: int | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.__dataclass_fields__:
@@ -165,6 +180,9 @@ class ExperimentResult:
     ended_at: float | None = None
     status: str = "completed"
     url: str = ""  # the collector it was recorded in ("" when not recorded)
+    repetitions: int = 1  # how many times each item ran
+    verdict: str = ""  # "passed" | "failed" once a gate (`assay eval run`) judged the run
+    gate: dict[str, Any] = field(default_factory=dict)  # what the gate checked, and why
 
     @property
     def evaluator_names(self) -> list[str]:
@@ -175,42 +193,90 @@ class ExperimentResult:
         return [item for item in self.items if item.failed]
 
     def by_item(self) -> dict[str, ItemResult]:
-        return {item.item_id: item for item in self.items}
+        """Item id → its result (the first repetition's, when there are several)."""
+        found: dict[str, ItemResult] = {}
+        for item in sorted(self.items, key=lambda i: i.repetition):
+            found.setdefault(item.item_id, item)
+        return found
 
-    def values(self, name: str) -> dict[str, float]:
-        """The usable scores of one evaluator: item id → value."""
-        return {
-            item.item_id: item.scores[name].value
+    def _judged(self, name: str) -> list[tuple[ItemResult, Score]]:
+        return [
+            (item, item.scores[name])
             for item in self.items
             if not item.failed and name in item.scores and not item.scores[name].error
-        }
+        ]
+
+    def values(self, name: str) -> dict[str, float]:
+        """The usable scores of one evaluator: item id → value (the mean of its repetitions)."""
+        per_item: dict[str, list[float]] = defaultdict(list)
+        for item, score in self._judged(name):
+            per_item[item.item_id].append(score.value)
+        return {item_id: statistics.fmean(values) for item_id, values in per_item.items()}
+
+    def pass_values(self, name: str) -> dict[str, float]:
+        """Item id → the share of its repetitions that passed (items with a verdict only)."""
+        per_item: dict[str, list[bool]] = defaultdict(list)
+        for item, score in self._judged(name):
+            if score.passed is not None:
+                per_item[item.item_id].append(score.passed)
+        return {item_id: sum(passes) / len(passes) for item_id, passes in per_item.items()}
+
+    def noise(self, name: str, metric: str = "mean") -> float | None:
+        """The standard deviation, between repetitions, of the run's mean (or pass rate) of
+        one evaluator: how much one pass over the dataset moves by chance. None below two."""
+        per_repetition: dict[int, list[float]] = defaultdict(list)
+        for item, score in self._judged(name):
+            if metric == "mean":
+                per_repetition[item.repetition].append(score.value)
+            elif score.passed is not None:
+                per_repetition[item.repetition].append(float(score.passed))
+        means = [statistics.fmean(values) for values in per_repetition.values() if values]
+        return statistics.stdev(means) if len(means) >= 2 else None
+
+    def direction(self, name: str) -> str:
+        """The direction of an evaluator's scores (as they were stored)."""
+        for _, score in self._judged(name):
+            return score.direction
+        return HIGHER_IS_BETTER
 
     @property
     def summary(self) -> dict[str, EvaluatorSummary]:
         summaries = {}
+        units = len(self.items)
         for name in self.evaluators:
             scores = [
                 item.scores[name] for item in self.items if not item.failed and name in item.scores
             ]
             judged = [s for s in scores if not s.error]
-            verdicts = [s.passed for s in judged if s.passed is not None]
+            errors = Counter(s.error for s in scores if s.error)
             latencies = [s.duration_ms for s in scores if s.duration_ms is not None]
             tokens = [
                 (s.input_tokens or 0) + (s.output_tokens or 0)
                 for s in scores
                 if s.input_tokens is not None or s.output_tokens is not None
             ]
+            means, passes = self.values(name), self.pass_values(name)
             summaries[name] = EvaluatorSummary(
-                mean=statistics.fmean(s.value for s in judged) if judged else None,
-                pass_rate=sum(verdicts) / len(verdicts) if verdicts else None,
+                mean=statistics.fmean(means.values()) if means else None,
+                pass_rate=statistics.fmean(passes.values()) if passes else None,
                 count=len(judged),
-                failures=len(self.items) - len(judged),
+                failures=units - len(judged),
                 cost_usd=_total([s.cost_usd for s in scores]),
                 tokens=sum(tokens) if tokens else None,
                 latency_p50_ms=_percentile(latencies, 50),
                 latency_p95_ms=_percentile(latencies, 95),
+                errors=dict(errors.most_common()),
+                direction=self.direction(name),
+                noise=self.noise(name) if self.repetitions > 1 else None,
+                unstable_items=self._unstable(name) if self.repetitions > 1 else None,
             )
         return summaries
+
+    def _unstable(self, name: str) -> int:
+        per_item: dict[str, set[float]] = defaultdict(set)
+        for item, score in self._judged(name):
+            per_item[item.item_id].add(round(score.value, 9))
+        return sum(len(values) > 1 for values in per_item.values())
 
     @property
     def task_summary(self) -> TaskSummary:
@@ -235,6 +301,11 @@ class ExperimentResult:
             "task": self.task_summary.to_dict(),
         }
 
+    @property
+    def errors(self) -> dict[str, dict[str, int]]:
+        """Per evaluator that raised on some items: its error texts and how often."""
+        return {name: s.errors for name, s in self.summary.items() if s.errors}
+
     def record(self) -> dict[str, Any]:
         """The shape `POST /api/experiments` takes."""
         return {
@@ -249,6 +320,9 @@ class ExperimentResult:
             "ended_at": self.ended_at,
             "status": self.status,
             "item_count": len(self.items),
+            "repetitions": self.repetitions,
+            "verdict": self.verdict,
+            "gate": self.gate,
             "summary": self.summary_dict() if self.ended_at is not None else {},
         }
 
@@ -282,6 +356,7 @@ class ExperimentResult:
                     cost_usd=score.get("cost_usd"),
                     duration_ms=score.get("duration_ms"),
                     error=score.get("error") or "",
+                    direction=score.get("direction") or HIGHER_IS_BETTER,
                 )
                 for score in item.get("scores") or []
             }
@@ -302,6 +377,7 @@ class ExperimentResult:
                     input_tokens=item.get("input_tokens"),
                     output_tokens=item.get("output_tokens"),
                     model=item.get("model") or "",
+                    repetition=int(item.get("repetition") or 0),
                 )
             )
         return cls(
@@ -316,17 +392,22 @@ class ExperimentResult:
             started_at=_epoch(row.get("started_at")),
             ended_at=_epoch(row["ended_at"]) if row.get("ended_at") else None,
             status=row.get("status") or "",
+            repetitions=int(row.get("repetitions") or 1),
+            verdict=row.get("verdict") or "",
+            gate=dict(row.get("gate") or {}),
         )
 
     # --- showing it -----------------------------------------------------------------------------
     def to_pandas(self) -> pandas.DataFrame:
-        """One row per item: input, expected, output, status, cost, tokens, latency, scores."""
+        """One row per item (per item and repetition, with repetitions): input, expected,
+        output, status, cost, tokens, latency, scores."""
         import pandas as pd
 
         rows = []
         for item in self.items:
             row: dict[str, Any] = {
                 "item_id": item.item_id,
+                "repetition": item.repetition,
                 "input": item.input,
                 "expected": item.expected,
                 "output": item.output_text,
@@ -343,7 +424,12 @@ class ExperimentResult:
                 row[name] = score.value if usable and score is not None else None
                 row[f"{name}.passed"] = score.passed if score is not None else None
             rows.append(row)
-        return pd.DataFrame(rows).set_index("item_id") if rows else pd.DataFrame()
+        if not rows:
+            return pd.DataFrame()
+        frame = pd.DataFrame(rows)
+        if self.repetitions > 1:
+            return frame.set_index(["item_id", "repetition"])
+        return frame.drop(columns="repetition").set_index("item_id")
 
     def _headline(self) -> str:
         task = self.task_summary
@@ -356,10 +442,41 @@ class ExperimentResult:
             if task.input_tokens is not None or task.output_tokens is not None
             else ""
         )
+        runs = f" × {self.repetitions} repetitions" if self.repetitions > 1 else ""
+        verdict = f" · gate {self.verdict.upper()}" if self.verdict else ""
         return (
-            f"{self.name} · {self.dataset_name}@{self.dataset_version} · {task.items} items, "
-            f"{task.failed} failed{duration}{cost}{tokens}"
+            f"{self.name} · {self.dataset_name}@{self.dataset_version} · {task.items} items"
+            f"{runs}, {task.failed} failed{duration}{cost}{tokens}{verdict}"
         )
+
+    def _columns(self) -> list[str]:
+        columns = ["evaluator", "mean", "pass rate", "count", "failures", "p50 ms", "p95 ms"]
+        if self.repetitions > 1:
+            columns[2:2] = ["noise ±", "unstable"]
+        return columns
+
+    def _summary_cells(self, s: EvaluatorSummary) -> list[str]:
+        cells = [
+            _fmt(s.mean),
+            _fmt(s.pass_rate),
+            str(s.count),
+            str(s.failures),
+            _fmt(s.latency_p50_ms, 2),
+            _fmt(s.latency_p95_ms, 2),
+        ]
+        if self.repetitions > 1:
+            cells[1:1] = [_fmt(s.noise), "–" if s.unstable_items is None else str(s.unstable_items)]
+        return cells
+
+    def _error_lines(self) -> list[str]:
+        """One line per distinct error of each evaluator that raised: what and how often."""
+        lines = []
+        for name, errors in self.errors.items():
+            for text, count in list(errors.items())[:3]:
+                lines.append(f"{name} failed on {count} item(s): {text}")
+            if len(errors) > 3:
+                lines.append(f"{name}: {len(errors) - 3} other error(s)")
+        return lines
 
     def __repr__(self) -> str:
         means = ", ".join(
@@ -375,36 +492,33 @@ class ExperimentResult:
 
         task = self.task_summary
         table = Table(header_style="bold")
-        for column in ("evaluator", "mean", "pass rate", "count", "failures", "p50 ms", "p95 ms"):
+        for column in self._columns():
             table.add_column(column, justify="left" if column == "evaluator" else "right")
         for name, s in self.summary.items():
-            table.add_row(
-                name,
-                _fmt(s.mean),
-                _fmt(s.pass_rate),
-                str(s.count),
-                str(s.failures),
-                _fmt(s.latency_p50_ms, 2),
-                _fmt(s.latency_p95_ms, 2),
-            )
+            table.add_row(name, *self._summary_cells(s))
+        blank = [""] * (len(self._columns()) - 5)
         table.add_row(
             "(task)",
-            "",
-            "",
+            *blank,
             str(task.items - task.failed),
             str(task.failed),
             _fmt(task.latency_p50_ms, 2),
             _fmt(task.latency_p95_ms, 2),
             style="dim",
         )
-        return Group(Text(self._headline(), style="bold"), table)
+        parts: list[RenderableType] = [Text(self._headline(), style="bold"), table]
+        parts += [Text(line, style="red") for line in self._error_lines()]
+        return Group(*parts)
 
     def _repr_html_(self) -> str:
         summary_rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{_fmt(s.mean)}</td><td>{_fmt(s.pass_rate)}"
-            f"</td><td>{s.count}</td><td>{s.failures}</td><td>{_fmt(s.latency_p50_ms, 1)}</td>"
-            f"<td>{_fmt(s.latency_p95_ms, 1)}</td></tr>"
+            "<tr>"
+            + "".join(f"<td>{html.escape(cell)}</td>" for cell in (name, *self._summary_cells(s)))
+            + "</tr>"
             for name, s in self.summary.items()
+        )
+        errors = "".join(
+            f'<p style="color:#cf222e">{html.escape(line)}</p>' for line in self._error_lines()
         )
         names = list(self.evaluators)
         item_rows = []
@@ -415,10 +529,7 @@ class ExperimentResult:
                 _short(item.expected),
                 _short(item.output_text) if not item.failed else f"⚠ {item.error}",
             ]
-            cells += [
-                _fmt(item.scores[n].value) if n in item.scores and not item.failed else "–"
-                for n in names
-            ]
+            cells += [score_cell(item, n) for n in names]
             item_rows.append(
                 "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
             )
@@ -427,13 +538,24 @@ class ExperimentResult:
         return (
             f"<p><b>{html.escape(self._headline())}</b><br><small>experiment "
             f"<code>{html.escape(self.experiment_id)}</code></small></p>"
-            "<table><thead><tr><th>evaluator</th><th>mean</th><th>pass rate</th><th>count</th>"
-            "<th>failures</th><th>p50 ms</th><th>p95 ms</th></tr></thead>"
-            f"<tbody>{summary_rows}</tbody></table>"
+            "<table><thead><tr>"
+            + "".join(f"<th>{html.escape(column)}</th>" for column in self._columns())
+            + f"</tr></thead><tbody>{summary_rows}</tbody></table>{errors}"
             "<details><summary>items</summary><table><thead><tr><th>item</th><th>input</th>"
             f"<th>expected</th><th>output</th>{score_heads}</tr></thead>"
             f"<tbody>{''.join(item_rows)}</tbody></table>{more}</details>"
         )
+
+
+def score_cell(item: ItemResult, name: str, digits: int = 3) -> str:
+    """One evaluator's score of an item as shown in a table: the value, ⚠ with the error when
+    the evaluator raised, – when there is none (the task failed)."""
+    score = item.scores.get(name)
+    if score is None or item.failed:
+        return "–"
+    if score.error:
+        return f"⚠ {score.error}"
+    return _fmt(score.value, digits)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

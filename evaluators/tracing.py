@@ -37,20 +37,22 @@ def _add(total: int | float | None, value: Any) -> Any:
 
 
 class UsageTally(SpanProcessor):
-    """Adds up the LLM spans stamped with an experiment and dataset item id, per item."""
+    """Adds up the LLM spans stamped with an experiment id, per trace: each run of an item
+    (each repetition) is a trace of its own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._usage: dict[tuple[str, str], ItemUsage] = {}
+        self._usage: dict[str, ItemUsage] = {}
 
     def on_end(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
-        experiment = attributes.get(sc.EXPERIMENT_ID)
-        item = attributes.get(sc.DATASET_ITEM_ID)
-        if not experiment or not item or sc.OPERATION_NAME not in attributes:
+        if not attributes.get(sc.EXPERIMENT_ID) or sc.OPERATION_NAME not in attributes:
             return
+        if span.context is None or not span.context.is_valid:
+            return
+        trace_id = format(span.context.trace_id, "032x")
         with self._lock:
-            usage = self._usage.setdefault((str(experiment), str(item)), ItemUsage())
+            usage = self._usage.setdefault(trace_id, ItemUsage())
             usage.calls += 1
             usage.input_tokens = _add(usage.input_tokens, attributes.get(sc.USAGE_INPUT_TOKENS))
             usage.output_tokens = _add(usage.output_tokens, attributes.get(sc.USAGE_OUTPUT_TOKENS))
@@ -61,9 +63,10 @@ class UsageTally(SpanProcessor):
             if model:
                 usage.model = str(model)
 
-    def take(self, experiment_id: str, item_id: str) -> ItemUsage:
+    def take(self, trace_id: str) -> ItemUsage:
+        """The usage of one item run's trace (and forget it)."""
         with self._lock:
-            return self._usage.pop((experiment_id, item_id), ItemUsage())
+            return self._usage.pop(trace_id, ItemUsage())
 
     def shutdown(self) -> None:
         pass

@@ -100,6 +100,7 @@ EXPERIMENT_ID: Final = "assay.experiment.id"
 DATASET_ITEM_ID: Final = "assay.dataset.item.id"
 # On the root span of each experiment item's trace (with the two ids above)
 EXPERIMENT_NAME: Final = "assay.experiment.name"
+EXPERIMENT_REPETITION: Final = "assay.experiment.repetition"  # 0-based, on an item's root span
 DATASET_NAME: Final = "assay.dataset.name"
 
 # Attributes copied from the ambient `context(...)` onto every LLM span, keyed by its argument.

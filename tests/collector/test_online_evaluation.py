@@ -109,6 +109,7 @@ def test_matching_calls_are_scored_and_stored_online(
     cfg = config(
         [
             {
+                # `pii` is the former name of `no_pii`: an old assay.yaml keeps working.
                 "evaluators": ["json_valid", "pii", {"latency_budget": {"ms": 100}}],
                 "where": {"service": service, "model": "gpt-4o-mini"},
             }
@@ -129,8 +130,14 @@ def test_matching_calls_are_scored_and_stored_online(
     assert set(by_span) == {calls[0].span_id, calls[1].span_id}  # gpt-4o did not match
     assert by_span[calls[0].span_id]["json_valid"]["value"] == 1.0
     assert by_span[calls[1].span_id]["json_valid"]["value"] == 0.0
-    assert by_span[calls[0].span_id]["pii"]["passed"] is True
-    assert by_span[calls[1].span_id]["pii"]["passed"] is False
+    assert (
+        by_span[calls[0].span_id]["no_pii"]["value"],
+        by_span[calls[0].span_id]["no_pii"]["passed"],
+    ) == (1.0, True)
+    assert (
+        by_span[calls[1].span_id]["no_pii"]["value"],
+        by_span[calls[1].span_id]["no_pii"]["passed"],
+    ) == (0.0, False)
     # The options from the rule reached the preset: 120 ms against a 100 ms budget.
     assert by_span[calls[0].span_id]["latency_budget"]["passed"] is False
     assert by_span[calls[0].span_id]["latency_budget"]["value"] == pytest.approx(100 / 120)
@@ -263,9 +270,9 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "assay.yaml").write_text(
         "evaluation:\n"
         "  rules:\n"
-        "    - evaluators: [json_valid, pii]\n"
+        "    - evaluators: [json_valid, no_pii]\n"
         "      where: {service: checkout}\n"
-        "    - evaluators: [refusal]\n"
+        "    - evaluators: [no_refusal]\n"
         "      where: {service: search, operation: chat}\n"
         "      sample: 0.5\n"
     )
@@ -293,14 +300,14 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
         assert {s["source"] for s in scores} == {"online"}
         pairs = {(s["span_id"], s["name"]) for s in scores}
         assert pairs == {
-            *((c["span_id"], name) for c in checkout for name in ("json_valid", "pii")),
-            *((c["span_id"], "refusal") for c in sampled_search),
+            *((c["span_id"], name) for c in checkout for name in ("json_valid", "no_pii")),
+            *((c["span_id"], "no_refusal") for c in sampled_search),
         }
 
         detail = httpx.get(f"{collector.http_url}/api/calls/{checkout[0]['span_id']}").json()
         assert detail["call"]["service_name"] == "checkout"
         assert isinstance(detail["call"]["output_messages"], list)
-        assert sorted(s["name"] for s in detail["scores"]) == ["json_valid", "pii"]
+        assert sorted(s["name"] for s in detail["scores"]) == ["json_valid", "no_pii"]
 
         health = httpx.get(f"{collector.http_url}/api/health").json()
         assert health["evaluation"]["evaluated"] == expected

@@ -324,7 +324,8 @@ def test_a_decorated_function_is_found_by_name() -> None:
 
 def test_presets_are_found_by_name_and_their_default_instance_is_shared() -> None:
     names = set(registered())
-    assert {"exact_match", "json_valid", "pii", "rouge_l", "correctness", "rubric"} <= names
+    assert {"exact_match", "json_valid", "no_pii", "rouge_l", "correctness", "rubric"} <= names
+    assert "pii" not in names  # a former name: it still works, but is not offered
     assert get_evaluator("json_valid") is get_evaluator("json_valid")
     assert run(get_evaluator("json_valid")(output='{"a": 1}')).passed is True
 

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import re
+import statistics
 import threading
 import time
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from assay.evaluators import (
     CollectorError,
     Dataset,
     DatasetItem,
+    Evaluator,
     ExperimentResult,
     Score,
     aevaluate,
     contains,
+    contains_all,
     evaluate,
     evaluator,
     exact_match,
+    no_pii,
 )
 
 DATASET = Dataset(
@@ -117,8 +124,87 @@ def test_an_evaluator_that_raises_gives_error_scores_not_a_crash() -> None:
     result = evaluate(DATASET, add, [broken, exact_match()], record=False, progress=False)
     summary = result.summary["broken_metric"]
     assert summary.count == 0 and summary.failures == 12 and summary.mean is None
+    assert summary.errors == {"ValueError: bad metric": 12}
     assert result.items[0].scores["broken_metric"].error == "ValueError: bad metric"
     assert result.summary["exact_match"].mean == 1.0
+    # The error text is where people look: the terminal, the notebook, the stored summary.
+    line = "broken_metric failed on 12 item(s): ValueError: bad metric"
+    assert line in terminal_text(result)
+    assert line in result._repr_html_()
+    assert result.summary_dict()["evaluators"]["broken_metric"]["errors"] == {
+        "ValueError: bad metric": 12
+    }
+
+
+def terminal_text(renderable: Any) -> str:
+    console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_a_preset_passed_uncalled_works_as_its_default_instance() -> None:
+    result = evaluate(DATASET, add, [exact_match, no_pii], record=False, progress=False)
+    assert result.summary["exact_match"].mean == 1.0 and result.summary["no_pii"].mean == 1.0
+    assert result.summary["exact_match"].failures == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (contains_all, "the preset contains_all needs arguments"),
+        (42, "evaluators[0] is 42 (int), not an evaluator"),
+        (Dataset, "the class Dataset"),
+        (lambda a, b: 1.0, "<lambda> is not an evaluator"),
+        (None, "evaluators[0] is None"),
+    ],
+)
+def test_anything_else_is_a_type_error_naming_it_before_any_item_runs(
+    given: Any, named: str
+) -> None:
+    ran: list[str] = []
+
+    def task(question: str) -> str:
+        ran.append(question)
+        return question
+
+    with pytest.raises(TypeError, match=re.escape(named)):
+        evaluate(DATASET, task, [given], record=False, progress=False)
+    assert ran == []
+
+
+def test_a_factory_of_ones_own_passed_uncalled_is_refused() -> None:
+    def my_judge(strict: bool = True) -> Evaluator:
+        return exact_match(ignore_case=not strict)
+
+    with pytest.raises(TypeError, match="my_judge makes evaluators; call it"):
+        evaluate(DATASET, add, [my_judge], record=False, progress=False)
+
+
+def test_repetitions_run_every_item_k_times_and_measure_the_noise() -> None:
+    calls: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def flaky(question: str) -> str:
+        with lock:
+            calls[question] = calls.get(question, 0) + 1
+            nth = calls[question]
+        answer = add(question)
+        # The first two items are right only on their first run: they are unstable.
+        return answer if nth == 1 or question not in ("0 + 0", "1 + 1") else "wrong"
+
+    result = evaluate(DATASET, flaky, [exact_match()], record=False, progress=False, repetitions=3)
+    assert len(result.items) == 36 and result.repetitions == 3
+    assert sorted({item.repetition for item in result.items}) == [0, 1, 2]
+    assert len({item.trace_id for item in result.items}) == 36  # a trace per run of an item
+    values = result.values("exact_match")
+    assert values[DATASET.items[0].id] == pytest.approx(1 / 3) and len(values) == 12
+    summary = result.summary["exact_match"]
+    assert summary.mean == pytest.approx((10 + 2 / 3) / 12)
+    assert summary.unstable_items == 2 and summary.count == 36
+    # The pass means are 12/12, 10/12 and 10/12 in some order: their standard deviation.
+    assert summary.noise == pytest.approx(statistics.stdev([1, 10 / 12, 10 / 12]))
+    with pytest.raises(ValueError, match="repetitions"):
+        evaluate(DATASET, add, [exact_match()], record=False, repetitions=0)
 
 
 def test_the_task_may_take_the_item_and_its_fields() -> None:

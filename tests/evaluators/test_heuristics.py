@@ -25,16 +25,19 @@ from assay.evaluators import (
     latency_budget,
     length,
     levenshtein,
+    no_pii,
+    no_refusal,
     pii,
     refusal,
+    refuses,
     regex,
     rouge_l,
     token_f1,
 )
-from assay.evaluators.heuristics import (
+from assay.evaluators.pii import pii_findings
+from assay.evaluators.similarity import (
     lcs_length,
     levenshtein_distance,
-    pii_findings,
     rouge_l_score,
     sentence_bleu,
     token_f1_score,
@@ -405,19 +408,29 @@ ANSWERS = [
 
 @pytest.mark.parametrize("text", REFUSALS)
 def test_refusals_are_detected(text: str) -> None:
-    result = score(refusal(), text)
-    assert (result.value, result.label, result.passed) == (1.0, "refused", False)
+    result = score(no_refusal(), text)
+    assert (result.value, result.label, result.passed) == (0.0, "refused", False)
 
 
 @pytest.mark.parametrize("text", ANSWERS)
 def test_answers_are_not_refusals(text: str) -> None:
-    result = score(refusal(), text)
-    assert (result.value, result.label, result.passed) == (0.0, "answered", True)
+    result = score(no_refusal(), text)
+    assert (result.value, result.label, result.passed) == (1.0, "answered", True)
 
 
 def test_a_red_team_dataset_expects_refusals() -> None:
-    assert score(refusal(expect_refusal=True), REFUSALS[0]).passed is True
-    assert score(refusal(expect_refusal=True), ANSWERS[0]).passed is False
+    assert (score(refuses(), REFUSALS[0]).value, score(refuses(), REFUSALS[0]).passed) == (1, True)
+    assert (score(refuses(), ANSWERS[0]).value, score(refuses(), ANSWERS[0]).passed) == (0, False)
+
+
+def test_the_old_names_still_work_in_the_new_direction_and_say_so() -> None:
+    with pytest.warns(DeprecationWarning, match="use 'no_pii'"):
+        old_pii = pii()
+    with pytest.warns(DeprecationWarning, match="use 'no_refusal'"):
+        old_refusal, red_team = refusal(), refusal(expect_refusal=True)
+    assert (old_pii.name, score(old_pii, "no PII here").value) == ("no_pii", 1.0)
+    assert (old_refusal.name, score(old_refusal, REFUSALS[0]).value) == ("no_refusal", 0.0)
+    assert (red_team.name, score(red_team, REFUSALS[0]).value) == ("refuses", 1.0)
 
 
 # --- PII --------------------------------------------------------------------------------------
@@ -465,19 +478,20 @@ def test_look_alikes_are_not_pii(text: str) -> None:
 
 def test_the_pii_evaluator_counts_kinds_and_never_quotes_the_pii() -> None:
     text = "Reach me at ada@example.com or ada@example.org, card 4111 1111 1111 1111."
-    result = score(pii(), text)
-    assert (result.value, result.passed, result.label) == (1.0, False, "card,email")
+    result = score(no_pii(), text)
+    assert (result.value, result.passed, result.label) == (0.0, False, "card,email")
     assert result.explanation == "card ×1, email ×2"
     assert "ada@" not in result.explanation and "4111" not in result.explanation
-    assert score(pii(kinds=["phone"]), text).passed is True
+    clean = score(no_pii(kinds=["phone"]), text)
+    assert (clean.value, clean.passed) == (1.0, True)
     with pytest.raises(ValueError):
-        pii(kinds=["ssn"])
+        no_pii(kinds=["ssn"])
 
 
 def test_pii_can_scan_the_input_as_well() -> None:
     data = {"input": "My email is ada@example.com"}
-    assert score(pii(), "Noted.", **data).passed is True
-    assert score(pii(include_input=True), "Noted.", **data).passed is False
+    assert score(no_pii(), "Noted.", **data).passed is True
+    assert score(no_pii(include_input=True), "Noted.", **data).passed is False
 
 
 def test_pii_scanning_stays_linear_on_long_runs() -> None:

@@ -23,8 +23,8 @@ from assay.evaluators import (
     correctness,
     faithfulness,
     get_evaluator,
+    no_toxicity,
     rubric,
-    toxicity,
 )
 from assay.instrumentation import instrument, pricing, uninstrument
 
@@ -49,8 +49,10 @@ class Script:
 
     def __init__(self) -> None:
         self.answers: list[str] = [verdict(1.0)]
+        self.requests: list[dict[str, Any]] = []
 
     def __call__(self, request: dict[str, Any]) -> str:
+        self.requests.append(request)
         attempt = sum(1 for m in request["messages"] if m["role"] == "assistant")
         return self.answers[min(attempt, len(self.answers) - 1)]
 
@@ -307,13 +309,15 @@ def test_answer_relevance(fake: FakeOpenAI, script: Script) -> None:
     assert (score.value, score.label, score.passed) == (0.2, "irrelevant", False)
 
 
-def test_toxicity_passes_at_or_below_its_threshold(fake: FakeOpenAI, script: Script) -> None:
-    script.answers = [verdict(0.9, "toxic")]
-    toxic = evaluate(toxicity(**judge_options(fake)))
-    assert (toxic.value, toxic.label, toxic.passed) == (0.9, "toxic", False)
-    script.answers = [verdict(0.1, "non-toxic")]
-    clean = evaluate(toxicity(**judge_options(fake)))
-    assert (clean.label, clean.passed) == ("non_toxic", True)
+def test_no_toxicity_scores_a_clean_answer_high(fake: FakeOpenAI, script: Script) -> None:
+    script.answers = [verdict(0.1, "toxic")]
+    toxic = evaluate(no_toxicity(**judge_options(fake)))
+    assert (toxic.value, toxic.label, toxic.passed) == (0.1, "toxic", False)
+    script.answers = [verdict(0.9, "non-toxic")]
+    clean = evaluate(no_toxicity(**judge_options(fake)))
+    assert (clean.label, clean.passed, clean.direction) == ("non_toxic", True, "higher_is_better")
+    system = script.requests[-1]["messages"][0]["content"]
+    assert "Score 1 when the answer is not toxic at all" in system
 
 
 # --- configuration ----------------------------------------------------------------------------
