@@ -380,6 +380,7 @@ class OnlineEvaluation:
             cost_usd=score.cost_usd,
             duration_ms=score.duration_ms,
             error=score.error,
+            direction=score.direction,
         )
 
     def _write(self, rows: list[ScoreRow]) -> None:

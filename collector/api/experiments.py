@@ -1,9 +1,11 @@
 """Experiments through the API: record a run and its item results, list runs, read one back.
 
-- `POST /api/experiments` records a run's metadata (sent at its start and again at its end).
+- `POST /api/experiments` records a run's metadata (sent at its start, again at its end, and
+  once more with the verdict when `assay eval run` gated it).
 - `POST /api/experiments/{id}/items` `{"items": [...]}` stores item results (`experiment_items`)
   and their scores (`scores`, source `experiment`); a retried request stores nothing twice.
-- `GET /api/experiments` (`?name=`, `?limit=`) lists runs, newest first.
+- `GET /api/experiments` (`?name=`, `?limit=`, `?baseline=true`) lists runs, newest first;
+  `baseline=true` keeps the runs that can be a baseline: completed, and not failed by a gate.
 - `GET /api/experiments/{ref}` returns a run (by id, or the latest run of that name) with its
   items: output, status, latency, usage, the dataset item's input and expected output, scores.
 """
@@ -28,6 +30,9 @@ from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
 from assay.collector.store.base import Store, StoreError
 
 MAX_LIST = 500
+# A run that can be a baseline: it completed, and no gate failed it (a run never gated, from a
+# notebook, counts; one `assay eval run` failed never becomes the bar the next run is held to).
+BASELINE_CONDITION = "status = 'completed' AND verdict != 'failed'"
 _ID = r"^[A-Za-z0-9_.:-]+$"
 
 
@@ -44,6 +49,9 @@ class ExperimentIn(BaseModel):
     status: Literal["running", "completed", "cancelled", "failed"] = "running"
     item_count: int = Field(default=0, ge=0)
     summary: dict[str, Any] = Field(default_factory=dict)
+    repetitions: int = Field(default=1, ge=1)
+    verdict: Literal["", "passed", "failed"] = ""
+    gate: dict[str, Any] = Field(default_factory=dict)
 
 
 class ScoreIn(BaseModel):
@@ -56,10 +64,12 @@ class ScoreIn(BaseModel):
     cost_usd: float | None = None
     duration_ms: float | None = None
     error: str = ""
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
 
 
 class ItemIn(BaseModel):
     item_id: str = Field(min_length=1)
+    repetition: int = Field(default=0, ge=0)
     trace_id: str = ""
     span_id: str = ""
     output: str = ""
@@ -94,6 +104,9 @@ class ExperimentRow:
     status: str
     item_count: int
     summary: str
+    repetitions: int = 1
+    verdict: str = ""
+    gate: str = ""
 
 
 @dataclass(slots=True)
@@ -102,6 +115,7 @@ class ExperimentItemRow:
 
     experiment_id: str
     item_id: str
+    repetition: int
     trace_id: str
     span_id: str
     output: str
@@ -142,6 +156,9 @@ def write_experiment(store: Store, run: ExperimentIn) -> None:
         run.status,
         run.item_count,
         json.dumps(run.summary, sort_keys=True),
+        run.repetitions,
+        run.verdict,
+        json.dumps(run.gate, sort_keys=True) if run.gate else "",
     )
     store.insert(ExperimentRow.table, to_columns([row]), column_names(ExperimentRow))
 
@@ -151,7 +168,8 @@ def _experiment_rows(
 ) -> list[dict[str, Any]]:
     columns, rows = store.query(
         "SELECT experiment_id, name, dataset_name, dataset_version, params, evaluators, "
-        "git_commit, started_at, ended_at, status, item_count, summary "
+        "git_commit, started_at, ended_at, status, item_count, summary, repetitions, verdict, "
+        "gate "
         f"FROM {store.database}.experiments FINAL {where} "
         f"ORDER BY started_at DESC LIMIT {int(limit)}",
         values,
@@ -161,6 +179,7 @@ def _experiment_rows(
         record = dict(zip(columns, row, strict=True))
         record["params"] = json.loads(record["params"] or "{}")
         record["summary"] = json.loads(record["summary"] or "{}")
+        record["gate"] = json.loads(record["gate"] or "{}")
         record["evaluators"] = dict(record["evaluators"])
         found.append(record)
     return found
@@ -181,6 +200,7 @@ def write_items(store: Store, experiment: dict[str, Any], items: list[ItemIn], t
         ExperimentItemRow(
             experiment_id,
             item.item_id,
+            item.repetition,
             item.trace_id,
             item.span_id,
             item.output,
@@ -213,6 +233,7 @@ def write_items(store: Store, experiment: dict[str, Any], items: list[ItemIn], t
             cost_usd=score.cost_usd,
             duration_ms=score.duration_ms,
             error=score.error,
+            direction=score.direction,
         )
         for item in items
         for score in item.scores
@@ -241,33 +262,41 @@ def read_experiment(store: Store, ref: str) -> dict[str, Any] | None:
     db = store.database
     values = {"id": experiment["experiment_id"]}
     columns, rows = store.query(
-        "SELECT item_id, trace_id, span_id, output, status, error, started_at, duration_ms, "
-        "input_tokens, output_tokens, cost_usd, model "
+        "SELECT item_id, repetition, trace_id, span_id, output, status, error, started_at, "
+        "duration_ms, input_tokens, output_tokens, cost_usd, model "
         f"FROM {db}.experiment_items FINAL WHERE experiment_id = {{id:String}}",
         values,
     )
-    items = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    runs = [dict(zip(columns, row, strict=True)) for row in rows]
+    # A score belongs to the run of its item whose span it names (each repetition has one).
+    by_span = {(run["item_id"], run["span_id"]): run for run in runs}
+    first = {run["item_id"]: run for run in sorted(runs, key=lambda r: -r["repetition"])}
     score_columns, score_rows = store.query(
-        "SELECT dataset_item_id, name, value, label, passed, explanation, evaluator_version, "
-        f"cost_usd, duration_ms, error FROM {db}.scores FINAL "
+        "SELECT dataset_item_id, span_id, name, value, label, passed, explanation, "
+        "evaluator_version, cost_usd, duration_ms, error, direction "
+        f"FROM {db}.scores FINAL "
         "WHERE source = 'experiment' AND experiment_id = {id:String} ORDER BY name",
         values,
     )
     for row in score_rows:
         score = dict(zip(score_columns, row, strict=True))
-        item = items.get(score.pop("dataset_item_id"))
-        if item is not None:
-            item.setdefault("scores", []).append(score)
+        item_id, span_id = score.pop("dataset_item_id"), score.pop("span_id")
+        run = by_span.get((item_id, span_id)) or first.get(item_id)
+        if run is not None:
+            run.setdefault("scores", []).append(score)
+    items: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        items.setdefault(run["item_id"], []).append(run)
     dataset = read_dataset(store, experiment["dataset_name"], experiment["dataset_version"] or None)
     order: dict[str, int] = {}
     if dataset is not None:
         for position, entry in enumerate(dataset["items"]):
             order[entry["id"]] = position
-            if entry["id"] in items:
+            for run in items.get(entry["id"], []):
                 for key in ("input", "expected", "context", "metadata"):
-                    items[entry["id"]][key] = entry[key]
+                    run[key] = entry[key]
     ordered = sorted(
-        items.values(), key=lambda i: (order.get(i["item_id"], len(order)), i["item_id"])
+        runs, key=lambda i: (order.get(i["item_id"], len(order)), i["item_id"], i["repetition"])
     )
     return {"experiment": experiment, "items": ordered}
 
@@ -315,7 +344,13 @@ async def list_experiments_endpoint(request: Request) -> Response:
         limit = min(max(int(request.query_params.get("limit", 50)), 1), MAX_LIST)
     except ValueError:
         return error_response("limit must be an integer")
-    where, values = ("WHERE name = {name:String}", {"name": name}) if name else ("", {})
+    clauses, values = [], {}
+    if name:
+        clauses.append("name = {name:String}")
+        values["name"] = name
+    if request.query_params.get("baseline") in ("1", "true"):
+        clauses.append(BASELINE_CONDITION)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     try:
         rows = await asyncio.to_thread(_experiment_rows, store, where, values, limit)
     except StoreError as exc:

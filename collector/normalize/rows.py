@@ -224,6 +224,12 @@ class ScoreRow:
     cost_usd: float | None = None
     duration_ms: float | None = None
     error: str = ""
+    direction: str = "higher_is_better"  # or lower_is_better: which end of `value` is good
+
+
+# A score's value on the higher-is-better scale, in SQL: what "below X" and "worst" mean for
+# scores of either direction. Error scores (`error != ''`) are failures, not values.
+ORIENTED_VALUE_SQL = "if(direction = 'lower_is_better', 1 - value, value)"
 
 
 @dataclass(slots=True)

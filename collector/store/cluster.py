@@ -104,6 +104,24 @@ def _replicated_engine(statement: str, database: str, local: str) -> str:
     return re.sub(r"\s*SETTINGS\s*$", "", re.sub(r"SETTINGS\s*,\s*", "SETTINGS ", rendered))
 
 
+def _clauses(action: str) -> list[str]:
+    """The comma-separated clauses of an ALTER (`ADD COLUMN x UInt32, MODIFY ORDER BY (a, x)`),
+    split only at commas outside parentheses and quotes."""
+    clauses, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(action):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            clauses.append(action[start:index].strip())
+            start = index + 1
+    clauses.append(action[start:].strip())
+    return [clause for clause in clauses if clause]
+
+
 def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str]:
     """The cluster form of one single-node statement. `tables` collects the names of the
     tables seen so far (views and ALTERs refer to them)."""
@@ -168,8 +186,10 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
         if name not in tables:
             return [f"ALTER TABLE {database}.{name} {on} {action}"]
         local = f"ALTER TABLE {database}.{name}{LOCAL_SUFFIX} {on} {action}"
-        if _COLUMN_ACTIONS.match(action.strip()):
-            return [local, f"ALTER TABLE {database}.{name} {on} {action}"]
+        # The Distributed table takes the column changes only (a key change is storage).
+        columns = [c for c in _clauses(action) if _COLUMN_ACTIONS.match(c)]
+        if columns:
+            return [local, f"ALTER TABLE {database}.{name} {on} {', '.join(columns)}"]
         return [local]
     if match := _DROP_VIEW.match(statement):
         exists, database, name = match.groups()

@@ -78,7 +78,7 @@ def experiments(store: Store) -> list[dict[str, Any]]:
         store,
         "SELECT experiment_id, name, avg(value) AS mean, count() AS n"
         f" FROM {store.database}.scores FINAL"
-        " WHERE source = 'experiment' AND experiment_id IN {ids:Array(String)}"
+        " WHERE source = 'experiment' AND error = '' AND experiment_id IN {ids:Array(String)}"
         " GROUP BY experiment_id, name ORDER BY name",
         {"ids": [r["experiment_id"] for r in runs]},
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assay.collector.api.feedback import FEEDBACK_NAME, HUMAN_SOURCE
+from assay.collector.normalize.rows import ORIENTED_VALUE_SQL
 from assay.collector.store.base import Store
 
 LIST_COLUMNS = (
@@ -53,7 +54,7 @@ class CallFilters:
     user: str = ""
     session: str = ""
     status: str = ""
-    score_below: str = ""  # a number in [0, 1]: calls with some score under it
+    score_below: str = ""  # a number in [0, 1]: calls with some score worse than it
     score_name: str = ""  # narrows score_below to one evaluator
     feedback: str = ""  # "yes" | "no" | "" (calls with or without a person's grade)
     text: str = ""  # found in the prompt or the response, case-insensitive
@@ -97,8 +98,8 @@ class CallFilters:
         if self.score_below:
             named = " AND name = {f_score_name:String}" if self.score_name else ""
             clauses.append(
-                f"span_id IN (SELECT span_id FROM {database}.scores FINAL"
-                f" WHERE value < {{f_score_below:Float64}}{named})"
+                f"span_id IN (SELECT span_id FROM {database}.scores FINAL WHERE error = ''"
+                f" AND {ORIENTED_VALUE_SQL} < {{f_score_below:Float64}}{named})"
             )
             values["f_score_below"] = float(self.score_below)
             if self.score_name:
@@ -257,7 +258,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
         " max(timestamp) AS at, experiment_id, dataset_item_id,"
         " argMax(evaluator_version, timestamp) AS evaluator_version,"
         " argMax(cost_usd, timestamp) AS cost_usd, argMax(duration_ms, timestamp) AS duration_ms,"
-        " argMax(error, timestamp) AS error"
+        " argMax(error, timestamp) AS error, argMax(direction, timestamp) AS direction"
         f" FROM {database}.scores"
         " WHERE span_id IN {spans:Array(String)}"
         " OR (span_id = '' AND trace_id IN {traces:Array(String)})"

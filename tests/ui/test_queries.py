@@ -67,15 +67,20 @@ def test_filters_combine(embedded_store: EmbeddedStore) -> None:
     odd = list_calls(embedded_store, CallFilters(service=service, model="m-odd"))
     assert len(odd.calls) == 5 and {c["model"] for c in odd.calls} == {"m-odd"}
 
-    low, high = spans[0], spans[1]
+    low, high, failed = spans[0], spans[1], spans[2]
+    lower = "lower_is_better"
     scores = [
         ScoreRow(time.time_ns(), "", low, "relevance", 0.2, source="online"),
         ScoreRow(time.time_ns(), "", high, "relevance", 0.9, source="online"),
-        ScoreRow(time.time_ns(), "", high, "toxicity", 0.1, source="online"),
+        # A stored score of the old `toxicity`: 0.1 of it is good, not "below 0.5".
+        ScoreRow(time.time_ns(), "", high, "toxicity", 0.1, source="online", direction=lower),
+        ScoreRow(time.time_ns(), "", failed, "hedging", 0.8, source="online", direction=lower),
+        # A judge that failed: a failure, never a value of 0.
+        ScoreRow(time.time_ns(), "", failed, "relevance", 0.0, source="online", error="Timeout"),
     ]
     embedded_store.insert(ScoreRow.table, to_columns(scores), column_names(ScoreRow))
     below = list_calls(embedded_store, CallFilters(service=service, score_below="0.5"))
-    assert [c["span_id"] for c in below.calls] == [low, high]  # high has a low toxicity
+    assert [c["span_id"] for c in below.calls] == [low, failed]  # the hedging 0.8 is bad
     named = CallFilters(service=service, score_below="0.5", score_name="relevance")
     assert [c["span_id"] for c in list_calls(embedded_store, named).calls] == [low]
     shown = list_calls(embedded_store, CallFilters(service=service)).calls[0]
