@@ -72,7 +72,8 @@ def test_a_store_from_before_008_is_upgraded_in_place(tmp_path: Path) -> None:
     collector = start_collector(storage, tmp_path / "collector.log")
     try:
         scores = collector.query(
-            "SELECT name, span_id, value, passed, source, direction FROM scores ORDER BY span_id, name"
+            "SELECT name, span_id, value, passed, source, direction FROM scores"
+            " ORDER BY span_id, name"
         )
         directions = {(s["name"], s["span_id"]): s["direction"] for s in scores}
         assert directions == {
