@@ -7,9 +7,10 @@ from starlette.middleware import Middleware
 
 from assay.collector.api import api_routes
 from assay.collector.auth import ApiAuthMiddleware, TokenCheck
+from assay.collector.http_guard import HostAllowList, HostNames, JsonApiWrites
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
-from assay.collector.settings import CollectorSettings
+from assay.collector.settings import CollectorSettings, listen_host
 from assay.collector.store.base import Store
 from assay.collector.ui import ui_routes
 
@@ -21,7 +22,14 @@ def build_http_app(
     api_auth = TokenCheck(settings.api_tokens, "API")
     app = Starlette(
         routes=[*otlp_routes(pipeline, settings.max_request_bytes, otlp_auth), *api_routes()],
-        middleware=[Middleware(ApiAuthMiddleware, check=api_auth)],
+        middleware=[
+            Middleware(
+                HostAllowList,
+                names=HostNames(settings.allowed_hosts, (settings.host, listen_host(settings))),
+            ),
+            Middleware(ApiAuthMiddleware, check=api_auth),
+            Middleware(JsonApiWrites),
+        ],
     )
     app.router.routes.extend(ui_routes())
     app.state.store = store

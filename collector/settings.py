@@ -69,6 +69,10 @@ class CollectorSettings(BaseSettings):
     # Without API tokens the UI and API are open, so the collector listens on loopback only
     # whatever `host` says; this lets it serve `host` open (a private container network).
     open_without_token: bool = False
+    # Host names (besides IP addresses, localhost, the bind address and this machine's name)
+    # that browsers may use to reach the UI and API; `*.example.com` for subdomains, `*` for
+    # any. Stops DNS-rebinding pages (collector/http_guard.py).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # TLS for both listeners: PEM certificate (chain) and private key, both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -83,7 +87,7 @@ class CollectorSettings(BaseSettings):
             raise ValueError("clickhouse_url must start with http:// or https://")
         return value or None
 
-    @field_validator("otlp_tokens", "api_tokens", "redact", mode="before")
+    @field_validator("otlp_tokens", "api_tokens", "redact", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

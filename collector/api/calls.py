@@ -52,15 +52,39 @@ _FILTERS = {  # query parameter → column, all compared for equality
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000
+# What a DateTime64(9) column holds (nanoseconds in an Int64): a time outside cannot be compared.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, tzinfo=dt.timezone.utc)
 
 
 def parse_time(value: str, now: dt.datetime) -> dt.datetime:
-    """`15m`, `2h`, `7d` (ago) or an ISO 8601 time (UTC when it has no offset)."""
+    """`15m`, `2h`, `7d` (ago) or an ISO 8601 time (UTC when it has no offset), between 1900
+    and 2262 (what the timestamps hold); ValueError otherwise."""
     match = _RELATIVE.match(value.strip())
-    if match:
-        return now - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        if match:
+            moment = now - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        else:
+            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except OverflowError:
+        moment = EARLIEST - dt.timedelta(days=1)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"{value!r} is out of range (1900-01-01 to 2262-04-11)")
+    return moment
+
+
+def _clamped_int(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    """The integer parameter `key` moved into [low, high]; ValueError when it is no integer."""
+    text = params.get(key)
+    if text is None:
+        return default
+    try:
+        return min(max(int(text), low), high)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, not {text!r}") from None
 
 
 def calls_query(
@@ -80,11 +104,8 @@ def calls_query(
                 raise ValueError(f"{key}: {exc}; use e.g. 15m, 24h, 7d or an ISO time") from exc
             where.append(f"timestamp {op} {{{key}:DateTime64(9, 'UTC')}}")
             values[key] = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    try:
-        limit = min(max(int(params.get("limit", 100)), 1), MAX_LIMIT)
-        offset = max(int(params.get("offset", 0)), 0)
-    except ValueError as exc:
-        raise ValueError("limit and offset must be integers") from exc
+    limit = _clamped_int(params, "limit", 100, 1, MAX_LIMIT)
+    offset = _clamped_int(params, "offset", 0, 0, MAX_OFFSET)
     sql = (
         f"SELECT {', '.join(LIST_COLUMNS)} FROM {database}.llm_calls"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.encoding import error_response, json_response
 from assay.collector.normalize.rows import column_names, to_columns
 from assay.collector.store.base import Store, StoreError
@@ -158,17 +159,12 @@ def _parse_dataset(payload: Any) -> Dataset:
     return dataset
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError as exc:
-        raise ValueError(f"the body is not JSON: {exc}") from exc
-
-
 async def push_dataset_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
     try:
-        dataset = _parse_dataset(await _json_body(request))
+        dataset = _parse_dataset(await json_body(request))
+    except BadBody as exc:
+        return error_response(str(exc), exc.status)
     except (ValueError, TypeError) as exc:
         return error_response(str(exc))
     try:
@@ -183,10 +179,12 @@ async def push_dataset_endpoint(request: Request) -> Response:
 async def list_datasets_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
     sql = (
-        "SELECT name, argMax(version, created_at) AS version, max(created_at) AS created_at, "
-        "argMax(item_count, created_at) AS item_count, "
-        "argMax(description, created_at) AS description, count() AS versions "
-        f"FROM {store.database}.datasets FINAL GROUP BY name ORDER BY name"
+        # The latest version's fields in one argMax: an alias named like a column (created_at)
+        # would shadow that column inside the other aggregates (ILLEGAL_AGGREGATION).
+        "SELECT name, latest.1 AS version, latest.2 AS created_at, latest.3 AS item_count, "
+        "latest.4 AS description, versions FROM (SELECT name, "
+        "argMax((version, created_at, item_count, description), created_at) AS latest, "
+        f"count() AS versions FROM {store.database}.datasets FINAL GROUP BY name) ORDER BY name"
     )
     try:
         columns, rows = await asyncio.to_thread(store.query, sql)
@@ -271,9 +269,9 @@ async def promote_call_endpoint(request: Request) -> Response:
     name = request.path_params["name"]
     usage = 'send JSON: {"span_id": "...", "expected": optional}'
     try:
-        body = await _json_body(request)
-    except ValueError as exc:
-        return error_response(f"{exc}; {usage}")
+        body = await json_body(request)
+    except BadBody as exc:
+        return error_response(f"{exc}; {usage}", exc.status)
     if not isinstance(body, dict) or not isinstance(body.get("span_id"), str):
         return error_response(usage)
     unknown = sorted(set(body) - {"span_id", "expected"})

@@ -49,19 +49,30 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(body, status, media_type="application/json")
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: numbers as they are, text with a leading quote where a spreadsheet would
+    run it as a formula (a prompt can hold `=HYPERLINK(...)`)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=_plain, ensure_ascii=False)
+    else:
+        text = value if isinstance(value, str) else _plain(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def csv_response(columns: list[str], rows: list[tuple[Any, ...]]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(columns)
+    writer.writerow([_cell(name) for name in columns])
     for row in rows:
-        writer.writerow(
-            [
-                json.dumps(v, default=_plain, ensure_ascii=False)
-                if isinstance(v, (dict, list, tuple))
-                else ("" if v is None else _plain(v) if not isinstance(v, (str, int, float)) else v)
-                for v in row
-            ]
-        )
+        writer.writerow([_cell(v) for v in row])
     return Response(out.getvalue(), 200, media_type="text/csv; charset=utf-8")
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.datasets import read_dataset
 from assay.collector.api.encoding import error_response, json_response
 from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
@@ -303,11 +304,11 @@ def read_experiment(store: Store, ref: str) -> dict[str, Any] | None:
 
 async def record_experiment_endpoint(request: Request) -> Response:
     try:
-        run = ExperimentIn.model_validate(await request.json())
+        run = ExperimentIn.model_validate(await json_body(request))
     except ValidationError as exc:
         return error_response(_validation_message(exc))
-    except ValueError as exc:
-        return error_response(f"the body is not JSON: {exc}")
+    except BadBody as exc:
+        return error_response(str(exc), exc.status)
     try:
         await asyncio.to_thread(write_experiment, request.app.state.store, run)
     except StoreError as exc:

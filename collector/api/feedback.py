@@ -8,7 +8,6 @@ changes their mind replaces their earlier grade rather than adding a second one.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.encoding import error_response, json_response
 from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
 from assay.collector.store.base import Store, StoreError
@@ -107,14 +107,10 @@ def record_feedback(store: Store, feedback: Feedback) -> ScoreRow:
 
 
 async def feedback_endpoint(request: Request) -> Response:
-    # JSON only: a cross-site page cannot send that without a CORS preflight, which this
-    # server never grants, so a browser cannot be tricked into grading on a person's behalf.
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return error_response("send the feedback as JSON (Content-Type: application/json)", 415)
     try:
-        feedback = Feedback.parse(json.loads(await request.body()))
-    except json.JSONDecodeError as exc:
-        return error_response(f"body is not JSON: {exc}")
+        feedback = Feedback.parse(await json_body(request))
+    except BadBody as exc:
+        return error_response(str(exc), exc.status)
     except ValueError as exc:
         return error_response(str(exc))
     try:

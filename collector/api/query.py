@@ -7,11 +7,14 @@ on a read-only session with a time and a row limit."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.encoding import csv_response, error_response, json_response, json_rows
 from assay.collector.api.query_scope import OutOfScope, QueryScope
 from assay.collector.settings import CollectorSettings
@@ -86,23 +89,34 @@ def run_checked(
     return store.query_readonly(sql, settings.query_timeout_s, max_rows)
 
 
+def requested_rows(payload: dict[str, Any], ceiling: int) -> int:
+    """The request's `max_rows` (a positive integer, at most `ceiling`), else `ceiling`."""
+    if "max_rows" not in payload:
+        return ceiling
+    value = payload["max_rows"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RefusedQuery(f"max_rows must be a positive integer, not {json.dumps(value)}")
+    return min(value, ceiling)
+
+
 async def query_endpoint(request: Request) -> Response:
     state = request.app.state
+    usage = 'send JSON: {"sql": "SELECT ...", "format": "json" | "csv", "max_rows": N}'
     try:
-        payload = await request.json()
-    except Exception:
-        return error_response('send JSON: {"sql": "SELECT ...", "format": "json" | "csv"}')
+        payload = await json_body(request)
+    except BadBody as exc:
+        return error_response(f"{exc}; {usage}", exc.status)
     if not isinstance(payload, dict) or not isinstance(payload.get("sql"), str):
-        return error_response('send JSON: {"sql": "SELECT ...", "format": "json" | "csv"}')
+        return error_response(usage)
     fmt = payload.get("format", "json")
     if fmt not in ("json", "csv"):
         return error_response(f"unknown format {fmt!r}: use json or csv")
+    settings = state.settings
     try:
         sql = check_read_only(payload["sql"])
+        max_rows = requested_rows(payload, settings.query_max_rows)
     except RefusedQuery as exc:
         return error_response(str(exc))
-    settings = state.settings
-    max_rows = min(int(payload.get("max_rows") or settings.query_max_rows), settings.query_max_rows)
     try:
         columns, rows = await asyncio.to_thread(run_checked, state.store, settings, sql, max_rows)
     except RefusedQuery as exc:

@@ -78,7 +78,9 @@ def test_bad_requests_are_refused_with_the_reason(collector: RunningCollector) -
     assert missing.status_code == 400 and "experiment_id" in missing.json()["error"]
     bad_status = httpx.post(f"{base}/api/experiments", json=_run("abc", status="done"))
     assert bad_status.status_code == 400 and "status" in bad_status.json()["error"]
-    not_json = httpx.post(f"{base}/api/experiments", content=b"{nope")
+    not_json = httpx.post(
+        f"{base}/api/experiments", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 400
     unknown = httpx.post(f"{base}/api/experiments/nope/items", json=_items(1))
     assert unknown.status_code == 404 and "record it first" in unknown.json()["error"]

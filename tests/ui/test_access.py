@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import RunningCollector, start_collector
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import CHROMIUM, screenshot
 from tests.ui.seed import Seeded, seed_calls
 
 TOKEN = "ui-secret-token"
@@ -144,6 +144,82 @@ def test_cross_site_grading_is_refused(
     )
     assert accepted.status_code == 200, accepted.text
     assert human_grades(collector, span) == 1
+
+
+@pytest.fixture
+def attacker() -> Iterator[dict[str, str]]:
+    """Another site, serving whatever HTML the test puts under "html"."""
+    served: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(served["html"].encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    served["url"] = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_cross_site_form_cannot_create_a_dataset(
+    page: Page, collector: RunningCollector, attacker: dict[str, str]
+) -> None:
+    """A text/plain form body can spell JSON; the API refuses it for its content type."""
+    name = f"forged-{uuid.uuid4().hex[:8]}"
+    attacker["html"] = (
+        f"<form id=f method=post enctype=text/plain action='{collector.http_url}/api/datasets'>"
+        f'<input name=\'{{"name": "{name}", "items": [{{"input": "x", "pad": "\' '
+        "value='\"}]}'></form>"
+        # and a fetch, which may send text/plain without a preflight
+        f"<script>fetch('{collector.http_url}/api/datasets', {{method: 'POST', mode: 'no-cors', "
+        f"body: JSON.stringify({{name: '{name}', items: [{{input: 'y'}}]}})}})"
+        ".then(() => document.title = 'sent')</script>"
+    )
+    page.goto(attacker["url"])
+    expect(page).to_have_title("sent")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('f').submit()")
+    assert "cross-site request" in page.content()
+    assert httpx.get(f"{collector.http_url}/api/datasets/{name}").status_code == 404
+
+
+@pytest.fixture
+def rebinding_browser(browser: Browser) -> Iterator[Browser]:
+    """Chromium resolving rebound.test to 127.0.0.1: the state a DNS-rebinding page reaches."""
+    launched = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--host-resolver-rules=MAP rebound.test 127.0.0.1"],
+    )
+    yield launched
+    launched.close()
+
+
+def test_a_rebound_page_reads_nothing(
+    rebinding_browser: Browser, collector: RunningCollector, seeded: Seeded
+) -> None:
+    context = rebinding_browser.new_context()
+    try:
+        page = context.new_page()
+        response = page.goto(f"http://rebound.test:{collector.http_port}/calls")
+        assert response is not None and response.status == 400
+        assert "allowed_hosts" in page.content() and seeded.service not in page.content()
+        status = page.evaluate(
+            "fetch('/api/query', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+            " body: JSON.stringify({sql: 'SELECT input_messages FROM llm_calls'})})"
+            ".then(r => r.status)"
+        )
+        assert status == 400
+    finally:
+        context.close()
 
 
 def listening_on(running: RunningCollector) -> set[str]:
