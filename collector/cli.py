@@ -268,8 +268,10 @@ def demo(endpoint: str | None, calls: int) -> None:
 
 
 from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
+from assay.collector.cli_prices import prices  # noqa: E402
 
 main.add_command(experiments)
+main.add_command(prices)
 main.add_command(eval_group)
 main.add_command(grafana)
 

@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import uvicorn
 
+from assay.collector import price_tables
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
 from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
@@ -116,6 +117,8 @@ async def serve(
         if applied:
             log.info("schema migrations applied: %s", ", ".join(applied))
         await asyncio.to_thread(apply_retention, store, settings.retention, store.cluster)
+        # Before the pipeline starts: every call is priced with the table in force.
+        await asyncio.to_thread(price_tables.activate_from_store, store)
         online = OnlineEvaluation(evaluation, store, rules)
         online.start()
         pipeline = Pipeline(store, open_spool(settings), settings, online)

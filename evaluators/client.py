@@ -121,3 +121,20 @@ class CollectorClient:
         """An experiment by id, or the latest run of that name, with its items and scores."""
         result: dict[str, Any] = self._request("GET", f"/api/experiments/{quote(ref, safe='')}")
         return result
+
+    # --- prices ---------------------------------------------------------------------------------
+    def prices(self) -> dict[str, Any]:
+        """The price table the collector prices calls with."""
+        result: dict[str, Any] = self._request("GET", "/api/prices")
+        return result
+
+    def load_prices(self, price_file: Any) -> dict[str, Any]:
+        """Put a price file (the shape of prices.json) in force; returns its version."""
+        result: dict[str, Any] = self._request("POST", "/api/prices", json=price_file)
+        return result
+
+    def recompute_costs(self, since: str, until: str | None = None) -> dict[str, Any]:
+        """Price the calls stored in [since, until) again with the table in force."""
+        body = {"since": since, **({"until": until} if until else {})}
+        result: dict[str, Any] = self._request("POST", "/api/prices/recompute", json=body)
+        return result

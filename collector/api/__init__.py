@@ -1,5 +1,5 @@
 """The REST API under `/api`: health, read-only SQL, recent LLM calls, datasets, experiments,
-feedback."""
+feedback, prices."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from assay.collector.api.experiments import (
 )
 from assay.collector.api.feedback import feedback_endpoint
 from assay.collector.api.health import health_endpoint
+from assay.collector.api.prices import load_prices_endpoint, prices_endpoint, recompute_endpoint
 from assay.collector.api.query import query_endpoint
 
 
@@ -38,4 +39,7 @@ def api_routes() -> list[Route]:
         Route("/api/experiments", list_experiments_endpoint, methods=["GET"]),
         Route("/api/experiments/{ref}", get_experiment_endpoint, methods=["GET"]),
         Route("/api/experiments/{experiment_id}/items", add_items_endpoint, methods=["POST"]),
+        Route("/api/prices", prices_endpoint, methods=["GET"]),
+        Route("/api/prices", load_prices_endpoint, methods=["POST"]),
+        Route("/api/prices/recompute", recompute_endpoint, methods=["POST"]),
     ]
