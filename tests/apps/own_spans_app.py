@@ -12,25 +12,25 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm stays offline
 
-import anthropic  # noqa: E402
-import boto3  # noqa: E402
-import cohere  # noqa: E402
-import litellm  # noqa: E402
-import ollama  # noqa: E402
-import openai  # noqa: E402
-from google import genai  # noqa: E402
-from google.genai import types  # noqa: E402
-from mistralai.client import Mistral  # noqa: E402
+import anthropic
+import boto3
+import cohere
+import litellm
+import ollama
+import openai
+from google import genai
+from google.genai import types
+from mistralai.client import Mistral
 
-import assay.instrumentation.auto  # noqa: E402, F401
-from assay.collector.demo.fake_openai import FakeOpenAI  # noqa: E402
-from assay.instrumentation import context  # noqa: E402
-from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
-from tests.fakes.fake_bedrock import FakeBedrock  # noqa: E402
-from tests.fakes.fake_cohere import FakeCohere  # noqa: E402
-from tests.fakes.fake_gemini import FakeGemini  # noqa: E402
-from tests.fakes.fake_mistral import FakeMistral  # noqa: E402
-from tests.fakes.fake_ollama import FakeOllama  # noqa: E402
+import assay.instrumentation.auto  # noqa: F401
+from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.instrumentation import context
+from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.fakes.fake_bedrock import FakeBedrock
+from tests.fakes.fake_cohere import FakeCohere
+from tests.fakes.fake_gemini import FakeGemini
+from tests.fakes.fake_mistral import FakeMistral
+from tests.fakes.fake_ollama import FakeOllama
 
 PROMPT_NAME, PROMPT_VERSION = "capital-question", "v3"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
