@@ -206,7 +206,7 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
         table.add_column(column, overflow="fold")
     for row in result["rows"]:
         table.add_row(*(_cell(v) for v in row.values()))
-    Console().print(table)
+    stdout_console().print(table)
     err.print(f"{result['row_count']} row(s){' (truncated)' if result.get('truncated') else ''}")
 
 
@@ -268,6 +268,7 @@ def demo(endpoint: str | None, calls: int) -> None:
 
 
 from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
+from assay.collector.cli_output import stdout_console  # noqa: E402
 from assay.collector.cli_prices import prices  # noqa: E402
 
 main.add_command(experiments)

@@ -6,29 +6,31 @@ import datetime as dt
 import os
 import runpy
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from assay.collector.cli_output import format_option, print_json, print_rows, stdout_console
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
 
-out = Console()
+if TYPE_CHECKING:
+    from assay.evaluators.results import ExperimentResult
+
 err = Console(stderr=True)
 
 # Exit codes of `assay eval run`.
 EXIT_PASSED = 0
-EXIT_GATE_FAILED = 1  # a threshold missed, a significant regression, too many failed items
-EXIT_ERROR = 2  # the file could not run, no experiment ran, no collector, unknown baseline
+EXIT_GATE_FAILED = 1  # a threshold missed, a regression against the baseline, failed items
+EXIT_ERROR = 2  # the file could not run, no experiment ran, no collector, bad arguments
 
 _URL_HELP = f"Collector API (default $ASSAY_URL or {DEFAULT_URL})."
 
 
-def _fail(message: str, code: int = EXIT_ERROR) -> None:
-    err.print(f"[red]error:[/red] {message}")
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     sys.exit(code)
 
 
@@ -47,16 +49,19 @@ def experiments() -> None:
 @experiments.command("list")
 @click.option("--name", default=None, help="Only the runs of this experiment name.")
 @click.option("--limit", type=int, default=30, show_default=True)
+@format_option()
 @click.option("--url", default=None, help=_URL_HELP)
-def list_experiments(name: str | None, limit: int, url: str | None) -> None:
-    """The history of runs, newest first, with each evaluator's mean."""
+def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) -> None:
+    """The history of runs, newest first, with each evaluator's mean and the gate's verdict."""
     try:
         runs = CollectorClient(url).list_experiments(name, limit)
     except CollectorError as exc:
         _fail(str(exc))
-    table = Table(header_style="bold")
-    for column in ("started (UTC)", "name", "id", "dataset", "items", "status", "scores", "cost"):
-        table.add_column(column, overflow="fold")
+    if fmt == "json":
+        print_json(runs)
+        return
+    columns = ["started (UTC)", "name", "id", "dataset", "items", "status", "verdict", "scores"]
+    rows = []
     for run in runs:
         summary = run.get("summary") or {}
         means = ", ".join(
@@ -64,50 +69,65 @@ def list_experiments(name: str | None, limit: int, url: str | None) -> None:
             for evaluator, s in (summary.get("evaluators") or {}).items()
         )
         cost = (summary.get("task") or {}).get("cost_usd")
-        table.add_row(
-            _when(run["started_at"]),
-            run["name"],
-            run["experiment_id"][:12],
-            f"{run['dataset_name']}@{run['dataset_version']}",
-            str(run["item_count"]),
-            run["status"],
-            means,
-            f"${cost:.4f}" if cost is not None else "",
+        repetitions = run.get("repetitions") or 1
+        rows.append(
+            [
+                _when(run["started_at"]),
+                run["name"],
+                run["experiment_id"][:12],
+                f"{run['dataset_name']}@{run['dataset_version']}",
+                str(run["item_count"]) + (f" ({repetitions}×)" if repetitions > 1 else ""),
+                run["status"],
+                run.get("verdict") or "–",
+                means + (f" · ${cost:.4f}" if cost is not None else ""),
+            ]
         )
-    out.print(table)
+    print_rows(columns, rows, fmt)
     err.print(f"{len(runs)} run(s)")
 
 
 @experiments.command("show")
 @click.argument("ref")
 @click.option("--items", "show_items", type=int, default=20, show_default=True)
+@format_option("table", "json")
 @click.option("--url", default=None, help=_URL_HELP)
-def show_experiment(ref: str, show_items: int, url: str | None) -> None:
+def show_experiment(ref: str, show_items: int, fmt: str, url: str | None) -> None:
     """One run (by id, or the latest run of a name): summary and items."""
-    from assay.evaluators.results import ExperimentResult
+    from assay.evaluators.results import ExperimentResult, score_cell
 
     try:
-        result = ExperimentResult.load(ref, client=CollectorClient(url))
+        client = CollectorClient(url)
+        payload = client.get_experiment(ref)
     except CollectorError as exc:
         _fail(str(exc))
+    if fmt == "json":
+        print_json(payload)
+        return
+    result = ExperimentResult.from_payload(payload)
+    out = stdout_console()
     out.print(result)
     out.print(
         f"experiment {result.experiment_id} · git {result.git_commit[:12] or '–'} · "
         f"params {result.params or '{}'}"
     )
+    for reason in result.gate.get("reasons") or []:
+        out.print(f"[red]gate:[/red] {reason}")
     if show_items <= 0:
         return
     table = Table(header_style="bold")
-    for column in ("item", "input", "expected", "output", *result.evaluator_names):
+    repeated = result.repetitions > 1
+    columns = ["item", *(["rep"] if repeated else []), "input", "expected", "output"]
+    for column in (*columns, *result.evaluator_names):
         table.add_column(column, overflow="fold")
     for item in result.items[:show_items]:
-        scores = [
-            f"{item.scores[n].value:.2f}" if n in item.scores and not item.failed else "–"
-            for n in result.evaluator_names
-        ]
         output = item.output_text if not item.failed else f"[red]{item.status}: {item.error}[/red]"
         table.add_row(
-            item.item_id, _short(item.input), _short(item.expected), _short(output, 80), *scores
+            item.item_id,
+            *([str(item.repetition)] if repeated else []),
+            _short(item.input),
+            _short(item.expected),
+            _short(output, 80),
+            *(score_cell(item, n, 2) for n in result.evaluator_names),
         )
     out.print(table)
 
@@ -123,93 +143,55 @@ def _short(value: Any, limit: int = 50) -> str:
 @click.argument("a")
 @click.argument("b")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
+@format_option("table", "json")
 @click.option("--url", default=None, help=_URL_HELP)
-def compare_experiments(a: str, b: str, alpha: float, url: str | None) -> None:
-    """Compare run B with run A (ids, or names for their latest runs)."""
+def compare_experiments(a: str, b: str, alpha: float, fmt: str, url: str | None) -> None:
+    """Compare run B with run A (ids, or names for their latest runs); the same run twice gives
+    its noise floor (with repetitions)."""
     from assay.evaluators.comparison import compare
 
     try:
         comparison = compare(a, b, alpha=alpha, client=CollectorClient(url))
     except CollectorError as exc:
         _fail(str(exc))
-    out.print(comparison)
+    if fmt == "json":
+        print_json(comparison.to_dict())
+        return
+    stdout_console().print(comparison)
 
 
 # --- the CI gate --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Threshold:
-    evaluator: str
-    metric: str  # mean | pass_rate
-    minimum: float
-
-    @classmethod
-    def parse(cls, text: str) -> Threshold:
-        name, sep, value = text.partition("=")
-        evaluator, _, metric = name.strip().partition(".")
-        metric = metric or "mean"
-        try:
-            minimum = float(value)
-        except ValueError:
-            minimum = float("nan")
-        if not sep or not evaluator or metric not in ("mean", "pass_rate") or not 0 <= minimum <= 1:
-            raise click.BadParameter(
-                f"{text!r}: use EVALUATOR=0.8 (its mean) or EVALUATOR.pass_rate=0.8",
-                param_hint="--fail-under",
-            )
-        return cls(evaluator, metric, minimum)
-
-
-def _gate(
-    result: Any,
-    thresholds: list[Threshold],
-    baseline: str | None,
-    alpha: float,
-    max_failed: int,
-    client: CollectorClient,
-) -> list[str]:
-    """The reasons the run fails the gate (none: it passes)."""
-    from assay.evaluators.comparison import compare
+def _find_baseline(
+    client: CollectorClient, ref: str, run: ExperimentResult
+) -> ExperimentResult | None:
+    """The run `ref` names: the latest run of that name that can be a baseline (completed, not
+    failed by a gate), else the run with that id. None for the first run of an experiment
+    gated against its own name; a GateError when nothing fits."""
+    from assay.evaluators.gate import GateError
     from assay.evaluators.results import ExperimentResult
 
-    reasons = []
-    summary = result.summary
-    failed = len(result.failed_items)
-    if failed > max_failed:
-        reasons.append(f"{failed} item(s) failed (at most {max_failed} allowed)")
-    for threshold in thresholds:
-        if threshold.evaluator not in summary:
-            _fail(
-                f"--fail-under names {threshold.evaluator!r}, which {result.name!r} does not "
-                f"run (it runs {', '.join(summary) or 'no evaluator'})"
-            )
-        value = summary[threshold.evaluator][threshold.metric]
-        if value is None or value < threshold.minimum:
-            shown = "–" if value is None else f"{value:.3f}"
-            reasons.append(
-                f"{threshold.evaluator} {threshold.metric} {shown} < {threshold.minimum}"
-            )
-    if baseline:
-        runs = [
-            run
-            for run in client.list_experiments(baseline, 20)
-            if run["experiment_id"] != result.experiment_id and run["status"] == "completed"
-        ]
-        if not runs:
-            _fail(f"no completed run of the baseline experiment {baseline!r} is stored")
-        base = ExperimentResult.load(runs[0]["experiment_id"], client=client)
-        comparison = compare(base, result, alpha=alpha)
-        out.print(comparison)
-        for name in comparison.regressions():
-            c = comparison.evaluators[name]
-            reasons.append(
-                f"{name} regressed against {baseline}: {c.delta:+.3f} "
-                f"(95% CI {c.ci[0]:+.3f}..{c.ci[1]:+.3f}, p={c.p_value:.3g})"
-                if c.ci and c.delta is not None and c.p_value is not None
-                else f"{name} regressed against {baseline}"
-            )
-    return reasons
+    runs = client.list_experiments(ref, 1, baseline=True)
+    if runs:
+        return ExperimentResult.load(runs[0]["experiment_id"], client=client)
+    try:
+        payload = client.get_experiment(ref)
+    except CollectorError as exc:
+        if exc.status != 404:
+            raise
+        payload = None
+    if payload is not None and payload["experiment"]["experiment_id"] == ref:
+        found = ExperimentResult.from_payload(payload)
+        if found.status != "completed":
+            raise GateError(f"the baseline run {ref} is {found.status}, not completed")
+        return found
+    if ref == run.name:
+        return None  # its first gated run: nothing to compare with yet
+    raise GateError(
+        f"--baseline {ref}: no run of that name (or with that id) can be the baseline: none "
+        "is stored that completed without failing a gate"
+    )
 
 
 @click.group("eval")
@@ -229,40 +211,68 @@ def eval_group() -> None:
 @click.option(
     "--baseline",
     default=None,
-    help="Fail on a significant regression against the "
-    "latest completed run of this experiment name.",
+    help="Compare with the latest run of this experiment name that completed and did not fail "
+    "a gate (or with the run of this id); fail on a drop beyond --max-drop or a significant one.",
+)
+@click.option(
+    "--max-drop",
+    "max_drop",
+    multiple=True,
+    help="EVALUATOR=X: the largest drop of its mean from the baseline that passes "
+    "(EVALUATOR.pass_rate=X for its pass rate). Default 0.05 on every mean. Repeatable.",
 )
 @click.option(
     "--alpha",
     type=float,
     default=0.05,
     show_default=True,
-    help="Significance level of the regression test.",
+    help="Significance level of the regression test (used where the set is large enough).",
 )
 @click.option(
     "--max-failed-items",
     type=int,
     default=0,
     show_default=True,
-    help="Items whose task may fail (error or timeout) before the run fails.",
+    help="Item runs whose task may fail (error or timeout) before the run fails.",
+)
+@click.option(
+    "--repetitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run every item this many times (overrides what the file asks for).",
 )
 @click.option("--url", default=None, help=_URL_HELP)
 def run_file(
     file: Path,
     fail_under: tuple[str, ...],
     baseline: str | None,
+    max_drop: tuple[str, ...],
     alpha: float,
     max_failed_items: int,
+    repetitions: int | None,
     url: str | None,
 ) -> None:
     """Run the experiment(s) FILE defines (a Python script calling `evaluate`) and gate on them.
 
-    Exit codes: 0 passed; 1 a threshold was missed, the run regressed significantly against
-    the baseline, or items failed; 2 the file or the collector could not be used.
+    Arguments are checked before any item runs. The verdict is stored with the run; a run
+    that failed never becomes a baseline. Exit codes: 0 passed; 1 a threshold was missed,
+    the run dropped from the baseline, or items failed; 2 the file, the arguments or the
+    collector could not be used.
     """
+    from assay.evaluators.comparison import compare
     from assay.evaluators.experiment import watch_results
+    from assay.evaluators.gate import Gate, GateError, MaxDrop, Threshold
 
-    thresholds = [Threshold.parse(text) for text in fail_under]
+    try:
+        gate = Gate(
+            thresholds=[Threshold.parse(text) for text in fail_under],
+            max_drops=[MaxDrop.parse(text) for text in max_drop],
+            alpha=alpha,
+            max_failed_items=max_failed_items,
+            baseline=baseline,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
     if url:
         os.environ["ASSAY_URL"] = url  # the script's evaluate() records there too
     client = CollectorClient(url)
@@ -270,11 +280,26 @@ def run_file(
         client.health()
     except CollectorError as exc:
         _fail(str(exc))
-    results: list[Any] = []
+    baselines: dict[str, ExperimentResult | None] = {}
+
+    def before(run: ExperimentResult) -> None:
+        # Runs before the first item: a wrong argument costs nothing.
+        if repetitions is not None:
+            run.repetitions = repetitions
+        gate.check_arguments(run)
+        if baseline:
+            baselines[run.experiment_id] = _find_baseline(client, baseline, run)
+        run.verdict = "pending"  # not a baseline until judged
+
+    results: list[ExperimentResult] = []
     sys.path.insert(0, str(file.resolve().parent))
     try:
-        with watch_results(results.append):
+        with watch_results(results.append, before=before):
             runpy.run_path(str(file), run_name="__main__")
+    except GateError as exc:
+        _fail(f"{exc} (no item ran)")
+    except CollectorError as exc:
+        _fail(str(exc))
     except SystemExit as exc:
         if exc.code not in (None, 0):
             _fail(f"{file} exited with {exc.code}")
@@ -285,19 +310,31 @@ def run_file(
         sys.path.remove(str(file.resolve().parent))
     if not results:
         _fail(f"{file} ran no experiment: call evaluate(...) in it")
-    reasons: list[str] = []
+    out = stdout_console()
+    failed = False
     for result in results:
         out.print(result)
-        try:
-            reasons += [
-                f"{result.name}: {reason}"
-                for reason in _gate(result, thresholds, baseline, alpha, max_failed_items, client)
-            ]
-        except CollectorError as exc:
-            _fail(str(exc))
-    if reasons:
-        for reason in reasons:
-            err.print(f"[red]FAIL[/red] {reason}")
+        base = baselines.get(result.experiment_id)
+        if base is not None:
+            out.print(compare(base, result, alpha=alpha))
+        verdict = gate.judge(result, base)
+        if baseline and base is None:
+            verdict.notes.append(
+                f"no earlier run of {baseline} passed a gate: nothing to compare with; "
+                "if this run passes, it is the next run's baseline"
+            )
+        for note in verdict.notes:
+            err.print(f"[dim]note:[/dim] {result.name}: {note}", soft_wrap=True)
+        for reason in verdict.reasons:
+            err.print(f"[red]FAIL[/red] {result.name}: {reason}", soft_wrap=True)
+        result.verdict, result.gate = verdict.verdict, verdict.to_dict()
+        if result.url:
+            try:
+                client.record_experiment(result.record())
+            except CollectorError as exc:
+                _fail(f"the verdict could not be stored: {exc}")
+        failed = failed or not verdict.passed
+    if failed:
         sys.exit(EXIT_GATE_FAILED)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
     err.print(f"[green]PASS[/green] {len(results)} experiment(s) at {stamp} UTC")

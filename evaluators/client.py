@@ -111,10 +111,16 @@ class CollectorClient:
             "POST", f"/api/experiments/{quote(experiment_id, safe='')}/items", json={"items": items}
         )
 
-    def list_experiments(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list_experiments(
+        self, name: str | None = None, limit: int = 50, *, baseline: bool = False
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first; `baseline=True`: only those that can be a baseline (completed,
+        not failed by a gate)."""
         params: dict[str, Any] = {"limit": limit}
         if name:
             params["name"] = name
+        if baseline:
+            params["baseline"] = "true"
         return list(self._request("GET", "/api/experiments", params=params)["experiments"])
 
     def get_experiment(self, ref: str) -> dict[str, Any]:

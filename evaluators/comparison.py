@@ -374,6 +374,21 @@ class Comparison:
             return "noise: the delta's standard deviation from run-to-run chance (repetitions)."
         return ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data (`assay experiments compare --format json`)."""
+        return {
+            "a": {"experiment_id": self.a.experiment_id, "name": self.a.name},
+            "b": {"experiment_id": self.b.experiment_id, "name": self.b.name},
+            "alpha": self.alpha,
+            "same_run": self.same_run,
+            "evaluators": {
+                name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
+                for name, c in self.evaluators.items()
+            },
+            "task": {"a": self.a.task_summary.to_dict(), "b": self.b.task_summary.to_dict()},
+            "changed_items": [change.item_id for change in self.changes],
+        }
+
     def to_pandas(self) -> pandas.DataFrame:
         import pandas as pd
 

@@ -450,7 +450,7 @@ def _prepare(
         url=client.url if client else "",
         repetitions=repetitions,
     )
-    for check in list(_before):
+    for check in list(_before):  # may refuse the run, or set its repetitions
         check(result)
     return _Run(
         dataset,
@@ -461,7 +461,7 @@ def _prepare(
         timeout=timeout,
         client=client,
         progress=progress,
-        repetitions=repetitions,
+        repetitions=result.repetitions,
     )
 
 

@@ -443,7 +443,7 @@ class ExperimentResult:
             else ""
         )
         runs = f" × {self.repetitions} repetitions" if self.repetitions > 1 else ""
-        verdict = f" · gate {self.verdict.upper()}" if self.verdict else ""
+        verdict = f" · gate {self.verdict.upper()}" if self.verdict in ("passed", "failed") else ""
         return (
             f"{self.name} · {self.dataset_name}@{self.dataset_version} · {task.items} items"
             f"{runs}, {task.failed} failed{duration}{cost}{tokens}{verdict}"

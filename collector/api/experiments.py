@@ -32,8 +32,9 @@ from assay.collector.store.base import Store, StoreError
 
 MAX_LIST = 500
 # A run that can be a baseline: it completed, and no gate failed it (a run never gated, from a
-# notebook, counts; one `assay eval run` failed never becomes the bar the next run is held to).
-BASELINE_CONDITION = "status = 'completed' AND verdict != 'failed'"
+# notebook, counts; one `assay eval run` failed, or never finished judging, is never the bar
+# the next run is held to).
+BASELINE_CONDITION = "status = 'completed' AND verdict NOT IN ('failed', 'pending')"
 _ID = r"^[A-Za-z0-9_.:-]+$"
 
 
@@ -51,7 +52,8 @@ class ExperimentIn(BaseModel):
     item_count: int = Field(default=0, ge=0)
     summary: dict[str, Any] = Field(default_factory=dict)
     repetitions: int = Field(default=1, ge=1)
-    verdict: Literal["", "passed", "failed"] = ""
+    # pending: a gate runs it and has not judged yet (a gate that died leaves it so)
+    verdict: Literal["", "pending", "passed", "failed"] = ""
     gate: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -78,8 +78,10 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def runs(collector: RunningCollector, fake: FakeOpenAI) -> dict[str, GateRun]:
-    """Prompt A gated on a threshold it misses, then prompt B gated against A."""
-    first = run_gate(collector, fake, "a", NAME_A, "--fail-under", "exact_match=0.5")
+    """Prompt A gated on a threshold it meets, prompt A on one it misses, then prompt B gated
+    against A."""
+    first = run_gate(collector, fake, "a", NAME_A, "--fail-under", "contains=0.5")
+    missed = run_gate(collector, fake, "a", f"{NAME_A}-missed", "--fail-under", "exact_match=0.5")
     second = run_gate(
         collector,
         fake,
@@ -92,13 +94,13 @@ def runs(collector: RunningCollector, fake: FakeOpenAI) -> dict[str, GateRun]:
         "--baseline",
         NAME_A,
     )
-    return {"a": first, "b": second}
+    return {"a": first, "missed": missed, "b": second}
 
 
 def experiment_row(collector: RunningCollector, name: str) -> dict[str, object]:
     rows = collector.query(
         "SELECT experiment_id, status, dataset_name, dataset_version, evaluators, params, "
-        f"summary, item_count, ended_at FROM experiments FINAL WHERE name = '{name}'"
+        f"summary, item_count, ended_at, verdict FROM experiments FINAL WHERE name = '{name}'"
     )
     assert len(rows) == 1, rows
     return rows[0]
@@ -107,20 +109,44 @@ def experiment_row(collector: RunningCollector, name: str) -> dict[str, object]:
 def test_the_gate_fails_a_missed_threshold_and_passes_the_better_prompt(
     runs: dict[str, GateRun],
 ) -> None:
-    assert runs["a"].code == 1, runs["a"].stderr
-    assert "exact_match mean 0.000 < 0.5" in runs["a"].stderr
+    assert runs["a"].code == 0, runs["a"].stderr
+    assert runs["missed"].code == 1, runs["missed"].stderr
+    assert "exact_match mean 0.000 < 0.5" in runs["missed"].stderr
     assert runs["b"].code == 0, runs["b"].stderr + runs["b"].stdout
     assert "PASS" in runs["b"].stderr
     assert "better" in runs["b"].stdout  # the comparison with the baseline is printed
 
 
-def test_the_gate_fails_a_significant_regression_against_the_baseline(
+def test_the_gate_fails_a_drop_beyond_the_tolerance_or_a_significant_one(
     runs: dict[str, GateRun], collector: RunningCollector, fake: FakeOpenAI
 ) -> None:
-    again = run_gate(collector, fake, "a", f"{NAME_A}-again", "--baseline", NAME_B)
+    # Prompt A against B: exact match falls 0.9 → 0.0, containment 0.9 → 0.6.
+    again = run_gate(
+        collector, fake, "a", f"{NAME_A}-again", "--baseline", NAME_B, "--max-drop", "contains=0.5"
+    )
     assert again.code == 1, again.stderr
-    assert f"exact_match regressed against {NAME_B}: -0.900" in again.stderr
-    assert "contains regressed" not in again.stderr  # -0.3 on 10 items: not significant
+    assert (
+        f"exact_match mean dropped by 0.900 against {NAME_B} (0.900 → 0.000), more than the "
+        "tolerance 0.05" in again.stderr
+    )
+    assert "contains" not in again.stderr.split("FAIL", 1)[1]  # 0.3 is within its 0.5
+    # A tolerance that lets the drop through still fails it on significance: 10 items reach
+    # p < 0.05, and nine of them fell.
+    lenient = run_gate(
+        collector,
+        fake,
+        "a",
+        f"{NAME_A}-lenient",
+        "--baseline",
+        NAME_B,
+        "--max-drop",
+        "exact_match=1",
+        "--max-drop",
+        "contains=1",
+    )
+    assert lenient.code == 1, lenient.stderr
+    assert f"exact_match mean is significantly worse than {NAME_B}: -0.900" in lenient.stderr
+    assert "p=0.00391 < 0.05" in lenient.stderr
 
 
 def test_the_gate_exits_2_when_it_cannot_judge(
@@ -129,9 +155,18 @@ def test_the_gate_exits_2_when_it_cannot_judge(
     crashed = run_gate(collector, fake, "a", f"{NAME_A}-crash", CAPITALS_CRASH="1")
     assert crashed.code == 2 and "the experiment file is broken" in crashed.stderr
     unknown = run_gate(collector, fake, "b", f"{NAME_B}-x", "--baseline", "no-such-experiment")
-    assert unknown.code == 2 and "no completed run of the baseline" in unknown.stderr
+    assert unknown.code == 2 and "--baseline no-such-experiment: no run" in unknown.stderr
     typo = run_gate(collector, fake, "b", f"{NAME_B}-y", "--fail-under", "exact=0.5")
-    assert typo.code == 2 and "does not run" in typo.stderr
+    assert (
+        typo.code == 2 and "--fail-under exact: " in typo.stderr and "does not run" in typo.stderr
+    )
+    drop_typo = run_gate(collector, fake, "b", f"{NAME_B}-v", "--max-drop", "contain=0.1")
+    assert drop_typo.code == 2 and "--max-drop contain" in drop_typo.stderr
+    # Refused before any item ran: nothing was recorded, no LLM call was made.
+    for name in (f"{NAME_B}-x", f"{NAME_B}-y", f"{NAME_B}-v"):
+        assert collector.query(f"SELECT count() AS n FROM experiments WHERE name = '{name}'") == [
+            {"n": 0}
+        ]
     malformed = run_gate(collector, fake, "b", f"{NAME_B}-z", "--fail-under", "exact_match")
     assert malformed.code == 2 and "EVALUATOR=0.8" in malformed.stderr
     nowhere = run_gate(
@@ -145,6 +180,8 @@ def test_runs_are_stored_with_their_metadata(
 ) -> None:
     a = experiment_row(collector, NAME_A)
     b = experiment_row(collector, NAME_B)
+    assert (a["verdict"], b["verdict"]) == ("passed", "passed")
+    assert experiment_row(collector, f"{NAME_A}-missed")["verdict"] == "failed"
     version = Dataset(DATASET, CAPITALS).version
     for row in (a, b):
         assert row["status"] == "completed" and row["item_count"] == len(CAPITALS)

@@ -1,0 +1,74 @@
+"""How the CLI prints: tables in full outside a terminal (a CI log is not 80 columns wide),
+Markdown for job summaries, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "markdown", "json")
+# Outside a terminal nothing is folded or cut: a line is as long as its table needs.
+_UNBOUNDED_WIDTH = 100_000
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stdout_console() -> Console:
+    """A console for stdout: the terminal's width in a terminal, unbounded elsewhere."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=_UNBOUNDED_WIDTH, soft_wrap=True)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format` with these choices (default: a table)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices or FORMATS),
+        default="table",
+        show_default=True,
+        help="table (full width outside a terminal), markdown (for CI job summaries) or json.",
+    )
+
+
+def print_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table; pipes and line breaks in cells are escaped."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
+
+    lines = [
+        "| " + " | ".join(cell(c) for c in columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, title: str = ""
+) -> None:
+    """Rows as a table (rich, or Markdown); JSON is the caller's (its own shape)."""
+    if fmt == "markdown":
+        if title:
+            click.echo(f"**{title}**\n")
+        click.echo(markdown_table(columns, rows))
+        return
+    table = Table(header_style="bold", title=title or None, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    stdout_console().print(table)

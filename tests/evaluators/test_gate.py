@@ -1,0 +1,91 @@
+"""The gate's judgement on runs built here: tolerance, significance where the set allows it,
+thresholds, failed items, directions, and arguments checked against the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.evaluators import ExperimentResult, ItemResult, Score
+from assay.evaluators.base import LOWER_IS_BETTER
+from assay.evaluators.gate import Gate, GateError, MaxDrop, Threshold
+
+
+def run(
+    values: list[float], name: str = "r", direction: str = "higher_is_better"
+) -> ExperimentResult:
+    items = [
+        ItemResult(
+            item_id=f"i{index}",
+            input=index,
+            scores={"acc": Score(name="acc", value=v, passed=v >= 0.5, direction=direction)},
+        )
+        for index, v in enumerate(values)
+    ]
+    return ExperimentResult(f"id-{name}", name, "set", "v1", items, {"acc": "1"})
+
+
+def test_a_drop_beyond_the_default_tolerance_fails_and_a_small_one_passes() -> None:
+    base = run([1.0] * 20, "base")
+    slightly = run([1.0] * 19 + [0.0])  # 0.05: at the tolerance
+    verdict = Gate().judge(slightly, base)
+    assert verdict.passed and not verdict.notes
+    worse = Gate().judge(run([1.0] * 18 + [0.0, 0.0]), base)
+    assert not worse.passed
+    assert worse.reasons == [
+        "acc mean dropped by 0.100 against base (1.000 → 0.900), more than the tolerance 0.05"
+    ]
+
+
+def test_on_a_small_set_the_tolerance_alone_decides_and_the_gate_says_so() -> None:
+    verdict = Gate(max_drops=[MaxDrop.parse("acc=0.5")]).judge(
+        run([0.0, 0.0, 1.0, 1.0, 1.0]), run([1.0] * 5, "base")
+    )
+    assert verdict.passed  # 0.4 within 0.5; no test can speak for 5 items
+    assert verdict.notes == [
+        "acc mean: 5 items are too few for the sign-flip test to reach p < 0.05 (its smallest "
+        "p is 0.0625), so the tolerance alone decides (--max-drop acc=0.5)"
+    ]
+
+
+def test_a_significant_drop_fails_within_a_lenient_tolerance() -> None:
+    verdict = Gate(max_drops=[MaxDrop.parse("acc=0.9")]).judge(
+        run([0.5] * 12), run([1.0] * 12, "base")
+    )
+    assert not verdict.passed
+    assert verdict.reasons[0].startswith("acc mean is significantly worse than base: -0.500")
+
+
+def test_pass_rate_tolerance_and_thresholds_and_failed_items() -> None:
+    gate = Gate(
+        thresholds=[Threshold.parse("acc=0.9"), Threshold.parse("acc.pass_rate=0.5")],
+        max_drops=[MaxDrop.parse("acc=1"), MaxDrop.parse("acc.pass_rate=0.1")],
+        max_failed_items=0,
+    )
+    now = run([0.6, 0.6, 0.4, 0.4] * 3)
+    now.items[0].status, now.items[0].error = "error", "boom"
+    verdict = gate.judge(now, run([0.6] * 12, "base"))
+    assert verdict.reasons[0] == "1 item run(s) failed (at most 0 allowed)"
+    assert "acc mean 0.491 < 0.9" in verdict.reasons
+    assert any(r.startswith("acc pass_rate dropped by 0.545") for r in verdict.reasons)
+
+
+def test_a_lower_is_better_evaluator_drops_when_it_rises() -> None:
+    base = run([0.0] * 8, "base", LOWER_IS_BETTER)
+    verdict = Gate().judge(run([0.5] * 8, direction=LOWER_IS_BETTER), base)
+    assert verdict.reasons[0].startswith("acc mean dropped by 0.500 against base (0.000 → 0.500)")
+    assert (
+        Gate()
+        .judge(run([0.0] * 8, direction=LOWER_IS_BETTER), run([0.5] * 8, "b", LOWER_IS_BETTER))
+        .passed
+    )
+
+
+def test_arguments_are_checked_against_the_run() -> None:
+    gate = Gate(thresholds=[Threshold.parse("ac=0.5")], max_drops=[MaxDrop.parse("acx=0.1")])
+    with pytest.raises(GateError, match=r"--fail-under ac, --max-drop acx: 'r' does not run it"):
+        gate.check_arguments(run([1.0]))
+    for text in ("acc", "acc=2", "acc.median=0.5", "=0.5"):
+        with pytest.raises(ValueError, match="EVALUATOR"):
+            MaxDrop.parse(text)
+    with pytest.raises(GateError, match="alpha"):
+        Gate(alpha=1.5)
