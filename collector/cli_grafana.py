@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -82,3 +83,36 @@ def provision(
     if result.health:
         status, message = result.health.get("status"), result.health.get("message", "")
         err.print(f"  data source health: {status} {message}")
+
+
+@grafana.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("grafana"),
+    show_default=True,
+    help="Folder to write provisioning/ and dashboards/ into.",
+)
+@click.option(
+    "--budget",
+    "budget_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Another value for a budget (repeatable); ASSAY_BUDGET_<NAME> works too.",
+)
+def files(out: Path, budget_items: tuple[str, ...]) -> None:
+    """Write the provisioning files and dashboards (as checked in under grafana/, with your
+    budgets) for a Grafana that reads them from disk."""
+    try:
+        from assay.collector.grafana.budgets import BudgetError, budgets, overrides_from
+        from assay.collector.grafana.files import write_files
+    except ImportError as exc:
+        err.print(f"[red]{exc.name} is missing:[/red] pip install 'assay[grafana]'")
+        sys.exit(2)
+    try:
+        table = budgets(overrides_from(budget_items))
+    except BudgetError as exc:
+        err.print(f"[red]{exc}[/red]")
+        sys.exit(2)
+    for path in write_files(out, table):
+        err.print(f"  {path}")

@@ -11,8 +11,16 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models.dashboard import Panel
 
+from assay.collector.grafana.budgets import Budget
 from assay.collector.grafana.dashboard import new_dashboard
-from assay.collector.grafana.panels import stat_value, table_of, time_series
+from assay.collector.grafana.panels import (
+    any_is_bad,
+    at_least_one,
+    budget_steps,
+    stat_value,
+    table_of,
+    time_series,
+)
 from assay.collector.grafana.sql import DATABASE, Variable, any_of, options
 
 INSTANCE = Variable(
@@ -27,7 +35,9 @@ IN_RANGE = f"WHERE $__timeFilter(timestamp)\n  AND {any_of(INSTANCE)}"
 STATS = f"{DATABASE}.collector_stats\n{IN_RANGE}"
 
 
-def _per_instance(title: str, value: str, unit: str, description: str) -> cogbuilder.Builder[Panel]:
+def _per_instance(
+    title: str, value: str, unit: str, description: str, budget: Budget | None = None
+) -> cogbuilder.Builder[Panel]:
     return time_series(
         title,
         f"SELECT $__timeInterval(timestamp) AS time, instance, {value} AS value\n"
@@ -35,10 +45,11 @@ def _per_instance(title: str, value: str, unit: str, description: str) -> cogbui
         unit,
         description,
         min_interval=STATS_INTERVAL,
+        budget=budget,
     )
 
 
-def collectors() -> Dashboard:
+def collectors(budgets: dict[str, Budget]) -> Dashboard:
     rate = "sum({0}) / greatest(sum(interval_s), 1)"
     return (
         new_dashboard(
@@ -46,6 +57,7 @@ def collectors() -> Dashboard:
             "Assay · Collectors",
             "What every collector instance received, refused, wrote and queued.",
             [INSTANCE],
+            experiment_switch=False,
         )
         .with_panel(
             stat_value(
@@ -55,7 +67,8 @@ def collectors() -> Dashboard:
                 "WHERE timestamp >= now() - INTERVAL 1 MINUTE AND $__timeFilter(timestamp)\n"
                 f"  AND {any_of(INSTANCE)}",
                 "short",
-                "Instances that wrote their counters in the last minute.",
+                "Instances that wrote their counters in the last minute (red: none).",
+                at_least_one(),
             )
         )
         .with_panel(
@@ -72,6 +85,7 @@ def collectors() -> Dashboard:
                 f"SELECT sum(requests_refused) AS refused FROM {STATS}",
                 "short",
                 "Requests answered with an error (see the reasons below).",
+                any_is_bad("orange"),
             )
         )
         .with_panel(
@@ -80,6 +94,7 @@ def collectors() -> Dashboard:
                 f"SELECT sum(write_failures) AS failures FROM {STATS}",
                 "short",
                 "Store writes that failed and were retried.",
+                any_is_bad(),
             )
         )
         .with_panel(
@@ -88,6 +103,7 @@ def collectors() -> Dashboard:
                 f"SELECT sum(evaluation_drops) AS dropped FROM {STATS}",
                 "short",
                 "Online evaluations dropped because the queue was full.",
+                any_is_bad("orange"),
             )
         )
         .with_panel(
@@ -96,6 +112,25 @@ def collectors() -> Dashboard:
                 f"SELECT max(spool_bytes) AS spool_bytes FROM {STATS}",
                 "bytes",
                 "The most data any collector held waiting for the store.",
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Oldest spooled data",
+                f"SELECT max(spool_oldest_age_s) AS age_s FROM {STATS}",
+                "s",
+                "The oldest data any collector held for the store in the range, against the "
+                "spool-age budget: past it, the store is not draining.",
+                budget_steps(budgets["spool_age_s"]),
+            )
+        )
+        .with_panel(
+            stat_value(
+                "Store unreachable",
+                f"SELECT countIf(NOT store_reachable) AS reports FROM {STATS}",
+                "short",
+                "Reports in which a collector could not reach the store (red: any).",
+                any_is_bad(),
             )
         )
         .with_panel(
@@ -150,7 +185,9 @@ def collectors() -> Dashboard:
                 "Oldest spooled data",
                 "max(spool_oldest_age_s)",
                 "s",
-                "Age of the oldest data waiting for the store: grows while the store is down.",
+                "Age of the oldest data waiting for the store: grows while the store is down; "
+                "the dashed line is the age the alert rule tolerates.",
+                budgets["spool_age_s"],
             )
         )
         .with_panel(
@@ -171,6 +208,12 @@ def collectors() -> Dashboard:
                 "  sum(write_failures) AS write_failures, max(spool_bytes) AS max_spool_bytes\n"
                 f"FROM {STATS}\nGROUP BY instance ORDER BY instance",
                 "Every collector seen in the range: its latest status and its totals.",
+                {
+                    "spans_received": "short",
+                    "refused": "short",
+                    "write_failures": "short",
+                    "max_spool_bytes": "bytes",
+                },
                 width=24,
             )
         )

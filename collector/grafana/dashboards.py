@@ -9,6 +9,7 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from assay.collector.grafana.budgets import Budget, budgets
 from assay.collector.grafana.collectors import collectors
 from assay.collector.grafana.evaluations import evaluations
 from assay.collector.grafana.experiments import experiments
@@ -21,14 +22,16 @@ def _numbered(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def render_dashboards() -> dict[str, str]:
-    """File name → dashboard JSON, as checked in under grafana/dashboards/."""
+def render_dashboards(table: dict[str, Budget] | None = None) -> dict[str, str]:
+    """File name → dashboard JSON, with the budgets of `table` (the defaults: as checked in
+    under grafana/dashboards/)."""
+    table = table or budgets()
     out = {}
     for name, build in (
-        ("llm-monitoring.json", monitoring),
-        ("evaluations.json", evaluations),
+        ("llm-monitoring.json", lambda: monitoring(table)),
+        ("evaluations.json", lambda: evaluations(table)),
         ("experiments.json", experiments),
-        ("collectors.json", collectors),
+        ("collectors.json", lambda: collectors(table)),
     ):
         model = json.loads(json.dumps(build().build(), cls=JSONEncoder))
         out[name] = json.dumps(_numbered(model), indent=2, ensure_ascii=False) + "\n"

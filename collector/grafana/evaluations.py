@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
+from assay.collector.grafana.budgets import Budget
 from assay.collector.grafana.dashboard import TRACE_LINKS, new_dashboard
 from assay.collector.grafana.panels import table_of, time_series
 from assay.collector.grafana.sql import (
     CALL_VARIABLES,
     DATABASE,
     EVALUATOR,
+    PROMPT_VERSION,
     call_filters,
     evaluator_filter,
+    prompt_versions_compared,
 )
+
+SHARE = "percentunit"
 
 
 def _scores(source: str) -> str:
@@ -23,8 +28,37 @@ def _scores(source: str) -> str:
     )
 
 
-def evaluations() -> Dashboard:
+def _agreement() -> str:
+    """Per online evaluator and prompt version: how often its pass/fail agrees with people's
+    👍/👎 on the same calls, and Cohen's kappa (agreement beyond chance: 1 perfect, 0 chance)."""
+    return (
+        "WITH people AS (\n"
+        "  SELECT span_id, avg(value) >= 0.5 AS thumbs_up\n"
+        f"  FROM {_scores('human')}\n  GROUP BY span_id\n)\n"
+        "SELECT evaluator, prompt_version, both_graded, judge_pass_rate, people_up_rate,\n"
+        "  agreement, if(chance >= 1, NULL, (agreement - chance) / (1 - chance)) AS kappa\n"
+        "FROM (\n"
+        "  SELECT s.name AS evaluator, s.prompt_version AS prompt_version,\n"
+        "    count() AS both_graded, avg(s.passed) AS judge_pass_rate,\n"
+        "    avg(p.thumbs_up) AS people_up_rate, avg(s.passed = p.thumbs_up) AS agreement,\n"
+        "    judge_pass_rate * people_up_rate + (1 - judge_pass_rate) * (1 - people_up_rate)\n"
+        "      AS chance\n"
+        f"  FROM {DATABASE}.call_scores AS s FINAL\n"
+        "  INNER JOIN people AS p ON p.span_id = s.span_id\n"
+        "  WHERE s.source = 'online' AND s.passed IS NOT NULL AND $__timeFilter(s.timestamp)\n"
+        f"    AND {call_filters('s.')}\n    AND {evaluator_filter('s.')}\n"
+        "  GROUP BY evaluator, prompt_version\n)\n"
+        "ORDER BY evaluator, prompt_version"
+    )
+
+
+def evaluations(budgets: dict[str, Budget]) -> Dashboard:
     online = _scores("online")
+    # The versions compared are the prompt's two newest, whichever version is selected.
+    versions = prompt_versions_compared(
+        f"{call_filters(but=(PROMPT_VERSION,))}\n  AND {evaluator_filter()}",
+        int(budgets["min_scores"].value),
+    )
     dash = new_dashboard(
         "assay-evaluations",
         "Assay · Evaluations",
@@ -53,6 +87,7 @@ def evaluations() -> Dashboard:
                 "GROUP BY model, prompt_name, prompt_version, evaluator\n"
                 "ORDER BY model, prompt_name, prompt_version, evaluator",
                 "Share of online scores that passed their threshold.",
+                {"pass_rate": SHARE, "mean_score": SHARE, "scored": "short"},
             )
         )
         .with_panel(
@@ -64,6 +99,7 @@ def evaluations() -> Dashboard:
                 f"  s.span_id AS span_id\nFROM {online}\n  AND {evaluator_filter('s.')}\n"
                 "ORDER BY s.value ASC, s.timestamp DESC LIMIT 30",
                 "The lowest online scores of the range; open the call or its trace.",
+                {"score": SHARE},
                 links=TRACE_LINKS,
             )
         )
@@ -77,6 +113,7 @@ def evaluations() -> Dashboard:
                 "short",
                 "People's grades of calls: 👍 and 👎 per interval and the share of 👍.",
                 min_interval="5m",
+                field_units={"up_ratio": SHARE},
             )
         )
         .with_panel(
@@ -108,6 +145,49 @@ def evaluations() -> Dashboard:
                 "Mean online score in the range against the same evaluator's mean in its latest "
                 "experiment: a negative drift means production scores worse than the golden "
                 "dataset.",
+                {
+                    "online_score": SHARE,
+                    "experiment_score": SHARE,
+                    "drift": SHARE,
+                    "online_scored": "short",
+                },
+            )
+        )
+        .with_panel(
+            table_of(
+                "Pass rate: newest prompt version vs the one before",
+                "SELECT evaluator, prompt_name, previous_version, newest_version,\n"
+                "  previous_pass_rate, newest_pass_rate,\n"
+                "  newest_pass_rate - previous_pass_rate AS change,\n"
+                f"  previous_scored, newest_scored\nFROM {versions}\nORDER BY change",
+                "Per evaluator and prompt: the online pass rate of the newest version (first "
+                "seen last) against the version before it, in the range, versions with at least "
+                f"{int(budgets['min_scores'].value)} scores; the alert rule fires when the fall "
+                f"passes {budgets['pass_rate_drop'].text()}.",
+                {
+                    "previous_pass_rate": SHARE,
+                    "newest_pass_rate": SHARE,
+                    "change": SHARE,
+                    "previous_scored": "short",
+                    "newest_scored": "short",
+                },
+            )
+        )
+        .with_panel(
+            table_of(
+                "Evaluators vs people (👍 / 👎)",
+                _agreement(),
+                "On calls both an online evaluator and a person graded: how often the "
+                "evaluator's pass/fail agrees with the person's 👍/👎, and Cohen's kappa "
+                "(agreement beyond chance: 1 perfect, 0 no better than chance, below 0 worse); "
+                "per evaluator (LLM judges included) and prompt version.",
+                {
+                    "both_graded": "short",
+                    "judge_pass_rate": SHARE,
+                    "people_up_rate": SHARE,
+                    "agreement": SHARE,
+                    "kappa": "none",
+                },
             )
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from assay.collector.grafana.dashboard import new_dashboard, query_variable
+from assay.collector.grafana.evaluations import SHARE
 from assay.collector.grafana.panels import table_of, time_series
 from assay.collector.grafana.sql import (
     CALL_VARIABLES,
@@ -21,7 +22,8 @@ def _experiments_in_range() -> str:
     """Experiments scored in the range whose calls match the call variables."""
     return (
         f"SELECT DISTINCT experiment_id FROM {DATABASE}.call_scores\n"
-        f"  WHERE source = 'experiment' AND $__timeFilter(timestamp)\n  AND {call_filters()}"
+        "  WHERE source = 'experiment' AND $__timeFilter(timestamp)\n"
+        f"  AND {call_filters(traffic=False)}"
     )
 
 
@@ -51,6 +53,7 @@ def experiments() -> Dashboard:
         "Experiment runs over golden datasets: their scores over time, per evaluator, and a "
         "comparison of two runs.",
         [*CALL_VARIABLES, EVALUATOR],
+        experiment_switch=False,
     )
     dash = dash.with_variable(query_variable(EXPERIMENT_A, several=False))
     dash = dash.with_variable(query_variable(EXPERIMENT_B, several=False))
@@ -78,6 +81,7 @@ def experiments() -> Dashboard:
                 f"FROM {scores}\nGROUP BY experiment_id, evaluator\n"
                 "ORDER BY started_at DESC, evaluator",
                 "Mean score and pass rate of every evaluator in every experiment of the range.",
+                {"mean_score": SHARE, "pass_rate": SHARE, "items": "short"},
                 width=24,
             )
         )
@@ -97,6 +101,13 @@ def experiments() -> Dashboard:
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY evaluator ORDER BY evaluator",
                 "Per evaluator: the mean of experiment A, of experiment B, and B − A.",
+                {
+                    "mean_a": SHARE,
+                    "mean_b": SHARE,
+                    "delta": SHARE,
+                    "items_a": "short",
+                    "items_b": "short",
+                },
             )
         )
         .with_panel(
@@ -114,6 +125,7 @@ def experiments() -> Dashboard:
                 "  AND countIf(s.experiment_id = b) > 0\n"
                 "ORDER BY delta ASC LIMIT 100",
                 "The items that changed most between A and B, worst regressions first.",
+                {"score_a": SHARE, "score_b": SHARE, "delta": SHARE},
             )
         )
     )

@@ -1,7 +1,8 @@
 """Everything under grafana/ that is generated: provisioning files and dashboard JSON.
 
-`python -m assay.collector.grafana.files [ROOT]` writes them; a test fails when the checked-in
-files differ from what this produces.
+`assay grafana files --out ROOT` (or `python -m assay.collector.grafana.files [ROOT]`) writes
+them; a test fails when the checked-in files differ from what this produces with the default
+budgets.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from assay.collector.grafana.budgets import Budget
 from assay.collector.grafana.dashboards import render_dashboards
 from assay.collector.grafana.datasource import ClickHouseServer, datasource
 
@@ -30,8 +32,8 @@ def _yaml(document: object) -> str:
     return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
-def render_files() -> dict[str, str]:
-    """Path under grafana/ → file content."""
+def render_files(budgets: dict[str, Budget] | None = None) -> dict[str, str]:
+    """Path under grafana/ → file content, with `budgets` (default: the defaults)."""
     source = datasource(COMPOSE_SERVER)
     source["editable"] = False
     files = {
@@ -53,14 +55,14 @@ def render_files() -> dict[str, str]:
             }
         ),
     }
-    for name, text in render_dashboards().items():
+    for name, text in render_dashboards(budgets).items():
         files[f"dashboards/{name}"] = text
     return files
 
 
-def write_files(root: Path) -> list[Path]:
+def write_files(root: Path, budgets: dict[str, Budget] | None = None) -> list[Path]:
     written = []
-    for relative, text in render_files().items():
+    for relative, text in render_files(budgets).items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

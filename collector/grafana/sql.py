@@ -88,9 +88,24 @@ def any_of(variable: Variable, prefix: str = "") -> str:
     )
 
 
-def call_filters(prefix: str = "") -> str:
-    """The call variables (service, model, provider, prompt name and version) as one condition."""
-    return "\n  AND ".join(any_of(v, prefix) for v in CALL_VARIABLES)
+# The "Include experiments" switch (0 or 1, default 0): experiment traffic (is_experiment, see
+# migration 012) stays out of the production panels unless it is on.
+INCLUDE_EXPERIMENTS = "include_experiments"
+
+
+def traffic_filter(prefix: str = "") -> str:
+    """Production calls, and experiment calls too when the switch is on."""
+    switch = f"toUInt8OrZero(decodeURLComponent('${{{INCLUDE_EXPERIMENTS}:percentencode}}'))"
+    return f"{prefix}is_experiment <= {switch}"
+
+
+def call_filters(prefix: str = "", traffic: bool = True, but: tuple[Variable, ...] = ()) -> str:
+    """The call variables (service, model, provider, prompt name and version) but those in
+    `but` as one condition, with the experiment switch unless `traffic` is False."""
+    conditions = [any_of(v, prefix) for v in CALL_VARIABLES if v not in but]
+    if traffic:
+        conditions.append(traffic_filter(prefix))
+    return "\n  AND ".join(conditions)
 
 
 def evaluator_filter(prefix: str = "") -> str:
@@ -101,6 +116,15 @@ def any_in_set(variable: Variable, array_column: str) -> str:
     """Rows whose set of values (an Array column) holds any selected value; `1=1` for "All"."""
     return f"$__conditionalAll(hasAny({array_column}, {selected(variable)}), ${variable.name})"
 
+
+# Measures over rows of the llm_calls rollups, shared by panels and alert rules.
+LATENCY = "quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms)"
+TTFT = "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(time_to_first_token_ms)"
+ERROR_RATE = "sum(errors) / greatest(sum(calls), 1)"
+AVERAGE_COST = "sum(cost_usd) / greatest(sum(calls) - sum(unpriced_calls), 1)"
+CACHE_HIT_RATIO = "sum(cached_input_tokens) / greatest(sum(input_tokens), 1)"
+# Over llm_errors: failures a provider's rate limit caused (classes: migration 012).
+RATE_LIMITED = "error_class = 'rate_limit'"
 
 # Past two days, panels read the hourly rollup (a week is 168 rows per series, not 10,080).
 HOURLY = "dateDiff('hour', $__fromTime, $__toTime) > 48"
@@ -135,3 +159,28 @@ def calls_in_range(prefix: str = "") -> str:
 def days_in_range(column: str = "day") -> str:
     """Whole days touching the range: the daily rollups count the range's first day whole."""
     return f"{column} >= toDate($__fromTime) AND {column} <= toDate($__toTime)"
+
+
+def prompt_versions_compared(conditions: str, min_scores: int) -> str:
+    """A subquery comparing, per online evaluator and prompt, the pass rate of the prompt's
+    newest version with the version before it (newest = first seen last), each over its scores
+    in the range where `conditions` hold (on `call_scores`), with at least `min_scores` each.
+    Columns: evaluator, prompt_name, newest_version, previous_version, newest_pass_rate,
+    previous_pass_rate, newest_scored, previous_scored."""
+    return (
+        "(\n  SELECT evaluator, prompt_name,\n"
+        "    arrayReverseSort(v -> v.1, groupArray((first_seen, pass_rate, scored, "
+        "prompt_version)))\n      AS versions,\n"
+        "    versions[1].4 AS newest_version, versions[2].4 AS previous_version,\n"
+        "    versions[1].2 AS newest_pass_rate, versions[2].2 AS previous_pass_rate,\n"
+        "    versions[1].3 AS newest_scored, versions[2].3 AS previous_scored\n"
+        "  FROM (\n"
+        "    SELECT name AS evaluator, prompt_name, prompt_version,\n"
+        "      min(call_timestamp) AS first_seen, avg(passed) AS pass_rate, count() AS scored\n"
+        f"    FROM {DATABASE}.call_scores FINAL\n"
+        "    WHERE source = 'online' AND passed IS NOT NULL AND prompt_version != ''\n"
+        f"      AND $__timeFilter(timestamp) AND {conditions}\n"
+        "    GROUP BY evaluator, prompt_name, prompt_version\n"
+        f"    HAVING scored >= {min_scores}\n"
+        "  )\n  GROUP BY evaluator, prompt_name\n  HAVING length(versions) >= 2\n)"
+    )

@@ -12,7 +12,8 @@ distribution and nothing home-made:
   shard aggregates its own inserts); a plain view reads the Distributed tables and joins the
   local ones (co-sharded, so each shard joins its own rows);
 - `ALTER TABLE` changing columns runs on both the local and the Distributed table; one changing
-  storage (TTL, settings) or rows (UPDATE) on the local table only; `DROP VIEW` on every node.
+  storage (TTL, settings) or rows (UPDATE) on the local table only; `DROP VIEW` on every node;
+  `MODIFY QUERY` of a materialized view reads the local tables, as its CREATE does.
 
 The migration runner applies the rendered statements when the collector is started with
 `--cluster NAME`; `assay schema --cluster NAME` prints them.
@@ -66,6 +67,7 @@ _ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s+(.*)$", re.S)
 # Dropping a view (to create it again with other columns); tables are never dropped.
 _DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(\w+)\.(\w+)$")
 _COLUMN_ACTIONS = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", re.I)
+_MODIFY_QUERY = re.compile(r"^\s*MODIFY QUERY\b", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(\w*MergeTree)\b")
 
 
@@ -102,6 +104,13 @@ def _replicated_engine(statement: str, database: str, local: str) -> str:
     rendered = statement[: match.start()] + f"ENGINE = {replaced}" + statement[end:]
     rendered = _NON_REPLICATED_SETTINGS.sub("", rendered)
     return re.sub(r"\s*SETTINGS\s*$", "", re.sub(r"SETTINGS\s*,\s*", "SETTINGS ", rendered))
+
+
+def _local_sources(select: str, database: str, tables: set[str]) -> str:
+    """`select` reading the local form of every distributed table it names."""
+    for table in tables:
+        select = re.sub(rf"\b{database}\.{table}\b", f"{database}.{table}{LOCAL_SUFFIX}", select)
+    return select
 
 
 def _clauses(action: str) -> list[str]:
@@ -156,11 +165,7 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
     if match := _CREATE_VIEW.match(statement):
         exists, database, name = match.group(1) or "", match.group(2), match.group(3)
         target = match.group(5)
-        select = statement[match.end() :]
-        for table in tables:  # the view reads what arrives on its shard
-            select = re.sub(
-                rf"\b{database}\.{table}\b", f"{database}.{table}{LOCAL_SUFFIX}", select
-            )
+        select = _local_sources(statement[match.end() :], database, tables)
         target = target + LOCAL_SUFFIX if target in tables else target
         return [
             f"CREATE MATERIALIZED VIEW {exists}{database}.{name} {on} "
@@ -184,6 +189,8 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
     if match := _ALTER.match(statement):
         database, name, action = match.groups()
         if name not in tables:
+            if _MODIFY_QUERY.match(action):  # a materialized view: it reads its shard's rows
+                action = _local_sources(action, database, tables)
             return [f"ALTER TABLE {database}.{name} {on} {action}"]
         local = f"ALTER TABLE {database}.{name}{LOCAL_SUFFIX} {on} {action}"
         # The Distributed table takes the column changes only (a key change is storage).

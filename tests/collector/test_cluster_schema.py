@@ -167,6 +167,32 @@ def test_alters_reach_the_right_tables() -> None:
     ]
 
 
+def test_an_alter_of_columns_and_storage_gives_the_distributed_table_the_columns_alone() -> None:
+    tables = {"llm_calls_1m"}
+    rendered = render_statement(
+        "ALTER TABLE assay.llm_calls_1m ADD COLUMN IF NOT EXISTS x Bool DEFAULT f(a, ','),\n"
+        "    MODIFY ORDER BY (minute, x)",
+        CLUSTER,
+        tables,
+    )
+    assert rendered == [
+        f"ALTER TABLE assay.llm_calls_1m_local ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS x "
+        "Bool DEFAULT f(a, ','),\n    MODIFY ORDER BY (minute, x)",
+        f"ALTER TABLE assay.llm_calls_1m ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS x Bool "
+        "DEFAULT f(a, ',')",
+    ]
+
+
+def test_a_changed_view_query_reads_the_local_tables() -> None:
+    tables: set[str] = set()
+    for migration in load_migrations("assay"):
+        for statement in migration.statements:
+            for out in render_statement(statement, CLUSTER, tables):
+                if "MODIFY QUERY" in out:
+                    assert re.search(r"FROM assay\.\w+_local\b", out), out
+                    assert not re.search(r"(FROM|JOIN) assay\.(?!\w+_local\b)\w+", out), out
+
+
 def test_a_table_without_a_shard_key_is_refused() -> None:
     with pytest.raises(ClusterSchemaError, match="no shard key"):
         render_statement(

@@ -75,9 +75,10 @@ CONTRACT_SCORE_COLUMNS = [
 
 
 def _columns(store: EmbeddedStore, table: str) -> dict[str, str]:
+    """The columns an insert writes (a MATERIALIZED column is computed by the table)."""
     _, rows = store.query(
         f"SELECT name, type FROM system.columns WHERE database = 'assay' "
-        f"AND table = '{table}' ORDER BY position"
+        f"AND table = '{table}' AND default_kind != 'MATERIALIZED' ORDER BY position"
     )
     return {name: kind for name, kind in rows}
 

@@ -65,6 +65,15 @@ def variable_queries() -> Iterator[VariableQuery]:
                 yield VariableQuery(name, variable["name"], variable["query"])
 
 
+def switches(dashboard: str) -> dict[str, str]:
+    """The dashboard's custom variables (fixed options) and their default values."""
+    return {
+        variable["name"]: variable["current"]["value"]
+        for variable in dashboards()[dashboard]["templating"]["list"]
+        if variable["type"] == "custom"
+    }
+
+
 def resolve_variables(
     store: ClickHouseStore,
     dashboard: str,
@@ -77,6 +86,8 @@ def resolve_variables(
     label (a list for several), the rest stay "All"; experiments A and B are the two latest
     listed."""
     request = QueryRequest(start, end)
+    for name, value in switches(dashboard).items():
+        request.variables[name] = Selection.of(str((pick or {}).get(name, value)))
     for variable in (v for v in variable_queries() if v.dashboard == dashboard):
         _, rows = store.query(interpolate(variable.sql, request))
         values = {str(row[1]): str(row[0]) for row in rows}

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from assay.collector.store.base import ClickHouseStore
 
 SERVICES = ("checkout", "support-bot", "search", "summarizer", "agent")
-# (model, provider); the last one has no price: its cost is NULL, as for an unknown model.
+# (model, provider); the last one has no price: its cost is NULL, as for an unknown model (and
+# one call in 40 of any model reports no usage: unpriced too).
 MODELS = (
     ("gpt-4o-mini", "openai"),
     ("gpt-4o", "openai"),
@@ -82,7 +83,12 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
         if({_h("stream")} % 10 < 4, 1, 0) AS streamed,
         toUInt64(50 + {_h("in")} % 3000) AS input_tokens,
         toUInt64(10 + {_h("out")} % 800) AS output_tokens,
-        if(model = 'llama-3.3-70b', NULL,
+        toUInt64(input_tokens * ({_h("cache")} % 5) / 10) AS cached_input_tokens,
+        toUInt64(if({_h("cache")} % 7 = 0, input_tokens / 4, 0)) AS cache_creation_input_tokens,
+        toUInt64(if(model LIKE 'gpt-4o%', output_tokens / 3, 0)) AS reasoning_tokens,
+        multiIf(model = 'llama-3.3-70b', 'unpriced_model', {_h("usage")} % 40 = 0, 'no_usage',
+                'priced') AS cost_source,
+        if(cost_source != 'priced', NULL,
            (input_tokens * 0.5 + output_tokens * 2.0) / 1e6 * (1 + {_h("price")} % 10)) AS cost_usd,
         150 + ({_h("lat")} % 1000) * ({_h("lat2")} % 1000) / 250.0 AS duration_ms,
         if(streamed = 1, 30 + {_h("ttft")} % 700, NULL) AS time_to_first_token_ms,
@@ -99,8 +105,9 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
     names = [
         "timestamp", "trace_id", "span_id", "parent_span_id", "service_name", "operation",
         "provider", "request_model", "response_model", "model", "streamed", "input_tokens",
-        "output_tokens", "cost_usd", "duration_ms", "time_to_first_token_ms", "status",
-        "error_type", "user_id", "session_id", "prompt_name", "prompt_version",
+        "output_tokens", "cached_input_tokens", "cache_creation_input_tokens",
+        "reasoning_tokens", "cost_source", "cost_usd", "duration_ms", "time_to_first_token_ms",
+        "status", "error_type", "user_id", "session_id", "prompt_name", "prompt_version",
         "input_messages", "output_messages",
     ]  # fmt: skip
     column_list = ", ".join(names)
@@ -116,7 +123,7 @@ def seed(store: ClickHouseStore, calls: int, end: datetime, hours: float) -> See
 
 
 def _seed_scores(store: ClickHouseStore, calls: int) -> None:
-    """Online evaluators score one call in 20; people grade one in 100 with 👍/👎."""
+    """Online evaluators score one call in 20; people grade one in five of those with 👍/👎."""
     db = store.database
     # A score is written a few seconds after its call; the call's timestamp is recomputed from
     # the same hash, so scores are read from the calls themselves.
@@ -143,7 +150,8 @@ def _seed_scores(store: ClickHouseStore, calls: int) -> None:
                if(value = 1, 'up', 'down'), value = 1, 'human',
                concat('reviewer-', toString(cityHash64(span_id, 'who') % 5))
         FROM {db}.llm_calls
-        WHERE cityHash64(span_id, 'graded') % 100 = 0 AND experiment_id = ''"""
+        WHERE cityHash64(span_id, 'sampled') % 20 = 0 AND cityHash64(span_id, 'graded') % 5 = 0
+          AND experiment_id = ''"""
     )
 
 
