@@ -11,6 +11,7 @@ from assay.collector.grafana.sql import (
     CALL_VARIABLES,
     DATABASE,
     EVALUATOR,
+    GOOD_VALUE,
     PROMPT_VERSION,
     call_filters,
     evaluator_filter,
@@ -70,7 +71,7 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
             time_series(
                 "Score trend per evaluator (online)",
                 "SELECT $__timeInterval(s.timestamp) AS time, s.name AS evaluator,\n"
-                f"  avg(s.value) AS score\nFROM {online}\n  AND {evaluator_filter('s.')}\n"
+                f"  avg({GOOD_VALUE}) AS score\nFROM {online}\n  AND {evaluator_filter('s.')}\n"
                 "GROUP BY time, evaluator ORDER BY time",
                 "percentunit",
                 "Mean online score of each evaluator per interval (0..1).",
@@ -82,7 +83,8 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "Pass rate by model and prompt version",
                 "SELECT s.model AS model, s.prompt_name AS prompt_name,\n"
                 "  s.prompt_version AS prompt_version, s.name AS evaluator,\n"
-                "  avg(s.passed) AS pass_rate, avg(s.value) AS mean_score, count() AS scored\n"
+                f"  avg(s.passed) AS pass_rate, avg({GOOD_VALUE}) AS mean_score,\n"
+                "  count() AS scored\n"
                 f"FROM {online}\n  AND {evaluator_filter('s.')}\n"
                 "GROUP BY model, prompt_name, prompt_version, evaluator\n"
                 "ORDER BY model, prompt_name, prompt_version, evaluator",
@@ -95,9 +97,9 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "Worst-scoring recent calls",
                 "SELECT s.timestamp AS scored_at, s.service_name AS service_name,\n"
                 "  s.model AS model, s.prompt_version AS prompt_version, s.name AS evaluator,\n"
-                "  s.value AS score, s.explanation AS explanation, s.trace_id AS trace_id,\n"
+                f"  {GOOD_VALUE} AS score, s.explanation AS explanation, s.trace_id AS trace_id,\n"
                 f"  s.span_id AS span_id\nFROM {online}\n  AND {evaluator_filter('s.')}\n"
-                "ORDER BY s.value ASC, s.timestamp DESC LIMIT 30",
+                "ORDER BY score ASC, s.timestamp DESC LIMIT 30",
                 "The lowest online scores of the range; open the call or its trace.",
                 {"score": SHARE},
                 links=TRACE_LINKS,
@@ -128,12 +130,13 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 f"  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 "), experiment AS (\n"
                 "  SELECT s.name AS evaluator, any(s.experiment_id) AS experiment_id,\n"
-                "    avg(s.value) AS experiment_score\n"
+                f"    avg({GOOD_VALUE}) AS experiment_score\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 "  WHERE s.source = 'experiment' AND (s.name, s.experiment_id) IN (\n"
                 "    SELECT evaluator, experiment_id FROM latest)\n  GROUP BY evaluator\n"
                 "), production AS (\n"
-                "  SELECT s.name AS evaluator, avg(s.value) AS online_score, count() AS scored\n"
+                f"  SELECT s.name AS evaluator, avg({GOOD_VALUE}) AS online_score,\n"
+                "    count() AS scored\n"
                 f"  FROM {online}\n  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 ")\n"
                 "SELECT p.evaluator AS evaluator, p.online_score AS online_score,\n"

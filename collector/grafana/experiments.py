@@ -11,6 +11,7 @@ from assay.collector.grafana.sql import (
     CALL_VARIABLES,
     DATABASE,
     EVALUATOR,
+    GOOD_VALUE,
     Variable,
     call_filters,
     chosen,
@@ -63,7 +64,8 @@ def experiments() -> Dashboard:
         dash.with_panel(
             time_series(
                 "Experiments over time",
-                "SELECT e.started_at AS time, s.name AS evaluator, avg(s.value) AS mean_score\n"
+                "SELECT e.started_at AS time, s.name AS evaluator,\n"
+                f"  avg({GOOD_VALUE}) AS mean_score\n"
                 f"FROM {scores}\nGROUP BY s.experiment_id, time, evaluator ORDER BY time",
                 "percentunit",
                 "Each experiment's mean score per evaluator, at the time it started.",
@@ -76,7 +78,7 @@ def experiments() -> Dashboard:
                 "Per-evaluator means by experiment",
                 "SELECT any(e.started_at) AS started_at, any(e.name) AS experiment,\n"
                 "  s.experiment_id AS experiment_id, s.name AS evaluator,\n"
-                "  avg(s.value) AS mean_score, avg(s.passed) AS pass_rate,\n"
+                f"  avg({GOOD_VALUE}) AS mean_score, avg(s.passed) AS pass_rate,\n"
                 "  uniqExact(s.dataset_item_id) AS items\n"
                 f"FROM {scores}\nGROUP BY experiment_id, evaluator\n"
                 "ORDER BY started_at DESC, evaluator",
@@ -89,8 +91,8 @@ def experiments() -> Dashboard:
             table_of(
                 "Experiment A vs B",
                 f"{pair}SELECT s.name AS evaluator,\n"
-                "  avgIf(s.value, s.experiment_id = a) AS mean_a,\n"
-                "  avgIf(s.value, s.experiment_id = b) AS mean_b,\n"
+                f"  avgIf({GOOD_VALUE}, s.experiment_id = a) AS mean_a,\n"
+                f"  avgIf({GOOD_VALUE}, s.experiment_id = b) AS mean_b,\n"
                 "  mean_b - mean_a AS delta,\n"
                 "  uniqExactIf(s.dataset_item_id, s.experiment_id = a)\n"
                 "    AS items_a,\n"
@@ -114,8 +116,8 @@ def experiments() -> Dashboard:
             table_of(
                 "Experiment A vs B, item by item",
                 f"{pair}SELECT s.dataset_item_id AS item, s.name AS evaluator,\n"
-                "  anyIf(s.value, s.experiment_id = a) AS score_a,\n"
-                "  anyIf(s.value, s.experiment_id = b) AS score_b,\n"
+                f"  anyIf({GOOD_VALUE}, s.experiment_id = a) AS score_a,\n"
+                f"  anyIf({GOOD_VALUE}, s.experiment_id = b) AS score_b,\n"
                 "  score_b - score_a AS delta\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"WHERE s.source = 'experiment' AND s.experiment_id IN (a, b)\n"

@@ -356,9 +356,7 @@ def _cost(dash: Dashboard) -> Dashboard:
     hours = rollup(f"minute, model, service_name, provider, {SUMS}", hourly_when="1=1")
     by_model = rollup(f"model, {SUMS}")
     prompts = rollup(f"prompt_name, prompt_version, {SUMS}")
-    reasons = rollup(
-        "unpriced_calls, unpriced_model_calls, no_usage_calls, failed_unpriced_calls"
-    )
+    reasons = rollup("unpriced_calls, unpriced_model_calls, no_usage_calls, failed_unpriced_calls")
     users = _users()
     return (
         dash.with_row(Row("Cost"))

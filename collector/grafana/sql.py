@@ -123,6 +123,9 @@ TTFT = "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(time_to_first_token_ms)"
 ERROR_RATE = "sum(errors) / greatest(sum(calls), 1)"
 AVERAGE_COST = "sum(cost_usd) / greatest(sum(calls) - sum(unpriced_calls), 1)"
 CACHE_HIT_RATIO = "sum(cached_input_tokens) / greatest(sum(input_tokens), 1)"
+# Over call_scores: a score read so that higher is better, whichever way its evaluator scored
+# (the direction column, migration 008). Averages, trends and deltas use it.
+GOOD_VALUE = "if(s.direction = 'lower_is_better', 1 - s.value, s.value)"
 # Over llm_errors: failures a provider's rate limit caused (classes: migration 012).
 RATE_LIMITED = "error_class = 'rate_limit'"
 

@@ -295,3 +295,26 @@ def test_every_numeric_table_column_has_a_unit(
                 name for i, name in enumerate(names) if any(_is_number(row[i]) for row in rows)
             }
             assert numeric <= set(units), f"{query.id}: no unit for {numeric - set(units)}"
+
+
+def test_a_lower_is_better_score_is_read_the_right_way_up(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """A stored score of an evaluator that scored the bad outcome high (direction
+    lower_is_better) counts as 1 - value in every average of the Evaluations dashboard."""
+    at = seeded.end - timedelta(minutes=30)
+    call = {"timestamp": at, "trace_id": "t-lib", "span_id": "s-lib", "service_name": "checkout"}
+    call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
+    call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
+    call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
+    embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    score = {"timestamp": at, "trace_id": "t-lib", "span_id": "s-lib", "name": "old_toxicity"}
+    score |= {"value": 0.2, "passed": True, "source": "online", "direction": "lower_is_better"}
+    embedded_store.insert("scores", [[v] for v in score.values()], list(score))
+    request = _request(
+        embedded_store, seeded, RANGES["24h"], "evaluations", {"evaluator": "old_toxicity"}
+    )
+    [trend] = [p for p in PANELS if p.title == "Score trend per evaluator (online)"]
+    request.min_interval_s = interval_for(trend.min_interval)
+    _, rows = embedded_store.query(interpolate(trend.sql, request))
+    assert [(name, round(value, 6)) for _, name, value in rows] == [("old_toxicity", 0.8)]
