@@ -33,14 +33,7 @@ def _builtin_table() -> dict:
 
 def _builtin_price_of(model: str) -> ModelPrice:
     entry = _builtin_table()["models"][model]
-    return ModelPrice(
-        model=model,
-        provider=entry["provider"],
-        input=entry["input"],
-        output=entry["output"],
-        cached_input=entry.get("cached_input"),
-        cache_write=entry.get("cache_write"),
-    )
+    return ModelPrice(model=model, **{k: v for k, v in entry.items() if k != "note"})
 
 
 def _price(model: str) -> ModelPrice:
