@@ -253,7 +253,8 @@ def _local_table(store: Store, name: str) -> tuple[str, str]:
 # Each rollup: its time column, how a call's timestamp maps to it, its other key columns, the
 # columns a price change can change (with their value computed from llm_calls), the constant
 # columns of a correcting row, and which calls it counts.
-_DIMS = "service_name, provider, model, prompt_name, prompt_version"
+# `is_experiment` (migration 012) keeps a correction of experiment calls on experiment rows.
+_DIMS = "service_name, provider, model, prompt_name, prompt_version, is_experiment"
 _UNPRICED = {
     "cost_usd": "sum(ifNull(cost_usd, 0))",
     "unpriced_calls": "toInt64(countIf(cost_usd IS NULL))",
@@ -290,7 +291,7 @@ _ROLLUPS = (
         "llm_sessions_1d",
         "day",
         "toDate(timestamp)",
-        "session_id",
+        "session_id, is_experiment",
         {"cost_usd": "sum(ifNull(cost_usd, 0))"},
         {
             # `any` keeps one of the values merged: a correcting row carries the same user.

@@ -217,6 +217,40 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
     assert_rollups_agree(store, service)
 
 
+def test_a_recompute_corrects_experiment_calls_on_experiment_rows(store: EmbeddedStore) -> None:
+    """The dashboards split traffic by `is_experiment`; corrections keep to their side."""
+    service = f"prices-{uuid.uuid4().hex[:8]}"
+    acme = {sc.PROVIDER_NAME: "acme", sc.REQUEST_MODEL: "acme-large", sc.SESSION_ID: service}
+    rows = [
+        call(service, 1, **usage(400, 20), **acme, **{sc.USER_ID: "ann"}),
+        call(service, 2, **usage(100, 10), **acme, **{sc.EXPERIMENT_ID: "exp-1"}),
+    ]
+    for row in rows:
+        store.insert(LlmCallRow.table, to_columns([row]), column_names(LlmCallRow))
+    price_tables.load(store, NEW_PRICES)
+    price_tables.recompute(store, DAY, DAY + dt.timedelta(days=1))
+    db = store.database
+    truth = (
+        f"SELECT is_experiment, round(sum(ifNull(cost_usd, 0)), 12), countIf(cost_usd IS NULL) "
+        f"FROM {db}.llm_calls WHERE service_name = {{s:String}} GROUP BY 1 ORDER BY 1"
+    )
+    _, wanted = store.query(truth, {"s": service})
+    assert [cost > 0 for _, cost, _ in wanted] == [True, True]
+    for table in ("llm_calls_1m", "llm_calls_1h"):
+        _, held = store.query(
+            f"SELECT is_experiment, round(sum(cost_usd), 12), sum(unpriced_calls) FROM {db}.{table} "
+            "WHERE service_name = {s:String} GROUP BY 1 ORDER BY 1",
+            {"s": service},
+        )
+        assert held == wanted, table
+    _, sessions = store.query(
+        f"SELECT is_experiment, round(sum(cost_usd), 12) FROM {db}.llm_sessions_1d "
+        "WHERE has(services, {s:String}) GROUP BY 1 ORDER BY 1",
+        {"s": service},
+    )
+    assert sessions == [(flag, cost) for flag, cost, _ in wanted]
+
+
 def test_the_loaded_file_stays_in_force_and_every_version_is_kept(store: EmbeddedStore) -> None:
     loaded = price_tables.load(store, NEW_PRICES)
     price_tables.activate_from_store(store)  # as a restart does
