@@ -238,8 +238,8 @@ def test_a_recompute_corrects_experiment_calls_on_experiment_rows(store: Embedde
     assert [cost > 0 for _, cost, _ in wanted] == [True, True]
     for table in ("llm_calls_1m", "llm_calls_1h"):
         _, held = store.query(
-            f"SELECT is_experiment, round(sum(cost_usd), 12), sum(unpriced_calls) FROM {db}.{table} "
-            "WHERE service_name = {s:String} GROUP BY 1 ORDER BY 1",
+            "SELECT is_experiment, round(sum(cost_usd), 12), sum(unpriced_calls) "
+            f"FROM {db}.{table} WHERE service_name = {{s:String}} GROUP BY 1 ORDER BY 1",
             {"s": service},
         )
         assert held == wanted, table
