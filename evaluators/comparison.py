@@ -359,7 +359,7 @@ class Comparison:
             ("failed items", str(a.failed), str(b.failed)),
         ]
 
-    def _noise_note(self) -> str:
+    def noise_note(self) -> str:
         if self.same_run:
             if self.a.repetitions < 2:
                 return (
@@ -429,7 +429,7 @@ class Comparison:
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
             table.add_row(*cells)
         parts: list[RenderableType] = [table]
-        if note := self._noise_note():
+        if note := self.noise_note():
             parts.append(Text(note, style="dim"))
         task = Table(title="Task", title_justify="left", header_style="bold")
         for column in ("", "A", "B"):
@@ -475,7 +475,7 @@ class Comparison:
                 cells[at] = f'<span style="color:{color}">{cells[at]}</span>'
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         note = (
-            f"<p><small>{html.escape(self._noise_note())}</small></p>" if self._noise_note() else ""
+            f"<p><small>{html.escape(self.noise_note())}</small></p>" if self.noise_note() else ""
         )
         task = (
             "<table><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"

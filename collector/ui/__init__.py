@@ -26,5 +26,6 @@ def ui_routes() -> list[BaseRoute]:
         Route("/calls/{span_id:str}/dataset", experiments.add_to_dataset, methods=["POST"]),
         Route("/experiments", experiments.experiments_page, methods=["GET"]),
         Route("/experiments/compare", compare.compare_page, methods=["GET"]),
+        Route("/experiments/{ref:str}", experiments.run_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]

@@ -1,6 +1,7 @@
-"""Two experiment runs side by side: per-evaluator means with confidence intervals, and the
-items whose scores moved, regressions first. The statistics are the experiments library's
-(`compare_score_tables`); this module only reads the runs and lays them out."""
+"""Two experiment runs side by side: per-evaluator means with confidence intervals and noise,
+the task's cost, tokens and latency, and the items whose scores moved, regressions first. The
+statistics are the experiments library's own `compare`, on the runs read from the store; this
+module only reads them and lays them out."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from assay.collector.api.experiments import read_experiment
 from assay.collector.store.base import Store
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
 from assay.collector.ui.render import pretty_json
-from assay.evaluators.comparison import ItemChange, PairedComparison, compare_score_tables
+from assay.evaluators.comparison import Comparison, compare
+from assay.evaluators.results import ExperimentResult
 
 TIE = 1e-9
 
 
 @dataclass
 class ItemRow:
-    item: ItemChange  # input and expected shown as text
-    change: float  # the sum over evaluators of (B − A): below zero is a regression
+    item_id: str
+    input: str
+    expected: str
+    output_a: str
+    output_b: str
+    change: float  # the sum over evaluators of the (oriented) B − A: below zero is a regression
     moves: list[tuple[str, float | None, float | None]] = field(default_factory=list)
 
     @property
@@ -32,62 +38,53 @@ class ItemRow:
         return "better" if self.change > TIE else "same"
 
 
-@dataclass
-class RunComparison:
-    a: dict[str, Any]
-    b: dict[str, Any]
-    evaluators: dict[str, PairedComparison]
-    items: list[ItemRow]
-
-
-def _table(run: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Evaluator → item id → score, the shape the statistics take."""
-    table: dict[str, dict[str, float]] = {}
-    for item in run["items"]:
-        for score in item.get("scores", []):
-            if not score.get("error"):
-                table.setdefault(score["name"], {})[item["item_id"]] = float(score["value"])
-    return table
-
-
 def _shown(value: Any) -> str:
     return "" if value is None else pretty_json(value) if not isinstance(value, str) else value
 
 
-def compare_runs(store: Store, ref_a: str, ref_b: str) -> RunComparison:
-    run_a, run_b = read_experiment(store, ref_a), read_experiment(store, ref_b)
-    for ref, run in ((ref_a, run_a), (ref_b, run_b)):
-        if run is None:
-            raise NotFound(f"no experiment run {ref!r}")
-    assert run_a is not None and run_b is not None
-    table_a, table_b = _table(run_a), _table(run_b)
-    evaluators = compare_score_tables(table_a, table_b)
-    items_a = {i["item_id"]: i for i in run_a["items"]}
-    rows = []
-    for item_b in run_b["items"]:
-        item_id = item_b["item_id"]
-        item_a = items_a.get(item_id, {})
-        scores_a = {n: t[item_id] for n, t in table_a.items() if item_id in t}
-        scores_b = {n: t[item_id] for n, t in table_b.items() if item_id in t}
-        names = sorted(set(scores_a) | set(scores_b))
-        change = sum(scores_b[n] - scores_a[n] for n in names if n in scores_a and n in scores_b)
+def load_run(store: Store, ref: str) -> ExperimentResult:
+    """A stored run as the library's `ExperimentResult` (NotFound when there is none)."""
+    payload = read_experiment(store, ref)
+    if payload is None:
+        raise NotFound(f"no experiment run {ref!r}")
+    return ExperimentResult.from_payload(payload)
+
+
+def item_rows(comparison: Comparison) -> list[ItemRow]:
+    """Every item of B beside A (per-item means over repetitions), the worst regression first."""
+    a, b = comparison.a, comparison.b
+    names = sorted(comparison.evaluators)
+    table_a = {n: a.values(n) for n in names}
+    table_b = {n: b.values(n) for n in names}
+    firsts_a, rows = a.by_item(), []
+    for item_id, item_b in b.by_item().items():
+        item_a = firsts_a.get(item_id)
+        change = 0.0
+        moves = []
+        for n in names:
+            va, vb = table_a[n].get(item_id), table_b[n].get(item_id)
+            moves.append((n, va, vb))
+            if va is not None and vb is not None:
+                sign = 1 if comparison.evaluators[n].direction == "higher_is_better" else -1
+                change += sign * (vb - va)
         rows.append(
             ItemRow(
-                ItemChange(
-                    item_id,
-                    _shown(item_b.get("input")),
-                    _shown(item_b.get("expected")),
-                    str(item_a.get("output", "")),
-                    str(item_b.get("output", "")),
-                    scores_a,
-                    scores_b,
-                ),
+                item_id,
+                _shown(item_b.input),
+                _shown(item_b.expected),
+                item_a.output_text if item_a else "",
+                item_b.output_text,
                 change,
-                [(n, scores_a.get(n), scores_b.get(n)) for n in names],
+                moves,
             )
         )
-    rows.sort(key=lambda r: (r.change, r.item.item_id))  # the worst regression first
-    return RunComparison(run_a["experiment"], run_b["experiment"], evaluators, rows)
+    rows.sort(key=lambda r: (r.change, r.item_id))
+    return rows
+
+
+def compare_runs(store: Store, ref_a: str, ref_b: str) -> tuple[Comparison, list[ItemRow]]:
+    comparison = compare(load_run(store, ref_a), load_run(store, ref_b))
+    return comparison, item_rows(comparison)
 
 
 @ui_endpoint
@@ -95,5 +92,5 @@ async def compare_page(request: Request) -> Response:
     ref_a, ref_b = request.query_params.get("a", ""), request.query_params.get("b", "")
     if not ref_a or not ref_b:
         raise ValueError("choose two runs to compare: ?a=<run>&b=<run>")
-    result = await with_store(request, compare_runs, ref_a, ref_b)
-    return page(request, "compare.html", cmp=result)
+    comparison, items = await with_store(request, compare_runs, ref_a, ref_b)
+    return page(request, "compare.html", cmp=comparison, items=items)

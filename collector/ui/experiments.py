@@ -69,7 +69,7 @@ def experiments(store: Store) -> list[dict[str, Any]]:
     runs = records(
         store,
         "SELECT experiment_id, name, dataset_name, dataset_version, git_commit, started_at,"
-        " ended_at, status, item_count"
+        " ended_at, status, item_count, repetitions, verdict"
         f" FROM {store.database}.experiments FINAL ORDER BY started_at DESC LIMIT 500",
     )
     if not runs:
@@ -104,6 +104,15 @@ async def dataset_page(request: Request) -> Response:
 @ui_endpoint
 async def experiments_page(request: Request) -> Response:
     return page(request, "experiments.html", runs=await with_store(request, experiments))
+
+
+@ui_endpoint
+async def run_page(request: Request) -> Response:
+    """One run: what ran (params, dataset version, commit), what it cost, every item."""
+    from assay.collector.ui.compare import load_run
+
+    run = await with_store(request, load_run, request.path_params["ref"])
+    return page(request, "run.html", run=run)
 
 
 MAX_DATASET_NAME = 200

@@ -142,6 +142,9 @@ async def call_page(request: Request) -> Response:
     older = await with_store(request, queries.neighbour, filters, here, True)
     newer = await with_store(request, queries.neighbour, filters, here, False)
     datasets = await with_store(request, queries.dataset_names)
+    experiment = None
+    if call.get("experiment_id"):
+        experiment = await with_store(request, queries.experiment_of, call["experiment_id"])
     review = request.query_params.get("review") == "1"
     keep = _query(filters, review="1" if review else "")
     mine = [
@@ -154,6 +157,7 @@ async def call_page(request: Request) -> Response:
         request,
         "call.html",
         call=call,
+        experiment=experiment,
         messages=render.conversation(
             call["system_instructions"], call["input_messages"], call["output_messages"]
         ),

@@ -12,6 +12,7 @@ from assay.collector.api.feedback import FEEDBACK_NAME, HUMAN_SOURCE
 from assay.collector.normalize.rows import ORIENTED_VALUE_SQL
 from assay.collector.store.base import Store
 
+EXPERIMENT_SOURCE = "experiment"  # the `scores.source` of an experiment run's scores
 LIST_COLUMNS = (
     "timestamp",
     "trace_id",
@@ -28,6 +29,8 @@ LIST_COLUMNS = (
     "session_id",
     "prompt_name",
     "prompt_version",
+    "experiment_id",
+    "dataset_item_id",
 )
 # A page looks back through growing windows of time before the cursor: the table is partitioned
 # by day, so a narrow window reads a few parts however large the table is; the last is unbounded.
@@ -40,7 +43,12 @@ _EQUALITY = {  # filter field → column
     "user": "user_id",
     "session": "session_id",
     "status": "status",
+    "trace": "trace_id",
 }
+# Calls made by experiment runs (`assay.evaluators.evaluate`) are not production traffic: the
+# list hides them unless asked ("show": all calls, "only": experiment calls alone), or unless
+# it is narrowed to one trace, which is a choice of its own.
+EXPERIMENT_TRAFFIC = ("", "show", "only")
 
 
 @dataclass
@@ -58,6 +66,8 @@ class CallFilters:
     score_name: str = ""  # narrows score_below to one evaluator
     feedback: str = ""  # "yes" | "no" | "" (calls with or without a person's grade)
     text: str = ""  # found in the prompt or the response, case-insensitive
+    trace: str = ""  # one trace's calls
+    experiments: str = ""  # "" hides experiment calls, "show" includes them, "only" keeps them
     ungraded_by: str = field(default="", repr=False)  # the review queue: not graded by this person
 
     @classmethod
@@ -71,6 +81,8 @@ class CallFilters:
                 raise ValueError(f"score below: {found.score_below!r} is not a number") from exc
         if found.feedback not in ("", "yes", "no"):
             raise ValueError("has feedback: choose yes or no")
+        if found.experiments not in EXPERIMENT_TRAFFIC:
+            raise ValueError("experiment calls: choose show or only")
         return found
 
     def query_items(self) -> list[tuple[str, str]]:
@@ -88,6 +100,10 @@ class CallFilters:
             if getattr(self, name):
                 clauses.append(f"{column} = {{f_{name}:String}}")
                 values[f"f_{name}"] = getattr(self, name)
+        if self.experiments == "only":
+            clauses.append("experiment_id != ''")
+        elif not self.experiments and not self.trace:
+            clauses.append("experiment_id = ''")
         if self.text:
             clauses.append(
                 "(positionCaseInsensitiveUTF8(input_messages, {f_text:String}) > 0"
@@ -244,12 +260,15 @@ def calls_by_keys(store: Store, keys: list[tuple[int, str]]) -> list[dict[str, A
 
 
 def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The current scores of each call (span id → scores), trace-wide feedback included.
+    """The current scores of each call (span id → scores), trace-wide feedback included, and
+    for a call an experiment made, the scores its item got in that run (they name the item's
+    trace, whose root span is the item's, not the call's).
 
     A person's later grade replaces their earlier one: the latest row per key wins here
     (argMax), whether or not ClickHouse has merged the replaced rows yet."""
     if not calls:
         return {}
+    experiment_traces = [c["trace_id"] for c in calls if c.get("experiment_id")]
     database = store.database
     sql = (
         "SELECT trace_id, span_id, name, source, author,"
@@ -262,6 +281,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
         f" FROM {database}.scores"
         " WHERE span_id IN {spans:Array(String)}"
         " OR (span_id = '' AND trace_id IN {traces:Array(String)})"
+        f" OR (source = '{EXPERIMENT_SOURCE}' AND trace_id IN {{runs:Array(String)}})"
         " GROUP BY trace_id, span_id, name, source, author, experiment_id, dataset_item_id"
         " ORDER BY source, name, at"
     )
@@ -271,6 +291,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
         {
             "spans": [c["span_id"] for c in calls],
             "traces": list({c["trace_id"] for c in calls}),
+            "runs": experiment_traces,
         },
     )
     out: dict[str, list[dict[str, Any]]] = {}
@@ -280,6 +301,11 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
             for r in rows
             if r["span_id"] == call["span_id"]
             or (r["span_id"] == "" and r["trace_id"] == call["trace_id"])
+            or (
+                r["source"] == EXPERIMENT_SOURCE
+                and call.get("experiment_id")
+                and r["trace_id"] == call["trace_id"]
+            )
         ]
     return out
 
@@ -297,6 +323,17 @@ def get_call(store: Store, span_id: str) -> dict[str, Any] | None:
     call = rows[0]
     call["scores"] = scores_for(store, [call]).get(span_id, [])
     return call
+
+
+def experiment_of(store: Store, experiment_id: str) -> dict[str, Any] | None:
+    """The run an experiment call belongs to: its name and status (None when not stored)."""
+    rows = records(
+        store,
+        "SELECT experiment_id, name, status, verdict, repetitions"
+        f" FROM {store.database}.experiments FINAL WHERE experiment_id = {{id:String}} LIMIT 1",
+        {"id": experiment_id},
+    )
+    return rows[0] if rows else None
 
 
 def trace_spans(store: Store, trace_id: str) -> list[dict[str, Any]]:

@@ -8,15 +8,10 @@ outputs; the CI gate's exit codes; promoting a stored call into a dataset."""
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import statistics
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,45 +23,19 @@ from assay.collector.demo.quickstart import CAPITALS, PROMPT_B, quickstart_fake
 from assay.evaluators import Dataset, compare
 from assay.instrumentation import semconv as sc
 from tests.conftest import RunningCollector, free_port
+from tests.evaluators import gate_runs
+from tests.evaluators.gate_runs import GateRun
 
-EXPERIMENT_FILE = Path(__file__).with_name("capitals_experiment.py")
 SUFFIX = uuid.uuid4().hex[:8]
 NAME_A = f"capitals-a-{SUFFIX}"
 NAME_B = f"capitals-b-{SUFFIX}"
 DATASET = f"capitals-{SUFFIX}"
 
 
-@dataclass
-class GateRun:
-    code: int
-    stdout: str
-    stderr: str
-
-
 def run_gate(
     collector: RunningCollector, fake: FakeOpenAI, prompt: str, name: str, *args: str, **env: str
 ) -> GateRun:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("OTEL_EXPORTER")
-    }
-    environment.update(
-        ASSAY_URL=collector.http_url,
-        OPENAI_BASE_URL=fake.base_url,
-        CAPITALS_PROMPT=prompt,
-        CAPITALS_EXPERIMENT=name,
-        CAPITALS_DATASET=DATASET,
-        COLUMNS="160",
-        **env,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "assay.collector", "eval", "run", str(EXPERIMENT_FILE), *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    return GateRun(done.returncode, done.stdout, done.stderr)
+    return gate_runs.run_gate(collector, fake, prompt, name, *args, dataset=DATASET, **env)
 
 
 @pytest.fixture(scope="module")

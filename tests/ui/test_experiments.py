@@ -85,11 +85,11 @@ def test_comparing_two_runs_puts_the_regression_first(
 
     row = page.locator("table.evaluators tbody tr", has_text="exact_match")
     cells = row.locator("td").all_inner_texts()
-    # name, items, mean A, mean B, B − A, interval, p, verdict, better/worse/same
-    assert cells[:5] == ["exact_match", "4", "0.75", "0.75", "+0.000"]
-    assert re.fullmatch(r"\[-0\.\d{3}, \+0\.\d{3}\]", cells[5])
-    assert cells[7] == "no significant change"
-    assert cells[8] == "1 / 1 / 2"
+    # name, items, mean A, mean B, B − A, noise, interval, p, verdict, better/worse/same
+    assert cells[:6] == ["exact_match", "4", "0.75", "0.75", "+0.000", "—"]
+    assert re.fullmatch(r"\[-0\.\d{3}, \+0\.\d{3}\]", cells[6])
+    assert cells[8] == "no significant change"
+    assert cells[9] == "1 / 1 / 2"
 
     items = page.locator("table.items-compare tbody tr")
     expect(items).to_have_count(4)
