@@ -31,8 +31,8 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_there_are_five_example_queries() -> None:
-    assert len(_sql_examples()) == 5
+def test_there_are_six_example_queries() -> None:
+    assert len(_sql_examples()) == 6
 
 
 @pytest.mark.parametrize("sql", _sql_examples())
