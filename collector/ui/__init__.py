@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from assay.collector.ui import compare, experiments, pages
+from assay.collector.ui import agreement, compare, experiments, pages
 
 
 def ui_routes() -> list[BaseRoute]:
@@ -25,6 +25,7 @@ def ui_routes() -> list[BaseRoute]:
         Route("/datasets/{name:str}", experiments.dataset_page, methods=["GET"]),
         Route("/calls/{span_id:str}/dataset", experiments.add_to_dataset, methods=["POST"]),
         Route("/experiments", experiments.experiments_page, methods=["GET"]),
+        Route("/agreement", agreement.agreement_page, methods=["GET"]),
         Route("/experiments/compare", compare.compare_page, methods=["GET"]),
         Route("/experiments/{ref:str}", experiments.run_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
