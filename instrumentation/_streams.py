@@ -4,7 +4,9 @@ A provider hands its client's stream object, the call's `LLMCall` and a
 `StreamAccumulator` (which reads what the span needs from each chunk) to
 `SyncStreamProxy` or `AsyncStreamProxy`. The proxy is a `wrapt.ObjectProxy`: every
 attribute, `isinstance` check and method of the client's stream still works, and each
-chunk the user receives is the very object the client produced.
+chunk the user receives is the very object the client produced. A `hide` predicate keeps
+back chunks the application did not ask for (the usage chunk Assay requested on its
+behalf): they are read for the span and never handed over.
 
 The span ends exactly once, on whichever comes first: the stream is exhausted, it
 raises (recorded as the call's error, then re-raised unchanged), `close()`/`aclose()`,
@@ -23,6 +25,31 @@ import wrapt
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error
+
+
+class ResponseState:
+    """What every stream accumulator keeps: the request's model, whether content is captured,
+    and the response's id and model as the stream states them."""
+
+    __slots__ = ("_capture", "_model", "_request_model", "_response_id")
+
+    def __init__(self, request_model: str | None, capture: bool) -> None:
+        self._request_model = request_model
+        self._capture = capture
+        self._response_id: str | None = None
+        self._model: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The model to price: the response's, else the request's."""
+        return self._model or self._request_model
+
+    def identity(self, attributes: Attributes) -> None:
+        """The response's id and model, those the stream stated."""
+        if self._response_id:
+            attributes[semconv.RESPONSE_ID] = self._response_id
+        if self._model:
+            attributes[semconv.RESPONSE_MODEL] = self._model
 
 
 class StreamAccumulator(Protocol):
@@ -45,6 +72,14 @@ def _on_chunk(call: LLMCall, add: Callable[[Any], None], chunk: Any) -> None:
         report_internal_error("reading a stream chunk")
 
 
+def _hidden(hide: Callable[[Any], bool], chunk: Any) -> bool:
+    try:
+        return hide(chunk)
+    except Exception:
+        report_internal_error("reading a stream chunk")
+        return False  # when in doubt, the application gets it
+
+
 # Each attribute read on a wrapt proxy costs about 0.3 µs (its C `getattro` runs for
 # `_self_*` names too), more than the chunk's own bookkeeping. So the per-chunk path
 # reads one attribute: a closure over the wrapped stream's method, the call and the
@@ -52,25 +87,47 @@ def _on_chunk(call: LLMCall, add: Callable[[Any], None], chunk: Any) -> None:
 
 
 def _sync_chunk_reader(
-    next_chunk: Callable[[], Any], call: LLMCall, add: Callable[[Any], None]
+    next_chunk: Callable[[], Any],
+    call: LLMCall,
+    add: Callable[[Any], None],
+    hide: Callable[[Any], bool] | None,
 ) -> Callable[[], Any]:
     def read() -> Any:
         chunk = next_chunk()
         _on_chunk(call, add, chunk)
         return chunk
 
-    return read
+    def read_shown() -> Any:
+        assert hide is not None
+        while True:
+            chunk = next_chunk()
+            _on_chunk(call, add, chunk)
+            if not _hidden(hide, chunk):
+                return chunk
+
+    return read if hide is None else read_shown
 
 
 def _async_chunk_reader(
-    next_chunk: Callable[[], Awaitable[Any]], call: LLMCall, add: Callable[[Any], None]
+    next_chunk: Callable[[], Awaitable[Any]],
+    call: LLMCall,
+    add: Callable[[Any], None],
+    hide: Callable[[Any], bool] | None,
 ) -> Callable[[], Awaitable[Any]]:
     async def read() -> Any:
         chunk = await next_chunk()
         _on_chunk(call, add, chunk)
         return chunk
 
-    return read
+    async def read_shown() -> Any:
+        assert hide is not None
+        while True:
+            chunk = await next_chunk()
+            _on_chunk(call, add, chunk)
+            if not _hidden(hide, chunk):
+                return chunk
+
+    return read if hide is None else read_shown
 
 
 class _StreamProxyBase(wrapt.ObjectProxy):
@@ -82,7 +139,6 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         super().__init__(stream)
         self._self_call = call
         self._self_accumulator = accumulator
-        self._self_add = accumulator.add  # bound once: it runs for every chunk
 
     def _self_finish(self, error: BaseException | None = None, *, complete: bool = False) -> None:
         call = self._self_call
@@ -106,9 +162,15 @@ class _StreamProxyBase(wrapt.ObjectProxy):
 class SyncStreamProxy(_StreamProxyBase):
     """Wraps a synchronous stream of chunks."""
 
-    def __init__(self, stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        call: LLMCall,
+        accumulator: StreamAccumulator,
+        hide: Callable[[Any], bool] | None = None,
+    ) -> None:
         super().__init__(stream, call, accumulator)
-        self._self_read = _sync_chunk_reader(stream.__next__, call, accumulator.add)
+        self._self_read = _sync_chunk_reader(stream.__next__, call, accumulator.add, hide)
 
     def __iter__(self) -> SyncStreamProxy:
         return self
@@ -148,9 +210,15 @@ class SyncStreamProxy(_StreamProxyBase):
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps an asynchronous stream of chunks."""
 
-    def __init__(self, stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        call: LLMCall,
+        accumulator: StreamAccumulator,
+        hide: Callable[[Any], bool] | None = None,
+    ) -> None:
         super().__init__(stream, call, accumulator)
-        self._self_read = _async_chunk_reader(stream.__anext__, call, accumulator.add)
+        self._self_read = _async_chunk_reader(stream.__anext__, call, accumulator.add, hide)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self

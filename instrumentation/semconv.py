@@ -66,6 +66,8 @@ LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_EMBEDDINGS, O
 # gen_ai.provider.name values
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_AZURE_AI_INFERENCE: Final = "azure.ai.inference"
+PROVIDER_IBM_WATSONX_AI: Final = "ibm.watsonx.ai"
 PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
 PROVIDER_GCP_GEMINI: Final = "gcp.gemini"  # the Gemini Developer API (AI Studio keys)

@@ -14,15 +14,15 @@ from typing import Any
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
-from assay.instrumentation.providers._common import (
-    field,
-    image_url_part,
-    int_or_none,
-    output_message,
-    response_identity,
-)
+from assay.instrumentation._streams import ResponseState
+from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers._call import response_identity
+from assay.instrumentation.providers._request import Parameters
 
-_NUMBER = (int, float)
+PARAMETERS = Parameters(
+    {"temperature": semconv.REQUEST_TEMPERATURE, "top_p": semconv.REQUEST_TOP_P},
+    {"max_output_tokens": semconv.REQUEST_MAX_TOKENS},
+)
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _PARTIAL_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _CLIENT_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
@@ -37,22 +37,26 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
         return [{"type": "text", "content": str(content)}]
     parts: list[dict[str, Any]] = []
     for part in content:
-        kind = field(part, "type")
+        kind = msg.field(part, "type")
         if kind in ("input_text", "output_text", "text"):
-            parts.append({"type": "text", "content": field(part, "text")})
+            parts.append({"type": "text", "content": msg.field(part, "text")})
         elif kind == "refusal":
-            parts.append({"type": "refusal", "content": field(part, "refusal")})
+            parts.append({"type": "refusal", "content": msg.field(part, "refusal")})
         elif kind == "input_image":
-            url = field(part, "image_url")
+            url = msg.field(part, "image_url")
             if url:
-                parts.append(image_url_part(url))
+                parts.append(msg.image_url_part(url))
             else:
                 parts.append(
-                    {"type": "file", "modality": "image", "file_id": field(part, "file_id")}
+                    {"type": "file", "modality": "image", "file_id": msg.field(part, "file_id")}
                 )
         elif kind == "input_file":
             parts.append(
-                {"type": "file", "file_id": field(part, "file_id"), "name": field(part, "filename")}
+                {
+                    "type": "file",
+                    "file_id": msg.field(part, "file_id"),
+                    "name": msg.field(part, "filename"),
+                }
             )
         elif kind == "input_audio":
             parts.append({"type": "blob", "modality": "audio"})
@@ -65,44 +69,33 @@ def _item(item: Any) -> tuple[str | None, list[dict[str, Any]]]:
     """One input or output item as (role, parts)."""
     if isinstance(item, str):
         return "user", [{"type": "text", "content": item}]
-    kind = field(item, "type")
-    if kind == "function_call":
+    kind = msg.field(item, "type")
+    if kind in _CLIENT_TOOL_CALLS:  # a custom tool takes free-form input, not JSON arguments
+        arguments = msg.field(item, "arguments" if kind == "function_call" else "input")
         return "assistant", [
-            {
-                "type": "tool_call",
-                "id": field(item, "call_id"),
-                "name": field(item, "name"),
-                "arguments": field(item, "arguments"),
-            }
-        ]
-    if kind == "custom_tool_call":
-        return "assistant", [
-            {
-                "type": "tool_call",
-                "id": field(item, "call_id"),
-                "name": field(item, "name"),
-                "arguments": field(item, "input"),
-            }
+            msg.tool_call_part(msg.field(item, "call_id"), msg.field(item, "name"), arguments)
         ]
     if kind in ("function_call_output", "custom_tool_call_output"):
         return "tool", [
             {
                 "type": "tool_call_response",
-                "id": field(item, "call_id"),
-                "response": field(item, "output"),
+                "id": msg.field(item, "call_id"),
+                "response": msg.field(item, "output"),
             }
         ]
     if kind == "reasoning":
-        summary = " ".join(str(field(s, "text") or "") for s in field(item, "summary") or ())
+        summary = " ".join(
+            str(msg.field(s, "text") or "") for s in msg.field(item, "summary") or ()
+        )
         return "assistant", [{"type": "reasoning", "content": summary}]
-    role = field(item, "role")
+    role = msg.field(item, "role")
     if role is not None:
-        return role, _content_parts(field(item, "content"))
+        return role, _content_parts(msg.field(item, "content"))
     if isinstance(kind, str) and kind.endswith("_call"):  # a built-in tool the API ran itself
         return "assistant", [
             {
                 "type": "server_tool_call",
-                "id": field(item, "id"),
+                "id": msg.field(item, "id"),
                 "name": kind.removesuffix("_call"),
                 "server_tool_call": {"type": kind},
             }
@@ -123,43 +116,29 @@ def input_messages(input_: Any) -> list[dict[str, Any]] | None:
     return messages
 
 
-def request_attributes(kwargs: Mapping[str, Any], attributes: Attributes, capture: bool) -> None:
-    for key, name in (
-        ("temperature", semconv.REQUEST_TEMPERATURE),
-        ("top_p", semconv.REQUEST_TOP_P),
-    ):
-        value = kwargs.get(key)
-        if type(value) in _NUMBER:
-            attributes[name] = value
-    max_tokens = kwargs.get("max_output_tokens")
-    if type(max_tokens) is int:
-        attributes[semconv.REQUEST_MAX_TOKENS] = max_tokens
-    if not capture:
-        return
-    try:
-        instructions = kwargs.get("instructions")
-        if isinstance(instructions, str):
-            attributes[semconv.SYSTEM_INSTRUCTIONS] = to_json(
-                [{"type": "text", "content": instructions}]
-            )
-        messages = input_messages(kwargs.get("input"))
-        if messages is not None:
-            attributes[semconv.INPUT_MESSAGES] = to_json(messages)
-        tools = kwargs.get("tools")
-        if isinstance(tools, (list, tuple)) and tools:
-            attributes[semconv.TOOL_DEFINITIONS] = to_json([_tool_definition(t) for t in tools])
-    except Exception:
-        report_internal_error("converting openai responses input")
+def request_content(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The content of a Responses request, by attribute name."""
+    instructions = kwargs.get("instructions")
+    tools = kwargs.get("tools")
+    return {
+        semconv.SYSTEM_INSTRUCTIONS: [{"type": "text", "content": instructions}]
+        if isinstance(instructions, str)
+        else None,
+        semconv.INPUT_MESSAGES: input_messages(kwargs.get("input")),
+        semconv.TOOL_DEFINITIONS: [_tool_definition(t) for t in tools]
+        if isinstance(tools, (list, tuple))
+        else None,
+    }
 
 
 def _tool_definition(tool: Any) -> Any:
-    if field(tool, "type") != "function":
-        return {"type": field(tool, "type")}  # a built-in tool: its kind says what it is
-    definition = {"type": "function", "name": field(tool, "name")}
-    description = field(tool, "description")
+    if msg.field(tool, "type") != "function":
+        return {"type": msg.field(tool, "type")}  # a built-in tool: its kind says what it is
+    definition = {"type": "function", "name": msg.field(tool, "name")}
+    description = msg.field(tool, "description")
     if description:
         definition["description"] = description
-    parameters = field(tool, "parameters")
+    parameters = msg.field(tool, "parameters")
     if parameters is not None:
         definition["parameters"] = parameters
     return definition
@@ -192,7 +171,7 @@ def response_attributes(
             parts = [
                 part for item in getattr(response, "output", None) or () for part in _item(item)[1]
             ]
-            attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(parts, reason)])
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([msg.output_message(parts, reason)])
         except Exception:
             report_internal_error("converting openai responses output")
     usage = getattr(response, "usage", None)
@@ -204,24 +183,25 @@ def response_attributes(
     call.add_usage(
         attributes,
         model or request_model,
-        int_or_none(getattr(usage, "input_tokens", None)),
-        int_or_none(getattr(usage, "output_tokens", None)),
-        cached_input_tokens=int_or_none(getattr(input_details, "cached_tokens", None)),
-        cache_creation_input_tokens=int_or_none(getattr(input_details, "cache_write_tokens", None)),
-        reasoning_output_tokens=int_or_none(getattr(output_details, "reasoning_tokens", None)),
+        msg.int_or_none(getattr(usage, "input_tokens", None)),
+        msg.int_or_none(getattr(usage, "output_tokens", None)),
+        cached_input_tokens=msg.int_or_none(getattr(input_details, "cached_tokens", None)),
+        cache_creation_input_tokens=msg.int_or_none(
+            getattr(input_details, "cache_write_tokens", None)
+        ),
+        reasoning_output_tokens=msg.int_or_none(getattr(output_details, "reasoning_tokens", None)),
     )
     return attributes
 
 
-class ResponsesStreamAccumulator:
+class ResponsesStreamAccumulator(ResponseState):
     """What a Responses API stream's span needs. The final event carries the whole Response;
     a stream left early is described from the items and deltas that came before it."""
 
-    __slots__ = ("_capture", "_deltas", "_done", "_final", "_items", "_request_model", "_response")
+    __slots__ = ("_deltas", "_done", "_final", "_items", "_response")
 
     def __init__(self, request_model: str | None, capture: bool) -> None:
-        self._request_model = request_model
-        self._capture = capture
+        super().__init__(request_model, capture)
         self._response: Any = None
         self._final = False
         self._items: dict[int, Any] = {}
@@ -259,7 +239,9 @@ class ResponsesStreamAccumulator:
             model = None
         if self._capture:
             try:
-                attributes[semconv.OUTPUT_MESSAGES] = to_json([output_message(self._parts(), None)])
+                attributes[semconv.OUTPUT_MESSAGES] = to_json(
+                    [msg.output_message(self._parts(), None)]
+                )
             except Exception:
                 report_internal_error("converting openai responses streamed output")
         call.add_usage(attributes, model or self._request_model, None, None)

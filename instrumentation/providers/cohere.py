@@ -14,104 +14,23 @@ from __future__ import annotations
 from typing import Any
 
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, to_json
-from assay.instrumentation.providers._common import request_model
-from assay.instrumentation.providers._wrapping import (
-    CallStart,
-    ClientInstrumentor,
-    ClientWrappers,
-    Target,
-    add_stop_sequences,
-    field,
-    function_tool_definitions,
-    number_attributes,
-    output_json,
-    output_message,
-    response_basics,
-    server_attributes,
-    text_part,
-    tool_call_part,
-    tool_response_part,
-)
-from assay.instrumentation.providers.package import COHERE_INSTRUMENTS
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._streams import ResponseState
+from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers._call import response_basics
+from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._request import Parameters
 
-_CLIENT = "cohere.v2.client"
 # chat_stream is a generator function in both clients (async: an async generator function,
 # called without await), so its wrapper is a plain function either way.
-_TARGETS = (
-    Target(_CLIENT, "V2Client", ("chat",), "chat", False),
-    Target(_CLIENT, "V2Client", ("chat_stream",), "stream", False),
-    Target(_CLIENT, "AsyncV2Client", ("chat",), "chat", True),
-    Target(_CLIENT, "AsyncV2Client", ("chat_stream",), "stream", False),
-)
-
-_NUMBERS = {
-    "temperature": semconv.REQUEST_TEMPERATURE,
-    "p": semconv.REQUEST_TOP_P,
-    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
-    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
-}
-_INTEGERS = {
-    "max_tokens": semconv.REQUEST_MAX_TOKENS,
-    "seed": semconv.REQUEST_SEED,
-    "k": semconv.REQUEST_TOP_K,
-}
-
-
-# --- messages in the GenAI JSON shape ----------------------------------------------------------
-
-
-def _content_parts(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [text_part(content)]
-    parts: list[dict[str, Any]] = []
-    for item in content if isinstance(content, (list, tuple)) else (content,):
-        kind = field(item, "type")
-        if kind == "text":
-            parts.append(text_part(field(item, "text")))
-        elif kind == "thinking":
-            parts.append({"type": "reasoning", "content": field(item, "thinking")})
-        elif kind == "image_url":
-            url = field(field(item, "image_url"), "url")
-            if isinstance(url, str) and url.startswith("data:"):  # keep the type, not the bytes
-                parts.append(
-                    {"type": "blob", "modality": "image", "mime_type": url[5:].split(";")[0]}
-                )
-            else:
-                parts.append({"type": "uri", "modality": "image", "uri": url})
-        elif kind == "document":
-            parts.append({"type": "document", "content": field(item, "document")})
-        else:
-            parts.append({"type": str(kind)})
-    return parts
-
-
-def _tool_call(tool_call: Any) -> dict[str, Any]:
-    function = field(tool_call, "function")
-    return tool_call_part(
-        field(tool_call, "id"), field(function, "name"), field(function, "arguments")
+_TARGETS = tuple(
+    Target(
+        "cohere.v2.client", prefix + "V2Client", (method,), kind, prefix == "Async" and not stream
     )
-
-
-def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(messages, (list, tuple)):
-        return None
-    converted = []
-    for message in messages:
-        role = field(message, "role")
-        content = field(message, "content")
-        if role == "tool":
-            response = content if isinstance(content, str) else _content_parts(content)
-            parts = [tool_response_part(field(message, "tool_call_id"), response)]
-        else:
-            plan = field(message, "tool_plan")
-            parts = [{"type": "reasoning", "content": plan}] if plan else []
-            parts.extend(_content_parts(content))
-            parts.extend(_tool_call(call) for call in field(message, "tool_calls") or ())
-        converted.append({"role": role, "parts": parts})
-    return converted
+    for prefix in ("", "Async")
+    for method, kind, stream in (("chat", "chat", False), ("chat_stream", "stream", True))
+)
 
 
 def _finish_reason(reason: Any) -> str | None:
@@ -127,16 +46,18 @@ def _count(value: Any) -> int | None:
 
 def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: Any) -> None:
     # Billed units are what the price applies to; `tokens` only when a response lacks them.
-    counts = None if usage is None else field(usage, "billed_units") or field(usage, "tokens")
+    counts = (
+        None if usage is None else msg.field(usage, "billed_units") or msg.field(usage, "tokens")
+    )
     if counts is None:
         call.add_usage(attributes, model, None, None)
         return
     call.add_usage(
         attributes,
         model,
-        _count(field(counts, "input_tokens")),
-        _count(field(counts, "output_tokens")),
-        cached_input_tokens=_count(field(usage, "cached_tokens")),
+        _count(msg.field(counts, "input_tokens")),
+        _count(msg.field(counts, "output_tokens")),
+        cached_input_tokens=_count(msg.field(usage, "cached_tokens")),
     )
 
 
@@ -147,39 +68,23 @@ def _response_attributes(
     reason = _finish_reason(getattr(response, "finish_reason", None))
     response_basics(attributes, getattr(response, "id", None), None, (reason,) if reason else None)
     if capture:
-
-        def output() -> list[dict[str, Any]]:
-            message = response.message
-            plan = getattr(message, "tool_plan", None)
-            parts = [{"type": "reasoning", "content": plan}] if plan else []
-            parts.extend(_content_parts(message.content))
-            parts.extend(_tool_call(tc) for tc in message.tool_calls or ())
-            return [output_message("assistant", parts, reason)]
-
-        output_json(attributes, output, "cohere")
+        try:
+            output = msg.output_message(chat.message_parts(response.message), reason)
+            attributes[semconv.OUTPUT_MESSAGES] = to_json([output])
+        except Exception:
+            report_internal_error("converting cohere output messages")
     _add_usage(call, attributes, request_model, getattr(response, "usage", None))
     return attributes
 
 
-class _StreamAccumulator:
+class _StreamAccumulator(ResponseState):
     """Cohere streams typed events: message-start, content-*, tool-plan-delta, tool-call-*,
-    citation-*, message-end (finish reason and usage)."""
+    citation-*, message-end (finish reason and usage). Responses name no model."""
 
-    __slots__ = (
-        "_capture",
-        "_finish_reason",
-        "_plan",
-        "_request_model",
-        "_response_id",
-        "_text",
-        "_tool_calls",
-        "_usage",
-    )
+    __slots__ = ("_finish_reason", "_plan", "_text", "_tool_calls", "_usage")
 
     def __init__(self, request_model: str | None, capture: bool) -> None:
-        self._request_model = request_model
-        self._capture = capture
-        self._response_id: str | None = None
+        super().__init__(request_model, capture)
         self._finish_reason: str | None = None
         self._usage: Any = None
         self._text: dict[int, list[str]] = {}
@@ -200,7 +105,7 @@ class _StreamAccumulator:
             return
         elif kind in ("content-start", "content-delta"):
             content = event.delta.message.content if event.delta and event.delta.message else None
-            text = field(content, "text")
+            text = msg.field(content, "text")
             if text:
                 self._text.setdefault(event.index or 0, []).append(text)
         elif kind == "tool-plan-delta":
@@ -216,11 +121,11 @@ class _StreamAccumulator:
             index = event.index or 0
             entry = self._tool_calls.get(index)
             if entry is None:
-                entry = self._tool_calls[index] = tool_call_part(None, None, "")
-            entry["id"] = field(tool_call, "id") or entry["id"]
-            function = field(tool_call, "function")
-            entry["name"] = field(function, "name") or entry["name"]
-            arguments = field(function, "arguments")
+                entry = self._tool_calls[index] = msg.tool_call_part(None, None, "")
+            entry["id"] = msg.field(tool_call, "id") or entry["id"]
+            function = msg.field(tool_call, "function")
+            entry["name"] = msg.field(function, "name") or entry["name"]
+            arguments = msg.field(function, "arguments")
             if arguments:
                 entry["arguments"] += arguments
 
@@ -229,13 +134,13 @@ class _StreamAccumulator:
         reason = self._finish_reason
         response_basics(attributes, self._response_id, None, (reason,) if reason else None)
         if self._capture:
-            parts: list[dict[str, Any]] = []
+            parts: list[msg.Part] = []
             if self._plan:
-                parts.append({"type": "reasoning", "content": "".join(self._plan)})
-            parts.extend(text_part("".join(self._text[i])) for i in sorted(self._text))
+                parts.append(msg.reasoning_part("".join(self._plan)))
+            parts.extend(msg.text_part("".join(self._text[i])) for i in sorted(self._text))
             parts.extend(self._tool_calls[i] for i in sorted(self._tool_calls))
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                [output_message("assistant", parts, self._finish_reason)]
+                [msg.output_message(parts, self._finish_reason)]
             )
         _add_usage(call, attributes, self._request_model, self._usage)
         return attributes
@@ -244,46 +149,32 @@ class _StreamAccumulator:
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-def _base_url(instance: Any) -> Any:
-    wrapper = getattr(getattr(instance, "_raw_client", None), "_client_wrapper", None)
-    get_base_url = getattr(wrapper, "get_base_url", None)
-    return get_base_url() if callable(get_base_url) else None
-
-
-class _CohereWrappers(ClientWrappers):
-    library = "cohere"
-
-    def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
-        model = request_model(kwargs)
-        provider = semconv.PROVIDER_COHERE
-        attributes = self.opening(semconv.OP_CHAT, provider, model, kind == "stream")
-        server_attributes(_base_url(instance), attributes)
-        number_attributes(kwargs, _NUMBERS, attributes)
-        number_attributes(kwargs, _INTEGERS, attributes, integer=True)
-        add_stop_sequences(attributes, kwargs.get("stop_sequences"))
-        self.add_content(
-            attributes,
-            lambda: {
-                semconv.INPUT_MESSAGES: _input_messages(kwargs.get("messages")),
-                semconv.TOOL_DEFINITIONS: function_tool_definitions(kwargs.get("tools")),
-            },
-        )
-        return CallStart(semconv.OP_CHAT, provider, model, attributes)
-
-    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
-        return _StreamAccumulator(request_model(kwargs), self.capture_content)
-
-    def response_attributes(
-        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
-    ) -> Attributes:
-        return _response_attributes(call, response, request_model(kwargs), self.capture_content)
-
-
-class CohereInstrumentor(ClientInstrumentor):
-    """Spans for the `cohere` client's v2 chat, sync and async, plain and streamed."""
+class CohereWrappers(chat.ChatWrappers):
+    """Spans for the cohere client's v2 chat calls."""
 
     library = "cohere"
     targets = _TARGETS
-    instruments = COHERE_INSTRUMENTS
+    provider = semconv.PROVIDER_COHERE
+    response_reader = staticmethod(_response_attributes)
+    stream_reader = _StreamAccumulator
+    # Cohere's names for top-p and top-k are `p` and `k`.
+    parameters = Parameters(
+        {**chat.CHAT_NUMBERS, "p": semconv.REQUEST_TOP_P},
+        {
+            "max_tokens": semconv.REQUEST_MAX_TOKENS,
+            "seed": semconv.REQUEST_SEED,
+            "k": semconv.REQUEST_TOP_K,
+        },
+        stop=("stop_sequences",),
+    )
 
-    wrappers = _CohereWrappers
+    def server_url(self, instance: Any, kwargs: Any) -> Any:
+        wrapper = getattr(getattr(instance, "_raw_client", None), "_client_wrapper", None)
+        get_base_url = getattr(wrapper, "get_base_url", None)
+        return get_base_url() if callable(get_base_url) else None
+
+
+class CohereInstrumentor(LLMClientInstrumentor):
+    """Spans for the `cohere` client's v2 chat, sync and async, plain and streamed."""
+
+    wrappers = CohereWrappers

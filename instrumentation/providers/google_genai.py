@@ -19,26 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import Attributes, LLMCall, to_json
-from assay.instrumentation.providers._common import request_model
-from assay.instrumentation.providers._wrapping import (
-    CallStart,
-    ClientInstrumentor,
-    ClientWrappers,
-    Target,
-    add_stop_sequences,
-    append_part,
-    field,
-    number_attributes,
-    output_json,
-    output_message,
-    response_basics,
-    server_attributes,
-    text_part,
-    tool_call_part,
-    tool_response_part,
-)
-from assay.instrumentation.providers.package import GOOGLE_GENAI_INSTRUMENTS
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._streams import ResponseState
+from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers._call import CallStart, CallWrappers, opening, response_basics
+from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._request import Parameters, request_model, server_attributes
 
 _MODELS = "google.genai.models"
 _TARGETS = (
@@ -56,67 +43,64 @@ _TARGETS = (
     ),
 )
 
-_CONFIG_NUMBERS = {
-    "temperature": semconv.REQUEST_TEMPERATURE,
-    "top_p": semconv.REQUEST_TOP_P,
-    "top_k": semconv.REQUEST_TOP_K,
-    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
-    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
-}
-_CONFIG_INTEGERS = {
-    "max_output_tokens": semconv.REQUEST_MAX_TOKENS,
-    "seed": semconv.REQUEST_SEED,
-}
+# In the request's `config` (a GenerateContentConfig or a dict).
+_PARAMETERS = Parameters(
+    {**chat.CHAT_NUMBERS, "top_k": semconv.REQUEST_TOP_K},
+    {"max_output_tokens": semconv.REQUEST_MAX_TOKENS, "seed": semconv.REQUEST_SEED},
+    stop=("stop_sequences",),
+    choices=("candidate_count",),
+)
 
 
 # --- contents in the GenAI JSON shape ----------------------------------------------------------
 
 
-def _part(part: Any) -> dict[str, Any]:
+def _part(part: Any) -> msg.Part:
     if isinstance(part, str):
-        return text_part(part)
-    text = field(part, "text")
+        return msg.text_part(part)
+    text = msg.field(part, "text")
     if text is not None:
-        return {"type": "reasoning", "content": text} if field(part, "thought") else text_part(text)
-    call = field(part, "function_call")
+        return msg.reasoning_part(text) if msg.field(part, "thought") else msg.text_part(text)
+    call = msg.field(part, "function_call")
     if call is not None:
-        return tool_call_part(field(call, "id"), field(call, "name"), field(call, "args"))
-    response = field(part, "function_response")
+        return msg.tool_call_part(
+            msg.field(call, "id"), msg.field(call, "name"), msg.field(call, "args")
+        )
+    response = msg.field(part, "function_response")
     if response is not None:
-        call_id = field(response, "id") or field(response, "name")
-        return tool_response_part(call_id, field(response, "response"))
-    blob = field(part, "inline_data")
+        call_id = msg.field(response, "id") or msg.field(response, "name")
+        return msg.tool_response_part(call_id, msg.field(response, "response"))
+    blob = msg.field(part, "inline_data")
     if blob is not None:
-        # Inline bytes can be megabytes: keep their type, not their content.
-        return {"type": "blob", "mime_type": field(blob, "mime_type")}
-    file = field(part, "file_data")
+        return msg.blob_part(None, msg.field(blob, "mime_type"))
+    file = msg.field(part, "file_data")
     if file is not None:
         return {
             "type": "uri",
-            "uri": field(file, "file_uri"),
-            "mime_type": field(file, "mime_type"),
+            "uri": msg.field(file, "file_uri"),
+            "mime_type": msg.field(file, "mime_type"),
         }
     for kind in ("executable_code", "code_execution_result", "tool_call", "tool_response"):
-        if field(part, kind) is not None:
+        if msg.field(part, kind) is not None:
             return {"type": kind}
     return {"type": "unknown"}
 
 
 def _is_content(item: Any) -> bool:
-    return field(item, "parts") is not None or field(item, "role") is not None
+    return msg.field(item, "parts") is not None or msg.field(item, "role") is not None
 
 
-def _message(content: Any, default_role: str) -> dict[str, Any]:
-    parts = field(content, "parts") or ()
-    return {"role": field(content, "role") or default_role, "parts": [_part(p) for p in parts]}
+def _message(content: Any, default_role: str) -> msg.Part:
+    parts = msg.field(content, "parts") or ()
+    return {"role": msg.field(content, "role") or default_role, "parts": [_part(p) for p in parts]}
 
 
-def _input_messages(contents: Any) -> list[dict[str, Any]] | None:
+def _input_messages(contents: Any) -> list[msg.Part] | None:
     """The request's contents as messages; loose parts form one user message, as the SDK does."""
     if isinstance(contents, (str, dict)) or not isinstance(contents, (list, tuple)):
         contents = [contents]
-    messages: list[dict[str, Any]] = []
-    loose: list[dict[str, Any]] = []
+    messages: list[msg.Part] = []
+    loose: list[msg.Part] = []
     for item in contents:
         if item is None:
             continue
@@ -132,37 +116,37 @@ def _input_messages(contents: Any) -> list[dict[str, Any]] | None:
     return messages
 
 
-def _system_instructions(instruction: Any) -> list[dict[str, Any]] | None:
+def _system_instructions(instruction: Any) -> list[msg.Part] | None:
     if instruction is None:
         return None
     if isinstance(instruction, str):
-        return [text_part(instruction)]
+        return [msg.text_part(instruction)]
     if _is_content(instruction):
-        return [_part(p) for p in field(instruction, "parts") or ()]
+        return [_part(p) for p in msg.field(instruction, "parts") or ()]
     if isinstance(instruction, (list, tuple)):
         return [_part(p) for p in instruction]
     return [_part(instruction)]
 
 
-def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+def _tool_definitions(tools: Any) -> list[msg.Part] | None:
     if not isinstance(tools, (list, tuple)):
         return None
-    definitions: list[dict[str, Any]] = []
+    definitions: list[msg.Part] = []
     for tool in tools:
         if callable(tool) and not isinstance(tool, dict):  # a Python function: the SDK declares it
             definitions.append({"type": "function", "name": getattr(tool, "__name__", str(tool))})
             continue
-        declarations = field(tool, "function_declarations")
+        declarations = msg.field(tool, "function_declarations")
         if declarations:
             for declaration in declarations:
-                definition: dict[str, Any] = {
+                definition: msg.Part = {
                     "type": "function",
-                    "name": field(declaration, "name"),
+                    "name": msg.field(declaration, "name"),
                 }
-                description = field(declaration, "description")
+                description = msg.field(declaration, "description")
                 if description:
                     definition["description"] = description
-                parameters = field(declaration, "parameters_json_schema") or field(
+                parameters = msg.field(declaration, "parameters_json_schema") or msg.field(
                     declaration, "parameters"
                 )
                 if parameters is not None:
@@ -171,7 +155,9 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
             continue
         # Built-in tools (google_search, code_execution, url_context, ...): their kind.
         names = tool.keys() if isinstance(tool, dict) else getattr(tool, "model_fields_set", ())
-        definitions.extend({"type": str(name)} for name in names if field(tool, name) is not None)
+        definitions.extend(
+            {"type": str(name)} for name in names if msg.field(tool, name) is not None
+        )
     return definitions
 
 
@@ -185,27 +171,21 @@ def _finish_reason(reason: Any) -> str | None:
 # --- responses ---------------------------------------------------------------------------------
 
 
+def _sum(usage: Any, *names: str) -> int | None:
+    """The sum of the counts `usage` reports under `names`; None when it reports none."""
+    counts = [c for name in names if (c := msg.int_or_none(msg.field(usage, name))) is not None]
+    return sum(counts) if counts else None
+
+
 def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: Any) -> None:
-    if usage is None:
-        call.add_usage(attributes, model, None, None)
-        return
-    prompt = field(usage, "prompt_token_count")
-    tool_prompt = field(usage, "tool_use_prompt_token_count")
-    candidates = field(usage, "candidates_token_count")
-    thoughts = field(usage, "thoughts_token_count")
-    input_tokens = (
-        None if prompt is None and tool_prompt is None else (prompt or 0) + (tool_prompt or 0)
-    )
-    output_tokens = (
-        None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-    )
+    # Google bills thinking as output and tool-use prompts as input.
     call.add_usage(
         attributes,
         model,
-        input_tokens,
-        output_tokens,
-        cached_input_tokens=field(usage, "cached_content_token_count"),
-        reasoning_output_tokens=thoughts,
+        _sum(usage, "prompt_token_count", "tool_use_prompt_token_count"),
+        _sum(usage, "candidates_token_count", "thoughts_token_count"),
+        cached_input_tokens=msg.int_or_none(msg.field(usage, "cached_content_token_count")),
+        reasoning_output_tokens=msg.int_or_none(msg.field(usage, "thoughts_token_count")),
     )
 
 
@@ -220,18 +200,19 @@ def _response_attributes(
     )
     response_basics(attributes, getattr(response, "response_id", None), model, reasons)
     if capture:
-
-        def output() -> list[dict[str, Any]]:
-            return [
-                output_message(
-                    (c.content.role if c.content else None) or "model",
-                    [_part(p) for p in (c.content.parts if c.content else None) or ()],
-                    _finish_reason(c.finish_reason),
-                )
-                for c in candidates
-            ]
-
-        output_json(attributes, output, "google-genai")
+        try:
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(
+                [
+                    msg.output_message(
+                        [_part(p) for p in (c.content.parts if c.content else None) or ()],
+                        _finish_reason(c.finish_reason),
+                        (c.content.role if c.content else None) or "model",
+                    )
+                    for c in candidates
+                ]
+            )
+        except Exception:
+            report_internal_error("converting google-genai output messages")
     _add_usage(call, attributes, model or request_model, getattr(response, "usage_metadata", None))
     return attributes
 
@@ -241,21 +222,18 @@ class _CandidateState:
 
     def __init__(self) -> None:
         self.role: str | None = None
-        self.parts: list[dict[str, Any]] = []
+        self.parts: list[msg.Part] = []
         self.finish_reason: str | None = None
 
 
-class _StreamAccumulator:
+class _StreamAccumulator(ResponseState):
     """Each streamed chunk is a whole GenerateContentResponse: text arrives piece by piece,
     function calls whole, and usage (cumulative) rides on every chunk."""
 
-    __slots__ = ("_candidates", "_capture", "_model", "_request_model", "_response_id", "_usage")
+    __slots__ = ("_candidates", "_usage")
 
     def __init__(self, request_model: str | None, capture: bool) -> None:
-        self._request_model = request_model
-        self._capture = capture
-        self._response_id: str | None = None
-        self._model: str | None = None
+        super().__init__(request_model, capture)
         self._usage: Any = None
         self._candidates: dict[int, _CandidateState] = {}
 
@@ -277,7 +255,7 @@ class _StreamAccumulator:
                 continue
             state.role = candidate.content.role or state.role
             for part in candidate.content.parts or ():
-                append_part(state.parts, _part(part))
+                msg.append_part(state.parts, _part(part))
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}
@@ -287,19 +265,24 @@ class _StreamAccumulator:
         if self._capture:
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
                 [
-                    output_message(state.role or "model", state.parts, state.finish_reason)
+                    msg.output_message(state.parts, state.finish_reason, state.role or "model")
                     for state in states
                 ]
             )
-        _add_usage(call, attributes, self._model or self._request_model, self._usage)
+        _add_usage(call, attributes, self.model, self._usage)
         return attributes
 
 
 # --- the wrappers ------------------------------------------------------------------------------
 
 
-class _GoogleGenAIWrappers(ClientWrappers):
+class GoogleGenAIWrappers(CallWrappers):
+    """Spans for the google-genai client's generate_content requests."""
+
     library = "google-genai"
+    targets = _TARGETS
+    response_reader = staticmethod(_response_attributes)
+    stream_reader = _StreamAccumulator
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         api_client = getattr(instance, "_api_client", None)
@@ -310,44 +293,25 @@ class _GoogleGenAIWrappers(ClientWrappers):
         )
         model = request_model(kwargs)
         operation = semconv.OP_GENERATE_CONTENT
-        attributes = self.opening(operation, provider, model, kind == "stream")
-        server_attributes(
-            getattr(getattr(api_client, "_http_options", None), "base_url", None), attributes
-        )
+        stream = kind == "stream"
+        base_url = getattr(getattr(api_client, "_http_options", None), "base_url", None)
+        attributes = opening(operation, provider, model, stream, server_attributes(base_url))
         config = kwargs.get("config")
-        if config is not None:
-            number_attributes(config, _CONFIG_NUMBERS, attributes)
-            number_attributes(config, _CONFIG_INTEGERS, attributes, integer=True)
-            candidates = field(config, "candidate_count")
-            if type(candidates) is int and candidates != 1:
-                attributes[semconv.REQUEST_CHOICE_COUNT] = candidates
-            add_stop_sequences(attributes, field(config, "stop_sequences"))
+        _PARAMETERS.read(config, attributes)
         self.add_content(
             attributes,
             lambda: {
                 semconv.INPUT_MESSAGES: _input_messages(kwargs.get("contents")),
                 semconv.SYSTEM_INSTRUCTIONS: _system_instructions(
-                    field(config, "system_instruction")
+                    msg.field(config, "system_instruction")
                 ),
-                semconv.TOOL_DEFINITIONS: _tool_definitions(field(config, "tools")),
+                semconv.TOOL_DEFINITIONS: _tool_definitions(msg.field(config, "tools")),
             },
         )
-        return CallStart(operation, provider, model, attributes)
-
-    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
-        return _StreamAccumulator(request_model(kwargs), self.capture_content)
-
-    def response_attributes(
-        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
-    ) -> Attributes:
-        return _response_attributes(call, response, request_model(kwargs), self.capture_content)
+        return CallStart(kind, operation, provider, model, attributes, stream)
 
 
-class GoogleGenAIInstrumentor(ClientInstrumentor):
+class GoogleGenAIInstrumentor(LLMClientInstrumentor):
     """Spans for the `google-genai` client's `models.generate_content(_stream)`, sync and async."""
 
-    library = "google.genai"
-    targets = _TARGETS
-    instruments = GOOGLE_GENAI_INSTRUMENTS
-
-    wrappers = _GoogleGenAIWrappers
+    wrappers = GoogleGenAIWrappers

@@ -1,8 +1,8 @@
 """LiteLLM instrumentation: `litellm.completion` and `litellm.acompletion`, plain and streamed.
 
-LiteLLM answers in OpenAI's shapes whatever the provider behind it, so the request and
-response readers of the OpenAI instrumentation are reused as they are. The span names
-the provider LiteLLM routes to (`openai/gpt-4o` → provider `openai`, model `gpt-4o`).
+LiteLLM answers in OpenAI's chat-completions shape whatever the provider behind it, so
+the shared chat readers (`_chat_chunks`) read it. The span names the provider LiteLLM
+routes to (`openai/gpt-4o` → provider `openai`, model `gpt-4o`).
 
 One LLM call, one span: while a LiteLLM span is open it is the current LLM call, so
 `should_trace()` is false for the `openai` (or any other Assay-instrumented) client that
@@ -15,40 +15,19 @@ instrumenting never imports it: the functions are patched when the application d
 from __future__ import annotations
 
 import functools
-import sys
-from collections.abc import Collection, Mapping
-from types import ModuleType
 from typing import Any
 
-import wrapt
-from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GenAiProviderNameValues as _Providers,
-)
+from assay.instrumentation import semconv
+from assay.instrumentation._spans import LLMCall
+from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers._call import CallStart, CallWrappers, opening
+from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._request import server_attributes
 
-from assay.instrumentation import config, semconv
-from assay.instrumentation._spans import (
-    Attributes,
-    LLMCall,
-    report_internal_error,
-    should_trace,
-    start_call,
+_TARGETS = (
+    Target("litellm", "", ("completion",), "completion"),
+    Target("litellm", "", ("acompletion",), "acompletion", is_async=True),
 )
-from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
-from assay.instrumentation.providers._common import run, run_async, tracer_version
-from assay.instrumentation.providers._wrapping import server_attributes
-from assay.instrumentation.providers.openai import (
-    _chat_request_attributes,
-    _chat_response_attributes,
-    _ChatStreamAccumulator,
-)
-from assay.instrumentation.providers.package import LITELLM_INSTRUMENTS
-
-_FUNCTIONS = (("completion", "completion"), ("acompletion", "async_completion"))
 
 # LiteLLM's provider names → `gen_ai.provider.name`; others are passed on as LiteLLM spells them.
 _PROVIDER_NAMES = {
@@ -56,20 +35,23 @@ _PROVIDER_NAMES = {
     "text-completion-openai": semconv.PROVIDER_OPENAI,
     "azure": semconv.PROVIDER_AZURE_OPENAI,
     "azure_text": semconv.PROVIDER_AZURE_OPENAI,
-    "azure_ai": _Providers.AZURE_AI_INFERENCE.value,
+    "azure_ai": semconv.PROVIDER_AZURE_AI_INFERENCE,
     "anthropic": semconv.PROVIDER_ANTHROPIC,
     "bedrock": semconv.PROVIDER_AWS_BEDROCK,
-    "vertex_ai": _Providers.GCP_VERTEX_AI.value,
-    "vertex_ai_beta": _Providers.GCP_VERTEX_AI.value,
-    "gemini": _Providers.GCP_GEMINI.value,
-    "cohere": _Providers.COHERE.value,
-    "cohere_chat": _Providers.COHERE.value,
-    "mistral": _Providers.MISTRAL_AI.value,
-    "groq": _Providers.GROQ.value,
-    "deepseek": _Providers.DEEPSEEK.value,
-    "xai": _Providers.X_AI.value,
-    "perplexity": _Providers.PERPLEXITY.value,
-    "watsonx": _Providers.IBM_WATSONX_AI.value,
+    "vertex_ai": semconv.PROVIDER_GCP_VERTEX_AI,
+    "vertex_ai_beta": semconv.PROVIDER_GCP_VERTEX_AI,
+    "gemini": semconv.PROVIDER_GCP_GEMINI,
+    "cohere": semconv.PROVIDER_COHERE,
+    "cohere_chat": semconv.PROVIDER_COHERE,
+    "mistral": semconv.PROVIDER_MISTRAL_AI,
+    "groq": semconv.PROVIDER_GROQ,
+    "deepseek": semconv.PROVIDER_DEEPSEEK,
+    "xai": semconv.PROVIDER_X_AI,
+    "perplexity": semconv.PROVIDER_PERPLEXITY,
+    "watsonx": semconv.PROVIDER_IBM_WATSONX_AI,
+    "together_ai": semconv.PROVIDER_TOGETHER_AI,
+    "ollama": semconv.PROVIDER_OLLAMA,
+    "ollama_chat": semconv.PROVIDER_OLLAMA,
 }
 
 
@@ -94,130 +76,40 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-class _LiteLLMWrappers:
-    """The wrapt wrappers, bound to one tracer and capture setting."""
+class LiteLLMWrappers(CallWrappers):
+    """Spans for `litellm.completion` / `acompletion`, in the chat-completions shape."""
 
-    def __init__(self, tracer: trace.Tracer, capture_content: bool) -> None:
-        self.tracer = tracer
-        self.capture_content = capture_content
-        self.enabled = True  # functions imported before `uninstrument` keep the wrapper
+    library = "litellm"
+    targets = _TARGETS
+    response_reader = staticmethod(chat.response_attributes)
+    stream_reader = chat.ChatChunkAccumulator
 
-    def _start(self, args: Any, kwargs: Mapping[str, Any]) -> tuple[LLMCall, str] | None:
-        try:
-            if not (self.enabled and should_trace()):
-                return None
-            given = kwargs.get("model", args[0] if args else None)
-            if not isinstance(given, str):
-                return None
-            api_base = _text_or_none(kwargs.get("api_base")) or _text_or_none(
-                kwargs.get("base_url")
-            )
-            model, provider = _route(
-                given, _text_or_none(kwargs.get("custom_llm_provider")), api_base
-            )
-            attributes: Attributes = {
-                semconv.OPERATION_NAME: semconv.OP_CHAT,
-                semconv.PROVIDER_NAME: provider,
-                semconv.REQUEST_MODEL: model,
-                semconv.REQUEST_STREAM: kwargs.get("stream") is True,
-            }
-            server_attributes(api_base, attributes)
-            request = kwargs
-            if "messages" not in kwargs and len(args) > 1:
-                request = {**kwargs, "messages": args[1]}
-            _chat_request_attributes(request, attributes, self.capture_content)
-        except Exception:
-            report_internal_error("reading a litellm request")
+    def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart | None:
+        given = kwargs.get("model", args[0] if args else None)
+        if not isinstance(given, str):
             return None
-        call = start_call(self.tracer, semconv.OP_CHAT, provider, model, attributes)
-        return None if call is None else (call, model)
+        api_base = _text_or_none(kwargs.get("api_base")) or _text_or_none(kwargs.get("base_url"))
+        model, provider = _route(given, _text_or_none(kwargs.get("custom_llm_provider")), api_base)
+        stream = kwargs.get("stream") is True
+        attributes = opening(semconv.OP_CHAT, provider, model, stream, server_attributes(api_base))
+        chat.CHAT_PARAMETERS.read(kwargs, attributes)
+        messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
+        self.add_content(attributes, lambda: chat.request_content(messages, kwargs.get("tools")))
+        return CallStart(kind, semconv.OP_CHAT, provider, model, attributes, stream)
 
-    def _finish(self, call: LLMCall, model: str, result: Any, stream: bool, sync: bool) -> Any:
-        try:
-            if stream and hasattr(result, "__iter__" if sync else "__aiter__"):
-                accumulator = _ChatStreamAccumulator(model, self.capture_content)
-                proxy = SyncStreamProxy if sync else AsyncStreamProxy
-                return proxy(result, call, accumulator)
-            if hasattr(result, "choices"):
-                call.end(_chat_response_attributes(call, result, model, self.capture_content))
-            else:
-                call.end()
-        except Exception:
-            report_internal_error("reading a litellm response")
+    def finish(self, call: LLMCall, start: CallStart, result: Any) -> Any:
+        # LiteLLM's stream wrapper is iterable both ways: the function called says which.
+        is_async = start.kind == "acompletion"
+        if start.stream and hasattr(result, "__aiter__" if is_async else "__iter__"):
+            return self.stream(call, start, result, is_async=is_async)
+        if hasattr(result, "choices"):
+            call.end(self.response_attributes(call, start, result))
+        else:
             call.end()
         return result
 
-    # -- the wrappers themselves: the user's call runs exactly once, outside Assay's try blocks
 
-    def completion(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = self._start(args, kwargs)
-        if started is None:
-            return wrapped(*args, **kwargs)
-        call, model = started
-        result = run(call, wrapped, args, kwargs)
-        return self._finish(call, model, result, kwargs.get("stream") is True, sync=True)
+class LiteLLMInstrumentor(LLMClientInstrumentor):
+    """Spans for `litellm.completion` / `litellm.acompletion`; patched when litellm is imported."""
 
-    async def async_completion(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = self._start(args, kwargs)
-        if started is None:
-            return await wrapped(*args, **kwargs)
-        call, model = started
-        result = await run_async(call, wrapped, args, kwargs)
-        return self._finish(call, model, result, kwargs.get("stream") is True, sync=False)
-
-
-class LiteLLMInstrumentor(BaseInstrumentor):
-    """Spans for `litellm.completion` / `litellm.acompletion`; patched when litellm is imported.
-
-    `instrument(tracer_provider=..., capture_content=...)` as for `OpenAIInstrumentor`.
-    """
-
-    def __init__(self) -> None:
-        if not hasattr(self, "_wrappers"):
-            self._wrappers: _LiteLLMWrappers | None = None
-            self._patched: ModuleType | None = None
-            self._hook_registered = False
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return LITELLM_INSTRUMENTS
-
-    def _instrument(self, **kwargs: Any) -> None:
-        capture = kwargs.get("capture_content")
-        if capture is None:
-            capture = config.capture_content_from_env()
-        tracer = trace.get_tracer(
-            "assay.instrumentation.litellm",
-            tracer_version(),
-            tracer_provider=kwargs.get("tracer_provider"),
-        )
-        self._wrappers = _LiteLLMWrappers(tracer, bool(capture))
-        module = sys.modules.get("litellm")
-        if module is not None:
-            self._patch(module)
-        elif not self._hook_registered:
-            # Runs when the application imports litellm; a hook cannot be removed, so it
-            # checks whether instrumentation is still on.
-            wrapt.register_post_import_hook(self._patch_if_instrumented, "litellm")
-            self._hook_registered = True
-
-    def _patch_if_instrumented(self, module: ModuleType) -> None:
-        if self._wrappers is not None and self._patched is None:
-            self._patch(module)
-
-    def _patch(self, module: ModuleType) -> None:
-        wrappers = self._wrappers
-        assert wrappers is not None
-        for name, kind in _FUNCTIONS:
-            if callable(getattr(module, name, None)):
-                wrapt.wrap_function_wrapper(module, name, getattr(wrappers, kind))
-        self._patched = module
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._wrappers is not None:
-            self._wrappers.enabled = False
-            self._wrappers = None
-        module = self._patched
-        if module is not None:
-            for name, _ in _FUNCTIONS:
-                unwrap(module, name)
-            self._patched = None
+    wrappers = LiteLLMWrappers

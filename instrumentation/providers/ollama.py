@@ -13,49 +13,35 @@ tokens are then unknown, not 0.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, to_json
-from assay.instrumentation.providers._wrapping import (
-    CallStart,
-    ClientInstrumentor,
-    ClientWrappers,
-    Target,
-    add_stop_sequences,
-    field,
-    function_tool_definitions,
-    number_attributes,
-    output_json,
-    output_message,
-    response_basics,
-    server_attributes,
-    text_part,
-    tool_call_part,
-    tool_response_part,
-)
-from assay.instrumentation.providers.package import OLLAMA_INSTRUMENTS
+from assay.instrumentation._streams import ResponseState, StreamAccumulator
+from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers._call import CallStart, CallWrappers, opening, response_basics
+from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._request import Parameters, server_attributes
 
-_CLIENT = "ollama._client"
-_TARGETS = (
-    Target(_CLIENT, "Client", ("chat",), "chat", False),
-    Target(_CLIENT, "Client", ("generate",), "generate", False),
-    Target(_CLIENT, "AsyncClient", ("chat",), "chat", True),
-    Target(_CLIENT, "AsyncClient", ("generate",), "generate", True),
+_TARGETS = tuple(
+    Target("ollama._client", prefix + "Client", (kind,), kind, prefix == "Async")
+    for prefix in ("", "Async")
+    for kind in ("chat", "generate")
 )
 _MODULE_ALIASES = ("chat", "generate")
 
-_OPTION_NUMBERS = {
-    "temperature": semconv.REQUEST_TEMPERATURE,
-    "top_p": semconv.REQUEST_TOP_P,
-    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
-    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
-}
-_OPTION_INTEGERS = {
-    "num_predict": semconv.REQUEST_MAX_TOKENS,
-    "seed": semconv.REQUEST_SEED,
-    "top_k": semconv.REQUEST_TOP_K,
-}
+# In the request's `options`.
+_PARAMETERS = Parameters(
+    chat.CHAT_NUMBERS,
+    {
+        "num_predict": semconv.REQUEST_MAX_TOKENS,
+        "seed": semconv.REQUEST_SEED,
+        "top_k": semconv.REQUEST_TOP_K,
+    },
+    stop=("stop",),
+)
 
 
 def _argument(args: Any, kwargs: Any, position: int, name: str) -> Any:
@@ -66,44 +52,37 @@ def _argument(args: Any, kwargs: Any, position: int, name: str) -> Any:
 # --- messages in the GenAI JSON shape ----------------------------------------------------------
 
 
-def _tool_call(tool_call: Any) -> dict[str, Any]:
-    function = field(tool_call, "function")
-    return tool_call_part(
-        field(tool_call, "id"), field(function, "name"), field(function, "arguments")
+def _tool_call(tool_call: Any) -> msg.Part:
+    function = msg.field(tool_call, "function")
+    return msg.tool_call_part(
+        msg.field(tool_call, "id"), msg.field(function, "name"), msg.field(function, "arguments")
     )
 
 
-def _message_parts(message: Any) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    thinking = field(message, "thinking")
+def _message_parts(message: Any) -> list[msg.Part]:
+    parts: list[msg.Part] = []
+    thinking = msg.field(message, "thinking")
     if thinking:
-        parts.append({"type": "reasoning", "content": thinking})
-    content = field(message, "content")
+        parts.append(msg.reasoning_part(thinking))
+    content = msg.field(message, "content")
     if content:
-        parts.append(text_part(content))
+        parts.append(msg.text_part(content))
     # Images are paths or bytes: their count is kept, not their content.
-    parts.extend({"type": "blob", "modality": "image"} for _ in field(message, "images") or ())
-    parts.extend(_tool_call(call) for call in field(message, "tool_calls") or ())
+    parts.extend({"type": "blob", "modality": "image"} for _ in msg.field(message, "images") or ())
+    parts.extend(_tool_call(call) for call in msg.field(message, "tool_calls") or ())
     return parts
 
 
-def _input_messages(messages: Any) -> list[dict[str, Any]] | None:
-    if not isinstance(messages, (list, tuple)):
-        return None
-    converted = []
-    for message in messages:
-        role = field(message, "role")
-        if role == "tool":
-            # Ollama names the tool, not the call: the name stands in for the call id.
-            name = field(message, "tool_name")
-            parts = [tool_response_part(name, field(message, "content"))]
-        else:
-            parts = _message_parts(message)
-        converted.append({"role": role, "parts": parts})
-    return converted
+def _message(message: Any) -> msg.Part:
+    role = msg.field(message, "role")
+    if role != "tool":
+        return {"role": role, "parts": _message_parts(message)}
+    # Ollama names the tool, not the call: the name stands in for the call id.
+    name = msg.field(message, "tool_name")
+    return {"role": role, "parts": [msg.tool_response_part(name, msg.field(message, "content"))]}
 
 
-def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+def _tool_definitions(tools: Any) -> list[msg.Part] | None:
     if not isinstance(tools, (list, tuple)):
         return None
     # A Python function is declared by the client from its signature: it is named here.
@@ -112,7 +91,7 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
         if callable(tool) and not isinstance(tool, dict)
         else definition
         for tool in tools
-        for definition in function_tool_definitions([tool]) or ()
+        for definition in msg.function_tool_definitions([tool]) or ()
     ]
 
 
@@ -120,68 +99,36 @@ def _tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 
 
 def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, final: Any) -> None:
-    if final is None:
-        call.add_usage(attributes, model, None, None)
-        return
-    prompt = field(final, "prompt_eval_count")
-    completion = field(final, "eval_count")
-    call.add_usage(
-        attributes,
-        model,
-        prompt if type(prompt) is int else None,
-        completion if type(completion) is int else None,
-    )
+    # No final chunk, no counts: the call's usage is unknown.
+    prompt = msg.int_or_none(msg.field(final, "prompt_eval_count"))
+    call.add_usage(attributes, model, prompt, msg.int_or_none(msg.field(final, "eval_count")))
 
 
 def _common_attributes(response: Any, attributes: Attributes) -> str | None:
-    model = field(response, "model")
-    reason = field(response, "done_reason")
+    model = msg.field(response, "model")
+    reason = msg.field(response, "done_reason")
     response_basics(attributes, None, model, (reason,) if reason else None)
     return model if isinstance(model, str) else None
 
 
-def _response_attributes(
-    kind: str, call: LLMCall, response: Any, request_model: str | None, capture: bool
-) -> Attributes:
-    attributes: Attributes = {}
-    model = _common_attributes(response, attributes)
-    if capture:
-
-        def output() -> list[dict[str, Any]]:
-            if kind == "chat":
-                parts = _message_parts(field(response, "message"))
-            else:
-                message = {
-                    "thinking": field(response, "thinking"),
-                    "content": field(response, "response"),
-                }
-                parts = _message_parts(message)
-            return [output_message("assistant", parts, field(response, "done_reason"))]
-
-        output_json(attributes, output, "ollama")
-    _add_usage(call, attributes, model or request_model, response)
-    return attributes
+def _output_parts(kind: str, response: Any) -> list[msg.Part]:
+    if kind == "chat":
+        return _message_parts(msg.field(response, "message"))
+    message = {
+        "thinking": msg.field(response, "thinking"),
+        "content": msg.field(response, "response"),
+    }
+    return _message_parts(message)
 
 
-class _StreamAccumulator:
+class _StreamAccumulator(ResponseState):
     """Ollama streams NDJSON: pieces of the message, then a `done` chunk with the counts."""
 
-    __slots__ = (
-        "_capture",
-        "_final",
-        "_kind",
-        "_model",
-        "_request_model",
-        "_text",
-        "_thinking",
-        "_tool_calls",
-    )
+    __slots__ = ("_final", "_kind", "_text", "_thinking", "_tool_calls")
 
     def __init__(self, kind: str, request_model: str | None, capture: bool) -> None:
+        super().__init__(request_model, capture)
         self._kind = kind
-        self._request_model = request_model
-        self._capture = capture
-        self._model: str | None = None
         self._final: Any = None
         self._text: list[str] = []
         self._thinking: list[str] = []
@@ -220,11 +167,11 @@ class _StreamAccumulator:
                 "content": "".join(self._text),
                 "tool_calls": self._tool_calls,
             }
-            reason = field(self._final, "done_reason") if self._final is not None else None
+            reason = msg.field(self._final, "done_reason") if self._final is not None else None
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
-                [output_message("assistant", _message_parts(message), reason)]
+                [msg.output_message(_message_parts(message), reason)]
             )
-        _add_usage(call, attributes, self._model or self._request_model, self._final)
+        _add_usage(call, attributes, self.model, self._final)
         return attributes
 
 
@@ -236,66 +183,70 @@ def _request_model(args: Any, kwargs: Any) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-class _OllamaWrappers(ClientWrappers):
+class OllamaWrappers(CallWrappers):
+    """Spans for the ollama client's chat and generate calls."""
+
     library = "ollama"
+    targets = _TARGETS
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         model = _request_model(args, kwargs)
         operation = semconv.OP_CHAT if kind == "chat" else semconv.OP_TEXT_COMPLETION
         provider = semconv.PROVIDER_OLLAMA
-        attributes = self.opening(operation, provider, model, self.is_stream(kind, kwargs))
-        server_attributes(getattr(getattr(instance, "_client", None), "base_url", None), attributes)
-        options = kwargs.get("options")
-        if options is not None:
-            number_attributes(options, _OPTION_NUMBERS, attributes)
-            number_attributes(options, _OPTION_INTEGERS, attributes, integer=True)
-            add_stop_sequences(attributes, field(options, "stop"))
+        stream = kwargs.get("stream") is True
+        base_url = getattr(getattr(instance, "_client", None), "base_url", None)
+        attributes = opening(operation, provider, model, stream, server_attributes(base_url))
+        _PARAMETERS.read(kwargs.get("options"), attributes)
         self.add_content(attributes, lambda: _request_content(kind, args, kwargs))
-        return CallStart(operation, provider, model, attributes)
+        return CallStart(kind, operation, provider, model, attributes, stream)
 
-    def is_stream(self, kind: str, kwargs: Any) -> bool:
-        return kwargs.get("stream") is True
+    def response_attributes(self, call: LLMCall, start: CallStart, response: Any) -> Attributes:
+        attributes: Attributes = {}
+        model = _common_attributes(response, attributes)
+        self.add_output(
+            attributes,
+            lambda: [
+                msg.output_message(
+                    _output_parts(start.kind, response), msg.field(response, "done_reason")
+                )
+            ],
+        )
+        _add_usage(call, attributes, model or start.model, response)
+        return attributes
 
-    def accumulator(self, kind: str, args: Any, kwargs: Any) -> _StreamAccumulator:
-        return _StreamAccumulator(kind, _request_model(args, kwargs), self.capture_content)
-
-    def response_attributes(
-        self, kind: str, call: LLMCall, response: Any, args: Any, kwargs: Any
-    ) -> Attributes:
-        model = _request_model(args, kwargs)
-        return _response_attributes(kind, call, response, model, self.capture_content)
+    def accumulator(self, call: LLMCall, start: CallStart) -> StreamAccumulator:
+        return _StreamAccumulator(start.kind, start.model, self.capture_content)
 
 
-def _request_content(kind: str, args: Any, kwargs: Any) -> dict[str, Any]:
+def _request_content(kind: str, args: Any, kwargs: Any) -> msg.Part:
     if kind == "chat":
         return {
-            semconv.INPUT_MESSAGES: _input_messages(_argument(args, kwargs, 1, "messages")),
+            semconv.INPUT_MESSAGES: msg.converted_messages(
+                _argument(args, kwargs, 1, "messages"), _message
+            ),
             semconv.TOOL_DEFINITIONS: _tool_definitions(kwargs.get("tools")),
         }
     prompt = _argument(args, kwargs, 1, "prompt")
     system = kwargs.get("system")
     return {
-        semconv.INPUT_MESSAGES: [{"role": "user", "parts": [text_part(prompt)]}]
+        semconv.INPUT_MESSAGES: [{"role": "user", "parts": [msg.text_part(prompt)]}]
         if prompt
         else None,
-        semconv.SYSTEM_INSTRUCTIONS: [text_part(system)]
+        semconv.SYSTEM_INSTRUCTIONS: [msg.text_part(system)]
         if isinstance(system, str) and system
         else None,
     }
 
 
-class OllamaInstrumentor(ClientInstrumentor):
+class OllamaInstrumentor(LLMClientInstrumentor):
     """Spans for the `ollama` client's chat and generate, sync and async, plain and streamed."""
 
-    library = "ollama"
-    targets = _TARGETS
-    instruments = OLLAMA_INSTRUMENTS
+    wrappers = OllamaWrappers
 
-    wrappers = _OllamaWrappers
-
-    def after_patching(self, library: Any) -> None:
-        # `ollama.chat` is `_client.chat`, bound before patching: bind it again through the
-        # patched class, unless the user replaced it.
+    def after_patching(self) -> None:
+        # `ollama.chat` is `_client.chat`, bound before patching when the application imported
+        # ollama first: bind it again through the patched class, unless the user replaced it.
+        library = sys.modules.get("ollama")
         default_client = getattr(library, "_client", None)
         self._rebound = []
         for name in _MODULE_ALIASES:
@@ -304,7 +255,8 @@ class OllamaInstrumentor(ClientInstrumentor):
                 setattr(library, name, getattr(default_client, name))
                 self._rebound.append(name)
 
-    def after_unpatching(self, library: Any) -> None:
+    def after_unpatching(self) -> None:
+        library = sys.modules.get("ollama")
         default_client = getattr(library, "_client", None)
         for name in getattr(self, "_rebound", ()):
             setattr(library, name, getattr(default_client, name))

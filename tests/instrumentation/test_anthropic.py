@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.instrumentation import instrument, pricing, semconv, uninstrument
 from assay.instrumentation.providers import anthropic as anthropic_provider
-from assay.instrumentation.providers._common import EndpointCache
+from assay.instrumentation.providers._request import EndpointCache
 from assay.instrumentation.providers.anthropic import AnthropicInstrumentor
 from tests.fakes.fake_anthropic import (
     FAIL_400,
@@ -791,12 +791,11 @@ class TestProviderDetection:
     ) -> None:
         client = make_client()
 
-        endpoint = EndpointCache(anthropic_provider._detect_endpoint).get(client.messages)
+        endpoint = EndpointCache(anthropic_provider.detect_endpoint).get(client.messages)
 
         assert endpoint.provider == provider
-        assert endpoint.attributes[semconv.PROVIDER_NAME] == provider
-        assert endpoint.attributes[semconv.SERVER_ADDRESS] == address
-        assert endpoint.attributes[semconv.SERVER_PORT] == 443
+        assert endpoint.server[semconv.SERVER_ADDRESS] == address
+        assert endpoint.server[semconv.SERVER_PORT] == 443
 
 
 class TestInstrumentor:

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.instrumentation import pricing, semconv, uninstrument
+from assay.instrumentation.providers import _bedrock_bodies, _converse
 from assay.instrumentation.providers import bedrock as bedrock_provider
 from tests.fakes.fake_bedrock import (
     FAIL_MALFORMED,
@@ -642,7 +643,7 @@ class TestNeverBreak:
         def broken(*args: Any) -> Any:
             raise RuntimeError("assay bug")
 
-        monkeypatch.setattr(bedrock_provider, "_converse_parts", broken)
+        monkeypatch.setattr(_converse, "parts", broken)
         response = bedrock.converse(modelId=NOVA, messages=QUESTION)
         assert response["output"]["message"]["content"][0]["text"].startswith("You asked")
         span: ReadableSpan = only_span()
@@ -658,7 +659,7 @@ class TestNeverBreak:
         def broken(*args: Any) -> Any:
             raise RuntimeError("assay bug")
 
-        monkeypatch.setattr(bedrock_provider, "_invoke_response_attributes", broken)
+        monkeypatch.setattr(_bedrock_bodies, "response_attributes", broken)
         data = bedrock.invoke_model(modelId=CLAUDE, body=anthropic_body())["body"].read()
         assert json.loads(data)["type"] == "message"
         assert only_span().status.status_code is StatusCode.UNSET
@@ -673,7 +674,7 @@ class TestNeverBreak:
         def broken(self: Any, event: Any) -> None:
             raise RuntimeError("assay bug")
 
-        monkeypatch.setattr(bedrock_provider._ConverseStreamAccumulator, "add", broken)
+        monkeypatch.setattr(_converse.ConverseEvents, "add", broken)
         events = list(bedrock.converse_stream(modelId=NOVA, messages=QUESTION)["stream"])
         assert events[-1]["metadata"]["usage"]["outputTokens"] > 0
         assert only_span().end_time is not None

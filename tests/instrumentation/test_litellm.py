@@ -321,7 +321,7 @@ class TestNeverBreak:
         def broken(*args: Any) -> Any:
             raise RuntimeError("assay bug")
 
-        monkeypatch.setattr(litellm_provider, "_chat_response_attributes", broken)
+        monkeypatch.setattr(litellm_provider.LiteLLMWrappers, "response_attributes", broken)
         response = litellm.completion(**options(fake))
         assert response.choices[0].message.content.startswith("You asked")
         assert one_llm_span(spans).end_time is not None

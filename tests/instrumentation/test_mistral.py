@@ -179,6 +179,7 @@ def test_tool_results_in_the_conversation_are_captured(
     assert sent[2] == {
         "role": "tool",
         "parts": [{"type": "tool_call_response", "id": "D681PevKs", "response": "sunny"}],
+        "name": "get_weather",  # the participant's name, as the conventions' messages carry it
     }
 
 

@@ -17,7 +17,6 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import anthropic
@@ -37,11 +36,14 @@ from assay.collector.demo.fake_openai import FAIL_429 as OPENAI_429
 from assay.collector.demo.fake_openai import FAIL_MIDSTREAM as OPENAI_MIDSTREAM
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.instrumentation import _spans, _streams, pricing, semconv, uninstrument
+from assay.instrumentation.providers import _anthropic_blocks, _call, _chat_chunks
 from assay.instrumentation.providers import anthropic as anthropic_provider
 from assay.instrumentation.providers import openai as openai_provider
+from assay.instrumentation.providers._call import CallWrappers
 from tests.fakes.fake_anthropic import FAIL_529 as ANTHROPIC_529
 from tests.fakes.fake_anthropic import FAIL_MIDSTREAM as ANTHROPIC_MIDSTREAM
 from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.instrumentation.breaking import break_accumulator, broken
 from tests.instrumentation.conftest import FIXED_NOW
 
 # Malformed answers make pydantic warn when the client's models are dumped: expected here.
@@ -68,9 +70,9 @@ class ClientCase:
     streams: dict[str, Callable[[Any], Opened]]
     stream_async: Callable[[Any], Any]  # an async iterator of chunks
     failing_stream: Callable[[Any], Opened]  # breaks after a few chunks
-    module: ModuleType  # the Assay provider module, for fault injection
-    internals: tuple[str, ...]  # its functions that read requests and responses
-    accumulator: str  # its stream accumulator class
+    wrappers: type[CallWrappers]  # the provider's lifecycle hooks, for fault injection
+    # What reads its requests and responses: its hooks and the shared format readers
+    internals: tuple[tuple[Any, str], ...]
 
 
 def _start_openai(stack: contextlib.ExitStack, mutate: Mutate | None) -> Any:
@@ -137,16 +139,17 @@ OPENAI = ClientCase(
     failing_stream=lambda c: _opened(
         c.chat.completions.create(**{**OPENAI_ASK, "model": OPENAI_MIDSTREAM}, stream=True)
     ),
-    module=openai_provider,
+    wrappers=openai_provider.OpenAIWrappers,
     internals=(
-        "_chat_request_attributes",
-        "_chat_response_attributes",
-        "_input_messages",
-        "_output_messages",
-        "_tool_definitions",
-        "to_json",
+        (openai_provider.OpenAIWrappers, "describe"),
+        (openai_provider.OpenAIWrappers, "response_attributes"),
+        (_chat_chunks, "input_messages"),
+        (_chat_chunks, "output_messages"),
+        (_chat_chunks, "add_usage"),
+        (_chat_chunks, "request_content"),
+        (_call, "to_json"),
+        (_chat_chunks, "to_json"),
     ),
-    accumulator="_ChatStreamAccumulator",
 )
 
 
@@ -194,17 +197,18 @@ ANTHROPIC = ClientCase(
     failing_stream=lambda c: _opened(
         c.messages.create(**{**ANTHROPIC_ASK, "model": ANTHROPIC_MIDSTREAM}, stream=True)
     ),
-    module=anthropic_provider,
+    wrappers=anthropic_provider.AnthropicWrappers,
     internals=(
-        "_request_attributes",
-        "_response_attributes",
-        "_input_messages",
-        "_parts",
-        "_tool_definitions",
-        "_add_usage",
-        "to_json",
+        (anthropic_provider.AnthropicWrappers, "describe"),
+        (anthropic_provider.AnthropicWrappers, "response_attributes"),
+        (_anthropic_blocks, "request_attributes"),
+        (_anthropic_blocks, "input_messages"),
+        (_anthropic_blocks, "parts"),
+        (_anthropic_blocks, "tool_definitions"),
+        (_anthropic_blocks, "add_usage"),
+        (_call, "to_json"),
+        (_anthropic_blocks, "to_json"),
     ),
-    accumulator="_MessageStreamAccumulator",
 )
 
 
@@ -215,11 +219,16 @@ def _text_stream(opened: Opened) -> Opened:
 
 CLIENTS = [OPENAI, ANTHROPIC]
 STREAMS = [(case, kind) for case in CLIENTS for kind in case.streams]
-INTERNALS = [(case, name) for case in CLIENTS for name in case.internals]
+INTERNALS = [(case, internal) for case in CLIENTS for internal in case.internals]
 
 
 def _ids(value: Any) -> str:
-    return value.name if isinstance(value, ClientCase) else str(value)
+    if isinstance(value, ClientCase):
+        return value.name
+    if isinstance(value, tuple):  # (owner, name)
+        owner, name = value
+        return f"{getattr(owner, '__name__', owner).rsplit('.', 1)[-1]}.{name}"
+    return str(value)
 
 
 # --- what the application sees -----------------------------------------------------------------
@@ -293,10 +302,6 @@ def _fresh_failure_log(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_spans, "_reported_kinds", set())
 
 
-def broken(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("assay bug (injected)")
-
-
 # --- attribute extraction ----------------------------------------------------------------------
 
 
@@ -308,10 +313,10 @@ class TestAttributeExtractionFailing:
         span_exporter: InMemorySpanExporter,
         monkeypatch: pytest.MonkeyPatch,
         case: ClientCase,
-        internal: str,
+        internal: tuple[Any, str],
     ) -> None:
         bare, traced = bare_then_traced(
-            case, plain(case), lambda: monkeypatch.setattr(case.module, internal, broken)
+            case, plain(case), lambda: monkeypatch.setattr(*internal, broken)
         )
 
         assert bare[0] == "ok"
@@ -325,11 +330,11 @@ class TestAttributeExtractionFailing:
         span_exporter: InMemorySpanExporter,
         monkeypatch: pytest.MonkeyPatch,
         case: ClientCase,
-        internal: str,
+        internal: tuple[Any, str],
     ) -> None:
         kind = next(iter(case.streams))
         bare, traced = bare_then_traced(
-            case, streamed(case, kind), lambda: monkeypatch.setattr(case.module, internal, broken)
+            case, streamed(case, kind), lambda: monkeypatch.setattr(*internal, broken)
         )
 
         assert bare[0] == "ok" and len(bare[1]) > 5
@@ -346,18 +351,11 @@ class TestAttributeExtractionFailing:
         kind: str,
         method: str,
     ) -> None:
-        accumulators = [getattr(case.module, case.accumulator)]
-        if case is OPENAI:
-            accumulators += [
-                openai_provider._CompletionStreamAccumulator,
-                openai_provider._responses.ResponsesStreamAccumulator,
-            ]
-
-        def prepare() -> None:
-            for accumulator in accumulators:
-                monkeypatch.setattr(accumulator, method, broken)
-
-        bare, traced = bare_then_traced(case, streamed(case, kind), prepare)
+        bare, traced = bare_then_traced(
+            case,
+            streamed(case, kind),
+            lambda: break_accumulator(monkeypatch, case.wrappers, method),
+        )
 
         assert bare[0] == "ok"
         assert traced == bare
@@ -423,8 +421,9 @@ class TestAttributeExtractionFailing:
 
         bare = asyncio.run(run())
         for internal in case.internals:
-            monkeypatch.setattr(case.module, internal, broken)
-        monkeypatch.setattr(getattr(case.module, case.accumulator), "add", broken)
+            if internal[1] != "describe":  # the span must still start to reach the others
+                monkeypatch.setattr(*internal, broken)
+        break_accumulator(monkeypatch, case.wrappers, "add")
         instrument_with(capture_content=True)
         traced = asyncio.run(run())
 
@@ -711,11 +710,8 @@ class TestStreamsEndingEarly:
         monkeypatch: pytest.MonkeyPatch,
         case: ClientCase,
     ) -> None:
-        accumulator = getattr(case.module, case.accumulator)
-
         def prepare() -> None:
-            monkeypatch.setattr(accumulator, "add", broken)
-            monkeypatch.setattr(accumulator, "attributes", broken)
+            break_accumulator(monkeypatch, case.wrappers, "add", "attributes")
 
         bare, traced = bare_then_traced(case, lambda c: consume(case.failing_stream(c)), prepare)
 

@@ -27,8 +27,10 @@ from assay.instrumentation.providers import cohere as cohere_provider
 from assay.instrumentation.providers import google_genai as gemini_provider
 from assay.instrumentation.providers import mistral as mistral_provider
 from assay.instrumentation.providers import ollama as ollama_provider
+from assay.instrumentation.providers._call import CallWrappers
 from tests.fakes import fake_cohere, fake_gemini, fake_mistral, fake_ollama
 from tests.fakes._server import FakeServer
+from tests.instrumentation.breaking import break_hook
 
 QUESTION = [{"role": "user", "content": "Why is the sky blue today?"}]
 
@@ -39,8 +41,7 @@ class Client:
 
     name: str
     fake: type[FakeServer]
-    provider: Any  # the instrumentation module
-    wrappers: type
+    wrappers: type[CallWrappers]  # the provider's hooks, where failures are forced
     make: Callable[[str], Any]  # base URL → sync client
     make_async: Callable[[str], Any]
     plain: Callable[[Any, str], Any]  # client, model → response
@@ -57,8 +58,7 @@ CLIENTS = [
     Client(
         "google-genai",
         fake_gemini.FakeGemini,
-        gemini_provider,
-        gemini_provider._GoogleGenAIWrappers,
+        gemini_provider.GoogleGenAIWrappers,
         lambda url: genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url)),
         lambda url: genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url)).aio,
         lambda c, model: c.models.generate_content(model=model, contents="Why is the sky blue?"),
@@ -69,8 +69,7 @@ CLIENTS = [
     Client(
         "mistralai",
         fake_mistral.FakeMistral,
-        mistral_provider,
-        mistral_provider._MistralWrappers,
+        mistral_provider.MistralWrappers,
         lambda url: Mistral(api_key="k", server_url=url),
         lambda url: Mistral(api_key="k", server_url=url),
         lambda c, model: c.chat.complete(model=model, messages=QUESTION),
@@ -81,8 +80,7 @@ CLIENTS = [
     Client(
         "cohere",
         fake_cohere.FakeCohere,
-        cohere_provider,
-        cohere_provider._CohereWrappers,
+        cohere_provider.CohereWrappers,
         lambda url: cohere.ClientV2(api_key="k", base_url=url, max_retries=0),
         lambda url: cohere.AsyncClientV2(api_key="k", base_url=url, max_retries=0),
         lambda c, model: c.chat(model=model, messages=QUESTION),
@@ -93,8 +91,7 @@ CLIENTS = [
     Client(
         "ollama",
         fake_ollama.FakeOllama,
-        ollama_provider,
-        ollama_provider._OllamaWrappers,
+        ollama_provider.OllamaWrappers,
         lambda url: ollama.Client(host=url),
         lambda url: ollama.AsyncClient(host=url),
         lambda c, model: c.chat(model=model, messages=QUESTION),
@@ -155,13 +152,8 @@ def _force(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"forced Assay failure: {point}")
 
-    if point == "request":
-        monkeypatch.setattr(client.wrappers, "describe", boom)
-    elif point == "response":
-        monkeypatch.setattr(client.provider, "_response_attributes", boom)
-        monkeypatch.setattr(client.provider._StreamAccumulator, "attributes", boom)
-    elif point == "chunk":
-        monkeypatch.setattr(client.provider._StreamAccumulator, "add", boom)
+    if point in ("describe", "response", "chunk"):
+        break_hook(monkeypatch, client.wrappers, point)
     elif point == "pricing":
         monkeypatch.setattr(pricing, "cost_usd", boom)
     elif point == "span start":
@@ -188,7 +180,7 @@ def baseline(client: Client, base_url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "point", ["request", "response", "chunk", "pricing", "span start", "span processor"]
+    "point", ["describe", "response", "chunk", "pricing", "span start", "span processor"]
 )
 def test_a_failure_inside_assay_leaves_results_errors_and_chunks_unchanged(
     client: Client,
@@ -212,7 +204,7 @@ def test_a_failure_inside_assay_leaves_results_errors_and_chunks_unchanged(
         return  # the SDK's own failure, not Assay's: nothing for Assay to log
     assert any("Assay instrumentation failed" in r.getMessage() for r in caplog.records)
     spans = span_exporter.get_finished_spans()
-    if point in ("request", "span start"):
+    if point in ("describe", "span start"):
         assert spans == ()  # the call ran bare
     else:
         assert len(spans) == 5  # plain, stream, early stop, async stream, failing call

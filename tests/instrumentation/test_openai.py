@@ -17,8 +17,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.collector.demo.fake_openai import FAIL_429, FAIL_500, FakeOpenAI
 from assay.instrumentation import instrument, pricing, semconv, uninstrument
+from assay.instrumentation.providers import _call, _chat_chunks
 from assay.instrumentation.providers import openai as openai_provider
-from assay.instrumentation.providers._common import EndpointCache
+from assay.instrumentation.providers._request import EndpointCache
 
 MODEL = "gpt-4o-mini"
 DATED_MODEL = "gpt-4o-mini-2024-07-18"
@@ -409,16 +410,15 @@ class TestProviderDetection:
     def test_from_base_url(self, base_url: str, provider: str, address: str, port: int) -> None:
         client = OpenAI(base_url=base_url, api_key="k")
 
-        endpoint = EndpointCache(openai_provider._detect_endpoint).get(client.chat.completions)
+        endpoint = EndpointCache(openai_provider.detect_endpoint).get(client.chat.completions)
 
         assert endpoint.provider == provider
-        assert endpoint.attributes[semconv.PROVIDER_NAME] == provider
-        assert endpoint.attributes[semconv.SERVER_ADDRESS] == address
-        assert endpoint.attributes[semconv.SERVER_PORT] == port
+        assert endpoint.server[semconv.SERVER_ADDRESS] == address
+        assert endpoint.server[semconv.SERVER_PORT] == port
 
     def test_cached_per_client_until_the_base_url_changes(self) -> None:
         client = OpenAI(base_url="https://api.openai.com/v1/", api_key="k")
-        cache = EndpointCache(openai_provider._detect_endpoint)
+        cache = EndpointCache(openai_provider.detect_endpoint)
 
         first = cache.get(client.chat.completions)
         assert cache.get(client.embeddings) is first
@@ -598,10 +598,10 @@ class TestTransparency:
     @pytest.mark.parametrize(
         ("broken_function", "spans_left"),
         [
-            ("_chat_request_attributes", 0),  # no span, the call runs bare
-            ("_chat_response_attributes", 2),  # spans end without response attributes
-            ("_input_messages", 2),  # spans lose their content, keep tokens
-            ("_output_messages", 2),
+            ("describe", 0),  # no span, the call runs bare
+            ("response_attributes", 2),  # spans end without response attributes
+            ("input_messages", 2),  # spans lose their content, keep tokens
+            ("output_messages", 2),
             ("to_json", 2),
         ],
     )
@@ -620,7 +620,16 @@ class TestTransparency:
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("assay bug")
 
-        monkeypatch.setattr(openai_provider, broken_function, broken)
+        # The base's hooks, the shared chat-format readers, the JSON encoder where it is used.
+        owners = {
+            "describe": [openai_provider.OpenAIWrappers],
+            "response_attributes": [openai_provider.OpenAIWrappers],
+            "input_messages": [_chat_chunks],
+            "output_messages": [_chat_chunks],
+            "to_json": [_chat_chunks, _call],
+        }[broken_function]
+        for owner in owners:
+            monkeypatch.setattr(owner, broken_function, broken)
         monkeypatch.setattr("assay.instrumentation._spans._reported_kinds", set())
         instrument_with()
         with caplog.at_level("WARNING", logger="assay.instrumentation"):

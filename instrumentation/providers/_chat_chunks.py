@@ -1,0 +1,459 @@
+"""The OpenAI chat-completions format: requests, responses and streamed chunks, read once.
+
+openai (chat and legacy completions), litellm (which answers every provider in this
+shape) and mistralai (whose messages and chunks are the same shape) share these readers,
+so a fix to the format lands once. Message content may be a string or a list of typed
+parts; every part type any of those clients sends is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from assay.instrumentation import semconv
+from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
+from assay.instrumentation._streams import ResponseState
+from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers._call import (
+    CallStart,
+    CallWrappers,
+    opening,
+    response_identity,
+)
+from assay.instrumentation.providers._request import Parameters, request_model, server_attributes
+
+# Sampling parameters of a chat request, by keyword. `max_completion_tokens` comes after
+# `max_tokens` so that, when both are given, the newer name wins.
+CHAT_NUMBERS = {
+    "temperature": semconv.REQUEST_TEMPERATURE,
+    "top_p": semconv.REQUEST_TOP_P,
+    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
+}
+CHAT_INTEGERS = {
+    "max_tokens": semconv.REQUEST_MAX_TOKENS,
+    "max_completion_tokens": semconv.REQUEST_MAX_TOKENS,
+    "seed": semconv.REQUEST_SEED,
+}
+CHAT_PARAMETERS = Parameters(CHAT_NUMBERS, CHAT_INTEGERS, stop=("stop",), choices=("n",))
+
+
+# --- request messages --------------------------------------------------------------------------
+
+
+def content_parts(content: Any, parts: list[msg.Part]) -> None:
+    """Append the parts of a message's content (a string, or a list of typed parts)."""
+    if content is None:
+        return
+    if isinstance(content, str):
+        if content:
+            parts.append(msg.text_part(content))
+        return
+    if not isinstance(content, (list, tuple)):
+        parts.append(msg.text_part(str(content)))
+        return
+    for part in content:
+        if isinstance(part, str):
+            parts.append(msg.text_part(part))
+            continue
+        kind = msg.field(part, "type")
+        if kind == "text":
+            parts.append(msg.text_part(msg.field(part, "text")))
+        elif kind == "image_url":
+            url = msg.field(part, "image_url")
+            parts.append(msg.image_url_part(url if isinstance(url, str) else msg.field(url, "url")))
+        elif kind == "input_audio":
+            audio_format = msg.field(msg.field(part, "input_audio"), "format")
+            parts.append(msg.blob_part("audio", f"audio/{audio_format}" if audio_format else None))
+        elif kind == "file":
+            file = msg.field(part, "file")
+            parts.append(
+                {
+                    "type": "file",
+                    "file_id": msg.field(file, "file_id"),
+                    "name": msg.field(file, "filename"),
+                }
+            )
+        elif kind == "refusal":
+            parts.append({"type": "refusal", "content": msg.field(part, "refusal")})
+        elif kind == "thinking":  # mistral: a list of text chunks; cohere: the text itself
+            thinking = msg.field(part, "thinking")
+            if isinstance(thinking, (list, tuple)):
+                thinking = "".join(str(msg.field(piece, "text") or "") for piece in thinking)
+            parts.append(msg.reasoning_part(thinking))
+        elif kind == "document_url":  # mistral
+            parts.append({"type": "uri", "uri": msg.field(part, "document_url")})
+        elif kind == "document":  # cohere
+            parts.append({"type": "document", "content": msg.field(part, "document")})
+        else:
+            parts.append({"type": str(kind)})
+
+
+def tool_call(call: Any) -> msg.Part:
+    """A requested tool call: a function with JSON arguments, or a custom tool's free input."""
+    function = msg.field(call, "function")
+    if function is not None:
+        name, arguments = msg.field(function, "name"), msg.field(function, "arguments")
+    else:
+        custom = msg.field(call, "custom")
+        name, arguments = msg.field(custom, "name"), msg.field(custom, "input")
+    return msg.tool_call_part(msg.field(call, "id"), name, arguments)
+
+
+def _tool_result(message: Any) -> Any:
+    """A tool result's content: text as text, richer content (documents, images) as parts."""
+    content = msg.field(message, "content")
+    if not isinstance(content, (list, tuple)):
+        return content
+    converted: list[msg.Part] = []
+    content_parts(content, converted)
+    if all(part["type"] == "text" for part in converted):
+        return "".join(str(part["content"] or "") for part in converted)
+    return converted
+
+
+def message_parts(message: Any) -> list[msg.Part]:
+    """The parts of one chat message (a request dict or a client's message model)."""
+    role = msg.field(message, "role")
+    parts: list[msg.Part] = []
+    if role == "tool":
+        parts.append(
+            msg.tool_response_part(msg.field(message, "tool_call_id"), _tool_result(message))
+        )
+    elif role == "function":  # the deprecated function-calling result
+        parts.append(
+            msg.tool_response_part(msg.field(message, "name"), msg.field(message, "content"))
+        )
+    else:
+        plan = msg.field(message, "tool_plan")  # cohere states its plan before calling tools
+        if plan:
+            parts.append(msg.reasoning_part(plan))
+        content_parts(msg.field(message, "content"), parts)
+        for call in msg.field(message, "tool_calls") or ():
+            parts.append(tool_call(call))
+        function_call = msg.field(message, "function_call")
+        if function_call is not None:
+            parts.append(tool_call({"function": function_call}))
+    return parts
+
+
+def _message(message: Any) -> msg.Part:
+    if type(message) is dict:
+        content = message.get("content")
+        # The common case, a plain text message, in one step.
+        if type(content) is str and len(message) == 2:
+            return {"role": message.get("role"), "parts": [msg.text_part(content)]}
+    role = msg.field(message, "role")
+    entry: msg.Part = {"role": role, "parts": message_parts(message)}
+    name = msg.field(message, "name")
+    if isinstance(name, str) and name and role != "function":
+        entry["name"] = name
+    return entry
+
+
+def input_messages(messages: Any) -> list[msg.Part] | None:
+    return msg.converted_messages(messages, _message)
+
+
+def request_content(messages: Any, tools: Any) -> dict[str, Any]:
+    """The content of a chat request, by attribute name."""
+    return {
+        semconv.INPUT_MESSAGES: input_messages(messages),
+        semconv.TOOL_DEFINITIONS: msg.function_tool_definitions(tools),
+    }
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def _sent_count(usage: Any, name: str) -> int | None:
+    # Some clients (mistralai) default a count the API left out to 0: trust only the ones sent.
+    sent = getattr(usage, "model_fields_set", None)
+    if sent is not None and name not in sent:
+        return None
+    return msg.int_or_none(msg.field(usage, name))
+
+
+def add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: Any) -> None:
+    """Usage in the chat-completions shape: `prompt_tokens` include the cached ones.
+
+    Cache reads are `prompt_tokens_details.cached_tokens`; cache writes are
+    `prompt_tokens_details.cache_write_tokens` (OpenAI-compatible gateways) or, from
+    LiteLLM for Anthropic models, `cache_creation_input_tokens`.
+    """
+    prompt_details = msg.field(usage, "prompt_tokens_details") or msg.field(
+        usage, "prompt_token_details"
+    )
+    completion_details = msg.field(usage, "completion_tokens_details")
+    cache_write = msg.int_or_none(msg.field(prompt_details, "cache_write_tokens"))
+    if cache_write is None:
+        cache_write = msg.int_or_none(msg.field(usage, "cache_creation_input_tokens")) or None
+    call.add_usage(
+        attributes,
+        model,
+        _sent_count(usage, "prompt_tokens"),
+        _sent_count(usage, "completion_tokens"),
+        cached_input_tokens=msg.int_or_none(msg.field(prompt_details, "cached_tokens")),
+        cache_creation_input_tokens=cache_write,
+        reasoning_output_tokens=msg.int_or_none(msg.field(completion_details, "reasoning_tokens")),
+    )
+
+
+def reason_text(reason: Any) -> str | None:
+    """A finish reason as text: a string, or a client's enum of strings; anything else is None."""
+    if isinstance(reason, str):
+        return reason or None
+    value = getattr(reason, "value", None)
+    return value if isinstance(value, str) and value else None
+
+
+def finish_reason(choice: Any) -> str | None:
+    return reason_text(msg.field(choice, "finish_reason"))
+
+
+def output_messages(choices: Any) -> list[msg.Part]:
+    """The answer's choices; a choice without a message (Azure's content filter) keeps its
+    finish reason and no parts."""
+    messages = []
+    for choice in choices:
+        message = msg.field(choice, "message")
+        parts: list[msg.Part] = []
+        if message is not None:
+            content_parts(msg.field(message, "content"), parts)
+            refusal = msg.field(message, "refusal")
+            if refusal:
+                parts.append({"type": "refusal", "content": refusal})
+            for call in msg.field(message, "tool_calls") or ():
+                parts.append(tool_call(call))
+            function_call = msg.field(message, "function_call")
+            if function_call is not None:
+                parts.append(tool_call({"function": function_call}))
+        messages.append(
+            msg.output_message(parts, finish_reason(choice), msg.field(message, "role"))
+        )
+    return messages
+
+
+def completion_messages(choices: Any) -> list[msg.Part]:
+    """The choices of a legacy text completion."""
+    return [
+        msg.output_message([msg.text_part(msg.field(choice, "text"))], finish_reason(choice))
+        for choice in choices
+    ]
+
+
+def response_attributes(
+    call: LLMCall,
+    response: Any,
+    request_model: str | None,
+    capture: bool,
+    to_messages: Callable[[Any], list[msg.Part]] = output_messages,
+    read_usage: Callable[[LLMCall, Attributes, str | None, Any], None] = add_usage,
+) -> Attributes:
+    """A chat completion (or, with `completion_messages`, a legacy completion)."""
+    attributes: Attributes = {}
+    model = response_identity(response, attributes)
+    choices = msg.field(response, "choices")
+    if not isinstance(choices, (list, tuple)):
+        choices = ()
+    reasons = tuple(reason for choice in choices if (reason := finish_reason(choice)))
+    if reasons:
+        attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+    if capture:
+        try:
+            attributes[semconv.OUTPUT_MESSAGES] = to_json(to_messages(choices))
+        except Exception:
+            report_internal_error("converting chat output messages")
+    read_usage(call, attributes, model or request_model, msg.field(response, "usage"))
+    return attributes
+
+
+# --- streams -----------------------------------------------------------------------------------
+
+
+class _ChoiceState:
+    __slots__ = ("finish_reason", "parts", "refusal", "role", "text", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.text: list[str] = []  # string deltas since the last structured part
+        self.parts: list[msg.Part] = []  # structured content (reasoning, images) in order
+        self.refusal: list[str] = []
+        # by tool-call index: [id, name, argument fragments]
+        self.tool_calls: dict[int, list[Any]] = {}
+        self.finish_reason: str | None = None
+
+    def add_content(self, content: Any) -> None:
+        if isinstance(content, str):
+            self.text.append(content)
+            return
+        if not isinstance(content, (list, tuple)):
+            return  # a client's "unset" sentinel
+        # Structured content (mistral's thinking, say): keep the order it arrived in.
+        self._flush_text()
+        new: list[msg.Part] = []
+        content_parts(content, new)
+        for part in new:
+            msg.append_part(self.parts, part)
+
+    def _flush_text(self) -> None:
+        if self.text:
+            msg.append_part(self.parts, msg.text_part("".join(self.text)))
+            self.text = []
+
+    def add_tool_calls(self, tool_calls: Any) -> None:
+        for position, call in enumerate(tool_calls):
+            index = msg.field(call, "index")
+            if type(index) is not int:
+                index = position
+            entry = self.tool_calls.get(index)
+            if entry is None:
+                entry = self.tool_calls[index] = [None, None, []]
+            call_id = msg.field(call, "id")
+            if call_id:
+                entry[0] = call_id
+            function = msg.field(call, "function")
+            if function is not None:
+                name = msg.field(function, "name")
+                if name:
+                    entry[1] = name
+                arguments = msg.field(function, "arguments")
+                if arguments:
+                    entry[2].append(arguments if isinstance(arguments, str) else to_json(arguments))
+
+    def message(self) -> msg.Part:
+        self._flush_text()
+        parts = self.parts
+        refusal = "".join(self.refusal)
+        if refusal:
+            parts.append({"type": "refusal", "content": refusal})
+        for _, (call_id, name, fragments) in sorted(self.tool_calls.items()):
+            parts.append(msg.tool_call_part(call_id, name, "".join(fragments)))
+        return msg.output_message(parts, self.finish_reason, self.role)
+
+
+class ChatChunkAccumulator(ResponseState):
+    """What a chat stream's span needs, gathered chunk by chunk without copying chunks.
+
+    Also counts the characters streamed, for an estimate of the output tokens when the
+    stream reports no usage.
+    """
+
+    __slots__ = ("_choices", "_usage", "output_chars")
+
+    def __init__(self, request_model: str | None, capture: bool) -> None:
+        super().__init__(request_model, capture)
+        self._usage: Any = None
+        self._choices: dict[int, _ChoiceState] = {}
+        self.output_chars = 0
+
+    @property
+    def usage(self) -> Any:
+        """The usage the stream reported (None until its usage chunk)."""
+        return self._usage
+
+    def add(self, chunk: Any) -> None:
+        # Azure's first chunk (prompt filter results) has an empty id and model.
+        if self._response_id is None and chunk.id:
+            self._response_id = chunk.id
+        if self._model is None and chunk.model:
+            self._model = chunk.model
+        # getattr: LiteLLM's chunks may leave `usage` out until the last one.
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self._usage = usage
+        for choice in chunk.choices or ():
+            state = self._choices.get(choice.index)
+            if state is None:
+                state = self._choices[choice.index] = _ChoiceState()
+            reason = choice.finish_reason
+            if reason:
+                state.finish_reason = reason_text(reason)
+            self._add_delta(state, choice)
+
+    def _add_delta(self, state: _ChoiceState, choice: Any) -> None:
+        delta = choice.delta
+        if delta is None:
+            return
+        content = delta.content
+        if content:
+            self.output_chars += len(content) if isinstance(content, str) else 0
+            if self._capture:
+                state.add_content(content)
+        if not self._capture:
+            return
+        role = delta.role
+        if isinstance(role, str) and role:
+            state.role = role
+        refusal = getattr(delta, "refusal", None)  # LiteLLM's and mistral's deltas leave it out
+        if refusal:
+            state.refusal.append(refusal)
+        tool_calls = delta.tool_calls
+        if tool_calls and isinstance(tool_calls, (list, tuple)):
+            state.add_tool_calls(tool_calls)
+        function_call = getattr(delta, "function_call", None)
+        if function_call is not None:
+            state.add_tool_calls(({"index": -1, "function": function_call},))
+
+    def attributes(self, call: LLMCall) -> Attributes:
+        attributes: Attributes = {}
+        self.identity(attributes)
+        choices = [self._choices[index] for index in sorted(self._choices)]
+        reasons = tuple(state.finish_reason for state in choices if state.finish_reason)
+        if reasons:
+            attributes[semconv.RESPONSE_FINISH_REASONS] = reasons
+        if self._capture:
+            try:
+                attributes[semconv.OUTPUT_MESSAGES] = to_json(
+                    [state.message() for state in choices]
+                )
+            except Exception:
+                report_internal_error("converting chat streamed messages")
+        self.add_usage(call, attributes, self.model, self._usage)
+        return attributes
+
+    def add_usage(
+        self, call: LLMCall, attributes: Attributes, model: str | None, usage: Any
+    ) -> None:
+        add_usage(call, attributes, model, usage)
+
+
+class CompletionChunkAccumulator(ChatChunkAccumulator):
+    """A legacy completion stream: chat's, with each choice's `text` in place of a delta."""
+
+    __slots__ = ()
+
+    def _add_delta(self, state: _ChoiceState, choice: Any) -> None:
+        text = choice.text
+        if text:
+            self.output_chars += len(text)
+            if self._capture:
+                state.text.append(text)
+
+
+def usage_only(chunk: Any) -> bool:
+    """The extra last chunk `stream_options.include_usage` adds: usage and no choices."""
+    return not chunk.choices and getattr(chunk, "usage", None) is not None
+
+
+class ChatWrappers(CallWrappers):
+    """A client whose requests are chat-completions keyword arguments (`model`, `messages`,
+    `tools`): a subclass names its `provider`, its `parameters` and where its `server_url` is."""
+
+    provider: ClassVar[str]
+    parameters: ClassVar[Parameters] = CHAT_PARAMETERS
+
+    def server_url(self, instance: Any, kwargs: Any) -> Any:
+        return None
+
+    def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
+        model = request_model(kwargs)
+        stream = kind == "stream"
+        server = server_attributes(self.server_url(instance, kwargs))
+        attributes = opening(semconv.OP_CHAT, self.provider, model, stream, server)
+        self.parameters.read(kwargs, attributes)
+        self.add_content(
+            attributes, lambda: request_content(kwargs.get("messages"), kwargs.get("tools"))
+        )
+        return CallStart(kind, semconv.OP_CHAT, self.provider, model, attributes, stream)

@@ -1,0 +1,141 @@
+"""The one instrumentor design: a client library's `Target`s, patched when their modules load.
+
+`instrument(tracer_provider=..., capture_content=...)`: without a provider the global one is
+used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
+
+One patch timing for every provider: a target is patched when the module that defines it
+is imported (at once if it already is), through a post-import hook on that very module.
+So `instrument()` imports no client library (a service that never uses litellm does not
+pay for importing it), the application may import its clients before or after
+`instrument()`, and a namespace package without `__init__.py` (mistralai 2 and later,
+whose own import never runs a hook) is covered through the regular modules inside it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.instrumentation.utils import unwrap
+
+from assay.instrumentation import config
+from assay.instrumentation._spans import report_internal_error
+from assay.instrumentation.providers._call import CallWrappers
+from assay.instrumentation.providers.package import SUPPORTED
+
+
+@dataclass(frozen=True)
+class Target:
+    """A function to patch: the first of `methods` that `module.owner` defines itself.
+
+    `owner` is a class name, or "" for a module-level function. A target whose module or
+    owner does not exist (an older or newer client) is skipped.
+    """
+
+    module: str
+    owner: str
+    methods: tuple[str, ...]
+    kind: str  # handed to the wrappers: which request and response readers apply
+    is_async: bool = False  # a coroutine function (an async generator function is not one)
+
+
+def tracer_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("assay")
+    except Exception:
+        return "0"
+
+
+class LLMClientInstrumentor(BaseInstrumentor):
+    """Patches a client library's targets with its wrappers.
+
+    A subclass names its `wrappers` class, which declares everything else (the library,
+    the targets; `package.SUPPORTED` the versions); `after_patching` / `after_unpatching` handle
+    what patching a class misses (aliases bound when the library was imported).
+    """
+
+    wrappers: ClassVar[type[CallWrappers]]
+
+    def __init__(self) -> None:
+        # BaseInstrumentor is a singleton whose __init__ runs on every construction.
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[Any, str]] = []
+            self._wrappers: CallWrappers | None = None
+            self._hooked: set[str] = set()  # modules whose import hook is pending
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return SUPPORTED[self.wrappers.library]
+
+    def after_patching(self) -> None:
+        """Hook for what patching the targets misses; runs after each module is patched."""
+
+    def after_unpatching(self) -> None:
+        """Undoes `after_patching`."""
+
+    def _instrument(self, **kwargs: Any) -> None:
+        capture = kwargs.get("capture_content")
+        if capture is None:
+            capture = config.capture_content_from_env()
+        tracer = trace.get_tracer(
+            f"assay.instrumentation.{self.wrappers.library}",
+            tracer_version(),
+            tracer_provider=kwargs.get("tracer_provider"),
+        )
+        self._wrappers = self.wrappers(tracer, bool(capture))
+        for name in dict.fromkeys(target.module for target in self.wrappers.targets):
+            module = sys.modules.get(name)
+            if module is not None:
+                self._on_import(module)
+            elif name not in self._hooked:
+                # A hook cannot be removed: one per module, for this singleton's lifetime.
+                self._hooked.add(name)
+                wrapt.register_post_import_hook(self._on_import, name)
+
+    def _on_import(self, module: ModuleType) -> None:
+        # Runs inside the application's import statement, which must never fail because of
+        # Assay; after `uninstrument()` it does nothing.
+        self._hooked.discard(module.__name__)
+        wrappers = self._wrappers
+        if wrappers is None:
+            return
+        try:
+            self._patch(module, wrappers)
+            self.after_patching()
+        except Exception:
+            report_internal_error(f"patching {self.wrappers.library}")
+
+    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> None:
+        for target in wrappers.targets:
+            if target.module != module.__name__:
+                continue
+            owner = getattr(module, target.owner, None) if target.owner else module
+            if owner is None:
+                continue
+            names = vars(owner)
+            method = next((name for name in target.methods if name in names), None)
+            # A class re-exported under a second path is patched once.
+            if method is None or (owner, method) in self._patched:
+                continue
+            wrapt.wrap_function_wrapper(
+                owner, method, wrappers.wrapper(target.kind, target.is_async)
+            )
+            self._patched.append((owner, method))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._wrappers is not None:
+            self._wrappers.enabled = False
+            self._wrappers = None
+        for owner, method in reversed(self._patched):
+            unwrap(owner, method)
+        self._patched.clear()
+        self.after_unpatching()
