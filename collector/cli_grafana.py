@@ -100,19 +100,28 @@ def provision(
     metavar="NAME=VALUE",
     help="Another value for a budget (repeatable); ASSAY_BUDGET_<NAME> works too.",
 )
-def files(out: Path, budget_items: tuple[str, ...]) -> None:
-    """Write the provisioning files and dashboards (as checked in under grafana/, with your
-    budgets) for a Grafana that reads them from disk."""
+@click.option(
+    "--alerts-to",
+    envvar="ASSAY_ALERTS_TO",
+    default="",
+    help="Where alerts go: a Slack webhook URL, e-mail addresses, another https:// URL (a "
+    "webhook), or slack:/webhook:/discord:/teams:/googlechat: and a URL.",
+)
+def files(out: Path, budget_items: tuple[str, ...], alerts_to: str) -> None:
+    """Write the provisioning files (data source, dashboards, alert rules, contact point,
+    notification policy) and the dashboards, as checked in under grafana/, with your budgets
+    and alert destination, for a Grafana that reads them from disk."""
     try:
+        from assay.collector.grafana.alerts import ContactError
         from assay.collector.grafana.budgets import BudgetError, budgets, overrides_from
         from assay.collector.grafana.files import write_files
     except ImportError as exc:
         err.print(f"[red]{exc.name} is missing:[/red] pip install 'assay[grafana]'")
         sys.exit(2)
     try:
-        table = budgets(overrides_from(budget_items))
-    except BudgetError as exc:
+        written = write_files(out, budgets(overrides_from(budget_items)), alerts_to)
+    except (BudgetError, ContactError) as exc:
         err.print(f"[red]{exc}[/red]")
         sys.exit(2)
-    for path in write_files(out, table):
+    for path in written:
         err.print(f"  {path}")

@@ -79,6 +79,12 @@ DEFAULTS: tuple[Budget, ...] = (
     ),
     Budget("refused_requests", 10, "short", "Requests one collector refused in 5 minutes."),
     Budget(
+        "collector_silence_s",
+        120,
+        "s",
+        "Time since a collector last wrote its counters: it stopped, or cannot reach the store.",
+    ),
+    Budget(
         "spool_age_s",
         300,
         "s",
@@ -106,10 +112,10 @@ def budgets(overrides: Mapping[str, float | str] | None = None) -> dict[str, Bud
 def overrides_from(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Overrides from `ASSAY_BUDGET_<NAME>` variables, then `NAME=VALUE` items (the command
     line's `--budget`), which win."""
-    out = {
+    out = {  # an empty variable is unset (compose passes every one, set or not)
         key[len(ENV_PREFIX) :].lower(): value
         for key, value in os.environ.items()
-        if key.startswith(ENV_PREFIX)
+        if key.startswith(ENV_PREFIX) and value.strip()
     }
     for item in items:
         name, sep, value = item.partition("=")
