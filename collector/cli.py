@@ -131,9 +131,10 @@ def collector(
     except RulesError as exc:  # the evaluation rules, compiled first thing by serve
         raise click.UsageError(str(exc)) from exc
     except Exception as exc:  # start-up failures: say what and why, no traceback
+        from assay.collector.spool import SpoolFormatError
         from assay.collector.store.base import StoreError
 
-        if isinstance(exc, (StoreError, OSError)):
+        if isinstance(exc, (StoreError, OSError, SpoolFormatError)):
             err.print(f"[red]assay collector could not start:[/red] {exc}")
             sys.exit(1)
         raise

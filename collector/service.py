@@ -110,8 +110,15 @@ async def serve(
     evaluation = evaluation or EvaluationConfig()
     # Compiled first: a mistake in the rules is reported (RulesError) before any data is touched.
     rules = compile_rules(evaluation)
-    if store is None:
-        store = await asyncio.to_thread(open_store, settings)
+    # Then the spool: a segment this version cannot read (SpoolFormatError) stops the start
+    # before the store is touched.
+    spool = open_spool(settings)
+    try:
+        if store is None:
+            store = await asyncio.to_thread(open_store, settings)
+    except BaseException:
+        spool.close()
+        raise
     try:
         applied = await asyncio.to_thread(store.migrate)
         if applied:
@@ -121,7 +128,7 @@ async def serve(
         await asyncio.to_thread(price_tables.activate_from_store, store)
         online = OnlineEvaluation(evaluation, store, rules)
         online.start()
-        pipeline = Pipeline(store, open_spool(settings), settings, online)
+        pipeline = Pipeline(store, spool, settings, online)
         pipeline.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
         try:
@@ -132,6 +139,7 @@ async def serve(
             await asyncio.to_thread(online.stop)
             await asyncio.to_thread(monitor.stop)
     finally:
+        spool.close()  # already closed, unless the start failed before the writer ran
         store.close()
     log.info("collector stopped")
 

@@ -3,18 +3,27 @@
 A spool is a sequence of segments. Receivers append records to the active segment; the active
 segment is sealed when it is big or old enough; the writer takes sealed segments oldest first and
 releases each once the store confirmed it. A sealed segment never changes, so the writer can
-derive the insert deduplication token from its name: replaying it after a crash or a retry
-inserts nothing twice.
+derive the insert deduplication token from it: replaying it after a crash or a retry inserts
+nothing twice.
 
-On disk a record is `magic, length, crc32, signal` followed by the payload. A torn or corrupt
-record (a crash mid-write, a bad sector) fails its checksum, is skipped and counted, and reading
-resumes at the next record's magic.
+The token is the segment's id: 16 random bytes drawn when the segment is created and written
+into its header. A replay reads the same id back, so it carries the same token as the first
+attempt; a new segment never reuses one, whatever happened to the spool folder before (drained,
+deleted, copied, restored from a backup) and however many collectors share the store. Segment
+numbers only order the files: they start again at 1 whenever the spool is empty.
+
+On disk a segment is a header (`ASSG`, format version, id) and then records, each
+`magic, length, crc32, signal` followed by the payload. A torn or corrupt record (a crash
+mid-write, a bad sector) fails its checksum, is skipped and counted, and reading resumes at the
+next record's magic. Segments of format 1 (Assay 0.x before the header; records only) are
+replayed with a token made from their content; a segment of a newer format is refused at start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import struct
@@ -33,7 +42,16 @@ SIGNAL_CODES = {"traces": 1, "logs": 2, "metrics": 3}
 SIGNAL_NAMES = {code: name for name, code in SIGNAL_CODES.items()}
 MAGIC = b"ASR1"
 HEADER = struct.Struct("<4sIIB")  # magic, payload length, crc32(signal byte + payload), signal
+SEGMENT_MAGIC = b"ASSG"
+SEGMENT_HEADER = struct.Struct("<4sH16s")  # magic, format version, segment id
+# 1: records only (no header), the format of the first releases; 2: a header with the segment id.
+FORMAT_VERSION = 2
 FsyncPolicy = Literal["always", "interval", "never"]
+
+
+class SpoolFormatError(Exception):
+    """A segment file this version cannot read (written by a newer Assay): nothing is dropped,
+    the collector refuses to start until the file is drained by that version or moved away."""
 
 
 class SpoolFull(Exception):
@@ -46,7 +64,8 @@ class SpoolFull(Exception):
 
 @dataclass
 class Segment:
-    """A sealed run of records; `token` is stable across restarts and unique per spool."""
+    """A sealed run of records; `token` is the same on every replay of this segment and never
+    shared with another segment."""
 
     seq: int
     token: str
@@ -101,6 +120,42 @@ def decode_records(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
 def _next_magic(data: bytes, start: int) -> int:
     found = data.find(MAGIC, start)
     return len(data) if found < 0 else found
+
+
+def new_segment_id() -> str:
+    return uuid.uuid4().hex
+
+
+def encode_segment_header(segment_id: str) -> bytes:
+    return SEGMENT_HEADER.pack(SEGMENT_MAGIC, FORMAT_VERSION, bytes.fromhex(segment_id))
+
+
+def read_segment_header(data: bytes, name: str) -> tuple[str | None, int]:
+    """The id in a segment's leading bytes and the header's length: (None, 0) for a segment of
+    format 1, which has no header. Raises SpoolFormatError for a format this version cannot
+    read."""
+    if data[:4] != SEGMENT_MAGIC[: len(data[:4])]:
+        return None, 0  # format 1: the file starts with a record
+    if len(data) < SEGMENT_HEADER.size:
+        # A header cut short by a crash: the segment was created but never got a record.
+        return new_segment_id(), len(data)
+    _, version, raw_id = SEGMENT_HEADER.unpack_from(data)
+    if version > FORMAT_VERSION:
+        raise SpoolFormatError(
+            f"spool segment {name} has format {version}, written by a newer Assay; this "
+            f"version reads formats 1 to {FORMAT_VERSION}. Run that newer version until its "
+            "spool is drained, or move the file out of the spool folder to keep it aside."
+        )
+    return raw_id.hex(), SEGMENT_HEADER.size
+
+
+def segment_token(segment_id: str | None, data: bytes) -> str:
+    """The deduplication token of a segment. A format-1 segment has no id: its token is made
+    from its content, so each of its replays carries the same one. (Its old token,
+    `{spool.id}-{number}`, may already have been used in the store for other rows.)"""
+    if segment_id is not None:
+        return segment_id
+    return "v1-" + hashlib.sha256(data).hexdigest()[:32]
 
 
 class Spool:
@@ -260,23 +315,28 @@ class DiskSpool(Spool):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self.syncs = fsync == "always"
-        self.instance = self._instance_id()
         self._sync_lock = threading.Lock()
         self._synced = 0  # tickets known durable
-        # Every segment file left by an earlier run is sealed, and replayed first.
+        # Every segment file left by an earlier run is sealed, and replayed first. Their headers
+        # are read now, so a segment this version cannot read stops the start, not the writer.
         self._sealed: deque[tuple[int, float]] = deque()
+        legacy = 0
         for path in sorted(self.folder.glob("*.seg")):
             stat = path.stat()
+            with path.open("rb") as file:
+                segment_id, header = read_segment_header(file.read(SEGMENT_HEADER.size), path.name)
+            legacy += segment_id is None
             self._sealed.append((int(path.stem), stat.st_mtime))
-            self._bytes += stat.st_size
+            self._bytes += stat.st_size - header
         if self._sealed:
             log.info(
-                "spool: replaying %d segment(s), %d bytes, left by an earlier run",
+                "spool: replaying %d segment(s), %d bytes, left by an earlier run%s",
                 len(self._sealed),
                 self._bytes,
+                f" ({legacy} of them in spool format 1, from an earlier release)" if legacy else "",
             )
         self._seq = self._sealed[-1][0] + 1 if self._sealed else 1
-        self._fd = self._open(self._seq)
+        self._fd: int | None = self._open(self._seq)
         if fsync == "interval":
             threading.Thread(
                 target=self._sync_every,
@@ -285,31 +345,47 @@ class DiskSpool(Spool):
                 daemon=True,
             ).start()
 
-    def _instance_id(self) -> str:
-        # Dedup tokens must not collide between collectors writing to one ClickHouse.
-        path = self.folder / "spool.id"
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            instance = uuid.uuid4().hex
-            path.write_text(instance)
-            return instance
-
     def _path(self, seq: int) -> Path:
         return self.folder / f"{seq:012d}.seg"
 
     def _open(self, seq: int) -> int:
-        return os.open(self._path(seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Create segment `seq` with its header: a fresh id, drawn here and never again."""
+        fd = os.open(self._path(seq), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        header = encode_segment_header(new_segment_id())
+        try:
+            if os.write(fd, header) != len(header):
+                raise OSError(errno.ENOSPC, "short write")
+            if self.fsync != "never":
+                # The new file's name must survive a power cut as well as its records.
+                dir_fd = os.open(self.folder, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError:
+            os.close(fd)
+            self._path(seq).unlink(missing_ok=True)
+            raise
+        return fd
 
     def _write_active(self, signal: str, payload: bytes) -> int:
         record = encode_record(signal, payload)
         try:
-            if os.write(self._fd, record) != len(record):
+            if self._fd is None:  # creating it failed when the last one was sealed (disk full)
+                self._fd = self._open(self._seq)
+            fd = self._fd
+        except OSError as exc:
+            self._stats.refused_disk += 1
+            raise SpoolFull(
+                f"cannot create a spool segment: {exc.strerror or exc}", retry_after=5
+            ) from exc
+        try:
+            if os.write(fd, record) != len(record):
                 raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
-            # Cut the partial record off, so the segment stays a run of whole records.
+            # Cut the partial record off, so the segment stays a header and whole records.
             try:
-                os.ftruncate(self._fd, self._active_size)
+                os.ftruncate(fd, SEGMENT_HEADER.size + self._active_size)
             except OSError:
                 log.exception("spool: could not cut off a partial record; it will be skipped")
             self._stats.refused_disk += 1
@@ -327,8 +403,9 @@ class DiskSpool(Spool):
                 return
             with self._lock:
                 fd, upto = self._fd, self._stats.appended
-            with contextlib.suppress(OSError):  # sealed (so fsynced) and closed meanwhile
-                os.fsync(fd)
+            if fd is not None:
+                with contextlib.suppress(OSError):  # sealed (so fsynced) and closed meanwhile
+                    os.fsync(fd)
             self._synced = max(self._synced, upto)
 
     def _sync_every(self, interval: float) -> None:
@@ -337,16 +414,22 @@ class DiskSpool(Spool):
             with self._lock:
                 if self._closed:
                     return
-                os.fsync(self._fd)
+                if self._fd is not None:
+                    os.fsync(self._fd)
 
     def _seal_active(self) -> None:
-        if self.fsync != "never":
-            os.fsync(self._fd)
-        os.close(self._fd)
+        if self._fd is not None:  # always, as the active segment has records
+            if self.fsync != "never":
+                os.fsync(self._fd)
+            os.close(self._fd)
         self._synced = self._stats.appended
         self._sealed.append((self._seq, time.time()))
         self._seq += 1
-        self._fd = self._open(self._seq)
+        try:
+            self._fd = self._open(self._seq)
+        except OSError as exc:  # the next record tries again, and is refused if it fails too
+            log.warning("spool: cannot create the next segment yet: %s", exc)
+            self._fd = None
 
     def _sealed_count(self) -> int:
         return len(self._sealed)
@@ -355,8 +438,10 @@ class DiskSpool(Spool):
         with self._lock:
             seq = self._sealed[0][0]
         data = self._path(seq).read_bytes()
-        records, corrupt = decode_records(data)
-        return Segment(seq, f"{self.instance}-{seq}", records, len(data), corrupt)
+        segment_id, header = read_segment_header(data, self._path(seq).name)
+        records, corrupt = decode_records(data[header:])
+        token = segment_token(segment_id, data)
+        return Segment(seq, token, records, len(data) - header, corrupt)
 
     def _forget(self, segment: Segment) -> None:
         if self._sealed and self._sealed[0][0] == segment.seq:
@@ -367,7 +452,8 @@ class DiskSpool(Spool):
         return round(time.time() - self._sealed[0][1], 3) if self._sealed else 0.0
 
     def _close_storage(self) -> None:
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
         self._path(self._seq).unlink(missing_ok=True)  # the fresh, empty active segment
 
 
@@ -379,7 +465,6 @@ class MemorySpool(Spool):
     ) -> None:
         super().__init__(max_bytes, segment_bytes, max_age)
         self._what = "queue"
-        self.instance = uuid.uuid4().hex
         self._active: list[tuple[str, bytes]] = []
         self._sealed: deque[Segment] = deque()
         self._seq = 1
@@ -389,9 +474,7 @@ class MemorySpool(Spool):
         return len(payload)
 
     def _seal_active(self) -> None:
-        self._sealed.append(
-            Segment(self._seq, f"{self.instance}-{self._seq}", self._active, self._active_size)
-        )
+        self._sealed.append(Segment(self._seq, new_segment_id(), self._active, self._active_size))
         self._seq += 1
         self._active = []
 

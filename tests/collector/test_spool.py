@@ -1,8 +1,9 @@
-"""The spool keeps accepted records on disk until released, survives restarts, and skips torn
-or corrupt records without losing the rest."""
+"""The spool keeps accepted records on disk until released, survives restarts, skips torn or
+corrupt records without losing the rest, and gives every segment a token of its own."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from assay.collector.spool import HEADER, DiskSpool, SpoolFull, decode_records, encode_record
+from assay.collector.spool import (
+    HEADER,
+    SEGMENT_HEADER,
+    SEGMENT_MAGIC,
+    DiskSpool,
+    MemorySpool,
+    SpoolFormatError,
+    SpoolFull,
+    decode_records,
+    encode_record,
+)
 
 
 def _spool(folder: Path, **kw: object) -> DiskSpool:
@@ -26,10 +37,10 @@ def test_records_come_back_in_order_in_sealed_segments(tmp_path: Path) -> None:
     segment = spool.next_segment(timeout=1)
     assert segment is not None
     assert segment.records == [("traces", f"payload-{i}".encode()) for i in range(5)]
-    assert segment.token.startswith(spool.instance)
     spool.release(segment)
     assert spool.stats().bytes == 0
-    assert [p.stat().st_size for p in tmp_path.glob("*.seg")] == [0]  # just the new active one
+    # Just the new active segment is left: its header, no record.
+    assert [p.stat().st_size for p in tmp_path.glob("*.seg")] == [SEGMENT_HEADER.size]
     spool.close()
 
 
@@ -50,12 +61,13 @@ def test_a_restart_replays_what_was_not_released(tmp_path: Path) -> None:
     first.append("traces", b"one")
     first.seal()
     first.append("traces", b"two")  # still in the active segment when the process "dies"
-    token = f"{first.instance}-1"
+    sealed = first.next_segment(timeout=1)
+    assert sealed is not None
     del first  # no close(): like kill -9, the files are all that is left
 
     second = _spool(tmp_path)
     replayed = second.next_segment(timeout=1)
-    assert replayed is not None and replayed.token == token
+    assert replayed is not None and replayed.token == sealed.token  # the same, so deduplicated
     assert replayed.records == [("traces", b"one")]
     second.release(replayed)
     unsealed = second.next_segment(timeout=1)  # the active segment of the dead run, sealed now
@@ -108,7 +120,7 @@ def test_a_full_disk_refuses_and_never_leaves_a_partial_record(tmp_path: Path) -
     script = textwrap.dedent(f"""
         import resource, signal
         from pathlib import Path
-        from assay.collector.spool import DiskSpool, SpoolFull, decode_records
+        from assay.collector.spool import SEGMENT_HEADER, DiskSpool, SpoolFull, decode_records
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         spool = DiskSpool(Path({str(tmp_path)!r}), max_bytes=10**9, max_age=600, fsync="never")
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
@@ -123,7 +135,7 @@ def test_a_full_disk_refuses_and_never_leaves_a_partial_record(tmp_path: Path) -
         assert spool.stats().refused_disk == 1
         spool.close()
         (seg,) = Path({str(tmp_path)!r}).glob("*.seg")
-        records, corrupt = decode_records(seg.read_bytes())
+        records, corrupt = decode_records(seg.read_bytes()[SEGMENT_HEADER.size :])
         assert corrupt == 0 and len(records) == accepted > 0, (corrupt, len(records), accepted)
         print("accepted", accepted)
     """)
@@ -132,3 +144,87 @@ def test_a_full_disk_refuses_and_never_leaves_a_partial_record(tmp_path: Path) -
     )
     assert result.returncode == 0, result.stderr
     assert "accepted 6" in result.stdout
+
+
+def _drain(spool: DiskSpool | MemorySpool) -> list[str]:
+    """Seal, write nowhere and release everything; the tokens of the segments, in order."""
+    spool.seal()
+    tokens = []
+    while (segment := spool.next_segment(timeout=0.01)) is not None:
+        tokens.append(segment.token)
+        spool.release(segment)
+    return tokens
+
+
+def test_tokens_are_never_reused_across_lives_deleted_or_copied_folders(tmp_path: Path) -> None:
+    """The bug of issue #14: a drained spool numbered its segments from 1 again, and its tokens
+    repeated the previous life's, so the store dropped the new rows as duplicates."""
+    seen: list[str] = []
+    for life in range(3):  # clean stops: each life drains the spool and starts from number 1
+        spool = _spool(tmp_path / "spool")
+        for i in range(3):
+            spool.append("traces", f"life {life} record {i}".encode())
+            seen += _drain(spool)
+        spool.close()
+    shutil.rmtree(tmp_path / "spool")  # a deleted spool folder
+    spool = _spool(tmp_path / "spool")
+    spool.append("traces", b"after the folder was deleted")
+    spool.seal()
+    shutil.copytree(tmp_path / "spool", tmp_path / "copy")  # a copied one: the same data twice
+    original, copy = spool.next_segment(timeout=1), _spool(tmp_path / "copy").next_segment(1)
+    assert original is not None and copy is not None and original.token == copy.token
+    seen.append(original.token)
+    memory = MemorySpool(max_bytes=10**6, max_age=60)
+    memory.append("traces", b"in memory")
+    seen += _drain(memory)
+    assert len(seen) == len(set(seen)) == 11
+
+
+def test_a_segment_of_the_previous_format_is_replayed_with_a_stable_token(tmp_path: Path) -> None:
+    """Format 1 (no header) is what the first releases wrote; it is replayed, never dropped."""
+    old = encode_record("traces", b"written by 0.1") + encode_record("logs", b"and a log")
+    (tmp_path / "000000000007.seg").write_bytes(old)
+    tokens = []
+    for _ in range(2):  # a replay that fails is replayed again with the same token
+        spool = _spool(tmp_path)
+        assert spool.stats().bytes == len(old)
+        segment = spool.next_segment(timeout=1)
+        assert segment is not None and segment.seq == 7
+        assert segment.records == [("traces", b"written by 0.1"), ("logs", b"and a log")]
+        tokens.append(segment.token)
+        del spool
+    assert tokens[0] == tokens[1] and tokens[0].startswith("v1-")
+    spool = _spool(tmp_path)
+    spool.append("traces", b"new")  # numbered after the old segment, in the new format
+    drained = _drain(spool)  # the old one, the two empty ones the "crashes" left, the new one
+    assert drained[0] == tokens[0] and len(set(drained)) == len(drained) == 4
+    assert spool.stats().bytes == 0
+    spool.close()
+
+
+def test_a_segment_of_a_newer_format_stops_the_start_and_is_kept(tmp_path: Path) -> None:
+    future = SEGMENT_HEADER.pack(SEGMENT_MAGIC, 99, bytes(16)) + encode_record("traces", b"x")
+    path = tmp_path / "000000000003.seg"
+    path.write_bytes(future)
+    with pytest.raises(SpoolFormatError, match=r"000000000003.seg has format 99.*newer Assay"):
+        _spool(tmp_path)
+    assert path.read_bytes() == future and len(list(tmp_path.glob("*.seg"))) == 1
+
+
+def test_a_segment_created_just_before_a_crash_is_replayed_as_empty(tmp_path: Path) -> None:
+    first = _spool(tmp_path)
+    first.append("traces", b"one")
+    first.seal()  # segment 2 is created now, with its header and no record
+    del first
+    (tmp_path / "000000000002.seg").write_bytes(b"AS")  # even its header cut short
+    second = _spool(tmp_path)
+    assert [s.records for s in iter(lambda: _take(second), None)] == [[("traces", b"one")], []]
+    assert second.stats().bytes == 0
+    second.close()
+
+
+def _take(spool: DiskSpool) -> list[tuple[str, bytes]] | None:
+    segment = spool.next_segment(timeout=0.01)
+    if segment is not None:
+        spool.release(segment)
+    return segment
