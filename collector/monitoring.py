@@ -50,6 +50,13 @@ def instance_name(settings: CollectorSettings, grpc_port: int) -> str:
     return settings.instance or f"{socket.gethostname()}:{grpc_port}"
 
 
+def _by_key(delta: dict[str, Any], prefix: str) -> dict[str, int]:
+    """The non-zero counts of one map counter (`prefix` + key) out of an interval's deltas."""
+    return {
+        key.removeprefix(prefix): int(n) for key, n in delta.items() if key.startswith(prefix) and n
+    }
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str  # ok | degraded | unhealthy
@@ -118,6 +125,7 @@ class Monitor:
             **{column: counts[field] for column, field in PIPELINE_COUNTS.items()},
             **{column: evaluation.get(field, 0) for column, field in EVALUATION_COUNTS.items()},
             **{f"refused.{reason}": n for reason, n in counts["refused"].items()},
+            **{f"deduplicated.{table}": n for table, n in counts["deduplicated"].items()},
             "write_ms_total": counts["write_ms_total"],
         }
         delta = {key: value - self._last.get(key, 0) for key, value in now.items()}
@@ -135,11 +143,8 @@ class Monitor:
             interval_s=interval,
             status=self.verdict().status,
             store_reachable=store_reachable,
-            refused={
-                key.removeprefix("refused."): int(n)
-                for key, n in delta.items()
-                if key.startswith("refused.") and n
-            },
+            refused=_by_key(delta, "refused."),
+            deduplicated=_by_key(delta, "deduplicated."),
             write_ms_avg=delta["write_ms_total"] / writes if writes else None,
             write_ms_max=write_max if writes else None,
             spool_bytes=spool.bytes,

@@ -21,13 +21,23 @@ from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
 from assay.collector.normalize.metrics import MetricBatch, normalize_metrics
 from assay.collector.normalize.otlp import SIGNALS
-from assay.collector.normalize.rows import LlmMessagesRow, LogRow, column_names, to_columns
+from assay.collector.normalize.rows import (
+    LlmCallRow,
+    LlmMessagesRow,
+    LogRow,
+    MetricGaugeRow,
+    MetricHistogramRow,
+    MetricSumRow,
+    TraceRow,
+    column_names,
+    to_columns,
+)
 from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
-from assay.collector.store.base import Store, StoreError
+from assay.collector.store.base import Inserted, Store, StoreError
 
 if TYPE_CHECKING:
     from assay.collector.evaluation import OnlineEvaluation
@@ -63,6 +73,8 @@ class PipelineStats:
     last_write_ok: float = 0.0
     # Requests refused, by reason: overloaded, invalid, too_large, unauthenticated, media_type
     refused: dict[str, int] = field(default_factory=dict)
+    # Rows the store dropped as duplicates of rows it had (a replayed segment), by table
+    deduplicated: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def snapshot(self) -> dict[str, Any]:
@@ -98,6 +110,9 @@ _RECEIVED = {
     "logs": "logs_received",
     "metrics": "metric_points_received",
 }
+
+
+_METRIC_TABLES = {MetricSumRow.table, MetricGaugeRow.table, MetricHistogramRow.table}
 
 
 def _decode(signal: str, payload: bytes) -> Message:
@@ -205,6 +220,7 @@ class Pipeline:
             *rows.metrics.tables(),
         )
         tables = [(r[0].table, r) for r in sources if r]
+        done: dict[str, Inserted] = {}  # what the store did, by table, over the attempts
         delay = self.settings.retry_initial
         attempt = 0
         while True:
@@ -212,14 +228,8 @@ class Pipeline:
             attempt += 1
             try:
                 for table, table_rows in tables:
-                    # The token names the segment: a retry or a replay after a crash of a block
-                    # that already landed is dropped by ClickHouse's insert deduplication.
-                    self.store.insert(
-                        table,
-                        to_columns(table_rows),
-                        column_names(type(table_rows[0])),
-                        dedup_token=f"{segment.token}-{table}",
-                    )
+                    if table not in done:  # a retry redoes only what failed
+                        done[table] = self._insert(segment, table, table_rows)
                 break
             except StoreError as exc:
                 self.stats.add(write_failures=1)
@@ -238,22 +248,60 @@ class Pipeline:
                 )
                 self._stopping.wait(wait)
                 delay *= 2
-        self.stats.add(
-            segments_written=1,
-            spans_written=len(rows.traces.traces),
-            llm_calls_written=len(rows.traces.llm_calls),
-            logs_written=len(rows.logs),
-            metric_points_written=sum(len(r) for r in rows.metrics.tables()),
-            metric_points_skipped=rows.metrics.skipped_points,
-        )
+        self._count(segment, done, rows.metrics.skipped_points)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
             self.stats.write_ms_total += took_ms
             self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
-        if self.evaluation is not None and rows.traces.llm_calls:
-            try:  # only stored calls are evaluated; a bug there must not stop the writer
-                self.evaluation.offer(rows.traces.llm_calls)
-            except Exception:
-                log.exception("could not queue online evaluations of segment %d", segment.seq)
+        calls = done.get(LlmCallRow.table)
+        if self.evaluation is not None and calls is not None and calls.new != 0:
+            if calls.new is None or calls.new == calls.rows:
+                try:  # only stored calls are evaluated; a bug there must not stop the writer
+                    self.evaluation.offer(rows.traces.llm_calls)
+                except Exception:
+                    log.exception("could not queue online evaluations of segment %d", segment.seq)
+            else:  # which calls are new is not known: none is evaluated twice
+                log.info(
+                    "segment %d: %d of %d LLM calls were stored before; none is evaluated again",
+                    segment.seq,
+                    calls.rows - calls.new,
+                    calls.rows,
+                )
         return True
+
+    def _insert(self, segment: Segment, table: str, rows: list[Any]) -> Inserted:
+        """Store one table's rows of a segment. The token names the segment and the table: the
+        same on every retry and replay of this segment (the store then drops what already
+        landed), and never used by another segment."""
+        return self.store.insert(
+            table,
+            to_columns(rows),
+            column_names(type(rows[0])),
+            dedup_token=f"{segment.token}-{table}",
+        )
+
+    def _count(self, segment: Segment, done: dict[str, Inserted], skipped_points: int) -> None:
+        """Written counts the rows the store confirmed as new (all it took, where it cannot
+        tell); a write it dropped as a duplicate is counted apart, by table."""
+        written = {table: r.rows if r.new is None else r.new for table, r in done.items()}
+        deduplicated = {table: r.deduplicated for table, r in done.items() if r.deduplicated}
+        if deduplicated:
+            log.info(
+                "segment %d (token %s): the store already had %s",
+                segment.seq,
+                segment.token,
+                ", ".join(f"{n} {table} row(s)" for table, n in deduplicated.items()),
+            )
+        self.stats.add(
+            segments_written=1,
+            spans_written=written.get(TraceRow.table, 0),
+            llm_calls_written=written.get(LlmCallRow.table, 0),
+            logs_written=written.get(LogRow.table, 0),
+            metric_points_written=sum(n for table, n in written.items() if table in _METRIC_TABLES),
+            metric_points_skipped=skipped_points,
+        )
+        if deduplicated:
+            with self.stats.lock:
+                for table, n in deduplicated.items():
+                    self.stats.deduplicated[table] = self.stats.deduplicated.get(table, 0) + n

@@ -30,7 +30,11 @@ async def health_endpoint(request: Request) -> Response:
         "status": verdict.status,
         "reasons": list(verdict.reasons),
         "instance": monitor.instance,
-        "store": {"kind": state.store.kind, "reachable": store_ok},
+        "store": {
+            "kind": state.store.kind,
+            "reachable": store_ok,
+            "reports_duplicates": state.store.reports_duplicates,
+        },
         "spool": vars(pipeline.spool.stats()),
         "pipeline": pipeline.stats.snapshot(),
         "evaluation": pipeline.evaluation.snapshot() if pipeline.evaluation else None,

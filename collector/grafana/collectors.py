@@ -99,6 +99,17 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
         )
         .with_panel(
             stat_value(
+                "Rows deduplicated",
+                f"SELECT sum(arraySum(mapValues(deduplicated))) AS rows FROM {STATS}",
+                "short",
+                "Rows the store dropped because it already had them: expected only when a "
+                "spool segment is replayed after a crash or a lost reply. A count after clean "
+                "restarts means new rows were taken for old ones: see the collector's log.",
+                any_is_bad("orange"),
+            )
+        )
+        .with_panel(
+            stat_value(
                 "Evaluations dropped",
                 f"SELECT sum(evaluation_drops) AS dropped FROM {STATS}",
                 "short",

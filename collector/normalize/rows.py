@@ -256,6 +256,7 @@ class CollectorStatsRow:
     logs_written: int
     writes: int
     write_failures: int
+    deduplicated: dict[str, int]  # rows the store dropped as duplicates, by table
     write_ms_avg: float | None
     write_ms_max: float | None
     spool_bytes: int

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
@@ -18,6 +20,20 @@ class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
 
 
+@dataclass(frozen=True)
+class Inserted:
+    """What the store did with one insert: of `rows` sent, `new` were stored and the rest were
+    dropped as duplicates of an earlier insert with the same deduplication token. `new` is None
+    when the store cannot tell (a ClickHouse server does not say so in its reply)."""
+
+    rows: int
+    new: int | None
+
+    @property
+    def deduplicated(self) -> int:
+        return 0 if self.new is None else self.rows - self.new
+
+
 class Store(Protocol):
     """Where rows go and queries come from: embedded ClickHouse or a ClickHouse server."""
 
@@ -29,7 +45,7 @@ class Store(Protocol):
         columns: Sequence[Sequence[Any]],
         column_names: Sequence[str],
         dedup_token: str | None = None,
-    ) -> None: ...
+    ) -> Inserted: ...
 
     def query(
         self,
@@ -54,6 +70,8 @@ class ClickHouseStore:
     how the client is opened, because chDB speaks the same SQL through the same client."""
 
     kind = "clickhouse"
+    # Whether `insert` tells the rows it stored from those it dropped as duplicates.
+    reports_duplicates = False
 
     # The ClickHouse cluster the schema is distributed over (server stores only), else None.
     cluster: str | None = None
@@ -63,6 +81,8 @@ class ClickHouseStore:
         self.database = database
         self._reader: Client | None = None
         self._reader_lock = threading.Lock()
+        # One insert at a time per table, so that what an insert stored can be told apart.
+        self._table_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
@@ -74,22 +94,35 @@ class ClickHouseStore:
         columns: Sequence[Sequence[Any]],
         column_names: Sequence[str],
         dedup_token: str | None = None,
-    ) -> None:
+    ) -> Inserted:
         if not columns or not columns[0]:
-            return
+            return Inserted(0, 0)
         # The token makes a retried insert of the same block a no-op (MergeTree deduplication),
         # so retries never create duplicate rows.
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         try:
-            self._client.insert(
-                f"{self.database}.{table}",
-                columns,
-                column_names=list(column_names),
-                column_oriented=True,
-                settings=settings,
-            )
+            with self._table_locks[table]:
+                self._before_insert(table)
+                self._client.insert(
+                    f"{self.database}.{table}",
+                    columns,
+                    column_names=list(column_names),
+                    column_oriented=True,
+                    settings=settings,
+                )
+                new = self._new_rows(table)
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
+        return Inserted(len(columns[0]), new)
+
+    # How the store tells what an insert stored; both are called with the table's insert lock.
+    def _before_insert(self, table: str) -> None:
+        pass
+
+    def _new_rows(self, table: str) -> int | None:
+        """How many rows the insert into `table` that just returned stored, if the store can
+        tell."""
+        return None
 
     def query(
         self,

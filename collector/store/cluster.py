@@ -13,7 +13,8 @@ distribution and nothing home-made:
   local ones (co-sharded, so each shard joins its own rows);
 - `ALTER TABLE` changing columns runs on both the local and the Distributed table; one changing
   storage (TTL, settings) or rows (UPDATE) on the local table only; `DROP VIEW` on every node;
-  `MODIFY QUERY` of a materialized view reads the local tables, as its CREATE does.
+  `MODIFY QUERY` of a materialized view reads the local tables, as its CREATE does; one setting
+  the non-replicated deduplication window is left out (Replicated tables deduplicate by default).
 
 The migration runner applies the rendered statements when the collector is started with
 `--cluster NAME`; `assay schema --cluster NAME` prints them.
@@ -188,6 +189,8 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
         return [f"CREATE VIEW {exists}{database}.{name} {on} AS {select}"]
     if match := _ALTER.match(statement):
         database, name, action = match.groups()
+        if _NON_REPLICATED_SETTINGS.fullmatch(re.sub(r"^MODIFY SETTING\s+", "", action.strip())):
+            return []  # Replicated tables deduplicate by default
         if name not in tables:
             if _MODIFY_QUERY.match(action):  # a materialized view: it reads its shard's rows
                 action = _local_sources(action, database, tables)

@@ -32,7 +32,7 @@ def seeded(collector: RunningCollector) -> str:
 def test_health_reports_the_store_and_pipeline(collector: RunningCollector) -> None:
     body = httpx.get(f"{collector.http_url}/api/health").json()
     assert body["status"] == "ok"
-    assert body["store"] == {"kind": "embedded", "reachable": True}
+    assert body["store"] == {"kind": "embedded", "reachable": True, "reports_duplicates": True}
     assert body["pipeline"]["requests_accepted"] >= 0
 
 

@@ -35,7 +35,8 @@ def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
         (totals,) = collector.query(
             "SELECT sum(spans_received) AS received, sum(spans_written) AS written,"
             " sum(requests_accepted) AS accepted, sum(requests_refused) AS refusals,"
-            " sumMap(refused) AS reasons, uniqExact(instance) AS instances,"
+            " sumMap(refused) AS reasons, sumMap(deduplicated) AS duplicates,"
+            " uniqExact(instance) AS instances,"
             " any(instance) AS name, max(writes) > 0 AS wrote,"
             " countIf(write_ms_avg IS NOT NULL) > 0 AS timed, min(status) AS worst"
             " FROM collector_stats"
@@ -43,6 +44,7 @@ def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
         assert totals["received"] == 6 and totals["written"] == 6 and totals["accepted"] == 3
         assert totals["refusals"] == 2
         assert totals["reasons"] == {"invalid": 1, "media_type": 1}
+        assert totals["duplicates"] == {}  # nothing was replayed
         assert totals["instances"] == 1
         assert totals["name"].endswith(f":{collector.grpc_port}")
         assert totals["wrote"] and totals["timed"] and totals["worst"] == "ok"
@@ -51,6 +53,8 @@ def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
         assert health["status"] == "ok" and health["reasons"] == []
         assert health["instance"] == totals["name"]
         assert health["pipeline"]["refused"] == {"invalid": 1, "media_type": 1}
+        assert health["pipeline"]["deduplicated"] == {}
+        assert health["store"]["reports_duplicates"] is True
     finally:
         assert collector.stop() == 0
 

@@ -15,8 +15,9 @@ import pytest
 
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.settings import CollectorSettings
+from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
-from assay.collector.store.base import StoreError
+from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
@@ -36,13 +37,13 @@ class FailingFirst:
         columns: Sequence[Sequence[Any]],
         column_names: Sequence[str],
         dedup_token: str | None = None,
-    ) -> None:
+    ) -> Inserted:
         self.attempts += 1
         if self.attempts <= self.failures:
             if self.lose_reply:
                 self.store.insert(table, columns, column_names, dedup_token)
             raise StoreError("connection reset (injected)")
-        self.store.insert(table, columns, column_names, dedup_token)
+        return self.store.insert(table, columns, column_names, dedup_token)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -129,22 +130,52 @@ def test_a_full_spool_refuses_with_back_pressure(
 def test_what_a_stopped_writer_left_is_replayed_once_by_the_next(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
+    """Replaying a segment the store already has stores nothing, counts its rows as
+    deduplicated, not written, evaluates none of its calls again, and leaves the dashboards'
+    rollups as they were."""
     service = f"replay-{uuid.uuid4().hex[:8]}"
     down = FailingFirst(embedded_store, failures=10**9)
     first = Pipeline(down, DiskSpool(tmp_path / "s", 10**8, max_age=0.05), SETTINGS)  # type: ignore[arg-type]
     first.start()
-    _submit(first, service, 7)
+    _submit(first, service, 7, **{sc.REQUEST_MODEL: "gpt-4o"})
     first.stop(timeout=5)
     assert _count(embedded_store, service) == 0
 
     # A copy of the spool as it was: replaying both is replaying the same spool twice.
     shutil.copytree(tmp_path / "s", tmp_path / "copy")
+    rules = EvaluationConfig.model_validate(
+        {
+            "rules": [
+                {"evaluators": [{"latency_budget": {"ms": 3000}}], "where": {"service": service}}
+            ]
+        }
+    )
+    counts = []
     for folder in ("s", "copy"):
+        online = OnlineEvaluation(rules, embedded_store)
         again = Pipeline(
-            embedded_store, DiskSpool(tmp_path / folder, 10**8, max_age=0.05), SETTINGS
+            embedded_store, DiskSpool(tmp_path / folder, 10**8, max_age=0.05), SETTINGS, online
         )
         again.start()
         assert again.flush(20)
         again.stop()
         assert _count(embedded_store, service) == 7
+        stats = again.stats.snapshot()
+        counts.append(
+            (
+                stats["spans_written"],
+                stats["llm_calls_written"],
+                stats["deduplicated"],
+                online.snapshot()["offered"],
+            )
+        )
+    assert counts == [
+        (7, 7, {}, 7),
+        (0, 0, {"otel_traces": 7, "llm_calls": 7}, 0),
+    ]
     assert not list((tmp_path / "copy").glob("*.seg"))
+    _, rollup = embedded_store.query(
+        "SELECT sum(calls) FROM assay.llm_calls_1m WHERE service_name = {s:String}",
+        {"s": service},
+    )
+    assert rollup == [(7,)]

@@ -18,7 +18,7 @@ from assay.collector.normalize.rows import (
     TraceRow,
     column_names,
 )
-from assay.collector.store.base import StoreError
+from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.migrations import load_migrations, split_statements
 from assay.collector.store.server import ServerStore, parse_clickhouse_url
@@ -136,12 +136,54 @@ def test_a_retried_insert_with_the_same_token_is_stored_once(embedded_store: Emb
         ["m"],
     ]
     names = column_names(LlmCallRow)[:10]
-    for _ in range(3):
+    outcomes = [
         embedded_store.insert("llm_calls", columns, names, dedup_token=f"tok-{marker}")
+        for _ in range(3)
+    ]
     _, rows = embedded_store.query(
         "SELECT count() FROM assay.llm_calls WHERE trace_id = {m:String}", {"m": marker}
     )
     assert rows == [(1,)]
+    assert outcomes == [Inserted(1, 1), Inserted(1, 0), Inserted(1, 0)]
+    assert outcomes[1].deduplicated == 1
+
+
+def test_an_insert_says_which_of_its_rows_the_store_already_had(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """A block is deduplicated per partition (a day of llm_calls): an insert replayed with rows
+    of one more day stores just those, and says so."""
+    marker = uuid.uuid4().hex
+    names = column_names(LlmCallRow)[:10]
+
+    def calls(days: list[int]) -> list[list[object]]:
+        now = time.time_ns()
+        rows = [
+            [
+                now - day * 86_400 * 10**9,
+                marker,
+                f"s{i}",
+                "",
+                "svc",
+                "chat",
+                "openai",
+                "m",
+                "m",
+                "m",
+            ]
+            for i, day in enumerate(days)
+        ]
+        return [list(column) for column in zip(*rows, strict=True)]
+
+    token = f"partial-{marker}"
+    assert embedded_store.insert("llm_calls", calls([0, 0, 0]), names, token) == Inserted(3, 3)
+    assert embedded_store.insert("llm_calls", calls([0, 0, 0, 2, 2]), names, token) == Inserted(
+        5, 2
+    )
+    _, rows = embedded_store.query(
+        "SELECT count() FROM assay.llm_calls WHERE trace_id = {m:String}", {"m": marker}
+    )
+    assert rows == [(5,)]
 
 
 def test_a_bad_insert_raises_a_store_error(embedded_store: EmbeddedStore) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from assay.collector.service import Endpoints, serve
 from assay.collector.settings import CollectorSettings
-from assay.collector.store.base import StoreError
+from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
 
 
@@ -29,11 +29,11 @@ class BreakableStore:
         columns: Sequence[Sequence[Any]],
         column_names: Sequence[str],
         dedup_token: str | None = None,
-    ) -> None:
+    ) -> Inserted:
         if self.down:
             self.failed_writes += 1
             raise StoreError("ClickHouse unreachable (injected)")
-        self.store.insert(table, columns, column_names, dedup_token)
+        return self.store.insert(table, columns, column_names, dedup_token)
 
     def ping(self) -> bool:
         return not self.down and self.store.ping()
