@@ -87,15 +87,22 @@ class RunningCollector:
         return self.process.returncode
 
 
-def start_collector(storage: Path, log_path: Path, *extra: str, **env: str) -> RunningCollector:
+def start_collector(
+    storage: Path,
+    log_path: Path,
+    *extra: str,
+    entry: tuple[str, ...] = ("-m", "assay.collector"),
+    **env: str,
+) -> RunningCollector:
+    """`assay collector` on free ports, once healthy. `entry` runs the CLI through a test's own
+    entry point instead (tests/reliability/outage_collector.py)."""
     grpc_port, http_port = free_port(), free_port()
     environment = {**os.environ, "ASSAY_FLUSH_INTERVAL": "0.1", **env}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "assay.collector",
+            *entry,
             "collector",
             "--storage",
             str(storage),
