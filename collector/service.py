@@ -110,14 +110,14 @@ async def serve(
     evaluation = evaluation or EvaluationConfig()
     # Compiled first: a mistake in the rules is reported (RulesError) before any data is touched.
     rules = compile_rules(evaluation)
+    if store is None:
+        store = await asyncio.to_thread(open_store, settings)
     # Then the spool: a segment this version cannot read (SpoolFormatError) stops the start
-    # before the store is touched.
-    spool = open_spool(settings)
+    # before the schema is migrated.
     try:
-        if store is None:
-            store = await asyncio.to_thread(open_store, settings)
+        spool = open_spool(settings)
     except BaseException:
-        spool.close()
+        store.close()
         raise
     try:
         applied = await asyncio.to_thread(store.migrate)

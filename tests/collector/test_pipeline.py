@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.settings import CollectorSettings
-from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore

@@ -236,6 +236,7 @@ def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) ->
             0 AS logs_written,
             1 + {_h("writes")} % 3 AS writes,
             if({_h("fail")} % 100 = 0, 1, 0) AS write_failures,
+            map('llm_calls', if({_h("dedup")} % 500 = 0, 3, 0)) AS deduplicated,
             20 + {_h("ms")} % 80 AS write_ms_avg,
             write_ms_avg * 2 AS write_ms_max,
             {_h("spool")} % 8000000 AS spool_bytes,

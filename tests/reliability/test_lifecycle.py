@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -25,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assay.collector.spool import FORMAT_VERSION, SEGMENT_HEADER, SEGMENT_MAGIC, encode_record
 from tests.conftest import RunningCollector, start_collector
 from tests.docker_engine import require_docker
 from tests.reliability.traffic import Batch, SendLog, send
@@ -348,3 +351,23 @@ def _rows_per_trace(lives: Lives, services: list[str]) -> dict[str, dict[str, in
     for row in rows:
         out.setdefault(row["service"], {})[row["span"]] = row["n"]
     return out
+
+
+def test_a_spool_written_by_a_newer_release_stops_the_start_and_is_kept(tmp_path: Path) -> None:
+    """Downgrading over a spool this version cannot read: a clear refusal, nothing dropped."""
+    spool = tmp_path / "data" / "spool"
+    spool.mkdir(parents=True)
+    future = SEGMENT_HEADER.pack(SEGMENT_MAGIC, FORMAT_VERSION + 1, os.urandom(16))
+    (spool / "000000000004.seg").write_bytes(future + encode_record("traces", b"not yet read"))
+    before = (spool / "000000000004.seg").read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "assay.collector", "collector", "--storage", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    message = " ".join(result.stdout.split() + result.stderr.split())
+    assert "000000000004.seg" in message and "newer Assay" in message, message
+    assert [p.name for p in spool.iterdir()] == ["000000000004.seg"]
+    assert (spool / "000000000004.seg").read_bytes() == before
