@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from assay.collector.normalize.evaluation_results import evaluation_scores
 from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
 from assay.collector.normalize.metrics import MetricBatch, normalize_metrics
@@ -28,6 +29,7 @@ from assay.collector.normalize.rows import (
     MetricGaugeRow,
     MetricHistogramRow,
     MetricSumRow,
+    ScoreRow,
     TraceRow,
     column_names,
     to_columns,
@@ -102,6 +104,7 @@ class _Rows:
     logs: list[LogRow] = field(default_factory=list)
     metrics: MetricBatch = field(default_factory=MetricBatch)
     llm_messages: list[LlmMessagesRow] = field(default_factory=list)
+    scores: list[ScoreRow] = field(default_factory=list)  # gen_ai.evaluation.result events
 
 
 # What a request's items are called in the stats, by signal.
@@ -208,6 +211,10 @@ class Pipeline:
             rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
         except Exception:
             log.exception("could not correlate the LLM calls of segment %d", segment.seq)
+        try:
+            rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
+        except Exception:
+            log.exception("could not read the evaluation results of segment %d", segment.seq)
         return rows
 
     def _write(self, segment: Segment) -> bool:
@@ -217,6 +224,7 @@ class Pipeline:
             rows.traces.llm_calls,
             rows.logs,
             rows.llm_messages,
+            rows.scores,
             *rows.metrics.tables(),
         )
         tables = [(r[0].table, r) for r in sources if r]

@@ -241,9 +241,12 @@ class _Run:
         client: CollectorClient | None,
         progress: bool,
         repetitions: int = 1,
+        emit_events: bool = False,
     ) -> None:
         self.dataset = dataset
         self.repetitions = repetitions
+        self.emit_events = emit_events
+        self.events: Any = None
         self.task = task
         self.evaluators = evaluators
         self.result = result
@@ -265,6 +268,10 @@ class _Run:
 
             self.tracer, self.tally = experiment_tracer(client.url)
             await asyncio.to_thread(client.record_experiment, result.record())
+        if self.emit_events:
+            from assay.instrumentation.evaluation_events import EvaluationEvents
+
+            self.events = EvaluationEvents(self.client.url if self.client else None)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="assay-task")
         limit = asyncio.Semaphore(self.concurrency)
         self.progress.start(
@@ -299,6 +306,8 @@ class _Run:
                 await self._send(final=True)
                 await asyncio.to_thread(self.client.record_experiment, result.record())
                 await asyncio.to_thread(force_flush)
+            if self.events is not None:
+                await asyncio.to_thread(self.events.flush)
         return result
 
     async def _send(self, final: bool) -> None:
@@ -327,8 +336,36 @@ class _Run:
             outcome = await self._run_task(item, repetition, pool)
             if not outcome.failed:
                 outcome.scores = await self._score(item, outcome)
+                if self.events is not None:
+                    self._emit(outcome)
             self._unsent.append(outcome)
             return outcome
+
+    def _emit(self, outcome: ItemResult) -> None:
+        """The item's scores as `gen_ai.evaluation.result` events about its span."""
+        from assay.instrumentation.evaluation_events import evaluation_result_attributes
+
+        ids = {
+            sc.EXPERIMENT_ID: self.result.experiment_id,
+            sc.DATASET_ITEM_ID: outcome.item_id,
+        }
+        for score in outcome.scores.values():
+            self.events.emit(
+                outcome.trace_id,
+                outcome.span_id,
+                evaluation_result_attributes(
+                    score.name,
+                    score.value,
+                    label=score.label,
+                    explanation=score.explanation,
+                    passed=score.passed,
+                    error=score.error,
+                    source="experiment",
+                    direction=score.direction,
+                    evaluator_version=score.evaluator_version,
+                    extra=ids,
+                ),
+            )
 
     async def _run_task(
         self, item: DatasetItem, repetition: int, pool: ThreadPoolExecutor
@@ -420,6 +457,7 @@ def _prepare(
     url: str | None = None,
     progress: bool = True,
     repetitions: int = 1,
+    emit_events: bool = False,
 ) -> _Run:
     if not isinstance(dataset, Dataset):
         raise TypeError(f"evaluate takes a Dataset, not {type(dataset).__name__}")
@@ -462,6 +500,7 @@ def _prepare(
         client=client,
         progress=progress,
         repetitions=result.repetitions,
+        emit_events=emit_events,
     )
 
 
@@ -496,6 +535,7 @@ def evaluate(
     url: str | None = None,
     progress: bool = True,
     repetitions: int = 1,
+    emit_events: bool = False,
 ) -> ExperimentResult:
     """Run `task` on every item of `dataset`, score the outputs, record the run; return it.
 
@@ -504,6 +544,9 @@ def evaluate(
     - `concurrency` items at once; `timeout` seconds per item (None: no limit).
     - `repetitions=k` runs every item k times: an item's score is then the mean of its k
       scores, and the summary and `compare` report the run-to-run noise.
+    - `emit_events=True` also sends every score as an OpenTelemetry `gen_ai.evaluation.result`
+      log record about its item's span (to `OTEL_EXPORTER_OTLP_ENDPOINT`, else the collector),
+      for other tools; an Assay collector keeps them as the same rows, not twice.
     - `record=False` keeps the run local: nothing is sent, no instrumentation is turned on.
       Otherwise the collector at `url` (else `ASSAY_URL`) must answer before anything runs.
 
@@ -523,6 +566,7 @@ def evaluate(
         url=url,
         progress=progress,
         repetitions=repetitions,
+        emit_events=emit_events,
     )
     try:
         asyncio.get_running_loop()

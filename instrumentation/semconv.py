@@ -103,6 +103,24 @@ DATASET_ITEM_ID: Final = "assay.dataset.item.id"
 # On the root span of each experiment item's trace (with the two ids above)
 EXPERIMENT_NAME: Final = "assay.experiment.name"
 EXPERIMENT_REPETITION: Final = "assay.experiment.repetition"  # 0-based, on an item's root span
+
+# An evaluation result as an event (a log record, or a span event), the GenAI conventions'
+# `gen_ai.evaluation.result`, parented to the span it judged. Literal names: older releases of
+# opentelemetry-semantic-conventions (the lower bound) do not have them.
+EVALUATION_RESULT_EVENT: Final = "gen_ai.evaluation.result"
+EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+ERROR_MESSAGE: Final = "error.message"
+# Not in the conventions: Splunk's opentelemetry-util-genai sends a verdict under this name.
+EVALUATION_PASSED_SPLUNK: Final = "gen_ai.evaluation.passed"
+# What Assay adds to the events it sends, so that a score keeps its meaning between tools.
+SCORE_SOURCE: Final = "assay.score.source"  # online | experiment | human
+SCORE_PASSED: Final = "assay.score.passed"
+SCORE_DIRECTION: Final = "assay.score.direction"  # higher_is_better | lower_is_better
+SCORE_AUTHOR: Final = "assay.score.author"
+EVALUATOR_VERSION: Final = "assay.evaluator.version"
 DATASET_NAME: Final = "assay.dataset.name"
 
 # Attributes copied from the ambient `context(...)` onto every LLM span, keyed by its argument.

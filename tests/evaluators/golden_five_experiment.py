@@ -30,4 +30,5 @@ evaluate(
     answer,
     [exact_match],  # uncalled: its default instance
     experiment=os.environ["GOLDEN_EXPERIMENT"],
+    emit_events=os.environ.get("GOLDEN_EMIT") == "1",
 )

@@ -31,6 +31,17 @@ OPENLIT = [
     "opentelemetry-instrumentation==0.60b1",
 ]
 
+# Splunk's opentelemetry-util-genai, the peer that sends gen_ai.evaluation.result events: 0.1.15
+# imports `opentelemetry._events`, which the OpenTelemetry API dropped after 1.38.
+SPLUNK_GENAI = [
+    "splunk-otel-util-genai==0.1.15",
+    "opentelemetry-api==1.38.0",
+    "opentelemetry-sdk==1.38.0",
+    "opentelemetry-exporter-otlp-proto-http==1.38.0",
+    "opentelemetry-semantic-conventions==0.59b0",
+    "opentelemetry-instrumentation==0.59b0",
+]
+
 # What each peer needs, as peers.md found installs that work (Nov 2026, Python 3.11).
 PEERS: dict[str, list[str]] = {
     "openllmetry": [
@@ -42,6 +53,7 @@ PEERS: dict[str, list[str]] = {
     "openinference": [*_EXPORT, "openinference-instrumentation-openai>=0.1.30"],
     "openai-v2": [*_EXPORT, *OPENAI_V2],
     "openlit": ["openai", "httpx", *OPENLIT],
+    "splunk-genai": SPLUNK_GENAI,
 }
 
 
