@@ -116,7 +116,7 @@ def files(out: Path, budget_items: tuple[str, ...], alerts_to: str) -> None:
         from assay.collector.grafana.budgets import BudgetError, budgets, overrides_from
         from assay.collector.grafana.files import write_files
     except ImportError as exc:
-        err.print(f"[red]{exc.name} is missing:[/red] pip install 'assay[grafana]'")
+        err.print(f"[red]{exc.name} is missing:[/red] pip install 'assay[dashboards]'")
         sys.exit(2)
     try:
         written = write_files(out, budgets(overrides_from(budget_items)), alerts_to)

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from assay.collector.grafana.macros import QueryRequest, Selection, interpolate
-from assay.collector.store.base import ClickHouseStore
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -65,6 +64,12 @@ def variable_queries() -> Iterator[VariableQuery]:
                 yield VariableQuery(name, variable["name"], variable["query"])
 
 
+class Queries(Protocol):
+    """A store, or a collector's query API: column names and rows of a query."""
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+
+
 def switches(dashboard: str) -> dict[str, str]:
     """The dashboard's custom variables (fixed options) and their default values."""
     return {
@@ -75,7 +80,7 @@ def switches(dashboard: str) -> dict[str, str]:
 
 
 def resolve_variables(
-    store: ClickHouseStore,
+    store: Queries,
     dashboard: str,
     start: datetime,
     end: datetime,
