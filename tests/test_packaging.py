@@ -54,3 +54,24 @@ def test_every_package_folder_is_packaged() -> None:
             relative = init.parent.relative_to(ROOT / folder)
             found.add(".".join([package, *relative.parts]))
     assert found == listed
+
+
+def test_importing_any_collector_or_evaluator_module_instruments_nothing() -> None:
+    """Only a service instruments itself: importing Assay's own modules (the CLI, `assay demo`,
+    the collector) leaves the process's global tracer provider alone."""
+    code = (
+        "import importlib, pkgutil\n"
+        "import assay.collector, assay.evaluators\n"
+        "from opentelemetry import trace\n"
+        "scripts = {'assay.collector.__main__', 'assay.collector.demo.service'}\n"
+        "for package in (assay.collector, assay.evaluators):\n"
+        "    for found in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if found.name not in scripts:\n"
+        "            importlib.import_module(found.name)\n"
+        "provider = type(trace.get_tracer_provider()).__name__\n"
+        "assert provider == 'ProxyTracerProvider', provider\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

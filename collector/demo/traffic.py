@@ -8,7 +8,7 @@ import sys
 import time
 
 from assay.collector.demo.fake_openai import FakeOpenAI
-from assay.collector.demo.service import PROFILES
+from assay.collector.demo.profiles import PROFILES
 
 
 def run_demo(endpoint: str, calls: int = 200, quiet: bool = False) -> str:
