@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The pure tier, for the edit-test loop: no collector start-up, browser, peer venv, Docker or
+# notebook, no child process (tests/tiers.py). `make test` still runs everything.
+test-fast: install
+	$(BIN)/pytest --fast
 
 bench: install
 	$(BIN)/python bench/ingest.py

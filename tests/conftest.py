@@ -1,4 +1,8 @@
-"""Shared fixtures: a real collector process on free loopback ports, on embedded storage."""
+"""Shared fixtures: a real collector process on free loopback ports, on embedded storage.
+
+Imports nothing heavy at module level (no chDB, no collector settings): the pure tests of the
+normalizer and the instrumentation load this file too. The tiers are wired here (tests/tiers.py).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,69 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from assay.collector.store.embedded import EmbeddedStore
+from tests import tiers
+
+if TYPE_CHECKING:
+    from assay.collector.store.embedded import EmbeddedStore
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast", action="store_true", help=f"run the pure tier only: {tiers.FAST} (make test-fast)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _load_system_certificates_lazily()
+    for name, meaning in tiers.TIERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+    sys.addaudithook(tiers.refuse_child_processes)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tiers.mark_by_fixtures(items)
+    if config.getoption("fast"):
+        slow = tiers.in_a_tier(items)
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            left = set(items) - set(slow)
+            items[:] = [item for item in items if item in left]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    tiers.running(item)
+    try:
+        return (yield)
+    finally:
+        tiers.running(None)
+
+
+def _load_system_certificates_lazily() -> None:
+    """Point httpx at a hashed certificate folder (SSL_CERT_DIR), which OpenSSL reads one
+    certificate at a time when a handshake needs one. Otherwise every openai/anthropic client a
+    test builds parses a whole CA bundle first (75-140 ms; over a thousand clients per run),
+    though the tests talk plain HTTP on loopback or name their own certificate. The trust store
+    stays the same: a bundle in SSL_CERT_FILE gives way only to the hashed folder it was built
+    from (Debian's /etc/ssl/certs/ca-certificates.crt sits in /etc/ssl/certs)."""
+    bundle = os.environ.get("SSL_CERT_FILE")
+    if bundle:
+        folder = Path(bundle).resolve().parent
+    elif "SSL_CERT_DIR" in os.environ:
+        return
+    else:
+        folder = Path(ssl.get_default_verify_paths().openssl_capath)
+    if folder.is_dir() and any(folder.glob("[0-9a-f]" * 8 + ".[0-9]")):
+        os.environ.pop("SSL_CERT_FILE", None)
+        os.environ["SSL_CERT_DIR"] = str(folder)
 
 
 def free_port() -> int:
@@ -96,6 +154,7 @@ def start_collector(
 ) -> RunningCollector:
     """`assay collector` on free ports, once healthy. `entry` runs the CLI through a test's own
     entry point instead (tests/reliability/outage_collector.py)."""
+    tiers.require_tier("integration", "starts a collector process")
     grpc_port, http_port = free_port(), free_port()
     environment = {**os.environ, "ASSAY_FLUSH_INTERVAL": "0.1", **env}
     log_file = log_path.open("wb")
@@ -147,6 +206,8 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
 @pytest.fixture(scope="session")
 def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
     """The in-process embedded store (chDB allows one folder per process, so one per session)."""
+    from assay.collector.store.embedded import EmbeddedStore
+
     store = EmbeddedStore(tmp_path_factory.mktemp("embedded"), "assay")
     store.migrate()
     yield store

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests import tiers
+
 
 def require_docker(what: str) -> None:
     """Skip the calling test, saying why, when no Docker engine answers here."""
+    tiers.require_tier("docker", f"runs {what}")
     try:
         import docker
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ def test_the_light_install_names_only_instrumentation_dependencies() -> None:
     assert {"collector", "dev"} <= set(extras)
 
 
+@pytest.mark.subprocess
 def test_instrumenting_a_service_imports_nothing_of_the_collector() -> None:
     code = (
         "import sys, assay.instrumentation.auto, assay.instrumentation.pricing\n"
@@ -56,6 +58,7 @@ def test_every_package_folder_is_packaged() -> None:
     assert found == listed
 
 
+@pytest.mark.subprocess
 def test_importing_any_collector_or_evaluator_module_instruments_nothing() -> None:
     """Only a service instruments itself: importing Assay's own modules (the CLI, `assay demo`,
     the collector) leaves the process's global tracer provider alone."""

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import RunningCollector
 
+pytestmark = pytest.mark.notebook
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
 
 

@@ -20,6 +20,8 @@ import pytest
 from tests.docker_engine import require_docker
 from tests.reliability.traffic import Batch, SendLog, send
 
+pytestmark = pytest.mark.docker
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ["docker", "compose", "-f", str(ROOT / "docker-compose.cluster.yml")]
 

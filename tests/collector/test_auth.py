@@ -117,6 +117,7 @@ def _grpc_export(
         stub.Export(make_request(service, make_span()), metadata=metadata, timeout=10)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
@@ -136,6 +137,7 @@ def test_grpc_without_a_valid_token_is_unauthenticated(
     assert message in caught.value.details()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("token", OTLP_TOKENS)
 def test_grpc_with_a_valid_token_lands(guarded: RunningCollector, token: str) -> None:
     service = _service()
@@ -144,6 +146,7 @@ def test_grpc_with_a_valid_token_lands(guarded: RunningCollector, token: str) ->
 
 
 # --- OTLP over HTTP -----------------------------------------------------------------------------
+@pytest.mark.integration
 def test_http_without_a_valid_token_gets_401_with_an_otlp_status(
     guarded: RunningCollector,
 ) -> None:
@@ -164,6 +167,7 @@ def test_http_without_a_valid_token_gets_401_with_an_otlp_status(
     assert response.json()["message"].startswith("missing OTLP bearer token")
 
 
+@pytest.mark.integration
 def test_http_with_a_valid_token_lands(guarded: RunningCollector) -> None:
     service = _service()
     response = httpx.post(
@@ -184,6 +188,7 @@ def _send_with(exporter: SpanExporter, service: str) -> None:
     provider.shutdown()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_sdk_exporters_send_the_token_from_otel_exporter_otlp_headers(
     guarded: RunningCollector, transport: str, monkeypatch: pytest.MonkeyPatch
@@ -200,6 +205,7 @@ def test_sdk_exporters_send_the_token_from_otel_exporter_otlp_headers(
 
 
 # --- the API ------------------------------------------------------------------------------------
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/api/query"), ("GET", "/api/calls"), ("GET", "/"), ("GET", "/api/nothing")],
@@ -216,6 +222,7 @@ def test_api_without_a_valid_token_gets_401(
         assert "API bearer token" in response.json()["error"]
 
 
+@pytest.mark.integration
 def test_api_with_the_token_answers(guarded: RunningCollector) -> None:
     response = httpx.post(
         f"{guarded.http_url}/api/query", json={"sql": "SELECT 1 AS one"}, headers=_bearer(API_TOKEN)
@@ -225,6 +232,7 @@ def test_api_with_the_token_answers(guarded: RunningCollector) -> None:
     assert response.status_code == 200 and "calls" in response.json()
 
 
+@pytest.mark.integration
 def test_health_is_open_but_tells_outsiders_only_the_status(guarded: RunningCollector) -> None:
     outsider = httpx.get(f"{guarded.http_url}/api/health")
     assert outsider.status_code == 200 and outsider.json() == {"status": "ok"}
@@ -232,6 +240,7 @@ def test_health_is_open_but_tells_outsiders_only_the_status(guarded: RunningColl
     assert insider["status"] == "ok" and "pipeline" in insider and "spool" in insider
 
 
+@pytest.mark.integration
 def test_assay_query_sends_assay_token(guarded: RunningCollector) -> None:
     def assay_query(token: str | None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "ASSAY_URL": guarded.http_url}
@@ -255,6 +264,7 @@ def test_assay_query_sends_assay_token(guarded: RunningCollector) -> None:
     assert "missing API bearer token" in refused.stderr
 
 
+@pytest.mark.integration
 def test_refusals_leave_the_collector_serving(guarded: RunningCollector) -> None:
     for _ in range(20):
         httpx.post(f"{guarded.http_url}/v1/traces", content=b"x", headers=PROTOBUF)
@@ -267,6 +277,7 @@ def test_refusals_leave_the_collector_serving(guarded: RunningCollector) -> None
 
 
 # --- metrics are guarded like traces and logs ---------------------------------------------------
+@pytest.mark.integration
 def test_metrics_need_the_otlp_token_on_both_transports(guarded: RunningCollector) -> None:
     from opentelemetry.proto.collector.metrics.v1 import (
         metrics_service_pb2,

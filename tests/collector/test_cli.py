@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunningCollector, free_port
 
 ASSAY = [sys.executable, "-m", "assay.collector"]
@@ -50,6 +52,7 @@ def test_assay_query_says_why_a_query_is_refused(collector: RunningCollector) ->
     assert "only read queries" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_assay_query_without_a_collector_says_how_to_start_one() -> None:
     result = assay("query", "SELECT 1", url=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 2
@@ -106,6 +109,7 @@ def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Pat
     assert "cannot listen" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "assay.yaml"
     config.write_text("collector:\n  flush_interval: -1\n")

@@ -214,6 +214,7 @@ def assay(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
     )
 
 
+@pytest.mark.subprocess
 def test_assay_schema_prints_both_forms() -> None:
     single = assay("schema")
     assert single.returncode == 0, single.stderr
@@ -227,6 +228,7 @@ def test_assay_schema_prints_both_forms() -> None:
     )
 
 
+@pytest.mark.subprocess
 def test_workers_and_cluster_need_a_server(tmp_path: Path) -> None:
     workers = assay("collector", "--storage", str(tmp_path / "d"), "--workers", "2")
     assert workers.returncode == 2

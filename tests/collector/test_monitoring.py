@@ -7,13 +7,17 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.embedded import EmbeddedStore
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import start_collector
-from tests.reliability.inprocess import BreakableStore, serving
+from tests.faults import FaultyStore
+from tests.reliability.inprocess import serving
 from tests.reliability.traffic import Batch, SendLog, send
+
+pytestmark = pytest.mark.integration
 
 
 def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
@@ -76,7 +80,7 @@ def settings_for(tmp_path: Path, **extra: object) -> CollectorSettings:
 def test_health_turns_unhealthy_when_the_store_stays_down(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
-    store = BreakableStore(embedded_store)
+    store = FaultyStore(embedded_store)
     with serving(settings_for(tmp_path, unhealthy_after=1.0), store) as endpoints:
         health_url = f"{endpoints.http_url}/api/health"
         assert httpx.get(health_url).json()["status"] == "ok"
@@ -95,7 +99,7 @@ def test_health_turns_unhealthy_when_the_store_stays_down(
 def test_health_turns_unhealthy_when_the_spool_is_full(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
-    store = BreakableStore(embedded_store)
+    store = FaultyStore(embedded_store)
     settings = settings_for(tmp_path, max_spool_bytes=200_000, segment_bytes=20_000)
     service = f"full-{uuid.uuid4().hex[:8]}"
     with serving(settings, store) as endpoints:

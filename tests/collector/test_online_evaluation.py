@@ -257,6 +257,7 @@ def test_mistakes_in_the_rules_are_explained(tmp_path: Path, section: str, messa
         compile_rules(load_evaluation_config(tmp_path / "assay.yaml"))
 
 
+@pytest.mark.integration
 def test_the_collector_refuses_to_start_with_a_broken_rule(tmp_path: Path) -> None:
     (tmp_path / "assay.yaml").write_text("evaluation:\n  rules:\n    - evaluators: [nope]\n")
     with pytest.raises(RuntimeError, match="no evaluator named 'nope'"):
@@ -266,6 +267,7 @@ def test_the_collector_refuses_to_start_with_a_broken_rule(tmp_path: Path) -> No
     assert not (tmp_path / "data").exists()  # nothing was created
 
 
+@pytest.mark.integration
 def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "assay.yaml").write_text(
         "evaluation:\n"

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +16,10 @@ from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
-from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-
-
-class FailingFirst:
-    """The real embedded store behind a fault: the first `failures` inserts fail; `lose_reply`
-    makes the first failure happen after the rows landed (a lost acknowledgement)."""
-
-    def __init__(self, store: EmbeddedStore, failures: int, lose_reply: bool = False) -> None:
-        self.store, self.failures, self.lose_reply, self.attempts = store, failures, lose_reply, 0
-        self.database, self.kind = store.database, store.kind
-
-    def insert(
-        self,
-        table: str,
-        columns: Sequence[Sequence[Any]],
-        column_names: Sequence[str],
-        dedup_token: str | None = None,
-    ) -> Inserted:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            if self.lose_reply:
-                self.store.insert(table, columns, column_names, dedup_token)
-            raise StoreError("connection reset (injected)")
-        return self.store.insert(table, columns, column_names, dedup_token)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
+from tests.faults import FaultyStore
 
 SETTINGS = CollectorSettings(
     flush_interval=0.05, retry_initial=0.01, retry_max=0.05, shutdown_timeout=5
@@ -94,7 +66,7 @@ def test_a_failing_store_is_retried_until_it_recovers_without_duplicates(
     caplog: pytest.LogCaptureFixture,
     lose_reply: bool,
 ) -> None:
-    flaky = FailingFirst(embedded_store, failures=3, lose_reply=lose_reply)
+    flaky = FaultyStore(embedded_store, fail_first=3, lose_reply=lose_reply)
     pipeline = Pipeline(flaky, DiskSpool(tmp_path / "s", 10**8, max_age=0.05), SETTINGS)  # type: ignore[arg-type]
     pipeline.start()
     service = f"flaky-{uuid.uuid4().hex[:8]}"
@@ -110,7 +82,7 @@ def test_a_failing_store_is_retried_until_it_recovers_without_duplicates(
 def test_a_full_spool_refuses_with_back_pressure(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
-    never = FailingFirst(embedded_store, failures=10**9)
+    never = FaultyStore(embedded_store, fail_first=10**9)
     spool = DiskSpool(tmp_path / "s", max_bytes=20_000, max_age=0.05)
     pipeline = Pipeline(never, spool, SETTINGS)  # type: ignore[arg-type]
     pipeline.start()
@@ -134,7 +106,7 @@ def test_what_a_stopped_writer_left_is_replayed_once_by_the_next(
     deduplicated, not written, evaluates none of its calls again, and leaves the dashboards'
     rollups as they were."""
     service = f"replay-{uuid.uuid4().hex[:8]}"
-    down = FailingFirst(embedded_store, failures=10**9)
+    down = FaultyStore(embedded_store, fail_first=10**9)
     first = Pipeline(down, DiskSpool(tmp_path / "s", 10**8, max_age=0.05), SETTINGS)  # type: ignore[arg-type]
     first.start()
     _submit(first, service, 7, **{sc.REQUEST_MODEL: "gpt-4o"})

@@ -181,6 +181,7 @@ def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
     running.stop()
 
 
+@pytest.mark.integration
 def test_time_and_row_limits_hold(impatient: RunningCollector) -> None:
     started = time.monotonic()
     response = _post(impatient, "SELECT count() FROM system.numbers WHERE number % 7 = 8")

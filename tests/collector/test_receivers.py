@@ -227,6 +227,7 @@ def _big_request() -> trace_service_pb2.ExportTraceServiceRequest:
     return make_request(_service(), make_span(attrs={sc.INPUT_MESSAGES: "x" * 100_000}))
 
 
+@pytest.mark.integration
 def test_oversized_payloads_are_refused(small_collector: RunningCollector) -> None:
     body = _big_request().SerializeToString()
     response = httpx.post(

@@ -239,6 +239,7 @@ def redacting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
     running.stop()
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not _WIRED, reason="Pipeline does not hand its redactor to the normalizer yet")
 def test_stored_rows_never_hold_what_was_redacted(redacting: RunningCollector) -> None:
     service = f"redact-{uuid.uuid4().hex[:8]}"

@@ -115,6 +115,7 @@ def test_the_size_limit_refuses_new_records(tmp_path: Path) -> None:
     spool.close()
 
 
+@pytest.mark.subprocess
 def test_a_full_disk_refuses_and_never_leaves_a_partial_record(tmp_path: Path) -> None:
     """The process' file-size limit stands in for a full disk: writes fail with EFBIG."""
     script = textwrap.dedent(f"""

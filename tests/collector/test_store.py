@@ -218,6 +218,7 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
         ServerStore("http://default:@127.0.0.1:1/assay", connect_timeout=1)
 
 
+@pytest.mark.docker
 def test_server_store_on_a_real_clickhouse() -> None:
     """The server store against ClickHouse in Docker (testcontainers); skipped without Docker."""
     require_docker("the ClickHouse server test")

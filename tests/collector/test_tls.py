@@ -108,6 +108,7 @@ def _send_with(exporter: SpanExporter, service: str) -> None:
     provider.shutdown()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_sdk_exporters_deliver_over_tls(
     secure: RunningCollector,
@@ -134,6 +135,7 @@ def test_sdk_exporters_deliver_over_tls(
     secure.wait_for_rows(f"SELECT 1 FROM assay.otel_traces WHERE ServiceName = '{service}'", 1)
 
 
+@pytest.mark.integration
 def test_the_api_answers_over_tls(secure: RunningCollector) -> None:
     response = httpx.post(
         f"{secure.http_url}/api/query", json={"sql": "SELECT 1 AS one"}, verify=secure.verify
@@ -141,6 +143,7 @@ def test_the_api_answers_over_tls(secure: RunningCollector) -> None:
     assert response.status_code == 200 and response.json()["rows"] == [{"one": 1}]
 
 
+@pytest.mark.integration
 def test_plain_text_and_untrusting_clients_are_turned_away(secure: RunningCollector) -> None:
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{secure.http_port}/api/health", timeout=5)
@@ -155,6 +158,7 @@ def test_plain_text_and_untrusting_clients_are_turned_away(secure: RunningCollec
     assert httpx.get(f"{secure.http_url}/api/health", verify=secure.verify).status_code == 200
 
 
+@pytest.mark.integration
 def test_the_ready_line_names_the_tls_endpoints(secure: RunningCollector) -> None:
     log = secure.log()
     assert f"OTLP gRPC on grpcs://127.0.0.1:{secure.grpc_port}" in log
@@ -174,6 +178,7 @@ def _collector(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.subprocess
 def test_a_certificate_without_a_key_is_a_usage_error(
     tmp_path: Path, certificate: Certificate
 ) -> None:
@@ -182,6 +187,7 @@ def test_a_certificate_without_a_key_is_a_usage_error(
     assert "tls_cert is set but tls_key is not" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_a_missing_tls_file_is_a_usage_error(tmp_path: Path, certificate: Certificate) -> None:
     result = _collector(
         tmp_path,
@@ -192,6 +198,7 @@ def test_a_missing_tls_file_is_a_usage_error(tmp_path: Path, certificate: Certif
     assert "tls_key: no such file" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_a_key_that_does_not_fit_stops_the_start(tmp_path: Path, certificate: Certificate) -> None:
     other = make_self_signed(tmp_path / "other")
     result = _collector(

@@ -451,6 +451,7 @@ def test_openai_shaped_messages_are_read_too() -> None:
     assert EvalInput(output="", context="one passage").contexts == ["one passage"]
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_does_not_import_the_heavy_dependencies() -> None:
     code = (
         "import sys, assay.evaluators\n"

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from assay.collector.cli import main
@@ -21,6 +22,8 @@ from assay.collector.store.server import ServerStore
 from tests.docker_engine import require_docker
 from tests.grafana.panel_queries import panel_queries, resolve_variables
 from tests.grafana.seed import seed
+
+pytestmark = pytest.mark.docker
 
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:25.8"
 GRAFANA_IMAGE = "grafana/grafana:12.2.0"

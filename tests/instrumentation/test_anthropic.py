@@ -18,7 +18,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from assay.instrumentation import instrument, pricing, semconv, uninstrument
 from assay.instrumentation.providers import anthropic as anthropic_provider
 from assay.instrumentation.providers._request import EndpointCache
-from assay.instrumentation.providers.anthropic import AnthropicInstrumentor
 from tests.fakes.fake_anthropic import (
     FAIL_400,
     FAIL_429,
@@ -839,6 +838,3 @@ class TestInstrumentor:
             stream.until_done()
 
         assert span_exporter.get_finished_spans() == ()
-
-    def test_dependencies(self) -> None:
-        assert AnthropicInstrumentor().instrumentation_dependencies() == ("anthropic >= 0.40",)

@@ -79,6 +79,7 @@ def test_a_client_bound_before_uninstrument_stops_making_spans(
     assert span_exporter.get_finished_spans() == ()
 
 
+@pytest.mark.subprocess
 def test_missing_client_libraries_are_skipped_silently() -> None:
     result = run_python(
         """
@@ -96,6 +97,7 @@ def test_missing_client_libraries_are_skipped_silently() -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.subprocess
 def test_instrument_imports_no_client_library_and_patches_one_when_the_app_imports_it() -> None:
     result = run_python(
         """
@@ -112,6 +114,7 @@ def test_instrument_imports_no_client_library_and_patches_one_when_the_app_impor
     assert result.stdout.split() == ["[]", "True"]
 
 
+@pytest.mark.subprocess
 def test_auto_import_traces_a_client_call() -> None:
     result = run_python(
         """

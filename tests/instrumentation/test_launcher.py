@@ -80,6 +80,7 @@ def assert_each_call_once(rows: list[dict[str, object]]) -> None:
     assert all(isinstance(r["input_tokens"], int) and r["input_tokens"] > 0 for r in rows)
 
 
+@pytest.mark.subprocess
 def test_opentelemetry_instrument_uses_the_entry_points(
     collector: RunningCollector, fakes: tuple[FakeOpenAI, FakeBedrock]
 ) -> None:
@@ -88,6 +89,7 @@ def test_opentelemetry_instrument_uses_the_entry_points(
     assert_each_call_once(llm_calls(collector, service))
 
 
+@pytest.mark.subprocess
 def test_assay_instrument_names_the_service_after_the_program(
     collector: RunningCollector, fakes: tuple[FakeOpenAI, FakeBedrock], tmp_path: Path
 ) -> None:
@@ -125,6 +127,7 @@ class Configurator(_BaseConfigurator):
 SHOW_PROVIDER = "from opentelemetry import trace; print(type(trace.get_tracer_provider()).__name__)"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("chosen", "ran", "provider"),
     [(None, True, "ProxyTracerProvider"), ("assay", False, "TracerProvider")],

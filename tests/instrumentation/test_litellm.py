@@ -327,6 +327,7 @@ class TestNeverBreak:
         assert one_llm_span(spans).end_time is not None
 
 
+@pytest.mark.subprocess
 def test_instrumenting_does_not_import_litellm_and_patches_it_on_import(fake: FakeOpenAI) -> None:
     script = textwrap.dedent(
         f"""

@@ -66,6 +66,7 @@ DEFAULT = "from assay.instrumentation import instrument; instrument()\n"
 
 
 class TestExporterChoice:
+    @pytest.mark.subprocess
     @pytest.mark.parametrize(
         ("code", "env", "module", "endpoint"),
         [
@@ -136,6 +137,7 @@ class TestExporterChoice:
 
 
 class TestProviderSetup:
+    @pytest.mark.subprocess
     def test_resource_from_argument_and_environment(self) -> None:
         code = """
             import json
@@ -154,6 +156,7 @@ class TestProviderSetup:
         assert from_arg[semconv.SERVICE_NAME] == "checkout"
         assert from_arg["team"] == "llm"
 
+    @pytest.mark.subprocess
     def test_sets_the_global_provider_once_and_is_idempotent(self) -> None:
         result = run_python(
             """
@@ -173,6 +176,7 @@ class TestProviderSetup:
         assert result.stdout.strip() == "ok"
         assert "Overriding" not in result.stderr
 
+    @pytest.mark.subprocess
     def test_reuses_the_users_global_sdk_provider_without_a_second_exporter(self) -> None:
         result = run_python(
             """
@@ -204,6 +208,7 @@ class TestProviderSetup:
         finally:
             uninstrument()
 
+    @pytest.mark.subprocess
     @pytest.mark.parametrize("missing", [["openai"], ["anthropic"], ["openai", "anthropic"]])
     def test_a_client_library_not_installed_is_skipped_silently(self, missing: list[str]) -> None:
         result = run_python(
@@ -230,6 +235,7 @@ class TestProviderSetup:
         assert result.stdout.strip() == str(expected)
         assert result.stderr == ""
 
+    @pytest.mark.subprocess
     def test_importing_the_package_is_light(self) -> None:
         result = run_python(
             """
@@ -347,6 +353,7 @@ def grpc_receiver() -> Iterator[tuple[str, _Received]]:
     server.stop(grace=None)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_spans_reach_the_collector_at_exit(protocol: str, request: pytest.FixtureRequest) -> None:
     receiver = "grpc_receiver" if protocol == "grpc" else "http_receiver"

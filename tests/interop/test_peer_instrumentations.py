@@ -27,7 +27,7 @@ from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.peers.venvs import peer_python
 
 # The first run builds each peer's venv from the package registry (a minute or two each).
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(900)]
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "peer_app.py"
 # Message content on, in the span: the official instrumentation's switches.

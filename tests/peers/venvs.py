@@ -63,6 +63,9 @@ class PeerUnavailable(RuntimeError):
 
 def peer_python(peer: str) -> Path:
     """The Python of `peer`'s venv for the interop tests, built on first use."""
+    from tests import tiers  # here, not at the top: bench/overhead.py imports this module too
+
+    tiers.require_tier("peers", f"runs the {peer} peer")
     return build_venv(CACHE / peer, PEERS[peer])
 
 

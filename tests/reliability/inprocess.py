@@ -4,52 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from assay.collector.service import Endpoints, serve
 from assay.collector.settings import CollectorSettings
-from assay.collector.store.base import Inserted, StoreError
-from assay.collector.store.embedded import EmbeddedStore
-
-
-class BreakableStore:
-    """The real embedded store behind a switch: while `down`, every write fails."""
-
-    def __init__(self, store: EmbeddedStore) -> None:
-        self.store = store
-        self.down = False
-        self.failed_writes = 0
-        self.database, self.kind = store.database, store.kind
-
-    def insert(
-        self,
-        table: str,
-        columns: Sequence[Sequence[Any]],
-        column_names: Sequence[str],
-        dedup_token: str | None = None,
-    ) -> Inserted:
-        if self.down:
-            self.failed_writes += 1
-            raise StoreError("ClickHouse unreachable (injected)")
-        return self.store.insert(table, columns, column_names, dedup_token)
-
-    def ping(self) -> bool:
-        return not self.down and self.store.ping()
-
-    def migrate(self) -> list[str]:
-        return self.store.migrate()
-
-    def close(self) -> None:
-        """The session owns the real store; the collector must not close it."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+from tests import tiers
+from tests.faults import FaultyStore
 
 
 @contextmanager
-def serving(settings: CollectorSettings, store: BreakableStore) -> Iterator[Endpoints]:
+def serving(settings: CollectorSettings, store: FaultyStore) -> Iterator[Endpoints]:
+    tiers.require_tier("integration", "serves a collector")
     ready: list[Endpoints] = []
     started = threading.Event()
     loop_box: list[asyncio.AbstractEventLoop] = []

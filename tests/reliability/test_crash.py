@@ -8,8 +8,12 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunningCollector, start_collector
 from tests.reliability.traffic import Batch, SendLog, send
+
+pytestmark = pytest.mark.integration
 
 
 def stored_span_ids(collector: RunningCollector, service: str) -> tuple[dict[str, int], int]:

@@ -11,6 +11,7 @@ import pytest
 HARNESS = Path(__file__).with_name("fuzz_otlp.py")
 
 
+@pytest.mark.subprocess
 def test_coverage_guided_fuzzing_finds_no_crash(tmp_path: Path) -> None:
     pytest.importorskip("atheris", reason="atheris has no build for this platform")
     seeds = tmp_path / "corpus"

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tests.conftest import start_collector
 from tests.reliability.traffic import Batch, SendLog, send
+
+pytestmark = pytest.mark.integration
 
 SPOOL_LIMIT = 8 * 1024 * 1024
 

@@ -8,17 +8,21 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.embedded import EmbeddedStore
-from tests.reliability.inprocess import BreakableStore, serving
+from tests.faults import FaultyStore
+from tests.reliability.inprocess import serving
 from tests.reliability.traffic import Batch, SendLog, send
+
+pytestmark = pytest.mark.integration
 
 
 def test_an_outage_is_ridden_out_in_the_spool(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
-    store = BreakableStore(embedded_store)
+    store = FaultyStore(embedded_store)
     settings = CollectorSettings(
         grpc_port=0,
         http_port=0,

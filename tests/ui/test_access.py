@@ -18,6 +18,8 @@ from tests.conftest import RunningCollector, start_collector
 from tests.ui.conftest import CHROMIUM, screenshot
 from tests.ui.seed import Seeded, seed_calls
 
+pytestmark = pytest.mark.integration
+
 TOKEN = "ui-secret-token"
 
 

@@ -14,8 +14,11 @@ from playwright.sync_api import Page, expect
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.embedded import EmbeddedStore
 from tests.conftest import free_port
-from tests.reliability.inprocess import BreakableStore, serving
+from tests.faults import FaultyStore
+from tests.reliability.inprocess import serving
 from tests.ui.conftest import screenshot
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,7 @@ def ui_url(
         storage=Path(tmp_path_factory.mktemp("inprocess-ui")),
         spool="memory",
     )
-    with serving(settings, BreakableStore(embedded_store)) as endpoints:
+    with serving(settings, FaultyStore(embedded_store)) as endpoints:
         yield endpoints.http_url
 
 
