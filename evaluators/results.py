@@ -442,11 +442,13 @@ class ExperimentResult:
             if task.input_tokens is not None or task.output_tokens is not None
             else ""
         )
-        runs = f" × {self.repetitions} repetitions" if self.repetitions > 1 else ""
+        items = f"{task.items} items"
+        if self.repetitions > 1:
+            items = f"{len(self.by_item())} items × {self.repetitions} repetitions"
         verdict = f" · gate {self.verdict.upper()}" if self.verdict in ("passed", "failed") else ""
         return (
-            f"{self.name} · {self.dataset_name}@{self.dataset_version} · {task.items} items"
-            f"{runs}, {task.failed} failed{duration}{cost}{tokens}{verdict}"
+            f"{self.name} · {self.dataset_name}@{self.dataset_version} · {items}, "
+            f"{task.failed} failed{duration}{cost}{tokens}{verdict}"
         )
 
     def _columns(self) -> list[str]:
