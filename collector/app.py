@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from assay.collector.api import api_routes
+from assay.collector.api.query_gate import QueryGate
 from assay.collector.auth import ApiAuthMiddleware, TokenCheck
 from assay.collector.http_guard import HostAllowList, HostNames, JsonApiWrites
 from assay.collector.pipeline import Pipeline
@@ -37,4 +38,5 @@ def build_http_app(
     app.state.settings = settings
     app.state.version = version
     app.state.api_auth = api_auth
+    app.state.query_gate = QueryGate(settings.query_concurrency)
     return app

@@ -223,3 +223,4 @@ async def _serve(
     await grpc_server.stop(grace=5)
     http_server.should_exit = True
     await http_task
+    app.state.query_gate.close()  # queries still running end at their time limit

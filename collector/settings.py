@@ -59,8 +59,15 @@ class CollectorSettings(BaseSettings):
     instance: str | None = None
     unhealthy_after: float = Field(default=60.0, gt=0)
 
+    # Limits of a person's SQL (POST /api/query), enforced by ClickHouse per query. Together the
+    # queries take at most query_concurrency x query_max_threads cores and
+    # query_concurrency x query_max_memory_bytes of memory.
     query_timeout_s: int = Field(default=30, gt=0)
     query_max_rows: int = Field(default=100_000, gt=0)
+    query_max_memory_bytes: int = Field(default=1024**3, gt=0)
+    query_max_threads: int = Field(default=1, gt=0)
+    query_max_result_bytes: int = Field(default=64 * 1024**2, gt=0)
+    query_concurrency: int = Field(default=2, gt=0)
 
     # Bearer tokens accepted on OTLP (gRPC and HTTP) and on the API/UI; empty leaves it open.
     # NoDecode: the environment gives them comma-separated rather than as JSON.

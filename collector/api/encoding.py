@@ -76,5 +76,9 @@ def csv_response(columns: list[str], rows: list[tuple[Any, ...]]) -> Response:
     return Response(out.getvalue(), 200, media_type="text/csv; charset=utf-8")
 
 
-def error_response(message: str, status: int = 400) -> Response:
-    return json_response({"error": message}, status)
+def error_response(
+    message: str, status: int = 400, headers: dict[str, str] | None = None
+) -> Response:
+    response = json_response({"error": message}, status)
+    response.headers.update(headers or {})
+    return response

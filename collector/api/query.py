@@ -1,14 +1,15 @@
 """`POST /api/query`: a person's read-only SQL, answered as JSON rows or CSV.
 
-Three fences, each enough for what it guards: the statement must start as a read; ClickHouse's
-parser must find only Assay's tables and harmless functions in it (`query_scope`); and it runs
-on a read-only session with a time and a row limit."""
+Fences, each enough for what it guards: ClickHouse's parser splits the text and it must be one
+statement, a read; the parser must find only Assay's tables and harmless functions in it
+(`query_scope`); it runs on a fresh read-only session (no `USE` or setting outlives the
+request) whose limits ClickHouse enforces (time, memory, threads, result rows and bytes); and
+only `query_concurrency` queries run at once, on threads of their own (`query_gate`)."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -16,77 +17,92 @@ from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.encoding import csv_response, error_response, json_response, json_rows
+from assay.collector.api.query_gate import RETRY_AFTER_S, QueriesBusy, QueryGate
 from assay.collector.api.query_scope import OutOfScope, QueryScope
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import Store, StoreError
+from assay.collector.store.reading import QueryLimits, ReadSession
 
 READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
-# Table functions that read files or reach the network: refused even though they only "read".
-_OUTSIDE_ACCESS = re.compile(
-    r"\b(file|url|s3|s3Cluster|gcs|azureBlobStorage|hdfs|remote|remoteSecure|cluster|mysql|"
-    r"postgresql|mongodb|redis|sqlite|odbc|jdbc|executable|input|fileCluster|urlCluster)\s*\(",
-    re.IGNORECASE,
-)
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'")
 MAX_SQL_BYTES = 100_000
 EXPLAIN_MAX_LINES = 100_000
+# ClickHouse's own words when the text holds more than one statement.
+_MULTI_STATEMENT = "Multi-statements are not allowed"
 
 
 class RefusedQuery(ValueError):
     pass
 
 
-def _bare(text: str) -> str:
-    """The SQL without comments and with empty string literals: keywords as the parser sees."""
-    return _STRINGS.sub("''", _COMMENTS.sub(" ", text))
+def query_limits(settings: CollectorSettings) -> QueryLimits:
+    """What one request's session may take. Its row limit is the ceiling of every query on it,
+    EXPLAINs of the check included; each query reads only as many rows as it asked for."""
+    return QueryLimits(
+        timeout_s=settings.query_timeout_s,
+        max_rows=max(settings.query_max_rows, EXPLAIN_MAX_LINES),
+        max_memory_bytes=settings.query_max_memory_bytes,
+        max_threads=settings.query_max_threads,
+        max_result_bytes=settings.query_max_result_bytes,
+    )
 
 
-def check_read_only(sql: str) -> str:
-    """The SQL, stripped, if it is one read statement; RefusedQuery says why it is not."""
-    text = sql.strip().rstrip(";").strip()
-    if not text:
+def one_statement(session: ReadSession, sql: str) -> str:
+    """The one statement in `sql`, as ClickHouse's formatter writes it (no comments, canonical
+    keywords). ClickHouse's own parser splits the text, string literals and comments included;
+    more than one statement, or none, is a RefusedQuery."""
+    if not sql.strip():
         raise RefusedQuery("empty query")
-    if len(text.encode()) > MAX_SQL_BYTES:
+    if len(sql.encode()) > MAX_SQL_BYTES:
         raise RefusedQuery(f"query is over {MAX_SQL_BYTES} bytes")
-    bare = _bare(text)
-    first = bare.split(None, 1)[0].upper() if bare.split() else ""
+    try:
+        _, rows = session.query("SELECT formatQuery({sql:String})", {"sql": sql})
+    except StoreError as exc:
+        if _MULTI_STATEMENT in str(exc):
+            raise RefusedQuery("one statement per request") from exc
+        raise RefusedQuery(f"ClickHouse cannot parse the query: {exc}") from exc
+    statement = str(rows[0][0]).strip()
+    first = statement.split(None, 1)[0].upper() if statement else ""
     if first.lstrip("(") not in READ_STATEMENTS:
         raise RefusedQuery(
             f"only read queries are allowed ({', '.join(READ_STATEMENTS)}); "
             f"this one starts with {first!r}"
         )
-    if ";" in bare:
-        raise RefusedQuery("one statement per request")
-    match = _OUTSIDE_ACCESS.search(bare)
-    if match:
-        raise RefusedQuery(
-            f"table function {match.group(1)}() is not allowed: queries read Assay's tables only"
-        )
-    return text
+    return statement
 
 
-def run_checked(
-    store: Store, settings: CollectorSettings, sql: str, max_rows: int
-) -> tuple[list[str], list[tuple[object, ...]]]:
-    """Check what `sql` reaches (RefusedQuery if too much), then run it read-only."""
+def answer(store: Store, limits: QueryLimits, sql: str, max_rows: int, fmt: str) -> Response:
+    """Check `sql` (RefusedQuery if it reaches too far), run it, and encode the result: all on
+    one fresh read-only session, on a query thread (big results are encoded off the event
+    loop too)."""
+    with store.read_session(limits) as session:
 
-    def explain(explain_sql: str) -> list[str]:
-        # A line per parse node: not bound by the result row limit. (The embedded reader
-        # keeps the limits of its first query, this one, as its ceiling; each query's own
-        # limit is applied to its rows.)
-        limit = max(settings.query_max_rows, EXPLAIN_MAX_LINES)
-        _, rows = store.query_readonly(explain_sql, settings.query_timeout_s, limit)
-        if len(rows) >= limit:
-            raise RefusedQuery("query is too large to check")
-        return [str(row[0]) for row in rows]
+        def explain(explain_sql: str) -> list[str]:
+            _, rows = session.query(explain_sql)
+            if len(rows) >= EXPLAIN_MAX_LINES:
+                raise RefusedQuery("query is too large to check")
+            return [str(row[0]) for row in rows]
 
-    first_words = [word.upper() for word in _bare(sql).lstrip("(").split(None, 3)]
-    try:
-        QueryScope(store.database).check(sql, first_words, explain)
-    except OutOfScope as exc:
-        raise RefusedQuery(str(exc)) from exc
-    return store.query_readonly(sql, settings.query_timeout_s, max_rows)
+        statement = one_statement(session, sql)
+        first_words = [word.upper() for word in statement.lstrip("(").split(None, 3)]
+        try:
+            QueryScope(store.database).check(statement, first_words, explain)
+        except OutOfScope as exc:
+            raise RefusedQuery(str(exc)) from exc
+        if first_words[0] in ("SELECT", "WITH"):
+            columns, rows = session.select(statement, max_rows)
+        else:  # SHOW, DESCRIBE, EXPLAIN, EXISTS: small answers, which cannot be streamed
+            columns, all_rows = session.query(statement)
+            rows = all_rows[:max_rows]
+    if fmt == "csv":
+        return csv_response(columns, rows)
+    return json_response(
+        {
+            "columns": columns,
+            "rows": json_rows(columns, rows),
+            "row_count": len(rows),
+            "truncated": len(rows) >= max_rows,
+        }
+    )
 
 
 def requested_rows(payload: dict[str, Any], ceiling: int) -> int:
@@ -113,23 +129,18 @@ async def query_endpoint(request: Request) -> Response:
         return error_response(f"unknown format {fmt!r}: use json or csv")
     settings = state.settings
     try:
-        sql = check_read_only(payload["sql"])
         max_rows = requested_rows(payload, settings.query_max_rows)
     except RefusedQuery as exc:
         return error_response(str(exc))
+    limits = query_limits(settings)
+    gate: QueryGate = state.query_gate
     try:
-        columns, rows = await asyncio.to_thread(run_checked, state.store, settings, sql, max_rows)
+        return await gate.run(
+            functools.partial(answer, state.store, limits, payload["sql"], max_rows, fmt)
+        )
+    except QueriesBusy as exc:
+        return error_response(str(exc), 429, {"Retry-After": str(RETRY_AFTER_S)})
     except RefusedQuery as exc:
         return error_response(str(exc))
     except StoreError as exc:
         return error_response(f"query failed: {exc}")
-    if fmt == "csv":
-        return csv_response(columns, rows)
-    return json_response(
-        {
-            "columns": columns,
-            "rows": json_rows(columns, rows),
-            "row_count": len(rows),
-            "truncated": len(rows) >= max_rows,
-        }
-    )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
 from assay.collector.store.migrations import apply_migrations
+
+if TYPE_CHECKING:
+    from assay.collector.store.reading import QueryLimits, ReadSession
 
 log = logging.getLogger("assay.collector.store")
 
@@ -54,9 +58,7 @@ class Store(Protocol):
         settings: dict[str, Any] | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
-    def query_readonly(
-        self, sql: str, timeout_s: int, max_rows: int
-    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def read_session(self, limits: QueryLimits) -> AbstractContextManager[ReadSession]: ...
 
     def command(self, sql: str) -> None: ...
 
@@ -77,10 +79,8 @@ class ClickHouseStore:
     cluster: str | None = None
 
     def __init__(self, client: Client, database: str) -> None:
-        self._client = client
+        self._client = client  # the writer's: inserts, DDL, migrations
         self.database = database
-        self._reader: Client | None = None
-        self._reader_lock = threading.Lock()
         # One insert at a time per table, so that what an insert stored can be told apart.
         self._table_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
@@ -130,36 +130,23 @@ class ClickHouseStore:
         parameters: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The API's and UI's own reads, off the writer's connection."""
         try:
-            result = self._client.query(sql, parameters=parameters, settings=settings)
+            with self._read_client() as client:
+                result = client.query(sql, parameters=parameters, settings=settings)
         except Exception as exc:
             raise StoreError(str(exc)) from exc
         return list(result.column_names), [tuple(row) for row in result.result_rows]
 
-    def query_readonly(
-        self, sql: str, timeout_s: int, max_rows: int
-    ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a person's SQL on a separate read-only session: writes, DDL and table functions
-        that reach files or the network are refused by ClickHouse itself."""
-        limits = {
-            "max_execution_time": timeout_s,
-            "max_result_rows": max_rows,
-            "result_overflow_mode": "break",
-        }
-        try:
-            with self._reader_lock:
-                if self._reader is None:
-                    self._reader = self._open_reader(limits)
-            result = self._reader.query(sql, settings=self._per_query_settings(limits))
-        except Exception as exc:
-            raise StoreError(str(exc)) from exc
-        return list(result.column_names), [tuple(row) for row in result.result_rows[:max_rows]]
+    @contextmanager
+    def _read_client(self) -> Iterator[Client]:
+        """A connection for reads. This one serves concurrent calls (HTTP); the embedded store,
+        whose connections serve one call at a time, keeps connections of its own."""
+        yield self._client
 
-    def _open_reader(self, limits: dict[str, Any]) -> Client:
+    def read_session(self, limits: QueryLimits) -> AbstractContextManager[ReadSession]:
+        """A fresh read-only session for a person's SQL, enforcing `limits` (store/reading.py)."""
         raise NotImplementedError
-
-    def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
-        return None
 
     def command(self, sql: str) -> None:
         """A statement without a result (DDL, ALTER)."""
@@ -169,15 +156,16 @@ class ClickHouseStore:
             raise StoreError(str(exc)) from exc
 
     def ping(self) -> bool:
+        """Whether the store answers; on a read connection, so a write in progress does not
+        hold the health check up."""
         try:
-            return bool(self._client.ping())
+            with self._read_client() as client:
+                return bool(client.ping())
         except Exception:
             return False
 
     def close(self) -> None:
         try:
-            if self._reader is not None:
-                self._reader.close()
             self._client.close()
         except Exception:  # closing a dead connection must not hide the real problem
             log.debug("closing the ClickHouse client failed", exc_info=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from assay.collector.store.base import ClickHouseStore, StoreError
+from assay.collector.store.reading import QueryLimits, ReadSession, settings_clause
+
+log = logging.getLogger("assay.collector.store")
 
 
 class EmbeddedStore(ClickHouseStore):
@@ -30,6 +36,7 @@ class EmbeddedStore(ClickHouseStore):
             ) from exc
         super().__init__(client, database)
         self._last_block = {}
+        self._idle_readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
 
     def _before_insert(self, table: str) -> None:
         if table not in self._last_block:
@@ -57,15 +64,48 @@ class EmbeddedStore(ClickHouseStore):
             self._last_block[table] = int(last)
         return int(new or 0)
 
-    def _open_reader(self, limits: dict[str, Any]) -> Client:
-        # A second session on the same engine. chDB keeps SETs per session, and readonly=1
-        # forbids changing settings afterwards, so the limits go first and readonly last.
-        # Its current database is Assay's, so unqualified table names mean Assay's tables.
-        reader = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
-        reader.command(f"USE {self.database}")
-        for name, value in limits.items():
-            reader.command(
-                f"SET {name} = {value!r}" if isinstance(value, str) else f"SET {name} = {value}"
-            )
-        reader.command("SET readonly = 1")
-        return reader
+    @contextmanager
+    def _read_client(self) -> Iterator[Client]:
+        # chDB serves one call at a time per connection: each concurrent reader borrows one of
+        # its own (opened on demand, kept for the next), none of them the writer's.
+        try:
+            client = self._idle_readers.get_nowait()
+        except queue.Empty:
+            client = self._open_client()
+        try:
+            yield client
+        finally:
+            self._idle_readers.put(client)
+
+    @contextmanager
+    def read_session(self, limits: QueryLimits) -> Iterator[ReadSession]:
+        # A new session per request: chDB keeps USE and SET per connection. The limits are set
+        # first and readonly last, since readonly=1 forbids changing any setting afterwards
+        # (a SETTINGS clause included). Its current database is Assay's, so unqualified
+        # table names mean Assay's tables.
+        client = self._open_client()
+        try:
+            try:
+                client.command(f"USE {self.database}")
+                client.command(f"SET {settings_clause({**limits.settings(), 'readonly': 1})}")
+            except Exception as exc:
+                raise StoreError(f"cannot prepare a read session: {exc}") from exc
+            yield ReadSession(client)
+        finally:
+            client.close()
+
+    def _open_client(self) -> Client:
+        try:
+            return clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
+        except Exception as exc:
+            raise StoreError(f"cannot open a read connection to {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle_readers.get_nowait().close()
+            except queue.Empty:
+                break
+            except Exception:
+                log.debug("closing a read connection failed", exc_info=True)
+        super().close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -10,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from assay.collector.settings import DEFAULT_DATABASE
 from assay.collector.store.base import ClickHouseStore, StoreError
+from assay.collector.store.reading import QueryLimits, ReadSession
 
 
 def parse_clickhouse_url(url: str) -> dict[str, Any]:
@@ -47,13 +51,30 @@ class ServerStore(ClickHouseStore):
                 f"cannot reach ClickHouse at {args['host']}:{args['port']}: {exc}"
             ) from exc
         self._connect_args = args
+        self._reader: Client | None = None
+        self._reader_lock = threading.Lock()
         super().__init__(client, database)
 
-    def _open_reader(self, limits: dict[str, Any]) -> Client:
-        # Opened after the migrations, so Assay's database exists; unqualified table names in
-        # a person's SQL then mean Assay's tables.
-        return clickhouse_connect.get_client(**self._connect_args, database=self.database)
+    @contextmanager
+    def read_session(self, limits: QueryLimits) -> Iterator[ReadSession]:
+        # Over HTTP without a session id every request is a session of its own, carrying its
+        # settings; readonly=2 lets them be sent (the API refuses SETTINGS clauses and SET).
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = self._open_reader()
+        yield ReadSession(self._reader, {**limits.settings(), "readonly": 2})
 
-    def _per_query_settings(self, limits: dict[str, Any]) -> dict[str, Any] | None:
-        # Over HTTP every request carries its own settings; readonly=2 still lets them be set.
-        return {**limits, "readonly": 2}
+    def _open_reader(self) -> Client:
+        try:
+            # Opened after the migrations, so Assay's database exists; unqualified table names
+            # in a person's SQL then mean Assay's tables.
+            return clickhouse_connect.get_client(
+                **self._connect_args, database=self.database, autogenerate_session_id=False
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot open a read connection: {exc}") from exc
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        super().close()

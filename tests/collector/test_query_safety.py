@@ -156,6 +156,62 @@ def test_what_reaches_outside_assay_is_refused_by_name(
     assert fragment in _refusal(collector, sql)
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT '--'; SELECT name FROM system.databases",
+        "SELECT '/*'; SELECT name FROM system.databases; SELECT '*/'",
+        "SELECT $$'$$; SELECT name FROM system.databases",
+        "SELECT 1; SELECT name FROM system.databases -- ;",
+        "SELECT '--'; USE system; SELECT 1",
+        "SELECT 1;; SELECT 2",
+    ],
+)
+def test_a_second_statement_is_refused_wherever_it_hides(
+    collector: RunningCollector, sql: str
+) -> None:
+    """ClickHouse's parser splits the text: a `;` in a literal or comment is not a split, and a
+    split hidden behind a quote or comment mark is still one."""
+    assert "one statement per request" in _refusal(collector, sql)
+    # Nothing ran: the reader still reads Assay's tables by their plain names.
+    assert _post(collector, "SELECT count() AS n FROM llm_calls").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("sql", "value"),
+    [
+        ("SELECT ';' AS v", ";"),
+        ("SELECT '--' AS v", "--"),
+        (
+            "SELECT $$; SELECT name FROM system.databases$$ AS v",
+            "; SELECT name FROM system.databases",
+        ),
+        ("SELECT 'a' AS v -- ; SELECT 2", "a"),
+        ("SELECT /* ; */ 'b' AS v;", "b"),
+        ("select 'c' as v ;  -- trailing", "c"),
+    ],
+)
+def test_semicolons_in_literals_and_comments_are_one_statement(
+    collector: RunningCollector, sql: str, value: str
+) -> None:
+    response = _post(collector, sql)
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [{"v": value}]
+
+
+def test_each_request_gets_a_fresh_session(collector: RunningCollector) -> None:
+    """Whatever one request leaves in a session, the next starts clean: the database is
+    Assay's and the limits are the collector's."""
+    for _ in range(3):
+        _post(collector, "USE system")  # refused, and would not outlive its request anyway
+        row = _post(
+            collector,
+            "SELECT currentDatabase() AS db, getSetting('readonly') AS ro, "
+            "getSetting('max_threads') AS threads",
+        ).json()["rows"][0]
+        assert row == {"db": "assay", "ro": 1, "threads": 1}
+
+
 def test_into_outfile_writes_nothing(collector: RunningCollector, tmp_path: Path) -> None:
     target = tmp_path / "out.tsv"
     error = _refusal(collector, f"SELECT 1 INTO OUTFILE '{target}'")

@@ -21,6 +21,7 @@ from assay.collector.normalize.rows import (
 from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.migrations import load_migrations, split_statements
+from assay.collector.store.reading import QueryLimits
 from assay.collector.store.server import ServerStore, parse_clickhouse_url
 from tests.docker_engine import require_docker
 
@@ -247,6 +248,7 @@ def test_server_store_on_a_real_clickhouse() -> None:
         store.insert("llm_calls", row, names, dedup_token="x")
         store.insert("llm_calls", row, names, dedup_token="x")
         assert store.query("SELECT count() FROM assay.llm_calls")[1] == [(1,)]
-        with pytest.raises(StoreError):
-            store.query_readonly("INSERT INTO assay.llm_calls (trace_id) VALUES ('x')", 5, 10)
+        limits = QueryLimits(5, 10, 2**30, 1, 2**20)
+        with pytest.raises(StoreError), store.read_session(limits) as session:
+            session.query("INSERT INTO assay.llm_calls (trace_id) VALUES ('x')")
         store.close()

@@ -1,0 +1,66 @@
+"""How many of the people's queries (`POST /api/query`) run at once, and on which threads.
+
+They run on a pool of their own, never on the event loop's default pool: that one serves the
+health check, the UI's reads and the spool's fsync before an OTLP request is acknowledged, so
+slow queries holding its threads stalled all of them. Past the limit a query is refused at once
+(429 with Retry-After) rather than queued: a queue of slow queries only grows. The threads run
+at the lowest CPU priority."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+RETRY_AFTER_S = 1
+# The query threads' nice value: the kernel then gives the CPU to ingestion, health checks and
+# the UI first, and to queries what is left. (With max_threads=1 the embedded engine runs a
+# query on the calling thread; threads it starts from there inherit the value.)
+QUERY_NICE = 19
+
+
+def _lower_priority() -> None:
+    # Not on Linux (no per-thread priority): queries share the CPU evenly.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_NICE)
+
+
+class QueriesBusy(Exception):
+    """Every slot is taken; the message says how many."""
+
+
+class QueryGate:
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._free = concurrency
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="assay-query", initializer=_lower_priority
+        )
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` on a query thread; QueriesBusy when `concurrency` queries are running."""
+        with self._lock:
+            if self._free == 0:
+                raise QueriesBusy(
+                    f"{self.concurrency} queries are running, the most this collector runs at "
+                    "once (query_concurrency): retry when one has finished"
+                )
+            self._free -= 1
+        future = self._pool.submit(work)
+        # The slot is free again when the work ends, not when the request does: a client that
+        # hangs up leaves its query running until its time limit, and it still counts.
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def _release(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._free += 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
