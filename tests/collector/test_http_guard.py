@@ -121,6 +121,7 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector
     running.stop()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("host", "status"),
     [

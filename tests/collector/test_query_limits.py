@@ -66,6 +66,7 @@ def _query(collector: RunningCollector, sql: str, timeout: float = 120) -> httpx
     return httpx.post(f"{collector.http_url}/api/query", json={"sql": sql}, timeout=timeout)
 
 
+@pytest.mark.integration
 def test_a_query_past_its_memory_limit_fails_and_the_collector_stays_small(
     limited: RunningCollector,
 ) -> None:
@@ -93,6 +94,7 @@ def test_a_query_past_its_memory_limit_fails_and_the_collector_stays_small(
     assert _query(limited, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
 
 
+@pytest.mark.integration
 def test_slow_queries_stall_neither_ingestion_nor_health_nor_the_ui(
     limited: RunningCollector,
 ) -> None:
