@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
 from tests.collector.test_cli import assay
 from tests.conftest import RunningCollector, start_collector
+
+pytestmark = pytest.mark.integration
 
 NEW_PRICES = {
     "taken": "2026-11-30",
@@ -94,11 +97,31 @@ def test_load_a_newer_price_file_and_price_stored_calls_again(tmp_path: Path) ->
     finally:
         collector.stop()
 
-    # Restarted on the same folder: the loaded file is still in force.
+    # Restarted on the same folder: the loaded file is still in force, a call sent now is
+    # stored (the first segment of a drained spool once carried the previous life's token,
+    # #14) and priced by it, and pricing both lives' calls again leaves one row per call.
     collector = start_collector(tmp_path / "data", tmp_path / "collector-2.log")
     try:
-        shown = json.loads(assay("prices", "--json", url=collector.http_url).stdout)
+        url = collector.http_url
+        shown = json.loads(assay("prices", "--json", url=url).stdout)
         assert (shown["version"], shown["origin"]) == (version, "loaded")
         assert shown["models"]["acme-large"]["input"] == 2.0
+
+        send_call(collector, "svc-a")
+        rows = cost_columns(collector, "svc-a", 2)
+        assert [(r["cost_source"], r["price_version"]) for r in rows] == [("priced", version)] * 2
+        done = assay("prices", "recompute", "--since", since, url=url)
+        assert done.returncode == 0, done.stderr
+        assert "2 call(s) priced again" in done.stderr and "priced 2 → 2" in done.stderr
+        (counted,) = collector.query(
+            "SELECT count() AS rows, uniqExact(span_id) AS calls, sum(cost_usd) AS cost "
+            "FROM assay.llm_calls WHERE service_name = 'svc-a'"
+        )
+        assert counted == {"rows": 2, "calls": 2, "cost": 0.012}
+        (rollup,) = collector.query(
+            "SELECT sum(calls) AS calls, round(sum(cost_usd), 9) AS cost, "
+            "sum(unpriced_calls) AS unpriced FROM assay.llm_calls_1m WHERE service_name = 'svc-a'"
+        )
+        assert rollup == {"calls": 2, "cost": 0.012, "unpriced": 0}
     finally:
         collector.stop()

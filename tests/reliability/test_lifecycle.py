@@ -32,6 +32,8 @@ from tests.conftest import RunningCollector, start_collector
 from tests.docker_engine import require_docker
 from tests.reliability.traffic import Batch, SendLog, send
 
+pytestmark = pytest.mark.integration
+
 PREVIOUS_RELEASE = Path(__file__).parent / "data" / "assay-0.1.0-folder.tar.gz"
 # What build_previous_release.py put in that folder.
 V0_STORED, V0_SPOOLED, V0_LOGS = 30, 20, 5
@@ -72,7 +74,7 @@ class Store:
         return ("--clickhouse-url", self.url) if self.url else ()
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.docker)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "embedded":
         with tarfile.open(PREVIOUS_RELEASE) as tar:
