@@ -12,15 +12,15 @@ from assay.collector import service
 from assay.collector.cli import main
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import ClickHouseStore
-from tests.reliability.inprocess import BreakableStore
+from tests.faults import FaultyStore
 
 
-class SwitchedStore(BreakableStore):
+class SwitchedStore(FaultyStore):
     """Down while the flag file exists; closed with the collector (it owns the store here)."""
 
     def __init__(self, store: ClickHouseStore, flag: Path) -> None:
         self.flag = flag
-        super().__init__(store)  # type: ignore[arg-type]
+        super().__init__(store)
 
     @property  # type: ignore[override]
     def down(self) -> bool:
