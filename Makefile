@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy -p assay.instrumentation -p assay.evaluators -p assay.collector
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml
 
 test: lint
 	$(BIN)/pytest

@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assay.collector.records.calls import CallFilters, Cursor, filter_choices, list_calls
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.ui.queries import CallFilters, Cursor, filter_choices, list_calls
 
 DAYS = 30
 

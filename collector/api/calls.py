@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.encoding import error_response, json_response, json_rows
+from assay.collector.records.calls import get_call
 from assay.collector.store.base import StoreError
-from assay.collector.ui.queries import get_call
 
 LIST_COLUMNS = (
     "timestamp",

@@ -27,7 +27,7 @@ from grafana_foundation_sdk.models.dashboard import DashboardLink as DashboardLi
 
 from assay.collector.grafana.query import DATASOURCE
 from assay.collector.grafana.sql import INCLUDE_EXPERIMENTS, Variable
-from assay.collector.ui.queries import CallFilters
+from assay.collector.records.calls import CallFilters
 
 TAGS = ["assay", "llm"]
 # The Assay UI's call page; a text box on every dashboard so a deployment can point it elsewhere.

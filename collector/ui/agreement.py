@@ -6,10 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.feedback import FEEDBACK_NAME, HUMAN_SOURCE
+from assay.collector.records.calls import records
+from assay.collector.records.feedback import FEEDBACK_NAME, HUMAN_SOURCE
 from assay.collector.store.base import Store
 from assay.collector.ui.pages import page, ui_endpoint, with_store
-from assay.collector.ui.queries import records
 from assay.evaluators.agreement import Agreement
 
 # A call's human verdict: each person's latest grade (of the call, or of its whole trace),

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.experiments import read_experiment
+from assay.collector.records.experiments import read_experiment
 from assay.collector.store.base import Store
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
 from assay.collector.ui.render import pretty_json

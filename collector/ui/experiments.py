@@ -9,11 +9,11 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from assay.collector.api.datasets import promote_call
+from assay.collector.records.calls import records
+from assay.collector.records.datasets import promote_call
 from assay.collector.store.base import Store
 from assay.collector.ui import session
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
-from assay.collector.ui.queries import records
 from assay.collector.ui.render import pretty_json
 
 MAX_ITEMS = 500

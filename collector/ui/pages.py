@@ -13,10 +13,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from assay.collector.api.feedback import DEFAULT_AUTHOR, HUMAN_SOURCE, Feedback, record_feedback
+from assay.collector.records import calls as queries
+from assay.collector.records.calls import CallFilters, Cursor
+from assay.collector.records.feedback import DEFAULT_AUTHOR, HUMAN_SOURCE, Feedback, record_feedback
 from assay.collector.store.base import Store, StoreError
-from assay.collector.ui import queries, render, session
-from assay.collector.ui.queries import CallFilters, Cursor
+from assay.collector.ui import render, session
 from assay.evaluators.base import EvalInput
 
 HERE = Path(__file__).parent

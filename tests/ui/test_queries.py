@@ -7,8 +7,8 @@ import time
 import uuid
 
 from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
+from assay.collector.records.calls import CallFilters, Cursor, list_calls
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.ui.queries import CallFilters, Cursor, list_calls
 
 
 def insert_calls(store: EmbeddedStore, service: str, count: int, start_ns: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The UI's reads: filtered, keyset-paged LLM calls, one call whole, its trace and its scores."""
+"""Reads of LLM calls for the UI and the API: filtered, keyset-paged lists, one call whole, its
+trace and its scores."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from assay.collector.api.feedback import FEEDBACK_NAME, HUMAN_SOURCE
 from assay.collector.normalize.rows import ORIENTED_VALUE_SQL
+from assay.collector.records.feedback import FEEDBACK_NAME, HUMAN_SOURCE
 from assay.collector.store.base import Store
 
 EXPERIMENT_SOURCE = "experiment"  # the `scores.source` of an experiment run's scores

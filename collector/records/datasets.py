@@ -1,0 +1,185 @@
+"""Dataset versions in the store: write one, read one back, promote a stored call into one.
+
+Item values are stored as JSON text in `dataset_items` ("" for a missing value). A promoted
+call's conversation (without the system instructions, kept in metadata) becomes the input, its
+answer the expected output unless one is given; the dataset gets a new version holding the
+previous items and this one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from assay.collector.normalize.rows import column_names, to_columns
+from assay.collector.store.base import Store
+from assay.evaluators.base import EvalInput
+from assay.evaluators.dataset import Dataset, DatasetItem, canonical_json
+
+
+@dataclass(slots=True)
+class DatasetRow:
+    table: ClassVar[str] = "datasets"
+
+    name: str
+    version: str
+    created_at: dt.datetime
+    description: str
+    item_count: int
+    metadata: str
+
+
+@dataclass(slots=True)
+class DatasetItemRow:
+    table: ClassVar[str] = "dataset_items"
+
+    dataset_name: str
+    dataset_version: str
+    item_id: str
+    input: str
+    expected: str
+    context: str
+    metadata: str
+    source_trace_id: str
+    source_span_id: str
+    created_at: dt.datetime
+    position: int
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else canonical_json(value)
+
+
+def _value(text: str) -> Any:
+    return json.loads(text) if text else None
+
+
+def write_dataset(store: Store, dataset: Dataset) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    version = dataset.version
+    items = [
+        DatasetItemRow(
+            dataset.name,
+            version,
+            item.id,
+            _text(item.input),
+            _text(item.expected),
+            _text(item.context),
+            canonical_json(dict(item.metadata)),
+            item.source_trace_id,
+            item.source_span_id,
+            now,
+            position,
+        )
+        for position, item in enumerate(dataset.items)
+    ]
+    if items:
+        store.insert(DatasetItemRow.table, to_columns(items), column_names(DatasetItemRow))
+    # The dataset row last: a version is listed only once its items are stored.
+    row = DatasetRow(
+        dataset.name,
+        version,
+        now,
+        dataset.description,
+        len(dataset.items),
+        canonical_json(dataset.metadata),
+    )
+    store.insert(DatasetRow.table, to_columns([row]), column_names(DatasetRow))
+
+
+def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any] | None:
+    """The version asked for, else the one stored last; None when there is none."""
+    db = store.database
+    where = "name = {name:String}" + (" AND version = {version:String}" if version else "")
+    _, rows = store.query(
+        f"SELECT version, created_at, description, metadata FROM {db}.datasets FINAL "
+        f"WHERE {where} ORDER BY created_at DESC LIMIT 1",
+        {"name": name, "version": version or ""},
+    )
+    if not rows:
+        return None
+    found_version, created_at, description, metadata = rows[0]
+    _, item_rows = store.query(
+        "SELECT item_id, input, expected, context, metadata, source_trace_id, source_span_id "
+        f"FROM {db}.dataset_items FINAL WHERE dataset_name = {{name:String}} "
+        "AND dataset_version = {version:String} ORDER BY position, item_id",
+        {"name": name, "version": found_version},
+    )
+    items = []
+    for item_id, input_, expected, context, item_meta, trace_id, span_id in item_rows:
+        item: dict[str, Any] = {
+            "id": item_id,
+            "input": _value(input_),
+            "expected": _value(expected),
+            "context": _value(context),
+            "metadata": _value(item_meta) or {},
+        }
+        if span_id:
+            item["source_trace_id"], item["source_span_id"] = trace_id, span_id
+        items.append(item)
+    return {
+        "name": name,
+        "version": found_version,
+        "created_at": created_at,
+        "description": description,
+        "metadata": _value(metadata) or {},
+        "items": items,
+    }
+
+
+_CALL_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "input_messages",
+    "output_messages",
+    "system_instructions",
+    "model",
+    "service_name",
+    "prompt_name",
+    "prompt_version",
+)
+
+
+def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Add the call with `span_id` to dataset `name` as a new version; the created item."""
+    _, rows = store.query(
+        f"SELECT {', '.join(_CALL_COLUMNS)} FROM {store.database}.llm_calls "
+        "WHERE span_id = {span_id:String} LIMIT 1",
+        {"span_id": span_id},
+    )
+    if not rows:
+        raise LookupError(
+            f"no LLM call with span id {span_id!r} (a call is stored within seconds of "
+            "arriving; check the id or retry)"
+        )
+    call = dict(zip(_CALL_COLUMNS, rows[0], strict=True))
+    seen = EvalInput.from_llm_call(call)
+    messages = seen.input if isinstance(seen.input, list) else []
+    system = "\n".join(m["content"] for m in messages if m.get("role") == "system")
+    metadata = {
+        key: call[key] for key in ("model", "service_name", "prompt_name", "prompt_version")
+    }
+    if system:
+        metadata["system_prompt"] = system
+    item = {
+        "input": [m for m in messages if m.get("role") != "system"],
+        "expected": body.get("expected", seen.output),
+        "metadata": {key: value for key, value in metadata.items() if value},
+        "source_trace_id": call["trace_id"],
+        "source_span_id": call["span_id"],
+    }
+    current = read_dataset(store, name, None)
+    previous = list(current["items"]) if current else []
+    new = Dataset(name, [item]).items[0]
+    # Promoting a call again (or one with the same conversation) updates that item in place.
+    items = [i for i in previous if i["id"] != new.id] + [new.to_dict()]
+    dataset = Dataset(
+        name,
+        items,
+        description=current["description"] if current else "",
+        metadata=current["metadata"] if current else {},
+    )
+    write_dataset(store, dataset)
+    created: DatasetItem = dataset[new.id]
+    return {**created.to_dict(), "dataset": name, "version": dataset.version}

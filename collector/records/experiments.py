@@ -1,0 +1,280 @@
+"""Experiment runs in the store: the checked shapes a run and its items arrive in, writing
+them (item scores with source `experiment`), and reading runs back with their items."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
+from assay.collector.records.datasets import read_dataset
+from assay.collector.store.base import Store
+
+# A run that can be a baseline: it completed, and no gate failed it (a run never gated, from a
+# notebook, counts; one `assay eval run` failed, or never finished judging, is never the bar
+# the next run is held to).
+BASELINE_CONDITION = "status = 'completed' AND verdict NOT IN ('failed', 'pending')"
+_ID = r"^[A-Za-z0-9_.:-]+$"
+
+
+class ExperimentIn(BaseModel):
+    experiment_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    name: str = Field(min_length=1, max_length=200)
+    dataset_name: str = ""
+    dataset_version: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    evaluators: dict[str, str] = Field(default_factory=dict)
+    git_commit: str = ""
+    started_at: float = Field(gt=0)  # epoch seconds
+    ended_at: float | None = None
+    status: Literal["running", "completed", "cancelled", "failed"] = "running"
+    item_count: int = Field(default=0, ge=0)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    repetitions: int = Field(default=1, ge=1)
+    # pending: a gate runs it and has not judged yet (a gate that died leaves it so)
+    verdict: Literal["", "pending", "passed", "failed"] = ""
+    gate: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScoreIn(BaseModel):
+    name: str = Field(min_length=1)
+    value: float = Field(ge=0.0, le=1.0)
+    label: str = ""
+    passed: bool | None = None
+    explanation: str = ""
+    evaluator_version: str = ""
+    cost_usd: float | None = None
+    duration_ms: float | None = None
+    error: str = ""
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+
+
+class ItemIn(BaseModel):
+    item_id: str = Field(min_length=1)
+    repetition: int = Field(default=0, ge=0)
+    trace_id: str = ""
+    span_id: str = ""
+    output: str = ""
+    status: Literal["ok", "error", "timeout"] = "ok"
+    error: str = ""
+    started_at: float = Field(gt=0)
+    duration_ms: float = Field(default=0.0, ge=0.0)
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    cost_usd: float | None = None
+    model: str = ""
+    scores: list[ScoreIn] = Field(default_factory=list)
+
+
+class ItemsIn(BaseModel):
+    items: list[ItemIn] = Field(max_length=10_000)
+
+
+@dataclass(slots=True)
+class ExperimentRow:
+    table: ClassVar[str] = "experiments"
+
+    experiment_id: str
+    name: str
+    dataset_name: str
+    dataset_version: str
+    params: str
+    evaluators: dict[str, str]
+    git_commit: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str
+    item_count: int
+    summary: str
+    repetitions: int = 1
+    verdict: str = ""
+    gate: str = ""
+
+
+@dataclass(slots=True)
+class ExperimentItemRow:
+    table: ClassVar[str] = "experiment_items"
+
+    experiment_id: str
+    item_id: str
+    repetition: int
+    trace_id: str
+    span_id: str
+    output: str
+    status: str
+    error: str
+    started_at: dt.datetime
+    duration_ms: float
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    model: str
+
+
+def _moment(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+
+
+def write_experiment(store: Store, run: ExperimentIn) -> None:
+    row = ExperimentRow(
+        run.experiment_id,
+        run.name,
+        run.dataset_name,
+        run.dataset_version,
+        json.dumps(run.params, sort_keys=True),
+        run.evaluators,
+        run.git_commit,
+        # The table replaces on started_at: the end record must carry the same start.
+        _moment(run.started_at),
+        _moment(run.ended_at) if run.ended_at is not None else None,
+        run.status,
+        run.item_count,
+        json.dumps(run.summary, sort_keys=True),
+        run.repetitions,
+        run.verdict,
+        json.dumps(run.gate, sort_keys=True) if run.gate else "",
+    )
+    store.insert(ExperimentRow.table, to_columns([row]), column_names(ExperimentRow))
+
+
+def experiment_rows(
+    store: Store, where: str, values: dict[str, Any], limit: int
+) -> list[dict[str, Any]]:
+    columns, rows = store.query(
+        "SELECT experiment_id, name, dataset_name, dataset_version, params, evaluators, "
+        "git_commit, started_at, ended_at, status, item_count, summary, repetitions, verdict, "
+        "gate "
+        f"FROM {store.database}.experiments FINAL {where} "
+        f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        values,
+    )
+    found = []
+    for row in rows:
+        record = dict(zip(columns, row, strict=True))
+        record["params"] = json.loads(record["params"] or "{}")
+        record["summary"] = json.loads(record["summary"] or "{}")
+        record["gate"] = json.loads(record["gate"] or "{}")
+        record["evaluators"] = dict(record["evaluators"])
+        found.append(record)
+    return found
+
+
+def find_experiment(store: Store, ref: str) -> dict[str, Any] | None:
+    """By experiment id, else the latest run with that name."""
+    for where in ("WHERE experiment_id = {ref:String}", "WHERE name = {ref:String}"):
+        rows = experiment_rows(store, where, {"ref": ref}, 1)
+        if rows:
+            return rows[0]
+    return None
+
+
+def write_items(store: Store, experiment: dict[str, Any], items: list[ItemIn], token: str) -> int:
+    experiment_id = experiment["experiment_id"]
+    item_rows = [
+        ExperimentItemRow(
+            experiment_id,
+            item.item_id,
+            item.repetition,
+            item.trace_id,
+            item.span_id,
+            item.output,
+            item.status,
+            item.error,
+            _moment(item.started_at),
+            item.duration_ms,
+            item.input_tokens,
+            item.output_tokens,
+            item.cost_usd,
+            item.model,
+        )
+        for item in items
+    ]
+    now = time.time_ns()
+    score_rows = [
+        ScoreRow(
+            timestamp=now,
+            trace_id=item.trace_id,
+            span_id=item.span_id,
+            name=score.name,
+            value=score.value,
+            label=score.label,
+            passed=score.passed,
+            explanation=score.explanation,
+            source="experiment",
+            evaluator_version=score.evaluator_version,
+            experiment_id=experiment_id,
+            dataset_item_id=item.item_id,
+            cost_usd=score.cost_usd,
+            duration_ms=score.duration_ms,
+            error=score.error,
+            direction=score.direction,
+        )
+        for item in items
+        for score in item.scores
+    ]
+    if item_rows:
+        store.insert(
+            ExperimentItemRow.table,
+            to_columns(item_rows),
+            column_names(ExperimentItemRow),
+            dedup_token=f"{token}-items",
+        )
+    if score_rows:
+        store.insert(
+            ScoreRow.table,
+            to_columns(score_rows),
+            column_names(ScoreRow),
+            dedup_token=f"{token}-scores",
+        )
+    return len(score_rows)
+
+
+def read_experiment(store: Store, ref: str) -> dict[str, Any] | None:
+    experiment = find_experiment(store, ref)
+    if experiment is None:
+        return None
+    db = store.database
+    values = {"id": experiment["experiment_id"]}
+    columns, rows = store.query(
+        "SELECT item_id, repetition, trace_id, span_id, output, status, error, started_at, "
+        "duration_ms, input_tokens, output_tokens, cost_usd, model "
+        f"FROM {db}.experiment_items FINAL WHERE experiment_id = {{id:String}}",
+        values,
+    )
+    runs = [dict(zip(columns, row, strict=True)) for row in rows]
+    # A score belongs to the run of its item whose span it names (each repetition has one).
+    by_span = {(run["item_id"], run["span_id"]): run for run in runs}
+    first = {run["item_id"]: run for run in sorted(runs, key=lambda r: -r["repetition"])}
+    score_columns, score_rows = store.query(
+        "SELECT dataset_item_id, span_id, name, value, label, passed, explanation, "
+        "evaluator_version, cost_usd, duration_ms, error, direction "
+        f"FROM {db}.scores FINAL "
+        "WHERE source = 'experiment' AND experiment_id = {id:String} ORDER BY name",
+        values,
+    )
+    for row in score_rows:
+        score = dict(zip(score_columns, row, strict=True))
+        item_id, span_id = score.pop("dataset_item_id"), score.pop("span_id")
+        run = by_span.get((item_id, span_id)) or first.get(item_id)
+        if run is not None:
+            run.setdefault("scores", []).append(score)
+    items: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        items.setdefault(run["item_id"], []).append(run)
+    dataset = read_dataset(store, experiment["dataset_name"], experiment["dataset_version"] or None)
+    order: dict[str, int] = {}
+    if dataset is not None:
+        for position, entry in enumerate(dataset["items"]):
+            order[entry["id"]] = position
+            for run in items.get(entry["id"], []):
+                for key in ("input", "expected", "context", "metadata"):
+                    run[key] = entry[key]
+    ordered = sorted(
+        runs, key=lambda i: (order.get(i["item_id"], len(order)), i["item_id"], i["repetition"])
+    )
+    return {"experiment": experiment, "items": ordered}
