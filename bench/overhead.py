@@ -151,12 +151,8 @@ def _reply_of(chunks: int) -> str:
 def serve_fake(chunks: int) -> None:
     """Serve the fake OpenAI API until stdin closes; print its base URL first."""
     sys.path.insert(0, str(ROOT))
-    from assay.collector.demo import fake_openai
     from assay.collector.demo.fake_openai import FakeOpenAI
 
-    # Each SSE chunk is its own small write: with Nagle's algorithm on, the client waits
-    # for delayed ACKs between chunks (wall time only, but it makes long runs crawl).
-    fake_openai._Handler.disable_nagle_algorithm = True
     reply = _reply_of(chunks)
     with FakeOpenAI(reply=lambda request: reply) as fake:
         print(fake.base_url, flush=True)

@@ -43,9 +43,8 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from assay.collector.demo.loopback import FakeHandler, LoopbackServer
+from assay.collector.demo.fake_server import FakeServer, Reply, Request, sse
 
 __all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "Script", "count_tokens"]
 
@@ -150,7 +149,7 @@ def default_reply(request: dict[str, Any], choice: int = 0) -> str:
     return " ".join([opening, *sentences])
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(FakeServer):
     """An OpenAI-compatible HTTP server on loopback, in daemon threads.
 
     `script` answers the requests it matches (see the module's docstring); `reply(request_json)
@@ -159,7 +158,7 @@ class FakeOpenAI(LoopbackServer):
     `clock()` gives the `created` timestamps (fix it to make responses byte-identical).
     `mutate(body) -> body`, when given, rewrites every successful JSON body and every
     stream event before it is sent: malformed answers on purpose, for robustness tests.
-    Every request body received is appended to `requests`.
+    Every request body received is in `requests`.
     """
 
     thread_name = "fake-openai"
@@ -177,27 +176,30 @@ class FakeOpenAI(LoopbackServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.reply = reply
+        self._reply_hook = reply
         self.script = dict(script or {})
         self.mutate = mutate
         self.latency = latency
         self.chunk_latency = chunk_latency
         self.cache_min_tokens = cache_min_tokens
         self.clock = clock
-        self.requests: list[dict[str, Any]] = []
         super().__init__(host, port)
 
     def answer_text(self, request: dict[str, Any], index: int = 0) -> str:
         """The text answering a (chat-shaped) request: scripted, else `reply`, else the default."""
         text = scripted_reply(self.script, request) if self.script else None
         if text is None:
-            text = self.reply(request) if self.reply else default_reply(request, index)
+            hook = self._reply_hook
+            text = hook(request) if hook else default_reply(request, index)
         return text
 
     @property
     def base_url(self) -> str:
         """`http://HOST:PORT/v1`, the `base_url` for an OpenAI client."""
         return f"{self.address}/v1"
+
+    def reply(self, request: Request) -> Reply:
+        return _Answers(self).reply(request)
 
     # -- answers, as JSON-ready dicts -------------------------------------------------------
 
@@ -668,146 +670,108 @@ def _error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-class _Handler(FakeHandler):
-    def _request_id(self) -> str:
-        return "req_" + hashlib.sha1(f"{time.time_ns()}{id(self)}".encode()).hexdigest()[:24]
+_RATE_LIMITED = _error_body(
+    f"Rate limit reached for {FAIL_429} in organization org-fake on requests per min (RPM): "
+    "Limit 3, Used 3, Requested 1. Please try again in 20s.",
+    "requests",
+    "rate_limit_exceeded",
+)
+_SERVER_ERROR = _error_body(
+    "The server had an error while processing your request. Sorry about that!",
+    "server_error",
+    None,
+)
 
-    def _send_json(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        mutate = self.server.fake.mutate
-        if mutate is not None and status == 200:
-            body = mutate(body)
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.send_header("x-request-id", self._request_id())
-        self.send_header("openai-processing-ms", "1")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path.rstrip("/").endswith("/models"):
-            models = [*RESPONSE_MODELS, *EMBEDDING_DIMENSIONS]
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "openai"} for m in models
-            ]
-            self._send_json(200, {"object": "list", "data": data})
-            return
-        self._not_found()
+def _request_id() -> str:
+    return "req_" + hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:24]
 
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            request = json.loads(raw or b"{}")
-            if not isinstance(request, dict):
-                raise ValueError("the body must be a JSON object")
-        except ValueError as error:
-            self._send_json(
-                400, _error_body(f"Invalid JSON body: {error}", "invalid_request_error", None)
-            )
-            return
-        fake.requests.append(request)
+
+class _Answers:
+    """How FakeOpenAI answers one request: routing, errors, JSON bodies and event streams."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.fake = fake
+
+    def reply(self, request: Request) -> Reply:
+        fake = self.fake
+        path = request.path.rstrip("/")
+        if request.method == "GET":
+            if path.endswith("/models"):
+                models = [*RESPONSE_MODELS, *EMBEDDING_DIMENSIONS]
+                data = [
+                    {"id": m, "object": "model", "created": 0, "owned_by": "openai"} for m in models
+                ]
+                return self.json({"object": "list", "data": data})
+            return self.not_found(request)
+        body = request.body
+        if not isinstance(body, dict):
+            detail = "the body must be a JSON object" if body is not None else "no body"
+            error = _error_body(f"Invalid JSON body: {detail}", "invalid_request_error", None)
+            return self.json(error, 400)
         if fake.latency:
             time.sleep(fake.latency)
-
-        path = urlsplit(self.path).path.rstrip("/")
-        model = request.get("model")
+        model = body.get("model")
+        drop = model == FAIL_MIDSTREAM
         if model == FAIL_429:
-            self._send_json(
-                429,
-                _error_body(
-                    f"Rate limit reached for {model} in organization org-fake on requests per "
-                    "min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
-                    "requests",
-                    "rate_limit_exceeded",
-                ),
-                {"retry-after": "0"},
-            )
-        elif model == FAIL_500:
-            self._send_json(
-                500,
-                _error_body(
-                    "The server had an error while processing your request. Sorry about that!",
-                    "server_error",
-                    None,
-                ),
-            )
+            return self.json(_RATE_LIMITED, 429, {"retry-after": "0"})
+        if model == FAIL_500:
+            return self.json(_SERVER_ERROR, 500)
         # Matched by suffix: Azure-style paths (/openai/deployments/NAME/...) work as well.
-        elif path.endswith("/chat/completions"):
-            if request.get("stream"):
-                self._stream(fake.chat_chunks(request), drop=model == FAIL_MIDSTREAM)
-            elif model == FAIL_MIDSTREAM:
-                self._drop_mid_body(fake.chat_completion(request))
-            else:
-                self._send_json(200, fake.chat_completion(request))
-        elif path.endswith("/responses"):
-            if request.get("stream"):
-                self._stream(
-                    fake.response_events(request), drop=model == FAIL_MIDSTREAM, done=False
-                )
-            else:
-                self._send_json(200, fake.response(request))
-        elif path.endswith("/completions"):
-            if request.get("stream"):
-                self._stream(fake.completion_chunks(request), drop=model == FAIL_MIDSTREAM)
-            else:
-                self._send_json(200, fake.completion(request))
-        elif path.endswith("/embeddings"):
-            self._send_json(200, fake.embeddings(request))
-        else:
-            self._not_found()
+        if path.endswith("/chat/completions"):
+            if body.get("stream"):
+                return self.stream(fake.chat_chunks(body), drop)
+            return self.json(fake.chat_completion(body), truncate=drop)
+        if path.endswith("/responses"):
+            if body.get("stream"):
+                return self.stream(fake.response_events(body), drop, done=False)
+            return self.json(fake.response(body))
+        if path.endswith("/completions"):
+            if body.get("stream"):
+                return self.stream(fake.completion_chunks(body), drop)
+            return self.json(fake.completion(body))
+        if path.endswith("/embeddings"):
+            return self.json(fake.embeddings(body))
+        return self.not_found(request)
 
-    def _not_found(self) -> None:
-        self._send_json(
-            404,
-            _error_body(f"Invalid URL ({self.command} {self.path})", "invalid_request_error", None),
+    def json(
+        self,
+        body: dict[str, Any],
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        truncate: bool = False,
+    ) -> Reply:
+        mutate = self.fake.mutate
+        if mutate is not None and status == 200:
+            body = mutate(body)
+        headers = {"x-request-id": _request_id(), "openai-processing-ms": "1", **(headers or {})}
+        return Reply(status, body, headers=headers, truncate=truncate)
+
+    def not_found(self, request: Request) -> Reply:
+        error = _error_body(
+            f"Invalid URL ({request.method} {request.path})", "invalid_request_error", None
         )
+        return self.json(error, 404)
 
-    def _stream(self, chunks: Iterator[Any], *, drop: bool, done: bool = True) -> None:
-        """Send server-sent events: chunks (`data:` only, then `[DONE]`, as chat completions
-        do) or (event name, data) pairs (`event:` and `data:`, as the Responses API does)."""
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("x-request-id", self._request_id())
-        self.end_headers()
-        delay = self.server.fake.chunk_latency
-        mutate = self.server.fake.mutate
-        for count, chunk in enumerate(chunks):
-            if drop and count == _MIDSTREAM_CHUNKS:
-                self.hang_up()
-                return
-            if delay and count:
-                time.sleep(delay)
-            if isinstance(chunk, tuple):
-                name, data = chunk
-                if mutate is not None:
-                    data = mutate(data)
-                self.write_chunk(
-                    b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
-                )
-            else:
-                if mutate is not None:
-                    chunk = mutate(chunk)
-                self.write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-        if done:
-            self.write_chunk(b"data: [DONE]\n\n")
-        self.end_chunks()
+    def stream(self, chunks: Iterator[Any], drop: bool, done: bool = True) -> Reply:
+        """Server-sent events: chunks (`data:` only, then `[DONE]`, as chat completions do)
+        or (event name, data) pairs (`event:` and `data:`, as the Responses API does)."""
+        mutate = self.fake.mutate
 
-    def _drop_mid_body(self, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload[: len(payload) // 2])
-        self.hang_up()
+        def events() -> Iterator[bytes]:
+            for chunk in chunks:
+                if isinstance(chunk, tuple):
+                    name, data = chunk
+                    yield sse(mutate(data) if mutate is not None else data, name)
+                else:
+                    yield sse(mutate(chunk) if mutate is not None else chunk)
+            if done:
+                yield b"data: [DONE]\n\n"
 
-
-FakeOpenAI.handler = _Handler  # defined after the class it serves
+        return Reply(
+            stream=events(),
+            content_type="text/event-stream; charset=utf-8",
+            headers={"x-request-id": _request_id()},
+            delay=self.fake.chunk_latency,
+            drop_after=_MIDSTREAM_CHUNKS if drop else None,
+        )

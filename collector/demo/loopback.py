@@ -92,6 +92,9 @@ class FakeHandler(BaseHTTPRequestHandler):
     hanging up mid-answer the way a failing proxy or API does."""
 
     protocol_version = "HTTP/1.1"
+    # Streams are many small writes: with Nagle's algorithm on, the client would wait for
+    # delayed ACKs between chunks (wall time only, but it makes long runs crawl).
+    disable_nagle_algorithm = True
     server: FakeHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -33,10 +33,9 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from assay.collector.demo.fake_openai import count_tokens, default_reply
-from assay.collector.demo.loopback import FakeHandler, LoopbackServer
+from assay.collector.demo.fake_server import FakeServer, Reply, Request, sse
 
 FAIL_429 = "fail-429"
 FAIL_529 = "fail-529"
@@ -90,12 +89,12 @@ def _is_tool_result_turn(message: dict[str, Any]) -> bool:
     )
 
 
-class FakeAnthropic(LoopbackServer):
+class FakeAnthropic(FakeServer):
     """An Anthropic Messages API server on loopback, in daemon threads.
 
     `mutate(body) -> body`, when given, rewrites every successful JSON body and every
     stream event before it is sent: malformed answers on purpose, for robustness tests.
-    Every request body received is appended to `requests`.
+    Every request body received is in `requests`.
     """
 
     thread_name = "fake-anthropic"
@@ -108,15 +107,45 @@ class FakeAnthropic(LoopbackServer):
         port: int = 0,
     ) -> None:
         self.mutate = mutate
-        self.requests: list[dict[str, Any]] = []
         self._cached_prefixes: set[str] = set()
         self._lock = threading.Lock()
         super().__init__(host, port)
 
-    @property
-    def base_url(self) -> str:
-        """`http://HOST:PORT`, the `base_url` for an Anthropic client."""
-        return self.address
+    def reply(self, request: Request) -> Reply:
+        body = request.body
+        if not isinstance(body, dict):
+            return self._json(_error_body("invalid_request_error", "Invalid JSON body"), 400)
+        model = body.get("model")
+        if request.path.rstrip("/") != "/v1/messages":
+            return self._json(_error_body("not_found_error", f"Not found: {request.path}"), 404)
+        if model in _ERRORS:
+            status, kind, message = _ERRORS[model]
+            return self._json(_error_body(kind, message), status)
+        if body.get("stream"):
+            return Reply(
+                stream=self._sse(self.events(body), fail=model == FAIL_MIDSTREAM),
+                content_type="text/event-stream; charset=utf-8",
+                headers={"cache-control": "no-cache", "request-id": _REQUEST_ID},
+            )
+        return self._json(self.message(body))
+
+    def _json(self, body: dict[str, Any], status: int = 200) -> Reply:
+        if self.mutate is not None and status == 200:
+            body = self.mutate(body)
+        headers = {"request-id": _REQUEST_ID}
+        if status == 429:
+            headers["retry-after"] = "0"
+        return Reply(status, body, headers=headers)
+
+    def _sse(self, events: Iterator[tuple[str, dict[str, Any]]], fail: bool) -> Iterator[bytes]:
+        for count, (name, data) in enumerate(events):
+            if fail and count == _MIDSTREAM_EVENTS:
+                # As the API does when it is overloaded mid-answer: an error event, then the end.
+                error = _error_body("overloaded_error", "Overloaded")
+                del error["request_id"]
+                yield sse(error, "error")
+                return
+            yield sse(self.mutate(data) if self.mutate is not None else data, name)
 
     # -- answers, as JSON-ready dicts -------------------------------------------------------
 
@@ -317,71 +346,8 @@ def _tool_to_use(request: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+_REQUEST_ID = "req_011CFakeAnthropic"
+
+
 def _error_body(kind: str, message: str) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "error": {"type": kind, "message": message},
-        "request_id": "req_011CFakeAnthropic",
-    }
-
-
-class _Handler(FakeHandler):
-    def _send_json(self, status: int, body: dict[str, Any]) -> None:
-        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
-        if mutate is not None and status == 200:
-            body = mutate(body)
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.send_header("request-id", "req_011CFakeAnthropic")
-        if status == 429:
-            self.send_header("retry-after", "0")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_POST(self) -> None:
-        fake: FakeAnthropic = self.server.fake  # type: ignore[assignment]
-        length = int(self.headers.get("content-length") or 0)
-        try:
-            request = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError as error:
-            self._send_json(400, _error_body("invalid_request_error", f"Invalid JSON: {error}"))
-            return
-        fake.requests.append(request)
-        model = request.get("model")
-        if urlsplit(self.path).path.rstrip("/") != "/v1/messages":
-            self._send_json(404, _error_body("not_found_error", f"Not found: {self.path}"))
-        elif model in _ERRORS:
-            status, kind, message = _ERRORS[model]
-            self._send_json(status, _error_body(kind, message))
-        elif request.get("stream"):
-            self._stream(fake.events(request), fail=model == FAIL_MIDSTREAM)
-        else:
-            self._send_json(200, fake.message(request))
-
-    def _stream(self, events: Iterator[tuple[str, dict[str, Any]]], *, fail: bool) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("request-id", "req_011CFakeAnthropic")
-        self.end_headers()
-        for count, (name, data) in enumerate(events):
-            if fail and count == _MIDSTREAM_EVENTS:
-                name, data = "error", _error_body("overloaded_error", "Overloaded")
-                del data["request_id"]
-                self._write_event(name, data)
-                break
-            self._write_event(name, data)
-        self.end_chunks()
-
-    def _write_event(self, name: str, data: dict[str, Any]) -> None:
-        mutate = self.server.fake.mutate  # type: ignore[attr-defined]
-        if mutate is not None and name != "error":
-            data = mutate(data)
-        payload = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
-        self.write_chunk(payload)
-
-
-FakeAnthropic.handler = _Handler  # defined after the class it serves
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": _REQUEST_ID}

@@ -35,10 +35,10 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from assay.collector.demo.fake_openai import count_tokens
-from assay.collector.demo.loopback import FakeHandler, LoopbackServer
+from assay.collector.demo.fake_server import FakeServer, Reply, Request
 
 __all__ = [
     "FAIL_MALFORMED",
@@ -94,6 +94,24 @@ def _exception_event(exception_type: str, message: str) -> bytes:
         },
         json.dumps({"message": message, "originalStatusCode": 500}).encode(),
     )
+
+
+def _answer(
+    body: Any = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    headers = {"x-amzn-RequestId": "fake-request-id", **(headers or {})}
+    return Reply(body=body, raw=raw, content_type=content_type, headers=headers)
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    reply = _answer(
+        body={"message": message}, headers={"x-amzn-ErrorType": f"{code}:http://internal"}
+    )
+    reply.status = status
+    return reply
 
 
 def _pieces(text: str) -> Iterator[str]:
@@ -232,18 +250,62 @@ def _converse_content(turn: _Turn) -> list[dict[str, Any]]:
     return [{"text": turn.text}]
 
 
-class FakeBedrock(LoopbackServer):
-    """A Bedrock runtime endpoint on loopback, in daemon threads; `requests` lists what came."""
+class FakeBedrock(FakeServer):
+    """A Bedrock runtime endpoint on loopback, in daemon threads; `calls` lists what came."""
 
     thread_name = "fake-bedrock"
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
-        self.requests: list[BedrockRequest] = []
 
     @property
     def endpoint_url(self) -> str:
         return self.address
+
+    @property
+    def calls(self) -> list[BedrockRequest]:
+        """The model calls received: operation, model id and body of each."""
+        calls = []
+        for request in self.received:
+            parts = request.path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "model":
+                calls.append(BedrockRequest(parts[2], unquote(parts[1]), request.body))
+        return calls
+
+    def reply(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")
+        if parts[0] == "guardrail":  # ApplyGuardrail: not an LLM call, nothing to trace
+            return Reply(body={"action": "NONE", "outputs": [], "assessments": []})
+        if len(parts) != 3 or parts[0] != "model":
+            return _error(404, "UnknownOperationException", f"No route for {request.path}")
+        model_id, operation = unquote(parts[1]), parts[2]
+        body = request.body
+        if not isinstance(body, dict):
+            return _error(400, "ValidationException", "Malformed input request: not JSON")
+        if model_id == FAIL_THROTTLE:
+            return _error(429, "ThrottlingException", "Too many requests, please wait.")
+        if model_id == FAIL_VALIDATION:
+            return _error(400, "ValidationException", "The provided model identifier is invalid.")
+        if operation == "converse":
+            return _answer(body=self.converse(model_id, body))
+        if operation == "converse-stream":
+            events = b"".join(self.converse_events(model_id, body))
+            return _answer(raw=events, content_type=_EVENT_STREAM)
+        if operation == "invoke":
+            response, tokens_in, tokens_out = self.invoke(model_id, body)
+            headers = {
+                "X-Amzn-Bedrock-Input-Token-Count": str(tokens_in),
+                "X-Amzn-Bedrock-Output-Token-Count": str(tokens_out),
+                "X-Amzn-Bedrock-Invocation-Latency": "20",
+            }
+            raw = MALFORMED_BODY if model_id == FAIL_MALFORMED else json.dumps(response).encode()
+            return _answer(raw=raw, headers=headers)
+        if operation == "invoke-with-response-stream":
+            chunks = [
+                _event("chunk", {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode()})
+                for chunk in self.invoke_chunks(model_id, body)
+            ]
+            if model_id == FAIL_MIDSTREAM:
+                chunks = [*chunks[:2], _exception_event("modelStreamErrorException", "Stopped.")]
+            return _answer(raw=b"".join(chunks), content_type=_EVENT_STREAM)
+        return _error(404, "UnknownOperationException", f"Unknown operation {operation}")
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for `boto3.client("bedrock-runtime", ...)` aimed at this fake."""
@@ -452,81 +514,3 @@ class FakeBedrock(LoopbackServer):
                 "firstByteLatency": 5,
             },
         }
-
-
-class _Handler(FakeHandler):
-    def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        headers = {"x-amzn-RequestId": "fake-request-id", **headers}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _send_error(self, status: int, code: str, message: str) -> None:
-        body = json.dumps({"message": message}).encode()
-        self._send(
-            status,
-            body,
-            {"content-type": "application/json", "x-amzn-ErrorType": f"{code}:http://internal"},
-        )
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        parts = urlsplit(self.path).path.strip("/").split("/")
-        if parts[0] == "guardrail":  # ApplyGuardrail: not an LLM call, nothing to trace
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            verdict = {"action": "NONE", "outputs": [], "assessments": []}
-            self._send(200, json.dumps(verdict).encode(), {"content-type": "application/json"})
-            return
-        if len(parts) != 3 or parts[0] != "model":
-            self._send_error(404, "UnknownOperationException", f"No route for {self.path}")
-            return
-        model_id, operation = unquote(parts[1]), parts[2]
-        length = int(self.headers.get("content-length") or 0)
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError as error:
-            self._send_error(400, "ValidationException", f"Malformed input request: {error}")
-            return
-        fake.requests.append(BedrockRequest(operation, model_id, body))
-        if model_id == FAIL_THROTTLE:
-            self._send_error(429, "ThrottlingException", "Too many requests, please wait.")
-        elif model_id == FAIL_VALIDATION:
-            self._send_error(
-                400, "ValidationException", "The provided model identifier is invalid."
-            )
-        elif operation == "converse":
-            self._send(
-                200,
-                json.dumps(fake.converse(model_id, body)).encode(),
-                {"content-type": "application/json"},
-            )
-        elif operation == "converse-stream":
-            self._send(
-                200, b"".join(fake.converse_events(model_id, body)), {"content-type": _EVENT_STREAM}
-            )
-        elif operation == "invoke":
-            response, tokens_in, tokens_out = fake.invoke(model_id, body)
-            headers = {
-                "content-type": "application/json",
-                "X-Amzn-Bedrock-Input-Token-Count": str(tokens_in),
-                "X-Amzn-Bedrock-Output-Token-Count": str(tokens_out),
-                "X-Amzn-Bedrock-Invocation-Latency": "20",
-            }
-            payload = json.dumps(response).encode()
-            self._send(200, MALFORMED_BODY if model_id == FAIL_MALFORMED else payload, headers)
-        elif operation == "invoke-with-response-stream":
-            events = [
-                _event("chunk", {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode()})
-                for chunk in fake.invoke_chunks(model_id, body)
-            ]
-            if model_id == FAIL_MIDSTREAM:
-                events = [*events[:2], _exception_event("modelStreamErrorException", "Stopped.")]
-            self._send(200, b"".join(events), {"content-type": _EVENT_STREAM})
-        else:
-            self._send_error(404, "UnknownOperationException", f"Unknown operation {operation}")
-
-
-FakeBedrock.handler = _Handler  # defined after the class it serves
