@@ -436,7 +436,8 @@ class TestAttributeExtractionFailing:
 
 class TestCostLookupFailing:
     @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
-    @pytest.mark.parametrize("function", ["cost_usd", "lookup", "_get_table"])
+    # Every step of pricing a call: the entry point, the table in force, the table's price.
+    @pytest.mark.parametrize("function", ["cost_usd", "current", "PriceTable.cost"])
     def test_same_value_tokens_kept_cost_left_out(
         self,
         bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
@@ -447,7 +448,8 @@ class TestCostLookupFailing:
     ) -> None:
         def prepare() -> None:
             pricing.reload()
-            monkeypatch.setattr(pricing, function, broken)
+            owner, _, name = function.rpartition(".")
+            monkeypatch.setattr(getattr(pricing, owner) if owner else pricing, name, broken)
 
         bare, traced = bare_then_traced(case, plain(case), prepare)
         pricing.reload()
