@@ -5,6 +5,7 @@ name."""
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -17,7 +18,15 @@ from assay.collector.grafana.llm_monitoring import monitoring
 
 
 def _numbered(model: dict[str, Any]) -> dict[str, Any]:
-    for number, panel in enumerate(model.get("panels", []), start=1):
+    """Each panel's id from its kind and title, so adding a panel moves no other one: links to
+    a panel (`viewPanel=`) and the alert rules pointing at it keep working."""
+    taken: dict[int, str] = {}
+    for panel in model.get("panels", []):
+        key = f"{panel['type']}:{panel['title']}"
+        number = zlib.crc32(key.encode()) % 1_000_000 + 1
+        if number in taken:
+            raise ValueError(f"{model['uid']}: {key!r} and {taken[number]!r} share id {number}")
+        taken[number] = key
         panel["id"] = number
     return model
 
