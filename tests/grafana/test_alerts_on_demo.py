@@ -24,6 +24,8 @@ from tests.conftest import RunningCollector, start_collector
 from tests.grafana.alert_rules import ROOT, checked_in_rules, evaluate
 from tests.grafana.panel_queries import panel_queries, resolve_variables
 
+pytestmark = pytest.mark.integration
+
 COMPOSE_SETTINGS = ROOT / "deploy" / "collector" / "assay.yaml"
 DEMO_EXTRAS = ROOT / "deploy" / "demo" / "experiments_and_reviews.py"
 DEMO_CALLS = 300

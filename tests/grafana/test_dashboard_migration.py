@@ -163,8 +163,9 @@ def test_an_upgraded_store_keeps_its_rollups_and_splits_new_traffic(
             ["quality", "toxicity"],
             [1.0, 0.5],
             ["higher_is_better", "lower_is_better"],
+            [start, start],  # within the table's TTL: a score of 1970 is dropped
         ],
-        ["trace_id", "span_id", "name", "value", "direction"],
+        ["trace_id", "span_id", "name", "value", "direction", "timestamp"],
     )
     _, graded = upgraded.query(
         f"SELECT span_id, is_experiment, direction FROM {upgraded.database}.call_scores "
