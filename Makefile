@@ -3,18 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+FILES  := $(VENV)/.package-files
+EXTRAS := .[collector,grafana,dev]
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench clean FORCE
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# A strict editable install links every file of the package into an `assay/` tree
+# (build/__editable__.*), so static tools (mypy, pyright, import-linter) see `assay.*` as any
+# installed package. It links files, not folders: a file added or removed makes it link again
+# (without the dependencies, unless pyproject.toml changed too).
+$(STAMP): pyproject.toml $(FILES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[collector,grafana,dev]'
-	@# mypy cannot follow the editable install's folder mapping: give it the `assay` tree.
-	@mkdir -p $(VENV)/mypy/assay
-	@for pkg in instrumentation evaluators collector; do ln -sfn $(CURDIR)/$$pkg $(VENV)/mypy/assay/$$pkg; done
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=strict \
+		$(if $(filter pyproject.toml,$?),-e '$(EXTRAS)',--no-deps -e .)
 	@touch $(STAMP)
+
+# The list of the package's files, rewritten only when a file comes or goes.
+$(FILES): FORCE
+	@mkdir -p $(VENV)
+	@find instrumentation evaluators collector -type f -not -path '*/__pycache__/*' | sort > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+FORCE:
 
 # Start the collector on embedded storage in ./assay-data (online evaluation rules from
 # examples/assay.yaml) and send demo traffic through it.
@@ -45,4 +57,4 @@ bench: install
 	$(BIN)/python bench/overhead.py
 
 clean:
-	rm -rf $(VENV) assay-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build assay-data .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ normalizer and the instrumentation load this file too. The tiers are wired here 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _require_every_file_installed()
     _load_system_certificates_lazily()
     for name, meaning in tiers.TIERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
@@ -57,6 +59,30 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)
     finally:
         tiers.running(None)
+
+
+_PACKAGES = {
+    "instrumentation": "assay.instrumentation",
+    "evaluators": "assay.evaluators",
+    "collector": "assay.collector",
+}
+
+
+def _require_every_file_installed() -> None:
+    """`make install`'s strict editable install links each file into build/: a module added
+    since is not importable until it runs again. Say that, instead of a ModuleNotFoundError."""
+    root = Path(__file__).resolve().parent.parent
+    for folder, package in _PACKAGES.items():
+        spec = importlib.util.find_spec(package)
+        installed = Path(next(iter(spec.submodule_search_locations or ()), "")) if spec else None
+        if installed is None or installed.resolve() == (root / folder).resolve():
+            continue  # not installed strictly: the folder itself is the package
+        source = {p.relative_to(root / folder) for p in (root / folder).rglob("*.py")}
+        missing = sorted(str(Path(folder, p)) for p in source if not (installed / p).exists())
+        if missing:
+            raise pytest.UsageError(
+                f"not in the editable install yet: {', '.join(missing[:5])}; run `make install`"
+            )
 
 
 def _load_system_certificates_lazily() -> None:

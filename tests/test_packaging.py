@@ -78,3 +78,12 @@ def test_importing_any_collector_or_evaluator_module_instruments_nothing() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_every_package_says_it_is_typed() -> None:
+    """PEP 561: without py.typed (in the folder and in the wheel) users' type checkers treat
+    the package as untyped, `from assay.evaluators import Score` included."""
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    for package, folder in PYPROJECT["tool"]["setuptools"]["package-dir"].items():
+        assert (ROOT / folder / "py.typed").is_file(), folder
+        assert "py.typed" in data.get(package, []), package
