@@ -219,12 +219,14 @@ class ConverseEvents:
         block[-1].append(fragment)
 
     def output_messages(self) -> list[msg.Part]:
+        # Adjacent text blocks make one text part: Nova streams each fragment of its reply
+        # as a content block of its own.
         message_parts: list[msg.Part] = []
         for _, block in sorted(self._blocks.items()):
             if block[0] == "text":
-                message_parts.append(msg.text_part("".join(block[1])))
+                msg.append_part(message_parts, msg.text_part("".join(block[1])))
             elif block[0] == "reasoning":
-                message_parts.append(msg.reasoning_part("".join(block[1])))
+                msg.append_part(message_parts, msg.reasoning_part("".join(block[1])))
             else:
                 arguments = parsed_arguments(block[3])
                 message_parts.append(msg.tool_call_part(block[1], block[2], arguments))

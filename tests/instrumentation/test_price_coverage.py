@@ -13,11 +13,9 @@ import yaml
 
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
+from tests.instrumentation.recordings.cassettes import RECORDINGS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDINGS = ROOT.parent / "shared" / "recordings"
-if not RECORDINGS.is_dir():  # a worktree sits one level deeper than the main checkout
-    RECORDINGS = ROOT.parents[1] / "shared" / "recordings"
 
 # How a model id names its provider, for a name found in a fixture's source.
 FAMILIES = (
@@ -49,6 +47,7 @@ RECORDED_PROVIDERS = {
     "google-genai": sc.PROVIDER_GCP_GEMINI,
     "mistral": sc.PROVIDER_MISTRAL_AI,
     "ollama": sc.PROVIDER_OLLAMA,
+    "together": sc.PROVIDER_TOGETHER_AI,
     "litellm": None,
 }
 
