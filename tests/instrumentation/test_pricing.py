@@ -14,7 +14,8 @@ import pytest
 from assay.instrumentation import pricing
 from assay.instrumentation.pricing import ModelPrice, cost_usd, lookup, prices_taken, reload
 
-PROVIDERS = {"openai", "anthropic", "google", "mistral", "cohere", "aws.bedrock"}
+# The providers, and Together (in the recorded traffic, reached through the OpenAI client)
+PROVIDERS = {"openai", "anthropic", "google", "mistral", "cohere", "aws.bedrock", "together_ai"}
 
 
 @pytest.fixture(autouse=True)

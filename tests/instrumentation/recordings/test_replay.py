@@ -69,9 +69,9 @@ def replay(call: RecordedCall) -> tuple[Any, BaseException | None, list[Any]]:
     """Make the recorded call against its recorded answer: (result, raised, requests sent)."""
     with ReplayServer(call) as server:
         try:
-            return make_call(call, server.base_url), None, server.requests
+            return make_call(call, server.base_url), None, server.received
         except Exception as error:  # an error answer raises in the client, as it should
-            return None, error, server.requests
+            return None, error, server.received
 
 
 def parts(span: ReadableSpan, kind: str) -> list[dict[str, Any]]:
