@@ -9,6 +9,7 @@ from assay.collector.api import api_routes
 from assay.collector.api.query_gate import QueryGate
 from assay.collector.auth import ApiAuthMiddleware, TokenCheck
 from assay.collector.http_guard import HostAllowList, HostNames, JsonApiWrites
+from assay.collector.login_sessions import LoginSessions
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
 from assay.collector.settings import CollectorSettings, listen_host
@@ -21,6 +22,7 @@ def build_http_app(
 ) -> Starlette:
     otlp_auth = TokenCheck(settings.otlp_tokens, "OTLP")
     api_auth = TokenCheck(settings.api_tokens, "API")
+    sessions = LoginSessions(store, api_auth, settings.ui_session_hours * 3600)
     app = Starlette(
         routes=[*otlp_routes(pipeline, settings.max_request_bytes, otlp_auth), *api_routes()],
         middleware=[
@@ -28,7 +30,7 @@ def build_http_app(
                 HostAllowList,
                 names=HostNames(settings.allowed_hosts, (settings.host, listen_host(settings))),
             ),
-            Middleware(ApiAuthMiddleware, check=api_auth),
+            Middleware(ApiAuthMiddleware, check=api_auth, sessions=sessions),
             Middleware(JsonApiWrites),
         ],
     )
@@ -38,5 +40,6 @@ def build_http_app(
     app.state.settings = settings
     app.state.version = version
     app.state.api_auth = api_auth
+    app.state.login_sessions = sessions
     app.state.query_gate = QueryGate(settings.query_concurrency)
     return app

@@ -1,5 +1,5 @@
 """Bearer-token checks for the OTLP receivers and the API, and the guard middleware of the API
-and the UI (whose browsers present a session cookie derived from a token instead)."""
+and the UI (whose browsers present a login session cookie instead: collector/login_sessions.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assay.collector.store.base import StoreError
+
+if TYPE_CHECKING:
+    from assay.collector.login_sessions import LoginSessions
 
 # Paths the API guard leaves alone: OTLP checks its own tokens (they differ from the API's),
 # and load balancers probe health without credentials (it then answers the status only).
@@ -20,12 +26,8 @@ OPEN_PATHS = frozenset({"/api/health", "/login"})
 API_PATH_PREFIX = "/api/"
 STATIC_PATH_PREFIX = "/static/"  # the UI's CSS and script: nothing secret, needed by /login
 SESSION_COOKIE = "assay_session"
-_SESSION_CONTEXT = b"assay-ui-session-v1"
+LOGIN_SESSION_KEY = "login_session"  # where the guard leaves the request's session (scope state)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="assay"'}
-
-
-def _session_value(token: bytes) -> str:
-    return hmac.new(token, _SESSION_CONTEXT, hashlib.sha256).hexdigest()
 
 
 class TokenCheck:
@@ -33,8 +35,6 @@ class TokenCheck:
 
     def __init__(self, tokens: Iterable[str], what: str) -> None:
         self._tokens = [t.encode() for t in tokens if t]
-        # The tokens are fixed: their session cookies are derived once, not per UI request.
-        self._sessions = [_session_value(t).encode() for t in self._tokens]
         self.what = what  # "OTLP" or "API", for messages
 
     @property
@@ -63,23 +63,24 @@ class TokenCheck:
     def allows(self, authorization: str | None) -> bool:
         return self.refusal(authorization) is None
 
-    def session_for(self, token: str) -> str | None:
-        """The UI session cookie value for a valid token (a keyed hash of it, so the cookie
-        never holds the token itself), or None when the token is not accepted."""
+    def binding(self, token: str, session_id: str) -> str | None:
+        """A keyed hash tying a login session to the token that opened it (the token is the
+        key, so the stored value says nothing about it), or None when the token is refused."""
         if not self.allows(f"Bearer {token}"):
             return None
-        return _session_value(token.strip().encode())
+        return _bind(token.strip().encode(), session_id)
 
-    def allows_session(self, cookie: str | None) -> bool:
-        if not self._tokens:
-            return True
-        if not cookie:
-            return False
-        presented = cookie.encode()
+    def holds(self, session_id: str, binding: str) -> bool:
+        """Whether the token that opened the session is still one of these."""
+        presented = binding.encode()
         matched = False
-        for expected in self._sessions:
-            matched |= hmac.compare_digest(expected, presented)
+        for accepted in self._tokens:
+            matched |= hmac.compare_digest(_bind(accepted, session_id).encode(), presented)
         return matched
+
+
+def _bind(token: bytes, session_id: str) -> str:
+    return hmac.new(token, session_id.encode(), hashlib.sha256).hexdigest()
 
 
 def is_api_path(path: str) -> bool:
@@ -97,13 +98,15 @@ def request_cookie(headers: Headers, name: str) -> str | None:
 
 class ApiAuthMiddleware:
     """Answers 401 to API requests without a valid bearer token, and sends UI requests without
-    one or a valid session cookie to the login page (plain ASGI, so the check costs one header
-    lookup and never buffers a body). The API takes bearer tokens only: a cookie, which a
-    browser attaches by itself, never authorises an API call."""
+    one or a valid login session to the login page (plain ASGI, so the check never buffers a
+    body). The API takes bearer tokens only: a cookie, which a browser attaches by itself,
+    never authorises an API call. A UI request's session is left in the scope's state for the
+    pages (its CSRF token)."""
 
-    def __init__(self, app: ASGIApp, check: TokenCheck) -> None:
+    def __init__(self, app: ASGIApp, check: TokenCheck, sessions: LoginSessions) -> None:
         self.app = app
         self.check = check
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.check.enabled and is_api_path(scope["path"]):
@@ -111,7 +114,14 @@ class ApiAuthMiddleware:
             reason = self.check.refusal(headers.get("authorization"))
             path: str = scope["path"]
             if reason is not None and not path.startswith(API_PATH_PREFIX):
-                if self.check.allows_session(request_cookie(headers, SESSION_COOKIE)):
+                try:
+                    found = await self.sessions.find(request_cookie(headers, SESSION_COOKIE))
+                except StoreError as exc:
+                    message = f"the store did not answer, so the login cannot be checked: {exc}"
+                    await JSONResponse({"error": message}, 503)(scope, receive, send)
+                    return
+                if found is not None:
+                    scope.setdefault("state", {})[LOGIN_SESSION_KEY] = found
                     reason = None
                 elif "text/html" in headers.get("accept", ""):  # a browser: to the login form
                     query = scope.get("query_string", b"").decode("latin-1")

@@ -11,7 +11,7 @@ is, to the browser, the same origin as the collector. So:
   stored data;
 - a state-changing API request must carry `Content-Type: application/json`, which a browser
   sends cross-site only after a CORS preflight that this server never grants, and must not come
-  from a page of another origin (its `Origin` header).
+  from a page of another origin (its `Origin` header, or without one its `Referer`).
 """
 
 from __future__ import annotations
@@ -119,11 +119,22 @@ class JsonApiWrites:
         await self.app(scope, receive, send)
 
 
-def _refusal(headers: Headers) -> tuple[int, str] | None:
+def sent_from(headers: Headers) -> str | None:
+    """The host[:port] of the page a request says it was sent from: its Origin's, else its
+    Referer's (a browser may leave Origin out); "" for an opaque origin ("null"); None when the
+    request names none (a client that is not a browser)."""
     origin = headers.get("origin")
-    host = headers.get("host", "").lower()
-    if origin is not None and (origin == "null" or urlsplit(origin.lower()).netloc != host):
-        return 403, f"cross-site request from {origin} refused: the API takes no orders from pages"
+    if origin is not None:
+        return "" if origin.strip() == "null" else urlsplit(origin.strip().lower()).netloc
+    referer = headers.get("referer")
+    return urlsplit(referer.strip().lower()).netloc if referer else None
+
+
+def _refusal(headers: Headers) -> tuple[int, str] | None:
+    source = sent_from(headers)
+    if source is not None and source != headers.get("host", "").lower():
+        sender = headers.get("origin") or headers.get("referer")
+        return 403, f"cross-site request from {sender} refused: the API takes no orders from pages"
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != JSON_MEDIA_TYPE:
         return 415, f"send JSON (Content-Type: {JSON_MEDIA_TYPE}), not {media_type or 'nothing'}"

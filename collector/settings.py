@@ -73,6 +73,8 @@ class CollectorSettings(BaseSettings):
     # NoDecode: the environment gives them comma-separated rather than as JSON.
     otlp_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long a UI login lasts (collector/login_sessions.py); logging out ends it sooner.
+    ui_session_hours: float = Field(default=12.0, gt=0)
     # Without API tokens the UI and API are open, so the collector listens on loopback only
     # whatever `host` says; this lets it serve `host` open (a private container network).
     open_without_token: bool = False

@@ -52,6 +52,7 @@ SHARD_KEYS = {
     "otel_metrics_histogram": "cityHash64(ServiceName, MetricName, Attributes)",
     "collector_stats": "cityHash64(instance)",
     "price_tables": "cityHash64(version)",
+    "ui_sessions": "cityHash64(session_hash)",
 }
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).
 _NON_REPLICATED_SETTINGS = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")

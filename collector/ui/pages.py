@@ -214,7 +214,6 @@ async def grade(request: Request) -> Response:
 
 # --- who is at the browser -----------------------------------------------------------------------
 async def login(request: Request) -> Response:
-    check = request.app.state.api_auth
     if request.method == "GET":
         return page(request, "login.html", error="")
     form = await request.form()
@@ -222,9 +221,11 @@ async def login(request: Request) -> Response:
         session.check_csrf(request, form)
     except session.CsrfRefused as exc:
         return page(request, "login.html", 403, error=str(exc))
-    outcome = session.sign_in(
-        request, check, str(form.get("token") or ""), str(form.get("name") or "")
-    )
+    token, name = str(form.get("token") or ""), str(form.get("name") or "")
+    try:
+        outcome = await asyncio.to_thread(session.sign_in, request, token, name)
+    except StoreError as exc:
+        return page(request, "login.html", 503, error=f"the store did not answer: {exc}")
     if isinstance(outcome, str):
         return page(request, "login.html", 401, error=outcome)
     return outcome
@@ -233,7 +234,7 @@ async def login(request: Request) -> Response:
 @ui_endpoint
 async def logout(request: Request) -> Response:
     session.check_csrf(request, await request.form())
-    return session.sign_out()
+    return await asyncio.to_thread(session.sign_out, request)
 
 
 @ui_endpoint

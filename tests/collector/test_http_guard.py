@@ -3,13 +3,18 @@ same-origin, and only requests naming the collector in `Host` reach the UI and A
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from starlette.routing import Route
 
+from assay.collector.api import api_routes
+from assay.collector.http_guard import SAFE_METHODS
+from assay.collector.ui import ui_routes
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector, start_collector
 
@@ -137,3 +142,79 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector
 def test_allowed_hosts_names_more(named: RunningCollector, host: str, status: int) -> None:
     response = httpx.get(f"{named.http_url}/api/calls?limit=1", headers={"Host": host})
     assert response.status_code == status, response.text
+
+
+# --- every state-changing route, from a foreign page ---------------------------------------------
+def _state_changing_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route of the HTTP port that is not a read, path parameters
+    filled in: taken from the routes themselves, so a new one cannot skip the tests below."""
+    found = []
+    for route in [*api_routes(), *ui_routes()]:
+        if isinstance(route, Route):
+            for method in sorted((route.methods or set()) - SAFE_METHODS):
+                found.append((method, re.sub(r"\{[^}]*\}", "x", route.path_format)))
+    return found
+
+
+STATE_CHANGING = _state_changing_routes()
+FOREIGN = "http://evil.example"
+# What each kind of route answers a request it refuses: the API by content type and origin,
+# the UI by its CSRF check.
+REFUSED = {"api": {403, 415}, "ui": {403}}
+# Tables a forged write would add rows to.
+WRITTEN = ("datasets", "dataset_items", "experiments", "experiment_items", "scores", "price_tables")
+
+
+def _kind(path: str) -> str:
+    return "api" if path.startswith("/api/") else "ui"
+
+
+def _row_counts(collector: RunningCollector) -> dict[str, int]:
+    return {
+        table: collector.query(f"SELECT count() AS n FROM assay.{table}")[0]["n"]
+        for table in WRITTEN
+    }
+
+
+def test_the_routes_under_test_are_all_there() -> None:
+    assert len(STATE_CHANGING) >= 13
+    for expected in ("/api/datasets", "/api/prices/recompute", "/grade", "/calls/x/dataset"):
+        assert ("POST", expected) in STATE_CHANGING
+
+
+@pytest.mark.parametrize(("method", "path"), STATE_CHANGING)
+def test_no_state_changing_route_takes_orders_from_another_page(
+    collector: RunningCollector, method: str, path: str
+) -> None:
+    """The default, token-less collector: a cross-site form (text/plain or form-encoded, with a
+    CSRF pair of the attacker's making), or a fetch naming another origin in Origin or Referer
+    or an opaque one, changes nothing, whatever the body says."""
+    before = _row_counts(collector)
+    url = f"{collector.http_url}{path}"
+    json_body = '{"name": "forged", "items": [{"input": "x"}], "sql": "SELECT 1", "value": 1}'
+    pair = {"assay_csrf": "chosen"}  # a cookie the attacker could plant, with the same field
+    form = {"csrf": "chosen", "span_id": "x", "value": "1", "token": "", "name": "mallory"}
+    attempts: list[tuple[str, dict[str, str], str | dict[str, str]]] = [
+        ("text/plain form", {"Content-Type": "text/plain"}, json_body),
+        ("urlencoded form, no CSRF", {}, {"span_id": "x", "value": "1", "name": "forged"}),
+        ("foreign Origin", {"Origin": FOREIGN}, form),
+        ("foreign Referer", {"Referer": f"{FOREIGN}/page"}, form),
+        ("opaque Origin", {"Origin": "null"}, form),
+        (
+            "JSON, foreign Origin",
+            {"Origin": FOREIGN, "Content-Type": "application/json"},
+            json_body,
+        ),
+        (
+            "JSON, foreign Referer",
+            {"Referer": FOREIGN, "Content-Type": "application/json"},
+            json_body,
+        ),
+    ]
+    for what, headers, body in attempts:
+        if isinstance(body, dict):
+            response = httpx.request(method, url, data=body, headers=headers, cookies=pair)
+        else:
+            response = httpx.request(method, url, content=body, headers=headers, cookies=pair)
+        assert response.status_code in REFUSED[_kind(path)], (what, response.text)
+    assert _row_counts(collector) == before
