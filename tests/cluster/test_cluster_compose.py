@@ -7,6 +7,7 @@ and pulled, and the cluster elects its Keeper leader before the collectors start
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -26,8 +27,21 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ["docker", "compose", "-f", str(ROOT / "docker-compose.cluster.yml")]
 
 
+# The stack has no default passwords; this run's are its own.
+PASSWORDS = {
+    name: uuid.uuid4().hex
+    for name in ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+}
+
+
 def compose(*args: str, timeout: float = 900) -> None:
-    subprocess.run([*COMPOSE, *args], cwd=ROOT, check=True, timeout=timeout)
+    subprocess.run(
+        [*COMPOSE, *args],
+        cwd=ROOT,
+        check=True,
+        timeout=timeout,
+        env={**os.environ, **PASSWORDS},
+    )
 
 
 def clickhouse(sql: str) -> str:

@@ -5,7 +5,9 @@ is set), and a `demo` profile sending traffic from inside the stack."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,45 @@ def test_grafana_reads_through_a_read_only_clickhouse_user(name: str) -> None:
         anchor = compose(name).get("x-clickhouse", {}).get("environment", {})
         environment |= anchor
         assert "CLICKHOUSE_GRAFANA_PASSWORD" in environment
-    assert interpolated(grafana["CLICKHOUSE_PASSWORD"]) == "grafana"
+    assert "CLICKHOUSE_GRAFANA_PASSWORD" in grafana["CLICKHOUSE_PASSWORD"]
+
+
+PASSWORDS = ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_no_password_has_a_default(name: str) -> None:
+    """Compose refuses to start a stack whose passwords are not set (`${VAR:?message}`), rather
+    than give ClickHouse and Grafana passwords everyone knows."""
+    uses = re.findall(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", (ROOT / name).read_text())
+    assert {variable for variable, _ in uses} >= set(PASSWORDS[1:])
+    for variable, rest in uses:
+        assert variable in PASSWORDS and rest.startswith(":?"), f"${{{variable}{rest}}}"
+
+
+@pytest.mark.subprocess
+def test_deploy_passwords_fills_the_env_file_once(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("ASSAY_ALERTS_TO=ops@example.com\nGRAFANA_ADMIN_PASSWORD=mine")
+
+    def run() -> dict[str, str]:
+        subprocess.run(
+            [str(ROOT / "deploy" / "passwords")],
+            env={**os.environ, "ENV_FILE": str(env_file)},
+            check=True,
+            capture_output=True,
+        )
+        lines = env_file.read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+    first = run()
+    assert (
+        first["ASSAY_ALERTS_TO"] == "ops@example.com" and first["GRAFANA_ADMIN_PASSWORD"] == "mine"
+    )
+    for variable in PASSWORDS[:2]:
+        assert re.fullmatch("[0-9a-f]{32}", first[variable]), first
+    assert first["CLICKHOUSE_PASSWORD"] != first["CLICKHOUSE_GRAFANA_PASSWORD"]
+    assert run() == first  # a second run keeps them
 
 
 def test_the_reader_can_only_read_the_assay_database(embedded_store: EmbeddedStore) -> None:
