@@ -58,6 +58,9 @@ class AlertRule:
     severity: str = "warning"
     pending: str = "5m"  # how long the condition holds before the rule fires
     no_data: str = "OK"  # no rows: nothing to judge (no traffic)
+    # The query failed (ClickHouse down): "Error" raises Grafana's DatasourceError alert for the
+    # rule, "Alerting" fires the rule itself.
+    exec_error: str = "Error"
 
 
 def rules(budgets: Mapping[str, Budget]) -> list[AlertRule]:
@@ -216,11 +219,34 @@ def rules(budgets: Mapping[str, Budget]) -> list[AlertRule]:
             "s",
             "{{ $labels.instance }} wrote no counters for {{ $values.A.Value }} s",
             "A collector that reported in the last hour wrote nothing since: it stopped, or it "
-            "cannot reach the store (its spool then fills). When ClickHouse itself is down, "
-            "every rule's query fails and Grafana raises its DatasourceError alert instead.",
+            "cannot reach the store (its spool then fills). When every collector goes silent "
+            "at once, the store-down rule fires too.",
             ("assay-collectors", "Collectors reporting"),
             severity="critical",
             pending="0s",
+        ),
+        AlertRule(
+            "assay-store-down",
+            "The store is down",
+            COLLECTORS,
+            "SELECT toFloat64(dateDiff('second', max(timestamp), $__toTime)) AS since_write_s\n"
+            f"FROM {DATABASE}.collector_stats\nWHERE $__timeFilter(timestamp)\n"
+            "HAVING count() > 0",
+            3600,
+            "collector_silence_s",
+            "s",
+            "The store took no write from any collector for {{ $values.A.Value }} s, or it does "
+            "not answer Grafana",
+            "Either ClickHouse does not answer Grafana's query (down, unreachable, refusing the "
+            "user): the rule fires on the query's error; or it answers but no collector that "
+            "reported in the last hour has written to it since: every collector writes its "
+            "counters every few seconds, so all of them falling silent at once is the store "
+            "taking no writes (read-only, disk full, unreachable from the collectors, whose "
+            "spools then fill).",
+            ("assay-collectors", "Since the store last took a write"),
+            severity="critical",
+            pending="1m",
+            exec_error="Alerting",
         ),
     ]
 
@@ -291,7 +317,7 @@ def rule_groups(
                 "dashboardUid": rule.panel[0],
                 "panelId": panel_ids[rule.panel],
                 "noDataState": rule.no_data,
-                "execErrState": "Error",
+                "execErrState": rule.exec_error,
                 "for": rule.pending,
                 "annotations": {
                     "summary": rule.summary,

@@ -82,7 +82,8 @@ DEFAULTS: tuple[Budget, ...] = (
         "collector_silence_s",
         120,
         "s",
-        "Time since a collector last wrote its counters: it stopped, or cannot reach the store.",
+        "Time since a collector last wrote its counters: it stopped, or cannot reach the store "
+        "(every collector at once: the store is down).",
     ),
     Budget(
         "spool_age_s",

@@ -137,6 +137,20 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
         )
         .with_panel(
             stat_value(
+                "Since the store last took a write",
+                "SELECT dateDiff('second', max(timestamp), $__toTime) AS since_s\n"
+                f"FROM {DATABASE}.collector_stats\nWHERE $__timeFilter(timestamp)\n"
+                "HAVING count() > 0",
+                "s",
+                "Time since any collector last wrote its counters to the store, whichever "
+                "collector is selected: every collector writes every few seconds, so a long "
+                "silence from all of them at once is the store taking no writes (red at the "
+                "collector-silence budget). No value: no collector reported in the range.",
+                budget_steps(budgets["collector_silence_s"]),
+            )
+        )
+        .with_panel(
+            stat_value(
                 "Store unreachable",
                 f"SELECT countIf(NOT store_reachable) AS reports FROM {STATS}",
                 "short",

@@ -1,6 +1,7 @@
 """The checked-in alert rules, evaluated as Grafana evaluates them: the query with the plugin's
 macros expanded over the rule's time range, its rows read as alert instances (text columns are
-labels, the one number the value), and the threshold expression applied."""
+labels, the one number the value), and the threshold expression applied; a query that fails
+because the store is unreachable gives the rule's execErrState."""
 
 from __future__ import annotations
 
@@ -31,14 +32,29 @@ class Instance:
         return dict(self.labels)[name]
 
 
+class StoreUnreachable(Exception):
+    """What a runner raises when ClickHouse does not answer (the query fails in Grafana)."""
+
+
 @dataclass(frozen=True)
 class Evaluation:
     instances: list[Instance]
     threshold: float
+    error: str = ""  # the query failed: what the data source said
+    on_error: str = "Error"  # the rule's execErrState
 
     @property
     def firing(self) -> list[Instance]:
+        """The rule's own firing instances; on a failed query, one without labels if the
+        rule's execErrState is Alerting."""
+        if self.error:
+            return [Instance((), float("inf"))] if self.on_error == "Alerting" else []
         return [i for i in self.instances if i.value > self.threshold]
+
+    @property
+    def datasource_error(self) -> bool:
+        """Grafana raises its DatasourceError alert for the rule instead of firing it."""
+        return bool(self.error) and self.on_error == "Error"
 
 
 def checked_in_rules() -> Iterator[dict[str, Any]]:
@@ -72,7 +88,13 @@ def evaluate(
 ) -> Evaluation:
     """The rule's alert instances at `now`; asserts the query answers in the tabular form
     Grafana alerts on (one numeric column, text labels, one row per label set)."""
-    names, rows = run(query_sql(alert, now, database))
+    [condition] = alert["data"][1]["model"]["conditions"]
+    assert condition["evaluator"]["type"] == "gt"
+    threshold = float(condition["evaluator"]["params"][0])
+    try:
+        names, rows = run(query_sql(alert, now, database))
+    except StoreUnreachable as exc:
+        return Evaluation([], threshold, error=str(exc), on_error=alert["execErrState"])
     instances = []
     if rows:
         numeric = [i for i in range(len(names)) if any(_is_number(r[i]) for r in rows)]
@@ -85,6 +107,4 @@ def evaluate(
                 instances.append(Instance(labels, float(row[value_at])))
         label_sets = [i.labels for i in instances]
         assert len(set(label_sets)) == len(label_sets), f"{alert['uid']}: repeated labels"
-    [condition] = alert["data"][1]["model"]["conditions"]
-    assert condition["evaluator"]["type"] == "gt"
-    return Evaluation(instances, float(condition["evaluator"]["params"][0]))
+    return Evaluation(instances, threshold)

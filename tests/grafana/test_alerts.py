@@ -4,18 +4,28 @@ once data is made to break it; and the provisioning files Grafana reads are well
 from __future__ import annotations
 
 import itertools
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import clickhouse_connect
 import pytest
 import yaml
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from assay.collector.grafana.alerts import ContactError, contact_point
 from assay.collector.grafana.file_schema import ProvisioningError, validate, validate_together
 from assay.collector.store.embedded import EmbeddedStore
-from tests.grafana.alert_rules import ALERTING, ROOT, checked_in_rules, evaluate, rule
+from tests.grafana.alert_rules import (
+    ALERTING,
+    ROOT,
+    StoreUnreachable,
+    checked_in_rules,
+    evaluate,
+    rule,
+)
 from tests.grafana.panel_queries import dashboards
 
 _ids = itertools.count()
@@ -123,6 +133,11 @@ def _healthy_calls(t: Traffic) -> None:
     )
 
 
+def _no_collector_writes_for_five_minutes(t: Traffic) -> None:
+    """Time passes and the store takes nothing: every collector's newest row ages."""
+    t.now += timedelta(minutes=5)
+
+
 BREAKS: dict[
     str, tuple[Callable[[Traffic], None], Callable[[Traffic], None], list[dict[str, str]]]
 ] = {
@@ -194,6 +209,11 @@ BREAKS: dict[
         lambda t: t.stats("collector-2", ago=timedelta(minutes=10)),
         [{"instance": "collector-2"}],
     ),
+    "assay-store-down": (
+        lambda t: (t.stats("collector-1"), t.stats("collector-2", ago=timedelta(minutes=3))),
+        _no_collector_writes_for_five_minutes,
+        [{}],
+    ),
 }
 
 
@@ -216,6 +236,29 @@ def test_a_rule_is_quiet_on_healthy_data_and_fires_on_data_made_to_break_it(
     assert [{k: v for k, v in f.items() if k in w} for f, w in zip(fired, wanted, strict=True)] == (
         wanted
     )
+
+
+def _unreachable_store(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """ClickHouse down, as Grafana's plugin meets it: nothing listens on its port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=port, connect_timeout=2)
+        result = client.query(sql)
+    except OperationalError as exc:
+        raise StoreUnreachable(str(exc)) from exc
+    return list(result.column_names), result.result_rows
+
+
+def test_a_store_that_does_not_answer_fires_the_store_down_rule() -> None:
+    now = datetime.now(timezone.utc)
+    outcomes = {a["uid"]: evaluate(_unreachable_store, a, now) for a in checked_in_rules()}
+    assert all("Connection refused" in o.error for o in outcomes.values()), outcomes
+    down = outcomes.pop("assay-store-down")
+    assert [dict(i.labels) for i in down.firing] == [{}]
+    # Every other rule keeps its state and raises Grafana's DatasourceError alert instead.
+    assert [uid for uid, o in outcomes.items() if o.firing or not o.datasource_error] == []
 
 
 def test_every_rule_says_what_it_watches_in_what_unit_and_where() -> None:

@@ -40,6 +40,7 @@ FED = {
     "assay-collector-refusals",
     "assay-spool-age",
     "assay-collector-silent",
+    "assay-store-down",
 }
 
 
