@@ -59,6 +59,10 @@ class Overloaded(Exception):
 class PipelineStats:
     requests_accepted: int = 0
     requests_refused: int = 0
+    # Records refused at the receiver (a time past what the store holds) and values clamped
+    # (receivers/validation.py); the client was told in the partial-success answer.
+    items_rejected: int = 0
+    values_clamped: int = 0
     spans_received: int = 0
     logs_received: int = 0
     metric_points_received: int = 0
@@ -140,7 +144,8 @@ class Pipeline:
         self.spool = spool
         self.settings = settings
         self.stats = PipelineStats()
-        self.redactor = Redactor.from_settings(settings)
+        # Used by the receivers: content is masked before it reaches the spool.
+        self.redactor = Redactor.from_config(settings.redaction)
         self._stopping = threading.Event()
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name="assay-writer", daemon=True)
@@ -195,9 +200,9 @@ class Pipeline:
             try:
                 request = _decode(signal, payload)
                 if isinstance(request, ExportTraceServiceRequest):
-                    normalize_traces(request, rows.traces, self.redactor)
+                    normalize_traces(request, rows.traces)
                 elif isinstance(request, ExportLogsServiceRequest):
-                    normalize_logs(request, rows.logs, self.redactor)
+                    normalize_logs(request, rows.logs)
                 elif isinstance(request, ExportMetricsServiceRequest):
                     normalize_metrics(request, rows.metrics)
             except Exception:  # a bug here must not take the writer down with it

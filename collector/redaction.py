@@ -1,8 +1,13 @@
-"""Redaction before storage: built-in and custom patterns masked in prompts, responses and logs.
+"""Redaction: built-in and custom patterns masked in prompts, responses and logs, and the
+`RedactionConfig` that names them.
 
 A match becomes `[REDACTED:<name>]` (`custom` for the user's own regexes). Values holding JSON
-(the message attributes do) are redacted string by string inside the document, so the stored
-text stays valid JSON whatever the pattern; other values are redacted as they are.
+(the message attributes do) are redacted value by value inside the document, so the stored text
+stays valid JSON whatever the pattern: strings (and JSON documents inside strings, as tool call
+arguments often are), object keys, and integers (a card number sent as a JSON number becomes the
+string `"[REDACTED:card]"`). `\\u0040`-style escapes are read as the characters they stand for.
+Which attributes hold content, and where in an OTLP request this runs, is
+`receivers/content.py`: in the receiver, before anything reaches the spool.
 
 Speed: CPython's `re` scans a long alternation position by position (~0.7 ms per 4 KB for the
 built-ins as one regex), so each pattern is instead a rule with a cheap gate (a substring test,
@@ -12,16 +17,13 @@ or a regex that starts with a character class, which `re` scans fast) and runs o
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from assay.instrumentation import semconv as sc
-
-if TYPE_CHECKING:
-    from assay.collector.settings import CollectorSettings
+from pydantic import BaseModel, ConfigDict, field_validator
 
 # --- the patterns ---------------------------------------------------------------------------------
 # Lookbehinds come after the first character, so every regex starts with a character class.
@@ -170,40 +172,6 @@ _BUILTINS: dict[str, _Rule] = {
 }
 BUILTIN_PATTERNS: tuple[str, ...] = tuple(_BUILTINS)
 
-# --- where content lives --------------------------------------------------------------------------
-# Span attributes that hold prompts and responses: the GenAI conventions' message attributes,
-# their older indexed form (gen_ai.prompt.0.content), and OpenInference's and OpenLLMetry's.
-_CONTENT_KEYS = frozenset(
-    {
-        sc.INPUT_MESSAGES,
-        sc.OUTPUT_MESSAGES,
-        sc.SYSTEM_INSTRUCTIONS,
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "input.value",
-        "output.value",
-    }
-)
-_CONTENT_PREFIXES = (
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "traceloop.entity.input",
-    "traceloop.entity.output",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-)
-
-
-@lru_cache(maxsize=4096)  # bounded: attribute keys come from clients
-def is_content_key(key: str) -> bool:
-    """Whether a span attribute holds message content (and so is redacted)."""
-    if key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
-        return True
-    if key.startswith(("gen_ai.prompt.", "gen_ai.completion.")):
-        # gen_ai.prompt.0.content is content; gen_ai.prompt.name is not.
-        return key.split(".", 3)[2][:1].isdigit()
-    return key.startswith("gen_ai.") and "messages" in key
-
 
 def _scoped_flags(pattern: str) -> str:
     """`(?i)abc` → `(?i:abc)`: global flags must start the whole regex, and custom patterns
@@ -220,6 +188,56 @@ def _custom_rule(patterns: list[str]) -> _Rule:
 
     # Whether a custom pattern can match decoded text cannot be told from the raw JSON.
     return _Rule("custom", apply, lambda raw: True, 1)
+
+
+class RedactionConfig(BaseModel):
+    """What the collector masks: built-in pattern names and the user's own regexes
+    (`redact` and `redact_patterns` in assay.yaml, `ASSAY_REDACT`, `ASSAY_REDACT_PATTERNS`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    builtins: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+    @field_validator("builtins")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in _BUILTINS]
+        if unknown:
+            raise ValueError(
+                f"unknown redaction pattern(s) {', '.join(unknown)}: "
+                f"choose from {', '.join(BUILTIN_PATTERNS)}"
+            )
+        return value
+
+    @field_validator("patterns")
+    @classmethod
+    def _valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redact pattern {pattern!r} is not a valid regex: {exc}") from exc
+        if value:
+            try:  # they are combined into one regex, where numbered backreferences break
+                _custom_rule(list(value))
+            except re.error as exc:
+                raise ValueError(f"redact_patterns cannot be combined: {exc}") from exc
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.builtins or self.patterns)
+
+
+# `\u0040`: an escaped character a pattern may need (not a quote, backslash or control character,
+# so unescaping never changes the structure of the text around it).
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char.isprintable() and char not in '"\\' else match.group(0)
 
 
 class Redactor:
@@ -244,11 +262,11 @@ class Redactor:
         self._secrets_under_keys = "api_key" in self.names
 
     @classmethod
-    def from_settings(cls, settings: CollectorSettings) -> Redactor | None:
-        """The settings' redactor, or None when redaction is off (then it costs nothing)."""
-        if not settings.redact and not settings.redact_patterns:
+    def from_config(cls, config: RedactionConfig) -> Redactor | None:
+        """The config's redactor, or None when redaction is off (then it costs nothing)."""
+        if not config.enabled:
             return None
-        return cls(settings.redact, settings.redact_patterns)
+        return cls(config.builtins, config.patterns)
 
     # --- one value -------------------------------------------------------------------------------
     def redact(self, text: str) -> str:
@@ -260,18 +278,39 @@ class Redactor:
             first = text.lstrip()[:1]
         if first not in ("[", "{"):
             return self._plain(text)
-        if not any(rule.might_match(text) for rule in self._rules):
+        # Escaped characters hide from the gates, which read the raw text.
+        if "\\u" not in text and not any(rule.might_match(text) for rule in self._rules):
             return text
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self._plain(text)
         redacted, changed = self._walk(document)
         if not changed:
             return text
         return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
 
+    def redact_number(self, value: float) -> str | None:
+        """The mask of a number whose digits match (a card number sent as a number), else None."""
+        if isinstance(value, float):
+            if not math.isfinite(value) or not value.is_integer() or abs(value) >= 1e20:
+                return None
+            value = int(value)
+        digits = str(value)
+        if len(digits) < self._min_length:
+            return None
+        redacted = self._plain(digits)
+        return redacted if redacted != digits else None
+
     def _plain(self, text: str) -> str:
+        if "\\u" in text:
+            unescaped = _UNICODE_ESCAPE.sub(_unescape, text)
+            if unescaped != text:
+                redacted = self._apply(unescaped)
+                return text if redacted == unescaped else redacted
+        return self._apply(text)
+
+    def _apply(self, text: str) -> str:
         for rule in self._rules:
             if len(text) >= rule.min_length:
                 text = rule.apply(text)
@@ -279,42 +318,43 @@ class Redactor:
 
     def _walk(self, value: Any) -> tuple[Any, bool]:
         if isinstance(value, str):
-            redacted = self._plain(value) if len(value) >= self._min_length else value
+            redacted = self.redact(value)  # a JSON document inside a string is walked too
             return redacted, redacted != value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            masked = self.redact_number(value)
+            return (value, False) if masked is None else (masked, True)
         if isinstance(value, list):
             items = [self._walk(item) for item in value]
             return [item for item, _ in items], any(changed for _, changed in items)
         if isinstance(value, dict):
-            out, any_changed = {}, False
+            out: dict[str, Any] = {}
+            any_changed = False
             for key, item in value.items():
                 if (
                     self._secrets_under_keys
                     and isinstance(item, str)
                     and _secret_under_key(key, item)
                 ):
-                    out[key], changed = "[REDACTED:api_key]", True
+                    masked, changed = "[REDACTED:api_key]", True
                 else:
-                    out[key], changed = self._walk(item)
+                    masked, changed = self._walk(item)
+                new_key = self._plain(key) if len(key) >= self._min_length else key
+                if new_key != key:
+                    changed = True
+                    new_key = _unique(new_key, out)
+                out[new_key] = masked
                 any_changed |= changed
             return out, any_changed
         return value, False
 
-    # --- attribute maps ---------------------------------------------------------------------------
-    def redact_values(self, values: dict[str, str]) -> None:
-        """Redact every value of an attribute map, in place (log and event attributes)."""
-        for key, value in values.items():
-            if len(value) >= self._min_length:
-                values[key] = self.redact(value)
 
-    def redact_content(self, values: dict[str, str]) -> dict[str, str]:
-        """Redact the content attributes of a span's map in place; return those that changed."""
-        changed: dict[str, str] = {}
-        for key, value in values.items():
-            if len(value) >= self._min_length and is_content_key(key):
-                redacted = self.redact(value)
-                if redacted != value:
-                    values[key] = changed[key] = redacted
-        return changed
+def _unique(key: str, taken: dict[str, Any]) -> str:
+    """Two keys masked alike must not overwrite each other's values."""
+    candidate, number = key, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{key}#{number}"
+    return candidate
 
 
 def _secret_under_key(key: str, value: str) -> bool:

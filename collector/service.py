@@ -19,6 +19,7 @@ from assay.collector.auth import TokenCheck
 from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
 from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
+from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.retention import apply_retention
 from assay.collector.settings import CollectorSettings, listen_host, spool_folder
@@ -106,7 +107,9 @@ async def serve(
     """Serve until SIGTERM/SIGINT (or `stop` is set), then stop accepting and flush.
 
     `store` replaces the one the settings name (embedding the collector, fault injection);
-    `evaluation` holds the online evaluation rules (the `evaluation:` section of assay.yaml)."""
+    `evaluation` holds the online evaluation rules (the `evaluation:` section of assay.yaml).
+    The process's umask becomes 077: the store and spool hold prompts (collector/private.py)."""
+    restrict_new_files()
     evaluation = evaluation or EvaluationConfig()
     # Compiled first: a mistake in the rules is reported (RulesError) before any data is touched.
     rules = compile_rules(evaluation)

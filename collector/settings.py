@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from assay.collector.redaction import RedactionConfig
 
 DEFAULT_DATABASE = "assay"
 
@@ -118,19 +119,6 @@ class CollectorSettings(BaseSettings):
             return [value] if value else []
         return value
 
-    @field_validator("redact")
-    @classmethod
-    def _known_patterns(cls, value: list[str]) -> list[str]:
-        from assay.collector.redaction import BUILTIN_PATTERNS
-
-        unknown = [name for name in value if name not in BUILTIN_PATTERNS]
-        if unknown:
-            raise ValueError(
-                f"unknown redaction pattern(s) {', '.join(unknown)}: "
-                f"choose from {', '.join(BUILTIN_PATTERNS)}"
-            )
-        return value
-
     @field_validator("retention")
     @classmethod
     def _known_retention(cls, value: dict[str, str]) -> dict[str, str]:
@@ -138,22 +126,21 @@ class CollectorSettings(BaseSettings):
 
         return check_retention(value)
 
+    @field_validator("redact")
+    @classmethod
+    def _known_patterns(cls, value: list[str]) -> list[str]:
+        RedactionConfig(builtins=tuple(value))  # raises naming the unknown ones
+        return value
+
     @field_validator("redact_patterns")
     @classmethod
     def _valid_regexes(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"redact pattern {pattern!r} is not a valid regex: {exc}") from exc
-        if value:
-            from assay.collector.redaction import Redactor
-
-            try:  # they are combined into one regex, where numbered backreferences break
-                Redactor((), value)
-            except re.error as exc:
-                raise ValueError(f"redact_patterns cannot be combined: {exc}") from exc
+        RedactionConfig(patterns=tuple(value))  # raises naming the invalid one
         return value
+
+    @property
+    def redaction(self) -> RedactionConfig:
+        return RedactionConfig(builtins=tuple(self.redact), patterns=tuple(self.redact_patterns))
 
 
 def check_tls(settings: CollectorSettings) -> None:

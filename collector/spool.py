@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from assay.collector.private import private_folder
+
 log = logging.getLogger("assay.collector.spool")
 
 SIGNAL_CODES = {"traces": 1, "logs": 2, "metrics": 3}
@@ -312,7 +314,7 @@ class DiskSpool(Spool):
     ) -> None:
         super().__init__(max_bytes, segment_bytes, max_age)
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         self.fsync = fsync
         self.syncs = fsync == "always"
         self._sync_lock = threading.Lock()

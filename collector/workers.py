@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from assay.collector.monitoring import instance_name
+from assay.collector.private import private_folder
 from assay.collector.settings import CollectorSettings, spool_folder
 
 log = logging.getLogger("assay.collector.workers")
@@ -69,7 +70,7 @@ def run_workers(settings: CollectorSettings, workers: int, arguments: list[str])
 
     def start(index: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, **worker_environment(settings, index)}
-        Path(env["ASSAY_SPOOL_DIR"]).mkdir(parents=True, exist_ok=True)
+        private_folder(Path(env["ASSAY_SPOOL_DIR"]))
         return subprocess.Popen(command, env=env)
 
     processes = {index: start(index) for index in range(workers)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from assay.collector.normalize.cost import call_cost, usage_of, usage_source
@@ -15,7 +16,7 @@ from assay.instrumentation import semconv as sc
 log = logging.getLogger("assay.collector.normalize")
 
 # Attributes that become their own columns, so the `attributes` map keeps only the rest.
-_COLUMN_ATTRIBUTES = frozenset(
+COLUMN_ATTRIBUTES = frozenset(
     {
         sc.OPERATION_NAME,
         sc.PROVIDER_NAME,
@@ -54,23 +55,32 @@ _COLUMN_ATTRIBUTES = frozenset(
 )
 
 
+# The token columns are Nullable(UInt64): a count they cannot hold is unknown (NULL), and the
+# value the client sent stays readable in the span's attributes.
+_MAX_COUNT = 2**64 - 1
+
+
 def _count(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     try:
         count = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return count if count >= 0 else None
+    return count if 0 <= count <= _MAX_COUNT else None
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, else None: an infinite cost or time to first token is unknown."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def json_text(value: Any) -> str:
@@ -164,5 +174,5 @@ def llm_call_row(
         experiment_id=as_text(attrs.get(sc.EXPERIMENT_ID) or ""),
         dataset_item_id=as_text(attrs.get(sc.DATASET_ITEM_ID) or ""),
         dialect=dialect,
-        attributes={k: as_text(v) for k, v in attrs.items() if k not in _COLUMN_ATTRIBUTES},
+        attributes={k: as_text(v) for k, v in attrs.items() if k not in COLUMN_ATTRIBUTES},
     )

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from assay.collector.normalize.otlp import any_value, as_text, attributes, text_map
 from assay.collector.normalize.rows import LogRow
 from assay.instrumentation import semconv as sc
 
-if TYPE_CHECKING:
-    from assay.collector.redaction import Redactor
-
 
 def normalize_logs(
     request: ExportLogsServiceRequest,
     rows: list[LogRow] | None = None,
-    redactor: Redactor | None = None,
 ) -> list[LogRow]:
-    """Append the rows of one request to `rows` (a new list if None) and return it; with a
-    `redactor`, bodies and record attributes are masked."""
+    """Append the rows of one request to `rows` (a new list if None) and return it. (Bodies and
+    attributes were redacted in the receiver: receivers/content.py.)"""
     rows = rows if rows is not None else []
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
@@ -32,9 +26,6 @@ def normalize_logs(
             for record in scope_logs.log_records:
                 body = as_text(any_value(record.body))
                 record_text = text_map(attributes(record.attributes))
-                if redactor is not None:
-                    body = redactor.redact(body)
-                    redactor.redact_values(record_text)
                 rows.append(
                     LogRow(
                         Timestamp=record.time_unix_nano or record.observed_time_unix_nano,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -13,9 +12,6 @@ from assay.collector.normalize.llm_calls import llm_call_row
 from assay.collector.normalize.otlp import attributes, text_map
 from assay.collector.normalize.rows import LlmCallRow, TraceRow
 from assay.instrumentation import semconv as sc
-
-if TYPE_CHECKING:
-    from assay.collector.redaction import Redactor
 
 # Names as the OpenTelemetry Collector's ClickHouse exporter writes them.
 SPAN_KINDS = {
@@ -43,12 +39,9 @@ class TraceBatch:
 def normalize_traces(
     request: ExportTraceServiceRequest,
     batch: TraceBatch | None = None,
-    redactor: Redactor | None = None,
 ) -> TraceBatch:
-    """Append the rows of one request to `batch` (a new one if None) and return it.
-
-    With a `redactor`, message content is masked in both tables before anything is stored:
-    the content attributes, the status message and the span events' attributes."""
+    """Append the rows of one request to `batch` (a new one if None) and return it. (Content
+    was redacted in the receiver, before the spool: receivers/content.py.)"""
     batch = batch if batch is not None else TraceBatch()
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
@@ -60,11 +53,6 @@ def normalize_traces(
                 attrs = attributes(span.attributes)
                 span_text = text_map(attrs)
                 status_message = span.status.message
-                if redactor is not None:
-                    redacted = redactor.redact_content(span_text)
-                    if redacted:  # the llm_calls row reads its content from attrs
-                        attrs = {**attrs, **redacted}
-                    status_message = redactor.redact(status_message)
                 trace_id = span.trace_id.hex()
                 span_id = span.span_id.hex()
                 parent_span_id = span.parent_span_id.hex()
@@ -91,8 +79,6 @@ def normalize_traces(
                     row.Events_Timestamp.append(event.time_unix_nano)
                     row.Events_Name.append(event.name)
                     event_text = text_map(attributes(event.attributes))
-                    if redactor is not None:
-                        redactor.redact_values(event_text)
                     row.Events_Attributes.append(event_text)
                     if event.name.startswith(_GENAI_EVENT_PREFIX):
                         events.append(GenAIEvent(event.name, event_text))

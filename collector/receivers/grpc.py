@@ -6,26 +6,18 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
-from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from assay.collector.auth import TokenCheck
-from assay.collector.normalize.otlp import InvalidRequest, count_items, decode_protobuf
+from assay.collector.normalize.otlp import InvalidRequest, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
+from assay.collector.receivers.intake import take
 
 log = logging.getLogger("assay.collector.receivers")
 
-_SERVICES: dict[str, tuple[str, type[Message]]] = {
-    "traces": ("opentelemetry.proto.collector.trace.v1.TraceService", ExportTraceServiceResponse),
-    "logs": ("opentelemetry.proto.collector.logs.v1.LogsService", ExportLogsServiceResponse),
-    "metrics": (
-        "opentelemetry.proto.collector.metrics.v1.MetricsService",
-        ExportMetricsServiceResponse,
-    ),
+_SERVICES = {
+    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
+    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
 }
 
 
@@ -40,8 +32,6 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
 def _export_handler(
     pipeline: Pipeline, signal: str, auth: TokenCheck | None
 ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
-    response = _SERVICES[signal][1]().SerializeToString()
-
     async def export(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
         if auth is not None and auth.enabled:
             reason = auth.refusal(_authorization(context))
@@ -52,14 +42,14 @@ def _export_handler(
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
         try:
             request = decode_protobuf(signal, body)
-            await pipeline.submit(signal, body, count_items(request))
+            response = await take(pipeline, signal, request, body)
         except InvalidRequest as exc:
             pipeline.stats.refuse("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             # OTLP: RESOURCE_EXHAUSTED with RetryInfo is retryable; the SDK exporters back off.
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        return response
+        return bytes(response.SerializeToString())
 
     return export
 
@@ -83,7 +73,7 @@ def build_grpc_server(
             ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
-    for signal, (service, _response) in _SERVICES.items():
+    for signal, service in _SERVICES.items():
         handler = grpc.unary_unary_rpc_method_handler(
             _export_handler(pipeline, signal, auth),
             request_deserializer=None,

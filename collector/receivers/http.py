@@ -7,33 +7,19 @@ import json
 import zlib
 from collections.abc import Awaitable, Callable
 
-from google.protobuf.message import Message
+from google.protobuf import json_format
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from assay.collector.auth import TokenCheck, challenge_headers
-from assay.collector.normalize.otlp import (
-    InvalidRequest,
-    count_items,
-    decode_json,
-    decode_protobuf,
-)
+from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
+from assay.collector.receivers.intake import take
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_RESPONSES: dict[str, type[Message]] = {
-    "traces": ExportTraceServiceResponse,
-    "logs": ExportLogsServiceResponse,
-    "metrics": ExportMetricsServiceResponse,
-}
 # google.rpc.Code values the OTLP spec puts in error bodies
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
 
@@ -118,8 +104,6 @@ def otlp_routes(
     check = auth if auth is not None and auth.enabled else None
 
     def endpoint(signal: str) -> Callable[[Request], Awaitable[Response]]:
-        empty = _RESPONSES[signal]()
-
         async def export(request: Request) -> Response:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if check is not None:
@@ -142,12 +126,10 @@ def otlp_routes(
                 if not body:
                     raise InvalidRequest("empty request body")
                 if content_type == PROTOBUF:
-                    decoded = decode_protobuf(signal, body)
+                    response = await take(pipeline, signal, decode_protobuf(signal, body), body)
                 else:
                     # The spool keeps one encoding: JSON requests are stored as protobuf.
-                    decoded = decode_json(signal, body)
-                    body = decoded.SerializeToString()
-                await pipeline.submit(signal, body, count_items(decoded))
+                    response = await take(pipeline, signal, decode_json(signal, body), None)
             except PayloadTooLarge as exc:
                 pipeline.stats.refuse("too_large")
                 return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))
@@ -158,8 +140,8 @@ def otlp_routes(
                 retry_after = {"Retry-After": str(max(1, round(exc.retry_after)))}
                 return _error(content_type, 429, _UNAVAILABLE, str(exc), retry_after)
             if content_type == PROTOBUF:
-                return Response(empty.SerializeToString(), 200, media_type=PROTOBUF)
-            return Response("{}", 200, media_type=JSON)
+                return Response(response.SerializeToString(), 200, media_type=PROTOBUF)
+            return Response(json_format.MessageToJson(response, indent=None), 200, media_type=JSON)
 
         return export
 

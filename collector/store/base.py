@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("assay.collector.store")
 
 
+# Tables are partitioned by day (by month for the long-lived rollups), and a batch may hold any
+# number of days: a backfill, or a client whose spans span years. ClickHouse refuses an insert
+# block over 100 partitions by default; the receivers bound every time to 1970-2100.
+INSERT_SETTINGS: dict[str, Any] = {"max_partitions_per_insert_block": 0}
+
+
 class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
 
@@ -99,7 +105,9 @@ class ClickHouseStore:
             return Inserted(0, 0)
         # The token makes a retried insert of the same block a no-op (MergeTree deduplication),
         # so retries never create duplicate rows.
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings: dict[str, Any] = dict(INSERT_SETTINGS)
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
         try:
             with self._table_locks[table]:
                 self._before_insert(table)

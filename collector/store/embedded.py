@@ -11,6 +11,7 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from assay.collector.private import private_folder
 from assay.collector.store.base import ClickHouseStore, StoreError
 from assay.collector.store.reading import QueryLimits, ReadSession, settings_clause
 
@@ -26,7 +27,7 @@ class EmbeddedStore(ClickHouseStore):
 
     def __init__(self, path: Path, database: str) -> None:
         self.path = Path(path).resolve()
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path)
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
         except Exception as exc:

@@ -18,6 +18,27 @@ from assay.instrumentation import semconv as sc
 
 NAME = "genai"
 
+# What a dialect declares beside its reader (receivers/content.py redacts by these): attributes
+# whose values are content (prompts, responses, tool calls, documents), by name and by prefix,
+# and foreign names read into the conventions' ones. These are the conventions' own names.
+CONTENT_KEYS = frozenset(
+    {
+        sc.INPUT_MESSAGES,
+        sc.OUTPUT_MESSAGES,
+        sc.SYSTEM_INSTRUCTIONS,
+        sc.TOOL_DEFINITIONS,
+        sc.TOOL_CALL_ARGUMENTS,
+        sc.TOOL_CALL_RESULT,
+        sc.RETRIEVAL_DOCUMENTS,
+        sc.RETRIEVAL_QUERY_TEXT,
+        sc.EVALUATION_EXPLANATION,
+        sc.PROMPT,
+        sc.COMPLETION,
+    }
+)
+CONTENT_PREFIXES: tuple[str, ...] = ()
+RENAMES: dict[str, str] = {}
+
 # The earlier per-message events: the event name says the role of its input message.
 _MESSAGE_EVENTS = {
     sc.EVENT_SYSTEM_MESSAGE: "system",

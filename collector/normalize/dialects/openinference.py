@@ -31,6 +31,40 @@ INVOCATION_PARAMETERS = "llm.invocation_parameters"
 INPUT_VALUE = "input.value"
 OUTPUT_VALUE = "output.value"
 
+# Content, on calls and on every other kind of span (chains, retrievers, rerankers, tools):
+# messages, raw requests and responses, prompt templates and their variables, the tools offered,
+# retrieved and reranked documents, embedded texts, and free-form metadata.
+CONTENT_KEYS = frozenset(
+    {
+        INPUT_VALUE,
+        OUTPUT_VALUE,
+        INVOCATION_PARAMETERS,
+        "llm.prompt_template.template",
+        "llm.prompt_template.variables",
+        "llm.function_call",
+        "embedding.text",
+        "reranker.query",
+        "tool.description",
+        "tool.json_schema",
+        "tool.parameters",
+        "message.content",
+        "document.content",
+        "document.metadata",
+        "metadata",
+    }
+)
+CONTENT_PREFIXES = (
+    INPUT_MESSAGES + ".",
+    OUTPUT_MESSAGES + ".",
+    "llm.prompts",
+    "llm.choices",
+    "llm.tools.",
+    "retrieval.documents.",
+    "reranker.input_documents.",
+    "reranker.output_documents.",
+    "embedding.embeddings.",
+)
+
 RENAMES: dict[str, str | Rename] = {
     SPAN_KIND: Rename(sc.OPERATION_NAME, lambda kind: _OPERATIONS.get(str(kind).upper())),
     "llm.provider": sc.PROVIDER_NAME,

@@ -27,6 +27,11 @@ COST = "gen_ai.usage.cost"
 PROMPT_EVENT, PROMPT = "gen_ai.content.prompt", "gen_ai.prompt"
 COMPLETION_EVENT, COMPLETION = "gen_ai.content.completion", "gen_ai.completion"
 
+# Content: the prompt and completion of its older releases, as event attributes or as span
+# attributes under `gen_ai.content.*`.
+CONTENT_KEYS = frozenset({PROMPT, COMPLETION})
+CONTENT_PREFIXES = ("gen_ai.content.",)
+
 RENAMES: dict[str, str | Rename] = {
     COST: sc.COST_USD,
     "gen_ai.server.time_to_first_token": sc.RESPONSE_TIME_TO_FIRST_CHUNK,

@@ -49,6 +49,18 @@ RENAMES: dict[str, str | Rename] = {
 }
 
 
+# Content: the indexed messages (`gen_ai.prompt.0.content`, tool call arguments under them), the
+# workflow's input and output, the tools offered (`llm.request.functions.N.*`), and the indexed
+# form its first releases wrote under `llm.prompts` / `llm.completions`.
+CONTENT_KEYS = frozenset({PROMPT, COMPLETION, "traceloop.entity.input", "traceloop.entity.output"})
+CONTENT_PREFIXES = (
+    PROMPT + ".",
+    COMPLETION + ".",
+    "llm.prompts.",
+    "llm.completions.",
+    "llm.request.functions.",
+)
+
 # Names only OpenLLMetry writes; association properties are no mark, they go on every span.
 MARKS = frozenset({"gen_ai.openai.api_base", "gen_ai.is_streaming", "gen_ai.usage.prompt_tokens"})
 _INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")

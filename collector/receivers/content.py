@@ -1,0 +1,142 @@
+"""Content in OTLP requests: which attributes hold prompts, responses and documents, and masking
+them in place in the receiver, so nothing unredacted reaches the spool, let alone the store.
+
+What is redacted (with redaction on):
+- on every span, the attributes every dialect declares as content (`CONTENT_KEYS` and
+  `CONTENT_PREFIXES` in `normalize/dialects/*`: messages, tool calls and definitions, retrieved
+  documents, embedded texts, prompt templates and their variables, metadata, ...);
+- on a span a dialect recognises as an LLM call, every attribute but those `NEVER_REDACTED`,
+  so a content attribute no dialect declares yet is redacted anyway;
+- span status messages and every attribute of every span event;
+- log record bodies and every log record attribute.
+Inside a value: every string, of arrays and key-value lists too, JSON documents value by value
+(`Redactor`), and integers whose digits match (a card number sent as a number).
+
+`NEVER_REDACTED` is derived from the dialects and the `llm_calls` columns: the attributes that
+become the identifying columns (models, provider, token counts, ids, user and session, prompt
+name and version, tags, ...), under every dialect's name for them. Resource and scope attributes,
+span names, link and metric attributes are never redacted either: the README lists them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from assay.collector.normalize.dialects import DIALECTS
+from assay.collector.normalize.dialects._shape import Rename
+from assay.collector.normalize.llm_calls import COLUMN_ATTRIBUTES
+from assay.collector.normalize.otlp import attributes
+from assay.collector.redaction import Redactor
+from assay.instrumentation import semconv as sc
+
+CONTENT_KEYS: frozenset[str] = frozenset().union(*(d.CONTENT_KEYS for d in DIALECTS))
+CONTENT_PREFIXES: tuple[str, ...] = tuple(p for d in DIALECTS for p in d.CONTENT_PREFIXES)
+
+# The llm_calls columns that hold content; every other column an attribute becomes identifies
+# the call (and is what dashboards group and filter by).
+CONTENT_COLUMNS = frozenset(
+    {sc.INPUT_MESSAGES, sc.OUTPUT_MESSAGES, sc.SYSTEM_INSTRUCTIONS, sc.TOOL_DEFINITIONS}
+)
+_IDENTIFYING = COLUMN_ATTRIBUTES - CONTENT_COLUMNS
+
+
+def _target(rename: str | Rename) -> str:
+    return rename.target if isinstance(rename, Rename) else rename
+
+
+NEVER_REDACTED: frozenset[str] = _IDENTIFYING | frozenset(
+    foreign
+    for dialect in DIALECTS
+    for foreign, target in dialect.RENAMES.items()
+    if _target(target) in _IDENTIFYING
+)
+
+
+@lru_cache(maxsize=4096)  # bounded: attribute keys come from clients
+def is_content_key(key: str) -> bool:
+    """Whether an attribute holds content on any span (and so is redacted)."""
+    if key in NEVER_REDACTED:
+        return False
+    return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
+
+
+def is_llm_span(attrs: dict[str, Any]) -> bool:
+    return any(dialect.matches(attrs) for dialect in DIALECTS)
+
+
+def redact_value(value: AnyValue, redactor: Redactor) -> bool:
+    """Redact an attribute value in place; whether anything changed."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        text = value.string_value
+        redacted = redactor.redact(text)
+        if redacted == text:
+            return False
+        value.string_value = redacted
+        return True
+    if kind in ("int_value", "double_value"):
+        masked = redactor.redact_number(getattr(value, kind))
+        if masked is None:
+            return False
+        value.string_value = masked  # a oneof: the number is replaced by its mask
+        return True
+    changed = False
+    if kind == "array_value":
+        for item in value.array_value.values:
+            changed |= redact_value(item, redactor)
+    elif kind == "kvlist_value":
+        for pair in value.kvlist_value.values:
+            changed |= redact_value(pair.value, redactor)
+            key = redactor.redact(pair.key)
+            if key != pair.key:
+                pair.key, changed = key, True
+    return changed
+
+
+def _redact_traces(request: ExportTraceServiceRequest, redactor: Redactor) -> bool:
+    changed = False
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                llm = is_llm_span(attributes(span.attributes))
+                for pair in span.attributes:
+                    key = pair.key
+                    if (llm and key not in NEVER_REDACTED) or is_content_key(key):
+                        changed |= redact_value(pair.value, redactor)
+                message = span.status.message
+                if message:
+                    redacted = redactor.redact(message)
+                    if redacted != message:
+                        span.status.message, changed = redacted, True
+                for event in span.events:
+                    for pair in event.attributes:
+                        changed |= redact_value(pair.value, redactor)
+    return changed
+
+
+def _redact_logs(request: ExportLogsServiceRequest, redactor: Redactor) -> bool:
+    changed = False
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                if record.HasField("body"):
+                    changed |= redact_value(record.body, redactor)
+                for pair in record.attributes:
+                    changed |= redact_value(pair.value, redactor)
+    return changed
+
+
+def redact_request(request: Message, redactor: Redactor) -> bool:
+    """Mask content in a trace or logs request, in place (metrics carry none); whether anything
+    changed, so the receiver knows to encode the request again."""
+    if isinstance(request, ExportTraceServiceRequest):
+        return _redact_traces(request, redactor)
+    if isinstance(request, ExportLogsServiceRequest):
+        return _redact_logs(request, redactor)
+    return False

@@ -1,0 +1,191 @@
+"""What the store cannot hold, settled at the receiver: records refused, values clamped, and the
+OTLP partial-success answer that tells the client which and why.
+
+Per field (the README's "What the collector refuses" lists the same):
+
+- A span's start time, a log record's time, a metric point's time after `MAX_TIME_NS`
+  (2100-01-01): the record is **rejected**. Its time places it in a partition and gives it its
+  expiry; ClickHouse's `DateTime`, which the tables' sort, partition and TTL keys use, ends in
+  2106 and wraps round to 1970 past it, so the record would land on a wrong day and be dropped
+  by the next merge. 2100 leaves room for a retention period to be added.
+- An event's, an exemplar's or a metric point's start time after `MAX_TIME_NS`: **clamped** to
+  it (the record keeps its place in time; only the secondary time is wrong).
+- A log severity number outside 0–255 (`SeverityNumber` is UInt8): **clamped** to 0,
+  "unspecified"; the severity text is kept.
+
+Token counts, costs and times to first token are attribute values, read by the dialects in the
+writer: a value the column cannot hold (negative, non-finite, over 2^64-1) becomes NULL there
+(`normalize/llm_calls.py`) and stays readable in the span's attributes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+MAX_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+MAX_TIME_NS = int(MAX_TIME.timestamp()) * 1_000_000_000
+MAX_SEVERITY = 255
+# Reasons kept per request: a request of 10,000 bad spans gets one line per kind of problem.
+_MAX_REASONS = 5
+
+
+@dataclass
+class Admission:
+    """What the check of one request found: records rejected and values clamped, with why."""
+
+    rejected: int = 0
+    clamped: int = 0
+    _reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rejected or self.clamped)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        self._count(reason)
+
+    def clamp(self, reason: str) -> None:
+        self.clamped += 1
+        self._count(reason)
+
+    def _count(self, reason: str) -> None:
+        if reason in self._reasons or len(self._reasons) < _MAX_REASONS:
+            self._reasons[reason] = self._reasons.get(reason, 0) + 1
+
+    @property
+    def message(self) -> str:
+        """One line for the client: each kind of problem once, with how often it occurred."""
+        return "; ".join(
+            f"{reason} (x{count})" if count > 1 else reason
+            for reason, count in self._reasons.items()
+        )
+
+
+_LATEST = f"after {MAX_TIME:%Y-%m-%d}, the latest time the store holds"
+
+
+def _late(ns: int) -> bool:
+    return ns > MAX_TIME_NS
+
+
+def _keep(items: Any, keep: Callable[[Any], bool]) -> None:
+    """Remove from a repeated message field the items `keep` refuses (in place)."""
+    for index in range(len(items) - 1, -1, -1):
+        if not keep(items[index]):
+            del items[index]
+
+
+def _clamp_times(records: Iterable[Any], name: str, what: str, admission: Admission) -> None:
+    for record in records:
+        if _late(getattr(record, name)):
+            setattr(record, name, MAX_TIME_NS)
+            admission.clamp(f"{what} {_LATEST}: set to {MAX_TIME:%Y-%m-%d}")
+
+
+def check_traces(request: ExportTraceServiceRequest, admission: Admission) -> None:
+    def keep(span: Any) -> bool:
+        if _late(span.start_time_unix_nano):
+            admission.reject(f"span start time {_LATEST}")
+            return False
+        _clamp_times(span.events, "time_unix_nano", "span event time", admission)
+        return True
+
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            _keep(scope_spans.spans, keep)
+
+
+def check_logs(request: ExportLogsServiceRequest, admission: Admission) -> None:
+    def keep(record: Any) -> bool:
+        # The stored time is the record's own, else when it was observed (otel_logs.Timestamp).
+        if _late(record.time_unix_nano or record.observed_time_unix_nano):
+            admission.reject(f"log record time {_LATEST}")
+            return False
+        if not 0 <= record.severity_number <= MAX_SEVERITY:
+            admission.clamp(
+                f"log severity number {record.severity_number} is outside 0-{MAX_SEVERITY}: "
+                "stored as 0 (unspecified)"
+            )
+            record.severity_number = 0
+        return True
+
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            _keep(scope_logs.log_records, keep)
+
+
+_POINT_KINDS = ("sum", "gauge", "histogram", "exponential_histogram", "summary")
+
+
+def check_metrics(request: ExportMetricsServiceRequest, admission: Admission) -> None:
+    def keep(point: Any) -> bool:
+        if _late(point.time_unix_nano):
+            admission.reject(f"metric point time {_LATEST}")
+            return False
+        _clamp_times((point,), "start_time_unix_nano", "metric point start time", admission)
+        if hasattr(point, "exemplars"):  # summaries have none
+            _clamp_times(point.exemplars, "time_unix_nano", "exemplar time", admission)
+        return True
+
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind in _POINT_KINDS:
+                    _keep(getattr(metric, kind).data_points, keep)
+
+
+_CHECKS: dict[type[Message], Callable[[Any, Admission], None]] = {
+    ExportTraceServiceRequest: check_traces,
+    ExportLogsServiceRequest: check_logs,
+    ExportMetricsServiceRequest: check_metrics,
+}
+
+
+def check_request(request: Message) -> Admission:
+    """Reject (remove) and clamp, in place, what the store cannot hold; say what was done."""
+    admission = Admission()
+    _CHECKS[type(request)](request, admission)
+    return admission
+
+
+_PARTIAL: dict[str, tuple[type[Message], type[Message], str]] = {
+    "traces": (ExportTraceServiceResponse, ExportTracePartialSuccess, "rejected_spans"),
+    "logs": (ExportLogsServiceResponse, ExportLogsPartialSuccess, "rejected_log_records"),
+    "metrics": (
+        ExportMetricsServiceResponse,
+        ExportMetricsPartialSuccess,
+        "rejected_data_points",
+    ),
+}
+
+
+def export_response(signal: str, admission: Admission | None = None) -> Message:
+    """The export response: empty when all was taken as sent, else with the partial-success
+    field (the rejected count, 0 when values were only clamped, and the reasons)."""
+    response_type, partial_type, count_field = _PARTIAL[signal]
+    if admission is None or not admission.changed:
+        return response_type()
+    partial = partial_type(error_message=admission.message, **{count_field: admission.rejected})
+    return response_type(partial_success=partial)

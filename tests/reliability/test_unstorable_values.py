@@ -1,0 +1,231 @@
+"""Values the store cannot hold never stop ingestion: each is refused (with the OTLP partial-success
+answer saying why) or clamped at the receiver, and what is sent afterwards is stored at once.
+
+Before: each of these was acknowledged, then the writer retried its spool segment forever while
+everything sent after it waited, and /api/health said "ok"; an infinite token count dropped the
+rest of its request after a 200."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from assay.collector.receivers.validation import MAX_TIME_NS
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import (
+    make_log_record,
+    make_log_request,
+    make_request,
+    make_span,
+)
+from tests.conftest import RunningCollector
+
+DAY = 86_400 * 10**9
+PAST_2262 = 2**63 + 5  # beyond DateTime64(9) altogether
+PAST_2100 = MAX_TIME_NS + DAY  # storable as DateTime64, but past what TTLs and partitions hold
+RESPONSES: dict[str, type[Message]] = {
+    "traces": ExportTraceServiceResponse,
+    "logs": ExportLogsServiceResponse,
+    "metrics": ExportMetricsServiceResponse,
+}
+REJECTED = {  # the partial-success count of each signal
+    "traces": "rejected_spans",
+    "logs": "rejected_log_records",
+    "metrics": "rejected_data_points",
+}
+GRPC_METHODS = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
+def _export(collector: RunningCollector, signal: str, request: Message, how: str) -> Message:
+    """Send over OTLP/HTTP (protobuf or JSON) or gRPC; the decoded export response."""
+    response = RESPONSES[signal]()
+    if how == "grpc":
+        with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
+            export = channel.unary_unary(
+                GRPC_METHODS[signal], request_serializer=None, response_deserializer=None
+            )
+            response.ParseFromString(export(request.SerializeToString(), timeout=30))
+        return response
+    if how == "json":
+        body = json_format.MessageToJson(request).encode()
+        # OTLP/JSON spells trace and span ids in hex, where protobuf's JSON mapping has base64.
+        document = json.loads(body)
+        for resource in document.get("resourceSpans", []):
+            for scope in resource.get("scopeSpans", []):
+                for span in scope.get("spans", []):
+                    for field in ("traceId", "spanId"):
+                        span[field] = _hex(span[field])
+        answer = httpx.post(
+            f"{collector.http_url}/v1/{signal}",
+            json=document,
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        json_format.Parse(answer.content or b"{}", response)
+        return response
+    answer = httpx.post(
+        f"{collector.http_url}/v1/{signal}",
+        content=request.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    response.ParseFromString(answer.content)
+    return response
+
+
+def _hex(b64: str) -> str:
+    return base64.b64decode(b64).hex()
+
+
+def _health(collector: RunningCollector) -> dict[str, Any]:
+    return dict(httpx.get(f"{collector.http_url}/api/health", timeout=10).json())
+
+
+def _metrics(service: str, time_ns: int) -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    resource = request.resource_metrics.add()
+    resource.resource.attributes.add(key="service.name").value.string_value = service
+    metric = resource.scope_metrics.add().metrics.add(name="queue.depth")
+    metric.gauge.data_points.add(time_unix_nano=time_ns, as_double=1.0)
+    metric.gauge.data_points.add(time_unix_nano=time.time_ns(), as_double=2.0)
+    return request
+
+
+def _late_event(service: str) -> Any:
+    span = make_span(attrs={sc.REQUEST_MODEL: "m"}, events=(("gen_ai.choice", {}),))
+    span.events[0].time_unix_nano = 2**64 - 1
+    return make_request(service, span)
+
+
+def _loud_log(service: str) -> Any:
+    record = make_log_record("app.log", body="hello")
+    record.severity_number = 300  # type: ignore[assignment]  # an open enum: any int32 arrives
+    return make_log_request(service, record, make_log_record("app.log", body="after"))
+
+
+# signal, request for a service, rejected count, what the message says, rows then stored
+CASES: dict[str, tuple[str, Callable[[str], Message], int, str, str]] = {
+    "span after 2262": (
+        "traces",
+        lambda s: make_request(s, make_span(start_ns=PAST_2262), make_span(name="kept")),
+        1,
+        "span start time after 2100-01-01",
+        "SELECT count() AS n FROM assay.otel_traces WHERE ServiceName = '{s}' HAVING n = 1",
+    ),
+    "span after 2100": (
+        "traces",
+        lambda s: make_request(s, make_span(start_ns=PAST_2100), make_span(name="kept")),
+        1,
+        "span start time after 2100-01-01",
+        "SELECT count() AS n FROM assay.otel_traces WHERE ServiceName = '{s}' HAVING n = 1",
+    ),
+    "event after 2262": (
+        "traces",
+        _late_event,
+        0,
+        "span event time after 2100-01-01",
+        "SELECT 1 FROM assay.otel_traces WHERE ServiceName = '{s}' "
+        f"AND Events.Timestamp[1] = fromUnixTimestamp64Nano(toInt64({MAX_TIME_NS}))",
+    ),
+    "metric point after 2262": (
+        "metrics",
+        lambda s: _metrics(s, 2**64 - 1),
+        1,
+        "metric point time after 2100-01-01",
+        "SELECT count() AS n FROM assay.otel_metrics_gauge WHERE ServiceName = '{s}' HAVING n = 1",
+    ),
+    "log severity over 255": (
+        "logs",
+        _loud_log,
+        0,
+        "log severity number 300 is outside 0-255",
+        "SELECT count() AS n FROM assay.otel_logs WHERE ServiceName = '{s}' "
+        "AND SeverityNumber = 0 HAVING n = 2",
+    ),
+    "token count over 2^64": (
+        "traces",
+        lambda s: make_request(
+            s, make_span(attrs={sc.REQUEST_MODEL: "m", sc.USAGE_INPUT_TOKENS: 1e30})
+        ),
+        0,
+        "",
+        "SELECT 1 FROM assay.llm_calls WHERE service_name = '{s}' AND input_tokens IS NULL",
+    ),
+    "infinite token count": (
+        "traces",
+        lambda s: make_request(
+            s,
+            make_span(attrs={sc.REQUEST_MODEL: "m", sc.USAGE_OUTPUT_TOKENS: float("inf")}),
+            make_span(name="after", attrs={sc.REQUEST_MODEL: "m", sc.USAGE_OUTPUT_TOKENS: 7}),
+        ),
+        0,
+        "",
+        "SELECT count() AS n, countIf(output_tokens = 7) AS seven FROM assay.llm_calls "
+        "WHERE service_name = '{s}' HAVING n = 2 AND seven = 1",
+    ),
+    "a backfill over 150 days": (
+        "traces",
+        lambda s: make_request(
+            # Past and future days alike: all inside the default 90-day retention's reach.
+            s,
+            *(
+                make_span(start_ns=time.time_ns() + (day - 60) * DAY, attrs={sc.REQUEST_MODEL: "m"})
+                for day in range(150)
+            ),
+        ),
+        0,
+        "",
+        "SELECT count() AS n, uniqExact(toDate(Timestamp)) AS days FROM assay.otel_traces "
+        "WHERE ServiceName = '{s}' HAVING n = 150 AND days = 150",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ["protobuf", "json", "grpc"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_what_the_store_cannot_hold_never_stops_ingestion(
+    collector: RunningCollector, case: str, how: str
+) -> None:
+    signal, build, rejected, reason, stored_sql = CASES[case]
+    failures_before = _health(collector)["pipeline"]["write_failures"]
+    service = f"unstorable-{uuid.uuid4().hex[:8]}"
+    response = _export(collector, signal, build(service), how)
+    if reason:
+        partial = response.partial_success  # type: ignore[attr-defined]
+        assert getattr(partial, REJECTED[signal]) == rejected, partial
+        assert reason in partial.error_message, partial
+    else:
+        assert not response.HasField("partial_success"), response  # type: ignore[attr-defined]
+
+    # Everything sent afterwards is stored, and so is what was kept of the request.
+    after = f"after-{service}"
+    _export(collector, "traces", make_request(after, make_span()), how)
+    collector.wait_for_rows(
+        f"SELECT 1 FROM assay.otel_traces WHERE ServiceName = '{after}'", 1, timeout=30
+    )
+    collector.wait_for_rows(stored_sql.format(s=service), 1, timeout=30)
+    health = _health(collector)
+    assert health["status"] == "ok", health
+    assert health["pipeline"]["write_failures"] == failures_before, health["pipeline"]
