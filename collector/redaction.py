@@ -51,7 +51,14 @@ _API_KEY = re.compile(
     r"|(?<=[rs])k_(?:live|test)_[A-Za-z0-9]{16,})"
     r"(?![A-Za-z0-9])"
 )
-_API_KEY_GATE = re.compile(r"sk-|AKIA|ASIA|AIza|gh[pousr]_|github_pat_|xox[abprs]-|k_live_|k_test_")
+# What each key shape above starts with, grouped by a character the start holds: a test for one
+# character runs at memchr speed, a substring test at a few µs per 2 KB, a regex scan at ~40.
+_API_KEY_STARTS = {
+    "-": ("sk-",),
+    "A": ("AKIA", "ASIA", "AIza"),
+    "_": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "k_live_", "k_test_"),
+    "x": ("xox",),
+}
 _BEARER = re.compile(r"(?P<keep>[Bb](?<![A-Za-z0-9].)(?i:earer)[ ]+)[A-Za-z0-9._~+/-]{16,}=*")
 # "key: X", "token = X", "api_key": "X", "secret is X" (a backslash may escape the quotes when
 # the text is raw JSON); the secret has 32+ characters and a digit, so long names do not match.
@@ -111,8 +118,15 @@ def _phone(text: str) -> str:
     return _PHONE.sub("[REDACTED:phone]", text)
 
 
+def _might_hold_key_shape(text: str) -> bool:
+    return any(
+        char in text and any(start in text for start in starts)
+        for char, starts in _API_KEY_STARTS.items()
+    )
+
+
 def _api_key(text: str) -> str:
-    if _API_KEY_GATE.search(text):
+    if _might_hold_key_shape(text):
         text = _API_KEY.sub("[REDACTED:api_key]", text)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(r"\g<keep>[REDACTED:api_key]", text)
@@ -155,7 +169,17 @@ def _any_key_word(raw: str) -> bool:
     return any(word in lowered for word in _KEY_WORDS)
 
 
+_DIGITS = "0123456789"
+_DIGIT_BYTES = _DIGITS.encode()
+
+
 def _has_digit_run(raw: str) -> bool:
+    # Cheap tests first: is there a digit at all (memchr), are there seven (one pass in C)?
+    if not any(digit in raw for digit in _DIGITS):
+        return False
+    data = raw.encode("utf-8", "surrogatepass")
+    if len(data) - len(data.translate(None, _DIGIT_BYTES)) < 7:
+        return False
     return _DIGIT_RUN.search(raw) is not None
 
 
@@ -166,7 +190,7 @@ _BUILTINS: dict[str, _Rule] = {
     "api_key": _Rule(
         "api_key",
         _api_key,
-        lambda raw: bool(_API_KEY_GATE.search(raw) or "earer" in raw or _any_key_word(raw)),
+        lambda raw: _might_hold_key_shape(raw) or "earer" in raw or _any_key_word(raw),
         20,
     ),
 }
@@ -257,6 +281,8 @@ class Redactor:
         if not rules:
             raise ValueError("a Redactor needs at least one pattern")
         self._rules = tuple(rules)
+        # card and phone share theirs: each distinct gate runs once per value
+        self._gates = tuple(dict.fromkeys(rule.might_match for rule in rules))
         self.names = tuple(rule.label for rule in rules)
         self._min_length = min(rule.min_length for rule in rules)
         self._secrets_under_keys = "api_key" in self.names
@@ -279,7 +305,7 @@ class Redactor:
         if first not in ("[", "{"):
             return self._plain(text)
         # Escaped characters hide from the gates, which read the raw text.
-        if "\\u" not in text and not any(rule.might_match(text) for rule in self._rules):
+        if "\\u" not in text and not any(gate(text) for gate in self._gates):
             return text
         try:
             document = json.loads(text)

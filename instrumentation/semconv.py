@@ -49,12 +49,11 @@ USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
 USAGE_IMAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.image.output_tokens"
 CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
 # Content the collector reads nothing from but redacts: tool calls on tool spans, retrieval,
-# evaluation explanations, and the older single-attribute prompt and completion.
+# and the older single-attribute prompt and completion (evaluation explanations: below).
 TOOL_CALL_ARGUMENTS: Final = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS
 TOOL_CALL_RESULT: Final = _gen_ai.GEN_AI_TOOL_CALL_RESULT
 RETRIEVAL_DOCUMENTS: Final = _gen_ai.GEN_AI_RETRIEVAL_DOCUMENTS
 RETRIEVAL_QUERY_TEXT: Final = _gen_ai.GEN_AI_RETRIEVAL_QUERY_TEXT
-EVALUATION_EXPLANATION: Final = _gen_ai.GEN_AI_EVALUATION_EXPLANATION
 PROMPT: Final = _gen_ai.GEN_AI_PROMPT
 COMPLETION: Final = _gen_ai.GEN_AI_COMPLETION
 
