@@ -80,10 +80,38 @@ def _part(part: Any) -> msg.Part:
             "uri": msg.field(file, "file_uri"),
             "mime_type": msg.field(file, "mime_type"),
         }
-    for kind in ("executable_code", "code_execution_result", "tool_call", "tool_response"):
+    code = msg.field(part, "executable_code")
+    if code is not None:  # code the model wrote for the code-execution tool
+        language = msg.field(code, "language")
+        return {
+            "type": "executable_code",
+            "language": getattr(language, "value", language),
+            "code": msg.field(code, "code"),
+        }
+    result = msg.field(part, "code_execution_result")
+    if result is not None:
+        outcome = msg.field(result, "outcome")
+        return {
+            "type": "code_execution_result",
+            "outcome": getattr(outcome, "value", outcome),
+            "output": msg.field(result, "output"),
+        }
+    for kind in ("tool_call", "tool_response"):
         if msg.field(part, kind) is not None:
             return {"type": kind}
     return {"type": "unknown"}
+
+
+def _output_parts(parts: Any) -> list[msg.Part]:
+    """The answer's parts; an empty text part (Gemini 3 ends a turn with one carrying only a
+    thought signature) is no part of the reply."""
+    converted: list[msg.Part] = []
+    for part in parts or ():
+        converted_part = _part(part)
+        if converted_part["type"] in ("text", "reasoning") and not converted_part["content"]:
+            continue
+        msg.append_part(converted, converted_part)
+    return converted
 
 
 def _is_content(item: Any) -> bool:
@@ -204,7 +232,7 @@ def _response_attributes(
             attributes[semconv.OUTPUT_MESSAGES] = to_json(
                 [
                     msg.output_message(
-                        [_part(p) for p in (c.content.parts if c.content else None) or ()],
+                        _output_parts(c.content.parts if c.content else None),
                         _finish_reason(c.finish_reason),
                         (c.content.role if c.content else None) or "model",
                     )
@@ -254,8 +282,8 @@ class _StreamAccumulator(ResponseState):
             if not self._capture or candidate.content is None:
                 continue
             state.role = candidate.content.role or state.role
-            for part in candidate.content.parts or ():
-                msg.append_part(state.parts, _part(part))
+            for part in _output_parts(candidate.content.parts):
+                msg.append_part(state.parts, part)
 
     def attributes(self, call: LLMCall) -> Attributes:
         attributes: Attributes = {}

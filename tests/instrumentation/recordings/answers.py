@@ -32,6 +32,8 @@ class Answer:
     text: str = ""
     reasoning_text: str = ""
     tool_calls: list[tuple[str, Any]] = field(default_factory=list)  # (name, arguments)
+    code: list[str] = field(default_factory=list)  # code written for a code-execution tool
+    code_output: list[str] = field(default_factory=list)  # what running it printed
     error: bool = False
 
     @property
@@ -279,6 +281,10 @@ def _gemini_chunk(answer: Answer, body: dict[str, Any]) -> None:
             elif "functionCall" in part:
                 call = part["functionCall"]
                 answer.tool_calls.append((call["name"], call.get("args") or {}))
+            elif "executableCode" in part:
+                answer.code.append(part["executableCode"]["code"])
+            elif "codeExecutionResult" in part:
+                answer.code_output.append(part["codeExecutionResult"].get("output", ""))
         if candidate.get("finishReason"):
             answer.finish_reasons = (candidate["finishReason"].lower(),)
     usage = body.get("usageMetadata")

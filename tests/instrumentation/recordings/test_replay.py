@@ -109,6 +109,21 @@ def stored_row(span: ReadableSpan) -> Any:
     )
 
 
+def check_request_attributes(span: ReadableSpan, call: RecordedCall) -> None:
+    """The span holds the recorded request: its messages one for one, its system
+    instructions and its tools when it had them."""
+    body = call.request_body if isinstance(call.request_body, dict) else {}
+    attributes = span.attributes or {}
+    messages = body.get("messages") or body.get("contents")
+    if messages:
+        assert len(json_attribute(span, sc.INPUT_MESSAGES)) == len(messages)
+    assert (sc.SYSTEM_INSTRUCTIONS in attributes) == bool(
+        body.get("system") or body.get("systemInstruction")
+    )
+    tools = body.get("tools") or (body.get("toolConfig") or {}).get("tools")
+    assert (sc.TOOL_DEFINITIONS in attributes) == bool(tools)
+
+
 @pytest.fixture(autouse=True)
 def _builtin_prices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pricing.PRICES_FILE_ENV, raising=False)
@@ -136,6 +151,7 @@ def test_the_span_says_what_the_provider_answered(
 
     llm_spans = [s for s in span_exporter.get_finished_spans() if sc.OPERATION_NAME in s.attributes]
     assert len(llm_spans) == 1, [s.name for s in span_exporter.get_finished_spans()]
+    check_request_attributes(llm_spans[0], call)
     span = llm_spans[0]
     attributes = span.attributes
     assert attributes[sc.PROVIDER_NAME] == expected.provider
@@ -166,11 +182,15 @@ def test_the_span_says_what_the_provider_answered(
     kinds = [p["type"] for p in parts(span, "")]
     # one text (or reasoning) part per run of text, however the provider cut it into blocks
     assert not [a for a, b in pairwise(kinds) if a == b and a in ("text", "reasoning")]
+    assert all(p["content"] for p in parts(span, "text") + parts(span, "reasoning"))
     assert "".join(p["content"] or "" for p in parts(span, "text")) == expected.text
     assert "".join(p["content"] or "" for p in parts(span, "reasoning")) == expected.reasoning_text
     assert [(p["name"], arguments(p["arguments"])) for p in parts(span, "tool_call")] == (
         expected.tool_calls
     )
+
+    assert [p["code"] for p in parts(span, "executable_code")] == expected.code
+    assert [p["output"] for p in parts(span, "code_execution_result")] == expected.code_output
 
     cost = expected_cost(expected, row.model)
     if cost is None:
