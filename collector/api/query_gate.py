@@ -4,7 +4,7 @@ They run on a pool of their own, never on the event loop's default pool: that on
 health check, the UI's reads and the spool's fsync before an OTLP request is acknowledged, so
 slow queries holding its threads stalled all of them. Past the limit a query is refused at once
 (429 with Retry-After) rather than queued: a queue of slow queries only grows. The threads run
-at the lowest CPU priority."""
+at the lowest CPU priority, as do the engine's threads that execute the query."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from assay.collector.store.reading import QUERY_NICE
+
 T = TypeVar("T")
 RETRY_AFTER_S = 1
-# The query threads' nice value: the kernel then gives the CPU to ingestion, health checks and
-# the UI first, and to queries what is left. (With max_threads=1 the embedded engine runs a
-# query on the calling thread; threads it starts from there inherit the value.)
-QUERY_NICE = 19
+# The query threads wait on ClickHouse at the lowest priority too; the engine's own executor
+# threads get theirs from the query's settings (store/reading.py).
 
 
 def _lower_priority() -> None:

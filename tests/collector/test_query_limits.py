@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import grpc
 import httpx
@@ -39,6 +41,46 @@ def test_a_session_leaves_nothing_behind(embedded_store: EmbeddedStore) -> None:
         assert session.query("SELECT currentDatabase(), getSetting('max_threads')")[1] == [
             ("assay", 1)
         ]
+
+
+def _engine_query_threads() -> dict[str, int]:
+    """This process's ClickHouse query-executor threads (chDB runs in it): name → nice value."""
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith("Query"):
+            found[f"{name}/{task.name}"] = int(fields[16])  # stat field 19: nice
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc")
+def test_the_engine_runs_a_query_at_the_lowest_cpu_priority(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Not only the thread that sends the query: the engine's own executor threads, which do
+    the work, run at nice 19, so ingestion gets the CPU first."""
+    seen: dict[str, int] = {}
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with embedded_store.read_session(replace(LIMITS, timeout_s=2)) as session:
+                session.query(SLOW)
+        except StoreError as exc:  # the time limit ends it
+            failure.append(exc)
+
+    query = threading.Thread(target=run)
+    query.start()
+    while query.is_alive():
+        seen |= _engine_query_threads()
+        query.join(0.05)
+    assert failure and "Timeout exceeded" in str(failure[0])
+    assert seen, "no query-executor thread was seen while the query ran"
+    assert set(seen.values()) == {19}, seen
 
 
 def test_a_select_reads_only_the_rows_asked_for(embedded_store: EmbeddedStore) -> None:
