@@ -217,6 +217,10 @@ class Pipeline:
         except Exception:
             log.exception("could not correlate the LLM calls of segment %d", segment.seq)
         try:
+            rows.traces.link()
+        except Exception:
+            log.exception("could not link the agent spans of segment %d", segment.seq)
+        try:
             rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
         except Exception:
             log.exception("could not read the evaluation results of segment %d", segment.seq)
@@ -227,6 +231,8 @@ class Pipeline:
         sources: tuple[list[Any], ...] = (
             rows.traces.traces,
             rows.traces.llm_calls,
+            rows.traces.spans,
+            rows.traces.tool_calls,
             rows.logs,
             rows.llm_messages,
             rows.scores,

@@ -48,14 +48,23 @@ USAGE_AUDIO_OUTPUT_TOKENS: Final = "gen_ai.usage.audio.output_tokens"  # include
 USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
 USAGE_IMAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.image.output_tokens"
 CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
-# Content the collector reads nothing from but redacts: tool calls on tool spans, retrieval,
-# and the older single-attribute prompt and completion (evaluation explanations: below).
+# Content the collector redacts; tool call arguments and results also fill tool_calls rows,
+# retrieval and the older single-attribute prompt and completion it reads nothing from
+# (evaluation explanations: below).
 TOOL_CALL_ARGUMENTS: Final = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS
 TOOL_CALL_RESULT: Final = _gen_ai.GEN_AI_TOOL_CALL_RESULT
 RETRIEVAL_DOCUMENTS: Final = _gen_ai.GEN_AI_RETRIEVAL_DOCUMENTS
 RETRIEVAL_QUERY_TEXT: Final = _gen_ai.GEN_AI_RETRIEVAL_QUERY_TEXT
 PROMPT: Final = _gen_ai.GEN_AI_PROMPT
 COMPLETION: Final = _gen_ai.GEN_AI_COMPLETION
+# Agents, workflows and tools (agent spans: invoke_agent, create_agent, invoke_workflow,
+# execute_tool); the collector reads them into trace_spans and tool_calls rows.
+AGENT_NAME: Final = _gen_ai.GEN_AI_AGENT_NAME
+AGENT_ID: Final = _gen_ai.GEN_AI_AGENT_ID
+WORKFLOW_NAME: Final = _gen_ai.GEN_AI_WORKFLOW_NAME
+TOOL_NAME: Final = _gen_ai.GEN_AI_TOOL_NAME
+TOOL_TYPE: Final = _gen_ai.GEN_AI_TOOL_TYPE  # function | extension | datastore
+TOOL_CALL_ID: Final = _gen_ai.GEN_AI_TOOL_CALL_ID
 
 ERROR_TYPE: Final = _error.ERROR_TYPE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
@@ -70,6 +79,13 @@ OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_GENERATE_CONTENT: Final = "generate_content"
 LLM_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_EMBEDDINGS, OP_GENERATE_CONTENT})
+# The operations of agent and framework spans (no LLM call of their own)
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CREATE_AGENT: Final = "create_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_RETRIEVAL: Final = "retrieval"
+OP_PLAN: Final = "plan"  # newer than the installed semconv package
 
 # gen_ai.provider.name values
 PROVIDER_OPENAI: Final = "openai"

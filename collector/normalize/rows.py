@@ -116,6 +116,61 @@ class LlmCallRow:
 
 
 @dataclass(slots=True)
+class TraceSpanRow:
+    """Every span in one vocabulary (normalize/agents.py): what the trace summary and the trace
+    page read."""
+
+    table: ClassVar[str] = "trace_spans"
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    start: int  # ns since the epoch
+    end: int
+    service_name: str
+    span_name: str
+    kind: str  # one of span_kinds.KINDS
+    status: str  # ok | error
+    dialect: str = ""  # whose marks said what the span is; empty for a plain span
+    agent_name: str = ""
+    tool_name: str = ""
+    llm: bool = False  # the span has an llm_calls row (after stacked calls are folded)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    user_id: str = ""
+    session_id: str = ""
+    prompt_name: str = ""
+    prompt_version: str = ""
+
+
+@dataclass(slots=True)
+class ToolCallRow:
+    """One tool call (a span of kind tool), whatever its dialect."""
+
+    table: ClassVar[str] = "tool_calls"
+
+    timestamp: int  # ns since the epoch
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    service_name: str
+    tool_name: str
+    tool_call_id: str = ""
+    tool_type: str = ""
+    agent_name: str = ""
+    arguments: str = ""  # JSON text when the span carried JSON or structured values
+    result: str = ""
+    status: str = "ok"  # ok | error
+    error_type: str = ""
+    error_message: str = ""
+    duration_ms: float = 0.0
+    user_id: str = ""
+    session_id: str = ""
+    dialect: str = ""
+
+
+@dataclass(slots=True)
 class LlmMessagesRow:
     """Messages of a call that came as log records without their span in the same batch."""
 
@@ -225,6 +280,8 @@ class ScoreRow:
     duration_ms: float | None = None
     error: str = ""
     direction: str = "higher_is_better"  # or lower_is_better: which end of `value` is good
+    level: str = "call"  # call | trace (span_id empty) | session (trace_id and span_id empty)
+    session_id: str = ""
 
 
 # A score's value on the higher-is-better scale, in SQL: what "below X" and "worst" mean for

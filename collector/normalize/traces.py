@@ -1,4 +1,5 @@
-"""OTLP trace requests → `otel_traces` rows for every span and `llm_calls` rows for LLM spans."""
+"""OTLP trace requests → `otel_traces` and `trace_spans` rows for every span, `llm_calls` rows for
+LLM spans and `tool_calls` rows for tool spans."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from assay.collector.normalize.agents import agent_rows, link_agent_rows
 from assay.collector.normalize.dialects import GenAIEvent, call_attributes
 from assay.collector.normalize.llm_calls import llm_call_row
 from assay.collector.normalize.otlp import attributes, text_map
-from assay.collector.normalize.rows import LlmCallRow, TraceRow
+from assay.collector.normalize.rows import LlmCallRow, ToolCallRow, TraceRow, TraceSpanRow
 from assay.instrumentation import semconv as sc
 
 # Names as the OpenTelemetry Collector's ClickHouse exporter writes them.
@@ -34,6 +36,13 @@ _GENAI_EVENT_PREFIX = "gen_ai."
 class TraceBatch:
     traces: list[TraceRow] = field(default_factory=list)
     llm_calls: list[LlmCallRow] = field(default_factory=list)
+    spans: list[TraceSpanRow] = field(default_factory=list)
+    tool_calls: list[ToolCallRow] = field(default_factory=list)
+
+    def link(self) -> None:
+        """Once the batch's LLM calls are final (stacked calls folded): complete the span and
+        tool rows from them and from each other."""
+        link_agent_rows(self.spans, self.tool_calls, self.llm_calls)
 
 
 def normalize_traces(
@@ -88,6 +97,21 @@ def normalize_traces(
                     row.Links_TraceState.append(link.trace_state)
                     row.Links_Attributes.append(text_map(attributes(link.attributes)))
                 batch.traces.append(row)
+                marks = agent_rows(
+                    attrs,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    parent_span_id=parent_span_id,
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    service_name=service_name,
+                    span_name=span.name,
+                    is_error=status_code == "Error",
+                    status_message=status_message,
+                )
+                batch.spans.append(marks.span)
+                if marks.tool is not None:
+                    batch.tool_calls.append(marks.tool)
                 call = call_attributes(attrs, events)
                 if call is not None:
                     batch.llm_calls.append(

@@ -143,7 +143,7 @@ def test_what_a_stopped_writer_left_is_replayed_once_by_the_next(
         )
     assert counts == [
         (7, 7, {}, 7),
-        (0, 0, {"otel_traces": 7, "llm_calls": 7}, 0),
+        (0, 0, {"otel_traces": 7, "llm_calls": 7, "trace_spans": 7}, 0),
     ]
     assert not list((tmp_path / "copy").glob("*.seg"))
     _, rollup = embedded_store.query(

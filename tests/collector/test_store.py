@@ -15,7 +15,9 @@ from assay.collector.normalize.rows import (
     MetricHistogramRow,
     MetricSumRow,
     ScoreRow,
+    ToolCallRow,
     TraceRow,
+    TraceSpanRow,
     column_names,
 )
 from assay.collector.store.base import Inserted, StoreError
@@ -98,6 +100,8 @@ def test_migrations_run_once(embedded_store: EmbeddedStore) -> None:
         LlmCallRow,
         ScoreRow,
         LlmMessagesRow,
+        TraceSpanRow,
+        ToolCallRow,
         MetricSumRow,
         MetricGaugeRow,
         MetricHistogramRow,

@@ -8,12 +8,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects._shape import (
     Message,
     chat_message,
     openai_message,
     parsed_json,
 )
+from assay.collector.normalize.otlp import as_text
 from assay.instrumentation import semconv as sc
 
 NAME = "genai"
@@ -126,3 +128,42 @@ def _index(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+# --- agent structure (normalize/agents.py) ------------------------------------------------------
+# What a span is, by its operation; an operation not listed here gives no kind.
+KINDS = {
+    sc.OP_INVOKE_WORKFLOW: kinds.WORKFLOW,
+    sc.OP_INVOKE_AGENT: kinds.AGENT,
+    sc.OP_CREATE_AGENT: kinds.AGENT,
+    sc.OP_PLAN: kinds.CHAIN,
+    sc.OP_CHAT: kinds.LLM,
+    sc.OP_TEXT_COMPLETION: kinds.LLM,
+    sc.OP_GENERATE_CONTENT: kinds.LLM,
+    sc.OP_EMBEDDINGS: kinds.EMBEDDING,
+    sc.OP_EXECUTE_TOOL: kinds.TOOL,
+    sc.OP_RETRIEVAL: kinds.RETRIEVER,
+}
+# The conversation a span belongs to: Assay's session id, else the conventions' conversation id.
+SESSION_KEYS = (sc.SESSION_ID, sc.CONVERSATION_ID)
+USER_KEYS = (sc.USER_ID,)
+TOOL_CONTENT_KEYS = (sc.TOOL_CALL_ARGUMENTS, sc.TOOL_CALL_RESULT)
+
+
+def span_kind(attrs: Mapping[str, Any]) -> str | None:
+    operation = attrs.get(sc.OPERATION_NAME)
+    return KINDS.get(operation) if isinstance(operation, str) else None
+
+
+def agent_name(attrs: Mapping[str, Any]) -> str:
+    return as_text(attrs.get(sc.AGENT_NAME) or "")
+
+
+def tool_fields(attrs: Mapping[str, Any]) -> kinds.ToolFields:
+    return kinds.ToolFields(
+        name=as_text(attrs.get(sc.TOOL_NAME) or ""),
+        call_id=as_text(attrs.get(sc.TOOL_CALL_ID) or ""),
+        type=as_text(attrs.get(sc.TOOL_TYPE) or ""),
+        arguments=as_text(attrs.get(sc.TOOL_CALL_ARGUMENTS)),
+        result=as_text(attrs.get(sc.TOOL_CALL_RESULT)),
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects._shape import (
     Message,
     Rename,
@@ -19,6 +20,7 @@ from assay.collector.normalize.dialects._shape import (
     parsed_json,
 )
 from assay.collector.normalize.dialects.genai import GenAIEvent
+from assay.collector.normalize.otlp import as_text
 from assay.instrumentation import semconv as sc
 
 NAME = "openinference"
@@ -158,3 +160,44 @@ def _indexed_messages(attrs: Mapping[str, Any], prefix: str, output: bool = Fals
             )
         )
     return messages
+
+
+# --- agent structure (normalize/agents.py) ------------------------------------------------------
+# Every span carries its kind; a TOOL span's arguments and result are its input and output value.
+KINDS = {
+    "AGENT": kinds.AGENT,
+    "CHAIN": kinds.CHAIN,
+    "PROMPT": kinds.CHAIN,
+    "LLM": kinds.LLM,
+    "EMBEDDING": kinds.EMBEDDING,
+    "TOOL": kinds.TOOL,
+    "RETRIEVER": kinds.RETRIEVER,
+    "RERANKER": kinds.RERANKER,
+    "GUARDRAIL": kinds.GUARDRAIL,
+    "EVALUATOR": kinds.EVALUATOR,
+}
+AGENT_NAME = "agent.name"
+TOOL_NAME = "tool.name"
+TOOL_ID = "tool.id"  # the id of the model's tool call this span answers
+TOOL_CALL_ID = "tool_call.id"
+SESSION_KEYS = (sc.SESSION_ID,)
+USER_KEYS = (sc.USER_ID,)
+TOOL_CONTENT_KEYS = (INPUT_VALUE, OUTPUT_VALUE)
+
+
+def span_kind(attrs: Mapping[str, Any]) -> str | None:
+    kind = attrs.get(SPAN_KIND)
+    return KINDS.get(kind.upper()) if isinstance(kind, str) else None
+
+
+def agent_name(attrs: Mapping[str, Any]) -> str:
+    return as_text(attrs.get(AGENT_NAME) or "")
+
+
+def tool_fields(attrs: Mapping[str, Any]) -> kinds.ToolFields:
+    return kinds.ToolFields(
+        name=as_text(attrs.get(TOOL_NAME) or ""),
+        call_id=as_text(attrs.get(TOOL_ID) or attrs.get(TOOL_CALL_ID) or ""),
+        arguments=as_text(attrs.get(INPUT_VALUE)),
+        result=as_text(attrs.get(OUTPUT_VALUE)),
+    )

@@ -5,11 +5,13 @@ names too; whatever a span has in those wins over the older spellings read here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects._shape import (
     Message,
     Rename,
@@ -20,6 +22,7 @@ from assay.collector.normalize.dialects._shape import (
     parsed_json,
 )
 from assay.collector.normalize.dialects.genai import GenAIEvent
+from assay.collector.normalize.otlp import as_text
 from assay.instrumentation import semconv as sc
 
 NAME = "openllmetry"
@@ -123,3 +126,47 @@ def _message(fields: dict[str, Any], output: bool = False) -> Message:
 
 def _host(url: str) -> str | None:
     return urlsplit(url).hostname
+
+
+# --- agent structure (normalize/agents.py) ------------------------------------------------------
+# Its decorators (@workflow, @task, @agent, @tool) and framework instrumentations mark their spans
+# with a kind and an entity: the name, and the input (`{"args": [...], "kwargs": {...}}`) and
+# output as JSON. Its LLM spans carry no kind; they are calls (`matches` above).
+SPAN_KIND = "traceloop.span.kind"
+ENTITY_NAME = "traceloop.entity.name"
+ENTITY_INPUT = "traceloop.entity.input"
+ENTITY_OUTPUT = "traceloop.entity.output"
+KINDS = {
+    "workflow": kinds.WORKFLOW,
+    "task": kinds.CHAIN,
+    "agent": kinds.AGENT,
+    "tool": kinds.TOOL,
+}
+SESSION_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.SESSION_ID)
+USER_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.USER_ID)
+TOOL_CONTENT_KEYS = (ENTITY_INPUT, ENTITY_OUTPUT)
+
+
+def span_kind(attrs: Mapping[str, Any]) -> str | None:
+    kind = attrs.get(SPAN_KIND)
+    return KINDS.get(kind) if isinstance(kind, str) else None
+
+
+def agent_name(attrs: Mapping[str, Any]) -> str:
+    return as_text(attrs.get(ENTITY_NAME) or "") if span_kind(attrs) == kinds.AGENT else ""
+
+
+def tool_fields(attrs: Mapping[str, Any]) -> kinds.ToolFields:
+    return kinds.ToolFields(
+        name=as_text(attrs.get(ENTITY_NAME) or ""),
+        arguments=_arguments(attrs.get(ENTITY_INPUT)),
+        result=as_text(attrs.get(ENTITY_OUTPUT)),
+    )
+
+
+def _arguments(value: Any) -> str:
+    """The call's arguments: its keyword arguments when it was called with keywords only."""
+    entity = parsed_json(value)
+    if isinstance(entity, Mapping) and set(entity) == {"args", "kwargs"} and not entity["args"]:
+        return json.dumps(entity["kwargs"], ensure_ascii=False)
+    return as_text(value)

@@ -1,0 +1,206 @@
+"""Agent runs from every dialect in one vocabulary: span kinds, tool calls as rows, and a trace
+summary that stays right whatever order and batches the spans arrive in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+
+import pytest
+
+from assay.collector.normalize import span_kinds as kinds
+from assay.collector.normalize.agents import TOOL_CONTENT_KEYS
+from assay.collector.normalize.traces import TraceBatch, normalize_traces
+from assay.collector.pipeline import Pipeline
+from assay.collector.redaction import Redactor, is_content_key
+from assay.collector.settings import CollectorSettings
+from assay.collector.spool import MemorySpool
+from assay.collector.store.embedded import EmbeddedStore
+from assay.instrumentation import semconv as sc
+from tests.collector.agent_traces import (
+    ARGUMENTS,
+    RESULT,
+    AgentRun,
+    genai_run,
+    openinference_run,
+    openllmetry_run,
+)
+from tests.collector.otlp_builders import make_request, make_span
+
+SETTINGS = CollectorSettings(
+    flush_interval=0.05, retry_initial=0.01, retry_max=0.05, shutdown_timeout=5
+)
+
+
+def normalized(run: AgentRun, service: str = "agents") -> TraceBatch:
+    batch = normalize_traces(make_request(service, *run.spans))
+    batch.link()
+    return batch
+
+
+def kinds_by_name(batch: TraceBatch) -> dict[str, str]:
+    return {span.span_name: span.kind for span in batch.spans}
+
+
+def test_genai_agent_spans_become_kinds_and_tool_rows() -> None:
+    run = genai_run()
+    batch = normalized(run)
+    assert [span.kind for span in batch.spans] == [
+        kinds.AGENT,
+        kinds.LLM,
+        kinds.TOOL,
+        kinds.TOOL,
+        kinds.LLM,
+    ]
+    assert batch.spans[0].agent_name == run.agent
+    failed, ok = batch.tool_calls
+    assert (failed.tool_name, failed.status, failed.error_type) == (
+        run.tool,
+        "error",
+        "TimeoutError",
+    )
+    assert (ok.tool_name, ok.status, ok.tool_call_id, ok.tool_type) == (
+        run.tool,
+        "ok",
+        "call-2",
+        "function",
+    )
+    assert json.loads(ok.arguments) == ARGUMENTS and json.loads(ok.result) == RESULT
+    assert ok.duration_ms == pytest.approx(5.0)
+    # the tool spans name no agent: they take the one that ran them
+    assert {tool.agent_name for tool in batch.tool_calls} == {run.agent}
+    assert ok.parent_span_id == batch.spans[0].span_id and ok.trace_id == run.trace_hex
+    assert ok.session_id == "" and batch.spans[1].session_id == "s-1"
+
+
+def test_openinference_span_kinds() -> None:
+    run = openinference_run()
+    batch = normalized(run)
+    assert kinds_by_name(batch) == {
+        "agent": kinds.AGENT,
+        "ChatCompletion": kinds.LLM,
+        run.tool: kinds.TOOL,
+        "plan": kinds.CHAIN,
+        "retrieve": kinds.RETRIEVER,
+    }
+    (tool,) = batch.tool_calls
+    assert tool.tool_name == run.tool and tool.dialect == "openinference"
+    assert json.loads(tool.arguments) == ARGUMENTS and json.loads(tool.result) == RESULT
+    # the agent two levels up, whatever order the spans came in
+    assert tool.agent_name == run.agent
+
+
+def test_openllmetry_span_kinds_and_keyword_arguments() -> None:
+    run = openllmetry_run()
+    batch = normalized(run)
+    assert kinds_by_name(batch) == {
+        "trip.workflow": kinds.WORKFLOW,
+        f"{run.agent}.agent": kinds.AGENT,
+        "choose.task": kinds.CHAIN,
+        f"{run.tool}.tool": kinds.TOOL,
+        "openai.chat": kinds.LLM,  # no kind of its own: it is an LLM call
+    }
+    (tool,) = batch.tool_calls
+    assert json.loads(tool.arguments) == ARGUMENTS  # the keywords, not {"args": [], ...}
+    assert tool.agent_name == run.agent and tool.session_id == ""
+    llm = next(span for span in batch.spans if span.llm)
+    assert (llm.input_tokens, llm.output_tokens, llm.session_id) == (30, 5, "s-3")
+
+
+def test_a_plain_span_is_a_span() -> None:
+    batch = normalize_traces(make_request("svc", make_span("GET /orders", {"http.method": "GET"})))
+    batch.link()
+    (span,) = batch.spans
+    assert (span.kind, span.dialect, span.status) == (kinds.SPAN, "", "ok")
+    assert batch.tool_calls == []
+
+
+def test_tool_arguments_and_results_are_redacted_content() -> None:
+    assert all(is_content_key(key) for key in TOOL_CONTENT_KEYS)
+    run = genai_run()
+    secret = "mail me at jane.doe@example.com"
+    (arguments,) = (a for a in run.spans[3].attributes if a.key == sc.TOOL_CALL_ARGUMENTS)
+    arguments.value.string_value = json.dumps({"note": secret})
+    batch = normalize_traces(make_request("svc", *run.spans), redactor=Redactor(["email"]))
+    tool = batch.tool_calls[1]
+    assert "jane.doe@example.com" not in tool.arguments
+    assert json.loads(tool.arguments) == {"note": "mail me at [REDACTED:email]"}
+
+
+# --- the store: tool rows and trace summaries -----------------------------------------------------
+
+
+def summary(store: EmbeddedStore, trace_id: str) -> dict[str, object]:
+    names, rows = store.query(
+        "SELECT * FROM assay.trace_summary WHERE trace_id = {t:String}", {"t": trace_id}
+    )
+    assert len(rows) == 1, rows
+    return dict(zip(names, rows[0], strict=True))
+
+
+def send(pipeline: Pipeline, service: str, spans: list[object]) -> None:
+    request = make_request(service, *spans)  # type: ignore[arg-type]
+    asyncio.run(pipeline.submit("traces", request.SerializeToString(), len(spans)))
+    assert pipeline.flush(20)
+
+
+def test_the_trace_summary_is_the_same_whatever_order_and_batches(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """One run sent whole, the same run sent span by span in a shuffled order with one span sent
+    twice: the same summary, tokens and cost summed once per LLM call."""
+    pipeline = Pipeline(embedded_store, MemorySpool(10**8, max_age=0.02), SETTINGS)
+    pipeline.start()
+    service = f"agents-{uuid.uuid4().hex[:8]}"
+    whole = genai_run(session="conv-1")
+    send(pipeline, service, whole.spans)
+    pieces = genai_run(session="conv-1")
+    shuffled = list(pieces.spans)
+    random.Random(7).shuffle(shuffled)
+    for span in [*shuffled, shuffled[0]]:
+        send(pipeline, service, [span])
+    pipeline.stop()
+
+    expected = summary(embedded_store, whole.trace_hex)
+    got = summary(embedded_store, pieces.trace_hex)
+    for row in (expected, got):
+        assert row["root_name"] == f"invoke_agent {whole.agent}"
+        assert (row["root_kind"], row["status"], row["has_root"]) == (kinds.AGENT, "ok", True)
+        assert row["service_name"] == service and row["agent_name"] == whole.agent
+        assert (row["spans"], row["llm_calls"], row["tool_calls"]) == (5, 2, 2)
+        assert (row["errors"], row["tool_errors"]) == (1, 1)
+        assert (row["input_tokens"], row["output_tokens"]) == (300, 60)
+        assert (row["user_id"], row["session_id"]) == ("u-1", "conv-1")
+        assert row["duration_ms"] == pytest.approx(100.0)
+    assert expected["cost_usd"] == pytest.approx(got["cost_usd"])
+    assert float(expected["cost_usd"]) > 0  # type: ignore[arg-type]
+    _, rows = embedded_store.query(
+        "SELECT count(), countIf(status = 'error') FROM assay.tool_calls FINAL "
+        "WHERE trace_id IN ({a:String}, {b:String})",
+        {"a": whole.trace_hex, "b": pieces.trace_hex},
+    )
+    assert rows == [(4, 2)]
+
+
+def test_a_late_span_and_a_root_that_arrives_last_update_the_summary(
+    embedded_store: EmbeddedStore,
+) -> None:
+    pipeline = Pipeline(embedded_store, MemorySpool(10**8, max_age=0.02), SETTINGS)
+    pipeline.start()
+    service = f"late-{uuid.uuid4().hex[:8]}"
+    run = openinference_run()
+    root, *children = run.spans
+    send(pipeline, service, children[:2])
+    before = summary(embedded_store, run.trace_hex)
+    assert before["has_root"] is False and before["spans"] == 2
+    send(pipeline, service, [root, *children[2:]])
+    after = summary(embedded_store, run.trace_hex)
+    pipeline.stop()
+    assert after["has_root"] is True and after["root_name"] == "agent"
+    assert after["root_kind"] == kinds.AGENT and after["agent_name"] == run.agent
+    assert (after["spans"], after["llm_calls"], after["tool_calls"]) == (5, 1, 1)
+    assert after["session_id"] == "s-2"
+    assert after["updated_at"] >= before["updated_at"]  # type: ignore[operator]
+    assert after["cost_usd"] is not None
