@@ -18,10 +18,10 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
 from assay.collector.store.base import Store, StoreError
@@ -39,6 +39,15 @@ FILTER_FIELDS = {
     "operation": ("operation",),
     "status": ("status",),
 }
+# `where:` keys of trace- and session-level rules → the trace_summary columns they filter on
+RUN_FILTER_FIELDS = {
+    "service": "service_name",
+    "agent": "agent_name",
+    "status": "status",
+    "prompt_name": "prompt_name",
+    "prompt_version": "prompt_version",
+}
+LEVELS = ("call", "trace", "session")
 
 
 # An evaluator in a rule: a name, or `{name: {option: value}}` for a configured preset.
@@ -46,9 +55,12 @@ EvaluatorSpec = str | dict[str, dict[str, Any]]
 
 
 class Rule(BaseModel):
-    """Which evaluators run on which calls, on what share of traces."""
+    """Which evaluators run on which calls (or, at `level` trace or session, on which whole runs
+    and conversations once they are complete: collector/run_evaluation.py), on what share of
+    traces."""
 
     evaluators: list[EvaluatorSpec] = Field(min_length=1)
+    level: Literal["call", "trace", "session"] = "call"
     where: dict[str, str | list[str]] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)  # the call must carry all of them
     sample: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -60,6 +72,17 @@ class Rule(BaseModel):
         if unknown:
             raise ValueError(f"unknown filter(s) {unknown}; use {sorted(FILTER_FIELDS)} or tags")
         return where
+
+    @model_validator(mode="after")
+    def _filters_of_the_level(self) -> Rule:
+        if self.level != "call":
+            unknown = sorted(set(self.where) - set(RUN_FILTER_FIELDS))
+            if unknown or self.tags:
+                raise ValueError(
+                    f"a {self.level}-level rule filters on {sorted(RUN_FILTER_FIELDS)}, "
+                    f"not {unknown or ['tags']}"
+                )
+        return self
 
     @field_validator("evaluators")
     @classmethod
@@ -93,6 +116,14 @@ class EvaluationConfig(BaseModel):
     log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     batch_scores: int = Field(default=1000, gt=0)
     flush_interval: float = Field(default=0.5, gt=0)
+    # Trace- and session-level rules: a run is complete when its root span has arrived and no
+    # span of it for `run_quiet_period` s; a conversation after `session_inactivity` s without
+    # a span. Completed runs are looked for every `run_poll_interval` s, from `run_lookback` s
+    # back at start-up (runs that went quiet while the collector was down are judged then).
+    run_quiet_period: float = Field(default=30.0, ge=0)
+    session_inactivity: float = Field(default=1800.0, ge=0)
+    run_poll_interval: float = Field(default=5.0, gt=0)
+    run_lookback: float = Field(default=3600.0, ge=0)
 
 
 def load_evaluation_config(config_file: Path | None) -> EvaluationConfig:
@@ -210,7 +241,7 @@ class OnlineEvaluation:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._rules)
+        return any(rule.level == "call" for _, rule, _ in self._rules)
 
     def start(self) -> None:
         if self.enabled:
@@ -232,7 +263,9 @@ class OnlineEvaluation:
             _Job(call, evaluator)
             for call in calls
             for index, rule, evaluators in self._rules
-            if rule.matches(call) and sampled(call.trace_id, rule.sample, index)
+            if rule.level == "call"
+            and rule.matches(call)
+            and sampled(call.trace_id, rule.sample, index)
             for evaluator in evaluators
             if _has_output(call) or not evaluator.reads_output
         ]

@@ -22,6 +22,7 @@ from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.retention import apply_retention
+from assay.collector.run_evaluation import RunEvaluation
 from assay.collector.settings import CollectorSettings, listen_host, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
@@ -131,6 +132,8 @@ async def serve(
         await asyncio.to_thread(price_tables.activate_from_store, store)
         online = OnlineEvaluation(evaluation, store, rules)
         online.start()
+        runs = RunEvaluation(evaluation, store, rules)
+        runs.start()
         pipeline = Pipeline(store, spool, settings, online)
         pipeline.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
@@ -140,6 +143,7 @@ async def serve(
             # Whatever was accepted gets written before the store closes.
             await asyncio.to_thread(pipeline.stop)
             await asyncio.to_thread(online.stop)
+            await asyncio.to_thread(runs.stop)
             await asyncio.to_thread(monitor.stop)
     finally:
         spool.close()  # already closed, unless the start failed before the writer ran

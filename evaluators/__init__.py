@@ -62,6 +62,14 @@ from assay.evaluators.judges import (
 )
 from assay.evaluators.registry import UnknownEvaluatorError, get_evaluator, registered
 from assay.evaluators.results import ExperimentResult, ItemResult
+from assay.evaluators.trajectory import (
+    Step,
+    goal_completion,
+    no_loops,
+    no_tool_errors,
+    run_input,
+    step_budget,
+)
 
 __all__ = [
     "CollectorError",
@@ -76,6 +84,7 @@ __all__ = [
     "JudgeAnswerError",
     "OpenAIJudge",
     "Score",
+    "Step",
     "UnknownEvaluatorError",
     "aevaluate",
     "answer_relevance",
@@ -92,13 +101,16 @@ __all__ = [
     "exact_match",
     "faithfulness",
     "get_evaluator",
+    "goal_completion",
     "json_schema",
     "json_valid",
     "latency_budget",
     "length",
     "levenshtein",
+    "no_loops",
     "no_pii",
     "no_refusal",
+    "no_tool_errors",
     "no_toxicity",
     "pii",
     "refusal",
@@ -107,6 +119,8 @@ __all__ = [
     "registered",
     "rouge_l",
     "rubric",
+    "run_input",
+    "step_budget",
     "token_f1",
     "toxicity",
 ]

@@ -19,6 +19,8 @@ from tests.collector.otlp_builders import make_span
 MS = 1_000_000
 ARGUMENTS = {"order_id": "A-17"}
 RESULT = {"status": "shipped"}
+QUESTION = "Where is my order A-17?"
+ANSWER = "Your order A-17 has shipped."
 
 
 @dataclass
@@ -39,8 +41,16 @@ def _ids() -> tuple[bytes, bytes, bytes, bytes, bytes]:
     return tuple(os.urandom(8) for _ in range(5))  # type: ignore[return-value]
 
 
-def _llm_attrs(tokens: tuple[int, int], session: str) -> dict[str, Any]:
+def _messages(role: str, text: str) -> str:
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def _llm_attrs(
+    tokens: tuple[int, int], session: str, ask: str = QUESTION, answer: str = ANSWER
+) -> dict[str, Any]:
     return {
+        sc.INPUT_MESSAGES: _messages("user", ask),
+        sc.OUTPUT_MESSAGES: _messages("assistant", answer),
         sc.OPERATION_NAME: sc.OP_CHAT,
         sc.PROVIDER_NAME: "openai",
         sc.REQUEST_MODEL: "gpt-4o-mini",

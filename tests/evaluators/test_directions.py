@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 
 from assay.collector.demo.fake_openai import FakeOpenAI
-from assay.evaluators import EvalInput, Evaluator, OpenAIJudge, Score, evaluator, get_evaluator
+from assay.evaluators import (
+    EvalInput,
+    Evaluator,
+    OpenAIJudge,
+    Score,
+    Step,
+    evaluator,
+    get_evaluator,
+    run_input,
+)
 from assay.evaluators.base import HIGHER_IS_BETTER, LOWER_IS_BETTER
 from assay.evaluators.registry import preset_names
 
@@ -51,7 +60,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "rouge_l": {"threshold": 0.5},
     "bleu": {"threshold": 0.3},
     "rubric": {"template": "Is the answer right and short?"},
+    "step_budget": {"max_llm_calls": 3},
 }
+# Runs for the trajectory presets (calls are no runs to them: error scores, left out below).
+_LLM: Step = {"kind": "llm", "name": "chat"}
+_TOOL: Step = {"kind": "tool", "name": "lookup", "arguments": '{"a": 1}'}
+STEPS: list[list[Step]] = [
+    [],
+    [_LLM, _TOOL, _LLM],
+    [_LLM, {**_TOOL, "status": "error"}, _TOOL, _LLM],
+    [_LLM, _TOOL, _TOOL, _TOOL, _LLM],
+    [_LLM] * 5 + [_TOOL] * 2,
+]
 
 
 _REQUESTS = itertools.count()
@@ -99,6 +119,17 @@ def battery() -> list[EvalInput]:
                         cost_usd=cost,
                     )
                 )
+    for steps in STEPS:
+        for output in ("Paris", "Lyon"):
+            inputs.append(
+                run_input(
+                    steps,
+                    input="What is the capital of France?",
+                    output=output,
+                    duration_ms=800.0,
+                    cost_usd=0.004,
+                )
+            )
     return inputs
 
 

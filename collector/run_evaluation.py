@@ -1,0 +1,333 @@
+"""Run- and session-level online evaluation: rules with `level: trace | session` judge whole
+agent runs and conversations once they are complete, and judge them again when they change.
+
+A run (a trace) is complete when its root span has arrived and the store has received no span
+of it for `run_quiet_period` seconds (`trace_summary.updated_at`, the store's clock); a
+conversation (a session) when none of its runs has received a span for `session_inactivity`
+seconds. A thread looks for runs and sessions that became complete since it last looked, builds
+each one's input (its steps from `trace_spans` and `tool_calls`, its goal and answer from
+`llm_calls`: `assay.evaluators.trajectory.run_input`) and writes the scores with the trace (and
+session) they judge. A score's `timestamp` is the `updated_at` of the state it judged: a late
+span makes the run complete again later, it is judged again, and the newer score replaces the
+older (same replacing key, later version), so a run has one score per evaluator, not one per
+evaluation. After a restart the search starts from the newest run-level score (or
+`run_lookback` back), so what went quiet meanwhile is judged and nothing is judged twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.collector.evaluation import (
+    RUN_FILTER_FIELDS,
+    CompiledRules,
+    EvaluationConfig,
+    sampled,
+)
+from assay.collector.normalize import span_kinds as kinds
+from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
+from assay.collector.store.base import Store, StoreError
+from assay.evaluators import EvalInput, Evaluator, Score
+from assay.evaluators.trajectory import Step, run_input
+
+log = logging.getLogger("assay.collector.evaluation")
+
+# What a run's steps are made of: every span that means something to an agent, not HTTP.
+_STEP_KINDS = tuple(kind for kind in kinds.KINDS if kind != kinds.SPAN)
+_BATCH = 200  # runs or sessions judged per look
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A run or a conversation that became complete: what the rules filter on, and the state
+    it was in (`updated_ns`, the version of its scores)."""
+
+    level: str  # trace | session
+    key: str  # the trace id, or the session id
+    updated_ns: int
+    trace_ids: tuple[str, ...]
+    summary: dict[str, Any]
+
+
+@dataclass
+class RunEvaluationStats:
+    runs: int = 0
+    sessions: int = 0
+    evaluated: int = 0
+    failed: int = 0
+    scores_written: int = 0
+    write_failures: int = 0
+
+
+@dataclass
+class RunEvaluation:
+    config: EvaluationConfig
+    store: Store
+    rules: CompiledRules
+    stats: RunEvaluationStats = field(default_factory=RunEvaluationStats)
+
+    def __post_init__(self) -> None:
+        self._by_level = {
+            level: [(i, rule, evs) for i, rule, evs in self.rules if rule.level == level]
+            for level in ("trace", "session")
+        }
+        # Where each level's search got to: the newest `updated_at` looked at, and the keys
+        # seen at exactly that instant (a later look starts there again and skips them).
+        self._since: dict[str, tuple[int, set[str]]] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-run-evaluation", daemon=True)
+
+    @property
+    def enabled(self) -> bool:
+        return any(self._by_level.values())
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        asyncio.run(self._work())
+
+    async def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.look()
+            except Exception:  # the store down, a bug: the next look starts where this one did
+                log.exception("run-level evaluation failed; trying again")
+            await asyncio.to_thread(self._stopping.wait, self.config.run_poll_interval)
+
+    # --- one look ---------------------------------------------------------------------------
+    async def look(self) -> int:
+        """Judge what became complete since the last look; returns how many runs and sessions
+        were judged. The search moves on only past what was judged and stored."""
+        judged = 0
+        for level, rules in self._by_level.items():
+            if not rules:
+                continue
+            found, cursor = self._completed(level)
+            for item in found:
+                rows = await self._judge(item, rules)
+                if not rows:  # no rule's filter or sample took it
+                    continue
+                self._write(rows)
+                judged += 1
+                self.stats.runs += level == "trace"
+                self.stats.sessions += level == "session"
+            self._since[level] = cursor
+        return judged
+
+    def _start(self, level: str) -> tuple[int, set[str]]:
+        """Where the search starts: at the newest run-level score (the state it judged), with
+        the runs judged at that instant already seen; else `run_lookback` ago."""
+        if level not in self._since:
+            _, rows = self.store.query(
+                "SELECT toUnixTimestamp64Nano(timestamp) AS at, "
+                "groupUniqArray(if(level = 'session', session_id, trace_id)) "
+                f"FROM {self.store.database}.scores "
+                "WHERE source = 'online' AND level = {level:String} "
+                "GROUP BY timestamp ORDER BY timestamp DESC LIMIT 1",
+                {"level": level},
+            )
+            lookback = time.time_ns() - int(self.config.run_lookback * 1e9)
+            lookback -= lookback % 1_000_000  # updated_at has milliseconds
+            if rows and int(rows[0][0]) >= lookback:
+                self._since[level] = (int(rows[0][0]), set(rows[0][1]))
+            else:
+                self._since[level] = (lookback, set())
+        return self._since[level]
+
+    def _completed(self, level: str) -> tuple[list[Completed], tuple[int, set[str]]]:
+        """What became complete since the cursor, and the cursor past it."""
+        since_ns, seen = self._start(level)
+        db = self.store.database
+        since = {"since": since_ns // 1_000_000}
+        columns = ", ".join(
+            f"any({c}) AS {c}" if level == "session" else c for c in set(RUN_FILTER_FIELDS.values())
+        )
+        if level == "trace":
+            sql = (
+                f"SELECT trace_id, toUnixTimestamp64Nano(updated_at) AS updated, [trace_id], "
+                f"{columns}, duration_ms, cost_usd, session_id FROM {db}.trace_summary "
+                f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
+                "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64})) "
+                "AND has_root AND updated_at <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
+                f"ORDER BY updated_at LIMIT {_BATCH}"
+            )
+            wait = self.config.run_quiet_period
+        else:
+            sql = (
+                "SELECT session_id, toUnixTimestamp64Nano(max(updated_at)) AS updated, "
+                "arrayMap(x -> x.2, arraySort(groupArray((start, trace_id)))), "
+                f"{columns}, "
+                "(toUnixTimestamp64Nano(max(end)) - toUnixTimestamp64Nano(min(start))) / 1e6, "
+                f"sum(cost_usd), session_id FROM {db}.trace_summary "
+                f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries WHERE session_id IN "
+                f"(SELECT session_id FROM {db}.trace_summaries WHERE session_id != '' "
+                "AND updated_at >= fromUnixTimestamp64Milli({since:Int64}))) "
+                "GROUP BY session_id "
+                "HAVING max(updated_at) <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
+                f"ORDER BY updated LIMIT {_BATCH}"
+            )
+            wait = self.config.session_inactivity
+        names, rows = self.store.query(sql, {**since, "quiet": int(wait * 1000)})
+        found = []
+        newest, at_newest = since_ns, set(seen)
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            key, updated = str(row[0]), int(row[1])
+            if updated == since_ns and key in seen:
+                continue
+            if updated > newest:
+                newest, at_newest = updated, set()
+            at_newest.add(key)
+            summary = {field: values[field] for field in set(RUN_FILTER_FIELDS.values())}
+            summary.update(duration_ms=row[-3], cost_usd=row[-2], session_id=row[-1] or "")
+            found.append(Completed(level, key, updated, tuple(row[2]), summary))
+        return found, (newest, at_newest)
+
+    # --- judging ----------------------------------------------------------------------------
+    async def _judge(
+        self, item: Completed, rules: list[tuple[int, Any, list[Evaluator]]]
+    ) -> list[ScoreRow]:
+        evaluators = [
+            evaluator
+            for index, rule, evs in rules
+            if _matches(rule.where, item.summary) and sampled(item.key, rule.sample, index)
+            for evaluator in evs
+        ]
+        if not evaluators:
+            return []
+        data = self._input(item)
+        scores = await asyncio.gather(*(self._score(evaluator, data) for evaluator in evaluators))
+        trace_id = item.key if item.level == "trace" else ""
+        return [
+            ScoreRow(
+                timestamp=item.updated_ns,
+                trace_id=trace_id,
+                span_id="",
+                name=score.name,
+                value=score.value,
+                label=score.label,
+                passed=score.passed,
+                explanation=score.explanation,
+                source="online",
+                evaluator_version=score.evaluator_version,
+                cost_usd=score.cost_usd,
+                duration_ms=score.duration_ms,
+                error=score.error,
+                direction=score.direction,
+                level=item.level,
+                session_id=str(item.summary.get("session_id") or ""),
+            )
+            for score in scores
+        ]
+
+    async def _score(self, evaluator: Evaluator, data: EvalInput) -> Score:
+        try:
+            score = await evaluator(data)
+            self.stats.evaluated += 1
+            self.stats.failed += bool(score.error)
+        except Exception as exc:
+            self.stats.failed += 1
+            log.exception("evaluator %s crashed", evaluator.name)
+            score = Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
+        return score
+
+    def _input(self, item: Completed) -> EvalInput:
+        """The run's (or the conversation's) steps, goal and answer, read from the store."""
+        db = self.store.database
+        ids = {"ids": list(item.trace_ids)}
+        names, rows = self.store.query(
+            "SELECT s.trace_id, s.span_id, s.kind, s.span_name, s.tool_name, s.status, "
+            "toUnixTimestamp64Nano(s.start) AS start_ns, "
+            "(toUnixTimestamp64Nano(s.end) - toUnixTimestamp64Nano(s.start)) / 1e6 AS ms, "
+            "t.arguments, t.result, t.error_message "
+            f"FROM {db}.trace_spans AS s FINAL LEFT JOIN (SELECT span_id, any(arguments) AS "
+            f"arguments, any(result) AS result, any(error_message) AS error_message "
+            f"FROM {db}.tool_calls WHERE trace_id IN {{ids:Array(String)}} GROUP BY span_id) "
+            "AS t ON t.span_id = s.span_id "
+            "WHERE s.trace_id IN {ids:Array(String)} AND s.kind IN {kinds:Array(String)} "
+            "ORDER BY start_ns, s.span_id",
+            {**ids, "kinds": list(_STEP_KINDS)},
+        )
+        first = int(rows[0][6]) if rows else 0
+        steps = [
+            Step(
+                kind=kind,
+                name=tool or name,
+                status=status,
+                trace_id=trace,
+                span_id=span,
+                start_ms=(start - first) / 1e6,
+                duration_ms=float(ms),
+                arguments=arguments or "",
+                result=result or "",
+                error=error or "",
+            )
+            for trace, span, kind, name, tool, status, start, ms, arguments, result, error in rows
+        ]
+        names, calls = self.store.query(
+            "SELECT trace_id, input_messages, output_messages, system_instructions "
+            f"FROM {db}.llm_calls FINAL WHERE trace_id IN {{ids:Array(String)}} "
+            "ORDER BY timestamp",
+            ids,
+        )
+        turns: dict[str, list[EvalInput]] = {}
+        for call in calls:
+            turns.setdefault(call[0], []).append(
+                EvalInput.from_llm_call(dict(zip(names, call, strict=True)))
+            )
+        ordered = [turns[t] for t in item.trace_ids if t in turns]
+        if item.level == "trace":
+            goal: Any = ordered[0][0].input if ordered else ""
+        else:  # the conversation: each run's question and answer, in order
+            goal = [
+                message
+                for run in ordered
+                for message in (
+                    {"role": "user", "content": run[0].question},
+                    {"role": "assistant", "content": run[-1].output},
+                )
+            ][:-1]
+        cost = item.summary.get("cost_usd")
+        return run_input(
+            steps,
+            input=goal,
+            output=ordered[-1][-1].output if ordered else "",
+            duration_ms=float(item.summary.get("duration_ms") or 0.0),
+            cost_usd=float(cost) if cost is not None else None,
+            metadata={"level": item.level, "key": item.key},
+        )
+
+    def _write(self, rows: list[ScoreRow]) -> None:
+        try:
+            self.store.insert(
+                ScoreRow.table,
+                to_columns(rows),
+                column_names(ScoreRow),
+                dedup_token=f"run-scores-{uuid.uuid4().hex}",
+            )
+            self.stats.scores_written += len(rows)
+        except StoreError as exc:  # the look after the next finds them again: not lost
+            self.stats.write_failures += 1
+            log.warning("writing %d run-level scores failed: %s", len(rows), exc)
+            raise
+
+
+def _matches(where: dict[str, str | list[str]], summary: dict[str, Any]) -> bool:
+    for key, wanted in where.items():
+        values = [wanted] if isinstance(wanted, str) else wanted
+        if summary.get(RUN_FILTER_FIELDS[key]) not in values:
+            return False
+    return True
