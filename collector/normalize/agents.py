@@ -23,9 +23,6 @@ READERS = (openinference, openllmetry, genai)
 # Where any dialect puts the conversation and the user a span belongs to, in order of trust.
 SESSION_KEYS = tuple(dict.fromkeys(key for reader in READERS for key in reader.SESSION_KEYS))
 USER_KEYS = tuple(dict.fromkeys(key for reader in READERS for key in reader.USER_KEYS))
-# Span attributes that hold a tool call's arguments and result, by dialect: content, redacted
-# like messages before any row is made of them.
-TOOL_CONTENT_KEYS = frozenset(key for reader in READERS for key in reader.TOOL_CONTENT_KEYS)
 
 
 def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
@@ -58,7 +55,8 @@ def agent_rows(
     is_error: bool,
     status_message: str,
 ) -> SpanMarks:
-    """The rows one span gives, from its (already redacted) attributes."""
+    """The rows one span gives, from its attributes (a tool call's arguments and result are
+    content each dialect declares: the receiver redacted them before the spool)."""
     end_ns = max(end_ns, start_ns)
     error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
     status = "error" if is_error or error_type else "ok"

@@ -7,18 +7,18 @@ import asyncio
 import json
 import random
 import uuid
+from typing import Any
 
 import pytest
 
 from assay.collector.normalize import span_kinds as kinds
-from assay.collector.normalize.agents import TOOL_CONTENT_KEYS
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.pipeline import Pipeline
-from assay.collector.redaction import Redactor, is_content_key
+from assay.collector.receivers.content import redact_request
+from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
 from assay.collector.store.embedded import EmbeddedStore
-from assay.instrumentation import semconv as sc
 from tests.collector.agent_traces import (
     ARGUMENTS,
     RESULT,
@@ -117,16 +117,23 @@ def test_a_plain_span_is_a_span() -> None:
     assert batch.tool_calls == []
 
 
-def test_tool_arguments_and_results_are_redacted_content() -> None:
-    assert all(is_content_key(key) for key in TOOL_CONTENT_KEYS)
-    run = genai_run()
-    secret = "mail me at jane.doe@example.com"
-    (arguments,) = (a for a in run.spans[3].attributes if a.key == sc.TOOL_CALL_ARGUMENTS)
-    arguments.value.string_value = json.dumps({"note": secret})
-    batch = normalize_traces(make_request("svc", *run.spans), redactor=Redactor(["email"]))
-    tool = batch.tool_calls[1]
-    assert "jane.doe@example.com" not in tool.arguments
-    assert json.loads(tool.arguments) == {"note": "mail me at [REDACTED:email]"}
+@pytest.mark.parametrize("make_run", [genai_run, openinference_run, openllmetry_run])
+def test_tool_arguments_and_results_are_redacted_content(make_run: Any) -> None:
+    """The receiver redacts what each dialect declares as content: a tool call's arguments and
+    result reach the tool_calls row masked, still JSON."""
+    run = make_run()
+    request = make_request("svc", *run.spans)
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        for attribute in span.attributes:
+            text = attribute.value.string_value
+            if text.startswith("{") and ("A-17" in text or "shipped" in text):
+                attribute.value.string_value = text.replace("A-17", "jane.doe@example.com")
+    redact_request(request, Redactor(["email"]))
+    batch = normalize_traces(request)
+    batch.link()
+    tool = batch.tool_calls[-1]
+    assert "jane.doe@example.com" not in tool.arguments + tool.result
+    assert "[REDACTED:email]" in tool.arguments and json.loads(tool.arguments)
 
 
 # --- the store: tool rows and trace summaries -----------------------------------------------------

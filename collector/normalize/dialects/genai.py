@@ -147,7 +147,6 @@ KINDS = {
 # The conversation a span belongs to: Assay's session id, else the conventions' conversation id.
 SESSION_KEYS = (sc.SESSION_ID, sc.CONVERSATION_ID)
 USER_KEYS = (sc.USER_ID,)
-TOOL_CONTENT_KEYS = (sc.TOOL_CALL_ARGUMENTS, sc.TOOL_CALL_RESULT)
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:

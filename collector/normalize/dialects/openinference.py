@@ -182,7 +182,6 @@ TOOL_ID = "tool.id"  # the id of the model's tool call this span answers
 TOOL_CALL_ID = "tool_call.id"
 SESSION_KEYS = (sc.SESSION_ID,)
 USER_KEYS = (sc.USER_ID,)
-TOOL_CONTENT_KEYS = (INPUT_VALUE, OUTPUT_VALUE)
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:

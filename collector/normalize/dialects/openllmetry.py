@@ -144,7 +144,6 @@ KINDS = {
 }
 SESSION_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.SESSION_ID)
 USER_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.USER_ID)
-TOOL_CONTENT_KEYS = (ENTITY_INPUT, ENTITY_OUTPUT)
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:
