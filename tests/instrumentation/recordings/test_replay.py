@@ -109,11 +109,36 @@ def stored_row(span: ReadableSpan) -> Any:
     )
 
 
+# Each provider's name of a sampling parameter (top level, or in inferenceConfig,
+# generationConfig or options) → the span attribute.
+PARAMETERS = {
+    "temperature": sc.REQUEST_TEMPERATURE,
+    "max_tokens": sc.REQUEST_MAX_TOKENS,
+    "maxTokens": sc.REQUEST_MAX_TOKENS,
+    "maxOutputTokens": sc.REQUEST_MAX_TOKENS,
+    "num_predict": sc.REQUEST_MAX_TOKENS,
+    "top_p": sc.REQUEST_TOP_P,
+    "topP": sc.REQUEST_TOP_P,
+    "top_k": sc.REQUEST_TOP_K,
+    "topK": sc.REQUEST_TOP_K,
+    "seed": sc.REQUEST_SEED,
+    "random_seed": sc.REQUEST_SEED,
+}
+
+
 def check_request_attributes(span: ReadableSpan, call: RecordedCall) -> None:
-    """The span holds the recorded request: its messages one for one, its system
-    instructions and its tools when it had them."""
+    """The span holds the recorded request: its sampling parameters, its messages one for one,
+    its system instructions and its tools when it had them."""
     body = call.request_body if isinstance(call.request_body, dict) else {}
     attributes = span.attributes or {}
+    if call.provider != "litellm":  # LiteLLM adds parameters of its own to what it sends
+        sent = {}
+        for source in (
+            body,
+            *(body.get(k) or {} for k in ("inferenceConfig", "generationConfig", "options")),
+        ):
+            sent |= {PARAMETERS[k]: v for k, v in source.items() if k in PARAMETERS}
+        assert {name: attributes.get(name) for name in sent} == sent
     messages = body.get("messages") or body.get("contents")
     if messages:
         assert len(json_attribute(span, sc.INPUT_MESSAGES)) == len(messages)
