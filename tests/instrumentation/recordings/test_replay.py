@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(not RECORDINGS.is_dir(), reason="no ../shared/re
 # Faults another change is fixing (issue #17): the replay shows them until it lands.
 KNOWN_FAULTS = {
     "litellm/test_instrumentor__test_completion_streaming_with_extended_thinking_anthropic": (
-        "LiteLLM streams lose the usage LiteLLM hands over on the final chunk (#17)"
+        "LiteLLM streams lose the usage LiteLLM hands over on the final chunk (#17), and the"
+        " thinking it streams as delta.reasoning_content"
     ),
 }
 # The request body's parts that say what was asked: the replayed call must send them as recorded.
@@ -153,6 +154,29 @@ def check_request_attributes(span: ReadableSpan, call: RecordedCall) -> None:
 def _builtin_prices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(pricing.PRICES_FILE_ENV, raising=False)
     pricing.reload()
+
+
+@pytest.mark.parametrize("call", [c for c in cases() if c.values[0].streamed])
+def test_without_content_capture_a_stream_still_has_its_numbers(
+    call: RecordedCall,
+    instrument_with: Callable[..., Any],
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    instrument_with(capture_content=False)
+    expected = answer(call)
+
+    replay(call)
+
+    (span,) = [s for s in span_exporter.get_finished_spans() if sc.OPERATION_NAME in s.attributes]
+    attributes = span.attributes
+    assert not {sc.INPUT_MESSAGES, sc.OUTPUT_MESSAGES, sc.SYSTEM_INSTRUCTIONS} & set(attributes)
+    assert tuple(attributes.get(sc.RESPONSE_FINISH_REASONS, ())) == expected.finish_reasons
+    assert attributes.get(sc.USAGE_INPUT_TOKENS) == expected.input_tokens
+    assert attributes.get(sc.USAGE_OUTPUT_TOKENS) == expected.output_tokens
+    cost = expected_cost(
+        expected, attributes.get(sc.RESPONSE_MODEL) or attributes.get(sc.REQUEST_MODEL)
+    )
+    assert attributes.get(sc.COST_USD) == (None if cost is None else pytest.approx(cost))
 
 
 @pytest.mark.parametrize("call", cases())
