@@ -157,11 +157,11 @@ class Pipeline:
         """Spool a request (protobuf bytes); returns once it is durable. Raises Overloaded."""
         try:
             ticket = self.spool.append(signal, payload)
+            if self.spool.syncs:  # off the event loop: fsync blocks
+                await asyncio.to_thread(self.spool.sync, ticket)
         except SpoolFull as exc:
             self.stats.refuse("overloaded")
             raise Overloaded(str(exc), exc.retry_after) from exc
-        if self.spool.syncs:  # off the event loop: fsync blocks
-            await asyncio.to_thread(self.spool.sync, ticket)
         self.stats.add(
             requests_accepted=1,
             **{_RECEIVED[signal]: items},

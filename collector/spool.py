@@ -21,7 +21,6 @@ replayed with a token made from their content; a segment of a newer format is re
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
@@ -319,6 +318,9 @@ class DiskSpool(Spool):
         self.syncs = fsync == "always"
         self._sync_lock = threading.Lock()
         self._synced = 0  # tickets known durable
+        # Ticket ranges (after, upto] an fsync failed for: their data may never reach the disk,
+        # and a later fsync that succeeds says nothing about them (the kernel forgets the error).
+        self._lost: deque[tuple[int, int]] = deque(maxlen=256)
         # Every segment file left by an earlier run is sealed, and replayed first. Their headers
         # are read now, so a segment this version cannot read stops the start, not the writer.
         self._sealed: deque[tuple[int, float]] = deque()
@@ -397,18 +399,37 @@ class DiskSpool(Spool):
         return len(record)
 
     def sync(self, ticket: int) -> None:
+        """Raises SpoolFull when the record may not be on disk (an fsync failed): the request
+        must not be acknowledged. The record stays in its segment and may still be stored."""
         if not self.syncs:
             return
         # Group commit: whoever takes the lock first fsyncs for everyone written so far.
         with self._sync_lock:
-            if self._synced >= ticket:
+            if not self._lost_ticket(ticket) and self._synced >= ticket:
                 return
             with self._lock:
                 fd, upto = self._fd, self._stats.appended
-            if fd is not None:
-                with contextlib.suppress(OSError):  # sealed (so fsynced) and closed meanwhile
+            if fd is not None and not self._lost_ticket(ticket):
+                try:
                     os.fsync(fd)
-            self._synced = max(self._synced, upto)
+                except OSError as exc:
+                    if exc.errno != errno.EBADF:  # EBADF: sealed (so fsynced) and closed meanwhile
+                        with self._lock:
+                            self._lose(upto, exc)
+                else:
+                    self._synced = max(self._synced, upto)
+            if self._lost_ticket(ticket):  # here, or when its segment was sealed meanwhile
+                with self._lock:
+                    self._stats.refused_disk += 1
+                raise SpoolFull("the spool could not be made durable (fsync failed)", retry_after=5)
+
+    def _lost_ticket(self, ticket: int) -> bool:
+        return any(after < ticket <= upto for after, upto in tuple(self._lost))
+
+    def _lose(self, upto: int, exc: OSError) -> None:
+        """An fsync failed: records after the last durable one, up to `upto`, are refused."""
+        log.error("spool: fsync failed, %d request(s) refused: %s", upto - self._synced, exc)
+        self._lost.append((self._synced, upto))
 
     def _sync_every(self, interval: float) -> None:
         while True:
@@ -417,14 +438,21 @@ class DiskSpool(Spool):
                 if self._closed:
                     return
                 if self._fd is not None:
-                    os.fsync(self._fd)
+                    try:
+                        os.fsync(self._fd)
+                    except OSError as exc:  # `interval` acknowledges before fsync: say so, go on
+                        log.error("spool: fsync failed: %s", exc)
 
     def _seal_active(self) -> None:
         if self._fd is not None:  # always, as the active segment has records
-            if self.fsync != "never":
-                os.fsync(self._fd)
+            try:
+                if self.fsync != "never":
+                    os.fsync(self._fd)
+            except OSError as exc:  # sealed all the same; its unsynced records are refused
+                self._lose(self._stats.appended, exc)
+            else:
+                self._synced = self._stats.appended
             os.close(self._fd)
-        self._synced = self._stats.appended
         self._sealed.append((self._seq, time.time()))
         self._seq += 1
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,44 @@ def test_a_full_spool_refuses_with_back_pressure(
     pipeline.stop(timeout=5)
     # The store never took them, so they are still in the spool for the next start.
     assert spool.stats().bytes > 0 and list((tmp_path / "s").glob("*.seg"))
+
+
+def test_a_request_whose_fsync_failed_is_refused_not_acknowledged(
+    embedded_store: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error on fsync (injected) is back-pressure for that request, which the client
+    sends again; the requests before and after it are acknowledged and stored."""
+    import errno
+    import os
+
+    from assay.collector import spool as spool_module
+
+    real_fsync, failing = os.fsync, [1]
+
+    def fsync(fd: int) -> None:
+        if failing and refusing.is_set():
+            failing.pop()
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    refusing = threading.Event()
+    monkeypatch.setattr(spool_module.os, "fsync", fsync)
+    pipeline = Pipeline(embedded_store, DiskSpool(tmp_path / "s", 10**8, max_age=60), SETTINGS)
+    pipeline.start()
+    service = f"fsync-{uuid.uuid4().hex[:8]}"
+    _submit(pipeline, service, 2)
+    refusing.set()
+    with pytest.raises(Overloaded, match="fsync failed") as refused:
+        _submit(pipeline, service, 3)
+    assert refused.value.retry_after >= 1
+    _submit(pipeline, service, 4)
+    pipeline.spool.seal()  # sealed by hand (max_age=60): no seal's fsync races the failure
+    assert pipeline.flush(20)
+    pipeline.stop()
+    assert pipeline.stats.snapshot()["requests_refused"] == 1
+    assert pipeline.stats.snapshot()["requests_accepted"] == 2
+    # The refused request's spans reached the segment and are stored anyway (at least once).
+    assert _count(embedded_store, service) == 9
 
 
 def test_what_a_stopped_writer_left_is_replayed_once_by_the_next(

@@ -229,3 +229,64 @@ def _take(spool: DiskSpool) -> list[tuple[str, bytes]] | None:
     if segment is not None:
         spool.release(segment)
     return segment
+
+
+def test_a_failed_fsync_refuses_its_records_even_once_fsync_works_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync that fails (EIO: a bad disk) may leave the records behind it only in memory,
+    and the kernel forgets the error, so a later fsync succeeds: every record written since
+    the last good fsync is refused, then and later, whether the failure hit a request's fsync
+    or the seal of its segment. (The failure is injected: no filesystem here fails on demand.)"""
+    import errno
+    import os
+
+    from assay.collector import spool as spool_module
+
+    real_fsync = os.fsync
+    failing: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if failing:
+            failing.pop()
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(spool_module.os, "fsync", fsync)
+    spool = _spool(tmp_path, fsync="always")
+    durable = spool.append("traces", b"a")
+    spool.sync(durable)
+
+    lost = [spool.append("traces", b"b"), spool.append("traces", b"c")]
+    failing.append(1)
+    with pytest.raises(SpoolFull, match="fsync failed"):
+        spool.sync(lost[0])
+    after = spool.append("traces", b"d")
+    spool.sync(after)  # fsync works again and covers the new record...
+    for ticket in lost:  # ...but not those written before the failure
+        with pytest.raises(SpoolFull):
+            spool.sync(ticket)
+    spool.sync(durable)
+
+    unsealed = spool.append("traces", b"e")
+    failing.append(1)
+    spool.seal()  # the seal's fsync fails: sealed all the same, its unsynced record refused
+    with pytest.raises(SpoolFull):
+        spool.sync(unsealed)
+    next_one = spool.append("traces", b"f")
+    spool.sync(next_one)
+    assert spool.stats().refused_disk == 4
+
+    # Refused is not dropped: whatever reached the segment is still replayed (at least once).
+    spool.close()
+    assert [payload for payload in _payloads(tmp_path)] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
+def _payloads(folder: Path) -> list[bytes]:
+    replay = _spool(folder)
+    payloads = []
+    while (segment := replay.next_segment(timeout=0.01)) is not None:
+        payloads += [payload for _, payload in segment.records]
+        replay.release(segment)
+    replay.close()
+    return payloads
