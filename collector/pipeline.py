@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import threading
 import time
@@ -147,6 +148,7 @@ class Pipeline:
         # Used by the receivers: content is masked before it reaches the spool.
         self.redactor = Redactor.from_config(settings.redaction)
         self._stopping = threading.Event()
+        self._stop_by = math.inf  # monotonic time after which the writer takes no new segment
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name="assay-writer", daemon=True)
 
@@ -177,14 +179,37 @@ class Pipeline:
         return False
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop taking requests, write what can be written, leave the rest in the spool."""
+        """Stop taking requests, write what can be written within `timeout` (the settings'
+        shutdown_timeout), leave the rest in the spool. Returns once the writer has left the
+        store: closing a store (chDB) under a running insert crashes the process."""
+        timeout = timeout if timeout is not None else self.settings.shutdown_timeout
+        self._stop_by = time.monotonic() + timeout
         self._stopping.set()
         self.spool.close()
-        self._thread.join(timeout if timeout is not None else self.settings.shutdown_timeout)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("shutdown: the writer is still storing a segment; waiting for it")
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error(
+                    "shutdown: the writer is still busy after %.0f s; leaving it", 2 * timeout
+                )
+
+    def _out_of_time(self) -> bool:
+        return self._stopping.is_set() and time.monotonic() >= self._stop_by
 
     # --- the writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
         while True:
+            if self._out_of_time():
+                left = self.spool.stats()
+                if left.bytes:
+                    log.warning(
+                        "shutdown: %d segment(s), %d bytes, left in the spool for the next start",
+                        left.segments,
+                        left.bytes,
+                    )
+                return
             segment = self.spool.next_segment(timeout=0.5)
             if segment is None:
                 if self._stopping.is_set():
@@ -254,7 +279,7 @@ class Pipeline:
                 self.stats.add(write_failures=1)
                 with self.stats.lock:
                     self.stats.last_write_error = str(exc)[:500]
-                if self._stopping.is_set() and attempt >= 3:
+                if self._stopping.is_set() and (attempt >= 3 or self._out_of_time()):
                     log.error(
                         "store still failing at shutdown; segment %d stays spooled: %s",
                         segment.seq,

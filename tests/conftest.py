@@ -176,10 +176,12 @@ def start_collector(
     log_path: Path,
     *extra: str,
     entry: tuple[str, ...] = ("-m", "assay.collector"),
+    healthy: bool = True,
     **env: str,
 ) -> RunningCollector:
-    """`assay collector` on free ports, once healthy. `entry` runs the CLI through a test's own
-    entry point instead (tests/reliability/outage_collector.py)."""
+    """`assay collector` on free ports, once healthy (with `healthy=False`, as soon as the process
+    runs). `entry` runs the CLI through a test's own entry point instead
+    (tests/reliability/outage_collector.py)."""
     tiers.require_tier("integration", "starts a collector process")
     grpc_port, http_port = free_port(), free_port()
     environment = {**os.environ, "ASSAY_FLUSH_INTERVAL": "0.1", **env}
@@ -204,6 +206,8 @@ def start_collector(
     collector = RunningCollector(process, grpc_port, http_port, storage, log_path)
     collector.api_token = env.get("ASSAY_API_TOKENS", "").split(",")[0] or None
     collector.ca_file = Path(env["ASSAY_TLS_CERT"]) if env.get("ASSAY_TLS_CERT") else None
+    if not healthy:
+        return collector
     verify = collector.verify
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

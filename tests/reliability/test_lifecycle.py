@@ -13,6 +13,7 @@ OpenTelemetry SDK would. Prints the table of the lives.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import httpx
 import pytest
 
 from assay.collector.spool import FORMAT_VERSION, SEGMENT_HEADER, SEGMENT_MAGIC, encode_record
+from assay.collector.store.migrations import load_migrations
 from tests.conftest import RunningCollector, start_collector
 from tests.docker_engine import require_docker
 from tests.reliability.traffic import Batch, SendLog, send
@@ -373,3 +375,116 @@ def test_a_spool_written_by_a_newer_release_stops_the_start_and_is_kept(tmp_path
     assert "000000000004.seg" in message and "newer Assay" in message, message
     assert [p.name for p in spool.iterdir()] == ["000000000004.seg"]
     assert (spool / "000000000004.seg").read_bytes() == before
+
+
+def test_a_collector_killed_while_it_migrates_starts_again_and_keeps_everything(
+    tmp_path: Path,
+) -> None:
+    """kill -9 in the middle of an upgrade's migrations (a migration cut short, a mutation half
+    done), at every start that migrates: the next start finishes them, every row of the 0.1.0
+    folder is kept once, and its spool is replayed once."""
+    with tarfile.open(PREVIOUS_RELEASE) as tar:
+        tar.extractall(tmp_path, filter="tar")
+    storage = tmp_path / "assay-data"
+    killed: list[str] = []  # the last migration each killed start had applied
+    for start in range(1, 10):
+        log_path = tmp_path / f"start-{start}.log"
+        collector = start_collector(storage, log_path, healthy=False)
+        applied = _first_migration_or_healthy(collector)
+        if applied is None:
+            break
+        collector.process.send_signal(signal.SIGKILL)
+        assert collector.process.wait(60) == -signal.SIGKILL
+        killed.append(applied)
+    else:
+        raise AssertionError(f"the collector never came up after kills during {killed}")
+    try:
+        assert len(killed) >= 2, killed  # migrations 007 onwards are new to a 0.1.0 folder
+        versions = {m.version for m in load_migrations("assay")}
+        done = collector.query("SELECT DISTINCT version FROM schema_migrations")
+        assert {row["version"] for row in done} == versions
+        batch = Batch("after-the-kills", 5, 4)
+        log = SendLog()
+        send(f"127.0.0.1:{collector.grpc_port}", batch, list(range(batch.requests)), log)
+        assert len(log.acked) == batch.requests
+        collector.wait_for_rows(
+            "SELECT 1 FROM llm_calls WHERE service_name IN ('v0-spooled', 'after-the-kills')",
+            V0_SPOOLED + 20,
+        )
+        counts = collector.query(
+            "SELECT service_name AS service, count() AS rows, uniqExact(span_id) AS calls "
+            "FROM llm_calls WHERE service_name IN ('v0-spooled', 'v0-stored', 'after-the-kills') "
+            "GROUP BY service ORDER BY service"
+        )
+        assert counts == [
+            {"service": "after-the-kills", "rows": 20, "calls": 20},
+            {"service": "v0-spooled", "rows": V0_SPOOLED, "calls": V0_SPOOLED},
+            {"service": "v0-stored", "rows": V0_STORED, "calls": V0_STORED},
+        ]
+        kept = collector.query(
+            "SELECT (SELECT count() FROM otel_logs) AS logs, (SELECT count() FROM scores FINAL "
+            "WHERE span_id IN (SELECT span_id FROM llm_calls WHERE service_name = 'v0-stored'))"
+            " AS scores"
+        )[0]
+        assert kept == {"logs": V0_LOGS, "scores": V0_STORED}
+        print(f"\nkilled after applying: {', '.join(killed)}; then started and kept everything")
+    finally:
+        collector.stop()
+
+
+def _first_migration_or_healthy(collector: RunningCollector) -> str | None:
+    """The name of the first migration this start applied, as soon as its log says so; None
+    once the collector answers (nothing was left to migrate)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert collector.process.poll() is None, collector.log()
+        applied = re.search(r"applied migration (\S+)", collector.log_path.read_text())
+        if applied:
+            return applied.group(1)
+        try:
+            if httpx.get(f"{collector.http_url}/api/health", timeout=1).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"no migration applied and not healthy:\n{collector.log()}")
+
+
+def test_sigterm_with_a_backlog_stops_in_time_and_the_next_life_stores_the_rest(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while the writer has more segments to store than the shutdown timeout allows
+    (the store was down and just came back): it stores what it can in time, exits cleanly
+    (never closing the store under a running insert, which crashed the process), leaves the
+    rest in the spool, and the next life stores it, each span once."""
+    storage, outage = tmp_path / "data", tmp_path / "store-down"
+    first = start_collector(
+        storage,
+        tmp_path / "life-1.log",
+        entry=("-m", "tests.reliability.outage_collector", str(outage)),
+        ASSAY_SHUTDOWN_TIMEOUT="0.5",
+        ASSAY_FLUSH_INTERVAL="0.05",
+        ASSAY_RETRY_MAX="0.1",
+    )
+    outage.touch()
+    batch = Batch("backlog", requests=150, spans=4)
+    log = SendLog()
+    send(f"127.0.0.1:{first.grpc_port}", batch, list(range(batch.requests)), log)
+    assert len(log.acked) == batch.requests
+    outage.unlink()
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(60) == 0, first.log()
+    assert "left in the spool for the next start" in first.log()
+
+    second = start_collector(storage, tmp_path / "life-2.log")
+    try:
+        spans = batch.requests * batch.spans
+        second.wait_for_rows("SELECT 1 FROM llm_calls WHERE service_name = 'backlog'", spans, 120)
+        (stored,) = second.query(
+            "SELECT count() AS rows, uniqExact(span_id) AS spans, "
+            "(SELECT count() FROM otel_traces_trace_id_ts) AS inserts "
+            "FROM llm_calls WHERE service_name = 'backlog'"
+        )
+        assert stored == {"rows": spans, "spans": spans, "inserts": spans}
+    finally:
+        second.stop()
