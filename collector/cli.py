@@ -148,18 +148,29 @@ def _demo_then_tell(endpoints: Any, calls: int) -> None:
     except Exception as exc:
         err.print(f"[red]demo traffic failed:[/red] {exc}")
         return
-    url = endpoints.http_url
     err.print(
         f"\n[bold green]Assay is running.[/bold green] Demo traffic sent: {summary}\n"
-        f"  OTLP gRPC  {endpoints.grpc_endpoint}     OTLP HTTP + API  {url}\n"
+        + next_steps(endpoints.http_url, endpoints.grpc_endpoint)
+    )
+
+
+def next_steps(url: str, grpc_endpoint: str) -> str:
+    """Where to look once the demo ran; the commands name the collector when it is not where
+    the CLI (DEFAULT_URL) and the instrumentation (localhost:4317) look by default."""
+    api = "" if url.startswith("http://") and url.endswith(":4318") else f"ASSAY_URL={url} "
+    default_otlp = grpc_endpoint.startswith("http://") and grpc_endpoint.endswith(":4317")
+    otlp = "" if default_otlp else f"OTEL_EXPORTER_OTLP_ENDPOINT={grpc_endpoint}"
+    query = "SELECT model, count(), sum(cost_usd) FROM assay.llm_calls GROUP BY model"
+    return (
+        f"  OTLP gRPC  {grpc_endpoint}     OTLP HTTP + API  {url}\n"
         f"  Review UI  {url}/\n"
         f"  Health     {url}/api/health\n"
         f"  Calls      {url}/api/calls?limit=20\n"
         "  Query it from another terminal:\n"
-        '    .venv/bin/assay query "SELECT model, count(), sum(cost_usd) FROM assay.llm_calls '
-        'GROUP BY model"\n'
-        "  Instrument your own service: import assay.instrumentation.auto\n"
-        "  Stop with Ctrl-C.\n"
+        f'    {api}.venv/bin/assay query "{query}"\n'
+        "  Instrument your own service: import assay.instrumentation.auto"
+        + (f" (and run it with {otlp})" if otlp else "")
+        + "\n  Stop with Ctrl-C.\n"
     )
 
 

@@ -116,3 +116,19 @@ def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
     result = assay("collector", "--config", str(config), "--storage", str(tmp_path / "d"))
     assert result.returncode == 2
     assert "flush_interval" in result.stderr
+
+
+def test_the_demo_names_a_collector_on_other_ports_in_the_commands_it_suggests() -> None:
+    """`make run` with ASSAY_HTTP_PORT/ASSAY_GRPC_PORT set: the suggested `assay query` and the
+    instrumented service must find that collector, not the default ports."""
+    from assay.collector.cli import next_steps
+
+    default = next_steps("http://127.0.0.1:4318", "http://127.0.0.1:4317")
+    assert "ASSAY_URL" not in default and "OTEL_EXPORTER_OTLP_ENDPOINT" not in default
+    assert '    .venv/bin/assay query "SELECT' in default
+    moved = next_steps("http://127.0.0.1:14018", "http://127.0.0.1:14017")
+    assert 'ASSAY_URL=http://127.0.0.1:14018 .venv/bin/assay query "SELECT' in moved
+    assert "run it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14017" in moved
+    tls = next_steps("https://127.0.0.1:4318", "https://127.0.0.1:4317")
+    assert "ASSAY_URL=https://127.0.0.1:4318 " in tls
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:4317" in tls
