@@ -49,7 +49,9 @@ def test_an_outage_is_ridden_out_in_the_spool(
         store.down = False  # ClickHouse is back
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if embedded_store.query(count_sql, {"s": service})[1] == [(600,)]:
+            # The spool empties once the writer released the last segment, after its rows.
+            drained = httpx.get(f"{endpoints.http_url}/api/health").json()["spool"]["bytes"] == 0
+            if drained and embedded_store.query(count_sql, {"s": service})[1] == [(600,)]:
                 break
             time.sleep(0.1)
         _, per_span = embedded_store.query(
