@@ -99,7 +99,7 @@ def main() -> None:
         for label, filters in (
             ("service + model", CallFilters(service="search", model="local")),
             ("status = error", CallFilters(status="error")),
-            ("one user", CallFilters(user="user-42")),
+            ("one user", CallFilters(user_id="user-42")),
             ("text in prompt/response ('order #1234567')", CallFilters(text="order #1234567")),
             ("ungraded (review queue)", CallFilters(feedback="no")),
         ):

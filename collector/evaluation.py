@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
+from assay.collector.schema import LlmCallRow, ScoreRow, ScoreSource
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score, get_evaluator
 
@@ -397,35 +397,20 @@ class OnlineEvaluation:
             log.exception("evaluator %s crashed", evaluator.name)
             score = Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
         call = job.call
-        return ScoreRow(
-            timestamp=time.time_ns(),
+        return ScoreRow.from_score(
+            score,
             trace_id=call.trace_id,
             span_id=call.span_id,
-            name=score.name,
-            value=score.value,
-            label=score.label,
-            passed=score.passed,
-            explanation=score.explanation,
-            source="online",
-            evaluator_version=score.evaluator_version,
+            source=ScoreSource.ONLINE,
             experiment_id=call.experiment_id,
             dataset_item_id=call.dataset_item_id,
-            cost_usd=score.cost_usd,
-            duration_ms=score.duration_ms,
-            error=score.error,
-            direction=score.direction,
         )
 
     def _write(self, rows: list[ScoreRow]) -> None:
         token = uuid.uuid4().hex
         for attempt in range(3):
             try:
-                self.store.insert(
-                    ScoreRow.table,
-                    to_columns(rows),
-                    column_names(ScoreRow),
-                    dedup_token=f"scores-{token}",
-                )
+                self.store.insert_rows(rows, dedup_token=f"scores-{token}")
                 self._count(scores_written=len(rows))
                 return
             except StoreError as exc:

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assay.collector.normalize.rows import CollectorStatsRow, column_names, to_columns
 from assay.collector.pipeline import Pipeline
+from assay.collector.schema import CollectorStatsRow
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import Store, StoreError
 
@@ -162,7 +162,7 @@ class Monitor:
         row = self.sample(reachable)
         if reachable:
             try:
-                self.store.insert(row.table, to_columns([row]), column_names(CollectorStatsRow))
+                self.store.insert_rows([row])
             except StoreError as exc:
                 log.debug("could not record collector stats: %s", exc)
         return row

@@ -23,7 +23,10 @@ from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
 from assay.collector.normalize.metrics import MetricBatch, normalize_metrics
 from assay.collector.normalize.otlp import SIGNALS
-from assay.collector.normalize.rows import (
+from assay.collector.normalize.stacked_calls import merge_stacked_calls
+from assay.collector.normalize.traces import TraceBatch, normalize_traces
+from assay.collector.redaction import Redactor
+from assay.collector.schema import (
     LlmCallRow,
     LlmMessagesRow,
     LogRow,
@@ -32,12 +35,7 @@ from assay.collector.normalize.rows import (
     MetricSumRow,
     ScoreRow,
     TraceRow,
-    column_names,
-    to_columns,
 )
-from assay.collector.normalize.stacked_calls import merge_stacked_calls
-from assay.collector.normalize.traces import TraceBatch, normalize_traces
-from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
 from assay.collector.store.base import Inserted, Store, StoreError
@@ -318,12 +316,7 @@ class Pipeline:
         """Store one table's rows of a segment. The token names the segment and the table: the
         same on every retry and replay of this segment (the store then drops what already
         landed), and never used by another segment."""
-        return self.store.insert(
-            table,
-            to_columns(rows),
-            column_names(type(rows[0])),
-            dedup_token=f"{segment.token}-{table}",
-        )
+        return self.store.insert_rows(rows, dedup_token=f"{segment.token}-{table}")
 
     def _count(self, segment: Segment, done: dict[str, Inserted], skipped_points: int) -> None:
         """Written counts the rows the store confirmed as new (all it took, where it cannot

@@ -31,7 +31,7 @@ from assay.collector.evaluation import (
     sampled,
 )
 from assay.collector.normalize import span_kinds as kinds
-from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
+from assay.collector.schema import ScoreRow, ScoreSource
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score
 from assay.evaluators.trajectory import Step, run_input
@@ -135,7 +135,7 @@ class RunEvaluation:
                 "SELECT toUnixTimestamp64Nano(timestamp) AS at, "
                 "groupUniqArray(if(level = 'session', session_id, trace_id)) "
                 f"FROM {self.store.database}.scores "
-                "WHERE source = 'online' AND level = {level:String} "
+                f"WHERE source = '{ScoreSource.ONLINE}' AND level = {{level:String}} "
                 "GROUP BY timestamp ORDER BY timestamp DESC LIMIT 1",
                 {"level": level},
             )
@@ -212,21 +212,12 @@ class RunEvaluation:
         scores = await asyncio.gather(*(self._score(evaluator, data) for evaluator in evaluators))
         trace_id = item.key if item.level == "trace" else ""
         return [
-            ScoreRow(
+            ScoreRow.from_score(
+                score,
                 timestamp=item.updated_ns,
                 trace_id=trace_id,
                 span_id="",
-                name=score.name,
-                value=score.value,
-                label=score.label,
-                passed=score.passed,
-                explanation=score.explanation,
-                source="online",
-                evaluator_version=score.evaluator_version,
-                cost_usd=score.cost_usd,
-                duration_ms=score.duration_ms,
-                error=score.error,
-                direction=score.direction,
+                source=ScoreSource.ONLINE,
                 level=item.level,
                 session_id=str(item.summary.get("session_id") or ""),
             )
@@ -312,12 +303,7 @@ class RunEvaluation:
 
     def _write(self, rows: list[ScoreRow]) -> None:
         try:
-            self.store.insert(
-                ScoreRow.table,
-                to_columns(rows),
-                column_names(ScoreRow),
-                dedup_token=f"run-scores-{uuid.uuid4().hex}",
-            )
+            self.store.insert_rows(rows, dedup_token=f"run-scores-{uuid.uuid4().hex}")
             self.stats.scores_written += len(rows)
         except StoreError as exc:  # the look after the next finds them again: not lost
             self.stats.write_failures += 1

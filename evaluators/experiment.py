@@ -360,7 +360,7 @@ class _Run:
                     explanation=score.explanation,
                     passed=score.passed,
                     error=score.error,
-                    source="experiment",
+                    source=sc.ScoreSource.EXPERIMENT.value,
                     direction=score.direction,
                     evaluator_version=score.evaluator_version,
                     extra=ids,

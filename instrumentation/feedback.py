@@ -89,6 +89,7 @@ def _emit(
     timeout: float,
 ) -> bool:
     global _events
+    from assay.instrumentation import semconv as sc
     from assay.instrumentation.evaluation_events import (
         EvaluationEvents,
         evaluation_result_attributes,
@@ -101,12 +102,12 @@ def _emit(
         body = _body(target, value, comment, author)
         trace_id, span_id = str(body.get("trace_id", "")), str(body.get("span_id", ""))
     attributes = evaluation_result_attributes(
-        "feedback",
+        sc.FEEDBACK_NAME,
         float(body["value"]),  # type: ignore[arg-type]
         label="thumbs_up" if body["value"] else "thumbs_down",
         explanation=str(body.get("comment", "")),
         passed=bool(body["value"]),
-        source="human",
+        source=sc.ScoreSource.HUMAN.value,
         author=str(body.get("author", "anonymous")),
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Final
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
@@ -140,7 +141,7 @@ ERROR_MESSAGE: Final = "error.message"
 # Not in the conventions: Splunk's opentelemetry-util-genai sends a verdict under this name.
 EVALUATION_PASSED_SPLUNK: Final = "gen_ai.evaluation.passed"
 # What Assay adds to the events it sends, so that a score keeps its meaning between tools.
-SCORE_SOURCE: Final = "assay.score.source"  # online | experiment | human
+SCORE_SOURCE: Final = "assay.score.source"  # a ScoreSource
 SCORE_PASSED: Final = "assay.score.passed"
 SCORE_DIRECTION: Final = "assay.score.direction"  # higher_is_better | lower_is_better
 SCORE_AUTHOR: Final = "assay.score.author"
@@ -179,3 +180,19 @@ EVENT_NAME: Final = "event.name"  # where SDKs before the log record's event_nam
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 TOKEN_TYPE: Final = "gen_ai.token.type"
+
+
+class ScoreSource(str, Enum):
+    """Who made a score: the values of `assay.score.source` and of the `scores.source` column,
+    for Python, the UI's templates and the dashboards' SQL alike."""
+
+    ONLINE = "online"  # the collector's online evaluation rules
+    EXPERIMENT = "experiment"  # an experiment run (assay.evaluators.evaluate)
+    HUMAN = "human"  # a person's grade: the UI, the API, instrumentation.feedback()
+    OTEL = "otel"  # an OpenTelemetry evaluation event from another tool
+
+    def __str__(self) -> str:  # the value in f-strings and SQL, on every Python version
+        return self.value
+
+
+FEEDBACK_NAME: Final = "feedback"  # the name of a person's 👍/👎 score (source human)

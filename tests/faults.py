@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.collector.store.base import Inserted, Store, StoreError
+from assay.collector.store.base import ClickHouseStore, Inserted, Store, StoreError
 
 
 class FaultyStore:
@@ -36,6 +36,8 @@ class FaultyStore:
                 self.store.insert(*args, **kwargs)
             raise StoreError("connection reset (injected)")
         return self.store.insert(*args, **kwargs)
+
+    insert_rows = ClickHouseStore.insert_rows  # through this wrapper's `insert`, faults and all
 
     def ping(self) -> bool:
         return not self.down and self.store.ping()

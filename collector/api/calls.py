@@ -13,42 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.encoding import error_response, json_response, json_rows
-from assay.collector.records.calls import get_call
+from assay.collector.records.calls import EQUALITY_FILTERS, get_call
+from assay.collector.schema import CALL_LIST_COLUMNS
 from assay.collector.store.base import StoreError
 
-LIST_COLUMNS = (
-    "timestamp",
-    "trace_id",
-    "span_id",
-    "service_name",
-    "operation",
-    "provider",
-    "model",
-    "status",
-    "error_type",
-    "duration_ms",
-    "time_to_first_token_ms",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cost_usd",
-    "user_id",
-    "session_id",
-    "prompt_name",
-    "prompt_version",
-    "tags",
-)
-_FILTERS = {  # query parameter → column, all compared for equality
-    "service": "service_name",
-    "model": "model",
-    "provider": "provider",
-    "status": "status",
-    "user_id": "user_id",
-    "session_id": "session_id",
-    "prompt_name": "prompt_name",
-    "prompt_version": "prompt_version",
-    "trace_id": "trace_id",
-}
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_LIMIT = 1000
@@ -92,7 +60,7 @@ def calls_query(
 ) -> tuple[str, dict[str, Any], int]:
     where: list[str] = []
     values: dict[str, Any] = {}
-    for key, column in _FILTERS.items():
+    for key, column in EQUALITY_FILTERS.items():
         if params.get(key):
             where.append(f"{column} = {{{key}:String}}")
             values[key] = params[key]
@@ -107,7 +75,7 @@ def calls_query(
     limit = _clamped_int(params, "limit", 100, 1, MAX_LIMIT)
     offset = _clamped_int(params, "offset", 0, 0, MAX_OFFSET)
     sql = (
-        f"SELECT {', '.join(LIST_COLUMNS)} FROM {database}.llm_calls"
+        f"SELECT {', '.join(CALL_LIST_COLUMNS)} FROM {database}.llm_calls"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
         f" ORDER BY timestamp DESC LIMIT {limit} OFFSET {offset}"
     )

@@ -23,6 +23,7 @@ from assay.collector.grafana.sql import (
     RATE_LIMITED,
     prompt_versions_compared,
 )
+from assay.collector.schema import ScoreSource
 
 EXPRESSION_UID = "__expr__"
 CONTACT_POINT = "Assay alerts"
@@ -162,7 +163,7 @@ def rules(budgets: Mapping[str, Budget]) -> list[AlertRule]:
             EVALUATIONS,
             "SELECT name AS evaluator, countIf(error != '') / count() AS failure_rate\n"
             f"FROM {DATABASE}.scores\n"
-            "WHERE source = 'online' AND $__timeFilter(timestamp)\n"
+            f"WHERE source = '{ScoreSource.ONLINE}' AND $__timeFilter(timestamp)\n"
             f"GROUP BY evaluator HAVING count() >= {min_scores}",
             900,
             "judge_failure_rate",

@@ -17,6 +17,7 @@ from assay.collector.grafana.sql import (
     evaluator_filter,
     prompt_versions_compared,
 )
+from assay.collector.schema import ScoreSource
 
 SHARE = "percentunit"
 
@@ -35,7 +36,7 @@ def _agreement() -> str:
     return (
         "WITH people AS (\n"
         "  SELECT span_id, avg(value) >= 0.5 AS thumbs_up\n"
-        f"  FROM {_scores('human')}\n  GROUP BY span_id\n)\n"
+        f"  FROM {_scores(ScoreSource.HUMAN)}\n  GROUP BY span_id\n)\n"
         "SELECT evaluator, prompt_version, both_graded, judge_pass_rate, people_up_rate,\n"
         "  agreement, if(chance >= 1, NULL, (agreement - chance) / (1 - chance)) AS kappa\n"
         "FROM (\n"
@@ -46,7 +47,8 @@ def _agreement() -> str:
         "      AS chance\n"
         f"  FROM {DATABASE}.call_scores AS s FINAL\n"
         "  INNER JOIN people AS p ON p.span_id = s.span_id\n"
-        "  WHERE s.source = 'online' AND s.passed IS NOT NULL AND $__timeFilter(s.timestamp)\n"
+        f"  WHERE s.source = '{ScoreSource.ONLINE}'"
+        " AND s.passed IS NOT NULL AND $__timeFilter(s.timestamp)\n"
         f"    AND {call_filters('s.')}\n    AND {evaluator_filter('s.')}\n"
         "  GROUP BY evaluator, prompt_version\n)\n"
         "ORDER BY evaluator, prompt_version"
@@ -54,7 +56,7 @@ def _agreement() -> str:
 
 
 def evaluations(budgets: dict[str, Budget]) -> Dashboard:
-    online = _scores("online")
+    online = _scores(ScoreSource.ONLINE)
     # The versions compared are the prompt's two newest, whichever version is selected.
     versions = prompt_versions_compared(
         f"{call_filters(but=(PROMPT_VERSION,))}\n  AND {evaluator_filter()}",
@@ -111,7 +113,7 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "SELECT $__timeInterval(s.timestamp) AS time,\n"
                 "  countIf(s.value >= 0.5) AS thumbs_up, countIf(s.value < 0.5) AS thumbs_down,\n"
                 "  avg(s.value >= 0.5) AS up_ratio\n"
-                f"FROM {_scores('human')}\nGROUP BY time ORDER BY time",
+                f"FROM {_scores(ScoreSource.HUMAN)}\nGROUP BY time ORDER BY time",
                 "short",
                 "People's grades of calls: 👍 and 👎 per interval and the share of 👍.",
                 min_interval="5m",
@@ -126,13 +128,14 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "    argMax(s.experiment_id, e.started_at) AS experiment_id\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"  INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
-                f"  WHERE s.source = 'experiment' AND e.started_at <= $__toTime\n"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND e.started_at <= $__toTime\n"
                 f"  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 "), experiment AS (\n"
                 "  SELECT s.name AS evaluator, any(s.experiment_id) AS experiment_id,\n"
                 f"    avg({GOOD_VALUE}) AS experiment_score\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
-                "  WHERE s.source = 'experiment' AND (s.name, s.experiment_id) IN (\n"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}'"
+                " AND (s.name, s.experiment_id) IN (\n"
                 "    SELECT evaluator, experiment_id FROM latest)\n  GROUP BY evaluator\n"
                 "), production AS (\n"
                 f"  SELECT s.name AS evaluator, avg({GOOD_VALUE}) AS online_score,\n"

@@ -17,13 +17,14 @@ from assay.collector.grafana.sql import (
     chosen,
     evaluator_filter,
 )
+from assay.collector.schema import ScoreSource
 
 
 def _experiments_in_range() -> str:
     """Experiments scored in the range whose calls match the call variables."""
     return (
         f"SELECT DISTINCT experiment_id FROM {DATABASE}.call_scores\n"
-        "  WHERE source = 'experiment' AND $__timeFilter(timestamp)\n"
+        f"  WHERE source = '{ScoreSource.EXPERIMENT}' AND $__timeFilter(timestamp)\n"
         f"  AND {call_filters(traffic=False)}"
     )
 
@@ -45,7 +46,7 @@ def experiments() -> Dashboard:
     scores = (
         f"{DATABASE}.call_scores AS s FINAL\n"
         f"INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
-        f"WHERE s.source = 'experiment' AND {evaluator_filter('s.')}\n"
+        f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {evaluator_filter('s.')}\n"
         f"  AND s.experiment_id IN ({in_range})"
     )
     dash = new_dashboard(
@@ -99,7 +100,7 @@ def experiments() -> Dashboard:
                 "  uniqExactIf(s.dataset_item_id, s.experiment_id = b)\n"
                 "    AS items_b\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = 'experiment' AND s.experiment_id IN (a, b)\n"
+                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY evaluator ORDER BY evaluator",
                 "Per evaluator: the mean of experiment A, of experiment B, and B − A.",
@@ -120,7 +121,7 @@ def experiments() -> Dashboard:
                 f"  anyIf({GOOD_VALUE}, s.experiment_id = b) AS score_b,\n"
                 "  score_b - score_a AS delta\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = 'experiment' AND s.experiment_id IN (a, b)\n"
+                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY item, evaluator\n"
                 "HAVING countIf(s.experiment_id = a) > 0\n"

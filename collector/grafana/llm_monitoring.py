@@ -470,7 +470,10 @@ def _cost(dash: Dashboard) -> Dashboard:
                 "Assay.",
                 CALL_UNITS,
                 links={
-                    "user_id": ("Calls of this user", calls_page(user="${__data.fields.user_id}"))
+                    "user_id": (
+                        "Calls of this user",
+                        calls_page(user_id="${__data.fields.user_id}"),
+                    )
                 },
             )
         )
@@ -488,7 +491,7 @@ def _cost(dash: Dashboard) -> Dashboard:
                 links={
                     "session_id": (
                         "Calls of this session",
-                        calls_page(session="${__data.fields.session_id}"),
+                        calls_page(session_id="${__data.fields.session_id}"),
                     )
                 },
             )

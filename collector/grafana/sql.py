@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assay.collector.schema import ScoreSource
+
 DATABASE = "assay"
 
 
@@ -60,7 +62,8 @@ EVALUATOR = Variable(
     "name",
     options(
         "name",
-        f"{DATABASE}.scores WHERE source IN ('online', 'experiment') AND $__timeFilter(timestamp)",
+        f"{DATABASE}.scores WHERE source IN ('{ScoreSource.ONLINE}', '{ScoreSource.EXPERIMENT}')"
+        " AND $__timeFilter(timestamp)",
     ),
 )
 CALL_VARIABLES = (SERVICE, MODEL, PROVIDER, PROMPT_NAME, PROMPT_VERSION)
@@ -181,7 +184,8 @@ def prompt_versions_compared(conditions: str, min_scores: int) -> str:
         "    SELECT name AS evaluator, prompt_name, prompt_version,\n"
         "      min(call_timestamp) AS first_seen, avg(passed) AS pass_rate, count() AS scored\n"
         f"    FROM {DATABASE}.call_scores FINAL\n"
-        "    WHERE source = 'online' AND passed IS NOT NULL AND prompt_version != ''\n"
+        f"    WHERE source = '{ScoreSource.ONLINE}'"
+        " AND passed IS NOT NULL AND prompt_version != ''\n"
         f"      AND $__timeFilter(timestamp) AND {conditions}\n"
         "    GROUP BY evaluator, prompt_name, prompt_version\n"
         f"    HAVING scored >= {min_scores}\n"

@@ -15,7 +15,7 @@ from typing import Any
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects import genai, openinference, openllmetry
 from assay.collector.normalize.otlp import as_text
-from assay.collector.normalize.rows import LlmCallRow, ToolCallRow, TraceSpanRow
+from assay.collector.schema import LlmCallRow, ToolCallRow, TraceSpanRow
 from assay.instrumentation import semconv as sc
 
 # Tried in this order: the first that gives the span a kind describes it.

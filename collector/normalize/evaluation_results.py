@@ -17,11 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from assay.collector.normalize.rows import LogRow, ScoreRow, TraceRow
+from assay.collector.schema import LogRow, ScoreRow, ScoreSource, TraceRow
 from assay.instrumentation import semconv as sc
 
-OTEL_SOURCE = "otel"  # scores that came as OpenTelemetry events from another tool
-_SOURCES = ("online", "experiment", "human", OTEL_SOURCE)
+_SOURCES = frozenset(s.value for s in ScoreSource)
 _DIRECTIONS = ("higher_is_better", "lower_is_better")
 _PASS_LABELS = {"pass", "passed", "true", "yes", "correct", "relevant", "thumbs_up"}
 _FAIL_LABELS = {"fail", "failed", "false", "no", "incorrect", "not_relevant", "thumbs_down"}
@@ -89,7 +88,7 @@ def score_row(
         label=label[:200],
         passed=passed,
         explanation=attributes.get(sc.EVALUATION_EXPLANATION, "")[:_MAX_TEXT],
-        source=source if source in _SOURCES else OTEL_SOURCE,
+        source=source if source in _SOURCES else ScoreSource.OTEL.value,
         evaluator_version=attributes.get(sc.EVALUATOR_VERSION, "")[:200],
         author=author[:200],
         experiment_id=attributes.get(sc.EXPERIMENT_ID, ""),

@@ -10,7 +10,7 @@ from typing import Any
 
 from assay.collector.normalize.cost import call_cost, usage_of, usage_source
 from assay.collector.normalize.otlp import as_text
-from assay.collector.normalize.rows import LlmCallRow
+from assay.collector.schema import LlmCallRow
 from assay.instrumentation import semconv as sc
 
 log = logging.getLogger("assay.collector.normalize")

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from assay.collector.normalize.dialects import EVENT_NAMES, GenAIEvent, message_attributes
 from assay.collector.normalize.llm_calls import json_text
-from assay.collector.normalize.rows import LlmCallRow, LlmMessagesRow, LogRow
+from assay.collector.schema import LlmCallRow, LlmMessagesRow, LogRow
 from assay.instrumentation import semconv as sc
 
 _COLUMNS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from assay.collector.normalize.otlp import any_value, as_text, attributes, text_map
-from assay.collector.normalize.rows import LogRow
+from assay.collector.schema import LogRow
 from assay.instrumentation import semconv as sc
 
 

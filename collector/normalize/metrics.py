@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar, Metric, NumberDataPoint
 
 from assay.collector.normalize.otlp import attributes, text_map
-from assay.collector.normalize.rows import (
+from assay.collector.schema import (
     MetricGaugeRow,
     MetricHistogramRow,
     MetricPoint,

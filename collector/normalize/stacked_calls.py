@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from assay.collector.normalize.rows import LlmCallRow
+from assay.collector.schema import LlmCallRow
 
 _KEEP = frozenset({"timestamp", "trace_id", "span_id", "parent_span_id", "dialect", "duration_ms"})
 _EMPTY: tuple[object, ...] = (None, "", [], {})

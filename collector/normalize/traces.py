@@ -12,7 +12,7 @@ from assay.collector.normalize.agents import agent_rows, link_agent_rows
 from assay.collector.normalize.dialects import GenAIEvent, call_attributes
 from assay.collector.normalize.llm_calls import llm_call_row
 from assay.collector.normalize.otlp import attributes, text_map
-from assay.collector.normalize.rows import LlmCallRow, ToolCallRow, TraceRow, TraceSpanRow
+from assay.collector.schema import LlmCallRow, ToolCallRow, TraceRow, TraceSpanRow
 from assay.instrumentation import semconv as sc
 
 # Names as the OpenTelemetry Collector's ClickHouse exporter writes them.

@@ -9,42 +9,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from assay.collector.normalize.rows import ORIENTED_VALUE_SQL
-from assay.collector.records.feedback import FEEDBACK_NAME, HUMAN_SOURCE
+from assay.collector.schema import CALL_LIST_COLUMNS, FEEDBACK_NAME, ORIENTED_VALUE_SQL, ScoreSource
 from assay.collector.store.base import Store
 
-EXPERIMENT_SOURCE = "experiment"  # the `scores.source` of an experiment run's scores
-LIST_COLUMNS = (
-    "timestamp",
-    "trace_id",
-    "span_id",
-    "service_name",
-    "model",
-    "status",
-    "error_type",
-    "duration_ms",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "user_id",
-    "session_id",
-    "prompt_name",
-    "prompt_version",
-    "experiment_id",
-    "dataset_item_id",
-)
 # A page looks back through growing windows of time before the cursor: the table is partitioned
 # by day, so a narrow window reads a few parts however large the table is; the last is unbounded.
 WINDOWS = (dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(days=7), None)
-_EQUALITY = {  # filter field → column
+# The calls list's equality filters, the API's query parameters and the UI's alike: name →
+# column (named for their column, but for service_name).
+EQUALITY_FILTERS = {
     "service": "service_name",
     "model": "model",
+    "provider": "provider",
+    "status": "status",
+    "user_id": "user_id",
+    "session_id": "session_id",
     "prompt_name": "prompt_name",
     "prompt_version": "prompt_version",
-    "user": "user_id",
-    "session": "session_id",
-    "status": "status",
-    "trace": "trace_id",
+    "trace_id": "trace_id",
 }
 # Calls made by experiment runs (`assay.evaluators.evaluate`) are not production traffic: the
 # list hides them unless asked ("show": all calls, "only": experiment calls alone), or unless
@@ -58,16 +40,17 @@ class CallFilters:
 
     service: str = ""
     model: str = ""
+    provider: str = ""
     prompt_name: str = ""
     prompt_version: str = ""
-    user: str = ""
-    session: str = ""
+    user_id: str = ""
+    session_id: str = ""
     status: str = ""
     score_below: str = ""  # a number in [0, 1]: calls with some score worse than it
     score_name: str = ""  # narrows score_below to one evaluator
     feedback: str = ""  # "yes" | "no" | "" (calls with or without a person's grade)
     text: str = ""  # found in the prompt or the response, case-insensitive
-    trace: str = ""  # one trace's calls
+    trace_id: str = ""  # one trace's calls
     experiments: str = ""  # "" hides experiment calls, "show" includes them, "only" keeps them
     ungraded_by: str = field(default="", repr=False)  # the review queue: not graded by this person
 
@@ -97,13 +80,13 @@ class CallFilters:
     def where(self, database: str) -> tuple[list[str], dict[str, Any]]:
         clauses: list[str] = []
         values: dict[str, Any] = {}
-        for name, column in _EQUALITY.items():
+        for name, column in EQUALITY_FILTERS.items():
             if getattr(self, name):
                 clauses.append(f"{column} = {{f_{name}:String}}")
                 values[f"f_{name}"] = getattr(self, name)
         if self.experiments == "only":
             clauses.append("experiment_id != ''")
-        elif not self.experiments and not self.trace:
+        elif not self.experiments and not self.trace_id:
             clauses.append("experiment_id = ''")
         if self.text:
             clauses.append(
@@ -133,7 +116,7 @@ class CallFilters:
 def _graded_condition(database: str, author_param: str) -> str:
     """SQL true for a call a person graded (by span, or by its whole trace)."""
     by = f" AND author = {author_param}" if author_param else ""
-    human = f"source = '{HUMAN_SOURCE}' AND name = '{FEEDBACK_NAME}'{by}"
+    human = f"source = '{ScoreSource.HUMAN}' AND name = '{FEEDBACK_NAME}'{by}"
     return (
         f"(span_id IN (SELECT span_id FROM {database}.scores WHERE {human} AND span_id != '')"
         f" OR trace_id IN (SELECT trace_id FROM {database}.scores WHERE {human}"
@@ -245,7 +228,7 @@ def calls_by_keys(store: Store, keys: list[tuple[int, str]]) -> list[dict[str, A
         return []
     database = store.database
     sql = (
-        f"SELECT {', '.join(LIST_COLUMNS)} FROM {database}.llm_calls"
+        f"SELECT {', '.join(CALL_LIST_COLUMNS)} FROM {database}.llm_calls"
         " WHERE timestamp BETWEEN fromUnixTimestamp64Nano({lo:Int64})"
         " AND fromUnixTimestamp64Nano({hi:Int64})"
         " AND span_id IN {spans:Array(String)} LIMIT 1 BY span_id"
@@ -282,7 +265,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
         f" FROM {database}.scores"
         " WHERE span_id IN {spans:Array(String)}"
         " OR (span_id = '' AND trace_id IN {traces:Array(String)})"
-        f" OR (source = '{EXPERIMENT_SOURCE}' AND trace_id IN {{runs:Array(String)}})"
+        f" OR (source = '{ScoreSource.EXPERIMENT}' AND trace_id IN {{runs:Array(String)}})"
         " GROUP BY trace_id, span_id, name, source, author, experiment_id, dataset_item_id"
         " ORDER BY source, name, at"
     )
@@ -303,7 +286,7 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
             if r["span_id"] == call["span_id"]
             or (r["span_id"] == "" and r["trace_id"] == call["trace_id"])
             or (
-                r["source"] == EXPERIMENT_SOURCE
+                r["source"] == ScoreSource.EXPERIMENT
                 and call.get("experiment_id")
                 and r["trace_id"] == call["trace_id"]
             )

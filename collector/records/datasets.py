@@ -9,42 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from assay.collector.normalize.rows import column_names, to_columns
+from assay.collector.schema import CALL_PROMOTE_COLUMNS, DatasetItemRow, DatasetRow
 from assay.collector.store.base import Store
 from assay.evaluators.base import EvalInput
 from assay.evaluators.dataset import Dataset, DatasetItem, canonical_json
-
-
-@dataclass(slots=True)
-class DatasetRow:
-    table: ClassVar[str] = "datasets"
-
-    name: str
-    version: str
-    created_at: dt.datetime
-    description: str
-    item_count: int
-    metadata: str
-
-
-@dataclass(slots=True)
-class DatasetItemRow:
-    table: ClassVar[str] = "dataset_items"
-
-    dataset_name: str
-    dataset_version: str
-    item_id: str
-    input: str
-    expected: str
-    context: str
-    metadata: str
-    source_trace_id: str
-    source_span_id: str
-    created_at: dt.datetime
-    position: int
 
 
 def _text(value: Any) -> str:
@@ -74,8 +44,7 @@ def write_dataset(store: Store, dataset: Dataset) -> None:
         )
         for position, item in enumerate(dataset.items)
     ]
-    if items:
-        store.insert(DatasetItemRow.table, to_columns(items), column_names(DatasetItemRow))
+    store.insert_rows(items)
     # The dataset row last: a version is listed only once its items are stored.
     row = DatasetRow(
         dataset.name,
@@ -85,7 +54,7 @@ def write_dataset(store: Store, dataset: Dataset) -> None:
         len(dataset.items),
         canonical_json(dataset.metadata),
     )
-    store.insert(DatasetRow.table, to_columns([row]), column_names(DatasetRow))
+    store.insert_rows([row])
 
 
 def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any] | None:
@@ -128,23 +97,10 @@ def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any]
     }
 
 
-_CALL_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "input_messages",
-    "output_messages",
-    "system_instructions",
-    "model",
-    "service_name",
-    "prompt_name",
-    "prompt_version",
-)
-
-
 def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Add the call with `span_id` to dataset `name` as a new version; the created item."""
     _, rows = store.query(
-        f"SELECT {', '.join(_CALL_COLUMNS)} FROM {store.database}.llm_calls "
+        f"SELECT {', '.join(CALL_PROMOTE_COLUMNS)} FROM {store.database}.llm_calls "
         "WHERE span_id = {span_id:String} LIMIT 1",
         {"span_id": span_id},
     )
@@ -153,7 +109,7 @@ def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) ->
             f"no LLM call with span id {span_id!r} (a call is stored within seconds of "
             "arriving; check the id or retry)"
         )
-    call = dict(zip(_CALL_COLUMNS, rows[0], strict=True))
+    call = dict(zip(CALL_PROMOTE_COLUMNS, rows[0], strict=True))
     seen = EvalInput.from_llm_call(call)
     messages = seen.input if isinstance(seen.input, list) else []
     system = "\n".join(m["content"] for m in messages if m.get("role") == "system")

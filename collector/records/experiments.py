@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
 from assay.collector.records.datasets import read_dataset
+from assay.collector.schema import ExperimentItemRow, ExperimentRow, ScoreRow, ScoreSource
 from assay.collector.store.base import Store
+from assay.evaluators.base import Score
 
 # A run that can be a baseline: it completed, and no gate failed it (a run never gated, from a
 # notebook, counts; one `assay eval run` failed, or never finished judging, is never the bar
@@ -41,17 +41,14 @@ class ExperimentIn(BaseModel):
     gate: dict[str, Any] = Field(default_factory=dict)
 
 
-class ScoreIn(BaseModel):
-    name: str = Field(min_length=1)
-    value: float = Field(ge=0.0, le=1.0)
-    label: str = ""
-    passed: bool | None = None
-    explanation: str = ""
-    evaluator_version: str = ""
-    cost_usd: float | None = None
-    duration_ms: float | None = None
-    error: str = ""
-    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+def _named(score: Score) -> Score:
+    if not score.name:
+        raise ValueError("a score needs its evaluator's name")
+    return score
+
+
+# A score as sent: the evaluators' own Score, checked by it (value in [0, 1], direction).
+ScoreIn = Annotated[Score, AfterValidator(_named)]
 
 
 class ItemIn(BaseModel):
@@ -73,47 +70,6 @@ class ItemIn(BaseModel):
 
 class ItemsIn(BaseModel):
     items: list[ItemIn] = Field(max_length=10_000)
-
-
-@dataclass(slots=True)
-class ExperimentRow:
-    table: ClassVar[str] = "experiments"
-
-    experiment_id: str
-    name: str
-    dataset_name: str
-    dataset_version: str
-    params: str
-    evaluators: dict[str, str]
-    git_commit: str
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    status: str
-    item_count: int
-    summary: str
-    repetitions: int = 1
-    verdict: str = ""
-    gate: str = ""
-
-
-@dataclass(slots=True)
-class ExperimentItemRow:
-    table: ClassVar[str] = "experiment_items"
-
-    experiment_id: str
-    item_id: str
-    repetition: int
-    trace_id: str
-    span_id: str
-    output: str
-    status: str
-    error: str
-    started_at: dt.datetime
-    duration_ms: float
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: float | None
-    model: str
 
 
 def _moment(epoch: float) -> dt.datetime:
@@ -139,7 +95,7 @@ def write_experiment(store: Store, run: ExperimentIn) -> None:
         run.verdict,
         json.dumps(run.gate, sort_keys=True) if run.gate else "",
     )
-    store.insert(ExperimentRow.table, to_columns([row]), column_names(ExperimentRow))
+    store.insert_rows([row])
 
 
 def experiment_rows(
@@ -177,60 +133,39 @@ def write_items(store: Store, experiment: dict[str, Any], items: list[ItemIn], t
     experiment_id = experiment["experiment_id"]
     item_rows = [
         ExperimentItemRow(
-            experiment_id,
-            item.item_id,
-            item.repetition,
-            item.trace_id,
-            item.span_id,
-            item.output,
-            item.status,
-            item.error,
-            _moment(item.started_at),
-            item.duration_ms,
-            item.input_tokens,
-            item.output_tokens,
-            item.cost_usd,
-            item.model,
+            experiment_id=experiment_id,
+            item_id=item.item_id,
+            trace_id=item.trace_id,
+            span_id=item.span_id,
+            output=item.output,
+            status=item.status,
+            error=item.error,
+            started_at=_moment(item.started_at),
+            duration_ms=item.duration_ms,
+            input_tokens=item.input_tokens,
+            output_tokens=item.output_tokens,
+            cost_usd=item.cost_usd,
+            model=item.model,
+            repetition=item.repetition,
         )
         for item in items
     ]
     now = time.time_ns()
     score_rows = [
-        ScoreRow(
-            timestamp=now,
+        ScoreRow.from_score(
+            score,
             trace_id=item.trace_id,
             span_id=item.span_id,
-            name=score.name,
-            value=score.value,
-            label=score.label,
-            passed=score.passed,
-            explanation=score.explanation,
-            source="experiment",
-            evaluator_version=score.evaluator_version,
+            source=ScoreSource.EXPERIMENT,
             experiment_id=experiment_id,
             dataset_item_id=item.item_id,
-            cost_usd=score.cost_usd,
-            duration_ms=score.duration_ms,
-            error=score.error,
-            direction=score.direction,
+            timestamp=now,
         )
         for item in items
         for score in item.scores
     ]
-    if item_rows:
-        store.insert(
-            ExperimentItemRow.table,
-            to_columns(item_rows),
-            column_names(ExperimentItemRow),
-            dedup_token=f"{token}-items",
-        )
-    if score_rows:
-        store.insert(
-            ScoreRow.table,
-            to_columns(score_rows),
-            column_names(ScoreRow),
-            dedup_token=f"{token}-scores",
-        )
+    store.insert_rows(item_rows, dedup_token=f"{token}-items")
+    store.insert_rows(score_rows, dedup_token=f"{token}-scores")
     return len(score_rows)
 
 
@@ -254,7 +189,8 @@ def read_experiment(store: Store, ref: str) -> dict[str, Any] | None:
         "SELECT dataset_item_id, span_id, name, value, label, passed, explanation, "
         "evaluator_version, cost_usd, duration_ms, error, direction "
         f"FROM {db}.scores FINAL "
-        "WHERE source = 'experiment' AND experiment_id = {id:String} ORDER BY name",
+        f"WHERE source = '{ScoreSource.EXPERIMENT}' AND experiment_id = {{id:String}} "
+        "ORDER BY name",
         values,
     )
     for row in score_rows:

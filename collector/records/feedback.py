@@ -13,11 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assay.collector.normalize.rows import ScoreRow, column_names, to_columns
+from assay.collector.schema import FEEDBACK_NAME, ScoreRow, ScoreSource
 from assay.collector.store.base import Store
 
-FEEDBACK_NAME = "feedback"
-HUMAN_SOURCE = "human"
 DEFAULT_AUTHOR = "anonymous"
 MAX_COMMENT_CHARS = 10_000
 MAX_AUTHOR_CHARS = 200
@@ -94,8 +92,8 @@ def record_feedback(store: Store, feedback: Feedback) -> ScoreRow:
         label="thumbs_up" if feedback.value else "thumbs_down",
         passed=bool(feedback.value),
         explanation=feedback.comment,
-        source=HUMAN_SOURCE,
+        source=ScoreSource.HUMAN.value,
         author=feedback.author,
     )
-    store.insert(ScoreRow.table, to_columns([row]), column_names(ScoreRow))
+    store.insert_rows([row])
     return row

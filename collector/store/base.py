@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 
+from assay.collector.schema import insert_arguments
 from assay.collector.store.migrations import apply_migrations
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Store(Protocol):
         column_names: Sequence[str],
         dedup_token: str | None = None,
     ) -> Inserted: ...
+
+    def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted: ...
 
     def query(
         self,
@@ -122,6 +125,12 @@ class ClickHouseStore:
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
         return Inserted(len(columns[0]), new)
+
+    def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted:
+        """Rows of one type of collector/schema.py into its table, through `insert`."""
+        if not rows:
+            return Inserted(0, 0)
+        return self.insert(*insert_arguments(rows), dedup_token=dedup_token)
 
     # How the store tells what an insert stored; both are called with the table's insert lock.
     def _before_insert(self, table: str) -> None:

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.records.calls import records
-from assay.collector.records.feedback import FEEDBACK_NAME, HUMAN_SOURCE
+from assay.collector.schema import FEEDBACK_NAME, ScoreSource
 from assay.collector.store.base import Store
 from assay.collector.ui.pages import page, ui_endpoint, with_store
 from assay.evaluators.agreement import Agreement
@@ -55,7 +55,7 @@ ORDER BY evaluator, version
 
 
 def agreement_sql(database: str) -> str:
-    return AGREEMENT_SQL.format(db=database, human=HUMAN_SOURCE, feedback=FEEDBACK_NAME)
+    return AGREEMENT_SQL.format(db=database, human=ScoreSource.HUMAN, feedback=FEEDBACK_NAME)
 
 
 def agreements(store: Store) -> list[Agreement]:

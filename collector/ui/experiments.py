@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from assay.collector.records.calls import records
 from assay.collector.records.datasets import promote_call
+from assay.collector.schema import ScoreSource
 from assay.collector.store.base import Store
 from assay.collector.ui import session
 from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
@@ -78,7 +79,8 @@ def experiments(store: Store) -> list[dict[str, Any]]:
         store,
         "SELECT experiment_id, name, avg(value) AS mean, count() AS n"
         f" FROM {store.database}.scores FINAL"
-        " WHERE source = 'experiment' AND error = '' AND experiment_id IN {ids:Array(String)}"
+        f" WHERE source = '{ScoreSource.EXPERIMENT}' AND error = ''"
+        " AND experiment_id IN {ids:Array(String)}"
         " GROUP BY experiment_id, name ORDER BY name",
         {"ids": [r["experiment_id"] for r in runs]},
     )

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from assay.collector.records import calls as queries
 from assay.collector.records.calls import CallFilters, Cursor
-from assay.collector.records.feedback import DEFAULT_AUTHOR, HUMAN_SOURCE, Feedback, record_feedback
+from assay.collector.records.feedback import DEFAULT_AUTHOR, Feedback, record_feedback
+from assay.collector.schema import FEEDBACK_NAME, ScoreSource
 from assay.collector.store.base import Store, StoreError
 from assay.collector.ui import render, session
 from assay.evaluators.base import EvalInput
@@ -42,6 +43,8 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.filters.update(render.FILTERS)
+# Who made a score, spelled once (collector/schema.py): `s.source == sources.HUMAN`.
+templates.globals.update(sources=ScoreSource, feedback_name=FEEDBACK_NAME)
 
 
 def _store(request: Request) -> Store:
@@ -151,7 +154,7 @@ async def call_page(request: Request) -> Response:
     mine = [
         s
         for s in call["scores"]
-        if s["source"] == HUMAN_SOURCE
+        if s["source"] == ScoreSource.HUMAN
         and s["author"] == (session.reviewer(request) or DEFAULT_AUTHOR)
     ]
     return page(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from assay.collector.normalize.cost import CLASS_COST_COLUMNS
-from assay.collector.normalize.rows import LlmCallRow
 from assay.collector.normalize.traces import normalize_traces
+from assay.collector.schema import LlmCallRow
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span

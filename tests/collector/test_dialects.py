@@ -14,8 +14,8 @@ import pytest
 from assay.collector.normalize.dialects import openinference, openlit, openllmetry
 from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
-from assay.collector.normalize.rows import LlmCallRow
 from assay.collector.normalize.traces import normalize_traces
+from assay.collector.schema import LlmCallRow
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import (

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
-from assay.collector.normalize.rows import LlmCallRow, TraceRow, column_names
 from assay.collector.normalize.traces import normalize_traces
+from assay.collector.schema import LlmCallRow, TraceRow, column_names
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span

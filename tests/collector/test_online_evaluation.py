@@ -26,7 +26,7 @@ from assay.collector.evaluation import (
     load_evaluation_config,
     sampled,
 )
-from assay.collector.normalize.rows import LlmCallRow
+from assay.collector.schema import LlmCallRow
 from assay.collector.store.embedded import EmbeddedStore
 from assay.evaluators import EvalInput, evaluator
 from tests.conftest import start_collector
@@ -88,7 +88,7 @@ def start(
 
 
 def store_calls(store: EmbeddedStore, calls: list[LlmCallRow]) -> None:
-    from assay.collector.normalize.rows import column_names, to_columns
+    from assay.collector.schema import column_names, to_columns
 
     store.insert(LlmCallRow.table, to_columns(calls), column_names(LlmCallRow))
 

@@ -13,8 +13,8 @@ import pytest
 
 from assay.collector import price_tables
 from assay.collector.normalize.cost import CLASS_COST_COLUMNS
-from assay.collector.normalize.rows import LlmCallRow, column_names, to_columns
 from assay.collector.normalize.traces import normalize_traces
+from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assay.collector.normalize.rows import LlmCallRow, column_names, to_columns
 from assay.collector.retention import apply_retention, check_retention, ttl_expression
+from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.settings import load_settings
 from assay.collector.store.embedded import EmbeddedStore
 

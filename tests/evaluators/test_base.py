@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from assay.collector.normalize.rows import LlmCallRow
+from assay.collector.schema import LlmCallRow
 from assay.evaluators import (
     EvalInput,
     Evaluator,

@@ -65,7 +65,7 @@ def test_a_run_page_shows_what_ran_what_it_cost_and_every_item(
 
     # An item's trace: its calls (experiment calls, shown because a trace was asked for).
     items.first.locator("a:has-text('its calls')").click()
-    expect(page).to_have_url(re.compile(r"/calls\?trace=[0-9a-f]{32}$"))
+    expect(page).to_have_url(re.compile(r"/calls\?trace_id=[0-9a-f]{32}$"))
     calls = page.locator("table.calls tbody tr.call")
     expect(calls).to_have_count(1)
     calls.first.locator("td a").first.click()

@@ -204,7 +204,7 @@ def test_an_end_users_grade_of_the_trace_shows_on_the_call(
 def test_the_queue_says_when_everything_is_graded(
     page: Page, collector: RunningCollector, seeded: Seeded
 ) -> None:
-    only = f"{collector.http_url}/review/next?service={seeded.service}&session=session-3"
+    only = f"{collector.http_url}/review/next?service={seeded.service}&session_id=session-3"
     page.goto(f"{collector.http_url}/calls?service={seeded.service}")
     set_reviewer(page, "finisher")
     page.goto(only)

@@ -6,8 +6,8 @@ import os
 import time
 import uuid
 
-from assay.collector.normalize.rows import LlmCallRow, ScoreRow, column_names, to_columns
 from assay.collector.records.calls import CallFilters, Cursor, list_calls
+from assay.collector.schema import LlmCallRow, ScoreRow, column_names, to_columns
 from assay.collector.store.embedded import EmbeddedStore
 
 

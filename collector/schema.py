@@ -1,9 +1,21 @@
-"""Typed rows for the tables the collector writes; field order and names are the columns."""
+"""The stored facts in Python: a typed row for every table the collector writes (field order
+and names are the columns; a test keeps each equal to its migration's DDL), who made a score,
+and the named column lists the reads share."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from assay.instrumentation.semconv import FEEDBACK_NAME, ScoreSource
+
+if TYPE_CHECKING:
+    from assay.evaluators.base import Score
+
+__all__ = ["FEEDBACK_NAME", "ScoreSource"]  # re-exported: the collector reads them from here
 
 
 @dataclass(slots=True)
@@ -271,7 +283,7 @@ class ScoreRow:
     label: str = ""
     passed: bool | None = None
     explanation: str = ""
-    source: str = "online"  # online | experiment | human
+    source: str = ScoreSource.ONLINE.value
     evaluator_version: str = ""
     author: str = ""
     experiment_id: str = ""
@@ -282,6 +294,37 @@ class ScoreRow:
     direction: str = "higher_is_better"  # or lower_is_better: which end of `value` is good
     level: str = "call"  # call | trace (span_id empty) | session (trace_id and span_id empty)
     session_id: str = ""
+
+    @classmethod
+    def from_score(
+        cls,
+        score: Score,
+        *,
+        trace_id: str,
+        span_id: str,
+        source: ScoreSource,
+        timestamp: int | None = None,
+        **columns: Any,
+    ) -> ScoreRow:
+        """The row of an evaluator's Score; `columns` are the row's other columns
+        (experiment_id, dataset_item_id, level, session_id, ...)."""
+        return cls(
+            timestamp=time.time_ns() if timestamp is None else timestamp,
+            trace_id=trace_id,
+            span_id=span_id,
+            name=score.name,
+            value=score.value,
+            label=score.label,
+            passed=score.passed,
+            explanation=score.explanation,
+            source=ScoreSource(source).value,
+            evaluator_version=score.evaluator_version,
+            cost_usd=score.cost_usd,
+            duration_ms=score.duration_ms,
+            error=score.error,
+            direction=score.direction,
+            **columns,
+        )
 
 
 # A score's value on the higher-is-better scale, in SQL: what "below X" and "worst" mean for
@@ -323,3 +366,118 @@ class CollectorStatsRow:
     evaluation_failures: int
     evaluation_drops: int
     evaluation_queue: int
+
+
+@dataclass(slots=True)
+class DatasetRow:
+    table: ClassVar[str] = "datasets"
+
+    name: str
+    version: str
+    created_at: dt.datetime
+    description: str
+    item_count: int
+    metadata: str
+
+
+@dataclass(slots=True)
+class DatasetItemRow:
+    table: ClassVar[str] = "dataset_items"
+
+    dataset_name: str
+    dataset_version: str
+    item_id: str
+    input: str
+    expected: str
+    context: str
+    metadata: str
+    source_trace_id: str
+    source_span_id: str
+    created_at: dt.datetime
+    position: int
+
+
+@dataclass(slots=True)
+class ExperimentRow:
+    table: ClassVar[str] = "experiments"
+
+    experiment_id: str
+    name: str
+    dataset_name: str
+    dataset_version: str
+    params: str
+    evaluators: dict[str, str]
+    git_commit: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str
+    item_count: int
+    summary: str
+    repetitions: int = 1
+    verdict: str = ""
+    gate: str = ""
+
+
+@dataclass(slots=True)
+class ExperimentItemRow:
+    table: ClassVar[str] = "experiment_items"
+
+    experiment_id: str
+    item_id: str
+    trace_id: str
+    span_id: str
+    output: str
+    status: str
+    error: str
+    started_at: dt.datetime
+    duration_ms: float
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    model: str
+    repetition: int = 0  # migration 008 added it (last) to the key
+
+
+def insert_arguments(rows: Sequence[Any]) -> tuple[str, list[list[Any]], list[str]]:
+    """(table, columns, column names) of rows of one type: what `Store.insert` takes."""
+    row_type = type(rows[0])
+    return row_type.table, to_columns(list(rows)), column_names(row_type)
+
+
+# The columns of a call in a list, the API's (`GET /api/calls`) and the UI's alike.
+CALL_LIST_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "service_name",
+    "operation",
+    "provider",
+    "model",
+    "status",
+    "error_type",
+    "duration_ms",
+    "time_to_first_token_ms",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "tags",
+    "experiment_id",
+    "dataset_item_id",
+)
+# What promoting a call into a dataset reads of it.
+CALL_PROMOTE_COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "span_id",
+    "input_messages",
+    "output_messages",
+    "system_instructions",
+    "model",
+    "service_name",
+    "prompt_name",
+    "prompt_version",
+)
