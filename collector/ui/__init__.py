@@ -9,6 +9,8 @@ from starlette.staticfiles import StaticFiles
 
 from assay.collector.ui import agreement, compare, experiments, pages
 
+STATIC = Path(__file__).resolve().parent / "static"
+
 
 def ui_routes() -> list[BaseRoute]:
     return [
@@ -28,5 +30,7 @@ def ui_routes() -> list[BaseRoute]:
         Route("/agreement", agreement.agreement_page, methods=["GET"]),
         Route("/experiments/compare", compare.compare_page, methods=["GET"]),
         Route("/experiments/{ref:str}", experiments.run_page, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+        # The real folder: StaticFiles serves no file behind a link, and an editable install
+        # (make install) reaches this module through a tree of links.
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

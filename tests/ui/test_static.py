@@ -1,0 +1,18 @@
+"""The UI's script and style sheet are served, however the package is installed."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from assay.collector.ui import ui_routes
+
+
+def test_the_script_and_the_style_sheet_are_served() -> None:
+    """An editable install (make install) links each file: StaticFiles refuses links, so the
+    folder it serves must be the real one."""
+    client = TestClient(Starlette(routes=ui_routes()))
+    for name in ("ui.js", "style.css"):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        assert response.content
