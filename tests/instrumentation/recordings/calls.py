@@ -68,7 +68,7 @@ def _run(call: RecordedCall, sync: Callable[[], Any], run_async: Callable[[], An
 # --- OpenAI's chat completions (OpenAI, Together) ------------------------------------------
 
 
-def openai_chat(call: RecordedCall, server: str) -> Any:
+def openai_chat(call: RecordedCall, server: str, raw: bool = False) -> Any:
     import httpx2
     from openai import OpenAI
 
@@ -82,6 +82,8 @@ def openai_chat(call: RecordedCall, server: str) -> Any:
     with client:
         if body.get("stream"):
             return list(client.chat.completions.create(**body))
+        if raw:
+            return client.chat.completions.with_raw_response.create(**body).parse()
         return client.chat.completions.create(**body)
 
 
@@ -100,7 +102,7 @@ def _schema_model(schema: dict[str, Any]) -> Any:
     return create_model(schema.get("title", "Answer"), **fields)
 
 
-def anthropic_messages(call: RecordedCall, server: str) -> Any:
+def anthropic_messages(call: RecordedCall, server: str, raw: bool = False) -> Any:
     import httpx2
     from anthropic import Anthropic, AsyncAnthropic
 
@@ -125,6 +127,8 @@ def anthropic_messages(call: RecordedCall, server: str) -> Any:
             messages = client.beta.messages if "beta" in name else client.messages
             if streamed:
                 return list(messages.create(**body, stream=True))
+            if raw:
+                return messages.with_raw_response.create(**body).parse()
             return messages.create(**body)
 
     async def run_async() -> Any:
@@ -293,7 +297,7 @@ def litellm_completion(call: RecordedCall, server: str) -> Any:
     return litellm.completion(**options)
 
 
-CALLERS: dict[str, Callable[[RecordedCall, str], Any]] = {
+CALLERS: dict[str, Callable[..., Any]] = {
     "openai": openai_chat,
     "together": openai_chat,
     "anthropic": anthropic_messages,
@@ -305,6 +309,12 @@ CALLERS: dict[str, Callable[[RecordedCall, str], Any]] = {
 }
 
 
-def make_call(call: RecordedCall, server: str) -> Any:
+# The clients whose plain calls can be made through `with_raw_response` (`raw=True`).
+RAW_CAPABLE = frozenset({"openai", "together", "anthropic"})
+
+
+def make_call(call: RecordedCall, server: str, raw: bool = False) -> Any:
     """Make `call`'s request with its provider's client against the replay server at `server`."""
+    if raw:  # the raw response, then parsed, as an application reading headers does
+        return CALLERS[call.provider](call, server, raw=True)
     return CALLERS[call.provider](call, server)
