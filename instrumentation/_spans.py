@@ -108,7 +108,7 @@ def error_type(error: BaseException) -> str:
 class LLMCall:
     """One LLM call in flight: its span, what pricing needs, and whether it has ended."""
 
-    __slots__ = ("_ended", "provider", "span", "started", "time_to_first_chunk")
+    __slots__ = ("_ended", "_usage_stated", "provider", "span", "started", "time_to_first_chunk")
 
     def __init__(
         self,
@@ -131,6 +131,7 @@ class LLMCall:
         self.started = perf_counter()
         self.time_to_first_chunk: float | None = None
         self._ended = False
+        self._usage_stated = False  # add_usage ran: the span says where its tokens came from
 
     @property
     def ended(self) -> bool:
@@ -159,26 +160,40 @@ class LLMCall:
         cached_input_tokens: int | None = None,
         cache_creation_input_tokens: int | None = None,
         reasoning_output_tokens: int | None = None,
+        *,
+        audio_input_tokens: int | None = None,
+        audio_output_tokens: int | None = None,
+        image_input_tokens: int | None = None,
+        image_output_tokens: int | None = None,
+        source: str = semconv.USAGE_SOURCE_REPORTED,
     ) -> None:
-        """Put token counts and cost into `attributes`; all None means the API gave no usage.
+        """Put token counts, cost and where they came from (`source`, `USAGE_SOURCE`) into
+        `attributes`; input and output both None means no usage could be had.
 
-        No usage is stated as `USAGE_REPORTED = False`, never as zero tokens: a silent
-        zero is indistinguishable from a free call.
+        No usage is stated as `USAGE_SOURCE = none` (and `USAGE_REPORTED = False`), never as
+        zero tokens: a silent zero is indistinguishable from a free call. Counts follow the
+        GenAI convention: the audio and image parts are included in their totals.
         """
+        self._usage_stated = True
         if input_tokens is None and output_tokens is None:
             attributes[semconv.USAGE_REPORTED] = False
+            attributes[semconv.USAGE_SOURCE] = semconv.USAGE_SOURCE_NONE
             return
-        attributes[semconv.USAGE_REPORTED] = True
-        if input_tokens is not None:
-            attributes[semconv.USAGE_INPUT_TOKENS] = input_tokens
-        if output_tokens is not None:
-            attributes[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
-        if cached_input_tokens is not None:
-            attributes[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
-        if cache_creation_input_tokens is not None:
-            attributes[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation_input_tokens
-        if reasoning_output_tokens is not None:
-            attributes[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning_output_tokens
+        attributes[semconv.USAGE_REPORTED] = source == semconv.USAGE_SOURCE_REPORTED
+        attributes[semconv.USAGE_SOURCE] = source
+        for name, count in (
+            (semconv.USAGE_INPUT_TOKENS, input_tokens),
+            (semconv.USAGE_OUTPUT_TOKENS, output_tokens),
+            (semconv.USAGE_CACHE_READ_INPUT_TOKENS, cached_input_tokens),
+            (semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation_input_tokens),
+            (semconv.USAGE_REASONING_OUTPUT_TOKENS, reasoning_output_tokens),
+            (semconv.USAGE_AUDIO_INPUT_TOKENS, audio_input_tokens),
+            (semconv.USAGE_AUDIO_OUTPUT_TOKENS, audio_output_tokens),
+            (semconv.USAGE_IMAGE_INPUT_TOKENS, image_input_tokens),
+            (semconv.USAGE_IMAGE_OUTPUT_TOKENS, image_output_tokens),
+        ):
+            if count is not None:
+                attributes[name] = count
         try:
             cost = pricing.cost_usd(
                 model,
@@ -187,6 +202,9 @@ class LLMCall:
                 cached_input_tokens=cached_input_tokens,
                 cache_creation_input_tokens=cache_creation_input_tokens,
                 provider=self.provider,
+                reasoning_tokens=reasoning_output_tokens,
+                audio_input_tokens=audio_input_tokens,
+                audio_output_tokens=audio_output_tokens,
             )
         except Exception:
             report_internal_error("pricing")
@@ -201,10 +219,12 @@ class LLMCall:
         self._ended = True
         span = self.span
         try:
+            if attributes is None:
+                attributes = {}
             if self.time_to_first_chunk is not None:
-                if attributes is None:
-                    attributes = {}
                 attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = self.time_to_first_chunk
+            if not self._usage_stated:  # a failed call, a body the application reads itself
+                attributes[semconv.USAGE_SOURCE] = semconv.USAGE_SOURCE_NONE
             if attributes:
                 span.set_attributes(attributes)
             if error is not None:

@@ -492,7 +492,7 @@ class FakeOpenAI(FakeServer):
 
     def _completion_head(self, request: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": "cmpl-" + _digest(request)[:29],
+            "id": "cmpl-" + _request_digest(request)[:29],
             "object": "text_completion",
             "created": int(self.clock()),
             "model": str(request.get("model")),
@@ -576,8 +576,14 @@ def _response_model(model: Any) -> str:
     return RESPONSE_MODELS.get(str(model), str(model))
 
 
+def _request_digest(request: dict[str, Any]) -> str:
+    """The digest naming an answer: of the request, but for whether usage was asked for (an
+    instrumentation asking for it on the application's behalf changes nothing it sees)."""
+    return _digest({k: v for k, v in request.items() if k != "stream_options"})
+
+
 def _completion_id(request: dict[str, Any]) -> str:
-    return "chatcmpl-" + _digest(request)[:29]
+    return "chatcmpl-" + _request_digest(request)[:29]
 
 
 def _prompt_messages(request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, report_internal_error, to_json
 from assay.instrumentation._streams import ResponseState
 from assay.instrumentation.providers import _messages as msg
+from assay.instrumentation.providers import _token_estimate as estimate
 from assay.instrumentation.providers._call import (
     CallStart,
     CallWrappers,
@@ -175,12 +176,19 @@ def _sent_count(usage: Any, name: str) -> int | None:
     return msg.int_or_none(msg.field(usage, name))
 
 
-def add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: Any) -> None:
+def add_usage(
+    call: LLMCall,
+    attributes: Attributes,
+    model: str | None,
+    usage: Any,
+    source: str = semconv.USAGE_SOURCE_REPORTED,
+) -> None:
     """Usage in the chat-completions shape: `prompt_tokens` include the cached ones.
 
     Cache reads are `prompt_tokens_details.cached_tokens`; cache writes are
     `prompt_tokens_details.cache_write_tokens` (OpenAI-compatible gateways) or, from
-    LiteLLM for Anthropic models, `cache_creation_input_tokens`.
+    LiteLLM for Anthropic models, `cache_creation_input_tokens`. Audio (OpenAI's audio
+    models) and image tokens (LiteLLM, for providers that count them) are in the details.
     """
     prompt_details = msg.field(usage, "prompt_tokens_details") or msg.field(
         usage, "prompt_token_details"
@@ -197,6 +205,11 @@ def add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: A
         cached_input_tokens=msg.int_or_none(msg.field(prompt_details, "cached_tokens")),
         cache_creation_input_tokens=cache_write,
         reasoning_output_tokens=msg.int_or_none(msg.field(completion_details, "reasoning_tokens")),
+        audio_input_tokens=msg.int_or_none(msg.field(prompt_details, "audio_tokens")) or None,
+        audio_output_tokens=msg.int_or_none(msg.field(completion_details, "audio_tokens")) or None,
+        image_input_tokens=msg.int_or_none(msg.field(prompt_details, "image_tokens")) or None,
+        image_output_tokens=msg.int_or_none(msg.field(completion_details, "image_tokens")) or None,
+        source=source,
     )
 
 
@@ -336,16 +349,17 @@ class _ChoiceState:
 class ChatChunkAccumulator(ResponseState):
     """What a chat stream's span needs, gathered chunk by chunk without copying chunks.
 
-    Also counts the characters streamed, for an estimate of the output tokens when the
-    stream reports no usage.
+    Also counts the characters streamed: when the stream reports no usage, the tokens are
+    estimated from them and from the request's `messages` (`request`), and flagged so.
     """
 
-    __slots__ = ("_choices", "_usage", "output_chars")
+    __slots__ = ("_choices", "_request", "_usage", "output_chars")
 
-    def __init__(self, request_model: str | None, capture: bool) -> None:
+    def __init__(self, request_model: str | None, capture: bool, request: Any = None) -> None:
         super().__init__(request_model, capture)
         self._usage: Any = None
         self._choices: dict[int, _ChoiceState] = {}
+        self._request = request  # the request's messages (or prompt), read only to estimate
         self.output_chars = 0
 
     @property
@@ -381,6 +395,11 @@ class ChatChunkAccumulator(ResponseState):
             self.output_chars += len(content) if isinstance(content, str) else 0
             if self._capture:
                 state.add_content(content)
+        tool_calls = delta.tool_calls
+        if tool_calls and isinstance(tool_calls, (list, tuple)):
+            self.output_chars += estimate.text_chars(tool_calls)
+            if self._capture:
+                state.add_tool_calls(tool_calls)
         if not self._capture:
             return
         role = delta.role
@@ -389,9 +408,6 @@ class ChatChunkAccumulator(ResponseState):
         refusal = getattr(delta, "refusal", None)  # LiteLLM's and mistral's deltas leave it out
         if refusal:
             state.refusal.append(refusal)
-        tool_calls = delta.tool_calls
-        if tool_calls and isinstance(tool_calls, (list, tuple)):
-            state.add_tool_calls(tool_calls)
         function_call = getattr(delta, "function_call", None)
         if function_call is not None:
             state.add_tool_calls(({"index": -1, "function": function_call},))
@@ -410,13 +426,24 @@ class ChatChunkAccumulator(ResponseState):
                 )
             except Exception:
                 report_internal_error("converting chat streamed messages")
-        self.add_usage(call, attributes, self.model, self._usage)
+        usage = self._usage if self._usage is not None else self.usage_handed_over()
+        if usage is not None:
+            add_usage(call, attributes, self.model, usage)
+        else:
+            self.add_estimate(call, attributes)
         return attributes
 
-    def add_usage(
-        self, call: LLMCall, attributes: Attributes, model: str | None, usage: Any
-    ) -> None:
-        add_usage(call, attributes, model, usage)
+    def usage_handed_over(self) -> Any:
+        """Usage the client hands over outside the chunks' `usage` (LiteLLM), else None."""
+        return None
+
+    def add_estimate(self, call: LLMCall, attributes: Attributes) -> None:
+        """No usage came: tokens estimated from the text sent and streamed, flagged so."""
+        output = estimate.tokens_of(self.output_chars) if self.output_chars else None
+        input_tokens = estimate.input_tokens(self._request)
+        call.add_usage(
+            attributes, self.model, input_tokens, output, source=semconv.USAGE_SOURCE_ESTIMATED
+        )
 
 
 class CompletionChunkAccumulator(ChatChunkAccumulator):
@@ -432,9 +459,24 @@ class CompletionChunkAccumulator(ChatChunkAccumulator):
                 state.text.append(text)
 
 
-def usage_only(chunk: Any) -> bool:
-    """The extra last chunk `stream_options.include_usage` adds: usage and no choices."""
-    return not chunk.choices and getattr(chunk, "usage", None) is not None
+class UsageChunk:
+    """Tells the extra chunk `stream_options.include_usage` adds, for an instrumentation that
+    asked on the application's behalf and keeps it back: the chunk without choices that
+    carries usage or comes after the answer finished (so also from a server whose chunks
+    are malformed). Called on every chunk of one stream, in order."""
+
+    __slots__ = ("_finished",)
+
+    def __init__(self) -> None:
+        self._finished = False
+
+    def __call__(self, chunk: Any) -> bool:
+        choices = chunk.choices
+        if type(choices) is list and choices:
+            if not self._finished:
+                self._finished = any(msg.field(c, "finish_reason") for c in choices)
+            return False
+        return self._finished or getattr(chunk, "usage", None) is not None
 
 
 class ChatWrappers(CallWrappers):
@@ -453,7 +495,8 @@ class ChatWrappers(CallWrappers):
         server = server_attributes(self.server_url(instance, kwargs))
         attributes = opening(semconv.OP_CHAT, self.provider, model, stream, server)
         self.parameters.read(kwargs, attributes)
-        self.add_content(
-            attributes, lambda: request_content(kwargs.get("messages"), kwargs.get("tools"))
-        )
-        return CallStart(kind, semconv.OP_CHAT, self.provider, model, attributes, stream)
+        messages = kwargs.get("messages")
+        self.add_content(attributes, lambda: request_content(messages, kwargs.get("tools")))
+        # The request's messages: a chat-chunk accumulator estimates the input from them when
+        # the stream reports no usage.
+        return CallStart(kind, semconv.OP_CHAT, self.provider, model, attributes, stream, messages)

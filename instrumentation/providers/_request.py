@@ -21,6 +21,17 @@ from assay.instrumentation._spans import Attributes
 _NUMBER = (int, float)
 
 
+# The header the Stainless-built clients (openai, anthropic) set on the requests of
+# `with_raw_response` ("raw") and `with_streaming_response` ("stream").
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+
+def raw_response_kind(kwargs: Mapping[str, Any]) -> str | None:
+    """ "raw" for `with_raw_response`, "stream" for `with_streaming_response`, else None."""
+    headers = kwargs.get("extra_headers")
+    return headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, dict) else None
+
+
 def request_model(kwargs: Mapping[str, Any]) -> str | None:
     model = kwargs.get("model")
     return model if isinstance(model, str) and model else None

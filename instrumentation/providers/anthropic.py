@@ -25,7 +25,12 @@ from assay.instrumentation._spans import Attributes, LLMCall, in_llm_call, repor
 from assay.instrumentation.providers import _anthropic_blocks as blocks
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
 from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
-from assay.instrumentation.providers._request import Endpoint, request_model, server_attributes
+from assay.instrumentation.providers._request import (
+    Endpoint,
+    raw_response_kind,
+    request_model,
+    server_attributes,
+)
 
 _MESSAGES_MODULES = (
     "anthropic.resources.messages.messages",
@@ -56,8 +61,6 @@ _CLOUD_CLIENTS = {
     "AnthropicVertex": semconv.PROVIDER_GCP_VERTEX_AI,
     "AsyncAnthropicVertex": semconv.PROVIDER_GCP_VERTEX_AI,
 }
-# The header `with_raw_response` and `with_streaming_response` set on their requests.
-_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
 
 def detect_endpoint(client: Any, base_url: object) -> Endpoint:
@@ -69,12 +72,6 @@ def detect_endpoint(client: Any, base_url: object) -> Endpoint:
             provider = cloud
             break
     return Endpoint(base_url, provider, server_attributes(base_url))
-
-
-def _raw_response_kind(kwargs: Any) -> str | None:
-    """ "raw" for `with_raw_response`, "stream" for `with_streaming_response`, else None."""
-    headers = kwargs.get("extra_headers")
-    return headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, dict) else None
 
 
 class AnthropicWrappers(CallWrappers):
@@ -100,7 +97,7 @@ class AnthropicWrappers(CallWrappers):
             model,
             attributes,
             stream,
-            details=_raw_response_kind(kwargs),
+            details=raw_response_kind(kwargs),
         )
 
     def finish(self, call: LLMCall, start: CallStart, result: Any) -> Any:

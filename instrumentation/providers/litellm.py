@@ -8,6 +8,11 @@ One LLM call, one span: while a LiteLLM span is open it is the current LLM call,
 `should_trace()` is false for the `openai` (or any other Assay-instrumented) client that
 LiteLLM calls underneath, and that client adds no second LLM span.
 
+LiteLLM hands a stream's usage over on its final chunk: in `usage` when the application
+asked for it (`stream_options`), else in the chunk's hidden parameters. Where the provider
+sent none, LiteLLM counts the tokens itself: those counts are kept as an estimate
+(`assay.usage.source = estimated`).
+
 Importing `litellm` is slow (and by default fetches a price list over the network), so
 instrumenting never imports it: the functions are patched when the application does.
 """
@@ -18,7 +23,8 @@ import functools
 from typing import Any
 
 from assay.instrumentation import semconv
-from assay.instrumentation._spans import LLMCall
+from assay.instrumentation._spans import Attributes, LLMCall
+from assay.instrumentation._streams import StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening
 from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
@@ -72,6 +78,45 @@ def _route(model: str, custom_provider: str | None, api_base: str | None) -> tup
     return model, _PROVIDER_NAMES.get(provider, provider)
 
 
+def _known(usage: Any) -> Any:
+    """LiteLLM's usage, or None for its `UnreportedUsage` (zeros standing for none)."""
+    return None if usage is None or type(usage).__name__ == "UnreportedUsage" else usage
+
+
+class _LiteLLMChunks(chat.ChatChunkAccumulator):
+    """LiteLLM's chunks: the chat format, with usage also handed over in the final chunk's
+    `_hidden_params`. That dict is read at the end: LiteLLM updates it after the chunk.
+    Where the provider sent no usage it holds `UnreportedUsage` at first and LiteLLM's own
+    count of the tokens at the end, which is an estimate and flagged as one."""
+
+    __slots__ = ("_counted", "_hidden")
+
+    def __init__(self, request_model: str | None, capture: bool, request: Any = None) -> None:
+        super().__init__(request_model, capture, request)
+        self._hidden: dict[str, Any] | None = None
+        self._counted = False  # the usage handed over is LiteLLM's count, not the provider's
+
+    def add(self, chunk: Any) -> None:
+        super().add(chunk)
+        hidden = getattr(chunk, "_hidden_params", None)
+        if isinstance(hidden, dict) and "usage" in hidden:
+            self._hidden = hidden
+            self._counted = _known(hidden["usage"]) is None
+
+    def _handed_over(self) -> Any:
+        return _known(self._hidden.get("usage")) if self._hidden is not None else None
+
+    def usage_handed_over(self) -> Any:
+        return None if self._counted else self._handed_over()
+
+    def add_estimate(self, call: LLMCall, attributes: Attributes) -> None:
+        counted = self._handed_over() if self._counted else None
+        if counted is None:
+            super().add_estimate(call, attributes)
+        else:
+            chat.add_usage(call, attributes, self.model, counted, semconv.USAGE_SOURCE_ESTIMATED)
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -82,7 +127,6 @@ class LiteLLMWrappers(CallWrappers):
     library = "litellm"
     targets = _TARGETS
     response_reader = staticmethod(chat.response_attributes)
-    stream_reader = chat.ChatChunkAccumulator
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart | None:
         given = kwargs.get("model", args[0] if args else None)
@@ -95,7 +139,10 @@ class LiteLLMWrappers(CallWrappers):
         chat.CHAT_PARAMETERS.read(kwargs, attributes)
         messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
         self.add_content(attributes, lambda: chat.request_content(messages, kwargs.get("tools")))
-        return CallStart(kind, semconv.OP_CHAT, provider, model, attributes, stream)
+        return CallStart(kind, semconv.OP_CHAT, provider, model, attributes, stream, messages)
+
+    def accumulator(self, call: LLMCall, start: CallStart) -> StreamAccumulator:
+        return _LiteLLMChunks(start.model, self.capture_content, start.details)
 
     def finish(self, call: LLMCall, start: CallStart, result: Any) -> Any:
         # LiteLLM's stream wrapper is iterable both ways: the function called says which.

@@ -14,7 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from assay.instrumentation import semconv
+from assay.instrumentation._spans import LLMCall
+from assay.instrumentation._streams import StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers._call import CallStart
 from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
 from assay.instrumentation.providers._request import Parameters
 
@@ -53,7 +56,9 @@ class MistralWrappers(chat.ChatWrappers):
         choices=("n",),
     )
     response_reader = staticmethod(chat.response_attributes)
-    stream_reader = _EventAccumulator
+
+    def accumulator(self, call: LLMCall, start: CallStart) -> StreamAccumulator:
+        return _EventAccumulator(start.model, self.capture_content, start.details)
 
     def server_url(self, instance: Any, kwargs: Any) -> Any:
         url = kwargs.get("server_url")

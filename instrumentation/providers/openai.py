@@ -7,12 +7,21 @@ calls it too), `responses.parse`, the legacy `completions.create` and
 `embeddings.create`, on the sync and async resource classes. The provider
 (`gen_ai.provider.name`) comes from the client's base URL, so any OpenAI-compatible API
 is named for what it is.
+
+Streams report usage whatever the application asked: a chat or completions stream
+without `stream_options.include_usage` is sent with it, and the extra usage-only chunk
+it brings is read for the span and kept from the application, which sees the stream it
+asked for. A server that refuses the option gets the application's own request at once
+(the call succeeds as it would without Assay) and is not asked again (per base URL);
+its streams' tokens are then estimated, flagged `assay.usage.source = estimated`.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from assay.instrumentation import semconv
@@ -23,7 +32,14 @@ from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers import _openai_responses as responses
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
 from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
-from assay.instrumentation.providers._request import Endpoint, request_model, server_attributes
+from assay.instrumentation.providers._request import (
+    Endpoint,
+    raw_response_kind,
+    request_model,
+    server_attributes,
+)
+
+logger = logging.getLogger("assay.instrumentation")
 
 _CHAT = "openai.resources.chat.completions"
 _BETA_CHAT = "openai.resources.beta.chat.completions"
@@ -154,11 +170,36 @@ def _embeddings_response(
     return attributes
 
 
-_ACCUMULATORS: dict[str, Callable[[str | None, bool], StreamAccumulator]] = {
-    "chat": chat.ChatChunkAccumulator,
-    "responses": responses.ResponsesStreamAccumulator,
-    "completions": chat.CompletionChunkAccumulator,
-}
+# --- usage on streams ---------------------------------------------------------------------------
+
+# The kinds whose streams report usage only when asked (`stream_options.include_usage`),
+# and the request field whose text estimates the input when no usage comes.
+_ASKED_USAGE = {"chat": "messages", "completions": "prompt"}
+# The API errors a server answers an option it does not know with.
+_REFUSAL_STATUSES = frozenset({400, 422})
+
+
+@dataclass(slots=True)
+class _Request:
+    """What finishing an openai call needs of its request: the keyword arguments the
+    application passed, and the base URL that answers (which may refuse usage on streams)."""
+
+    kwargs: Mapping[str, Any]
+    base_url: object
+
+
+def _with_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stream request asking for usage; None when the application asked itself, or reads
+    the raw body (`with_raw_response`, `with_streaming_response`), where Assay cannot hide the
+    usage chunk."""
+    options = kwargs.get("stream_options")
+    if not options:  # absent, None or the client's "not given" sentinel
+        options = {}
+    elif not isinstance(options, Mapping) or options.get("include_usage"):
+        return None
+    if raw_response_kind(kwargs) is not None:
+        return None
+    return {**kwargs, "stream_options": {**options, "include_usage": True}}
 
 
 # --- the wrappers ------------------------------------------------------------------------------
@@ -171,6 +212,11 @@ class OpenAIWrappers(CallWrappers):
     targets = _TARGETS
     detect_endpoint = staticmethod(detect_endpoint)
 
+    def __init__(self, tracer: Any, capture_content: bool) -> None:
+        super().__init__(tracer, capture_content)
+        # Base URLs whose server refused `stream_options`: their streams are sent as asked.
+        self.refusing_usage: set[str] = set()
+
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         endpoint = self.endpoint(instance)
         operation = _OPERATIONS[kind]
@@ -182,15 +228,25 @@ class OpenAIWrappers(CallWrappers):
         )
         if embeddings:
             _embeddings_request(kwargs, attributes)
+        elif kind == "responses":
+            responses.PARAMETERS.read(kwargs, attributes)
+            self.add_content(attributes, lambda: responses.request_content(kwargs))
         else:
-            if kind == "responses":
-                responses.PARAMETERS.read(kwargs, attributes)
-                self.add_content(attributes, lambda: responses.request_content(kwargs))
-            else:
-                chat.CHAT_PARAMETERS.read(kwargs, attributes)
-                content = _chat_request if kind == "chat" else _completion_request
-                self.add_content(attributes, lambda: content(kwargs))
-        return CallStart(kind, operation, endpoint.provider, model, attributes, stream, kwargs)
+            chat.CHAT_PARAMETERS.read(kwargs, attributes)
+            content = _chat_request if kind == "chat" else _completion_request
+            self.add_content(attributes, lambda: content(kwargs))
+        start = CallStart(
+            kind,
+            operation,
+            endpoint.provider,
+            model,
+            attributes,
+            stream,
+            _Request(kwargs, endpoint.base_url),
+        )
+        if stream and kind in _ASKED_USAGE and str(endpoint.base_url) not in self.refusing_usage:
+            start.amended_kwargs = _with_usage(kwargs)
+        return start
 
     # -- finishing a call
 
@@ -199,7 +255,9 @@ class OpenAIWrappers(CallWrappers):
             library = sys.modules["openai"]
             stream_classes = (library.Stream, library.AsyncStream)
             if isinstance(result, stream_classes):
-                return self.stream(call, start, result)
+                # Usage Assay asked for comes in a chunk of its own: kept from the application.
+                hide = chat.UsageChunk() if start.amended_kwargs is not None else None
+                return self.stream(call, start, result, hide)
             call.end()  # a raw or streaming-response body: left untouched
             return result
         response = self._parsed(result)
@@ -232,11 +290,34 @@ class OpenAIWrappers(CallWrappers):
             return chat.response_attributes(
                 call, response, model, capture, chat.completion_messages
             )
-        dimensions_known = type(start.details.get("dimensions")) is int
+        dimensions_known = type(start.details.kwargs.get("dimensions")) is int
         return _embeddings_response(call, response, model, dimensions_known)
 
     def accumulator(self, call: LLMCall, start: CallStart) -> StreamAccumulator:
-        return _ACCUMULATORS[start.kind](start.model, self.capture_content)
+        if start.kind == "responses":  # the Responses API always reports usage
+            return responses.ResponsesStreamAccumulator(start.model, self.capture_content)
+        reader = (
+            chat.ChatChunkAccumulator if start.kind == "chat" else chat.CompletionChunkAccumulator
+        )
+        request = start.details.kwargs.get(_ASKED_USAGE[start.kind])
+        return reader(start.model, self.capture_content, request)
+
+    def refused(self, start: CallStart, error: Exception) -> bool:
+        """A server that does not know `stream_options` answers 400 or 422 naming it."""
+        if getattr(error, "status_code", None) not in _REFUSAL_STATUSES:
+            return False
+        text = str(error)  # the client's message holds the server's error body
+        if "stream_options" not in text and "include_usage" not in text:
+            return False
+        base_url = str(start.details.base_url)
+        if base_url not in self.refusing_usage:
+            self.refusing_usage.add(base_url)
+            logger.info(
+                "%s refused stream_options.include_usage: its streams are sent as the "
+                "application asks, with estimated usage",
+                base_url,
+            )
+        return True
 
     # -- the helpers' close(), not an LLM call
 

@@ -53,8 +53,15 @@ def main() -> None:
         )
         usage = next(c.usage for c in chunks if c.usage)
         out["stream_usage"] = usage.model_dump()
-        for _ in client.chat.completions.create(model="gpt-4o", messages=messages, stream=True):  # type: ignore[arg-type]
-            pass
+        unasked = list(
+            client.chat.completions.create(model="gpt-4o", messages=messages, stream=True)  # type: ignore[arg-type]
+        )
+        # What the application saw of a stream it asked no usage for: chunks, none with usage.
+        out["unasked_stream"] = {
+            "chunks": len(unasked),
+            "with_usage": sum(c.usage is not None for c in unasked),
+            "without_choices": sum(not c.choices for c in unasked),
+        }
         embedding = client.embeddings.create(model="text-embedding-3-small", input=QUESTION)
         out["embedding_usage"] = embedding.usage.model_dump()
         for model in ("fail-429", "fail-500"):

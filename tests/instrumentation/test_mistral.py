@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.instrumentation import pricing, semconv
+from assay.instrumentation.providers import _token_estimate as estimate
 from tests.fakes._server import FUNCTION_ARGUMENT
 from tests.fakes.fake_mistral import FAIL_401, FAIL_MIDSTREAM, NO_USAGE, FakeMistral
 from tests.instrumentation.chat_requests import (
@@ -99,16 +100,18 @@ def test_stream_passes_events_through_and_records_the_final_usage(
     ]
 
 
-def test_stream_without_usage_says_usage_is_unknown_not_zero(
+def test_stream_without_usage_is_estimated_and_flagged(
     spans: InMemorySpanExporter, only_span: Callable[[], ReadableSpan], client: Mistral
 ) -> None:
-    list(client.chat.stream(model=NO_USAGE, messages=QUESTION))
+    events = list(client.chat.stream(model=NO_USAGE, messages=QUESTION))
 
     attributes = only_span().attributes
+    text = "".join(e.data.choices[0].delta.content or "" for e in events if e.data.choices)
     assert attributes[semconv.USAGE_REPORTED] is False
-    assert semconv.USAGE_INPUT_TOKENS not in attributes
-    assert semconv.USAGE_OUTPUT_TOKENS not in attributes
-    assert semconv.COST_USD not in attributes
+    assert attributes[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_ESTIMATED
+    assert attributes[semconv.USAGE_INPUT_TOKENS] == estimate.input_tokens(QUESTION)
+    assert attributes[semconv.USAGE_OUTPUT_TOKENS] == estimate.tokens_of(len(text))
+    assert semconv.COST_USD not in attributes  # the model has no price
 
 
 def test_async_complete_and_stream(spans: InMemorySpanExporter, client: Mistral) -> None:

@@ -24,12 +24,6 @@ from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 MODEL = "gpt-4o-mini"
 DATED_MODEL = "gpt-4o-mini-2024-07-18"
 MESSAGES = [{"role": "user", "content": "Tell me about streaming APIs."}]
-TOKEN_ATTRIBUTES = (
-    semconv.USAGE_INPUT_TOKENS,
-    semconv.USAGE_OUTPUT_TOKENS,
-    semconv.USAGE_CACHE_READ_INPUT_TOKENS,
-    semconv.COST_USD,
-)
 
 
 def stream_chat(client: OpenAI, **options: Any) -> Any:
@@ -70,15 +64,15 @@ class TestOpenAIStreams:
         ]
         assert semconv.STREAM_CLOSED_EARLY not in attrs
 
-    def test_without_usage_says_so_instead_of_zero(
+    def test_without_usage_asked_the_app_sees_none_and_the_span_has_it(
         self, spans: InMemorySpanExporter, client: OpenAI, only_span: Any
     ) -> None:
         chunks = list(stream_chat(client))
 
         attrs = only_span().attributes
-        assert all(chunk.usage is None for chunk in chunks)
-        assert attrs[semconv.USAGE_REPORTED] is False
-        assert not set(TOKEN_ATTRIBUTES) & set(attrs)
+        assert all(chunk.usage is None and chunk.choices for chunk in chunks)
+        assert attrs[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_REPORTED
+        assert attrs[semconv.USAGE_INPUT_TOKENS] > 0
         assert attrs[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
 
     def test_time_to_first_chunk(self, spans: InMemorySpanExporter, only_span: Any) -> None:
@@ -279,10 +273,11 @@ class TestAsyncOpenAIStreams:
         assert first.attributes[semconv.USAGE_INPUT_TOKENS] == usage.prompt_tokens
         assert first.attributes[semconv.USAGE_OUTPUT_TOKENS] == usage.completion_tokens
         assert first.attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
-        assert second.attributes[semconv.USAGE_REPORTED] is False
-        assert not set(TOKEN_ATTRIBUTES) & set(second.attributes)
+        # Asked for on the application's behalf: on the span, not in the chunks.
+        assert second.attributes[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_REPORTED
+        assert second.attributes[semconv.USAGE_INPUT_TOKENS] == usage.prompt_tokens
         assert second.attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
-        assert without_usage
+        assert without_usage and all(c.choices and c.usage is None for c in without_usage)
 
     def test_async_context_manager_and_close(
         self, spans: InMemorySpanExporter, fake: FakeOpenAI
