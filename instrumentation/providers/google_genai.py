@@ -205,8 +205,21 @@ def _sum(usage: Any, *names: str) -> int | None:
     return sum(counts) if counts else None
 
 
+def _modality(details: Any, modality: str) -> int | None:
+    """The tokens of one modality (AUDIO, IMAGE) in a list of per-modality counts."""
+    counts = [
+        count
+        for entry in details or ()
+        if getattr(kind := msg.field(entry, "modality"), "value", kind) == modality
+        and (count := msg.int_or_none(msg.field(entry, "token_count"))) is not None
+    ]
+    return sum(counts) if counts else None
+
+
 def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: Any) -> None:
     # Google bills thinking as output and tool-use prompts as input.
+    prompt_details = msg.field(usage, "prompt_tokens_details")
+    output_details = msg.field(usage, "candidates_tokens_details")
     call.add_usage(
         attributes,
         model,
@@ -214,6 +227,10 @@ def _add_usage(call: LLMCall, attributes: Attributes, model: str | None, usage: 
         _sum(usage, "candidates_token_count", "thoughts_token_count"),
         cached_input_tokens=msg.int_or_none(msg.field(usage, "cached_content_token_count")),
         reasoning_output_tokens=msg.int_or_none(msg.field(usage, "thoughts_token_count")),
+        audio_input_tokens=_modality(prompt_details, "AUDIO"),
+        audio_output_tokens=_modality(output_details, "AUDIO"),
+        image_input_tokens=_modality(prompt_details, "IMAGE"),
+        image_output_tokens=_modality(output_details, "IMAGE"),
     )
 
 

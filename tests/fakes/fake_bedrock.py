@@ -114,6 +114,10 @@ def _error(status: int, code: str, message: str) -> Reply:
     return reply
 
 
+def _digest_of(text: str) -> str:
+    return binascii.hexlify(text.encode()).decode()[:16]
+
+
 def _pieces(text: str) -> Iterator[str]:
     words = text.split(" ")
     for start in range(0, len(words), _PIECE_WORDS):
@@ -379,6 +383,8 @@ class FakeBedrock(FakeServer):
             tokens_in, tokens_out = count_tokens(prompt), count_tokens(text)
             result = {"tokenCount": tokens_out, "outputText": text, "completionReason": "FINISH"}
             return {"inputTextTokenCount": tokens_in, "results": [result]}, tokens_in, tokens_out
+        if "prompt" in body and ("anthropic." in model_id or "cohere.command" in model_id):
+            return self._text_completion(model_id, str(body["prompt"]))
         if "anthropic." in model_id:
             turn = self._anthropic_turn(body)
             usage = {"input_tokens": turn.usage.input, "output_tokens": turn.usage.output}
@@ -411,6 +417,27 @@ class FakeBedrock(FakeServer):
         response = self.converse(model_id, body)
         usage = response["usage"]
         return response, usage["inputTokens"], usage["outputTokens"]
+
+    @staticmethod
+    def _text_completion(model_id: str, prompt: str) -> tuple[dict[str, Any], int, int]:
+        """The older text bodies: Claude's Text Completions (`completion`, `stop_reason`, `stop`)
+        and Cohere Command's (`generations`), token counts in the headers only."""
+        text = _reply([{"role": "user", "content": [{"text": prompt}]}])
+        tokens_in, tokens_out = count_tokens(prompt), count_tokens(text)
+        if "anthropic." in model_id:
+            response = {
+                "completion": " " + text,
+                "stop_reason": "stop_sequence",
+                "stop": "\n\nHuman:",
+            }
+            return response, tokens_in, tokens_out
+        generation = {
+            "id": "gen-" + _digest_of(prompt),
+            "text": " " + text,
+            "finish_reason": "COMPLETE",
+        }
+        response = {"id": "cmd-" + _digest_of(text), "generations": [generation], "prompt": prompt}
+        return response, tokens_in, tokens_out
 
     @staticmethod
     def _anthropic_turn(body: dict[str, Any]) -> _Turn:
@@ -455,6 +482,24 @@ class FakeBedrock(FakeServer):
                 "outputTokenCount": usage["outputTokens"],
             }
             yield {_INVOCATION_METRICS: metrics}
+            return
+        if "meta.llama" in model_id:
+            response, tokens_in, tokens_out = self.invoke(model_id, body)
+            pieces = list(_pieces(response["generation"]))
+            for number, piece in enumerate(pieces):
+                last = number == len(pieces) - 1
+                chunk = {
+                    "generation": piece,
+                    "prompt_token_count": tokens_in if number == 0 else None,
+                    "generation_token_count": number + 1,
+                    "stop_reason": "stop" if last else None,
+                }
+                if last:
+                    chunk[_INVOCATION_METRICS] = {
+                        "inputTokenCount": tokens_in,
+                        "outputTokenCount": tokens_out,
+                    }
+                yield chunk
             return
         if "titan-text" in model_id:
             response, tokens_in, tokens_out = self.invoke(model_id, body)
