@@ -75,7 +75,7 @@ class DatasetItem:
             "context": self.context,
             "metadata": dict(self.metadata),
         }
-        if self.source_span_id:
+        if self.source_trace_id or self.source_span_id:
             data["source_trace_id"] = self.source_trace_id
             data["source_span_id"] = self.source_span_id
         return data

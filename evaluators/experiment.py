@@ -179,7 +179,11 @@ class _TaskCall:
             getattr(task, "__call__", None)  # noqa: B004 - an object with an async __call__
         )
 
-    def arguments(self, item: DatasetItem) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def arguments(
+        self, item: DatasetItem, input: Any = None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The task's arguments for `item`, with `input` in place of the item's own (a turn of
+        a replayed conversation) when given."""
         values = {
             "expected": item.expected,
             "context": item.context,
@@ -187,8 +191,19 @@ class _TaskCall:
             "params": self.params,
             "item": item,
         }
-        first = item if self.first_is_item else item.input
+        first = item if self.first_is_item else (item.input if input is None else input)
         return (first,), {name: values[name] for name in self.keywords}
+
+
+REPLAY_TURNS = "turns"  # metadata["replay"] of an item replayed as a conversation
+
+
+def replayed_turns(item: DatasetItem) -> list[Mapping[str, Any]] | None:
+    """The questions of a conversation item (`metadata.replay == "turns"`: a promoted session),
+    which an experiment asks the task one by one; None for any other item."""
+    if item.metadata.get("replay") != REPLAY_TURNS or not isinstance(item.input, list):
+        return None
+    return [m for m in item.input if isinstance(m, Mapping) and m.get("role") == "user"]
 
 
 def _eval_text(value: Any) -> Any:
@@ -415,7 +430,20 @@ class _Run:
         return outcome
 
     async def _call(self, item: DatasetItem, pool: ThreadPoolExecutor) -> Any:
-        args, kwargs = self.task.arguments(item)
+        turns = replayed_turns(item)
+        if turns is None or self.task.first_is_item:
+            return await self._call_once(item, item.input, pool)
+        # A conversation: each question in turn, after the task's own earlier answers.
+        conversation: list[dict[str, Any]] = []
+        value: Any = None
+        for question in turns:
+            conversation.append(dict(question))
+            value = await self._call_once(item, [dict(m) for m in conversation], pool)
+            conversation.append({"role": "assistant", "content": output_text(value)})
+        return value
+
+    async def _call_once(self, item: DatasetItem, input: Any, pool: ThreadPoolExecutor) -> Any:
+        args, kwargs = self.task.arguments(item, input)
         if self.task.is_async:
             value = await self.task.task(*args, **kwargs)
         else:

@@ -6,9 +6,11 @@
   (`?version=`) returns a version with its items.
 - `POST /api/datasets/{name}/items` `{"span_id": ..., "expected": optional}` promotes a stored
   LLM call: its conversation (without the system instructions, kept in metadata) becomes the
-  input, its answer the expected output unless `expected` is given. The dataset gets a new
-  version holding the previous items and this one; the answer is the created item, with
-  `dataset` and `version`.
+  input, its answer the expected output unless `expected` is given. `{"trace_id": ...}`
+  promotes a whole run (its first call's conversation, its last answer), `{"session_id": ...}`
+  a whole conversation (every run's question and answer, replayed turn by turn by an
+  experiment). The dataset gets a new version holding the previous items and this one; the
+  answer is the created item, with `dataset` and `version`.
 
 Item values are stored as JSON text in `dataset_items` ("" for a missing value).
 """
@@ -23,7 +25,13 @@ from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
 from assay.collector.api.encoding import error_response, json_response
-from assay.collector.records.datasets import promote_call, read_dataset, write_dataset
+from assay.collector.records.datasets import (
+    promote_call,
+    promote_session,
+    promote_trace,
+    read_dataset,
+    write_dataset,
+)
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators.dataset import Dataset
 
@@ -93,21 +101,26 @@ async def get_dataset_endpoint(request: Request) -> Response:
     return json_response(found)
 
 
+# What can be promoted, by the key that names it.
+PROMOTE = {"span_id": promote_call, "trace_id": promote_trace, "session_id": promote_session}
+
+
 async def promote_call_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
     name = request.path_params["name"]
-    usage = 'send JSON: {"span_id": "...", "expected": optional}'
+    usage = 'send JSON: {"span_id" | "trace_id" | "session_id": "...", "expected": optional}'
     try:
         body = await json_body(request)
     except BadBody as exc:
         return error_response(f"{exc}; {usage}", exc.status)
-    if not isinstance(body, dict) or not isinstance(body.get("span_id"), str):
+    keys = [key for key in PROMOTE if isinstance(body, dict) and key in body]
+    if len(keys) != 1 or not isinstance(body[keys[0]], str):
         return error_response(usage)
-    unknown = sorted(set(body) - {"span_id", "expected"})
+    unknown = sorted(set(body) - {keys[0], "expected"})
     if unknown:
         return error_response(f"unknown key(s) {unknown}; {usage}")
     try:
-        created = await asyncio.to_thread(promote_call, store, name, body["span_id"], body)
+        created = await asyncio.to_thread(PROMOTE[keys[0]], store, name, body[keys[0]], body)
     except LookupError as exc:
         return error_response(str(exc), 404)
     except (ValueError, TypeError) as exc:

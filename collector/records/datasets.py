@@ -1,4 +1,5 @@
-"""Dataset versions in the store: write one, read one back, promote a stored call into one.
+"""Dataset versions in the store: write one, read one back, promote a stored call, a whole run
+or a whole conversation into one.
 
 Item values are stored as JSON text in `dataset_items` ("" for a missing value). A promoted
 call's conversation (without the system instructions, kept in metadata) becomes the input, its
@@ -84,7 +85,7 @@ def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any]
             "context": _value(context),
             "metadata": _value(item_meta) or {},
         }
-        if span_id:
+        if trace_id or span_id:
             item["source_trace_id"], item["source_span_id"] = trace_id, span_id
         items.append(item)
     return {
@@ -97,19 +98,9 @@ def read_dataset(store: Store, name: str, version: str | None) -> dict[str, Any]
     }
 
 
-def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Add the call with `span_id` to dataset `name` as a new version; the created item."""
-    _, rows = store.query(
-        f"SELECT {', '.join(CALL_PROMOTE_COLUMNS)} FROM {store.database}.llm_calls "
-        "WHERE span_id = {span_id:String} LIMIT 1",
-        {"span_id": span_id},
-    )
-    if not rows:
-        raise LookupError(
-            f"no LLM call with span id {span_id!r} (a call is stored within seconds of "
-            "arriving; check the id or retry)"
-        )
-    call = dict(zip(CALL_PROMOTE_COLUMNS, rows[0], strict=True))
+def _call_item(call: dict[str, Any]) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+    """A stored call's conversation without the system instructions, its answer, and its
+    metadata (the system instructions among it)."""
     seen = EvalInput.from_llm_call(call)
     messages = seen.input if isinstance(seen.input, list) else []
     system = "\n".join(m["content"] for m in messages if m.get("role") == "system")
@@ -118,13 +109,103 @@ def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) ->
     }
     if system:
         metadata["system_prompt"] = system
-    item = {
-        "input": [m for m in messages if m.get("role") != "system"],
-        "expected": body.get("expected", seen.output),
-        "metadata": {key: value for key, value in metadata.items() if value},
-        "source_trace_id": call["trace_id"],
-        "source_span_id": call["span_id"],
-    }
+    metadata = {key: value for key, value in metadata.items() if value}
+    return [m for m in messages if m.get("role") != "system"], seen.output, metadata
+
+
+def _calls(store: Store, where: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    _, rows = store.query(
+        f"SELECT {', '.join(CALL_PROMOTE_COLUMNS)} FROM {store.database}.llm_calls FINAL "
+        f"WHERE {where} ORDER BY timestamp, span_id",
+        parameters,
+    )
+    return [dict(zip(CALL_PROMOTE_COLUMNS, row, strict=True)) for row in rows]
+
+
+def promote_call(store: Store, name: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Add the call with `span_id` to dataset `name` as a new version; the created item."""
+    calls = _calls(store, "span_id = {span_id:String}", {"span_id": span_id})
+    if not calls:
+        raise LookupError(
+            f"no LLM call with span id {span_id!r} (a call is stored within seconds of "
+            "arriving; check the id or retry)"
+        )
+    call = calls[0]
+    messages, answer, metadata = _call_item(call)
+    return _add_item(
+        store,
+        name,
+        {
+            "input": messages,
+            "expected": body.get("expected", answer),
+            "metadata": metadata,
+            "source_trace_id": call["trace_id"],
+            "source_span_id": call["span_id"],
+        },
+    )
+
+
+def promote_trace(store: Store, name: str, trace_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Add a whole run to dataset `name`: the conversation of its first LLM call (the goal) is
+    the input, its last call's answer the expected output unless one is given."""
+    calls = _calls(store, "trace_id = {trace_id:String}", {"trace_id": trace_id})
+    if not calls:
+        raise LookupError(f"no LLM call in trace {trace_id!r} (check the id, or retry shortly)")
+    messages, _, metadata = _call_item(calls[0])
+    _, answer, _ = _call_item(calls[-1])
+    return _add_item(
+        store,
+        name,
+        {
+            "input": messages,
+            "expected": body.get("expected", answer),
+            "metadata": {**metadata, "level": "trace", "llm_calls": len(calls)},
+            "source_trace_id": trace_id,
+        },
+    )
+
+
+def promote_session(
+    store: Store, name: str, session_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Add a whole conversation to dataset `name`: each run's question and answer in order,
+    ending with the last question, is the input; the last answer the expected output unless one
+    is given. The item is marked for replay turn by turn (`metadata.replay = "turns"`): an
+    experiment asks the task each question in turn, with the task's own earlier answers."""
+    calls = _calls(store, "session_id = {session_id:String}", {"session_id": session_id})
+    if not calls:
+        raise LookupError(f"no LLM call in session {session_id!r} (check the id, or retry)")
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for call in calls:  # in time order: runs in the order they started
+        runs.setdefault(call["trace_id"], []).append(call)
+    conversation: list[dict[str, Any]] = []
+    answer = ""
+    for run in runs.values():
+        messages, _, _ = _call_item(run[0])
+        _, answer, _ = _call_item(run[-1])
+        question = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        if question is not None:
+            conversation += [question, {"role": "assistant", "content": answer}]
+    _, _, metadata = _call_item(calls[0])
+    return _add_item(
+        store,
+        name,
+        {
+            "input": conversation[:-1],
+            "expected": body.get("expected", answer),
+            "metadata": {
+                **metadata,
+                "level": "session",
+                "session_id": session_id,
+                "turns": len(runs),
+                "replay": "turns",
+            },
+            "source_trace_id": calls[-1]["trace_id"],
+        },
+    )
+
+
+def _add_item(store: Store, name: str, item: dict[str, Any]) -> dict[str, Any]:
     current = read_dataset(store, name, None)
     previous = list(current["items"]) if current else []
     new = Dataset(name, [item]).items[0]

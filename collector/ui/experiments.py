@@ -9,8 +9,8 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from assay.collector.records.calls import records
-from assay.collector.records.datasets import promote_call
+from assay.collector.records.calls import get_call, records
+from assay.collector.records.datasets import promote_call, promote_session, promote_trace
 from assay.collector.schema import ScoreSource
 from assay.collector.store.base import Store
 from assay.collector.ui import session
@@ -131,8 +131,24 @@ async def add_to_dataset(request: Request) -> Response:
     if not name or len(name) > MAX_DATASET_NAME:
         raise ValueError(f"name the dataset (1 to {MAX_DATASET_NAME} characters)")
     expected = str(form.get("expected") or "")
+    # The call alone, or its whole run or conversation (named by the call's ids).
+    scope = str(form.get("scope") or "call")
     try:
-        created = await with_store(request, promote_call, name, span_id, {"expected": expected})
+        if scope == "call":
+            created = await with_store(request, promote_call, name, span_id, {"expected": expected})
+        elif scope in ("trace", "session"):
+            call = await with_store(request, get_call, span_id)
+            if call is None:
+                raise LookupError(f"no LLM call with span id {span_id!r}")
+            key = call["trace_id" if scope == "trace" else "session_id"]
+            if not key:
+                raise ValueError(f"the call belongs to no {scope}")
+            promote = promote_trace if scope == "trace" else promote_session
+            edited = expected != str(form.get("expected_shown") or "")
+            body = {"expected": expected} if edited else {}
+            created = await with_store(request, promote, name, key, body)
+        else:
+            raise ValueError("add the call, its trace or its session")
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
     query = urlencode({"version": created["version"], "added": created["id"]})

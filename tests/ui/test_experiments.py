@@ -139,6 +139,28 @@ def test_a_call_added_to_a_dataset_with_an_edited_expected_output(
     screenshot(page, "dataset")
 
 
+def test_a_calls_whole_run_added_to_a_dataset(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    span = seeded.tool_span
+    (call,) = collector.query(f"SELECT trace_id FROM assay.llm_calls WHERE span_id = '{span}'")
+    name = f"from-runs-{uuid.uuid4().hex[:6]}"
+    page.goto(f"{collector.http_url}/calls/{span}")
+    page.click("summary:has-text('Add to dataset')")
+    page.select_option(".add-to-dataset select[name=scope]", "trace")
+    page.fill(".add-to-dataset input[name=dataset]", name)
+    page.click(".add-to-dataset button")
+
+    expect(page).to_have_url(re.compile(f"/datasets/{name}\\?version="))
+    rows = collector.query(
+        "SELECT source_trace_id, source_span_id, metadata FROM assay.dataset_items FINAL"
+        f" WHERE dataset_name = '{name}'"
+    )
+    assert len(rows) == 1
+    assert (rows[0]["source_trace_id"], rows[0]["source_span_id"]) == (call["trace_id"], "")
+    assert '"level":"trace"' in str(rows[0]["metadata"]).replace(" ", "")
+
+
 def test_adding_to_a_dataset_is_protected_and_checked(
     page: Page, collector: RunningCollector, seeded: Seeded
 ) -> None:
