@@ -45,7 +45,12 @@ def compose(*args: str, timeout: float = 900) -> None:
 
 
 def clickhouse(sql: str) -> str:
-    response = httpx.post("http://127.0.0.1:8123/", content=sql, timeout=60)
+    response = httpx.post(
+        "http://127.0.0.1:8123/",
+        content=sql,
+        auth=("default", PASSWORDS["CLICKHOUSE_PASSWORD"]),
+        timeout=60,
+    )
     response.raise_for_status()
     return response.text.strip()
 

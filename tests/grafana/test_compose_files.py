@@ -82,10 +82,33 @@ PASSWORDS = ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD", "GRAFANA_ADMI
 def test_no_password_has_a_default(name: str) -> None:
     """Compose refuses to start a stack whose passwords are not set (`${VAR:?message}`), rather
     than give ClickHouse and Grafana passwords everyone knows."""
-    uses = re.findall(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", (ROOT / name).read_text())
-    assert {variable for variable, _ in uses} >= set(PASSWORDS[1:])
+    text = (ROOT / name).read_text()
+    uses = re.findall(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", text)
+    assert {variable for variable, _ in uses} == set(PASSWORDS)
     for variable, rest in uses:
-        assert variable in PASSWORDS and rest.startswith(":?"), f"${{{variable}{rest}}}"
+        assert rest.startswith(":?"), f"${{{variable}{rest}}}"
+    # No ClickHouse user without one: the collectors' URLs carry CLICKHOUSE_PASSWORD...
+    urls = re.findall(r"://(\w+):(\$\{[^}]*\}|[^@\s/]*)@[\w.-]+:8123", text)
+    assert urls and all(password.startswith("${CLICKHOUSE_PASSWORD:?") for _, password in urls)
+
+
+def test_the_cluster_default_user_has_the_password() -> None:
+    """...and the cluster's `default` user, which they write as, takes it, as do the replicas'
+    connections to each other."""
+    services = compose("docker-compose.cluster.yml")["services"]
+    user_file = "/etc/clickhouse-server/users.d/default-user.xml"
+    for node in ("ch1", "ch2"):
+        assert _volumes(services[node])[user_file] == "./deploy/cluster/default-user.xml"
+    root = ET.parse(ROOT / "deploy" / "cluster" / "default-user.xml").getroot()
+    password = root.find("users/default/password")
+    assert password is not None and password.get("from_env") == "CLICKHOUSE_PASSWORD"
+    assert password.get("replace") == "replace"  # not merged with the empty built-in one
+    cluster = ET.parse(ROOT / "deploy" / "cluster" / "clickhouse.xml").getroot()
+    replicas = cluster.findall("remote_servers/assay/shard/replica")
+    assert replicas
+    for replica in replicas:
+        assert replica.findtext("user") == "default"
+        assert replica.find("password").get("from_env") == "CLICKHOUSE_PASSWORD"  # type: ignore[union-attr]
 
 
 @pytest.mark.subprocess
