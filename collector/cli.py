@@ -91,7 +91,8 @@ def collector(
     log_level: str,
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
-    from assay.collector.evaluation import RulesError, compile_rules, load_evaluation_config
+    from assay.collector.evaluation.config import load_evaluation_config
+    from assay.collector.evaluation.rules import RulesError, compile_rules
     from assay.collector.service import Endpoints, serve
     from assay.collector.workers import check_workers, run_workers
 

@@ -41,7 +41,7 @@ from assay.collector.spool import Segment, Spool, SpoolFull
 from assay.collector.store.base import Inserted, Store, StoreError
 
 if TYPE_CHECKING:
-    from assay.collector.evaluation import OnlineEvaluation
+    from assay.collector.evaluation.online import OnlineEvaluation
 
 log = logging.getLogger("assay.collector.pipeline")
 

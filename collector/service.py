@@ -16,13 +16,15 @@ import uvicorn
 from assay.collector import price_tables
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
-from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation, compile_rules
+from assay.collector.evaluation.config import EvaluationConfig
+from assay.collector.evaluation.online import OnlineEvaluation
+from assay.collector.evaluation.rules import compile_rules
+from assay.collector.evaluation.runs import RunEvaluation
 from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.retention import apply_retention
-from assay.collector.run_evaluation import RunEvaluation
 from assay.collector.settings import CollectorSettings, listen_host, spool_folder
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store

@@ -18,14 +18,9 @@ import httpx
 import pytest
 
 from assay.collector.demo.traffic import run_demo
-from assay.collector.evaluation import (
-    CpuBudget,
-    EvaluationConfig,
-    OnlineEvaluation,
-    compile_rules,
-    load_evaluation_config,
-    sampled,
-)
+from assay.collector.evaluation.config import EvaluationConfig, load_evaluation_config
+from assay.collector.evaluation.online import CpuBudget, OnlineEvaluation
+from assay.collector.evaluation.rules import compile_rules, sampled
 from assay.collector.schema import LlmCallRow
 from assay.collector.store.embedded import EmbeddedStore
 from assay.evaluators import EvalInput, evaluator

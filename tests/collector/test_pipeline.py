@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from assay.collector.evaluation import EvaluationConfig, OnlineEvaluation
+from assay.collector.evaluation.config import EvaluationConfig
+from assay.collector.evaluation.online import OnlineEvaluation
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import DiskSpool, MemorySpool, Spool

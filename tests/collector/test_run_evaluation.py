@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from assay.collector.demo.fake_openai import FakeOpenAI
-from assay.collector.evaluation import EvaluationConfig, Rule, compile_rules
+from assay.collector.evaluation.config import EvaluationConfig, Rule
+from assay.collector.evaluation.rules import compile_rules
+from assay.collector.evaluation.runs import RunEvaluation
 from assay.collector.pipeline import Pipeline
-from assay.collector.run_evaluation import RunEvaluation
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
 from assay.collector.store.embedded import EmbeddedStore

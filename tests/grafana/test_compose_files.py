@@ -17,7 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from assay.collector.cli import main
-from assay.collector.evaluation import compile_rules, load_evaluation_config
+from assay.collector.evaluation.config import load_evaluation_config
+from assay.collector.evaluation.rules import compile_rules
 from assay.collector.grafana.budgets import DEFAULTS, ENV_PREFIX
 from assay.collector.grafana.files import DASHBOARDS_PATH, ROOT_IN_GRAFANA
 from assay.collector.settings import load_settings

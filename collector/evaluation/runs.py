@@ -24,12 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.collector.evaluation import (
-    RUN_FILTER_FIELDS,
-    CompiledRules,
-    EvaluationConfig,
-    sampled,
-)
+from assay.collector.evaluation.config import RUN_FILTER_FIELDS, EvaluationConfig
+from assay.collector.evaluation.rules import CompiledRules, sampled
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.schema import ScoreRow, ScoreSource
 from assay.collector.store.base import Store, StoreError
