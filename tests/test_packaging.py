@@ -87,3 +87,19 @@ def test_every_package_says_it_is_typed() -> None:
     for package, folder in PYPROJECT["tool"]["setuptools"]["package-dir"].items():
         assert (ROOT / folder / "py.typed").is_file(), folder
         assert "py.typed" in data.get(package, []), package
+
+
+@pytest.mark.subprocess
+def test_the_root_conftest_imports_nothing_heavy() -> None:
+    """Pure tests (the normalizer's, the instrumentation's) load the root conftest too: it must
+    not bring in the embedded store or the collector's settings."""
+    heavy = ["chdb", "clickhouse_connect", "pydantic_settings", "yaml", "assay.collector"]
+    code = (
+        "import sys, tests.conftest\n"
+        f"loaded = [m for m in {heavy!r} if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
