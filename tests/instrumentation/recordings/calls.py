@@ -57,34 +57,43 @@ def redirected(httpx_module: Any, target: str, is_async: bool = False) -> Any:
     return Redirect()
 
 
-def _is_async(call: RecordedCall) -> bool:
-    return "async" in call.cassette
-
-
-def _run(call: RecordedCall, sync: Callable[[], Any], run_async: Callable[[], Any]) -> Any:
-    return asyncio.run(run_async()) if _is_async(call) else sync()
+def _run(
+    call: RecordedCall, mode: str, sync: Callable[[], Any], run_async: Callable[[], Any]
+) -> Any:
+    """The call as recorded (async when its recording was), or in `mode` "async"."""
+    if "async" in call.cassette or mode == "async":
+        return asyncio.run(run_async())
+    return sync()
 
 
 # --- OpenAI's chat completions (OpenAI, Together) ------------------------------------------
 
 
-def openai_chat(call: RecordedCall, server: str, raw: bool = False) -> Any:
+def openai_chat(call: RecordedCall, server: str, mode: str = "") -> Any:
     import httpx2
-    from openai import OpenAI
+    from openai import AsyncOpenAI, OpenAI
 
     body = dict(call.request_body)
-    client = OpenAI(
-        base_url=_origin(call) + "/v1",
-        api_key=API_KEY,
-        max_retries=0,
-        http_client=httpx2.Client(transport=redirected(httpx2, server)),
-    )
-    with client:
-        if body.get("stream"):
-            return list(client.chat.completions.create(**body))
-        if raw:
-            return client.chat.completions.with_raw_response.create(**body).parse()
-        return client.chat.completions.create(**body)
+    options = {"base_url": _origin(call) + "/v1", "api_key": API_KEY, "max_retries": 0}
+
+    def sync() -> Any:
+        transport = redirected(httpx2, server)
+        with OpenAI(**options, http_client=httpx2.Client(transport=transport)) as client:
+            if body.get("stream"):
+                return list(client.chat.completions.create(**body))
+            if mode == "raw":
+                return client.chat.completions.with_raw_response.create(**body).parse()
+            return client.chat.completions.create(**body)
+
+    async def run_async() -> Any:
+        transport = redirected(httpx2, server, is_async=True)
+        http_client = httpx2.AsyncClient(transport=transport)
+        async with AsyncOpenAI(**options, http_client=http_client) as client:
+            if body.get("stream"):
+                return [chunk async for chunk in await client.chat.completions.create(**body)]
+            return await client.chat.completions.create(**body)
+
+    return _run(call, mode, sync, run_async)
 
 
 # --- Anthropic's messages ------------------------------------------------------------------
@@ -102,7 +111,7 @@ def _schema_model(schema: dict[str, Any]) -> Any:
     return create_model(schema.get("title", "Answer"), **fields)
 
 
-def anthropic_messages(call: RecordedCall, server: str, raw: bool = False) -> Any:
+def anthropic_messages(call: RecordedCall, server: str, mode: str = "") -> Any:
     import httpx2
     from anthropic import Anthropic, AsyncAnthropic
 
@@ -127,7 +136,7 @@ def anthropic_messages(call: RecordedCall, server: str, raw: bool = False) -> An
             messages = client.beta.messages if "beta" in name else client.messages
             if streamed:
                 return list(messages.create(**body, stream=True))
-            if raw:
+            if mode == "raw":
                 return messages.with_raw_response.create(**body).parse()
             return messages.create(**body)
 
@@ -144,13 +153,13 @@ def anthropic_messages(call: RecordedCall, server: str, raw: bool = False) -> An
                 return [event async for event in await client.messages.create(**body, stream=True)]
             return await client.messages.create(**body)
 
-    return _run(call, sync, run_async)
+    return _run(call, mode, sync, run_async)
 
 
 # --- Amazon Bedrock (boto3) ----------------------------------------------------------------
 
 
-def bedrock(call: RecordedCall, server: str) -> Any:
+def bedrock(call: RecordedCall, server: str, mode: str = "") -> Any:
     import boto3
     from botocore.config import Config
 
@@ -184,7 +193,7 @@ def bedrock(call: RecordedCall, server: str) -> Any:
 # --- Google GenAI --------------------------------------------------------------------------
 
 
-def gemini(call: RecordedCall, server: str) -> Any:
+def gemini(call: RecordedCall, server: str, mode: str = "") -> Any:
     from google import genai
     from google.genai import types
 
@@ -214,13 +223,13 @@ def gemini(call: RecordedCall, server: str) -> Any:
             return [chunk async for chunk in stream]
         return await client.aio.models.generate_content(**arguments)
 
-    return _run(call, sync, run_async)
+    return _run(call, mode, sync, run_async)
 
 
 # --- Mistral -------------------------------------------------------------------------------
 
 
-def mistral(call: RecordedCall, server: str) -> Any:
+def mistral(call: RecordedCall, server: str, mode: str = "") -> Any:
     from mistralai.client import Mistral
 
     body = dict(call.request_body)
@@ -239,13 +248,13 @@ def mistral(call: RecordedCall, server: str) -> Any:
             return [event async for event in stream]
         return await client.chat.complete_async(**body)
 
-    return _run(call, sync, run_async)
+    return _run(call, mode, sync, run_async)
 
 
 # --- Ollama --------------------------------------------------------------------------------
 
 
-def ollama_chat(call: RecordedCall, server: str) -> Any:
+def ollama_chat(call: RecordedCall, server: str, mode: str = "") -> Any:
     import httpx
     import ollama
 
@@ -265,7 +274,7 @@ def ollama_chat(call: RecordedCall, server: str) -> Any:
             return [part async for part in await client.chat(**body)]
         return await client.chat(**body)
 
-    return _run(call, sync, run_async)
+    return _run(call, mode, sync, run_async)
 
 
 # --- LiteLLM (the recorded request is what LiteLLM sent to the provider it routed to) ------
@@ -275,7 +284,7 @@ _LITELLM_ROUTES = {"api.anthropic.com": "anthropic", "api.openai.com": "openai"}
 _LITELLM_DEFAULTS = frozenset({"max_tokens", "model", "messages", "stream", "stream_options"})
 
 
-def litellm_completion(call: RecordedCall, server: str) -> Any:
+def litellm_completion(call: RecordedCall, server: str, mode: str = "") -> Any:
     import litellm
 
     body = call.request_body
@@ -292,9 +301,18 @@ def litellm_completion(call: RecordedCall, server: str) -> Any:
         "num_retries": 0,
         **arguments,
     }
-    if body.get("stream"):
-        return list(litellm.completion(**options, stream=True))
-    return litellm.completion(**options)
+
+    def sync() -> Any:
+        if body.get("stream"):
+            return list(litellm.completion(**options, stream=True))
+        return litellm.completion(**options)
+
+    async def run_async() -> Any:
+        if body.get("stream"):
+            return [chunk async for chunk in await litellm.acompletion(**options, stream=True)]
+        return await litellm.acompletion(**options)
+
+    return _run(call, mode, sync, run_async)
 
 
 CALLERS: dict[str, Callable[..., Any]] = {
@@ -309,12 +327,14 @@ CALLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-# The clients whose plain calls can be made through `with_raw_response` (`raw=True`).
+# The clients whose plain `create` calls can be made through `with_raw_response` (mode "raw":
+# the raw response, then parsed, as an application reading headers does), and those with an
+# async client (mode "async").
 RAW_CAPABLE = frozenset({"openai", "together", "anthropic"})
+ASYNC_CAPABLE = frozenset(CALLERS) - {"bedrock"}
 
 
-def make_call(call: RecordedCall, server: str, raw: bool = False) -> Any:
-    """Make `call`'s request with its provider's client against the replay server at `server`."""
-    if raw:  # the raw response, then parsed, as an application reading headers does
-        return CALLERS[call.provider](call, server, raw=True)
-    return CALLERS[call.provider](call, server)
+def make_call(call: RecordedCall, server: str, mode: str = "") -> Any:
+    """Make `call`'s request with its provider's client against the replay server at `server`:
+    as recorded, or in `mode` ("raw", "async")."""
+    return CALLERS[call.provider](call, server, mode)

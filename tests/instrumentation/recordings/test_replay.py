@@ -26,7 +26,7 @@ from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.instrumentation.chat_requests import json_attribute
 from tests.instrumentation.recordings.answers import Answer, answer, arguments
-from tests.instrumentation.recordings.calls import RAW_CAPABLE, make_call
+from tests.instrumentation.recordings.calls import ASYNC_CAPABLE, RAW_CAPABLE, make_call
 from tests.instrumentation.recordings.cassettes import RECORDINGS, RecordedCall, recorded_calls
 from tests.instrumentation.recordings.replay_server import ReplayServer
 
@@ -53,11 +53,11 @@ def camel(value: Any) -> Any:
     return value
 
 
-def cases(raw: bool = False) -> list[Any]:
-    """Each recorded call, as a test case; with `raw`, those a client can also make through
-    `with_raw_response` (plain `create` calls of openai and anthropic)."""
+def cases(mode: str = "") -> list[Any]:
+    """Each recorded call, as a test case (call, mode). Mode "raw": the plain `create` calls
+    again through `with_raw_response`; "async": the sync calls again with the async client."""
     calls = recorded_calls()
-    if raw:
+    if mode == "raw":
         calls = [
             call
             for call in calls
@@ -65,11 +65,18 @@ def cases(raw: bool = False) -> list[Any]:
             and not call.streamed
             and not any(word in call.cassette for word in ("async", "parse", "stream"))
         ]
+    elif mode == "async":
+        calls = [
+            call
+            for call in calls
+            if call.provider in ASYNC_CAPABLE
+            and not any(word in call.cassette for word in ("async", "parse", "beta"))
+        ]
     return [
         pytest.param(
             call,
-            raw,
-            id=call.name + (" with_raw_response" if raw else ""),
+            mode,
+            id=f"{call.name} {mode}".strip(),
             marks=[pytest.mark.xfail(strict=False, reason=KNOWN_FAULTS[call.name])]
             if call.name in KNOWN_FAULTS
             else [],
@@ -78,11 +85,11 @@ def cases(raw: bool = False) -> list[Any]:
     ]
 
 
-def replay(call: RecordedCall, raw: bool = False) -> tuple[Any, BaseException | None, list[Any]]:
+def replay(call: RecordedCall, mode: str = "") -> tuple[Any, BaseException | None, list[Any]]:
     """Make the recorded call against its recorded answer: (result, raised, requests sent)."""
     with ReplayServer(call) as server:
         try:
-            return make_call(call, server.base_url, raw), None, server.received
+            return make_call(call, server.base_url, mode), None, server.received
         except Exception as error:  # an error answer raises in the client, as it should
             return None, error, server.received
 
@@ -168,10 +175,10 @@ def _builtin_prices(monkeypatch: pytest.MonkeyPatch) -> None:
     pricing.reload()
 
 
-@pytest.mark.parametrize(("call", "raw"), [c for c in cases() if c.values[0].streamed])
+@pytest.mark.parametrize(("call", "mode"), [c for c in cases() if c.values[0].streamed])
 def test_without_content_capture_a_stream_still_has_its_numbers(
     call: RecordedCall,
-    raw: bool,
+    mode: str,
     instrument_with: Callable[..., Any],
     span_exporter: InMemorySpanExporter,
 ) -> None:
@@ -192,17 +199,17 @@ def test_without_content_capture_a_stream_still_has_its_numbers(
     assert attributes.get(sc.COST_USD) == (None if cost is None else pytest.approx(cost))
 
 
-@pytest.mark.parametrize(("call", "raw"), cases() + cases(raw=True))
+@pytest.mark.parametrize(("call", "mode"), cases() + cases("raw") + cases("async"))
 def test_the_span_says_what_the_provider_answered(
     call: RecordedCall,
-    raw: bool,
+    mode: str,
     instrument_with: Callable[..., Any],
     span_exporter: InMemorySpanExporter,
 ) -> None:
     instrument_with(capture_content=True)
     expected = answer(call)
 
-    result, raised, requests = replay(call, raw)
+    result, raised, requests = replay(call, mode)
 
     # The client sent the recorded request, once.
     assert len(requests) == 1, [r.path for r in requests]
