@@ -1,4 +1,4 @@
-"""The Assay dashboards, one module each (monitoring, evaluations, experiments, collectors),
+"""The Assay dashboards, one module each (monitoring, evaluations, experiments, agents, collectors),
 built with grafana-foundation-sdk. `render_dashboards()` gives their JSON models, keyed by file
 name."""
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from assay.collector.grafana.agents import agents
 from assay.collector.grafana.budgets import Budget, budgets
 from assay.collector.grafana.collectors import collectors
 from assay.collector.grafana.evaluations import evaluations
@@ -40,6 +41,7 @@ def render_dashboards(table: dict[str, Budget] | None = None) -> dict[str, str]:
         ("llm-monitoring.json", lambda: monitoring(table)),
         ("evaluations.json", lambda: evaluations(table)),
         ("experiments.json", experiments),
+        ("agents.json", agents),
         ("collectors.json", lambda: collectors(table)),
     ):
         model = json.loads(json.dumps(build().build(), cls=JSONEncoder))

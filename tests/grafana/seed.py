@@ -249,3 +249,85 @@ def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) ->
         FROM numbers({rows * len(COLLECTORS)})
         """
     )
+
+
+AGENT_SERVICES = ("support-agent", "research-agent")
+AGENTS = ("triage", "researcher", "writer")
+TOOLS = ("search", "fetch_url", "calculator", "send_email")
+RUN_EVALUATORS = ("no_tool_errors", "goal_completion")
+
+
+def seed_agent_runs(store: ClickHouseStore, runs: int, end: datetime, hours: float) -> None:
+    """`runs` agent runs over the `hours` before `end`, as the collector stores them: per run a
+    root agent span, 1-5 LLM calls and 0-3 tool calls in `trace_spans` (which fills
+    `trace_summaries`), the tool calls in `tool_calls` (fetch_url fails one call in four, the
+    others one in 20), and two online run-level scores on one run in five."""
+    db = store.database
+    end_s = int(end.timestamp())
+    span_s = int(hours * 3600)
+    run = f"""
+        SELECT number AS run, {_trace_id("number")} AS trace_id,
+               fromUnixTimestamp64Milli(toInt64(({end_s} - 600 - {_h("rt")} % {span_s})
+                                                * 1000)) AS run_start,
+               {_array(AGENT_SERVICES)}[1 + {_h("svc")} % 2] AS service_name,
+               {_array(AGENTS)}[1 + {_h("agent")} % 3] AS agent_name,
+               1 + {_h("llm")} % 5 AS llm_steps, {_h("tools")} % 4 AS tool_steps,
+               concat('u-', toString({_h("user")} % 500)) AS user_id,
+               concat(user_id, '-', toString(intDiv(toUnixTimestamp(run_start), 1800)))
+                   AS session_id
+        FROM numbers({runs})"""
+    steps = f"""
+        SELECT r.*, step, step <= llm_steps AS llm,
+               concat(trace_id, '-', toString(step)) AS span_id,
+               run_start + toIntervalMillisecond(step * 700) AS start,
+               if(llm, 300 + cityHash64(span_id, 'lat') % 2000,
+                  50 + cityHash64(span_id, 'lat') % 800) AS duration_ms,
+               {_array(TOOLS)}[1 + cityHash64(span_id, 'tool') % {len(TOOLS)}] AS tool,
+               if(NOT llm AND cityHash64(span_id, 'err') % if(tool = 'fetch_url', 4, 20) = 0,
+                  'error', 'ok') AS status
+        FROM ({run}) AS r
+        ARRAY JOIN range(1, toUInt32(llm_steps + tool_steps + 1)) AS step"""
+    spans = """(trace_id, span_id, parent_span_id, start, end, service_name, span_name, kind,
+                status, dialect, agent_name, tool_name, llm, input_tokens, output_tokens,
+                cost_usd, user_id, session_id, prompt_name, prompt_version)"""
+    store.query(
+        f"""INSERT INTO {db}.trace_spans {spans}
+        SELECT trace_id, concat(trace_id, '-0'), '', run_start,
+               run_start + toIntervalMillisecond((llm_steps + tool_steps + 1) * 700),
+               service_name, concat('invoke_agent ', agent_name), 'agent',
+               if({_h("fail", "run")} % 25 = 0, 'error', 'ok'), 'genai', agent_name, '', false,
+               NULL, NULL, NULL, user_id, session_id, 'agent-plan', 'v1'
+        FROM ({run})"""
+    )
+    store.query(
+        f"""INSERT INTO {db}.trace_spans {spans}
+        SELECT trace_id, span_id, concat(trace_id, '-0'), start,
+               start + toIntervalMillisecond(duration_ms), service_name,
+               if(llm, 'chat gpt-4o-mini', concat('execute_tool ', tool)),
+               if(llm, 'llm', 'tool'), status, 'genai', agent_name, if(llm, '', tool), llm,
+               if(llm, toUInt64(200 + cityHash64(span_id, 'in') % 3000), NULL),
+               if(llm, toUInt64(20 + cityHash64(span_id, 'out') % 500), NULL),
+               if(llm, (200 + cityHash64(span_id, 'in') % 3000) * 0.15e-6
+                       + (20 + cityHash64(span_id, 'out') % 500) * 0.6e-6, NULL),
+               user_id, session_id, if(llm, 'agent-plan', ''), if(llm, 'v1', '')
+        FROM ({steps})""",
+        settings={"max_insert_block_size": 1_048_576},
+    )
+    store.query(
+        f"""INSERT INTO {db}.tool_calls (timestamp, trace_id, span_id, parent_span_id,
+                service_name, tool_name, tool_call_id, tool_type, agent_name, arguments, result,
+                status, error_type, duration_ms, user_id, session_id, dialect)
+        SELECT start, trace_id, span_id, concat(trace_id, '-0'), service_name, tool,
+               concat('call-', span_id), 'function', agent_name, '{{"q": "x"}}', '"ok"', status,
+               if(status = 'error', 'TimeoutError', ''), duration_ms, user_id, session_id, 'genai'
+        FROM ({steps}) WHERE NOT llm"""
+    )
+    store.query(
+        f"""INSERT INTO {db}.scores (timestamp, trace_id, span_id, name, value, label, passed,
+                                     source, evaluator_version, level, session_id)
+        SELECT run_start + toIntervalSecond(60), trace_id, '', evaluator,
+               (cityHash64(trace_id, evaluator) % 1000) / 1000.0 AS value,
+               if(value >= 0.5, 'pass', 'fail'), value >= 0.5, 'online', '1', 'trace', session_id
+        FROM ({run}) ARRAY JOIN {_array(RUN_EVALUATORS)} AS evaluator
+        WHERE cityHash64(trace_id, 'judged') % 5 = 0"""
+    )

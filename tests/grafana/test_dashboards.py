@@ -23,12 +23,21 @@ from tests.grafana.panel_queries import (
     switches,
     variable_queries,
 )
-from tests.grafana.seed import COLLECTORS, SERVICES, Seeded, seed, seed_collector_stats
+from tests.grafana.seed import (
+    AGENT_SERVICES,
+    AGENTS,
+    COLLECTORS,
+    SERVICES,
+    Seeded,
+    seed,
+    seed_agent_runs,
+    seed_collector_stats,
+)
 
 PANELS = list(panel_queries())
 VARIABLES = list(variable_queries())
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-DASHBOARDS = ["llm-monitoring", "evaluations", "experiments", "collectors"]
+DASHBOARDS = ["llm-monitoring", "evaluations", "experiments", "agents", "collectors"]
 # Variables that pick one experiment each; only the comparison panels use them.
 EXPERIMENT_CHOICES = {"experiment_a", "experiment_b"}
 # Panels of rare events, and where the seeded traffic is sure to have rows for them: rate limits
@@ -50,7 +59,7 @@ def test_checked_in_files_are_what_the_generator_writes() -> None:
         )
 
 
-def test_four_dashboards_every_panel_on_the_assay_datasource() -> None:
+def test_five_dashboards_every_panel_on_the_assay_datasource() -> None:
     models = dashboards()
     assert set(models) == set(DASHBOARDS)
     for model in models.values():
@@ -87,6 +96,7 @@ def test_every_panel_filters_by_the_dashboard_variables(panel: PanelQuery) -> No
 def seeded(embedded_store: EmbeddedStore) -> Seeded:
     end = datetime.now(timezone.utc).replace(microsecond=0)
     seed_collector_stats(embedded_store, end, hours=24 * 7)
+    seed_agent_runs(embedded_store, 5_000, end, hours=24 * 7)
     return seed(embedded_store, 50_000, end, hours=24 * 7)
 
 
@@ -112,6 +122,12 @@ def _selections(store: EmbeddedStore, dashboard: str) -> dict[str, dict[str, Any
             "all": {},
             "one": {"instance": COLLECTORS[0]},
             "several": {"instance": list(COLLECTORS)},
+        }
+    if dashboard == "agents":
+        return {
+            "all": {},
+            "one": {"service": AGENT_SERVICES[0], "agent": AGENTS[0]},
+            "several": {"service": list(AGENT_SERVICES), "agent": list(AGENTS[:2])},
         }
     # Calls of the seeded traffic only: other tests share the store.
     where = (
