@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import start_collector
+
+pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
 # Run in a process of its own (chDB keeps one engine per process): the schema as it was before
 # 008, and the rows an older collector wrote.

@@ -10,8 +10,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.collector.test_cli import assay
 from tests.conftest import start_collector
+
+pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
 # Run in a process of its own (chDB keeps one engine per process): the schema as it was before
 # 009, and the calls an older collector wrote (the rollup views fill as they did then).

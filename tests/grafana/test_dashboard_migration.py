@@ -120,7 +120,7 @@ def test_an_upgraded_store_keeps_its_rollups_and_splits_new_traffic(
     _insert(upgraded, before)
     kept = {t: _one(upgraded, f"SELECT {s} FROM {{db}}.{t}") for t, s in TOTALS.items()}
 
-    assert upgraded.migrate() == [MIGRATION]
+    assert upgraded.migrate()[0] == MIGRATION  # and any later migration
     assert upgraded.migrate() == []
     for table, sums in TOTALS.items():
         assert _one(upgraded, f"SELECT {sums} FROM {{db}}.{table}") == kept[table], table

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import RunningCollector
 from tests.peers.venvs import peer_python
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.peers, pytest.mark.integration, pytest.mark.timeout(900)]
 SCRIPT = Path(__file__).parents[1] / "peers" / "splunk_evaluations.py"
 
 

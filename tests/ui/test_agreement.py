@@ -19,6 +19,8 @@ from assay.collector.demo.traffic import run_demo
 from tests.conftest import RunningCollector, start_collector
 from tests.ui.conftest import screenshot
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 
 def digest(text: str) -> int:
     return hashlib.sha256(text.encode()).digest()[0]
