@@ -7,8 +7,9 @@ each client sends its next query when the last one is answered, and waits out a 
 Throughout, 2 senders export realistic LLM spans over OTLP/gRPC as fast as the collector
 acknowledges them, and a prober calls `/api/health` every 0.1 s. Printed per phase: spans
 acknowledged/s and LLM calls stored/s (the collector's own counters), `/api/health` latency
-p50/p99/max (a probe unanswered for 10 s counts as 10 s), queries answered/refused/failed, and
-the collector's peak RSS.
+p50/p99/max (a probe unanswered for 10 s counts as 10 s), queries answered, refused (429),
+stopped at their time limit and failed, and the collector's peak RSS. A phase ends when its
+last query has (queries run on to their time limit), so none runs into the next phase.
 
 Run: `.venv/bin/python bench/query_load.py [--seconds 20] [--heavy 8] [--rounds 2]`; run it
 with another checkout's Python (`/work/main/.venv/bin/python bench/query_load.py`) to measure
@@ -52,7 +53,9 @@ class Phase:
     spans_acked: int = 0
     calls_written: int = 0
     health_ms: list[float] = field(default_factory=list)
-    queries: dict[str, int] = field(default_factory=lambda: {"ok": 0, "refused": 0, "failed": 0})
+    queries: dict[str, int] = field(
+        default_factory=lambda: {"ok": 0, "refused": 0, "timed_out": 0, "failed": 0}
+    )
     peak_rss: int = 0
 
     def add(self, other: Phase) -> None:
@@ -122,6 +125,8 @@ def run_phase(
                     outcome = "failed"
                 else:
                     outcome = {200: "ok", 429: "refused"}.get(response.status_code, "failed")
+                    if response.status_code == 400 and "Timeout exceeded" in response.text:
+                        outcome = "timed_out"  # stopped at query_timeout_s, as meant
                     if response.status_code == 429:
                         stop.wait(float(response.headers.get("retry-after", "1")))
                 with lock:
@@ -142,7 +147,19 @@ def run_phase(
     for thread in threads:
         thread.join()
     phase.calls_written = _written(collector) - written_before
+    _wait_for_free_slots(collector)
     return phase
+
+
+def _wait_for_free_slots(collector: RunningCollector) -> None:
+    """Until the queries of a phase have ended (they run to their time limit after it), so that
+    none runs into the next phase."""
+    with httpx.Client(timeout=120) as client:
+        while (
+            client.post(f"{collector.http_url}/api/query", json={"sql": "SELECT 1"}).status_code
+            == 429
+        ):
+            time.sleep(0.5)
 
 
 def main() -> None:
@@ -177,7 +194,10 @@ def main() -> None:
         ("/api/health p99 ms", lambda p: f"{p.percentile(0.99):,.1f}"),
         ("/api/health max ms", lambda p: f"{max(p.health_ms, default=float('nan')):,.1f}"),
         ("health probes", lambda p: f"{len(p.health_ms)}"),
-        ("queries ok / 429 / failed", lambda p: "{ok} / {refused} / {failed}".format(**p.queries)),
+        (
+            "queries ok / 429 / timed out / failed",
+            lambda p: "{ok} / {refused} / {timed_out} / {failed}".format(**p.queries),
+        ),
         ("collector peak RSS MiB", lambda p: f"{p.peak_rss / 2**20:,.0f}"),
     ]
     width = max(len(label) for label, _ in rows)
