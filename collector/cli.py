@@ -252,7 +252,7 @@ def _without_option(arguments: list[str], name: str) -> list[str]:
 @click.option("--database", default=None, help="Database name (default assay).")
 def schema(cluster: str | None, database: str | None) -> None:
     """Print the SQL schema (every migration), single-node or for a cluster."""
-    from assay.collector.settings import DEFAULT_DATABASE
+    from assay.collector.store.base import DEFAULT_DATABASE
     from assay.collector.store.cluster import ClusterSchemaError
     from assay.collector.store.migrations import schema_script
 

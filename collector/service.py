@@ -117,7 +117,7 @@ async def serve(
     # Compiled first: a mistake in the rules is reported (RulesError) before any data is touched.
     rules = compile_rules(evaluation)
     if store is None:
-        store = await asyncio.to_thread(open_store, settings)
+        store = await asyncio.to_thread(open_store, settings.store)
     # Then the spool: a segment this version cannot read (SpoolFormatError) stops the start
     # before the schema is migrated.
     try:

@@ -11,8 +11,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assay.collector.redaction import RedactionConfig
-
-DEFAULT_DATABASE = "assay"
+from assay.collector.retention import check_retention
+from assay.collector.store import StoreConfig
+from assay.collector.store.base import DEFAULT_DATABASE
 
 
 class CollectorSettings(BaseSettings):
@@ -122,8 +123,6 @@ class CollectorSettings(BaseSettings):
     @field_validator("retention")
     @classmethod
     def _known_retention(cls, value: dict[str, str]) -> dict[str, str]:
-        from assay.collector.retention import check_retention
-
         return check_retention(value)
 
     @field_validator("redact")
@@ -137,6 +136,10 @@ class CollectorSettings(BaseSettings):
     def _valid_regexes(cls, value: list[str]) -> list[str]:
         RedactionConfig(patterns=tuple(value))  # raises naming the invalid one
         return value
+
+    @property
+    def store(self) -> StoreConfig:
+        return StoreConfig(self.storage, self.database, self.clickhouse_url, self.cluster)
 
     @property
     def redaction(self) -> RedactionConfig:

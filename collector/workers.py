@@ -57,7 +57,7 @@ def run_workers(settings: CollectorSettings, workers: int, arguments: list[str])
     SIGTERM/SIGINT; return the exit code."""
     from assay.collector.store import open_store
 
-    store = open_store(settings)
+    store = open_store(settings.store)
     try:
         applied = store.migrate()  # once, before the workers race to do it
         if applied:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assay.collector.store.reading import QueryLimits, ReadSession
 
 log = logging.getLogger("assay.collector.store")
+DEFAULT_DATABASE = "assay"  # the database Assay's tables live in unless told otherwise
 
 
 # Tables are partitioned by day (by month for the long-lived rollups), and a batch may hold any

@@ -11,8 +11,7 @@ from urllib.parse import unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from assay.collector.settings import DEFAULT_DATABASE
-from assay.collector.store.base import ClickHouseStore, StoreError
+from assay.collector.store.base import DEFAULT_DATABASE, ClickHouseStore, StoreError
 from assay.collector.store.reading import QueryLimits, ReadSession
 
 

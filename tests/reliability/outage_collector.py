@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assay.collector import service
 from assay.collector.cli import main
-from assay.collector.settings import CollectorSettings
+from assay.collector.store import StoreConfig
 from assay.collector.store.base import ClickHouseStore
 from tests.faults import FaultyStore
 
@@ -38,8 +38,8 @@ def run() -> None:
     flag = Path(sys.argv.pop(1))
     open_store = service.open_store
 
-    def switched(settings: CollectorSettings) -> ClickHouseStore:
-        return SwitchedStore(open_store(settings), flag)  # type: ignore[return-value]
+    def switched(config: StoreConfig) -> ClickHouseStore:
+        return SwitchedStore(open_store(config), flag)  # type: ignore[return-value]
 
     service.open_store = switched  # type: ignore[assignment]
     main()
