@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from dataclasses import fields
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
@@ -129,24 +130,20 @@ def find_experiment(store: Store, ref: str) -> dict[str, Any] | None:
     return None
 
 
+# The item columns an ItemIn carries as they are stored (the rest are set by write_items).
+_ITEM_COLUMNS_AS_SENT = {f.name for f in fields(ExperimentItemRow)} - {
+    "experiment_id",
+    "started_at",
+}
+
+
 def write_items(store: Store, experiment: dict[str, Any], items: list[ItemIn], token: str) -> int:
     experiment_id = experiment["experiment_id"]
     item_rows = [
         ExperimentItemRow(
             experiment_id=experiment_id,
-            item_id=item.item_id,
-            trace_id=item.trace_id,
-            span_id=item.span_id,
-            output=item.output,
-            status=item.status,
-            error=item.error,
             started_at=_moment(item.started_at),
-            duration_ms=item.duration_ms,
-            input_tokens=item.input_tokens,
-            output_tokens=item.output_tokens,
-            cost_usd=item.cost_usd,
-            model=item.model,
-            repetition=item.repetition,
+            **item.model_dump(include=_ITEM_COLUMNS_AS_SENT),
         )
         for item in items
     ]
