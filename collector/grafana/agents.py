@@ -14,7 +14,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from assay.collector.grafana.dashboard import new_dashboard
 from assay.collector.grafana.panels import stat_value, table_of, time_series
 from assay.collector.grafana.sql import DATABASE, Variable, any_of, options
-from assay.collector.schema import ScoreSource
+from assay.collector.schema import ORIENTED_VALUE_SQL, ScoreSource
 
 AGENT_SPANS = (
     f"{DATABASE}.trace_spans WHERE $__timeFilter(start) "
@@ -43,8 +43,6 @@ RUNS = (
 )
 STEPS = "llm_calls + tool_calls"
 TOOLS = f"{DATABASE}.tool_calls\nWHERE $__timeFilter(timestamp)\n  AND {RUN_FILTERS}"
-# A run score read so that higher is better, whichever way its evaluator scored.
-GOOD_SCORE = "if(direction = 'lower_is_better', 1 - value, value)"
 
 
 def agents() -> Dashboard:
@@ -189,7 +187,7 @@ def agents() -> Dashboard:
             time_series(
                 "Run score trend per evaluator (online)",
                 f"{RUNS}SELECT $__timeInterval(timestamp) AS time, name AS evaluator,\n"
-                f"  avg({GOOD_SCORE}) AS score\n"
+                f"  avg({ORIENTED_VALUE_SQL}) AS score\n"
                 f"FROM {DATABASE}.scores FINAL\n"
                 f"WHERE level = 'trace' AND source = '{ScoreSource.ONLINE}' AND error = ''\n"
                 "  AND $__timeFilter(timestamp) AND trace_id IN (SELECT trace_id FROM runs)\n"
