@@ -310,6 +310,11 @@ class _ChoiceState:
         for part in new:
             msg.append_part(self.parts, part)
 
+    def add_reasoning(self, text: str) -> None:
+        """Streamed reasoning (`delta.reasoning_content`, LiteLLM's and DeepSeek's), in order."""
+        self._flush_text()
+        msg.append_part(self.parts, msg.reasoning_part(text))
+
     def _flush_text(self) -> None:
         if self.text:
             msg.append_part(self.parts, msg.text_part("".join(self.text)))

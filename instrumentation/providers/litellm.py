@@ -26,6 +26,7 @@ from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall
 from assay.instrumentation._streams import StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
+from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening
 from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
 from assay.instrumentation.providers._request import server_attributes
@@ -96,6 +97,14 @@ class _LiteLLMChunks(chat.ChatChunkAccumulator):
         self._hidden: dict[str, Any] | None = None
         self._counted = False  # the usage handed over is LiteLLM's count, not the provider's
 
+    def _add_delta(self, state: Any, choice: Any) -> None:
+        # LiteLLM streams a model's thinking as `delta.reasoning_content`, before its text.
+        if self._capture:
+            reasoning = getattr(choice.delta, "reasoning_content", None)
+            if isinstance(reasoning, str) and reasoning:
+                state.add_reasoning(reasoning)
+        super()._add_delta(state, choice)
+
     def add(self, chunk: Any) -> None:
         super().add(chunk)
         hidden = getattr(chunk, "_hidden_params", None)
@@ -117,6 +126,23 @@ class _LiteLLMChunks(chat.ChatChunkAccumulator):
             chat.add_usage(call, attributes, self.model, counted, semconv.USAGE_SOURCE_ESTIMATED)
 
 
+def _output_messages(choices: Any) -> list[Any]:
+    """The chat format's output messages, each led by its `reasoning_content` (the thinking
+    LiteLLM hands over from Anthropic, DeepSeek, Gemini and others)."""
+    messages = chat.output_messages(choices)
+    for choice, message in zip(choices, messages, strict=False):
+        reasoning = getattr(getattr(choice, "message", None), "reasoning_content", None)
+        if isinstance(reasoning, str) and reasoning:
+            message["parts"].insert(0, msg.reasoning_part(reasoning))
+    return messages
+
+
+def _response_attributes(
+    call: LLMCall, response: Any, request_model: str | None, capture: bool
+) -> Attributes:
+    return chat.response_attributes(call, response, request_model, capture, _output_messages)
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -126,7 +152,7 @@ class LiteLLMWrappers(CallWrappers):
 
     library = "litellm"
     targets = _TARGETS
-    response_reader = staticmethod(chat.response_attributes)
+    response_reader = staticmethod(_response_attributes)
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart | None:
         given = kwargs.get("model", args[0] if args else None)

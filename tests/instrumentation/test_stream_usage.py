@@ -346,3 +346,51 @@ def test_output_messages_are_unchanged_by_the_usage_chunk(
     assert json.loads(only_span().attributes[semconv.OUTPUT_MESSAGES])[0]["parts"] == [
         {"type": "text", "content": text}
     ]
+
+
+class TestLiteLLMReasoning:
+    """LiteLLM hands a model's thinking over as `reasoning_content`: it is the reply's first
+    part, streamed or not."""
+
+    def call(self, fake_anthropic: FakeAnthropic, stream: bool) -> Any:
+        litellm = pytest.importorskip("litellm")
+        return litellm.completion(
+            model="anthropic/claude-sonnet-4-5",
+            messages=MESSAGES[1:],
+            max_tokens=2000,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            api_base=fake_anthropic.base_url,
+            api_key="k",
+            stream=stream,
+        )
+
+    @staticmethod
+    def reply_parts(spans: InMemorySpanExporter) -> list[dict[str, Any]]:
+        (span,) = [
+            s
+            for s in spans.get_finished_spans()
+            if s.instrumentation_scope.name == "assay.instrumentation.litellm"
+        ]
+        (message,) = json.loads(span.attributes[semconv.OUTPUT_MESSAGES])
+        return list(message["parts"])
+
+    def test_streamed(self, spans: InMemorySpanExporter, fake_anthropic: FakeAnthropic) -> None:
+        chunks = list(self.call(fake_anthropic, stream=True))
+
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        thinking = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+        text = "".join(d.content or "" for d in deltas)
+        assert thinking and text
+        assert self.reply_parts(spans) == [
+            {"type": "reasoning", "content": thinking},
+            {"type": "text", "content": text},
+        ]
+
+    def test_plain(self, spans: InMemorySpanExporter, fake_anthropic: FakeAnthropic) -> None:
+        message = self.call(fake_anthropic, stream=False).choices[0].message
+
+        assert message.reasoning_content
+        assert self.reply_parts(spans) == [
+            {"type": "reasoning", "content": message.reasoning_content},
+            {"type": "text", "content": message.content},
+        ]
