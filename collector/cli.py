@@ -280,6 +280,7 @@ def demo(endpoint: str | None, calls: int) -> None:
     err.print(f"[green]demo done:[/green] {summary}")
 
 
+from assay.collector.cli_deadletter import deadletter  # noqa: E402
 from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
 from assay.collector.cli_output import stdout_console  # noqa: E402
 from assay.collector.cli_prices import prices  # noqa: E402
@@ -288,6 +289,7 @@ main.add_command(experiments)
 main.add_command(prices)
 main.add_command(eval_group)
 main.add_command(grafana)
+main.add_command(deadletter)
 
 if __name__ == "__main__":
     main()

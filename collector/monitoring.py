@@ -4,7 +4,8 @@ Every `stats_interval` seconds a thread pings the store and writes one `Collecto
 what happened during the interval (requests, refusals by reason, rows written, write time,
 evaluations) and how things stand (spool size and age, evaluation queue, store reachable).
 The same verdict answers `/api/health`: "ok"; "degraded" while the store is unreachable (the
-spool holds the data); "unhealthy" when the spool is (nearly) full or the store has been
+spool holds the data) or the dead-letter folder holds rows the store refused (until they are
+retried: `assay deadletter`); "unhealthy" when the spool is (nearly) full or the store has been
 unreachable for `unhealthy_after` seconds — a load balancer should then send traffic elsewhere.
 """
 
@@ -35,6 +36,8 @@ PIPELINE_COUNTS = {
     "logs_written": "logs_written",
     "writes": "segments_written",
     "write_failures": "write_failures",
+    "deadlettered_batches": "deadlettered_batches",
+    "deadlettered_rows": "deadlettered_rows",
 }
 EVALUATION_COUNTS = {
     "evaluations": "evaluated",
@@ -110,7 +113,19 @@ class Monitor:
                 reasons.append(f"store unreachable for {down_for:.0f} s")
             elif not reasons:
                 return Verdict("degraded", (f"store unreachable for {down_for:.0f} s",))
-        return Verdict("unhealthy" if reasons else "ok", tuple(reasons))
+        if reasons:
+            return Verdict("unhealthy", tuple(reasons))
+        deadletter = self.pipeline.deadletter
+        waiting = deadletter.stats().entries if deadletter is not None else 0
+        if waiting:
+            return Verdict(
+                "degraded",
+                (
+                    f"{waiting} batch(es) of rows the store refused are in the dead-letter "
+                    f"folder {deadletter.folder} (assay deadletter list)",  # type: ignore[union-attr]
+                ),
+            )
+        return Verdict("ok", ())
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, store_reachable: bool) -> CollectorStatsRow:
@@ -151,6 +166,9 @@ class Monitor:
             spool_segments=spool.segments,
             spool_oldest_age_s=spool.oldest_age_s,
             evaluation_queue=evaluation.get("queue_depth", 0),
+            deadletter_entries=(
+                self.pipeline.deadletter.stats().entries if self.pipeline.deadletter else 0
+            ),
             **{column: int(delta[column]) for column in (*PIPELINE_COUNTS, *EVALUATION_COUNTS)},
         )
 

@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from assay.collector.deadletter import DeadLetter, DeadLetterFull
 from assay.collector.normalize.evaluation_results import evaluation_scores
 from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.logs import normalize_logs
@@ -27,6 +28,7 @@ from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
 from assay.collector.schema import (
+    WRITTEN_ROWS,
     LlmCallRow,
     LlmMessagesRow,
     LogRow,
@@ -35,15 +37,25 @@ from assay.collector.schema import (
     MetricSumRow,
     ScoreRow,
     TraceRow,
+    column_names,
+    from_values,
+    to_values,
 )
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
-from assay.collector.store.base import Inserted, Store, StoreError
+from assay.collector.store.base import DataError, Inserted, Store, StoreError
 
 if TYPE_CHECKING:
     from assay.collector.evaluation.online import OnlineEvaluation
 
 log = logging.getLogger("assay.collector.pipeline")
+
+# How many refused inserts the writer spends narrowing down the rows a table's batch cannot
+# hold (halving the batch each time): a few bad rows are found one by one, and the rest of a
+# batch that is bad throughout goes to the dead-letter folder in whole pieces.
+SPLIT_BUDGET = 64
+# How often the writer looks for dead-letter entries someone asked to retry, in seconds.
+RETRY_SCAN_INTERVAL = 1.0
 
 
 class Overloaded(Exception):
@@ -72,6 +84,11 @@ class PipelineStats:
     metric_points_skipped: int = 0  # kinds without a table: exponential histograms, summaries
     segments_written: int = 0
     write_failures: int = 0
+    # Dead-letter entries written (one per batch and table the store refused rows of) and the
+    # rows in them; rows of entries retried that the store then took.
+    deadlettered_batches: int = 0
+    deadlettered_rows: int = 0
+    deadletter_retried_rows: int = 0
     write_ms_total: float = 0.0  # time spent in successful segment writes
     write_ms_max: float = 0.0
     last_write_error: str = ""
@@ -121,6 +138,13 @@ _RECEIVED = {
 _METRIC_TABLES = {MetricSumRow.table, MetricGaugeRow.table, MetricHistogramRow.table}
 
 
+def _without(rows: list[Any], refused: list[range]) -> list[Any]:
+    if not refused:
+        return rows
+    out = set().union(*refused)
+    return [row for i, row in enumerate(rows) if i not in out]
+
+
 def _decode(signal: str, payload: bytes) -> Message:
     request = SIGNALS[signal]()
     request.ParseFromString(payload)
@@ -137,10 +161,14 @@ class Pipeline:
         spool: Spool,
         settings: CollectorSettings,
         evaluation: OnlineEvaluation | None = None,
+        deadletter: DeadLetter | None = None,
     ) -> None:
         self.store = store
         self.evaluation = evaluation
         self.spool = spool
+        # Without one, rows the store refuses are retried like a failing store's.
+        self.deadletter = deadletter
+        self._retries_checked = 0.0
         self.settings = settings
         self.stats = PipelineStats()
         # Used by the receivers: content is masked before it reaches the spool.
@@ -208,6 +236,7 @@ class Pipeline:
                         left.bytes,
                     )
                 return
+            self._retry_dead_letters()
             segment = self.spool.next_segment(timeout=0.5)
             if segment is None:
                 if self._stopping.is_set():
@@ -263,6 +292,7 @@ class Pipeline:
         )
         tables = [(r[0].table, r) for r in sources if r]
         done: dict[str, Inserted] = {}  # what the store did, by table, over the attempts
+        refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
         delay = self.settings.retry_initial
         attempt = 0
         while True:
@@ -271,9 +301,11 @@ class Pipeline:
             try:
                 for table, table_rows in tables:
                     if table not in done:  # a retry redoes only what failed
-                        done[table] = self._insert(segment, table, table_rows)
+                        done[table], refused[table] = self._store_rows(
+                            f"{segment.token}-{table}", table, table_rows
+                        )
                 break
-            except StoreError as exc:
+            except (StoreError, DeadLetterFull) as exc:
                 self.stats.add(write_failures=1)
                 with self.stats.lock:
                     self.stats.last_write_error = str(exc)[:500]
@@ -299,8 +331,9 @@ class Pipeline:
         calls = done.get(LlmCallRow.table)
         if self.evaluation is not None and calls is not None and calls.new != 0:
             if calls.new is None or calls.new == calls.rows:
+                stored = _without(rows.traces.llm_calls, refused.get(LlmCallRow.table, []))
                 try:  # only stored calls are evaluated; a bug there must not stop the writer
-                    self.evaluation.offer(rows.traces.llm_calls)
+                    self.evaluation.offer(stored)
                 except Exception:
                     log.exception("could not queue online evaluations of segment %d", segment.seq)
             else:  # which calls are new is not known: none is evaluated twice
@@ -312,11 +345,119 @@ class Pipeline:
                 )
         return True
 
-    def _insert(self, segment: Segment, table: str, rows: list[Any]) -> Inserted:
-        """Store one table's rows of a segment. The token names the segment and the table: the
-        same on every retry and replay of this segment (the store then drops what already
-        landed), and never used by another segment."""
-        return self.store.insert_rows(rows, dedup_token=f"{segment.token}-{table}")
+    def _store_rows(
+        self, token: str, table: str, rows: list[Any], attempts: int = 1, entry_id: str = ""
+    ) -> tuple[Inserted, list[range]]:
+        """Store one table's rows of a batch; what the store refuses for its values goes to the
+        dead-letter folder as the entry `entry_id` (default: the token), and its ranges are
+        returned with what the store did. Raises StoreError (or DeadLetterFull) when the batch
+        must be tried again.
+
+        `token` names the batch and the table: the same on every retry and replay of a segment
+        (the store then drops what already landed), and never used by another segment. A
+        piece of a split batch has the token of its rows' range, as stable as the batch's."""
+        failed: list[tuple[range, str]] = []
+        budget = [SPLIT_BUDGET]
+        stored = self._isolate(token, table, rows, range(len(rows)), failed, budget)
+        if failed:
+            self._dead_letter(entry_id or token, table, rows, failed, attempts)
+        return stored, [part for part, _ in failed]
+
+    def _isolate(
+        self,
+        token: str,
+        table: str,
+        rows: list[Any],
+        part: range,
+        failed: list[tuple[range, str]],
+        budget: list[int],
+    ) -> Inserted:
+        whole = len(part) == len(rows)
+        try:
+            return self.store.insert_rows(
+                rows if whole else rows[part.start : part.stop],
+                dedup_token=token if whole else f"{token}-{part.start}-{part.stop}",
+            )
+        except DataError as exc:
+            if self.deadletter is None:
+                raise
+            if not self.store.ping():  # a store going away can fail in odd ways: wait for it
+                raise StoreError(f"{exc} (and the store does not answer)") from exc
+            budget[0] -= 1
+            if len(part) == 1 or budget[0] <= 0:
+                failed.append((part, str(exc)))
+                return Inserted(0, 0)
+            middle = part.start + len(part) // 2
+            first = self._isolate(token, table, rows, part[: middle - part.start], failed, budget)
+            second = self._isolate(token, table, rows, part[middle - part.start :], failed, budget)
+            new = None if first.new is None or second.new is None else first.new + second.new
+            return Inserted(first.rows + second.rows, new)
+
+    def _dead_letter(
+        self,
+        entry_id: str,
+        table: str,
+        rows: list[Any],
+        failed: list[tuple[range, str]],
+        attempts: int,
+    ) -> None:
+        assert self.deadletter is not None
+        values = [to_values(rows[i]) for part, _ in failed for i in part]
+        errors = list(dict.fromkeys(error for _, error in failed))
+        error = errors[0] if len(errors) == 1 else " | ".join(errors[:5])
+        self.deadletter.add(
+            entry_id, table, column_names(type(rows[0])), values, error, attempts=attempts
+        )
+        self.stats.add(deadlettered_batches=1, deadlettered_rows=len(values))
+        log.error(
+            "the store refused %d %s row(s) for their values; they are in the dead-letter "
+            "folder as %s (assay deadletter show %s): %s",
+            len(values),
+            table,
+            entry_id,
+            entry_id,
+            error[:300],
+        )
+
+    def _retry_dead_letters(self) -> None:
+        """Insert again the dead-letter entries someone asked to retry (assay deadletter
+        retry); what the store refuses again goes back to the folder."""
+        now = time.monotonic()
+        if self.deadletter is None or now - self._retries_checked < RETRY_SCAN_INTERVAL:
+            return
+        self._retries_checked = now
+        for entry_id in self.deadletter.retries():
+            entry = self.deadletter.take_retry(entry_id)
+            if entry is None:
+                continue
+            try:
+                row_type = WRITTEN_ROWS[entry.table]
+                rows = [from_values(row_type, entry.columns, values) for values in entry.rows]
+            except (KeyError, TypeError, ValueError) as exc:
+                self.deadletter.add(
+                    entry.id,
+                    entry.table,
+                    entry.columns,
+                    entry.rows,
+                    f"cannot read the entry's rows as {entry.table} rows: {exc!r}",
+                    attempts=entry.attempts + 1,
+                )
+                self.deadletter.retried(entry.id)
+                continue
+            try:
+                if rows:
+                    stored, _ = self._store_rows(
+                        f"{entry.id}-r{entry.attempts}",
+                        entry.table,
+                        rows,
+                        attempts=entry.attempts + 1,
+                        entry_id=entry.id,
+                    )
+                    self.stats.add(deadletter_retried_rows=stored.rows)
+            except (StoreError, DeadLetterFull) as exc:
+                log.warning("dead-letter entry %s not retried yet: %s", entry.id, exc)
+                return  # it stays asked for; tried again later
+            self.deadletter.retried(entry.id)
 
     def _count(self, segment: Segment, done: dict[str, Inserted], skipped_points: int) -> None:
         """Written counts the rows the store confirmed as new (all it took, where it cannot

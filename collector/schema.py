@@ -271,6 +271,21 @@ def to_columns(rows: list[Any]) -> list[list[Any]]:
     return [[getattr(row, name) for row in rows] for name in names]
 
 
+def to_values(row: Any) -> list[Any]:
+    """One row's values in column order (a dead-letter entry's shape)."""
+    return [getattr(row, f.name) for f in fields(row)]
+
+
+def from_values(row_type: type, columns: list[str], values: list[Any]) -> Any:
+    """A row back from its values under its column names (`to_values`); columns added since the
+    values were taken get their defaults."""
+    if len(columns) != len(values):
+        raise ValueError(f"{len(values)} values for {len(columns)} columns")
+    return row_type(
+        **{column.replace(".", "_", 1): v for column, v in zip(columns, values, strict=True)}
+    )
+
+
 @dataclass(slots=True)
 class ScoreRow:
     table: ClassVar[str] = "scores"
@@ -366,6 +381,11 @@ class CollectorStatsRow:
     evaluation_failures: int
     evaluation_drops: int
     evaluation_queue: int
+    # Batches (one per segment and table) and rows the store refused for their values, moved to
+    # the dead-letter folder during the interval; entries in the folder now (migration 010).
+    deadlettered_batches: int = 0
+    deadlettered_rows: int = 0
+    deadletter_entries: int = 0
 
 
 @dataclass(slots=True)
@@ -481,3 +501,19 @@ CALL_PROMOTE_COLUMNS: tuple[str, ...] = (
     "prompt_name",
     "prompt_version",
 )
+
+
+# The rows the writer stores, by table (a dead-letter entry names its table).
+WRITTEN_ROWS: dict[str, type] = {
+    row_type.table: row_type
+    for row_type in (
+        TraceRow,
+        LogRow,
+        LlmCallRow,
+        LlmMessagesRow,
+        MetricSumRow,
+        MetricGaugeRow,
+        MetricHistogramRow,
+        ScoreRow,
+    )
+}

@@ -16,6 +16,7 @@ import uvicorn
 from assay.collector import price_tables
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
+from assay.collector.deadletter import DeadLetter
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.online import OnlineEvaluation
 from assay.collector.evaluation.rules import compile_rules
@@ -25,7 +26,12 @@ from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
 from assay.collector.retention import apply_retention
-from assay.collector.settings import CollectorSettings, listen_host, spool_folder
+from assay.collector.settings import (
+    CollectorSettings,
+    deadletter_folder,
+    listen_host,
+    spool_folder,
+)
 from assay.collector.spool import DiskSpool, MemorySpool, Spool
 from assay.collector.store import open_store
 from assay.collector.store.base import ClickHouseStore
@@ -136,7 +142,8 @@ async def serve(
         online.start()
         runs = RunEvaluation(evaluation, store, rules)
         runs.start()
-        pipeline = Pipeline(store, spool, settings, online)
+        deadletter = DeadLetter(deadletter_folder(settings), settings.max_deadletter_bytes)
+        pipeline = Pipeline(store, spool, settings, online, deadletter)
         pipeline.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
         try:

@@ -48,6 +48,10 @@ class CollectorSettings(BaseSettings):
     fsync: Literal["always", "interval", "never"] = "always"
     fsync_interval: float = Field(default=0.05, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
+    # Rows the store refuses for their values are kept here (collector/deadletter.py), up to
+    # max_deadletter_bytes; default <storage>/deadletter, or ./assay-deadletter with a server.
+    deadletter_dir: Path | None = None
+    max_deadletter_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     # Store write retries: exponential backoff from retry_initial up to retry_max seconds.
     retry_initial: float = Field(default=0.2, gt=0)
     retry_max: float = Field(default=30.0, gt=0)
@@ -176,6 +180,12 @@ def spool_folder(settings: CollectorSettings) -> Path:
     if settings.spool_dir is not None:
         return settings.spool_dir
     return Path("assay-spool") if settings.clickhouse_url else settings.storage / "spool"
+
+
+def deadletter_folder(settings: CollectorSettings) -> Path:
+    if settings.deadletter_dir is not None:
+        return settings.deadletter_dir
+    return Path("assay-deadletter") if settings.clickhouse_url else settings.storage / "deadletter"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> CollectorSettings:

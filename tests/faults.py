@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.collector.store.base import ClickHouseStore, Inserted, Store, StoreError
+from assay.collector.store.base import ClickHouseStore, DataError, Inserted, Store, StoreError
 
 
 class FaultyStore:
@@ -13,8 +13,10 @@ class FaultyStore:
     Writes fail while `down` is set (an outage), and the first `fail_first` writes fail (a flaky
     connection). With `lose_reply` those first failures happen after the rows landed: the store
     took the write but the acknowledgement was lost, so the writer retries a write that is
-    already there. The wrapper does not spell out the store's write signature, so it keeps
-    working as that signature grows.
+    already there. With `refuse` set, a write holding that string anywhere in its values fails
+    as ClickHouse fails a value it cannot hold (a data error: it fails again every time), also
+    while the store is down. The wrapper does not spell out the store's write signature, so it
+    keeps working as that signature grows.
     """
 
     def __init__(self, store: Store, *, fail_first: int = 0, lose_reply: bool = False) -> None:
@@ -22,11 +24,15 @@ class FaultyStore:
         self.down = False
         self.fail_first = fail_first
         self.lose_reply = lose_reply
+        self.refuse: str | None = None
         self.attempts = 0  # every write tried, failed or not
         self.failed_writes = 0
 
     def insert(self, *args: Any, **kwargs: Any) -> Inserted:
         self.attempts += 1
+        if self.refuse is not None and self.refuse in repr((args, kwargs)):
+            self.failed_writes += 1
+            raise DataError(f"Code: 53. DB::Exception: cannot hold {self.refuse!r} (injected)")
         if self.down:
             self.failed_writes += 1
             raise StoreError("ClickHouse unreachable (injected)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import struct
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -10,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from clickhouse_connect.driver import exceptions as clickhouse_errors
 from clickhouse_connect.driver.client import Client
 
 from assay.collector.schema import insert_arguments
@@ -30,6 +33,57 @@ INSERT_SETTINGS: dict[str, Any] = {"max_partitions_per_insert_block": 0}
 
 class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
+
+
+class DataError(StoreError):
+    """The store refused an insert for the values it holds: sending the same rows again fails
+    the same way, whereas a StoreError may pass once the store is back."""
+
+
+# ClickHouse's errors about an insert's values (ErrorCodes.cpp); every other error (network,
+# disk, memory, too many parts, a missing table) is the store's, and the write is retried.
+DATA_ERROR_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        376,  # CANNOT_PARSE_UUID
+        407,  # DECIMAL_OVERFLOW
+        469,  # VIOLATED_CONSTRAINT
+    }
+)
+_CODE = re.compile(r"\bCode: (\d+)\.")
+# What clickhouse-connect raises while encoding a value into the column's type, before anything
+# is sent (a number out of the column's range, a string that is not UTF-8, None in a non-null
+# column): its own DataError, or the conversion's exception itself.
+_ENCODING_ERRORS = (
+    clickhouse_errors.DataError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    AttributeError,
+    struct.error,
+)
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether `exc`, raised by an insert, is about the rows' values rather than the store."""
+    if isinstance(exc, _ENCODING_ERRORS):
+        return True
+    if isinstance(exc, clickhouse_errors.OperationalError):
+        return False
+    found = _CODE.search(str(exc))
+    return found is not None and int(found.group(1)) in DATA_ERROR_CODES
 
 
 @dataclass(frozen=True)
@@ -124,7 +178,8 @@ class ClickHouseStore:
                 )
                 new = self._new_rows(table)
         except Exception as exc:
-            raise StoreError(f"insert into {table} failed: {exc}") from exc
+            error = DataError if is_data_error(exc) else StoreError
+            raise error(f"insert into {table} failed: {exc}") from exc
         return Inserted(len(columns[0]), new)
 
     def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted:

@@ -245,7 +245,10 @@ def seed_collector_stats(store: ClickHouseStore, end: datetime, hours: float) ->
             spans_received AS evaluations,
             0 AS evaluation_failures,
             if({_h("drop")} % 20 = 0, 5, 0) AS evaluation_drops,
-            {_h("queue")} % 300 AS evaluation_queue
+            {_h("queue")} % 300 AS evaluation_queue,
+            0 AS deadlettered_batches,
+            0 AS deadlettered_rows,
+            0 AS deadletter_entries
         FROM numbers({rows * len(COLLECTORS)})
         """
     )

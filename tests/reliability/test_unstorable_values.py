@@ -7,24 +7,17 @@ rest of its request after a 200."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import grpc
 import httpx
 import pytest
-from google.protobuf import json_format
 from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from assay.collector.receivers.validation import MAX_TIME_NS
 from assay.instrumentation import semconv as sc
@@ -35,68 +28,20 @@ from tests.collector.otlp_builders import (
     make_span,
 )
 from tests.conftest import RunningCollector
+from tests.reliability.otlp_export import REJECTED, export
 
 DAY = 86_400 * 10**9
 PAST_2262 = 2**63 + 5  # beyond DateTime64(9) altogether
 PAST_2100 = MAX_TIME_NS + DAY  # storable as DateTime64, but past what TTLs and partitions hold
-RESPONSES: dict[str, type[Message]] = {
-    "traces": ExportTraceServiceResponse,
-    "logs": ExportLogsServiceResponse,
-    "metrics": ExportMetricsServiceResponse,
-}
-REJECTED = {  # the partial-success count of each signal
-    "traces": "rejected_spans",
-    "logs": "rejected_log_records",
-    "metrics": "rejected_data_points",
-}
-GRPC_METHODS = {
-    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-}
 
 
 def _export(collector: RunningCollector, signal: str, request: Message, how: str) -> Message:
     """Send over OTLP/HTTP (protobuf or JSON) or gRPC; the decoded export response."""
-    response = RESPONSES[signal]()
-    if how == "grpc":
-        with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
-            export = channel.unary_unary(
-                GRPC_METHODS[signal], request_serializer=None, response_deserializer=None
-            )
-            response.ParseFromString(export(request.SerializeToString(), timeout=30))
-        return response
-    if how == "json":
-        body = json_format.MessageToJson(request).encode()
-        # OTLP/JSON spells trace and span ids in hex, where protobuf's JSON mapping has base64.
-        document = json.loads(body)
-        for resource in document.get("resourceSpans", []):
-            for scope in resource.get("scopeSpans", []):
-                for span in scope.get("spans", []):
-                    for field in ("traceId", "spanId"):
-                        span[field] = _hex(span[field])
-        answer = httpx.post(
-            f"{collector.http_url}/v1/{signal}",
-            json=document,
-            headers={"content-type": "application/json"},
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-        json_format.Parse(answer.content or b"{}", response)
-        return response
-    answer = httpx.post(
-        f"{collector.http_url}/v1/{signal}",
-        content=request.SerializeToString(),
-        headers={"content-type": "application/x-protobuf"},
-        timeout=30,
+    accepted, response, why = export(
+        collector.grpc_port, collector.http_url, signal, request.SerializeToString(), how
     )
-    assert answer.status_code == 200, answer.text
-    response.ParseFromString(answer.content)
+    assert accepted and response is not None, why
     return response
-
-
-def _hex(b64: str) -> str:
-    return base64.b64decode(b64).hex()
 
 
 def _health(collector: RunningCollector) -> dict[str, Any]:
