@@ -1,7 +1,8 @@
 """`GET /api/health`: is the collector serving, is the store reachable, how much is queued.
 
-200 with status "ok" or "degraded" (the store is unreachable, the spool holds the data); 503
-"unhealthy" when the spool is full or the store has been unreachable for `unhealthy_after`."""
+200 with status "ok" or "degraded" (the store is unreachable and the spool holds the data, or
+the dead-letter folder holds rows the store refused); 503 "unhealthy" when the spool is full or
+the store has been unreachable for `unhealthy_after`."""
 
 from __future__ import annotations
 
