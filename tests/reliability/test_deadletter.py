@@ -109,7 +109,9 @@ def test_refused_rows_are_dead_lettered_and_the_rest_is_stored(
     assert _until(lambda: _notes(embedded_store, f"after-{service}")) == ["later"]
     assert _until(lambda: _notes(embedded_store, service) == notes), _notes(embedded_store, service)
 
+    # The entry is written once the rest of the batch is stored.
     folder = tmp_path / "deadletter"
+    assert _until(lambda: list(folder.glob("*.json")))
     (entry,) = json.loads(_cli("list", "--dir", str(folder), "--json").output)
     assert entry["table"] == "otel_traces" and entry["rows"] == 2 and entry["attempts"] == 1
     assert POISON in entry["error"]
