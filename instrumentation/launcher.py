@@ -47,10 +47,33 @@ def program_name(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def _names_the_service(argv: Sequence[str]) -> bool:
+def running_program_name() -> str | None:
+    """The name of the program this process runs, as `program_name` gives it for its command.
+
+    For the one-line setup (`import assay.instrumentation.auto`), which has no command line
+    to read: `python -m shop.checkout` runs the module `shop.checkout` (`python -m shop`
+    runs `shop.__main__`: `shop`), `python app.py` has `app.py` as `sys.argv[0]`, and
+    `python -c` or an interactive interpreter names nothing.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    module = getattr(spec, "name", None)
+    if module and module != "__main__":
+        return module.removesuffix(".__main__")
+    script = sys.argv[0] if sys.argv else ""
+    if script in ("", "-c", "-"):
+        return None
+    return Path(script).stem or None
+
+
+def environment_names_the_service() -> bool:
+    """True when `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` names the service."""
     if os.environ.get(_SERVICE_NAME_ENV):
         return True
-    if "service.name=" in os.environ.get(_RESOURCE_ENV, ""):
+    return "service.name=" in os.environ.get(_RESOURCE_ENV, "")
+
+
+def _names_the_service(argv: Sequence[str]) -> bool:
+    if environment_names_the_service():
         return True
     return any(a == "--service_name" or a.startswith("--service_name=") for a in argv)
 

@@ -8,15 +8,17 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 import uuid
 from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import pytest
 
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.instrumentation import semconv
-from assay.instrumentation.launcher import program_name
+from assay.instrumentation.launcher import program_name, running_program_name
 from tests.conftest import RunningCollector
 from tests.fakes.fake_bedrock import FakeBedrock
 
@@ -31,7 +33,7 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeBedrock]]:
 
 
 def run_instrumented(
-    launcher: str,
+    launcher: str | None,
     app: Path,
     collector: RunningCollector,
     fakes: tuple[FakeOpenAI, FakeBedrock],
@@ -51,7 +53,7 @@ def run_instrumented(
         }
     )
     done = subprocess.run(
-        [str(BIN / launcher), sys.executable, str(app)],
+        [*([str(BIN / launcher)] if launcher else []), sys.executable, str(app)],
         env=environment,
         capture_output=True,
         text=True,
@@ -98,6 +100,37 @@ def test_assay_instrument_names_the_service_after_the_program(
     shutil.copy(APP, app)
     run_instrumented("assay-instrument", app, collector, fakes, ASSAY_TEST_ONE_LINE="1")
     assert_each_call_once(llm_calls(collector, app.stem))
+
+
+@pytest.mark.subprocess
+def test_the_one_line_import_names_the_service_after_the_program(
+    collector: RunningCollector, fakes: tuple[FakeOpenAI, FakeBedrock], tmp_path: Path
+) -> None:
+    # `python app.py` with `import assay.instrumentation.auto`: no launcher, no OTEL_SERVICE_NAME.
+    app = tmp_path / f"billing_{uuid.uuid4().hex[:8]}.py"
+    shutil.copy(APP, app)
+    run_instrumented(None, app, collector, fakes, ASSAY_TEST_ONE_LINE="1")
+    assert_each_call_once(llm_calls(collector, app.stem))
+
+
+@pytest.mark.parametrize(
+    ("argv0", "main_module", "name"),
+    [
+        ("/srv/app.py", None, "app"),
+        ("/srv/shop/checkout.py", "shop.checkout", "shop.checkout"),
+        ("/srv/shop/__main__.py", "shop.__main__", "shop"),
+        ("-c", None, None),
+        ("", None, None),  # an interactive interpreter
+    ],
+)
+def test_running_program_name(
+    monkeypatch: pytest.MonkeyPatch, argv0: str, main_module: str | None, name: str | None
+) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = ModuleSpec(main_module, None) if main_module else None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert running_program_name() == name
 
 
 @pytest.mark.parametrize(
