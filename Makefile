@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FILES  := $(VENV)/.package-files
 EXTRAS := .[collector,grafana,dev]
 
-.PHONY: install run test test-fast lint bench clean FORCE
+.PHONY: install run demo test test-fast lint bench clean FORCE
 
 install: $(STAMP)
 
@@ -29,9 +29,13 @@ $(FILES): FORCE
 FORCE:
 
 # Start the collector on embedded storage in ./assay-data (online evaluation rules from
-# examples/assay.yaml) and send demo traffic through it.
+# examples/assay.yaml); demo traffic goes through it when the store holds no call yet.
 run: install
 	$(BIN)/assay collector --storage ./assay-data --config examples/assay.yaml --demo
+
+# More demo traffic, to the collector `make run` started (from another terminal).
+demo: install
+	$(BIN)/assay demo
 
 lint: install
 	$(BIN)/ruff format --check .

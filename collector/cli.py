@@ -74,7 +74,12 @@ def main() -> None:
     show_default=True,
     help="Collector processes sharing the ports (with --clickhouse-url).",
 )
-@click.option("--demo", is_flag=True, help="Also send demo traffic through a local fake LLM.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Send demo traffic through a local fake LLM if the store holds no LLM call yet "
+    "(`assay demo` sends more at any time).",
+)
 @click.option("--demo-calls", type=int, default=200, show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 def collector(
@@ -123,8 +128,9 @@ def collector(
 
     def on_ready(endpoints: Endpoints) -> None:
         if demo:
+            token = settings.api_tokens[0] if settings.api_tokens else None
             threading.Thread(
-                target=_demo_then_tell, args=(endpoints, demo_calls), daemon=True
+                target=_demo_then_tell, args=(endpoints, demo_calls, token), daemon=True
             ).start()
 
     try:
@@ -141,16 +147,37 @@ def collector(
         raise
 
 
-def _demo_then_tell(endpoints: Any, calls: int) -> None:
+def stored_calls(url: str, token: str | None) -> int:
+    """How many LLM calls the collector at `url` holds (its query API, as `assay query` asks)."""
+    response = httpx.post(
+        f"{url}/api/query",
+        json={"sql": "SELECT count() AS calls FROM assay.llm_calls", "format": "json"},
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return int(response.json()["rows"][0]["calls"])
+
+
+def _demo_then_tell(endpoints: Any, calls: int, token: str | None) -> None:
+    """Demo traffic on a first start only: a store that holds calls is left as it is."""
     from assay.collector.demo import run_demo
 
     try:
-        summary = run_demo(endpoint=endpoints.grpc_endpoint, calls=calls, quiet=True)
+        held = stored_calls(endpoints.http_url, token)
+        if held:
+            sent = (
+                f"The store holds {held:,} LLM calls: no demo traffic sent "
+                "(`make demo` sends more; to start afresh, stop and remove ./assay-data)."
+            )
+        else:
+            summary = run_demo(endpoint=endpoints.grpc_endpoint, calls=calls, quiet=True)
+            sent = f"Demo traffic sent: {summary}"
     except Exception as exc:
         err.print(f"[red]demo traffic failed:[/red] {exc}")
         return
     err.print(
-        f"\n[bold green]Assay is running.[/bold green] Demo traffic sent: {summary}\n"
+        f"\n[bold green]Assay is running.[/bold green] {sent}\n"
         + next_steps(endpoints.http_url, endpoints.grpc_endpoint)
     )
 

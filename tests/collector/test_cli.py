@@ -132,3 +132,42 @@ def test_the_demo_names_a_collector_on_other_ports_in_the_commands_it_suggests()
     tls = next_steps("https://127.0.0.1:4318", "https://127.0.0.1:4317")
     assert "ASSAY_URL=https://127.0.0.1:4318 " in tls
     assert "OTEL_EXPORTER_OTLP_ENDPOINT=https://127.0.0.1:4317" in tls
+
+
+def start_with_demo(storage: Path) -> tuple[subprocess.Popen[str], str]:
+    """`assay collector --demo` (as `make run` starts it) up to its "Assay is running." lines."""
+    ports = ["--grpc-port", str(free_port()), "--http-port", str(free_port())]
+    process = subprocess.Popen(
+        [*ASSAY, "collector", "--storage", str(storage), "--demo", "--demo-calls", "12", *ports],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stderr is not None
+    said = []
+    for line in process.stderr:  # ends when the process does: no line is waited for forever
+        said.append(line)
+        if "Assay is running." in line or "demo traffic failed" in line:
+            break
+    said.append(process.stderr.readline())  # the next line too, should the message wrap
+    return process, "".join(said)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.communicate(timeout=60)
+
+
+@pytest.mark.subprocess
+def test_make_run_sends_demo_traffic_to_an_empty_store_only(tmp_path: Path) -> None:
+    first, said = start_with_demo(tmp_path / "store")
+    try:
+        assert "Assay is running. Demo traffic sent" in said, said
+    finally:
+        stop(first)
+    again, said = start_with_demo(tmp_path / "store")
+    try:
+        assert "Assay is running. The store holds" in said, said
+        assert "no demo traffic sent" in said and "make demo" in said, said
+    finally:
+        stop(again)
