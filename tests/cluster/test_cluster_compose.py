@@ -15,9 +15,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from tests.collector.agent_traces import genai_run
+from tests.collector.otlp_builders import make_request
 from tests.docker_engine import require_docker
 from tests.reliability.traffic import Batch, SendLog, send
 
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ["docker", "compose", "-f", str(ROOT / "docker-compose.cluster.yml")]
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 # The stack has no default passwords; this run's are its own.
@@ -101,3 +105,36 @@ def test_a_collector_and_a_replica_stop_mid_stream(cluster: None) -> None:
         f"SELECT count() FROM assay.otel_traces WHERE ServiceName = '{batch.service}' FORMAT TSV"
     )
     print(f"\ncluster: {len(acked)} spans acknowledged, {stored} stored (FINAL), {raw} raw rows")
+
+
+def test_trace_summaries_and_tool_rows_on_the_cluster(cluster: None) -> None:
+    """Agent runs sent in two requests each (children, then the root), so their halves pass
+    through either collector: every trace is summarised once, whole, on the cluster schema."""
+    service = f"cluster-agents-{uuid.uuid4().hex[:8]}"
+    runs = [genai_run(session=f"{service}-conv") for _ in range(20)]
+    with grpc.insecure_channel("127.0.0.1:4317") as channel:
+        export = channel.unary_unary(
+            EXPORT, request_serializer=lambda b: b, response_deserializer=lambda b: b
+        )
+        for run in runs:
+            root, *children = run.spans
+            export(make_request(service, *children).SerializeToString(), timeout=30)
+            export(make_request(service, root).SerializeToString(), timeout=30)
+    traces = ", ".join(f"'{run.trace_hex}'" for run in runs)
+    summary_sql = (
+        "SELECT count(), sum(spans), sum(llm_calls), sum(tool_calls), sum(tool_errors), "
+        "countIf(has_root), uniqExact(session_id) FROM assay.trace_summary "
+        f"WHERE trace_id IN ({traces}) FORMAT TSV"
+    )
+    expected = "20\t100\t40\t40\t20\t20\t1"
+    deadline = time.monotonic() + 300
+    summary = ""
+    while time.monotonic() < deadline and summary != expected:
+        summary = clickhouse(summary_sql)
+        time.sleep(2)
+    assert summary == expected
+    tools = clickhouse(
+        "SELECT count(), countIf(status = 'error') FROM assay.tool_calls FINAL "
+        f"WHERE trace_id IN ({traces}) FORMAT TSV"
+    )
+    assert tools == "40\t20"
