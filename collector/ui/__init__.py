@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from assay.collector.ui import agreement, compare, experiments, pages
 
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def favicon(request: Request) -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the package's SVG icon, not a 404."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 def ui_routes() -> list[BaseRoute]:
@@ -28,6 +35,7 @@ def ui_routes() -> list[BaseRoute]:
         Route("/calls/{span_id:str}/dataset", experiments.add_to_dataset, methods=["POST"]),
         Route("/experiments", experiments.experiments_page, methods=["GET"]),
         Route("/agreement", agreement.agreement_page, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/experiments/compare", compare.compare_page, methods=["GET"]),
         Route("/experiments/{ref:str}", experiments.run_page, methods=["GET"]),
         # The real folder: StaticFiles serves no file behind a link, and an editable install

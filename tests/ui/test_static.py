@@ -16,3 +16,12 @@ def test_the_script_and_the_style_sheet_are_served() -> None:
         response = client.get(f"/static/{name}")
         assert response.status_code == 200, name
         assert response.content
+
+
+def test_the_favicon_is_served() -> None:
+    """Every browser asks for /favicon.ico: an SVG icon from the package, not a 404 in the log."""
+    client = TestClient(Starlette(routes=ui_routes()))
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.content.lstrip().startswith(b"<svg")
