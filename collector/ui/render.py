@@ -128,6 +128,11 @@ def count(value: Any) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def plural(value: int, noun: str, nouns: str = "") -> str:
+    """'1 item', '3 items', '1,000 items': the count and the noun agreeing with it."""
+    return f"{value:,} {noun if value == 1 else nouns or noun + 's'}"
+
+
 def score_text(value: Any) -> str:
     return "—" if value is None else f"{value:.2f}"
 
@@ -138,6 +143,7 @@ FILTERS = {
     "millis": millis,
     "count": count,
     "score": score_text,
+    "plural": plural,
     "pretty_json": pretty_json,
     "role_class": role_class,
 }
