@@ -199,7 +199,7 @@ def _seed_experiments(store: ClickHouseStore, end_s: int) -> None:
                experiment_id, dataset_item_id
         FROM {db}.llm_calls
         ARRAY JOIN {_array(ONLINE_EVALUATORS)} AS evaluator
-        WHERE experiment_id != ''"""
+        WHERE experiment_id != '' AND prompt_name = 'notebook-answer'"""  # the calls seeded above
     )
 
 
