@@ -99,6 +99,14 @@ def test_the_comparison_shows_cost_tokens_and_latency_beside_the_scores(
     exact = page.locator("table.evaluators tbody tr", has_text="exact_match")
     expect(exact.locator("td.verdict")).to_have_text("better")
     expect(page.locator("table.items-compare tbody tr")).to_have_count(len(CAPITALS))
+    expect(page.locator(".same-run")).to_have_count(0)
+
+
+def test_comparing_a_run_with_itself_warns(
+    page: Page, collector: RunningCollector, runs: dict[str, str]
+) -> None:
+    page.goto(f"{collector.http_url}/experiments/compare?a={runs['a']}&b={runs['a']}")
+    expect(page.locator(".same-run")).to_contain_text("A and B are the same run")
 
 
 def test_production_views_leave_experiment_calls_out_unless_asked(
