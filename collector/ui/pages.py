@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -187,8 +188,18 @@ async def review_next(request: Request) -> Response:
     span_id = await with_store(request, queries.neighbour, filters, after, True)
     if span_id is None and after is not None:  # wrap around to newer ungraded calls
         span_id = await with_store(request, queries.neighbour, filters, None, True)
-    if span_id is None:
-        return page(request, "review_done.html", filter_query=_query(filters))
+    if span_id is None:  # say which: nothing matches, or this reviewer graded all that does
+        anything = await with_store(
+            request, queries.neighbour, dataclasses.replace(filters, ungraded_by=""), None, True
+        )
+        return page(
+            request,
+            "review_done.html",
+            filter_query=_query(filters),
+            shown=filters.query_items(),
+            matches=anything is not None,
+            grader=filters.ungraded_by,
+        )
     return RedirectResponse(f"/calls/{span_id}?{_query(filters, review='1')}", 303)
 
 

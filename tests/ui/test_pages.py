@@ -210,6 +210,16 @@ def test_the_queue_says_when_everything_is_graded(
     page.goto(only)
     expect(page).to_have_url(re.compile(f"/calls/{seeded.span_ids[3]}\\?"))
     page.keyboard.press("1")
-    expect(page.locator("h1")).to_have_text("All graded")
+    expect(page.locator("h1")).to_have_text("Nothing left to review")
+    expect(page.locator("main")).to_contain_text("finisher has graded every call matching")
+    expect(page.locator("ul.filters-shown")).to_contain_text("session id: session-3")
     page.goto(only)  # and stays so
-    expect(page.locator("h1")).to_have_text("All graded")
+    expect(page.locator("h1")).to_have_text("Nothing left to review")
+
+
+def test_an_empty_queue_says_when_no_call_matches(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    page.goto(f"{collector.http_url}/review/next?service={seeded.service}&model=no-such-model")
+    expect(page.locator("h1")).to_have_text("No calls match these filters")
+    expect(page.locator("ul.filters-shown")).to_contain_text("model: no-such-model")
