@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FILES  := $(VENV)/.package-files
 EXTRAS := .[collector,grafana,dev]
+# `make run` needs only the collector's extra: no test, lint or Grafana tooling to download
+# (`make test` adds them later).
+RUN_STAMP  := $(VENV)/.installed-run
+RUN_EXTRAS := .[collector]
 
 .PHONY: install run demo test test-fast lint bench clean FORCE
 
@@ -14,11 +18,19 @@ install: $(STAMP)
 # (build/__editable__.*), so static tools (mypy, pyright, import-linter) see `assay.*` as any
 # installed package. It links files, not folders: a file added or removed makes it link again
 # (without the dependencies, unless pyproject.toml changed too).
-$(STAMP): pyproject.toml $(FILES)
+# $(call editable_install,EXTRAS): the recipe of a stamp, with the extras it installs.
+define editable_install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=strict \
-		$(if $(filter pyproject.toml,$?),-e '$(EXTRAS)',--no-deps -e .)
-	@touch $(STAMP)
+		$(if $(filter pyproject.toml,$?),-e '$(1)',--no-deps -e .)
+	@touch $@
+endef
+
+$(STAMP): pyproject.toml $(FILES)
+	$(call editable_install,$(EXTRAS))
+
+$(RUN_STAMP): pyproject.toml $(FILES)
+	$(call editable_install,$(RUN_EXTRAS))
 
 # The list of the package's files, rewritten only when a file comes or goes.
 $(FILES): FORCE
@@ -30,11 +42,11 @@ FORCE:
 
 # Start the collector on embedded storage in ./assay-data (online evaluation rules from
 # examples/assay.yaml); demo traffic goes through it when the store holds no call yet.
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/assay collector --storage ./assay-data --config examples/assay.yaml --demo
 
 # More demo traffic, to the collector `make run` started (from another terminal).
-demo: install
+demo: $(RUN_STAMP)
 	$(BIN)/assay demo
 
 lint: install
