@@ -23,10 +23,12 @@ SHARE = "percentunit"
 
 
 def _scores(source: str) -> str:
-    """Scores of `source` in the range whose calls match the call variables."""
+    """Scores of `source` in the range whose calls match the call variables (scores of single
+    calls: a run's or a conversation's score has no span, see the Agents dashboard)."""
     return (
         f"{DATABASE}.call_scores AS s FINAL\n"
-        f"WHERE s.source = '{source}' AND $__timeFilter(s.timestamp)\n  AND {call_filters('s.')}"
+        f"WHERE s.source = '{source}' AND s.span_id != '' AND $__timeFilter(s.timestamp)\n"
+        f"  AND {call_filters('s.')}"
     )
 
 

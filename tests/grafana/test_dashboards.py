@@ -27,6 +27,7 @@ from tests.grafana.seed import (
     AGENT_SERVICES,
     AGENTS,
     COLLECTORS,
+    RUN_EVALUATORS,
     SERVICES,
     Seeded,
     seed,
@@ -336,3 +337,14 @@ def test_a_lower_is_better_score_is_read_the_right_way_up(
     request.min_interval_s = interval_for(trend.min_interval)
     _, rows = embedded_store.query(interpolate(trend.sql, request))
     assert [(name, round(value, 6)) for _, name, value in rows] == [("old_toxicity", 0.8)]
+
+
+def test_the_evaluations_dashboard_reads_scores_of_calls_not_of_runs(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    [panel] = [p for p in PANELS if p.id == "evaluations: Score trend per evaluator (online)"]
+    request = _request(embedded_store, seeded, RANGES["7d"], "evaluations", {})
+    request.min_interval_s = interval_for(panel.min_interval)
+    _, rows = embedded_store.query(interpolate(panel.sql, request))
+    evaluators = {row[1] for row in rows}
+    assert evaluators and not evaluators & set(RUN_EVALUATORS), evaluators
