@@ -38,6 +38,8 @@ def test_the_list_filters_by_model_text_and_status(
     page.select_option("select[name=model]", "gpt-4o-mini")
     page.click("form.filters button[type=submit]")
     expect(page).to_have_url(re.compile(r"model=gpt-4o-mini"))
+    # Only the filters in force are in the URL: no empty parameters.
+    assert page.url.split("?", 1)[1] == f"service={seeded.service}&model=gpt-4o-mini"
     assert rows(page) == seeded.span_ids[1:6:2]
 
     page.goto(f"{collector.http_url}/calls?service={seeded.service}")

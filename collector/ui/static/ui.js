@@ -26,6 +26,18 @@ document.addEventListener("submit", (event) => {
   gradeInPlace(form, event.submitter.value);
 });
 
+// Filter forms leave out the fields left empty, so the URL names only the filters in force
+// (/calls?model=gpt-4o, not ?service=&model=gpt-4o&provider=&...). Disabled fields are not sent.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("form.filters")) return;
+  form.querySelectorAll("input[name], select[name]").forEach((field) => {
+    if (field.value === "") field.disabled = true;
+  });
+  // Coming back to the page (the back button) finds the fields usable again.
+  window.addEventListener("pageshow", () => form.querySelectorAll(":disabled").forEach((f) => { f.disabled = false; }), { once: true });
+});
+
 document.addEventListener("keydown", (event) => {
   const page = document.querySelector(".call-page");
   if (!page || event.ctrlKey || event.metaKey || event.altKey) return;
