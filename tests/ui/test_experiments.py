@@ -136,6 +136,12 @@ def test_a_call_added_to_a_dataset_with_an_edited_expected_output(
     assert rows[0]["expected"] == '"It is 21 °C and sunny in Paris."'
     assert rows[0]["source_span_id"] == span
     assert "weather in Paris" in str(rows[0]["input"])
+    # The item's long input (a whole conversation, pretty JSON) wraps: the page is no wider
+    # than the window, at a laptop's width and a narrow one.
+    for width in (1366, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{wide} px wide at {width}"
     screenshot(page, "dataset")
 
 
