@@ -133,8 +133,8 @@ class Monitor:
         stats = self.pipeline.stats
         counts = stats.snapshot()
         with stats.lock:  # the interval's slowest write; the next interval starts from zero
-            write_max = stats.write_ms_max
-            stats.write_ms_max = 0.0
+            write_max = stats.write_ms_interval_max
+            stats.write_ms_interval_max = 0.0
         evaluation = self.pipeline.evaluation.snapshot() if self.pipeline.evaluation else {}
         now: dict[str, Any] = {
             **{column: counts[field] for column, field in PIPELINE_COUNTS.items()},

@@ -90,7 +90,9 @@ class PipelineStats:
     deadlettered_rows: int = 0
     deadletter_retried_rows: int = 0
     write_ms_total: float = 0.0  # time spent in successful segment writes
-    write_ms_max: float = 0.0
+    write_ms_max: float = 0.0  # the slowest of them since the start: never above the total
+    # The slowest since the monitor's last sample (it reads and resets this one).
+    write_ms_interval_max: float = 0.0
     last_write_error: str = ""
     last_write_ok: float = 0.0
     # Requests refused, by reason: overloaded, invalid, too_large, unauthenticated, media_type
@@ -328,6 +330,7 @@ class Pipeline:
             self.stats.last_write_ok = time.time()
             self.stats.write_ms_total += took_ms
             self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
+            self.stats.write_ms_interval_max = max(self.stats.write_ms_interval_max, took_ms)
         calls = done.get(LlmCallRow.table)
         if self.evaluation is not None and calls is not None and calls.new != 0:
             if calls.new is None or calls.new == calls.rows:

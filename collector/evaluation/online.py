@@ -219,7 +219,12 @@ class OnlineEvaluation:
     def _log_progress(self, before: dict[str, int]) -> dict[str, int]:
         now = self.snapshot()
         if now != before:
-            log.info("online evaluation: %s", ", ".join(f"{k} {v}" for k, v in now.items()))
+            # offered counts calls, the others evaluations (a call gets one per evaluator)
+            labels = {"offered": "calls offered", "queued": "evaluations queued"}
+            log.info(
+                "online evaluation: %s",
+                ", ".join(f"{labels.get(k, k)} {v}" for k, v in now.items()),
+            )
         return now
 
     async def _limited(

@@ -59,6 +59,12 @@ def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
         assert health["pipeline"]["refused"] == {"invalid": 1, "media_type": 1}
         assert health["pipeline"]["deduplicated"] == {}
         assert health["store"]["reports_duplicates"] is True
+        # Counters that add up: the slowest write is one of the writes the total sums (the
+        # interval's maximum, reset by each sample, goes to collector_stats only).
+        counts = health["pipeline"]
+        assert counts["segments_written"] > 0
+        assert 0 < counts["write_ms_max"] <= counts["write_ms_total"]
+        assert counts["spans_written"] <= counts["spans_received"]
     finally:
         assert collector.stop() == 0
 

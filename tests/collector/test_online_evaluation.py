@@ -313,7 +313,8 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
         assert missing.status_code == 404
     finally:
         assert collector.stop() == 0
-    assert "online evaluation: offered" in collector.log()
+    assert "online evaluation: calls offered" in collector.log()
+    assert "evaluations queued" in collector.log()
 
 
 def test_the_evaluation_thread_keeps_to_its_cpu_share() -> None:
