@@ -33,11 +33,9 @@ from tests.instrumentation.recordings.replay_server import ReplayServer
 pytestmark = pytest.mark.skipif(not RECORDINGS.is_dir(), reason="no ../shared/recordings here")
 
 # Faults another change is fixing (issue #17): the replay shows them until it lands.
-KNOWN_FAULTS = {
-    "litellm/test_instrumentor__test_completion_streaming_with_extended_thinking_anthropic": (
-        "LiteLLM streams lose the thinking LiteLLM streams as delta.reasoning_content"
-    ),
-}
+# recording name -> the fault it shows that is not fixed yet (none today: the last, LiteLLM's
+# streamed reasoning_content, was fixed in 8a1a170). A fixed fault fails its strict xfail.
+KNOWN_FAULTS: dict[str, str] = {}
 # The request body's parts that say what was asked: the replayed call must send them as recorded.
 ASKED = ("model", "messages", "contents", "system", "systemInstruction", "tools", "toolConfig")
 
@@ -76,7 +74,7 @@ def cases(mode: str = "") -> list[Any]:
             call,
             mode,
             id=f"{call.name} {mode}".strip(),
-            marks=[pytest.mark.xfail(strict=False, reason=KNOWN_FAULTS[call.name])]
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAULTS[call.name])]
             if call.name in KNOWN_FAULTS
             else [],
         )
