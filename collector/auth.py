@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 # Paths the API guard leaves alone: OTLP checks its own tokens (they differ from the API's),
 # and load balancers probe health without credentials (it then answers the status only).
 OTLP_PATH_PREFIX = "/v1/"
-OPEN_PATHS = frozenset({"/api/health", "/login"})
+OPEN_PATHS = frozenset(
+    {"/api/health", "/login", "/favicon.ico"}
+)  # the login page asks for the icon too
 API_PATH_PREFIX = "/api/"
 STATIC_PATH_PREFIX = "/static/"  # the UI's CSS and script: nothing secret, needed by /login
 SESSION_COOKIE = "assay_session"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from assay.collector.auth import is_api_path
 from assay.collector.ui import ui_routes
 
 
@@ -25,3 +26,11 @@ def test_the_favicon_is_served() -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("image/svg+xml")
     assert response.content.lstrip().startswith(b"<svg")
+
+
+def test_the_favicon_and_the_static_files_need_no_login() -> None:
+    """The login page itself shows the icon and the style sheet: the token guard lets them pass,
+    and nothing else of the UI or API."""
+    assert not is_api_path("/favicon.ico")
+    assert not is_api_path("/static/style.css")
+    assert is_api_path("/calls") and is_api_path("/api/calls") and is_api_path("/favicon.ico/x")
