@@ -26,6 +26,7 @@ from tests.grafana.panel_queries import panel_queries, resolve_variables
 
 pytestmark = pytest.mark.integration
 
+NO_DEMO_TRAFFIC = {"agents"}
 COMPOSE_SETTINGS = ROOT / "deploy" / "collector" / "assay.yaml"
 DEMO_EXTRAS = ROOT / "deploy" / "demo" / "experiments_and_reviews.py"
 DEMO_CALLS = 300
@@ -41,6 +42,7 @@ FED = {
     "assay-spool-age",
     "assay-collector-silent",
     "assay-store-down",
+    "assay-dead-letters",
 }
 
 
@@ -118,7 +120,9 @@ def test_the_demo_fills_every_dashboard(demo_collector: RunningCollector) -> Non
     start = end - timedelta(hours=1)
     requests = {}
     empty = []
-    for panel in panel_queries():
+    # The demo has no agent service yet (#19 item 9): the Agents dashboard is proven on seeded
+    # runs (test_dashboards, test_agents_dashboard) until it has.
+    for panel in (p for p in panel_queries() if p.dashboard not in NO_DEMO_TRAFFIC):
         if panel.dashboard not in requests:
             requests[panel.dashboard] = resolve_variables(api, panel.dashboard, start, end)
         request = requests[panel.dashboard]
