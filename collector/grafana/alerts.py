@@ -191,6 +191,24 @@ def rules(budgets: Mapping[str, Budget]) -> list[AlertRule]:
             ("assay-collectors", "Refused requests by reason"),
         ),
         AlertRule(
+            "assay-dead-letters",
+            "A collector dead-letters data",
+            COLLECTORS,
+            "SELECT instance, toFloat64(sum(deadlettered_batches)) AS deadlettered_batches\n"
+            f"FROM {DATABASE}.collector_stats\nWHERE $__timeFilter(timestamp)\n"
+            "GROUP BY instance",
+            900,
+            "deadlettered_batches",
+            "short",
+            "{{ $labels.instance }} moved {{ $values.A.Value }} batches to its dead-letter "
+            "folder in 15 minutes",
+            "Batches a collector moved to its dead-letter folder in the last 15 minutes: rows "
+            "the store refused for their values (a type, a parse or a range error), kept aside "
+            "so the rest of the batch was stored. `assay deadletter` lists and replays them.",
+            ("assay-collectors", "Dead-lettered batches"),
+            pending="0s",
+        ),
+        AlertRule(
             "assay-spool-age",
             "A collector's spool is not draining",
             COLLECTORS,

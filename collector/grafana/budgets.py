@@ -86,6 +86,13 @@ DEFAULTS: tuple[Budget, ...] = (
         "(every collector at once: the store is down).",
     ),
     Budget(
+        "deadlettered_batches",
+        0,
+        "short",
+        "Batches one collector moved to its dead-letter folder in 15 minutes (rows the store "
+        "refused for their values; any is data to look at with `assay deadletter`).",
+    ),
+    Budget(
         "spool_age_s",
         300,
         "s",

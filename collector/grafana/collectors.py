@@ -110,6 +110,17 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
         )
         .with_panel(
             stat_value(
+                "Dead-lettered batches",
+                f"SELECT sum(deadlettered_batches) AS batches FROM {STATS}",
+                "short",
+                "Batches moved to a collector's dead-letter folder: rows the store refused for "
+                "their values, kept aside so the rest was stored (red: any; see `assay "
+                "deadletter`).",
+                any_is_bad(),
+            )
+        )
+        .with_panel(
+            stat_value(
                 "Evaluations dropped",
                 f"SELECT sum(evaluation_drops) AS dropped FROM {STATS}",
                 "short",

@@ -199,6 +199,11 @@ BREAKS: dict[
         lambda t: t.stats("collector-2", requests_refused=3),
         [{"instance": "collector-2"}],
     ),
+    "assay-dead-letters": (
+        lambda t: t.stats("collector-1", deadlettered_batches=0),
+        lambda t: t.stats("collector-2", deadlettered_batches=1, ago=timedelta(minutes=5)),
+        [{"instance": "collector-2"}],
+    ),
     "assay-spool-age": (
         lambda t: t.stats("collector-1", spool_oldest_age_s=2.0),
         lambda t: t.stats("collector-2", spool_oldest_age_s=900.0),
