@@ -180,7 +180,11 @@ class ClickHouseStore:
         except Exception as exc:
             error = DataError if is_data_error(exc) else StoreError
             raise error(f"insert into {table} failed: {exc}") from exc
-        return Inserted(len(columns[0]), new)
+        sent = len(columns[0])
+        # Parts another writer added to the table since the last insert (a test's own INSERT
+        # ... SELECT on a shared store) count as new: never more than were sent, so a
+        # deduplicated count can never go negative and break the collector_stats row.
+        return Inserted(sent, None if new is None else min(new, sent))
 
     def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted:
         """Rows of one type of collector/schema.py into its table, through `insert`."""

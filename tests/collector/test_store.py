@@ -175,6 +175,37 @@ def test_an_insert_says_which_of_its_rows_the_store_already_had(
     assert rows == [(5,)]
 
 
+def test_rows_another_writer_added_never_make_a_negative_duplicate_count(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """The store counts an insert's new rows by the table's new parts: rows someone else put in
+    the table in between (a raw INSERT) must not be counted as more than the insert sent."""
+    marker = uuid.uuid4().hex
+    names = column_names(LlmCallRow)[:10]
+    columns: list[list[object]] = [
+        [time.time_ns()],
+        [marker],
+        ["s"],
+        [""],
+        ["svc"],
+        ["chat"],
+        ["openai"],
+        ["m"],
+        ["m"],
+        ["m"],
+    ]
+    token = f"foreign-{marker}"
+    assert embedded_store.insert("llm_calls", columns, names, token) == Inserted(1, 1)
+    embedded_store.query(
+        "INSERT INTO assay.llm_calls (timestamp, trace_id, span_id, service_name) "
+        "SELECT now64(9), {m:String}, toString(number), 'other' FROM numbers(5)",
+        {"m": f"other-{marker}"},
+    )
+    again = embedded_store.insert("llm_calls", columns, names, token)
+    assert again.rows == 1 and again.new is not None and 0 <= again.new <= 1
+    assert again.deduplicated >= 0
+
+
 def test_a_bad_insert_raises_a_store_error(embedded_store: EmbeddedStore) -> None:
     with pytest.raises(StoreError, match="llm_calls"):
         embedded_store.insert("llm_calls", [["not a time"]], ["timestamp"])

@@ -463,7 +463,7 @@ def test_sigterm_with_a_backlog_stops_in_time_and_the_next_life_stores_the_rest(
         tmp_path / "life-1.log",
         entry=("-m", "tests.reliability.outage_collector", str(outage)),
         ASSAY_SHUTDOWN_TIMEOUT="0.5",
-        ASSAY_FLUSH_INTERVAL="0.05",
+        ASSAY_FLUSH_INTERVAL="0.01",
         ASSAY_RETRY_MAX="0.1",
     )
     outage.touch()
