@@ -10,7 +10,7 @@ EXTRAS := .[collector,grafana,dev]
 RUN_STAMP  := $(VENV)/.installed-run
 RUN_EXTRAS := .[collector]
 
-.PHONY: install run demo test test-fast lint bench clean FORCE
+.PHONY: install run demo test test-fast lint bench bench-quick clean FORCE
 
 install: $(STAMP)
 
@@ -71,6 +71,11 @@ bench: install
 	$(BIN)/python bench/experiments.py
 	$(BIN)/python bench/dashboards.py
 	$(BIN)/python bench/overhead.py
+
+# The ingest regression guard (~1 minute): end-to-end spans/s and the per-stage cost table. An
+# issue that touches the ingest path reports it before and after.
+bench-quick: install
+	$(BIN)/python bench/ingest.py --spans 10000 --stage-spans 4000
 
 clean:
 	rm -rf $(VENV) build assay-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,10 @@
 """Ingest benchmark: OTLP/gRPC export of realistic LLM spans into a collector on embedded storage.
 
 Prints end-to-end spans/s (counted in the store, not at the receiver) and the collector's peak
-RSS. Run: `.venv/bin/python bench/ingest.py [--spans 50000] [--batch 200] [--senders 2]`.
+RSS, then what each stage of the path costs per span (bench/ingest_stages.py: the collector's
+code in this process, CPU time, with redaction and online evaluation on).
+Run: `.venv/bin/python bench/ingest.py [--spans 50000] [--batch 200] [--senders 2]
+[--stage-spans 10000] [--only e2e|stages]`; `make bench-quick` runs a smaller one (~1 minute).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ingest_stages import print_stages, run_stages
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
@@ -257,10 +262,26 @@ def parse_args(
     return parser.parse_args()
 
 
+def add_stage_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage-spans", type=int, default=10_000, help="spans of the per-stage table"
+    )
+    parser.add_argument("--only", choices=("e2e", "stages"), help="one of the two parts")
+
+
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], add_stage_args)
     print(f"building {args.spans} spans (~2 KB prompt, ~1 KB response each) ...", flush=True)
     bodies = build_requests(args.spans, args.batch)
+    if args.only != "stages":
+        end_to_end(args, bodies)
+    if args.only != "e2e":
+        requests = -(-min(args.stage_spans, args.spans) // args.batch)  # whole requests
+        print(flush=True)
+        print_stages(run_stages(bodies[:requests], min(requests * args.batch, args.spans)))
+
+
+def end_to_end(args: argparse.Namespace, bodies: list[bytes]) -> None:
     storage: dict[str, tuple[int, int, int]] = {}
     result = run_ingest(bodies, args.spans, args.senders, storage=storage)
     report(

@@ -43,6 +43,7 @@ from assay.collector.schema import (
 )
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import Segment, Spool, SpoolFull
+from assay.collector.stage_timing import stage
 from assay.collector.store.base import DataError, Inserted, Store, StoreError
 
 if TYPE_CHECKING:
@@ -252,32 +253,35 @@ class Pipeline:
         rows = _Rows()
         for signal, payload in segment.records:
             try:
-                request = _decode(signal, payload)
-                if isinstance(request, ExportTraceServiceRequest):
-                    normalize_traces(request, rows.traces)
-                elif isinstance(request, ExportLogsServiceRequest):
-                    normalize_logs(request, rows.logs)
-                elif isinstance(request, ExportMetricsServiceRequest):
-                    normalize_metrics(request, rows.metrics)
+                with stage("decode (writer)"):
+                    request = _decode(signal, payload)
+                with stage("normalize"):
+                    if isinstance(request, ExportTraceServiceRequest):
+                        normalize_traces(request, rows.traces)
+                    elif isinstance(request, ExportLogsServiceRequest):
+                        normalize_logs(request, rows.logs)
+                    elif isinstance(request, ExportMetricsServiceRequest):
+                        normalize_metrics(request, rows.metrics)
             except Exception:  # a bug here must not take the writer down with it
                 log.exception(
                     "could not normalize a %s record of segment %d; it is skipped",
                     signal,
                     segment.seq,
                 )
-        try:
-            rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
-            rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
-        except Exception:
-            log.exception("could not correlate the LLM calls of segment %d", segment.seq)
-        try:
-            rows.traces.link()
-        except Exception:
-            log.exception("could not link the agent spans of segment %d", segment.seq)
-        try:
-            rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
-        except Exception:
-            log.exception("could not read the evaluation results of segment %d", segment.seq)
+        with stage("correlate + link"):
+            try:
+                rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
+                rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
+            except Exception:
+                log.exception("could not correlate the LLM calls of segment %d", segment.seq)
+            try:
+                rows.traces.link()
+            except Exception:
+                log.exception("could not link the agent spans of segment %d", segment.seq)
+            try:
+                rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
+            except Exception:
+                log.exception("could not read the evaluation results of segment %d", segment.seq)
         return rows
 
     def _write(self, segment: Segment) -> bool:
@@ -336,7 +340,8 @@ class Pipeline:
             if calls.new is None or calls.new == calls.rows:
                 stored = _without(rows.traces.llm_calls, refused.get(LlmCallRow.table, []))
                 try:  # only stored calls are evaluated; a bug there must not stop the writer
-                    self.evaluation.offer(stored)
+                    with stage("online evaluation offer"):
+                        self.evaluation.offer(stored)
                 except Exception:
                     log.exception("could not queue online evaluations of segment %d", segment.seq)
             else:  # which calls are new is not known: none is evaluated twice

@@ -9,21 +9,26 @@ from assay.collector.normalize.otlp import count_items
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.content import redact_request
 from assay.collector.receivers.validation import check_request, export_response
+from assay.collector.stage_timing import stage
 
 
 async def take(pipeline: Pipeline, signal: str, request: Message, body: bytes | None) -> Message:
     """Spool `request` once checked and redacted; return the response (with partial success
     when records were rejected or values clamped). `body` is the request's encoding as it came,
     None when it came as JSON. Raises Overloaded when the spool cannot take it."""
-    admission = check_request(request)
+    with stage("validate"):
+        admission = check_request(request)
     changed = admission.changed
     if pipeline.redactor is not None:
-        changed |= redact_request(request, pipeline.redactor)
+        with stage("redact"):
+            changed |= redact_request(request, pipeline.redactor)
     items = count_items(request)
     if items or not admission.rejected:  # nothing to spool when every record was refused
         if changed or body is None:
-            body = request.SerializeToString()
-        await pipeline.submit(signal, body, items)
+            with stage("encode again (redacted)"):
+                body = request.SerializeToString()
+        with stage("spool append + fsync"):
+            await pipeline.submit(signal, body, items)
     if admission.changed:
         pipeline.stats.add(items_rejected=admission.rejected, values_clamped=admission.clamped)
     return export_response(signal, admission)

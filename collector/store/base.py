@@ -16,6 +16,7 @@ from clickhouse_connect.driver import exceptions as clickhouse_errors
 from clickhouse_connect.driver.client import Client
 
 from assay.collector.schema import insert_arguments
+from assay.collector.stage_timing import stage
 from assay.collector.store.migrations import apply_migrations
 
 if TYPE_CHECKING:
@@ -168,15 +169,18 @@ class ClickHouseStore:
             settings["insert_deduplication_token"] = dedup_token
         try:
             with self._table_locks[table]:
-                self._before_insert(table)
-                self._client.insert(
-                    f"{self.database}.{table}",
-                    columns,
-                    column_names=list(column_names),
-                    column_oriented=True,
-                    settings=settings,
-                )
-                new = self._new_rows(table)
+                with stage("count new rows"):
+                    self._before_insert(table)
+                with stage(f"insert {table}"):
+                    self._client.insert(
+                        f"{self.database}.{table}",
+                        columns,
+                        column_names=list(column_names),
+                        column_oriented=True,
+                        settings=settings,
+                    )
+                with stage("count new rows"):
+                    new = self._new_rows(table)
         except Exception as exc:
             error = DataError if is_data_error(exc) else StoreError
             raise error(f"insert into {table} failed: {exc}") from exc
@@ -190,7 +194,9 @@ class ClickHouseStore:
         """Rows of one type of collector/schema.py into its table, through `insert`."""
         if not rows:
             return Inserted(0, 0)
-        return self.insert(*insert_arguments(rows), dedup_token=dedup_token)
+        with stage("build columns"):
+            arguments = insert_arguments(rows)
+        return self.insert(*arguments, dedup_token=dedup_token)
 
     # How the store tells what an insert stored; both are called with the table's insert lock.
     def _before_insert(self, table: str) -> None:

@@ -191,3 +191,45 @@ def test_what_a_stopped_writer_left_is_replayed_once_by_the_next(
         {"s": service},
     )
     assert rollup == [(7,)]
+
+
+def test_stage_timing_names_every_stage_of_the_path_only_while_measuring(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    """bench/ingest.py's per-stage table: each stage a request and its segment pass through is
+    timed while `measure()` is on, and nothing is recorded outside it."""
+    from assay.collector.receivers.intake import take
+    from assay.collector.stage_timing import measure
+
+    settings = CollectorSettings(flush_interval=3600, redact=["email"])
+    spool = DiskSpool(tmp_path / "spool", max_bytes=10**8, max_age=3600)
+    pipeline = Pipeline(embedded_store, spool, settings)
+    request = make_request(
+        f"stages-{uuid.uuid4().hex[:8]}",
+        make_span(attrs={sc.REQUEST_MODEL: "gpt-4o", sc.INPUT_MESSAGES: "mail a@b.example"}),
+    )
+    with measure() as times:
+        asyncio.run(take(pipeline, "traces", request, request.SerializeToString()))
+        spool.seal()
+        segment = spool.next_segment(timeout=1)
+        assert segment is not None and pipeline._write(segment)
+    assert set(times.cpu) == {
+        "validate",
+        "redact",
+        "encode again (redacted)",
+        "spool append + fsync",
+        "decode (writer)",
+        "normalize",
+        "correlate + link",
+        "build columns",
+        "count new rows",
+        "insert otel_traces",
+        "insert llm_calls",
+        "insert trace_spans",
+    }
+    assert times.passes["insert llm_calls"] == 1 and times.passes["build columns"] == 3
+    assert all(seconds >= 0 for seconds in times.wall.values())
+    before = dict(times.passes)
+    asyncio.run(take(pipeline, "traces", request, request.SerializeToString()))
+    assert times.passes == before  # off again: the second request is not counted
+    spool.close()

@@ -1,0 +1,54 @@
+"""What each stage of the ingest path costs, for `bench/ingest.py`'s per-stage table.
+
+Off unless a benchmark turns it on (`measure()`): then `stage(name)` is a shared no-op context
+manager, and production pays one global read per stage of a request or segment, not per span.
+On, it adds up per stage the wall time (perf_counter) and the process's CPU time (process_time:
+every thread's, so the store's own threads count in an insert) of each pass through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageTimes:
+    """Seconds by stage name, in the order the stages were first entered."""
+
+    wall: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    passes: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def time(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - wall
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
+            self.passes[name] = self.passes.get(name, 0) + 1
+
+
+_NOTHING = nullcontext()
+_times: StageTimes | None = None
+
+
+def stage(name: str) -> AbstractContextManager[None]:
+    """Time the block as stage `name` while measuring; otherwise do nothing."""
+    return _NOTHING if _times is None else _times.time(name)
+
+
+@contextmanager
+def measure() -> Iterator[StageTimes]:
+    """Time every stage entered (by any thread) until the block ends."""
+    global _times
+    times = StageTimes()
+    _times = times
+    try:
+        yield times
+    finally:
+        _times = None
