@@ -8,7 +8,10 @@ only where the environment does not already say otherwise:
   over OTLP to `OTEL_EXPORTER_OTLP_ENDPOINT`, by default a collector on localhost:4317;
 - the service is named after the program (`app.py` → `app`, `-m pkg.app` → `pkg.app`)
   when neither `OTEL_SERVICE_NAME`, `--service_name` nor `OTEL_RESOURCE_ATTRIBUTES` names it;
-- prompts and responses are captured unless `ASSAY_CAPTURE_CONTENT=false`.
+- prompts and responses are captured unless `ASSAY_CAPTURE_CONTENT=false`;
+- a bare `python` (`python3`, `python3.X` of this version) is this interpreter, the one
+  Assay is installed in: `.venv/bin/assay-instrument python app.py` works without an
+  activated venv, where `python` on the PATH would be one without Assay.
 """
 
 from __future__ import annotations
@@ -78,16 +81,23 @@ def _names_the_service(argv: Sequence[str]) -> bool:
     return any(a == "--service_name" or a.startswith("--service_name=") for a in argv)
 
 
+def _command_index(argv: Sequence[str]) -> int:
+    """Where the program's command line starts: after the `--option value` pairs."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("--"):
+        index += 1 if "=" in argv[index] else 2
+    return index
+
+
 def _command(argv: Sequence[str]) -> list[str]:
     """The program's command line: what follows the `--option value` pairs of the launcher."""
-    index = 0
-    while index < len(argv):
-        argument = argv[index]
-        if argument.startswith("--"):
-            index += 1 if "=" in argument else 2
-            continue
-        return list(argv[index:])
-    return []
+    return list(argv[_command_index(argv) :])
+
+
+def _this_python(command: str) -> bool:
+    """True for a bare name of this interpreter: `python`, `python3`, `python3.X` (this X)."""
+    major, minor = sys.version_info[:2]
+    return command in ("python", f"python{major}", f"python{major}.{minor}")
 
 
 def main() -> None:
@@ -97,6 +107,9 @@ def main() -> None:
         name = program_name(_command(argv))
         if name:
             os.environ[_SERVICE_NAME_ENV] = name
+    index = _command_index(argv)
+    if index < len(argv) and _this_python(argv[index]) and sys.executable:
+        sys.argv[1 + index] = sys.executable
     from opentelemetry.instrumentation.auto_instrumentation import run
 
     run()  # replaces this process with the program (exec), as opentelemetry-instrument does

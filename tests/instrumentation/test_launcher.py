@@ -37,6 +37,7 @@ def run_instrumented(
     app: Path,
     collector: RunningCollector,
     fakes: tuple[FakeOpenAI, FakeBedrock],
+    python: str = sys.executable,
     **env: str,
 ) -> None:
     environment = {
@@ -53,7 +54,7 @@ def run_instrumented(
         }
     )
     done = subprocess.run(
-        [*([str(BIN / launcher)] if launcher else []), sys.executable, str(app)],
+        [*([str(BIN / launcher)] if launcher else []), python, str(app)],
         env=environment,
         capture_output=True,
         text=True,
@@ -99,6 +100,21 @@ def test_assay_instrument_names_the_service_after_the_program(
     app = tmp_path / f"checkout_{uuid.uuid4().hex[:8]}.py"
     shutil.copy(APP, app)
     run_instrumented("assay-instrument", app, collector, fakes, ASSAY_TEST_ONE_LINE="1")
+    assert_each_call_once(llm_calls(collector, app.stem))
+
+
+@pytest.mark.subprocess
+def test_assay_instrument_runs_a_bare_python_without_an_activated_venv(
+    collector: RunningCollector, fakes: tuple[FakeOpenAI, FakeBedrock], tmp_path: Path
+) -> None:
+    # `.venv/bin/assay-instrument python app.py` from a shell whose PATH has no venv: the
+    # `python` found there has no Assay, so the launcher runs the program with its own.
+    app = tmp_path / f"orders_{uuid.uuid4().hex[:8]}.py"
+    shutil.copy(APP, app)
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if Path(d) != BIN
+    )
+    run_instrumented("assay-instrument", app, collector, fakes, python="python3", PATH=path)
     assert_each_call_once(llm_calls(collector, app.stem))
 
 
