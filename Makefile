@@ -9,8 +9,11 @@ EXTRAS := .[collector,grafana,dev]
 # (`make test` adds them later).
 RUN_STAMP  := $(VENV)/.installed-run
 RUN_EXTRAS := .[collector]
+# `make notebook`: the collector's extra and a Jupyter kernel with its runner.
+NOTEBOOK_STAMP  := $(VENV)/.installed-notebook
+NOTEBOOK_EXTRAS := .[collector,notebook]
 
-.PHONY: install run demo test test-fast lint bench bench-quick clean FORCE
+.PHONY: install run demo notebook test test-fast lint bench bench-quick clean FORCE
 
 install: $(STAMP)
 
@@ -32,6 +35,9 @@ $(STAMP): pyproject.toml $(FILES)
 $(RUN_STAMP): pyproject.toml $(FILES)
 	$(call editable_install,$(RUN_EXTRAS))
 
+$(NOTEBOOK_STAMP): pyproject.toml $(FILES)
+	$(call editable_install,$(NOTEBOOK_EXTRAS))
+
 # The list of the package's files, rewritten only when a file comes or goes.
 $(FILES): FORCE
 	@mkdir -p $(VENV)
@@ -48,6 +54,12 @@ run: $(RUN_STAMP)
 # More demo traffic, to the collector `make run` started (from another terminal).
 demo: $(RUN_STAMP)
 	$(BIN)/assay demo
+
+# Run the quickstart notebook top to bottom in a Jupyter kernel against the running collector
+# (ASSAY_URL, default http://localhost:4318); the executed copy, outputs included, is written to
+# examples/quickstart-run.ipynb.
+notebook: $(NOTEBOOK_STAMP)
+	$(BIN)/jupyter-execute --kernel_name=python3 --output=quickstart-run examples/quickstart.ipynb
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -307,6 +307,52 @@ def demo(endpoint: str | None, calls: int) -> None:
     err.print(f"[green]demo done:[/green] {summary}")
 
 
+@main.command("fake-provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Port (default 8787).")
+@click.option(
+    "--script",
+    "script_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON list of answers: {"when": TEXT or [TEXTS], "reply": TEXT | "error": STATUS}.',
+)
+@click.option("--latency", type=float, default=0.05, show_default=True, help="Seconds per answer.")
+def fake_provider(host: str, port: int | None, script_file: Path | None, latency: float) -> None:
+    """Serve fake OpenAI and Anthropic APIs, to try an instrumented app without an API key."""
+    import signal
+
+    from assay.collector.demo.fake_provider import (
+        DEFAULT_PORT,
+        FakeProvider,
+        ScriptError,
+        load_script,
+    )
+
+    try:
+        script = load_script(script_file) if script_file else None
+    except ScriptError as exc:
+        raise click.UsageError(str(exc)) from exc
+    provider = FakeProvider(
+        script=script, latency=latency, host=host, port=DEFAULT_PORT if port is None else port
+    )
+    try:
+        provider.start()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port or DEFAULT_PORT}: {exc}"
+        ) from exc
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(provider.banner(), err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        provider.stop()
+
+
 from assay.collector.cli_deadletter import deadletter  # noqa: E402
 from assay.collector.cli_experiments import eval_group, experiments  # noqa: E402
 from assay.collector.cli_output import stdout_console  # noqa: E402

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,68 @@ def test_the_root_conftest_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.subprocess
+def test_the_light_package_installs_from_the_checkout(tmp_path: Path) -> None:
+    """`pip install /path/to/assay` as the README says: the checkout builds into a package that
+    needs only the light dependencies, and its commands run from a venv nobody activated."""
+    source = tmp_path / "assay"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, source / name)
+    for folder in PYPROJECT["tool"]["setuptools"]["package-dir"].values():
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # The light dependencies are this venv's; the build backend (setuptools, wheel) comes from
+    # the package index, as for `make install` and any `pip install` of a source tree.
+    site = Path(sysconfig.get_paths()["purelib"])
+    venv_site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (venv_site / "dependencies.pth").write_text(f"{site}\n")
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    metadata = next(venv_site.glob("assay-*.dist-info")) / "METADATA"
+    required = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.read_text().splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    assert required and all(r.startswith(("opentelemetry-", "wrapt")) for r in required), required
+    code = "import assay.instrumentation.auto, assay.instrumentation as a; print(a.__file__)"
+    done = subprocess.run(
+        [venv / "bin" / "assay-instrument", "python", "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "none"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(venv_site)), done.stdout

@@ -26,8 +26,11 @@ user alike) answers, so `{("capital of France", "name only"): "Paris", "capital 
 "It is Paris, of course."}` answers two prompts for one question differently. Requests no
 entry matches get the default answer.
 
-Special model names fail on purpose: `fail-429` (rate limit, `retry-after: 0`),
-`fail-500` (server error), `fail-midstream` (the connection drops after a few chunks).
+A script entry whose reply is a `Failure(status)` fails the requests it matches with the
+API's error for that status (429 rate limit with `retry-after: 0`, 500, 503, 401, 400), and
+so does any request sent with the header `x-fake-error: STATUS`: failures under real model
+names. Special model names fail on purpose too: `fail-429`, `fail-500`, `fail-midstream`
+(the connection drops after a few chunks).
 
 Standard library only: it ships with the package for `assay demo`.
 """
@@ -44,7 +47,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from assay.collector.demo.fake_server import FakeServer, Reply, Request, sse
+from assay.collector.demo.fake_server import (
+    Failure,
+    FakeServer,
+    Reply,
+    Request,
+    failure_asked,
+    sse,
+)
 
 __all__ = ["FAIL_429", "FAIL_500", "FAIL_MIDSTREAM", "FakeOpenAI", "Script", "count_tokens"]
 
@@ -89,7 +99,7 @@ _SENTENCES = (
 )
 
 ReplyHook = Callable[[dict[str, Any]], str]
-Script = Mapping[str | tuple[str, ...], str]
+Script = Mapping[str | tuple[str, ...], str | Failure]
 
 
 def count_tokens(text: str) -> int:
@@ -122,7 +132,7 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def scripted_reply(script: Script, request: dict[str, Any]) -> str | None:
+def scripted_reply(script: Script, request: dict[str, Any]) -> str | Failure | None:
     """The reply of the first script entry whose texts all appear in the request's messages."""
     conversation = "\n".join(_text_of(m.get("content")) for m in request.get("messages") or [])
     for key, reply in script.items():
@@ -187,7 +197,8 @@ class FakeOpenAI(FakeServer):
 
     def answer_text(self, request: dict[str, Any], index: int = 0) -> str:
         """The text answering a (chat-shaped) request: scripted, else `reply`, else the default."""
-        text = scripted_reply(self.script, request) if self.script else None
+        scripted = scripted_reply(self.script, request) if self.script else None
+        text = scripted if isinstance(scripted, str) else None
         if text is None:
             hook = self._reply_hook
             text = hook(request) if hook else default_reply(request, index)
@@ -676,17 +687,35 @@ def _error_body(message: str, kind: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-_RATE_LIMITED = _error_body(
-    f"Rate limit reached for {FAIL_429} in organization org-fake on requests per min (RPM): "
-    "Limit 3, Used 3, Requested 1. Please try again in 20s.",
-    "requests",
-    "rate_limit_exceeded",
-)
-_SERVER_ERROR = _error_body(
-    "The server had an error while processing your request. Sorry about that!",
-    "server_error",
-    None,
-)
+def _failure_body(status: int, model: Any) -> dict[str, Any]:
+    """The body the API answers a request it fails with `status`."""
+    if status == 429:
+        return _error_body(
+            f"Rate limit reached for {model} in organization org-fake on requests per min "
+            "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+            "requests",
+            "rate_limit_exceeded",
+        )
+    if status == 401:
+        return _error_body(
+            "Incorrect API key provided. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+    if status == 400:
+        return _error_body(
+            "Invalid request: the request was refused as scripted.", "invalid_request_error", None
+        )
+    if status == 503:
+        return _error_body(
+            "The engine is currently overloaded, please try again later.", "server_error", None
+        )
+    return _error_body(
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    )
 
 
 def _request_id() -> str:
@@ -719,10 +748,10 @@ class _Answers:
             time.sleep(fake.latency)
         model = body.get("model")
         drop = model == FAIL_MIDSTREAM
-        if model == FAIL_429:
-            return self.json(_RATE_LIMITED, 429, {"retry-after": "0"})
-        if model == FAIL_500:
-            return self.json(_SERVER_ERROR, 500)
+        failure = self.failure(request, path, body)
+        if failure is not None:
+            headers = {"retry-after": "0"} if failure.status == 429 else {}
+            return self.json(_failure_body(failure.status, model), failure.status, headers)
         # Matched by suffix: Azure-style paths (/openai/deployments/NAME/...) work as well.
         if path.endswith("/chat/completions"):
             if body.get("stream"):
@@ -739,6 +768,25 @@ class _Answers:
         if path.endswith("/embeddings"):
             return self.json(fake.embeddings(body))
         return self.not_found(request)
+
+    def failure(self, request: Request, path: str, body: dict[str, Any]) -> Failure | None:
+        """The failure asked for: by the header, a script entry, or a `fail-*` model name."""
+        model = body.get("model")
+        if model == FAIL_429:
+            return Failure(429)
+        if model == FAIL_500:
+            return Failure(500)
+        asked = failure_asked(request)
+        if asked is not None or not self.fake.script:
+            return asked
+        if path.endswith("/responses"):
+            chat_view = _responses_as_chat(body)
+        elif path.endswith("/chat/completions"):
+            chat_view = body
+        else:
+            chat_view = {"messages": _prompt_messages(body)}
+        scripted = scripted_reply(self.fake.script, chat_view)
+        return scripted if isinstance(scripted, Failure) else None
 
     def json(
         self,

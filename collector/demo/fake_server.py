@@ -21,7 +21,20 @@ from urllib.parse import parse_qs, urlsplit
 
 from assay.collector.demo.loopback import FakeHandler, LoopbackServer
 
-__all__ = ["FakeServer", "Reply", "Request", "ndjson", "sse"]
+__all__ = [
+    "FAIL_HEADER",
+    "Failure",
+    "FakeServer",
+    "Reply",
+    "Request",
+    "failure_asked",
+    "ndjson",
+    "sse",
+]
+
+# A request carrying this header fails with the status it names (429, 500, 529, ...), in the
+# provider's own error body: a failure under a real model name, as production sees them.
+FAIL_HEADER = "x-fake-error"
 
 
 @dataclass
@@ -44,6 +57,19 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any  # the JSON body; the text of one that is not JSON; None without a body
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A scripted failure: the provider's error answer with this HTTP status."""
+
+    status: int
+
+
+def failure_asked(request: Request) -> Failure | None:
+    """The failure the request asks for with `FAIL_HEADER`, if any."""
+    value = request.headers.get(FAIL_HEADER, "").strip()
+    return Failure(int(value)) if value.isdigit() else None
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
