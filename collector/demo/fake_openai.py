@@ -15,10 +15,11 @@ calls when the request has function tools; `incomplete` at `max_output_tokens`),
 `POST /v1/completions` (the legacy text completions, JSON or SSE),
 `POST /v1/embeddings` (float or base64 vectors) and `GET /v1/models`.
 Answers are deterministic functions of the request: the reply mentions the last user
-message, token counts come from word counts (4 tokens per 3 words, 3 per message), the
-response model is the dated snapshot of the requested one (`gpt-4o-mini` →
-`gpt-4o-mini-2024-07-18`). Everything before the last message counts as a cached prompt
-prefix once it reaches `cache_min_tokens` (1024 like the API; lower it to see caching).
+message (in JSON when `response_format` asks for a JSON object or schema), token counts come
+from word counts (4 tokens per 3 words, 3 per message), the response model is the dated
+snapshot of the requested one (`gpt-4o-mini` → `gpt-4o-mini-2024-07-18`). Everything
+before the last message counts as a cached prompt prefix once it reaches `cache_min_tokens`
+(1024 like the API; lower it to see caching).
 
 `script` scripts the answers per prompt: an ordered mapping from a text, or a tuple of texts,
 to the reply; the first entry whose texts all appear in the request's messages (system and
@@ -159,6 +160,41 @@ def default_reply(request: dict[str, Any], choice: int = 0) -> str:
     return " ".join([opening, *sentences])
 
 
+def json_reply(request: dict[str, Any], choice: int = 0) -> str:
+    """The default answer, as JSON when the request asks for it (`response_format` of type
+    `json_object`, or `json_schema`: an object with the schema's required properties)."""
+    text = default_reply(request, choice)
+    response_format = request.get("response_format") or {}
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_object":
+        return json.dumps({"answer": text})
+    if kind != "json_schema":
+        return text
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    rng = random.Random(_digest(text, schema))
+    return json.dumps(_instance(schema, text, rng))
+
+
+def _instance(schema: dict[str, Any], text: str, rng: random.Random) -> Any:
+    """A value valid under a (simple) JSON schema: enums, objects, arrays and scalars."""
+    if schema.get("enum"):
+        return rng.choice(schema["enum"])
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        names = schema.get("required") or list(properties)
+        return {name: _instance(properties.get(name) or {}, text, rng) for name in names}
+    if kind == "array":
+        return [_instance(schema.get("items") or {}, text, rng)]
+    if kind == "integer":
+        return rng.randint(1, 9)
+    if kind == "number":
+        return round(rng.uniform(0, 1), 2)
+    if kind == "boolean":
+        return rng.random() < 0.3
+    return text
+
+
 class FakeOpenAI(FakeServer):
     """An OpenAI-compatible HTTP server on loopback, in daemon threads.
 
@@ -201,7 +237,7 @@ class FakeOpenAI(FakeServer):
         text = scripted if isinstance(scripted, str) else None
         if text is None:
             hook = self._reply_hook
-            text = hook(request) if hook else default_reply(request, index)
+            text = hook(request) if hook else json_reply(request, index)
         return text
 
     @property

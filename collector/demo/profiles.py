@@ -14,6 +14,27 @@ PROFILES: dict[str, dict[str, Any]] = {
         "route": "POST /checkout/assist",
         "prompts": {"order-assistant": ["v1", "v2"]},
         "models": ["gpt-4o-mini", "gpt-4o"],
+        # The checkout front end parses the answer: it asks for JSON of this shape.
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "checkout_answer",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "intent": {
+                            "type": "string",
+                            "enum": ["order_status", "change_address", "discount", "payment"],
+                        },
+                        "reply": {"type": "string"},
+                        "needs_human": {"type": "boolean"},
+                    },
+                    "required": ["intent", "reply", "needs_human"],
+                    "additionalProperties": False,
+                },
+            },
+        },
         "questions": [
             "Where is my order #{n}?",
             "Can I change the delivery address for order #{n}?",

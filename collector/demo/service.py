@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry import trace
 
 import assay.instrumentation.auto  # noqa: F401  (the one line a user adds)
+from assay.collector.demo.fake_server import FAIL_HEADER
 from assay.collector.demo.profiles import PROFILES
 from assay.instrumentation import context, force_flush
 
@@ -24,6 +25,7 @@ def run(service: str, calls: int, base_url: str, seed: int) -> int:
     rng = random.Random(seed)
     client = openai.OpenAI(base_url=base_url, api_key="demo-key", max_retries=0)
     tracer = trace.get_tracer("assay.demo")
+    response_format = profile.get("response_format", openai.omit)
     failures = 0
     for i in range(calls):
         prompt_name = rng.choice(list(profile["prompts"]))
@@ -32,8 +34,8 @@ def run(service: str, calls: int, base_url: str, seed: int) -> int:
         question = rng.choice(profile["questions"]).format(n=rng.randint(2, 999))
         model = rng.choice(profile["models"])
         roll = rng.random()
-        if roll < 0.04:
-            model = rng.choice(["fail-429", "fail-500"])  # the provider refuses now and then
+        # The provider refuses now and then, as real ones do: a rate limit, a server error.
+        failure = {FAIL_HEADER: rng.choice(["429", "500"])} if roll < 0.04 else None
         messages: list[ChatCompletionMessageParam] = [
             {
                 "role": "system",
@@ -53,7 +55,9 @@ def run(service: str, calls: int, base_url: str, seed: int) -> int:
         ):
             try:
                 if service == "search" and roll > 0.7:
-                    client.embeddings.create(model="text-embedding-3-small", input=question)
+                    client.embeddings.create(
+                        model="text-embedding-3-small", input=question, extra_headers=failure
+                    )
                 elif roll > 0.6:
                     stream = client.chat.completions.create(
                         model=model,
@@ -61,11 +65,19 @@ def run(service: str, calls: int, base_url: str, seed: int) -> int:
                         stream=True,
                         # One stream in three without usage: the span says tokens are unknown.
                         stream_options={"include_usage": True} if roll > 0.73 else openai.omit,
+                        response_format=response_format,
+                        extra_headers=failure,
                     )
                     for _chunk in stream:
                         pass
                 else:
-                    client.chat.completions.create(model=model, messages=messages, temperature=0.2)
+                    client.chat.completions.create(
+                        model=model,
+                        messages=messages,
+                        temperature=0.2,
+                        response_format=response_format,
+                        extra_headers=failure,
+                    )
             except openai.APIError:
                 failures += 1
     force_flush()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from assay.collector.demo.profiles import PROFILES
 from tests.conftest import RunningCollector, free_port
 
 ASSAY = [sys.executable, "-m", "assay.collector"]
@@ -75,6 +76,14 @@ def test_the_demo_fills_every_view(collector: RunningCollector) -> None:
     assert all(r["users"] > 1 and r["versions"] > 1 and r["models"] > 1 for r in rows)
     assert sum(r["streams"] for r in rows) > 0 and sum(r["errors"] for r in rows) > 0
     assert sum(r["embeddings"] for r in rows) > 0 and sum(r["unpriced"] for r in rows) > 0
+    # Errors look like production's: a real model refused with a 429 or a 500.
+    errors = collector.query(
+        "SELECT DISTINCT request_model AS model, error_type FROM assay.llm_calls "
+        "WHERE has(tags, 'demo') AND status = 'error'"
+    )
+    models = {m for profile in PROFILES.values() for m in profile["models"]}
+    assert errors and {e["model"] for e in errors} <= models
+    assert {e["error_type"] for e in errors} <= {"RateLimitError", "InternalServerError"}
 
 
 def test_a_second_collector_on_the_same_folder_is_refused_clearly(

@@ -93,6 +93,30 @@ def test_openai_tool_calls(openai_client: openai.OpenAI) -> None:
     assert json.loads(call.function.arguments) == {"city": "Weather in Oslo?"}
 
 
+def test_openai_answers_json_when_asked(openai_client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "intent": {"type": "string", "enum": ["refund", "status"]},
+            "reply": {"type": "string"},
+            "urgent": {"type": "boolean"},
+        },
+        "required": ["intent", "reply", "urgent"],
+    }
+    answer = openai_client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=ask("Where is my parcel?"),
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    shaped = json.loads(answer.choices[0].message.content or "")
+    assert shaped["intent"] in ("refund", "status") and isinstance(shaped["urgent"], bool)
+    assert "Where is my parcel?" in shaped["reply"]
+    loose = openai_client.chat.completions.create(
+        model="gpt-4o-mini", messages=ask("Hi"), response_format={"type": "json_object"}
+    )
+    assert set(json.loads(loose.choices[0].message.content or "")) == {"answer"}
+
+
 def test_openai_errors_under_real_model_names(openai_client: openai.OpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as limited:
         openai_client.chat.completions.create(

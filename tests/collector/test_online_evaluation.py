@@ -291,9 +291,11 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
         expected = 2 * len(checkout) + len(sampled_search)
         assert checkout and 0 < len(sampled_search) < len(search)
         scores = collector.wait_for_rows(
-            "SELECT name, span_id, trace_id, source FROM scores FINAL", expected
+            "SELECT name, span_id, trace_id, source, value FROM scores FINAL", expected
         )
         assert len(scores) == expected
+        # The checkout asks for JSON and gets it: every answer passes json_valid.
+        assert {s["value"] for s in scores if s["name"] == "json_valid"} == {1.0}
         assert {s["source"] for s in scores} == {"online"}
         pairs = {(s["span_id"], s["name"]) for s in scores}
         assert pairs == {
