@@ -34,6 +34,14 @@ Attributes = dict[str, AttributeValue]
 # still make one LLM span, not two.
 _IN_LLM_CALL = otel_context.create_key("assay-llm-call")
 
+# Set by a framework span that stands for an LLM call (an agent SDK's model call): each LLM span a
+# client instrumentation opens inside it is noted in the list, so the framework leaves the call to
+# that span and describes it itself only when no instrumented client made it.
+_LLM_CALL_WATCH = otel_context.create_key("assay-llm-call-watch")
+# Set by a framework's tool span (an agent SDK's function tool): a client of a tool protocol (MCP)
+# calling the same tool inside it adds to that span rather than opening a second tool span.
+_TOOL_SPAN = otel_context.create_key("assay-tool-span")
+
 _reported_kinds: set[str] = set()
 
 
@@ -67,6 +75,28 @@ def should_trace() -> bool:
 def in_llm_call() -> bool:
     """True while a wrapped client call runs: its Assay LLM span is the current one."""
     return bool(otel_context.get_value(_IN_LLM_CALL))
+
+
+def watching_llm_calls(parent: otel_context.Context) -> tuple[otel_context.Context, list[bool]]:
+    """`parent` with a fresh watch list: it gets an entry for each LLM span opened under it."""
+    seen: list[bool] = []
+    return otel_context.set_value(_LLM_CALL_WATCH, seen, parent), seen
+
+
+def with_tool_span(
+    parent: otel_context.Context, tool_name: str, span: Span
+) -> otel_context.Context:
+    """`parent` with `span` as the tool span that a call of `tool_name` inside it belongs to."""
+    return otel_context.set_value(_TOOL_SPAN, (tool_name, span), parent)
+
+
+def enclosing_tool_span(tool_name: str) -> Span | None:
+    """The framework's tool span of the call of `tool_name` running now, if there is one."""
+    marked = otel_context.get_value(_TOOL_SPAN)
+    if isinstance(marked, tuple) and marked[0] == tool_name:
+        span: Span = marked[1]
+        return span
+    return None
 
 
 def _json_default(value: Any) -> Any:
@@ -117,15 +147,23 @@ class LLMCall:
         provider: str,
         request_model: str | None,
         attributes: Attributes,
+        *,
+        context: otel_context.Context | None = None,
+        start_time: int | None = None,
     ) -> None:
         ambient = current_attributes()
         if ambient:
             attributes.update(ambient)
+        watch = otel_context.get_value(_LLM_CALL_WATCH, context)
+        if watch is not None:
+            watch.append(True)  # type: ignore[attr-defined]
         # Attributes passed at start (not set one by one) cost one lock and reach samplers.
         self.span: Span = tracer.start_span(
             f"{operation} {request_model}" if request_model else operation,
+            context=context,
             kind=SpanKind.CLIENT,
             attributes=attributes,
+            start_time=start_time,
         )
         self.provider = provider
         self.started = perf_counter()
@@ -212,7 +250,13 @@ class LLMCall:
         if cost is not None:  # unknown price stays absent (NULL), never 0
             attributes[semconv.COST_USD] = cost
 
-    def end(self, attributes: Attributes | None = None, error: BaseException | None = None) -> None:
+    def end(
+        self,
+        attributes: Attributes | None = None,
+        error: BaseException | None = None,
+        *,
+        end_time: int | None = None,
+    ) -> None:
         """Record the outcome and end the span; later calls do nothing."""
         if self._ended:
             return
@@ -236,7 +280,7 @@ class LLMCall:
         except Exception:
             report_internal_error("recording the call outcome")
         try:
-            span.end()
+            span.end(end_time=end_time)
         except Exception:
             report_internal_error("ending the span")
 
@@ -247,10 +291,22 @@ def start_call(
     provider: str,
     request_model: str | None,
     attributes: Attributes,
+    *,
+    context: otel_context.Context | None = None,
+    start_time: int | None = None,
 ) -> LLMCall | None:
-    """Open the span of one call, or None (logged) if that fails: then the call runs bare."""
+    """Open the span of one call, or None (logged) if that fails: then the call runs bare.
+    `context` and `start_time` describe a call that has already happened (a framework's record)."""
     try:
-        return LLMCall(tracer, operation, provider, request_model, attributes)
+        return LLMCall(
+            tracer,
+            operation,
+            provider,
+            request_model,
+            attributes,
+            context=context,
+            start_time=start_time,
+        )
     except Exception:
         report_internal_error("starting the span")
         return None

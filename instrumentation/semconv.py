@@ -66,6 +66,15 @@ WORKFLOW_NAME: Final = _gen_ai.GEN_AI_WORKFLOW_NAME
 TOOL_NAME: Final = _gen_ai.GEN_AI_TOOL_NAME
 TOOL_TYPE: Final = _gen_ai.GEN_AI_TOOL_TYPE  # function | extension | datastore
 TOOL_CALL_ID: Final = _gen_ai.GEN_AI_TOOL_CALL_ID
+# gen_ai.tool.type values
+TOOL_TYPE_FUNCTION: Final = "function"  # a function the application runs for the agent
+TOOL_TYPE_EXTENSION: Final = "extension"  # a tool run elsewhere (an MCP server's)
+# Model Context Protocol client calls (the MCP conventions; literal names: newer than the lower
+# bound of opentelemetry-semantic-conventions)
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_METHOD_TOOLS_CALL: Final = "tools/call"
+MCP_METHOD_TOOLS_LIST: Final = "tools/list"
 
 ERROR_TYPE: Final = _error.ERROR_TYPE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
@@ -158,6 +167,14 @@ CONTEXT_ATTRIBUTES: Final = {
     "experiment_id": EXPERIMENT_ID,
     "dataset_item_id": DATASET_ITEM_ID,
 }
+
+# Agent framework steps the GenAI conventions have no names for (the OpenAI Agents SDK's handoffs,
+# guardrails and MCP servers)
+AGENT_HANDOFF_FROM: Final = "assay.agent.handoff.from"
+AGENT_HANDOFF_TO: Final = "assay.agent.handoff.to"
+GUARDRAIL_NAME: Final = "assay.guardrail.name"
+GUARDRAIL_TRIGGERED: Final = "assay.guardrail.triggered"
+MCP_SERVER_NAME: Final = "assay.mcp.server.name"
 
 # --- Appended by the instrumentation ----------------------------------------------------------
 # true when the consumer closed a stream (close, context-manager exit, garbage collection) before

@@ -1,4 +1,5 @@
-"""The one instrumentor design: a client library's `Target`s, patched when their modules load.
+"""The one instrumentor design: a library instrumented when its modules load (a client library's
+`Target`s patched, or a framework's tracing hooked).
 
 `instrument(tracer_provider=..., capture_content=...)`: without a provider the global one is
 used; `capture_content` defaults to `ASSAY_CAPTURE_CONTENT` (true).
@@ -14,10 +15,10 @@ whose own import never runs a hook) is covered through the regular modules insid
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import wrapt
 from opentelemetry import trace
@@ -28,8 +29,10 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from assay.instrumentation import config
 from assay.instrumentation._spans import report_internal_error
-from assay.instrumentation.providers._call import CallWrappers
 from assay.instrumentation.providers.package import SUPPORTED
+
+if TYPE_CHECKING:
+    from assay.instrumentation.providers._call import CallWrappers
 
 
 @dataclass(frozen=True)
@@ -56,43 +59,50 @@ def tracer_version() -> str:
         return "0"
 
 
-class LLMClientInstrumentor(BaseInstrumentor):
-    """Patches a client library's targets with its wrappers.
+class LibraryInstrumentor(BaseInstrumentor):
+    """Instruments one library when the modules it names load: the one patch timing.
 
-    A subclass names its `wrappers` class, which declares everything else (the library,
-    the targets; `package.SUPPORTED` the versions); `after_patching` / `after_unpatching` handle
-    what patching a class misses (aliases bound when the library was imported).
+    A subclass names its `library` (`package.SUPPORTED` has its versions) and says what to do
+    with each of its `modules()` once imported (`_on_module`), what instrumenting starts
+    (`_start`, with the tracer and the content setting) and what uninstrumenting undoes (`_stop`).
     """
 
-    wrappers: ClassVar[type[CallWrappers]]
+    library: ClassVar[str]
 
     def __init__(self) -> None:
         # BaseInstrumentor is a singleton whose __init__ runs on every construction.
-        if not hasattr(self, "_patched"):
-            self._patched: list[tuple[Any, str]] = []
-            self._wrappers: CallWrappers | None = None
+        if not hasattr(self, "_hooked"):
             self._hooked: set[str] = set()  # modules whose import hook is pending
+            self._active = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return SUPPORTED[self.wrappers.library]
+        return SUPPORTED[self.library]
 
-    def after_patching(self) -> None:
-        """Hook for what patching the targets misses; runs after each module is patched."""
+    def modules(self) -> Iterable[str]:
+        """The modules `_on_module` is called with when they are imported."""
+        raise NotImplementedError
 
-    def after_unpatching(self) -> None:
-        """Undoes `after_patching`."""
+    def _start(self, tracer: trace.Tracer, capture_content: bool) -> None:
+        raise NotImplementedError
+
+    def _on_module(self, module: ModuleType) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
         capture = kwargs.get("capture_content")
         if capture is None:
             capture = config.capture_content_from_env()
         tracer = trace.get_tracer(
-            f"assay.instrumentation.{self.wrappers.library}",
+            f"assay.instrumentation.{self.library}",
             tracer_version(),
             tracer_provider=kwargs.get("tracer_provider"),
         )
-        self._wrappers = self.wrappers(tracer, bool(capture))
-        for name in dict.fromkeys(target.module for target in self.wrappers.targets):
+        self._start(tracer, bool(capture))
+        self._active = True
+        for name in dict.fromkeys(self.modules()):
             module = sys.modules.get(name)
             if module is not None:
                 self._on_import(module)
@@ -105,14 +115,56 @@ class LLMClientInstrumentor(BaseInstrumentor):
         # Runs inside the application's import statement, which must never fail because of
         # Assay; after `uninstrument()` it does nothing.
         self._hooked.discard(module.__name__)
+        if not self._active:
+            return
+        try:
+            self._on_module(module)
+        except Exception:
+            report_internal_error(f"instrumenting {self.library}")
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._active = False
+        self._stop()
+
+
+class ClientInstrumentor(LibraryInstrumentor):
+    """Patches a client library's targets with its wrappers.
+
+    A subclass names its `wrappers` class, which declares everything else (the library,
+    the targets; `package.SUPPORTED` the versions); `after_patching` / `after_unpatching` handle
+    what patching a class misses (aliases bound when the library was imported).
+    """
+
+    wrappers: ClassVar[type[CallWrappers]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[Any, str]] = []
+            self._wrappers: CallWrappers | None = None
+
+    @property
+    def library(self) -> str:  # type: ignore[override]
+        return self.wrappers.library
+
+    def modules(self) -> Iterable[str]:
+        return (target.module for target in self.wrappers.targets)
+
+    def after_patching(self) -> None:
+        """Hook for what patching the targets misses; runs after each module is patched."""
+
+    def after_unpatching(self) -> None:
+        """Undoes `after_patching`."""
+
+    def _start(self, tracer: trace.Tracer, capture_content: bool) -> None:
+        self._wrappers = self.wrappers(tracer, capture_content)
+
+    def _on_module(self, module: ModuleType) -> None:
         wrappers = self._wrappers
         if wrappers is None:
             return
-        try:
-            self._patch(module, wrappers)
-            self.after_patching()
-        except Exception:
-            report_internal_error(f"patching {self.wrappers.library}")
+        self._patch(module, wrappers)
+        self.after_patching()
 
     def _patch(self, module: ModuleType, wrappers: CallWrappers) -> None:
         for target in wrappers.targets:
@@ -131,7 +183,7 @@ class LLMClientInstrumentor(BaseInstrumentor):
             )
             self._patched.append((owner, method))
 
-    def _uninstrument(self, **kwargs: Any) -> None:
+    def _stop(self) -> None:
         if self._wrappers is not None:
             self._wrappers.enabled = False
             self._wrappers = None

@@ -24,7 +24,7 @@ from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, in_llm_call, report_internal_error
 from assay.instrumentation.providers import _anthropic_blocks as blocks
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import (
     Endpoint,
     raw_response_kind,
@@ -197,7 +197,7 @@ class _AsyncStreamManagerProxy(_StreamManagerProxy):
         return await self.__wrapped__.__aexit__(*exc_info)
 
 
-class AnthropicInstrumentor(LLMClientInstrumentor):
+class AnthropicInstrumentor(ClientInstrumentor):
     """Spans for the `anthropic` client (0.40 and later)."""
 
     wrappers = AnthropicWrappers

@@ -27,7 +27,7 @@ from assay.instrumentation._streams import StreamAccumulator, SyncStreamProxy
 from assay.instrumentation.providers import _bedrock_bodies as bodies
 from assay.instrumentation.providers import _converse as converse
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 
 _SERVICE = "bedrock-runtime"
 _CONVERSE = "Converse"
@@ -225,7 +225,7 @@ class BedrockWrappers(CallWrappers):
         call.end(attributes)
 
 
-class BedrockInstrumentor(LLMClientInstrumentor):
+class BedrockInstrumentor(ClientInstrumentor):
     """Spans for Amazon Bedrock runtime calls made with boto3 / botocore."""
 
     wrappers = BedrockWrappers

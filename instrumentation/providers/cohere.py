@@ -19,7 +19,7 @@ from assay.instrumentation._streams import ResponseState
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers._call import response_basics
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import Parameters
 
 # chat_stream is a generator function in both clients (async: an async generator function,
@@ -174,7 +174,7 @@ class CohereWrappers(chat.ChatWrappers):
         return get_base_url() if callable(get_base_url) else None
 
 
-class CohereInstrumentor(LLMClientInstrumentor):
+class CohereInstrumentor(ClientInstrumentor):
     """Spans for the `cohere` client's v2 chat, sync and async, plain and streamed."""
 
     wrappers = CohereWrappers

@@ -24,7 +24,7 @@ from assay.instrumentation._streams import ResponseState
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening, response_basics
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import Parameters, request_model, server_attributes
 
 _MODELS = "google.genai.models"
@@ -356,7 +356,7 @@ class GoogleGenAIWrappers(CallWrappers):
         return CallStart(kind, operation, provider, model, attributes, stream)
 
 
-class GoogleGenAIInstrumentor(LLMClientInstrumentor):
+class GoogleGenAIInstrumentor(ClientInstrumentor):
     """Spans for the `google-genai` client's `models.generate_content(_stream)`, sync and async."""
 
     wrappers = GoogleGenAIWrappers

@@ -28,7 +28,7 @@ from assay.instrumentation._streams import StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import server_attributes
 
 _TARGETS = (
@@ -182,7 +182,7 @@ class LiteLLMWrappers(CallWrappers):
         return result
 
 
-class LiteLLMInstrumentor(LLMClientInstrumentor):
+class LiteLLMInstrumentor(ClientInstrumentor):
     """Spans for `litellm.completion` / `litellm.acompletion`; patched when litellm is imported."""
 
     wrappers = LiteLLMWrappers

@@ -18,7 +18,7 @@ from assay.instrumentation._spans import LLMCall
 from assay.instrumentation._streams import StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers._call import CallStart
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import Parameters
 
 _TARGETS = tuple(
@@ -69,7 +69,7 @@ class MistralWrappers(chat.ChatWrappers):
         return details()[0] if callable(details) else None
 
 
-class MistralInstrumentor(LLMClientInstrumentor):
+class MistralInstrumentor(ClientInstrumentor):
     """Spans for the `mistralai` client's chat completions, sync and async, plain and streamed."""
 
     wrappers = MistralWrappers

@@ -22,7 +22,7 @@ from assay.instrumentation._streams import ResponseState, StreamAccumulator
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers._call import CallStart, CallWrappers, opening, response_basics
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import Parameters, server_attributes
 
 _TARGETS = tuple(
@@ -238,7 +238,7 @@ def _request_content(kind: str, args: Any, kwargs: Any) -> msg.Part:
     }
 
 
-class OllamaInstrumentor(LLMClientInstrumentor):
+class OllamaInstrumentor(ClientInstrumentor):
     """Spans for the `ollama` client's chat and generate, sync and async, plain and streamed."""
 
     wrappers = OllamaWrappers

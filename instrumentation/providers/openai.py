@@ -31,7 +31,7 @@ from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers import _openai_responses as responses
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
-from assay.instrumentation.providers._instrumentor import LLMClientInstrumentor, Target
+from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import (
     Endpoint,
     raw_response_kind,
@@ -110,12 +110,17 @@ def _provider_of(host: str, port: int | None) -> str:
     return semconv.PROVIDER_OPENAI
 
 
+def provider_of_server(server: Mapping[str, Any]) -> str:
+    """The provider an OpenAI-compatible endpoint is, from its `server_attributes`."""
+    return _provider_of(
+        str(server.get(semconv.SERVER_ADDRESS, "")), server.get(semconv.SERVER_PORT)
+    )
+
+
 def detect_endpoint(client: Any, base_url: object) -> Endpoint:
     """The provider and server attributes of a client, from its class and base URL."""
     server = server_attributes(base_url)
-    provider = _provider_of(
-        str(server.get(semconv.SERVER_ADDRESS, "")), server.get(semconv.SERVER_PORT)
-    )
+    provider = provider_of_server(server)
     if any(cls.__name__ in _AZURE_CLIENTS for cls in type(client).__mro__):
         provider = semconv.PROVIDER_AZURE_OPENAI
     return Endpoint(base_url, provider, server)
@@ -343,7 +348,7 @@ class OpenAIWrappers(CallWrappers):
         return close
 
 
-class OpenAIInstrumentor(LLMClientInstrumentor):
+class OpenAIInstrumentor(ClientInstrumentor):
     """Spans for the `openai` client (1.40 and later)."""
 
     wrappers = OpenAIWrappers

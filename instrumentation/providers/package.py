@@ -25,6 +25,12 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
     # Messages `create` / `parse` / `stream` (a MessageStream reading `_raw_stream`) and the
     # beta twins.
     "anthropic": ("anthropic >= 0.40",),
+    # What the processor reads (`add_trace_processor`, each span data's `type` and fields, trace
+    # `group_id`, span `error`) is all in the 0.1.0 wheel already; tested on 0.24.
+    "openai-agents": ("openai-agents >= 0.1",),
+    # `ClientSession.call_tool(name, arguments, ...)` returning a `CallToolResult` (`isError`)
+    # in `mcp.client.session` since 1.0.
+    "mcp": ("mcp >= 1.0",),
 }
 
 # What `instrument()` walks: (the client library's import name, "module:Class" of its
@@ -38,4 +44,6 @@ INSTRUMENTORS: tuple[tuple[str, str], ...] = (
     ("mistralai", "assay.instrumentation.providers.mistral:MistralInstrumentor"),
     ("cohere", "assay.instrumentation.providers.cohere:CohereInstrumentor"),
     ("ollama", "assay.instrumentation.providers.ollama:OllamaInstrumentor"),
+    ("agents", "assay.instrumentation.providers.openai_agents:OpenAIAgentsInstrumentor"),
+    ("mcp", "assay.instrumentation.providers.mcp_client:MCPClientInstrumentor"),
 )

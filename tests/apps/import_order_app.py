@@ -114,6 +114,22 @@ def call_litellm() -> None:
         )
 
 
+def call_openai_agents() -> None:
+    import asyncio
+
+    from assay.collector.demo.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        import agents
+        import openai
+
+        agents.set_default_openai_client(
+            openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+        )
+        agent = agents.Agent(name="capitals", model="gpt-4o-mini")
+        asyncio.run(agents.Runner.run(agent, "What is the capital of France?"))
+
+
 # client → (the top-level name the application imports, the call)
 CLIENTS: dict[str, tuple[str, Callable[[], None]]] = {
     "openai": ("openai", call_openai),
@@ -124,6 +140,8 @@ CLIENTS: dict[str, tuple[str, Callable[[], None]]] = {
     "cohere": ("cohere", call_cohere),
     "ollama": ("ollama", call_ollama),
     "litellm": ("litellm", call_litellm),
+    # an agent framework: its workflow and agent spans (no provider) around the client's LLM span
+    "openai-agents": ("agents", call_openai_agents),
 }
 
 

@@ -28,6 +28,7 @@ PROVIDERS = {
     "cohere": sc.PROVIDER_COHERE,
     "ollama": sc.PROVIDER_OLLAMA,
     "litellm": sc.PROVIDER_OPENAI,
+    "openai-agents": sc.PROVIDER_OPENAI,
 }
 
 
@@ -43,4 +44,8 @@ def test_a_client_imported_after_instrument_is_traced(client: str) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["loaded_before"] is False  # instrument() imported no client
-    assert [span["provider"] for span in report["spans"]] == [PROVIDERS[client]], result.stderr
+    if client == "openai-agents":  # the framework's spans come whichever was imported first
+        names = [span["name"] for span in report["spans"]]
+        assert names[-2:] == ["invoke_agent capitals", "invoke_workflow Agent workflow"], names
+    llm_spans = [span for span in report["spans"] if span["provider"] is not None]
+    assert [span["provider"] for span in llm_spans] == [PROVIDERS[client]], result.stderr

@@ -1,0 +1,108 @@
+"""MCP client tool calls: the real `mcp` client and server, connected in-process, as
+`execute_tool` spans."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import agents
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from assay.instrumentation import semconv as sc
+from assay.instrumentation.providers.openai_agents import OpenAIAgentsInstrumentor
+
+server = MCPServer("calculator")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@server.tool()
+def divide(a: int, b: int) -> float:
+    """Divide a by b."""
+    return a / b
+
+
+def call(name: str, arguments: dict[str, Any]) -> Any:
+    async def _call() -> Any:
+        async with Client(server) as client:
+            return await client.call_tool(name, arguments)
+
+    return asyncio.run(_call())
+
+
+def tool_spans(spans: InMemorySpanExporter) -> list[Any]:
+    return [
+        s
+        for s in spans.get_finished_spans()
+        if (s.attributes or {}).get(sc.OPERATION_NAME) == sc.OP_EXECUTE_TOOL
+    ]
+
+
+def test_a_tool_call_is_an_execute_tool_span(spans: InMemorySpanExporter) -> None:
+    call("add", {"a": 2, "b": 3})
+    (span,) = tool_spans(spans)
+    assert span.name == "execute_tool add"
+    assert span.attributes[sc.TOOL_NAME] == "add"
+    assert span.attributes[sc.TOOL_TYPE] == sc.TOOL_TYPE_EXTENSION
+    assert span.attributes[sc.MCP_METHOD_NAME] == sc.MCP_METHOD_TOOLS_CALL
+    assert json.loads(str(span.attributes[sc.TOOL_CALL_ARGUMENTS])) == {"a": 2, "b": 3}
+    assert json.loads(str(span.attributes[sc.TOOL_CALL_RESULT])) == {"result": 5}
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_an_error_result_is_an_error_span(spans: InMemorySpanExporter) -> None:
+    result = call("divide", {"a": 1, "b": 0})
+    assert result.is_error  # the call itself succeeded: the server answered with an error
+    (span,) = tool_spans(spans)
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[sc.ERROR_TYPE] == "tool_error"
+    assert "divide" in str(span.attributes[sc.TOOL_CALL_RESULT])
+
+
+def test_content_capture_off_keeps_arguments_and_results_off(
+    instrument_with: Callable[..., TracerProvider], span_exporter: InMemorySpanExporter
+) -> None:
+    instrument_with(capture_content=False)
+    call("add", {"a": 2, "b": 3})
+    (span,) = tool_spans(span_exporter)
+    assert sc.TOOL_CALL_ARGUMENTS not in (span.attributes or {})
+    assert sc.TOOL_CALL_RESULT not in (span.attributes or {})
+
+
+def test_inside_an_agent_frameworks_span_of_the_same_tool_one_span(
+    spans: InMemorySpanExporter,
+) -> None:
+    """The Agents SDK runs an MCP server's tool inside its function span: one tool span."""
+    agents.set_trace_processors([OpenAIAgentsInstrumentor().processor])
+
+    async def _run() -> None:
+        async with Client(server) as client:
+            with agents.trace("mcp workflow"), agents.function_span("add", input='{"a":1}'):
+                await client.call_tool("add", {"a": 1, "b": 1})
+
+    asyncio.run(_run())
+    (span,) = tool_spans(spans)
+    assert span.attributes[sc.TOOL_TYPE] == sc.TOOL_TYPE_FUNCTION  # the SDK's span
+    assert span.attributes[sc.MCP_METHOD_NAME] == sc.MCP_METHOD_TOOLS_CALL  # MCP's details
+
+
+def test_uninstrument_stops_the_spans(
+    instrument_with: Callable[..., TracerProvider], span_exporter: InMemorySpanExporter
+) -> None:
+    from assay.instrumentation import uninstrument
+
+    instrument_with()
+    uninstrument()
+    call("add", {"a": 2, "b": 3})
+    assert tool_spans(span_exporter) == []
