@@ -1,8 +1,9 @@
 """UI list benchmark: keyset pages of the calls list on millions of rows (embedded store).
 
 Fills `llm_calls` with synthetic calls spread over 30 days (ClickHouse generates them), then
-times the list queries the UI runs: the first page, a page deep in the past (by cursor, the
-way "older" links go), filtered pages, a free-text search, and the OFFSET query it replaces.
+times the list queries the UI runs: the first page, the totals line above it, a page deep in
+the past (by cursor, the way "older" links go), filtered pages, a free-text search, and the
+OFFSET query it replaces.
 Run: `.venv/bin/python bench/ui_paging.py [--rows 2000000]`.
 """
 
@@ -19,7 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assay.collector.records.calls import CallFilters, Cursor, filter_choices, list_calls
+from assay.collector.records.calls import (
+    CallFilters,
+    Cursor,
+    call_totals,
+    filter_choices,
+    list_calls,
+)
 from assay.collector.store.embedded import EmbeddedStore
 
 DAYS = 30
@@ -105,6 +112,14 @@ def main() -> None:
         ):
             timed(f"first page, {label}", lambda f=filters: list_calls(store, f))  # type: ignore[misc]
         timed("filter drop-down values (every list page)", lambda: filter_choices(store))
+        # The totals line above the list: every call the filter matches, not one page.
+        timed(
+            "totals (count, cost, errors, p95), no filter", lambda: call_totals(store, everything)
+        )
+        timed(
+            "totals, service + model",
+            lambda: call_totals(store, CallFilters(service="search", model="local")),
+        )
         store.close()
 
 

@@ -222,13 +222,68 @@ def list_calls(
     return Page(calls, next_cursor, prev_cursor)
 
 
+# The list's previews: the text of the last prompt message and of the answer, cut short in the
+# store (a page never reads whole prompts, which can be long). One more character than shown
+# tells the page a text was cut.
+PREVIEW_CHARS = 140
+
+
+def _preview_sql(column: str, tool_calls: bool) -> str:
+    """The text of the column's last message that has one (its first text part; with
+    `tool_calls`, a tool call's name counts as text), or the column itself when it is not
+    JSON: the prompt's last question, the answer's text or the tool it calls."""
+    text = "JSONExtractString(m, 'parts', 1, 'content')"
+    older = "JSONExtractString(m, 'content')"  # {"role", "content"} messages
+    named = "JSONExtractString(m, 'parts', 1, 'name')"
+    tool = f"if({named} != '', concat('→ ', {named}, '()'), '')" if tool_calls else "''"
+    one = f"multiIf({text} != '', {text}, {older} != '', {older}, {tool})"
+    found = f"arrayLast(t -> t != '', arrayMap(m -> {one}, JSONExtractArrayRaw({column})))"
+    return f"leftUTF8(if(isValidJSON({column}), {found}, {column}), {PREVIEW_CHARS + 1})"
+
+
+CALL_PREVIEWS = (
+    f"{_preview_sql('input_messages', tool_calls=False)} AS prompt_preview",
+    f"{_preview_sql('output_messages', tool_calls=True)} AS response_preview",
+)
+
+
+@dataclass
+class CallTotals:
+    """What every call matching the filters adds up to."""
+
+    calls: int
+    errors: int
+    cost: float | None  # USD; None when no call has a price
+    unpriced: int  # calls without a cost (an unknown model, a local one)
+    p95_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
+
+
+def call_totals(store: Store, filters: CallFilters) -> CallTotals:
+    """Count, errors, cost and p95 latency of the calls matching `filters` (all of them, not a
+    page: one aggregation over the columns it names)."""
+    clauses, values = filters.where(store.database)
+    sql = (
+        "SELECT count() AS calls, countIf(status = 'error') AS errors,"
+        " sumOrNull(cost_usd) AS cost, countIf(cost_usd IS NULL) AS unpriced,"
+        " quantileOrNull(0.95)(duration_ms) AS p95_ms"
+        f" FROM {store.database}.llm_calls"
+        f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''}"
+    )
+    (row,) = records(store, sql, values)
+    return CallTotals(**row)
+
+
 def calls_by_keys(store: Store, keys: list[tuple[int, str]]) -> list[dict[str, Any]]:
     """The list columns of the calls with these keys, in the keys' order, with their scores."""
     if not keys:
         return []
     database = store.database
     sql = (
-        f"SELECT {', '.join(CALL_LIST_COLUMNS)} FROM {database}.llm_calls"
+        f"SELECT {', '.join((*CALL_LIST_COLUMNS, *CALL_PREVIEWS))} FROM {database}.llm_calls"
         " WHERE timestamp BETWEEN fromUnixTimestamp64Nano({lo:Int64})"
         " AND fromUnixTimestamp64Nano({hi:Int64})"
         " AND span_id IN {spans:Array(String)} LIMIT 1 BY span_id"

@@ -123,10 +123,12 @@ async def calls_page(request: Request) -> Response:
         request, queries.list_calls, filters, before or after, before is None, PAGE_SIZE
     )
     choices = await with_store(request, queries.filter_choices)
+    totals = await with_store(request, queries.call_totals, filters)
     return page(
         request,
         "calls.html",
         calls=result.calls,
+        totals=totals,
         filters=filters,
         choices=choices,
         newer=_query(filters, before=result.prev_cursor.encode()) if result.prev_cursor else None,

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.collector.records.calls import PREVIEW_CHARS
+
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -133,6 +135,22 @@ def plural(value: int, noun: str, nouns: str = "") -> str:
     return f"{value:,} {noun if value == 1 else nouns or noun + 's'}"
 
 
+def preview(text: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A message on one line, cut at `limit` characters with an ellipsis."""
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def percent(value: Any) -> str:
+    """A share in [0, 1] as a percentage: 0 %, 0.4 %, 12 %."""
+    if value is None:
+        return "—"
+    share = value * 100
+    if share == 0 or share >= 10:
+        return f"{share:.0f} %"
+    return f"{share:.1f} %"
+
+
 def score_text(value: Any) -> str:
     return "—" if value is None else f"{value:.2f}"
 
@@ -144,6 +162,8 @@ FILTERS = {
     "count": count,
     "score": score_text,
     "plural": plural,
+    "preview": preview,
+    "percent": percent,
     "pretty_json": pretty_json,
     "role_class": role_class,
 }

@@ -52,6 +52,44 @@ def test_the_list_filters_by_model_text_and_status(
     expect(page.locator("tr.call .status")).to_have_text("error")
 
 
+def test_the_list_previews_each_call_and_adds_up_the_filter(
+    page: Page, collector: RunningCollector, seeded: Seeded
+) -> None:
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    newest = page.locator(f"tr[data-span='{seeded.span_ids[0]}'] td.preview")
+    expect(newest.locator(".in")).to_have_text("Where is my order #1000?")
+    expect(newest.locator(".out")).to_have_text("Order #1000 ships tomorrow.")
+    # A conversation ending in a tool result: its last question, not the tool's JSON.
+    tool = page.locator(f"tr[data-span='{seeded.tool_span}'] td.preview")
+    expect(tool.locator(".in")).to_have_text("What's the weather in Paris?")
+    hostile = page.locator(f"tr[data-span='{seeded.hostile_span}'] td.preview .in")
+    expect(hostile).to_have_text(HOSTILE)  # text, escaped
+    assert page.evaluate("window.__pwned") is None
+
+    totals = page.locator("p.totals")
+    expect(totals).to_contain_text("9 calls")
+    expect(totals).to_contain_text("errors 11 % (1)")  # 1 of 9
+    expect(totals).to_contain_text("p95 latency 800 ms")
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}&status=error")
+    expect(page.locator("p.totals")).to_contain_text("1 call ")
+
+    page.goto(f"{collector.http_url}/calls?service={seeded.service}")
+    for width in (1366, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{wide} px wide at {width}"
+        table = page.evaluate("document.querySelector('table.calls').scrollWidth")
+        room = page.evaluate("document.querySelector('.table-wrap').clientWidth")
+        assert table <= room, f"the table needs {table} px of {room} at {width}"
+        if width == 1366:  # one line each: the time and the model do not wrap
+            for cell in ("td.when a", "td.model span"):
+                lines = page.locator(f"tr.call {cell}").evaluate_all(
+                    "cells => cells.map(c => c.getClientRects().length)"
+                )
+                assert set(lines) == {1}, (cell, lines)
+        screenshot(page, f"calls-{width}")
+
+
 def test_opening_a_call_shows_the_conversation_and_trace(
     page: Page, collector: RunningCollector, seeded: Seeded
 ) -> None:

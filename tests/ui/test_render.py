@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from assay.collector.ui.render import conversation, money, pretty_json
+from assay.collector.ui.render import conversation, money, percent, pretty_json, preview
 
 
 def test_the_conventions_shape_in_order_with_system_instructions_first() -> None:
@@ -53,3 +53,16 @@ def test_numbers_for_people() -> None:
     assert pretty_json('{"a":1}') == '{\n  "a": 1\n}'
     assert pretty_json("just text") == "just text"
     assert (money(None), money(0.00045), money(1.5)) == ("—", "$0.00045", "$1.5000")
+
+
+def test_previews_and_percentages() -> None:
+    assert preview("  Where is\\n my   order?  ".replace("\\n", "\n")) == "Where is my order?"
+    cut = preview("word " * 100, limit=20)
+    assert len(cut) == 20 and cut.endswith("…")
+    assert preview(None) == ""
+    assert (percent(0), percent(0.004), percent(1 / 9), percent(None)) == (
+        "0 %",
+        "0.4 %",
+        "11 %",
+        "—",
+    )
