@@ -9,6 +9,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
+from assay.collector.api.query import in_user_terms
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector
@@ -68,6 +69,43 @@ def test_anything_but_a_read_is_refused(
     response = httpx.post(f"{collector.http_url}/api/query", json={"sql": sql})
     assert response.status_code == 400
     assert fragment in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected", "absent"),
+    [
+        (  # a syntax error points into the person's own text
+            "SELECT count( FROM assay.llm_calls",
+            "ClickHouse cannot parse the query: Syntax error: failed at position 20 (assay)",
+            "formatQuery",
+        ),
+        (  # an unknown column: said without the query as the formatter rewrote it
+            "SELEC model FROM assay.llm_calls",
+            "query failed: Unknown expression identifier `SELEC` (UNKNOWN_IDENTIFIER)",
+            "SELEC AS model",
+        ),
+    ],
+)
+def test_errors_quote_the_users_query_not_a_rewritten_one(
+    collector: RunningCollector, sql: str, expected: str, absent: str
+) -> None:
+    response = httpx.post(f"{collector.http_url}/api/query", json={"sql": sql})
+    error = response.json()["error"]
+    assert response.status_code == 400 and error.startswith(expected), error
+    assert absent not in error and "DB::Exception" not in error and "In scope" not in error
+
+
+def test_a_syntax_error_marks_the_place_in_the_users_text() -> None:
+    error = (
+        "Code: 62. DB::Exception: Syntax error: failed at position 24 (WHERE): WHERE. "
+        "Expected one of: token: In scope SELECT formatQuery('SELECT é\\nFROM t WHERE WHERE')."
+        " (SYNTAX_ERROR)"
+    )
+    assert in_user_terms(error, "SELECT é\nFROM t WHERE WHERE").splitlines() == [
+        "Syntax error: failed at position 24 (WHERE): WHERE. Expected one of: token (SYNTAX_ERROR)",
+        "  FROM t WHERE WHERE",
+        "               ^",
+    ]
 
 
 def test_the_read_session_cannot_write_even_past_the_keyword_check(
