@@ -3,7 +3,7 @@
 `make test-fast` deselects every tier named here; `make test` runs them all. A test lands in a
 tier by an explicit mark (`pytestmark = pytest.mark.integration`) or, for the shared fixtures,
 by using one: the session `collector` makes a test `integration`, the `browser` (and `page`)
-makes it `browser`. A test outside every tier that starts a child process, a collector or a
+makes it `browser`, the session `embedded_store` makes it `store`. A test outside every tier that starts a child process, a collector or a
 Docker container fails, so the fast tier cannot slowly fill up with start-ups again.
 """
 
@@ -24,11 +24,16 @@ TIERS: dict[str, str] = {
     "docker": "needs a Docker engine (ClickHouse server, Grafana, compose); skips without",
     "notebook": "executes a Jupyter notebook in a real kernel",
     "subprocess": "runs a child process (the process-wide SDK set-up, the CLI, the fuzzer)",
+    "store": "opens the embedded ClickHouse engine (chDB) in this process",
 }
 FAST = " and ".join(f"not {name}" for name in TIERS)  # the `-m` expression of `--fast`
 
 # A test that uses one of these fixtures (directly or through another fixture) is in the tier.
-FIXTURE_TIERS: dict[str, str] = {"collector": "integration", "browser": "browser"}
+FIXTURE_TIERS: dict[str, str] = {
+    "collector": "integration",
+    "browser": "browser",
+    "embedded_store": "store",
+}
 
 _running: list[pytest.Item] = []
 _VENV_BIN = Path(sys.executable).parent
