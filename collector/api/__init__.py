@@ -1,5 +1,5 @@
-"""The REST API under `/api`: health, read-only SQL, recent LLM calls, datasets, experiments,
-feedback, prices."""
+"""The REST API under `/api`: health, read-only SQL, recent LLM calls, traces and sessions,
+datasets, experiments, feedback, prices."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from assay.collector.api.feedback import feedback_endpoint
 from assay.collector.api.health import health_endpoint
 from assay.collector.api.prices import load_prices_endpoint, prices_endpoint, recompute_endpoint
 from assay.collector.api.query import query_endpoint
+from assay.collector.api.traces import session_endpoint, trace_endpoint
 
 
 def api_routes() -> list[Route]:
@@ -31,6 +32,8 @@ def api_routes() -> list[Route]:
         Route("/api/calls", calls_endpoint, methods=["GET"]),
         Route("/api/feedback", feedback_endpoint, methods=["POST"]),
         Route("/api/calls/{span_id}", call_endpoint, methods=["GET"]),
+        Route("/api/traces/{trace_id}", trace_endpoint, methods=["GET"]),
+        Route("/api/sessions/{session_id}", session_endpoint, methods=["GET"]),
         Route("/api/datasets", push_dataset_endpoint, methods=["POST"]),
         Route("/api/datasets", list_datasets_endpoint, methods=["GET"]),
         Route("/api/datasets/{name}", get_dataset_endpoint, methods=["GET"]),

@@ -6,42 +6,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.encoding import error_response, json_response, json_rows
-from assay.collector.records.calls import EQUALITY_FILTERS, get_call
+from assay.collector.records.calls import EQUALITY_FILTERS, get_call, parse_time
 from assay.collector.schema import CALL_LIST_COLUMNS
 from assay.collector.store.base import StoreError
 
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000
-# What a DateTime64(9) column holds (nanoseconds in an Int64): a time outside cannot be compared.
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, tzinfo=dt.timezone.utc)
-
-
-def parse_time(value: str, now: dt.datetime) -> dt.datetime:
-    """`15m`, `2h`, `7d` (ago) or an ISO 8601 time (UTC when it has no offset), between 1900
-    and 2262 (what the timestamps hold); ValueError otherwise."""
-    match = _RELATIVE.match(value.strip())
-    try:
-        if match:
-            moment = now - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        else:
-            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except OverflowError:
-        moment = EARLIEST - dt.timedelta(days=1)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    if not EARLIEST <= moment <= LATEST:
-        raise ValueError(f"{value!r} is out of range (1900-01-01 to 2262-04-11)")
-    return moment
 
 
 def _clamped_int(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:

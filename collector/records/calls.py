@@ -4,6 +4,7 @@ trace and its scores."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -28,6 +29,31 @@ EQUALITY_FILTERS = {
     "prompt_version": "prompt_version",
     "trace_id": "trace_id",
 }
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# What a DateTime64(9) column holds (nanoseconds in an Int64): a time outside cannot be compared.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, tzinfo=dt.timezone.utc)
+
+
+def parse_time(value: str, now: dt.datetime) -> dt.datetime:
+    """`15m`, `2h`, `7d` (ago) or an ISO 8601 time (UTC when it has no offset), between 1900
+    and 2262 (what the timestamps hold); ValueError otherwise."""
+    match = _RELATIVE.match(value.strip())
+    try:
+        if match:
+            moment = now - dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        else:
+            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except OverflowError:
+        moment = EARLIEST - dt.timedelta(days=1)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"{value!r} is out of range (1900-01-01 to 2262-04-11)")
+    return moment
+
+
 # Calls made by experiment runs (`assay.evaluators.evaluate`) are not production traffic: the
 # list hides them unless asked ("show": all calls, "only": experiment calls alone), or unless
 # it is narrowed to one trace, which is a choice of its own.
@@ -298,6 +324,22 @@ def calls_by_keys(store: Store, keys: list[tuple[int, str]]) -> list[dict[str, A
     return calls
 
 
+# The current scores of a selection of `scores` rows (GROUP BY CURRENT_SCORE_KEY): a person's
+# later grade, or a run judged again, replaces the earlier row (the latest row per key wins,
+# whether or not ClickHouse has merged the replaced rows yet).
+CURRENT_SCORE_KEY = (
+    "trace_id, span_id, name, source, author, experiment_id, dataset_item_id, session_id"
+)
+CURRENT_SCORE_COLUMNS = (
+    f"{CURRENT_SCORE_KEY},"
+    " argMax(value, timestamp) AS value, argMax(label, timestamp) AS label,"
+    " argMax(passed, timestamp) AS passed, argMax(explanation, timestamp) AS explanation,"
+    " max(timestamp) AS at, argMax(evaluator_version, timestamp) AS evaluator_version,"
+    " argMax(cost_usd, timestamp) AS cost_usd, argMax(duration_ms, timestamp) AS duration_ms,"
+    " argMax(error, timestamp) AS error, argMax(direction, timestamp) AS direction"
+)
+
+
 def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The current scores of each call (span id → scores), trace-wide feedback included, and
     for a call an experiment made, the scores its item got in that run (they name the item's
@@ -310,19 +352,11 @@ def scores_for(store: Store, calls: list[dict[str, Any]]) -> dict[str, list[dict
     experiment_traces = [c["trace_id"] for c in calls if c.get("experiment_id")]
     database = store.database
     sql = (
-        "SELECT trace_id, span_id, name, source, author,"
-        " argMax(value, timestamp) AS value, argMax(label, timestamp) AS label,"
-        " argMax(passed, timestamp) AS passed, argMax(explanation, timestamp) AS explanation,"
-        " max(timestamp) AS at, experiment_id, dataset_item_id,"
-        " argMax(evaluator_version, timestamp) AS evaluator_version,"
-        " argMax(cost_usd, timestamp) AS cost_usd, argMax(duration_ms, timestamp) AS duration_ms,"
-        " argMax(error, timestamp) AS error, argMax(direction, timestamp) AS direction"
-        f" FROM {database}.scores"
+        f"SELECT {CURRENT_SCORE_COLUMNS} FROM {database}.scores"
         " WHERE span_id IN {spans:Array(String)}"
         " OR (span_id = '' AND trace_id IN {traces:Array(String)})"
         f" OR (source = '{ScoreSource.EXPERIMENT}' AND trace_id IN {{runs:Array(String)}})"
-        " GROUP BY trace_id, span_id, name, source, author, experiment_id, dataset_item_id"
-        " ORDER BY source, name, at"
+        f" GROUP BY {CURRENT_SCORE_KEY} ORDER BY source, name, at"
     )
     rows = records(
         store,

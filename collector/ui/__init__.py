@@ -9,7 +9,7 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from assay.collector.ui import agreement, compare, experiments, pages
+from assay.collector.ui import agreement, compare, experiments, pages, runs
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -24,6 +24,9 @@ def ui_routes() -> list[BaseRoute]:
         Route("/", pages.calls_page, methods=["GET"]),
         Route("/calls", pages.calls_page, methods=["GET"]),
         Route("/calls/{span_id:str}", pages.call_page, methods=["GET"]),
+        Route("/traces/{trace_id:str}", runs.trace_page, methods=["GET"]),
+        Route("/sessions", runs.sessions_page, methods=["GET"]),
+        Route("/sessions/{session_id:str}", runs.session_page, methods=["GET"]),
         Route("/review", pages.review_page, methods=["GET"]),
         Route("/review/next", pages.review_next, methods=["GET"]),
         Route("/grade", pages.grade, methods=["POST"]),

@@ -1,0 +1,354 @@
+"""Reads of whole runs and conversations for the UI and the API: a trace's spans as a tree with
+their timing, tokens and cost, one span whole, the sessions list and a session's turns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any
+
+from assay.collector.normalize import span_kinds as kinds
+from assay.collector.records.calls import (
+    CURRENT_SCORE_COLUMNS,
+    CURRENT_SCORE_KEY,
+    get_call,
+    records,
+)
+from assay.collector.store.base import Store
+from assay.evaluators.base import EvalInput
+
+# What the waterfall needs of each span: a trace's spans are one range read of trace_spans
+# (ordered by trace id), however many spans it has.
+_SPAN_COLUMNS = (
+    "span_id, parent_span_id, toUnixTimestamp64Nano(start) AS start_ns,"
+    " toUnixTimestamp64Nano(end) AS end_ns, toString(service_name) AS service_name,"
+    " toString(span_name) AS name, toString(kind) AS kind, toString(status) AS status,"
+    " toString(dialect) AS dialect, toString(agent_name) AS agent_name,"
+    " toString(tool_name) AS tool_name, llm, input_tokens, output_tokens, cost_usd, user_id,"
+    " session_id, toString(prompt_name) AS prompt_name, toString(prompt_version) AS prompt_version"
+)
+# A bar is never thinner than this (in % of the trace), so an instant span is still seen.
+MIN_BAR_PCT = 0.15
+SESSIONS_PAGE = 50
+
+
+@dataclass
+class Trace:
+    trace_id: str
+    summary: dict[str, Any]  # the columns of its trace_summary row (`summarize`)
+    spans: list[dict[str, Any]]  # depth-first, children in start order
+    scores: list[dict[str, Any]]  # of the run (level trace) and of its calls
+    duration_ms: float
+
+    def scores_of(self, span_id: str) -> list[dict[str, Any]]:
+        return [s for s in self.scores if s["span_id"] == span_id]
+
+    @property
+    def run_scores(self) -> list[dict[str, Any]]:
+        return [s for s in self.scores if not s["span_id"]]
+
+
+def _as_tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The spans depth-first, each after its parent and its children in start order, with
+    `depth` and `children` set. A span whose parent is not in the trace (not arrived yet, or
+    outside it) is a root of its own."""
+    by_id = {row["span_id"]: row for row in rows}
+    children: dict[str, list[dict[str, Any]]] = {}
+    roots: list[dict[str, Any]] = []
+    for row in sorted(rows, key=lambda r: (r["start_ns"], r["span_id"])):
+        parent = row["parent_span_id"]
+        if parent and parent in by_id and parent != row["span_id"]:
+            children.setdefault(parent, []).append(row)
+        else:
+            roots.append(row)
+    ordered: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    stack = [(root, 0) for root in reversed(roots)]
+    while stack:
+        row, depth = stack.pop()
+        if row["span_id"] in seen:  # a cycle of parent ids: show each span once
+            continue
+        seen.add(row["span_id"])
+        row["depth"] = depth
+        row["children"] = len(children.get(row["span_id"], ()))
+        ordered.append(row)
+        stack.extend((child, depth + 1) for child in reversed(children.get(row["span_id"], ())))
+    ordered.extend(row for row in rows if row["span_id"] not in seen)  # only in a cycle
+    return ordered
+
+
+def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
+    rows = records(
+        store,
+        f"SELECT {_SPAN_COLUMNS} FROM {store.database}.trace_spans"
+        " WHERE trace_id = {trace:String}",
+        {"trace": trace_id},
+    )
+    if not rows:  # stored before trace_spans existed (migration 011): the raw spans
+        rows = records(
+            store,
+            "SELECT SpanId AS span_id, ParentSpanId AS parent_span_id,"
+            " toUnixTimestamp64Nano(Timestamp) AS start_ns,"
+            " toUnixTimestamp64Nano(Timestamp) + Duration AS end_ns,"
+            " toString(ServiceName) AS service_name, toString(SpanName) AS name,"
+            f" '{kinds.SPAN}' AS kind, if(StatusCode = 'Error', 'error', 'ok') AS status,"
+            " '' AS dialect, '' AS agent_name, '' AS tool_name, false AS llm,"
+            " NULL AS input_tokens, NULL AS output_tokens, NULL AS cost_usd, '' AS user_id,"
+            " '' AS session_id, '' AS prompt_name, '' AS prompt_version"
+            f" FROM {store.database}.otel_traces WHERE TraceId = {{trace:String}}",
+            {"trace": trace_id},
+        )
+    return list({row["span_id"]: row for row in rows}.values())  # a span sent twice is one
+
+
+def trace_scores(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
+    """The current scores of these runs and of their calls, oldest first."""
+    if not trace_ids:
+        return []
+    return records(
+        store,
+        f"SELECT {CURRENT_SCORE_COLUMNS} FROM {store.database}.scores"
+        " WHERE trace_id IN {traces:Array(String)}"
+        f" GROUP BY {CURRENT_SCORE_KEY} ORDER BY source, name, at",
+        {"traces": trace_ids},
+    )
+
+
+def summarize(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trace_summary row of a run (migration 011 defines it), from its spans at hand: the
+    trace page has read every span already, and the view would merge the same spans' states
+    again (a third of the page's time on a loaded store). Spans in tree order, roots first."""
+    root = spans[0]
+    llm = [s for s in spans if s["llm"]]
+    priced = [s["cost_usd"] for s in llm if s["cost_usd"] is not None]
+    start = min(s["start_ns"] for s in spans)
+    end = max(s["end_ns"] for s in spans)
+    return {
+        "trace_id": trace_id,
+        "root_span_id": root["span_id"],
+        "root_name": root["name"],
+        "service_name": root["service_name"],
+        "root_kind": root["kind"],
+        "status": root["status"],
+        "has_root": not root["parent_span_id"],
+        "start": dt.datetime.fromtimestamp(start / 1e9, dt.timezone.utc),
+        "end": dt.datetime.fromtimestamp(end / 1e9, dt.timezone.utc),
+        "duration_ms": (end - start) / 1e6,
+        "agent_name": min(
+            ((s["start_ns"], s["agent_name"]) for s in spans if s["agent_name"]),
+            default=(0, ""),
+        )[1],
+        "spans": len(spans),
+        "llm_calls": len(llm),
+        "tool_calls": sum(s["kind"] == kinds.TOOL for s in spans),
+        "errors": sum(s["status"] == "error" for s in spans),
+        "tool_errors": sum(s["kind"] == kinds.TOOL and s["status"] == "error" for s in spans),
+        "input_tokens": sum(s["input_tokens"] or 0 for s in llm),
+        "output_tokens": sum(s["output_tokens"] or 0 for s in llm),
+        "cost_usd": sum(priced) if priced or not llm else None,
+        "unpriced_calls": len(llm) - len(priced),
+        **{
+            name: max((s[name] for s in spans), default="")
+            for name in ("user_id", "session_id", "prompt_name", "prompt_version")
+        },
+        "services": sorted({s["service_name"] for s in spans}),
+    }
+
+
+def get_trace(store: Store, trace_id: str) -> Trace | None:
+    """A trace whole: its summary, every span in tree order with its place on the time line
+    (`offset_ms`, `duration_ms`, `left_pct`, `width_pct`), and its scores; None when no span of
+    it is stored."""
+    # Both reads at once: the store answers each in its own threads.
+    with ThreadPoolExecutor(2) as pool:
+        scores = pool.submit(trace_scores, store, [trace_id])
+        spans = _as_tree(_spans(store, trace_id))
+        if not spans:
+            return None
+        start = min(s["start_ns"] for s in spans)
+        end = max(max(s["end_ns"], s["start_ns"]) for s in spans)
+        total = max(end - start, 1)
+        for span in spans:
+            offset = span["start_ns"] - start
+            length = max(span["end_ns"] - span["start_ns"], 0)
+            span["offset_ms"] = offset / 1e6
+            span["duration_ms"] = length / 1e6
+            span["left_pct"] = min(offset / total * 100, 100 - MIN_BAR_PCT)
+            span["width_pct"] = max(min(length / total * 100, 100 - span["left_pct"]), MIN_BAR_PCT)
+        summary = summarize(trace_id, spans)
+        return Trace(trace_id, summary, spans, scores.result(), total / 1e6)
+
+
+def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, Any]:
+    """One span whole: its attributes, resource, events and status message from otel_traces,
+    and for an LLM call its row (messages), for a tool its call (arguments, result)."""
+    database = store.database
+    at = {"trace": trace_id, "span": span["span_id"], "start": span["start_ns"]}
+    raw = records(
+        store,
+        "SELECT SpanAttributes AS attributes, ResourceAttributes AS resource,"
+        " toString(SpanKind) AS span_kind, StatusCode AS status_code,"
+        " StatusMessage AS status_message, ScopeName AS scope, Events.Timestamp AS event_times,"
+        " Events.Name AS event_names, Events.Attributes AS event_attributes"
+        f" FROM {database}.otel_traces WHERE TraceId = {{trace:String}}"
+        " AND SpanId = {span:String} AND Timestamp = fromUnixTimestamp64Nano({start:Int64})"
+        " LIMIT 1",
+        at,
+    )
+    detail: dict[str, Any] = dict(raw[0]) if raw else {"attributes": {}, "resource": {}}
+    detail["events"] = [
+        {"time": when, "name": name, "attributes": attrs}
+        for when, name, attrs in zip(
+            detail.pop("event_times", []),
+            detail.pop("event_names", []),
+            detail.pop("event_attributes", []),
+            strict=False,
+        )
+    ]
+    detail["call"] = get_call(store, span["span_id"]) if span["llm"] else None
+    detail["tool"] = None
+    if span["kind"] == kinds.TOOL:
+        tools = records(
+            store,
+            "SELECT tool_name, tool_call_id, tool_type, agent_name, arguments, result, status,"
+            " error_type, error_message, duration_ms"
+            f" FROM {database}.tool_calls WHERE trace_id = {{trace:String}}"
+            " AND span_id = {span:String} LIMIT 1",
+            at,
+        )
+        detail["tool"] = tools[0] if tools else None
+    return detail
+
+
+# --- sessions ------------------------------------------------------------------------------------
+@dataclass
+class SessionFilters:
+    """What a person narrowed the sessions list to; all combined with AND. `since` and `until`
+    are times (the API's `parse_time`: `24h`, `7d` or ISO 8601); a session is listed when one
+    of its runs started between them."""
+
+    user_id: str = ""
+    service: str = ""
+    since: str = "7d"
+    until: str = ""
+
+    @classmethod
+    def from_params(cls, params: Any) -> SessionFilters:
+        names = [f.name for f in fields(cls)]
+        return cls(**{k: str(params[k]).strip() for k in names if k in params})
+
+    def query_items(self) -> list[tuple[str, str]]:
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name)]
+
+
+def list_sessions(
+    store: Store,
+    filters: SessionFilters,
+    since: dt.datetime,
+    until: dt.datetime | None,
+    limit: int = SESSIONS_PAGE,
+) -> list[dict[str, Any]]:
+    """The sessions with a run that started in [since, until), the most recently active first:
+    turns (runs), their LLM and tool calls, errors, tokens and cost summed over all their runs,
+    and their session-level scores."""
+    database = store.database
+    clauses = ["session_id != ''", "hour >= toStartOfHour({since:DateTime64(3)})"]
+    values: dict[str, Any] = {"since": since, "limit": limit}
+    if until is not None:
+        clauses.append("hour <= {until:DateTime64(3)} AND start < {until:DateTime64(3)}")
+        values["until"] = until
+    if filters.user_id:
+        clauses.append("user_id = {user:String}")
+        values["user"] = filters.user_id
+    if filters.service:
+        clauses.append("has(services, {service:String})")
+        values["service"] = filters.service
+    # The sessions first (from the partial rows of the time range: cheap), then all of their
+    # runs, those outside the range included.
+    chosen = (
+        f"SELECT session_id FROM {database}.trace_summaries WHERE {' AND '.join(clauses)}"
+        " GROUP BY session_id ORDER BY max(end) DESC LIMIT {limit:UInt32}"
+    )
+    rows = records(
+        store,
+        "SELECT session_id, min(start) AS started, max(end) AS ended, count() AS turns,"
+        " sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(errors) AS errors,"
+        " countIf(status = 'error') AS failed_turns, sum(input_tokens) AS input_tokens,"
+        " sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,"
+        " any(user_id) AS user_id, groupUniqArrayArray(services) AS services,"
+        " argMin(agent_name, start) AS agent_name"
+        f" FROM {database}.trace_summary WHERE trace_id IN (SELECT trace_id FROM"
+        f" {database}.trace_summaries WHERE session_id IN ({chosen}))"
+        " GROUP BY session_id ORDER BY ended DESC",
+        values,
+    )
+    scores = session_scores(store, [row["session_id"] for row in rows])
+    for row in rows:
+        row["scores"] = [s for s in scores if s["session_id"] == row["session_id"]]
+    return rows
+
+
+def session_scores(store: Store, session_ids: list[str]) -> list[dict[str, Any]]:
+    """The current session-level scores of these sessions."""
+    if not session_ids:
+        return []
+    return records(
+        store,
+        f"SELECT {CURRENT_SCORE_COLUMNS} FROM {store.database}.scores"
+        " WHERE level = 'session' AND session_id IN {sessions:Array(String)}"
+        f" GROUP BY {CURRENT_SCORE_KEY} ORDER BY source, name, at",
+        {"sessions": session_ids},
+    )
+
+
+@dataclass
+class Session:
+    session_id: str
+    turns: list[dict[str, Any]]  # its runs in start order, each with `question` and `answer`
+    scores: list[dict[str, Any]]  # of the session
+    run_scores: list[dict[str, Any]]  # of its runs and their calls
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        costs = [t["cost_usd"] for t in self.turns if t["cost_usd"] is not None]
+        return {
+            name: sum(t[name] or 0 for t in self.turns)
+            for name in ("llm_calls", "tool_calls", "errors", "input_tokens", "output_tokens")
+        } | {
+            "cost_usd": sum(costs) if costs else None,
+            "user_id": next((t["user_id"] for t in self.turns if t["user_id"]), ""),
+            "services": sorted({s for t in self.turns for s in t["services"]}),
+            "start": self.turns[0]["start"],
+            "end": max(t["end"] for t in self.turns),
+        }
+
+
+def get_session(store: Store, session_id: str) -> Session | None:
+    """A conversation: its runs in the order they started, each with the question its first
+    LLM call was asked and the answer of its last; None when no run names the session."""
+    database = store.database
+    turns = records(
+        store,
+        f"SELECT * FROM {database}.trace_summary WHERE trace_id IN (SELECT trace_id FROM"
+        f" {database}.trace_summaries WHERE session_id = {{session:String}}) ORDER BY start",
+        {"session": session_id},
+    )
+    if not turns:
+        return None
+    ids = [t["trace_id"] for t in turns]
+    calls = records(
+        store,
+        "SELECT trace_id, span_id, input_messages, output_messages, system_instructions"
+        f" FROM {database}.llm_calls WHERE trace_id IN {{ids:Array(String)}}"
+        " ORDER BY timestamp LIMIT 1 BY span_id",
+        {"ids": ids},
+    )
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for call in calls:
+        by_trace.setdefault(call["trace_id"], []).append(call)
+    for turn in turns:
+        runs = by_trace.get(turn["trace_id"], [])
+        turn["question"] = EvalInput.from_llm_call(runs[0]).question if runs else ""
+        turn["answer"] = EvalInput.from_llm_call(runs[-1]).output if runs else ""
+    return Session(session_id, turns, session_scores(store, [session_id]), trace_scores(store, ids))
