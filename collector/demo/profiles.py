@@ -64,3 +64,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
     },
 }
+# The demo's agent service (agent.py): multi-step runs with tool calls, in conversations.
+AGENT_SERVICE = "travel-agent"
+AGENT_NAME = "trip-planner"
+AGENT_FAILING_TOOL = "book_hotel"  # times out one call in three, and is tried again

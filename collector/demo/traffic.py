@@ -1,4 +1,5 @@
-"""`assay demo`: a fake LLM provider and three instrumented services sending traffic through it."""
+"""`assay demo`: a fake LLM provider, three instrumented services and an agent sending traffic
+through it."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import sys
 import time
 
 from assay.collector.demo.fake_openai import FakeOpenAI
-from assay.collector.demo.profiles import PROFILES
+from assay.collector.demo.profiles import AGENT_SERVICE, PROFILES
+
+_MODULES = {AGENT_SERVICE: "agent"}  # the module a service runs; service.py for the others
 
 
 def run_demo(endpoint: str, calls: int = 200, quiet: bool = False) -> str:
-    """Send about `calls` LLM calls to the collector at `endpoint` (OTLP/gRPC); return a summary."""
-    services = list(PROFILES)
-    per_service = max(1, calls // len(services))
+    """Send about `calls` LLM calls from the three services to the collector at `endpoint`
+    (OTLP/gRPC), and the agent's runs on top (as many calls as one service); return a summary."""
+    per_service = max(1, calls // len(PROFILES))
+    services = [*PROFILES, AGENT_SERVICE]
     started = time.monotonic()
     with FakeOpenAI(latency=0.01) as fake:
         processes = []
@@ -31,7 +35,11 @@ def run_demo(endpoint: str, calls: int = 200, quiet: bool = False) -> str:
             env.pop("OTEL_TRACES_EXPORTER", None)
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "assay.collector.demo.service"],
+                    [
+                        sys.executable,
+                        "-m",
+                        f"assay.collector.demo.{_MODULES.get(service, 'service')}",
+                    ],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL if quiet else None,
@@ -42,6 +50,6 @@ def run_demo(endpoint: str, calls: int = 200, quiet: bool = False) -> str:
         raise RuntimeError(f"a demo service failed (exit codes {codes})")
     seconds = time.monotonic() - started
     return (
-        f"{per_service * len(services)} LLM calls from {len(services)} services "
+        f"about {per_service * len(services)} LLM calls from {len(services)} services "
         f"({', '.join(services)}) in {seconds:.1f}s"
     )

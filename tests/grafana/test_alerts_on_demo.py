@@ -26,7 +26,6 @@ from tests.grafana.panel_queries import panel_queries, resolve_variables
 
 pytestmark = pytest.mark.integration
 
-NO_DEMO_TRAFFIC = {"agents"}
 COMPOSE_SETTINGS = ROOT / "deploy" / "collector" / "assay.yaml"
 DEMO_EXTRAS = ROOT / "deploy" / "demo" / "experiments_and_reviews.py"
 DEMO_CALLS = 300
@@ -71,6 +70,8 @@ def demo_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         assert sent.returncode == 0, sent.stderr
         collector.wait_for_rows("SELECT 1 FROM llm_calls", DEMO_CALLS, timeout=60)
         collector.wait_for_rows("SELECT DISTINCT name FROM scores WHERE source = 'online'", 3)
+        # The agent's runs, judged once complete (run_quiet_period after their last span).
+        collector.wait_for_rows("SELECT DISTINCT name FROM scores WHERE level = 'trace'", 3)
         extras = subprocess.run(
             [sys.executable, str(DEMO_EXTRAS)],
             capture_output=True,
@@ -120,9 +121,7 @@ def test_the_demo_fills_every_dashboard(demo_collector: RunningCollector) -> Non
     start = end - timedelta(hours=1)
     requests = {}
     empty = []
-    # The demo has no agent service yet (#19 item 9): the Agents dashboard is proven on seeded
-    # runs (test_dashboards, test_agents_dashboard) until it has.
-    for panel in (p for p in panel_queries() if p.dashboard not in NO_DEMO_TRAFFIC):
+    for panel in panel_queries():
         if panel.dashboard not in requests:
             requests[panel.dashboard] = resolve_variables(api, panel.dashboard, start, end)
         request = requests[panel.dashboard]

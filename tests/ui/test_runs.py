@@ -1,12 +1,17 @@
 """Whole runs and conversations in a real browser: the trace page's waterfall and span details,
 the sessions list and a session's turns, for agent runs in three dialects (OTel GenAI,
-OpenInference, OpenLLMetry) sent as OTLP."""
+OpenInference, OpenLLMetry) sent as OTLP, and for the demo's agent service, instrumented by
+Assay itself, running against the fake provider."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -15,6 +20,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from playwright.sync_api import Page, expect
 
+from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.collector.demo.profiles import AGENT_FAILING_TOOL, AGENT_NAME
 from tests.collector.agent_traces import (
     ANSWER,
     ARGUMENTS,
@@ -256,3 +263,88 @@ def test_the_api_gives_a_trace_and_a_session(collector: RunningCollector, runs: 
     assert body["turns"][0]["question"] == QUESTION
     missing = httpx.get(f"{collector.http_url}/api/traces/{'0' * 32}")
     assert missing.status_code == 404
+
+
+# --- the demo's agent, instrumented by Assay ---------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_agent(collector: RunningCollector) -> Iterator[str]:
+    """The demo's agent service run against the fake provider, exporting to the collector: its
+    service name, once its runs are stored."""
+    service = f"travel-agent-{uuid.uuid4().hex[:8]}"
+    with FakeOpenAI(latency=0.0) as fake:
+        env = {
+            **os.environ,
+            "OTEL_SERVICE_NAME": service,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.grpc_endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "ASSAY_DEMO_BASE_URL": fake.base_url,
+            "ASSAY_DEMO_CALLS": "40",
+            "ASSAY_DEMO_SEED": "4",  # its runs include a failed book_hotel, tried again
+        }
+        env.pop("OTEL_TRACES_EXPORTER", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "assay.collector.demo.agent"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    collector.wait_for_rows(
+        "SELECT 1 FROM assay.trace_summary WHERE trace_id IN (SELECT trace_id FROM"
+        f" assay.trace_summaries WHERE has(services, '{service}')) AND tool_errors > 0",
+        1,
+    )
+    yield service
+
+
+@pytest.mark.subprocess
+def test_the_demo_agents_run_shows_its_tools_llm_calls_and_the_failed_tool(
+    page: Page, collector: RunningCollector, demo_agent: str
+) -> None:
+    (run,) = collector.query(
+        "SELECT trace_id, llm_calls, tool_calls, spans FROM assay.trace_summary WHERE trace_id IN"
+        f" (SELECT trace_id FROM assay.trace_summaries WHERE has(services, '{demo_agent}'))"
+        " AND tool_errors > 0 ORDER BY start LIMIT 1"
+    )
+    page.goto(f"{collector.http_url}/traces/{run['trace_id']}")
+    expect(page.locator("h1")).to_contain_text(f"invoke_agent {AGENT_NAME}")
+    rows = page.locator("tr.span")
+    expect(rows).to_have_count(int(run["spans"]))
+    kinds = page.locator("tr.span .kind").all_inner_texts()
+    assert kinds[0] == "agent" and depths(page)[0] == 0
+    assert kinds.count("llm") == run["llm_calls"] and kinds.count("tool") == run["tool_calls"]
+    assert set(depths(page)[1:]) == {1}  # every step right under the agent
+    failed = page.locator("tr.span.error td.name a")
+    expect(failed.first).to_have_text(f"execute_tool {AGENT_FAILING_TOOL}")
+    failed.first.click()
+    detail = page.locator("#span")
+    expect(detail.locator("pre.arguments")).to_contain_text('"city"')
+    expect(detail).to_contain_text("ToolTimeout")
+    # The LLM call that asked for the tool: its messages, the tool call among them.
+    page.locator("tr.span.kind-llm td.name a").first.click()
+    expect(detail.locator(".msg.user").first).to_be_visible()
+    expect(detail.locator(".part-title").first).to_contain_text("calls")
+    _fits(page)
+    screenshot(page, "trace-demo-agent")
+
+
+@pytest.mark.subprocess
+def test_the_demo_agents_conversation_shows_every_turn(
+    page: Page, collector: RunningCollector, demo_agent: str
+) -> None:
+    (conversation,) = collector.query(
+        "SELECT session_id, count() AS turns FROM assay.trace_summary WHERE trace_id IN"
+        f" (SELECT trace_id FROM assay.trace_summaries WHERE has(services, '{demo_agent}'))"
+        " GROUP BY session_id ORDER BY turns DESC, session_id LIMIT 1"
+    )
+    assert conversation["turns"] >= 2
+    page.goto(f"{collector.http_url}/sessions?service={demo_agent}")
+    page.locator(f"tr.session[data-session='{conversation['session_id']}'] td.id a").click()
+    turns = page.locator(".turn")
+    expect(turns).to_have_count(int(conversation["turns"]))
+    for n in range(int(conversation["turns"])):
+        expect(turns.nth(n).locator(".msg.user .text")).not_to_be_empty()
+        expect(turns.nth(n).locator(".msg.assistant .text")).not_to_be_empty()
+    _fits(page)
+    screenshot(page, "session-demo-agent")
