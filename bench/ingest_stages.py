@@ -27,7 +27,7 @@ from assay.collector.deadletter import DeadLetter
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.online import OnlineEvaluation
 from assay.collector.normalize.otlp import decode_protobuf
-from assay.collector.pipeline import Pipeline
+from assay.collector.pipeline import Pipeline, tune_gc
 from assay.collector.receivers.intake import take
 from assay.collector.redaction import BUILTIN_PATTERNS
 from assay.collector.service import open_spool
@@ -94,6 +94,7 @@ def run_stages(
     bodies: list[bytes], spans: int, evaluation: bool = True, redaction: bool = True
 ) -> StageRun:
     """Every request through the collector's ingest path in this process, stage by stage."""
+    tune_gc()  # as `assay collector` does: this process stands for the collector's
     with tempfile.TemporaryDirectory() as tmp:
         settings = CollectorSettings(
             storage=Path(tmp) / "data",
@@ -168,6 +169,10 @@ def print_stages(run: StageRun) -> float:
             f"   (insert {with_views / rows * 1e6:.1f} with, {without / rows * 1e6:.1f} without;"
             f" {rows} rows)"
         )
+    print(
+        f"    {'  of which garbage collection':30} {times.gc_cpu / run.spans * 1e6:12.1f}"
+        f"   ({times.gc_runs} collections)"
+    )
     pace = run.spans / total_cpu
     print(f"    {'one process at this CPU cost':30} {pace:12.0f} spans/s")
     return pace

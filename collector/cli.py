@@ -98,6 +98,7 @@ def collector(
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
     from assay.collector.evaluation.config import load_evaluation_config
     from assay.collector.evaluation.rules import RulesError, compile_rules
+    from assay.collector.pipeline import tune_gc
     from assay.collector.service import Endpoints, serve
     from assay.collector.workers import check_workers, run_workers
 
@@ -133,6 +134,7 @@ def collector(
                 target=_demo_then_tell, args=(endpoints, demo_calls, token), daemon=True
             ).start()
 
+    tune_gc()
     try:
         asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))
     except RulesError as exc:  # the evaluation rules, compiled first thing by serve

@@ -3,11 +3,13 @@
 Off unless a benchmark turns it on (`measure()`): then `stage(name)` is a shared no-op context
 manager, and production pays one global read per stage of a request or segment, not per span.
 On, it adds up per stage the wall time (perf_counter) and the process's CPU time (process_time:
-every thread's, so the store's own threads count in an insert) of each pass through it.
+every thread's, so the store's own threads count in an insert) of each pass through it, and
+the CPU time of Python's garbage collections (a part of the stages').
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,6 +23,16 @@ class StageTimes:
     wall: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     passes: dict[str, int] = field(default_factory=dict)
+    gc_cpu: float = 0.0
+    gc_runs: int = 0
+    _gc_started: float = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.process_time()
+        else:
+            self.gc_cpu += time.process_time() - self._gc_started
+            self.gc_runs += 1
 
     @contextmanager
     def time(self, name: str) -> Iterator[None]:
@@ -48,7 +60,9 @@ def measure() -> Iterator[StageTimes]:
     global _times
     times = StageTimes()
     _times = times
+    gc.callbacks.append(times._on_gc)
     try:
         yield times
     finally:
         _times = None
+        gc.callbacks.remove(times._on_gc)

@@ -100,10 +100,12 @@ class ModelPrice:
 
     def per_token_class(self) -> dict[str, float]:
         """USD per 1M tokens of each token class, fallbacks applied."""
-        prices = asdict(self)
+        # getattr, not asdict: asdict deep-copies every field, and the collector prices every
+        # call it stores with this (it was half of normalizing an LLM span).
+        prices = {name: getattr(self, field) for name, field, _ in TOKEN_CLASSES}
         return {
-            name: prices[field] if prices[field] is not None else prices[fallback]
-            for name, field, fallback in TOKEN_CLASSES
+            name: price if price is not None else getattr(self, fallback)
+            for (name, _, fallback), price in zip(TOKEN_CLASSES, prices.values(), strict=True)
         }
 
 

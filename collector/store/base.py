@@ -148,6 +148,9 @@ class ClickHouseStore:
         self.database = database
         # One insert at a time per table, so that what an insert stored can be told apart.
         self._table_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        # Column types by table, from DESCRIBE once (clickhouse-connect otherwise asks before
+        # every insert); forgotten when an insert fails, in case the table changed.
+        self._column_types: dict[str, dict[str, str]] = {}
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
@@ -176,12 +179,14 @@ class ClickHouseStore:
                         f"{self.database}.{table}",
                         columns,
                         column_names=list(column_names),
+                        column_type_names=self._insert_types(table, column_names),
                         column_oriented=True,
                         settings=settings,
                     )
                 with stage("count new rows"):
                     new = self._new_rows(table)
         except Exception as exc:
+            self._column_types.pop(table, None)
             error = DataError if is_data_error(exc) else StoreError
             raise error(f"insert into {table} failed: {exc}") from exc
         sent = len(columns[0])
@@ -197,6 +202,17 @@ class ClickHouseStore:
         with stage("build columns"):
             arguments = insert_arguments(rows)
         return self.insert(*arguments, dedup_token=dedup_token)
+
+    def _insert_types(self, table: str, column_names: Sequence[str]) -> list[str] | None:
+        """The types to encode `column_names` of `table` as (None: clickhouse-connect asks)."""
+        types = self._column_types.get(table)
+        if types is None:
+            result = self._client.query(f"DESCRIBE TABLE {self.database}.{table}")
+            types = {str(row[0]): str(row[1]) for row in result.result_rows}
+            self._column_types[table] = types
+        if not all(name in types for name in column_names):
+            return None
+        return [types[name] for name in column_names]
 
     # How the store tells what an insert stored; both are called with the table's insert lock.
     def _before_insert(self, table: str) -> None:

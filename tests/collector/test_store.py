@@ -211,6 +211,34 @@ def test_a_bad_insert_raises_a_store_error(embedded_store: EmbeddedStore) -> Non
         embedded_store.insert("llm_calls", [["not a time"]], ["timestamp"])
 
 
+def test_inserts_describe_a_table_once_and_again_after_it_changed(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """The column types an insert encodes with are asked for once per table (not before every
+    insert); a column the cached types lack, or an insert that failed, makes them asked again."""
+    table = f"types_{uuid.uuid4().hex[:8]}"
+    db = embedded_store.database
+    embedded_store.command(
+        f"CREATE TABLE {db}.{table} (a LowCardinality(String), m Map(LowCardinality(String), "
+        "String)) ENGINE = MergeTree ORDER BY a"
+    )
+    embedded_store.insert(table, [["x"], [{"k": "v"}]], ["a", "m"])
+    embedded_store.insert(table, [["y"], [{}]], ["a", "m"])
+    assert embedded_store._column_types[table] == {
+        "a": "LowCardinality(String)",
+        "m": "Map(LowCardinality(String), String)",
+    }
+    embedded_store.command(f"ALTER TABLE {db}.{table} ADD COLUMN n UInt8")
+    embedded_store.insert(table, [["z"], [{}], [7]], ["a", "m", "n"])
+    embedded_store.command(f"ALTER TABLE {db}.{table} MODIFY COLUMN n String")
+    with pytest.raises(StoreError):
+        embedded_store.insert(table, [["w"], [{}], [object()]], ["a", "m", "n"])
+    assert table not in embedded_store._column_types
+    embedded_store.insert(table, [["w"], [{}], ["text"]], ["a", "m", "n"])
+    _, rows = embedded_store.query(f"SELECT a, m, n FROM {db}.{table} ORDER BY a")
+    assert rows == [("w", {}, "text"), ("x", {"k": "v"}, ""), ("y", {}, ""), ("z", {}, "7")]
+
+
 def test_split_statements_drops_comments() -> None:
     assert split_statements("-- a comment\nSELECT 1;\n\n-- x\nSELECT 2;") == [
         "SELECT 1",
