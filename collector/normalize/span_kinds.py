@@ -12,7 +12,7 @@ Each dialect module maps its own marks onto these kinds (`KINDS`, read by `span_
     tool        execute_tool                            TOOL               tool
     retriever   retrieval                               RETRIEVER
     reranker                                            RERANKER
-    guardrail                                           GUARDRAIL
+    guardrail   (assay.guardrail.name: Assay's own)     GUARDRAIL
     evaluator                                           EVALUATOR
     span        anything else: HTTP, database, the application's own spans
 """

@@ -19,6 +19,7 @@ from assay.collector.redaction import Redactor
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
 from assay.collector.store.embedded import EmbeddedStore
+from assay.instrumentation import semconv as sc
 from tests.collector.agent_traces import (
     ARGUMENTS,
     RESULT,
@@ -107,6 +108,17 @@ def test_openllmetry_span_kinds_and_keyword_arguments() -> None:
     assert tool.agent_name == run.agent and tool.session_id == ""
     llm = next(span for span in batch.spans if span.llm)
     assert (llm.input_tokens, llm.output_tokens, llm.session_id) == (30, 5, "s-3")
+
+
+def test_a_guardrail_span_of_assays_agent_instrumentation_is_a_guardrail() -> None:
+    """The GenAI conventions have no guardrail operation; Assay's OpenAI Agents SDK spans mark
+    theirs with the guardrail's name."""
+    span = make_span("guardrail no_secrets", {sc.GUARDRAIL_NAME: "no_secrets"})
+    batch = normalize_traces(make_request("svc", span))
+    batch.link()
+    (row,) = batch.spans
+    assert (row.kind, row.dialect) == (kinds.GUARDRAIL, "genai")
+    assert batch.tool_calls == []
 
 
 def test_a_plain_span_is_a_span() -> None:

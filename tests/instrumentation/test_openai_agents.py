@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,15 @@ def only_assay_processor() -> Iterator[None]:
     agents.set_trace_processors([OpenAIAgentsInstrumentor().processor])
     yield
     agents.set_trace_processors([OpenAIAgentsInstrumentor().processor])
+
+
+@pytest.fixture(autouse=True)
+def contexts_restored(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every OTel context made current for an SDK step is restored in the context it was made
+    in (OTel logs an error for a token detached elsewhere)."""
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.context"):
+        yield
+    assert not [r for r in caplog.records if "detach" in r.getMessage()]
 
 
 @pytest.fixture(params=["responses", "chat_completions"])
@@ -224,3 +234,49 @@ def test_an_assay_failure_leaves_the_run_alone(
     llm_calls = by_operation(spans, sc.OP_CHAT)
     assert len(llm_calls) == 2
     assert {s.context.trace_id for s in llm_calls} == {workflow.context.trace_id}
+
+
+def test_a_streamed_run_gives_the_same_spans(spans: InMemorySpanExporter, api: str) -> None:
+    """`run_streamed` runs the agent loop in a task of its own and streams the model's answer."""
+
+    async def streamed() -> str:
+        result = Runner.run_streamed(weather_agent(get_weather), QUESTION)
+        async for _ in result.stream_events():
+            pass
+        return str(result.final_output)
+
+    assert "sunny in" in asyncio.run(streamed())
+    (workflow,) = by_operation(spans, sc.OP_INVOKE_WORKFLOW)
+    (agent,) = by_operation(spans, sc.OP_INVOKE_AGENT)
+    (tool,) = by_operation(spans, sc.OP_EXECUTE_TOOL)
+    llm_calls = by_operation(spans, sc.OP_CHAT)
+    assert len(llm_calls) == 2
+    assert all(s.attributes[sc.REQUEST_STREAM] for s in llm_calls)
+    assert {parent_of(s) for s in [*llm_calls, tool]} == {agent.context.span_id}
+    assert parent_of(agent) == workflow.context.span_id
+
+
+@agents.input_guardrail
+def no_passwords(context: Any, agent: Agent[Any], prompt: Any) -> agents.GuardrailFunctionOutput:
+    return agents.GuardrailFunctionOutput(
+        output_info=None, tripwire_triggered="password" in str(prompt)
+    )
+
+
+@pytest.mark.parametrize("prompt", [QUESTION, "My password is hunter2"])
+def test_a_guardrail_is_a_span_saying_whether_it_tripped(
+    spans: InMemorySpanExporter, api: str, prompt: str
+) -> None:
+    agent = Agent(name="guarded", model=MODEL, input_guardrails=[no_passwords])
+    tripped = prompt != QUESTION
+    if tripped:
+        with pytest.raises(agents.InputGuardrailTripwireTriggered):
+            run(agent, prompt)
+    else:
+        run(agent, prompt)
+    (guardrail,) = [s for s in spans.get_finished_spans() if s.name.startswith("guardrail")]
+    assert guardrail.name == "guardrail no_passwords"
+    assert guardrail.attributes[sc.GUARDRAIL_NAME] == "no_passwords"
+    assert guardrail.attributes[sc.GUARDRAIL_TRIGGERED] is tripped
+    (agent_span,) = by_operation(spans, sc.OP_INVOKE_AGENT)
+    assert parent_of(guardrail) == agent_span.context.span_id

@@ -151,7 +151,10 @@ USER_KEYS = (sc.USER_ID,)
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:
     operation = attrs.get(sc.OPERATION_NAME)
-    return KINDS.get(operation) if isinstance(operation, str) else None
+    if isinstance(operation, str):
+        return KINDS.get(operation)
+    # The conventions name no guardrail operation: Assay's agent instrumentation marks its own.
+    return kinds.GUARDRAIL if sc.GUARDRAIL_NAME in attrs else None
 
 
 def agent_name(attrs: Mapping[str, Any]) -> str:
