@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -111,7 +112,30 @@ def check_run(
     assert got["input_tokens"] == sum(c["input_tokens"] for c in call_rows) > 0
     assert got["output_tokens"] == sum(c["output_tokens"] for c in call_rows) > 0
     assert got["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in call_rows))
+    check_trace_page(collector, trace_id, got, tools)
     return got
+
+
+def check_trace_page(
+    collector: RunningCollector,
+    trace_id: str,
+    summary_row: dict[str, Any],
+    tools: list[tuple[str, str]],
+) -> None:
+    """The trace page's data (`/api/traces/{id}`) is the whole run as one tree, in the summary's
+    terms, and the page itself shows the tools and the agent."""
+    body = httpx.get(f"{collector.http_url}/api/traces/{trace_id}", timeout=30).json()
+    spans = body["spans"]
+    assert len(spans) == summary_row["spans"]
+    assert spans[0]["depth"] == 0 and spans[0]["name"] == summary_row["root_name"]
+    assert all(span["depth"] > 0 for span in spans[1:])  # one root: every other span under it
+    assert [(s["tool_name"], s["status"]) for s in spans if s["kind"] == "tool"] == tools
+    assert sum(s["kind"] in ("llm", "embedding") for s in spans) == summary_row["llm_calls"]
+    assert body["summary"]["tool_errors"] == summary_row["tool_errors"]
+    page = httpx.get(f"{collector.http_url}/traces/{trace_id}", timeout=30)
+    assert page.status_code == 200
+    for name, _ in tools:
+        assert name in page.text
 
 
 # --- OpenAI Agents SDK, instrumented by Assay ---------------------------------------------------
@@ -151,7 +175,7 @@ def test_openai_agents_sdk_with_assay(
     )
 
     async def conversation_turn() -> None:
-        with agents_sdk.trace("weather desk", group_id=f"{service}-conversation"):
+        with agents_sdk.trace("help desk", group_id=f"{service}-conversation"):
             await agents_sdk.Runner.run(agent, QUESTION)
 
     asyncio.run(conversation_turn())
@@ -160,7 +184,7 @@ def test_openai_agents_sdk_with_assay(
     got = check_run(
         collector, service, agent="forecaster", tools=[(tool.__name__, status)], llm_calls=2
     )
-    assert got["root_name"] == "invoke_workflow weather desk"
+    assert got["root_name"] == "invoke_workflow help desk"
     assert got["root_kind"] == "workflow"
     assert got["session_id"] == f"{service}-conversation"
 
