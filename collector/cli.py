@@ -18,6 +18,7 @@ from rich.table import Table
 
 from assay.collector.cli_grafana import grafana
 from assay.collector.settings import load_settings
+from assay.evaluators.formatting import number
 
 DEFAULT_URL = "http://localhost:4318"
 err = Console(stderr=True)
@@ -256,7 +257,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return number(value, significant=6)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)

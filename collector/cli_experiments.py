@@ -15,6 +15,7 @@ from rich.table import Table
 
 from assay.collector.cli_output import format_option, print_json, print_rows, stdout_console
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
+from assay.evaluators.formatting import money, when
 
 if TYPE_CHECKING:
     from assay.evaluators.results import ExperimentResult
@@ -35,10 +36,13 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 
 def _when(value: Any) -> str:
+    """The API's ISO time (UTC when it names no zone) as people read it, zone included."""
     if not value:
         return ""
-    text = str(value).replace("T", " ")
-    return text[:19]
+    try:
+        return when(dt.datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 @click.group("experiments")
@@ -79,7 +83,7 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
                 str(run["item_count"]) + (f" ({repetitions}×)" if repetitions > 1 else ""),
                 run["status"],
                 run.get("verdict") or "–",
-                means + (f" · ${cost:.4f}" if cost is not None else ""),
+                means + (f" · {money(cost)}" if cost is not None else ""),
             ]
         )
     print_rows(columns, rows, fmt)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER
+from assay.evaluators.formatting import money
 
 if TYPE_CHECKING:
     import pandas
@@ -352,7 +353,7 @@ class Comparison:
             return (t.input_tokens or 0) + (t.output_tokens or 0)
 
         return [
-            ("cost", _usd(a.cost_usd), _usd(b.cost_usd)),
+            ("cost", money(a.cost_usd), money(b.cost_usd)),
             ("tokens", _count(tokens(a)), _count(tokens(b))),
             ("latency p50 ms", _num(a.latency_p50_ms, 1), _num(b.latency_p50_ms, 1)),
             ("latency p95 ms", _num(a.latency_p95_ms, 1), _num(b.latency_p95_ms, 1)),
@@ -516,10 +517,6 @@ class Comparison:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _usd(value: float | None) -> str:
-    return "–" if value is None else f"${value:.4f}"
 
 
 def _count(value: int | None) -> str:

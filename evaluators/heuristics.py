@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from assay.evaluators.base import EvalInput, FunctionEvaluator, Score
+from assay.evaluators.formatting import duration_ms, money
 from assay.evaluators.pii import PII_KINDS, pii_findings
 from assay.evaluators.registry import preset, renamed
 from assay.evaluators.similarity import (
@@ -637,7 +638,7 @@ def pii(
 # --- budgets ----------------------------------------------------------------------------------
 
 
-def _budget(spent: float, budget: float, unit: str) -> Score:
+def _budget(spent: float, budget: float, write: Callable[[Any], str]) -> Score:
     within = spent <= budget
     return Score(
         # Within: 1. Over: the share of the call the budget would have paid for, so the
@@ -645,7 +646,7 @@ def _budget(spent: float, budget: float, unit: str) -> Score:
         value=1.0 if within else budget / spent,
         label="within_budget" if within else "over_budget",
         passed=within,
-        explanation=f"{spent:g} {unit} of {budget:g}",
+        explanation=f"{write(spent)} of {write(budget)}",
     )
 
 
@@ -658,7 +659,7 @@ def latency_budget(ms: float, *, name: str = "latency_budget") -> FunctionEvalua
     def run(data: EvalInput) -> Score:
         if data.duration_ms is None:
             raise ValueError("the input has no duration_ms")
-        return _budget(data.duration_ms, ms, "ms")
+        return _budget(data.duration_ms, ms, duration_ms)
 
     return _figures_only(
         _make(run, name, description="the call's latency is within a budget", ms=ms)
@@ -677,7 +678,7 @@ def cost_budget(usd: float, *, name: str = "cost_budget") -> FunctionEvaluator:
     def run(data: EvalInput) -> Score:
         if data.cost_usd is None:
             raise ValueError("the call's cost is unknown (no price for its model)")
-        return _budget(data.cost_usd, usd, "USD")
+        return _budget(data.cost_usd, usd, money)
 
     return _figures_only(
         _make(run, name, description="the call's cost is within a budget", usd=usd)

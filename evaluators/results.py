@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER, Score
+from assay.evaluators.formatting import money
 
 if TYPE_CHECKING:
     import pandas
@@ -436,7 +437,7 @@ class ExperimentResult:
         duration = (
             f" in {self.ended_at - self.started_at:.1f}s" if self.ended_at is not None else ""
         )
-        cost = f" · ${task.cost_usd:.4f}" if task.cost_usd is not None else ""
+        cost = f" · {money(task.cost_usd)}" if task.cost_usd is not None else ""
         tokens = (
             f" · {(task.input_tokens or 0) + (task.output_tokens or 0)} tokens"
             if task.input_tokens is not None or task.output_tokens is not None

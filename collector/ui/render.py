@@ -1,16 +1,17 @@
-"""Turning stored values into what a page shows: conversations, pretty JSON, numbers.
+"""Turning stored values into what a page shows: conversations, pretty JSON, and the filters
+that write numbers, money, durations and times (as `assay.evaluators.formatting` writes them).
 
 Nothing here produces HTML: templates do, with autoescaping, because prompt and response text
 is written by whoever talks to the model."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from assay.collector.records.calls import PREVIEW_CHARS
+from assay.evaluators.formatting import count, duration_ms, money, percent, value, when, yes_no
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
@@ -108,28 +109,6 @@ def role_class(role: str) -> str:
     return role if role in ROLES else "other"
 
 
-def when(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return "" if value is None else str(value)
-
-
-def money(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"${value:.6f}".rstrip("0").rstrip(".") if value < 0.01 else f"${value:.4f}"
-
-
-def millis(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
-
-
-def count(value: Any) -> str:
-    return "—" if value is None else f"{value:,}"
-
-
 def plural(value: int, noun: str, nouns: str = "") -> str:
     """'1 item', '3 items', '1,000 items': the count and the noun agreeing with it."""
     return f"{value:,} {noun if value == 1 else nouns or noun + 's'}"
@@ -139,16 +118,6 @@ def preview(text: Any, limit: int = PREVIEW_CHARS) -> str:
     """A message on one line, cut at `limit` characters with an ellipsis."""
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def percent(value: Any) -> str:
-    """A share in [0, 1] as a percentage: 0 %, 0.4 %, 12 %."""
-    if value is None:
-        return "—"
-    share = value * 100
-    if share == 0 or share >= 10:
-        return f"{share:.0f} %"
-    return f"{share:.1f} %"
 
 
 def score_text(value: Any) -> str:
@@ -204,7 +173,9 @@ def waterfall(spans: list[dict[str, Any]], chosen: str) -> list[WaterfallRow]:
 FILTERS = {
     "when": when,
     "money": money,
-    "millis": millis,
+    "millis": duration_ms,
+    "value": value,
+    "yes_no": yes_no,
     "count": count,
     "score": score_text,
     "plural": plural,

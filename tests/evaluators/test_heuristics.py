@@ -509,7 +509,7 @@ def test_latency_budget() -> None:
     assert (within.value, within.passed, within.label) == (1.0, True, "within_budget")
     over = score(budget, "", duration_ms=4000)
     assert (over.value, over.passed, over.label) == (0.5, False, "over_budget")
-    assert over.explanation == "4000 ms of 2000"
+    assert over.explanation == "4.00 s of 2.00 s"
     assert score(budget, "").error == "ValueError: the input has no duration_ms"
     with pytest.raises(ValueError):
         latency_budget(ms=0)

@@ -1,0 +1,116 @@
+"""Numbers, money, durations, times and booleans as people read them: one way for the UI, the CLI
+and the notebook displays alike.
+
+Every function takes None (an unknown value) and answers "—". No scientific notation: a cost
+of 8e-08 USD is "$0.00000008", never "$0" or "$8e-08".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+__all__ = ["count", "duration_ms", "money", "number", "percent", "value", "when", "yes_no"]
+
+UNKNOWN = "—"
+
+
+def _decimals_for(magnitude: float, significant: int) -> int:
+    """Decimal places that show `significant` digits of a number below 1."""
+    return max(0, significant - 1 - math.floor(math.log10(magnitude)))
+
+
+def _plain(number: float, decimals: int) -> str:
+    text = f"{number:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def number(value: Any, significant: int = 4) -> str:
+    """A number in plain notation: integers whole, others to `significant` digits (at least
+    the two after the point that amounts usually need), tiny ones without an exponent."""
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1:
+        whole_digits = len(str(int(magnitude)))
+        return _plain(value, max(2, significant - whole_digits))
+    return _plain(value, min(20, _decimals_for(magnitude, significant)))
+
+
+def money(value: Any) -> str:
+    """US dollars: four decimals from a cent up ($1.5000), two significant digits below it
+    ($0.00045, $0.00000008), "$0" for nothing at all."""
+    if value is None:
+        return UNKNOWN
+    if value == 0:
+        return "$0"
+    if abs(value) >= 0.01:
+        return f"${value:.4f}"
+    return "$" + _plain(value, min(20, _decimals_for(abs(value), 2)))
+
+
+def duration_ms(value: Any) -> str:
+    """Milliseconds: "0.42 ms", "67.3 ms", "672 ms", then seconds ("1.20 s") and minutes."""
+    if value is None:
+        return UNKNOWN
+    if value >= 60_000:
+        minutes, seconds = divmod(value / 1000, 60)
+        return f"{minutes:.0f} min {seconds:.0f} s"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    if value >= 100 or value == 0:
+        return f"{value:.0f} ms"
+    if value >= 1:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def count(value: Any) -> str:
+    """A whole number with thousands separated: 1,234,567."""
+    return UNKNOWN if value is None else f"{value:,}"
+
+
+def percent(value: Any) -> str:
+    """A share in [0, 1] as a percentage: 0 %, 0.4 %, 12 %."""
+    if value is None:
+        return UNKNOWN
+    share = value * 100
+    if share == 0 or share >= 10:
+        return f"{share:.0f} %"
+    return f"{share:.1f} %"
+
+
+def when(value: Any) -> str:
+    """A moment in UTC, to the second, saying so: 2026-12-03 14:20:38 UTC. Naive datetimes are
+    UTC already (the store's columns are)."""
+    if value is None or value == "":
+        return UNKNOWN
+    if not isinstance(value, dt.datetime):
+        return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def yes_no(value: Any) -> str:
+    return UNKNOWN if value is None else ("yes" if value else "no")
+
+
+def value(item: Any) -> str:
+    """Any stored value for reading: booleans yes/no, numbers plain, times in UTC."""
+    if item is None or isinstance(item, bool):
+        return yes_no(item)
+    if isinstance(item, (int, float)):
+        return number(item)
+    if isinstance(item, dt.datetime):
+        return when(item)
+    return str(item)
