@@ -130,7 +130,8 @@ def check_trace_page(
     assert spans[0]["depth"] == 0 and spans[0]["name"] == summary_row["root_name"]
     assert all(span["depth"] > 0 for span in spans[1:])  # one root: every other span under it
     assert [(s["tool_name"], s["status"]) for s in spans if s["kind"] == "tool"] == tools
-    assert sum(s["kind"] in ("llm", "embedding") for s in spans) == summary_row["llm_calls"]
+    # Spans with an LLM call row: a framework's LLM span and the client's inside it are one call.
+    assert sum(bool(s["llm"]) for s in spans) == summary_row["llm_calls"]
     assert body["summary"]["tool_errors"] == summary_row["tool_errors"]
     page = httpx.get(f"{collector.http_url}/traces/{trace_id}", timeout=30)
     assert page.status_code == 200
@@ -192,6 +193,14 @@ def test_openai_agents_sdk_with_assay(
 # --- LangGraph, instrumented by OpenInference ---------------------------------------------------
 
 
+# A known fault, listed so that its fix shows.
+DOUBLE_UNDER_OPENINFERENCE = (
+    "OpenInference's LangChain spans are never made current (on purpose, see its _tracer.py), so"
+    " the openai client's span starts a trace of its own, and OpenInference's LLM span records no"
+    " response id to fold the two by: each model call gets two llm_calls rows"
+)
+
+
 @pytest.fixture
 def langchain_instrumented(tracer_provider: TracerProvider) -> Iterator[None]:
     instrumentation = pytest.importorskip("openinference.instrumentation.langchain")
@@ -202,16 +211,32 @@ def langchain_instrumented(tracer_provider: TracerProvider) -> Iterator[None]:
     instrumentor.uninstrument()
 
 
+@pytest.fixture(params=[False, True], ids=["alone", "with-assay"])
+def assay_too(request: pytest.FixtureRequest, tracer_provider: TracerProvider) -> Iterator[bool]:
+    """Assay's own client instrumentation on as well (the one-line import in the same service):
+    the framework's LLM span and the client's are one call, one `llm_calls` row."""
+    uninstrument()
+    if request.param:
+        instrument(tracer_provider=tracer_provider)
+    yield request.param
+    uninstrument()
+
+
 def test_langgraph_with_openinference(
     collector: RunningCollector,
     service: str,
     fake: FakeOpenAI,
     tracer_provider: TracerProvider,
     langchain_instrumented: None,
+    assay_too: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
     from langchain_core.tools import tool
     from langchain_openai import ChatOpenAI
     from langgraph.prebuilt import create_react_agent
+
+    if assay_too:  # strict: a fix must not pass unnoticed
+        request.applymarker(pytest.mark.xfail(strict=True, reason=DOUBLE_UNDER_OPENINFERENCE))
 
     llm = ChatOpenAI(model=MODEL, base_url=fake.base_url, api_key="test-key", max_retries=0)
     graph = create_react_agent(llm, [tool(weather)], name="forecaster")
@@ -235,6 +260,7 @@ def test_pydantic_ai_with_its_own_spans(
     fake: FakeOpenAI,
     tracer_provider: TracerProvider,
     tool: Any,
+    assay_too: bool,
 ) -> None:
     pytest.importorskip("pydantic_ai")
     from pydantic_ai import Agent
