@@ -9,12 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from assay.collector.normalize import span_kinds as kinds
-from assay.collector.records.calls import (
-    CURRENT_SCORE_COLUMNS,
-    CURRENT_SCORE_KEY,
-    get_call,
-    records,
-)
+from assay.collector.records.calls import CURRENT_SCORE_COLUMNS, CURRENT_SCORE_KEY, records
 from assay.collector.store.base import Store
 from assay.evaluators.base import EvalInput
 
@@ -31,6 +26,7 @@ _SPAN_COLUMNS = (
 # A bar is never thinner than this (in % of the trace), so an instant span is still seen.
 MIN_BAR_PCT = 0.15
 SESSIONS_PAGE = 50
+SESSION_WINDOWS = (dt.timedelta(hours=1), dt.timedelta(days=1))  # then the whole range
 
 
 @dataclass
@@ -100,6 +96,43 @@ def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
             {"trace": trace_id},
         )
     return list({row["span_id"]: row for row in rows}.values())  # a span sent twice is one
+
+
+def run_summaries(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
+    """The summaries of these runs (`summarize`), in the order they started: one range read of
+    trace_spans per run, where the trace_summary view reads every partial row whose granule
+    the runs share (seconds for runs spread over a week)."""
+    if not trace_ids:
+        return []
+    rows = records(
+        store,
+        f"SELECT trace_id, {_SPAN_COLUMNS} FROM {store.database}.trace_spans"
+        " WHERE trace_id IN {ids:Array(String)}",
+        {"ids": trace_ids},
+    )
+    by_trace: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_trace.setdefault(row.pop("trace_id"), {})[row["span_id"]] = row
+    found = [summarize(trace, _as_tree(list(spans.values()))) for trace, spans in by_trace.items()]
+    return sorted(found, key=lambda run: (run["start"], run["trace_id"]))
+
+
+def session_totals(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """A conversation's figures from its runs' summaries (in start order)."""
+    costs = [t["cost_usd"] for t in turns if t["cost_usd"] is not None]
+    return {
+        name: sum(t[name] or 0 for t in turns)
+        for name in ("llm_calls", "tool_calls", "errors", "input_tokens", "output_tokens")
+    } | {
+        "turns": len(turns),
+        "failed_turns": sum(t["status"] == "error" for t in turns),
+        "cost_usd": sum(costs) if costs else None,
+        "user_id": next((t["user_id"] for t in turns if t["user_id"]), ""),
+        "services": sorted({s for t in turns for s in t["services"]}),
+        "agent_name": next((t["agent_name"] for t in turns if t["agent_name"]), ""),
+        "start": turns[0]["start"],
+        "end": max(t["end"] for t in turns),
+    }
 
 
 def trace_scores(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
@@ -206,7 +239,18 @@ def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, 
             strict=False,
         )
     ]
-    detail["call"] = get_call(store, span["span_id"]) if span["llm"] else None
+    detail["call"] = None
+    if span["llm"]:  # its messages (the rest of the call is on its own page)
+        calls = records(
+            store,
+            "SELECT system_instructions, input_messages, output_messages"
+            f" FROM {database}.llm_calls WHERE span_id = {{span:String}}"
+            # its time, within a minute: the partitions of that day alone
+            " AND timestamp BETWEEN fromUnixTimestamp64Nano({start:Int64} - 60000000000)"
+            " AND fromUnixTimestamp64Nano({end:Int64} + 60000000000) LIMIT 1",
+            {**at, "end": span["end_ns"]},
+        )
+        detail["call"] = calls[0] if calls else None
     detail["tool"] = None
     if span["kind"] == kinds.TOOL:
         tools = records(
@@ -242,6 +286,42 @@ class SessionFilters:
         return [(f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name)]
 
 
+def _recent_sessions(
+    store: Store,
+    clauses: list[str],
+    values: dict[str, Any],
+    since: dt.datetime,
+    until: dt.datetime | None,
+    limit: int,
+) -> list[str]:
+    """The `limit` most recently active sessions with a run in [since, until), from the partial
+    summaries (cheap columns only). Windows grow back from `until` (or now): the newest sessions
+    are those active in the last hour, when there are `limit` of them, and a short window reads
+    a few parts however long the range."""
+    end = until or dt.datetime.now(dt.timezone.utc)
+    for window in (*SESSION_WINDOWS, None):
+        start = since if window is None else max(since, end - window)
+        _, rows = store.query(
+            f"SELECT session_id FROM {store.database}.trace_summaries"
+            f" WHERE {' AND '.join(clauses)} AND hour >= toStartOfHour({{from:DateTime64(3)}})"
+            " GROUP BY session_id ORDER BY max(end) DESC LIMIT {limit:UInt32}",
+            {**values, "from": start, "limit": limit},
+        )
+        if len(rows) >= limit or start == since:
+            return [row[0] for row in rows]
+    return []
+
+
+def _runs_of(store: Store, session_ids: list[str]) -> dict[str, str]:
+    """Every run of these sessions: trace id → session id."""
+    _, rows = store.query(
+        f"SELECT DISTINCT trace_id, session_id FROM {store.database}.trace_summaries"
+        " WHERE session_id IN {sessions:Array(String)}",
+        {"sessions": session_ids},
+    )
+    return {row[0]: row[1] for row in rows}
+
+
 def list_sessions(
     store: Store,
     filters: SessionFilters,
@@ -250,11 +330,10 @@ def list_sessions(
     limit: int = SESSIONS_PAGE,
 ) -> list[dict[str, Any]]:
     """The sessions with a run that started in [since, until), the most recently active first:
-    turns (runs), their LLM and tool calls, errors, tokens and cost summed over all their runs,
-    and their session-level scores."""
-    database = store.database
-    clauses = ["session_id != ''", "hour >= toStartOfHour({since:DateTime64(3)})"]
-    values: dict[str, Any] = {"since": since, "limit": limit}
+    turns (runs), their LLM and tool calls, errors, tokens and cost summed over all their runs
+    (those outside the range too), and their session-level scores."""
+    clauses = ["session_id != ''"]
+    values: dict[str, Any] = {}
     if until is not None:
         clauses.append("hour <= {until:DateTime64(3)} AND start < {until:DateTime64(3)}")
         values["until"] = until
@@ -264,25 +343,17 @@ def list_sessions(
     if filters.service:
         clauses.append("has(services, {service:String})")
         values["service"] = filters.service
-    # The sessions first (from the partial rows of the time range: cheap), then all of their
-    # runs, those outside the range included.
-    chosen = (
-        f"SELECT session_id FROM {database}.trace_summaries WHERE {' AND '.join(clauses)}"
-        " GROUP BY session_id ORDER BY max(end) DESC LIMIT {limit:UInt32}"
-    )
-    rows = records(
-        store,
-        "SELECT session_id, min(start) AS started, max(end) AS ended, count() AS turns,"
-        " sum(llm_calls) AS llm_calls, sum(tool_calls) AS tool_calls, sum(errors) AS errors,"
-        " countIf(status = 'error') AS failed_turns, sum(input_tokens) AS input_tokens,"
-        " sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd,"
-        " any(user_id) AS user_id, groupUniqArrayArray(services) AS services,"
-        " argMin(agent_name, start) AS agent_name"
-        f" FROM {database}.trace_summary WHERE trace_id IN (SELECT trace_id FROM"
-        f" {database}.trace_summaries WHERE session_id IN ({chosen}))"
-        " GROUP BY session_id ORDER BY ended DESC",
-        values,
-    )
+    chosen = _recent_sessions(store, clauses, values, since, until, limit)
+    runs = _runs_of(store, chosen)
+    turns: dict[str, list[dict[str, Any]]] = {}
+    for run in run_summaries(store, list(runs)):
+        turns.setdefault(runs[run["trace_id"]], []).append(run)
+    rows = [
+        {"session_id": session, **session_totals(turns[session])}
+        for session in chosen
+        if session in turns
+    ]
+    rows.sort(key=lambda row: row["end"], reverse=True)
     scores = session_scores(store, [row["session_id"] for row in rows])
     for row in rows:
         row["scores"] = [s for s in scores if s["session_id"] == row["session_id"]]
@@ -311,29 +382,14 @@ class Session:
 
     @property
     def totals(self) -> dict[str, Any]:
-        costs = [t["cost_usd"] for t in self.turns if t["cost_usd"] is not None]
-        return {
-            name: sum(t[name] or 0 for t in self.turns)
-            for name in ("llm_calls", "tool_calls", "errors", "input_tokens", "output_tokens")
-        } | {
-            "cost_usd": sum(costs) if costs else None,
-            "user_id": next((t["user_id"] for t in self.turns if t["user_id"]), ""),
-            "services": sorted({s for t in self.turns for s in t["services"]}),
-            "start": self.turns[0]["start"],
-            "end": max(t["end"] for t in self.turns),
-        }
+        return session_totals(self.turns)
 
 
 def get_session(store: Store, session_id: str) -> Session | None:
     """A conversation: its runs in the order they started, each with the question its first
     LLM call was asked and the answer of its last; None when no run names the session."""
     database = store.database
-    turns = records(
-        store,
-        f"SELECT * FROM {database}.trace_summary WHERE trace_id IN (SELECT trace_id FROM"
-        f" {database}.trace_summaries WHERE session_id = {{session:String}}) ORDER BY start",
-        {"session": session_id},
-    )
+    turns = run_summaries(store, list(_runs_of(store, [session_id])))
     if not turns:
         return None
     ids = [t["trace_id"] for t in turns]

@@ -56,7 +56,7 @@ async def sessions_page(request: Request) -> Response:
     sessions = await with_store(request, queries.list_sessions, filters, since, until)
     older = None
     if len(sessions) >= queries.SESSIONS_PAGE:
-        last = sessions[-1]["ended"]
+        last = sessions[-1]["end"]
         older = urlencode(
             [
                 *((k, v) for k, v in filters.query_items() if k != "until"),
