@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -61,3 +62,35 @@ def test_calls_one_after_the_other_or_with_other_ids_stay_apart() -> None:
         duration_ns=5 * MS,
     )
     assert len(merge_stacked_calls(calls(first, child_of_other_model))) == 2
+
+
+def test_langchains_llm_result_under_openinference_folds_with_the_clients_span() -> None:
+    """OpenInference's LangChain LLM span is never made current: the openai client's span inside
+    it is a trace of its own. The LLMResult OpenInference records carries the API's response id,
+    so the two are still one call."""
+    result = {"generations": [[]], "llm_output": {"id": "chatcmpl-7", "model_name": "gpt-4o-mini"}}
+    outer = make_span(
+        "ChatOpenAI",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "llm.invocation_parameters": json.dumps({"model": "gpt-4o-mini"}),
+            "output.value": json.dumps(result),
+            "llm.token_count.prompt": 10,
+        },
+        start_ns=START,
+        duration_ns=10 * MS,
+    )
+    client = make_span(
+        "chat gpt-4o-mini",
+        {
+            sc.OPERATION_NAME: "chat",
+            sc.PROVIDER_NAME: "openai",
+            sc.REQUEST_MODEL: "gpt-4o-mini",
+            sc.RESPONSE_ID: "chatcmpl-7",
+        },
+        start_ns=START + 1 * MS,
+        duration_ns=5 * MS,
+    )
+    (row,) = merge_stacked_calls(calls(outer, client))
+    assert (row.span_id, row.response_id) == (outer.span_id.hex(), "chatcmpl-7")

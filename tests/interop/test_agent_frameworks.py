@@ -193,14 +193,6 @@ def test_openai_agents_sdk_with_assay(
 # --- LangGraph, instrumented by OpenInference ---------------------------------------------------
 
 
-# A known fault, listed so that its fix shows.
-DOUBLE_UNDER_OPENINFERENCE = (
-    "OpenInference's LangChain spans are never made current (on purpose, see its _tracer.py), so"
-    " the openai client's span starts a trace of its own, and OpenInference's LLM span records no"
-    " response id to fold the two by: each model call gets two llm_calls rows"
-)
-
-
 @pytest.fixture
 def langchain_instrumented(tracer_provider: TracerProvider) -> Iterator[None]:
     instrumentation = pytest.importorskip("openinference.instrumentation.langchain")
@@ -229,14 +221,10 @@ def test_langgraph_with_openinference(
     tracer_provider: TracerProvider,
     langchain_instrumented: None,
     assay_too: bool,
-    request: pytest.FixtureRequest,
 ) -> None:
     from langchain_core.tools import tool
     from langchain_openai import ChatOpenAI
     from langgraph.prebuilt import create_react_agent
-
-    if assay_too:  # strict: a fix must not pass unnoticed
-        request.applymarker(pytest.mark.xfail(strict=True, reason=DOUBLE_UNDER_OPENINFERENCE))
 
     llm = ChatOpenAI(model=MODEL, base_url=fake.base_url, api_key="test-key", max_retries=0)
     graph = create_react_agent(llm, [tool(weather)], name="forecaster")

@@ -104,8 +104,12 @@ def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> di
         out[sc.REQUEST_MODEL] = model
     if parameters.get("stream") is True:
         out[sc.REQUEST_STREAM] = True
-    if response.get("id"):
-        out[sc.RESPONSE_ID] = response["id"]
+    # The API's response as the client returned it, or LangChain's LLMResult around it (whose
+    # id lets the openai client's own span, in a trace of its own, fold into this one).
+    output = response.get("llm_output")
+    response_id = response.get("id") or (output.get("id") if isinstance(output, Mapping) else None)
+    if response_id:
+        out[sc.RESPONSE_ID] = response_id
 
     inputs = _indexed_messages(attrs, INPUT_MESSAGES)
     if not inputs:
