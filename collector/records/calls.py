@@ -409,24 +409,6 @@ def experiment_of(store: Store, experiment_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def trace_spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
-    """Every span of a trace, in start order, with their depth under the root."""
-    rows = records(
-        store,
-        "SELECT SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,"
-        " ServiceName AS service_name, Timestamp AS timestamp, Duration / 1e6 AS duration_ms,"
-        " StatusCode AS status"
-        f" FROM {store.database}.otel_traces WHERE TraceId = {{trace:String}}"
-        " ORDER BY Timestamp LIMIT 1 BY SpanId LIMIT 500",
-        {"trace": trace_id},
-    )
-    depth: dict[str, int] = {}
-    for row in rows:  # parents start before their children
-        row["depth"] = depth.get(row["parent_span_id"], -1) + 1
-        depth[row["span_id"]] = row["depth"]
-    return rows
-
-
 def neighbour(
     store: Store, filters: CallFilters, cursor: Cursor | None, older: bool = True
 ) -> str | None:

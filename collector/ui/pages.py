@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from assay.collector.records import calls as queries
+from assay.collector.records import traces as runs
 from assay.collector.records.calls import CallFilters, Cursor
 from assay.collector.records.feedback import DEFAULT_AUTHOR, Feedback, record_feedback
 from assay.collector.schema import FEEDBACK_NAME, ScoreSource
@@ -24,6 +25,7 @@ from assay.evaluators.base import EvalInput
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+CALL_PAGE_SPANS = 200  # a call page lists this many spans of its trace; the trace page all
 # A second fence behind escaping: only the UI's own script runs, nothing frames the pages
 # (no clickjacked grade buttons), forms post only here.
 SECURITY_HEADERS = {
@@ -144,7 +146,7 @@ async def call_page(request: Request) -> Response:
     call = await with_store(request, queries.get_call, span_id)
     if call is None:
         raise NotFound(f"no call with span id {span_id}")
-    spans = await with_store(request, queries.trace_spans, call["trace_id"])
+    trace = await with_store(request, runs.get_trace, call["trace_id"])
     here = Cursor(call["timestamp_ns"], span_id)
     older = await with_store(request, queries.neighbour, filters, here, True)
     newer = await with_store(request, queries.neighbour, filters, here, False)
@@ -168,7 +170,8 @@ async def call_page(request: Request) -> Response:
         messages=render.conversation(
             call["system_instructions"], call["input_messages"], call["output_messages"]
         ),
-        spans=spans,
+        spans=trace.spans[:CALL_PAGE_SPANS] if trace else [],
+        more_spans=max(len(trace.spans) - CALL_PAGE_SPANS, 0) if trace else 0,
         datasets=datasets,
         expected=EvalInput.from_llm_call(call).output,
         my_grade=mine[-1] if mine else None,

@@ -156,6 +156,18 @@ def test_an_llm_span_shows_its_messages_and_links_to_its_call(
     expect(detail.locator(".msg.user .text")).to_have_text(QUESTION)
     expect(detail.locator(".msg.assistant .text")).to_have_text(ANSWER)
     detail.locator("a.call-link").click()
+    # The call page lists its trace's spans in one vocabulary: kinds, ok or error (not Unset).
+    spans = page.locator("table.spans tbody tr")
+    expect(spans).to_have_count(5)
+    assert spans.locator("td:nth-child(2)").all_inner_texts() == [
+        "agent",
+        "llm",
+        "tool",
+        "tool",
+        "llm",
+    ]
+    expect(page.locator("table.spans tr.error .status")).to_have_text("error")
+    expect(page.locator("table.spans tr.this")).to_contain_text("chat gpt-4o-mini")
     # ... and the call page links back to its trace, that span chosen.
     page.locator("a.trace-link").click()
     expect(page.locator("tr.span.this td.name a")).to_have_text("chat gpt-4o-mini")
