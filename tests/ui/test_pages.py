@@ -87,7 +87,6 @@ def test_the_list_previews_each_call_and_adds_up_the_filter(
                     "cells => cells.map(c => c.getClientRects().length)"
                 )
                 assert set(lines) == {1}, (cell, lines)
-        screenshot(page, f"calls-{width}")
 
 
 def test_opening_a_call_shows_the_conversation_and_trace(

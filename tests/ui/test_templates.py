@@ -40,6 +40,17 @@ def test_no_control_in_any_template_is_an_icon_alone() -> None:
     assert bare == []
 
 
+def test_a_persons_grade_says_good_or_bad_beside_the_thumb() -> None:
+    """Without an emoji font a thumb is an empty box: the word beside it carries the grade."""
+    badges = templates.get_template("_macros.html").module.score_badges  # type: ignore[attr-defined]
+    for value, word in ((1.0, "good"), (0.0, "bad")):
+        grade = SimpleNamespace(
+            source="human", name="feedback", value=value, author="ada", explanation="", error=""
+        )
+        html = str(badges([grade]))
+        assert words(html) == word and ICON.search(html)
+
+
 def test_item_counts_agree_with_their_noun() -> None:
     assert [plural(n, "item") for n in (0, 1, 2, 1000)] == [
         "0 items",
