@@ -148,7 +148,11 @@ def run(calls: int, base_url: str, seed: int) -> int:
                 ),
             ):
                 for name in wanted:
-                    for _attempt in range(2 if name == AGENT_FAILING_TOOL else 1):
+                    for attempt in range(2 if name == AGENT_FAILING_TOOL else 1):
+                        # The planner's instruction for the step (a model answers a tool's
+                        # result with text; the next step asks for the next tool).
+                        again = " again" if attempt else ""
+                        messages.append({"role": "system", "content": f"Next: call {name}{again}."})
                         step = client.chat.completions.create(
                             model=MODEL,
                             messages=messages,
