@@ -3,8 +3,9 @@
 `make test-fast` deselects every tier named here; `make test` runs them all. A test lands in a
 tier by an explicit mark (`pytestmark = pytest.mark.integration`) or, for the shared fixtures,
 by using one: the session `collector` makes a test `integration`, the `browser` (and `page`)
-makes it `browser`, the session `embedded_store` makes it `store`. A test outside every tier that starts a child process, a collector or a
-Docker container fails, so the fast tier cannot slowly fill up with start-ups again.
+makes it `browser`, the session `embedded_store` makes it `store`. A test outside every tier that
+starts a child process, a collector or a Docker container fails, so the fast tier cannot slowly
+fill up with start-ups again.
 """
 
 from __future__ import annotations
