@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import agents
+import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from opentelemetry.sdk.trace import TracerProvider
@@ -106,3 +108,38 @@ def test_uninstrument_stops_the_spans(
     uninstrument()
     call("add", {"a": 2, "b": 3})
     assert tool_spans(span_exporter) == []
+
+
+@pytest.mark.subprocess
+def test_an_agents_sdk_run_with_an_mcp_server_has_one_span_per_tool_call(
+    spans: InMemorySpanExporter, fake: Any
+) -> None:
+    """The Agents SDK calling a real MCP server over stdio: its function span carries the MCP
+    details, and the MCP client's call makes no second tool span."""
+    from agents.mcp import MCPServerStdio
+    from openai import AsyncOpenAI
+
+    agents.set_trace_processors([OpenAIAgentsInstrumentor().processor])
+    client = AsyncOpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+    agents.set_default_openai_client(client, use_for_tracing=False)
+    params = {"command": sys.executable, "args": ["-m", "tests.apps.mcp_calculator"]}
+
+    async def _run() -> str:
+        async with MCPServerStdio(
+            params, name="calculator", client_session_timeout_seconds=60
+        ) as mcp:
+            agent = agents.Agent(name="maths", model="gpt-4o-mini", mcp_servers=[mcp])
+            result = await agents.Runner.run(agent, "Add 2 and 3")
+            return str(result.final_output)
+
+    asyncio.run(_run())
+    (span,) = tool_spans(spans)
+    assert span.name == "execute_tool add"
+    assert span.attributes[sc.TOOL_TYPE] == sc.TOOL_TYPE_EXTENSION
+    assert span.attributes[sc.MCP_SERVER_NAME] == "calculator"
+    assert span.attributes[sc.MCP_METHOD_NAME] == sc.MCP_METHOD_TOOLS_CALL
+    assert json.loads(str(span.attributes[sc.TOOL_CALL_ARGUMENTS])) == {"a": 1, "b": 1}
+    # The SDK lists the server's tools once per turn.
+    listings = [s for s in spans.get_finished_spans() if s.name == "tools/list calculator"]
+    assert len(listings) == 2
+    assert {s.attributes[sc.MCP_METHOD_NAME] for s in listings} == {sc.MCP_METHOD_TOOLS_LIST}
