@@ -11,7 +11,17 @@ import datetime as dt
 import math
 from typing import Any
 
-__all__ = ["count", "duration_ms", "money", "number", "percent", "value", "when", "yes_no"]
+__all__ = [
+    "count",
+    "duration_ms",
+    "iso_utc",
+    "money",
+    "number",
+    "percent",
+    "value",
+    "when",
+    "yes_no",
+]
 
 UNKNOWN = "—"
 
@@ -99,6 +109,14 @@ def when(value: Any) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """A moment for machines, zone included: 2026-12-03T14:20:38.260923+00:00. Naive datetimes
+    are UTC already (the store's columns are)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc).isoformat()
+    return moment.astimezone(dt.timezone.utc).isoformat()
 
 
 def yes_no(value: Any) -> str:

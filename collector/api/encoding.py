@@ -14,9 +14,13 @@ from typing import Any
 
 from starlette.responses import Response
 
+from assay.evaluators.formatting import iso_utc
+
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+    if isinstance(value, dt.datetime):
+        return iso_utc(value)  # the API's times say their zone (UTC), as the UI's and CLI's do
+    if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)

@@ -9,6 +9,7 @@ import pytest
 from assay.evaluators.formatting import (
     count,
     duration_ms,
+    iso_utc,
     money,
     number,
     percent,
@@ -65,3 +66,11 @@ def test_times_say_their_zone_and_booleans_are_words() -> None:
     assert when(paris) == "2026-12-03 14:20:38 UTC"
     assert (yes_no(True), yes_no(False), yes_no(None)) == ("yes", "no", "—")
     assert (value(True), value(0.1 + 0.2), value(naive)) == ("yes", "0.3", when(naive))
+
+
+def test_machine_times_carry_their_zone() -> None:
+    assert (
+        iso_utc(dt.datetime(2026, 12, 3, 14, 20, 38, 260923)) == "2026-12-03T14:20:38.260923+00:00"
+    )
+    paris = dt.datetime(2026, 12, 3, 15, 20, 38, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert iso_utc(paris) == "2026-12-03T14:20:38+00:00"
