@@ -29,11 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest_stages import print_stages, run_stages
 
+from assay.collector.redaction import BUILTIN_PATTERNS
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector, start_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TARGET = 15_000  # LLM spans/s stored by one process, everything on (issue #22)
 WORDS = (
     "the order shipped yesterday refund policy customer account invoice delivery status please "
     "check tracking number warehouse support agent answer question product"
@@ -267,6 +269,14 @@ def add_stage_args(parser: argparse.ArgumentParser) -> None:
         "--stage-spans", type=int, default=10_000, help="spans of the per-stage table"
     )
     parser.add_argument("--only", choices=("e2e", "stages"), help="one of the two parts")
+    parser.add_argument(
+        "--flush-interval",
+        default="0.5",
+        help="the collector's flush_interval (its default; the tests' collectors use 0.1)",
+    )
+    parser.add_argument(
+        "--no-redaction", action="store_true", help="end to end without the built-in patterns"
+    )
 
 
 def main() -> None:
@@ -283,14 +293,23 @@ def main() -> None:
 
 def end_to_end(args: argparse.Namespace, bodies: list[bytes]) -> None:
     storage: dict[str, tuple[int, int, int]] = {}
-    result = run_ingest(bodies, args.spans, args.senders, storage=storage)
+    redact = "" if args.no_redaction else ",".join(BUILTIN_PATTERNS)
+    result = run_ingest(
+        bodies,
+        args.spans,
+        args.senders,
+        storage=storage,
+        ASSAY_FLUSH_INTERVAL=args.flush_interval,
+        ASSAY_REDACT=redact,
+    )
     report(
         f"\nIngest: {args.spans} LLM spans, {result.megabytes:.0f} MB of OTLP, {len(bodies)} "
-        f"requests, {args.senders} gRPC senders, {os.cpu_count()} cores, disk spool with fsync",
+        f"requests, {args.senders} gRPC senders, {os.cpu_count()} cores, disk spool with fsync, "
+        f"redaction {'on' if redact else 'off'}, flush_interval {args.flush_interval} s",
         result,
     )
-    verdict = "MET" if result.spans_per_s >= 5000 else "MISSED"
-    print(f"  target                {verdict} (>= 5,000 spans/s)")
+    verdict = "MET" if result.spans_per_s >= TARGET else "MISSED"
+    print(f"  target                {verdict} (>= {TARGET:,} LLM spans/s, issue #22)")
     report_storage(storage, args.spans)
 
 
