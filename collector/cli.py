@@ -13,15 +13,15 @@ from typing import Any
 
 import click
 import httpx
-from rich.console import Console
 from rich.table import Table
 
 from assay.collector.cli_grafana import grafana
+from assay.collector.cli_output import stderr_console
 from assay.collector.settings import load_settings
 from assay.evaluators.formatting import number
 
 DEFAULT_URL = "http://localhost:4318"
-err = Console(stderr=True)
+err = stderr_console()
 
 
 def _api_url(url: str | None) -> str:

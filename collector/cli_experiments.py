@@ -10,17 +10,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from assay.collector.cli_output import format_option, print_json, print_rows, stdout_console
+from assay.collector.cli_output import (
+    format_option,
+    print_json,
+    print_rows,
+    stderr_console,
+    stdout_console,
+)
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
 from assay.evaluators.formatting import money, when
 
 if TYPE_CHECKING:
     from assay.evaluators.results import ExperimentResult
 
-err = Console(stderr=True)
+err = stderr_console()
 
 # Exit codes of `assay eval run`.
 EXIT_PASSED = 0

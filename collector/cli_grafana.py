@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-err = Console(stderr=True)
+from assay.collector.cli_output import stderr_console
+
+err = stderr_console()
 
 
 @click.group()

@@ -26,6 +26,12 @@ def stdout_console() -> Console:
     return Console(width=_UNBOUNDED_WIDTH, soft_wrap=True)
 
 
+def stderr_console() -> Console:
+    """A console for messages on stderr: a long line stays one line (a CI log or a terminal
+    wraps it, or not, as it likes; rich's 80 columns outside a terminal would break it)."""
+    return Console(stderr=True, soft_wrap=True)
+
+
 def format_option(*choices: str) -> Callable[[F], F]:
     """`--format` with these choices (default: a table)."""
     return click.option(

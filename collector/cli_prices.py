@@ -15,10 +15,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from assay.collector.cli_output import stderr_console
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
 
 out = Console()
-err = Console(stderr=True)
+err = stderr_console()
 
 _URL = click.option(
     "--url", default=None, help=f"Collector API (default $ASSAY_URL or {DEFAULT_URL})."

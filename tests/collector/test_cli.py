@@ -54,6 +54,23 @@ def test_assay_query_says_why_a_query_is_refused(collector: RunningCollector) ->
 
 
 @pytest.mark.subprocess
+def test_messages_stay_one_line_in_a_ci_log() -> None:
+    """Outside a terminal (a CI log, a pipe) and without COLUMNS, a message is not folded at
+    80 columns."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [*ASSAY, "query", "SELECT 1", "--url", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    (line,) = [x for x in done.stderr.splitlines() if "no collector answers" in x]
+    assert len(line) > 80 and "ASSAY_URL at it." in line
+
+
+@pytest.mark.subprocess
 def test_assay_query_without_a_collector_says_how_to_start_one() -> None:
     result = assay("query", "SELECT 1", url=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 2
