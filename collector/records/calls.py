@@ -261,7 +261,7 @@ def _preview_sql(column: str, tool_calls: bool) -> str:
     text = "JSONExtractString(m, 'parts', 1, 'content')"
     older = "JSONExtractString(m, 'content')"  # {"role", "content"} messages
     named = "JSONExtractString(m, 'parts', 1, 'name')"
-    tool = f"if({named} != '', concat('→ ', {named}, '()'), '')" if tool_calls else "''"
+    tool = f"if({named} != '', concat('calls ', {named}, '()'), '')" if tool_calls else "''"
     one = f"multiIf({text} != '', {text}, {older} != '', {older}, {tool})"
     found = f"arrayLast(t -> t != '', arrayMap(m -> {one}, JSONExtractArrayRaw({column})))"
     return f"leftUTF8(if(isValidJSON({column}), {found}, {column}), {PREVIEW_CHARS + 1})"
