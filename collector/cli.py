@@ -201,7 +201,8 @@ def next_steps(url: str, grpc_endpoint: str) -> str:
         f'    {api}.venv/bin/assay query "{query}"\n'
         "  Instrument your own service: import assay.instrumentation.auto"
         + (f" (and run it with {otlp})" if otlp else "")
-        + "\n  Stop with Ctrl-C.\n"
+        + "\n  Try it without an API key: .venv/bin/assay fake-provider"
+        " (README: Instrument your service)" + "\n  Stop with Ctrl-C.\n"
     )
 
 

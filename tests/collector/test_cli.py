@@ -153,6 +153,7 @@ def test_the_demo_names_a_collector_on_other_ports_in_the_commands_it_suggests()
     default = next_steps("http://127.0.0.1:4318", "http://127.0.0.1:4317")
     assert "ASSAY_URL" not in default and "OTEL_EXPORTER_OTLP_ENDPOINT" not in default
     assert '    .venv/bin/assay query "SELECT' in default
+    assert "without an API key: .venv/bin/assay fake-provider" in default
     moved = next_steps("http://127.0.0.1:14018", "http://127.0.0.1:14017")
     assert 'ASSAY_URL=http://127.0.0.1:14018 .venv/bin/assay query "SELECT' in moved
     assert "run it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14017" in moved
