@@ -4,6 +4,7 @@ Run (from the repository root, after `make install`)::
 
     .venv/bin/python bench/overhead.py [--calls 600] [--rounds 3] [--chunks 100]
                                        [--memory-calls 10000] [--only assay,openllmetry]
+                                       [--export drop,otlp]
 
 The defaults take two to ten minutes on a 2-core machine, depending on its other load (the
 first run also installs the peers' venvs); more rounds narrow the [min..max] ranges.
@@ -40,6 +41,16 @@ floor that any instrumentation built on the OpenTelemetry SDK pays (a current sp
 attributes; for streams it ends before the chunks). Compare figures only within one
 run: absolute numbers move with the machine's load.
 
+Two export setups (`--export`, both by default), each its own table: `drop`, the
+`SimpleSpanProcessor` to an exporter that drops every span (the instrumentation's own cost),
+and `otlp`, as users run it: the SDK's `BatchSpanProcessor` and the OTLP/HTTP protobuf
+exporter posting to a local sink (a process of its own that reads and discards each request),
+every timed batch of calls ending with `force_flush()` so the export thread's encoding and
+sending of its spans counts in it. (OpenLIT's metrics and log records are dropped in memory in
+both.) A start-up table follows: per configuration, the CPU and wall time of importing the
+instrumentation, the CPU of setting it up (`instrument()`, `openlit.init()`), and the RSS the
+import and the set-up added.
+
 Memory: `--memory-calls N` (default 10,000; the issue's figure is `--memory-calls 100000`,
 about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process
 uninstrumented and one with Assay, side by side, and prints RSS at the start, after
@@ -56,10 +67,12 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -77,8 +90,19 @@ MAIN_VENV = "main"  # the project's own .venv (the Python running this script)
 _OPENAI = f"openai=={version('openai')}"
 # Each peer's install (see shared reference peers.md): packages of its own venv.
 PEER_VENVS: dict[str, list[str]] = {
-    "openllmetry": [_OPENAI, "opentelemetry-sdk", "opentelemetry-instrumentation-openai"],
-    "otel-v2": [_OPENAI, "opentelemetry-sdk", "httpx", *OPENAI_V2],
+    "openllmetry": [
+        _OPENAI,
+        "opentelemetry-sdk",
+        "opentelemetry-exporter-otlp-proto-http",
+        "opentelemetry-instrumentation-openai",
+    ],
+    "otel-v2": [
+        _OPENAI,
+        "opentelemetry-sdk",
+        "opentelemetry-exporter-otlp-proto-http",
+        "httpx",
+        *OPENAI_V2,
+    ],
     "openlit": OPENLIT,  # OpenLIT 1.45 wants openai < 3: it brings its own
 }
 
@@ -89,6 +113,12 @@ class Config:
     label: str
     venv: str
 
+
+EXPORTS = {
+    "drop": "SimpleSpanProcessor, an exporter that drops every span",
+    "otlp": "BatchSpanProcessor + OTLP/HTTP protobuf exporter to a local sink "
+    "(force_flush at the end of each timed batch)",
+}
 
 # Rows that are not a peer: the subject and the reference floor.
 NOT_PEERS = frozenset({"assay", "span-floor"})
@@ -160,9 +190,10 @@ def serve_fake(chunks: int) -> None:
 
 
 @contextmanager
-def fake_server(chunks: int) -> Iterator[str]:
+def fake_server(chunks: int, what: str = "--serve-fake") -> Iterator[str]:
+    """The fake OpenAI API (or with `--serve-sink` the OTLP sink) in a process of its own."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve-fake", "--chunks", str(chunks)],
+        [sys.executable, __file__, what, "--chunks", str(chunks)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -171,7 +202,7 @@ def fake_server(chunks: int) -> Iterator[str]:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         if not base_url.startswith("http"):
-            sys.exit("the fake OpenAI server did not start")
+            sys.exit(f"the server of {what} did not start")
         yield base_url
     finally:
         assert process.stdin is not None
@@ -186,16 +217,23 @@ def fake_server(chunks: int) -> Iterator[str]:
 
 
 def _worker_command(
-    python: Path, config: str, base_url: str, calls: int, batch_size: int, memory: bool = False
+    python: Path,
+    config: str,
+    base_url: str,
+    calls: int,
+    batch_size: int,
+    memory: bool = False,
+    sink: str | None = None,
 ) -> list[str]:
     command = [str(python), str(WORKER), config, base_url, "--calls", str(calls)]
+    command += ["--otlp", sink] if sink else []
     return command + (["--memory"] if memory else ["--batch-size", str(batch_size)])
 
 
 def run_worker(
-    python: Path, config: str, base_url: str, calls: int, batch_size: int
+    python: Path, config: str, base_url: str, calls: int, batch_size: int, sink: str | None
 ) -> dict[str, Any]:
-    command = _worker_command(python, config, base_url, calls, batch_size)
+    command = _worker_command(python, config, base_url, calls, batch_size, sink=sink)
     env = {**os.environ, "PYTHONPATH": "", "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(BENCH))
     if done.returncode != 0:
@@ -217,6 +255,10 @@ class Series:
     setup_ms: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
     chunks: int = 0
+    import_cpu_ms: list[float] = field(default_factory=list)
+    import_wall_ms: list[float] = field(default_factory=list)
+    import_rss_mib: list[float] = field(default_factory=list)
+    setup_rss_mib: list[float] = field(default_factory=list)
 
 
 def run_rounds(
@@ -225,6 +267,7 @@ def run_rounds(
     calls: int,
     rounds: int,
     batch_size: int,
+    sink: str | None = None,
 ) -> dict[str, Series]:
     series = {key: Series(config.label, stack) for key, (config, _, stack) in plan.items()}
     keys = list(plan)
@@ -235,7 +278,7 @@ def run_rounds(
         started = time.monotonic()
         for key in order:
             config, python, _ = plan[key]
-            result = run_worker(python, config.name, base_url, per_round, batch_size)
+            result = run_worker(python, config.name, base_url, per_round, batch_size, sink)
             entry = series[key]
             entry.plain.append(lower_quartile(result["plain_us"]))
             entry.stream.append(lower_quartile(result["stream_us"]))
@@ -244,6 +287,12 @@ def run_rounds(
             entry.setup_ms.append(result["setup_cpu_ms"])
             entry.rss_mib.append(result["rss_after_setup"] / 2**20)
             entry.chunks = result["chunks"]
+            entry.import_cpu_ms.append(result["import_cpu_ms"])
+            entry.import_wall_ms.append(result["import_wall_ms"])
+            entry.import_rss_mib.append((result["rss_after_import"] - result["rss_before"]) / 2**20)
+            entry.setup_rss_mib.append(
+                (result["rss_after_setup"] - result["rss_after_import"]) / 2**20
+            )
         print(f"round {round_number + 1}/{rounds}: {time.monotonic() - started:.0f} s", flush=True)
     return series
 
@@ -322,6 +371,50 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
         print(f"client stack of {series[base_key].label}: {stack_key}")
 
 
+def print_startup(series: dict[str, Series]) -> None:
+    """Import and set-up cost per configuration (medians over the rounds)."""
+    header = (
+        f"{'start-up':<52} {'import CPU ms':>14} {'wall ms':>8} {'setup CPU ms':>13} "
+        f"{'RSS MiB import':>15} {'setup':>6} {'RSS after':>10}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for entry in series.values():
+        print(
+            f"{entry.label:<52} {statistics.median(entry.import_cpu_ms):14.0f} "
+            f"{statistics.median(entry.import_wall_ms):8.0f} "
+            f"{statistics.median(entry.setup_ms):13.0f} "
+            f"{statistics.median(entry.import_rss_mib):15.1f} "
+            f"{statistics.median(entry.setup_rss_mib):6.1f} "
+            f"{statistics.median(entry.rss_mib):10.1f}"
+        )
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Takes an OTLP/HTTP export and discards it: 200 with an empty response message."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_sink() -> None:
+    """Serve the OTLP sink until stdin closes; print its base URL first."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+
+
 def print_memory(base_url: str, calls: int) -> None:
     print(f"\nmemory: RSS over {calls:,} calls (one streamed in ten), spans dropped", flush=True)
     runs = {
@@ -367,11 +460,21 @@ def main() -> None:
         "--memory-calls", type=int, default=10_000, help="calls of the RSS run (0: skip)"
     )
     parser.add_argument("--only", default="", help="comma-separated configurations to run")
+    parser.add_argument(
+        "--export", default="drop,otlp", help="export setups to run: drop, otlp or both"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
         serve_fake(args.chunks)
         return
+    if args.serve_sink:
+        serve_sink()
+        return
+    exports = [name for name in args.export.split(",") if name]
+    if not exports or set(exports) - {"drop", "otlp"}:
+        sys.exit("--export takes drop, otlp or drop,otlp")
 
     wanted = {name for name in args.only.split(",") if name}
     unknown = wanted - {config.name for config in CONFIGS}
@@ -403,10 +506,19 @@ def main() -> None:
         f"{os.cpu_count()} CPUs",
         flush=True,
     )
-    with fake_server(args.chunks) as base_url:
-        if args.calls > 0:
-            series = run_rounds(plan, base_url, args.calls, args.rounds, args.batch_size)
+    with fake_server(args.chunks) as base_url, fake_server(0, "--serve-sink") as sink:
+        for export in exports if args.calls > 0 else ():
+            print(f"\nexport setup: {EXPORTS[export]}", flush=True)
+            series = run_rounds(
+                plan,
+                base_url,
+                args.calls,
+                args.rounds,
+                args.batch_size,
+                sink if export == "otlp" else None,
+            )
             print_table(series, baselines)
+            print_startup(series)
         if args.memory_calls > 0:
             print_memory(base_url, args.memory_calls)
 

@@ -5,14 +5,24 @@ Run by `bench/overhead.py` with the Python of the configuration's own virtual en
 OpenTelemetry SDK at the top; each configuration imports its instrumentation itself.
 
     python overhead_worker.py CONFIG BASE_URL --calls N [--batch-size B] [--memory]
+                              [--otlp SINK_URL]
 
 Prints one JSON object on stdout: per-batch process CPU per call (µs) for plain and
-streamed calls, or with `--memory` the RSS samples of a long run.
+streamed calls, or with `--memory` the RSS samples of a long run; and what the start-up
+cost: the CPU and wall time of importing the instrumentation, of setting it up, and the RSS
+before, after the imports and after the set-up.
+
+Spans go to an SDK `SimpleSpanProcessor` whose exporter drops them, or with `--otlp` to a
+`BatchSpanProcessor` and the OTLP/HTTP protobuf exporter, posting to SINK_URL (a local server
+that reads and discards the requests), as users run it. The batch processor exports from a
+thread of its own: each timed batch of calls ends with `force_flush()`, so the encoding and
+sending of its spans counts in it (process CPU counts every thread).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -33,8 +43,9 @@ os.environ.update(
 
 from openai import OpenAI
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
@@ -85,9 +96,26 @@ class DroppingExporter(SpanExporter):
         pass
 
 
-def _provider(exporter: DroppingExporter) -> TracerProvider:
+class CountingProcessor(SpanProcessor):
+    """Counts the spans that end (the OTLP setup's spans leave the process)."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def on_end(self, span: Any) -> None:
+        self.spans += 1
+
+
+def _provider(exporter: DroppingExporter, otlp: str | None) -> TracerProvider:
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if otlp is None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp}/v1/traces"))
+        )
     # Global, so an instrumentation that looks it up (or reuses it, like OpenLIT) finds it.
     trace.set_tracer_provider(provider)
     return provider
@@ -197,6 +225,17 @@ def _setup_openlit_best(provider: TracerProvider) -> None:
     )
 
 
+# What each configuration imports (timed apart from its set-up): its instrumentation.
+IMPORTS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "assay": ("assay.instrumentation",),
+    "span-floor": ("wrapt",),
+    "openllmetry": ("opentelemetry.instrumentation.openai",),
+    "openlit-default": ("openlit",),
+    "openlit-best": ("openlit",),
+    "otel-v2": ("opentelemetry.instrumentation.openai_v2",),
+}
+
 SETUPS: dict[str, Callable[[TracerProvider], None]] = {
     "none": _setup_none,
     "assay": _setup_assay,
@@ -238,10 +277,11 @@ def _stream(client: OpenAI) -> int:
     return chunks
 
 
-def _cpu_per_call_us(call: Callable[[], Any], calls: int) -> float:
+def _cpu_per_call_us(call: Callable[[], Any], calls: int, flush: Callable[[], Any]) -> float:
     start = time.process_time()  # every thread of the process: export threads count too
     for _ in range(calls):
         call()
+    flush()  # the batch processor's export of these calls' spans counts in them
     return (time.process_time() - start) / calls * 1e6
 
 
@@ -250,16 +290,19 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(client: OpenAI, calls: int, batch_size: int) -> dict[str, Any]:
+def measure(
+    client: OpenAI, calls: int, batch_size: int, flush: Callable[[], Any]
+) -> dict[str, Any]:
     """Per-call CPU of `calls` plain and `calls` streamed calls, in alternating batches."""
     for _ in range(20):  # warm up caches, pools, lazy imports
         _plain(client)
         _stream(client)
+    flush()
     plain: list[float] = []
     stream: list[float] = []
     for _ in range(max(1, calls // batch_size)):  # alternate: load drift hits both alike
-        plain.append(_cpu_per_call_us(lambda: _plain(client), batch_size))
-        stream.append(_cpu_per_call_us(lambda: _stream(client), batch_size))
+        plain.append(_cpu_per_call_us(lambda: _plain(client), batch_size, flush))
+        stream.append(_cpu_per_call_us(lambda: _stream(client), batch_size, flush))
     return {"plain_us": plain, "stream_us": stream, "chunks": _stream(client)}
 
 
@@ -284,25 +327,45 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--otlp", metavar="SINK_URL", help="batch processor + OTLP/HTTP export")
     args = parser.parse_args()
 
     exporter = DroppingExporter()
-    provider = _provider(exporter)
+    provider = _provider(exporter, args.otlp)
+    counter = CountingProcessor()
+    if args.otlp is not None:
+        provider.add_span_processor(counter)
+    rss_before = _rss_bytes()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for module in IMPORTS[args.config]:
+        importlib.import_module(module)
+    import_cpu_ms = (time.process_time() - cpu) * 1e3
+    import_wall_ms = (time.perf_counter() - wall) * 1e3
+    rss_after_import = _rss_bytes()
     started = time.process_time()
     SETUPS[args.config](provider)
     setup_cpu_ms = (time.process_time() - started) * 1e3
     rss_after_setup = _rss_bytes()
     client = OpenAI(base_url=args.base_url, api_key="bench-key", max_retries=0)
+    flush = provider.force_flush if args.otlp is not None else lambda: None
     if args.memory:
         result = memory(client, args.calls, samples=20)
     else:
-        result = measure(client, args.calls, args.batch_size)
+        result = measure(client, args.calls, args.batch_size, flush)
     provider.force_flush()
+    if args.otlp is not None:
+        content = "-"  # sent away: the drop setup's run says where content is
+    else:
+        content = "span" if exporter.content_seen else "log" if _content_in_logs else "none"
     result.update(
-        spans=exporter.spans,
-        content="span" if exporter.content_seen else "log" if _content_in_logs else "none",
+        spans=counter.spans if args.otlp is not None else exporter.spans,
+        content=content,
         calls=_calls,
+        import_cpu_ms=import_cpu_ms,
+        import_wall_ms=import_wall_ms,
         setup_cpu_ms=setup_cpu_ms,
+        rss_before=rss_before,
+        rss_after_import=rss_after_import,
         rss_after_setup=rss_after_setup,
     )
     json.dump(result, sys.stdout)
