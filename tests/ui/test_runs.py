@@ -228,7 +228,7 @@ def test_a_session_shows_its_runs_in_order_with_their_scores(
     ]
     expect(turns.nth(0).locator(".msg.user")).to_contain_text(QUESTION)
     expect(turns.nth(0).locator(".msg.assistant")).to_contain_text(ANSWER)
-    expect(turns.nth(1).locator(".badge.human")).to_have_text("👎")
+    expect(turns.nth(1).locator(".badge.human")).to_have_text("👎 bad")
     expect(page.locator("section.facts")).to_contain_text("4 LLM calls · 4 tool calls · 2 errors")
     _fits(page)
     screenshot(page, "session")
