@@ -14,6 +14,7 @@ whose own import never runs a hook) is covered through the regular modules insid
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import wrapt
 from opentelemetry import trace
+from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
@@ -50,6 +52,9 @@ class Target:
     is_async: bool = False  # a coroutine function (an async generator function is not one)
 
 
+# The versions installed do not change while the process runs, and each lookup parses a
+# distribution's METADATA (about 10 ms): looked up once, not on every `instrument()`.
+@functools.cache
 def tracer_version() -> str:
     try:
         from importlib.metadata import version
@@ -57,6 +62,11 @@ def tracer_version() -> str:
         return version("assay")
     except Exception:
         return "0"
+
+
+@functools.cache
+def _dependency_conflict(library: str) -> DependencyConflict | None:
+    return get_dependency_conflicts(SUPPORTED[library])
 
 
 class LibraryInstrumentor(BaseInstrumentor):
@@ -77,6 +87,9 @@ class LibraryInstrumentor(BaseInstrumentor):
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return SUPPORTED[self.library]
+
+    def _check_dependency_conflicts(self) -> DependencyConflict | None:
+        return _dependency_conflict(self.library)
 
     def modules(self) -> Iterable[str]:
         """The modules `_on_module` is called with when they are imported."""
