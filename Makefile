@@ -71,9 +71,11 @@ test: lint
 	$(BIN)/pytest
 
 # The pure tier, for the edit-test loop: no collector start-up, browser, peer venv, Docker or
-# notebook, no child process (tests/tiers.py). `make test` still runs everything.
+# notebook, no child process (tests/tiers.py), on two worker processes (pytest-xdist: each
+# has its own instrumentation, fake servers and temporary folders). `make test` still runs
+# everything, in one process.
 test-fast: install
-	$(BIN)/pytest --fast
+	$(BIN)/pytest --fast -n 2
 
 bench: install
 	$(BIN)/python bench/ingest.py
