@@ -19,10 +19,12 @@ CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("ASSAY_SCREENSHOTS")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Headless Chromium. Missing Chromium fails the tests: they must run, not skip
-    (`.ci/run` installs it; `apt-get install chromium` by hand)."""
+    (`.ci/run` installs it; `apt-get install chromium` by hand). Package-scoped: Playwright's
+    sync API keeps an event loop running in this thread while it is open, so `asyncio.run` in a
+    test collected after the UI tests (`pytest tests/ui tests/instrumentation`) would fail."""
     executable = shutil.which(CHROMIUM) or CHROMIUM
     if not Path(executable).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
