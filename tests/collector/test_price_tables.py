@@ -35,12 +35,16 @@ NEW_PRICES = {
 def store(
     embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EmbeddedStore]:
+    """A database of its own on the session's engine: recomputing prices a day of calls, and
+    other tests store calls on the same days."""
     monkeypatch.delenv(pricing.PRICES_FILE_ENV, raising=False)
     monkeypatch.setattr(price_tables, "_in_force", None)
-    embedded_store.command(f"TRUNCATE TABLE {embedded_store.database}.price_tables")
-    price_tables.activate_from_store(embedded_store)
-    yield embedded_store
+    own = EmbeddedStore(embedded_store.path, f"prices_{uuid.uuid4().hex[:8]}")
+    own.migrate()
+    price_tables.activate_from_store(own)
+    yield own
     pricing.reload()
+    own.command(f"DROP DATABASE {own.database}")
 
 
 def call(service: str, minute: int, **attrs: Any) -> LlmCallRow:
