@@ -42,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(tiers.refuse_child_processes)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if config.getoption("fast") and tiers.module_in_a_tier(collection_path):
+        return True
+    return None  # pytest's own rules decide
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tiers.mark_by_fixtures(items)
     if config.getoption("fast"):

@@ -11,6 +11,7 @@ fill up with start-ups again.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ FIXTURE_TIERS: dict[str, str] = {
     "embedded_store": "store",
 }
 
+# A module's own one-line `pytestmark = ...`, and the marks it names.
+_MODULE_MARK = re.compile(r"^pytestmark = (.+)$", re.MULTILINE)
+_MARK_NAME = re.compile(r"\bpytest\.mark\.(\w+)")
+
 _running: list[pytest.Item] = []
 _VENV_BIN = Path(sys.executable).parent
 
@@ -46,6 +51,16 @@ def mark_by_fixtures(items: list[pytest.Item]) -> None:
             tier = FIXTURE_TIERS.get(fixture)
             if tier and item.get_closest_marker(tier) is None:
                 item.add_marker(tier)
+
+
+def module_in_a_tier(path: Path) -> bool:
+    """Whether the test module at `path` marks all of its tests with a tier in a one-line
+    `pytestmark`: `--fast` then skips importing it (its imports cost each worker CPU seconds)
+    rather than collecting tests only to deselect them all."""
+    if not path.name.startswith("test_") or path.suffix != ".py":
+        return False
+    found = _MODULE_MARK.search(path.read_text(encoding="utf-8"))
+    return found is not None and any(name in TIERS for name in _MARK_NAME.findall(found[1]))
 
 
 def _tiered(item: pytest.Item) -> bool:
