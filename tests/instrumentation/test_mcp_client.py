@@ -12,27 +12,13 @@ from typing import Any
 import agents
 import pytest
 from mcp import Client
-from mcp.server.mcpserver import MCPServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from assay.instrumentation import semconv as sc
 from assay.instrumentation.providers.openai_agents import OpenAIAgentsInstrumentor
-
-server = MCPServer("calculator")
-
-
-@server.tool()
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-@server.tool()
-def divide(a: int, b: int) -> float:
-    """Divide a by b."""
-    return a / b
+from tests.apps.mcp_calculator import server
 
 
 def call(name: str, arguments: dict[str, Any]) -> Any:
