@@ -257,7 +257,8 @@ def test_the_sessions_list_filters_by_user_and_time(
 def test_unknown_traces_and_sessions_get_a_clear_page(
     page: Page, collector: RunningCollector, runs: Runs
 ) -> None:
-    response = page.goto(f"{collector.http_url}/traces/{'0' * 32}")
+    # A random id: the session's collector holds other tests' spans, hostile ones included.
+    response = page.goto(f"{collector.http_url}/traces/{uuid.uuid4().hex}")
     assert response is not None and response.status == 404
     expect(page.locator("main")).to_contain_text("no span of trace")
     response = page.goto(f"{collector.http_url}/sessions/nobody-{uuid.uuid4().hex}")
@@ -273,7 +274,7 @@ def test_the_api_gives_a_trace_and_a_session(collector: RunningCollector, runs: 
     body = httpx.get(f"{collector.http_url}/api/sessions/{runs.session}").json()
     assert [t["trace_id"] for t in body["turns"]] == [runs.first.trace_hex, runs.second.trace_hex]
     assert body["turns"][0]["question"] == QUESTION
-    missing = httpx.get(f"{collector.http_url}/api/traces/{'0' * 32}")
+    missing = httpx.get(f"{collector.http_url}/api/traces/{uuid.uuid4().hex}")
     assert missing.status_code == 404
 
 
