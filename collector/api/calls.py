@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.encoding import error_response, json_response, json_rows
+from assay.collector.api.encoding import error_response, found_response, json_response, json_rows
 from assay.collector.records.calls import EQUALITY_FILTERS, get_call, parse_time
 from assay.collector.schema import CALL_LIST_COLUMNS
 from assay.collector.store.base import StoreError
@@ -89,16 +89,19 @@ def _parsed(value: Any) -> Any:
 async def call_endpoint(request: Request) -> Response:
     """`GET /api/calls/{span_id}`: one LLM call, every column, with all its current scores
     (on the span, or on its whole trace), read as the UI's call page reads them."""
-    store = request.app.state.store
     span_id = request.path_params["span_id"]
-    try:
-        call = await asyncio.to_thread(get_call, store, span_id)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
-    if call is None:
-        return error_response(f"no LLM call with span id {span_id!r}", 404)
+    return await found_response(
+        f"no LLM call with span id {span_id!r}",
+        get_call,
+        request.app.state.store,
+        span_id,
+        shape=_call_answer,
+    )
+
+
+def _call_answer(call: dict[str, Any]) -> dict[str, Any]:
     scores = call.pop("scores")
     for column in JSON_COLUMNS:
         if column in call:
             call[column] = _parsed(call[column])
-    return json_response({"call": call, "scores": scores})
+    return {"call": call, "scores": scores}

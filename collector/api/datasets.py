@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
-from assay.collector.api.encoding import error_response, json_response
+from assay.collector.api.encoding import error_response, found_response, json_response
 from assay.collector.records.datasets import (
     promote_call,
     promote_session,
@@ -91,14 +91,8 @@ async def get_dataset_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
     name = request.path_params["name"]
     version = request.query_params.get("version") or None
-    try:
-        found = await asyncio.to_thread(read_dataset, store, name, version)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
-    if found is None:
-        which = f" version {version!r}" if version else ""
-        return error_response(f"no dataset {name!r}{which}", 404)
-    return json_response(found)
+    which = f" version {version!r}" if version else ""
+    return await found_response(f"no dataset {name!r}{which}", read_dataset, store, name, version)
 
 
 # What can be promoted, by the key that names it.

@@ -1,7 +1,8 @@
-"""Turning query results into JSON and CSV responses."""
+"""Turning query results into JSON and CSV responses, and one stored thing into its answer."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import decimal
@@ -10,11 +11,15 @@ import ipaddress
 import json
 import math
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.responses import Response
 
+from assay.collector.store.base import StoreError
 from assay.evaluators.formatting import iso_utc
+
+T = TypeVar("T")
 
 
 def _plain(value: Any) -> Any:
@@ -86,3 +91,20 @@ def error_response(
     response = json_response({"error": message}, status)
     response.headers.update(headers or {})
     return response
+
+
+async def found_response(
+    missing: str,
+    read: Callable[..., T | None],
+    *args: Any,
+    shape: Callable[[T], Any] = lambda found: found,
+) -> Response:
+    """`read(*args)` in a worker thread, answered as JSON (`shape`d): 503 when the store fails,
+    404 with `missing` when it finds nothing."""
+    try:
+        found = await asyncio.to_thread(read, *args)
+    except StoreError as exc:
+        return error_response(f"query failed: {exc}", 503)
+    if found is None:
+        return error_response(missing, 404)
+    return json_response(shape(found))

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
-from assay.collector.api.encoding import error_response, json_response
+from assay.collector.api.encoding import error_response, found_response, json_response
 from assay.collector.records.experiments import (
     BASELINE_CONDITION,
     ExperimentIn,
@@ -102,10 +102,6 @@ async def list_experiments_endpoint(request: Request) -> Response:
 
 async def get_experiment_endpoint(request: Request) -> Response:
     ref = request.path_params["ref"]
-    try:
-        found = await asyncio.to_thread(read_experiment, request.app.state.store, ref)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
-    if found is None:
-        return error_response(f"no experiment with id or name {ref!r}", 404)
-    return json_response(found)
+    return await found_response(
+        f"no experiment with id or name {ref!r}", read_experiment, request.app.state.store, ref
+    )

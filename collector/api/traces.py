@@ -4,48 +4,41 @@ and its scores). Read as the UI's trace and session pages read them."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.encoding import error_response, json_response
+from assay.collector.api.encoding import found_response
 from assay.collector.records.traces import get_session, get_trace
-from assay.collector.store.base import StoreError
 
 
 async def trace_endpoint(request: Request) -> Response:
     trace_id = request.path_params["trace_id"]
-    try:
-        trace = await asyncio.to_thread(get_trace, request.app.state.store, trace_id)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
-    if trace is None:
-        return error_response(f"no span of trace {trace_id!r} is stored (yet)", 404)
-    return json_response(
-        {
+    return await found_response(
+        f"no span of trace {trace_id!r} is stored (yet)",
+        get_trace,
+        request.app.state.store,
+        trace_id,
+        shape=lambda trace: {
             "summary": trace.summary,
             "duration_ms": trace.duration_ms,
             "spans": trace.spans,
             "scores": trace.scores,
-        }
+        },
     )
 
 
 async def session_endpoint(request: Request) -> Response:
     session_id = request.path_params["session_id"]
-    try:
-        found = await asyncio.to_thread(get_session, request.app.state.store, session_id)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
-    if found is None:
-        return error_response(f"no run of session {session_id!r} is stored (yet)", 404)
-    return json_response(
-        {
+    return await found_response(
+        f"no run of session {session_id!r} is stored (yet)",
+        get_session,
+        request.app.state.store,
+        session_id,
+        shape=lambda found: {
             "session_id": session_id,
             "totals": found.totals,
             "turns": found.turns,
             "scores": found.scores,
             "run_scores": found.run_scores,
-        }
+        },
     )
