@@ -14,7 +14,7 @@ from assay.collector.store.embedded import EmbeddedStore
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import start_collector
 from tests.faults import FaultyStore
-from tests.reliability.inprocess import serving
+from tests.reliability.inprocess import quick_settings, serving
 from tests.reliability.traffic import Batch, SendLog, send
 
 pytestmark = pytest.mark.integration
@@ -70,17 +70,7 @@ def test_collector_stats_record_traffic_and_refusals(tmp_path: Path) -> None:
 
 
 def settings_for(tmp_path: Path, **extra: object) -> CollectorSettings:
-    return CollectorSettings(
-        grpc_port=0,
-        http_port=0,
-        storage=tmp_path,
-        spool_dir=tmp_path / "spool",
-        flush_interval=0.05,
-        retry_initial=0.05,
-        retry_max=0.2,
-        stats_interval=0.1,
-        **extra,  # type: ignore[arg-type]
-    )
+    return quick_settings(tmp_path, retry_max=0.2, stats_interval=0.1, **extra)
 
 
 def test_health_turns_unhealthy_when_the_store_stays_down(

@@ -6,11 +6,28 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from assay.collector.service import Endpoints, serve
 from assay.collector.settings import CollectorSettings
 from tests import tiers
 from tests.faults import FaultyStore
+
+
+def quick_settings(folder: Path, **overrides: Any) -> CollectorSettings:
+    """A collector on `folder`: free ports, a spool of its own, flushes and retries in tens of
+    milliseconds so that outages and recoveries show within a test."""
+    base: dict[str, Any] = {
+        "grpc_port": 0,
+        "http_port": 0,
+        "storage": folder,
+        "spool_dir": folder / "spool",
+        "flush_interval": 0.05,
+        "retry_initial": 0.05,
+        "retry_max": 0.3,
+    }
+    return CollectorSettings(**(base | overrides))
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.server import ServerStore
 from tests.collector.otlp_builders import make_request, make_span
 from tests.faults import FaultyStore
-from tests.reliability.inprocess import serving
+from tests.reliability.inprocess import quick_settings, serving
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,7 @@ POISON = "value-the-store-cannot-hold"
 
 
 def _settings(tmp_path: Path) -> CollectorSettings:
-    return CollectorSettings(
-        grpc_port=0,
-        http_port=0,
-        storage=tmp_path,
-        spool_dir=tmp_path / "spool",
-        flush_interval=0.05,
-        retry_initial=0.05,
-        retry_max=0.3,
-        stats_interval=0.2,
-    )
+    return quick_settings(tmp_path, stats_interval=0.2)
 
 
 def _send(endpoints: Endpoints, service: str, notes: list[str]) -> None:

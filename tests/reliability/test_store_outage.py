@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assay.collector.settings import CollectorSettings
 from assay.collector.store.embedded import EmbeddedStore
 from tests.faults import FaultyStore
-from tests.reliability.inprocess import serving
+from tests.reliability.inprocess import quick_settings, serving
 from tests.reliability.traffic import Batch, SendLog, send
 
 pytestmark = pytest.mark.integration
@@ -23,15 +22,7 @@ def test_an_outage_is_ridden_out_in_the_spool(
     embedded_store: EmbeddedStore, tmp_path: Path
 ) -> None:
     store = FaultyStore(embedded_store)
-    settings = CollectorSettings(
-        grpc_port=0,
-        http_port=0,
-        storage=tmp_path,
-        spool_dir=tmp_path / "spool",
-        flush_interval=0.05,
-        retry_initial=0.05,
-        retry_max=0.3,
-    )
+    settings = quick_settings(tmp_path)
     service = f"outage-{uuid.uuid4().hex[:8]}"
     batch = Batch(service, requests=60, spans=10)
     count_sql = "SELECT count() FROM assay.otel_traces WHERE ServiceName = {s:String}"
