@@ -12,6 +12,11 @@ Per field (the README's "What the collector refuses" lists the same):
   it (the record keeps its place in time; only the secondary time is wrong).
 - A log severity number outside 0–255 (`SeverityNumber` is UInt8): **clamped** to 0,
   "unspecified"; the severity text is kept.
+- A span whose trace id is not 16 bytes or is all zero, or whose span id is not 8 bytes or is
+  all zero: **rejected** (OTLP calls such ids invalid; an all-zero trace id would gather every
+  such span of every client into one trace). A parent span id that is not 8 bytes or is all
+  zero: **cleared**, the span is a root. A log record's trace or span id of a wrong length or
+  all zero: **cleared** (a log record need not belong to a span).
 
 Token counts, costs and times to first token are attribute values, read by the dialects in the
 writer: a value the column cannot hold (negative, non-finite, over 2^64-1) becomes NULL there
@@ -89,6 +94,11 @@ def _late(ns: int) -> bool:
     return ns > MAX_TIME_NS
 
 
+def _valid_id(value: bytes, size: int) -> bool:
+    """OTLP: an id of any other length, or all zero, is invalid."""
+    return len(value) == size and value.count(0) != size
+
+
 def _keep(items: Any, keep: Callable[[Any], bool]) -> None:
     """Remove from a repeated message field the items `keep` refuses (in place)."""
     for index in range(len(items) - 1, -1, -1):
@@ -108,6 +118,15 @@ def check_traces(request: ExportTraceServiceRequest, admission: Admission) -> No
         if _late(span.start_time_unix_nano):
             admission.reject(f"span start time {_LATEST}")
             return False
+        if not _valid_id(span.trace_id, 16):
+            admission.reject("span trace id not 16 bytes or all zero (invalid in OTLP)")
+            return False
+        if not _valid_id(span.span_id, 8):
+            admission.reject("span id not 8 bytes or all zero (invalid in OTLP)")
+            return False
+        if span.parent_span_id and not _valid_id(span.parent_span_id, 8):
+            span.parent_span_id = b""
+            admission.clamp("parent span id not 8 bytes or all zero: the span is a root")
         _clamp_times(span.events, "time_unix_nano", "span event time", admission)
         return True
 
@@ -128,6 +147,11 @@ def check_logs(request: ExportLogsServiceRequest, admission: Admission) -> None:
                 "stored as 0 (unspecified)"
             )
             record.severity_number = 0
+        for name, size in (("trace_id", 16), ("span_id", 8)):
+            value = getattr(record, name)
+            if value and not _valid_id(value, size):
+                setattr(record, name, b"")
+                admission.clamp(f"log record {name} of a wrong length or all zero: cleared")
         return True
 
     for resource_logs in request.resource_logs:

@@ -38,14 +38,24 @@ GRPC_METHODS = {
 
 def otlp_json(request: Message) -> bytes:
     """The OTLP/JSON body of a request: protobuf's JSON mapping, with trace and span ids in hex
-    (where protobuf's mapping has base64)."""
+    (where protobuf's mapping has base64): spans', their links' and log records'."""
     document = json.loads(json_format.MessageToJson(request))
-    for resource in document.get("resourceSpans", []):
-        for scope in resource.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                for field in ("traceId", "spanId", "parentSpanId"):
-                    if field in span:
-                        span[field] = base64.b64decode(span[field]).hex()
+    items = [
+        item
+        for resource in document.get("resourceSpans", [])
+        for scope in resource.get("scopeSpans", [])
+        for span in scope.get("spans", [])
+        for item in (span, *span.get("links", []))
+    ] + [
+        record
+        for resource in document.get("resourceLogs", [])
+        for scope in resource.get("scopeLogs", [])
+        for record in scope.get("logRecords", [])
+    ]
+    for item in items:
+        for field in ("traceId", "spanId", "parentSpanId"):
+            if field in item:
+                item[field] = base64.b64decode(item[field]).hex()
     return json.dumps(document).encode()
 
 

@@ -176,7 +176,7 @@ def test_huge_attribute_values_and_floods_of_tiny_spans(collector: RunningCollec
     now = time.time_ns()
     for i in range(200_000):
         spans.add(
-            trace_id=i.to_bytes(16, "big"),
+            trace_id=(i + 1).to_bytes(16, "big"),  # an all-zero id is invalid
             span_id=(i + 1).to_bytes(8, "big"),
             name="t",
             start_time_unix_nano=now,

@@ -70,6 +70,12 @@ def _loud_log(service: str) -> Any:
     return make_log_request(service, record, make_log_record("app.log", body="after"))
 
 
+def _with_ids(record: Any) -> Any:
+    record.trace_id = b"\x01\x02\x03"
+    record.span_id = bytes(range(1, 9))
+    return record
+
+
 # signal, request for a service, rejected count, what the message says, rows then stored
 CASES: dict[str, tuple[str, Callable[[str], Message], int, str, str]] = {
     "span after 2262": (
@@ -108,6 +114,38 @@ CASES: dict[str, tuple[str, Callable[[str], Message], int, str, str]] = {
         "log severity number 300 is outside 0-255",
         "SELECT count() AS n FROM assay.otel_logs WHERE ServiceName = '{s}' "
         "AND SeverityNumber = 0 HAVING n = 2",
+    ),
+    "all-zero trace id": (
+        "traces",
+        lambda s: make_request(s, make_span(trace_id=bytes(16)), make_span(name="kept")),
+        1,
+        "span trace id not 16 bytes or all zero",
+        "SELECT count() AS n FROM assay.otel_traces WHERE ServiceName = '{s}' "
+        "AND SpanName = 'kept' HAVING n = 1",
+    ),
+    "span id of 4 bytes": (
+        "traces",
+        lambda s: make_request(s, make_span(span_id=b"\x01\x02\x03\x04"), make_span(name="kept")),
+        1,
+        "span id not 8 bytes or all zero",
+        "SELECT count() AS n FROM assay.otel_traces WHERE ServiceName = '{s}' "
+        "AND SpanName = 'kept' HAVING n = 1",
+    ),
+    "all-zero parent span id": (
+        "traces",
+        lambda s: make_request(s, make_span(parent_span_id=bytes(8))),
+        0,
+        "parent span id not 8 bytes or all zero: the span is a root",
+        "SELECT 1 FROM assay.trace_summary WHERE trace_id IN (SELECT TraceId FROM "
+        "assay.otel_traces WHERE ServiceName = '{s}' AND ParentSpanId = '') AND has_root",
+    ),
+    "log record with a 3-byte trace id": (
+        "logs",
+        lambda s: make_log_request(s, _with_ids(make_log_record("app.log", body="hi"))),
+        0,
+        "log record trace_id of a wrong length or all zero: cleared",
+        "SELECT 1 FROM assay.otel_logs WHERE ServiceName = '{s}' AND TraceId = '' "
+        "AND SpanId = '0102030405060708'",
     ),
     "token count over 2^64": (
         "traces",
