@@ -10,8 +10,11 @@ each one's input (its steps from `trace_spans` and `tool_calls`, its goal and an
 session) they judge. A score's `timestamp` is the `updated_at` of the state it judged: a late
 span makes the run complete again later, it is judged again, and the newer score replaces the
 older (same replacing key, later version), so a run has one score per evaluator, not one per
-evaluation. After a restart the search starts from the newest run-level score (or
-`run_lookback` back), so what went quiet meanwhile is judged and nothing is judged twice.
+evaluation. The search walks complete runs in the order (`updated_at`, key) and remembers
+the last one it judged: one insert gives every run it touches the same `updated_at`, so an
+instant can hold any number of runs, and each look goes on from the key after the last. After a
+restart the search starts from the newest run-level score (or `run_lookback` back), so what went
+quiet meanwhile is judged and nothing is judged twice.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ log = logging.getLogger("assay.collector.evaluation")
 
 # What a run's steps are made of: every span that means something to an agent, not HTTP.
 _STEP_KINDS = tuple(kind for kind in kinds.KINDS if kind != kinds.SPAN)
-_BATCH = 200  # runs or sessions judged per look
+_BATCH = 200  # runs or sessions read per query; a look reads on while a query fills a batch
+_MAX_BATCHES = 50  # per look: a backlog is caught up over several looks, the thread stays live
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +77,9 @@ class RunEvaluation:
             level: [(i, rule, evs) for i, rule, evs in self.rules if rule.level == level]
             for level in ("trace", "session")
         }
-        # Where each level's search got to: the newest `updated_at` looked at, and the keys
-        # seen at exactly that instant (a later look starts there again and skips them).
-        self._since: dict[str, tuple[int, set[str]]] = {}
+        # Where each level's search got to: the last run (or session) looked at, as its
+        # `updated_at` and key; a later look starts after it in that order.
+        self._since: dict[str, tuple[int, str]] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="assay-run-evaluation", daemon=True)
 
@@ -109,27 +113,28 @@ class RunEvaluation:
         were judged. The search moves on only past what was judged and stored."""
         judged = 0
         for level, rules in self._by_level.items():
-            if not rules:
-                continue
-            found, cursor = self._completed(level)
-            for item in found:
-                rows = await self._judge(item, rules)
-                if not rows:  # no rule's filter or sample took it
-                    continue
-                self._write(rows)
-                judged += 1
-                self.stats.runs += level == "trace"
-                self.stats.sessions += level == "session"
-            self._since[level] = cursor
+            for _ in range(_MAX_BATCHES if rules else 0):
+                found = self._completed(level)
+                for item in found:
+                    rows = await self._judge(item, rules)
+                    if rows:  # else no rule's filter or sample took it
+                        self._write(rows)
+                        judged += 1
+                        self.stats.runs += level == "trace"
+                        self.stats.sessions += level == "session"
+                    self._since[level] = (item.updated_ns, item.key)
+                if len(found) < _BATCH or self._stopping.is_set():
+                    break
         return judged
 
-    def _start(self, level: str) -> tuple[int, set[str]]:
-        """Where the search starts: at the newest run-level score (the state it judged), with
-        the runs judged at that instant already seen; else `run_lookback` ago."""
+    def _start(self, level: str) -> tuple[int, str]:
+        """Where the search starts: after the last run judged before a restart (the newest
+        run-level score's state, and the greatest key judged at that instant); else
+        `run_lookback` ago."""
         if level not in self._since:
             _, rows = self.store.query(
                 "SELECT toUnixTimestamp64Nano(timestamp) AS at, "
-                "groupUniqArray(if(level = 'session', session_id, trace_id)) "
+                "max(if(level = 'session', session_id, trace_id)) "
                 f"FROM {self.store.database}.scores "
                 f"WHERE source = '{ScoreSource.ONLINE}' AND level = {{level:String}} "
                 "GROUP BY timestamp ORDER BY timestamp DESC LIMIT 1",
@@ -138,16 +143,16 @@ class RunEvaluation:
             lookback = time.time_ns() - int(self.config.run_lookback * 1e9)
             lookback -= lookback % 1_000_000  # updated_at has milliseconds
             if rows and int(rows[0][0]) >= lookback:
-                self._since[level] = (int(rows[0][0]), set(rows[0][1]))
+                self._since[level] = (int(rows[0][0]), str(rows[0][1]))
             else:
-                self._since[level] = (lookback, set())
+                self._since[level] = (lookback, "")
         return self._since[level]
 
-    def _completed(self, level: str) -> tuple[list[Completed], tuple[int, set[str]]]:
-        """What became complete since the cursor, and the cursor past it."""
-        since_ns, seen = self._start(level)
+    def _completed(self, level: str) -> list[Completed]:
+        """The next complete runs (or sessions) after the cursor, in (`updated_at`, key) order."""
+        since_ns, after = self._start(level)
         db = self.store.database
-        since = {"since": since_ns // 1_000_000}
+        since = {"since": since_ns // 1_000_000, "after": after}
         columns = ", ".join(
             f"any({c}) AS {c}" if level == "session" else c for c in set(RUN_FILTER_FIELDS.values())
         )
@@ -158,7 +163,9 @@ class RunEvaluation:
                 f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
                 "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64})) "
                 "AND has_root AND updated_at <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
-                f"ORDER BY updated_at LIMIT {_BATCH}"
+                "AND (updated_at > fromUnixTimestamp64Milli({since:Int64}) "
+                "OR trace_id > {after:String}) "
+                f"ORDER BY updated_at, trace_id LIMIT {_BATCH}"
             )
             wait = self.config.run_quiet_period
         else:
@@ -173,24 +180,19 @@ class RunEvaluation:
                 "AND updated_at >= fromUnixTimestamp64Milli({since:Int64}))) "
                 "GROUP BY session_id "
                 "HAVING max(updated_at) <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
-                f"ORDER BY updated LIMIT {_BATCH}"
+                "AND (max(updated_at) > fromUnixTimestamp64Milli({since:Int64}) "
+                "OR session_id > {after:String}) "
+                f"ORDER BY updated, session_id LIMIT {_BATCH}"
             )
             wait = self.config.session_inactivity
         names, rows = self.store.query(sql, {**since, "quiet": int(wait * 1000)})
         found = []
-        newest, at_newest = since_ns, set(seen)
         for row in rows:
             values = dict(zip(names, row, strict=True))
-            key, updated = str(row[0]), int(row[1])
-            if updated == since_ns and key in seen:
-                continue
-            if updated > newest:
-                newest, at_newest = updated, set()
-            at_newest.add(key)
             summary = {field: values[field] for field in set(RUN_FILTER_FIELDS.values())}
             summary.update(duration_ms=row[-3], cost_usd=row[-2], session_id=row[-1] or "")
-            found.append(Completed(level, key, updated, tuple(row[2]), summary))
-        return found, (newest, at_newest)
+            found.append(Completed(level, str(row[0]), int(row[1]), tuple(row[2]), summary))
+        return found
 
     # --- judging ----------------------------------------------------------------------------
     async def _judge(

@@ -189,3 +189,45 @@ def test_a_conversation_is_judged_as_a_whole_after_inactivity(
         assert prompt.count(QUESTION) == 2  # both turns of the conversation
     finally:
         pipeline.stop()
+
+
+def test_runs_stored_by_one_insert_are_all_judged_however_many(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """One insert gives every run it touches the same `updated_at`: the search must get past
+    an instant that holds more runs than one query reads (the demo's runs once went unjudged
+    when a busy writer stored them in one batch with 300 other traces)."""
+    service = f"crowd-{uuid.uuid4().hex[:8]}"
+    pipeline = Pipeline(embedded_store, MemorySpool(10**8, max_age=0.02), SETTINGS)
+    pipeline.start()
+    config = EvaluationConfig(
+        rules=[Rule(level="trace", where={"service": service}, evaluators=["no_tool_errors"])],
+        run_quiet_period=0,
+    )
+    runs = RunEvaluation(config, embedded_store, compile_rules(config))
+    try:
+        crowd = [make_span(f"run {i}", {sc.OPERATION_NAME: sc.OP_INVOKE_AGENT}) for i in range(450)]
+        send(pipeline, service, crowd)  # one request, one insert: one instant for all 450
+        _, [[instants]] = embedded_store.query(
+            "SELECT uniqExact(updated_at) FROM assay.trace_summary WHERE trace_id IN "
+            "(SELECT TraceId FROM assay.otel_traces WHERE ServiceName = {s:String})",
+            {"s": service},
+        )
+        assert instants == 1
+        asyncio.run(runs.look())
+        assert runs.stats.runs == 450
+        _, [[judged]] = embedded_store.query(
+            "SELECT uniqExact(trace_id) FROM assay.scores WHERE source = 'online' "
+            "AND level = 'trace' AND trace_id IN "
+            "(SELECT TraceId FROM assay.otel_traces WHERE ServiceName = {s:String})",
+            {"s": service},
+        )
+        assert judged == 450
+        asyncio.run(runs.look())
+        assert runs.stats.runs == 450  # nothing judged twice
+
+        restarted = RunEvaluation(config, embedded_store, compile_rules(config))
+        asyncio.run(restarted.look())
+        assert restarted.stats.runs == 0  # it goes on after the last run judged
+    finally:
+        pipeline.stop()
