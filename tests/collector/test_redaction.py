@@ -124,6 +124,18 @@ def test_json_stays_json_and_keys_name_secrets() -> None:
     assert Redactor(["email", "card"]).redact(clean) is clean
 
 
+def test_secrets_in_json_documents_past_the_quick_checks() -> None:
+    # The quick checks on a document's raw text: a Slack token in a document with no other
+    # dash, a secret after a key word whose digits are the only ones in the document.
+    redactor = Redactor(["api_key"])
+    slack = json.dumps({"note": "xoxb-1234567890-abcdefghij"})
+    assert json.loads(redactor.redact(slack)) == {"note": "[REDACTED:api_key]"}
+    secret = json.dumps([{"text": "the token: Zx81kLmQpRtWvYbNcDeFgHjKaBcDeFgHi9"}])
+    assert json.loads(redactor.redact(secret)) == [{"text": "the token: [REDACTED:api_key]"}]
+    digitless = json.dumps([{"text": "the token: ZxkLmQpRtWvYbNcDeFgHjKaBcDeFgHiJkLm"}])
+    assert redactor.redact(digitless) is digitless
+
+
 def test_custom_patterns_never_break_json() -> None:
     redactor = Redactor([], [r'[a-z]+"'])  # would eat a closing quote in raw JSON
     document = json.dumps({"content": "secret"})
@@ -196,6 +208,16 @@ def test_every_kind_of_content_is_redacted_in_the_request(attrs: dict[str, objec
     stored = json.dumps(_attribute_values(request))
     assert EMAIL not in stored and "4111111111111111" not in stored, stored
     assert "[REDACTED:" in stored
+
+
+def test_every_value_of_a_repeated_attribute_key_is_redacted() -> None:
+    span = make_span(attrs={sc.OPERATION_NAME: "chat", "vendor.note": f"to {EMAIL}"})
+    span.attributes.extend(key_values({"vendor.note": f"cc {EMAIL}"}))
+    request = make_request("svc", span)
+    assert redact_request(request, Redactor(["email"]))
+    (stored,) = request.resource_spans[0].scope_spans[0].spans
+    notes = [p.value.string_value for p in stored.attributes if p.key == "vendor.note"]
+    assert notes == ["to [REDACTED:email]", "cc [REDACTED:email]"]
 
 
 def test_identifying_attributes_of_a_call_and_other_spans_are_left_alone() -> None:
