@@ -29,6 +29,7 @@ with ``activate``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -170,6 +171,15 @@ class PriceTable:
     taken: str
     models: Mapping[str, ModelPrice]
     version: str
+    # What `lookup` found for each (model, provider) asked, and each price's USD per token
+    # class: the collector prices every call it stores, and a lookup tries several spellings.
+    # Bounded, as model names come from clients.
+    _found: dict[tuple[str, str | None], ModelPrice | None] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _per_million: dict[int, tuple[ModelPrice, dict[str, float]]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, taken: str, models: Mapping[str, ModelPrice]) -> PriceTable:
@@ -200,7 +210,16 @@ class PriceTable:
         """The price of `model`, or None when the table does not know it (see `lookup`)."""
         if not model:
             return None
-        return _lookup(self, model, provider)
+        key = (model, provider)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        price = _lookup(self, model, provider)
+        if len(self._found) >= _FOUND_LIMIT:
+            self._found.clear()
+        self._found[key] = price
+        return price
 
     def cost(self, usage: Usage, model: str | None, provider: str | None = None) -> Cost | None:
         """The cost of a call; None for an unknown model or unknown usage, never 0 for those."""
@@ -209,7 +228,11 @@ class PriceTable:
         price = self.lookup(model, provider)
         if price is None:
             return None
-        per_million = price.per_token_class()
+        known = self._per_million.get(id(price))
+        if known is None or known[0] is not price:
+            known = price, price.per_token_class()
+            self._per_million[id(price)] = known  # at most one per model of the table
+        per_million = known[1]
         by_class = {
             name: tokens * per_million[name] / 1_000_000
             for name, tokens in usage.by_token_class().items()
@@ -229,6 +252,7 @@ class PriceTable:
         }
 
 
+_FOUND_LIMIT = 4096
 _builtin: PriceTable | None = None
 _active: PriceTable | None = None
 _table_lock = threading.RLock()  # current() loads the built-in table under it

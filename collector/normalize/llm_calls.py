@@ -61,6 +61,8 @@ _MAX_COUNT = 2**64 - 1
 
 
 def _count(value: Any) -> int | None:
+    if value.__class__ is int:  # what instrumentations send (bool is a subclass, not int)
+        return value if 0 <= value <= _MAX_COUNT else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -83,13 +85,16 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # as json.dumps(ensure_ascii=False), built once
+
+
 def json_text(value: Any) -> str:
     """Message attributes arrive as JSON text (the conventions' shape) or as structured values."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _JSON.encode(value)
 
 
 def _strings(value: Any) -> list[str]:

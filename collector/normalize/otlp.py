@@ -136,9 +136,23 @@ def any_value(value: AnyValue) -> Any:
     return None
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def attributes(pairs: Any) -> dict[str, Any]:
     """A repeated KeyValue field as a dict of plain values."""
-    return {kv.key: any_value(kv.value) for kv in pairs}
+    # `any_value`, its scalars inline: the collector reads every attribute of every span here.
+    out: dict[str, Any] = {}
+    for kv in pairs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else any_value(value)
+    return out
+
+
+# json.dumps with any argument builds an encoder per call, which costs more than encoding a
+# short list; one encoder, reused, gives the same text (it keeps no state between calls).
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def as_text(value: Any) -> str:
@@ -151,8 +165,10 @@ def as_text(value: Any) -> str:
         return ""
     if isinstance(value, (int, float)):
         return repr(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT_JSON.encode(value)
 
 
 def text_map(values: dict[str, Any]) -> dict[str, str]:
-    return {key: as_text(value) for key, value in values.items()}
+    return {
+        key: value if value.__class__ is str else as_text(value) for key, value in values.items()
+    }

@@ -365,3 +365,16 @@ def test_override_is_read_on_first_use_after_reload(
     assert lookup("acme-llm") is None  # cached until reload()
     reload()
     assert _price("acme-llm").input == 1
+
+
+def test_a_table_remembers_its_own_lookups_and_prices() -> None:
+    base = pricing.current()
+    found = base.lookup("GPT-4o-2024-08-06", "openai")
+    assert found is not None and base.lookup("GPT-4o-2024-08-06", "openai") is found
+    usage = pricing.Usage(input=1_000_000, output=0)
+    assert base.cost(usage, "gpt-4o", "openai").total == found.input  # type: ignore[union-attr]
+    cheaper = base.overlaid({"models": {"gpt-4o": {"input": found.input / 2}}}, "test")
+    assert cheaper.lookup("GPT-4o-2024-08-06", "openai").input == found.input / 2  # type: ignore[union-attr]
+    assert cheaper.cost(usage, "gpt-4o", "openai").total == found.input / 2  # type: ignore[union-attr]
+    assert base.lookup("GPT-4o-2024-08-06", "openai") is found
+    assert base.cost(usage, "gpt-4o", "openai").total == found.input  # type: ignore[union-attr]

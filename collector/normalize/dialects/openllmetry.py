@@ -83,7 +83,9 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
     # Every span that is no LLM call comes this far: the set test first, one scan after it.
-    return not MARKS.isdisjoint(attrs) or any(_is_indexed(key) for key in attrs)
+    return not MARKS.isdisjoint(attrs) or any(
+        key.startswith(_INDEXED_PREFIXES) and _is_indexed(key) for key in attrs
+    )
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
