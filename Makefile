@@ -12,6 +12,12 @@ RUN_EXTRAS := .[collector]
 # `make notebook`: the collector's extra and a Jupyter kernel with its runner.
 NOTEBOOK_STAMP  := $(VENV)/.installed-notebook
 NOTEBOOK_EXTRAS := .[collector,notebook]
+# The installer: uv (pip-compatible; resolves, downloads and unpacks in parallel, several times
+# faster than pip: figures in the README's "What `make run` does"), bootstrapped into the venv with
+# pip. `make INSTALLER=pip` installs with pip alone, as does a machine where uv cannot be installed
+# or fails to install (uv reads no pip configuration: a private index set for pip only, say).
+INSTALLER ?= uv
+UV_VERSION := uv>=0.13,<0.14
 
 .PHONY: install run demo notebook test test-fast lint bench bench-quick clean FORCE
 
@@ -20,13 +26,32 @@ install: $(STAMP)
 # A strict editable install links every file of the package into an `assay/` tree
 # (build/__editable__.*), so static tools (mypy, pyright, import-linter) see `assay.*` as any
 # installed package. It links files, not folders: a file added or removed makes it link again
-# (without the dependencies, unless pyproject.toml changed too).
+# (without the dependencies, unless pyproject.toml changed too; uv is told to rebuild assay, as it
+# would reuse a cached build of it otherwise).
 # $(call editable_install,EXTRAS): the recipe of a stamp, with the extras it installs.
+# uv is asked to compile bytecode as pip does: it costs about as much at install as it saves on the
+# first start (the demo's processes each compile what they import otherwise), and where bytecode
+# cannot be written (PYTHONDONTWRITEBYTECODE, a read-only venv) every start would pay it again.
 define editable_install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=strict \
-		$(if $(filter pyproject.toml,$?),-e '$(1)',--no-deps -e .)
+	@test "$(INSTALLER)" != uv || test -x $(BIN)/uv \
+		|| $(BIN)/python -m pip install --quiet --disable-pip-version-check '$(UV_VERSION)' \
+		|| echo 'uv could not be installed: installing with pip (slower)'
+	@$(call install_with,$(if $(filter pyproject.toml,$?),-e '$(1)',--no-deps -e .))
 	@touch $@
+endef
+
+# $(call install_with,ARGS): uv if it is there, else (or if it fails) pip.
+define install_with
+	if test "$(INSTALLER)" = uv && test -x $(BIN)/uv; then \
+		echo "uv pip install $(1)"; \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python --config-setting editable_mode=strict \
+			--compile-bytecode --reinstall-package assay $(1) && exit 0; \
+		echo 'uv failed: installing with pip'; \
+	fi; \
+	echo "pip install $(1)"; \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--config-settings editable_mode=strict $(1)
 endef
 
 $(STAMP): pyproject.toml $(FILES)
