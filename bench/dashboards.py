@@ -31,6 +31,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assay.collector.completed_runs import write_all_completed
 from assay.collector.grafana.macros import interpolate, interval_for
 from assay.collector.store.embedded import EmbeddedStore
 from tests.grafana.alert_rules import checked_in_rules, query_sql
@@ -46,6 +47,7 @@ ROLLUPS = (
     "llm_errors",
     "call_scores",
     "trace_summaries",
+    "completed_runs",
 )
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
@@ -69,6 +71,9 @@ def load_runs(store: EmbeddedStore, runs: int, end: datetime) -> None:
     _, [[have]] = store.query("SELECT count() FROM assay.tool_calls")
     if have:
         print("reusing the agent runs already in the folder")
+        started = time.perf_counter()  # runs loaded before migration 015: the first look
+        write_all_completed(store)
+        print(f"wrote the runs not in completed_runs yet in {time.perf_counter() - started:.0f} s")
         return
     started = time.perf_counter()
     seed_agent_runs(store, runs, end, hours=24 * 7)

@@ -16,6 +16,7 @@ import uvicorn
 from assay.collector import price_tables
 from assay.collector.app import build_http_app
 from assay.collector.auth import TokenCheck
+from assay.collector.completed_runs import CompletedRuns
 from assay.collector.deadletter import DeadLetter
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.online import OnlineEvaluation
@@ -142,6 +143,8 @@ async def serve(
         online.start()
         runs = RunEvaluation(evaluation, store, rules)
         runs.start()
+        completed = CompletedRuns(evaluation, store)
+        completed.start()
         deadletter = DeadLetter(deadletter_folder(settings), settings.max_deadletter_bytes)
         pipeline = Pipeline(store, spool, settings, online, deadletter)
         pipeline.start()
@@ -153,6 +156,7 @@ async def serve(
             await asyncio.to_thread(pipeline.stop)
             await asyncio.to_thread(online.stop)
             await asyncio.to_thread(runs.stop)
+            await asyncio.to_thread(completed.stop)
             await asyncio.to_thread(monitor.stop)
     finally:
         spool.close()  # already closed, unless the start failed before the writer ran

@@ -42,6 +42,7 @@ SHARD_KEYS = {
     "tool_calls": "cityHash64(trace_id)",
     # Filled on each shard by its view from its own spans (a trace's spans are on one shard).
     "trace_summaries": "cityHash64(trace_id)",
+    "completed_runs": "cityHash64(trace_id)",
     # Rollups are filled on each shard by materialized views from its own calls: nothing is
     # inserted through their Distributed tables, and queries merge the shards' partial states.
     "llm_calls_1m": "rand()",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from assay.collector.completed_runs import write_all_completed
 from assay.collector.store.base import ClickHouseStore
 
 SERVICES = ("checkout", "support-bot", "search", "summarizer", "agent")
@@ -264,7 +265,8 @@ def seed_agent_runs(store: ClickHouseStore, runs: int, end: datetime, hours: flo
     """`runs` agent runs over the `hours` before `end`, as the collector stores them: per run a
     root agent span, 1-5 LLM calls and 0-3 tool calls in `trace_spans` (which fills
     `trace_summaries`), the tool calls in `tool_calls` (fetch_url fails one call in four, the
-    others one in 20), and two online run-level scores on one run in five."""
+    others one in 20), two online run-level scores on one run in five, and every run in
+    `completed_runs`."""
     db = store.database
     end_s = int(end.timestamp())
     span_s = int(hours * 3600)
@@ -334,3 +336,4 @@ def seed_agent_runs(store: ClickHouseStore, runs: int, end: datetime, hours: flo
         FROM ({run}) ARRAY JOIN {_array(RUN_EVALUATORS)} AS evaluator
         WHERE cityHash64(trace_id, 'judged') % 5 = 0"""
     )
+    write_all_completed(store)  # what the collector's completed-runs thread writes

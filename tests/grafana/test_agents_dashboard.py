@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assay.collector.completed_runs import write_all_completed
 from assay.collector.grafana.macros import interpolate, interval_for
 from assay.collector.grafana.sql import DATABASE
 from assay.collector.schema import ScoreRow, ToolCallRow, TraceSpanRow, insert_arguments
@@ -146,6 +147,7 @@ def runs(embedded_store: EmbeddedStore) -> Iterator[Database]:
             ScoreRow(_ns(8), "t-bad", "", "goal_completion", 0.0, level="trace"),
         ]
     )
+    write_all_completed(store)
     yield db
     store.command(f"DROP DATABASE {store.database}")
     store.close()

@@ -1,0 +1,132 @@
+"""Completed runs: a thread that writes the summary of every run that became complete into
+`completed_runs` (migration 015), one plain row per run for the Agents dashboard and the
+sessions list to read instead of merging the partial states of `trace_summaries`.
+
+A run is complete as for run-level evaluation (collector/evaluation/runs.py): its root span has
+arrived and the store has received no span of it for `run_quiet_period` seconds
+(`trace_summary.updated_at`, the store's clock). Each look writes, in one INSERT ... SELECT the
+store runs by itself, the runs whose newest span arrived between the previous look's bound and
+`now - run_quiet_period`; a run still receiving spans is left for a later look, and a late span
+makes its run complete again later, so it is written again (the newer row replaces the older).
+The first look after a start begins at the newest row written (all runs, on a store that has
+none yet). Several collectors on one store write the same rows: the table keeps one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from assay.collector.evaluation.config import EvaluationConfig
+from assay.collector.store.base import Store
+
+log = logging.getLogger("assay.collector.completed_runs")
+
+# The columns of completed_runs that trace_summary holds under the same names (all but `hour`).
+SUMMARY_COLUMNS = (
+    "trace_id",
+    "root_span_id",
+    "root_name",
+    "service_name",
+    "root_kind",
+    "status",
+    "start",
+    "end",
+    "duration_ms",
+    "updated_at",
+    "agent_name",
+    "spans",
+    "llm_calls",
+    "tool_calls",
+    "errors",
+    "tool_errors",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "services",
+)
+
+
+def write_completed(store: Store, since_ms: int, until_ms: int) -> None:
+    """Write the runs whose newest span arrived in (since_ms, until_ms] (Unix milliseconds, the
+    store's clock) and whose root span has arrived."""
+    db = store.database
+    columns = ", ".join(SUMMARY_COLUMNS)
+    store.query(
+        f"INSERT INTO {db}.completed_runs (hour, {columns}) "
+        f"SELECT toStartOfHour(start) AS hour, {columns} FROM {db}.trace_summary "
+        f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
+        "WHERE updated_at > fromUnixTimestamp64Milli({since:Int64}) "
+        "AND updated_at <= fromUnixTimestamp64Milli({until:Int64})) "
+        "AND has_root AND updated_at <= fromUnixTimestamp64Milli({until:Int64})",
+        {"since": since_ms, "until": until_ms},
+    )
+
+
+def store_now_ms(store: Store) -> int:
+    """The store's clock (the one `updated_at` is written by), in Unix milliseconds."""
+    _, [[now]] = store.query("SELECT toUnixTimestamp64Milli(now64(3))")
+    return int(now)
+
+
+def newest_written_ms(store: Store) -> int:
+    """The `updated_at` of the newest run written (Unix milliseconds; 0 when none is)."""
+    _, [[newest]] = store.query(
+        f"SELECT toUnixTimestamp64Milli(max(updated_at)) FROM {store.database}.completed_runs"
+    )
+    return int(newest)
+
+
+def write_all_completed(store: Store) -> None:
+    """Every run not written yet whose root has arrived, as if each were quiet already (a store
+    loaded by hand: benchmarks, tests)."""
+    write_completed(store, newest_written_ms(store), store_now_ms(store))
+
+
+@dataclass
+class CompletedRuns:
+    """The thread that writes completed runs every `run_poll_interval` seconds."""
+
+    config: EvaluationConfig
+    store: Store
+    looks: int = 0
+    failures: int = 0
+    _since_ms: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-completed-runs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.look()
+            except Exception as exc:  # the store down: the next look starts where this one did
+                self.failures += 1
+                log.warning("writing completed runs failed; trying again: %s", exc)
+            self._stopping.wait(self.config.run_poll_interval)
+
+    def look(self) -> None:
+        """Write the runs that became complete since the last look."""
+        if self._since_ms is None:
+            self._since_ms = newest_written_ms(self.store)
+        until = store_now_ms(self.store) - int(self.config.run_quiet_period * 1000)
+        if until <= self._since_ms:
+            return
+        write_completed(self.store, self._since_ms, until)
+        self._since_ms = until
+        self.looks += 1
