@@ -79,7 +79,8 @@ def agent_rows(
             continue
         span.kind = kind
         span.dialect = reader.NAME
-        span.agent_name = reader.agent_name(attrs)
+        # A LangGraph graph names no agent: its own name is its runs' agent.
+        span.agent_name = reader.agent_name(attrs) or openinference.graph_name(attrs, span_name)
         if kind != kinds.TOOL:
             return SpanMarks(span, None)
         fields = reader.tool_fields(attrs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import uuid
 from typing import Any
@@ -127,6 +128,49 @@ def test_a_plain_span_is_a_span() -> None:
     (span,) = batch.spans
     assert (span.kind, span.dialect, span.status) == (kinds.SPAN, "", "ok")
     assert batch.tool_calls == []
+
+
+def test_a_langgraph_graph_names_the_agent_of_its_run() -> None:
+    """OpenInference's LangChain spans name no agent; LangGraph marks its graph's span (named
+    after the graph) and its nodes' spans (naming their node; a sub-graph run as a node too)."""
+    trace, graph_id, node_id = os.urandom(16), os.urandom(8), os.urandom(8)
+    chain = {"openinference.span.kind": "CHAIN"}
+    spans = [
+        make_span(
+            "forecaster",
+            {**chain, "metadata": json.dumps({"ls_integration": "langgraph"})},
+            trace_id=trace,
+            span_id=graph_id,
+        ),
+        make_span(
+            "inner-graph",
+            {
+                **chain,
+                "metadata": json.dumps({"ls_integration": "langgraph", "langgraph_node": "n"}),
+            },
+            trace_id=trace,
+            span_id=node_id,
+            parent_span_id=graph_id,
+        ),
+        make_span(
+            "weather",
+            {"openinference.span.kind": "TOOL", "tool.name": "weather"},
+            trace_id=trace,
+            parent_span_id=node_id,
+        ),
+        make_span("RunnableSequence", chain),  # plain LangChain: no graph, no agent
+    ]
+    batch = normalize_traces(make_request("svc", *spans))
+    batch.link()
+    agents = {span.span_name: span.agent_name for span in batch.spans}
+    assert agents == {
+        "forecaster": "forecaster",
+        "inner-graph": "",
+        "weather": "",
+        "RunnableSequence": "",
+    }
+    (tool,) = batch.tool_calls
+    assert tool.agent_name == "forecaster"  # the graph above its node
 
 
 @pytest.mark.parametrize("make_run", [genai_run, openinference_run, openllmetry_run])

@@ -231,9 +231,10 @@ def test_langgraph_with_openinference(
     answer = graph.invoke({"messages": [("user", QUESTION)]})
     assert CITY_WEATHER in answer["messages"][-1].content
     tracer_provider.force_flush()
-    # The graph's root is a chain named after it; its model node is OpenInference's AGENT span,
-    # which names no agent (`agent.name`): the run and its tool have no agent name.
-    got = check_run(collector, service, agent="", tools=[("weather", "ok")], llm_calls=2)
+    # The graph's root is a chain named after it, and OpenInference's spans name no agent
+    # (`agent.name`, not even the model node's AGENT span): the graph's name is the agent's, of
+    # the run and of its tool calls.
+    got = check_run(collector, service, agent="forecaster", tools=[("weather", "ok")], llm_calls=2)
     assert got["root_name"] == "forecaster"
     assert got["root_kind"] == "chain"
 

@@ -5,6 +5,7 @@ is; LLM and EMBEDDING spans are calls. Models and usage under `llm.*`, messages 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -181,6 +182,8 @@ KINDS = {
     "EVALUATOR": kinds.EVALUATOR,
 }
 AGENT_NAME = "agent.name"
+# LangChain's run metadata (JSON text): LangGraph marks its graphs' and their nodes' spans.
+METADATA = "metadata"
 TOOL_NAME = "tool.name"
 TOOL_ID = "tool.id"  # the id of the model's tool call this span answers
 TOOL_CALL_ID = "tool_call.id"
@@ -195,6 +198,21 @@ def span_kind(attrs: Mapping[str, Any]) -> str | None:
 
 def agent_name(attrs: Mapping[str, Any]) -> str:
     return as_text(attrs.get(AGENT_NAME) or "")
+
+
+def graph_name(attrs: Mapping[str, Any], span_name: str) -> str:
+    """The name of a LangGraph graph, on its own span (named after the graph; `LangGraph` when
+    it was given none), which names no agent: its runs' agent, as people call it. A node's span
+    (a sub-graph run as a node too) names its node in the metadata and is no graph."""
+    metadata = attrs.get(METADATA)
+    if not isinstance(metadata, str) or "langgraph" not in metadata:
+        return ""
+    try:
+        marks = json.loads(metadata)
+    except ValueError:
+        return ""
+    graph = isinstance(marks, dict) and marks.get("ls_integration") == "langgraph"
+    return span_name if graph and "langgraph_node" not in marks else ""
 
 
 def tool_fields(attrs: Mapping[str, Any]) -> kinds.ToolFields:
