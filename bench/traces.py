@@ -34,6 +34,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.testclient import TestClient
 
 from assay.collector.app import build_http_app
+from assay.collector.completed_runs import write_all_completed
 from assay.collector.pipeline import Pipeline
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
@@ -157,6 +158,7 @@ def main() -> None:
     if found:
         print(f"reusing the runs already in {folder}")
         big = found[0][0]
+        write_all_completed(store)  # runs loaded before migration 015: the first look
     else:
         started = time.perf_counter()
         seed_agent_runs(store, args.runs, datetime.now(timezone.utc), hours=24 * 7)
@@ -171,7 +173,8 @@ def main() -> None:
         took = time.perf_counter() - started
         print(f"sent {len(spans):,} spans through the pipeline in {took:.0f} s")
         big = trace.hex()
-        for table in ("trace_summaries", "trace_spans"):
+        write_all_completed(store)  # the collector's thread, once the runs went quiet
+        for table in ("trace_summaries", "trace_spans", "completed_runs"):
             store.query(f"OPTIMIZE TABLE assay.{table} FINAL")
     (count,) = store.query("SELECT count() FROM assay.trace_summary")[1][0]
     spans_in_big = store.query(

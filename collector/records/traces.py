@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
+from assay.collector.completed_runs import SUMMARY_COLUMNS
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.records.calls import CURRENT_SCORE_COLUMNS, CURRENT_SCORE_KEY, records
 from assay.collector.store.base import Store
@@ -98,22 +99,68 @@ def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
     return list({row["span_id"]: row for row in rows}.values())  # a span sent twice is one
 
 
-def run_summaries(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
-    """The summaries of these runs (`summarize`), in the order they started: one range read of
-    trace_spans per run, where the trace_summary view reads every partial row whose granule
-    the runs share (seconds for runs spread over a week)."""
-    if not trace_ids:
-        return []
+# A completed run's row, shaped like `summarize`'s (times in ns, made datetimes as it does).
+_COMPLETED_COLUMNS = ", ".join(
+    [c for c in SUMMARY_COLUMNS if c not in ("start", "end", "updated_at")]
+    + ["toUnixTimestamp64Nano(start) AS start_ns", "toUnixTimestamp64Nano(end) AS end_ns"]
+)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run as `trace_summaries` names it: the hour it started (the key of its completed_runs
+    row) and when the store last got a span of it."""
+
+    trace_id: str
+    session_id: str
+    hour: dt.datetime
+    updated_ns: int
+
+
+def _completed(store: Store, runs: list[RunRef]) -> dict[str, dict[str, Any]]:
+    """The completed_runs rows of these runs that are current (written after their last span),
+    read by their key (hour, trace id): a few granules however the runs are spread."""
     rows = records(
         store,
-        f"SELECT trace_id, {_SPAN_COLUMNS} FROM {store.database}.trace_spans"
-        " WHERE trace_id IN {ids:Array(String)}",
-        {"ids": trace_ids},
+        f"SELECT {_COMPLETED_COLUMNS}, toUnixTimestamp64Nano(updated_at) AS updated_ns"
+        f" FROM {store.database}.completed_runs FINAL"
+        " WHERE hour IN {hours:Array(DateTime)} AND trace_id IN {ids:Array(String)}",
+        {"hours": sorted({r.hour for r in runs}), "ids": [r.trace_id for r in runs]},
     )
-    by_trace: dict[str, dict[str, dict[str, Any]]] = {}
+    newest = {r.trace_id: r.updated_ns for r in runs}
+    found = {}
     for row in rows:
-        by_trace.setdefault(row.pop("trace_id"), {})[row["span_id"]] = row
-    found = [summarize(trace, _as_tree(list(spans.values()))) for trace, spans in by_trace.items()]
+        if row.pop("updated_ns") >= newest.get(row["trace_id"], 0):
+            start, end = row.pop("start_ns"), row.pop("end_ns")
+            row["start"] = dt.datetime.fromtimestamp(start / 1e9, dt.timezone.utc)
+            row["end"] = dt.datetime.fromtimestamp(end / 1e9, dt.timezone.utc)
+            row["has_root"] = True
+            row["services"] = sorted(row["services"])
+            found[row["trace_id"]] = row
+    return found
+
+
+def run_summaries(store: Store, runs: list[RunRef]) -> list[dict[str, Any]]:
+    """The summaries of these runs (`summarize`'s columns), in the order they started: the
+    completed ones from completed_runs, the others (still receiving spans, or without a root)
+    from their spans, one range read of trace_spans per run; the trace_summary view would read
+    every partial row whose granule the runs share (seconds for runs spread over a week)."""
+    if not runs:
+        return []
+    found = list(_completed(store, runs).values())
+    done = {run["trace_id"] for run in found}
+    rest = [r.trace_id for r in runs if r.trace_id not in done]
+    if rest:
+        rows = records(
+            store,
+            f"SELECT trace_id, {_SPAN_COLUMNS} FROM {store.database}.trace_spans"
+            " WHERE trace_id IN {ids:Array(String)}",
+            {"ids": rest},
+        )
+        by_trace: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            by_trace.setdefault(row.pop("trace_id"), {})[row["span_id"]] = row
+        found += [summarize(t, _as_tree(list(spans.values()))) for t, spans in by_trace.items()]
     return sorted(found, key=lambda run: (run["start"], run["trace_id"]))
 
 
@@ -312,14 +359,15 @@ def _recent_sessions(
     return []
 
 
-def _runs_of(store: Store, session_ids: list[str]) -> dict[str, str]:
-    """Every run of these sessions: trace id → session id."""
+def _runs_of(store: Store, session_ids: list[str]) -> list[RunRef]:
+    """Every run of these sessions, from the partial summaries (cheap columns only)."""
     _, rows = store.query(
-        f"SELECT DISTINCT trace_id, session_id FROM {store.database}.trace_summaries"
-        " WHERE session_id IN {sessions:Array(String)}",
+        "SELECT trace_id, any(session_id), min(hour), toUnixTimestamp64Nano(max(updated_at))"
+        f" FROM {store.database}.trace_summaries"
+        " WHERE session_id IN {sessions:Array(String)} GROUP BY trace_id",
         {"sessions": session_ids},
     )
-    return {row[0]: row[1] for row in rows}
+    return [RunRef(str(t), str(s), hour, int(updated)) for t, s, hour, updated in rows]
 
 
 def list_sessions(
@@ -345,9 +393,10 @@ def list_sessions(
         values["service"] = filters.service
     chosen = _recent_sessions(store, clauses, values, since, until, limit)
     runs = _runs_of(store, chosen)
+    session_of = {run.trace_id: run.session_id for run in runs}
     turns: dict[str, list[dict[str, Any]]] = {}
-    for run in run_summaries(store, list(runs)):
-        turns.setdefault(runs[run["trace_id"]], []).append(run)
+    for run in run_summaries(store, runs):
+        turns.setdefault(session_of[run["trace_id"]], []).append(run)
     rows = [
         {"session_id": session, **session_totals(turns[session])}
         for session in chosen
@@ -389,7 +438,7 @@ def get_session(store: Store, session_id: str) -> Session | None:
     """A conversation: its runs in the order they started, each with the question its first
     LLM call was asked and the answer of its last; None when no run names the session."""
     database = store.database
-    turns = run_summaries(store, list(_runs_of(store, [session_id])))
+    turns = run_summaries(store, _runs_of(store, [session_id]))
     if not turns:
         return None
     ids = [t["trace_id"] for t in turns]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assay.collector.completed_runs import SUMMARY_COLUMNS, write_all_completed
 from assay.collector.pipeline import Pipeline
 from assay.collector.records import traces
 from assay.collector.settings import CollectorSettings
@@ -22,26 +23,15 @@ from tests.collector.otlp_builders import make_request
 SETTINGS = CollectorSettings(
     flush_interval=0.05, retry_initial=0.01, retry_max=0.05, shutdown_timeout=5
 )
+# Every column but the times and the cost (floats, compared apart) and the services (a set).
 COMPARED = (
-    "root_span_id",
-    "root_name",
-    "service_name",
-    "root_kind",
-    "status",
+    *(
+        c
+        for c in SUMMARY_COLUMNS
+        if c
+        not in ("trace_id", "start", "end", "duration_ms", "updated_at", "cost_usd", "services")
+    ),
     "has_root",
-    "agent_name",
-    "spans",
-    "llm_calls",
-    "tool_calls",
-    "errors",
-    "tool_errors",
-    "input_tokens",
-    "output_tokens",
-    "unpriced_calls",
-    "user_id",
-    "session_id",
-    "prompt_name",
-    "prompt_version",
 )
 
 
@@ -113,3 +103,25 @@ def test_a_sessions_runs_in_order_with_their_question_and_answer(
         2,
     )
     assert traces.get_session(embedded_store, f"none-{session}") is None
+
+
+def test_a_completed_run_is_read_from_its_row_as_its_spans_give_it(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Once a run is in completed_runs, the sessions list and page read its row, not its spans:
+    the same summary either way."""
+    session = f"conv-{uuid.uuid4().hex[:8]}"
+    runs = [genai_run(session), openinference_run(session)]
+    send(embedded_store, f"records-{uuid.uuid4().hex[:8]}", [run.spans for run in runs])
+    before = traces.get_session(embedded_store, session)
+    refs = traces._runs_of(embedded_store, [session])
+    assert before is not None and traces._completed(embedded_store, refs) == {}
+    write_all_completed(embedded_store)
+    assert set(traces._completed(embedded_store, refs)) == {run.trace_hex for run in runs}
+    after = traces.get_session(embedded_store, session)
+    assert after is not None
+    for old, new in zip(before.turns, after.turns, strict=True):
+        assert {k: new[k] for k in COMPARED} == {k: old[k] for k in COMPARED}
+        assert (new["start"], new["end"]) == (old["start"], old["end"])
+        assert new["cost_usd"] == pytest.approx(old["cost_usd"])
+        assert new["services"] == old["services"]
