@@ -97,10 +97,11 @@ test: lint
 
 # The pure tier, for the edit-test loop: no collector start-up, browser, peer venv, Docker or
 # notebook, no child process (tests/tiers.py), on two worker processes (pytest-xdist: each
-# has its own instrumentation, fake servers and temporary folders). `make test` still runs
-# everything, in one process.
+# has its own instrumentation, fake servers and temporary folders). `--dist loadfile` keeps a
+# file's tests in one worker, so a client library a file imports lazily (tests/lazy.py) is
+# imported by one worker, not both. `make test` still runs everything, in one process.
 test-fast: install
-	$(BIN)/pytest --fast -n 2
+	$(BIN)/pytest --fast -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -16,6 +16,9 @@ import pytest
 from tests.apps.own_spans_app import PROMPT_NAME, PROMPT_VERSION
 from tests.conftest import RunningCollector
 
+# (a module-wide mark lets `--fast` skip importing the app, which imports every client library)
+pytestmark = pytest.mark.integration
+
 CLASS_COSTS = (
     "input_cost_usd + cache_read_cost_usd + cache_write_cost_usd + audio_input_cost_usd"
     " + output_cost_usd + reasoning_cost_usd + audio_output_cost_usd"

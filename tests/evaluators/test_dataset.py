@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from assay.evaluators import CollectorError, Dataset
 from tests.conftest import RunningCollector
+from tests.lazy import lazy_import
+
+pd = lazy_import("pandas")  # imported by the test that builds a frame, not at collection
 
 ITEMS = [
     {"input": "What is 2 + 2?", "expected": "4"},

@@ -26,10 +26,11 @@ from assay.instrumentation import pricing, semconv
 from assay.instrumentation.providers import litellm as litellm_provider
 from assay.instrumentation.providers.litellm import LiteLLMInstrumentor
 from assay.instrumentation.providers.openai import OpenAIInstrumentor
+from tests.lazy import lazy_import
 
 # LiteLLM downloads its own price list at import unless told not to: tests stay offline.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-litellm: Any = pytest.importorskip("litellm")
+litellm: Any = lazy_import("litellm", skip_without=True)
 
 MODEL = "gpt-4o-mini"
 QUESTION = [
@@ -150,34 +151,42 @@ class TestCompletion:
         assert span.attributes[semconv.ERROR_TYPE] == "RateLimitError"
 
 
-class OpenAIUnderneath(litellm.CustomLLM):  # type: ignore[misc]
+def openai_underneath(base_url: str) -> Any:
     """A LiteLLM provider that calls the real `openai` client, as proxies and frameworks do.
 
     (LiteLLM's own `openai/` route posts through the client's low-level `post`, below the
-    methods Assay wraps; this route goes through `chat.completions.create`.)
+    methods Assay wraps; this route goes through `chat.completions.create`.) Defined when a
+    test asks for it: subclassing `litellm.CustomLLM` imports litellm.
     """
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url
+    class OpenAIUnderneath(litellm.CustomLLM):  # type: ignore[misc]
+        def __init__(self, base_url: str) -> None:
+            super().__init__()
+            self.base_url = base_url
 
-    def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-        with OpenAI(base_url=self.base_url, api_key="test-key", max_retries=0) as client:
-            response = client.chat.completions.create(model=model, messages=messages)
-        return litellm.ModelResponse(**response.model_dump())
+        def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+            with OpenAI(base_url=self.base_url, api_key="test-key", max_retries=0) as client:
+                response = client.chat.completions.create(model=model, messages=messages)
+            return litellm.ModelResponse(**response.model_dump())
 
-    async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-        async with AsyncOpenAI(base_url=self.base_url, api_key="test-key", max_retries=0) as client:
-            response = await client.chat.completions.create(model=model, messages=messages)
-        return litellm.ModelResponse(**response.model_dump())
+        async def acompletion(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> Any:
+            async with AsyncOpenAI(
+                base_url=self.base_url, api_key="test-key", max_retries=0
+            ) as client:
+                response = await client.chat.completions.create(model=model, messages=messages)
+            return litellm.ModelResponse(**response.model_dump())
+
+    return OpenAIUnderneath(base_url)
 
 
 class TestOpenAIClientUnderneath:
     @pytest.fixture(autouse=True)
     def _provider(self, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
-        handler = OpenAIUnderneath(fake.base_url)
+        handler = openai_underneath(fake.base_url)
         monkeypatch.setattr(
-            litellm, "custom_provider_map", [{"provider": "via-openai", "custom_handler": handler}]
+            "litellm.custom_provider_map", [{"provider": "via-openai", "custom_handler": handler}]
         )
 
     def call(self) -> Any:

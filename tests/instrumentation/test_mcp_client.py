@@ -9,21 +9,30 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import agents
 import pytest
-from mcp import Client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from assay.instrumentation import semconv as sc
 from assay.instrumentation.providers.openai_agents import OpenAIAgentsInstrumentor
-from tests.apps.mcp_calculator import server
+from tests.lazy import lazy_import
+
+agents: Any = lazy_import("agents")  # imported by the first test, not at collection
+
+
+def connect() -> Any:
+    """An MCP client of the calculator server, in-process (imports mcp when a test runs)."""
+    from mcp import Client
+
+    from tests.apps.mcp_calculator import server
+
+    return Client(server)
 
 
 def call(name: str, arguments: dict[str, Any]) -> Any:
     async def _call() -> Any:
-        async with Client(server) as client:
+        async with connect() as client:
             return await client.call_tool(name, arguments)
 
     return asyncio.run(_call())
@@ -75,7 +84,7 @@ def test_inside_an_agent_frameworks_span_of_the_same_tool_one_span(
     agents.set_trace_processors([OpenAIAgentsInstrumentor().processor])
 
     async def _run() -> None:
-        async with Client(server) as client:
+        async with connect() as client:
             with agents.trace("mcp workflow"), agents.function_span("add", input='{"a":1}'):
                 await client.call_tool("add", {"a": 1, "b": 1})
 

@@ -7,11 +7,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import agents
 import pytest
-from agents import Agent, Runner, function_tool
 from openai import AsyncOpenAI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,18 +20,22 @@ from assay.instrumentation import semconv as sc
 from assay.instrumentation.providers import openai_agents
 from assay.instrumentation.providers.openai import OpenAIInstrumentor
 from assay.instrumentation.providers.openai_agents import OpenAIAgentsInstrumentor
+from tests.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from agents import Agent
+
+agents: Any = lazy_import("agents")  # the SDK is imported by the first test, not at collection
 
 MODEL = "gpt-4o-mini"
 QUESTION = "What is the weather in Paris?"
 
 
-@function_tool
 def get_weather(city: str) -> str:
     """The weather of a city."""
     return f"sunny in {city}"
 
 
-@function_tool
 def get_forecast(city: str) -> str:
     """Tomorrow's weather of a city (always fails here)."""
     raise RuntimeError(f"forecast service down for {city}")
@@ -67,7 +69,7 @@ def api(request: pytest.FixtureRequest, fake: FakeOpenAI) -> Iterator[str]:
 
 
 def run(agent: Agent[Any], prompt: str = QUESTION, **options: Any) -> Any:
-    return asyncio.run(Runner.run(agent, prompt, **options))
+    return asyncio.run(agents.Runner.run(agent, prompt, **options))
 
 
 def by_operation(spans: InMemorySpanExporter, operation: str) -> list[ReadableSpan]:
@@ -82,8 +84,14 @@ def parent_of(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
 
-def weather_agent(*tools: Any) -> Agent[Any]:
-    return Agent(name="weather", instructions="Answer briefly.", tools=list(tools), model=MODEL)
+def weather_agent(*tools: Callable[[str], str]) -> Agent[Any]:
+    """An agent with `tools` (plain functions, made the SDK's function tools here)."""
+    return agents.Agent(
+        name="weather",
+        instructions="Answer briefly.",
+        tools=[agents.function_tool(tool) for tool in tools],
+        model=MODEL,
+    )
 
 
 def test_a_run_is_a_workflow_of_an_agent_with_its_llm_and_tool_calls(
@@ -134,7 +142,9 @@ def test_a_failing_tool_is_an_error_span(spans: InMemorySpanExporter, api: str) 
 
 def test_a_handoff_names_both_agents(spans: InMemorySpanExporter, api: str) -> None:
     specialist = weather_agent(get_weather)
-    triage = Agent(name="triage", instructions="Hand off.", handoffs=[specialist], model=MODEL)
+    triage = agents.Agent(
+        name="triage", instructions="Hand off.", handoffs=[specialist], model=MODEL
+    )
     run(triage)
     (handoff,) = [s for s in spans.get_finished_spans() if s.name.startswith("handoff")]
     assert handoff.name == "handoff weather"
@@ -150,7 +160,7 @@ def test_a_trace_group_is_the_conversation(spans: InMemorySpanExporter, api: str
     async def two_turns() -> None:
         for prompt in (QUESTION, "And in Rome?"):
             with agents.trace("weather chat", group_id="conversation-7"):
-                await Runner.run(weather_agent(), prompt)
+                await agents.Runner.run(weather_agent(), prompt)
 
     asyncio.run(two_turns())
     workflows = by_operation(spans, sc.OP_INVOKE_WORKFLOW)
@@ -240,7 +250,7 @@ def test_a_streamed_run_gives_the_same_spans(spans: InMemorySpanExporter, api: s
     """`run_streamed` runs the agent loop in a task of its own and streams the model's answer."""
 
     async def streamed() -> str:
-        result = Runner.run_streamed(weather_agent(get_weather), QUESTION)
+        result = agents.Runner.run_streamed(weather_agent(get_weather), QUESTION)
         async for _ in result.stream_events():
             pass
         return str(result.final_output)
@@ -256,7 +266,6 @@ def test_a_streamed_run_gives_the_same_spans(spans: InMemorySpanExporter, api: s
     assert parent_of(agent) == workflow.context.span_id
 
 
-@agents.input_guardrail
 def no_passwords(context: Any, agent: Agent[Any], prompt: Any) -> agents.GuardrailFunctionOutput:
     return agents.GuardrailFunctionOutput(
         output_info=None, tripwire_triggered="password" in str(prompt)
@@ -267,7 +276,9 @@ def no_passwords(context: Any, agent: Agent[Any], prompt: Any) -> agents.Guardra
 def test_a_guardrail_is_a_span_saying_whether_it_tripped(
     spans: InMemorySpanExporter, api: str, prompt: str
 ) -> None:
-    agent = Agent(name="guarded", model=MODEL, input_guardrails=[no_passwords])
+    agent = agents.Agent(
+        name="guarded", model=MODEL, input_guardrails=[agents.input_guardrail(no_passwords)]
+    )
     tripped = prompt != QUESTION
     if tripped:
         with pytest.raises(agents.InputGuardrailTripwireTriggered):
