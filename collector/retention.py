@@ -19,6 +19,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from pydantic import ConfigDict, Field, RootModel, field_validator
+
 from assay.collector.store.base import Store
 from assay.collector.store.cluster import LOCAL_SUFFIX
 
@@ -117,6 +119,24 @@ def check_retention(retention: dict[str, str]) -> dict[str, str]:
     return checked
 
 
+class RetentionConfig(RootModel[dict[str, str]]):
+    """Retention's own settings: kind of data → period (`retention:` in the collector section
+    of assay.yaml, `ASSAY_RETENTION` as JSON), checked when built (`check_retention`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("root")
+    @classmethod
+    def _checked(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_retention(value)
+
+    @property
+    def periods(self) -> dict[str, str]:
+        return dict(self.root)
+
+
 def _hours(period: str) -> float:
     """A period in hours; `off` (forever) is infinity."""
     parsed = _period(period)
@@ -145,13 +165,13 @@ def _column_ttl(ddl: str, column: str) -> str | None:
 
 
 def retention_statements(
-    retention: dict[str, str], database: str, ddl_of: dict[str, str], on_cluster: str = ""
+    retention: RetentionConfig, database: str, ddl_of: dict[str, str], on_cluster: str = ""
 ) -> list[str]:
     """The ALTER statements that bring the tables to `retention`; `ddl_of` maps each table to
     its current CREATE statement. On a cluster, `on_cluster` is "_local ON CLUSTER name" (the
     local tables' DDL in `ddl_of` under the names the queries use)."""
     statements = []
-    for kind, period in check_retention(retention).items():
+    for kind, period in retention.periods.items():
         off = _period(period) is None
         for target, (table, time_column) in (
             (t, table) for t in TARGETS[kind] for table in t.tables
@@ -174,11 +194,11 @@ def retention_statements(
 
 
 def apply_retention(
-    store: Store, retention: dict[str, str], cluster: str | None = None
+    store: Store, retention: RetentionConfig, cluster: str | None = None
 ) -> list[str]:
     """Set the configured TTLs on the store's tables (on a cluster: on the local tables, which
     hold the rows, on every node); return the statements run."""
-    if not retention:
+    if not retention.periods:
         return []
     _, rows = store.query(
         "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",

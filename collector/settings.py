@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assay.collector.redaction import RedactionConfig
-from assay.collector.retention import check_retention
+from assay.collector.retention import RetentionConfig
 from assay.collector.store import StoreConfig
 from assay.collector.store.base import DEFAULT_DATABASE
 
@@ -61,7 +61,7 @@ class CollectorSettings(BaseSettings):
     # unhealthy (503) when the spool is full or the store has been unreachable this long.
     stats_interval: float = Field(default=5.0, gt=0)
     # How long each kind of data is kept (collector/retention.py): {llm_calls: 90d, content: 14d}
-    retention: dict[str, str] = Field(default_factory=dict)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     instance: str | None = None
     unhealthy_after: float = Field(default=60.0, gt=0)
 
@@ -123,11 +123,6 @@ class CollectorSettings(BaseSettings):
                     raise ValueError(f"not a JSON list of regexes: {exc}") from exc
             return [value] if value else []
         return value
-
-    @field_validator("retention")
-    @classmethod
-    def _known_retention(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_retention(value)
 
     @field_validator("redact")
     @classmethod

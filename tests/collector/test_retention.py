@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from assay.collector.retention import apply_retention, check_retention, ttl_expression
+from assay.collector.retention import (
+    RetentionConfig,
+    apply_retention,
+    check_retention,
+    ttl_expression,
+)
 from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.settings import load_settings
 from assay.collector.store.embedded import EmbeddedStore
@@ -55,7 +60,9 @@ def aged_call(days: float) -> LlmCallRow:
 
 
 def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> None:
-    retention = {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
+    retention = RetentionConfig(
+        {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
+    )
     statements = apply_retention(store, retention)
     # llm_calls rows, its 4 content columns, llm_call_messages, 2 trace tables
     assert len(statements) == 1 + 4 + 1 + 2
@@ -79,11 +86,11 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
     ]
 
     # A changed period is applied; `off` takes Assay's TTL away again.
-    assert apply_retention(store, {"llm_calls": "12w"}) == [
+    assert apply_retention(store, RetentionConfig({"llm_calls": "12w"})) == [
         f"ALTER TABLE {store.database}.llm_calls MODIFY TTL "
         "toDateTime(timestamp) + toIntervalDay(84)"
     ]
-    apply_retention(store, {"llm_calls": "off", "content": "off"})
+    apply_retention(store, RetentionConfig({"llm_calls": "off", "content": "off"}))
     assert " TTL " not in ddl(store, "llm_calls")
 
 
@@ -104,8 +111,21 @@ def test_bad_retention_is_explained(retention: dict[str, str], message: str) -> 
 def test_retention_comes_from_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "assay.yaml"
     config.write_text("collector:\n  retention: {llm_calls: 90d, content: 36h}\n")
-    assert load_settings(config).retention == {"llm_calls": "90d", "content": "36h"}
+    assert load_settings(config).retention.periods == {"llm_calls": "90d", "content": "36h"}
     assert ttl_expression("ts", "36h") == "toDateTime(ts) + toIntervalHour(36)"
     config.write_text("collector:\n  retention: {llm_calls: forever}\n")
     with pytest.raises(ValueError, match="retention period 'forever'"):
+        load_settings(config)
+
+
+def test_retention_comes_from_the_environment_as_json_before_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "assay.yaml"
+    config.write_text("collector:\n  retention: {llm_calls: 90d}\n")
+    monkeypatch.setenv("ASSAY_RETENTION", '{"llm_calls": "30d", "content": "7d"}')
+    settings = load_settings(config)
+    assert settings.retention == RetentionConfig({"llm_calls": "30d", "content": "7d"})
+    monkeypatch.setenv("ASSAY_RETENTION", '{"llm_calls": "30d", "rollups": "7d"}')
+    with pytest.raises(ValueError, match=r"rollups .* must outlive"):
         load_settings(config)
