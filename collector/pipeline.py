@@ -165,6 +165,17 @@ def _without(rows: list[Any], refused: list[range]) -> list[Any]:
     return [row for i, row in enumerate(rows) if i not in out]
 
 
+def _with_counts(done: dict[str, Inserted], counted: dict[str, int]) -> None:
+    """What a batch's inserts stored, counted together once they ended, into `done`: only for
+    tables done (a table whose insert failed is inserted again, and counted then). Parts another
+    writer added meanwhile (a test's own INSERT ... SELECT on a shared store) count as new:
+    never more than were sent, so a deduplicated count can never go negative."""
+    for table, new in counted.items():
+        inserted = done.get(table)
+        if inserted is not None:
+            done[table] = Inserted(inserted.rows, min(new, inserted.rows))
+
+
 def _decode(signal: str, payload: bytes) -> Message:
     request = SIGNALS[signal]()
     request.ParseFromString(payload)
@@ -321,14 +332,18 @@ class Pipeline:
         while True:
             started = time.perf_counter()
             attempt += 1
+            counted: dict[str, int] = {}  # new rows by table, counted once for the batch
             try:
-                for table, table_rows in tables:
-                    if table not in done:  # a retry redoes only what failed
-                        done[table], refused[table] = self._store_rows(
-                            f"{segment.token}-{table}", table, table_rows
-                        )
+                with self.store.counting(counted):
+                    for table, table_rows in tables:
+                        if table not in done:  # a retry redoes only what failed
+                            done[table], refused[table] = self._store_rows(
+                                f"{segment.token}-{table}", table, table_rows
+                            )
+                _with_counts(done, counted)
                 break
             except (StoreError, DeadLetterFull) as exc:
+                _with_counts(done, counted)
                 self.stats.add(write_failures=1)
                 with self.stats.lock:
                     self.stats.last_write_error = str(exc)[:500]

@@ -8,7 +8,7 @@ import struct
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -116,6 +116,8 @@ class Store(Protocol):
 
     def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted: ...
 
+    def counting(self, counted: dict[str, int]) -> AbstractContextManager[None]: ...
+
     def query(
         self,
         sql: str,
@@ -151,6 +153,7 @@ class ClickHouseStore:
         # Column types by table, from DESCRIBE once (clickhouse-connect otherwise asks before
         # every insert); forgotten when an insert fails, in case the table changed.
         self._column_types: dict[str, dict[str, str]] = {}
+        self._batches = threading.local()  # .held: this thread's `counting` block, if any
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
@@ -170,8 +173,13 @@ class ClickHouseStore:
         settings: dict[str, Any] = dict(INSERT_SETTINGS)
         if dedup_token:
             settings["insert_deduplication_token"] = dedup_token
+        batch: dict[str, threading.Lock] | None = getattr(self._batches, "held", None)
+        lock = self._table_locks[table]
+        if batch is not None and table not in batch:
+            lock.acquire()  # held until the `counting` block ends, which counts this insert
+            batch[table] = lock
         try:
-            with self._table_locks[table]:
+            with nullcontext() if batch is not None else lock:
                 with stage("count new rows"):
                     self._before_insert(table)
                 with stage(f"insert {table}"):
@@ -183,6 +191,8 @@ class ClickHouseStore:
                         column_oriented=True,
                         settings=settings,
                     )
+                if batch is not None:
+                    return Inserted(len(columns[0]), None)
                 with stage("count new rows"):
                     new = self._new_rows(table)
         except Exception as exc:
@@ -194,6 +204,31 @@ class ClickHouseStore:
         # ... SELECT on a shared store) count as new: never more than were sent, so a
         # deduplicated count can never go negative and break the collector_stats row.
         return Inserted(sent, None if new is None else min(new, sent))
+
+    @contextmanager
+    def counting(self, counted: dict[str, int]) -> Iterator[None]:
+        """Count what this thread's inserts in the block stored together, in one query when it
+        ends, rather than after each insert: `counted` then holds the rows stored by table
+        (each insert's own `new` is None). Each table an insert in the block touches stays
+        locked until then, so no other insert into it is counted as this block's. A store that
+        cannot tell what an insert stored leaves `counted` empty, as does a count that fails."""
+        if getattr(self._batches, "held", None) is not None:
+            raise RuntimeError("counting blocks do not nest")
+        held: dict[str, threading.Lock] = {}
+        self._batches.held = held
+        try:
+            yield
+        finally:
+            self._batches.held = None
+            try:
+                if held:
+                    with stage("count new rows"):
+                        counted.update(self._new_rows_of(list(held)))
+            except Exception:  # the rows are stored: only their count is unknown
+                log.warning("could not count the rows a batch stored", exc_info=True)
+            finally:
+                for lock in held.values():
+                    lock.release()
 
     def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted:
         """Rows of one type of collector/schema.py into its table, through `insert`."""
@@ -222,6 +257,10 @@ class ClickHouseStore:
         """How many rows the insert into `table` that just returned stored, if the store can
         tell."""
         return None
+
+    def _new_rows_of(self, tables: list[str]) -> dict[str, int]:
+        """`_new_rows` of several tables at once: those the store can tell."""
+        return {}
 
     def query(
         self,

@@ -137,6 +137,37 @@ def test_a_retried_insert_with_the_same_token_is_stored_once(embedded_store: Emb
     assert outcomes[1].deduplicated == 1
 
 
+def test_a_counting_block_counts_what_its_inserts_stored_by_table_once(
+    embedded_store: EmbeddedStore,
+) -> None:
+    marker = uuid.uuid4().hex
+    names = column_names(LlmCallRow)[:10]
+
+    def call(n: int) -> list[list[object]]:
+        return [[time.time_ns()], [marker], [f"s{n}"], [""], ["svc"], ["chat"], ["openai"]] + [
+            ["m"]
+        ] * 3
+
+    embedded_store.insert("llm_calls", call(1), names, dedup_token=f"a-{marker}")
+    counted: dict[str, int] = {}
+    with embedded_store.counting(counted):
+        outcomes = [
+            embedded_store.insert("llm_calls", call(1), names, dedup_token=f"a-{marker}"),
+            embedded_store.insert("llm_calls", call(2), names, dedup_token=f"b-{marker}"),
+            embedded_store.insert("llm_calls", call(3), names, dedup_token=f"c-{marker}"),
+        ]
+    assert outcomes == [Inserted(1, None)] * 3
+    assert counted == {"llm_calls": 2}
+    # after the block, inserts count themselves again, from where the block's count ended
+    assert embedded_store.insert("llm_calls", call(4), names, dedup_token=f"d-{marker}") == (
+        Inserted(1, 1)
+    )
+    _, rows = embedded_store.query(
+        "SELECT count() FROM assay.llm_calls WHERE trace_id = {m:String}", {"m": marker}
+    )
+    assert rows == [(4,)]
+
+
 def test_an_insert_says_which_of_its_rows_the_store_already_had(
     embedded_store: EmbeddedStore,
 ) -> None:
