@@ -117,3 +117,17 @@ def test_the_row_is_the_trace_summary_row(store: EmbeddedStore) -> None:
         f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {store.database}.trace_summary"
     )
     assert runs(store)["t1"] == dict(zip(names, view, strict=True))
+
+
+def test_the_thread_writes_runs_as_they_complete_until_stopped(store: EmbeddedStore) -> None:
+    completed = CompletedRuns(EvaluationConfig(run_quiet_period=0, run_poll_interval=0.05), store)
+    completed.start()
+    try:
+        write(store, span("t1", "root", "", 0, "agent"))
+        deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
+        while "t1" not in runs(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        completed.stop()
+    assert "t1" in runs(store)
+    assert completed.failures == 0 and not completed._thread.is_alive()
