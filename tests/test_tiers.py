@@ -1,12 +1,16 @@
-"""`--fast` skips importing a test module whose one-line `pytestmark` names a tier."""
+"""`--fast` skips importing a test module whose one-line `pytestmark` names a tier, and a lazily
+imported library (tests/lazy.py) waits for the first test that uses it."""
 
 from __future__ import annotations
 
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tests import tiers
+from tests.lazy import lazy_import
 
 
 @pytest.mark.parametrize(
@@ -32,3 +36,23 @@ def test_the_notebook_module_is_skipped_and_the_pure_ones_are_not() -> None:
     assert tiers.module_in_a_tier(root / "test_quickstart_notebook.py")
     assert not tiers.module_in_a_tier(root / "instrumentation" / "test_never_break.py")
     assert not tiers.module_in_a_tier(Path(__file__))
+
+
+def test_a_lazy_module_is_imported_on_first_use_not_by_collection_probes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"lazy_probe_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = lazy_import(name)
+    # What pytest asks of every module global while it collects (tests/lazy.py)
+    for probe in ("__test__", "_fixture_function_marker", "__wrapped__", "_mock_methods"):
+        assert getattr(module, probe, None) is None
+    assert name not in sys.modules
+
+    assert module.VALUE == 42
+    assert sys.modules[name].VALUE == 42
+    with pytest.raises(TypeError, match=f"monkeypatch.setattr\\('{name}.VALUE'"):
+        module.VALUE = 1
+    with pytest.raises(pytest.skip.Exception, match="is not installed"):
+        lazy_import(f"{name}_missing", skip_without=True)
