@@ -33,26 +33,35 @@ install: $(STAMP)
 # first start (the demo's processes each compile what they import otherwise), and where bytecode
 # cannot be written (PYTHONDONTWRITEBYTECODE, a read-only venv) every start would pay it again.
 define editable_install
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@test "$(INSTALLER)" != uv || test -x $(BIN)/uv \
-		|| $(BIN)/python -m pip install --quiet --disable-pip-version-check '$(UV_VERSION)' \
-		|| echo 'uv could not be installed: installing with pip (slower)'
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	@$(call install_with,$(if $(filter pyproject.toml,$?),-e '$(1)',--no-deps -e .))
 	@touch $@
 endef
 
-# $(call install_with,ARGS): uv if it is there, else (or if it fails) pip.
+# $(call install_with,ARGS): uv if it is there or can be had, else (or if it fails) pip. The venv
+# is made without pip (ensurepip unpacks and compiles it: 5-20 s here); uv comes from the pip of
+# $(PYTHON) where that has `--python` (pip >= 22.3), else from the venv's own pip; uv then installs
+# pip into the venv too, for `make INSTALLER=pip` and the tests that build packages with it.
 define install_with
+	if test "$(INSTALLER)" = uv && ! test -x $(BIN)/uv; then \
+		$(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check \
+			'$(UV_VERSION)' 2>/dev/null \
+		|| { $(ensure_pip) && $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+			'$(UV_VERSION)'; } \
+		|| echo 'uv could not be installed: installing with pip (slower)'; \
+	fi; \
 	if test "$(INSTALLER)" = uv && test -x $(BIN)/uv; then \
 		echo "uv pip install $(1)"; \
 		$(BIN)/uv pip install --quiet --python $(BIN)/python --config-setting editable_mode=strict \
-			--compile-bytecode --reinstall-package assay $(1) && exit 0; \
+			--compile-bytecode --reinstall-package assay pip $(1) && exit 0; \
 		echo 'uv failed: installing with pip'; \
 	fi; \
+	$(ensure_pip); \
 	echo "pip install $(1)"; \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		--config-settings editable_mode=strict $(1)
 endef
+ensure_pip = { $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null; }
 
 $(STAMP): pyproject.toml $(FILES)
 	$(call editable_install,$(EXTRAS))

@@ -174,29 +174,35 @@ def test_the_light_package_installs_from_the_checkout(tmp_path: Path) -> None:
     assert done.stdout.strip().startswith(str(venv_site)), done.stdout
 
 
-def _make_install(project: Path, *args: str, uv_fails: bool = False) -> list[str]:
-    """Run the Makefile's `make run` install (its stamp) in `project`, whose .venv holds stand-ins
-    for python and uv that only log their arguments; the commands they were given, in order."""
+def _make_install(project: Path, *args: str, uv_fails: bool = False, **env: str) -> list[str]:
+    """Run the Makefile's `make run` install (its stamp) in `project`, where $(PYTHON) and the
+    .venv's python and uv are stand-ins that log their arguments; the commands they were given."""
     log = project / "calls.log"
     log.write_text("")
-    env = {"PATH": os.environ["PATH"], "CALLS": str(log), "UV_FAILS": "1" if uv_fails else ""}
     done = subprocess.run(
-        ["make", "--no-print-directory", *args, ".venv/.installed-run"],
+        [
+            "make",
+            "--no-print-directory",
+            f"PYTHON={project / 'host'}",
+            *args,
+            ".venv/.installed-run",
+        ],
         cwd=project,
         capture_output=True,
         text=True,
-        env=env,
+        env={"PATH": os.environ["PATH"], "CALLS": str(log), "UV_FAILS": "1" * uv_fails, **env},
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return log.read_text().splitlines()
+    return log.read_text().replace(str(project), "").splitlines()
 
 
 @pytest.mark.subprocess
 def test_make_installs_with_uv_and_falls_back_to_pip(tmp_path: Path) -> None:
     """The install recipe's choices (uv or pip, all the dependencies or relinking the files) with
-    stand-in installers: uv gets the strict editable mode and rebuilds assay each time; pip
-    installs what uv failed to; a file added relinks without the dependencies."""
+    stand-in installers: uv comes from the host's pip, else the venv's; uv gets the strict editable
+    mode, rebuilds assay each time and installs pip too; pip installs what uv failed to; a file
+    added relinks without the dependencies."""
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     (tmp_path / "pyproject.toml").write_text("")
     for folder in ("instrumentation", "evaluators", "collector"):
@@ -204,20 +210,31 @@ def test_make_installs_with_uv_and_falls_back_to_pip(tmp_path: Path) -> None:
         (tmp_path / folder / "__init__.py").write_text("")
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    # python succeeds (its pip installs nothing), uv fails when told to
-    for name, status in (("python", "true"), ("uv", 'test -z "$UV_FAILS"')):
-        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "$CALLS"\n{status}\n')
-        (bin_dir / name).chmod(0o755)
+    log = 'echo "$(basename "$0") $*" >> "$CALLS"'
+    uv = tmp_path / "uv-to-install"
+    uv.write_text(f'#!/bin/sh\n{log}\ntest -z "$UV_FAILS"\n')
+    stand_ins = {
+        bin_dir / "python": f"#!/bin/sh\n{log}\n",  # its pip succeeds, installing nothing
+        # the host's pip installs uv unless told it cannot
+        tmp_path / "host": f'#!/bin/sh\n{log}\ntest -z "$HOST_FAILS" && cp {uv} {bin_dir}/uv\n',
+    }
+    for path, text in stand_ins.items():
+        path.write_text(text)
+        path.chmod(0o755)
+    uv.chmod(0o755)
     uv_args = (
         "uv pip install --quiet --python .venv/bin/python --config-setting editable_mode=strict "
-        "--compile-bytecode --reinstall-package assay"
+        "--compile-bytecode --reinstall-package assay pip"
     )
-    pip_args = (
-        "python -m pip install --quiet --disable-pip-version-check "
-        "--config-settings editable_mode=strict"
+    pip = "python -m pip install --quiet --disable-pip-version-check"
+    pip_args = f"{pip} --config-settings editable_mode=strict"
+    get_uv = (
+        "host -m pip --python .venv/bin/python install --quiet --disable-pip-version-check "
+        "uv>=0.13,<0.14"
     )
+    has_pip = "python -m pip --version"
 
-    assert _make_install(tmp_path) == [f"{uv_args} -e .[collector]"]
+    assert _make_install(tmp_path) == [get_uv, f"{uv_args} -e .[collector]"]
     assert _make_install(tmp_path) == []  # nothing changed: no install
 
     (tmp_path / "collector" / "new.py").write_text("")
@@ -226,16 +243,21 @@ def test_make_installs_with_uv_and_falls_back_to_pip(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("# changed\n")
     assert _make_install(tmp_path, uv_fails=True) == [
         f"{uv_args} -e .[collector]",
+        has_pip,
         f"{pip_args} -e .[collector]",
     ]
 
     (tmp_path / "pyproject.toml").write_text("# changed again\n")
-    assert _make_install(tmp_path, "INSTALLER=pip") == [f"{pip_args} -e .[collector]"]
+    assert _make_install(tmp_path, "INSTALLER=pip") == [has_pip, f"{pip_args} -e .[collector]"]
 
-    # No uv yet: pip is asked for it; without one after that, pip installs the package.
+    # No uv, and the host's pip cannot install it: the venv's pip is asked; without uv after
+    # that, pip installs the package.
     (bin_dir / "uv").unlink()
     (tmp_path / "pyproject.toml").write_text("# and again\n")
-    assert _make_install(tmp_path) == [
-        "python -m pip install --quiet --disable-pip-version-check uv>=0.13,<0.14",
+    assert _make_install(tmp_path, HOST_FAILS="1") == [
+        get_uv,
+        has_pip,
+        f"{pip} uv>=0.13,<0.14",
+        has_pip,
         f"{pip_args} -e .[collector]",
     ]
