@@ -18,6 +18,10 @@ from assay.instrumentation import semconv as sc
 from tests.apps.openai_app import QUESTION
 from tests.conftest import RunningCollector
 
+# (a module-wide mark lets `--fast` skip importing the app, which instruments the process it is
+# imported in, with an OTLP exporter to localhost:4317)
+pytestmark = pytest.mark.integration
+
 
 def run_app(
     collector: RunningCollector, fake: FakeOpenAI, protocol: str, **env: str

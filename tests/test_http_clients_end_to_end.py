@@ -17,6 +17,10 @@ from assay.instrumentation import semconv as sc
 from tests.apps.http_clients_app import MODELS
 from tests.conftest import RunningCollector
 
+# (a module-wide mark lets `--fast` skip importing the app, which instruments the process it is
+# imported in, with an OTLP exporter to localhost:4317)
+pytestmark = pytest.mark.integration
+
 
 def test_four_clients_land_in_llm_calls_with_tokens_costs_and_messages(
     collector: RunningCollector,

@@ -16,7 +16,8 @@ import pytest
 from tests.apps.own_spans_app import PROMPT_NAME, PROMPT_VERSION
 from tests.conftest import RunningCollector
 
-# (a module-wide mark lets `--fast` skip importing the app, which imports every client library)
+# (a module-wide mark lets `--fast` skip importing the app, which imports every client library
+# and instruments the process it is imported in, with an OTLP exporter to localhost:4317)
 pytestmark = pytest.mark.integration
 
 CLASS_COSTS = (
