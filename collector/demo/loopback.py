@@ -67,7 +67,16 @@ class LoopbackServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            # shutdown() waits for the serving loop to notice, up to a poll interval: a
+            # connection makes the listening socket ready, so the loop looks at once (a test
+            # run starts and stops thousands of fakes).
+            stopping = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopping.start()
+            try:
+                socket.create_connection(self._server.server_address[:2], timeout=1).close()
+            except OSError:
+                pass  # the loop notices at its next poll anyway
+            stopping.join()
             self._server.server_close()
             self._server = None
         if self._thread is not None:
