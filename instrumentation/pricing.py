@@ -109,6 +109,12 @@ class ModelPrice:
             for (name, _, fallback), price in zip(TOKEN_CLASSES, prices.values(), strict=True)
         }
 
+    @functools.cached_property
+    def usd_per_million(self) -> Mapping[str, float]:
+        """`per_token_class()`, worked out once: a price never changes, and every priced call
+        reads it (do not modify it)."""
+        return self.per_token_class()
+
 
 _OPTIONAL_FIELDS = tuple(
     f.name for f in fields(ModelPrice) if f.name not in ("model", "provider", "input", "output")
@@ -171,13 +177,10 @@ class PriceTable:
     taken: str
     models: Mapping[str, ModelPrice]
     version: str
-    # What `lookup` found for each (model, provider) asked, and each price's USD per token
-    # class: the collector prices every call it stores, and a lookup tries several spellings.
-    # Bounded, as model names come from clients.
+    # What `lookup` found for each (model, provider) asked: the collector prices every call it
+    # stores, and a lookup tries several spellings. Bounded, as model names come from clients;
+    # it goes with the table when another is activated.
     _found: dict[tuple[str, str | None], ModelPrice | None] = dataclasses.field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    _per_million: dict[int, tuple[ModelPrice, dict[str, float]]] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -228,11 +231,7 @@ class PriceTable:
         price = self.lookup(model, provider)
         if price is None:
             return None
-        known = self._per_million.get(id(price))
-        if known is None or known[0] is not price:
-            known = price, price.per_token_class()
-            self._per_million[id(price)] = known  # at most one per model of the table
-        per_million = known[1]
+        per_million = price.usd_per_million
         by_class = {
             name: tokens * per_million[name] / 1_000_000
             for name, tokens in usage.by_token_class().items()
@@ -343,7 +342,6 @@ def reload() -> None:
 def _set_active(table: PriceTable | None) -> None:
     global _active
     _active = table
-    _lookup.cache_clear()
 
 
 # -- matching ---------------------------------------------------------------------
@@ -379,7 +377,6 @@ _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)\.(?=\d)")
 _MAX_SUFFIXES = 4
 
 
-@functools.lru_cache(maxsize=4096)
 def _lookup(table: PriceTable, model: str, provider: str | None) -> ModelPrice | None:
     models = table.models
     name = model.strip().lower()
