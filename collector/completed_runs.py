@@ -19,45 +19,17 @@ import threading
 from dataclasses import dataclass, field
 
 from assay.collector.evaluation.config import EvaluationConfig
+from assay.collector.schema import RUN_SUMMARY_COLUMNS
 from assay.collector.store.base import Store
 
 log = logging.getLogger("assay.collector.completed_runs")
-
-# The columns of completed_runs that trace_summary holds under the same names (all but `hour`).
-SUMMARY_COLUMNS = (
-    "trace_id",
-    "root_span_id",
-    "root_name",
-    "service_name",
-    "root_kind",
-    "status",
-    "start",
-    "end",
-    "duration_ms",
-    "updated_at",
-    "agent_name",
-    "spans",
-    "llm_calls",
-    "tool_calls",
-    "errors",
-    "tool_errors",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "unpriced_calls",
-    "user_id",
-    "session_id",
-    "prompt_name",
-    "prompt_version",
-    "services",
-)
 
 
 def write_completed(store: Store, since_ms: int, until_ms: int) -> None:
     """Write the runs whose newest span arrived in (since_ms, until_ms] (Unix milliseconds, the
     store's clock) and whose root span has arrived."""
     db = store.database
-    columns = ", ".join(SUMMARY_COLUMNS)
+    columns = ", ".join(RUN_SUMMARY_COLUMNS)
     store.query(
         f"INSERT INTO {db}.completed_runs (hour, {columns}) "
         f"SELECT toStartOfHour(start) AS hour, {columns} FROM {db}.trace_summary "

@@ -489,6 +489,36 @@ CALL_LIST_COLUMNS: tuple[str, ...] = (
     "experiment_id",
     "dataset_item_id",
 )
+# The columns of completed_runs (migration 015) that the trace_summary view holds under the same
+# names: all but `hour`.
+RUN_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "root_span_id",
+    "root_name",
+    "service_name",
+    "root_kind",
+    "status",
+    "start",
+    "end",
+    "duration_ms",
+    "updated_at",
+    "agent_name",
+    "spans",
+    "llm_calls",
+    "tool_calls",
+    "errors",
+    "tool_errors",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "services",
+)
+
 # What promoting a call into a dataset reads of it.
 CALL_PROMOTE_COLUMNS: tuple[str, ...] = (
     "trace_id",

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
-from assay.collector.completed_runs import SUMMARY_COLUMNS
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.records.calls import CURRENT_SCORE_COLUMNS, CURRENT_SCORE_KEY, records
+from assay.collector.schema import RUN_SUMMARY_COLUMNS
 from assay.collector.store.base import Store
 from assay.evaluators.base import EvalInput
 
@@ -101,7 +101,7 @@ def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
 
 # A completed run's row, shaped like `summarize`'s (times in ns, made datetimes as it does).
 _COMPLETED_COLUMNS = ", ".join(
-    [c for c in SUMMARY_COLUMNS if c not in ("start", "end", "updated_at")]
+    [c for c in RUN_SUMMARY_COLUMNS if c not in ("start", "end", "updated_at")]
     + ["toUnixTimestamp64Nano(start) AS start_ns", "toUnixTimestamp64Nano(end) AS end_ns"]
 )
 

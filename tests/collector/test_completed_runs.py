@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from assay.collector.completed_runs import SUMMARY_COLUMNS, CompletedRuns
+from assay.collector.completed_runs import CompletedRuns
 from assay.collector.evaluation.config import EvaluationConfig
-from assay.collector.schema import TraceSpanRow, insert_arguments
+from assay.collector.schema import RUN_SUMMARY_COLUMNS, TraceSpanRow, insert_arguments
 from assay.collector.store.embedded import EmbeddedStore
 
 QUIET = EvaluationConfig(run_quiet_period=0)
@@ -55,7 +55,7 @@ def write(store: EmbeddedStore, *rows: TraceSpanRow) -> None:
 
 def runs(store: EmbeddedStore) -> dict[str, dict[str, Any]]:
     names, rows = store.query(
-        f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {store.database}.completed_runs FINAL"
+        f"SELECT {', '.join(RUN_SUMMARY_COLUMNS)} FROM {store.database}.completed_runs FINAL"
     )
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
@@ -114,7 +114,7 @@ def test_the_row_is_the_trace_summary_row(store: EmbeddedStore) -> None:
     )
     CompletedRuns(QUIET, store).look()
     names, [view] = store.query(
-        f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {store.database}.trace_summary"
+        f"SELECT {', '.join(RUN_SUMMARY_COLUMNS)} FROM {store.database}.trace_summary"
     )
     assert runs(store)["t1"] == dict(zip(names, view, strict=True))
 

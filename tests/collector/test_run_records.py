@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from assay.collector.completed_runs import SUMMARY_COLUMNS, write_all_completed
+from assay.collector.completed_runs import write_all_completed
 from assay.collector.pipeline import Pipeline
 from assay.collector.records import traces
+from assay.collector.schema import RUN_SUMMARY_COLUMNS
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
 from assay.collector.store.embedded import EmbeddedStore
@@ -27,7 +28,7 @@ SETTINGS = CollectorSettings(
 COMPARED = (
     *(
         c
-        for c in SUMMARY_COLUMNS
+        for c in RUN_SUMMARY_COLUMNS
         if c
         not in ("trace_id", "start", "end", "duration_ms", "updated_at", "cost_usd", "services")
     ),
