@@ -15,9 +15,9 @@ none yet). Several collectors on one store write the same rows: the table keeps 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
+from assay.collector.background import Background
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.schema import RUN_SUMMARY_COLUMNS
 from assay.collector.store.base import Store
@@ -72,25 +72,22 @@ class CompletedRuns:
     _since_ms: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="assay-completed-runs", daemon=True)
+        self.background = Background("assay-completed-runs", self._run)
 
     def start(self) -> None:
-        self._thread.start()
+        self.background.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self.background.stop(timeout)
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self.background.stopping.is_set():
             try:
                 self.look()
             except Exception as exc:  # the store down: the next look starts where this one did
                 self.failures += 1
                 log.warning("writing completed runs failed; trying again: %s", exc)
-            self._stopping.wait(self.config.run_poll_interval)
+            self.background.stopping.wait(self.config.run_poll_interval)
 
     def look(self) -> None:
         """Write the runs that became complete since the last look."""

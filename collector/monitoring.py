@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from assay.collector.background import Background
 from assay.collector.pipeline import Pipeline
 from assay.collector.schema import CollectorStatsRow
 from assay.collector.settings import CollectorSettings
@@ -87,8 +88,7 @@ class Monitor:
         self._last_time = time.monotonic()
         self._store_down_since: float | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="assay-monitor", daemon=True)
+        self._background = Background("assay-monitor", self._run)
 
     # --- health -----------------------------------------------------------------------------
     def observe_store(self, reachable: bool) -> None:
@@ -189,15 +189,13 @@ class Monitor:
         """Start sampling; without a configured instance name, this one is host:grpc-port."""
         if grpc_port is not None:
             self.instance = instance_name(self.settings, grpc_port)
-        self._thread.start()
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        self._background.stop()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.stats_interval):
+        while not self._background.stopping.wait(self.settings.stats_interval):
             try:
                 self.record()
             except Exception:  # watching must never take the collector down

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.collector.background import Background
 from assay.collector.evaluation.config import RUN_FILTER_FIELDS, EvaluationConfig
 from assay.collector.evaluation.rules import CompiledRules, sampled
 from assay.collector.normalize import span_kinds as kinds
@@ -80,8 +80,8 @@ class RunEvaluation:
         # Where each level's search got to: the last run (or session) looked at, as its
         # `updated_at` and key; a later look starts after it in that order.
         self._since: dict[str, tuple[int, str]] = {}
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="assay-run-evaluation", daemon=True)
+        self._background = Background("assay-run-evaluation", self._run)
+        self._stopping = self._background.stopping
 
     @property
     def enabled(self) -> bool:
@@ -89,12 +89,10 @@ class RunEvaluation:
 
     def start(self) -> None:
         if self.enabled:
-            self._thread.start()
+            self._background.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._background.stop(timeout)
 
     def _run(self) -> None:
         asyncio.run(self._work())

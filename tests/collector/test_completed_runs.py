@@ -130,4 +130,4 @@ def test_the_thread_writes_runs_as_they_complete_until_stopped(store: EmbeddedSt
     finally:
         completed.stop()
     assert "t1" in runs(store)
-    assert completed.failures == 0 and not completed._thread.is_alive()
+    assert completed.failures == 0 and not completed.background.alive
