@@ -17,7 +17,8 @@ A span's way through, stage by stage (the order on disk):
    off the ingest path and stores the scores.
 
 Around the path: `api/` (JSON) and `ui/` (pages) read and write through `records/`;
-`monitoring.py` (the collector's own counters), `retention.py` (TTLs), `settings.py` (every
+`monitoring.py` (the collector's own counters), `completed_runs.py` (one summary row per run
+once it is complete), `background.py` (their threads), `retention.py` (TTLs), `settings.py` (every
 setting, checked at start-up), `service.py` and `app.py` (the process), `cli*.py` (the `assay`
 command), `grafana/` (dashboards and alert rules as code).
 """
