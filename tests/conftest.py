@@ -14,7 +14,9 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,3 +250,20 @@ def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     store.migrate()
     yield store
     store.close()
+
+
+@contextmanager
+def own_database(
+    embedded_store: EmbeddedStore, prefix: str, migrate: bool = True
+) -> Iterator[EmbeddedStore]:
+    """A database of its own on the session's engine (chDB takes one folder per process), for a
+    test whose data other tests' must not touch or see; migrated unless asked not to, dropped
+    after."""
+    own = type(embedded_store)(embedded_store.path, f"{prefix}_{uuid.uuid4().hex[:8]}")
+    if migrate:
+        own.migrate()
+    try:
+        yield own
+    finally:
+        own.command(f"DROP DATABASE IF EXISTS {own.database}")
+        own.close()

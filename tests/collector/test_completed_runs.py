@@ -6,7 +6,6 @@ written, and the row says what the trace_summary view says."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from assay.collector.completed_runs import CompletedRuns
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.schema import RUN_SUMMARY_COLUMNS, TraceSpanRow, insert_arguments
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import own_database
 
 QUIET = EvaluationConfig(run_quiet_period=0)
 BUSY = EvaluationConfig(run_quiet_period=3600)  # nothing stored is quiet yet
@@ -23,11 +23,8 @@ BUSY = EvaluationConfig(run_quiet_period=3600)  # nothing stored is quiet yet
 
 @pytest.fixture
 def store(embedded_store: EmbeddedStore) -> Iterator[EmbeddedStore]:
-    own = EmbeddedStore(embedded_store.path, f"runs_{uuid.uuid4().hex[:8]}")
-    own.migrate()
-    yield own
-    own.command(f"DROP DATABASE {own.database}")
-    own.close()
+    with own_database(embedded_store, "runs") as own:
+        yield own
 
 
 def span(

@@ -19,6 +19,7 @@ from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
+from tests.conftest import own_database
 
 # Two days ago (midnight UTC): inside the tables' retention, and a whole day in the past.
 DAY = dt.datetime.combine(dt.date.today() - dt.timedelta(days=2), dt.time(), dt.UTC)
@@ -39,12 +40,10 @@ def store(
     other tests store calls on the same days."""
     monkeypatch.delenv(pricing.PRICES_FILE_ENV, raising=False)
     monkeypatch.setattr(price_tables, "_in_force", None)
-    own = EmbeddedStore(embedded_store.path, f"prices_{uuid.uuid4().hex[:8]}")
-    own.migrate()
-    price_tables.activate_from_store(own)
-    yield own
-    pricing.reload()
-    own.command(f"DROP DATABASE {own.database}")
+    with own_database(embedded_store, "prices") as own:
+        price_tables.activate_from_store(own)
+        yield own
+        pricing.reload()
 
 
 def call(service: str, minute: int, **attrs: Any) -> LlmCallRow:

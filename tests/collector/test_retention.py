@@ -18,6 +18,7 @@ from assay.collector.retention import (
 from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.settings import load_settings
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import own_database
 
 DAY_NS = 86_400 * 10**9
 
@@ -25,10 +26,8 @@ DAY_NS = 86_400 * 10**9
 @pytest.fixture
 def store(embedded_store: EmbeddedStore) -> Iterator[EmbeddedStore]:
     """A database of its own on the session's engine: TTLs must not touch other tests' data."""
-    own = EmbeddedStore(embedded_store.path, f"retention_{uuid.uuid4().hex[:8]}")
-    own.migrate()
-    yield own
-    own.command(f"DROP DATABASE {own.database}")
+    with own_database(embedded_store, "retention") as own:
+        yield own
 
 
 def ddl(store: EmbeddedStore, table: str) -> str:

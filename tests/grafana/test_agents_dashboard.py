@@ -4,7 +4,6 @@ a trace without agent structure is no run."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,6 +15,7 @@ from assay.collector.grafana.macros import interpolate, interval_for
 from assay.collector.grafana.sql import DATABASE
 from assay.collector.schema import ScoreRow, ToolCallRow, TraceSpanRow, insert_arguments
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import own_database
 from tests.grafana.panel_queries import panel_queries, resolve_variables
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -116,41 +116,40 @@ def _run(
 
 @pytest.fixture
 def runs(embedded_store: EmbeddedStore) -> Iterator[Database]:
-    store = EmbeddedStore(embedded_store.path, f"agents_{uuid.uuid4().hex[:8]}")
-    store.migrate()
-    db = Database(store)
-    # A run that recovered from a failed search (2 LLM calls, 2 tool calls), a failed run (3
-    # LLM calls, one tool call), and a plain chat trace: one LLM span, no agent, no tool.
-    ok_spans, ok_calls = _run(
-        "t-ok", "planner", "ok", [0.01, 0.03], [("search", "error"), ("fetch", "ok")]
-    )
-    bad_spans, bad_calls = _run("t-bad", "planner", "error", [0.02, 0.02, 0.02], [("search", "ok")])
-    chat = TraceSpanRow(
-        "t-chat",
-        "t-chat-1",
-        "",
-        _ns(5),
-        _ns(5) + 1_000_000,
-        "shop",
-        "chat",
-        "llm",
-        "ok",
-        "genai",
-        llm=True,
-        cost_usd=5.0,
-    )
-    db.write([*ok_spans, *bad_spans, chat])
-    db.write([*ok_calls, *bad_calls])
-    db.write(
-        [
-            ScoreRow(_ns(8), "t-ok", "", "goal_completion", 1.0, level="trace"),
-            ScoreRow(_ns(8), "t-bad", "", "goal_completion", 0.0, level="trace"),
-        ]
-    )
-    write_all_completed(store)
-    yield db
-    store.command(f"DROP DATABASE {store.database}")
-    store.close()
+    with own_database(embedded_store, "agents") as store:
+        db = Database(store)
+        # A run that recovered from a failed search (2 LLM calls, 2 tool calls), a failed run (3
+        # LLM calls, one tool call), and a plain chat trace: one LLM span, no agent, no tool.
+        ok_spans, ok_calls = _run(
+            "t-ok", "planner", "ok", [0.01, 0.03], [("search", "error"), ("fetch", "ok")]
+        )
+        bad_spans, bad_calls = _run(
+            "t-bad", "planner", "error", [0.02, 0.02, 0.02], [("search", "ok")]
+        )
+        chat = TraceSpanRow(
+            "t-chat",
+            "t-chat-1",
+            "",
+            _ns(5),
+            _ns(5) + 1_000_000,
+            "shop",
+            "chat",
+            "llm",
+            "ok",
+            "genai",
+            llm=True,
+            cost_usd=5.0,
+        )
+        db.write([*ok_spans, *bad_spans, chat])
+        db.write([*ok_calls, *bad_calls])
+        db.write(
+            [
+                ScoreRow(_ns(8), "t-ok", "", "goal_completion", 1.0, level="trace"),
+                ScoreRow(_ns(8), "t-bad", "", "goal_completion", 0.0, level="trace"),
+            ]
+        )
+        write_all_completed(store)
+        yield db
 
 
 def _panel(db: Database, title: str) -> list[tuple[Any, ...]]:

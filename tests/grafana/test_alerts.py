@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +17,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from assay.collector.grafana.alerts import ContactError, contact_point
 from assay.collector.grafana.file_schema import ProvisioningError, validate, validate_together
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import own_database
 from tests.grafana.alert_rules import (
     ALERTING,
     ROOT,
@@ -104,11 +104,8 @@ class Traffic:
 @pytest.fixture
 def traffic(embedded_store: EmbeddedStore) -> Iterator[Traffic]:
     """An empty database of its own on the session's engine, migrated."""
-    store = EmbeddedStore(embedded_store.path, f"alerts_{uuid.uuid4().hex[:8]}")
-    store.migrate()
-    yield Traffic(store, datetime.now(timezone.utc).replace(microsecond=0))
-    store.command(f"DROP DATABASE {store.database}")
-    store.close()
+    with own_database(embedded_store, "alerts") as store:
+        yield Traffic(store, datetime.now(timezone.utc).replace(microsecond=0))
 
 
 def _fires(traffic: Traffic, uid: str) -> list[dict[str, str]]:

@@ -3,7 +3,6 @@ then on experiment traffic, token classes, unpriced reasons and error classes ar
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from assay.collector.store import migrations
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import own_database
 
 MIGRATION = "012_dashboard_dimensions.sql"
 # (error_type, error_message) as clients report them → the class the dashboards show.
@@ -87,16 +87,14 @@ def upgraded(
     embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[EmbeddedStore]:
     """A database of its own on the session's engine, migrated up to 011."""
-    store = EmbeddedStore(embedded_store.path, f"upgrade_{uuid.uuid4().hex[:8]}")
-    every = migrations.load_migrations
-    monkeypatch.setattr(
-        migrations, "load_migrations", lambda db: [m for m in every(db) if m.version < 12]
-    )
-    store.migrate()
-    monkeypatch.undo()
-    yield store
-    store.command(f"DROP DATABASE {store.database}")
-    store.close()
+    with own_database(embedded_store, "upgrade", migrate=False) as store:
+        every = migrations.load_migrations
+        monkeypatch.setattr(
+            migrations, "load_migrations", lambda db: [m for m in every(db) if m.version < 12]
+        )
+        store.migrate()
+        monkeypatch.undo()
+        yield store
 
 
 def _one(store: EmbeddedStore, sql: str) -> tuple[Any, ...]:
