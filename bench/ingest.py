@@ -145,6 +145,7 @@ class IngestResult:
     pushbacks: int
     base_rss: int
     peak_rss: int
+    cpu_s: float  # the collector's CPU time (every thread) from the first request to stored
 
     @property
     def spans_per_s(self) -> float:
@@ -177,6 +178,7 @@ def run_ingest(
 
         threading.Thread(target=sample, daemon=True).start()
         count_sql = "SELECT count() AS n FROM assay.llm_calls"
+        cpu_before = sum(process.cpu_times()[:2])
         started = time.perf_counter()
         _, pushbacks = send_all(f"127.0.0.1:{collector.grpc_port}", bodies, senders)
         acked = time.perf_counter() - started
@@ -188,6 +190,7 @@ def run_ingest(
             stored = int(response.json()["rows"][0]["n"])
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        cpu = sum(process.cpu_times()[:2]) - cpu_before
         done.set()
         traces = collector.query("SELECT count() AS n FROM assay.otel_traces")[0]["n"]
         if then is not None:
@@ -206,6 +209,7 @@ def run_ingest(
         pushbacks,
         base_rss,
         peak,
+        cpu,
     )
 
 
@@ -244,6 +248,11 @@ def report(title: str, result: IngestResult) -> None:
     print(
         f"  stored (end to end)   {result.stored_s:7.2f} s   {result.spans_per_s:9.0f} spans/s   "
         f"(llm_calls {result.stored}, otel_traces {result.traces})"
+    )
+    per_span = result.cpu_s / result.stored * 1e6
+    print(
+        f"  collector CPU         {result.cpu_s:7.2f} s   {per_span:9.0f} µs per span"
+        f" (every thread; {result.cpu_s / result.stored_s:.2f} cores busy)"
     )
     print(f"  back-pressure replies {result.pushbacks}")
     print(

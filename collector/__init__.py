@@ -8,11 +8,14 @@ A span's way through, stage by stage (the order on disk):
 2. spool: `pipeline.py` `Pipeline.submit` appends the request, still raw OTLP protobuf, to the
    spool (`spool.py`) and only then acknowledges it. Nothing is normalized yet, so a replay
    after a crash normalizes again and spool records never need a migration.
-3. normalize: the writer thread (`pipeline.py`) drains the spool in batches and turns them into
-   rows (`normalize/`: traces, LLM calls in every dialect, logs, metrics, scores sent as
-   events); normalizing is pure, it reaches no store (an import contract in pyproject.toml).
-4. store: `Store.insert_rows` (`store/`: embedded chDB or a ClickHouse server, the tables in
-   `store/migrations/`, their rows in `schema.py`), one deduplication token per segment.
+3. normalize: the reader thread (`pipeline.py`) takes the spool's sealed segments in order and
+   turns them into rows (`normalize/`: traces, LLM calls in every dialect, logs, metrics, scores
+   sent as events); normalizing is pure, it reaches no store (an import contract in
+   pyproject.toml).
+4. store: the writer thread stores each segment's rows while the reader normalizes the next
+   (`Store.insert_rows`, `store/`: embedded chDB or a ClickHouse server, the tables in
+   `store/migrations/`, their rows in `schema.py`), one deduplication token per segment, and
+   only then releases the segment from the spool.
 5. evaluate: stored calls are offered to online evaluation (`evaluation/`), which scores them
    off the ingest path and stores the scores.
 

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -58,6 +59,9 @@ log = logging.getLogger("assay.collector.pipeline")
 SPLIT_BUDGET = 64
 # How often the writer looks for dead-letter entries someone asked to retry, in seconds.
 RETRY_SCAN_INTERVAL = 1.0
+# Segments the writer holds at once: one being stored while the next is read and normalized
+# (the store's insert runs in the engine, off Python's lock, so the two overlap on two cores).
+SEGMENTS_IN_FLIGHT = 2
 
 
 # The cyclic garbage collector's thresholds for a collector process (Python's: 700, 10, 10).
@@ -184,7 +188,8 @@ def _decode(signal: str, payload: bytes) -> Message:
 
 class Pipeline:
     """Receivers `submit` validated requests into the spool and are acknowledged once the spool
-    has them; one writer thread turns sealed spool segments into rows and stores them."""
+    has them. Two threads drain it in order: the reader turns each sealed segment into rows
+    while the writer stores the segment before it, then releases it from the spool."""
 
     def __init__(
         self,
@@ -206,10 +211,15 @@ class Pipeline:
         self.redactor = Redactor.from_config(settings.redaction)
         self._stopping = threading.Event()
         self._stop_by = math.inf  # monotonic time after which the writer takes no new segment
-        self._drained = threading.Event()
+        # Segments read and normalized, in spool order, for the writer; None: no more.
+        self._ready: queue.SimpleQueue[tuple[Segment, _Rows] | None] = queue.SimpleQueue()
+        self._in_flight = threading.Semaphore(SEGMENTS_IN_FLIGHT)
+        self._writer_gone = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="assay-reader", daemon=True)
         self._thread = threading.Thread(target=self._run, name="assay-writer", daemon=True)
 
     def start(self) -> None:
+        self._reader.start()
         self._thread.start()
 
     async def submit(self, signal: str, payload: bytes, items: int) -> None:
@@ -251,12 +261,41 @@ class Pipeline:
                 log.error(
                     "shutdown: the writer is still busy after %.0f s; leaving it", 2 * timeout
                 )
+        # The reader never touches the store; it ends within a segment's normalizing.
+        self._reader.join(timeout)
 
     def _out_of_time(self) -> bool:
         return self._stopping.is_set() and time.monotonic() >= self._stop_by
 
-    # --- the writer thread -----------------------------------------------------------------------
+    # --- the reader and writer threads ------------------------------------------------------------
+    def _read(self) -> None:
+        """Segments, oldest first, into rows for the writer: at most SEGMENTS_IN_FLIGHT at once
+        (counting the one being stored). Ends when the spool is closed and drained, or when the
+        writer has gone."""
+        last = 0  # the seq of the last segment read
+        try:
+            while not self._writer_gone.is_set():
+                if not self._in_flight.acquire(timeout=0.5):
+                    continue
+                segment = None
+                while segment is None:
+                    if self._writer_gone.is_set() or self._out_of_time():
+                        return
+                    segment = self.spool.next_segment(timeout=0.5, after=last)
+                    if segment is None and self._stopping.is_set():
+                        return
+                last = segment.seq
+                self._ready.put((segment, self._rows(segment)))
+        finally:
+            self._ready.put(None)
+
     def _run(self) -> None:
+        try:
+            self._write_all()
+        finally:
+            self._writer_gone.set()
+
+    def _write_all(self) -> None:
         while True:
             if self._out_of_time():
                 left = self.spool.stats()
@@ -268,14 +307,17 @@ class Pipeline:
                     )
                 return
             self._retry_dead_letters()
-            segment = self.spool.next_segment(timeout=0.5)
-            if segment is None:
-                if self._stopping.is_set():
-                    return
+            try:
+                ready = self._ready.get(timeout=0.5)
+            except queue.Empty:
                 continue
-            if not self._write(segment):
+            if ready is None:
+                return  # the spool is closed and drained
+            segment, rows = ready
+            if not self._store(segment, rows):
                 return  # shutting down with the store failing: the segment stays spooled
             self.spool.release(segment)
+            self._in_flight.release()
 
     def _rows(self, segment: Segment) -> _Rows:
         rows = _Rows()
@@ -313,7 +355,11 @@ class Pipeline:
         return rows
 
     def _write(self, segment: Segment) -> bool:
-        rows = self._rows(segment)
+        """Normalize and store one segment in this thread (benchmarks, tests)."""
+        return self._store(segment, self._rows(segment))
+
+    def _store(self, segment: Segment, rows: _Rows) -> bool:
+        """Store a segment's rows; False when shutting down with the store failing."""
         sources: tuple[list[Any], ...] = (
             rows.traces.traces,
             rows.traces.llm_calls,

@@ -189,7 +189,11 @@ class Spool:
     def _sealed_count(self) -> int:
         raise NotImplementedError
 
-    def _load_oldest(self) -> Segment:
+    def _first_sealed_after(self, after: int) -> int | None:
+        """The seq of the oldest sealed segment numbered above `after`, if any."""
+        raise NotImplementedError
+
+    def _load(self, seq: int) -> Segment:
         raise NotImplementedError
 
     def _forget(self, segment: Segment) -> None:
@@ -240,14 +244,16 @@ class Spool:
             self._active_size = 0
             self._changed.notify_all()
 
-    def next_segment(self, timeout: float) -> Segment | None:
-        """The oldest sealed segment, sealing the active one when it is due; None on timeout."""
+    def next_segment(self, timeout: float, after: int = 0) -> Segment | None:
+        """The oldest sealed segment numbered above `after` (every one by default: segments
+        stay until released), sealing the active one when it is due; None on timeout. The
+        writer reads the next segment while it stores the one before (`after` its seq)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while not self._sealed_count():
+            while (seq := self._first_sealed_after(after)) is None:
                 if self._due():
                     self._seal_locked()
-                    break
+                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     return None
@@ -256,7 +262,7 @@ class Spool:
                         remaining, max(self.max_age - (time.monotonic() - self._opened), 0.001)
                     )
                 self._changed.wait(remaining)
-        segment = self._load_oldest()
+        segment = self._load(seq)
         if segment.corrupt:
             log.warning(
                 "spool: segment %d has %d torn or corrupt record(s), skipped",
@@ -464,9 +470,10 @@ class DiskSpool(Spool):
     def _sealed_count(self) -> int:
         return len(self._sealed)
 
-    def _load_oldest(self) -> Segment:
-        with self._lock:
-            seq = self._sealed[0][0]
+    def _first_sealed_after(self, after: int) -> int | None:
+        return next((seq for seq, _ in self._sealed if seq > after), None)
+
+    def _load(self, seq: int) -> Segment:
         data = self._path(seq).read_bytes()
         segment_id, header = read_segment_header(data, self._path(seq).name)
         records, corrupt = decode_records(data[header:])
@@ -511,9 +518,12 @@ class MemorySpool(Spool):
     def _sealed_count(self) -> int:
         return len(self._sealed)
 
-    def _load_oldest(self) -> Segment:
+    def _first_sealed_after(self, after: int) -> int | None:
+        return next((segment.seq for segment in self._sealed if segment.seq > after), None)
+
+    def _load(self, seq: int) -> Segment:
         with self._lock:
-            return self._sealed[0]
+            return next(segment for segment in self._sealed if segment.seq == seq)
 
     def _forget(self, segment: Segment) -> None:
         if self._sealed and self._sealed[0] is segment:

@@ -233,3 +233,86 @@ def test_stage_timing_names_every_stage_of_the_path_only_while_measuring(
     asyncio.run(take(pipeline, "traces", request, request.SerializeToString()))
     assert times.passes == before  # off again: the second request is not counted
     spool.close()
+
+
+class _GatedStore(FaultyStore):
+    """The real store, whose writes wait until `gate` is set; `waiting` is set while a write
+    waits at the gate."""
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        super().__init__(store)
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.gate.is_set():
+            self.waiting.set()
+            self.gate.wait(30)
+        return super().insert(*args, **kwargs)
+
+
+def test_the_next_segment_is_normalized_while_one_is_stored_two_at_most(
+    embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer stores a segment while the reader turns the next into rows (the engine's
+    insert runs off Python's lock, so the two share the cores); one more waits for a slot, and
+    none is released before it is stored."""
+    from assay.collector import pipeline as pipeline_module
+
+    read: list[str] = []
+    normalize = pipeline_module.normalize_traces
+
+    def noting(request: Any, batch: Any) -> Any:
+        read.append(request.resource_spans[0].resource.attributes[0].value.string_value)
+        return normalize(request, batch)
+
+    monkeypatch.setattr(pipeline_module, "normalize_traces", noting)
+    gated = _GatedStore(embedded_store)
+    spool = MemorySpool(max_bytes=10**8, max_age=3600)
+    pipeline = Pipeline(gated, spool, SETTINGS)  # type: ignore[arg-type]
+    pipeline.start()
+    services = [f"ahead-{i}-{uuid.uuid4().hex[:6]}" for i in range(4)]
+    _submit(pipeline, services[0], 3)
+    spool.seal()
+    assert gated.waiting.wait(10)  # the first segment is being stored
+    for service in services[1:]:
+        _submit(pipeline, service, 3)
+        spool.seal()
+    deadline = threading.Event()
+    for _ in range(200):
+        if services[1] in read:
+            break
+        deadline.wait(0.05)
+    assert read[:2] == services[:2]  # read ahead while the first waits at the store
+    deadline.wait(0.3)
+    assert services[2] not in read  # two segments in flight, no more
+    assert spool.stats().segments == 4  # none released before it is stored
+    gated.gate.set()
+    assert pipeline.flush(20)
+    pipeline.stop()
+    assert read == services
+    assert [_count(embedded_store, service) for service in services] == [3, 3, 3, 3]
+    assert spool.stats().bytes == 0
+
+
+def test_segments_read_ahead_stay_spooled_when_the_store_is_down_at_shutdown(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    service = f"ahead-down-{uuid.uuid4().hex[:8]}"
+    down = FaultyStore(embedded_store, fail_first=10**9)
+    spool = DiskSpool(tmp_path / "s", 10**8, max_age=3600)
+    first = Pipeline(down, spool, SETTINGS)  # type: ignore[arg-type]
+    first.start()
+    for _ in range(3):
+        _submit(first, service, 4)
+        spool.seal()
+    first.stop(timeout=2)
+    assert _count(embedded_store, service) == 0
+    assert len(list((tmp_path / "s").glob("*.seg"))) == 3  # all kept, the one read ahead too
+
+    again = Pipeline(embedded_store, DiskSpool(tmp_path / "s", 10**8, max_age=0.05), SETTINGS)
+    again.start()
+    assert again.flush(20)
+    again.stop()
+    assert _count(embedded_store, service) == 12
+    assert again.stats.snapshot()["segments_written"] == 3

@@ -17,6 +17,7 @@ from assay.collector.spool import (
     SEGMENT_MAGIC,
     DiskSpool,
     MemorySpool,
+    Spool,
     SpoolFormatError,
     SpoolFull,
     decode_records,
@@ -53,6 +54,33 @@ def test_a_segment_is_sealed_when_big_or_old(tmp_path: Path) -> None:
     spool.append("traces", b"small")
     old = spool.next_segment(timeout=2)  # sealed by age
     assert old is not None and old.records == [("traces", b"small")]
+    spool.close()
+
+
+@pytest.mark.parametrize("kind", ["disk", "memory"])
+def test_the_writer_can_read_ahead_while_earlier_segments_stay_until_released(
+    tmp_path: Path, kind: str
+) -> None:
+    spool: Spool = _spool(tmp_path) if kind == "disk" else MemorySpool(10**7, max_age=60.0)
+    for i in range(3):
+        spool.append("traces", f"payload-{i}".encode())
+        spool.seal()
+    first = spool.next_segment(timeout=0.01)
+    assert first is not None and first.records == [("traces", b"payload-0")]
+    assert spool.next_segment(timeout=0.01) == first  # still the oldest: not released
+    second = spool.next_segment(timeout=0.01, after=first.seq)
+    third = spool.next_segment(timeout=0.01, after=second.seq if second else 0)
+    assert second is not None and second.records == [("traces", b"payload-1")]
+    assert third is not None and third.records == [("traces", b"payload-2")]
+    assert spool.next_segment(timeout=0.01, after=third.seq) is None  # nothing sealed after it
+    spool.append("traces", b"payload-3")  # the active segment, sealed when asked for after a wait
+    spool.max_age = 0.05
+    fourth = spool.next_segment(timeout=2, after=third.seq)
+    assert fourth is not None and fourth.records == [("traces", b"payload-3")]
+    for segment in (first, second, third):
+        spool.release(segment)
+    assert spool.next_segment(timeout=0.01) == fourth
+    assert spool.stats().segments == 1
     spool.close()
 
 
