@@ -34,7 +34,7 @@ from assay.evaluators import (
     rouge_l,
     token_f1,
 )
-from assay.evaluators.pii import pii_findings
+from assay.evaluators.pii import _API_KEY, _EMAIL, _cards, _phones, pii_findings
 from assay.evaluators.similarity import (
     lcs_length,
     levenshtein_distance,
@@ -452,6 +452,7 @@ def test_the_old_names_still_work_in_the_new_direction_and_say_so() -> None:
         ("AWS AKIAIOSFODNN7EXAMPLE", "api_key"),
         ("token ghp_" + "a1B2" * 9, "api_key"),
         ("-----BEGIN RSA PRIVATE KEY-----", "api_key"),
+        ("Call +٤٤ ٢٠ ٧٩٤٦ ٠٩٥٨.", "phone"),  # `\d` reads every script's digits
     ],
 )
 def test_pii_is_found(text: str, kind: str) -> None:
@@ -492,6 +493,47 @@ def test_pii_can_scan_the_input_as_well() -> None:
     data = {"input": "My email is ada@example.com"}
     assert score(no_pii(), "Noted.", **data).passed is True
     assert score(no_pii(include_input=True), "Noted.", **data).passed is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "4111 1111 1111 1111",
+                "+44 20 7946 0958",
+                "555.123.4567",
+                "sk-" + "a1" * 11,
+                "AKIAIOSFODNN7EXAMPLE",
+                "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2Q",
+                "x@y.io",
+                "٤٤ ٢٠",
+                "12",
+                "-",
+                "_",
+                "A",
+                "J",
+                " ",
+                "word",
+                "0",
+                "é",
+            ]
+        ),
+        max_size=12,
+    )
+)
+def test_the_cheap_gates_never_hide_what_the_patterns_find(pieces: list[str]) -> None:
+    # pii_findings skips a pattern when a substring scan shows it cannot match (no key
+    # character, too few digits): what it counts is what the patterns alone find.
+    text = "".join(pieces)
+    cards = _cards(text)
+    expected = {
+        "email": len(_EMAIL.findall(text)),
+        "card": len(cards),
+        "phone": len(_phones(text, cards)),
+        "api_key": len(_API_KEY.findall(text)),
+    }
+    assert pii_findings(text) == {kind: n for kind, n in expected.items() if n}
 
 
 def test_pii_scanning_stays_linear_on_long_runs() -> None:
