@@ -373,13 +373,39 @@ class Evaluator:
             score = self._to_score(result)
         except Exception as exc:  # the evaluator's bug becomes its score, never the caller's
             score = Score.failure(exc)
-        return replace(
-            score,
+        return self._stamped(score, started)
+
+    def score_now(self, data: EvalInput) -> Score:
+        """What `await self(data)` gives, without a coroutine: for an evaluator that
+        `runs_inline` (online evaluation runs thousands a second of those)."""
+        if not self.runs_inline:
+            raise TypeError(f"evaluator {self.name!r} does not run inline: await it")
+        started = perf_counter()
+        try:
+            score = self._to_score(self._evaluate_inline(data))
+        except Exception as exc:
+            score = Score.failure(exc)
+        return self._stamped(score, started)
+
+    def _evaluate_inline(self, data: EvalInput) -> EvalResult:
+        """`evaluate` of an evaluator that `runs_inline`, called directly."""
+        raise NotImplementedError
+
+    def _stamped(self, score: Score, started: float) -> Score:
+        """A copy of `score` with this evaluator's name, version, direction and the time since
+        `started` (the evaluator's own Score object is never changed)."""
+        # As `dataclasses.replace` would, without its walk over the fields: the direction is
+        # the evaluator's, and the value is checked again (a caller may have changed it).
+        stamped = object.__new__(type(score))
+        stamped.__dict__.update(
+            score.__dict__,
+            value=_unit_interval(score.value),
             name=self.name,
             evaluator_version=self.version,
             duration_ms=(perf_counter() - started) * 1000.0,
             direction=self.direction,
         )
+        return stamped
 
     def _to_score(self, result: Any) -> Score:
         if isinstance(result, Score):
@@ -460,12 +486,13 @@ class FunctionEvaluator(Evaluator):
     def _settings(self) -> dict[str, Any]:
         return {**super()._settings(), "config": self.config}
 
-    async def evaluate(self, data: EvalInput) -> EvalResult:
+    def _arguments(self, data: EvalInput) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self._fields is None:
-            args: tuple[Any, ...] = (data,)
-            kwargs: dict[str, Any] = {}
-        else:
-            args, kwargs = (), {name: getattr(data, name) for name in self._fields}
+            return (data,), {}
+        return (), {name: getattr(data, name) for name in self._fields}
+
+    async def evaluate(self, data: EvalInput) -> EvalResult:
+        args, kwargs = self._arguments(data)
         fn: Callable[..., Any] = self.fn
         if self._is_async:
             result = await fn(*args, **kwargs)
@@ -475,6 +502,16 @@ class FunctionEvaluator(Evaluator):
             result = fn(*args, **kwargs)
         if inspect.isawaitable(result):  # a sync function that returned a coroutine
             result = await result
+        return cast(EvalResult, result)
+
+    def _evaluate_inline(self, data: EvalInput) -> EvalResult:
+        args, kwargs = self._arguments(data)
+        result = self.fn(*args, **kwargs)
+        if inspect.isawaitable(result):  # nothing inline can wait for it
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError(f"evaluator {self.name!r} returned an awaitable from a sync function")
         return cast(EvalResult, result)
 
 

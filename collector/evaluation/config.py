@@ -96,8 +96,10 @@ class EvaluationConfig(BaseModel):
     # GIL), so evaluation yields past this share and the queue drops what it cannot reach.
     cpu_share: float = Field(default=0.1, gt=0, le=1)
     log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
-    batch_scores: int = Field(default=1000, gt=0)
-    flush_interval: float = Field(default=0.5, gt=0)
+    # Scores are inserted every `flush_interval` s, or sooner when `batch_scores` wait: an
+    # insert into `scores` (and its view) costs tens of ms whatever its size, so few and big.
+    batch_scores: int = Field(default=10_000, gt=0)
+    flush_interval: float = Field(default=2.0, gt=0)
     # Trace- and session-level rules: a run is complete when its root span has arrived and no
     # span of it for `run_quiet_period` s; a conversation after `session_inactivity` s without
     # a span. Completed runs are looked for every `run_poll_interval` s, from `run_lookback` s

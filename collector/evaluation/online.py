@@ -36,8 +36,9 @@ class EvaluationStats:
 
 
 class CpuBudget:
-    """Keeps the calling thread's CPU time under `share` of the wall-clock time, measured
-    over windows of a second: `pause()` says how long to sleep to get back under it."""
+    """Keeps the calling thread's CPU time, and what `charge` adds (the score writes' thread),
+    under `share` of the wall-clock time, measured over windows of a second: `pause()` says how
+    long to sleep to get back under it."""
 
     def __init__(self, share: float, window: float = 1.0) -> None:
         self.share = share
@@ -47,10 +48,15 @@ class CpuBudget:
     def _start(self) -> None:
         self._wall = time.monotonic()
         self._cpu = time.thread_time()
+        self._charged = 0.0
+
+    def charge(self, seconds: float) -> None:
+        """Count CPU time spent for this thread's work on another thread."""
+        self._charged += seconds
 
     def pause(self) -> float:
         elapsed = time.monotonic() - self._wall
-        used = time.thread_time() - self._cpu
+        used = time.thread_time() - self._cpu + self._charged
         wait = max(used / self.share - elapsed, 0.0)
         if elapsed + wait >= self.window:
             self._start()
@@ -151,7 +157,7 @@ class OnlineEvaluation:
         limits: dict[str, asyncio.Semaphore] = {}
         pending: list[ScoreRow] = []
         running: set[asyncio.Task[None]] = set()
-        writing: asyncio.Task[None] | None = None
+        writing: asyncio.Task[float] | None = None  # the score write, its CPU time
         memo: tuple[LlmCallRow | None, EvalInput | None] = (None, None)
         last_flush = last_log = time.monotonic()
         logged: dict[str, int] = {}
@@ -167,7 +173,7 @@ class OnlineEvaluation:
                     memo = (job.call, EvalInput.from_llm_call(_call_fields(job.call)))
                 data = cast(EvalInput, memo[1])
                 if job.evaluator.runs_inline:  # cheap and synchronous: no task, no limit
-                    pending.append(await self._score(job, data))
+                    pending.append(self._score_inline(job, data))
                     continue
                 name = job.evaluator.name
                 limit = limits.get(name)
@@ -181,7 +187,10 @@ class OnlineEvaluation:
             due = len(pending) >= self.config.batch_scores or (
                 pending and time.monotonic() - last_flush >= self.config.flush_interval
             )
-            if due and (writing is None or writing.done()):
+            if writing is not None and writing.done():
+                budget.charge(writing.result())  # its CPU counts in the evaluation's share
+                writing = None
+            if due and writing is None:
                 # One write at a time, beside the evaluations (which append to `pending`).
                 rows = pending[:]
                 pending.clear()
@@ -234,16 +243,34 @@ class OnlineEvaluation:
             out.append(await self._score(job, data))
 
     async def _score(self, job: _Job, data: EvalInput) -> ScoreRow:
-        evaluator = job.evaluator
         # Evaluators turn their own exceptions into error scores; a bug in that must still
         # not take the worker down.
         try:
-            score = await evaluator(data)
-            self._count(evaluated=1, failed=1 if score.error else 0)
+            score = await job.evaluator(data)
         except Exception as exc:
-            self._count(failed=1)
-            log.exception("evaluator %s crashed", evaluator.name)
-            score = Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
+            return self._row(job, self._crashed(job.evaluator, exc))
+        return self._row(job, self._judged(score))
+
+    def _score_inline(self, job: _Job, data: EvalInput) -> ScoreRow:
+        """`_score` of an evaluator that runs inline, without a coroutine."""
+        try:
+            score = job.evaluator.score_now(data)
+        except Exception as exc:
+            return self._row(job, self._crashed(job.evaluator, exc))
+        return self._row(job, self._judged(score))
+
+    def _judged(self, score: Score) -> Score:
+        with self._lock:
+            self.stats.evaluated += 1
+            self.stats.failed += 1 if score.error else 0
+        return score
+
+    def _crashed(self, evaluator: Evaluator, exc: Exception) -> Score:
+        self._count(failed=1)
+        log.exception("evaluator %s crashed", evaluator.name)
+        return Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
+
+    def _row(self, job: _Job, score: Score) -> ScoreRow:
         call = job.call
         return ScoreRow.from_score(
             score,
@@ -254,13 +281,15 @@ class OnlineEvaluation:
             dataset_item_id=call.dataset_item_id,
         )
 
-    def _write(self, rows: list[ScoreRow]) -> None:
+    def _write(self, rows: list[ScoreRow]) -> float:
+        """Insert the rows (three attempts); returns the CPU time this thread spent on it."""
+        cpu = time.thread_time()
         token = uuid.uuid4().hex
         for attempt in range(3):
             try:
                 self.store.insert_rows(rows, dedup_token=f"scores-{token}")
                 self._count(scores_written=len(rows))
-                return
+                return time.thread_time() - cpu
             except StoreError as exc:
                 self._count(write_failures=1)
                 log.warning(
@@ -268,6 +297,7 @@ class OnlineEvaluation:
                 )
                 time.sleep(0.5 * 2**attempt)
         log.error("dropped %d online scores: the store kept failing", len(rows))
+        return time.thread_time() - cpu
 
 
 def _has_output(call: LlmCallRow) -> bool:
