@@ -162,7 +162,7 @@ class EvalInput:
         return [str(passage) for passage in self.context]
 
     @classmethod
-    def from_llm_call(cls, row: Mapping[str, Any]) -> EvalInput:
+    def from_llm_call(cls, row: Mapping[str, Any], *, with_input: bool = True) -> EvalInput:
         """Build one from an `assay.llm_calls` row (column name → value).
 
         `input_messages` / `output_messages` are JSON text in the GenAI message shape; their
@@ -170,21 +170,11 @@ class EvalInput:
         (the first choice). Malformed JSON gives empty text rather than an exception: a row
         stored without content (`ASSAY_CAPTURE_CONTENT=false`) is still a row. Keys that are
         not columns, `expected`, `context` and `metadata`, are taken when present, so an
-        experiment can pass a call row with its dataset item's fields.
+        experiment can pass a call row with its dataset item's fields. `with_input=False`
+        leaves `input` empty, for evaluators that do not read it (`Evaluator.reads_input`):
+        the prompt is most of a call's text.
         """
-        messages: Messages = []
-        system = "\n".join(
-            text
-            for part in _json_list(row.get("system_instructions"))
-            if (text := message_text({"parts": [part]}) if isinstance(part, Mapping) else "")
-        )
-        if system:
-            messages.append({"role": "system", "content": system})
-        for message in _json_list(row.get("input_messages")):
-            if isinstance(message, Mapping):
-                text = message_text(message)
-                if text:
-                    messages.append({"role": str(message.get("role") or "user"), "content": text})
+        messages = _input_messages(row) if with_input else []
         output = ""
         for message in _json_list(row.get("output_messages")):
             if isinstance(message, Mapping):
@@ -207,6 +197,24 @@ class EvalInput:
             cost_usd=float(cost) if cost is not None else None,
             model=str(model),
         )
+
+
+def _input_messages(row: Mapping[str, Any]) -> Messages:
+    """The chat messages of an `llm_calls` row: its system instructions, then its input."""
+    messages: Messages = []
+    system = "\n".join(
+        text
+        for part in _json_list(row.get("system_instructions"))
+        if (text := message_text({"parts": [part]}) if isinstance(part, Mapping) else "")
+    )
+    if system:
+        messages.append({"role": "system", "content": system})
+    for message in _json_list(row.get("input_messages")):
+        if isinstance(message, Mapping):
+            text = message_text(message)
+            if text:
+                messages.append({"role": str(message.get("role") or "user"), "content": text})
+    return messages
 
 
 # The names a user function may take as keyword arguments: the fields of EvalInput.
@@ -304,6 +312,9 @@ class Evaluator:
     # False for evaluators that judge the call's figures (latency, cost), not its output:
     # online evaluation then runs them on calls stored without content too.
     reads_output: bool = True
+    # False for evaluators that never read `input` (the prompt): online evaluation then does not
+    # parse it from the stored call for them.
+    reads_input: bool = True
 
     @property
     def runs_inline(self) -> bool:
@@ -475,6 +486,8 @@ class FunctionEvaluator(Evaluator):
         self._is_async = inspect.iscoroutinefunction(fn)
         self._run_in_thread = run_in_thread and not self._is_async
         self._fields = _arguments_of(fn)
+        if self._fields is not None:  # takes fields by name: reads only those
+            self.reads_input = "input" in self._fields
 
     @property
     def runs_inline(self) -> bool:

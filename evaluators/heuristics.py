@@ -69,12 +69,13 @@ def _make(
     *,
     threshold: float | None = None,
     higher_is_better: bool = True,
+    reads_input: bool = False,
     description: str,
     **config: Any,
 ) -> FunctionEvaluator:
     # The version hashes this module's source and the configuration: editing any preset
     # re-versions them all, which errs on the safe side of "a changed evaluator".
-    return FunctionEvaluator(
+    made = FunctionEvaluator(
         fn,
         name=name,
         threshold=threshold,
@@ -84,6 +85,10 @@ def _make(
         config={"preset": fn.__qualname__.split(".")[0], **config},
         source=_MODULE,
     )
+    # The presets read the output (and the expected output, the figures); those that read the
+    # input say so, which spares online evaluation parsing the prompt for the others.
+    made.reads_input = reads_input
+    return made
 
 
 def _expected(data: EvalInput, evaluator: str) -> str:
@@ -289,13 +294,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder: `json.loads` with any option builds a decoder (and its scanner) per call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _parse_json(text: str, strip_code_fence: bool) -> Any:
     """Strict JSON (no NaN or Infinity); raises ValueError with the position of the fault."""
     if strip_code_fence:
         fenced = _CODE_FENCE.match(text)
         if fenced:
             text = fenced.group(1)
-    return json.loads(text, parse_constant=_reject_constant)
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _STRICT_JSON.decode(text)
 
 
 @preset
@@ -542,8 +553,19 @@ _REFUSAL = re.compile(
 _REFUSAL_WINDOW = 400
 
 
+# Every refusal above holds "I" before a space or an apostrophe, or "for me to": ASCII text
+# without any of them is an answer, told by three substring scans instead of the pattern's
+# ~30 µs on every answer. (Other text goes to the pattern: case-insensitive, it also takes
+# the dotless and the dotted i.)
+_REFUSAL_MARKS = ("i ", "i'", "for me to")
+
+
 def _is_refusal(text: str) -> bool:
     head = text[:_REFUSAL_WINDOW].replace("\u2019", "'")
+    if head.isascii():
+        lowered = head.lower()
+        if not any(mark in lowered for mark in _REFUSAL_MARKS):
+            return False
     return _REFUSAL.search(head) is not None
 
 
@@ -620,6 +642,7 @@ def no_pii(
     return _make(
         run,
         name,
+        reads_input=include_input,
         description="the output holds no PII",
         kinds=list(selected),
         include_input=include_input,

@@ -81,6 +81,13 @@ class OnlineEvaluation:
 
     def __post_init__(self) -> None:
         self._rules = self.rules if self.rules is not None else compile_rules(self.config)
+        # A call's prompt is parsed only when an evaluator of a call-level rule reads it.
+        self._with_input = any(
+            evaluator.reads_input
+            for _, rule, evaluators in self._rules
+            if rule.level == "call"
+            for evaluator in evaluators
+        )
         # Full, it drops from the left as new jobs come in: the oldest pending evaluations.
         self._jobs: deque[_Job] = deque(maxlen=self.config.queue_size)
         self._lock = threading.Lock()
@@ -170,7 +177,10 @@ class OnlineEvaluation:
             for job in batch:
                 # A call's jobs are queued together: its input is built once for all of them.
                 if memo[0] is not job.call:
-                    memo = (job.call, EvalInput.from_llm_call(_call_fields(job.call)))
+                    data = EvalInput.from_llm_call(
+                        _call_fields(job.call), with_input=self._with_input
+                    )
+                    memo = (job.call, data)
                 data = cast(EvalInput, memo[1])
                 if job.evaluator.runs_inline:  # cheap and synchronous: no task, no limit
                     pending.append(self._score_inline(job, data))

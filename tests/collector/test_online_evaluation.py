@@ -157,6 +157,27 @@ def test_calls_without_an_answer_only_get_figure_evaluators(
     assert [s["name"] for s in scores_of(embedded_store, service)] == ["cost_budget"] * 2
 
 
+def test_the_prompt_is_read_for_the_evaluators_that_ask_for_it(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    # Only output readers: the prompt is not parsed. One evaluator reads it: parsed for it.
+    prompt = json.dumps([{"role": "user", "content": "I am ann@example.com"}])
+    scored = {}
+    for include_input in (False, True):
+        service = f"svc-{uuid.uuid4().hex[:8]}"
+        rule = {"evaluators": ["json_valid", {"no_pii": {"include_input": include_input}}]}
+        online = start(embedded_store, config([rule]), running)
+        calls = [call(service, input_messages=prompt)]
+        store_calls(embedded_store, calls)
+        online.offer(calls)
+        wait_until(lambda service=service: len(scores_of(embedded_store, service)) == 2)
+        scored[include_input] = {s["name"]: s["value"] for s in scores_of(embedded_store, service)}
+    assert scored == {
+        False: {"json_valid": 1.0, "no_pii": 1.0},
+        True: {"json_valid": 1.0, "no_pii": 0.0},
+    }
+
+
 def test_sampling_is_per_trace_and_near_the_rate() -> None:
     traces = [uuid.uuid4().hex for _ in range(2000)]
     picked = [t for t in traces if sampled(t, 0.25, salt=0)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from typing import Any
 
@@ -34,6 +35,7 @@ from assay.evaluators import (
     rouge_l,
     token_f1,
 )
+from assay.evaluators.heuristics import _REFUSAL, _REFUSAL_WINDOW, _is_refusal
 from assay.evaluators.pii import _API_KEY, _EMAIL, _cards, _phones, pii_findings
 from assay.evaluators.similarity import (
     lcs_length,
@@ -416,6 +418,52 @@ def test_refusals_are_detected(text: str) -> None:
 def test_answers_are_not_refusals(text: str) -> None:
     result = score(no_refusal(), text)
     assert (result.value, result.label, result.passed) == (1.0, "answered", True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *REFUSALS,
+                "I",
+                "i",
+                "\u0130",
+                "\u0131",
+                " ",
+                "'",
+                "\u2019",
+                "for me to",
+                "That ",
+                "would be inappropriate ",
+                "sorry",
+                "can't help",
+                "x" * 150,
+                "é",
+            ]
+        ),
+        max_size=10,
+    )
+)
+def test_the_refusal_gate_never_hides_what_the_pattern_finds(pieces: list[str]) -> None:
+    # ASCII text without "I " / "I'" / "for me to" is an answer without running the pattern.
+    text = "".join(pieces)
+    head = text[:_REFUSAL_WINDOW].replace("\u2019", "'")
+    assert _is_refusal(text) == (_REFUSAL.search(head) is not None)
+
+
+@pytest.mark.parametrize("text", ["{", '{"a": 1} trailing', "\ufeff{}", "", "[1,]"])
+def test_invalid_json_is_explained_as_json_loads_explains_it(text: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        json.loads(text)
+    assert score(json_valid(), text).explanation == f"invalid JSON: {refused.value}"
+
+
+def test_only_the_presets_that_read_the_prompt_say_so() -> None:
+    # Online evaluation parses a stored call's prompt only for evaluators that read it.
+    assert not any(e.reads_input for e in (json_valid(), no_refusal(), length(max_chars=9)))
+    assert not no_pii().reads_input and no_pii(include_input=True).reads_input
+    assert not contains_any(["a"]).reads_input and not latency_budget(ms=5).reads_input
 
 
 def test_a_red_team_dataset_expects_refusals() -> None:
