@@ -1,42 +1,41 @@
-"""Online evaluation benchmark: heuristic evaluations per second while ingest runs.
+"""Online evaluation benchmark: heuristic evaluations per second, and what they cost ingest.
 
-The same OTLP traffic as bench/ingest.py goes into two collectors on embedded storage, one
-after the other: without online evaluation, then with rules running heuristic presets on
-every call. Prints evaluations/s (counted by the collector, scores counted in the store) and
-how much ingest throughput the evaluation costs. Target: >= 2,000 evaluations/s with ingest
-falling by under 20%.
+The same OTLP traffic as bench/ingest.py goes into collectors on embedded storage (disk spool
+with fsync, redaction with every built-in pattern, the collector's flush_interval), in
+interleaved rounds: one without online evaluation, one with the five heuristic evaluators of
+bench/ingest_stages.py on every call, the order swapped each round. Prints, per round and as
+medians, evaluations/s (evaluations done by the collector from its first request until every
+score is stored) and how much slower ingest (LLM spans/s stored) is with evaluation than without.
+Target (issue #22): >= 5,000 evaluations/s with ingest at most 15% slower.
 
-Run: `.venv/bin/python bench/evaluators.py [--spans 30000] [--batch 200] [--senders 2]`.
+Run: `.venv/bin/python bench/evaluators.py [--rounds 3] [--spans 20000] [--batch 200]
+[--senders 2] [--cpu-share X]` (without --cpu-share: the collector's default).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest import build_requests, parse_args, report, run_ingest
+from ingest import IngestResult, build_requests, parse_args, run_ingest
+from ingest_stages import RULES
 
+from assay.collector.redaction import BUILTIN_PATTERNS
 from tests.conftest import RunningCollector
 
-RULES = """\
-evaluation:
-  cpu_share: {cpu_share}
-  rules:
-    - evaluators:
-        - json_valid
-        - pii
-        - refusal
-        - length: {max_chars: 4000}
-        - contains_any: {texts: [refund, invoice], ignore_case: true}
-"""
 EVALUATORS_PER_CALL = RULES.count("        - ")
+TARGET_RATE = 5_000  # heuristic evaluations/s
+TARGET_SLOWDOWN = 0.15  # ingest at most this much slower than without evaluation
 
 
 class Evaluation:
@@ -60,43 +59,92 @@ class Evaluation:
         self.stats = stats
         self.scores = collector.query("SELECT count() AS n FROM assay.scores")[0]["n"]
 
+    @property
+    def per_second(self) -> float:
+        return self.stats["evaluated"] / self.seconds
+
+
+@dataclass
+class Round:
+    plain: IngestResult
+    scored: IngestResult
+    evaluation: Evaluation
+
+    @property
+    def slowdown(self) -> float:
+        return 1 - self.scored.spans_per_s / self.plain.spans_per_s
+
+
+def run_round(
+    bodies: list[bytes], spans: int, senders: int, config: Path, scored_first: bool
+) -> Round:
+    env = {"ASSAY_FLUSH_INTERVAL": "0.5", "ASSAY_REDACT": ",".join(BUILTIN_PATTERNS)}
+    evaluation = Evaluation()
+    runs: dict[bool, IngestResult] = {}
+    for scored in (True, False) if scored_first else (False, True):
+        if scored:
+            args, then = ("--config", str(config)), evaluation
+        else:
+            args, then = (), None
+        runs[scored] = run_ingest(bodies, spans, senders, *args, then=then, **env)
+    return Round(runs[False], runs[True], evaluation)
+
 
 def main() -> None:
-    args = parse_args(
-        __doc__.splitlines()[0],
-        lambda parser: parser.add_argument(
-            "--cpu-share", type=float, default=0.1, help="evaluation's share of a core"
-        ),
-    )
-    print(f"building {args.spans} spans ...", flush=True)
-    bodies = build_requests(args.spans, args.batch)
-    plain = run_ingest(bodies, args.spans, args.senders)
-    report(f"\nIngest without online evaluation ({args.spans} LLM spans)", plain)
+    def more(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--cpu-share",
+            type=float,
+            help="evaluation's share of a core (default: the collector's)",
+        )
+        parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
 
-    evaluation = Evaluation()
+    args = parse_args(__doc__.splitlines()[0], more)
+    spans = args.spans if "--spans" in sys.argv else 20_000
+    rules = RULES
+    if args.cpu_share is not None:
+        rules = rules.replace("evaluation:\n", f"evaluation:\n  cpu_share: {args.cpu_share}\n", 1)
+    share = args.cpu_share if args.cpu_share is not None else "default"
+    print(f"building {spans} spans ...", flush=True)
+    bodies = build_requests(spans, args.batch)
+    print(
+        f"{args.rounds} round(s) of {spans} LLM spans, {EVALUATORS_PER_CALL} heuristic evaluators "
+        f"on every call (cpu_share {share}), {os.cpu_count()} cores, collector and senders on "
+        f"one machine; load average {os.getloadavg()[0]:.1f} at the start",
+        flush=True,
+    )
+    print(
+        f"{'round':>5} {'without':>9} {'with':>9} {'slower':>7} {'evals/s':>8} "
+        f"{'evaluated':>9} {'dropped':>8} {'failed':>7} {'scores':>7} {'scored in':>9}"
+    )
+    rounds: list[Round] = []
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "assay.yaml"
-        config.write_text(RULES.replace("{cpu_share}", str(args.cpu_share)))
-        scored = run_ingest(
-            bodies, args.spans, args.senders, "--config", str(config), then=evaluation
-        )
-    report(
-        f"\nIngest with {EVALUATORS_PER_CALL} heuristic evaluators on every call "
-        f"(cpu_share {args.cpu_share})",
-        scored,
+        config.write_text(rules)
+        for index in range(args.rounds):
+            done = run_round(bodies, spans, args.senders, config, scored_first=index % 2 == 1)
+            rounds.append(done)
+            stats = done.evaluation.stats
+            print(
+                f"{index + 1:>5} {done.plain.spans_per_s:9.0f} {done.scored.spans_per_s:9.0f} "
+                f"{done.slowdown:7.1%} {done.evaluation.per_second:8.0f} "
+                f"{stats['evaluated']:9} {stats['dropped']:8} {stats['failed']:7} "
+                f"{done.evaluation.scores:7} {done.evaluation.seconds:8.1f}s",
+                flush=True,
+            )
+    plain = statistics.median(r.plain.spans_per_s for r in rounds)
+    scored = statistics.median(r.scored.spans_per_s for r in rounds)
+    rate = statistics.median(r.evaluation.per_second for r in rounds)
+    slowdown = 1 - scored / plain
+    print(f"\nMedians (LLM spans/s stored; load average {os.getloadavg()[0]:.1f} at the end)")
+    print(f"  ingest without evaluation  {plain:9.0f} spans/s")
+    print(f"  ingest with evaluation     {scored:9.0f} spans/s, {slowdown:.1%} slower")
+    print(f"  evaluations/s              {rate:9.0f}")
+    met = rate >= TARGET_RATE and slowdown <= TARGET_SLOWDOWN
+    print(
+        f"  target                     {'MET' if met else 'MISSED'} "
+        f"(>= {TARGET_RATE:,} evaluations/s, ingest <= {TARGET_SLOWDOWN:.0%} slower)"
     )
-
-    stats = evaluation.stats
-    per_second = stats["evaluated"] / evaluation.seconds
-    drop = 1 - scored.spans_per_s / plain.spans_per_s
-    print(f"\nOnline evaluation ({os.cpu_count()} cores, collector and senders on one machine)")
-    print(f"  evaluations           {stats['evaluated']} (scores stored {evaluation.scores})")
-    print(f"  dropped / failed      {stats['dropped']} / {stats['failed']}")
-    print(f"  all scored after      {evaluation.seconds:7.2f} s from the first request")
-    print(f"  evaluations/s         {per_second:9.0f}")
-    print(f"  ingest throughput     {scored.spans_per_s:9.0f} spans/s, {drop:.1%} below without")
-    met = per_second >= 2000 and drop < 0.20
-    print(f"  target                {'MET' if met else 'MISSED'} (>= 2,000 evaluations/s, < 20%)")
 
 
 if __name__ == "__main__":
