@@ -74,6 +74,10 @@ class Round:
     def slowdown(self) -> float:
         return 1 - self.scored.spans_per_s / self.plain.spans_per_s
 
+    @staticmethod
+    def cpu_per_span(result: IngestResult) -> float:
+        return result.cpu_s / result.stored * 1e6
+
 
 def run_round(
     bodies: list[bytes], spans: int, senders: int, config: Path, scored_first: bool
@@ -113,9 +117,11 @@ def main() -> None:
         f"one machine; load average {os.getloadavg()[0]:.1f} at the start",
         flush=True,
     )
+    print("spans/s: LLM spans stored per s; CPU: the collector's, every thread, µs per span")
     print(
-        f"{'round':>5} {'without':>9} {'with':>9} {'slower':>7} {'evals/s':>8} "
-        f"{'evaluated':>9} {'dropped':>8} {'failed':>7} {'scores':>7} {'scored in':>9}"
+        f"{'round':>5} {'without':>9} {'with':>9} {'slower':>7} {'CPU w/o':>8} {'CPU with':>8} "
+        f"{'evals/s':>8} {'evaluated':>9} {'dropped':>8} {'failed':>7} {'scores':>7} "
+        f"{'scored in':>9}"
     )
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +133,8 @@ def main() -> None:
             stats = done.evaluation.stats
             print(
                 f"{index + 1:>5} {done.plain.spans_per_s:9.0f} {done.scored.spans_per_s:9.0f} "
-                f"{done.slowdown:7.1%} {done.evaluation.per_second:8.0f} "
+                f"{done.slowdown:7.1%} {Round.cpu_per_span(done.plain):8.0f} "
+                f"{Round.cpu_per_span(done.scored):8.0f} {done.evaluation.per_second:8.0f} "
                 f"{stats['evaluated']:9} {stats['dropped']:8} {stats['failed']:7} "
                 f"{done.evaluation.scores:7} {done.evaluation.seconds:8.1f}s",
                 flush=True,
@@ -135,11 +142,17 @@ def main() -> None:
     plain = statistics.median(r.plain.spans_per_s for r in rounds)
     scored = statistics.median(r.scored.spans_per_s for r in rounds)
     rate = statistics.median(r.evaluation.per_second for r in rounds)
+    cpu_plain = statistics.median(Round.cpu_per_span(r.plain) for r in rounds)
+    cpu_scored = statistics.median(Round.cpu_per_span(r.scored) for r in rounds)
     slowdown = 1 - scored / plain
     print(f"\nMedians (LLM spans/s stored; load average {os.getloadavg()[0]:.1f} at the end)")
     print(f"  ingest without evaluation  {plain:9.0f} spans/s")
     print(f"  ingest with evaluation     {scored:9.0f} spans/s, {slowdown:.1%} slower")
     print(f"  evaluations/s              {rate:9.0f}")
+    print(
+        f"  collector CPU per span     {cpu_plain:9.0f} µs without, {cpu_scored:.0f} µs with "
+        f"(+{cpu_scored / cpu_plain - 1:.0%}: evaluation's CPU while ingest ran)"
+    )
     met = rate >= TARGET_RATE and slowdown <= TARGET_SLOWDOWN
     print(
         f"  target                     {'MET' if met else 'MISSED'} "
