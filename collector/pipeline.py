@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import math
@@ -285,7 +286,9 @@ class Pipeline:
                     if segment is None and self._stopping.is_set():
                         return
                 last = segment.seq
-                self._ready.put((segment, self._rows(segment)))
+                rows = self._rows(segment)
+                # The writer needs the rows, not the payloads: a segment's worth less held.
+                self._ready.put((dataclasses.replace(segment, records=[]), rows))
         finally:
             self._ready.put(None)
 

@@ -526,5 +526,5 @@ class MemorySpool(Spool):
             return next(segment for segment in self._sealed if segment.seq == seq)
 
     def _forget(self, segment: Segment) -> None:
-        if self._sealed and self._sealed[0] is segment:
+        if self._sealed and self._sealed[0].seq == segment.seq:
             self._sealed.popleft()
