@@ -15,7 +15,7 @@ import pytest
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
-from tests.apps.openai_app import QUESTION
+from tests.apps.values import QUESTION
 from tests.conftest import RunningCollector
 
 # (a module-wide mark lets `--fast` skip importing the app, which instruments the process it is

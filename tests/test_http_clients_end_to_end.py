@@ -14,7 +14,7 @@ import pytest
 
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
-from tests.apps.http_clients_app import MODELS
+from tests.apps.values import MODELS
 from tests.conftest import RunningCollector
 
 # (a module-wide mark lets `--fast` skip importing the app, which instruments the process it is

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.apps.own_spans_app import PROMPT_NAME, PROMPT_VERSION
+from tests.apps.values import PROMPT_NAME, PROMPT_VERSION
 from tests.conftest import RunningCollector
 
 # (a module-wide mark lets `--fast` skip importing the app, which imports every client library

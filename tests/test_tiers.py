@@ -1,8 +1,10 @@
 """`--fast` skips importing a test module whose one-line `pytestmark` names a tier, and a lazily
-imported library (tests/lazy.py) waits for the first test that uses it."""
+imported library (tests/lazy.py) waits for the first test that uses it, and collecting instruments
+nothing."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -56,3 +58,22 @@ def test_a_lazy_module_is_imported_on_first_use_not_by_collection_probes(
         module.VALUE = 1
     with pytest.raises(pytest.skip.Exception, match="is not installed"):
         lazy_import(f"{name}_missing", skip_without=True)
+
+
+@pytest.mark.subprocess
+def test_collecting_the_suite_instruments_nothing() -> None:
+    """Collecting every test module (a full `make test` does) imports no app that instruments
+    its importer: the constants tests share with the apps live in tests/apps/values.py."""
+    probe = (
+        "import sys, pytest\n"
+        "code = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests'])\n"
+        "print('instrumented' if 'assay.instrumentation.auto' in sys.modules else 'clean', code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.stdout.splitlines()[-1] == "clean 0", done.stdout[-2000:] + done.stderr[-2000:]

@@ -16,18 +16,11 @@ from google.genai import types
 from mistralai.client import Mistral
 
 import assay.instrumentation.auto  # noqa: F401  (before the clients: the usual order)
+from tests.apps.values import MESSAGES, MODELS
 from tests.fakes.fake_cohere import FakeCohere
 from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.fake_mistral import FakeMistral
 from tests.fakes.fake_ollama import FakeOllama
-
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-MODELS = {
-    "gemini": "gemini-2.5-flash",
-    "mistral": "mistral-small-latest",
-    "cohere": "command-r",
-    "ollama": "llama3.2",
-}
 
 
 def main() -> None:
@@ -41,21 +34,21 @@ def main() -> None:
         ]
     with FakeMistral() as fake:
         mistral = Mistral(api_key="k", server_url=fake.base_url)
-        reply = mistral.chat.complete(model=MODELS["mistral"], messages=QUESTION)
-        events = list(mistral.chat.stream(model=MODELS["mistral"], messages=QUESTION))
+        reply = mistral.chat.complete(model=MODELS["mistral"], messages=MESSAGES)
+        events = list(mistral.chat.stream(model=MODELS["mistral"], messages=MESSAGES))
         usage["mistral"] = [u.model_dump() for u in (reply.usage, events[-1].data.usage)]
     with FakeCohere() as fake:
         co = cohere.ClientV2(api_key="k", base_url=fake.base_url, max_retries=0)
-        answer = co.chat(model=MODELS["cohere"], messages=QUESTION)
-        streamed = list(co.chat_stream(model=MODELS["cohere"], messages=QUESTION))
+        answer = co.chat(model=MODELS["cohere"], messages=MESSAGES)
+        streamed = list(co.chat_stream(model=MODELS["cohere"], messages=MESSAGES))
         usage["cohere"] = [
             u.billed_units.model_dump(exclude_none=True)
             for u in (answer.usage, streamed[-1].delta.usage)
         ]
     with FakeOllama() as fake:
         local = ollama.Client(host=fake.base_url)
-        done = local.chat(MODELS["ollama"], QUESTION)
-        pieces = list(local.chat(MODELS["ollama"], QUESTION, stream=True))
+        done = local.chat(MODELS["ollama"], MESSAGES)
+        pieces = list(local.chat(MODELS["ollama"], MESSAGES, stream=True))
         usage["ollama"] = [
             {"prompt_eval_count": r.prompt_eval_count, "eval_count": r.eval_count}
             for r in (done, pieces[-1])

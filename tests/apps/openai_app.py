@@ -14,8 +14,7 @@ from opentelemetry import trace
 
 import assay.instrumentation.auto  # noqa: F401
 from assay.instrumentation import context, force_flush
-
-QUESTION = "What is the capital of France?"
+from tests.apps.values import QUESTION
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from mistralai.client import Mistral
 import assay.instrumentation.auto  # noqa: F401
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.instrumentation import context
+from tests.apps.values import MESSAGES, PROMPT_NAME, PROMPT_VERSION
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.fakes.fake_bedrock import FakeBedrock
 from tests.fakes.fake_cohere import FakeCohere
@@ -32,8 +33,6 @@ from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.fake_mistral import FakeMistral
 from tests.fakes.fake_ollama import FakeOllama
 
-PROMPT_NAME, PROMPT_VERSION = "capital-question", "v3"
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 BEDROCK_TEXT = json.dumps({"inputText": "Capital of France?"})
 
 
@@ -42,11 +41,11 @@ def main() -> None:
     with context(prompt_name=PROMPT_NAME, prompt_version=PROMPT_VERSION):
         with FakeOpenAI() as fake:
             client = openai.OpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
-            client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             list(
                 client.chat.completions.create(
                     model="gpt-4o-mini",
-                    messages=QUESTION,
+                    messages=MESSAGES,
                     stream=True,
                     stream_options={"include_usage": True},
                 )
@@ -56,7 +55,7 @@ def main() -> None:
             client.responses.create(model="gpt-4.1-mini", input="Capital of France?")
             litellm.completion(
                 model="openai/gpt-4o-mini",
-                messages=QUESTION,
+                messages=MESSAGES,
                 api_base=fake.base_url,
                 api_key="k",
                 num_retries=0,
@@ -64,7 +63,7 @@ def main() -> None:
             made += 6
         with FakeAnthropic() as fake:
             claude = anthropic.Anthropic(base_url=fake.base_url, api_key="k", max_retries=0)
-            claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=QUESTION)
+            claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES)
             made += 1
         with FakeBedrock() as fake:
             bedrock = boto3.client("bedrock-runtime", **fake.client_options())
@@ -87,17 +86,17 @@ def main() -> None:
             made += 1
         with FakeMistral() as fake:
             Mistral(api_key="k", server_url=fake.base_url).chat.complete(
-                model="mistral-small-latest", messages=QUESTION
+                model="mistral-small-latest", messages=MESSAGES
             )
             made += 1
         with FakeCohere() as fake:
             cohere.ClientV2(api_key="k", base_url=fake.base_url, max_retries=0).chat(
-                model="command-r", messages=QUESTION
+                model="command-r", messages=MESSAGES
             )
             made += 1
         with FakeOllama() as fake:
             local = ollama.Client(host=fake.base_url)
-            local.chat("llama3.2", QUESTION)
+            local.chat("llama3.2", MESSAGES)
             local.generate("llama3.2", "Capital of France?")
             made += 2
     print(json.dumps({"calls": made}))
