@@ -1,13 +1,15 @@
-"""Overhead benchmark: CPU per openai call added by Assay and by the peer instrumentations.
+"""Overhead benchmark: what Assay and the peer instrumentations add to each openai call.
 
 Run (from the repository root, after `make install`)::
 
-    .venv/bin/python bench/overhead.py [--calls 600] [--rounds 3] [--chunks 100]
+    .venv/bin/python bench/overhead.py [--measure cpu,instructions] [--export drop,otlp]
+                                       [--content on,off] [--calls 600] [--rounds 3]
+                                       [--instruction-calls 20] [--chunks 100]
                                        [--memory-calls 10000] [--only assay,openllmetry]
-                                       [--export drop,otlp]
 
-The defaults take two to ten minutes on a 2-core machine, depending on its other load (the
-first run also installs the peers' venvs); more rounds narrow the [min..max] ranges.
+With the defaults (`--measure cpu`) it takes ten to thirty minutes on a 2-core machine,
+depending on its other load (the first run also installs the peers' venvs). `--measure
+instructions` (valgrind and gcc needed) takes about twenty minutes for all four setups.
 
 What it does:
 
@@ -17,39 +19,51 @@ What it does:
    (OpenLIT 1.45 requires openai < 3, so it runs on the newest 2.x).
 2. Starts one fake OpenAI server (`collector/demo/fake_openai.py`) in its own process:
    real JSON bodies with usage, and streams of `--chunks` SSE chunks (role chunk, words,
-   finish chunk, usage chunk).
-3. Runs `bench/overhead_worker.py` once per configuration and round, each in a fresh
+   finish chunk, usage chunk); and one OTLP sink (a process that reads and discards each
+   export request).
+3. Runs `bench/overhead_worker.py` once per configuration (and round), each in a fresh
    subprocess with the configuration's venv: the real `openai` client makes the same
    chat calls (system + user message, temperature, max_tokens), plain and streamed
-   (`stream_options.include_usage`), with content capture on and an SDK
-   `SimpleSpanProcessor` whose exporter drops every span. Rounds are interleaved
-   (every configuration once per round, in a rotating order) so the load of this shared
-   machine spreads over all of them.
+   (`stream_options.include_usage`). The worker switches the instrumentation off and on
+   between batches of calls (it puts back the functions the set-up patched on the call
+   path, openai's and the HTTP client's), so every figure is the instrumented calls against
+   the same calls without it, in the same process.
 
-What the numbers mean: process CPU time (every thread of the client process, not wall
-time; the fake server's CPU is not counted) per call. Each worker times its calls in
-batches of `--batch-size`, alternating plain and streamed batches, and keeps the lower
-quartile of its batches (bursts of the other processes on a shared machine only ever add
-CPU time). "Overhead" is a configuration's CPU per call minus the uninstrumented CPU per
-call on the same client stack (same `openai` and HTTP library versions: OpenLIT's venv
-gets its own baseline), paired round by round; the table shows the median over rounds
-and, in brackets, the lowest and highest round. "x Assay" is the peer's overhead divided
-by Assay's. "spans" per call confirms each instrumentation was active (OpenLIT's defaults
-add an HTTP client span); "content" says where the prompt text was found (span, log
-record, or none). The row "one bare SDK span per call" is a reference, not a peer: the
-floor that any instrumentation built on the OpenTelemetry SDK pays (a current span, no
-attributes; for streams it ends before the chunks). Compare figures only within one
-run: absolute numbers move with the machine's load.
+Four setups, each its own table: `--export` `drop` (an SDK `SimpleSpanProcessor` whose
+exporter drops every span: the instrumentation's own cost) and `otlp` (as users run it: the
+SDK's `BatchSpanProcessor` and the OTLP/HTTP protobuf exporter to the local sink, each batch
+of calls ending with `force_flush()` so the export thread's encoding and sending of its spans
+counts in it), times `--content` `on` and `off`: every configuration captures prompt and
+response content, or none does (Assay's `capture_content`, OpenLLMetry's
+`TRACELOOP_TRACE_CONTENT`, OpenLIT's `capture_message_content`, openai-v2's
+`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`; only openai-v2 is off by default).
 
-Two export setups (`--export`, both by default), each its own table: `drop`, the
-`SimpleSpanProcessor` to an exporter that drops every span (the instrumentation's own cost),
-and `otlp`, as users run it: the SDK's `BatchSpanProcessor` and the OTLP/HTTP protobuf
-exporter posting to a local sink (a process of its own that reads and discards each request),
-every timed batch of calls ending with `force_flush()` so the export thread's encoding and
-sending of its spans counts in it. (OpenLIT's metrics and log records are dropped in memory in
-both.) A start-up table follows: per configuration, the CPU and wall time of importing the
-instrumentation, the CPU of setting it up (`instrument()`, `openlit.init()`), and the RSS the
-import and the set-up added.
+Two measures (`--measure`):
+
+- `instructions`: each worker runs once under valgrind's callgrind, counting the
+  instructions of every thread in phases of `--instruction-calls` plain calls (and a fifth
+  as many streamed), without and then with the instrumentation. The count does not depend on
+  the machine's load, so one run settles it; it is not time (a cache miss counts as one).
+- `cpu`: process CPU time (every thread; the fake server's CPU is not counted) per call, in
+  pairs of batches of `--batch-size` calls without and with the instrumentation, alternating
+  which comes first; per round the median of the pairs' differences; the table shows the
+  median over `--rounds` interleaved rounds (every configuration once per round, in a
+  rotating order) and, in brackets, the lowest and highest round. "calling thread" is the
+  part paid by the thread that made the call (the rest is the export thread). A start-up
+  table follows: per configuration, the CPU and wall time of importing the instrumentation,
+  the CPU of setting it up (`instrument()`, `openlit.init()`), and the RSS they added. On a
+  loaded machine CPU time per call moves by tens of percent from one second to the next:
+  compare within one run, and prefer the instruction counts for small differences.
+
+"x Assay" is a peer's overhead divided by Assay's. "spans" per call confirms each
+instrumentation was active (OpenLIT's defaults add an HTTP client span); "content" (drop
+setup) says where the prompt text was found (span, log record, or none). Two rows are
+references, not peers: "one bare SDK span per call", the floor that any instrumentation built
+on the OpenTelemetry SDK pays (a current span, no attributes; for streams it ends before the
+chunks), and "one SDK span + an LLM span's attributes", the same span carrying constant
+copies of the attributes an LLM span has (the GenAI request, response and usage attributes,
+and with content on the two message JSONs): what recording and exporting that data costs
+before any instrumentation logic.
 
 Memory: `--memory-calls N` (default 10,000; the issue's figure is `--memory-calls 100000`,
 about ten minutes on a busy machine) makes N calls (one streamed in ten) in one process
@@ -64,12 +78,15 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,9 +138,12 @@ EXPORTS = {
 }
 
 # Rows that are not a peer: the subject and the reference floor.
-NOT_PEERS = frozenset({"assay", "span-floor"})
+NOT_PEERS = frozenset({"assay", "span-floor", "span-floor-attributes"})
 CONFIGS = (
     Config("span-floor", "reference: one bare SDK span per call", MAIN_VENV),
+    Config(
+        "span-floor-attributes", "reference: one SDK span + an LLM span's attributes", MAIN_VENV
+    ),
     Config("assay", "Assay", MAIN_VENV),
     Config("openllmetry", "OpenLLMetry (opentelemetry-instrumentation-openai)", "openllmetry"),
     Config("openlit-default", "OpenLIT 1.45, openlit.init() defaults", "openlit"),
@@ -224,16 +244,26 @@ def _worker_command(
     batch_size: int,
     memory: bool = False,
     sink: str | None = None,
+    content: str = "on",
 ) -> list[str]:
     command = [str(python), str(WORKER), config, base_url, "--calls", str(calls)]
     command += ["--otlp", sink] if sink else []
+    command += ["--content", content]
     return command + (["--memory"] if memory else ["--batch-size", str(batch_size)])
 
 
 def run_worker(
-    python: Path, config: str, base_url: str, calls: int, batch_size: int, sink: str | None
+    python: Path,
+    config: str,
+    base_url: str,
+    calls: int,
+    batch_size: int,
+    sink: str | None,
+    content: str,
 ) -> dict[str, Any]:
-    command = _worker_command(python, config, base_url, calls, batch_size, sink=sink)
+    command = _worker_command(
+        python, config, base_url, calls, batch_size, sink=sink, content=content
+    )
     env = {**os.environ, "PYTHONPATH": "", "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(BENCH))
     if done.returncode != 0:
@@ -250,6 +280,10 @@ class Series:
     stack: str
     plain: list[float] = field(default_factory=list)  # per round: CPU µs per call
     stream: list[float] = field(default_factory=list)
+    plain_thread: list[float] = field(default_factory=list)  # the calling thread's share
+    stream_thread: list[float] = field(default_factory=list)
+    # per round: the median over the worker's pairs of batches of instrumented minus bare CPU
+    over: dict[str, list[float]] = field(default_factory=dict)
     spans_per_call: float = 0.0
     content: str = ""  # where the prompt text was found: span, log record, or none
     setup_ms: list[float] = field(default_factory=list)
@@ -268,6 +302,7 @@ def run_rounds(
     rounds: int,
     batch_size: int,
     sink: str | None = None,
+    content: str = "on",
 ) -> dict[str, Series]:
     series = {key: Series(config.label, stack) for key, (config, _, stack) in plan.items()}
     keys = list(plan)
@@ -278,10 +313,18 @@ def run_rounds(
         started = time.monotonic()
         for key in order:
             config, python, _ = plan[key]
-            result = run_worker(python, config.name, base_url, per_round, batch_size, sink)
+            result = run_worker(python, config.name, base_url, per_round, batch_size, sink, content)
             entry = series[key]
             entry.plain.append(lower_quartile(result["plain_us"]))
             entry.stream.append(lower_quartile(result["stream_us"]))
+            entry.plain_thread.append(lower_quartile(result["plain_thread_us"]))
+            entry.stream_thread.append(lower_quartile(result["stream_thread_us"]))
+            for kind in ("plain", "stream", "plain_thread", "stream_thread"):
+                bare_kind = (
+                    kind.replace("_thread", "_bare_thread") if "thread" in kind else f"{kind}_bare"
+                )
+                pairs = zip(result[f"{kind}_us"], result[f"{bare_kind}_us"], strict=True)
+                entry.over.setdefault(kind, []).append(statistics.median(a - b for a, b in pairs))
             entry.spans_per_call = result["spans"] / result["calls"]
             entry.content = result["content"]
             entry.setup_ms.append(result["setup_cpu_ms"])
@@ -310,9 +353,9 @@ def lower_quartile(values: Sequence[float]) -> float:
 
 
 def _overheads(entry: Series, base: Series, kind: str) -> list[float]:
-    mine: list[float] = getattr(entry, kind)
-    theirs: list[float] = getattr(base, kind)
-    return [a - b for a, b in zip(mine, theirs, strict=True)]
+    """Per round, the configuration's CPU per call over the same calls without it, measured
+    in the same worker (pairs of batches, `overhead_worker.measure`); `base` is unused."""
+    return entry.over[kind]
 
 
 def _cell(values: Sequence[float]) -> str:
@@ -338,24 +381,29 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
     header = (
         f"{'configuration':<52} {'CPU µs/call plain':>18} {'stream':>9} "
         f"{'overhead µs plain [min..max]':>29} {'stream [min..max]':>24} "
-        f"{'x Assay':>8} {'stream':>7} {'spans':>6} {'content':>8} {'setup ms':>9} {'RSS MiB':>8}"
+        f"{'x Assay':>8} {'stream':>7} {'calling thread':>15} {'stream':>7} "
+        f"{'spans':>6} {'content':>8} {'setup ms':>9} {'RSS MiB':>8}"
     )
     print()
     print(header)
     print("-" * len(header))
     for key, entry in series.items():
         over_plain, over_stream, ratio_plain, ratio_stream = "-", "-", "", ""
+        thread_plain, thread_stream = "-", "-"
         if key in overhead:
             base = series[baselines[entry.stack]]
             over_plain = _cell(_overheads(entry, base, "plain"))
             over_stream = _cell(_overheads(entry, base, "stream"))
+            thread_plain = f"{statistics.median(_overheads(entry, base, 'plain_thread')):.0f}"
+            thread_stream = f"{statistics.median(_overheads(entry, base, 'stream_thread')):.0f}"
         if assay is not None and (key in peers or key == "assay"):
             ratio_plain = _ratio(overhead[key][0], assay[0])
             ratio_stream = _ratio(overhead[key][1], assay[1])
         print(
             f"{entry.label:<52} {statistics.median(entry.plain):18.0f} "
             f"{statistics.median(entry.stream):9.0f} {over_plain:>29} {over_stream:>24} "
-            f"{ratio_plain:>8} {ratio_stream:>7} {entry.spans_per_call:6.2f} {entry.content:>8} "
+            f"{ratio_plain:>8} {ratio_stream:>7} {thread_plain:>15} {thread_stream:>7} "
+            f"{entry.spans_per_call:6.2f} {entry.content:>8} "
             f"{statistics.median(entry.setup_ms):9.0f} {statistics.median(entry.rss_mib):8.1f}"
         )
     if assay is not None and peers:
@@ -366,6 +414,12 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
                 f"best peer, {kind}: {series[best].label} ({peers[best][index]:.0f} µs); "
                 f"Assay's overhead is {_ratio(assay[index], peers[best][index])} of it"
             )
+    floor = overhead.get("span-floor-attributes")
+    if assay is not None and floor is not None:
+        print(
+            "Assay over the floor of an SDK span with the same attributes: "
+            f"{assay[0] - floor[0]:.0f} µs plain, {assay[1] - floor[1]:.0f} µs streamed"
+        )
     print()
     for stack_key, base_key in baselines.items():
         print(f"client stack of {series[base_key].label}: {stack_key}")
@@ -388,6 +442,121 @@ def print_startup(series: dict[str, Series]) -> None:
             f"{statistics.median(entry.import_rss_mib):15.1f} "
             f"{statistics.median(entry.setup_rss_mib):6.1f} "
             f"{statistics.median(entry.rss_mib):10.1f}"
+        )
+
+
+# --- instructions (callgrind) ------------------------------------------------------------------
+
+# Callgrind's client requests, for the worker to count only its phases (through ctypes).
+_CALLGRIND_C = """
+#include <valgrind/callgrind.h>
+void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void cg_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); CALLGRIND_STOP_INSTRUMENTATION; }
+int cg_running(void) { return RUNNING_ON_VALGRIND; }
+"""
+
+
+def callgrind_library() -> Path:
+    """The worker's library of callgrind client requests, compiled on first use."""
+    library = VENVS / "callgrind" / "libcallgrind_requests.so"
+    if library.exists():
+        return library
+    if not (shutil.which("valgrind") and shutil.which("gcc")):
+        sys.exit("--measure instructions needs valgrind and gcc (and valgrind's headers)")
+    library.parent.mkdir(parents=True, exist_ok=True)
+    source = library.with_suffix(".c")
+    source.write_text(_CALLGRIND_C)
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    return library
+
+
+def count_instructions(
+    plan: dict[str, tuple[Config, Path, str]],
+    base_url: str,
+    calls: int,
+    sink: str | None,
+    content: str,
+) -> dict[str, dict[str, Any]]:
+    """Each configuration's worker once under callgrind, two at a time (the counts do not
+    depend on the machine's load): instructions per call with and without it."""
+    library = callgrind_library()
+    measured = {key: value for key, value in plan.items() if value[0].name != "none"}
+
+    def run(key: str) -> tuple[str, dict[str, Any]]:
+        config, python, _ = measured[key]
+        with tempfile.TemporaryDirectory() as dumps:
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={dumps}/cg.%p",
+                *_worker_command(
+                    python, config.name, base_url, calls, 1, sink=sink, content=content
+                ),
+                "--callgrind",
+                str(library),
+            ]
+            env = {
+                **os.environ,
+                "PYTHONPATH": "",
+                "PYTHONHASHSEED": "0",
+                "OVERHEAD_CALLGRIND_OUT": f"{dumps}/cg",
+            }
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(BENCH))
+        if done.returncode != 0:
+            sys.exit(f"the {config.name} worker failed under callgrind:\n{done.stderr[-3000:]}")
+        return key, json.loads(done.stdout)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(pool.map(run, measured))
+    return {key: results[key] for key in measured}
+
+
+def print_instructions(
+    plan: dict[str, tuple[Config, Path, str]], results: dict[str, dict[str, Any]]
+) -> None:
+    overhead = {
+        key: tuple(
+            r[f"{kind}_instructions"] - r[f"{kind}_bare_instructions"]
+            for kind in ("plain", "stream")
+        )
+        for key, r in results.items()
+    }
+    assay = overhead.get("assay")
+    peers = {k: v for k, v in overhead.items() if k not in NOT_PEERS}
+    header = (
+        f"{'configuration':<52} {'k instr/call bare plain':>24} {'stream':>8} "
+        f"{'overhead k instr plain':>23} {'stream':>8} {'x Assay':>8} {'stream':>7} {'spans':>6}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for key, r in results.items():
+        ratio_plain = ratio_stream = ""
+        if assay is not None and (key in peers or key == "assay"):
+            ratio_plain = _ratio(overhead[key][0], assay[0])
+            ratio_stream = _ratio(overhead[key][1], assay[1])
+        print(
+            f"{plan[key][0].label:<52} {r['plain_bare_instructions'] / 1e3:24.0f} "
+            f"{r['stream_bare_instructions'] / 1e3:8.0f} {overhead[key][0] / 1e3:23.0f} "
+            f"{overhead[key][1] / 1e3:8.0f} {ratio_plain:>8} {ratio_stream:>7} "
+            f"{r['spans'] / r['calls']:6.2f}"
+        )
+    if assay is not None and peers:
+        print()
+        for index, kind in enumerate(("plain", "stream")):
+            best = min(peers, key=lambda key: peers[key][index])
+            print(
+                f"best peer, {kind}: {plan[best][0].label} ({peers[best][index] / 1e3:.0f}k "
+                f"instructions); Assay's overhead is "
+                f"{_ratio(assay[index], peers[best][index])} of it"
+            )
+    floor = overhead.get("span-floor-attributes")
+    if assay is not None and floor is not None:
+        print(
+            "Assay over the floor of an SDK span with the same attributes: "
+            f"{(assay[0] - floor[0]) / 1e3:.0f}k instructions plain, "
+            f"{(assay[1] - floor[1]) / 1e3:.0f}k streamed"
         )
 
 
@@ -463,6 +632,19 @@ def main() -> None:
     parser.add_argument(
         "--export", default="drop,otlp", help="export setups to run: drop, otlp or both"
     )
+    parser.add_argument(
+        "--content",
+        default="on,off",
+        help="content capture in every configuration: on, off or both",
+    )
+    parser.add_argument(
+        "--measure",
+        default="cpu",
+        help="cpu (CPU time, interleaved rounds), instructions (callgrind, one run), or both",
+    )
+    parser.add_argument(
+        "--instruction-calls", type=int, default=20, help="plain calls per counted phase"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -475,6 +657,12 @@ def main() -> None:
     exports = [name for name in args.export.split(",") if name]
     if not exports or set(exports) - {"drop", "otlp"}:
         sys.exit("--export takes drop, otlp or drop,otlp")
+    measures = {name for name in args.measure.split(",") if name}
+    if not measures or measures - {"cpu", "instructions"}:
+        sys.exit("--measure takes cpu, instructions or cpu,instructions")
+    contents = [name for name in args.content.split(",") if name]
+    if not contents or set(contents) - {"on", "off"}:
+        sys.exit("--content takes on, off or on,off")
 
     wanted = {name for name in args.only.split(",") if name}
     unknown = wanted - {config.name for config in CONFIGS}
@@ -507,8 +695,19 @@ def main() -> None:
         flush=True,
     )
     with fake_server(args.chunks) as base_url, fake_server(0, "--serve-sink") as sink:
-        for export in exports if args.calls > 0 else ():
-            print(f"\nexport setup: {EXPORTS[export]}", flush=True)
+        setups = [(export, content) for export in exports for content in contents]
+        for export, content in setups if "instructions" in measures else ():
+            print(
+                f"\ninstructions per call (callgrind), export setup: {EXPORTS[export]}; "
+                f"content capture {content}; {args.instruction_calls} plain and "
+                f"{max(1, args.instruction_calls // 5)} streamed calls per phase",
+                flush=True,
+            )
+            sink_url = sink if export == "otlp" else None
+            results = count_instructions(plan, base_url, args.instruction_calls, sink_url, content)
+            print_instructions(plan, results)
+        for export, content in setups if args.calls > 0 and "cpu" in measures else ():
+            print(f"\nexport setup: {EXPORTS[export]}; content capture {content}", flush=True)
             series = run_rounds(
                 plan,
                 base_url,
@@ -516,6 +715,7 @@ def main() -> None:
                 args.rounds,
                 args.batch_size,
                 sink if export == "otlp" else None,
+                content,
             )
             print_table(series, baselines)
             print_startup(series)

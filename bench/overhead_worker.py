@@ -1,16 +1,19 @@
-"""One configuration of the overhead benchmark: N openai calls in this process, CPU per call.
+"""One configuration of the overhead benchmark: openai calls in this process, with and
+without the instrumentation, CPU time or instructions per call.
 
 Run by `bench/overhead.py` with the Python of the configuration's own virtual environment
 (the peers' pins conflict), so it imports only the standard library, `openai` and the
 OpenTelemetry SDK at the top; each configuration imports its instrumentation itself.
 
     python overhead_worker.py CONFIG BASE_URL --calls N [--batch-size B] [--memory]
-                              [--otlp SINK_URL]
+                              [--otlp SINK_URL] [--content on|off] [--callgrind LIB]
 
-Prints one JSON object on stdout: per-batch process CPU per call (µs) for plain and
-streamed calls, or with `--memory` the RSS samples of a long run; and what the start-up
-cost: the CPU and wall time of importing the instrumentation, of setting it up, and the RSS
-before, after the imports and after the set-up.
+Prints one JSON object on stdout: per batch, the CPU per call (µs, every thread and the
+calling thread) of plain and streamed calls with the instrumentation and of the paired
+batches without it (`Switch`); with `--callgrind` (run under valgrind) instructions per call
+with and without it instead; with `--memory` the RSS samples of a long run. And what the
+start-up cost: the CPU and wall time of importing the instrumentation, of setting it up, and
+the RSS before, after the imports and after the set-up.
 
 Spans go to an SDK `SimpleSpanProcessor` whose exporter drops them, or with `--otlp` to a
 `BatchSpanProcessor` and the OTLP/HTTP protobuf exporter, posting to SINK_URL (a local server
@@ -30,17 +33,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# Every configuration captures content; set before any instrumentation is imported.
-os.environ.update(
-    {
-        "ASSAY_CAPTURE_CONTENT": "true",
-        "TRACELOOP_TRACE_CONTENT": "true",
-        "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
-    }
-)
-
 from openai import OpenAI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -50,6 +42,24 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+
+
+def _set_content_capture(on: bool) -> None:
+    """Every instrumentation's switch for prompt and response content, all on or all off; set
+    before any instrumentation is imported. Defaults differ: Assay, OpenLLMetry and OpenLIT
+    capture content unless told not to, the official openai-v2 only when told to."""
+    os.environ.update(
+        {
+            "ASSAY_CAPTURE_CONTENT": "true" if on else "false",
+            "TRACELOOP_TRACE_CONTENT": "true" if on else "false",
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"
+            if on
+            else "NO_CONTENT",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        }
+    )
+
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [
@@ -113,8 +123,13 @@ def _provider(exporter: DroppingExporter, otlp: str | None) -> TracerProvider:
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        # Under valgrind time runs ~50 times slower: a 5 s schedule would export every few
+        # calls. Each counted phase ends with force_flush() instead, as in the CPU runs.
+        delay = 600_000 if os.environ.get("OVERHEAD_CALLGRIND_OUT") else None
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp}/v1/traces"))
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=f"{otlp}/v1/traces"), schedule_delay_millis=delay
+            )
         )
     # Global, so an instrumentation that looks it up (or reuses it, like OpenLIT) finds it.
     trace.set_tracer_provider(provider)
@@ -128,21 +143,67 @@ def _setup_none(provider: TracerProvider) -> None:
 def _setup_assay(provider: TracerProvider) -> None:
     from assay.instrumentation import instrument
 
-    instrument(tracer_provider=provider, capture_content=True)
+    instrument(tracer_provider=provider, capture_content=_CAPTURE_CONTENT)
 
 
-def _setup_span_floor(provider: TracerProvider) -> None:
-    # The least any SDK-based instrumentation pays: one current span per call, no attributes.
+def _wrap_create(provider: TracerProvider, attributes: dict[str, Any] | None) -> None:
+    # The least any SDK-based instrumentation pays: one current span per call, with a given
+    # set of attributes (none, or a constant copy of what an LLM span carries).
     import wrapt
     from openai.resources.chat.completions import Completions
 
     tracer = provider.get_tracer("overhead-bench.floor")
 
     def traced(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        with tracer.start_as_current_span("chat"):
+        with tracer.start_as_current_span("chat", attributes=attributes):
             return wrapped(*args, **kwargs)  # a stream's span ends before its chunks
 
     wrapt.wrap_function_wrapper(Completions, "create", traced)
+
+
+def _setup_span_floor(provider: TracerProvider) -> None:
+    _wrap_create(provider, None)
+
+
+def _llm_span_attributes() -> dict[str, Any]:
+    """The attributes of an LLM chat span of this bench's call, as constants: the GenAI
+    request, response and usage attributes, with the request and reply messages (about 500
+    characters each) when content capture is on."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": MODEL,
+        "gen_ai.request.stream": False,
+        "server.address": "127.0.0.1",
+        "server.port": 8000,
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.request.max_tokens": 400,
+        "gen_ai.response.id": "chatcmpl-4aa1bf033b94c6b5fa7fa784c3761",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 70,
+        "gen_ai.usage.output_tokens": 130,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.reasoning.output_tokens": 0,
+        "gen_ai.usage.cost": 8.85e-05,
+        "bench.usage.source": "reported",
+        "bench.usage.reported": True,
+    }
+    if _CAPTURE_CONTENT:
+        attributes["gen_ai.input.messages"] = json.dumps(
+            [
+                {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]}
+                for m in MESSAGES
+            ]
+        )
+        attributes["gen_ai.output.messages"] = json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": "x" * 480}]}]
+        )
+    return attributes
+
+
+def _setup_span_floor_attributes(provider: TracerProvider) -> None:
+    _wrap_create(provider, _llm_span_attributes())
 
 
 def _setup_openllmetry(provider: TracerProvider) -> None:
@@ -164,7 +225,7 @@ def _openlit_init(**options: Any) -> None:
     openlit.init(
         application_name="overhead-bench",
         environment="bench",
-        capture_message_content=True,
+        capture_message_content=_CAPTURE_CONTENT,
         **options,
     )
 
@@ -230,6 +291,7 @@ IMPORTS: dict[str, tuple[str, ...]] = {
     "none": (),
     "assay": ("assay.instrumentation",),
     "span-floor": ("wrapt",),
+    "span-floor-attributes": ("wrapt",),
     "openllmetry": ("opentelemetry.instrumentation.openai",),
     "openlit-default": ("openlit",),
     "openlit-best": ("openlit",),
@@ -240,6 +302,7 @@ SETUPS: dict[str, Callable[[TracerProvider], None]] = {
     "none": _setup_none,
     "assay": _setup_assay,
     "span-floor": _setup_span_floor,
+    "span-floor-attributes": _setup_span_floor_attributes,
     "openllmetry": _setup_openllmetry,
     "openlit-default": _setup_openlit_default,
     "openlit-best": _setup_openlit_best,
@@ -248,12 +311,14 @@ SETUPS: dict[str, Callable[[TracerProvider], None]] = {
 
 
 _content_in_logs = False
-_calls = 0  # every call made, warm-up included: spans per call is checked against it
+_CAPTURE_CONTENT = True  # `--content off` turns it off in every configuration
+_calls = 0  # every instrumented call made, warm-up included: spans per call is checked on it
+_traced = True  # the instrumentation is switched on (`Switch`)
 
 
 def _plain(client: OpenAI) -> None:
     global _calls
-    _calls += 1
+    _calls += _traced
     response = client.chat.completions.create(
         model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=400
     )
@@ -263,7 +328,7 @@ def _plain(client: OpenAI) -> None:
 
 def _stream(client: OpenAI) -> int:
     global _calls
-    _calls += 1
+    _calls += _traced
     chunks = 0
     for _ in client.chat.completions.create(
         model=MODEL,
@@ -277,12 +342,28 @@ def _stream(client: OpenAI) -> int:
     return chunks
 
 
-def _cpu_per_call_us(call: Callable[[], Any], calls: int, flush: Callable[[], Any]) -> float:
-    start = time.process_time()  # every thread of the process: export threads count too
+def _touch(client: OpenAI) -> None:
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    for _ in client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        pass
+
+
+def _cpu_per_call_us(
+    call: Callable[[], Any], calls: int, flush: Callable[[], Any]
+) -> tuple[float, float]:
+    """CPU µs per call of every thread of the process (export threads too), and of the
+    calling thread alone: what the application's own thread pays."""
+    start, start_thread = time.process_time(), time.thread_time()
     for _ in range(calls):
         call()
+    thread = time.thread_time() - start_thread
     flush()  # the batch processor's export of these calls' spans counts in them
-    return (time.process_time() - start) / calls * 1e6
+    return (time.process_time() - start) / calls * 1e6, thread / calls * 1e6
 
 
 def _rss_bytes() -> int:
@@ -290,20 +371,129 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# The packages the bench's call goes through: an instrumentation patches functions in these.
+_CALL_PATH = ("openai", "httpx", "httpx2", "httpcore", "httpcore2")
+
+
+def _functions_on_call_path() -> dict[tuple[Any, str], Any]:
+    """Every module-level and class-level callable of the modules the call goes through."""
+    found: dict[tuple[Any, str], Any] = {}
+    classes: dict[int, type] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in _CALL_PATH:
+            continue
+        for attr, value in list(vars(module).items()):
+            if callable(value):
+                found[(module, attr)] = value
+            # (a class's own module may be missing from sys.modules: openai's lazy modules)
+            if isinstance(value, type) and value.__module__.split(".")[0] in _CALL_PATH:
+                classes[id(value)] = value
+    for cls in classes.values():
+        for class_attr, member in list(vars(cls).items()):
+            if callable(member) or isinstance(member, (staticmethod, classmethod)):
+                found[(cls, class_attr)] = member
+    return found
+
+
+class Switch:
+    """Turns the instrumentation off and on again in this process: puts back the functions
+    its set-up replaced on the call path (openai's methods, the HTTP client's), or its own."""
+
+    def __init__(self, before: dict[tuple[Any, str], Any]) -> None:
+        after = _functions_on_call_path()
+        self.patched = [
+            (owner, attr, original, after[(owner, attr)])
+            for (owner, attr), original in before.items()
+            if (owner, attr) in after and after[(owner, attr)] is not original
+        ]
+        self.on = True
+
+    def set(self, on: bool) -> None:
+        for owner, attr, original, patched in self.patched:
+            setattr(owner, attr, patched if on else original)
+        self.on = on
+        global _traced
+        _traced = on
+
+
 def measure(
-    client: OpenAI, calls: int, batch_size: int, flush: Callable[[], Any]
+    client: OpenAI, calls: int, batch_size: int, flush: Callable[[], Any], switch: Switch
 ) -> dict[str, Any]:
-    """Per-call CPU of `calls` plain and `calls` streamed calls, in alternating batches."""
+    """Per-call CPU of `calls` plain and `calls` streamed calls with the instrumentation, each
+    batch paired with a batch of as many calls without it in the same process right before or
+    after it (the order alternates): the pair sees the same load of the machine, so their
+    difference is the instrumentation's cost. Plain and streamed pairs alternate too."""
     for _ in range(20):  # warm up caches, pools, lazy imports
         _plain(client)
         _stream(client)
     flush()
-    plain: list[float] = []
-    stream: list[float] = []
-    for _ in range(max(1, calls // batch_size)):  # alternate: load drift hits both alike
-        plain.append(_cpu_per_call_us(lambda: _plain(client), batch_size, flush))
-        stream.append(_cpu_per_call_us(lambda: _stream(client), batch_size, flush))
-    return {"plain_us": plain, "stream_us": stream, "chunks": _stream(client)}
+    calls_of = {"plain": lambda: _plain(client), "stream": lambda: _stream(client)}
+    timed: dict[str, dict[bool, list[tuple[float, float]]]] = {
+        kind: {True: [], False: []} for kind in calls_of
+    }
+    for pair in range(max(1, calls // batch_size)):
+        for kind, call in calls_of.items():
+            for on in (True, False) if pair % 2 else (False, True):
+                switch.set(on)
+                timed[kind][on].append(_cpu_per_call_us(call, batch_size, flush))
+    switch.set(True)
+    result: dict[str, Any] = {"chunks": _stream(client)}
+    for kind, by_switch in timed.items():
+        for on, suffix in ((True, ""), (False, "_bare")):
+            result[f"{kind}{suffix}_us"] = [every_thread for every_thread, _ in by_switch[on]]
+            result[f"{kind}{suffix}_thread_us"] = [calling for _, calling in by_switch[on]]
+    return result
+
+
+def count_instructions(
+    client: OpenAI, calls: int, streams: int, flush: Callable[[], Any], switch: Switch, lib: str
+) -> dict[str, Any]:
+    """Instructions per call, counted by callgrind (this process runs under valgrind with
+    collection off; `lib` is the bench's small library of callgrind client requests):
+    `calls` plain and `streams` streamed calls with the instrumentation switched off, then on,
+    each phase ending with `flush()` and counted alone, every thread included. Unlike CPU
+    time, the count does not depend on what else the machine runs."""
+    import ctypes
+    import glob
+
+    callgrind = ctypes.CDLL(lib)
+    if not callgrind.cg_running():
+        raise SystemExit("--callgrind needs the worker to run under valgrind --tool=callgrind")
+    for on in (True, False):  # warm up both ways: caches, pools, lazy imports
+        switch.set(on)
+        for _ in range(5):
+            _plain(client)
+            _stream(client)
+    flush()
+    phases = {
+        "plain": (lambda: _plain(client), calls),
+        "stream": (lambda: _stream(client), streams),
+    }
+    for kind, (call, count) in phases.items():
+        for on in (False, True):
+            switch.set(on)
+            callgrind.cg_start()
+            for _ in range(count):
+                call()
+            flush()
+            callgrind.cg_dump(f"{kind}-{'on' if on else 'off'}".encode())
+    switch.set(True)
+    totals: dict[str, int] = {}
+    for path in glob.glob(f"{os.environ['OVERHEAD_CALLGRIND_OUT']}.{os.getpid()}.*"):
+        with open(path) as dump:
+            text = dump.read()
+        label = (
+            text.split("Client Request: ", 1)[1].split("\n", 1)[0]
+            if "Client Request: " in text
+            else ""
+        )
+        if label:
+            totals[label] = int(text.split("\ntotals: ", 1)[1].split()[0])
+    result: dict[str, Any] = {"chunks": _stream(client)}
+    for kind, (_, count) in phases.items():
+        result[f"{kind}_instructions"] = totals[f"{kind}-on"] / count
+        result[f"{kind}_bare_instructions"] = totals[f"{kind}-off"] / count
+    return result
 
 
 def memory(client: OpenAI, calls: int, samples: int) -> dict[str, Any]:
@@ -328,13 +518,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--otlp", metavar="SINK_URL", help="batch processor + OTLP/HTTP export")
+    parser.add_argument("--content", choices=("on", "off"), default="on")
+    parser.add_argument("--callgrind", metavar="LIB", help="count instructions (under valgrind)")
     args = parser.parse_args()
+    global _CAPTURE_CONTENT
+    _CAPTURE_CONTENT = args.content == "on"
+    _set_content_capture(_CAPTURE_CONTENT)
 
     exporter = DroppingExporter()
     provider = _provider(exporter, args.otlp)
     counter = CountingProcessor()
     if args.otlp is not None:
         provider.add_span_processor(counter)
+    # One plain and one streamed call before anything is instrumented: openai loads its
+    # modules lazily, and the switch must know every function of the call path unpatched.
+    _touch(OpenAI(base_url=args.base_url, api_key="bench-key", max_retries=0))
     rss_before = _rss_bytes()
     cpu, wall = time.process_time(), time.perf_counter()
     for module in IMPORTS[args.config]:
@@ -342,16 +540,21 @@ def main() -> None:
     import_cpu_ms = (time.process_time() - cpu) * 1e3
     import_wall_ms = (time.perf_counter() - wall) * 1e3
     rss_after_import = _rss_bytes()
+    bare = _functions_on_call_path()
     started = time.process_time()
     SETUPS[args.config](provider)
     setup_cpu_ms = (time.process_time() - started) * 1e3
+    switch = Switch(bare)
     rss_after_setup = _rss_bytes()
     client = OpenAI(base_url=args.base_url, api_key="bench-key", max_retries=0)
     flush = provider.force_flush if args.otlp is not None else lambda: None
     if args.memory:
         result = memory(client, args.calls, samples=20)
+    elif args.callgrind:
+        streams = max(1, args.calls // 5)
+        result = count_instructions(client, args.calls, streams, flush, switch, args.callgrind)
     else:
-        result = measure(client, args.calls, args.batch_size, flush)
+        result = measure(client, args.calls, args.batch_size, flush, switch)
     provider.force_flush()
     if args.otlp is not None:
         content = "-"  # sent away: the drop setup's run says where content is
