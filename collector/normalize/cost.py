@@ -25,6 +25,8 @@ COST_SOURCES: Final = (
 
 # The llm_calls column holding each token class's cost (pricing.TOKEN_CLASSES order).
 CLASS_COST_COLUMNS: Final = {name: f"{name}_cost_usd" for name, _, _ in pricing.TOKEN_CLASSES}
+_TOKEN_CLASSES = tuple(CLASS_COST_COLUMNS)
+_UNPRICED: tuple[None, ...] = (None,) * len(CLASS_COST_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,38 +35,43 @@ class CallCost:
 
     cost_usd: float | None
     cost_source: str
-    by_class: dict[str, float | None]  # column name -> USD, None unless the table priced it
+    by_class: tuple[float | None, ...]  # USD by CLASS_COST_COLUMNS, None unless the table priced it
     price_version: str
+
+
+# The token counts of pricing.Usage, in its fields' order: the span's attribute for each (the
+# cache writes under either of two names, the first found wins).
+_USAGE_KEYS = (
+    (sc.USAGE_INPUT_TOKENS,),
+    (sc.USAGE_OUTPUT_TOKENS,),
+    (sc.USAGE_CACHE_READ_INPUT_TOKENS,),
+    (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, sc.USAGE_CACHE_WRITE_INPUT_TOKENS),
+    (sc.USAGE_REASONING_OUTPUT_TOKENS,),
+    (sc.USAGE_AUDIO_INPUT_TOKENS,),
+    (sc.USAGE_AUDIO_OUTPUT_TOKENS,),
+)
 
 
 def usage_of(attrs: dict[str, Any], count: Any) -> pricing.Usage:
     """The span's token counts, in the GenAI convention whichever rule the instrumentation
     followed: where the cache tokens exceed the input tokens, the input count left them out
     (Anthropic's own rule, kept by some instrumentations), so they are added to it."""
-    cache_write = count(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
-    if cache_write is None:
-        cache_write = count(attrs.get(sc.USAGE_CACHE_WRITE_INPUT_TOKENS))
-    usage = pricing.Usage(
-        input=count(attrs.get(sc.USAGE_INPUT_TOKENS)),
-        output=count(attrs.get(sc.USAGE_OUTPUT_TOKENS)),
-        cache_read=count(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),
-        cache_write=cache_write,
-        reasoning=count(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
-        audio_input=count(attrs.get(sc.USAGE_AUDIO_INPUT_TOKENS)),
-        audio_output=count(attrs.get(sc.USAGE_AUDIO_OUTPUT_TOKENS)),
-    )
-    cached = (usage.cache_read or 0) + (usage.cache_write or 0)
-    if usage.input is not None and cached > usage.input:
-        return pricing.Usage(
-            input=usage.input + cached,
-            output=usage.output,
-            cache_read=usage.cache_read,
-            cache_write=usage.cache_write,
-            reasoning=usage.reasoning,
-            audio_input=usage.audio_input,
-            audio_output=usage.audio_output,
-        )
-    return usage
+    counts: list[int | None] = []
+    for keys in _USAGE_KEYS:
+        found = None
+        for key in keys:
+            value = attrs.get(key)
+            # `count` of what is there (most counts are absent: no call for them)
+            found = None if value is None else count(value)
+            if found is not None:
+                break
+        counts.append(found)
+    input_tokens, _, cache_read, cache_write = counts[:4]
+    if input_tokens is not None and (cache_read or cache_write):
+        cached = (cache_read or 0) + (cache_write or 0)
+        if cached > input_tokens:
+            counts[0] = input_tokens + cached
+    return pricing.Usage(*counts)
 
 
 def usage_source(attrs: dict[str, Any], usage: pricing.Usage) -> str:
@@ -90,11 +97,10 @@ def call_cost(
     table = pricing.current()
     priced = table.cost(usage, model, provider)
     if priced is not None:
-        by_class: dict[str, float | None] = {
-            CLASS_COST_COLUMNS[name]: usd for name, usd in priced.by_class.items()
-        }
+        usd = priced.by_class
+        by_class = tuple([usd[name] for name in _TOKEN_CLASSES])
         return CallCost(priced.total, COST_PRICED, by_class, priced.version)
-    unpriced = dict.fromkeys(CLASS_COST_COLUMNS.values())
+    unpriced = _UNPRICED
     # A reported 0 for a call that used tokens is an instrumentation that could not price it
     # (OpenLIT offline): unpriced, not free.
     free = reported_cost == 0 and bool(usage.input or usage.output)

@@ -8,7 +8,7 @@ import logging
 import math
 from typing import Any
 
-from assay.collector.normalize.cost import call_cost, usage_of, usage_source
+from assay.collector.normalize.cost import CLASS_COST_COLUMNS, call_cost, usage_of, usage_source
 from assay.collector.normalize.otlp import as_text
 from assay.collector.schema import LlmCallRow
 from assay.instrumentation import semconv as sc
@@ -101,8 +101,15 @@ def _strings(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
-        return [as_text(v) for v in value]
+        return [v if v.__class__ is str else as_text(v) for v in value]
     return [as_text(value)]
+
+
+def _text(value: Any) -> str:
+    """`as_text(value or "")`; a string (nearly every value) or None without a call."""
+    if value.__class__ is str:
+        return value
+    return as_text(value) if value else ""
 
 
 def llm_call_row(
@@ -118,66 +125,127 @@ def llm_call_row(
     is_error: bool,
     status_message: str,
 ) -> LlmCallRow:
-    request_model = as_text(attrs.get(sc.REQUEST_MODEL) or "")
-    response_model = as_text(attrs.get(sc.RESPONSE_MODEL) or "")
+    # Every span the collector stores as a call comes through here: the values are read with
+    # the cases of nearly every span inline (`_text`'s), and the row is built positionally.
+    get = attrs.get
+    value = get(sc.REQUEST_MODEL)
+    request_model = value if value.__class__ is str else as_text(value or "")
+    value = get(sc.RESPONSE_MODEL)
+    response_model = value if value.__class__ is str else as_text(value or "")
     model = response_model or request_model
-    provider = as_text(attrs.get(sc.PROVIDER_NAME) or attrs.get(sc.SYSTEM) or "")
+    provider = _text(get(sc.PROVIDER_NAME) or get(sc.SYSTEM))
     usage = usage_of(attrs, _count)
-    error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
+    value = get(sc.ERROR_TYPE)
+    error_type = value if value.__class__ is str else as_text(value or "")
     failed = is_error or bool(error_type)
     # The collector's price table prices every call the same way, whichever instrumentation
     # made it; the span's own figure is kept beside it, and stands in for a model the table
     # does not know.
-    reported_cost = _number(attrs.get(sc.COST_USD))
+    value = get(sc.COST_USD)
+    reported_cost = None if value is None else _number(value)
     cost = call_cost(usage, model, provider, failed, reported_cost)
-
-    ttft = _number(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK))
+    value = get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)
+    ttft = None if value is None else _number(value)
+    value = get(sc.RESPONSE_ID)
+    response_id = value if value.__class__ is str else as_text(value or "")
     return LlmCallRow(
-        timestamp=start_ns,
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent_span_id,
-        service_name=service_name,
-        operation=as_text(attrs.get(sc.OPERATION_NAME) or sc.OP_CHAT),
-        provider=provider,
-        request_model=request_model,
-        response_model=response_model,
-        model=model,
-        response_id=as_text(attrs.get(sc.RESPONSE_ID) or ""),
-        input_messages=json_text(attrs.get(sc.INPUT_MESSAGES)),
-        output_messages=json_text(attrs.get(sc.OUTPUT_MESSAGES)),
-        system_instructions=json_text(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
-        tool_definitions=json_text(attrs.get(sc.TOOL_DEFINITIONS)),
-        input_tokens=usage.input,
-        output_tokens=usage.output,
-        cached_input_tokens=usage.cache_read,
-        cache_creation_input_tokens=usage.cache_write,
-        reasoning_tokens=usage.reasoning,
-        audio_input_tokens=usage.audio_input,
-        audio_output_tokens=usage.audio_output,
-        cost_usd=cost.cost_usd,
-        **cost.by_class,
-        cost_source=cost.cost_source,
-        usage_source=usage_source(attrs, usage),
-        price_version=cost.price_version,
-        reported_cost_usd=reported_cost,
-        duration_ms=max(end_ns - start_ns, 0) / 1e6,
-        time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
-        status="error" if failed else "ok",
-        error_type=error_type,
-        error_message=status_message,
-        finish_reasons=_strings(attrs.get(sc.RESPONSE_FINISH_REASONS)),
-        streamed=attrs.get(sc.REQUEST_STREAM) is True,
-        server_address=as_text(attrs.get(sc.SERVER_ADDRESS) or ""),
-        user_id=as_text(attrs.get(sc.USER_ID) or ""),
-        session_id=as_text(attrs.get(sc.SESSION_ID) or ""),
-        prompt_name=as_text(attrs.get(sc.PROMPT_NAME) or ""),
-        prompt_version=as_text(
-            attrs.get(sc.PROMPT_VERSION) or attrs.get(sc.GEN_AI_PROMPT_VERSION) or ""
-        ),
-        tags=_strings(attrs.get(sc.TAGS)),
-        experiment_id=as_text(attrs.get(sc.EXPERIMENT_ID) or ""),
-        dataset_item_id=as_text(attrs.get(sc.DATASET_ITEM_ID) or ""),
-        dialect=dialect,
-        attributes={k: as_text(v) for k, v in attrs.items() if k not in COLUMN_ATTRIBUTES},
+        start_ns,
+        trace_id,
+        span_id,
+        parent_span_id,
+        service_name,
+        _text(get(sc.OPERATION_NAME) or sc.OP_CHAT),
+        provider,
+        request_model,
+        response_model,
+        model,
+        response_id,
+        json_text(get(sc.INPUT_MESSAGES)),
+        json_text(get(sc.OUTPUT_MESSAGES)),
+        json_text(get(sc.SYSTEM_INSTRUCTIONS)),
+        json_text(get(sc.TOOL_DEFINITIONS)),
+        usage.input,
+        usage.output,
+        usage.cache_read,
+        usage.cache_write,
+        usage.reasoning,
+        usage.audio_input,
+        usage.audio_output,
+        cost.cost_usd,
+        *cost.by_class,
+        cost.cost_source,
+        usage_source(attrs, usage),
+        cost.price_version,
+        reported_cost,
+        max(end_ns - start_ns, 0) / 1e6,
+        ttft * 1000 if ttft is not None else None,
+        "error" if failed else "ok",
+        error_type,
+        status_message,
+        _strings(get(sc.RESPONSE_FINISH_REASONS)),
+        get(sc.REQUEST_STREAM) is True,
+        _text(get(sc.SERVER_ADDRESS)),
+        _text(get(sc.USER_ID)),
+        _text(get(sc.SESSION_ID)),
+        _text(get(sc.PROMPT_NAME)),
+        _text(get(sc.PROMPT_VERSION) or get(sc.GEN_AI_PROMPT_VERSION)),
+        _strings(get(sc.TAGS)),
+        _text(get(sc.EXPERIMENT_ID)),
+        _text(get(sc.DATASET_ITEM_ID)),
+        {
+            k: v if v.__class__ is str else as_text(v)
+            for k, v in attrs.items()
+            if k not in COLUMN_ATTRIBUTES
+        },
+        dialect,
     )
+
+
+# The row's fields, in order, as `llm_call_row` passes them (a test keeps the two together).
+ROW_FIELDS = (
+    "timestamp",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "model",
+    "response_id",
+    "input_messages",
+    "output_messages",
+    "system_instructions",
+    "tool_definitions",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "cost_usd",
+    *CLASS_COST_COLUMNS.values(),
+    "cost_source",
+    "usage_source",
+    "price_version",
+    "reported_cost_usd",
+    "duration_ms",
+    "time_to_first_token_ms",
+    "status",
+    "error_type",
+    "error_message",
+    "finish_reasons",
+    "streamed",
+    "server_address",
+    "user_id",
+    "session_id",
+    "prompt_name",
+    "prompt_version",
+    "tags",
+    "experiment_id",
+    "dataset_item_id",
+    "attributes",
+    "dialect",
+)

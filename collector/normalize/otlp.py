@@ -150,6 +150,30 @@ def attributes(pairs: Any) -> dict[str, Any]:
     return out
 
 
+def attributes_and_text(pairs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """`attributes(pairs)` and its `text_map`, in one pass over the pairs (a string, most values,
+    is the same object in both)."""
+    values: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    for kv in pairs:
+        key = kv.key
+        value = kv.value
+        text = value.string_value
+        if text:  # a string that is not empty (one field of a oneof is set): most values
+            values[key] = texts[key] = text
+            continue
+        kind = value.WhichOneof("value")
+        plain = getattr(value, kind) if kind in _SCALARS else any_value(value)
+        values[key] = plain
+        texts[key] = as_text(plain)
+    return values, texts
+
+
+def text_attributes(pairs: Any) -> dict[str, str]:
+    """`text_map(attributes(pairs))`."""
+    return attributes_and_text(pairs)[1]
+
+
 # json.dumps with any argument builds an encoder per call, which costs more than encoding a
 # short list; one encoder, reused, gives the same text (it keeps no state between calls).
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

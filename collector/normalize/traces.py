@@ -11,7 +11,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from assay.collector.normalize.agents import agent_rows, link_agent_rows
 from assay.collector.normalize.dialects import GenAIEvent, call_attributes
 from assay.collector.normalize.llm_calls import llm_call_row
-from assay.collector.normalize.otlp import attributes, text_map
+from assay.collector.normalize.otlp import attributes_and_text, text_attributes
 from assay.collector.schema import LlmCallRow, ToolCallRow, TraceRow, TraceSpanRow
 from assay.instrumentation import semconv as sc
 
@@ -52,79 +52,88 @@ def normalize_traces(
     """Append the rows of one request to `batch` (a new one if None) and return it. (Content
     was redacted in the receiver, before the spool: receivers/content.py.)"""
     batch = batch if batch is not None else TraceBatch()
+    # Every field of a span is read once (each read through the protobuf runtime costs about as
+    # much as a small function call), and the rows are built positionally.
+    traces, spans, calls = batch.traces, batch.spans, batch.llm_calls
     for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
+        resource, resource_text = attributes_and_text(resource_spans.resource.attributes)
         service_name = str(resource.get(sc.SERVICE_NAME, "unknown_service"))
-        resource_text = text_map(resource)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
+            scope_name, scope_version = scope.name, scope.version
             for span in scope_spans.spans:
-                attrs = attributes(span.attributes)
-                span_text = text_map(attrs)
-                status_message = span.status.message
+                attrs, span_text = attributes_and_text(span.attributes)
+                status = span.status
+                status_message = status.message
                 trace_id = span.trace_id.hex()
                 span_id = span.span_id.hex()
                 parent_span_id = span.parent_span_id.hex()
-                status_code = STATUS_CODES.get(span.status.code, "Unset")
+                status_code = STATUS_CODES.get(status.code, "Unset")
+                is_error = status_code == "Error"
+                start_ns = span.start_time_unix_nano
+                end_ns = span.end_time_unix_nano
+                span_name = span.name
+                duration = end_ns - start_ns
                 row = TraceRow(
-                    Timestamp=span.start_time_unix_nano,
-                    TraceId=trace_id,
-                    SpanId=span_id,
-                    ParentSpanId=parent_span_id,
-                    TraceState=span.trace_state,
-                    SpanName=span.name,
-                    SpanKind=SPAN_KINDS.get(span.kind, "Unspecified"),
-                    ServiceName=service_name,
-                    ResourceAttributes=resource_text,
-                    ScopeName=scope.name,
-                    ScopeVersion=scope.version,
-                    SpanAttributes=span_text,
-                    Duration=max(span.end_time_unix_nano - span.start_time_unix_nano, 0),
-                    StatusCode=status_code,
-                    StatusMessage=status_message,
+                    start_ns,
+                    trace_id,
+                    span_id,
+                    parent_span_id,
+                    span.trace_state,
+                    span_name,
+                    SPAN_KINDS.get(span.kind, "Unspecified"),
+                    service_name,
+                    resource_text,
+                    scope_name,
+                    scope_version,
+                    span_text,
+                    duration if duration > 0 else 0,
+                    status_code,
+                    status_message,
                 )
                 events = []
                 for event in span.events:
+                    event_name = event.name
                     row.Events_Timestamp.append(event.time_unix_nano)
-                    row.Events_Name.append(event.name)
-                    event_text = text_map(attributes(event.attributes))
+                    row.Events_Name.append(event_name)
+                    event_text = text_attributes(event.attributes)
                     row.Events_Attributes.append(event_text)
-                    if event.name.startswith(_GENAI_EVENT_PREFIX):
-                        events.append(GenAIEvent(event.name, event_text))
+                    if event_name.startswith(_GENAI_EVENT_PREFIX):
+                        events.append(GenAIEvent(event_name, event_text))
                 for link in span.links:
                     row.Links_TraceId.append(link.trace_id.hex())
                     row.Links_SpanId.append(link.span_id.hex())
                     row.Links_TraceState.append(link.trace_state)
-                    row.Links_Attributes.append(text_map(attributes(link.attributes)))
-                batch.traces.append(row)
+                    row.Links_Attributes.append(text_attributes(link.attributes))
+                traces.append(row)
                 marks = agent_rows(
                     attrs,
                     trace_id=trace_id,
                     span_id=span_id,
                     parent_span_id=parent_span_id,
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
                     service_name=service_name,
-                    span_name=span.name,
-                    is_error=status_code == "Error",
+                    span_name=span_name,
+                    is_error=is_error,
                     status_message=status_message,
                 )
-                batch.spans.append(marks.span)
+                spans.append(marks.span)
                 if marks.tool is not None:
                     batch.tool_calls.append(marks.tool)
                 call = call_attributes(attrs, events)
                 if call is not None:
-                    batch.llm_calls.append(
+                    calls.append(
                         llm_call_row(
                             call.attributes,
                             dialect=call.dialect,
-                            start_ns=span.start_time_unix_nano,
-                            end_ns=span.end_time_unix_nano,
+                            start_ns=start_ns,
+                            end_ns=end_ns,
                             trace_id=trace_id,
                             span_id=span_id,
                             parent_span_id=parent_span_id,
                             service_name=service_name,
-                            is_error=status_code == "Error",
+                            is_error=is_error,
                             status_message=status_message,
                         )
                     )

@@ -36,5 +36,7 @@ def call_attributes(
     for dialect in DIALECTS:
         if dialect.matches(attrs):
             translated = dialect.translate(attrs, events)
-            return CallAttributes(dialect.NAME, genai.with_event_messages(translated, events))
+            if events:  # most spans have none
+                translated = genai.with_event_messages(translated, events)
+            return CallAttributes(dialect.NAME, translated)
     return None

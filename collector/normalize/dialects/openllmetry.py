@@ -6,6 +6,7 @@ names too; whatever a span has in those wins over the older spellings read here.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -72,6 +73,9 @@ _INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")
 _INDEXED = re.compile(r"gen_ai\.(?:prompt|completion)\.\d+\.")
 
 
+_starts_indexed = operator.methodcaller("startswith", _INDEXED_PREFIXES)
+
+
 def _is_indexed(key: str) -> bool:
     return key.startswith(_INDEXED_PREFIXES) and _INDEXED.match(key) is not None
 
@@ -82,10 +86,9 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     operation = attrs.get(sc.OPERATION_NAME)
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
-    # Every span that is no LLM call comes this far: the set test first, one scan after it.
-    return not MARKS.isdisjoint(attrs) or any(
-        key.startswith(_INDEXED_PREFIXES) and _is_indexed(key) for key in attrs
-    )
+    # Every span that is no LLM call comes this far: the set test first, one scan after it (in
+    # C: a prefix test of every key, the pattern only on the keys it lets through).
+    return not MARKS.isdisjoint(attrs) or any(map(_INDEXED.match, filter(_starts_indexed, attrs)))
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
