@@ -5,7 +5,6 @@ and the named column lists the reads share."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import operator
 import time
 from collections.abc import Callable, Sequence
@@ -259,15 +258,19 @@ class MetricHistogramRow(MetricPoint):
 _NESTED = ("Events_", "Links_", "Exemplars_")
 
 
-@functools.cache
 def _field_names(row_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row_type))
 
 
-@functools.cache
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
 def _getter(row_type: type) -> Callable[[Any], tuple[Any, ...]]:
     """A row's values in column order, as one tuple (every row type has several fields)."""
-    return operator.attrgetter(*_field_names(row_type))
+    getter = _GETTERS.get(row_type)
+    if getter is None:
+        getter = _GETTERS[row_type] = operator.attrgetter(*_field_names(row_type))
+    return getter
 
 
 def column_names(row_type: type) -> list[str]:

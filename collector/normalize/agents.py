@@ -9,8 +9,7 @@ LLM spans carry no kind)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects import genai, openinference, openllmetry
@@ -33,8 +32,7 @@ def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
     return ""
 
 
-@dataclass(frozen=True, slots=True)
-class SpanMarks:
+class SpanMarks(NamedTuple):
     """One trace span row and, for a tool span, its tool call row (both filled further by
     `link_agent_rows` once the batch's LLM calls are known)."""
 
@@ -57,19 +55,19 @@ def agent_rows(
 ) -> SpanMarks:
     """The rows one span gives, from its attributes (a tool call's arguments and result are
     content each dialect declares: the receiver redacted them before the spool)."""
-    end_ns = max(end_ns, start_ns)
+    end_ns = end_ns if end_ns > start_ns else start_ns
     error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
     status = "error" if is_error or error_type else "ok"
     span = TraceSpanRow(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent_span_id,
-        start=start_ns,
-        end=end_ns,
-        service_name=service_name,
-        span_name=span_name,
-        kind=kinds.SPAN,
-        status=status,
+        trace_id,
+        span_id,
+        parent_span_id,
+        start_ns,
+        end_ns,
+        service_name,
+        span_name,
+        kinds.SPAN,
+        status,
         user_id=_first(attrs, USER_KEYS),
         session_id=_first(attrs, SESSION_KEYS),
     )

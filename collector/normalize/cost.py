@@ -3,8 +3,7 @@ price table in force, and `cost_source` / `usage_source` saying why a figure is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
@@ -29,8 +28,7 @@ _TOKEN_CLASSES = tuple(CLASS_COST_COLUMNS)
 _UNPRICED: tuple[None, ...] = (None,) * len(CLASS_COST_COLUMNS)
 
 
-@dataclass(frozen=True, slots=True)
-class CallCost:
+class CallCost(NamedTuple):
     """The cost columns of one llm_calls row."""
 
     cost_usd: float | None

@@ -144,6 +144,7 @@ def llm_call_row(
     value = get(sc.COST_USD)
     reported_cost = None if value is None else _number(value)
     cost = call_cost(usage, model, provider, failed, reported_cost)
+    by_class = cost.by_class
     value = get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)
     ttft = None if value is None else _number(value)
     value = get(sc.RESPONSE_ID)
@@ -172,7 +173,13 @@ def llm_call_row(
         usage.audio_input,
         usage.audio_output,
         cost.cost_usd,
-        *cost.by_class,
+        by_class[0],  # input_cost_usd ... in CLASS_COST_COLUMNS' order
+        by_class[1],
+        by_class[2],
+        by_class[3],
+        by_class[4],
+        by_class[5],
+        by_class[6],
         cost.cost_source,
         usage_source(attrs, usage),
         cost.price_version,

@@ -10,8 +10,7 @@ whatever the dialect."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from assay.collector.normalize.dialects import genai, openinference, openlit, openllmetry
 from assay.collector.normalize.dialects.genai import EVENT_NAMES, GenAIEvent, message_attributes
@@ -22,8 +21,7 @@ __all__ = ["EVENT_NAMES", "CallAttributes", "GenAIEvent", "call_attributes", "me
 DIALECTS = (openinference, openllmetry, openlit, genai)
 
 
-@dataclass(frozen=True, slots=True)
-class CallAttributes:
+class CallAttributes(NamedTuple):
     dialect: str
     attributes: dict[str, Any]  # GenAI names for what maps to a column, the rest as they came
 

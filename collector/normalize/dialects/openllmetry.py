@@ -6,7 +6,6 @@ names too; whatever a span has in those wins over the older spellings read here.
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -71,9 +70,7 @@ _INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")
 # Only `gen_ai.prompt.N.*` is OpenLLMetry's: the current conventions own `gen_ai.prompt.name`,
 # `gen_ai.prompt.version` and `gen_ai.prompt.variable.*`, which Assay's own spans carry.
 _INDEXED = re.compile(r"gen_ai\.(?:prompt|completion)\.\d+\.")
-
-
-_starts_indexed = operator.methodcaller("startswith", _INDEXED_PREFIXES)
+_INDEXED_LINE = re.compile(r"\ngen_ai\.(?:prompt|completion)\.\d+\.")
 
 
 def _is_indexed(key: str) -> bool:
@@ -86,9 +83,14 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     operation = attrs.get(sc.OPERATION_NAME)
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
-    # Every span that is no LLM call comes this far: the set test first, one scan after it (in
-    # C: a prefix test of every key, the pattern only on the keys it lets through).
-    return not MARKS.isdisjoint(attrs) or any(map(_INDEXED.match, filter(_starts_indexed, attrs)))
+    # Every span that is no LLM call comes this far: the set test first, then one search over
+    # the names joined by line breaks, which finds every indexed name (and a name with a line
+    # break in it, rarely): only then each name on its own.
+    if not MARKS.isdisjoint(attrs):
+        return True
+    if _INDEXED_LINE.search("\n" + "\n".join(attrs)) is None:
+        return False
+    return any(_is_indexed(key) for key in attrs)
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
