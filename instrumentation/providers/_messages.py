@@ -13,11 +13,36 @@ from typing import Any
 Part = dict[str, Any]
 
 
+_NOT_PYDANTIC: Any = object()
+
+
 def field(obj: Any, name: str) -> Any:
     """`obj[name]` of a request dict (TypedDict), or `obj.name` of a response model."""
     if isinstance(obj, dict):
         return obj.get(name)
+    # A pydantic model (every client's response types) answers a name it lacks through its
+    # `__getattr__`, raising AttributeError: about 15 µs each, and the readers ask for many
+    # names a provider's answer leaves out. Its fields and extras are looked up directly.
+    values = getattr(obj, "__dict__", None)
+    if values is not None and name in values:
+        return values[name]
+    extra = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
+    if extra is not _NOT_PYDANTIC and not _on_class(type(obj), name):
+        return extra.get(name) if extra else None  # not a property, method or class attribute
     return getattr(obj, name, None)
+
+
+_class_names: dict[tuple[type, str], bool] = {}  # bounded: the readers' names × model classes
+
+
+def _on_class(cls: type, name: str) -> bool:
+    """Whether `name` is defined on the class (`hasattr` on a pydantic model class raises
+    and catches inside its metaclass: slow too)."""
+    key = (cls, name)
+    found = _class_names.get(key)
+    if found is None:
+        found = _class_names[key] = any(name in vars(base) for base in cls.__mro__)
+    return found
 
 
 def int_or_none(value: Any) -> int | None:
