@@ -476,8 +476,9 @@ def count_instructions(
     calls: int,
     sink: str | None,
     content: str,
+    jobs: int,
 ) -> dict[str, dict[str, Any]]:
-    """Each configuration's worker once under callgrind, two at a time (the counts do not
+    """Each configuration's worker once under callgrind, `jobs` at a time (the counts do not
     depend on the machine's load): instructions per call with and without it."""
     library = callgrind_library()
     measured = {key: value for key, value in plan.items() if value[0].name != "none"}
@@ -507,7 +508,7 @@ def count_instructions(
             sys.exit(f"the {config.name} worker failed under callgrind:\n{done.stderr[-3000:]}")
         return key, json.loads(done.stdout)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = dict(pool.map(run, measured))
     return {key: results[key] for key in measured}
 
@@ -645,6 +646,9 @@ def main() -> None:
     parser.add_argument(
         "--instruction-calls", type=int, default=20, help="plain calls per counted phase"
     )
+    parser.add_argument(
+        "--instruction-jobs", type=int, default=2, help="workers under callgrind at a time"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -688,10 +692,14 @@ def main() -> None:
         plan[config.name] = (config, python, stack)
 
     digest = hashlib.sha1(_reply_of(args.chunks).encode()).hexdigest()[:8]
+    cpu_part = (
+        f"CPU: {args.calls} plain + {args.calls} streamed calls per configuration in "
+        f"{args.rounds} interleaved rounds; "
+        if "cpu" in measures and args.calls > 0
+        else ""
+    )
     print(
-        f"{args.calls} plain + {args.calls} streamed calls per configuration in {args.rounds} "
-        f"interleaved rounds; {args.chunks} chunks per stream (reply {digest}); "
-        f"{os.cpu_count()} CPUs",
+        f"{cpu_part}{args.chunks} chunks per stream (reply {digest}); {os.cpu_count()} CPUs",
         flush=True,
     )
     with fake_server(args.chunks) as base_url, fake_server(0, "--serve-sink") as sink:
@@ -704,7 +712,9 @@ def main() -> None:
                 flush=True,
             )
             sink_url = sink if export == "otlp" else None
-            results = count_instructions(plan, base_url, args.instruction_calls, sink_url, content)
+            results = count_instructions(
+                plan, base_url, args.instruction_calls, sink_url, content, args.instruction_jobs
+            )
             print_instructions(plan, results)
         for export, content in setups if args.calls > 0 and "cpu" in measures else ():
             print(f"\nexport setup: {EXPORTS[export]}; content capture {content}", flush=True)

@@ -461,7 +461,7 @@ def count_instructions(
         raise SystemExit("--callgrind needs the worker to run under valgrind --tool=callgrind")
     for on in (True, False):  # warm up both ways: caches, pools, lazy imports
         switch.set(on)
-        for _ in range(5):
+        for _ in range(2):
             _plain(client)
             _stream(client)
     flush()
