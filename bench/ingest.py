@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -159,11 +160,15 @@ def run_ingest(
     *args: str,
     then: Callable[[RunningCollector, float], None] | None = None,
     storage: dict[str, tuple[int, int, int]] | None = None,
+    store_from: Path | None = None,
     **env: str,
 ) -> IngestResult:
-    """Start a collector (flags `args`, settings from `env`), send every request, wait until
-    all are stored; `then(collector, started)` runs before the collector stops."""
+    """Start a collector (flags `args`, settings from `env`) on an empty store, or on a copy of
+    the store folder `store_from`; send every request, wait until all are stored (rows counted
+    beyond those the store had); `then(collector, started)` runs before the collector stops."""
     with tempfile.TemporaryDirectory() as tmp:
+        if store_from is not None:
+            subprocess.run(["cp", "-a", str(store_from), str(Path(tmp) / "data")], check=True)
         collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", *args, **env)
         process = psutil.Process(collector.process.pid)
         base_rss = process.memory_info().rss
@@ -178,6 +183,8 @@ def run_ingest(
 
         threading.Thread(target=sample, daemon=True).start()
         count_sql = "SELECT count() AS n FROM assay.llm_calls"
+        traces_sql = "SELECT count() AS n FROM assay.otel_traces"
+        had, had_traces = (int(collector.query(q)[0]["n"]) for q in (count_sql, traces_sql))
         cpu_before = sum(process.cpu_times()[:2])
         started = time.perf_counter()
         _, pushbacks = send_all(f"127.0.0.1:{collector.grpc_port}", bodies, senders)
@@ -187,12 +194,12 @@ def run_ingest(
             response = httpx.post(
                 f"{collector.http_url}/api/query", json={"sql": count_sql}, timeout=60
             )
-            stored = int(response.json()["rows"][0]["n"])
+            stored = int(response.json()["rows"][0]["n"]) - had
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu = sum(process.cpu_times()[:2]) - cpu_before
         done.set()
-        traces = collector.query("SELECT count() AS n FROM assay.otel_traces")[0]["n"]
+        traces = int(collector.query(traces_sql)[0]["n"]) - had_traces
         if then is not None:
             then(collector, started)
         collector.stop()

@@ -1,0 +1,231 @@
+"""Ingest as the store grows: the same traffic into an empty store and into one that already
+holds millions of LLM calls, with everything on, rounds interleaved (issue #22, item 6).
+
+The grown store is built once (`--data DIR` keeps it; a second run reuses it) with ClickHouse's
+own INSERT ... SELECT, as bench/dashboards.py does: `--calls` LLM calls over the last 7 days in
+`llm_calls` (and its rollups, scores, experiments: tests/grafana/seed.py), and for each call
+the rows the collector writes beside it: its span in `otel_traces` and in `trace_spans` (whose
+view fills `trace_summaries`; `updated_at` set to the span's end, as if it had arrived then),
+its run in `completed_runs`, and run- and session-level scores of the runs and conversations
+of the last two hours (what the run-level evaluation wrote, so its search starts after them as
+it would). The built store's parts are merged, as a store that has run for a while has them;
+then the configured retention is applied once (a later start finds it in force).
+
+Each round copies the built folder (`cp -a`) and runs bench/ingest.py's end-to-end run on the
+copy and on an empty folder, in alternating order: a collector with the disk spool (fsync),
+redaction with every built-in pattern, its default settings (`flush_interval`, `stats_interval`,
+the completed-runs writer, `run_quiet_period`, `run_poll_interval`), retention configured, and
+a trace-level and a session-level evaluation rule, so the run-level evaluation thread searches
+too. It prints, per round and store: LLM spans/s stored end to end, the collector's CPU per
+span (its process CPU time from the first request until every span is stored), and its peak
+RSS; then the difference of the medians. Target: the two within 10 %.
+
+Run: `.venv/bin/python bench/ingest_growth.py [--calls 10000000] [--data DIR] [--rounds 3]
+[--spans 60000]` (`--data` keeps the built store; delete it when done: it takes gigabytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ingest import IngestResult, build_requests, report, run_ingest
+
+from assay.collector.completed_runs import write_all_completed, write_completed
+from assay.collector.redaction import BUILTIN_PATTERNS
+from assay.collector.retention import RetentionConfig, apply_retention
+from assay.collector.store.embedded import EmbeddedStore
+from tests.grafana.seed import seed
+
+TARGET = 0.10  # the grown store's ingest within 10 % of the empty store's
+RETENTION = {"traces": "30d", "logs": "14d", "llm_calls": "90d", "content": "14d", "scores": "365d"}
+# Run-level rules on a sample: every bench span is a run of its own, far more runs per second
+# than agents make, and judging one reads the store (two queries).
+RULES = """\
+evaluation:
+  rules:
+    - level: trace
+      evaluators: [no_tool_errors]
+      sample: 0.01
+    - level: session
+      evaluators: [no_loops]
+      sample: 0.1
+"""
+# The tables the seeded calls fill, merged after loading (as the engine does in time).
+MERGED = ("llm_calls", "otel_traces", "otel_traces_trace_id_ts", "trace_spans", "trace_summaries")
+SCORED_HOURS = 2  # the run-level evaluation's window at start-up is one hour (run_lookback)
+
+
+def _count(store: EmbeddedStore, table: str) -> int:
+    _, [[rows]] = store.query(f"SELECT count() FROM assay.{table}")
+    return int(rows)
+
+
+def _step(store: EmbeddedStore, table: str, calls: int, label: str) -> bool:
+    """Whether `table` still has to be filled (an interrupted step is started again)."""
+    have = _count(store, table)
+    if have >= calls:
+        print(f"  {label}: {have:,} rows already in the folder")
+        return False
+    if have:
+        store.query(f"TRUNCATE TABLE assay.{table}")
+    print(f"  {label} ...", flush=True)
+    return True
+
+
+def build(folder: Path, calls: int) -> None:
+    """`calls` LLM calls and the rows the collector writes beside them, in `folder`; each step
+    is skipped when its table is full already (a build that was interrupted goes on)."""
+    store = EmbeddedStore(folder, "assay")
+    store.migrate()
+    started = time.perf_counter()
+    if _step(store, "llm_calls", calls, "llm_calls, its rollups, scores, experiments"):
+        seed(store, calls, datetime.now(timezone.utc).replace(microsecond=0), hours=24 * 7)
+    calls_only = "FROM assay.llm_calls WHERE experiment_id = ''"  # not the experiments' calls
+    _, [[newest]] = store.query(f"SELECT max(timestamp) {calls_only}")
+    end = newest.replace(tzinfo=timezone.utc)
+    if _step(store, "otel_traces", calls, "otel_traces"):
+        store.query(
+            "INSERT INTO assay.otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, "
+            "SpanKind, ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, "
+            "StatusCode) SELECT timestamp, trace_id, span_id, '', concat('chat ', model), "
+            "'Client', service_name, map('service.name', service_name), 'assay', "
+            "map('gen_ai.operation.name', 'chat', 'gen_ai.provider.name', provider, "
+            "'gen_ai.request.model', request_model, 'gen_ai.response.model', response_model, "
+            "'gen_ai.usage.input_tokens', toString(input_tokens), "
+            "'gen_ai.usage.output_tokens', toString(output_tokens), 'user.id', user_id, "
+            "'session.id', session_id, 'gen_ai.input.messages', input_messages, "
+            "'gen_ai.output.messages', output_messages), toUInt64(duration_ms * 1e6), "
+            f"if(status = 'error', 'Error', 'Unset') {calls_only}",
+            settings={"max_insert_block_size": 1_048_576},
+        )
+    if _step(store, "trace_spans", calls, "trace_spans, trace_summaries"):
+        store.query("TRUNCATE TABLE assay.trace_summaries")
+        store.query(
+            "INSERT INTO assay.trace_spans (trace_id, span_id, parent_span_id, start, end, "
+            "service_name, span_name, kind, status, dialect, agent_name, tool_name, llm, "
+            "input_tokens, output_tokens, cost_usd, user_id, session_id, prompt_name, "
+            "prompt_version) SELECT trace_id, span_id, '', timestamp, "
+            "timestamp + toIntervalMillisecond(toUInt64(duration_ms)), service_name, "
+            "concat('chat ', model), 'llm', status, 'genai', '', '', true, input_tokens, "
+            "output_tokens, cost_usd, user_id, session_id, prompt_name, prompt_version "
+            f"{calls_only}",
+            settings={"max_insert_block_size": 1_048_576},
+        )
+        # The view stamped every run with the load's time; a run's spans arrive as it ends.
+        store.query(
+            "ALTER TABLE assay.trace_summaries UPDATE updated_at = toDateTime64(end, 3) WHERE 1",
+            settings={"mutations_sync": 2},
+        )
+    if _step(store, "completed_runs", calls, "completed_runs, run-level scores"):
+        # A window of arrival times at a time, as the collector's thread writes them.
+        hours = 6
+        window = int((end - timedelta(days=7, hours=hours)).timestamp()) * 1000
+        while window < end.timestamp() * 1000:
+            write_completed(store, window, window + hours * 3_600_000)
+            window += hours * 3_600_000
+        write_all_completed(store)
+        scored_from = int((end - timedelta(hours=SCORED_HOURS)).timestamp())
+        recent = (
+            "trace_id IN (SELECT trace_id FROM assay.trace_summaries "
+            f"WHERE hour >= toDateTime({scored_from} - 3600))"
+        )
+        store.query(
+            "INSERT INTO assay.scores (timestamp, trace_id, span_id, name, value, label, passed, "
+            "source, evaluator_version, level, session_id) SELECT updated_at, trace_id, '', "
+            "'no_tool_errors', 1, 'pass', true, 'online', '1', 'trace', session_id "
+            f"FROM assay.trace_summary WHERE {recent} AND has_root"
+        )
+        store.query(
+            "INSERT INTO assay.scores (timestamp, trace_id, span_id, name, value, label, passed, "
+            "source, evaluator_version, level, session_id) SELECT max(updated_at), '', '', "
+            "'no_loops', 1, 'pass', true, 'online', '1', 'session', session_id "
+            f"FROM assay.trace_summary WHERE {recent} AND session_id != '' GROUP BY session_id"
+        )
+        print(f"loaded in {time.perf_counter() - started:.0f} s; merging ...", flush=True)
+        started = time.perf_counter()
+        for table in MERGED:
+            store.query(f"OPTIMIZE TABLE assay.{table} FINAL")
+        apply_retention(store, RetentionConfig(RETENTION))
+        print(f"merged and retention applied in {time.perf_counter() - started:.0f} s")
+    _, rows = store.query(
+        "SELECT table, sum(rows), count() FROM system.parts WHERE database = 'assay' AND active "
+        "GROUP BY table ORDER BY sum(rows) DESC LIMIT 12"
+    )
+    print("rows (parts): " + ", ".join(f"{t} {n:,} ({p})" for t, n, p in rows))
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--data", type=Path, help="keep the built store in this folder")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--spans", type=int, default=60_000, help="LLM spans per run (past run_quiet_period)"
+    )
+    parser.add_argument("--batch", type=int, default=200, help="spans per OTLP request")
+    parser.add_argument("--senders", type=int, default=2, help="concurrent gRPC clients")
+    parser.add_argument("--build-only", action="store_true", help="build the store and stop")
+    args = parser.parse_args()
+    folder = args.data or Path(tempfile.mkdtemp(prefix="assay-bench-growth-"))
+    build(folder, args.calls)
+    if args.build_only:
+        return
+    bodies = build_requests(args.spans, args.batch)
+    env = {
+        "ASSAY_REDACT": ",".join(BUILTIN_PATTERNS),
+        "ASSAY_RETENTION": json.dumps(RETENTION),
+        "ASSAY_FLUSH_INTERVAL": "0.5",  # the collector's default (the tests' start_collector: 0.1)
+    }
+    results: dict[str, list[IngestResult]] = {"empty": [], "grown": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "assay.yaml"
+        config.write_text(RULES)
+        for round_no in range(args.rounds):
+            order = ("empty", "grown") if round_no % 2 == 0 else ("grown", "empty")
+            for kind in order:
+                result = run_ingest(
+                    bodies,
+                    args.spans,
+                    args.senders,
+                    "--config",
+                    str(config),
+                    store_from=folder if kind == "grown" else None,
+                    **env,
+                )
+                results[kind].append(result)
+                report(f"\nround {round_no + 1}, {kind} store", result)
+    print(
+        f"\n{args.spans:,} LLM spans per run, {args.rounds} rounds, store of {args.calls:,} calls"
+    )
+    print(f"{'':28}{'empty':>12}{'grown':>12}{'grown/empty':>14}")
+    rows = (
+        ("stored LLM spans/s", lambda r: r.spans_per_s),
+        ("collector CPU µs per span", lambda r: r.cpu_s / r.stored * 1e6),
+        ("collector peak RSS MiB", lambda r: r.peak_rss / 2**20),
+    )
+    for label, value in rows:
+        empty = statistics.median(map(value, results["empty"]))
+        grown = statistics.median(map(value, results["grown"]))
+        print(f"  {label:26}{empty:12,.0f}{grown:12,.0f}{grown / empty - 1:+13.1%}")
+    empty_rate = statistics.median(r.spans_per_s for r in results["empty"])
+    grown_rate = statistics.median(r.spans_per_s for r in results["grown"])
+    slower = 1 - grown_rate / empty_rate
+    verdict = "MET" if slower <= TARGET else "MISSED"
+    print(f"target {verdict} (the grown store's rate within {TARGET:.0%} of the empty one's)")
+    if not args.data:
+        shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()
