@@ -53,6 +53,9 @@ class Completed:
     updated_ns: int
     trace_ids: tuple[str, ...]
     summary: dict[str, Any]
+    # When its spans started, earliest and latest (Unix ns): the range its rows are read in.
+    first_ns: int
+    last_ns: int
 
 
 @dataclass
@@ -157,6 +160,7 @@ class RunEvaluation:
         if level == "trace":
             sql = (
                 f"SELECT trace_id, toUnixTimestamp64Nano(updated_at) AS updated, [trace_id], "
+                "toUnixTimestamp64Nano(start), toUnixTimestamp64Nano(end), "
                 f"{columns}, duration_ms, cost_usd, session_id FROM {db}.trace_summary "
                 f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
                 "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64})) "
@@ -170,6 +174,7 @@ class RunEvaluation:
             sql = (
                 "SELECT session_id, toUnixTimestamp64Nano(max(updated_at)) AS updated, "
                 "arrayMap(x -> x.2, arraySort(groupArray((start, trace_id)))), "
+                "toUnixTimestamp64Nano(min(start)), toUnixTimestamp64Nano(max(end)), "
                 f"{columns}, "
                 "(toUnixTimestamp64Nano(max(end)) - toUnixTimestamp64Nano(min(start))) / 1e6, "
                 f"sum(cost_usd), session_id FROM {db}.trace_summary "
@@ -189,7 +194,9 @@ class RunEvaluation:
             values = dict(zip(names, row, strict=True))
             summary = {field: values[field] for field in set(RUN_FILTER_FIELDS.values())}
             summary.update(duration_ms=row[-3], cost_usd=row[-2], session_id=row[-1] or "")
-            found.append(Completed(level, str(row[0]), int(row[1]), tuple(row[2]), summary))
+            found.append(
+                Completed(level, str(row[0]), int(row[1]), tuple(row[2]), summary, row[3], row[4])
+            )
         return found
 
     # --- judging ----------------------------------------------------------------------------
@@ -234,7 +241,13 @@ class RunEvaluation:
     def _input(self, item: Completed) -> EvalInput:
         """The run's (or the conversation's) steps, goal and answer, read from the store."""
         db = self.store.database
-        ids = {"ids": list(item.trace_ids)}
+        # Every row of the run is of a span that started in its time range: the range narrows
+        # each read to its days and times (the trace ids alone are looked up in every part).
+        ids = {"ids": list(item.trace_ids), "first": item.first_ns, "last": item.last_ns}
+        started = (
+            " BETWEEN fromUnixTimestamp64Nano({first:Int64}) "
+            "AND fromUnixTimestamp64Nano({last:Int64})"
+        )
         names, rows = self.store.query(
             "SELECT s.trace_id, s.span_id, s.kind, s.span_name, s.tool_name, s.status, "
             "toUnixTimestamp64Nano(s.start) AS start_ns, "
@@ -242,10 +255,10 @@ class RunEvaluation:
             "t.arguments, t.result, t.error_message "
             f"FROM {db}.trace_spans AS s FINAL LEFT JOIN (SELECT span_id, any(arguments) AS "
             f"arguments, any(result) AS result, any(error_message) AS error_message "
-            f"FROM {db}.tool_calls WHERE trace_id IN {{ids:Array(String)}} GROUP BY span_id) "
-            "AS t ON t.span_id = s.span_id "
+            f"FROM {db}.tool_calls WHERE trace_id IN {{ids:Array(String)}} "
+            f"AND timestamp{started} GROUP BY span_id) AS t ON t.span_id = s.span_id "
             "WHERE s.trace_id IN {ids:Array(String)} AND s.kind IN {kinds:Array(String)} "
-            "ORDER BY start_ns, s.span_id",
+            f"AND s.start{started} ORDER BY start_ns, s.span_id",
             {**ids, "kinds": list(_STEP_KINDS)},
         )
         first = int(rows[0][6]) if rows else 0
@@ -267,7 +280,7 @@ class RunEvaluation:
         names, calls = self.store.query(
             "SELECT trace_id, input_messages, output_messages, system_instructions "
             f"FROM {db}.llm_calls FINAL WHERE trace_id IN {{ids:Array(String)}} "
-            "ORDER BY timestamp",
+            f"AND timestamp{started} ORDER BY timestamp",
             ids,
         )
         turns: dict[str, list[EvalInput]] = {}
