@@ -1,15 +1,15 @@
 """Ingest as the store grows: the same traffic into an empty store and into one that already
 holds millions of LLM calls, with everything on, rounds interleaved (issue #22, item 6).
 
-The grown store is built once (`--data DIR` keeps it; a second run reuses it) with ClickHouse's
-own INSERT ... SELECT, as bench/dashboards.py does: `--calls` LLM calls over the last 7 days in
-`llm_calls` (and its rollups, scores, experiments: tests/grafana/seed.py), and for each call
-the rows the collector writes beside it: its span in `otel_traces` and in `trace_spans` (whose
-view fills `trace_summaries`; `updated_at` set to the span's end, as if it had arrived then),
-its run in `completed_runs`, and run- and session-level scores of the runs and conversations
-of the last two hours (what the run-level evaluation wrote, so its search starts after them as
-it would). The built store's parts are merged, as a store that has run for a while has them;
-then the configured retention is applied once (a later start finds it in force).
+The grown store is built once (`--data DIR` keeps it; a second run reuses it, an interrupted
+build goes on) with ClickHouse's own INSERT ... SELECT, as bench/dashboards.py does: `--calls`
+LLM calls over the last 7 days in `llm_calls` (and its rollups, scores, experiments:
+tests/grafana/seed.py), and for each call the rows the collector writes beside it: its span in
+`otel_traces` and in `trace_spans` (whose view fills `trace_summaries`). The completed-runs
+writer and the run-level evaluation start from the newest run written and judged: one row in
+`completed_runs` and one run- and one session-level score mark that they had kept up with every
+loaded run. Today's partition (the one the bench writes into) is merged, the others stay as
+loaded; then the configured retention is applied once (a later start finds it in force).
 
 Each round copies the built folder (`cp -a`) and runs bench/ingest.py's end-to-end run on the
 copy and on an empty folder, in alternating order: a collector with the disk spool (fsync),
@@ -33,14 +33,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest import IngestResult, build_requests, report, run_ingest
 
-from assay.collector.completed_runs import write_all_completed, write_completed
 from assay.collector.redaction import BUILTIN_PATTERNS
 from assay.collector.retention import RetentionConfig, apply_retention
 from assay.collector.store.embedded import EmbeddedStore
@@ -62,7 +61,6 @@ evaluation:
 """
 # The tables the seeded calls fill, merged after loading (as the engine does in time).
 MERGED = ("llm_calls", "otel_traces", "otel_traces_trace_id_ts", "trace_spans", "trace_summaries")
-SCORED_HOURS = 2  # the run-level evaluation's window at start-up is one hour (run_lookback)
 
 
 def _count(store: EmbeddedStore, table: str) -> int:
@@ -91,8 +89,6 @@ def build(folder: Path, calls: int) -> None:
     if _step(store, "llm_calls", calls, "llm_calls, its rollups, scores, experiments"):
         seed(store, calls, datetime.now(timezone.utc).replace(microsecond=0), hours=24 * 7)
     calls_only = "FROM assay.llm_calls WHERE experiment_id = ''"  # not the experiments' calls
-    _, [[newest]] = store.query(f"SELECT max(timestamp) {calls_only}")
-    end = newest.replace(tzinfo=timezone.utc)
     if _step(store, "otel_traces", calls, "otel_traces"):
         store.query(
             "INSERT INTO assay.otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, "
@@ -121,40 +117,29 @@ def build(folder: Path, calls: int) -> None:
             f"{calls_only}",
             settings={"max_insert_block_size": 1_048_576},
         )
-        # The view stamped every run with the load's time; a run's spans arrive as it ends.
-        store.query(
-            "ALTER TABLE assay.trace_summaries UPDATE updated_at = toDateTime64(end, 3) WHERE 1",
-            settings={"mutations_sync": 2},
-        )
-    if _step(store, "completed_runs", calls, "completed_runs, run-level scores"):
-        # A window of arrival times at a time, as the collector's thread writes them.
-        hours = 6
-        window = int((end - timedelta(days=7, hours=hours)).timestamp()) * 1000
-        while window < end.timestamp() * 1000:
-            write_completed(store, window, window + hours * 3_600_000)
-            window += hours * 3_600_000
-        write_all_completed(store)
-        scored_from = int((end - timedelta(hours=SCORED_HOURS)).timestamp())
-        recent = (
-            "trace_id IN (SELECT trace_id FROM assay.trace_summaries "
-            f"WHERE hour >= toDateTime({scored_from} - 3600))"
-        )
-        store.query(
-            "INSERT INTO assay.scores (timestamp, trace_id, span_id, name, value, label, passed, "
-            "source, evaluator_version, level, session_id) SELECT updated_at, trace_id, '', "
-            "'no_tool_errors', 1, 'pass', true, 'online', '1', 'trace', session_id "
-            f"FROM assay.trace_summary WHERE {recent} AND has_root"
-        )
-        store.query(
-            "INSERT INTO assay.scores (timestamp, trace_id, span_id, name, value, label, passed, "
-            "source, evaluator_version, level, session_id) SELECT max(updated_at), '', '', "
-            "'no_loops', 1, 'pass', true, 'online', '1', 'session', session_id "
-            f"FROM assay.trace_summary WHERE {recent} AND session_id != '' GROUP BY session_id"
-        )
+    _, [[judged]] = store.query("SELECT count() FROM assay.scores WHERE level != 'call'")
+    if not judged:
         print(f"loaded in {time.perf_counter() - started:.0f} s; merging ...", flush=True)
+        # Where the collector's threads had got to: the newest run written and judged. Their
+        # next looks start after every loaded run, as on a store where they kept up.
+        _, [[newest]] = store.query(
+            "SELECT toUnixTimestamp64Milli(max(updated_at)) FROM assay.trace_summaries"
+        )
+        at = "fromUnixTimestamp64Milli({at:Int64})"
+        store.query(
+            f"INSERT INTO assay.completed_runs (hour, trace_id, updated_at) "
+            f"VALUES (toStartOfHour({at}), '', {at})",
+            {"at": newest},
+        )
+        for level in ("trace", "session"):
+            store.query(
+                "INSERT INTO assay.scores (timestamp, name, value, source, level) "
+                f"VALUES ({at}, 'loaded', 1, 'online', {{level:String}})",
+                {"at": newest + 1, "level": level},
+            )
         started = time.perf_counter()
-        for table in MERGED:
-            store.query(f"OPTIMIZE TABLE assay.{table} FINAL")
+        for table in MERGED:  # the partition the bench writes into; the others as loaded
+            store.query(f"OPTIMIZE TABLE assay.{table} PARTITION tuple(today()) FINAL")
         apply_retention(store, RetentionConfig(RETENTION))
         print(f"merged and retention applied in {time.perf_counter() - started:.0f} s")
     _, rows = store.query(
