@@ -10,7 +10,8 @@ the row with its tokens, cost and latency stays), so it may expire sooner than t
 start-up, after the migrations, each configured TTL is compared with the one the table has and
 set with `ALTER TABLE ... MODIFY TTL` (or `MODIFY COLUMN ... TTL`) only when it differs: running
 twice changes nothing, and a TTL set by hand on a kind that is not configured is left alone.
-`off` removes Assay's TTL. ClickHouse drops expired rows in merges, in the background.
+`off` removes Assay's TTL. ClickHouse drops expired rows in merges, in the background; rows stored
+before a TTL was set are expired by a background mutation, so a start never waits for them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ log = logging.getLogger("assay.collector.retention")
 _PERIOD = re.compile(r"^(\d+)\s*([hdw])$")
 _UNITS = {"h": ("Hour", 1), "d": ("Day", 1), "w": ("Day", 7)}
 OFF = "off"
+_NO_REWRITE = "SETTINGS materialize_ttl_after_modify = 0"
+_IN_BACKGROUND = "SETTINGS mutations_sync = 0"
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def retention_statements(
     its current CREATE statement. On a cluster, `on_cluster` is "_local ON CLUSTER name" (the
     local tables' DDL in `ddl_of` under the names the queries use)."""
     statements = []
+    materialize: dict[str, None] = {}  # once per table, after every TTL of it is set
     for kind, period in retention.periods.items():
         off = _period(period) is None
         for target, (table, time_column) in (
@@ -181,16 +185,24 @@ def retention_statements(
                 continue  # not in this schema (yet)
             name = f"{database}.{table}{on_cluster}"
             wanted = None if off else ttl_expression(time_column, period)
+            changed = []
             if target.columns:
                 for column in target.columns:
-                    if _column_ttl(ddl, column) == wanted:
-                        continue
-                    action = "REMOVE TTL" if wanted is None else f"TTL {wanted}"
-                    statements.append(f"ALTER TABLE {name} MODIFY COLUMN {column} {action}")
+                    if _column_ttl(ddl, column) != wanted:
+                        action = "REMOVE TTL" if wanted is None else f"TTL {wanted}"
+                        changed.append(f"ALTER TABLE {name} MODIFY COLUMN {column} {action}")
             elif _table_ttl(ddl) != wanted:
                 action = "REMOVE TTL" if wanted is None else f"MODIFY TTL {wanted}"
-                statements.append(f"ALTER TABLE {name} {action}")
-    return statements
+                changed.append(f"ALTER TABLE {name} {action}")
+            if changed and wanted is not None:
+                # Setting a TTL rewrites every stored part before it returns (chDB waits for
+                # mutations): minutes on a big store, before the collector could serve. It is
+                # set for new parts at once, and the stored ones are expired by a mutation in
+                # the background.
+                changed = [f"{statement} {_NO_REWRITE}" for statement in changed]
+                materialize[f"ALTER TABLE {name} MATERIALIZE TTL {_IN_BACKGROUND}"] = None
+            statements += changed
+    return statements + list(materialize)
 
 
 def apply_retention(

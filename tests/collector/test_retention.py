@@ -63,8 +63,9 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
         {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
     )
     statements = apply_retention(store, retention)
-    # llm_calls rows, its 4 content columns, llm_call_messages, 2 trace tables
-    assert len(statements) == 1 + 4 + 1 + 2
+    # llm_calls rows, its 4 content columns, llm_call_messages, 2 trace tables; then the rows
+    # stored before are expired in the background, a mutation per table
+    assert len(statements) == 1 + 4 + 1 + 2 + 4
     assert "toIntervalDay(2)" in ddl(store, "llm_call_messages")
     assert "toDateTime(timestamp) + toIntervalDay(10)" in ddl(store, "llm_calls")
     assert "toIntervalDay(30)" in ddl(store, "otel_traces")
@@ -87,10 +88,27 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
     # A changed period is applied; `off` takes Assay's TTL away again.
     assert apply_retention(store, RetentionConfig({"llm_calls": "12w"})) == [
         f"ALTER TABLE {store.database}.llm_calls MODIFY TTL "
-        "toDateTime(timestamp) + toIntervalDay(84)"
+        "toDateTime(timestamp) + toIntervalDay(84) SETTINGS materialize_ttl_after_modify = 0",
+        f"ALTER TABLE {store.database}.llm_calls MATERIALIZE TTL SETTINGS mutations_sync = 0",
     ]
     apply_retention(store, RetentionConfig({"llm_calls": "off", "content": "off"}))
     assert " TTL " not in ddl(store, "llm_calls")
+
+
+def test_rows_stored_before_a_ttl_is_set_expire_in_the_background(store: EmbeddedStore) -> None:
+    """Setting a TTL does not rewrite the stored parts before it returns (on a big store that
+    held the start up for minutes): a background mutation expires them afterwards."""
+    calls = [aged_call(20), aged_call(5), aged_call(0)]
+    store.insert(LlmCallRow.table, to_columns(calls), column_names(LlmCallRow))
+    statements = apply_retention(store, RetentionConfig({"llm_calls": "10d", "content": "2d"}))
+    assert all("materialize_ttl_after_modify = 0" in s for s in statements if "MODIFY" in s)
+    query = f"SELECT span_id, input_messages FROM {store.database}.llm_calls ORDER BY timestamp"
+    expired = [(calls[1].span_id, ""), (calls[2].span_id, calls[2].input_messages)]
+    for _ in range(300):
+        if store.query(query)[1] == expired:
+            break
+        time.sleep(0.1)
+    assert store.query(query)[1] == expired  # no OPTIMIZE, no merge asked for
 
 
 @pytest.mark.parametrize(
