@@ -8,7 +8,7 @@ import logging
 import math
 from typing import Any
 
-from assay.collector.normalize.cost import CLASS_COST_COLUMNS, call_cost, usage_of, usage_source
+from assay.collector.normalize.cost import call_cost, usage_of, usage_source
 from assay.collector.normalize.otlp import as_text
 from assay.collector.schema import LlmCallRow
 from assay.instrumentation import semconv as sc
@@ -149,6 +149,8 @@ def llm_call_row(
     ttft = None if value is None else _number(value)
     value = get(sc.RESPONSE_ID)
     response_id = value if value.__class__ is str else as_text(value or "")
+    # By position, in LlmCallRow's field order (schema.py): tests/collector/test_golden_rows.py
+    # catches one changed without the other.
     return LlmCallRow(
         start_ns,
         trace_id,
@@ -206,53 +208,3 @@ def llm_call_row(
         },
         dialect,
     )
-
-
-# The row's fields, in order, as `llm_call_row` passes them (a test keeps the two together).
-ROW_FIELDS = (
-    "timestamp",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "operation",
-    "provider",
-    "request_model",
-    "response_model",
-    "model",
-    "response_id",
-    "input_messages",
-    "output_messages",
-    "system_instructions",
-    "tool_definitions",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_input_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "cost_usd",
-    *CLASS_COST_COLUMNS.values(),
-    "cost_source",
-    "usage_source",
-    "price_version",
-    "reported_cost_usd",
-    "duration_ms",
-    "time_to_first_token_ms",
-    "status",
-    "error_type",
-    "error_message",
-    "finish_reasons",
-    "streamed",
-    "server_address",
-    "user_id",
-    "session_id",
-    "prompt_name",
-    "prompt_version",
-    "tags",
-    "experiment_id",
-    "dataset_item_id",
-    "attributes",
-    "dialect",
-)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import fields
 
 import pytest
 
-from assay.collector.normalize.llm_calls import ROW_FIELDS
-from assay.collector.schema import LlmCallRow
 from assay.instrumentation import pricing
 from tests.collector.golden.capture import ROWS
 from tests.collector.golden.rows import corpus, rows_of
@@ -54,8 +51,3 @@ def test_a_changed_value_is_seen(builtin_prices: None) -> None:
     after = rows_of(requests)
     assert before["otel_traces"]["SpanAttributes"] != after["otel_traces"]["SpanAttributes"]
     assert before["otel_traces"]["SpanId"] == after["otel_traces"]["SpanId"]
-
-
-def test_the_call_row_is_built_in_its_fields_order() -> None:
-    """`llm_call_row` passes the row's values by position, in `ROW_FIELDS`' order."""
-    assert tuple(f.name for f in fields(LlmCallRow)) == ROW_FIELDS
