@@ -85,7 +85,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -362,6 +362,31 @@ def _cell(values: Sequence[float]) -> str:
     return f"{statistics.median(values):7.0f} [{min(values):.0f}..{max(values):.0f}]"
 
 
+def _print_lead(
+    assay: tuple[float, float] | None,
+    peers: dict[str, tuple[float, float]],
+    overhead: dict[str, tuple[float, float]],
+    label: Callable[[str], str],
+    amount: Callable[[float], str],
+) -> None:
+    """The best peer's overhead for plain and streamed calls beside Assay's, and Assay's over
+    the floor of an SDK span with the same attributes, in `amount`'s unit."""
+    if assay is not None and peers:
+        print()
+        for index, kind in enumerate(("plain", "stream")):
+            best = min(peers, key=lambda key: peers[key][index])
+            print(
+                f"best peer, {kind}: {label(best)} ({amount(peers[best][index])}); "
+                f"Assay's overhead is {_ratio(assay[index], peers[best][index])} of it"
+            )
+    floor = overhead.get("span-floor-attributes")
+    if assay is not None and floor is not None:
+        print(
+            "Assay over the floor of an SDK span with the same attributes: "
+            f"{amount(assay[0] - floor[0])} plain, {amount(assay[1] - floor[1])} streamed"
+        )
+
+
 def _ratio(peer: float, assay: float) -> str:
     return f"{peer / assay:.2f}" if assay > 0 else "inf"
 
@@ -406,20 +431,7 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
             f"{entry.spans_per_call:6.2f} {entry.content:>8} "
             f"{statistics.median(entry.setup_ms):9.0f} {statistics.median(entry.rss_mib):8.1f}"
         )
-    if assay is not None and peers:
-        print()
-        for index, kind in enumerate(("plain", "stream")):
-            best = min(peers, key=lambda key: peers[key][index])
-            print(
-                f"best peer, {kind}: {series[best].label} ({peers[best][index]:.0f} µs); "
-                f"Assay's overhead is {_ratio(assay[index], peers[best][index])} of it"
-            )
-    floor = overhead.get("span-floor-attributes")
-    if assay is not None and floor is not None:
-        print(
-            "Assay over the floor of an SDK span with the same attributes: "
-            f"{assay[0] - floor[0]:.0f} µs plain, {assay[1] - floor[1]:.0f} µs streamed"
-        )
+    _print_lead(assay, peers, overhead, lambda key: series[key].label, lambda v: f"{v:.0f} µs")
     print()
     for stack_key, base_key in baselines.items():
         print(f"client stack of {series[base_key].label}: {stack_key}")
@@ -543,22 +555,13 @@ def print_instructions(
             f"{overhead[key][1] / 1e3:8.0f} {ratio_plain:>8} {ratio_stream:>7} "
             f"{r['spans'] / r['calls']:6.2f}"
         )
-    if assay is not None and peers:
-        print()
-        for index, kind in enumerate(("plain", "stream")):
-            best = min(peers, key=lambda key: peers[key][index])
-            print(
-                f"best peer, {kind}: {plan[best][0].label} ({peers[best][index] / 1e3:.0f}k "
-                f"instructions); Assay's overhead is "
-                f"{_ratio(assay[index], peers[best][index])} of it"
-            )
-    floor = overhead.get("span-floor-attributes")
-    if assay is not None and floor is not None:
-        print(
-            "Assay over the floor of an SDK span with the same attributes: "
-            f"{(assay[0] - floor[0]) / 1e3:.0f}k instructions plain, "
-            f"{(assay[1] - floor[1]) / 1e3:.0f}k streamed"
-        )
+    _print_lead(
+        assay,
+        peers,
+        overhead,
+        lambda key: plan[key][0].label,
+        lambda v: f"{v / 1e3:.0f}k instructions",
+    )
 
 
 class _Sink(BaseHTTPRequestHandler):
