@@ -135,9 +135,12 @@ def run_stages(
                     drain(seal=False)
                 drain(seal=True)
             loop.close()
-            written = pipeline.stats.snapshot()["llm_calls_written"]
-            if written != spans:
-                raise RuntimeError(f"{written} LLM calls stored of {spans}")
+            stats = pipeline.stats.snapshot()
+            if stats["spans_written"] != spans or stats["llm_calls_written"] not in (0, spans):
+                raise RuntimeError(
+                    f"{stats['spans_written']} spans and {stats['llm_calls_written']} LLM calls "
+                    f"stored of {spans}"
+                )
             store.insert = insert  # type: ignore[method-assign]
             views = _price_views(store, batches)
         finally:
@@ -146,12 +149,12 @@ def run_stages(
     return StageRun(spans, times, views, evaluation, redaction)
 
 
-def print_stages(run: StageRun) -> float:
+def print_stages(run: StageRun, kind: str = "LLM") -> float:
     """The per-stage table; returns the spans/s the stages' CPU time allows one process."""
     times = run.times
     total_cpu = sum(times.cpu.values())
     print(
-        f"  per-stage cost, {run.spans} LLM spans in-process (redaction "
+        f"  per-stage cost, {run.spans} {kind} spans in-process (redaction "
         f"{'on' if run.redaction else 'off'}, online evaluation "
         f"{'5 heuristic evaluators' if run.evaluation else 'off'}, disk spool with fsync)"
     )
