@@ -125,18 +125,15 @@ def llm_call_row(
     is_error: bool,
     status_message: str,
 ) -> LlmCallRow:
-    # Every span the collector stores as a call comes through here: the values are read with
-    # the cases of nearly every span inline (`_text`'s), and the row is built positionally.
+    # Every span the collector stores as a call comes through here: a string (nearly every
+    # value) is taken as it is (`_text`), and the row is built positionally.
     get = attrs.get
-    value = get(sc.REQUEST_MODEL)
-    request_model = value if value.__class__ is str else as_text(value or "")
-    value = get(sc.RESPONSE_MODEL)
-    response_model = value if value.__class__ is str else as_text(value or "")
+    request_model = _text(get(sc.REQUEST_MODEL))
+    response_model = _text(get(sc.RESPONSE_MODEL))
     model = response_model or request_model
     provider = _text(get(sc.PROVIDER_NAME) or get(sc.SYSTEM))
     usage = usage_of(attrs, _count)
-    value = get(sc.ERROR_TYPE)
-    error_type = value if value.__class__ is str else as_text(value or "")
+    error_type = _text(get(sc.ERROR_TYPE))
     failed = is_error or bool(error_type)
     # The collector's price table prices every call the same way, whichever instrumentation
     # made it; the span's own figure is kept beside it, and stands in for a model the table
@@ -147,8 +144,7 @@ def llm_call_row(
     by_class = cost.by_class
     value = get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)
     ttft = None if value is None else _number(value)
-    value = get(sc.RESPONSE_ID)
-    response_id = value if value.__class__ is str else as_text(value or "")
+    response_id = _text(get(sc.RESPONSE_ID))
     # By position, in LlmCallRow's field order (schema.py): tests/collector/test_golden_rows.py
     # catches one changed without the other.
     return LlmCallRow(
