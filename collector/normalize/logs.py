@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from assay.collector.normalize.otlp import any_value, as_text, attributes, text_map
+from assay.collector.normalize.otlp import any_value, as_text, attributes_and_text, text_attributes
 from assay.collector.schema import LogRow
 from assay.instrumentation import semconv as sc
 
@@ -17,15 +17,14 @@ def normalize_logs(
     attributes were redacted in the receiver: receivers/content.py.)"""
     rows = rows if rows is not None else []
     for resource_logs in request.resource_logs:
-        resource = attributes(resource_logs.resource.attributes)
+        resource, resource_text = attributes_and_text(resource_logs.resource.attributes)
         service_name = str(resource.get(sc.SERVICE_NAME, "unknown_service"))
-        resource_text = text_map(resource)
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
-            scope_text = text_map(attributes(scope.attributes))
+            scope_text = text_attributes(scope.attributes)
             for record in scope_logs.log_records:
                 body = as_text(any_value(record.body))
-                record_text = text_map(attributes(record.attributes))
+                record_text = text_attributes(record.attributes)
                 rows.append(
                     LogRow(
                         Timestamp=record.time_unix_nano or record.observed_time_unix_nano,

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar, Metric, NumberDataPoint
 
-from assay.collector.normalize.otlp import attributes, text_map
+from assay.collector.normalize.otlp import attributes_and_text, text_attributes
 from assay.collector.schema import (
     MetricGaugeRow,
     MetricHistogramRow,
@@ -41,7 +41,7 @@ def _number(point: NumberDataPoint | Exemplar) -> float:
 
 def _exemplars(row: MetricPoint, exemplars: Iterable[Exemplar]) -> None:
     for exemplar in exemplars:
-        row.Exemplars_FilteredAttributes.append(text_map(attributes(exemplar.filtered_attributes)))
+        row.Exemplars_FilteredAttributes.append(text_attributes(exemplar.filtered_attributes))
         row.Exemplars_TimeUnix.append(exemplar.time_unix_nano)
         row.Exemplars_Value.append(_number(exemplar))
         row.Exemplars_SpanId.append(exemplar.span_id.hex())
@@ -54,9 +54,9 @@ def normalize_metrics(
     """Append the rows of one request to `batch` (a new one if None) and return it."""
     batch = batch if batch is not None else MetricBatch()
     for resource_metrics in request.resource_metrics:
-        resource = attributes(resource_metrics.resource.attributes)
+        resource, resource_text = attributes_and_text(resource_metrics.resource.attributes)
         common_resource = {
-            "ResourceAttributes": text_map(resource),
+            "ResourceAttributes": resource_text,
             "ResourceSchemaUrl": resource_metrics.schema_url,
             "ServiceName": str(resource.get(sc.SERVICE_NAME, "unknown_service")),
         }
@@ -66,7 +66,7 @@ def normalize_metrics(
                 **common_resource,
                 "ScopeName": scope.name,
                 "ScopeVersion": scope.version,
-                "ScopeAttributes": text_map(attributes(scope.attributes)),
+                "ScopeAttributes": text_attributes(scope.attributes),
                 "ScopeDroppedAttrCount": scope.dropped_attributes_count,
                 "ScopeSchemaUrl": scope_metrics.schema_url,
             }
@@ -126,7 +126,7 @@ def _metric_rows(metric: Metric, common_scope: dict[str, Any], batch: MetricBatc
 
 def _times(point: Any) -> dict[str, Any]:
     return {
-        "Attributes": text_map(attributes(point.attributes)),
+        "Attributes": text_attributes(point.attributes),
         "StartTimeUnix": point.start_time_unix_nano,
         "TimeUnix": point.time_unix_nano,
     }
