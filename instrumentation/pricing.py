@@ -139,23 +139,14 @@ class Usage:
 
     def by_token_class(self) -> dict[str, int]:
         """Tokens of each class; a part larger than its total is clamped, never negative."""
-        # max(x or 0, 0) written out (`0 if x < 0 else x` is what max returns): the
-        # collector prices every call it stores with this, and a call to max costs more than
-        # the arithmetic.
-        cache_read = self.cache_read or 0
-        cache_read = 0 if cache_read < 0 else cache_read
-        cache_write = self.cache_write or 0
-        cache_write = 0 if cache_write < 0 else cache_write
-        audio_in = self.audio_input or 0
-        audio_in = 0 if audio_in < 0 else audio_in
-        reasoning = self.reasoning or 0
-        reasoning = 0 if reasoning < 0 else reasoning
-        audio_out = self.audio_output or 0
-        audio_out = 0 if audio_out < 0 else audio_out
-        total = self.input or 0
-        rest_in = (0 if total < 0 else total) - cache_read - cache_write - audio_in
-        total = self.output or 0
-        rest_out = (0 if total < 0 else total) - reasoning - audio_out
+        cache_read, cache_write = _n(self.cache_read), _n(self.cache_write)
+        audio_in, reasoning, audio_out = (
+            _n(self.audio_input),
+            _n(self.reasoning),
+            _n(self.audio_output),
+        )
+        rest_in = _n(self.input) - cache_read - cache_write - audio_in
+        rest_out = _n(self.output) - reasoning - audio_out
         return {
             "input": 0 if rest_in < 0 else rest_in,
             "cache_read": cache_read,
@@ -165,6 +156,12 @@ class Usage:
             "reasoning": reasoning,
             "audio_output": audio_out,
         }
+
+
+def _n(value: int | None) -> int:
+    """A token count, 0 when absent or negative (the collector prices every call it stores
+    with this: a conditional, not `max`, which costs more than the arithmetic)."""
+    return value if value is not None and value > 0 else 0
 
 
 @dataclass(frozen=True)
