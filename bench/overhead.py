@@ -387,6 +387,18 @@ def _print_lead(
         )
 
 
+def _ratios(
+    key: str,
+    overhead: dict[str, tuple[float, float]],
+    assay: tuple[float, float] | None,
+    peers: dict[str, tuple[float, float]],
+) -> tuple[str, str]:
+    """A configuration's overhead (plain, streamed) over Assay's, for Assay and the peers."""
+    if assay is None or (key not in peers and key != "assay"):
+        return "", ""
+    return _ratio(overhead[key][0], assay[0]), _ratio(overhead[key][1], assay[1])
+
+
 def _ratio(peer: float, assay: float) -> str:
     return f"{peer / assay:.2f}" if assay > 0 else "inf"
 
@@ -413,7 +425,7 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
     print(header)
     print("-" * len(header))
     for key, entry in series.items():
-        over_plain, over_stream, ratio_plain, ratio_stream = "-", "-", "", ""
+        over_plain, over_stream = "-", "-"
         thread_plain, thread_stream = "-", "-"
         if key in overhead:
             base = series[baselines[entry.stack]]
@@ -421,9 +433,7 @@ def print_table(series: dict[str, Series], baselines: dict[str, str]) -> None:
             over_stream = _cell(_overheads(entry, base, "stream"))
             thread_plain = f"{statistics.median(_overheads(entry, base, 'plain_thread')):.0f}"
             thread_stream = f"{statistics.median(_overheads(entry, base, 'stream_thread')):.0f}"
-        if assay is not None and (key in peers or key == "assay"):
-            ratio_plain = _ratio(overhead[key][0], assay[0])
-            ratio_stream = _ratio(overhead[key][1], assay[1])
+        ratio_plain, ratio_stream = _ratios(key, overhead, assay, peers)
         print(
             f"{entry.label:<52} {statistics.median(entry.plain):18.0f} "
             f"{statistics.median(entry.stream):9.0f} {over_plain:>29} {over_stream:>24} "
@@ -545,10 +555,7 @@ def print_instructions(
     print(header)
     print("-" * len(header))
     for key, r in results.items():
-        ratio_plain = ratio_stream = ""
-        if assay is not None and (key in peers or key == "assay"):
-            ratio_plain = _ratio(overhead[key][0], assay[0])
-            ratio_stream = _ratio(overhead[key][1], assay[1])
+        ratio_plain, ratio_stream = _ratios(key, overhead, assay, peers)
         print(
             f"{plan[key][0].label:<52} {r['plain_bare_instructions'] / 1e3:24.0f} "
             f"{r['stream_bare_instructions'] / 1e3:8.0f} {overhead[key][0] / 1e3:23.0f} "
