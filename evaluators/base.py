@@ -405,18 +405,13 @@ class Evaluator:
     def _stamped(self, score: Score, started: float) -> Score:
         """A copy of `score` with this evaluator's name, version, direction and the time since
         `started` (the evaluator's own Score object is never changed)."""
-        # As `dataclasses.replace` would, without its walk over the fields: the direction is
-        # the evaluator's, and the value is checked again (a caller may have changed it).
-        stamped = object.__new__(type(score))
-        stamped.__dict__.update(
-            score.__dict__,
-            value=_unit_interval(score.value),
+        return replace(
+            score,
             name=self.name,
             evaluator_version=self.version,
             duration_ms=(perf_counter() - started) * 1000.0,
             direction=self.direction,
         )
-        return stamped
 
     def _to_score(self, result: Any) -> Score:
         if isinstance(result, Score):
