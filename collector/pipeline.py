@@ -278,19 +278,25 @@ class Pipeline:
             while not self._writer_gone.is_set():
                 if not self._in_flight.acquire(timeout=0.5):
                     continue
-                segment = None
-                while segment is None:
-                    if self._writer_gone.is_set() or self._out_of_time():
-                        return
-                    segment = self.spool.next_segment(timeout=0.5, after=last)
-                    if segment is None and self._stopping.is_set():
-                        return
+                segment = self._segment_after(last)
+                if segment is None:
+                    return
                 last = segment.seq
                 rows = self._rows(segment)
                 # The writer needs the rows, not the payloads: a segment's worth less held.
                 self._ready.put((dataclasses.replace(segment, records=[]), rows))
         finally:
             self._ready.put(None)
+
+    def _segment_after(self, last: int) -> Segment | None:
+        """The next sealed segment after `last`, once there is one; None when there will be no
+        more for the reader (the writer has gone, or the spool is closed and drained, or the
+        shutdown is out of time)."""
+        while not (self._writer_gone.is_set() or self._out_of_time()):
+            segment = self.spool.next_segment(timeout=0.5, after=last)
+            if segment is not None or self._stopping.is_set():
+                return segment
+        return None
 
     def _run(self) -> None:
         try:
