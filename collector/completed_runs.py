@@ -6,10 +6,12 @@ A run is complete as for run-level evaluation (collector/evaluation/runs.py): it
 arrived and the store has received no span of it for `run_quiet_period` seconds
 (`trace_summary.updated_at`, the store's clock). Each look writes, in one INSERT ... SELECT the
 store runs by itself, the runs whose newest span arrived between the previous look's bound and
-`now - run_quiet_period`; a run still receiving spans is left for a later look, and a late span
-makes its run complete again later, so it is written again (the newer row replaces the older).
-The first look after a start begins at the newest row written (all runs, on a store that has
-none yet). Several collectors on one store write the same rows: the table keeps one.
+`now - run_quiet_period`, where `now` stays before every insert into trace_spans still running
+(`Store.visible_until_ms`: what it stores is stamped before it can be read); a run still
+receiving spans is left for a later look, and a late span makes its run complete again later,
+so it is written again (the newer row replaces the older). The first look after a start begins
+at the newest row written (all runs, on a store that has none yet). Several collectors on one
+store write the same rows: the table keeps one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from assay.collector.background import Background
 from assay.collector.evaluation.config import EvaluationConfig
-from assay.collector.schema import RUN_SUMMARY_COLUMNS
+from assay.collector.schema import RUN_SUMMARY_COLUMNS, TraceSpanRow
 from assay.collector.store.base import Store
 
 log = logging.getLogger("assay.collector.completed_runs")
@@ -41,12 +43,6 @@ def write_completed(store: Store, since_ms: int, until_ms: int) -> None:
     )
 
 
-def store_now_ms(store: Store) -> int:
-    """The store's clock (the one `updated_at` is written by), in Unix milliseconds."""
-    _, [[now]] = store.query("SELECT toUnixTimestamp64Milli(now64(3))")
-    return int(now)
-
-
 def newest_written_ms(store: Store) -> int:
     """The `updated_at` of the newest run written (Unix milliseconds; 0 when none is)."""
     _, [[newest]] = store.query(
@@ -58,7 +54,7 @@ def newest_written_ms(store: Store) -> int:
 def write_all_completed(store: Store) -> None:
     """Every run not written yet whose root has arrived, as if each were quiet already (a store
     loaded by hand: benchmarks, tests)."""
-    write_completed(store, newest_written_ms(store), store_now_ms(store))
+    write_completed(store, newest_written_ms(store), store.visible_until_ms(TraceSpanRow.table))
 
 
 @dataclass
@@ -93,7 +89,8 @@ class CompletedRuns:
         """Write the runs that became complete since the last look."""
         if self._since_ms is None:
             self._since_ms = newest_written_ms(self.store)
-        until = store_now_ms(self.store) - int(self.config.run_quiet_period * 1000)
+        quiet_ms = int(self.config.run_quiet_period * 1000)
+        until = self.store.visible_until_ms(TraceSpanRow.table) - quiet_ms
         if until <= self._since_ms:
             return
         write_completed(self.store, self._since_ms, until)

@@ -14,7 +14,9 @@ evaluation. The search walks complete runs in the order (`updated_at`, key) and 
 the last one it judged: one insert gives every run it touches the same `updated_at`, so an
 instant can hold any number of runs, and each look goes on from the key after the last. After a
 restart the search starts from the newest run-level score (or `run_lookback` back), so what went
-quiet meanwhile is judged and nothing is judged twice.
+quiet meanwhile is judged and nothing is judged twice. The search never moves past the start of
+an insert of spans still running (`Store.visible_until_ms`): the store stamps `updated_at` while
+the insert runs, but its rows can be read only once it ends.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from assay.collector.background import Background
 from assay.collector.evaluation.config import RUN_FILTER_FIELDS, EvaluationConfig
 from assay.collector.evaluation.rules import CompiledRules, sampled
 from assay.collector.normalize import span_kinds as kinds
-from assay.collector.schema import ScoreRow, ScoreSource
+from assay.collector.schema import ScoreRow, ScoreSource, TraceSpanRow
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score
 from assay.evaluators.trajectory import Step, run_input
@@ -164,7 +166,7 @@ class RunEvaluation:
                 f"{columns}, duration_ms, cost_usd, session_id FROM {db}.trace_summary "
                 f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
                 "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64})) "
-                "AND has_root AND updated_at <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
+                "AND has_root AND updated_at <= fromUnixTimestamp64Milli({until:Int64}) "
                 "AND (updated_at > fromUnixTimestamp64Milli({since:Int64}) "
                 "OR trace_id > {after:String}) "
                 f"ORDER BY updated_at, trace_id LIMIT {_BATCH}"
@@ -182,13 +184,15 @@ class RunEvaluation:
                 f"(SELECT session_id FROM {db}.trace_summaries WHERE session_id != '' "
                 "AND updated_at >= fromUnixTimestamp64Milli({since:Int64}))) "
                 "GROUP BY session_id "
-                "HAVING max(updated_at) <= now64(3) - toIntervalMillisecond({quiet:UInt64}) "
+                "HAVING max(updated_at) <= fromUnixTimestamp64Milli({until:Int64}) "
                 "AND (max(updated_at) > fromUnixTimestamp64Milli({since:Int64}) "
                 "OR session_id > {after:String}) "
                 f"ORDER BY updated, session_id LIMIT {_BATCH}"
             )
             wait = self.config.session_inactivity
-        names, rows = self.store.query(sql, {**since, "quiet": int(wait * 1000)})
+        # Quiet since `wait`, on the store's clock, and before every insert of spans still running.
+        until = self.store.visible_until_ms(TraceSpanRow.table) - int(wait * 1000)
+        names, rows = self.store.query(sql, {**since, "until": until})
         found = []
         for row in rows:
             values = dict(zip(names, row, strict=True))

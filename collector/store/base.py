@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import struct
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -118,6 +120,8 @@ class Store(Protocol):
 
     def counting(self, counted: dict[str, int]) -> AbstractContextManager[None]: ...
 
+    def visible_until_ms(self, table: str) -> int: ...
+
     def query(
         self,
         sql: str,
@@ -154,6 +158,8 @@ class ClickHouseStore:
         # every insert); forgotten when an insert fails, in case the table changed.
         self._column_types: dict[str, dict[str, str]] = {}
         self._batches = threading.local()  # .held: this thread's `counting` block, if any
+        # When each insert still running began (time.time()), by table: see visible_until_ms.
+        self._in_flight: dict[str, dict[int, float]] = defaultdict(dict)
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names."""
@@ -178,6 +184,8 @@ class ClickHouseStore:
         if batch is not None and table not in batch:
             lock.acquire()  # held until the `counting` block ends, which counts this insert
             batch[table] = lock
+        in_flight = self._in_flight[table]
+        in_flight[id(columns)] = time.time()  # before the store can stamp a row of it
         try:
             with nullcontext() if batch is not None else lock:
                 with stage("count new rows"):
@@ -199,6 +207,8 @@ class ClickHouseStore:
             self._column_types.pop(table, None)
             error = DataError if is_data_error(exc) else StoreError
             raise error(f"insert into {table} failed: {exc}") from exc
+        finally:
+            del in_flight[id(columns)]
         sent = len(columns[0])
         # Parts another writer added to the table since the last insert (a test's own INSERT
         # ... SELECT on a shared store) count as new: never more than were sent, so a
@@ -229,6 +239,20 @@ class ClickHouseStore:
             finally:
                 for lock in held.values():
                     lock.release()
+
+    def visible_until_ms(self, table: str) -> int:
+        """The store's clock (Unix milliseconds) up to which whatever this process inserted into
+        `table`, and the rows its views derived, can be read. A view stamps its rows with the
+        store's clock (`now64()`) while the insert runs, but they are read only once the insert
+        ends: a reader that moves past "now" while an insert runs would never see them. So this
+        is the store's now, or, while inserts into `table` run, just before the oldest began."""
+        _, [[now]] = self.query("SELECT toUnixTimestamp64Milli(now64(3))")
+        # Read after `now`: an insert that begins later stamps its rows later than `now`.
+        oldest = min(list(self._in_flight[table].values()), default=None)
+        if oldest is None:
+            return int(now)
+        # The age of the oldest insert on this machine's clock, moved onto the store's.
+        return min(int(now), int(now) - math.ceil((time.time() - oldest) * 1000) - 1)
 
     def insert_rows(self, rows: Sequence[Any], dedup_token: str | None = None) -> Inserted:
         """Rows of one type of collector/schema.py into its table, through `insert`."""

@@ -5,6 +5,7 @@ written, and the row says what the trace_summary view says."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -128,3 +129,36 @@ def test_the_thread_writes_runs_as_they_complete_until_stopped(store: EmbeddedSt
         completed.stop()
     assert "t1" in runs(store)
     assert completed.failures == 0 and not completed.background.alive
+
+
+def test_a_look_while_spans_are_being_inserted_stays_before_that_insert(
+    store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store stamps a run's `updated_at` while the insert of its spans runs, and the run can
+    be read only once the insert ends: a look in between must not move past it, or the run is
+    never written. Here the insert has stored its rows and not returned yet."""
+    stored, release = threading.Event(), threading.Event()
+    real_insert = store._client.insert
+
+    def insert_then_wait(*args: Any, **kwargs: Any) -> Any:
+        result = real_insert(*args, **kwargs)
+        stored.set()
+        release.wait(30)
+        return result
+
+    completed = CompletedRuns(QUIET, store)
+    completed.look()  # the first look: its bound is the store's now
+    monkeypatch.setattr(store._client, "insert", insert_then_wait)
+    writer = threading.Thread(target=write, args=(store, span("t1", "root", "", 0, "agent")))
+    writer.start()
+    try:
+        assert stored.wait(30)
+        time.sleep(0.01)  # the store's clock, in milliseconds, moves past the stamp
+        completed.look()
+        assert runs(store) == {}  # the insert still runs: the look stayed before it began
+    finally:
+        release.set()
+        writer.join()
+    time.sleep(0.01)
+    completed.look()
+    assert set(runs(store)) == {"t1"}
