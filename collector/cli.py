@@ -69,6 +69,13 @@ def main() -> None:
     help="Distribute the schema over this ClickHouse cluster (with --clickhouse-url).",
 )
 @click.option(
+    "--trace-content",
+    type=click.Choice(["preview", "full"]),
+    default=None,
+    help="An LLM call's long content in otel_traces: a preview, the full text being in "
+    "llm_calls (default), or in full in both.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -91,6 +98,7 @@ def collector(
     clickhouse_url: str | None,
     config_file: Path | None,
     cluster: str | None,
+    trace_content: str | None,
     workers: int,
     demo: bool,
     demo_calls: int,
@@ -115,6 +123,7 @@ def collector(
             storage=storage,
             clickhouse_url=clickhouse_url,
             cluster=cluster,
+            trace_content=trace_content,
         )
         evaluation = load_evaluation_config(config_file)
         check_workers(settings, workers)

@@ -354,7 +354,7 @@ class Pipeline:
             except Exception:
                 log.exception("could not correlate the LLM calls of segment %d", segment.seq)
             try:
-                rows.traces.link()
+                rows.traces.link(full_content=self.settings.trace_content == "full")
             except Exception:
                 log.exception("could not link the agent spans of segment %d", segment.seq)
             try:

@@ -91,6 +91,10 @@ class CollectorSettings(BaseSettings):
     # TLS for both listeners: PEM certificate (chain) and private key, both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # An LLM call's long content (prompt, response) is kept once, in its llm_calls row, and
+    # otel_traces holds a preview of it and where it is ("preview",
+    # collector/normalize/trace_content.py); "full" keeps it in full in both tables.
+    trace_content: Literal["preview", "full"] = "preview"
     # Redaction before storage: built-in pattern names and custom regexes.
     redact: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redact_patterns: Annotated[list[str], NoDecode] = Field(default_factory=list)

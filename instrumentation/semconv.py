@@ -137,6 +137,9 @@ DATASET_ITEM_ID: Final = "assay.dataset.item.id"
 # On the root span of each experiment item's trace (with the two ids above)
 EXPERIMENT_NAME: Final = "assay.experiment.name"
 EXPERIMENT_REPETITION: Final = "assay.experiment.repetition"  # 0-based, on an item's root span
+# Set by the collector on an `otel_traces` row whose long content it keeps once, in the span's
+# `llm_calls` row: JSON {attribute: where its full text is} (collector/normalize/trace_content.py)
+CONTENT_LOCATION: Final = "assay.content.location"
 
 # An evaluation result as an event (a log record, or a span event), the GenAI conventions'
 # `gen_ai.evaluation.result`, parented to the span it judged. Literal names: older releases of

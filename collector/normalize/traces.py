@@ -1,5 +1,7 @@
 """OTLP trace requests → `otel_traces` and `trace_spans` rows for every span, `llm_calls` rows for
-LLM spans and `tool_calls` rows for tool spans."""
+LLM spans and `tool_calls` rows for tool spans. A call's long content is kept once, in its
+`llm_calls` row, with a preview in `otel_traces` (trace_content.py; `trace_content: full` keeps
+both)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from assay.collector.normalize.agents import agent_rows, link_agent_rows
 from assay.collector.normalize.dialects import GenAIEvent, call_attributes
 from assay.collector.normalize.llm_calls import llm_call_row
 from assay.collector.normalize.otlp import attributes_and_text, text_attributes
+from assay.collector.normalize.trace_content import shorten_content
 from assay.collector.schema import LlmCallRow, ToolCallRow, TraceRow, TraceSpanRow
 from assay.instrumentation import semconv as sc
 
@@ -39,10 +42,14 @@ class TraceBatch:
     spans: list[TraceSpanRow] = field(default_factory=list)
     tool_calls: list[ToolCallRow] = field(default_factory=list)
 
-    def link(self) -> None:
-        """Once the batch's LLM calls are final (stacked calls folded): complete the span and
-        tool rows from them and from each other."""
+    def link(self, *, full_content: bool = False) -> None:
+        """Once the batch's LLM calls are final (stacked calls folded, log messages attached):
+        complete the span and tool rows from them and from each other, and, unless
+        `full_content`, keep in `otel_traces` only a preview of the content the calls' rows hold
+        (normalize/trace_content.py)."""
         link_agent_rows(self.spans, self.tool_calls, self.llm_calls)
+        if not full_content:
+            shorten_content(self.traces, self.llm_calls)
 
 
 def normalize_traces(

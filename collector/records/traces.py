@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from assay.collector.normalize import span_kinds as kinds
+from assay.collector.normalize.trace_content import columns_needed, restore_content
 from assay.collector.records.calls import CURRENT_SCORE_COLUMNS, CURRENT_SCORE_KEY, records
 from assay.collector.schema import RUN_SUMMARY_COLUMNS
 from assay.collector.store.base import Store
@@ -260,9 +261,13 @@ def get_trace(store: Store, trace_id: str) -> Trace | None:
         return Trace(trace_id, summary, spans, scores.result(), total / 1e6)
 
 
+_MESSAGE_COLUMNS = ("system_instructions", "input_messages", "output_messages")
+
+
 def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, Any]:
-    """One span whole: its attributes, resource, events and status message from otel_traces,
-    and for an LLM call its row (messages), for a tool its call (arguments, result)."""
+    """One span whole: its attributes (in full, as the span carried them), resource, events and
+    status message from otel_traces, and for an LLM call its row (messages), for a tool its call
+    (arguments, result)."""
     database = store.database
     at = {"trace": trace_id, "span": span["span_id"], "start": span["start_ns"]}
     raw = records(
@@ -287,17 +292,24 @@ def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, 
         )
     ]
     detail["call"] = None
-    if span["llm"]:  # its messages (the rest of the call is on its own page)
+    # Its messages (the rest of the call is on its own page), and the full text of the content
+    # otel_traces holds a preview of (normalize/trace_content.py): both in the call's row.
+    shortened = columns_needed(detail["attributes"])
+    columns = [*(_MESSAGE_COLUMNS if span["llm"] else ()), *sorted(shortened - {*_MESSAGE_COLUMNS})]
+    if columns:
         calls = records(
             store,
-            "SELECT system_instructions, input_messages, output_messages"
-            f" FROM {database}.llm_calls WHERE span_id = {{span:String}}"
+            f"SELECT {', '.join(columns)} FROM {database}.llm_calls WHERE span_id = {{span:String}}"
             # its time, within a minute: the partitions of that day alone
             " AND timestamp BETWEEN fromUnixTimestamp64Nano({start:Int64} - 60000000000)"
             " AND fromUnixTimestamp64Nano({end:Int64} + 60000000000) LIMIT 1",
             {**at, "end": span["end_ns"]},
         )
-        detail["call"] = calls[0] if calls else None
+        call = calls[0] if calls else None
+        if call is not None and shortened:
+            detail["attributes"] = restore_content(detail["attributes"], call)
+        if span["llm"] and call is not None:
+            detail["call"] = {name: call[name] for name in _MESSAGE_COLUMNS}
     detail["tool"] = None
     if span["kind"] == kinds.TOOL:
         tools = records(
