@@ -10,8 +10,10 @@ Which attributes hold content, and where in an OTLP request this runs, is
 `receivers/content.py`: in the receiver, before anything reaches the spool.
 
 Speed: CPython's `re` scans a long alternation position by position (~0.7 ms per 4 KB for the
-built-ins as one regex), so each pattern is instead a rule with a cheap gate (a substring test,
-or a regex that starts with a character class, which `re` scans fast) and runs only past it.
+built-ins as one regex), so each pattern is instead a rule with a cheap gate (a few memchr or
+substring scans) and runs only past it; the rules whose every match holds a digit share one scan
+for it. A gate is a necessary condition for a match, never more: tests/collector/
+test_redaction_gates.py compares the redactor with every pattern applied to every value.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from assay.evaluators.pii import ASCII_DIGITS, has_ascii_digit
 
 # --- the patterns ---------------------------------------------------------------------------------
 # Lookbehinds come after the first character, so every regex starts with a character class.
@@ -52,13 +56,26 @@ _API_KEY = re.compile(
     r"(?![A-Za-z0-9])"
 )
 # What each key shape above starts with, grouped by a character the start holds: a test for one
-# character runs at memchr speed, a substring test at a few µs per 2 KB, a regex scan at ~40.
+# character runs at memchr speed (1,300 instructions per 2 KB), a substring test at 7,000-10,000,
+# a regex scan at ~100,000. Each start is compared at the first few places its character is.
 # (Slack's `xox?-` is under its dash: an `x` is in most JSON documents, as `"text"`.)
 _API_KEY_STARTS = {
-    "-": ("sk-", "xox"),
+    "-": ("sk-", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"),
     "A": ("AKIA", "ASIA", "AIza"),
     "_": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "k_live_", "k_test_"),
 }
+
+
+def _around(char: str, starts: tuple[str, ...]) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """`starts` as what to compare around a place `char` is: (characters before it, length,
+    the starts of that shape)."""
+    shapes: dict[tuple[int, int], set[str]] = {}
+    for start in starts:
+        shapes.setdefault((start.index(char), len(start)), set()).add(start)
+    return tuple((offset, length, frozenset(same)) for (offset, length), same in shapes.items())
+
+
+_STARTS_AROUND = {char: _around(char, starts) for char, starts in _API_KEY_STARTS.items()}
 _BEARER = re.compile(r"(?P<keep>[Bb](?<![A-Za-z0-9].)(?i:earer)[ ]+)[A-Za-z0-9._~+/-]{16,}=*")
 # "key: X", "token = X", "api_key": "X", "secret is X" (a backslash may escape the quotes when
 # the text is raw JSON); the secret has 32+ characters and a digit, so long names do not match.
@@ -69,6 +86,7 @@ _KEY_VALUE_AT = re.compile(
     rf"(?P<secret>{_SECRET})"
 )
 _KEY_WORD = re.compile(r"(?i:key|token|secret)")
+_KEY_WORD_AHEAD = re.compile(r"(?=(?i:key|token|secret))")
 _KEY_NAME = re.compile(r"(?i:key|token|secret)$")
 _BARE_SECRET = re.compile(_SECRET)
 # On raw JSON text: 7+ digits with separators, the least a card or a phone number shows there.
@@ -78,11 +96,12 @@ _DIGIT_RUN = re.compile(r"[0-9](?:[ .()+-]{0,2}[0-9]){6}")
 @dataclass(frozen=True)
 class _Rule:
     label: str
-    apply: Callable[[str], str]  # the text with this rule's matches masked
-    # A necessary condition on the raw text of a JSON document for any of its strings to
-    # match: checked before the document is decoded.
+    mask: Callable[[str], str]  # the text with every match of this rule's pattern masked
+    # A necessary condition for a match, on the text and on the raw text of a JSON document
+    # (checked before it is decoded): cheap scans that let most texts skip the pattern.
     might_match: Callable[[str], bool]
     min_length: int
+    needs_digit: bool = False  # every match holds an ASCII digit (one scan for all such rules)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -107,7 +126,7 @@ def _mask_card(match: re.Match[str]) -> str:
 
 
 def _email(text: str) -> str:
-    return _EMAIL.sub("[REDACTED:email]", text) if "@" in text else text
+    return _EMAIL.sub("[REDACTED:email]", text)
 
 
 def _card(text: str) -> str:
@@ -118,30 +137,50 @@ def _phone(text: str) -> str:
     return _PHONE.sub("[REDACTED:phone]", text)
 
 
+def _key_shape(text: str) -> str:
+    return _API_KEY.sub("[REDACTED:api_key]", text)
+
+
+def _bearer(text: str) -> str:
+    return _BEARER.sub(r"\g<keep>[REDACTED:api_key]", text)
+
+
 def _might_hold_key_shape(text: str) -> bool:
-    return any(
-        char in text and any(start in text for start in starts)
-        for char, starts in _API_KEY_STARTS.items()
-    )
+    return any(char in text and _starts_around(text, char) for char in _API_KEY_STARTS)
 
 
-def _api_key(text: str) -> str:
-    if _might_hold_key_shape(text):
-        text = _API_KEY.sub("[REDACTED:api_key]", text)
-    if "earer" in text or "EARER" in text:
-        text = _BEARER.sub(r"\g<keep>[REDACTED:api_key]", text)
-    if not _has_digit(text):  # every secret after a key word has one
-        return text
-    lowered = text.lower()
-    if not any(word in lowered for word in _KEY_WORDS):
-        return text
+# Past this many occurrences of a key shape's character, its starts are looked for by substring
+# scans (a few µs per 2 KB each) rather than at each occurrence.
+_FEW_OCCURRENCES = 8
+
+
+def _starts_around(text: str, char: str) -> bool:
+    """Whether a key shape's start holding `char` is in `text`: looked for at the few places
+    `char` is (JSON documents of messages hold a `_` or two, as `finish_reason`)."""
+    at = text.find(char)
+    for _ in range(_FEW_OCCURRENCES):
+        if at < 0:
+            return False
+        for offset, length, starts in _STARTS_AROUND[char]:
+            if at >= offset and text[at - offset : at - offset + length] in starts:
+                return True
+        at = text.find(char, at + 1)
+    return at >= 0 and any(start in text for start in _API_KEY_STARTS[char])
+
+
+def _might_hold_bearer(text: str) -> bool:
+    # `(?i:earer)`: in any case, but text without a capital E, A or R holds it only in lower case.
+    if "earer" in text:
+        return True
+    if not ("E" in text or "A" in text or "R" in text):
+        return False
+    return "earer" in text.lower()
+
+
+def _key_values(text: str) -> str:
     # Anchored at each key word rather than scanned: the words are frequent in LLM text,
     # secrets after them are not.
-    if len(lowered) == len(text):
-        found: Iterable[int] = (i for word in _KEY_WORDS for i in _occurrences(lowered, word))
-    else:  # lower() changed the length (a few non-ASCII letters do): positions would shift
-        found = (m.start() for m in _KEY_WORD.finditer(text))
-    starts = sorted(i for i in found if not _inside_word(text, i))
+    starts = sorted(i for i in _key_word_starts(text) if not _inside_word(text, i))
     pieces, done = [], 0
     for start in starts:
         if start < done:
@@ -151,6 +190,15 @@ def _api_key(text: str) -> str:
             pieces += [text[done : match.start("secret")], "[REDACTED:api_key]"]
             done = match.end()
     return "".join(pieces) + text[done:] if pieces else text
+
+
+def _key_word_starts(text: str) -> Iterable[int]:
+    """Where a key word starts, overlapping ones too (`secreToken`)."""
+    if text.isascii():  # then case-insensitive is lower-case, position for position
+        lowered = text.lower()
+        return (i for word in _KEY_WORDS for i in _occurrences(lowered, word))
+    # `(?i)` also takes the Kelvin sign for k and a long s for s, and lower() may change lengths
+    return (match.start() for match in _KEY_WORD_AHEAD.finditer(text))
 
 
 def _occurrences(text: str, word: str) -> Iterable[int]:
@@ -166,43 +214,34 @@ def _inside_word(text: str, at: int) -> bool:
     return at > 0 and text[at - 1].islower() and text[at].islower()
 
 
-def _secret_after_key_word(raw: str) -> bool:
-    # A digit first: ten memchr scans cost less than the lower() and three substring scans
-    # (~3 µs each per 2 KB) the key words take, and LLM text without digits is common.
-    if not _has_digit(raw):
-        return False
-    lowered = raw.lower()
-    return any(word in lowered for word in _KEY_WORDS)
-
-
-_DIGITS = "0123456789"
-_DIGIT_BYTES = _DIGITS.encode()
-
-
-def _has_digit(text: str) -> bool:
-    return any(digit in text for digit in _DIGITS)
+def _might_hold_key_word(text: str) -> bool:
+    if text.isascii():
+        lowered = text.lower()
+        return any(word in lowered for word in _KEY_WORDS)
+    return _KEY_WORD.search(text) is not None
 
 
 def _has_digit_run(raw: str) -> bool:
-    # Cheap tests first: is there a digit at all (memchr), are there seven (one pass in C)?
-    if not _has_digit(raw):
-        return False
+    # Is there a digit at all (`needs_digit`, ten memchr scans), are there seven (one pass in C)?
     data = raw.encode("utf-8", "surrogatepass")
     if len(data) - len(data.translate(None, _DIGIT_BYTES)) < 7:
         return False
     return _DIGIT_RUN.search(raw) is not None
 
 
-_BUILTINS: dict[str, _Rule] = {
-    "email": _Rule("email", _email, lambda raw: "@" in raw, 6),
-    "card": _Rule("card", _card, _has_digit_run, 13),
-    "phone": _Rule("phone", _phone, _has_digit_run, 10),
-    "api_key": _Rule(
-        "api_key",
-        _api_key,
-        lambda raw: _might_hold_key_shape(raw) or "earer" in raw or _secret_after_key_word(raw),
-        20,
-    ),
+_DIGIT_BYTES = ASCII_DIGITS.encode()
+
+_API_KEY_RULES = (
+    _Rule("api_key", _key_shape, _might_hold_key_shape, 20),
+    _Rule("api_key", _bearer, _might_hold_bearer, 20),
+    # every secret after a key word has a digit (`_SECRET`)
+    _Rule("api_key", _key_values, _might_hold_key_word, 20, needs_digit=True),
+)
+_BUILTINS: dict[str, tuple[_Rule, ...]] = {
+    "email": (_Rule("email", _email, lambda text: "@" in text, 6),),
+    "card": (_Rule("card", _card, _has_digit_run, 13, needs_digit=True),),
+    "phone": (_Rule("phone", _phone, _has_digit_run, 10, needs_digit=True),),
+    "api_key": _API_KEY_RULES,
 }
 BUILTIN_PATTERNS: tuple[str, ...] = tuple(_BUILTINS)
 
@@ -217,11 +256,11 @@ def _scoped_flags(pattern: str) -> str:
 def _custom_rule(patterns: list[str]) -> _Rule:
     regex = re.compile("|".join(f"(?:{_scoped_flags(p)})" for p in patterns))
 
-    def apply(text: str) -> str:
+    def mask(text: str) -> str:
         return regex.sub("[REDACTED:custom]", text)
 
     # Whether a custom pattern can match decoded text cannot be told from the raw JSON.
-    return _Rule("custom", apply, lambda raw: True, 1)
+    return _Rule("custom", mask, lambda raw: True, 1)
 
 
 class RedactionConfig(BaseModel):
@@ -269,6 +308,11 @@ class RedactionConfig(BaseModel):
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
+def _escapes(text: str) -> bool:
+    # A backslash first: one memchr scan, where the two-character search costs ~2 µs per 2 KB.
+    return "\\" in text and "\\u" in text
+
+
 def _unescape(match: re.Match[str]) -> str:
     char = chr(int(match.group(1), 16))
     return char if char.isprintable() and char not in '"\\' else match.group(0)
@@ -278,22 +322,22 @@ class Redactor:
     """Masks the built-in patterns named in `builtins` and the regexes in `patterns`."""
 
     def __init__(self, builtins: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
-        rules = []
+        rules: list[_Rule] = []
         for name in dict.fromkeys(builtins):
             if name not in _BUILTINS:
                 raise ValueError(
                     f"unknown redaction pattern {name!r}: choose from {BUILTIN_PATTERNS}"
                 )
-            rules.append(_BUILTINS[name])
+            rules += _BUILTINS[name]
         custom = list(patterns)
         if custom:
             rules.append(_custom_rule(custom))
         if not rules:
             raise ValueError("a Redactor needs at least one pattern")
         self._rules = tuple(rules)
-        # card and phone share theirs: each distinct gate runs once per value
-        self._gates = tuple(dict.fromkeys(rule.might_match for rule in rules))
-        self.names = tuple(rule.label for rule in rules)
+        # card and phone share theirs: each distinct gate runs once per document
+        self._gates = tuple(dict.fromkeys((rule.might_match, rule.needs_digit) for rule in rules))
+        self.names = tuple(dict.fromkeys(rule.label for rule in rules))
         self._min_length = min(rule.min_length for rule in rules)
         self._secrets_under_keys = "api_key" in self.names
 
@@ -315,7 +359,7 @@ class Redactor:
         if first not in ("[", "{"):
             return self._plain(text)
         # Escaped characters hide from the gates, which read the raw text.
-        if "\\u" not in text and not any(gate(text) for gate in self._gates):
+        if not _escapes(text) and not self._might_match(text):
             return text
         try:
             document = json.loads(text)
@@ -338,8 +382,20 @@ class Redactor:
         redacted = self._plain(digits)
         return redacted if redacted != digits else None
 
+    def _might_match(self, raw: str) -> bool:
+        digit: bool | None = None
+        for gate, needs_digit in self._gates:
+            if needs_digit:
+                if digit is None:
+                    digit = has_ascii_digit(raw)
+                if not digit:
+                    continue
+            if gate(raw):
+                return True
+        return False
+
     def _plain(self, text: str) -> str:
-        if "\\u" in text:
+        if _escapes(text):
             unescaped = _UNICODE_ESCAPE.sub(_unescape, text)
             if unescaped != text:
                 redacted = self._apply(unescaped)
@@ -347,9 +403,24 @@ class Redactor:
         return self._apply(text)
 
     def _apply(self, text: str) -> str:
+        # Masking only takes characters away from what a gate looks for (a mask holds no digit),
+        # so a gate that was shut on the text before stays shut after.
+        digit: bool | None = None
+        gate: Callable[[str], bool] | None = None
+        open_ = False
         for rule in self._rules:
-            if len(text) >= rule.min_length:
-                text = rule.apply(text)
+            if len(text) < rule.min_length:
+                continue
+            if rule.needs_digit:
+                if digit is None:
+                    digit = has_ascii_digit(text)
+                if not digit:
+                    continue
+            if rule.might_match is not gate:  # card and phone share one
+                gate = rule.might_match
+                open_ = gate(text)
+            if open_:
+                text = rule.mask(text)
         return text
 
     def _walk(self, value: Any) -> tuple[Any, bool]:

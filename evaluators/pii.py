@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["PII_KINDS", "pii_findings"]
+__all__ = ["ASCII_DIGITS", "PII_KINDS", "has_ascii_digit", "pii_findings"]
 
 # Each pattern starts only at the start of a run of the characters it accepts (the
 # lookbehinds), which keeps the scan linear even on long base64 or digit blobs.
@@ -44,7 +44,7 @@ _DIGITS = re.compile(r"\d")
 # characters (a dash, an underscore, the A of AKIA/ASIA/AIza, the J of eyJ), and a phone number
 # or a card number needs that many digits.
 _KEY_CHARACTERS = "-_AJ"
-_ASCII_DIGITS = "0123456789"
+ASCII_DIGITS = "0123456789"
 _PHONE_DIGITS = 9  # the fewest of a phone number (fewer looks like a date or a code)
 _CARD_DIGITS = 13  # the fewest of a card number
 
@@ -110,6 +110,24 @@ def _digits(text: str) -> int:
     scans)."""
     if not text.isascii():  # `\d` takes every script's digits
         return len(_DIGITS.findall(text))
-    if not any(digit in text for digit in _ASCII_DIGITS):
+    if not has_ascii_digit(text):
         return 0
-    return sum(map(text.count, _ASCII_DIGITS))
+    return sum(map(text.count, ASCII_DIGITS))
+
+
+def has_ascii_digit(text: str) -> bool:
+    """Whether `text` holds one of 0-9: ten memchr scans (5,600 instructions for 2 KB), where a
+    regex scans character by character (101,000). Redaction gates its digit patterns with it
+    too. Written out: `any(map(text.__contains__, ...))` costs 9,900 (a slot wrapper call each)."""
+    return (
+        "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )

@@ -68,30 +68,31 @@ def is_content_key(key: str) -> bool:
 
 
 class _Attributes(Mapping[str, Any]):
-    """A span's attributes as the dialects' `matches` read them: a value is converted only when
-    read (they read a handful of the keys, and converting every value costs ~3 µs each)."""
+    """A span's attributes as the dialects' `matches` read them: a value is read and converted
+    only when asked for (they read a handful of the keys; each read through the protobuf runtime
+    costs, and converting every value ~3 µs each)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_pairs",)
 
     def __init__(self, pairs: Iterable[KeyValue]) -> None:
-        self._values = {pair.key: pair.value for pair in pairs}
+        self._pairs = {pair.key: pair for pair in pairs}
 
     def __getitem__(self, key: str) -> Any:
-        return any_value(self._values[key])
+        return any_value(self._pairs[key].value)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values
+        return key in self._pairs
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        return iter(self._pairs)
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._pairs)
 
-    def raw_items(self) -> Iterable[tuple[str, AnyValue]]:
-        """Each key with its value as it came (the request's own: changing it changes the
+    def pairs(self) -> Iterable[tuple[str, KeyValue]]:
+        """Each key with its pair as it came (the request's own: changing it changes the
         request)."""
-        return self._values.items()
+        return self._pairs.items()
 
 
 # Whether any dialect matches does not depend on their order: the current conventions first,
@@ -141,15 +142,14 @@ def _redact_traces(request: ExportTraceServiceRequest, redactor: Redactor) -> bo
                 attrs = _Attributes(pairs)
                 llm = is_llm_span(attrs)
                 # Read through the protobuf runtime once (~1 µs an attribute), unless a key
-                # repeats: then the dict holds only the last of its values, and every one counts.
-                items: Iterable[tuple[str, AnyValue]] = (
-                    attrs.raw_items()
-                    if len(attrs) == len(pairs)
-                    else ((pair.key, pair.value) for pair in pairs)
+                # repeats: then the dict holds only the last of its pairs, and every one counts.
+                items: Iterable[tuple[str, KeyValue]] = (
+                    attrs.pairs() if len(attrs) == len(pairs) else ((p.key, p) for p in pairs)
                 )
-                for key, value in items:
-                    if (llm and key not in NEVER_REDACTED) or is_content_key(key):
-                        changed |= redact_value(value, redactor)
+                for key, pair in items:
+                    # (is_content_key is False for every never-redacted key)
+                    if key not in NEVER_REDACTED and (llm or is_content_key(key)):
+                        changed |= redact_value(pair.value, redactor)
                 message = span.status.message
                 if message:
                     redacted = redactor.redact(message)
