@@ -283,10 +283,13 @@ def full_content(tmp_path_factory: pytest.TempPathFactory) -> Any:
     running.stop()
 
 
-def _send(collector: RunningCollector) -> tuple[str, str, str]:
+MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": LONG}]}])
+
+
+def _send(collector: RunningCollector, attrs: dict[str, Any] | None = None) -> tuple[str, str, str]:
     service = f"content-{uuid.uuid4().hex[:8]}"
-    messages = json.dumps([{"role": "user", "parts": [{"type": "text", "content": LONG}]}])
-    span = make_span(attrs={sc.REQUEST_MODEL: "gpt-4o-mini", sc.INPUT_MESSAGES: messages})
+    messages = MESSAGES
+    span = make_span(attrs=attrs or {sc.REQUEST_MODEL: "gpt-4o-mini", sc.INPUT_MESSAGES: messages})
     response = httpx.post(
         f"{collector.http_url}/v1/traces",
         content=make_request(service, span).SerializeToString(),
@@ -312,12 +315,43 @@ def test_a_collector_keeps_a_preview_and_its_trace_page_shows_it_whole(
     stored = _span_attributes(collector, service)
     assert stored[sc.INPUT_MESSAGES] == preview(messages)
     assert locations(stored) == {sc.INPUT_MESSAGES: "llm_calls.input_messages"}
+    shown = _page(collector, trace_id)
+    assert messages in shown  # the attribute whole, as the span carried it
+    assert sc.CONTENT_LOCATION not in shown
+
+
+def _page(collector: RunningCollector, trace_id: str) -> str:
+    """The trace page with the trace's one span chosen, its HTML's quotes unescaped."""
     trace = httpx.get(f"{collector.http_url}/api/traces/{trace_id}").json()
     (span,) = trace["spans"]
     page = httpx.get(f"{collector.http_url}/traces/{trace_id}", params={"span": span["span_id"]})
     assert page.status_code == 200
-    shown = page.text.replace("&#34;", '"').replace("&quot;", '"')
-    assert messages in shown  # the attribute whole, as the span carried it
+    return page.text.replace("&#34;", '"').replace("&quot;", '"')
+
+
+@pytest.mark.integration
+def test_the_trace_page_finds_text_inside_the_messages_and_in_the_attributes_map(
+    collector: RunningCollector,
+) -> None:
+    template = "Answer {question} in the voice of a castle guide. " * 10
+    service, trace_id, _ = _send(
+        collector,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o-mini",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": LONG,
+            "llm.prompt_template.template": template,
+        },
+    )
+    stored = _span_attributes(collector, service)
+    assert locations(stored) == {
+        "llm.input_messages.0.message.content": "llm_calls.input_messages#/0/parts/0/content",
+        "llm.prompt_template.template": "llm_calls.attributes",
+    }
+    shown = _page(collector, trace_id)
+    assert f"<code>{LONG}</code>" in shown
+    assert f"<code>{template}</code>" in shown
     assert sc.CONTENT_LOCATION not in shown
 
 
