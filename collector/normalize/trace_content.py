@@ -25,6 +25,7 @@ text back (`restore_content`); Grafana's trace view shows the preview and the lo
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -38,6 +39,7 @@ TABLE = "llm_calls"
 # The row's content columns, each of which may be an attribute's text whole (genai dialect).
 COLUMNS = ("input_messages", "output_messages", "system_instructions", "tool_definitions")
 ATTRIBUTES = "attributes"
+_WHOLE_COLUMNS = tuple((column, f"{TABLE}.{column}") for column in COLUMNS)
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -52,17 +54,24 @@ def shorten_content(traces: Iterable[TraceRow], calls: Iterable[LlmCallRow]) -> 
         if call is None:
             continue
         attrs = row.SpanAttributes
-        located: dict[str, str] = {}
+        long = [(key, value) for key, value in attrs.items() if len(value) > PREVIEW_CHARS]
+        if not long:
+            continue
+        located: list[tuple[str, str]] = []
         parsed: dict[str, Any] = {}  # the columns' JSON, parsed when first searched
-        for key, value in attrs.items():
-            if len(value) > PREVIEW_CHARS:
-                where = _location(key, value, call, parsed)
-                if where is not None:
-                    located[key] = where
+        for key, value in long:
+            where = _location(key, value, call, parsed)
+            if where is not None:
+                located.append((key, where))
         if located:
-            for key in located:
-                attrs[key] = preview(attrs[key])
-            attrs[sc.CONTENT_LOCATION] = _COMPACT_JSON.encode(located)
+            for key, _ in located:
+                attrs[key] = attrs[key][:PREVIEW_CHARS] + ELLIPSIS
+            attrs[sc.CONTENT_LOCATION] = _location_text(tuple(located))
+
+
+@functools.lru_cache(maxsize=1024)  # a handful: each dialect's attribute names, and where
+def _location_text(located: tuple[tuple[str, str], ...]) -> str:
+    return _COMPACT_JSON.encode(dict(located))
 
 
 def preview(text: str) -> str:
@@ -70,9 +79,9 @@ def preview(text: str) -> str:
 
 
 def _location(key: str, value: str, call: LlmCallRow, parsed: dict[str, Any]) -> str | None:
-    for column in COLUMNS:
-        if getattr(call, column) == value:
-            return f"{TABLE}.{column}"
+    for column, where in _WHOLE_COLUMNS:
+        if getattr(call, column) == value:  # the same object, nearly always: found at once
+            return where
     if call.attributes.get(key) == value:
         return f"{TABLE}.{ATTRIBUTES}"
     for column in COLUMNS:
