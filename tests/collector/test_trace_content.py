@@ -22,6 +22,8 @@ from assay.collector.normalize.trace_content import (
     restore_content,
 )
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
+from assay.collector.receivers.content import redact_request
+from assay.collector.redaction import Redactor
 from assay.collector.schema import LlmCallRow, TraceRow, insert_arguments
 from assay.collector.settings import load_settings
 from assay.instrumentation import pricing
@@ -213,6 +215,23 @@ def test_what_cannot_be_found_again_stays_a_preview_with_its_location() -> None:
     shown = restore_content(row.SpanAttributes, expired)
     assert shown[sc.INPUT_MESSAGES] == preview(LONG)
     assert locations(shown) == {sc.INPUT_MESSAGES: "llm_calls.input_messages"}
+
+
+def test_previews_are_of_the_redacted_text() -> None:
+    """Redaction runs in the receiver, before the spool: both tables hold the redacted text."""
+    secret = "ada@example.com"
+    messages = json.dumps([{"role": "user", "content": f"Mail {secret}. " + LONG}])
+    request = make_request(
+        "svc", make_span(attrs={sc.REQUEST_MODEL: "m", sc.INPUT_MESSAGES: messages})
+    )
+    assert redact_request(request, Redactor(["email"]))
+    batch = _batch(request)
+    ((row,), (call,)) = batch.traces, batch.llm_calls
+    assert "[REDACTED:email]" in row.SpanAttributes[sc.INPUT_MESSAGES]
+    assert restore_content(row.SpanAttributes, asdict(call))[sc.INPUT_MESSAGES] == (
+        call.input_messages
+    )
+    assert secret not in json.dumps([asdict(row), asdict(call)])
 
 
 # --- the golden corpus -------------------------------------------------------------------------
