@@ -17,7 +17,7 @@ mark the span `STREAM_CLOSED_EARLY`: the consumer stopped before the API finishe
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -63,15 +63,6 @@ class StreamAccumulator(Protocol):
         ...
 
 
-def _on_chunk(call: LLMCall, add: Callable[[Any], None], chunk: Any) -> None:
-    if call.time_to_first_chunk is None:
-        call.mark_first_chunk()
-    try:
-        add(chunk)
-    except Exception:
-        report_internal_error("reading a stream chunk")
-
-
 def _hidden(hide: Callable[[Any], bool], chunk: Any) -> bool:
     try:
         return hide(chunk)
@@ -80,54 +71,89 @@ def _hidden(hide: Callable[[Any], bool], chunk: Any) -> bool:
         return False  # when in doubt, the application gets it
 
 
-# Each attribute read on a wrapt proxy costs about 0.3 µs (its C `getattro` runs for
-# `_self_*` names too), more than the chunk's own bookkeeping. So the per-chunk path
-# reads one attribute: a closure over the wrapped stream's method, the call and the
-# accumulator that fetches the next chunk and accounts for it.
+def _finish(
+    call: LLMCall,
+    accumulator: StreamAccumulator,
+    error: BaseException | None = None,
+    *,
+    complete: bool = False,
+) -> None:
+    if call.ended:
+        return
+    try:
+        attributes = accumulator.attributes(call)
+        if not complete and error is None:
+            attributes[semconv.STREAM_CLOSED_EARLY] = True
+    except Exception:
+        report_internal_error("finishing a stream")
+        attributes = {}
+    call.end(attributes, error)
 
 
-def _sync_chunk_reader(
+# The per-chunk path is a stream's cost: each Python frame entered per chunk costs about a
+# microsecond, and each attribute read on a wrapt proxy 0.3 µs (its C `getattro` runs for
+# `_self_*` names too). So each proxy reads its chunks in one generator that holds what it
+# needs in locals: per chunk it resumes, asks the client's stream for the next chunk and
+# hands that to the accumulator. A `for` loop over the proxy gets a generator of its own that
+# keeps the proxy alive (`keep`: the loop may hold the only reference); `next()` on the proxy
+# resumes one the proxy holds, which must not refer back to it (a cycle would leave an
+# abandoned stream's span to the cycle collector, not to its last reference).
+
+
+def _sync_chunks(
     next_chunk: Callable[[], Any],
     call: LLMCall,
-    add: Callable[[Any], None],
+    accumulator: StreamAccumulator,
     hide: Callable[[Any], bool] | None,
-) -> Callable[[], Any]:
-    def read() -> Any:
-        chunk = next_chunk()
-        _on_chunk(call, add, chunk)
-        return chunk
-
-    def read_shown() -> Any:
-        assert hide is not None
-        while True:
+    keep: object = None,
+) -> Iterator[Any]:
+    add = accumulator.add
+    while True:
+        try:
             chunk = next_chunk()
-            _on_chunk(call, add, chunk)
-            if not _hidden(hide, chunk):
-                return chunk
+        except StopIteration:
+            _finish(call, accumulator, complete=True)
+            return
+        except BaseException as error:
+            _finish(call, accumulator, error)
+            raise
+        if call.time_to_first_chunk is None:
+            call.mark_first_chunk()
+        try:
+            add(chunk)
+        except Exception:
+            report_internal_error("reading a stream chunk")
+        # GeneratorExit at the yield (the generator let go) ends nothing: the proxy's close(),
+        # context exit or finalizer ends the span.
+        if hide is None or not _hidden(hide, chunk):
+            yield chunk
 
-    return read if hide is None else read_shown
 
-
-def _async_chunk_reader(
+async def _async_chunks(
     next_chunk: Callable[[], Awaitable[Any]],
     call: LLMCall,
-    add: Callable[[Any], None],
+    accumulator: StreamAccumulator,
     hide: Callable[[Any], bool] | None,
-) -> Callable[[], Awaitable[Any]]:
-    async def read() -> Any:
-        chunk = await next_chunk()
-        _on_chunk(call, add, chunk)
-        return chunk
-
-    async def read_shown() -> Any:
-        assert hide is not None
-        while True:
+    keep: object = None,
+) -> AsyncIterator[Any]:
+    add = accumulator.add
+    while True:
+        try:
             chunk = await next_chunk()
-            _on_chunk(call, add, chunk)
-            if not _hidden(hide, chunk):
-                return chunk
-
-    return read if hide is None else read_shown
+        except StopAsyncIteration:
+            _finish(call, accumulator, complete=True)
+            return
+        except BaseException as error:
+            _finish(call, accumulator, error)
+            raise
+        if call.time_to_first_chunk is None:
+            call.mark_first_chunk()
+        try:
+            add(chunk)
+        except Exception:
+            report_internal_error("reading a stream chunk")
+        if hide is None or not _hidden(hide, chunk):
+            yield chunk
 
 
 class _StreamProxyBase(wrapt.ObjectProxy):
@@ -141,17 +167,7 @@ class _StreamProxyBase(wrapt.ObjectProxy):
         self._self_accumulator = accumulator
 
     def _self_finish(self, error: BaseException | None = None, *, complete: bool = False) -> None:
-        call = self._self_call
-        if call.ended:
-            return
-        try:
-            attributes = self._self_accumulator.attributes(call)
-            if not complete and error is None:
-                attributes[semconv.STREAM_CLOSED_EARLY] = True
-        except Exception:
-            report_internal_error("finishing a stream")
-            attributes = {}
-        call.end(attributes, error)
+        _finish(self._self_call, self._self_accumulator, error, complete=complete)
 
     def __del__(self) -> None:
         # An abandoned stream still reports its call. Never raise from a finalizer.
@@ -170,20 +186,17 @@ class SyncStreamProxy(_StreamProxyBase):
         hide: Callable[[Any], bool] | None = None,
     ) -> None:
         super().__init__(stream, call, accumulator)
-        self._self_read = _sync_chunk_reader(stream.__next__, call, accumulator.add, hide)
+        self._self_next = stream.__next__
+        self._self_hide = hide
+        self._self_chunks = _sync_chunks(self._self_next, call, accumulator, hide)
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return _sync_chunks(
+            self._self_next, self._self_call, self._self_accumulator, self._self_hide, self
+        )
 
     def __next__(self) -> Any:
-        try:
-            return self._self_read()  # the next chunk, accounted for
-        except StopIteration:
-            self._self_finish(complete=True)
-            raise
-        except BaseException as error:
-            self._self_finish(error)
-            raise
+        return next(self._self_chunks)
 
     def __enter__(self) -> SyncStreamProxy:
         self.__wrapped__.__enter__()
@@ -218,20 +231,17 @@ class AsyncStreamProxy(_StreamProxyBase):
         hide: Callable[[Any], bool] | None = None,
     ) -> None:
         super().__init__(stream, call, accumulator)
-        self._self_read = _async_chunk_reader(stream.__anext__, call, accumulator.add, hide)
+        self._self_next = stream.__anext__
+        self._self_hide = hide
+        self._self_chunks = _async_chunks(self._self_next, call, accumulator, hide)
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _async_chunks(
+            self._self_next, self._self_call, self._self_accumulator, self._self_hide, self
+        )
 
-    async def __anext__(self) -> Any:
-        try:
-            return await self._self_read()  # the next chunk, accounted for
-        except StopAsyncIteration:
-            self._self_finish(complete=True)
-            raise
-        except BaseException as error:
-            self._self_finish(error)
-            raise
+    def __anext__(self) -> Awaitable[Any]:
+        return self._self_chunks.__anext__()
 
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()

@@ -481,6 +481,43 @@ class TestStreamProxy:
 
         assert len(span_exporter.get_finished_spans()) == 1
 
+    def test_a_loop_left_early_can_be_resumed(
+        self, new_call: Callable[[], LLMCall], span_exporter: InMemorySpanExporter
+    ) -> None:
+        proxy = SyncStreamProxy(_Source([1, 2, 3, 4, 5]), new_call(), _Recorder())
+
+        first = next(proxy)
+        for chunk in proxy:
+            second = chunk
+            break
+        gc.collect()  # the first loop's iterator is gone: the span has not ended with it
+        assert span_exporter.get_finished_spans() == ()
+        rest = list(proxy)
+
+        assert [first, second, *rest] == [1, 2, 3, 4, 5]
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.RESPONSE_ID] == "5 chunks"
+        assert semconv.STREAM_CLOSED_EARLY not in span.attributes
+
+    def test_a_loop_keeps_an_unreferenced_proxy_alive(
+        self, new_call: Callable[[], LLMCall], span_exporter: InMemorySpanExporter
+    ) -> None:
+        for _ in SyncStreamProxy(_Source([1, 2, 3]), new_call(), _Recorder()):
+            gc.collect()
+            assert span_exporter.get_finished_spans() == ()
+
+        (span,) = span_exporter.get_finished_spans()
+        assert semconv.STREAM_CLOSED_EARLY not in span.attributes
+
+    def test_an_abandoned_loop_ends_the_span_as_closed_early(
+        self, new_call: Callable[[], LLMCall], span_exporter: InMemorySpanExporter
+    ) -> None:
+        for _ in SyncStreamProxy(_Source([1, 2, 3]), new_call(), _Recorder()):
+            break
+
+        (span,) = span_exporter.get_finished_spans()  # no cycle: no collector needed
+        assert span.attributes[semconv.STREAM_CLOSED_EARLY] is True
+
     def test_close_reaches_the_client_stream(self, new_call: Callable[[], LLMCall]) -> None:
         source = _Source([1])
         with SyncStreamProxy(source, new_call(), _Recorder()) as proxy:
@@ -501,6 +538,23 @@ class TestStreamProxy:
 
         assert list(SyncStreamProxy(_Source([1, 2]), new_call(), Broken())) == [1, 2]
         assert len(span_exporter.get_finished_spans()) == 1
+
+    def test_async_loop_left_early_can_be_resumed(
+        self, new_call: Callable[[], LLMCall], span_exporter: InMemorySpanExporter
+    ) -> None:
+        async def consume() -> list[Any]:
+            proxy = AsyncStreamProxy(_AsyncSource([1, 2, 3, 4]), new_call(), _Recorder())
+            received = [await proxy.__anext__()]
+            async for chunk in proxy:
+                received.append(chunk)
+                break
+            received += [chunk async for chunk in proxy]
+            return received
+
+        assert asyncio.run(consume()) == [1, 2, 3, 4]
+        (span,) = span_exporter.get_finished_spans()
+        assert span.attributes[semconv.RESPONSE_ID] == "4 chunks"
+        assert semconv.STREAM_CLOSED_EARLY not in span.attributes
 
     def test_async(
         self, new_call: Callable[[], LLMCall], span_exporter: InMemorySpanExporter
