@@ -37,8 +37,13 @@ def request_model(kwargs: Mapping[str, Any]) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-def _value(source: Any, name: str) -> Any:
-    return source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+def _first_set(get: Callable[[str], Any], keys: tuple[str, ...]) -> Any:
+    """The first of `keys` whose value is set (truthy), else None."""
+    for key in keys:
+        value = get(key)
+        if value:
+            return value
+    return None
 
 
 def _stop_sequences(attributes: Attributes, value: Any) -> None:
@@ -66,19 +71,26 @@ class Parameters:
         """Record the parameters `source` holds: keyword arguments, a body, a config object."""
         if source is None:
             return
+        # Keyword arguments (a dict) are read with their own `get`, not a helper per name.
+        get: Callable[[str], Any] = (
+            source.get if isinstance(source, dict) else functools.partial(_attribute, source)
+        )
         for key, name in self.numbers.items():
-            value = _value(source, key)
+            value = get(key)
             if type(value) is int or type(value) is float:
                 attributes[name] = value
         for key, name in self.integers.items():
-            value = _value(source, key)
+            value = get(key)
             if type(value) is int:
                 attributes[name] = value
-        stop = next((v for v in (_value(source, key) for key in self.stop) if v), None)
-        _stop_sequences(attributes, stop)
-        choices = next((v for v in (_value(source, key) for key in self.choices) if v), None)
+        _stop_sequences(attributes, _first_set(get, self.stop))
+        choices = _first_set(get, self.choices)
         if type(choices) is int and choices != 1:
             attributes[semconv.REQUEST_CHOICE_COUNT] = choices
+
+
+def _attribute(source: Any, name: str) -> Any:
+    return getattr(source, name, None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -114,6 +126,7 @@ class EndpointCache:
 
     `detect(client, base_url)` works them out once per client; `get(resource)` finds the
     client of an API resource (its `_client`, as the openai and anthropic clients hold it).
+    A change of the client's URL is noticed by the identity of the URL object.
     """
 
     def __init__(self, detect: Callable[[Any, object], Endpoint]) -> None:
@@ -124,7 +137,11 @@ class EndpointCache:
 
     def get(self, resource: Any) -> Endpoint:
         client = getattr(resource, "_client", None)
-        base_url = getattr(client, "base_url", None)
+        # The Stainless-built clients keep the URL their `base_url` property returns in
+        # `_base_url`: openai's property imports a module on every read (about 14k instructions).
+        base_url = getattr(client, "_base_url", None)
+        if base_url is None:
+            base_url = getattr(client, "base_url", None)
         key = id(client)
         cached = self._by_client.get(key)
         if cached is not None and cached[0]() is client and cached[1].base_url is base_url:

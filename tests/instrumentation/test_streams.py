@@ -20,6 +20,7 @@ from assay.collector.demo.fake_openai import FAIL_MIDSTREAM, FakeOpenAI
 from assay.instrumentation import pricing, semconv
 from assay.instrumentation._spans import Attributes, LLMCall, start_call
 from assay.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from assay.instrumentation.providers._chat_chunks import ChatChunkAccumulator
 
 MODEL = "gpt-4o-mini"
 DATED_MODEL = "gpt-4o-mini-2024-07-18"
@@ -581,3 +582,109 @@ class TestStreamProxy:
         ok, failed = span_exporter.get_finished_spans()
         assert ok.status.status_code is StatusCode.UNSET
         assert failed.attributes[semconv.ERROR_TYPE] == "TimeoutError"
+
+
+def _chunk(choices: list[dict[str, Any]], **fields: Any) -> ChatCompletionChunk:
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": DATED_MODEL,
+            "choices": choices,
+            **fields,
+        }
+    )
+
+
+def _delta_chunk(finish_reason: str | None = None, **delta: Any) -> ChatCompletionChunk:
+    return _chunk([{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+
+
+class _Slotted:
+    """A chunk, choice or delta without `__dict__` (and without the newer delta fields)."""
+
+    __slots__ = ("choices", "content", "delta", "finish_reason", "id", "index", "model")
+    __slots__ += ("role", "tool_calls", "usage")
+
+    def __init__(self, **fields: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name))
+
+
+class TestChatChunkAccumulator:
+    """The chat stream's answer, gathered chunk by chunk, from the client's chunk models."""
+
+    CHUNKS = (
+        _delta_chunk(role="assistant", content=""),
+        _delta_chunk(content="Let me "),
+        _delta_chunk(content="look."),
+        _delta_chunk(
+            tool_calls=[
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "find"}}
+            ]
+        ),
+        _delta_chunk(tool_calls=[{"index": 0, "function": {"arguments": '{"order": '}}]),
+        _delta_chunk(tool_calls=[{"index": 0, "function": {"arguments": "42}"}}]),
+        _delta_chunk(refusal="I can"),
+        _delta_chunk(refusal="not."),
+        _delta_chunk(finish_reason="tool_calls"),
+        _chunk([], usage={"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}),
+    )
+
+    def gathered(
+        self, chunks: Any, tracer_provider: TracerProvider, capture: bool = True
+    ) -> Attributes:
+        call = start_call(tracer_provider.get_tracer("test"), "chat", "openai", MODEL, {})
+        assert call is not None
+        accumulator = ChatChunkAccumulator(MODEL, capture)
+        for chunk in chunks:
+            accumulator.add(chunk)
+        return accumulator.attributes(call)
+
+    def test_text_tool_call_refusal_and_usage_of_the_last_chunk(
+        self, tracer_provider: TracerProvider
+    ) -> None:
+        attributes = self.gathered(self.CHUNKS, tracer_provider)
+
+        (message,) = json.loads(str(attributes[semconv.OUTPUT_MESSAGES]))
+        assert message == {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Let me look."},
+                {"type": "refusal", "content": "I cannot."},
+                {"type": "tool_call", "id": "call_1", "name": "find", "arguments": '{"order": 42}'},
+            ],
+            "finish_reason": "tool_calls",
+        }
+        assert attributes[semconv.RESPONSE_FINISH_REASONS] == ("tool_calls",)
+        assert attributes[semconv.RESPONSE_MODEL] == DATED_MODEL
+        assert attributes[semconv.USAGE_INPUT_TOKENS] == 12
+        assert attributes[semconv.USAGE_OUTPUT_TOKENS] == 9
+        assert attributes[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_REPORTED
+
+    def test_objects_without_dict_or_newer_fields_give_the_same_answer(
+        self, tracer_provider: TracerProvider
+    ) -> None:
+        def slotted(chunk: ChatCompletionChunk) -> _Slotted:
+            choices = [
+                _Slotted(
+                    index=c.index,
+                    finish_reason=c.finish_reason,
+                    delta=_Slotted(
+                        role=c.delta.role, content=c.delta.content, tool_calls=c.delta.tool_calls
+                    ),
+                )
+                for c in chunk.choices
+            ]
+            return _Slotted(id=chunk.id, model=chunk.model, choices=choices, usage=chunk.usage)
+
+        models = [c for c in self.CHUNKS if not (c.choices and c.choices[0].delta.refusal)]
+        expected = self.gathered(models, tracer_provider)
+        assert self.gathered([slotted(c) for c in models], tracer_provider) == expected
+
+    def test_without_capture_only_counts_are_kept(self, tracer_provider: TracerProvider) -> None:
+        attributes = self.gathered(self.CHUNKS, tracer_provider, capture=False)
+
+        assert semconv.OUTPUT_MESSAGES not in attributes
+        assert attributes[semconv.USAGE_OUTPUT_TOKENS] == 9
