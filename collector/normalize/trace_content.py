@@ -58,9 +58,9 @@ def shorten_content(traces: Iterable[TraceRow], calls: Iterable[LlmCallRow]) -> 
         if not long:
             continue
         located: list[tuple[str, str]] = []
-        parsed: dict[str, Any] = {}  # the columns' JSON, parsed when first searched
+        strings: dict[str, dict[str, str]] = {}  # each column's long strings, when first needed
         for key, value in long:
-            where = _location(key, value, call, parsed)
+            where = _location(key, value, call, strings)
             if where is not None:
                 located.append((key, where))
         if located:
@@ -78,7 +78,9 @@ def preview(text: str) -> str:
     return text[:PREVIEW_CHARS] + ELLIPSIS
 
 
-def _location(key: str, value: str, call: LlmCallRow, parsed: dict[str, Any]) -> str | None:
+def _location(
+    key: str, value: str, call: LlmCallRow, strings: dict[str, dict[str, str]]
+) -> str | None:
     for column, where in _WHOLE_COLUMNS:
         if getattr(call, column) == value:  # the same object, nearly always: found at once
             return where
@@ -88,33 +90,40 @@ def _location(key: str, value: str, call: LlmCallRow, parsed: dict[str, Any]) ->
         text = getattr(call, column)
         if len(text) <= len(value):  # holds no string as long as the value
             continue
-        if column not in parsed:
-            try:
-                parsed[column] = json.loads(text)
-            except (ValueError, RecursionError):
-                parsed[column] = None
-        pointer = _pointer(parsed[column], value)
+        if column not in strings:
+            strings[column] = _long_strings(text)
+        pointer = strings[column].get(value)
         if pointer is not None:
             return f"{TABLE}.{column}#{pointer}"
     return None
 
 
-def _pointer(node: Any, value: str, path: str = "") -> str | None:
-    """The JSON Pointer of the first string in `node` equal to `value`, else None."""
-    if node.__class__ is str:
-        return path if node == value else None
-    if isinstance(node, dict):
-        items: Iterable[tuple[Any, Any]] = node.items()
-    elif isinstance(node, list):
-        items = enumerate(node)
-    else:
-        return None
-    for name, child in items:
-        token = str(name).replace("~", "~0").replace("/", "~1")
-        found = _pointer(child, value, f"{path}/{token}")
-        if found is not None:
-            return found
-    return None
+def _long_strings(text: str) -> dict[str, str]:
+    """The strings longer than a preview in a column's JSON, each with the JSON Pointer of its
+    first place: found in one walk, whatever the number of attributes looked up (a span may
+    carry thousands)."""
+    try:
+        root = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    found: dict[str, str] = {}
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:  # depth first, in document order; no recursion, however deep the JSON
+        node, path = stack.pop()
+        if node.__class__ is str:
+            if len(node) > PREVIEW_CHARS:
+                found.setdefault(node, path)
+        elif isinstance(node, dict):
+            stack.extend(
+                (child, f"{path}/{_token(name)}") for name, child in reversed(node.items())
+            )
+        elif isinstance(node, list):
+            stack.extend((node[i], f"{path}/{i}") for i in range(len(node) - 1, -1, -1))
+    return found
+
+
+def _token(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
 
 
 def locations(attributes: Mapping[str, str]) -> dict[str, str]:

@@ -114,6 +114,19 @@ def test_older_indexed_prompt_attributes_point_into_the_messages() -> None:
     assert json.loads(call.input_messages)[1]["parts"][0]["content"] == LONG
 
 
+def test_a_thousand_indexed_messages_are_each_found_once() -> None:
+    attrs: dict[str, Any] = {"llm.request.type": "chat", sc.REQUEST_MODEL: "m"}
+    for i in range(1000):
+        attrs[f"gen_ai.prompt.{i}.role"] = "user"
+        attrs[f"gen_ai.prompt.{i}.content"] = f"{i:04} " + "x" * 300
+    attrs["gen_ai.prompt.1000.content"] = "0000 " + "x" * 300  # the same text as message 0
+    _, row, _ = _stored(attrs)
+    where = _shortened(row)
+    assert len(where) == 1001
+    assert where["gen_ai.prompt.999.content"] == "llm_calls.input_messages#/999/parts/0/content"
+    assert where["gen_ai.prompt.1000.content"] == "llm_calls.input_messages#/0/parts/0/content"
+
+
 def test_openllmetry_tool_calls_and_functions_offered() -> None:
     arguments = json.dumps({"castles": ["Chambord"] * 60})
     function = json.dumps({"type": "object", "properties": {"q": {"description": "d" * 300}}})
