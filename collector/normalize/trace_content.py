@@ -66,10 +66,17 @@ def shorten_content(traces: Iterable[TraceRow], calls: Iterable[LlmCallRow]) -> 
         if located:
             for key, _ in located:
                 attrs[key] = attrs[key][:PREVIEW_CHARS] + ELLIPSIS
-            attrs[sc.CONTENT_LOCATION] = _location_text(tuple(located))
+            attrs[sc.CONTENT_LOCATION] = (
+                _location_text(tuple(located))
+                if len(located) <= _REMEMBERED
+                else _COMPACT_JSON.encode(dict(located))
+            )
 
 
-@functools.lru_cache(maxsize=1024)  # a handful: each dialect's attribute names, and where
+_REMEMBERED = 8  # the usual sets are a few names; a span with many is not worth remembering
+
+
+@functools.lru_cache(maxsize=1024)  # each dialect's usual names, and where
 def _location_text(located: tuple[tuple[str, str], ...]) -> str:
     return _COMPACT_JSON.encode(dict(located))
 
