@@ -197,10 +197,20 @@ def llm_call_row(
         _strings(get(sc.TAGS)),
         _text(get(sc.EXPERIMENT_ID)),
         _text(get(sc.DATASET_ITEM_ID)),
-        {
-            k: v if v.__class__ is str else as_text(v)
-            for k, v in attrs.items()
-            if k not in COLUMN_ATTRIBUTES
-        },
+        _other_attributes(attrs),
         dialect,
     )
+
+
+def _other_attributes(attrs: dict[str, Any]) -> dict[str, str]:
+    """The attributes no column holds, as text, in the span's order."""
+    # Most calls have none or one (a temperature): found by a set difference, in C, rather than
+    # a test of every key.
+    other = attrs.keys() - COLUMN_ATTRIBUTES
+    if len(other) > 1:
+        return {k: v if v.__class__ is str else as_text(v) for k, v in attrs.items() if k in other}
+    if other:
+        (key,) = other
+        value = attrs[key]
+        return {key: value if value.__class__ is str else as_text(value)}
+    return {}
