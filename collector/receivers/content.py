@@ -106,14 +106,14 @@ def is_llm_span(attrs: Mapping[str, Any]) -> bool:
 
 def redact_value(value: AnyValue, redactor: Redactor) -> bool:
     """Redact an attribute value in place; whether anything changed."""
-    kind = value.WhichOneof("value")
-    if kind == "string_value":
-        text = value.string_value
+    text = value.string_value
+    if text:  # a string that is not empty (one field of a oneof is set): most values
         redacted = redactor.redact(text)
         if redacted == text:
             return False
         value.string_value = redacted
         return True
+    kind = value.WhichOneof("value")
     if kind in ("int_value", "double_value"):
         masked = redactor.redact_number(getattr(value, kind))
         if masked is None:
