@@ -1,0 +1,115 @@
+"""Instructions per LLM span of the ingest path's Python stages, counted by valgrind's callgrind,
+which the machine's load does not move (CPU time on a shared machine does, by tens of percent).
+
+    .venv/bin/python bench/ingest_instructions.py [--spans 500]
+
+runs itself again under `valgrind --tool=callgrind --instr-atstart=no` and counts, for
+`bench/ingest.py`'s spans in requests of 50 after two requests of warm-up (the collector's
+garbage collector settings), only around each stage's loop (callgrind client requests):
+`redact` (`redact_request` with every built-in pattern, as the receivers run it) and `normalize`
+(`normalize_traces` of every request into one batch, as the writer runs it). Needs valgrind and
+gcc with valgrind's headers (`bench/overhead.py` compiles the small client-request library).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import build_requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
+from overhead import callgrind_library
+
+from assay.collector.normalize.traces import TraceBatch, normalize_traces
+from assay.collector.pipeline import tune_gc
+from assay.collector.receivers.content import redact_request
+from assay.collector.redaction import BUILTIN_PATTERNS, Redactor
+
+PER_REQUEST = 50
+WARM_UP = 2  # requests
+
+
+def _count(library: str, spans: int) -> None:
+    """Under valgrind: each stage's loop between a zeroing and a dump named after it."""
+    callgrind = ctypes.CDLL(library)
+    bodies = build_requests(spans + WARM_UP * PER_REQUEST, PER_REQUEST)
+    redactor = Redactor(BUILTIN_PATTERNS)
+    tune_gc()
+    requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
+    for request in requests[:WARM_UP]:
+        redact_request(request, redactor)
+    callgrind.cg_start()
+    for request in requests[WARM_UP:]:
+        redact_request(request, redactor)
+    callgrind.cg_dump(b"redact")
+    requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
+    for request in requests[:WARM_UP]:
+        normalize_traces(request)
+    batch = TraceBatch()
+    callgrind.cg_start()
+    for request in requests[WARM_UP:]:
+        normalize_traces(request, batch)
+    callgrind.cg_dump(b"normalize")
+
+
+def _dumps(out: Path) -> dict[str, int]:
+    """Each dump's label and its instruction count."""
+    counts = {}
+    for dump in out.parent.glob(out.name + ".*"):
+        label = total = None
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("desc: Trigger: Client Request:"):
+                label = line.rsplit(" ", 1)[-1]
+            elif line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+                break
+        if label and total is not None:
+            counts[label] = total
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=500, help="LLM spans counted per stage")
+    parser.add_argument("--child", metavar="LIB", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _count(args.child, args.spans)
+        return
+    library = str(callgrind_library())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--spans",
+                str(args.spans),
+                "--child",
+                library,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        counts = _dumps(out)
+    print(f"instructions per LLM span ({args.spans} of bench/ingest.py's spans, callgrind)")
+    for stage in ("redact", "normalize"):
+        print(f"  {stage:<10} {counts[stage] / args.spans:>10,.0f}")
+
+
+if __name__ == "__main__":
+    main()
