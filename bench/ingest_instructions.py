@@ -1,7 +1,7 @@
 """Instructions per LLM span of the ingest path's Python stages, counted by valgrind's callgrind,
 which the machine's load does not move (CPU time on a shared machine does, by tens of percent).
 
-    .venv/bin/python bench/ingest_instructions.py [--spans 500]
+    .venv/bin/python bench/ingest_instructions.py [--spans 500] [--plain]
 
 runs itself again under `valgrind --tool=callgrind --instr-atstart=no` and counts, for
 `bench/ingest.py`'s spans in requests of 50 after two requests of warm-up (the collector's
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import build_requests
+from ingest import build_plain_requests, build_requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
@@ -38,10 +38,11 @@ PER_REQUEST = 50
 WARM_UP = 2  # requests
 
 
-def _count(library: str, spans: int) -> None:
+def _count(library: str, spans: int, plain: bool) -> None:
     """Under valgrind: each stage's loop between a zeroing and a dump named after it."""
     callgrind = ctypes.CDLL(library)
-    bodies = build_requests(spans + WARM_UP * PER_REQUEST, PER_REQUEST)
+    build = build_plain_requests if plain else build_requests
+    bodies = build(spans + WARM_UP * PER_REQUEST, PER_REQUEST)
     redactor = Redactor(BUILTIN_PATTERNS)
     tune_gc()
     requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
@@ -80,10 +81,11 @@ def _dumps(out: Path) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=500, help="LLM spans counted per stage")
+    parser.add_argument("--plain", action="store_true", help="plain web-service spans, no LLM call")
     parser.add_argument("--child", metavar="LIB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _count(args.child, args.spans)
+        _count(args.child, args.spans, args.plain)
         return
     library = str(callgrind_library())
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,6 +100,7 @@ def main() -> None:
                 __file__,
                 "--spans",
                 str(args.spans),
+                *(["--plain"] if args.plain else []),
                 "--child",
                 library,
             ],
@@ -106,7 +109,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         counts = _dumps(out)
-    print(f"instructions per LLM span ({args.spans} of bench/ingest.py's spans, callgrind)")
+    kind = "plain" if args.plain else "LLM"
+    print(f"instructions per {kind} span ({args.spans} of bench/ingest.py's spans, callgrind)")
     for stage in ("redact", "normalize"):
         print(f"  {stage:<10} {counts[stage] / args.spans:>10,.0f}")
 

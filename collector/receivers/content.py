@@ -80,6 +80,11 @@ class _Attributes(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return any_value(self._pairs[key].value)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping's own `get` goes through __getitem__ and a KeyError for every absent name
+        pair = self._pairs.get(key)
+        return default if pair is None else any_value(pair.value)
+
     def __contains__(self, key: object) -> bool:
         return key in self._pairs
 
