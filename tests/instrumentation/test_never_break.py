@@ -437,7 +437,7 @@ class TestAttributeExtractionFailing:
 class TestCostLookupFailing:
     @pytest.mark.parametrize("case", CLIENTS, ids=_ids)
     # Every step of pricing a call: the entry point, the table in force, the table's price.
-    @pytest.mark.parametrize("function", ["cost_usd", "current", "PriceTable.cost"])
+    @pytest.mark.parametrize("function", ["cost_usd", "current", "PriceTable.lookup"])
     def test_same_value_tokens_kept_cost_left_out(
         self,
         bare_then_traced: Callable[..., tuple[Outcome, Outcome]],
