@@ -10,7 +10,10 @@ replayed after a crash writes the same entry again rather than a second one:
 The rows are the values exactly as the writer tried to insert them (`columns` names them), so an
 entry can be read, fixed by hand if need be, and retried. `assay deadletter retry` renames an
 entry to `<id>.retry`; the collector's writer takes those up (at once, or at its next start),
-inserts them as it inserts a batch, and writes back only what the store refuses again.
+inserts them as it inserts a batch, and writes back only what the store refuses again. A writer
+takes an entry by renaming it to `<id>.retrying` (its own while it inserts: a person's retry of
+the entry written back meanwhile renames `<id>.json` and cannot touch it); one left by a
+collector that stopped mid-way is asked for again at the next start.
 
 The folder is bounded (`max_deadletter_bytes`): when an entry would not fit, the writer keeps the
 batch in the spool and retries it, as during an outage, rather than lose it.
@@ -31,6 +34,7 @@ from assay.collector.private import private_folder, write_private
 
 ENTRY = ".json"
 RETRY = ".retry"
+RETRYING = ".retrying"
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -88,6 +92,18 @@ class DeadLetter:
         self.folder = Path(folder)
         self.max_bytes = max_bytes
         private_folder(self.folder)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Retries a collector stopped in the middle of: asked for again, unless the entry was
+        written back (refused again) before it stopped."""
+        for path in self.folder.glob(f"*{RETRYING}"):
+            entry_id = path.name.removesuffix(RETRYING)
+            if self._path(entry_id, ENTRY).exists() or self._path(entry_id, RETRY).exists():
+                path.unlink(missing_ok=True)
+            else:
+                os.rename(path, self._path(entry_id, RETRY))
+        self._sync_folder()
 
     # --- the writer ---------------------------------------------------------------------------
     def add(
@@ -123,34 +139,41 @@ class DeadLetter:
         return [p.name.removesuffix(RETRY) for p in paths]
 
     def take_retry(self, entry_id: str) -> Entry | None:
-        """The entry waiting for a retry; None when another worker took it first."""
+        """The entry waiting for a retry, now this writer's until `retried` or `retry_later`;
+        None when another worker took it first."""
+        taken = self._path(entry_id, RETRYING)
         try:
-            return self._read(self._path(entry_id, RETRY), waiting_retry=True)
+            os.rename(self._path(entry_id, RETRY), taken)
         except FileNotFoundError:
             return None
+        return self._read(taken, waiting_retry=True)
 
     def retried(self, entry_id: str) -> None:
         """The retry is over: what the store refused again was written back with `add`."""
-        self._path(entry_id, RETRY).unlink(missing_ok=True)
+        self._path(entry_id, RETRYING).unlink(missing_ok=True)
         self._sync_folder()
+
+    def retry_later(self, entry_id: str) -> None:
+        """The retry could not be done now (the store is down): asked for again."""
+        os.rename(self._path(entry_id, RETRYING), self._path(entry_id, RETRY))
 
     # --- people (assay deadletter) ------------------------------------------------------------
     def entries(self) -> list[Entry]:
         found = []
         for path in sorted(self.folder.iterdir(), key=lambda p: p.name):
-            if path.suffix in (ENTRY, RETRY):
+            if path.suffix in (ENTRY, RETRY, RETRYING):
                 try:
-                    found.append(self._read(path, waiting_retry=path.suffix == RETRY))
+                    found.append(self._read(path, waiting_retry=path.suffix != ENTRY))
                 except (OSError, ValueError):
                     continue  # gone meanwhile, or not ours
         return sorted(found, key=lambda e: e.created)
 
     def get(self, entry_id: str) -> Entry:
         """Raises KeyError for an unknown id."""
-        for suffix in (ENTRY, RETRY):
+        for suffix in (ENTRY, RETRY, RETRYING):
             path = self._path(entry_id, suffix)
             if path.exists():
-                return self._read(path, waiting_retry=suffix == RETRY)
+                return self._read(path, waiting_retry=suffix != ENTRY)
         raise KeyError(entry_id)
 
     def request_retry(self, entry_id: str) -> bool:
@@ -158,7 +181,7 @@ class DeadLetter:
         try:
             os.rename(self._path(entry_id, ENTRY), self._path(entry_id, RETRY))
         except FileNotFoundError:
-            if self._path(entry_id, RETRY).exists():
+            if self._path(entry_id, RETRY).exists() or self._path(entry_id, RETRYING).exists():
                 return False
             raise KeyError(entry_id) from None
         self._sync_folder()
@@ -168,7 +191,7 @@ class DeadLetter:
         entries = size = 0
         with os.scandir(self.folder) as found:
             for item in found:
-                if item.name.endswith((ENTRY, RETRY)):
+                if item.name.endswith((ENTRY, RETRY, RETRYING)):
                     try:
                         size += item.stat().st_size
                     except FileNotFoundError:

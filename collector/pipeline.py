@@ -551,6 +551,7 @@ class Pipeline:
                     self.stats.add(deadletter_retried_rows=stored.rows)
             except (StoreError, DeadLetterFull) as exc:
                 log.warning("dead-letter entry %s not retried yet: %s", entry.id, exc)
+                self.deadletter.retry_later(entry.id)
                 return  # it stays asked for; tried again later
             self.deadletter.retried(entry.id)
 
