@@ -135,7 +135,7 @@ class Usage:
 
     @property
     def known(self) -> bool:
-        return self.input is not None or self.output is not None
+        return _known(self.input, self.output)
 
     def by_token_class(self) -> dict[str, int]:
         """Tokens of each class; a part larger than its total is clamped, never negative."""
@@ -148,6 +148,11 @@ class Usage:
             self.audio_input,
             self.audio_output,
         )
+
+
+def _known(input_tokens: int | None, output_tokens: int | None) -> bool:
+    """Whether a call's usage is known: a cost is never made up from no counts at all."""
+    return input_tokens is not None or output_tokens is not None
 
 
 def _token_classes(
@@ -341,7 +346,7 @@ def cost_usd(
 
     The total of `PriceTable.cost`, without its `Usage` and `Cost` objects: the instrumentation
     prices every call with this (frozen dataclasses cost two thirds of it)."""
-    if input_tokens is None and output_tokens is None:
+    if not _known(input_tokens, output_tokens):
         return None
     price = current().lookup(model, provider)
     if price is None:

@@ -65,7 +65,7 @@ def shorten_content(traces: Iterable[TraceRow], calls: Iterable[LlmCallRow]) -> 
                 located.append((key, where))
         if located:
             for key, _ in located:
-                attrs[key] = attrs[key][:PREVIEW_CHARS] + ELLIPSIS
+                attrs[key] = preview(attrs[key])
             attrs[sc.CONTENT_LOCATION] = (
                 _location_text(tuple(located))
                 if len(located) <= _REMEMBERED
