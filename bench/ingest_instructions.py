@@ -23,11 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from callgrind import callgrind_library, dump_totals
 from ingest import build_plain_requests, build_requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
-from overhead import callgrind_library
 
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.pipeline import tune_gc
@@ -62,22 +62,6 @@ def _count(library: str, spans: int, plain: bool) -> None:
     callgrind.cg_dump(b"normalize")
 
 
-def _dumps(out: Path) -> dict[str, int]:
-    """Each dump's label and its instruction count."""
-    counts = {}
-    for dump in out.parent.glob(out.name + ".*"):
-        label = total = None
-        for line in dump.read_text(errors="replace").splitlines():
-            if line.startswith("desc: Trigger: Client Request:"):
-                label = line.rsplit(" ", 1)[-1]
-            elif line.startswith(("summary:", "totals:")):
-                total = int(line.split()[1])
-                break
-        if label and total is not None:
-            counts[label] = total
-    return counts
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=500, help="LLM spans counted per stage")
@@ -108,7 +92,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        counts = _dumps(out)
+        counts = dump_totals(out.parent.glob(out.name + ".*"))
     kind = "plain" if args.plain else "LLM"
     print(f"instructions per {kind} span ({args.spans} of bench/ingest.py's spans, callgrind)")
     for stage in ("redact", "normalize"):

@@ -78,7 +78,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -95,6 +94,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from callgrind import callgrind_library
 
 from tests.peers.venvs import OPENAI_V2, OPENLIT, PeerUnavailable, build_venv
 
@@ -468,28 +469,6 @@ def print_startup(series: dict[str, Series]) -> None:
 
 
 # --- instructions (callgrind) ------------------------------------------------------------------
-
-# Callgrind's client requests, for the worker to count only its phases (through ctypes).
-_CALLGRIND_C = """
-#include <valgrind/callgrind.h>
-void cg_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
-void cg_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); CALLGRIND_STOP_INSTRUMENTATION; }
-int cg_running(void) { return RUNNING_ON_VALGRIND; }
-"""
-
-
-def callgrind_library() -> Path:
-    """The worker's library of callgrind client requests, compiled on first use."""
-    library = VENVS / "callgrind" / "libcallgrind_requests.so"
-    if library.exists():
-        return library
-    if not (shutil.which("valgrind") and shutil.which("gcc")):
-        sys.exit("--measure instructions needs valgrind and gcc (and valgrind's headers)")
-    library.parent.mkdir(parents=True, exist_ok=True)
-    source = library.with_suffix(".c")
-    source.write_text(_CALLGRIND_C)
-    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
-    return library
 
 
 def count_instructions(

@@ -456,6 +456,8 @@ def count_instructions(
     import ctypes
     import glob
 
+    from callgrind import dump_totals  # bench/, beside this script
+
     callgrind = ctypes.CDLL(lib)
     if not callgrind.cg_running():
         raise SystemExit("--callgrind needs the worker to run under valgrind --tool=callgrind")
@@ -478,17 +480,7 @@ def count_instructions(
             flush()
             callgrind.cg_dump(f"{kind}-{'on' if on else 'off'}".encode())
     switch.set(True)
-    totals: dict[str, int] = {}
-    for path in glob.glob(f"{os.environ['OVERHEAD_CALLGRIND_OUT']}.{os.getpid()}.*"):
-        with open(path) as dump:
-            text = dump.read()
-        label = (
-            text.split("Client Request: ", 1)[1].split("\n", 1)[0]
-            if "Client Request: " in text
-            else ""
-        )
-        if label:
-            totals[label] = int(text.split("\ntotals: ", 1)[1].split()[0])
+    totals = dump_totals(glob.glob(f"{os.environ['OVERHEAD_CALLGRIND_OUT']}.{os.getpid()}.*"))
     result: dict[str, Any] = {"chunks": _stream(client)}
     for kind, (_, count) in phases.items():
         result[f"{kind}_instructions"] = totals[f"{kind}-on"] / count
