@@ -5,6 +5,7 @@ in every dialect, and the UI's trace view shows the attribute whole."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -347,18 +348,27 @@ def test_a_collector_keeps_a_preview_and_its_trace_page_shows_it_whole(
     stored = _span_attributes(collector, service)
     assert stored[sc.INPUT_MESSAGES] == preview(messages)
     assert locations(stored) == {sc.INPUT_MESSAGES: "llm_calls.input_messages"}
-    shown = _page(collector, trace_id)
+    shown = _page(collector, trace_id, messages)
     assert messages in shown  # the attribute whole, as the span carried it
     assert sc.CONTENT_LOCATION not in shown
 
 
-def _page(collector: RunningCollector, trace_id: str) -> str:
-    """The trace page with the trace's one span chosen, its HTML's quotes unescaped."""
+def _page(collector: RunningCollector, trace_id: str, showing: str) -> str:
+    """The trace page with the trace's one span chosen, its HTML's quotes unescaped: fetched
+    again until it shows `showing` (a bound on waiting, 20 s: under load the page's read of the
+    call's row may not answer at once, and then it shows the preview)."""
     trace = httpx.get(f"{collector.http_url}/api/traces/{trace_id}").json()
     (span,) = trace["spans"]
-    page = httpx.get(f"{collector.http_url}/traces/{trace_id}", params={"span": span["span_id"]})
-    assert page.status_code == 200
-    return page.text.replace("&#34;", '"').replace("&quot;", '"')
+    deadline = time.monotonic() + 20
+    while True:
+        page = httpx.get(
+            f"{collector.http_url}/traces/{trace_id}", params={"span": span["span_id"]}
+        )
+        assert page.status_code == 200
+        text = page.text.replace("&#34;", '"').replace("&quot;", '"')
+        if showing in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
 
 
 @pytest.mark.integration
@@ -381,7 +391,7 @@ def test_the_trace_page_finds_text_inside_the_messages_and_in_the_attributes_map
         "llm.input_messages.0.message.content": "llm_calls.input_messages#/0/parts/0/content",
         "llm.prompt_template.template": "llm_calls.attributes",
     }
-    shown = _page(collector, trace_id)
+    shown = _page(collector, trace_id, f"<code>{LONG}</code>")
     assert f"<code>{LONG}</code>" in shown
     assert f"<code>{template}</code>" in shown
     assert sc.CONTENT_LOCATION not in shown
