@@ -83,7 +83,10 @@ def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
         " WHERE trace_id = {trace:String}",
         {"trace": trace_id},
     )
-    if not rows:  # stored before trace_spans existed (migration 011): the raw spans
+    if not rows:
+        # Stored before trace_spans existed (migration 011), or its rows are not stored yet (the
+        # writer inserts them after otel_traces and llm_calls) or were dead-lettered: the raw
+        # spans, an LLM call told by its llm_calls row.
         rows = records(
             store,
             "SELECT SpanId AS span_id, ParentSpanId AS parent_span_id,"
@@ -91,7 +94,9 @@ def _spans(store: Store, trace_id: str) -> list[dict[str, Any]]:
             " toUnixTimestamp64Nano(Timestamp) + Duration AS end_ns,"
             " toString(ServiceName) AS service_name, toString(SpanName) AS name,"
             f" '{kinds.SPAN}' AS kind, if(StatusCode = 'Error', 'error', 'ok') AS status,"
-            " '' AS dialect, '' AS agent_name, '' AS tool_name, false AS llm,"
+            " '' AS dialect, '' AS agent_name, '' AS tool_name,"
+            f" SpanId IN (SELECT span_id FROM {store.database}.llm_calls"
+            " WHERE trace_id = {trace:String}) AS llm,"
             " NULL AS input_tokens, NULL AS output_tokens, NULL AS cost_usd, '' AS user_id,"
             " '' AS session_id, '' AS prompt_name, '' AS prompt_version"
             f" FROM {store.database}.otel_traces WHERE TraceId = {{trace:String}}",
@@ -294,8 +299,9 @@ def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, 
     detail["call"] = None
     # Its messages (the rest of the call is on its own page), and the full text of the content
     # otel_traces holds a preview of (normalize/trace_content.py): both in the call's row.
-    shortened = columns_needed(detail["attributes"])
-    columns = [*(_MESSAGE_COLUMNS if span["llm"] else ()), *sorted(shortened - {*_MESSAGE_COLUMNS})]
+    # Restored whether or not the span is known as an LLM call: the location says where.
+    needed = columns_needed(detail["attributes"]) | set(_MESSAGE_COLUMNS if span["llm"] else ())
+    columns = sorted(needed)
     if columns:
         calls = records(
             store,
@@ -306,7 +312,7 @@ def span_detail(store: Store, trace_id: str, span: dict[str, Any]) -> dict[str, 
             {**at, "end": span["end_ns"]},
         )
         call = calls[0] if calls else None
-        if call is not None and shortened:
+        if call is not None:
             detail["attributes"] = restore_content(detail["attributes"], call)
         if span["llm"] and call is not None:
             detail["call"] = {name: call[name] for name in _MESSAGE_COLUMNS}

@@ -24,9 +24,11 @@ from assay.collector.normalize.trace_content import (
 )
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.receivers.content import redact_request
+from assay.collector.records import traces
 from assay.collector.redaction import Redactor
 from assay.collector.schema import LlmCallRow, TraceRow, insert_arguments
 from assay.collector.settings import load_settings
+from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 from tests.collector.golden.capture import ROWS
@@ -297,6 +299,32 @@ _FIELDS = {
     "tool_calls": "tool_calls",
     "otel_traces": "traces",
 }
+
+
+def test_the_trace_view_restores_a_call_whose_trace_spans_row_is_not_stored(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """The writer stores otel_traces, then llm_calls, then trace_spans; a trace read in between
+    (or whose trace_spans rows were dead-lettered) falls back to the raw spans, and its LLM call
+    still shows as one, whole: its messages, and its attributes without the previews."""
+    messages = json.dumps([{"role": "user", "parts": [{"type": "text", "content": LONG}]}])
+    batch = _batch(
+        make_request(
+            f"window-{uuid.uuid4().hex[:8]}",
+            make_span(attrs={sc.REQUEST_MODEL: "gpt-4o-mini", sc.INPUT_MESSAGES: messages}),
+        )
+    )
+    for rows in (batch.traces, batch.llm_calls):  # not batch.spans
+        embedded_store.insert_rows(rows)
+    trace_id = batch.traces[0].TraceId
+    trace = traces.get_trace(embedded_store, trace_id)
+    assert trace is not None
+    (span,) = trace.spans
+    assert span["llm"]
+    detail = traces.span_detail(embedded_store, trace_id, span)
+    assert detail["attributes"][sc.INPUT_MESSAGES] == messages
+    assert sc.CONTENT_LOCATION not in detail["attributes"]
+    assert detail["call"]["input_messages"] == batch.llm_calls[0].input_messages
 
 
 # --- the setting and the running collector ----------------------------------------------------
