@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeAlias
 
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.rules import CompiledRules, compile_rules, sampled
-from assay.collector.schema import LlmCallRow, ScoreRow, ScoreSource
+from assay.collector.evaluation.score_columns import ScoreColumns
+from assay.collector.schema import LlmCallRow
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score
+from assay.evaluators.base import CALL_COLUMNS_READ
 
 log = logging.getLogger("assay.collector.evaluation")
 
@@ -63,10 +66,8 @@ class CpuBudget:
         return min(wait, self.window)
 
 
-@dataclass
-class _Job:
-    call: LlmCallRow
-    evaluator: Evaluator
+# One evaluation waiting: a call and an evaluator (a tuple: the ingest path makes one for each).
+_Job: TypeAlias = tuple[LlmCallRow, Evaluator]
 
 
 @dataclass
@@ -88,6 +89,19 @@ class OnlineEvaluation:
             if rule.level == "call"
             for evaluator in evaluators
         )
+        # The call-level rules as `offer` reads them, once per call each: whether the rule
+        # filters at all, its evaluators, and those of them that run without an answer.
+        self._call_rules = [
+            (
+                index,
+                rule,
+                bool(rule.where or rule.tags),
+                tuple(evaluators),
+                tuple(e for e in evaluators if not e.reads_output),
+            )
+            for index, rule, evaluators in self._rules
+            if rule.level == "call"
+        ]
         # Full, it drops from the left as new jobs come in: the oldest pending evaluations.
         self._jobs: deque[_Job] = deque(maxlen=self.config.queue_size)
         self._lock = threading.Lock()
@@ -97,7 +111,7 @@ class OnlineEvaluation:
 
     @property
     def enabled(self) -> bool:
-        return any(rule.level == "call" for _, rule, _ in self._rules)
+        return bool(self._call_rules)
 
     def start(self) -> None:
         if self.enabled:
@@ -113,18 +127,17 @@ class OnlineEvaluation:
 
         A call without an answer (failed, or stored without content) is not given to
         evaluators that read the output: a score on nothing would count as a failure."""
-        if not self.enabled:
+        if not self._call_rules:
             return
-        jobs = [
-            _Job(call, evaluator)
-            for call in calls
-            for index, rule, evaluators in self._rules
-            if rule.level == "call"
-            and rule.matches(call)
-            and sampled(call.trace_id, rule.sample, index)
-            for evaluator in evaluators
-            if _has_output(call) or not evaluator.reads_output
-        ]
+        jobs: list[_Job] = []
+        for call in calls:
+            answered = _has_output(call)
+            for index, rule, filters, evaluators, figures_only in self._call_rules:
+                if filters and not rule.matches(call):
+                    continue
+                if rule.sample < 1.0 and not sampled(call.trace_id, rule.sample, index):
+                    continue
+                jobs.extend([(call, e) for e in (evaluators if answered else figures_only)])
         if not jobs:
             return
         with self._lock:
@@ -162,10 +175,9 @@ class OnlineEvaluation:
 
     async def _work(self) -> None:
         limits: dict[str, asyncio.Semaphore] = {}
-        pending: list[ScoreRow] = []
+        pending = ScoreColumns()
         running: set[asyncio.Task[None]] = set()
         writing: asyncio.Task[float] | None = None  # the score write, its CPU time
-        memo: tuple[LlmCallRow | None, EvalInput | None] = (None, None)
         last_flush = last_log = time.monotonic()
         logged: dict[str, int] = {}
         budget = CpuBudget(self.config.cpu_share)
@@ -174,18 +186,8 @@ class OnlineEvaluation:
                 last_log = time.monotonic()
                 logged = self._log_progress(logged)
             batch = self._take(len(running))
-            for job in batch:
-                # A call's jobs are queued together: its input is built once for all of them.
-                if memo[0] is not job.call:
-                    data = EvalInput.from_llm_call(
-                        _call_fields(job.call), with_input=self._with_input
-                    )
-                    memo = (job.call, data)
-                data = cast(EvalInput, memo[1])
-                if job.evaluator.runs_inline:  # cheap and synchronous: no task, no limit
-                    pending.append(self._score_inline(job, data))
-                    continue
-                name = job.evaluator.name
+            for _, data, job in self._evaluate_inline(batch, pending):
+                name = job[1].name
                 limit = limits.get(name)
                 if limit is None:
                     limit = limits[name] = asyncio.Semaphore(
@@ -201,10 +203,8 @@ class OnlineEvaluation:
                 budget.charge(writing.result())  # its CPU counts in the evaluation's share
                 writing = None
             if due and writing is None:
-                # One write at a time, beside the evaluations (which append to `pending`).
-                rows = pending[:]
-                pending.clear()
-                writing = asyncio.create_task(asyncio.to_thread(self._write, rows))
+                # One write at a time, beside the evaluations (which add to `pending`).
+                writing = asyncio.create_task(asyncio.to_thread(self._write, pending.take()))
                 last_flush = time.monotonic()
             if batch:
                 # Let the running evaluations and the write move; stay within the CPU share.
@@ -219,8 +219,38 @@ class OnlineEvaluation:
         if writing is not None:
             await writing
         if pending:
-            self._write(pending)
+            self._write(pending.take())
         self._log_progress(logged)
+
+    def _evaluate_inline(
+        self, batch: list[_Job], scores: ScoreColumns
+    ) -> list[tuple[LlmCallRow, EvalInput, _Job]]:
+        """Run the batch's inline (cheap, synchronous) evaluations here, one after the other,
+        their scores into `scores`; returns the jobs that need a task, with their input."""
+        tasks = []
+        call: LlmCallRow | None = None
+        data = EvalInput(output="")
+        evaluated = failed = 0
+        for job in batch:
+            # A call's jobs are queued together: its input is built once for all of them.
+            if job[0] is not call:
+                call = job[0]
+                data = EvalInput.from_llm_call(_call_fields(call), with_input=self._with_input)
+            evaluator = job[1]
+            if not evaluator.runs_inline:
+                tasks.append((job[0], data, job))
+                continue
+            try:
+                score = evaluator.score_now(data)
+            except Exception as exc:  # as in `_score`
+                score = self._crashed(evaluator, exc)
+            else:
+                evaluated += 1
+                failed += 1 if score.error else 0
+            scores.add(call, score)
+        if evaluated:
+            self._count(evaluated=evaluated, failed=failed)
+        return tasks
 
     def _take(self, running: int, most: int = 512) -> list[_Job]:
         """The next jobs; those needing a task only while fewer than max_in_flight run."""
@@ -228,7 +258,7 @@ class OnlineEvaluation:
         batch: list[_Job] = []
         with self._lock:  # jobs wait in the bounded queue, not as tasks: drops stay possible
             while self._jobs and len(batch) < most:
-                if not self._jobs[0].evaluator.runs_inline:
+                if not self._jobs[0][1].runs_inline:
                     if room <= 0:
                         break
                     room -= 1
@@ -247,29 +277,18 @@ class OnlineEvaluation:
         return now
 
     async def _limited(
-        self, job: _Job, data: EvalInput, limit: asyncio.Semaphore, out: list[ScoreRow]
+        self, job: _Job, data: EvalInput, limit: asyncio.Semaphore, out: ScoreColumns
     ) -> None:
         async with limit:
-            out.append(await self._score(job, data))
+            out.add(job[0], await self._score(job[1], data))
 
-    async def _score(self, job: _Job, data: EvalInput) -> ScoreRow:
+    async def _score(self, evaluator: Evaluator, data: EvalInput) -> Score:
         # Evaluators turn their own exceptions into error scores; a bug in that must still
         # not take the worker down.
         try:
-            score = await job.evaluator(data)
+            score = await evaluator(data)
         except Exception as exc:
-            return self._row(job, self._crashed(job.evaluator, exc))
-        return self._row(job, self._judged(score))
-
-    def _score_inline(self, job: _Job, data: EvalInput) -> ScoreRow:
-        """`_score` of an evaluator that runs inline, without a coroutine."""
-        try:
-            score = job.evaluator.score_now(data)
-        except Exception as exc:
-            return self._row(job, self._crashed(job.evaluator, exc))
-        return self._row(job, self._judged(score))
-
-    def _judged(self, score: Score) -> Score:
+            return self._crashed(evaluator, exc)
         with self._lock:
             self.stats.evaluated += 1
             self.stats.failed += 1 if score.error else 0
@@ -280,33 +299,25 @@ class OnlineEvaluation:
         log.exception("evaluator %s crashed", evaluator.name)
         return Score.failure(exc, name=evaluator.name, evaluator_version=evaluator.version)
 
-    def _row(self, job: _Job, score: Score) -> ScoreRow:
-        call = job.call
-        return ScoreRow.from_score(
-            score,
-            trace_id=call.trace_id,
-            span_id=call.span_id,
-            source=ScoreSource.ONLINE,
-            experiment_id=call.experiment_id,
-            dataset_item_id=call.dataset_item_id,
-        )
-
-    def _write(self, rows: list[ScoreRow]) -> float:
-        """Insert the rows (three attempts); returns the CPU time this thread spent on it."""
+    def _write(self, columns: list[list[Any]]) -> float:
+        """Insert the scores (three attempts); returns the CPU time this thread spent on it."""
         cpu = time.thread_time()
         token = uuid.uuid4().hex
+        count = len(columns[0])
         for attempt in range(3):
             try:
-                self.store.insert_rows(rows, dedup_token=f"scores-{token}")
-                self._count(scores_written=len(rows))
+                self.store.insert(
+                    ScoreColumns.table, columns, ScoreColumns.names, dedup_token=f"scores-{token}"
+                )
+                self._count(scores_written=count)
                 return time.thread_time() - cpu
             except StoreError as exc:
                 self._count(write_failures=1)
                 log.warning(
-                    "writing %d online scores failed (attempt %d): %s", len(rows), attempt + 1, exc
+                    "writing %d online scores failed (attempt %d): %s", count, attempt + 1, exc
                 )
                 time.sleep(0.5 * 2**attempt)
-        log.error("dropped %d online scores: the store kept failing", len(rows))
+        log.error("dropped %d online scores: the store kept failing", count)
         return time.thread_time() - cpu
 
 
@@ -314,6 +325,11 @@ def _has_output(call: LlmCallRow) -> bool:
     return call.status != "error" and call.output_messages not in ("", "[]")
 
 
+# The columns of a call `EvalInput.from_llm_call` reads, in one getter (C) for all of them.
+_READ = tuple(name for name in CALL_COLUMNS_READ if name in LlmCallRow.__slots__)
+_read = operator.attrgetter(*_READ)
+
+
 def _call_fields(call: LlmCallRow) -> dict[str, Any]:
     """The row as the mapping `EvalInput.from_llm_call` reads (column name → value)."""
-    return {name: getattr(call, name) for name in call.__slots__}
+    return dict(zip(_READ, _read(call), strict=True))

@@ -6,6 +6,7 @@ and end to end: the real collector with `--config`, fed by the real demo traffic
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -367,3 +368,67 @@ def test_the_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "assay.yaml"
     rules = compile_rules(load_evaluation_config(example))
     assert [len(evaluators) for _, _, evaluators in rules] == [3, 2, 3]
+
+
+def test_online_scores_are_the_evaluators_own(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    """What the worker stores (inline, several calls a wake-up, columns built as it goes) is
+    what each evaluator gives when awaited on the whole stored row, field by field."""
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    specs: list[Any] = [
+        "json_valid",
+        "no_pii",
+        "no_refusal",
+        {"length": {"max_chars": 40}},
+        {"contains_any": {"texts": ["refund", "invoice"], "ignore_case": True}},
+        {"latency_budget": {"ms": 100}},
+    ]
+    online = start(embedded_store, config([{"evaluators": specs}]), running)
+    texts = [
+        '{"ok": 1}',
+        "I'm sorry, but I can't help with that.",
+        "Your REFUND is on its way; write to ann@example.com or call +44 20 7946 0958.",
+        "not json, and longer than forty characters by quite a way",
+    ]
+
+    def answer(text: str) -> str:
+        return json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
+
+    calls = [call(service, output_messages=answer(text)) for text in texts]
+    calls.append(call(service, status="error", output_messages="[]"))  # figures only
+    store_calls(embedded_store, calls)
+    online.offer(calls)
+    expected_count = len(texts) * len(specs) + 1
+    wait_until(lambda: len(scores_of(embedded_store, service)) == expected_count)
+    columns, rows = embedded_store.query(
+        f"SELECT span_id, name, value, label, passed, explanation, error, evaluator_version,"
+        f" direction, source, experiment_id FROM {embedded_store.database}.scores FINAL"
+        " WHERE trace_id IN {t:Array(String)}",
+        {"t": [c.trace_id for c in calls]},
+    )
+    stored = {(row[0], row[1]): dict(zip(columns, row, strict=True)) for row in rows}
+    ((_, _, evaluators),) = online._rules
+    for one in calls:
+        data = EvalInput.from_llm_call(
+            {name: getattr(one, name) for name in one.__slots__}, with_input=True
+        )
+        for each in evaluators:
+            if one.status == "error" and each.reads_output:
+                assert (one.span_id, each.name) not in stored
+                continue
+            score = asyncio.run(each(data))
+            row = stored[(one.span_id, each.name)]
+            assert row == {
+                "span_id": one.span_id,
+                "name": each.name,
+                "value": score.value,
+                "label": score.label,
+                "passed": score.passed,
+                "explanation": score.explanation,
+                "error": score.error,
+                "evaluator_version": score.evaluator_version,
+                "direction": score.direction,
+                "source": "online",
+                "experiment_id": "",
+            }
