@@ -198,6 +198,7 @@ def run_ingest(
     spans: int,
     senders: int,
     *args: str,
+    before: Callable[[RunningCollector], None] | None = None,
     then: Callable[[RunningCollector, float], None] | None = None,
     storage: dict[str, tuple[int, int, int]] | None = None,
     store_from: Path | None = None,
@@ -206,8 +207,8 @@ def run_ingest(
 ) -> IngestResult:
     """Start a collector (flags `args`, settings from `env`) on an empty store, or on a copy of
     the store folder `store_from`; send every request, wait until all are stored (rows counted
-    beyond those the store had, in `table`); `then(collector, started)` runs before the collector
-    stops."""
+    beyond those the store had, in `table`); `before(collector)` runs just before the first
+    request, `then(collector, started)` before the collector stops."""
     with tempfile.TemporaryDirectory() as tmp:
         if store_from is not None:
             subprocess.run(["cp", "-a", str(store_from), str(Path(tmp) / "data")], check=True)
@@ -227,6 +228,8 @@ def run_ingest(
         count_sql = f"SELECT count() AS n FROM assay.{table}"
         traces_sql = "SELECT count() AS n FROM assay.otel_traces"
         had, had_traces = (int(collector.query(q)[0]["n"]) for q in (count_sql, traces_sql))
+        if before is not None:
+            before(collector)
         cpu_before = sum(process.cpu_times()[:2])
         started = time.perf_counter()
         _, pushbacks = send_all(f"127.0.0.1:{collector.grpc_port}", bodies, senders)

@@ -8,8 +8,10 @@ tests/grafana/seed.py), and for each call the rows the collector writes beside i
 `otel_traces` and in `trace_spans` (whose view fills `trace_summaries`). The completed-runs
 writer and the run-level evaluation start from the newest run written and judged: one row in
 `completed_runs` and one run- and one session-level score mark that they had kept up with every
-loaded run. Today's partition (the one the bench writes into) is merged, the others stay as
-loaded; then the configured retention is applied once (a later start finds it in force).
+loaded run. Every partition is then merged into one part per table, as the engine's merges
+leave a store's past days in time (left as loaded, the collector would merge the loaded days'
+parts on its CPU while the bench measures it: each round on a fresh copy of the same parts);
+then the configured retention is applied once (a later start finds it in force).
 
 Each round copies the built folder (`cp -a`) and runs bench/ingest.py's end-to-end run on the
 copy and on an empty folder, in alternating order: a collector with the disk spool (fsync),
@@ -20,6 +22,14 @@ too. It prints, per round and store: LLM spans/s stored end to end, the collecto
 span (its process CPU time from the first request until every span is stored), and its peak
 RSS; then the difference of the medians. Target: the two within 10 %.
 
+Where the CPU goes, per round and store: the collector's CPU over the same span of time split
+by thread (/proc/<pid>/task/*/stat; the collector names its threads: reader, writer,
+completed-runs, run-evaluation, monitor, spool-fsync, ...; the main thread serves gRPC and the
+API; chDB names its own pools: merges run in `MergeMutate`/`BgSchPool`), and the collector's
+stage times over its life (`ASSAY_STAGE_TIMES`): wall time per insert by table, the counts of
+new rows after inserts (system.parts), and the completed-runs writer's and the run-level
+evaluation's queries. Then both split as medians side by side.
+
 Run: `.venv/bin/python bench/ingest_growth.py [--calls 10000000] [--data DIR] [--rounds 3]
 [--spans 60000]` (`--data` keeps the built store; delete it when done: it takes gigabytes).
 """
@@ -28,13 +38,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,6 +58,7 @@ from ingest import IngestResult, build_requests, report, run_ingest
 from assay.collector.redaction import BUILTIN_PATTERNS
 from assay.collector.retention import RetentionConfig, apply_retention
 from assay.collector.store.embedded import EmbeddedStore
+from tests.conftest import RunningCollector
 from tests.grafana.seed import seed
 
 TARGET = 0.10  # the grown store's ingest within 10 % of the empty store's
@@ -63,6 +79,80 @@ evaluation:
 MERGED = ("llm_calls", "otel_traces", "otel_traces_trace_id_ts", "trace_spans", "trace_summaries")
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) and name of each live thread of process `pid`, by thread id;
+    the main thread is named `main` (its OS name is the process's)."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        tid = int(task.name)
+        threads[tid] = ("main" if tid == pid else name, (int(fields[11]) + int(fields[12])) / TICK)
+    return threads
+
+
+def thread_group(name: str) -> str:
+    """Threads of one pool under one name: chDB numbers some (`QueryPipelineEx`), Python its
+    executors' (`asyncio_3`, `ThreadPoolExecu`)."""
+    return re.sub(r"[_-]?\d+$", "", name) or name
+
+
+@dataclass
+class Split:
+    """Where one run's collector CPU went: seconds by thread (from the first request until
+    every span was stored) and the collector's stage times over its life."""
+
+    cpu: dict[int, tuple[str, float]] = field(default_factory=dict)  # by thread id, OS name
+    stages: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threads(self) -> dict[str, float]:
+        """Seconds by thread name: the collector's own threads by their Python names (the
+        stage times name them), chDB's by their pools'."""
+        python = self.stages.get("threads", {})
+        by_name: dict[str, float] = {}
+        for tid, (os_name, cpu) in self.cpu.items():
+            name = python.get(str(tid), "").removeprefix("assay-") or thread_group(os_name)
+            by_name[name] = by_name.get(name, 0.0) + cpu
+        return by_name
+
+
+def watch_threads(split: Split) -> tuple[Callable[[RunningCollector], None], Callable[..., None]]:
+    """The `before` and `then` of run_ingest that fill `split.cpu`."""
+    start: dict[int, tuple[str, float]] = {}
+
+    def before(collector: RunningCollector) -> None:
+        start.update(thread_cpu(collector.process.pid))
+
+    def then(collector: RunningCollector, _started: float) -> None:
+        for tid, (name, cpu) in thread_cpu(collector.process.pid).items():
+            split.cpu[tid] = (name, cpu - start.get(tid, (name, 0.0))[1])
+
+    return before, then
+
+
+def report_split(result: IngestResult, split: Split) -> None:
+    per_span = 1e6 / result.stored
+    print("  collector CPU by thread (µs per span; threads that ended are in the total only)")
+    threads = split.threads
+    for name, cpu in sorted(threads.items(), key=lambda item: -item[1]):
+        if cpu * per_span >= 1:
+            print(f"    {name:24} {cpu * per_span:8.0f}")
+    print("  stage times over the collector's life (ms per pass, passes, wall s in all)")
+    wall, passes = split.stages.get("wall", {}), split.stages.get("passes", {})
+    for name in sorted(wall, key=lambda n: -wall[n]):
+        if wall[name] >= 0.05:
+            n = int(passes[name])
+            print(f"    {name:36} {wall[name] / n * 1e3:8.1f} ms {n:7} {wall[name]:8.1f} s")
+
+
 def _count(store: EmbeddedStore, table: str) -> int:
     _, [[rows]] = store.query(f"SELECT count() FROM assay.{table}")
     return int(rows)
@@ -78,6 +168,21 @@ def _step(store: EmbeddedStore, table: str, calls: int, label: str) -> bool:
         store.query(f"TRUNCATE TABLE assay.{table}")
     print(f"  {label} ...", flush=True)
     return True
+
+
+def merge_all(store: EmbeddedStore) -> None:
+    """Merge each partition of more than one part into one (an earlier build left the loaded
+    days as loaded: this finishes it)."""
+    started = time.perf_counter()
+    _, partitions = store.query(
+        "SELECT table, partition_id, count() FROM system.parts WHERE database = 'assay' "
+        "AND active GROUP BY table, partition_id HAVING count() > 1 ORDER BY table, partition_id"
+    )
+    for table, partition, parts in partitions:
+        print(f"  merging {table} {partition} ({parts} parts) ...", flush=True)
+        store.query(f"OPTIMIZE TABLE assay.{table} PARTITION ID '{partition}' FINAL")
+    if partitions:
+        print(f"merged {len(partitions)} partitions in {time.perf_counter() - started:.0f} s")
 
 
 def build(folder: Path, calls: int) -> None:
@@ -138,16 +243,47 @@ def build(folder: Path, calls: int) -> None:
                 {"at": newest + 1, "level": level},
             )
         started = time.perf_counter()
-        for table in MERGED:  # the partition the bench writes into; the others as loaded
+        for table in MERGED:  # the partition the bench writes into
             store.query(f"OPTIMIZE TABLE assay.{table} PARTITION tuple(today()) FINAL")
         apply_retention(store, RetentionConfig(RETENTION))
         print(f"merged and retention applied in {time.perf_counter() - started:.0f} s")
+    merge_all(store)
     _, rows = store.query(
         "SELECT table, sum(rows), count() FROM system.parts WHERE database = 'assay' AND active "
         "GROUP BY table ORDER BY sum(rows) DESC LIMIT 12"
     )
     print("rows (parts): " + ", ".join(f"{t} {n:,} ({p})" for t, n, p in rows))
     store.close()
+
+
+def report_medians(results: dict[str, list[IngestResult]], splits: dict[str, list[Split]]) -> None:
+    """The thread split and the stage times per span, medians of the rounds, side by side."""
+
+    def median(kind: str, value: Callable[[IngestResult, Split], float]) -> float:
+        return statistics.median(
+            value(r, s) for r, s in zip(results[kind], splits[kind], strict=True)
+        )
+
+    def table(title: str, names: set[str], value: Callable[[str], Callable[..., float]]) -> None:
+        print(f"{title:40}{'empty':>9}{'grown':>9}{'grown-empty':>13}")
+        rows = [(n, median("empty", value(n)), median("grown", value(n))) for n in names]
+        for name, empty, grown in sorted(rows, key=lambda row: -max(row[1], row[2])):
+            if max(empty, grown) >= 1:
+                print(f"  {name:38}{empty:9.0f}{grown:9.0f}{grown - empty:+13.0f}")
+
+    every = [s for kind in splits for s in splits[kind]]
+    threads = {name for s in every for name in s.threads}
+    table(
+        "\ncollector CPU by thread, µs per span",
+        threads,
+        lambda n: lambda r, s: s.threads.get(n, 0.0) / r.stored * 1e6,
+    )
+    stages = {name for s in every for name in s.stages.get("wall", {})}
+    table(
+        "stage wall time over the collector's life, µs per span",
+        stages,
+        lambda n: lambda r, s: s.stages.get("wall", {}).get(n, 0.0) / r.stored * 1e6,
+    )
 
 
 def main() -> None:
@@ -173,23 +309,35 @@ def main() -> None:
         "ASSAY_FLUSH_INTERVAL": "0.5",  # the collector's default (the tests' start_collector: 0.1)
     }
     results: dict[str, list[IngestResult]] = {"empty": [], "grown": []}
+    splits: dict[str, list[Split]] = {"empty": [], "grown": []}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "assay.yaml"
         config.write_text(RULES)
         for round_no in range(args.rounds):
             order = ("empty", "grown") if round_no % 2 == 0 else ("grown", "empty")
             for kind in order:
+                split = Split()
+                before, then = watch_threads(split)
+                stages = Path(tmp) / "stages.json"
                 result = run_ingest(
                     bodies,
                     args.spans,
                     args.senders,
                     "--config",
                     str(config),
+                    before=before,
+                    then=then,
                     store_from=folder if kind == "grown" else None,
                     **env,
+                    ASSAY_STAGE_TIMES=str(stages),
                 )
+                split.stages = json.loads(stages.read_text()) if stages.exists() else {}
+                stages.unlink(missing_ok=True)
                 results[kind].append(result)
-                report(f"\nround {round_no + 1}, {kind} store", result)
+                splits[kind].append(split)
+                load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+                report(f"\nround {round_no + 1}, {kind} store (load average {load})", result)
+                report_split(result, split)
     print(
         f"\n{args.spans:,} LLM spans per run, {args.rounds} rounds, store of {args.calls:,} calls"
     )
@@ -203,6 +351,7 @@ def main() -> None:
         empty = statistics.median(map(value, results["empty"]))
         grown = statistics.median(map(value, results["grown"]))
         print(f"  {label:26}{empty:12,.0f}{grown:12,.0f}{grown / empty - 1:+13.1%}")
+    report_medians(results, splits)
     empty_rate = statistics.median(r.spans_per_s for r in results["empty"])
     grown_rate = statistics.median(r.spans_per_s for r in results["grown"])
     slower = 1 - grown_rate / empty_rate

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from assay.collector.background import Background
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.schema import RUN_SUMMARY_COLUMNS, TraceSpanRow
+from assay.collector.stage_timing import stage
 from assay.collector.store.base import Store
 
 log = logging.getLogger("assay.collector.completed_runs")
@@ -32,15 +33,16 @@ def write_completed(store: Store, since_ms: int, until_ms: int) -> None:
     store's clock) and whose root span has arrived."""
     db = store.database
     columns = ", ".join(RUN_SUMMARY_COLUMNS)
-    store.query(
-        f"INSERT INTO {db}.completed_runs (hour, {columns}) "
-        f"SELECT toStartOfHour(start) AS hour, {columns} FROM {db}.trace_summary "
-        f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
-        "WHERE updated_at > fromUnixTimestamp64Milli({since:Int64}) "
-        "AND updated_at <= fromUnixTimestamp64Milli({until:Int64})) "
-        "AND has_root AND updated_at <= fromUnixTimestamp64Milli({until:Int64})",
-        {"since": since_ms, "until": until_ms},
-    )
+    with stage("completed runs: write"):
+        store.query(
+            f"INSERT INTO {db}.completed_runs (hour, {columns}) "
+            f"SELECT toStartOfHour(start) AS hour, {columns} FROM {db}.trace_summary "
+            f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
+            "WHERE updated_at > fromUnixTimestamp64Milli({since:Int64}) "
+            "AND updated_at <= fromUnixTimestamp64Milli({until:Int64})) "
+            "AND has_root AND updated_at <= fromUnixTimestamp64Milli({until:Int64})",
+            {"since": since_ms, "until": until_ms},
+        )
 
 
 def newest_written_ms(store: Store) -> int:

@@ -5,15 +5,24 @@ manager, and production pays one global read per stage of a request or segment, 
 On, it adds up per stage the wall time (perf_counter) and the process's CPU time (process_time:
 every thread's, so the store's own threads count in an insert) of each pass through it, and
 the CPU time of Python's garbage collections (a part of the stages').
+
+A collector started with `ASSAY_STAGE_TIMES=<file>` in its environment measures from its start
+and writes the times to that file (JSON: wall, cpu, passes by stage) when it exits: how
+`bench/ingest_growth.py` sees a collector process's per-insert time by table.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
+import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -25,6 +34,9 @@ class StageTimes:
     passes: dict[str, int] = field(default_factory=dict)
     gc_cpu: float = 0.0
     gc_runs: int = 0
+    # The name of each thread that entered a stage, by its OS thread id: what tells a thread's
+    # CPU time in /proc/<pid>/task apart (Python before 3.14 does not name the OS threads).
+    threads: dict[int, str] = field(default_factory=dict)
     _gc_started: float = 0.0
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -36,6 +48,7 @@ class StageTimes:
 
     @contextmanager
     def time(self, name: str) -> Iterator[None]:
+        self.threads[threading.get_native_id()] = threading.current_thread().name
         wall, cpu = time.perf_counter(), time.process_time()
         try:
             yield
@@ -66,3 +79,20 @@ def measure() -> Iterator[StageTimes]:
     finally:
         _times = None
         gc.callbacks.remove(times._on_gc)
+
+
+def _measure_until_exit(path: Path) -> None:
+    global _times
+    times = _times = StageTimes()
+    gc.callbacks.append(times._on_gc)
+
+    def write() -> None:
+        stages = {"wall": times.wall, "cpu": times.cpu, "passes": times.passes}
+        gc_times = {"gc_cpu": times.gc_cpu, "gc_runs": times.gc_runs}
+        path.write_text(json.dumps({**stages, **gc_times, "threads": times.threads}))
+
+    atexit.register(write)
+
+
+if os.environ.get("ASSAY_STAGE_TIMES"):
+    _measure_until_exit(Path(os.environ["ASSAY_STAGE_TIMES"]))

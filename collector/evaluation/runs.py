@@ -33,6 +33,7 @@ from assay.collector.evaluation.config import RUN_FILTER_FIELDS, EvaluationConfi
 from assay.collector.evaluation.rules import CompiledRules, sampled
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.schema import ScoreRow, ScoreSource, TraceSpanRow
+from assay.collector.stage_timing import stage
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score
 from assay.evaluators.trajectory import Step, run_input
@@ -192,7 +193,8 @@ class RunEvaluation:
             wait = self.config.session_inactivity
         # Quiet since `wait`, on the store's clock, and before every insert of spans still running.
         until = self.store.visible_until_ms(TraceSpanRow.table) - int(wait * 1000)
-        names, rows = self.store.query(sql, {**since, "until": until})
+        with stage(f"run evaluation: search ({level})"):
+            names, rows = self.store.query(sql, {**since, "until": until})
         found = []
         for row in rows:
             values = dict(zip(names, row, strict=True))
@@ -244,6 +246,10 @@ class RunEvaluation:
 
     def _input(self, item: Completed) -> EvalInput:
         """The run's (or the conversation's) steps, goal and answer, read from the store."""
+        with stage(f"run evaluation: read ({item.level})"):
+            return self._read_input(item)
+
+    def _read_input(self, item: Completed) -> EvalInput:
         db = self.store.database
         # Every row of the run is of a span that started in its time range: the range narrows
         # each read to its days and times (the trace ids alone are looked up in every part).

@@ -4,8 +4,12 @@ and refuses new requests when the spool is full."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -230,10 +234,35 @@ def test_stage_timing_names_every_stage_of_the_path_only_while_measuring(
     }
     assert times.passes["insert llm_calls"] == 1 and times.passes["build columns"] == 3
     assert all(seconds >= 0 for seconds in times.wall.values())
+    # Every stage ran in this thread: the thread's OS id names it (bench/ingest_growth.py).
+    assert times.threads == {threading.get_native_id(): threading.current_thread().name}
     before = dict(times.passes)
     asyncio.run(take(pipeline, "traces", request, request.SerializeToString()))
     assert times.passes == before  # off again: the second request is not counted
     spool.close()
+
+
+@pytest.mark.subprocess
+def test_a_process_started_with_assay_stage_times_writes_its_stages_when_it_exits(
+    tmp_path: Path,
+) -> None:
+    """How bench/ingest_growth.py reads a collector process's stages: measured from the import,
+    written as JSON at exit, with the name of each thread that entered a stage."""
+    out = tmp_path / "stages.json"
+    code = (
+        "import threading\n"
+        "from assay.collector.stage_timing import stage\n"
+        "def work():\n"
+        "    with stage('insert scores'): pass\n"
+        "thread = threading.Thread(target=work, name='assay-writer')\n"
+        "thread.start(); thread.join()\n"
+        "with stage('insert scores'): pass\n"
+    )
+    env = {**os.environ, "ASSAY_STAGE_TIMES": str(out)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    times = json.loads(out.read_text())
+    assert times["passes"] == {"insert scores": 2}
+    assert sorted(times["threads"].values()) == ["MainThread", "assay-writer"]
 
 
 class _GatedStore(FaultyStore):
