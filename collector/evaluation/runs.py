@@ -119,14 +119,20 @@ class RunEvaluation:
         for level, rules in self._by_level.items():
             for _ in range(_MAX_BATCHES if rules else 0):
                 found = self._completed(level)
+                scores: list[ScoreRow] = []
                 for item in found:
                     rows = await self._judge(item, rules)
                     if rows:  # else no rule's filter or sample took it
-                        self._write(rows)
+                        scores.extend(rows)
                         judged += 1
                         self.stats.runs += level == "trace"
                         self.stats.sessions += level == "session"
-                    self._since[level] = (item.updated_ns, item.key)
+                # One insert for the batch's scores: each insert into `scores` costs a look-up
+                # of the scored calls in `llm_calls` (its view call_scores_mv), which grows with
+                # the store.
+                self._write(scores)
+                if found:
+                    self._since[level] = (found[-1].updated_ns, found[-1].key)
                 if len(found) < _BATCH or self._stopping.is_set():
                     break
         return judged
@@ -321,6 +327,8 @@ class RunEvaluation:
         )
 
     def _write(self, rows: list[ScoreRow]) -> None:
+        if not rows:
+            return
         try:
             self.store.insert_rows(rows, dedup_token=f"run-scores-{uuid.uuid4().hex}")
             self.stats.scores_written += len(rows)

@@ -18,6 +18,7 @@ from assay.collector.evaluation.config import EvaluationConfig, Rule
 from assay.collector.evaluation.rules import compile_rules
 from assay.collector.evaluation.runs import RunEvaluation
 from assay.collector.pipeline import Pipeline
+from assay.collector.schema import ScoreRow
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import MemorySpool
 from assay.collector.store.embedded import EmbeddedStore
@@ -192,11 +193,13 @@ def test_a_conversation_is_judged_as_a_whole_after_inactivity(
 
 
 def test_runs_stored_by_one_insert_are_all_judged_however_many(
-    embedded_store: EmbeddedStore,
+    embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One insert gives every run it touches the same `updated_at`: the search must get past
     an instant that holds more runs than one query reads (the demo's runs once went unjudged
-    when a busy writer stored them in one batch with 300 other traces)."""
+    when a busy writer stored them in one batch with 300 other traces). The scores of the runs
+    one query found are written in one insert (each insert into `scores` looks the scored calls
+    up in `llm_calls`, a cost that grows with the store)."""
     service = f"crowd-{uuid.uuid4().hex[:8]}"
     pipeline = Pipeline(embedded_store, MemorySpool(10**8, max_age=0.02), SETTINGS)
     pipeline.start()
@@ -214,8 +217,20 @@ def test_runs_stored_by_one_insert_are_all_judged_however_many(
             {"s": service},
         )
         assert instants == 1
+        inserted: list[int] = []
+        insert_rows = embedded_store.insert_rows
+
+        def counted(rows: Any, dedup_token: str | None = None) -> Any:
+            if rows and isinstance(rows[0], ScoreRow):
+                inserted.append(len(rows))
+            return insert_rows(rows, dedup_token)
+
+        monkeypatch.setattr(embedded_store, "insert_rows", counted)
         asyncio.run(runs.look())
         assert runs.stats.runs == 450
+        # One insert per query's runs (at most 200 of them; other tests' runs in the shared
+        # store share the first query), not one per run.
+        assert sum(inserted) == 450 and len(inserted) == 3
         _, [[judged]] = embedded_store.query(
             "SELECT uniqExact(trace_id) FROM assay.scores WHERE source = 'online' "
             "AND level = 'trace' AND trace_id IN "
