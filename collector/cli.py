@@ -105,6 +105,7 @@ def collector(
     log_level: str,
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
+    from assay.collector.allocator import tune_allocator
     from assay.collector.evaluation.config import load_evaluation_config
     from assay.collector.evaluation.rules import RulesError, compile_rules
     from assay.collector.pipeline import tune_gc
@@ -144,6 +145,7 @@ def collector(
                 target=_demo_then_tell, args=(endpoints, demo_calls, token), daemon=True
             ).start()
 
+    tune_allocator()
     tune_gc()
     try:
         asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))

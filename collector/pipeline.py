@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from assay.collector.allocator import release_free_memory
 from assay.collector.deadletter import DeadLetter, DeadLetterFull
 from assay.collector.normalize.evaluation_results import evaluation_scores
 from assay.collector.normalize.llm_messages import attach_log_messages
@@ -283,8 +284,10 @@ class Pipeline:
                     return
                 last = segment.seq
                 rows = self._rows(segment)
-                # The writer needs the rows, not the payloads: a segment's worth less held.
+                # The writer needs the rows, not the payloads: a segment's worth less held,
+                # here too while the reader waits for the writer.
                 self._ready.put((dataclasses.replace(segment, records=[]), rows))
+                del segment, rows
         finally:
             self._ready.put(None)
 
@@ -322,11 +325,12 @@ class Pipeline:
                 continue
             if ready is None:
                 return  # the spool is closed and drained
-            segment, rows = ready
-            if not self._store(segment, rows):
+            if not self._store(*ready):
                 return  # shutting down with the store failing: the segment stays spooled
-            self.spool.release(segment)
+            self.spool.release(ready[0])
+            del ready  # the segment's rows, the largest thing the writer holds
             self._in_flight.release()
+            release_free_memory()
 
     def _rows(self, segment: Segment) -> _Rows:
         rows = _Rows()
