@@ -169,6 +169,29 @@ def send_all(endpoint: str, bodies: list[bytes], senders: int) -> tuple[int, int
     return len(bodies), pushbacks
 
 
+@dataclass(frozen=True)
+class MemorySplit:
+    """A process's resident memory in bytes: its own (anonymous: Python's heap, the engine's
+    allocations) and mapped files' pages (mostly chDB's library, as far as it has run)."""
+
+    anon: int = 0
+    file: int = 0
+
+    @property
+    def rss(self) -> int:
+        return self.anon + self.file
+
+
+def memory_split(pid: int) -> MemorySplit:
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile", "RssShmem"):
+                fields[name] = int(value.split()[0]) * 1024
+    return MemorySplit(fields["RssAnon"], fields["RssFile"] + fields["RssShmem"])
+
+
 @dataclass
 class IngestResult:
     spans: int
@@ -179,14 +202,22 @@ class IngestResult:
     stored: int
     traces: int
     pushbacks: int
-    base_rss: int
-    peak_rss: int
+    base: MemorySplit
+    peak: MemorySplit  # at the highest RSS sampled (every 50 ms)
     cpu_s: float  # the collector's CPU time (every thread) from the first request to stored
     table: str = "llm_calls"  # where the stored rows were counted
 
     @property
     def spans_per_s(self) -> float:
         return self.stored / self.stored_s
+
+    @property
+    def base_rss(self) -> int:
+        return self.base.rss
+
+    @property
+    def peak_rss(self) -> int:
+        return self.peak.rss
 
 
 # The collector's counter (/api/health's "pipeline") of the rows it wrote into each table.
@@ -214,14 +245,16 @@ def run_ingest(
             subprocess.run(["cp", "-a", str(store_from), str(Path(tmp) / "data")], check=True)
         collector = start_collector(Path(tmp) / "data", Path(tmp) / "collector.log", *args, **env)
         process = psutil.Process(collector.process.pid)
-        base_rss = process.memory_info().rss
-        peak = base_rss
+        base = memory_split(process.pid)
+        peak = base
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, process.memory_info().rss)
+                now = memory_split(process.pid)
+                if now.rss > peak.rss:
+                    peak = now
                 time.sleep(0.05)
 
         threading.Thread(target=sample, daemon=True).start()
@@ -265,7 +298,7 @@ def run_ingest(
         stored,
         traces,
         pushbacks,
-        base_rss,
+        base,
         peak,
         cpu,
         table,
@@ -316,9 +349,11 @@ def report(title: str, result: IngestResult) -> None:
         f" (every thread; {result.cpu_s / result.stored_s:.2f} cores busy)"
     )
     print(f"  back-pressure replies {result.pushbacks}")
+    base, peak = result.base, result.peak
     print(
-        f"  collector RSS         {result.base_rss / 2**20:7.0f} MiB at start, "
-        f"{result.peak_rss / 2**20:.0f} MiB peak"
+        f"  collector RSS         {base.rss / 2**20:7.0f} MiB at start, "
+        f"{peak.rss / 2**20:.0f} MiB peak (anonymous {base.anon / 2**20:.0f} -> "
+        f"{peak.anon / 2**20:.0f}, files {base.file / 2**20:.0f} -> {peak.file / 2**20:.0f})"
     )
 
 
