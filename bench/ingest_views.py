@@ -8,8 +8,14 @@ interleaved, and prints the process's CPU µs per row (the engine's threads incl
 background merges of the copies too) of each round, their median and minimum: a view's cost is
 its set's median less the median without views. A view that reads another view's target (the
 hourly rollup reads the minute rollup's inserts) is priced with the view that feeds it.
+`--sizes 200,2000,8000` prices every set at each batch size instead (ms per insert, so what is
+paid per insert shows apart from what is paid per row); `--setting name=value` adds, in the same
+rounds, every set with that insert setting (repeatable); `--stop-merges` keeps the copies from
+merging, so the figures are the inserts' and views' own work without the later merges of the
+parts they write (which are a cost of the views too, but come in bursts that land in any set).
 Run: `.venv/bin/python bench/ingest_views.py [--rows 8000] [--batch 2000] [--rounds 5]
-[--tables llm_calls,trace_spans,otel_traces]`.
+[--tables llm_calls,trace_spans,otel_traces] [--sizes 200,2000,8000] [--setting name=value]
+[--stop-merges]`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from assay.collector.normalize.otlp import decode_protobuf
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.schema import insert_arguments
 from assay.collector.settings import CollectorSettings
-from assay.collector.store import open_store
+from assay.collector.store import base, open_store
 from assay.collector.store.base import ClickHouseStore
 
 TABLES = ("llm_calls", "trace_spans", "otel_traces")
@@ -91,7 +97,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument("--sizes", help="batch sizes to price each set at, e.g. 200,2000,8000")
+    parser.add_argument("--setting", action="append", default=[], help="name=value, repeatable")
+    parser.add_argument("--stop-merges", action="store_true")
     args = parser.parse_args()
+    args.per_insert = bool(args.sizes)  # figures per insert (at several sizes), else per row
+    args.sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.batch]
+    args.rows = max(args.rows, *args.sizes)
+    # The variants priced side by side: the insert settings as they are, and each one given.
+    args.variants = {"": {}} | {
+        f" [{given}]": dict([given.split("=", 1)]) for given in args.setting
+    }
 
     batch = TraceBatch()
     for body in build_requests(args.rows, 200):
@@ -121,34 +137,65 @@ def _price(
     args: argparse.Namespace,
 ) -> None:
     db = store.database
-    results: dict[str, list[float]] = {name: [] for name in sets}
+    results: dict[tuple[str, str, int], list[float]] = {}
+    own = dict(base.INSERT_SETTINGS)
     for round_ in range(args.rounds + 1):  # the first round warms up
         for name, views in sets.items():
-            made = _attach(store, table, views)
-            cpu = 0.0
-            for start in range(0, len(rows), args.batch):
-                _, columns, names = insert_arguments(rows[start : start + args.batch])
-                started = time.process_time()
-                store.insert(f"bench_{table}", columns, names, dedup_token=f"{round_}-{start}")
-                cpu += time.process_time() - started
-            if not round_:  # the copies fill their own targets
-                for _, _, target in views:
-                    _, ((count,),) = store.query(f"SELECT count() FROM {db}.bench_{target}")
-                    print(f"  {table}: bench_{target} got {count} rows")
-            for drop in made:
-                store.command(f"DROP {drop}")
-            if round_:
-                results[name].append(cpu / len(rows) * 1e6)
+            for variant, settings in args.variants.items():
+                made = _attach(store, table, views)
+                if args.stop_merges:
+                    for drop in made:
+                        if drop.startswith("TABLE"):
+                            store.command(f"SYSTEM STOP MERGES {drop.split()[1]}")
+                base.INSERT_SETTINGS.update(settings)
+                try:
+                    for size in args.sizes:
+                        cpu, inserts = _insert_all(store, table, rows, size, f"{round_}{variant}")
+                        if round_:
+                            figure = (
+                                cpu / inserts * 1e3 if args.per_insert else cpu / len(rows) * 1e6
+                            )
+                            results.setdefault((name, variant, size), []).append(figure)
+                finally:
+                    base.INSERT_SETTINGS.clear()
+                    base.INSERT_SETTINGS.update(own)
+                if not round_ and not variant:  # the copies fill their own targets
+                    for _, _, target in views:
+                        _, ((count,),) = store.query(f"SELECT count() FROM {db}.bench_{target}")
+                        print(f"  {table}: bench_{target} got {count} rows")
+                for drop in made:
+                    store.command(f"DROP {drop}")
+    per_insert = args.per_insert
+    unit = "CPU ms per insert" if per_insert else "CPU µs per row"
     print(
-        f"{table}: CPU µs per row, {len(rows)} rows in batches of {args.batch}, "
-        f"{args.rounds} interleaved rounds"
+        f"{table}: {unit}, {len(rows)} rows in batches of {'/'.join(map(str, args.sizes))}, "
+        f"{args.rounds} interleaved rounds{', merges stopped' if args.stop_merges else ''}"
     )
-    base = statistics.median(results["no views"])
-    for name, figures in results.items():
+    for (name, variant, size), figures in results.items():
         median = statistics.median(figures)
+        base_median = statistics.median(results[("no views", variant, size)])
         each = " ".join(f"{figure:6.1f}" for figure in figures)
-        extra = "" if name == "no views" else f"   views {median - base:5.1f}"
-        print(f"  {name:44} {each}   median {median:6.1f} min {min(figures):6.1f}{extra}")
+        extra = "" if name == "no views" else f"   views {median - base_median:5.1f}"
+        if per_insert and name != "no views":
+            extra += f" ({(median - base_median) / size * 1e3:5.1f} µs per row)"
+        label = f"{name}{variant}" + (f" @{size}" if per_insert else "")
+        print(f"  {label:52} {each}   median {median:6.1f} min {min(figures):6.1f}{extra}")
+
+
+def _insert_all(
+    store: ClickHouseStore, table: str, rows: list[Any], size: int, token: str
+) -> tuple[float, int]:
+    """Insert `rows` into the copy of `table`, `size` at a time; returns the process's CPU
+    seconds and the number of inserts."""
+    cpu = 0.0
+    inserts = 0
+    for start in range(0, len(rows), size):
+        _, columns, names = insert_arguments(rows[start : start + size])
+        started = time.process_time()
+        store.insert(f"bench_{table}", columns, names, dedup_token=f"{token}-{size}-{start}")
+        cpu += time.process_time() - started
+        inserts += 1
+    return cpu, inserts
 
 
 if __name__ == "__main__":
