@@ -109,10 +109,13 @@ def run_stages(
         try:
             store.migrate()
             price_tables.activate_from_store(store)
-            config = EvaluationConfig.model_validate(
-                yaml.safe_load(RULES)["evaluation"] if evaluation else {}
-            )
             # Not started: the offer is the ingest path's part; scoring runs on its own thread.
+            # Nothing takes the offered evaluations, so the queue holds them all (the default
+            # 10,000 would drop the oldest, and log it, as a collector whose evaluation cannot
+            # keep up does: not what this run is about).
+            config = EvaluationConfig.model_validate(
+                {**(yaml.safe_load(RULES)["evaluation"] if evaluation else {}), "queue_size": 10**7}
+            )
             online = OnlineEvaluation(config, store)
             deadletter = DeadLetter(deadletter_folder(settings), settings.max_deadletter_bytes)
             pipeline = Pipeline(store, spool, settings, online, deadletter)
