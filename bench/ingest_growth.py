@@ -185,7 +185,7 @@ def merge_all(store: EmbeddedStore) -> None:
         print(f"merged {len(partitions)} partitions in {time.perf_counter() - started:.0f} s")
 
 
-def build(folder: Path, calls: int) -> None:
+def build(folder: Path, calls: int, merge: bool = True) -> None:
     """`calls` LLM calls and the rows the collector writes beside them, in `folder`; each step
     is skipped when its table is full already (a build that was interrupted goes on)."""
     store = EmbeddedStore(folder, "assay")
@@ -247,7 +247,8 @@ def build(folder: Path, calls: int) -> None:
             store.query(f"OPTIMIZE TABLE assay.{table} PARTITION tuple(today()) FINAL")
         apply_retention(store, RetentionConfig(RETENTION))
         print(f"merged and retention applied in {time.perf_counter() - started:.0f} s")
-    merge_all(store)
+    if merge:
+        merge_all(store)
     _, rows = store.query(
         "SELECT table, sum(rows), count() FROM system.parts WHERE database = 'assay' AND active "
         "GROUP BY table ORDER BY sum(rows) DESC LIMIT 12"
@@ -297,9 +298,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="spans per OTLP request")
     parser.add_argument("--senders", type=int, default=2, help="concurrent gRPC clients")
     parser.add_argument("--build-only", action="store_true", help="build the store and stop")
+    parser.add_argument(
+        "--as-loaded",
+        action="store_true",
+        help="leave the loaded days' parts unmerged (a quicker build; the collector then merges "
+        "them while measured: MergeMutate in the thread split)",
+    )
     args = parser.parse_args()
     folder = args.data or Path(tempfile.mkdtemp(prefix="assay-bench-growth-"))
-    build(folder, args.calls)
+    build(folder, args.calls, merge=not args.as_loaded)
     if args.build_only:
         return
     bodies = build_requests(args.spans, args.batch)
