@@ -172,7 +172,8 @@ class RunEvaluation:
                 "toUnixTimestamp64Nano(start), toUnixTimestamp64Nano(end), "
                 f"{columns}, duration_ms, cost_usd, session_id FROM {db}.trace_summary "
                 f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries "
-                "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64})) "
+                "WHERE updated_at >= fromUnixTimestamp64Milli({since:Int64}) "
+                "AND updated_at <= fromUnixTimestamp64Milli({until:Int64})) "
                 "AND has_root AND updated_at <= fromUnixTimestamp64Milli({until:Int64}) "
                 "AND (updated_at > fromUnixTimestamp64Milli({since:Int64}) "
                 "OR trace_id > {after:String}) "
@@ -189,7 +190,8 @@ class RunEvaluation:
                 f"sum(cost_usd), session_id FROM {db}.trace_summary "
                 f"WHERE trace_id IN (SELECT trace_id FROM {db}.trace_summaries WHERE session_id IN "
                 f"(SELECT session_id FROM {db}.trace_summaries WHERE session_id != '' "
-                "AND updated_at >= fromUnixTimestamp64Milli({since:Int64}))) "
+                "AND updated_at >= fromUnixTimestamp64Milli({since:Int64}) "
+                "AND updated_at <= fromUnixTimestamp64Milli({until:Int64}))) "
                 "GROUP BY session_id "
                 "HAVING max(updated_at) <= fromUnixTimestamp64Milli({until:Int64}) "
                 "AND (max(updated_at) > fromUnixTimestamp64Milli({since:Int64}) "
@@ -198,6 +200,10 @@ class RunEvaluation:
             )
             wait = self.config.session_inactivity
         # Quiet since `wait`, on the store's clock, and before every insert of spans still running.
+        # A run (a session) quiet by then has its newest partial row in [since, until]: the
+        # candidates are picked there, not among every run with a span since the cursor, which
+        # the runs still active would make a set read again at every look (every day's parts
+        # are searched for its ids: a cost that grows with the store).
         until = self.store.visible_until_ms(TraceSpanRow.table) - int(wait * 1000)
         with stage(f"run evaluation: search ({level})"):
             names, rows = self.store.query(sql, {**since, "until": until})
