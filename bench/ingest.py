@@ -1,8 +1,10 @@
 """Ingest benchmark: OTLP/gRPC export of realistic LLM spans into a collector on embedded storage.
 
-Prints end-to-end spans/s (counted in the store, not at the receiver) and the collector's peak
-RSS, then what each stage of the path costs per span (bench/ingest_stages.py: the collector's
-code in this process, CPU time, with redaction and online evaluation on).
+Prints end-to-end spans/s (counted in the store, not at the receiver), the collector's peak
+RSS and its CPU split by thread (the receivers' event loop, gRPC's threads, the segment reader,
+the writer, the engine's merges and query pools, ...; with the stages each of the collector's
+threads ran), then what each stage of the path costs per span (bench/ingest_stages.py: the
+collector's code in this process, CPU time, with redaction and online evaluation on).
 Run: `.venv/bin/python bench/ingest.py [--spans 50000] [--batch 200] [--senders 2]
 [--stage-spans 10000] [--only e2e|stages]`; `make bench-quick` runs a smaller one (~1 minute).
 """
@@ -13,14 +15,16 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -224,6 +228,154 @@ class IngestResult:
 _WRITTEN = {"llm_calls": "llm_calls_written", "otel_traces": "spans_written"}
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) and name of each live thread of process `pid`, by thread id;
+    the main thread is named `main` (its OS name is the process's)."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        tid = int(task.name)
+        threads[tid] = ("main" if tid == pid else name, (int(fields[11]) + int(fields[12])) / TICK)
+    return threads
+
+
+def thread_group(name: str) -> str:
+    """Threads of one pool under one name: chDB numbers some (`QueryPipelineEx`), Python its
+    executors' (`asyncio_3`, `ThreadPoolExecutor-0_1`)."""
+    return re.sub(r"[_-]?\d+$", "", name) or name
+
+
+# What each thread of a collector does, by its name (the collector's threads by their Python
+# names without "assay-", gRPC's and the engine's by their OS names); the first role that
+# names a thread is its.
+EVENT_LOOP = "receivers: the event loop"
+ROLES: tuple[tuple[str, frozenset[str]], ...] = (
+    (EVENT_LOOP, frozenset({"MainThread"})),
+    ("receivers: gRPC's own threads", frozenset({"grpc_global_tim", "event_engine", "lifeguard"})),
+    ("spool fsync, API calls (asyncio's executor)", frozenset({"asyncio", "spool-fsync"})),
+    ("segment reader", frozenset({"reader"})),
+    ("writer", frozenset({"writer"})),
+    (
+        "engine: merges and background pools",
+        frozenset({"MergeMutate", "BgSchPool", "BgStrmSchPool", "BgMBSchPool", "Move", "Fetch"}),
+    ),
+)
+ENGINE_OTHER = "engine: query and memory pools"  # any other thread without a Python name
+PYTHON_OTHER = "other collector threads"  # any other Python thread
+ENDED = "threads that ended during the run"
+# Stages that await (their thread serves other requests meanwhile, which their thread CPU
+# then counts): left out of a thread's stages, so in its "rest".
+AWAITING = frozenset({"spool append + fsync"})
+
+
+@dataclass
+class Split:
+    """Where one run's collector CPU went: seconds by thread (from the first request until
+    every span was stored) and the collector's stage times over its life."""
+
+    cpu: dict[int, tuple[str, float]] = field(default_factory=dict)  # by thread id, OS name
+    stages: dict[str, Any] = field(default_factory=dict)
+
+    def _named(self) -> Iterator[tuple[str, bool, float]]:
+        """(name, whether Python named it, seconds) of each thread."""
+        python = self.stages.get("threads", {})
+        for tid, (os_name, cpu) in self.cpu.items():
+            own = python.get(str(tid), "")
+            yield thread_group(own.removeprefix("assay-") or os_name), bool(own), cpu
+
+    @property
+    def threads(self) -> dict[str, float]:
+        """Seconds by thread name: the collector's own threads by their Python names (the
+        stage times name them), chDB's by their pools'."""
+        by_name: dict[str, float] = {}
+        for name, _, cpu in self._named():
+            by_name[name] = by_name.get(name, 0.0) + cpu
+        return by_name
+
+    def roles(self) -> dict[str, dict[str, float]]:
+        """Seconds by role (ROLES), then thread name."""
+        by_role: dict[str, dict[str, float]] = {}
+        for name, python, cpu in self._named():
+            role = next(
+                (role for role, names in ROLES if name in names),
+                PYTHON_OTHER if python else ENGINE_OTHER,
+            )
+            names = by_role.setdefault(role, {})
+            names[name] = names.get(name, 0.0) + cpu
+        return by_role
+
+    def thread_stages(self, thread: str) -> dict[str, float]:
+        """The CPU seconds thread `thread` (its Python name) spent in each stage it entered,
+        over the collector's life, but for the stages that await."""
+        stages = self.stages.get("thread_cpu", {}).get(thread, {})
+        return {stage: cpu for stage, cpu in stages.items() if stage not in AWAITING}
+
+
+def watch_threads(split: Split) -> tuple[Callable[[RunningCollector], None], Callable[..., None]]:
+    """The `before` and `then` of run_ingest that fill `split.cpu`."""
+    start: dict[int, tuple[str, float]] = {}
+
+    def before(collector: RunningCollector) -> None:
+        start.update(thread_cpu(collector.process.pid))
+
+    def then(collector: RunningCollector, _started: float) -> None:
+        for tid, (name, cpu) in thread_cpu(collector.process.pid).items():
+            split.cpu[tid] = (name, cpu - start.get(tid, (name, 0.0))[1])
+
+    return before, then
+
+
+# The threads whose stages the split shows beside their CPU: the role's Python thread name.
+_STAGED = {EVENT_LOOP: "MainThread", "segment reader": "assay-reader", "writer": "assay-writer"}
+
+
+def report_thread_split(result: IngestResult, split: Split) -> None:
+    """The collector's CPU by role and thread, µs per stored span; for the event loop, the
+    reader and the writer, the stages each ran (thread CPU over the collector's life: the
+    ingest stages run only while the bench sends) and the rest."""
+    per_span = 1e6 / result.stored
+    roles = split.roles()
+    ended = result.cpu_s - sum(cpu for names in roles.values() for cpu in names.values())
+    print("  collector CPU by thread (µs per span, from the first request until all are stored)")
+    order = [role for role, _ in ROLES] + [ENGINE_OTHER, PYTHON_OTHER]
+    for role in order:
+        names = roles.get(role, {})
+        total = sum(names.values())
+        shown = ", ".join(
+            f"{name} {cpu * per_span:.1f}"
+            for name, cpu in sorted(names.items(), key=lambda item: -item[1])
+            if cpu * per_span >= 0.5
+        )
+        print(f"    {role:44} {total * per_span:7.1f}   {shown if len(names) > 1 else ''}")
+        if role in _STAGED and total:
+            stages = split.thread_stages(_STAGED[role])
+            rest = total - sum(stages.values())
+            parts = [f"{stage} {cpu * per_span:.1f}" for stage, cpu in stages.items()]
+            for line in _wrap([*parts, f"outside these stages {rest * per_span:.1f}"]):
+                print(f"      {line}")
+    print(f"    {ENDED:44} {max(ended, 0.0) * per_span:7.1f}")
+    print(f"    {'all':44} {result.cpu_s * per_span:7.1f}")
+
+
+def _wrap(parts: list[str], width: int = 92) -> Iterator[str]:
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) + 3 > width:
+            yield line
+            line = ""
+        line = f"{line} · {part}" if line else part
+    if line:
+        yield line
+
+
 def run_ingest(
     bodies: list[bytes],
     spans: int,
@@ -407,15 +559,23 @@ def main() -> None:
 def end_to_end(args: argparse.Namespace, bodies: list[bytes]) -> None:
     storage: dict[str, tuple[int, int, int]] = {}
     redact = "" if args.no_redaction else ",".join(BUILTIN_PATTERNS)
-    result = run_ingest(
-        bodies,
-        args.spans,
-        args.senders,
-        storage=storage,
-        table="otel_traces" if args.plain else "llm_calls",
-        ASSAY_FLUSH_INTERVAL=args.flush_interval,
-        ASSAY_REDACT=redact,
-    )
+    split = Split()
+    before, then = watch_threads(split)
+    with tempfile.TemporaryDirectory() as tmp:
+        stages = Path(tmp) / "stages.json"
+        result = run_ingest(
+            bodies,
+            args.spans,
+            args.senders,
+            before=before,
+            then=then,
+            storage=storage,
+            table="otel_traces" if args.plain else "llm_calls",
+            ASSAY_FLUSH_INTERVAL=args.flush_interval,
+            ASSAY_REDACT=redact,
+            ASSAY_STAGE_TIMES=str(stages),
+        )
+        split.stages = json.loads(stages.read_text()) if stages.exists() else {}
     kind, target = ("plain", TARGET_PLAIN) if args.plain else ("LLM", TARGET)
     report(
         f"\nIngest: {args.spans} {kind} spans, {result.megabytes:.0f} MB of OTLP, {len(bodies)} "
@@ -425,6 +585,7 @@ def end_to_end(args: argparse.Namespace, bodies: list[bytes]) -> None:
     )
     verdict = "MET" if result.spans_per_s >= target else "MISSED"
     print(f"  target                {verdict} (>= {target:,} {kind} spans/s, issue #22)")
+    report_thread_split(result, split)
     report_storage(storage, args.spans, "span" if args.plain else "LLM call")
 
 

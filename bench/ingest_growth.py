@@ -39,26 +39,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest import IngestResult, build_requests, report, run_ingest
+from ingest import IngestResult, Split, build_requests, report, run_ingest, watch_threads
 
 from assay.collector.redaction import BUILTIN_PATTERNS
 from assay.collector.retention import RetentionConfig, apply_retention
 from assay.collector.store.embedded import EmbeddedStore
-from tests.conftest import RunningCollector
 from tests.grafana.seed import seed
 
 TARGET = 0.10  # the grown store's ingest within 10 % of the empty store's
@@ -77,65 +73,6 @@ evaluation:
 """
 # The tables the seeded calls fill, merged after loading (as the engine does in time).
 MERGED = ("llm_calls", "otel_traces", "otel_traces_trace_id_ts", "trace_spans", "trace_summaries")
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) and name of each live thread of process `pid`, by thread id;
-    the main thread is named `main` (its OS name is the process's)."""
-    threads = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        tid = int(task.name)
-        threads[tid] = ("main" if tid == pid else name, (int(fields[11]) + int(fields[12])) / TICK)
-    return threads
-
-
-def thread_group(name: str) -> str:
-    """Threads of one pool under one name: chDB numbers some (`QueryPipelineEx`), Python its
-    executors' (`asyncio_3`, `ThreadPoolExecu`)."""
-    return re.sub(r"[_-]?\d+$", "", name) or name
-
-
-@dataclass
-class Split:
-    """Where one run's collector CPU went: seconds by thread (from the first request until
-    every span was stored) and the collector's stage times over its life."""
-
-    cpu: dict[int, tuple[str, float]] = field(default_factory=dict)  # by thread id, OS name
-    stages: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def threads(self) -> dict[str, float]:
-        """Seconds by thread name: the collector's own threads by their Python names (the
-        stage times name them), chDB's by their pools'."""
-        python = self.stages.get("threads", {})
-        by_name: dict[str, float] = {}
-        for tid, (os_name, cpu) in self.cpu.items():
-            name = python.get(str(tid), "").removeprefix("assay-") or thread_group(os_name)
-            by_name[name] = by_name.get(name, 0.0) + cpu
-        return by_name
-
-
-def watch_threads(split: Split) -> tuple[Callable[[RunningCollector], None], Callable[..., None]]:
-    """The `before` and `then` of run_ingest that fill `split.cpu`."""
-    start: dict[int, tuple[str, float]] = {}
-
-    def before(collector: RunningCollector) -> None:
-        start.update(thread_cpu(collector.process.pid))
-
-    def then(collector: RunningCollector, _started: float) -> None:
-        for tid, (name, cpu) in thread_cpu(collector.process.pid).items():
-            split.cpu[tid] = (name, cpu - start.get(tid, (name, 0.0))[1])
-
-    return before, then
 
 
 def report_split(result: IngestResult, split: Split) -> None:

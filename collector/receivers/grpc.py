@@ -11,6 +11,7 @@ from assay.collector.auth import TokenCheck
 from assay.collector.normalize.otlp import InvalidRequest, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.receivers.intake import take
+from assay.collector.stage_timing import stage
 
 log = logging.getLogger("assay.collector.receivers")
 
@@ -41,7 +42,8 @@ def _export_handler(
         # The request arrives as raw bytes so that a malformed one is answered with
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
         try:
-            request = decode_protobuf(signal, body)
+            with stage("decode"):
+                request = decode_protobuf(signal, body)
             response = await take(pipeline, signal, request, body)
         except InvalidRequest as exc:
             pipeline.stats.refuse("invalid")

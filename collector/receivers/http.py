@@ -17,6 +17,7 @@ from assay.collector.auth import TokenCheck, challenge_headers
 from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.receivers.intake import take
+from assay.collector.stage_timing import stage
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -125,11 +126,12 @@ def otlp_routes(
                 body = await read_body(request, max_request_bytes)
                 if not body:
                     raise InvalidRequest("empty request body")
-                if content_type == PROTOBUF:
-                    response = await take(pipeline, signal, decode_protobuf(signal, body), body)
-                else:
-                    # The spool keeps one encoding: JSON requests are stored as protobuf.
-                    response = await take(pipeline, signal, decode_json(signal, body), None)
+                with stage("decode"):
+                    if content_type == PROTOBUF:
+                        decoded, spooled = decode_protobuf(signal, body), body
+                    else:  # the spool keeps one encoding: JSON requests are stored as protobuf
+                        decoded, spooled = decode_json(signal, body), None
+                response = await take(pipeline, signal, decoded, spooled)
             except PayloadTooLarge as exc:
                 pipeline.stats.refuse("too_large")
                 return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))
