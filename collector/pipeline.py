@@ -393,7 +393,9 @@ class Pipeline:
             attempt += 1
             counted: dict[str, int] = {}  # new rows by table, counted once for the batch
             try:
-                with self.store.counting(counted):
+                # A segment's first attempt in the run that spooled it sends tokens the store
+                # has never seen: nothing of it can be a duplicate, so nothing is counted.
+                with self.store.counting(counted, first_time=attempt == 1 and not segment.replayed):
                     for table, table_rows in tables:
                         if table not in done:  # a retry redoes only what failed
                             done[table], refused[table] = self._store_rows(

@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -66,13 +66,16 @@ class SpoolFull(Exception):
 @dataclass
 class Segment:
     """A sealed run of records; `token` is the same on every replay of this segment and never
-    shared with another segment."""
+    shared with another segment. `replayed`: the spool may have handed it to a writer before
+    (an earlier run left it, or it is read again in this one), so the store may hold some of
+    its rows already."""
 
     seq: int
     token: str
     records: list[tuple[str, bytes]]
     size: int
     corrupt: int = 0
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -176,6 +179,8 @@ class Spool:
         self._opened = time.monotonic()  # when the active segment got its first record
         self._closed = False
         self._what = "spool"
+        self._earlier_run_upto = 0  # segments numbered up to this were left by an earlier run
+        self._handed_out: set[int] = set()  # segments given to the writer and not released
         # True when `sync` makes a record more durable, so acknowledging must wait for it.
         self.syncs = False
 
@@ -263,6 +268,10 @@ class Spool:
                     )
                 self._changed.wait(remaining)
         segment = self._load(seq)
+        with self._lock:  # a copy: the memory spool hands out the segment it holds
+            replayed = seq <= self._earlier_run_upto or seq in self._handed_out
+            segment = replace(segment, replayed=replayed)
+            self._handed_out.add(seq)
         if segment.corrupt:
             log.warning(
                 "spool: segment %d has %d torn or corrupt record(s), skipped",
@@ -277,6 +286,7 @@ class Spool:
         """The store has everything in `segment`: forget it."""
         with self._lock:
             self._bytes -= segment.size
+            self._handed_out.discard(segment.seq)
             self._forget(segment)
 
     def stats(self) -> SpoolStats:
@@ -346,6 +356,7 @@ class DiskSpool(Spool):
                 f" ({legacy} of them in spool format 1, from an earlier release)" if legacy else "",
             )
         self._seq = self._sealed[-1][0] + 1 if self._sealed else 1
+        self._earlier_run_upto = self._seq - 1
         self._fd: int | None = self._open(self._seq)
         if fsync == "interval":
             threading.Thread(

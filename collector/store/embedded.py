@@ -51,6 +51,12 @@ class EmbeddedStore(ClickHouseStore):
     def _new_rows(self, table: str) -> int | None:
         return self._new_rows_of([table])[table]
 
+    def _forget_count(self, tables: list[str]) -> None:
+        # The parts those inserts made are above the last block counted: the next insert
+        # into each table reads its highest block number again before it is sent.
+        for table in tables:
+            self._last_block.pop(table, None)
+
     def _new_rows_of(self, tables: list[str]) -> dict[str, int]:
         # ClickHouse's reply counts the rows sent, stored or not (chDB's and a server's alike).
         # What an insert stored are its new parts: each block that is not a duplicate becomes a

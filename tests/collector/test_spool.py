@@ -67,7 +67,10 @@ def test_the_writer_can_read_ahead_while_earlier_segments_stay_until_released(
         spool.seal()
     first = spool.next_segment(timeout=0.01)
     assert first is not None and first.records == [("traces", b"payload-0")]
-    assert spool.next_segment(timeout=0.01) == first  # still the oldest: not released
+    assert not first.replayed  # its first reading in the run that spooled it
+    again = spool.next_segment(timeout=0.01)
+    assert again == first  # still the oldest: not released
+    assert again is not None and again.replayed and not first.replayed  # the store may have it
     second = spool.next_segment(timeout=0.01, after=first.seq)
     third = spool.next_segment(timeout=0.01, after=second.seq if second else 0)
     assert second is not None and second.records == [("traces", b"payload-1")]
@@ -77,9 +80,11 @@ def test_the_writer_can_read_ahead_while_earlier_segments_stay_until_released(
     spool.max_age = 0.05
     fourth = spool.next_segment(timeout=2, after=third.seq)
     assert fourth is not None and fourth.records == [("traces", b"payload-3")]
+    assert not (second.replayed or third.replayed or fourth.replayed)
     for segment in (first, second, third):
         spool.release(segment)
-    assert spool.next_segment(timeout=0.01) == fourth
+    fourth_again = spool.next_segment(timeout=0.01)
+    assert fourth_again == fourth and fourth_again is not None and fourth_again.replayed
     assert spool.stats().segments == 1
     spool.close()
 
@@ -90,17 +95,24 @@ def test_a_restart_replays_what_was_not_released(tmp_path: Path) -> None:
     first.seal()
     first.append("traces", b"two")  # still in the active segment when the process "dies"
     sealed = first.next_segment(timeout=1)
-    assert sealed is not None
+    assert sealed is not None and not sealed.replayed
     del first  # no close(): like kill -9, the files are all that is left
 
     second = _spool(tmp_path)
     replayed = second.next_segment(timeout=1)
     assert replayed is not None and replayed.token == sealed.token  # the same, so deduplicated
     assert replayed.records == [("traces", b"one")]
+    assert replayed.replayed  # the dead run may have stored some of it: the store counts
     second.release(replayed)
     unsealed = second.next_segment(timeout=1)  # the active segment of the dead run, sealed now
     assert unsealed is not None and unsealed.records == [("traces", b"two")]
+    assert unsealed.replayed
     second.release(unsealed)
+    second.append("traces", b"three")  # this run's own
+    second.seal()
+    own = second.next_segment(timeout=1)
+    assert own is not None and own.records == [("traces", b"three")] and not own.replayed
+    second.release(own)
     assert second.stats().bytes == 0
     second.close()
 

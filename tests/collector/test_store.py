@@ -168,6 +168,52 @@ def test_a_counting_block_counts_what_its_inserts_stored_by_table_once(
     assert rows == [(4,)]
 
 
+def test_a_first_time_block_is_not_counted_and_later_counts_stay_exact(
+    embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block whose tokens were never sent before (a segment's first attempt) stored all it
+    sent: the store's parts are not read for it. Counts after it, in a block or alone, still
+    tell the rows a replay of its tokens brings (none) from new ones."""
+    marker = uuid.uuid4().hex
+    names = column_names(LlmCallRow)[:10]
+
+    def call(n: int) -> list[list[object]]:
+        return [[time.time_ns()], [marker], [f"s{n}"], [""], ["svc"], ["chat"], ["openai"]] + [
+            ["m"]
+        ] * 3
+
+    asked: list[list[str]] = []
+    count = embedded_store._new_rows_of
+    monkeypatch.setattr(
+        embedded_store, "_new_rows_of", lambda tables: asked.append(tables) or count(tables)
+    )
+    counted: dict[str, int] = {}
+    with embedded_store.counting(counted, first_time=True):
+        first = [
+            embedded_store.insert("llm_calls", call(1), names, dedup_token=f"a-{marker}"),
+            embedded_store.insert("llm_calls", call(2), names, dedup_token=f"b-{marker}"),
+        ]
+    assert first == [Inserted(1, 1)] * 2
+    assert counted == {} and asked == []
+    with embedded_store.counting(counted):  # a replay of the first block, and one new row
+        embedded_store.insert("llm_calls", call(1), names, dedup_token=f"a-{marker}")
+        embedded_store.insert("llm_calls", call(2), names, dedup_token=f"b-{marker}")
+        embedded_store.insert("llm_calls", call(3), names, dedup_token=f"c-{marker}")
+    assert counted == {"llm_calls": 1} and asked == [["llm_calls"]]
+    with embedded_store.counting(counted, first_time=True):
+        embedded_store.insert("llm_calls", call(4), names, dedup_token=f"d-{marker}")
+    # alone, after a first-time block: a replay of its token stores nothing, and says so
+    assert embedded_store.insert("llm_calls", call(4), names, f"d-{marker}") == Inserted(1, 0)
+    assert embedded_store.insert("llm_calls", call(5), names, f"e-{marker}") == Inserted(1, 1)
+    with pytest.raises(ValueError, match="needs a token"):
+        with embedded_store.counting(counted, first_time=True):
+            embedded_store.insert("llm_calls", call(6), names)
+    _, rows = embedded_store.query(
+        "SELECT count() FROM assay.llm_calls WHERE trace_id = {m:String}", {"m": marker}
+    )
+    assert rows == [(5,)]
+
+
 def test_an_insert_says_which_of_its_rows_the_store_already_had(
     embedded_store: EmbeddedStore,
 ) -> None:
