@@ -3,7 +3,8 @@ price table in force, and `cost_source` / `usage_source` saying why a figure is 
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple
+import math
+from typing import Any, Final
 
 from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
@@ -24,67 +25,91 @@ COST_SOURCES: Final = (
 
 # The llm_calls column holding each token class's cost (pricing.TOKEN_CLASSES order).
 CLASS_COST_COLUMNS: Final = {name: f"{name}_cost_usd" for name, _, _ in pricing.TOKEN_CLASSES}
-_TOKEN_CLASSES = tuple(CLASS_COST_COLUMNS)
 _UNPRICED: tuple[None, ...] = (None,) * len(CLASS_COST_COLUMNS)
 
 
-class CallCost(NamedTuple):
-    """The cost columns of one llm_calls row."""
+# (cost_usd, cost_source, USD by CLASS_COST_COLUMNS (None unless the table priced the call),
+# price_version): the cost columns of one llm_calls row, a plain tuple (every call is priced).
+CallCost = tuple[float | None, str, tuple[float | None, ...], str]
 
-    cost_usd: float | None
-    cost_source: str
-    by_class: tuple[float | None, ...]  # USD by CLASS_COST_COLUMNS, None unless the table priced it
-    price_version: str
+# The token columns are Nullable(UInt64): a count they cannot hold is unknown (NULL), and the
+# value the client sent stays readable in the span's attributes.
+MAX_COUNT: Final = 2**64 - 1
+
+
+def token_count(value: Any) -> int | None:
+    """A token count the columns can hold, else None."""
+    if value.__class__ is int:  # what instrumentations send (bool is a subclass, not int)
+        return value if 0 <= value <= MAX_COUNT else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return count if 0 <= count <= MAX_COUNT else None
 
 
 # The token counts of pricing.Usage, in its fields' order: the span's attribute for each (the
 # cache writes under either of two names, the first found wins).
 _USAGE_KEYS = (
-    (sc.USAGE_INPUT_TOKENS,),
-    (sc.USAGE_OUTPUT_TOKENS,),
-    (sc.USAGE_CACHE_READ_INPUT_TOKENS,),
-    (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, sc.USAGE_CACHE_WRITE_INPUT_TOKENS),
-    (sc.USAGE_REASONING_OUTPUT_TOKENS,),
-    (sc.USAGE_AUDIO_INPUT_TOKENS,),
-    (sc.USAGE_AUDIO_OUTPUT_TOKENS,),
+    sc.USAGE_INPUT_TOKENS,
+    sc.USAGE_OUTPUT_TOKENS,
+    sc.USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.USAGE_REASONING_OUTPUT_TOKENS,
+    sc.USAGE_AUDIO_INPUT_TOKENS,
+    sc.USAGE_AUDIO_OUTPUT_TOKENS,
 )
+_CACHE_WRITE = 3  # its index; read under sc.USAGE_CACHE_WRITE_INPUT_TOKENS when absent
 
 
-def usage_of(attrs: dict[str, Any], count: Any) -> pricing.Usage:
-    """The span's token counts, in the GenAI convention whichever rule the instrumentation
-    followed: where the cache tokens exceed the input tokens, the input count left them out
-    (Anthropic's own rule, kept by some instrumentations), so they are added to it."""
-    counts: list[int | None] = []
-    for keys in _USAGE_KEYS:
-        found = None
-        for key in keys:
-            value = attrs.get(key)
-            # `count` of what is there (most counts are absent: no call for them)
-            found = None if value is None else count(value)
-            if found is not None:
-                break
-        counts.append(found)
+def usage_of(attrs: dict[str, Any]) -> list[int | None]:
+    """The span's token counts, in pricing.Usage's fields' order, in the GenAI convention
+    whichever rule the instrumentation followed: where the cache tokens exceed the input tokens,
+    the input count left them out (Anthropic's own rule, kept by some instrumentations), so they
+    are added to it."""
+    # A list, not a pricing.Usage: a frozen dataclass costs more to build than the rest of this
+    # (12,000 instructions); an int in range (what instrumentations send) without a call.
+    counts = [
+        None
+        if value is None  # most counts are absent
+        else value
+        if value.__class__ is int and 0 <= value <= MAX_COUNT
+        else token_count(value)
+        for value in map(attrs.get, _USAGE_KEYS)
+    ]
+    if counts[_CACHE_WRITE] is None:
+        value = attrs.get(sc.USAGE_CACHE_WRITE_INPUT_TOKENS)
+        counts[_CACHE_WRITE] = None if value is None else token_count(value)
     input_tokens, _, cache_read, cache_write = counts[:4]
     if input_tokens is not None and (cache_read or cache_write):
         cached = (cache_read or 0) + (cache_write or 0)
         if cached > input_tokens:
             counts[0] = input_tokens + cached
-    return pricing.Usage(*counts)
+    return counts
 
 
-def usage_source(attrs: dict[str, Any], usage: pricing.Usage) -> str:
+def usage_known(counts: list[int | None]) -> bool:
+    """`pricing.Usage(*counts).known`: a cost is never made up from no counts at all."""
+    return counts[0] is not None or counts[1] is not None
+
+
+def usage_source(attrs: dict[str, Any], known: bool) -> str:
     """The span's own `assay.usage.source`; for other instrumentations, `reported` when the
-    span has token counts, else `none`."""
+    span has token counts (`known`), else `none`."""
     stated = attrs.get(sc.USAGE_SOURCE)
     if isinstance(stated, str) and stated in sc.USAGE_SOURCES:
         return stated
     if attrs.get(sc.USAGE_REPORTED) is False:
         return sc.USAGE_SOURCE_NONE
-    return sc.USAGE_SOURCE_REPORTED if usage.known else sc.USAGE_SOURCE_NONE
+    return sc.USAGE_SOURCE_REPORTED if known else sc.USAGE_SOURCE_NONE
 
 
 def call_cost(
-    usage: pricing.Usage,
+    counts: list[int | None],
     model: str,
     provider: str,
     failed: bool,
@@ -93,21 +118,45 @@ def call_cost(
     """The cost of a call in the price table in force; else the instrumentation's own figure;
     else NULL with the reason."""
     table = pricing.current()
-    priced = table.cost(usage, model, provider)
-    if priced is not None:
-        usd = priced.by_class
-        by_class = tuple([usd[name] for name in _TOKEN_CLASSES])
-        return CallCost(priced.total, COST_PRICED, by_class, priced.version)
-    unpriced = _UNPRICED
+    known = counts[0] is not None or counts[1] is not None
+    price = table.lookup(model, provider) if known else None
+    if price is not None:
+        by_class = _usd_by_class(counts, tuple(price.usd_per_million.values()))
+        return sum(by_class), COST_PRICED, by_class, table.version
     # A reported 0 for a call that used tokens is an instrumentation that could not price it
     # (OpenLIT offline): unpriced, not free.
-    free = reported_cost == 0 and bool(usage.input or usage.output)
+    free = reported_cost == 0 and bool(counts[0] or counts[1])
     if reported_cost is not None and not free:
-        return CallCost(reported_cost, COST_REPORTED, unpriced, "")
-    if failed and not usage.known:
+        return reported_cost, COST_REPORTED, _UNPRICED, ""
+    if failed and not known:
         reason = COST_FAILED_CALL
-    elif not usage.known:
+    elif not known:
         reason = COST_NO_USAGE
     else:
         reason = COST_UNPRICED_MODEL
-    return CallCost(None, reason, unpriced, "")
+    return None, reason, _UNPRICED, ""
+
+
+def _usd_by_class(counts: list[int | None], rates: tuple[float, ...]) -> tuple[float, ...]:
+    """`PriceTable.cost(Usage(*counts), ...).by_class`, in TOKEN_CLASSES' order, without the
+    objects it builds (a Usage, two dicts, a Cost: three quarters of pricing a call);
+    tests/collector/test_cost.py checks the two agree to the last bit."""
+    # The counts are None or at least 0 (usage_of): pricing's `_n` is `or 0` here.
+    input_tokens, output, cache_read, cache_write, reasoning, audio_in, audio_out = counts
+    cache_read = cache_read or 0
+    cache_write = cache_write or 0
+    audio_in = audio_in or 0
+    reasoning = reasoning or 0
+    audio_out = audio_out or 0
+    rest_in = (input_tokens or 0) - cache_read - cache_write - audio_in
+    rest_out = (output or 0) - reasoning - audio_out
+    r_input, r_cache_read, r_cache_write, r_audio_in, r_output, r_reasoning, r_audio_out = rates
+    return (
+        (0 if rest_in < 0 else rest_in) * r_input / 1_000_000,
+        cache_read * r_cache_read / 1_000_000,
+        cache_write * r_cache_write / 1_000_000,
+        audio_in * r_audio_in / 1_000_000,
+        (0 if rest_out < 0 else rest_out) * r_output / 1_000_000,
+        reasoning * r_reasoning / 1_000_000,
+        audio_out * r_audio_out / 1_000_000,
+    )

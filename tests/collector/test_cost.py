@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assay.collector.normalize.cost import CLASS_COST_COLUMNS
+from assay.collector.normalize.cost import CLASS_COST_COLUMNS, COST_PRICED, call_cost
 from assay.collector.normalize.traces import normalize_traces
 from assay.collector.schema import LlmCallRow
 from assay.instrumentation import pricing
@@ -219,3 +219,33 @@ def test_another_instrumentations_span_with_tokens_has_reported_usage() -> None:
         "reported",
         "priced",
     )
+
+
+def test_the_collectors_pricing_agrees_with_the_price_tables_to_the_last_bit() -> None:
+    """`call_cost` prices without pricing.Usage and pricing.Cost (their building was most of
+    normalizing a call): for every model of the table and usages of every shape, the same floats
+    as `PriceTable.cost`, total and classes, or None where it gives None."""
+    table = pricing.current()
+    shapes = [
+        (1200, 300, None, None, None, None, None),
+        (1200, 300, 1000, None, None, None, None),
+        (2050, 80, 1500, 500, None, None, None),
+        (10, 20, 1000, 7, None, None, None),  # parts larger than the total: clamped at 0
+        (500, 300, None, None, None, 400, 250),
+        (100, 900, None, None, 700, None, None),
+        (3, 5, 0, 0, 9, 1, 2),
+        (0, 0, None, None, None, None, None),
+        (None, 17, None, None, None, None, None),
+        (17, None, None, None, None, None, None),
+        (None, None, 5, None, None, None, None),  # no input or output: usage unknown
+        (2**63, 2**62, 2**40, 3, 2**50, 11, 13),
+    ]
+    for key, price in table.models.items():
+        for counts in shapes:
+            expected = table.cost(pricing.Usage(*counts), key, price.provider)
+            found = call_cost(list(counts), key, price.provider, False, None)
+            if expected is None:
+                assert found[0] is None and found[1] != COST_PRICED, (key, counts)
+                continue
+            by_class = tuple(expected.by_class[name] for name in CLASS_COST_COLUMNS)
+            assert found == (expected.total, COST_PRICED, by_class, table.version), (key, counts)
