@@ -165,6 +165,16 @@ def test_alters_reach_the_right_tables() -> None:
         f"ALTER TABLE assay.llm_calls_local ON CLUSTER {CLUSTER} "
         "MODIFY TTL toDateTime(timestamp) + toIntervalDay(3)"
     ]
+    # A MergeTree setting (how parts merge) is the local table's; a Distributed table has none.
+    setting = render_statement(
+        "ALTER TABLE assay.llm_calls MODIFY SETTING merge_max_block_size = 1024",
+        CLUSTER,
+        tables,
+    )
+    assert setting == [
+        f"ALTER TABLE assay.llm_calls_local ON CLUSTER {CLUSTER} "
+        "MODIFY SETTING merge_max_block_size = 1024"
+    ]
 
 
 def test_an_alter_of_columns_and_storage_gives_the_distributed_table_the_columns_alone() -> None:

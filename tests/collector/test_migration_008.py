@@ -13,30 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.collector.old_schema import old_schema
 from tests.conftest import start_collector
 
 pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
 # Run in a process of its own (chDB keeps one engine per process): the schema as it was before
 # 008, and the rows an older collector wrote.
-OLD_STORE = textwrap.dedent(
+OLD_STORE = old_schema("migration.version >= 8") + textwrap.dedent(
     """
-    import sys, time
-    from assay.collector.store.embedded import EmbeddedStore
-    from assay.collector.store.migrations import load_migrations, preamble
-
-    store = EmbeddedStore(sys.argv[1], "assay")
-    for statement in preamble("assay"):
-        store.command(statement)
-    for migration in load_migrations("assay"):
-        if migration.version >= 8:
-            continue
-        for statement in migration.statements:
-            store.command(statement)
-        store.command(
-            f"INSERT INTO assay.schema_migrations (version, name) "
-            f"VALUES ({migration.version}, '{migration.name}')"
-        )
     now = time.time_ns()
     rows = [
         # name, span, value, passed, source

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.collector.old_schema import old_schema
 from tests.collector.test_cli import assay
 from tests.conftest import start_collector
 
@@ -19,24 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
 # Run in a process of its own (chDB keeps one engine per process): the schema as it was before
 # 009, and the calls an older collector wrote (the rollup views fill as they did then).
-OLD_STORE = textwrap.dedent(
+OLD_STORE = old_schema("migration.version >= 9") + textwrap.dedent(
     """
-    import sys, time
-    from assay.collector.store.embedded import EmbeddedStore
-    from assay.collector.store.migrations import load_migrations, preamble
-
-    store = EmbeddedStore(sys.argv[1], "assay")
-    for statement in preamble("assay"):
-        store.command(statement)
-    for migration in load_migrations("assay"):
-        if migration.version >= 9:
-            continue
-        for statement in migration.statements:
-            store.command(statement)
-        store.command(
-            f"INSERT INTO assay.schema_migrations (version, name) "
-            f"VALUES ({migration.version}, '{migration.name}')"
-        )
     now = time.time_ns()
     calls = [
         # span, model, input, output, cost, cost_source, status, attributes
