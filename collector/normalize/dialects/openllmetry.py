@@ -70,11 +70,29 @@ _INDEXED_PREFIXES = (PROMPT + ".", COMPLETION + ".")
 # Only `gen_ai.prompt.N.*` is OpenLLMetry's: the current conventions own `gen_ai.prompt.name`,
 # `gen_ai.prompt.version` and `gen_ai.prompt.variable.*`, which Assay's own spans carry.
 _INDEXED = re.compile(r"gen_ai\.(?:prompt|completion)\.\d+\.")
-_INDEXED_LINE = re.compile(r"\ngen_ai\.(?:prompt|completion)\.\d+\.")
 
 
 def _is_indexed(key: str) -> bool:
     return key.startswith(_INDEXED_PREFIXES) and _INDEXED.match(key) is not None
+
+
+class _OwnNames(dict[str, bool]):
+    """Whether a name is OpenLLMetry's own (a mark or an indexed message's), remembered: every
+    span is asked, and spans carry the same few names again and again. Bounded: names come from
+    clients (the memory a long name would keep is not spent)."""
+
+    def __missing__(self, key: str) -> bool:
+        own = key in MARKS or _is_indexed(key)
+        if len(key) <= _REMEMBERED_LENGTH:
+            if len(self) >= _REMEMBERED_NAMES:
+                self.clear()
+            self[key] = own
+        return own
+
+
+_REMEMBERED_NAMES = 4096
+_REMEMBERED_LENGTH = 200
+_own_names = _OwnNames()
 
 
 def matches(attrs: Mapping[str, Any]) -> bool:
@@ -83,14 +101,10 @@ def matches(attrs: Mapping[str, Any]) -> bool:
     operation = attrs.get(sc.OPERATION_NAME)
     if operation is not None and operation not in sc.LLM_OPERATIONS:
         return False
-    # Every span that is no LLM call comes this far: the set test first, then one search over
-    # the names joined by line breaks, which finds every indexed name (and a name with a line
-    # break in it, rarely): only then each name on its own.
-    if not MARKS.isdisjoint(attrs):
-        return True
-    if _INDEXED_LINE.search("\n" + "\n".join(attrs)) is None:
-        return False
-    return any(_is_indexed(key) for key in attrs)
+    # Every span that is no LLM call comes this far: each name looked up, in C, among those
+    # seen before (1,800 instructions for 15 names, where testing the marks as a set and
+    # searching the names joined by line breaks took 10,000-14,000).
+    return any(map(_own_names.__getitem__, attrs))
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
