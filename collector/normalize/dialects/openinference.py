@@ -88,7 +88,8 @@ RENAMES: dict[str, str | Rename] = {
 
 
 def matches(attrs: Mapping[str, Any]) -> bool:
-    return str(attrs.get(SPAN_KIND, "")).upper() in _OPERATIONS
+    kind = attrs.get(SPAN_KIND)
+    return kind is not None and str(kind).upper() in _OPERATIONS  # most spans have none
 
 
 def translate(attrs: Mapping[str, Any], events: Iterable[GenAIEvent] = ()) -> dict[str, Any]:
