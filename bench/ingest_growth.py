@@ -280,7 +280,7 @@ def main() -> None:
             order = ("empty", "grown") if round_no % 2 == 0 else ("grown", "empty")
             for kind in order:
                 split = Split()
-                before, then = watch_threads(split)
+                before, at_stored = watch_threads(split)
                 stages = Path(tmp) / "stages.json"
                 result = run_ingest(
                     bodies,
@@ -289,7 +289,7 @@ def main() -> None:
                     "--config",
                     str(config),
                     before=before,
-                    then=then,
+                    at_stored=at_stored,
                     store_from=folder if kind == "grown" else None,
                     **env,
                     ASSAY_STAGE_TIMES=str(stages),
