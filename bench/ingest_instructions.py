@@ -5,9 +5,11 @@ which the machine's load does not move (CPU time on a shared machine does, by te
 
 runs itself again under `valgrind --tool=callgrind --instr-atstart=no` and counts, for
 `bench/ingest.py`'s spans in requests of 50 after two requests of warm-up (the collector's
-garbage collector settings), only around each stage's loop (callgrind client requests):
-`redact` (`redact_request` with every built-in pattern, as the receivers run it) and `normalize`
-(`normalize_traces` of every request into one batch, as the writer runs it). Needs valgrind and
+garbage collector settings), only around each stage's loop (callgrind client requests), the
+receivers' stages as they run them: `decode` (`decode_protobuf`), `validate` (`check_request`),
+`redact` (`redact_request` with every built-in pattern) and `spool append` (a disk spool's
+`append`, without fsync: a system call's work is the kernel's, never counted); and the writer's
+`normalize` (`normalize_traces` of every request into one batch). Needs valgrind and
 gcc with valgrind's headers (`bench/overhead.py` compiles the small client-request library).
 """
 
@@ -29,12 +31,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
+from assay.collector.normalize.otlp import decode_protobuf
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.pipeline import tune_gc
 from assay.collector.receivers.content import redact_request
+from assay.collector.receivers.validation import check_request
 from assay.collector.redaction import BUILTIN_PATTERNS, Redactor
+from assay.collector.spool import DiskSpool
 
 PER_REQUEST = 50
+STAGES = ("decode", "validate", "redact", "spool append", "normalize")
 WARM_UP = 2  # requests
 
 
@@ -45,6 +51,17 @@ def _count(library: str, spans: int, plain: bool) -> None:
     bodies = build(spans + WARM_UP * PER_REQUEST, PER_REQUEST)
     redactor = Redactor(BUILTIN_PATTERNS)
     tune_gc()
+    for body in bodies[:WARM_UP]:
+        check_request(decode_protobuf("traces", body))
+    callgrind.cg_start()
+    for body in bodies[WARM_UP:]:
+        decode_protobuf("traces", body)
+    callgrind.cg_dump(b"decode")
+    requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
+    callgrind.cg_start()
+    for request in requests[WARM_UP:]:
+        check_request(request)
+    callgrind.cg_dump(b"validate")
     requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
     for request in requests[:WARM_UP]:
         redact_request(request, redactor)
@@ -52,6 +69,16 @@ def _count(library: str, spans: int, plain: bool) -> None:
     for request in requests[WARM_UP:]:
         redact_request(request, redactor)
     callgrind.cg_dump(b"redact")
+    with tempfile.TemporaryDirectory() as folder:
+        # fsync="never": the kernel's work is not counted anyway, only the process's
+        spool = DiskSpool(Path(folder), max_bytes=2**40, max_age=3600, fsync="never")
+        for body in bodies[:WARM_UP]:
+            spool.append("traces", body)
+        callgrind.cg_start()
+        for body in bodies[WARM_UP:]:
+            spool.append("traces", body)
+        callgrind.cg_dump(b"spool append")
+        spool.close()
     requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
     for request in requests[:WARM_UP]:
         normalize_traces(request)
@@ -95,8 +122,8 @@ def main() -> None:
         counts = dump_totals(out.parent.glob(out.name + ".*"))
     kind = "plain" if args.plain else "LLM"
     print(f"instructions per {kind} span ({args.spans} of bench/ingest.py's spans, callgrind)")
-    for stage in ("redact", "normalize"):
-        print(f"  {stage:<10} {counts[stage] / args.spans:>10,.0f}")
+    for stage in STAGES:
+        print(f"  {stage:<13} {counts[stage] / args.spans:>10,.0f}")
 
 
 if __name__ == "__main__":
