@@ -72,18 +72,26 @@ class _Attributes(Mapping[str, Any]):
     only when asked for (they read a handful of the keys; each read through the protobuf runtime
     costs, and converting every value ~3 µs each)."""
 
-    __slots__ = ("_pairs",)
+    __slots__ = ("_pairs", "_read")
 
     def __init__(self, pairs: Iterable[KeyValue]) -> None:
         self._pairs = {pair.key: pair for pair in pairs}
+        self._read: list[str] | None = None  # the keys whose values were read, when recording
 
     def __getitem__(self, key: str) -> Any:
-        return any_value(self._pairs[key].value)
+        pair = self._pairs[key]
+        if self._read is not None:
+            self._read.append(key)
+        return any_value(pair.value)
 
     def get(self, key: str, default: Any = None) -> Any:
         # Mapping's own `get` goes through __getitem__ and a KeyError for every absent name
         pair = self._pairs.get(key)
-        return default if pair is None else any_value(pair.value)
+        if pair is None:
+            return default
+        if self._read is not None:
+            self._read.append(key)
+        return any_value(pair.value)
 
     def __contains__(self, key: object) -> bool:
         return key in self._pairs
@@ -107,6 +115,51 @@ _CHEAPEST_FIRST = sorted(DIALECTS, key=lambda dialect: dialect is not genai)
 
 def is_llm_span(attrs: Mapping[str, Any]) -> bool:
     return any(dialect.matches(attrs) for dialect in _CHEAPEST_FIRST)
+
+
+# `is_llm_span`'s answers by the names of a span's attributes, in their order (a service sends
+# spans of a few shapes), each with the values the dialects read to give it: what a mapping
+# shows but for its values is in the names, so a span of the same names whose values of those
+# keys are the same gets the same answer from the same (deterministic) tests. A web service's
+# span thus costs one lookup instead of every dialect's test (OpenLLMetry's joins every name).
+_LLM_BY_NAMES: dict[tuple[str, ...], list[tuple[bool, tuple[tuple[str, AnyValue], ...]]]] = {}
+_MAX_NAME_SETS = 1024  # bounded: attribute keys come from clients
+_MAX_ANSWERS = 8  # per set of names
+
+
+def _is_llm(attrs: _Attributes) -> bool:
+    """`is_llm_span(attrs)`, remembered."""
+    pairs = attrs._pairs
+    names = tuple(pairs)
+    answers = _LLM_BY_NAMES.get(names)
+    if answers is not None:
+        for answer, read in answers:
+            for key, value in read:
+                if pairs[key].value != value:
+                    break
+            else:
+                return answer
+    attrs._read = []
+    try:
+        answer = is_llm_span(attrs)
+        read_keys = dict.fromkeys(attrs._read)
+    finally:
+        attrs._read = None
+    if answers is None:
+        if len(_LLM_BY_NAMES) >= _MAX_NAME_SETS:
+            return answer
+        answers = _LLM_BY_NAMES[names] = []
+    if len(answers) < _MAX_ANSWERS:
+        # copies: the request's own values are redacted in place right after
+        read = tuple((key, _copy(pairs[key].value)) for key in read_keys)
+        answers.append((answer, read))
+    return answer
+
+
+def _copy(value: AnyValue) -> AnyValue:
+    copy = AnyValue()
+    copy.CopyFrom(value)
+    return copy
 
 
 def redact_value(value: AnyValue, redactor: Redactor) -> bool:
@@ -145,7 +198,7 @@ def _redact_traces(request: ExportTraceServiceRequest, redactor: Redactor) -> bo
             for span in scope_spans.spans:
                 pairs = span.attributes
                 attrs = _Attributes(pairs)
-                llm = is_llm_span(attrs)
+                llm = _is_llm(attrs)
                 # Read through the protobuf runtime once (~1 µs an attribute), unless a key
                 # repeats: then the dict holds only the last of its pairs, and every one counts.
                 items: Iterable[tuple[str, KeyValue]] = (
