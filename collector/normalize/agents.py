@@ -22,6 +22,12 @@ READERS = (openinference, openllmetry, genai)
 # Where any dialect puts the conversation and the user a span belongs to, in order of trust.
 SESSION_KEYS = tuple(dict.fromkeys(key for reader in READERS for key in reader.SESSION_KEYS))
 USER_KEYS = tuple(dict.fromkeys(key for reader in READERS for key in reader.USER_KEYS))
+# Every name `agent_rows` reads of a span no reader gives a kind: a span with none of them (a
+# web service's, most spans) is a plain span without asking each reader (tests/collector/
+# test_agent_runs.py keeps each reader's KIND_KEYS to what its `span_kind` reads).
+MARK_KEYS = frozenset(
+    {sc.ERROR_TYPE, *USER_KEYS, *SESSION_KEYS, *(key for r in READERS for key in r.KIND_KEYS)}
+)
 
 
 def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
@@ -53,6 +59,18 @@ def agent_rows(
     """The rows one span gives, from its attributes (a tool call's arguments and result are
     content each dialect declares: the receiver redacted them before the spool)."""
     end_ns = end_ns if end_ns > start_ns else start_ns
+    if MARK_KEYS.isdisjoint(attrs):
+        return TraceSpanRow(
+            trace_id,
+            span_id,
+            parent_span_id,
+            start_ns,
+            end_ns,
+            service_name,
+            span_name,
+            kinds.SPAN,
+            "error" if is_error else "ok",
+        ), None
     error_type = attrs.get(sc.ERROR_TYPE)
     error_type = "" if not error_type else as_text(error_type)
     status = "error" if is_error or error_type else "ok"

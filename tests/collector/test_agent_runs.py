@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from assay.collector.normalize import agents
 from assay.collector.normalize import span_kinds as kinds
+from assay.collector.normalize.agents import READERS, agent_rows
+from assay.collector.normalize.otlp import attributes
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.content import redact_request
@@ -128,6 +131,77 @@ def test_a_plain_span_is_a_span() -> None:
     (span,) = batch.spans
     assert (span.kind, span.dialect, span.status) == (kinds.SPAN, "", "ok")
     assert batch.tool_calls == []
+
+
+class _Recording(dict[str, Any]):
+    """A span's attributes that note every name read of them."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+
+def test_each_reader_names_every_attribute_its_span_kind_reads() -> None:
+    """`agent_rows` takes a span with none of MARK_KEYS for a plain span without asking the
+    readers: each reader's KIND_KEYS must hold every name its `span_kind` reads."""
+    spans = [
+        {},
+        {"http.route": "/a", "user.name": "x"},
+        *(attributes(s.attributes) for s in (*genai_run().spans, *openinference_run().spans)),
+        *(attributes(s.attributes) for s in openllmetry_run().spans),
+        {sc.OPERATION_NAME: "unknown", sc.GUARDRAIL_NAME: "g"},
+    ]
+    for reader in READERS:
+        for attrs in spans:
+            recording = _Recording(attrs)
+            reader.span_kind(recording)
+            assert recording.read <= reader.KIND_KEYS, (reader.NAME, recording.read)
+
+
+def test_a_span_without_marks_is_the_same_plain_row_either_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain = [
+        ({"http.route": "/a", "http.response.status_code": 200}, False),
+        ({"http.route": "/b", "http.response.status_code": 500}, True),
+        ({}, False),
+    ]
+
+    def rows() -> list[Any]:
+        return [
+            agent_rows(
+                attrs,
+                trace_id="ab" * 16,
+                span_id="cd" * 8,
+                parent_span_id="",
+                start_ns=10,
+                end_ns=5,
+                service_name="web",
+                span_name="GET /a",
+                is_error=error,
+                status_message="boom" if error else "",
+            )
+            for attrs, error in plain
+        ]
+
+    quick = rows()
+    # Every name a mark: each reader asked, as for a span that has some.
+    monkeypatch.setattr(agents, "MARK_KEYS", frozenset(k for a, _ in plain for k in a))
+    assert rows() == quick
+    assert [span.status for span, _ in quick] == ["ok", "error", "ok"]
+    assert all(span.kind == kinds.SPAN and tool is None for span, tool in quick)
 
 
 def test_a_langgraph_graph_names_the_agent_of_its_run() -> None:

@@ -147,6 +147,7 @@ KINDS = {
 # The conversation a span belongs to: Assay's session id, else the conventions' conversation id.
 SESSION_KEYS = (sc.SESSION_ID, sc.CONVERSATION_ID)
 USER_KEYS = (sc.USER_ID,)
+KIND_KEYS = frozenset({sc.OPERATION_NAME, sc.GUARDRAIL_NAME})  # every name `span_kind` reads
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:

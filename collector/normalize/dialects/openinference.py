@@ -190,6 +190,7 @@ TOOL_ID = "tool.id"  # the id of the model's tool call this span answers
 TOOL_CALL_ID = "tool_call.id"
 SESSION_KEYS = (sc.SESSION_ID,)
 USER_KEYS = (sc.USER_ID,)
+KIND_KEYS = frozenset({SPAN_KIND})  # every name `span_kind` reads
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:

@@ -165,6 +165,7 @@ KINDS = {
 }
 SESSION_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.SESSION_ID)
 USER_KEYS = tuple(k for k, v in RENAMES.items() if v == sc.USER_ID)
+KIND_KEYS = frozenset({SPAN_KIND})  # every name `span_kind` reads
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:
