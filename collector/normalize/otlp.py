@@ -157,8 +157,9 @@ def attributes_and_text(pairs: Any) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     texts: dict[str, str] = {}
     # Each read through the protobuf runtime costs: a field (600 instructions) less than asking
-    # the oneof (1,500), so the usual kinds are tried by their fields, the oneof asked last.
-    for kv in pairs:
+    # the oneof (1,500), so the usual kinds are tried by their fields, the oneof asked last. A
+    # repeated field is iterated as a slice: its own iteration ends by raising IndexError (2,500).
+    for kv in pairs[:]:
         key = kv.key
         value = kv.value
         text = value.string_value
@@ -172,7 +173,7 @@ def attributes_and_text(pairs: Any) -> tuple[dict[str, Any], dict[str, str]]:
             continue
         kind = value.WhichOneof("value")
         if kind == "array_value":  # finish reasons, tags: strings, nearly always
-            strings = [item.string_value for item in value.array_value.values]
+            strings = [item.string_value for item in value.array_value.values[:]]
             if all(strings):  # each a string that is not empty: as_text's JSON, without it
                 values[key] = strings
                 texts[key] = "[" + ",".join(map(encode_basestring, strings)) + "]"
