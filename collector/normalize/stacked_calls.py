@@ -14,11 +14,13 @@ they carry the same response id from the same provider (a provider's ids are uni
 from __future__ import annotations
 
 from dataclasses import fields
+from operator import attrgetter
 
 from assay.collector.schema import LlmCallRow
 
 _KEEP = frozenset({"timestamp", "trace_id", "span_id", "parent_span_id", "dialect", "duration_ms"})
 _EMPTY: tuple[object, ...] = (None, "", [], {})
+_START = attrgetter("timestamp")
 
 
 def _end(call: LlmCallRow) -> int:
@@ -61,12 +63,19 @@ def merge_stacked_calls(calls: list[LlmCallRow]) -> list[LlmCallRow]:
         if call.response_id:
             by_response.setdefault((call.response_id, call.provider), []).append(call)
     folded: set[str] = set()
-    # Innermost first (latest start), so a chain of three ends in its outermost row.
-    for inner in sorted(calls, key=lambda c: -c.timestamp):
+    # Innermost first (latest start), so a chain of three ends in its outermost row (a stable
+    # sort, reversed: equal starts keep their order, as by the key `-timestamp`).
+    for inner in sorted(calls, key=_START, reverse=True):
         candidates = [by_span.get(inner.parent_span_id)]
-        candidates += by_response.get((inner.response_id, inner.provider), [])
+        if inner.response_id:  # each row is among its own response's: not asked about itself
+            candidates += by_response[inner.response_id, inner.provider]
         for outer in candidates:
-            if outer is not None and outer.span_id not in folded and _same_call(outer, inner):
+            if (
+                outer is not None
+                and outer is not inner
+                and outer.span_id not in folded
+                and _same_call(outer, inner)
+            ):
                 _fold(outer, inner)
                 folded.add(inner.span_id)
                 break
