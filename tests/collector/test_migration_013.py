@@ -123,7 +123,8 @@ def test_an_old_store_gets_vertical_merges_and_keeps_its_rows(tmp_path: Path) ->
             assert setting in found["tables"][table], (table, found["tables"][table])
         # the settings the table was created with are still there
         assert "ttl_only_drop_parts = 1" in found["tables"][table]
-    assert found["parts"] == {"Wide": 8001}
+    # one wide part (and the old call in a compact one of its own if the day changed meanwhile)
+    assert found["parts"].get("Wide", 0) in (8000, 8001)
     assert found["merged"].get("MergedIntoWideParts", 0) >= 1
     # columns gathered one at a time: the vertical algorithm's second stage (0 in a horizontal one)
     assert found["merged"].get("GatheredColumns", 0) > 0
