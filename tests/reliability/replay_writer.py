@@ -1,0 +1,45 @@
+"""One writer's life, in a process of its own: `python -m tests.reliability.replay_writer STORE
+SPOOL` stores what SPOOL holds into the embedded store in STORE (its schema created first when
+the folder is new, as a collector's first start does), then prints what the store and the
+writer counted, as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from assay.collector.pipeline import Pipeline
+from assay.collector.settings import CollectorSettings
+from assay.collector.spool import DiskSpool
+from assay.collector.store.embedded import EmbeddedStore
+
+# Every table a call's row reaches through a view, and how each counts calls.
+CALL_COUNTS = {
+    "llm_calls": "count()",
+    "llm_calls_1m": "sum(calls)",
+    "llm_calls_1h": "sum(calls)",
+    "llm_users_1d": "sum(calls)",
+    "llm_sessions_1d": "sum(calls)",
+}
+
+
+def main(store_folder: Path, spool_folder: Path) -> None:
+    store = EmbeddedStore(store_folder, "assay")
+    store.migrate()
+    settings = CollectorSettings(flush_interval=0.05, retry_initial=0.01, shutdown_timeout=5)
+    pipeline = Pipeline(store, DiskSpool(spool_folder, 10**8, max_age=0.05), settings)
+    pipeline.start()
+    assert pipeline.flush(30)
+    pipeline.stop()
+    counts = {}
+    for table, count in CALL_COUNTS.items():
+        _, rows = store.query(f"SELECT {count} FROM assay.{table}")
+        counts[table] = int(rows[0][0] or 0)
+    stats = pipeline.stats.snapshot()
+    print(json.dumps({"counts": counts, "deduplicated": stats["deduplicated"]}))
+    store.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
