@@ -8,8 +8,9 @@ runs itself again under `valgrind --tool=callgrind --instr-atstart=no` and count
 garbage collector settings), only around each stage's loop (callgrind client requests), the
 receivers' stages as they run them: `decode` (`decode_protobuf`), `validate` (`check_request`),
 `redact` (`redact_request` with every built-in pattern) and `spool append` (a disk spool's
-`append`, without fsync: a system call's work is the kernel's, never counted); and the writer's
-`normalize` (`normalize_traces` of every request into one batch). Needs valgrind and
+`append`, without fsync: a system call's work is the kernel's, never counted); and the writer's:
+`spool read` (the sealed segment of those requests read back, `next_segment`) and `normalize`
+(`normalize_traces` of every request into one batch). Needs valgrind and
 gcc with valgrind's headers (`bench/overhead.py` compiles the small client-request library).
 """
 
@@ -40,7 +41,7 @@ from assay.collector.redaction import BUILTIN_PATTERNS, Redactor
 from assay.collector.spool import DiskSpool
 
 PER_REQUEST = 50
-STAGES = ("decode", "validate", "redact", "spool append", "normalize")
+STAGES = ("decode", "validate", "redact", "spool append", "spool read", "normalize")
 WARM_UP = 2  # requests
 
 
@@ -78,6 +79,10 @@ def _count(library: str, spans: int, plain: bool) -> None:
         for body in bodies[WARM_UP:]:
             spool.append("traces", body)
         callgrind.cg_dump(b"spool append")
+        spool.seal()
+        callgrind.cg_start()
+        spool.next_segment(timeout=1)
+        callgrind.cg_dump(b"spool read")
         spool.close()
     requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
     for request in requests[:WARM_UP]:

@@ -100,11 +100,12 @@ def encode_record(signal: str, payload: bytes) -> bytes:
     return record_header(signal, payload) + payload
 
 
-def decode_records(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
-    """The valid records in a segment's bytes, and how many were torn or corrupt."""
+def decode_records(data: bytes, offset: int = 0) -> tuple[list[tuple[str, bytes]], int]:
+    """The valid records in a segment's bytes from `offset` on (past its header: a segment is
+    8 MiB, which `data[offset:]` would copy once more), and how many were torn or corrupt."""
     records: list[tuple[str, bytes]] = []
     corrupt = 0
-    offset, end = 0, len(data)
+    end = len(data)
     while offset < end:
         if data[offset : offset + 4] != MAGIC or offset + HEADER.size > end:
             corrupt += 1
@@ -495,7 +496,7 @@ class DiskSpool(Spool):
     def _load(self, seq: int) -> Segment:
         data = self._path(seq).read_bytes()
         segment_id, header = read_segment_header(data, self._path(seq).name)
-        records, corrupt = decode_records(data[header:])
+        records, corrupt = decode_records(data, header)
         token = segment_token(segment_id, data)
         return Segment(seq, token, records, len(data) - header, corrupt)
 
