@@ -102,11 +102,6 @@ class _Attributes(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._pairs)
 
-    def pairs(self) -> Iterable[tuple[str, KeyValue]]:
-        """Each key with its pair as it came (the request's own: changing it changes the
-        request)."""
-        return self._pairs.items()
-
 
 # Whether any dialect matches does not depend on their order: the current conventions first,
 # the cheapest test and the most common answer (OpenLLMetry's scans every key).
@@ -127,10 +122,10 @@ _MAX_NAME_SETS = 1024  # bounded: attribute keys come from clients
 _MAX_ANSWERS = 8  # per set of names
 
 
-def _is_llm(attrs: _Attributes) -> bool:
-    """`is_llm_span(attrs)`, remembered."""
+def _is_llm(attrs: _Attributes, names: tuple[str, ...] | None = None) -> bool:
+    """`is_llm_span(attrs)`, remembered; `names` are the attributes' names in their order."""
     pairs = attrs._pairs
-    names = tuple(pairs)
+    names = tuple(pairs) if names is None else names
     answers = _LLM_BY_NAMES.get(names)
     if answers is not None:
         for answer, read in answers:
@@ -154,6 +149,13 @@ def _is_llm(attrs: _Attributes) -> bool:
         read = tuple((key, _copy(pairs[key].value)) for key in read_keys)
         answers.append((answer, read))
     return answer
+
+
+@lru_cache(maxsize=2048)  # bounded: attribute keys come from clients
+def _redacted_names(names: tuple[str, ...], llm: bool) -> tuple[str, ...]:
+    """Which of a span's attributes are redacted, by their names: on an LLM call every one but
+    those never redacted, on any other span those that hold content."""
+    return tuple(key for key in names if key not in NEVER_REDACTED and (llm or is_content_key(key)))
 
 
 def _copy(value: AnyValue) -> AnyValue:
@@ -198,16 +200,19 @@ def _redact_traces(request: ExportTraceServiceRequest, redactor: Redactor) -> bo
             for span in scope_spans.spans:
                 pairs = span.attributes
                 attrs = _Attributes(pairs)
-                llm = _is_llm(attrs)
+                found = attrs._pairs
+                names = tuple(found)
+                llm = _is_llm(attrs, names)
                 # Read through the protobuf runtime once (~1 µs an attribute), unless a key
                 # repeats: then the dict holds only the last of its pairs, and every one counts.
-                items: Iterable[tuple[str, KeyValue]] = (
-                    attrs.pairs() if len(attrs) == len(pairs) else ((p.key, p) for p in pairs)
-                )
-                for key, pair in items:
-                    # (is_content_key is False for every never-redacted key)
-                    if key not in NEVER_REDACTED and (llm or is_content_key(key)):
-                        changed |= redact_value(pair.value, redactor)
+                if len(found) == len(pairs):
+                    for key in _redacted_names(names, llm):
+                        changed |= redact_value(found[key].value, redactor)
+                else:
+                    for pair in pairs:
+                        # (is_content_key is False for every never-redacted key)
+                        if pair.key not in NEVER_REDACTED and (llm or is_content_key(pair.key)):
+                            changed |= redact_value(pair.value, redactor)
                 message = span.status.message
                 if message:
                     redacted = redactor.redact(message)
