@@ -107,6 +107,8 @@ class OnlineEvaluation:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._stop_by = float("inf")  # when a stop stops waiting for the queued evaluations
+        self._dropped_at_stop = 0  # the worker's own count
         self._thread = threading.Thread(target=self._run, name="assay-evaluation", daemon=True)
 
     @property
@@ -164,6 +166,10 @@ class OnlineEvaluation:
                 setattr(self.stats, name, getattr(self.stats, name) + value)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop once the queued evaluations are done (without keeping to the CPU share: the
+        collector stops its writer first, so nothing else needs the cores), or when `timeout`
+        seconds are nearly up: those still queued then are dropped, counted and logged."""
+        self._stop_by = time.monotonic() + timeout * 0.8
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
@@ -181,11 +187,16 @@ class OnlineEvaluation:
         last_flush = last_log = time.monotonic()
         logged: dict[str, int] = {}
         budget = CpuBudget(self.config.cpu_share)
-        while not (self._stopping.is_set() and not running):
+        while not (self._stopping.is_set() and not running and not self._left_at_stop()):
             if time.monotonic() - last_log >= self.config.log_interval:
                 last_log = time.monotonic()
                 logged = self._log_progress(logged)
-            batch = self._take(len(running))
+            if self._stopping.is_set() and self._out_of_time():
+                self._left_at_stop()  # nothing more is taken, what runs is cancelled
+                for task in running:
+                    task.cancel()
+            # Stopping, small batches: the time left is looked at between them.
+            batch = self._take(len(running), 16 if self._stopping.is_set() else 512)
             for _, data, job in self._evaluate_inline(batch, pending):
                 name = job[1].name
                 limit = limits.get(name)
@@ -208,7 +219,7 @@ class OnlineEvaluation:
                 last_flush = time.monotonic()
             if batch:
                 # Let the running evaluations and the write move; stay within the CPU share.
-                await asyncio.sleep(budget.pause())
+                await asyncio.sleep(0 if self._stopping.is_set() else budget.pause())
             elif running:
                 await asyncio.wait(running, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
             elif writing is not None and not writing.done():
@@ -220,7 +231,27 @@ class OnlineEvaluation:
             await writing
         if pending:
             self._write(pending.take())
+        if self._dropped_at_stop:
+            log.warning(
+                "stopping: dropped %d evaluation(s) not done in time", self._dropped_at_stop
+            )
         self._log_progress(logged)
+
+    def _out_of_time(self) -> bool:
+        return time.monotonic() >= self._stop_by
+
+    def _left_at_stop(self) -> int:
+        """The evaluations still queued once a stop began: none once it is out of time, when
+        they are dropped, counted and logged (and those running are cancelled, and counted)."""
+        left = 0
+        with self._lock:
+            if self._jobs and self._out_of_time():
+                left = len(self._jobs)
+                self._jobs.clear()
+                self.stats.dropped += left
+            queued = len(self._jobs)
+        self._dropped_at_stop += left
+        return queued
 
     def _evaluate_inline(
         self, batch: list[_Job], scores: ScoreColumns
@@ -279,8 +310,13 @@ class OnlineEvaluation:
     async def _limited(
         self, job: _Job, data: EvalInput, limit: asyncio.Semaphore, out: ScoreColumns
     ) -> None:
-        async with limit:
-            out.add(job[0], await self._score(job[1], data))
+        try:
+            async with limit:
+                out.add(job[0], await self._score(job[1], data))
+        except asyncio.CancelledError:  # a stop out of time
+            self._count(dropped=1)
+            self._dropped_at_stop += 1
+            raise
 
     async def _score(self, evaluator: Evaluator, data: EvalInput) -> Score:
         # Evaluators turn their own exceptions into error scores; a bug in that must still

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 import uuid
@@ -220,6 +221,63 @@ def test_a_full_queue_drops_the_oldest_and_never_blocks(
     wait_until(lambda: len(scores_of(embedded_store, service)) == 6)
     kept = {s["span_id"] for s in scores_of(embedded_store, service)}
     assert kept == {first.span_id, *(c.span_id for c in calls[-5:])}
+
+
+def test_a_stop_evaluates_what_is_queued_first(
+    embedded_store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A collector stopping (a deploy, Ctrl-C) stores what it accepted, then stops evaluation:
+    the calls still queued for evaluation are scored first, not forgotten."""
+    gate = threading.Event()
+
+    @evaluator(name=f"gated_{uuid.uuid4().hex[:6]}")
+    def gated(data: EvalInput) -> float:
+        gate.wait(10)
+        return 1.0
+
+    online = OnlineEvaluation(
+        config([{"evaluators": [gated.name]}], cpu_share=0.01), embedded_store
+    )
+    online.start()
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    first, *rest = calls = [call(service) for _ in range(300)]
+    store_calls(embedded_store, calls)
+    online.offer([first])
+    wait_until(lambda: online.depth() == 0)  # the worker holds the first, at the gate
+    online.offer(rest)
+    stopping = threading.Thread(target=online.stop, kwargs={"timeout": 60})
+    stopping.start()
+    gate.set()
+    stopping.join(70)
+    assert not stopping.is_alive()
+    stats = online.snapshot()
+    assert (stats["evaluated"], stats["dropped"], stats["queue_depth"]) == (300, 0, 0)
+    assert len(scores_of(embedded_store, service)) == 300
+
+    # Out of time, what is left is dropped, counted and said.
+    @evaluator(name=f"slow_{uuid.uuid4().hex[:6]}")
+    def slow(data: EvalInput) -> float:
+        if data.output == "first":
+            gate.wait(10)
+        time.sleep(0.2)
+        return 1.0
+
+    gate.clear()
+    online = OnlineEvaluation(config([{"evaluators": [slow.name]}]), embedded_store)
+    online.start()
+    first_answer = [{"role": "assistant", "parts": [{"type": "text", "content": "first"}]}]
+    online.offer([call(service, output_messages=json.dumps(first_answer))])
+    wait_until(lambda: online.depth() == 0)  # the worker holds the first, at the gate
+    online.offer([call(service) for _ in range(199)])  # 40 s of evaluation, 5 s at 8 at once
+    with caplog.at_level(logging.WARNING, logger="assay.collector.evaluation"):
+        stopping = threading.Thread(target=online.stop, kwargs={"timeout": 1.0})
+        stopping.start()
+        gate.set()
+        stopping.join()
+        wait_until(lambda: sum(online.snapshot()[k] for k in ("evaluated", "dropped")) == 200)
+    stats = online.snapshot()
+    assert stats["dropped"] > 0 and stats["queue_depth"] == 0, stats
+    assert f"dropped {stats['dropped']} evaluation(s) not done in time" in caplog.text
 
 
 def test_a_crashing_evaluator_gives_an_error_score(
