@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from functools import partial
 
 import pytest
 
@@ -137,16 +138,20 @@ def test_a_retried_insert_with_the_same_token_is_stored_once(embedded_store: Emb
     assert outcomes[1].deduplicated == 1
 
 
+def _one_call(marker: str, n: int) -> list[list[object]]:
+    """The first ten columns of an llm_calls row of trace `marker`, span `s<n>`."""
+    return [[time.time_ns()], [marker], [f"s{n}"], [""], ["svc"], ["chat"], ["openai"]] + [
+        ["m"]
+    ] * 3
+
+
 def test_a_counting_block_counts_what_its_inserts_stored_by_table_once(
     embedded_store: EmbeddedStore,
 ) -> None:
     marker = uuid.uuid4().hex
     names = column_names(LlmCallRow)[:10]
 
-    def call(n: int) -> list[list[object]]:
-        return [[time.time_ns()], [marker], [f"s{n}"], [""], ["svc"], ["chat"], ["openai"]] + [
-            ["m"]
-        ] * 3
+    call = partial(_one_call, marker)
 
     embedded_store.insert("llm_calls", call(1), names, dedup_token=f"a-{marker}")
     counted: dict[str, int] = {}
@@ -177,10 +182,7 @@ def test_a_first_time_block_is_not_counted_and_later_counts_stay_exact(
     marker = uuid.uuid4().hex
     names = column_names(LlmCallRow)[:10]
 
-    def call(n: int) -> list[list[object]]:
-        return [[time.time_ns()], [marker], [f"s{n}"], [""], ["svc"], ["chat"], ["openai"]] + [
-            ["m"]
-        ] * 3
+    call = partial(_one_call, marker)
 
     asked: list[list[str]] = []
     count = embedded_store._new_rows_of
