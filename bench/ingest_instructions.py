@@ -9,8 +9,10 @@ garbage collector settings), only around each stage's loop (callgrind client req
 receivers' stages as they run them: `decode` (`decode_protobuf`), `validate` (`check_request`),
 `redact` (`redact_request` with every built-in pattern) and `spool append` (a disk spool's
 `append`, without fsync: a system call's work is the kernel's, never counted); and the writer's:
-`spool read` (the sealed segment of those requests read back, `next_segment`) and `normalize`
-(`normalize_traces` of every request into one batch). Needs valgrind and
+`spool read` (the sealed segment of those requests read back, `next_segment`), `normalize`
+(`normalize_traces` of every request into one batch), `correlate + link` (that stage of
+`Pipeline._rows` over the batch) and `build columns` (`insert_arguments` of each table's rows,
+as the store's insert begins). Needs valgrind and
 gcc with valgrind's headers (`bench/overhead.py` compiles the small client-request library).
 """
 
@@ -32,16 +34,29 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
+from assay.collector.normalize.evaluation_results import evaluation_scores
+from assay.collector.normalize.llm_messages import attach_log_messages
 from assay.collector.normalize.otlp import decode_protobuf
+from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.pipeline import tune_gc
 from assay.collector.receivers.content import redact_request
 from assay.collector.receivers.validation import check_request
 from assay.collector.redaction import BUILTIN_PATTERNS, Redactor
+from assay.collector.schema import insert_arguments
 from assay.collector.spool import DiskSpool
 
 PER_REQUEST = 50
-STAGES = ("decode", "validate", "redact", "spool append", "spool read", "normalize")
+STAGES = (
+    "decode",
+    "validate",
+    "redact",
+    "spool append",
+    "spool read",
+    "normalize",
+    "correlate + link",
+    "build columns",
+)
 WARM_UP = 2  # requests
 
 
@@ -92,6 +107,17 @@ def _count(library: str, spans: int, plain: bool) -> None:
     for request in requests[WARM_UP:]:
         normalize_traces(request, batch)
     callgrind.cg_dump(b"normalize")
+    callgrind.cg_start()  # as Pipeline._rows does once a segment's requests are normalized
+    batch.llm_calls = merge_stacked_calls(batch.llm_calls)
+    attach_log_messages(batch.llm_calls, [])
+    batch.link()
+    evaluation_scores(batch.traces, [])
+    callgrind.cg_dump(b"correlate + link")
+    callgrind.cg_start()
+    for rows in (batch.traces, batch.llm_calls, batch.spans, batch.tool_calls):
+        if rows:
+            insert_arguments(rows)
+    callgrind.cg_dump(b"build columns")
 
 
 def main() -> None:
@@ -128,7 +154,7 @@ def main() -> None:
     kind = "plain" if args.plain else "LLM"
     print(f"instructions per {kind} span ({args.spans} of bench/ingest.py's spans, callgrind)")
     for stage in STAGES:
-        print(f"  {stage:<13} {counts[stage] / args.spans:>10,.0f}")
+        print(f"  {stage:<16} {counts[stage] / args.spans:>10,.0f}")
 
 
 if __name__ == "__main__":
