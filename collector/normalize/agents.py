@@ -59,19 +59,10 @@ def agent_rows(
     """The rows one span gives, from its attributes (a tool call's arguments and result are
     content each dialect declares: the receiver redacted them before the spool)."""
     end_ns = end_ns if end_ns > start_ns else start_ns
-    if MARK_KEYS.isdisjoint(attrs):
-        return TraceSpanRow(
-            trace_id,
-            span_id,
-            parent_span_id,
-            start_ns,
-            end_ns,
-            service_name,
-            span_name,
-            kinds.SPAN,
-            "error" if is_error else "ok",
-        ), None
-    error_type = attrs.get(sc.ERROR_TYPE)
+    # A span with none of the names the readers mark kinds with (nor a user, session or error
+    # type) is a plain span, without asking each reader.
+    plain = MARK_KEYS.isdisjoint(attrs)
+    error_type = None if plain else attrs.get(sc.ERROR_TYPE)
     error_type = "" if not error_type else as_text(error_type)
     status = "error" if is_error or error_type else "ok"
     span = TraceSpanRow(
@@ -85,6 +76,8 @@ def agent_rows(
         kinds.SPAN,
         status,
     )
+    if plain:
+        return span, None
     # Set only when found (most spans name neither): the row's defaults are "".
     user_id = _first(attrs, USER_KEYS)
     if user_id:
