@@ -135,11 +135,15 @@ class Usage:
 
     @property
     def known(self) -> bool:
-        return _known(self.input, self.output)
+        return usage_known(self.input, self.output)
 
     def by_token_class(self) -> dict[str, int]:
         """Tokens of each class; a part larger than its total is clamped, never negative."""
-        return _token_classes(
+        return dict(zip(_CLASS_NAMES, token_classes(*self.counts()), strict=True))
+
+    def counts(self) -> tuple[int | None, ...]:
+        """The counts in the fields' order (what `token_classes` takes)."""
+        return (
             self.input,
             self.output,
             self.cache_read,
@@ -150,12 +154,15 @@ class Usage:
         )
 
 
-def _known(input_tokens: int | None, output_tokens: int | None) -> bool:
+def usage_known(input_tokens: int | None, output_tokens: int | None) -> bool:
     """Whether a call's usage is known: a cost is never made up from no counts at all."""
     return input_tokens is not None or output_tokens is not None
 
 
-def _token_classes(
+_CLASS_NAMES = tuple(name for name, _, _ in TOKEN_CLASSES)
+
+
+def token_classes(
     input_tokens: int | None,
     output_tokens: int | None,
     cache_read_tokens: int | None,
@@ -163,7 +170,9 @@ def _token_classes(
     reasoning_tokens: int | None,
     audio_input_tokens: int | None,
     audio_output_tokens: int | None,
-) -> dict[str, int]:
+) -> tuple[int, ...]:
+    """Tokens of each class in TOKEN_CLASSES' order, from counts in `Usage`'s fields' order; a
+    part larger than its total is clamped, never negative."""
     cache_read, cache_write = _n(cache_read_tokens), _n(cache_write_tokens)
     audio_in, reasoning, audio_out = (
         _n(audio_input_tokens),
@@ -172,15 +181,15 @@ def _token_classes(
     )
     rest_in = _n(input_tokens) - cache_read - cache_write - audio_in
     rest_out = _n(output_tokens) - reasoning - audio_out
-    return {
-        "input": 0 if rest_in < 0 else rest_in,
-        "cache_read": cache_read,
-        "cache_write": cache_write,
-        "audio_input": audio_in,
-        "output": 0 if rest_out < 0 else rest_out,
-        "reasoning": reasoning,
-        "audio_output": audio_out,
-    }
+    return (
+        0 if rest_in < 0 else rest_in,
+        cache_read,
+        cache_write,
+        audio_in,
+        0 if rest_out < 0 else rest_out,
+        reasoning,
+        audio_out,
+    )
 
 
 def _n(value: int | None) -> int:
@@ -260,8 +269,10 @@ class PriceTable:
         price = self.lookup(model, provider)
         if price is None:
             return None
-        by_class = _usd_by_class(price, usage.by_token_class())
-        return Cost(by_class, sum(by_class.values()), price.model, self.version)
+        by_class = usd_by_class(price, token_classes(*usage.counts()))
+        return Cost(
+            dict(zip(_CLASS_NAMES, by_class, strict=True)), sum(by_class), price.model, self.version
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The table as a price file (what `assay prices` shows and a store keeps)."""
@@ -276,9 +287,22 @@ class PriceTable:
         }
 
 
-def _usd_by_class(price: ModelPrice, tokens: dict[str, int]) -> dict[str, float]:
-    per_million = price.usd_per_million
-    return {name: count * per_million[name] / 1_000_000 for name, count in tokens.items()}
+def usd_by_class(price: ModelPrice, tokens: tuple[int, ...]) -> tuple[float, ...]:
+    """USD of each token class (`token_classes`' counts), in TOKEN_CLASSES' order."""
+    # Unrolled: the collector prices every call it stores with this.
+    t_in, t_cache_read, t_cache_write, t_audio_in, t_out, t_reasoning, t_audio_out = tokens
+    r_in, r_cache_read, r_cache_write, r_audio_in, r_out, r_reasoning, r_audio_out = (
+        price.usd_per_million.values()
+    )
+    return (
+        t_in * r_in / 1_000_000,
+        t_cache_read * r_cache_read / 1_000_000,
+        t_cache_write * r_cache_write / 1_000_000,
+        t_audio_in * r_audio_in / 1_000_000,
+        t_out * r_out / 1_000_000,
+        t_reasoning * r_reasoning / 1_000_000,
+        t_audio_out * r_audio_out / 1_000_000,
+    )
 
 
 _FOUND_LIMIT = 4096
@@ -346,12 +370,12 @@ def cost_usd(
 
     The total of `PriceTable.cost`, without its `Usage` and `Cost` objects: the instrumentation
     prices every call with this (frozen dataclasses cost two thirds of it)."""
-    if not _known(input_tokens, output_tokens):
+    if not usage_known(input_tokens, output_tokens):
         return None
     price = current().lookup(model, provider)
     if price is None:
         return None
-    tokens = _token_classes(
+    tokens = token_classes(
         input_tokens,
         output_tokens,
         cached_input_tokens,
@@ -360,7 +384,7 @@ def cost_usd(
         audio_input_tokens,
         audio_output_tokens,
     )
-    return sum(_usd_by_class(price, tokens).values())
+    return sum(usd_by_class(price, tokens))
 
 
 def prices_taken() -> str:

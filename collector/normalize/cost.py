@@ -92,11 +92,6 @@ def usage_of(attrs: dict[str, Any]) -> list[int | None]:
     return counts
 
 
-def usage_known(counts: list[int | None]) -> bool:
-    """`pricing.Usage(*counts).known`: a cost is never made up from no counts at all."""
-    return counts[0] is not None or counts[1] is not None
-
-
 def usage_source(attrs: dict[str, Any], known: bool) -> str:
     """The span's own `assay.usage.source`; for other instrumentations, `reported` when the
     span has token counts (`known`), else `none`."""
@@ -118,10 +113,10 @@ def call_cost(
     """The cost of a call in the price table in force; else the instrumentation's own figure;
     else NULL with the reason."""
     table = pricing.current()
-    known = counts[0] is not None or counts[1] is not None
+    known = pricing.usage_known(counts[0], counts[1])
     price = table.lookup(model, provider) if known else None
     if price is not None:
-        by_class = _usd_by_class(counts, tuple(price.usd_per_million.values()))
+        by_class = pricing.usd_by_class(price, pricing.token_classes(*counts))
         return sum(by_class), COST_PRICED, by_class, table.version
     # A reported 0 for a call that used tokens is an instrumentation that could not price it
     # (OpenLIT offline): unpriced, not free.
@@ -135,28 +130,3 @@ def call_cost(
     else:
         reason = COST_UNPRICED_MODEL
     return None, reason, _UNPRICED, ""
-
-
-def _usd_by_class(counts: list[int | None], rates: tuple[float, ...]) -> tuple[float, ...]:
-    """`PriceTable.cost(Usage(*counts), ...).by_class`, in TOKEN_CLASSES' order, without the
-    objects it builds (a Usage, two dicts, a Cost: three quarters of pricing a call);
-    tests/collector/test_cost.py checks the two agree to the last bit."""
-    # The counts are None or at least 0 (usage_of): pricing's `_n` is `or 0` here.
-    input_tokens, output, cache_read, cache_write, reasoning, audio_in, audio_out = counts
-    cache_read = cache_read or 0
-    cache_write = cache_write or 0
-    audio_in = audio_in or 0
-    reasoning = reasoning or 0
-    audio_out = audio_out or 0
-    rest_in = (input_tokens or 0) - cache_read - cache_write - audio_in
-    rest_out = (output or 0) - reasoning - audio_out
-    r_input, r_cache_read, r_cache_write, r_audio_in, r_output, r_reasoning, r_audio_out = rates
-    return (
-        (0 if rest_in < 0 else rest_in) * r_input / 1_000_000,
-        cache_read * r_cache_read / 1_000_000,
-        cache_write * r_cache_write / 1_000_000,
-        audio_in * r_audio_in / 1_000_000,
-        (0 if rest_out < 0 else rest_out) * r_output / 1_000_000,
-        reasoning * r_reasoning / 1_000_000,
-        audio_out * r_audio_out / 1_000_000,
-    )

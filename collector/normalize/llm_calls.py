@@ -8,9 +8,10 @@ import logging
 import math
 from typing import Any
 
-from assay.collector.normalize.cost import call_cost, usage_known, usage_of, usage_source
+from assay.collector.normalize.cost import call_cost, usage_of, usage_source
 from assay.collector.normalize.otlp import as_text
 from assay.collector.schema import LlmCallRow
+from assay.instrumentation import pricing
 from assay.instrumentation import semconv as sc
 
 log = logging.getLogger("assay.collector.normalize")
@@ -161,7 +162,7 @@ def llm_call_row(
         by_class[5],
         by_class[6],
         cost_source,
-        usage_source(attrs, usage_known(counts)),
+        usage_source(attrs, pricing.usage_known(counts[0], counts[1])),
         price_version,
         reported_cost,
         max(end_ns - start_ns, 0) / 1e6,
