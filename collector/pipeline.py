@@ -200,8 +200,16 @@ class Pipeline:
         settings: CollectorSettings,
         evaluation: OnlineEvaluation | None = None,
         deadletter: DeadLetter | None = None,
+        kept_seconds: dict[str, float] | None = None,
     ) -> None:
         self.store = store
+        # How long the store keeps each signal's records (retention.kept_seconds): the
+        # receivers refuse what is older. None: no bound.
+        self._kept_ns = {
+            signal: int(seconds * 1e9)
+            for signal, seconds in (kept_seconds or {}).items()
+            if math.isfinite(seconds)
+        }
         self.evaluation = evaluation
         self.spool = spool
         # Without one, rows the store refuses are retried like a failing store's.
@@ -223,6 +231,11 @@ class Pipeline:
     def start(self) -> None:
         self._reader.start()
         self._thread.start()
+
+    def oldest_kept_ns(self, signal: str) -> int:
+        """The oldest time (Unix ns) a record of `signal` can have and be kept; 0: any."""
+        kept = self._kept_ns.get(signal)
+        return 0 if kept is None else time.time_ns() - kept
 
     async def submit(self, signal: str, payload: bytes, items: int) -> None:
         """Spool a request (protobuf bytes); returns once it is durable. Raises Overloaded."""

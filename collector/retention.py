@@ -205,6 +205,22 @@ def retention_statements(
     return statements + list(materialize)
 
 
+def _tables_ddl(store: Store, cluster: str | None) -> dict[str, str]:
+    """Each table's CREATE statement, by the name the queries use (on a cluster: the local
+    table's, which holds the rows and their TTL)."""
+    _, rows = store.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+        {"db": store.database},
+    )
+    ddl_of = dict(rows)
+    if cluster:
+        suffix = LOCAL_SUFFIX
+        ddl_of = {
+            name[: -len(suffix)]: ddl for name, ddl in ddl_of.items() if name.endswith(suffix)
+        }
+    return ddl_of
+
+
 def apply_retention(
     store: Store, retention: RetentionConfig, cluster: str | None = None
 ) -> list[str]:
@@ -212,20 +228,55 @@ def apply_retention(
     hold the rows, on every node); return the statements run."""
     if not retention.periods:
         return []
-    _, rows = store.query(
-        "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
-        {"db": store.database},
-    )
-    ddl_of = dict(rows)
-    on_cluster = ""
-    if cluster:
-        suffix = LOCAL_SUFFIX
-        ddl_of = {
-            name[: -len(suffix)]: ddl for name, ddl in ddl_of.items() if name.endswith(suffix)
-        }
-        on_cluster = f"{suffix} ON CLUSTER {cluster}"
+    ddl_of = _tables_ddl(store, cluster)
+    on_cluster = f"{LOCAL_SUFFIX} ON CLUSTER {cluster}" if cluster else ""
     statements = retention_statements(retention, store.database, ddl_of, on_cluster)
     for statement in statements:
         store.command(statement)
         log.info("retention: %s", statement)
     return statements
+
+
+# The tables an OTLP record of each signal is stored in (an LLM span in both of its signal's).
+SIGNAL_TABLES: dict[str, tuple[str, ...]] = {
+    "traces": ("otel_traces", "llm_calls"),
+    "logs": ("otel_logs",),
+    "metrics": ("otel_metrics_sum", "otel_metrics_gauge", "otel_metrics_histogram"),
+}
+# A table TTL as ClickHouse prints it back; any other shape (several clauses, a TTL set by hand
+# on another expression) sets no bound.
+_PRINTED_TTL = re.compile(r"^toDateTime\(\w+\) \+ toInterval(\w+)\((\d+)\)$")
+# Seconds per unit, the longest each can be: a bound never refuses what a table would keep.
+_UNIT_SECONDS = {
+    "Second": 1,
+    "Minute": 60,
+    "Hour": 3600,
+    "Day": 86_400,
+    "Week": 7 * 86_400,
+    "Month": 31 * 86_400,
+    "Quarter": 92 * 86_400,
+    "Year": 366 * 86_400,
+}
+
+
+def _ttl_seconds(ddl: str | None) -> float:
+    """How long a table keeps a row, from its CREATE statement; infinity without a TTL."""
+    ttl = _table_ttl(ddl or "")
+    if ttl is None:
+        return float("inf")
+    match = _PRINTED_TTL.match(ttl)
+    if match is None or match.group(1) not in _UNIT_SECONDS:
+        return float("inf")
+    return int(match.group(2)) * _UNIT_SECONDS[match.group(1)]
+
+
+def kept_seconds(store: Store, cluster: str | None = None) -> dict[str, float]:
+    """How long the store keeps a record of each signal (infinity: forever), from the TTLs its
+    tables have now: a record older than that is dropped as it is inserted, so the receivers
+    refuse it instead of acknowledging it (receivers/validation.py). A record stored in two
+    tables is kept as long as the longer keeps it."""
+    ddl_of = _tables_ddl(store, cluster)
+    return {
+        signal: max(_ttl_seconds(ddl_of.get(table)) for table in tables)
+        for signal, tables in SIGNAL_TABLES.items()
+    }

@@ -26,7 +26,7 @@ from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
-from assay.collector.retention import apply_retention
+from assay.collector.retention import apply_retention, kept_seconds
 from assay.collector.settings import (
     CollectorSettings,
     deadletter_folder,
@@ -146,7 +146,8 @@ async def serve(
         completed = CompletedRuns(evaluation, store)
         completed.start()
         deadletter = DeadLetter(deadletter_folder(settings), settings.max_deadletter_bytes)
-        pipeline = Pipeline(store, spool, settings, online, deadletter)
+        kept = await asyncio.to_thread(kept_seconds, store, store.cluster)
+        pipeline = Pipeline(store, spool, settings, online, deadletter, kept)
         pipeline.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
         try:

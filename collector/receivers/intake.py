@@ -17,7 +17,7 @@ async def take(pipeline: Pipeline, signal: str, request: Message, body: bytes | 
     when records were rejected or values clamped). `body` is the request's encoding as it came,
     None when it came as JSON. Raises Overloaded when the spool cannot take it."""
     with stage("validate"):
-        admission = check_request(request)
+        admission = check_request(request, pipeline.oldest_kept_ns(signal))
     changed = admission.changed
     if pipeline.redactor is not None:
         with stage("redact"):

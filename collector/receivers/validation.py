@@ -8,6 +8,9 @@ Per field (the README's "What the collector refuses" lists the same):
   expiry; ClickHouse's `DateTime`, which the tables' sort, partition and TTL keys use, ends in
   2106 and wraps round to 1970 past it, so the record would land on a wrong day and be dropped
   by the next merge. 2100 leaves room for a retention period to be added.
+- The same time before `oldest_ns`, what the tables' retention keeps (`retention.kept_seconds`):
+  the record is **rejected**. The table's TTL would drop it as it is inserted; acknowledged, it
+  would be lost without a word (and counted in the rollups the insert's views feed).
 - An event's, an exemplar's or a metric point's start time after `MAX_TIME_NS`: **clamped** to
   it (the record keeps its place in time; only the secondary time is wrong).
 - A log severity number outside 0–255 (`SeverityNumber` is UInt8): **clamped** to 0,
@@ -106,6 +109,11 @@ def _keep(items: Any, keep: Callable[[Any], bool]) -> None:
             del items[index]
 
 
+def _too_old(what: str, oldest_ns: int) -> str:
+    oldest = dt.datetime.fromtimestamp(oldest_ns / 1e9, dt.timezone.utc)
+    return f"{what} before {oldest:%Y-%m-%d %H:%M} UTC, older than the store keeps (its retention)"
+
+
 def _clamp_times(records: Iterable[Any], name: str, what: str, admission: Admission) -> None:
     for record in records:
         if _late(getattr(record, name)):
@@ -116,12 +124,18 @@ def _clamp_times(records: Iterable[Any], name: str, what: str, admission: Admiss
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
 
 
-def check_traces(request: ExportTraceServiceRequest, admission: Admission) -> None:
+def check_traces(
+    request: ExportTraceServiceRequest, admission: Admission, oldest_ns: int = 0
+) -> None:
     def keep(span: Any) -> bool:
         # `_late` and `_valid_id` written out: every span of every request comes here, and a
         # call per field was most of validating one.
-        if span.start_time_unix_nano > MAX_TIME_NS:
+        start = span.start_time_unix_nano
+        if start > MAX_TIME_NS:
             admission.reject(f"span start time {_LATEST}")
+            return False
+        if start < oldest_ns:
+            admission.reject(_too_old("span start time", oldest_ns))
             return False
         trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
         if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
@@ -142,11 +156,15 @@ def check_traces(request: ExportTraceServiceRequest, admission: Admission) -> No
             _keep(scope_spans.spans, keep)
 
 
-def check_logs(request: ExportLogsServiceRequest, admission: Admission) -> None:
+def check_logs(request: ExportLogsServiceRequest, admission: Admission, oldest_ns: int = 0) -> None:
     def keep(record: Any) -> bool:
         # The stored time is the record's own, else when it was observed (otel_logs.Timestamp).
-        if _late(record.time_unix_nano or record.observed_time_unix_nano):
+        stored = record.time_unix_nano or record.observed_time_unix_nano
+        if _late(stored):
             admission.reject(f"log record time {_LATEST}")
+            return False
+        if stored < oldest_ns:
+            admission.reject(_too_old("log record time", oldest_ns))
             return False
         if not 0 <= record.severity_number <= MAX_SEVERITY:
             admission.clamp(
@@ -169,10 +187,15 @@ def check_logs(request: ExportLogsServiceRequest, admission: Admission) -> None:
 _POINT_KINDS = ("sum", "gauge", "histogram", "exponential_histogram", "summary")
 
 
-def check_metrics(request: ExportMetricsServiceRequest, admission: Admission) -> None:
+def check_metrics(
+    request: ExportMetricsServiceRequest, admission: Admission, oldest_ns: int = 0
+) -> None:
     def keep(point: Any) -> bool:
         if _late(point.time_unix_nano):
             admission.reject(f"metric point time {_LATEST}")
+            return False
+        if point.time_unix_nano < oldest_ns:
+            admission.reject(_too_old("metric point time", oldest_ns))
             return False
         _clamp_times((point,), "start_time_unix_nano", "metric point start time", admission)
         if hasattr(point, "exemplars"):  # summaries have none
@@ -187,17 +210,18 @@ def check_metrics(request: ExportMetricsServiceRequest, admission: Admission) ->
                     _keep(getattr(metric, kind).data_points, keep)
 
 
-_CHECKS: dict[type[Message], Callable[[Any, Admission], None]] = {
+_CHECKS: dict[type[Message], Callable[[Any, Admission, int], None]] = {
     ExportTraceServiceRequest: check_traces,
     ExportLogsServiceRequest: check_logs,
     ExportMetricsServiceRequest: check_metrics,
 }
 
 
-def check_request(request: Message) -> Admission:
-    """Reject (remove) and clamp, in place, what the store cannot hold; say what was done."""
+def check_request(request: Message, oldest_ns: int = 0) -> Admission:
+    """Reject (remove) and clamp, in place, what the store cannot hold or would not keep (a
+    record's time before `oldest_ns`, Unix ns); say what was done."""
     admission = Admission()
-    _CHECKS[type(request)](request, admission)
+    _CHECKS[type(request)](request, admission, oldest_ns)
     return admission
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.collector.retention import (
+    kept_seconds,
     RetentionConfig,
     apply_retention,
     check_retention,
@@ -109,6 +110,25 @@ def test_rows_stored_before_a_ttl_is_set_expire_in_the_background(store: Embedde
             break
         time.sleep(0.1)
     assert store.query(query)[1] == expired  # no OPTIMIZE, no merge asked for
+
+
+def test_how_long_each_signal_is_kept_is_read_from_the_tables_ttls(store: EmbeddedStore) -> None:
+    """What the receivers refuse as too old (receivers/validation.py) follows the TTLs the tables
+    have: the migrations' 90 days, a configured period, none; a span is kept as long as the
+    longer of its two tables keeps it (an LLM call outlives its trace)."""
+    day = 86_400
+    assert kept_seconds(store) == {"traces": 90 * day, "logs": 90 * day, "metrics": 90 * day}
+    apply_retention(store, RetentionConfig({"traces": "7d", "llm_calls": "2w", "logs": "36h"}))
+    assert kept_seconds(store) == {"traces": 14 * day, "logs": 36 * 3600, "metrics": 90 * day}
+    apply_retention(store, RetentionConfig({"llm_calls": "off", "metrics": "off"}))
+    inf = float("inf")
+    assert kept_seconds(store) == {"traces": inf, "logs": 36 * 3600, "metrics": inf}
+    # A TTL set by hand in another shape sets no bound: nothing a table would keep is refused.
+    store.command(
+        f"ALTER TABLE {store.database}.otel_logs MODIFY TTL toDateTime(Timestamp) + "
+        "INTERVAL 1 DAY DELETE WHERE SeverityNumber < 9"
+    )
+    assert kept_seconds(store)["logs"] == inf
 
 
 @pytest.mark.parametrize(

@@ -58,3 +58,22 @@ def test_a_request_of_sound_spans_is_left_as_it_came() -> None:
     admission = check_request(request)
     assert not admission.changed and admission.message == ""
     assert request.SerializeToString() == sent
+
+
+def test_records_older_than_the_store_keeps_are_refused() -> None:
+    """A time before `oldest_ns` (what the tables' retention keeps) is refused, as the TTL would
+    drop the row as it is inserted; one at the bound and later is kept."""
+    oldest = MAX_TIME_NS // 2
+    request = make_request(
+        "svc",
+        make_span("old", start_ns=oldest - 1),
+        make_span("at the bound", start_ns=oldest),
+        make_span("epoch", start_ns=1),
+    )
+    admission = check_request(request, oldest)
+    assert [span.name for span in _spans(request)] == ["at the bound"]  # type: ignore[attr-defined]
+    assert (admission.rejected, admission.clamped) == (2, 0)
+    assert admission.message == (
+        "span start time before 2035-01-01 00:00 UTC, older than the store keeps (its retention)"
+        " (x2)"
+    )

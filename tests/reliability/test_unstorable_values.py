@@ -70,6 +70,11 @@ def _loud_log(service: str) -> Any:
     return make_log_request(service, record, make_log_record("app.log", body="after"))
 
 
+def _at(record: Any, time_ns: int) -> Any:
+    record.time_unix_nano = time_ns
+    return record
+
+
 def _with_ids(record: Any) -> Any:
     record.trace_id = b"\x01\x02\x03"
     record.span_id = bytes(range(1, 9))
@@ -167,6 +172,38 @@ CASES: dict[str, tuple[str, Callable[[str], Message], int, str, str]] = {
         "",
         "SELECT count() AS n, countIf(output_tokens = 7) AS seven FROM assay.llm_calls "
         "WHERE service_name = '{s}' HAVING n = 2 AND seven = 1",
+    ),
+    # The default retention keeps 90 days: the table's TTL would drop these as they are inserted
+    # (and the rollups their views feed would count them), acknowledged and lost.
+    "span older than the retention": (
+        "traces",
+        lambda s: make_request(
+            s,
+            make_span(start_ns=time.time_ns() - 91 * DAY, attrs={sc.REQUEST_MODEL: "m"}),
+            make_span(name="kept", start_ns=time.time_ns() - 89 * DAY),
+        ),
+        1,
+        "span start time before ",
+        "SELECT count() AS n FROM assay.otel_traces WHERE ServiceName = '{s}' "
+        "AND SpanName = 'kept' HAVING n = 1",
+    ),
+    "log record of 1970": (
+        "logs",
+        lambda s: make_log_request(
+            s,
+            _at(make_log_record("app.log", body="old"), 1),
+            make_log_record("app.log", body="new"),
+        ),
+        1,
+        "log record time before ",
+        "SELECT count() AS n FROM assay.otel_logs WHERE ServiceName = '{s}' HAVING n = 1",
+    ),
+    "metric point at time 0": (
+        "metrics",
+        lambda s: _metrics(s, 0),
+        1,
+        "metric point time before ",
+        "SELECT count() AS n FROM assay.otel_metrics_gauge WHERE ServiceName = '{s}' HAVING n = 1",
     ),
     "a backfill over 150 days": (
         "traces",
