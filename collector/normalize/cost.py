@@ -3,7 +3,6 @@ price table in force, and `cost_source` / `usage_source` saying why a figure is 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
 from assay.instrumentation import pricing
@@ -32,19 +31,21 @@ _UNPRICED: tuple[None, ...] = (None,) * len(CLASS_COST_COLUMNS)
 # price_version): the cost columns of one llm_calls row, a plain tuple (every call is priced).
 CallCost = tuple[float | None, str, tuple[float | None, ...], str]
 
-# The token columns are Nullable(UInt64): a count they cannot hold is unknown (NULL), and the
-# value the client sent stays readable in the span's attributes.
-MAX_COUNT: Final = 2**64 - 1
+# A count no call has: the longest contexts hold a few million tokens. Above it a count is a
+# broken instrumentation's (2^31 - 1, 2^63 - 1: a sentinel, an overflow), and priced it would put
+# trillions of dollars on the dashboards. Such a count is unknown (NULL), as is one that is not a
+# whole number; the value the client sent stays readable in the span's attributes.
+MAX_COUNT: Final = 10**9
 
 
 def token_count(value: Any) -> int | None:
-    """A token count the columns can hold, else None."""
+    """A token count that can be true, else None."""
     if value.__class__ is int:  # what instrumentations send (bool is a subclass, not int)
         return value if 0 <= value <= MAX_COUNT else None
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and 0 <= value <= MAX_COUNT else None
     try:
         count = int(value)
     except (TypeError, ValueError, OverflowError):

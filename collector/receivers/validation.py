@@ -22,8 +22,8 @@ Per field (the README's "What the collector refuses" lists the same):
   all zero: **cleared** (a log record need not belong to a span).
 
 Token counts, costs and times to first token are attribute values, read by the dialects in the
-writer: a value the column cannot hold (negative, non-finite, over 2^64-1) becomes NULL there
-(`normalize/llm_calls.py`) and stays readable in the span's attributes.
+writer: a value that cannot be true (negative, non-finite, not whole, over `cost.MAX_COUNT`)
+becomes NULL there (`normalize/cost.py`) and stays readable in the span's attributes.
 """
 
 from __future__ import annotations

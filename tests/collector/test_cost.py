@@ -174,6 +174,26 @@ def test_a_local_model_is_unpriced_with_its_usage_kept() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (1_000_000_000, 1_000_000_000),
+        (1_000_000_001, None),
+        (2**31 - 1, None),  # a sentinel of a broken instrumentation
+        (2**63 - 1, None),  # priced, over a trillion dollars on one call
+        (12.0, 12),
+        (12.7, None),  # not a count
+        ("12", 12),
+        (-1, None),
+    ],
+)
+def test_a_token_count_no_call_can_have_is_unknown_not_priced(sent: Any, stored: Any) -> None:
+    call = one_call(chat("openai", "gpt-4o-mini", input=sent, output=5))
+    assert call.input_tokens == stored
+    if stored is None:  # the output alone is priced
+        assert call.cost_usd is not None and call.cost_usd < 0.01
+
+
 def test_a_call_without_usage_says_so() -> None:
     attrs = {**chat("openai", "gpt-4o-mini"), sc.USAGE_REPORTED: False}
     call = one_call(attrs)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from assay.collector.retention import (
-    kept_seconds,
     RetentionConfig,
     apply_retention,
     check_retention,
+    kept_seconds,
     ttl_expression,
 )
 from assay.collector.schema import LlmCallRow, column_names, to_columns

@@ -161,6 +161,25 @@ CASES: dict[str, tuple[str, Callable[[str], Message], int, str, str]] = {
         "",
         "SELECT 1 FROM assay.llm_calls WHERE service_name = '{s}' AND input_tokens IS NULL",
     ),
+    "token count of 2^63 - 1": (  # a broken instrumentation's: unknown, not a trillion dollars
+        "traces",
+        lambda s: make_request(
+            s,
+            make_span(
+                attrs={
+                    sc.REQUEST_MODEL: "gpt-4o-mini",
+                    sc.PROVIDER_NAME: "openai",
+                    sc.USAGE_INPUT_TOKENS: 2**63 - 1,
+                    sc.USAGE_OUTPUT_TOKENS: 10,
+                }
+            ),
+        ),
+        0,
+        "",
+        "SELECT 1 FROM assay.llm_calls AS c JOIN assay.otel_traces AS t ON t.SpanId = c.span_id "
+        "WHERE c.service_name = '{s}' AND c.input_tokens IS NULL AND c.cost_usd < 0.01 "
+        f"AND t.SpanAttributes['{sc.USAGE_INPUT_TOKENS}'] = '{2**63 - 1}'",
+    ),
     "infinite token count": (
         "traces",
         lambda s: make_request(
