@@ -17,6 +17,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from assay.collector.normalize.utf8 import parse_mending_utf8
+
 SIGNALS: dict[str, type[Message]] = {
     "traces": ExportTraceServiceRequest,
     "logs": ExportLogsServiceRequest,
@@ -28,13 +30,22 @@ class InvalidRequest(ValueError):
     """The request is not valid OTLP; the message says what is wrong."""
 
 
-def decode_protobuf(signal: str, body: bytes) -> Message:
+def read_protobuf(signal: str, body: bytes) -> tuple[Message, int]:
+    """The request, and how many of its strings were not UTF-8 and were mended (`utf8.py`);
+    raises InvalidRequest when it is malformed otherwise."""
     request = SIGNALS[signal]()
     try:
         request.ParseFromString(body)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise InvalidRequest(f"malformed OTLP protobuf for {signal}: {exc}") from exc
-    return request
+        try:
+            return parse_mending_utf8(SIGNALS[signal], body)
+        except (DecodeError, ValueError, RuntimeError):
+            raise InvalidRequest(f"malformed OTLP protobuf for {signal}: {exc}") from exc
+    return request, 0
+
+
+def decode_protobuf(signal: str, body: bytes) -> Message:
+    return read_protobuf(signal, body)[0]
 
 
 # OTLP/JSON differs from protobuf's JSON mapping in one way: trace and span ids are hex, not base64.

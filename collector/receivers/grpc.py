@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from assay.collector.auth import TokenCheck
-from assay.collector.normalize.otlp import InvalidRequest, decode_protobuf
+from assay.collector.normalize.otlp import InvalidRequest, read_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.receivers.intake import take
 from assay.collector.stage_timing import stage
@@ -43,8 +43,8 @@ def _export_handler(
         # INVALID_ARGUMENT (grpc's own deserializer would answer INTERNAL).
         try:
             with stage("decode"):
-                request = decode_protobuf(signal, body)
-            response = await take(pipeline, signal, request, body)
+                request, mended = read_protobuf(signal, body)
+            response = await take(pipeline, signal, request, None if mended else body, mended)
         except InvalidRequest as exc:
             pipeline.stats.refuse("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from assay.collector.auth import TokenCheck, challenge_headers
-from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
+from assay.collector.normalize.otlp import InvalidRequest, decode_json, read_protobuf
 from assay.collector.pipeline import Overloaded, Pipeline
 from assay.collector.receivers.intake import take
 from assay.collector.stage_timing import stage
@@ -126,12 +126,14 @@ def otlp_routes(
                 body = await read_body(request, max_request_bytes)
                 if not body:
                     raise InvalidRequest("empty request body")
+                mended = 0
                 with stage("decode"):
                     if content_type == PROTOBUF:
-                        decoded, spooled = decode_protobuf(signal, body), body
+                        decoded, mended = read_protobuf(signal, body)
+                        spooled = None if mended else body
                     else:  # the spool keeps one encoding: JSON requests are stored as protobuf
                         decoded, spooled = decode_json(signal, body), None
-                response = await take(pipeline, signal, decoded, spooled)
+                response = await take(pipeline, signal, decoded, spooled, mended)
             except PayloadTooLarge as exc:
                 pipeline.stats.refuse("too_large")
                 return _error(content_type, 413, _RESOURCE_EXHAUSTED, str(exc))

@@ -12,12 +12,17 @@ from assay.collector.receivers.validation import check_request, export_response
 from assay.collector.stage_timing import stage
 
 
-async def take(pipeline: Pipeline, signal: str, request: Message, body: bytes | None) -> Message:
+async def take(
+    pipeline: Pipeline, signal: str, request: Message, body: bytes | None, mended: int = 0
+) -> Message:
     """Spool `request` once checked and redacted; return the response (with partial success
     when records were rejected or values clamped). `body` is the request's encoding as it came,
-    None when it came as JSON. Raises Overloaded when the spool cannot take it."""
+    None when it came as JSON or was changed in decoding: `mended` strings that were not UTF-8.
+    Raises Overloaded when the spool cannot take it."""
     with stage("validate"):
         admission = check_request(request, pipeline.oldest_kept_ns(signal))
+    if mended:
+        admission.clamp("string not valid UTF-8: its invalid bytes replaced with U+FFFD", mended)
     changed = admission.changed
     if pipeline.redactor is not None:
         with stage("redact"):

@@ -73,13 +73,13 @@ class Admission:
         self.rejected += 1
         self._count(reason)
 
-    def clamp(self, reason: str) -> None:
-        self.clamped += 1
-        self._count(reason)
+    def clamp(self, reason: str, count: int = 1) -> None:
+        self.clamped += count
+        self._count(reason, count)
 
-    def _count(self, reason: str) -> None:
+    def _count(self, reason: str, count: int = 1) -> None:
         if reason in self._reasons or len(self._reasons) < _MAX_REASONS:
-            self._reasons[reason] = self._reasons.get(reason, 0) + 1
+            self._reasons[reason] = self._reasons.get(reason, 0) + count
 
     @property
     def message(self) -> str:

@@ -17,11 +17,17 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from assay.collector.normalize.logs import normalize_logs
-from assay.collector.normalize.otlp import InvalidRequest, decode_json, decode_protobuf
+from assay.collector.normalize.otlp import (
+    InvalidRequest,
+    decode_json,
+    decode_protobuf,
+    read_protobuf,
+)
 from assay.collector.normalize.traces import normalize_traces
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector
+from tests.reliability.otlp_export import export
 from tests.reliability.traffic import EXPORT
 
 GOOD = make_request(
@@ -126,11 +132,68 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def test_invalid_utf8_in_a_string_is_refused() -> None:
-    request = make_request("utf8", make_span(name="PLACEHOLDER"))
-    body = request.SerializeToString().replace(b"PLACEHOLDER", b"\xff\xfe\xfa invalid!")
-    with pytest.raises(InvalidRequest, match="bad UTF-8"):
-        decode_protobuf("traces", body)
+def _with_invalid_utf8_bytes(body: bytes, marker: str) -> bytes:
+    """`body` with each `marker` (11 characters) replaced by as many bytes, three of them not
+    UTF-8 (a C++ or Go SDK can send any bytes as a string)."""
+    assert len(marker) == 11
+    return body.replace(marker.encode(), b"\xff\xfe\xfa invalid")
+
+
+def _with_invalid_utf8(request: Any, marker: str) -> bytes:
+    return _with_invalid_utf8_bytes(request.SerializeToString(), marker)
+
+
+def test_invalid_utf8_in_strings_is_mended_not_refused() -> None:
+    request = make_request(
+        "utf8", make_span(name="PLACEHOLDER", attrs={"PLACEHOLDER": ["PLACEHOLDER", "fine"]})
+    )
+    decoded, mended = read_protobuf("traces", _with_invalid_utf8(request, "PLACEHOLDER"))
+    assert mended == 3  # a name, an attribute key, a value in an array
+    span = decoded.resource_spans[0].scope_spans[0].spans[0]  # type: ignore[attr-defined]
+    assert span.name == "\ufffd\ufffd\ufffd invalid"
+    assert span.attributes[0].key == span.name
+    assert [v.string_value for v in span.attributes[0].value.array_value.values] == [
+        span.name,
+        "fine",
+    ]
+    assert span.trace_id == request.resource_spans[0].scope_spans[0].spans[0].trace_id
+    # Bytes that are malformed otherwise are refused as before.
+    with pytest.raises(InvalidRequest, match="malformed"):
+        read_protobuf("traces", _with_invalid_utf8(request, "PLACEHOLDER")[:-3])
+
+
+@pytest.mark.parametrize("how", ["protobuf", "grpc"])
+def test_a_request_with_invalid_utf8_is_stored_whole_and_the_client_told(
+    collector: RunningCollector, how: str
+) -> None:
+    service = f"utf8-{uuid.uuid4().hex[:6]}"  # 11 characters, the marker's length
+    request = make_request(
+        service,
+        make_span(name="ok span", attrs={"prompt": service}),
+        make_span(name=service, attrs={sc.REQUEST_MODEL: "gpt-4o-mini"}),
+    )
+    # The resource comes first: its service name stays valid (the rows are found by it), the
+    # span's name and the other span's attribute value do not.
+    body = request.SerializeToString()
+    after_resource = body.index(service.encode()) + len(service)
+    body = body[:after_resource] + _with_invalid_utf8_bytes(body[after_resource:], service)
+    accepted, response, why = export(collector.grpc_port, collector.http_url, "traces", body, how)
+    assert accepted and response is not None, why
+    partial = response.partial_success  # type: ignore[attr-defined]
+    assert partial.rejected_spans == 0
+    assert "string not valid UTF-8: its invalid bytes replaced with U+FFFD (x2)" in (
+        partial.error_message
+    )
+    rows = collector.wait_for_rows(
+        "SELECT SpanName, SpanAttributes['prompt'] AS prompt FROM assay.otel_traces"
+        f" WHERE ServiceName = '{service}' ORDER BY SpanName",
+        2,
+    )
+    mended = "\ufffd\ufffd\ufffd invalid"
+    assert [(r["SpanName"], r["prompt"]) for r in rows] == [("ok span", mended), (mended, "")]
+    assert collector.wait_for_rows(
+        f"SELECT 1 FROM assay.llm_calls WHERE service_name = '{service}'", 1
+    )
 
 
 def test_garbage_over_the_wire_leaves_the_collector_serving(collector: RunningCollector) -> None:

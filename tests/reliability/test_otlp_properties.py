@@ -4,7 +4,8 @@ the partial-success answer) is stored or in the dead-letter folder: nothing is l
 
 Hypothesis draws every numeric field at its extremes (0, the type's limits, NaN and ±Infinity
 for doubles, which OTLP/JSON spells as strings), every kind of attribute value, ids of any
-length, and strings anywhere in Unicode, plus invalid UTF-8 where only protobuf can carry it.
+length, and strings anywhere in Unicode, plus invalid UTF-8 where only protobuf can carry it (its
+bytes replaced with U+FFFD, the request taken).
 A fixed budget: derandomized, a bounded number of examples."""
 
 from __future__ import annotations
@@ -255,9 +256,7 @@ def test_any_values_are_answered_and_nothing_acknowledged_is_lost(
             else:
                 body = body.replace(MARKER.encode(), INVALID_UTF8)
         accepted, response, why = export(collector.grpc_port, collector.http_url, signal, body, how)
-        if not accepted:  # refused whole (invalid UTF-8, ...): a clear 4xx, never a 5xx
-            assert why.startswith(("400", "INVALID_ARGUMENT")), why
-            return
+        assert accepted, why  # invalid UTF-8 included: mended, never the whole request refused
         rejected = getattr(response.partial_success, REJECTED[signal])  # type: ignore[union-attr]
         kept = ITEMS[signal](request) - rejected
         assert kept >= 0, (kept, response)
