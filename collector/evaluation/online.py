@@ -172,7 +172,12 @@ class OnlineEvaluation:
         self._stop_by = time.monotonic() + timeout * 0.8
         self._stopping.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if not self._thread.is_alive():
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # out of time, finishing a score write: the store closes
+            # after this returns, and closing chDB under a running insert crashes the process
+            log.warning("stopping: the evaluation worker is still writing scores; waiting for it")
             self._thread.join(timeout)
 
     # --- the worker thread ----------------------------------------------------------------------
