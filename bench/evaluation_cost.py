@@ -9,13 +9,21 @@ Two figures, for the five heuristic evaluators of bench/ingest_stages.py on ever
   calls, every evaluation scored and its score inserted (`batch_scores` a time, with the
   `call_scores_mv` view), process CPU per evaluation, every thread's.
 
-Run: `.venv/bin/python bench/evaluation_cost.py [--calls 2000] [--passes 5]`.
+With `--instructions`, instead: the worker's loop counted by valgrind's callgrind (which the
+machine's load does not move), instructions per evaluation, and per `score_now` of each
+evaluator and per call of the input built for them (`EvalInput.from_llm_call`), over `--calls`
+calls (300 is enough) after a warm-up; needs valgrind and gcc (bench/callgrind.py).
+
+Run: `.venv/bin/python bench/evaluation_cost.py [--calls 2000] [--passes 5] [--instructions]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,17 +34,19 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from callgrind import callgrind_library, dump_totals
 from ingest import build_requests
 from ingest_stages import RULES
 
 from assay.collector.evaluation.config import EvaluationConfig
-from assay.collector.evaluation.online import OnlineEvaluation
+from assay.collector.evaluation.online import OnlineEvaluation, _call_fields
 from assay.collector.evaluation.score_columns import ScoreColumns
 from assay.collector.normalize.otlp import decode_protobuf
 from assay.collector.normalize.traces import normalize_traces
 from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.settings import CollectorSettings
 from assay.collector.store import open_store
+from assay.evaluators import EvalInput
 
 
 def bench_calls(count: int) -> list[LlmCallRow]:
@@ -93,11 +103,73 @@ def all_in_cost(calls: list[LlmCallRow], passes: int) -> tuple[float, int]:
     return spent / total * 1e6, total
 
 
+def _count_instructions(library: str, count: int) -> None:
+    """Under valgrind: the worker's loop, then each part of it, between a zeroing and a dump."""
+    callgrind = ctypes.CDLL(library)
+    calls = bench_calls(count)
+    online = OnlineEvaluation(config(queue_size=10**7), store=None)  # type: ignore[arg-type]
+    online.offer(calls)
+    jobs = list(online._jobs)
+    online._evaluate_inline(jobs[:50], ScoreColumns())  # warm-up
+    gc.disable()  # a collection would land in one part or another
+    scores = ScoreColumns()
+    callgrind.cg_start()
+    for at in range(0, len(jobs), 512):
+        online._evaluate_inline(jobs[at : at + 512], scores)
+    callgrind.cg_dump(b"loop")
+    callgrind.cg_start()
+    inputs = [EvalInput.from_llm_call(_call_fields(c), with_input=False) for c in calls]
+    callgrind.cg_dump(b"input")
+    for evaluator in {job[1].name: job[1] for job in jobs}.values():
+        callgrind.cg_start()
+        for data in inputs:
+            evaluator.score_now(data)
+        callgrind.cg_dump(evaluator.name.encode())
+
+
+def instructions(count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--calls",
+                str(count),
+                "--child",
+                str(callgrind_library()),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        counts = dump_totals(out.parent.glob(out.name + ".*"))
+    loop, built = counts.pop("loop"), counts.pop("input")
+    evaluations = count * len(counts)
+    print(f"instructions ({count} of the bench's calls, {len(counts)} evaluators each, callgrind)")
+    print(f"  the worker's loop        {loop / evaluations:>8,.0f} per evaluation")
+    print(f"  of which the input       {built / count:>8,.0f} per call (built once for all)")
+    for name, total in counts.items():
+        print(f"  score_now {name:<14} {total / count:>8,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="the bench's LLM calls")
     parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="count, with callgrind")
+    parser.add_argument("--child", metavar="LIB", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _count_instructions(args.child, args.calls)
+        return
+    if args.instructions:
+        instructions(args.calls)
+        return
     calls = bench_calls(args.calls)
     print(
         f"{len(calls)} of the bench's calls, five heuristic evaluators each; "

@@ -294,6 +294,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# What the decoder skips before a value, and the characters a value can begin with (the last
+# five: null, true, false, NaN, Infinity); an empty text begins with none of them.
+_JSON_WHITESPACE = " \t\n\r"
+_JSON_VALUE_STARTS = frozenset('"{[-0123456789ntfNI')
 # One decoder: `json.loads` with any option builds a decoder (and its scanner) per call.
 _STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
@@ -306,6 +310,12 @@ def _parse_json(text: str, strip_code_fence: bool) -> Any:
             text = fenced.group(1)
     if text.startswith("\ufeff"):  # as json.loads refuses it
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    # Prose (most answers) fails at its first character: the decoder's own error, raised here
+    # once instead of through its scanner and two frames (json_valid on a 1,000-character
+    # answer: 46,300 -> 40,500 instructions, callgrind).
+    start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+    if text[start : start + 1] not in _JSON_VALUE_STARTS:
+        raise json.JSONDecodeError("Expecting value", text, start)
     return _STRICT_JSON.decode(text)
 
 
@@ -377,6 +387,22 @@ def json_schema(
 # --- length -----------------------------------------------------------------------------------
 
 
+# The whitespace `str.split()` splits ASCII text at (Unicode's, below 128): the rest becomes "x".
+_ASCII_WORDS = bytes(
+    32 if chr(byte) in " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else 120 for byte in range(256)
+)
+
+
+def _word_count(text: str) -> int:
+    """`len(text.split())` without making a string of every word: ASCII text mapped to spaces
+    and "x"s counts its words as the " x" pairs (they never overlap), and a first "x" (`length`
+    on a 1,000-character answer: 74,700 -> 48,100 instructions, callgrind)."""
+    if not text.isascii():
+        return len(text.split())
+    marks = text.encode("ascii").translate(_ASCII_WORDS)
+    return marks.count(b" x") + marks.startswith(b"x")
+
+
 @preset
 def length(
     *,
@@ -398,7 +424,7 @@ def length(
 
     def run(data: EvalInput) -> Score:
         chars = len(data.output)
-        words = len(data.output.split())
+        words = _word_count(data.output)
         faults = []
         if min_chars is not None and chars < min_chars:
             faults.append(f"fewer than {min_chars} characters")

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from assay.collector.evaluation.score_columns import ScoreColumns
+from assay.collector.records.calls import CURRENT_SCORE_COLUMNS, CURRENT_SCORE_KEY
 from assay.collector.schema import (
     LlmCallRow,
     ScoreRow,
@@ -15,6 +16,7 @@ from assay.collector.schema import (
     column_names,
     insert_arguments,
 )
+from assay.collector.store.embedded import EmbeddedStore
 from assay.evaluators import Score
 from assay.evaluators.base import LOWER_IS_BETTER
 
@@ -74,3 +76,31 @@ def test_the_columns_are_those_of_score_rows() -> None:
         if name != "timestamp":
             assert column == wanted, name
     assert len(gathered) == 0 and gathered.take() == []
+
+
+def test_a_score_sent_twice_in_one_insert_is_read_once_as_the_later(
+    embedded_store: EmbeddedStore,
+) -> None:
+    # Score inserts leave a block's repeated keys to the readers (optimize_on_insert off):
+    # each reads a score's latest row, as for a score sent again in a later insert.
+    call = a_call()
+    embedded_store.insert_rows([call], dedup_token=uuid.uuid4().hex)
+    gathered = ScoreColumns()
+    gathered.add(call, Score(name="no_pii", value=0.0, passed=False, explanation="first"))
+    gathered.add(call, Score(name="no_pii", value=1.0, passed=True, explanation="later"))
+    embedded_store.insert(
+        ScoreColumns.table, gathered.take(), ScoreColumns.names, dedup_token=uuid.uuid4().hex
+    )
+    where = {"span": call.span_id}
+    _, final = embedded_store.query(
+        "SELECT value, explanation, model FROM assay.call_scores FINAL "
+        "WHERE span_id = {span:String}",
+        where,
+    )
+    assert final == [(1.0, "later", "gpt-4o-mini")]
+    _, latest = embedded_store.query(
+        f"SELECT {CURRENT_SCORE_COLUMNS} FROM assay.scores WHERE span_id = {{span:String}} "
+        f"GROUP BY {CURRENT_SCORE_KEY}",
+        where,
+    )
+    assert [(row[8], row[11]) for row in latest] == [(1.0, "later")]

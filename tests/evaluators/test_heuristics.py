@@ -35,7 +35,14 @@ from assay.evaluators import (
     rouge_l,
     token_f1,
 )
-from assay.evaluators.heuristics import _REFUSAL, _REFUSAL_WINDOW, _is_refusal
+from assay.evaluators.heuristics import (
+    _REFUSAL,
+    _REFUSAL_WINDOW,
+    _STRICT_JSON,
+    _is_refusal,
+    _parse_json,
+    _word_count,
+)
 from assay.evaluators.pii import _API_KEY, _EMAIL, _cards, _phones, pii_findings
 from assay.evaluators.similarity import (
     lcs_length,
@@ -452,7 +459,9 @@ def test_the_refusal_gate_never_hides_what_the_pattern_finds(pieces: list[str]) 
     assert _is_refusal(text) == (_REFUSAL.search(head) is not None)
 
 
-@pytest.mark.parametrize("text", ["{", '{"a": 1} trailing', "\ufeff{}", "", "[1,]"])
+@pytest.mark.parametrize(
+    "text", ["{", '{"a": 1} trailing', "\ufeff{}", "", "[1,]", " \n\t prose", "nul", "\u00a0{}"]
+)
 def test_invalid_json_is_explained_as_json_loads_explains_it(text: str) -> None:
     with pytest.raises(ValueError) as refused:
         json.loads(text)
@@ -613,3 +622,34 @@ def test_cost_budget() -> None:
     unpriced = score(budget, "", cost_usd=None)
     assert unpriced.passed is None
     assert "unknown" in unpriced.error
+
+
+def _decoded_or_fault(text: str, decode: Any) -> str:
+    try:
+        return repr(decode(text))
+    except ValueError as fault:
+        return f"{type(fault).__name__}: {fault}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([" ", "\t", "\n", "\x0b", "\u00a0", "\ufeff", "{", "[", '"', ":", "1", "-"])
+        | st.sampled_from(["NaN", "Infinity", "null", "nul", "true", "x", "}", "]", ",", "e"]),
+        max_size=8,
+    ).map("".join)
+)
+def test_the_prose_gate_faults_as_the_decoder_does(text: str) -> None:
+    # What does not begin as a JSON value is refused before the decoder, with its error.
+    expected = (
+        "JSONDecodeError: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
+        if text.startswith("\ufeff")
+        else _decoded_or_fault(text, _STRICT_JSON.decode)
+    )
+    assert _decoded_or_fault(text, lambda t: _parse_json(t, False)) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1f\x00\x7fab\u00a0\u3000\u00e9", max_size=16))
+def test_words_are_counted_as_split_counts_them(text: str) -> None:
+    assert _word_count(text) == len(text.split())
