@@ -31,6 +31,8 @@ MMAP_THRESHOLD = 128 * 1024
 # bench/ingest.py. Blocks over `oversize_threshold` (chDB sets 64 MiB) come from jemalloc's
 # arena for large blocks, which gives them back as soon as they are freed: at 256 KiB, the
 # columns and blocks of inserts and merges go there, the small allocations keep their arenas.
+# Each such block then comes as fresh pages again, which costs the ingest 10-13 % more CPU per
+# span on the quiet machine: set only for `engine_memory: lean`.
 ENGINE_MALLOC_VARIABLE = "JE_MALLOC_CONF"
 ENGINE_MALLOC_CONF = "oversize_threshold:262144"
 
@@ -50,11 +52,13 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
-def tune_allocator() -> bool:
+def tune_allocator(lean_engine: bool = False) -> bool:
     """For a collector process, at its start (before its threads and before the embedded engine
     is loaded): True when glibc took the settings; elsewhere (macOS, musl) glibc's stay as they
-    are. The engine's are set wherever it runs, unless the environment sets them already."""
-    _tune_engine_allocator()
+    are. With `lean_engine` the engine's are set wherever it runs, unless the environment sets
+    them already."""
+    if lean_engine:
+        _tune_engine_allocator()
     if _LIBC is None:
         return False
     taken = _LIBC.mallopt(M_ARENA_MAX, ARENA_MAX) == 1

@@ -145,7 +145,7 @@ def collector(
                 target=_demo_then_tell, args=(endpoints, demo_calls, token), daemon=True
             ).start()
 
-    tune_allocator()
+    tune_allocator(lean_engine=settings.engine_memory == "lean")
     tune_gc()
     try:
         asyncio.run(serve(settings, on_ready=on_ready, evaluation=evaluation))
