@@ -61,9 +61,10 @@ log = logging.getLogger("assay.collector.pipeline")
 SPLIT_BUDGET = 64
 # How often the writer looks for dead-letter entries someone asked to retry, in seconds.
 RETRY_SCAN_INTERVAL = 1.0
-# Segments the writer holds at once: one being stored while the next is read and normalized
-# (the store's insert runs in the engine, off Python's lock, so the two overlap on two cores).
-SEGMENTS_IN_FLIGHT = 2
+# Segments held at once between the reader and the spool's release: one being stored while the
+# next has its spans stored ahead and the one after is read and normalized (the store's inserts
+# run in the engine, off Python's lock, so they overlap on two cores).
+SEGMENTS_IN_FLIGHT = 3
 
 
 # The cyclic garbage collector's thresholds for a collector process (Python's: 700, 10, 10).
@@ -145,6 +146,17 @@ class PipelineStats:
 
 
 @dataclass
+class _Ahead:
+    """A segment for the writer: its rows, and the tables stored ahead of it (`otel_traces`)."""
+
+    segment: Segment
+    rows: _Rows
+    done: dict[str, Inserted] = field(default_factory=dict)
+    # The spans' insert failed: it may have stored them all the same (a server's timeout).
+    uncertain: bool = False
+
+
+@dataclass
 class _Rows:
     traces: TraceBatch = field(default_factory=TraceBatch)
     logs: list[LogRow] = field(default_factory=list)
@@ -221,15 +233,21 @@ class Pipeline:
         self.redactor = Redactor.from_config(settings.redaction)
         self._stopping = threading.Event()
         self._stop_by = math.inf  # monotonic time after which the writer takes no new segment
-        # Segments read and normalized, in spool order, for the writer; None: no more.
+        # Segments read and normalized, in spool order, for the spans' writer; None: no more.
         self._ready: queue.SimpleQueue[tuple[Segment, _Rows] | None] = queue.SimpleQueue()
+        # The same with what the spans' writer stored of them, for the writer; None: no more.
+        self._ahead: queue.SimpleQueue[_Ahead | None] = queue.SimpleQueue()
         self._in_flight = threading.Semaphore(SEGMENTS_IN_FLIGHT)
         self._writer_gone = threading.Event()
         self._reader = threading.Thread(target=self._read, name="assay-reader", daemon=True)
+        self._spans_writer = threading.Thread(
+            target=self._store_spans_ahead, name="assay-spans-writer", daemon=True
+        )
         self._thread = threading.Thread(target=self._run, name="assay-writer", daemon=True)
 
     def start(self) -> None:
         self._reader.start()
+        self._spans_writer.start()
         self._thread.start()
 
     def oldest_kept_ns(self, signal: str) -> int:
@@ -268,14 +286,17 @@ class Pipeline:
         self._stop_by = time.monotonic() + timeout
         self._stopping.set()
         self.spool.close()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("shutdown: the writer is still storing a segment; waiting for it")
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error(
-                    "shutdown: the writer is still busy after %.0f s; leaving it", 2 * timeout
-                )
+        for thread in (self._thread, self._spans_writer):
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("shutdown: %s is still storing a segment; waiting for it", thread.name)
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.error(
+                        "shutdown: %s is still busy after %.0f s; leaving it",
+                        thread.name,
+                        2 * timeout,
+                    )
         # The reader never touches the store; it ends within a segment's normalizing.
         self._reader.join(timeout)
 
@@ -314,6 +335,42 @@ class Pipeline:
                 return segment
         return None
 
+    def _store_spans_ahead(self) -> None:
+        """A segment's spans (`otel_traces`) stored while the writer stores the rest of the
+        segment before it: the two inserts run in the engine at once. Only a segment's first
+        attempt in the run that spooled it: its token was never sent, so the insert stores every
+        row and needs no count; whatever fails here the writer does again, counted. Each
+        segment's tables are still stored in the writer's order (`otel_traces` first)."""
+        try:
+            while not self._writer_gone.is_set():
+                try:
+                    ready = self._ready.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if ready is None:
+                    return
+                segment, rows = ready
+                self._ahead.put(self._spans_ahead(segment, rows))
+                del ready, segment, rows
+        finally:
+            self._ahead.put(None)
+
+    def _spans_ahead(self, segment: Segment, rows: _Rows) -> _Ahead:
+        spans = rows.traces.traces
+        if segment.replayed or not spans or self._out_of_time():
+            return _Ahead(segment, rows)
+        table = spans[0].table
+        try:
+            with self.store.counting({}, first_time=True):
+                stored = self.store.insert_rows(spans, dedup_token=f"{segment.token}-{table}")
+        except Exception as exc:  # the writer inserts them again, counted, and retries
+            self._write_failed(exc)
+            log.warning(
+                "storing the spans of segment %d failed; the writer retries: %s", segment.seq, exc
+            )
+            return _Ahead(segment, rows, uncertain=True)
+        return _Ahead(segment, rows, {table: stored})
+
     def _run(self) -> None:
         try:
             self._write_all()
@@ -333,14 +390,14 @@ class Pipeline:
                 return
             self._retry_dead_letters()
             try:
-                ready = self._ready.get(timeout=0.5)
+                ready = self._ahead.get(timeout=0.5)
             except queue.Empty:
                 continue
             if ready is None:
                 return  # the spool is closed and drained
-            if not self._store(*ready):
+            if not self._store(ready.segment, ready.rows, ready.done, ready.uncertain):
                 return  # shutting down with the store failing: the segment stays spooled
-            self.spool.release(ready[0])
+            self.spool.release(ready.segment)
             del ready  # the segment's rows, the largest thing the writer holds
             self._in_flight.release()
             release_free_memory()
@@ -384,8 +441,16 @@ class Pipeline:
         """Normalize and store one segment in this thread (benchmarks, tests)."""
         return self._store(segment, self._rows(segment))
 
-    def _store(self, segment: Segment, rows: _Rows) -> bool:
-        """Store a segment's rows; False when shutting down with the store failing."""
+    def _store(
+        self,
+        segment: Segment,
+        rows: _Rows,
+        done_ahead: dict[str, Inserted] | None = None,
+        uncertain: bool = False,
+    ) -> bool:
+        """Store a segment's rows (but the tables in `done_ahead`, stored already); False when
+        shutting down with the store failing. `uncertain`: an insert of its rows failed before,
+        so what the store holds of them is counted."""
         sources: tuple[list[Any], ...] = (
             rows.traces.traces,
             rows.traces.llm_calls,
@@ -397,7 +462,7 @@ class Pipeline:
             *rows.metrics.tables(),
         )
         tables = [(r[0].table, r) for r in sources if r]
-        done: dict[str, Inserted] = {}  # what the store did, by table, over the attempts
+        done: dict[str, Inserted] = dict(done_ahead or {})  # by table, over the attempts
         refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
         delay = self.settings.retry_initial
         attempt = 0
@@ -408,7 +473,8 @@ class Pipeline:
             try:
                 # A segment's first attempt in the run that spooled it sends tokens the store
                 # has never seen: nothing of it can be a duplicate, so nothing is counted.
-                with self.store.counting(counted, first_time=attempt == 1 and not segment.replayed):
+                first_time = attempt == 1 and not segment.replayed and not uncertain
+                with self.store.counting(counted, first_time=first_time):
                     for table, table_rows in tables:
                         if table not in done:  # a retry redoes only what failed
                             done[table], refused[table] = self._store_rows(
@@ -418,9 +484,7 @@ class Pipeline:
                 break
             except (StoreError, DeadLetterFull) as exc:
                 _with_counts(done, counted)
-                self.stats.add(write_failures=1)
-                with self.stats.lock:
-                    self.stats.last_write_error = str(exc)[:500]
+                self._write_failed(exc)
                 if self._stopping.is_set() and (attempt >= 3 or self._out_of_time()):
                     log.error(
                         "store still failing at shutdown; segment %d stays spooled: %s",
@@ -458,6 +522,11 @@ class Pipeline:
                     calls.rows,
                 )
         return True
+
+    def _write_failed(self, exc: Exception) -> None:
+        with self.stats.lock:
+            self.stats.write_failures += 1
+            self.stats.last_write_error = str(exc)[:500]
 
     def _store_rows(
         self, token: str, table: str, rows: list[Any], attempts: int = 1, entry_id: str = ""

@@ -297,12 +297,12 @@ class _GatedStore(FaultyStore):
         return super().insert(*args, **kwargs)
 
 
-def test_the_next_segment_is_normalized_while_one_is_stored_two_at_most(
+def test_the_next_segments_are_normalized_while_one_is_stored_three_at_most(
     embedded_store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The writer stores a segment while the reader turns the next into rows (the engine's
-    insert runs off Python's lock, so the two share the cores); one more waits for a slot, and
-    none is released before it is stored."""
+    """While a segment is stored, the next has its spans stored and the one after is turned into
+    rows (the engine's inserts run off Python's lock, so they share the cores); one more waits
+    for a slot, and none is released before it is stored."""
     from assay.collector import pipeline as pipeline_module
 
     read: list[str] = []
@@ -317,7 +317,7 @@ def test_the_next_segment_is_normalized_while_one_is_stored_two_at_most(
     spool = MemorySpool(max_bytes=10**8, max_age=3600)
     pipeline = Pipeline(gated, spool, SETTINGS)  # type: ignore[arg-type]
     pipeline.start()
-    services = [f"ahead-{i}-{uuid.uuid4().hex[:6]}" for i in range(4)]
+    services = [f"ahead-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
     _submit(pipeline, services[0], 3)
     spool.seal()
     assert gated.waiting.wait(10)  # the first segment is being stored
@@ -325,19 +325,44 @@ def test_the_next_segment_is_normalized_while_one_is_stored_two_at_most(
         _submit(pipeline, service, 3)
         spool.seal()
     for _ in range(200):
-        if services[1] in read:
+        if services[2] in read:
             break
         time.sleep(0.05)
-    assert read[:2] == services[:2]  # read ahead while the first waits at the store
+    assert read[:3] == services[:3]  # read ahead while the first waits at the store
     time.sleep(0.3)
-    assert services[2] not in read  # two segments in flight, no more
-    assert spool.stats().segments == 4  # none released before it is stored
+    assert services[3] not in read  # three segments in flight, no more
+    assert spool.stats().segments == 5  # none released before it is stored
     gated.gate.set()
     assert pipeline.flush(20)
     pipeline.stop()
     assert read == services
-    assert [_count(embedded_store, service) for service in services] == [3, 3, 3, 3]
+    assert [_count(embedded_store, service) for service in services] == [3] * 5
     assert spool.stats().bytes == 0
+    # Stored once each, the spans ahead of the rest: nothing counted twice or missed.
+    stats = pipeline.stats.snapshot()
+    assert (stats["spans_written"], stats["segments_written"], stats["deduplicated"]) == (15, 5, {})
+
+
+@pytest.mark.parametrize("lose_reply", [False, True])
+def test_spans_whose_insert_ahead_failed_are_stored_by_the_writer_once(
+    embedded_store: EmbeddedStore, lose_reply: bool
+) -> None:
+    """The spans' insert ahead of the writer fails (its rows landed or not): the writer stores
+    them with the rest of the segment, counted, so the store and the counters hold each once."""
+    flaky = FaultyStore(embedded_store, fail_first=1, lose_reply=lose_reply)
+    spool = MemorySpool(max_bytes=10**8, max_age=3600)
+    pipeline = Pipeline(flaky, spool, SETTINGS)  # type: ignore[arg-type]
+    pipeline.start()
+    service = f"ahead-fail-{uuid.uuid4().hex[:8]}"
+    _submit(pipeline, service, 4, **{sc.REQUEST_MODEL: "gpt-4o"})
+    spool.seal()
+    assert pipeline.flush(20)
+    pipeline.stop()
+    assert _count(embedded_store, service) == 4
+    stats = pipeline.stats.snapshot()
+    assert stats["write_failures"] == 1 and stats["llm_calls_written"] == 4
+    deduplicated = stats["deduplicated"].get("otel_traces", 0)
+    assert (stats["spans_written"], deduplicated) == ((0, 4) if lose_reply else (4, 0))
 
 
 def test_segments_read_ahead_stay_spooled_when_the_store_is_down_at_shutdown(
