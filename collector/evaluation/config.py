@@ -93,8 +93,10 @@ class EvaluationConfig(BaseModel):
     limits: dict[str, int] = Field(default_factory=dict)  # per-evaluator concurrency overrides
     max_in_flight: int = Field(default=256, gt=0)  # evaluations running at once, all evaluators
     # The most of one core the evaluation thread may use: ingest shares the process (and its
-    # GIL), so evaluation yields past this share and the queue drops what it cannot reach.
-    cpu_share: float = Field(default=0.1, gt=0, le=1)
+    # GIL), so evaluation yields past this share and the queue drops what it cannot reach. An
+    # eighth of a core: 6,400-7,100 heuristic evaluations/s, ingest 9 % slower; a tenth gave
+    # 4,600 (docs/capacity.md, "Online evaluation").
+    cpu_share: float = Field(default=0.125, gt=0, le=1)
     log_interval: float = Field(default=60.0, gt=0)  # seconds between progress lines in the log
     # Scores are inserted every `flush_interval` s, or sooner when `batch_scores` wait: an
     # insert into `scores` (and its view) costs tens of ms whatever its size, so few and big.
