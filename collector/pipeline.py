@@ -202,8 +202,9 @@ def _decode(signal: str, payload: bytes) -> Message:
 
 class Pipeline:
     """Receivers `submit` validated requests into the spool and are acknowledged once the spool
-    has them. Two threads drain it in order: the reader turns each sealed segment into rows
-    while the writer stores the segment before it, then releases it from the spool."""
+    has them. Three threads drain it in order: the reader turns each sealed segment into rows
+    while the spans writer stores the spans of the segment before it and the writer the rest of
+    the one before that, then releases it from the spool."""
 
     def __init__(
         self,
