@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,3 +48,27 @@ def dump_totals(paths: Iterable[str | Path]) -> dict[str, int]:
         if label and total is not None:
             totals[label] = total
     return totals
+
+
+def count_script(script: str | Path, arguments: list[str]) -> dict[str, int]:
+    """Run `script` with `arguments` and `--child <library>` under callgrind, counting only
+    what it counts between `cg_start` and `cg_dump`; each dump's label and its instructions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                str(script),
+                *arguments,
+                "--child",
+                str(callgrind_library()),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return dump_totals(out.parent.glob(out.name + ".*"))

@@ -23,7 +23,6 @@ import argparse
 import ctypes
 import gc
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from callgrind import callgrind_library, dump_totals
+from callgrind import count_script
 from ingest import build_requests
 from ingest_stages import RULES
 
@@ -128,26 +127,7 @@ def _count_instructions(library: str, count: int) -> None:
 
 
 def instructions(count: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind"
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--calls",
-                str(count),
-                "--child",
-                str(callgrind_library()),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        counts = dump_totals(out.parent.glob(out.name + ".*"))
+    counts = count_script(__file__, ["--calls", str(count)])
     loop, built = counts.pop("loop"), counts.pop("input")
     evaluations = count * len(counts)
     print(f"instructions ({count} of the bench's calls, {len(counts)} evaluators each, callgrind)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from callgrind import callgrind_library, dump_totals
+from callgrind import count_script
 from ingest import build_plain_requests, build_requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -129,28 +128,9 @@ def main() -> None:
     if args.child:
         _count(args.child, args.spans, args.plain)
         return
-    library = str(callgrind_library())
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "callgrind"
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--spans",
-                str(args.spans),
-                *(["--plain"] if args.plain else []),
-                "--child",
-                library,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        counts = dump_totals(out.parent.glob(out.name + ".*"))
+    counts = count_script(
+        __file__, ["--spans", str(args.spans), *(["--plain"] if args.plain else [])]
+    )
     kind = "plain" if args.plain else "LLM"
     print(f"instructions per {kind} span ({args.spans} of bench/ingest.py's spans, callgrind)")
     for stage in STAGES:
