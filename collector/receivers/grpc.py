@@ -44,7 +44,7 @@ def _export_handler(
         try:
             with stage("decode"):
                 request, mended = read_protobuf(signal, body)
-            response = await take(pipeline, signal, request, None if mended else body, mended)
+            response = await take(pipeline, signal, request, body, mended)
         except InvalidRequest as exc:
             pipeline.stats.refuse("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -130,7 +130,7 @@ def otlp_routes(
                 with stage("decode"):
                     if content_type == PROTOBUF:
                         decoded, mended = read_protobuf(signal, body)
-                        spooled = None if mended else body
+                        spooled: bytes | None = body
                     else:  # the spool keeps one encoding: JSON requests are stored as protobuf
                         decoded, spooled = decode_json(signal, body), None
                 response = await take(pipeline, signal, decoded, spooled, mended)

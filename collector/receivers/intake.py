@@ -17,13 +17,14 @@ async def take(
 ) -> Message:
     """Spool `request` once checked and redacted; return the response (with partial success
     when records were rejected or values clamped). `body` is the request's encoding as it came,
-    None when it came as JSON or was changed in decoding: `mended` strings that were not UTF-8.
-    Raises Overloaded when the spool cannot take it."""
+    None when it came as JSON; `mended`: how many of its strings were not UTF-8 and were mended
+    in decoding (the request is then encoded again). Raises Overloaded when the spool cannot
+    take it."""
     with stage("validate"):
         admission = check_request(request, pipeline.oldest_kept_ns(signal))
     if mended:
         admission.clamp("string not valid UTF-8: its invalid bytes replaced with U+FFFD", mended)
-    changed = admission.changed
+    changed = admission.changed  # mended strings included
     if pipeline.redactor is not None:
         with stage("redact"):
             changed |= redact_request(request, pipeline.redactor)
