@@ -120,7 +120,10 @@ class PipelineStats:
     write_ms_interval_max: float = 0.0
     last_write_error: str = ""
     last_write_ok: float = 0.0
-    # Requests refused, by reason: overloaded, invalid, too_large, unauthenticated, media_type
+    # Since when (Unix time) every write has failed; 0: the last one stored its segment.
+    write_failing_since: float = 0.0
+    # Requests refused, by reason: overloaded (the spool's size limit), disk_full (the spool's
+    # disk refused the record), invalid, too_large, unauthenticated, media_type
     refused: dict[str, int] = field(default_factory=dict)
     # Rows the store dropped as duplicates of rows it had (a replayed segment), by table
     deduplicated: dict[str, int] = field(default_factory=dict)
@@ -263,7 +266,7 @@ class Pipeline:
             if self.spool.syncs:  # off the event loop: fsync blocks
                 await asyncio.to_thread(self.spool.sync, ticket)
         except SpoolFull as exc:
-            self.stats.refuse("overloaded")
+            self.stats.refuse("disk_full" if exc.disk else "overloaded")
             raise Overloaded(str(exc), exc.retry_after) from exc
         self.stats.add(
             requests_accepted=1,
@@ -503,6 +506,7 @@ class Pipeline:
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
+            self.stats.write_failing_since = 0.0
             self.stats.write_ms_total += took_ms
             self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
             self.stats.write_ms_interval_max = max(self.stats.write_ms_interval_max, took_ms)
@@ -528,6 +532,8 @@ class Pipeline:
         with self.stats.lock:
             self.stats.write_failures += 1
             self.stats.last_write_error = str(exc)[:500]
+            if not self.stats.write_failing_since:
+                self.stats.write_failing_since = time.time()
 
     def _store_rows(
         self, token: str, table: str, rows: list[Any], attempts: int = 1, entry_id: str = ""

@@ -47,6 +47,11 @@ SEGMENT_MAGIC = b"ASSG"
 SEGMENT_HEADER = struct.Struct("<4sH16s")  # magic, format version, segment id
 # 1: records only (no header), the format of the first releases; 2: a header with the segment id.
 FORMAT_VERSION = 2
+# A write the disk cut short is a full disk: the next write would fail with ENOSPC.
+_SHORT_WRITE = f"{os.strerror(errno.ENOSPC)} (a short write)"
+# While the disk refuses records, health checks write this much to see whether it takes a
+# request's worth again.
+PROBE_BYTES = 1024 * 1024
 FsyncPolicy = Literal["always", "interval", "never"]
 
 
@@ -56,11 +61,13 @@ class SpoolFormatError(Exception):
 
 
 class SpoolFull(Exception):
-    """The spool cannot take this record now (size limit or disk full); retry later."""
+    """The spool cannot take this record now (size limit or disk full); retry later. `disk`:
+    the disk refused it (full, or failing), not the size limit."""
 
-    def __init__(self, reason: str, retry_after: float = 1.0) -> None:
+    def __init__(self, reason: str, retry_after: float = 1.0, disk: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.disk = disk
 
 
 @dataclass
@@ -84,9 +91,16 @@ class SpoolStats:
     corrupt_records: int = 0
     refused_full: int = 0
     refused_disk: int = 0
+    # Since when (Unix time) the disk has refused every record, and why; 0: it takes them.
+    disk_failing_since: float = 0.0
+    disk_error: str = ""
     segments: int = 0
     bytes: int = 0
     oldest_age_s: float = 0.0
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def record_header(signal: str, payload: bytes) -> bytes:
@@ -231,6 +245,7 @@ class Spool:
                 self._opened = time.monotonic()
                 self._changed.notify_all()
             size = self._write_active(signal, payload)
+            self._stats.disk_failing_since, self._stats.disk_error = 0.0, ""
             self._active_size += size
             self._bytes += size
             self._stats.appended += 1
@@ -303,6 +318,10 @@ class Spool:
             stats.oldest_age_s = self._oldest_age()
             return stats
 
+    def probe_disk(self) -> None:
+        """While the disk refuses records, see whether it takes a write again: a collector
+        that a load balancer took out of service gets no request to find out by."""
+
     def seal(self) -> None:
         """Seal the active segment now (shutdown, tests)."""
         with self._lock:
@@ -343,6 +362,7 @@ class DiskSpool(Spool):
         # Ticket ranges (after, upto] an fsync failed for: their data may never reach the disk,
         # and a later fsync that succeeds says nothing about them (the kernel forgets the error).
         self._lost: deque[tuple[int, int]] = deque(maxlen=256)
+        self._next_probe = 0.0  # probe_disk: at most one probe write a second
         # Every segment file left by an earlier run is sealed, and replayed first. Their headers
         # are read now, so a segment this version cannot read stops the start, not the writer.
         self._sealed: deque[tuple[int, float]] = deque()
@@ -381,7 +401,7 @@ class DiskSpool(Spool):
         header = encode_segment_header(new_segment_id())
         try:
             if os.write(fd, header) != len(header):
-                raise OSError(errno.ENOSPC, "short write")
+                raise OSError(errno.ENOSPC, _SHORT_WRITE)
             if self.fsync != "never":
                 # The new file's name must survive a power cut as well as its records.
                 dir_fd = os.open(self.folder, os.O_RDONLY)
@@ -405,24 +425,47 @@ class DiskSpool(Spool):
                 self._fd = self._open(self._seq)
             fd = self._fd
         except OSError as exc:
-            self._stats.refused_disk += 1
-            raise SpoolFull(
-                f"cannot create a spool segment: {exc.strerror or exc}", retry_after=5
-            ) from exc
+            raise self._refused_by_disk(f"cannot create a spool segment: {_why(exc)}") from exc
         try:
             if os.writev(fd, (header, payload)) != size:
-                raise OSError(errno.ENOSPC, "short write")
+                raise OSError(errno.ENOSPC, _SHORT_WRITE)
         except OSError as exc:
             # Cut the partial record off, so the segment stays a header and whole records.
             try:
                 os.ftruncate(fd, SEGMENT_HEADER.size + self._active_size)
             except OSError:
                 log.exception("spool: could not cut off a partial record; it will be skipped")
-            self._stats.refused_disk += 1
-            raise SpoolFull(
-                f"cannot write to the spool: {exc.strerror or exc}", retry_after=5
-            ) from exc
+            raise self._refused_by_disk(f"cannot write to the spool: {_why(exc)}") from exc
         return size
+
+    def probe_disk(self) -> None:
+        with self._lock:
+            if not self._stats.disk_failing_since or time.monotonic() < self._next_probe:
+                return
+            self._next_probe = time.monotonic() + 1.0
+        probe = self.folder / "disk-probe.tmp"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if os.write(fd, bytes(PROBE_BYTES)) != PROBE_BYTES:
+                    raise OSError(errno.ENOSPC, _SHORT_WRITE)
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        except OSError as exc:
+            with self._lock:
+                self._stats.disk_error = f"a {PROBE_BYTES} B probe write: {_why(exc)}"
+            return
+        with self._lock:
+            self._stats.disk_failing_since, self._stats.disk_error = 0.0, ""
+
+    def _refused_by_disk(self, reason: str) -> SpoolFull:
+        """Count a record the disk refused (under the lock) and say so to the sender."""
+        self._stats.refused_disk += 1
+        if not self._stats.disk_failing_since:
+            self._stats.disk_failing_since = time.time()
+        self._stats.disk_error = reason
+        return SpoolFull(reason, retry_after=5, disk=True)
 
     def sync(self, ticket: int) -> None:
         """Raises SpoolFull when the record may not be on disk (an fsync failed): the request
@@ -446,8 +489,9 @@ class DiskSpool(Spool):
                     self._synced = max(self._synced, upto)
             if self._lost_ticket(ticket):  # here, or when its segment was sealed meanwhile
                 with self._lock:
-                    self._stats.refused_disk += 1
-                raise SpoolFull("the spool could not be made durable (fsync failed)", retry_after=5)
+                    raise self._refused_by_disk(
+                        "the spool could not be made durable (fsync failed)"
+                    )
 
     def _lost_ticket(self, ticket: int) -> bool:
         return any(after < ticket <= upto for after, upto in tuple(self._lost))

@@ -194,7 +194,8 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
                 f"{IN_RANGE}\n"
                 "GROUP BY time, reason ORDER BY time",
                 "short",
-                "Refusals: overloaded (back-pressure), invalid, too_large, unauthenticated, "
+                "Refusals: overloaded (back-pressure: the spool's size limit), disk_full (the "
+                "spool's disk refused the record), invalid, too_large, unauthenticated, "
                 "media_type.",
                 bars=True,
                 min_interval=STATS_INTERVAL,
