@@ -3,10 +3,11 @@
 Every `stats_interval` seconds a thread pings the store and writes one `CollectorStatsRow`:
 what happened during the interval (requests, refusals by reason, rows written, write time,
 evaluations) and how things stand (spool size and age, evaluation queue, store reachable).
-The same verdict answers `/api/health`: "ok"; "degraded" while the store is unreachable (the
-spool holds the data) or the dead-letter folder holds rows the store refused (until they are
-retried: `assay deadletter`); "unhealthy" when the spool is (nearly) full or the store has been
-unreachable for `unhealthy_after` seconds — a load balancer should then send traffic elsewhere.
+The same verdict answers `/api/health`: "ok"; "degraded" while the store is unreachable or
+refuses writes (the spool holds the data) or the dead-letter folder holds rows the store refused
+(until they are retried: `assay deadletter`); "unhealthy" when the spool is (nearly) full, its
+disk refuses records, or the store has been unreachable or refusing writes for `unhealthy_after`
+seconds — a load balancer should then send traffic elsewhere.
 """
 
 from __future__ import annotations
@@ -99,33 +100,49 @@ class Monitor:
                 self._store_down_since = time.monotonic()
 
     def verdict(self) -> Verdict:
-        reasons = []
+        unhealthy: list[str] = []  # traffic should go elsewhere
+        degraded: list[str] = []  # still taking traffic, but something needs a look
+        self.pipeline.spool.probe_disk()
         spool = self.pipeline.spool.stats()
+        if spool.disk_failing_since:  # every request is refused until the disk takes records
+            unhealthy.append(
+                f"the spool's disk refuses records ({spool.disk_error}): requests are refused"
+            )
         if spool.bytes >= SPOOL_FULL * self.settings.max_spool_bytes:
-            reasons.append(
+            unhealthy.append(
                 f"spool full: {spool.bytes} of {self.settings.max_spool_bytes} bytes waiting"
             )
         with self._lock:
             down_since = self._store_down_since
         if down_since is not None:
             down_for = time.monotonic() - down_since
-            if down_for >= self.settings.unhealthy_after:
-                reasons.append(f"store unreachable for {down_for:.0f} s")
-            elif not reasons:
-                return Verdict("degraded", (f"store unreachable for {down_for:.0f} s",))
-        if reasons:
-            return Verdict("unhealthy", tuple(reasons))
+            self._judge(f"store unreachable for {down_for:.0f} s", down_for, unhealthy, degraded)
+        else:  # reachable, yet refusing writes: a full disk, a read-only table, a lost quota
+            with self.pipeline.stats.lock:
+                failing_since = self.pipeline.stats.write_failing_since
+                error = self.pipeline.stats.last_write_error
+            if failing_since:
+                failing_for = max(time.time() - failing_since, 0.0)
+                self._judge(
+                    f"store writes failing for {failing_for:.0f} s ({error})",
+                    failing_for,
+                    unhealthy,
+                    degraded,
+                )
         deadletter = self.pipeline.deadletter
         waiting = deadletter.stats().entries if deadletter is not None else 0
         if waiting:
-            return Verdict(
-                "degraded",
-                (
-                    f"{waiting} batch(es) of rows the store refused are in the dead-letter "
-                    f"folder {deadletter.folder} (assay deadletter list)",  # type: ignore[union-attr]
-                ),
+            degraded.append(
+                f"{waiting} batch(es) of rows the store refused are in the dead-letter "
+                f"folder {deadletter.folder} (assay deadletter list)"  # type: ignore[union-attr]
             )
-        return Verdict("ok", ())
+        if unhealthy:
+            return Verdict("unhealthy", tuple(unhealthy + degraded))
+        return Verdict("degraded", tuple(degraded)) if degraded else Verdict("ok", ())
+
+    def _judge(self, reason: str, lasted: float, unhealthy: list[str], degraded: list[str]) -> None:
+        """The store not taking data: degraded (the spool holds it) until `unhealthy_after`."""
+        (unhealthy if lasted >= self.settings.unhealthy_after else degraded).append(reason)
 
     # --- sampling ---------------------------------------------------------------------------
     def sample(self, store_reachable: bool) -> CollectorStatsRow:
