@@ -47,8 +47,6 @@ SEGMENT_MAGIC = b"ASSG"
 SEGMENT_HEADER = struct.Struct("<4sH16s")  # magic, format version, segment id
 # 1: records only (no header), the format of the first releases; 2: a header with the segment id.
 FORMAT_VERSION = 2
-# A write the disk cut short is a full disk: the next write would fail with ENOSPC.
-_SHORT_WRITE = f"{os.strerror(errno.ENOSPC)} (a short write)"
 # While the disk refuses records, health checks write this much to see whether it takes a
 # request's worth again.
 PROBE_BYTES = 1024 * 1024
@@ -97,6 +95,22 @@ class SpoolStats:
     segments: int = 0
     bytes: int = 0
     oldest_age_s: float = 0.0
+
+
+def _write_fully(fd: int, parts: tuple[bytes, ...], size: int | None = None) -> None:
+    """Write every byte of `parts` or raise the error that stopped it. The system may write
+    less than asked (a disk filling up, the file-size limit): the rest is written again, so the
+    error raised is the system's own (ENOSPC, EFBIG), not a guess."""
+    size = sum(map(len, parts)) if size is None else size
+    written = os.writev(fd, parts)
+    if written == size:
+        return
+    rest = memoryview(b"".join(parts))[written:]  # a copy, on this rare path only
+    while rest:
+        n = os.write(fd, rest)
+        if n == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        rest = rest[n:]
 
 
 def _why(exc: OSError) -> str:
@@ -383,7 +397,13 @@ class DiskSpool(Spool):
             )
         self._seq = self._sealed[-1][0] + 1 if self._sealed else 1
         self._earlier_run_upto = self._seq - 1
-        self._fd: int | None = self._open(self._seq)
+        self._fd: int | None = None
+        try:
+            self._fd = self._open(self._seq)
+        except OSError as exc:  # a full disk: start all the same, and drain what is spooled
+            reason = f"cannot create a spool segment: {_why(exc)}"
+            log.warning("spool: %s; requests are refused until the disk takes records", reason)
+            self._disk_failing(reason)
         if fsync == "interval":
             threading.Thread(
                 target=self._sync_every,
@@ -400,8 +420,7 @@ class DiskSpool(Spool):
         fd = os.open(self._path(seq), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         header = encode_segment_header(new_segment_id())
         try:
-            if os.write(fd, header) != len(header):
-                raise OSError(errno.ENOSPC, _SHORT_WRITE)
+            _write_fully(fd, (header,))
             if self.fsync != "never":
                 # The new file's name must survive a power cut as well as its records.
                 dir_fd = os.open(self.folder, os.O_RDONLY)
@@ -427,8 +446,7 @@ class DiskSpool(Spool):
         except OSError as exc:
             raise self._refused_by_disk(f"cannot create a spool segment: {_why(exc)}") from exc
         try:
-            if os.writev(fd, (header, payload)) != size:
-                raise OSError(errno.ENOSPC, _SHORT_WRITE)
+            _write_fully(fd, (header, payload), size)
         except OSError as exc:
             # Cut the partial record off, so the segment stays a header and whole records.
             try:
@@ -447,8 +465,7 @@ class DiskSpool(Spool):
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                if os.write(fd, bytes(PROBE_BYTES)) != PROBE_BYTES:
-                    raise OSError(errno.ENOSPC, _SHORT_WRITE)
+                _write_fully(fd, (bytes(PROBE_BYTES),))
             finally:
                 os.close(fd)
                 probe.unlink(missing_ok=True)
@@ -462,10 +479,13 @@ class DiskSpool(Spool):
     def _refused_by_disk(self, reason: str) -> SpoolFull:
         """Count a record the disk refused (under the lock) and say so to the sender."""
         self._stats.refused_disk += 1
+        self._disk_failing(reason)
+        return SpoolFull(reason, retry_after=5, disk=True)
+
+    def _disk_failing(self, reason: str) -> None:
         if not self._stats.disk_failing_since:
             self._stats.disk_failing_since = time.time()
         self._stats.disk_error = reason
-        return SpoolFull(reason, retry_after=5, disk=True)
 
     def sync(self, ticket: int) -> None:
         """Raises SpoolFull when the record may not be on disk (an fsync failed): the request

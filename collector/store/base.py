@@ -171,7 +171,14 @@ class ClickHouseStore:
         self._in_flight: dict[str, dict[int, float]] = defaultdict(dict)
 
     def migrate(self) -> list[str]:
-        """Create the database and apply the migrations not applied yet; return their names."""
+        """Create the database and apply the migrations not applied yet; return their names.
+        Raises StoreError (the start then says why, as for a store it cannot reach)."""
+        try:
+            return self._migrate()
+        except clickhouse_errors.ClickHouseError as exc:  # a full disk, a user without DDL
+            raise StoreError(f"migrating the schema failed: {exc}") from exc
+
+    def _migrate(self) -> list[str]:
         return apply_migrations(self._client, self.database, self.cluster)
 
     def insert(

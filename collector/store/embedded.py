@@ -40,8 +40,8 @@ class EmbeddedStore(ClickHouseStore):
         self._last_block = {}
         self._idle_readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
 
-    def migrate(self) -> list[str]:
-        applied = super().migrate()
+    def _migrate(self) -> list[str]:
+        applied = super()._migrate()
         if applied:  # the only writer of its folder: no insert passes a view by meanwhile
             reattach_views(self._client, self.database)
         return applied

@@ -137,6 +137,33 @@ def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Pat
 
 
 @pytest.mark.subprocess
+def test_a_schema_that_cannot_migrate_is_a_clear_error(tmp_path: Path) -> None:
+    """What the engine refuses while migrating (a full disk, a table in the way) stops the start
+    with one line saying so, not a traceback."""
+    storage = tmp_path / "d"
+    in_the_way = (  # a schema_migrations table the migrations cannot read
+        "import clickhouse_connect, sys\n"
+        "client = clickhouse_connect.get_client(dsn='chdb://' + sys.argv[1])\n"
+        "client.command('CREATE DATABASE assay')\n"
+        "client.command('CREATE TABLE assay.schema_migrations (x String) ENGINE = Log')\n"
+    )
+    subprocess.run([sys.executable, "-c", in_the_way, str(storage)], check=True, timeout=60)
+    result = assay(
+        "collector",
+        "--storage",
+        str(storage),
+        "--grpc-port",
+        str(free_port()),
+        "--http-port",
+        str(free_port()),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "could not start: migrating the schema failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.subprocess
 def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "assay.yaml"
     config.write_text("collector:\n  flush_interval: -1\n")

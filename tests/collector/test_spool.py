@@ -187,6 +187,50 @@ def test_a_full_disk_refuses_and_never_leaves_a_partial_record(tmp_path: Path) -
     assert "accepted 6" in result.stdout
 
 
+@pytest.mark.subprocess
+def test_a_full_disk_at_start_still_replays_what_the_spool_holds(tmp_path: Path) -> None:
+    """A collector stopped by a full disk must start again to drain its spool (often what
+    filled the disk): creating the new active segment fails, the start does not. Requests are
+    refused until a probe write passes; then they are taken again."""
+    earlier = DiskSpool(tmp_path, max_bytes=10**9, max_age=600, fsync="never")
+    earlier.append("traces", b"kept" * 100)
+    earlier.close()
+    script = textwrap.dedent(f"""
+        import resource, signal
+        from pathlib import Path
+        from assay.collector.spool import DiskSpool, SpoolFull
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+        spool = DiskSpool(Path({str(tmp_path)!r}), max_bytes=10**9, max_age=600, fsync="never")
+        assert spool.stats().disk_failing_since > 0
+        assert "File too large" in spool.stats().disk_error, spool.stats().disk_error
+        segment = spool.next_segment(timeout=1)
+        assert segment is not None and segment.records == [("traces", b"kept" * 100)]
+        spool.release(segment)
+        try:
+            spool.append("traces", b"refused")
+            raise AssertionError("taken while the disk refuses")
+        except SpoolFull as exc:
+            assert exc.disk and "File too large" in str(exc), exc
+        spool.probe_disk()
+        assert spool.stats().disk_failing_since > 0  # the probe failed too
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        spool._next_probe = 0.0  # the next probe without waiting its second
+        spool.probe_disk()
+        assert spool.stats().disk_failing_since == 0 and spool.stats().disk_error == ""
+        spool.append("traces", b"taken")
+        spool.seal()
+        segment = spool.next_segment(timeout=1)
+        assert segment is not None and segment.records == [("traces", b"taken")]
+        print("ok")
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def _drain(spool: DiskSpool | MemorySpool) -> list[str]:
     """Seal, write nowhere and release everything; the tokens of the segments, in order."""
     spool.seal()
