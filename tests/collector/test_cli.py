@@ -104,36 +104,32 @@ def test_the_demo_fills_every_view(collector: RunningCollector) -> None:
     assert {e["error_type"] for e in errors} <= {"RateLimitError", "InternalServerError"}
 
 
+def start_failing(storage: Path, grpc_port: int | None = None) -> str:
+    """`assay collector` on `storage` that must not start: what it says on stderr."""
+    grpc_port = grpc_port or free_port()
+    result = assay(
+        "collector",
+        "--storage",
+        str(storage),
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(free_port()),
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
 def test_a_second_collector_on_the_same_folder_is_refused_clearly(
     collector: RunningCollector, tmp_path: Path
 ) -> None:
-    result = assay(
-        "collector",
-        "--storage",
-        str(collector.storage),
-        "--grpc-port",
-        str(free_port()),
-        "--http-port",
-        str(free_port()),
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "cannot open embedded storage" in result.stderr
+    assert "cannot open embedded storage" in start_failing(collector.storage)
 
 
 def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Path) -> None:
-    result = assay(
-        "collector",
-        "--storage",
-        str(tmp_path / "d"),
-        "--grpc-port",
-        str(collector.grpc_port),
-        "--http-port",
-        str(free_port()),
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "cannot listen" in result.stderr
+    assert "cannot listen" in start_failing(tmp_path / "d", collector.grpc_port)
 
 
 @pytest.mark.subprocess
@@ -148,19 +144,7 @@ def test_a_schema_that_cannot_migrate_is_a_clear_error(tmp_path: Path) -> None:
         "client.command('CREATE TABLE assay.schema_migrations (x String) ENGINE = Log')\n"
     )
     subprocess.run([sys.executable, "-c", in_the_way, str(storage)], check=True, timeout=60)
-    result = assay(
-        "collector",
-        "--storage",
-        str(storage),
-        "--grpc-port",
-        str(free_port()),
-        "--http-port",
-        str(free_port()),
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "could not start: migrating the schema failed" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "could not start: migrating the schema failed" in start_failing(storage)
 
 
 @pytest.mark.subprocess
