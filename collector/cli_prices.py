@@ -89,6 +89,11 @@ def _price(value: Any) -> str:
     return "" if value is None else f"{value:g}"
 
 
+def _not_a_number(constant: str) -> float:
+    # Python reads NaN and Infinity, which JSON has not: say so here, not when sending.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 @prices.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_URL
@@ -97,7 +102,7 @@ def load(file: Path, url: str | None) -> None:
     add models or replace fields of known ones). Calls stored from now on are priced with it;
     `assay prices recompute` prices stored ones again."""
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
+        raw = json.loads(file.read_text(encoding="utf-8"), parse_constant=_not_a_number)
     except (OSError, ValueError) as exc:
         _fail(ValueError(f"cannot read {file}: {exc}"))
         return

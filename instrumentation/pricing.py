@@ -572,14 +572,22 @@ def _provider(key: str, value: Any) -> str:
     return value.strip().lower()
 
 
+# USD per 1M tokens above which a price is a mistake (a unit, a stray digit): the dearest
+# model listed costs 600. A call priced with such a figure would put millions on one call.
+MAX_PRICE = 100_000
+
+
 def _price(key: str, field: str, value: Any) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or value < 0
+        or not 0 <= value <= MAX_PRICE
     ):
-        raise ValueError(f"model {key!r}: {field} must be a number >= 0, got {value!r}")
+        raise ValueError(
+            f"model {key!r}: {field} must be a number >= 0 and at most {MAX_PRICE:,} (USD per "
+            f"1M tokens), got {value!r}"
+        )
     return float(value)
 
 

@@ -74,6 +74,14 @@ def test_load_a_newer_price_file_and_price_stored_calls_again(tmp_path: Path) ->
         bad.write_text(json.dumps({"models": {"acme-large": {"provider": "acme", "input": -2}}}))
         refused = assay("prices", "load", str(bad), url=url)
         assert refused.returncode == 1 and "input must be a number >= 0" in refused.stderr
+        # A price no model has (a unit mistaken, digits slipped), and JSON's missing NaN.
+        bad.write_text(json.dumps({"models": {"acme-large": {"provider": "acme", "input": 1e308}}}))
+        refused = assay("prices", "load", str(bad), url=url)
+        assert refused.returncode == 1 and "at most 100,000 (USD per 1M" in refused.stderr
+        bad.write_text('{"models": {"acme-large": {"provider": "acme", "input": NaN}}}')
+        refused = assay("prices", "load", str(bad), url=url)
+        assert refused.returncode == 1 and "NaN is not a JSON number" in refused.stderr
+        assert "Traceback" not in refused.stderr
         assert json.loads(assay("prices", "--json", url=url).stdout)["version"] == builtin
 
         good = tmp_path / "prices.json"
