@@ -290,11 +290,14 @@ class Pipeline:
         self._stop_by = time.monotonic() + timeout
         self._stopping.set()
         self.spool.close()
+        # Both store-writing threads within one deadline (they run at the same time): the time
+        # to write, then as much again for an insert still running, never cut.
+        deadline = self._stop_by + timeout
         for thread in (self._thread, self._spans_writer):
-            thread.join(timeout)
+            thread.join(max(self._stop_by - time.monotonic(), 0.0))
             if thread.is_alive():
                 log.warning("shutdown: %s is still storing a segment; waiting for it", thread.name)
-                thread.join(timeout)
+                thread.join(max(deadline - time.monotonic(), 0.0))
                 if thread.is_alive():
                     log.error(
                         "shutdown: %s is still busy after %.0f s; leaving it",
