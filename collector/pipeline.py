@@ -535,7 +535,9 @@ class Pipeline:
         with self.stats.lock:
             self.stats.write_failures += 1
             self.stats.last_write_error = str(exc)[:500]
-            if not self.stats.write_failing_since:
+            # A value the store cannot hold is the batch's fault, not the store's: the writer
+            # isolates it (and dead-letters it), and the store takes the rest.
+            if not self.stats.write_failing_since and not isinstance(exc, DataError):
                 self.stats.write_failing_since = time.time()
 
     def _store_rows(
