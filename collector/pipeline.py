@@ -197,6 +197,19 @@ def _with_counts(done: dict[str, Inserted], counted: dict[str, int]) -> None:
             done[table] = Inserted(inserted.rows, min(new, inserted.rows))
 
 
+def _written(segment: Segment, table: str, inserted: Inserted, landed: dict[str, int]) -> int:
+    """How many of a segment's rows of `table` this run stored: those the store confirmed as new
+    (all it took, where it cannot tell), and those an insert of this run stored before it failed
+    (a lost reply; the retry finds them there). A segment spooled by this run carries tokens no
+    earlier run sent, so whatever the store had of it, this run stored, counted or not (a first
+    attempt is not counted). Only a replayed segment's rows can have been stored by an earlier
+    run (a crash between storing and releasing it), which counted them then: those are
+    duplicates here."""
+    if inserted.new is None or not segment.replayed:
+        return inserted.rows
+    return min(inserted.rows, inserted.new + landed.get(table, 0))
+
+
 def _decode(signal: str, payload: bytes) -> Message:
     request = SIGNALS[signal]()
     request.ParseFromString(payload)
@@ -468,6 +481,9 @@ class Pipeline:
         tables = [(r[0].table, r) for r in sources if r]
         done: dict[str, Inserted] = dict(done_ahead or {})  # by table, over the attempts
         refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
+        # Rows an insert that failed stored all the same (its reply was lost), by table, where
+        # the store counted them: the retry finds them there, and they are this run's writes.
+        landed: dict[str, int] = {}
         delay = self.settings.retry_initial
         attempt = 0
         while True:
@@ -488,6 +504,9 @@ class Pipeline:
                 break
             except (StoreError, DeadLetterFull) as exc:
                 _with_counts(done, counted)
+                for table, new in counted.items():
+                    if table not in done:
+                        landed[table] = landed.get(table, 0) + new
                 self._write_failed(exc)
                 if self._stopping.is_set() and (attempt >= 3 or self._out_of_time()):
                     log.error(
@@ -502,7 +521,8 @@ class Pipeline:
                 )
                 self._stopping.wait(wait)
                 delay *= 2
-        self._count(segment, done, rows.metrics.skipped_points)
+        written = {table: _written(segment, table, r, landed) for table, r in done.items()}
+        self._count(segment, done, written, rows.metrics.skipped_points)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
@@ -510,9 +530,9 @@ class Pipeline:
             self.stats.write_ms_total += took_ms
             self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
             self.stats.write_ms_interval_max = max(self.stats.write_ms_interval_max, took_ms)
-        calls = done.get(LlmCallRow.table)
-        if self.evaluation is not None and calls is not None and calls.new != 0:
-            if calls.new is None or calls.new == calls.rows:
+        calls, calls_written = done.get(LlmCallRow.table), written.get(LlmCallRow.table, 0)
+        if self.evaluation is not None and calls is not None and calls_written != 0:
+            if calls_written == calls.rows:
                 stored = _without(rows.traces.llm_calls, refused.get(LlmCallRow.table, []))
                 try:  # only stored calls are evaluated; a bug there must not stop the writer
                     with stage("online evaluation offer"):
@@ -523,7 +543,7 @@ class Pipeline:
                 log.info(
                     "segment %d: %d of %d LLM calls were stored before; none is evaluated again",
                     segment.seq,
-                    calls.rows - calls.new,
+                    calls.rows - calls_written,
                     calls.rows,
                 )
         return True
@@ -650,11 +670,18 @@ class Pipeline:
                 return  # it stays asked for; tried again later
             self.deadletter.retried(entry.id)
 
-    def _count(self, segment: Segment, done: dict[str, Inserted], skipped_points: int) -> None:
-        """Written counts the rows the store confirmed as new (all it took, where it cannot
-        tell); a write it dropped as a duplicate is counted apart, by table."""
-        written = {table: r.rows if r.new is None else r.new for table, r in done.items()}
-        deduplicated = {table: r.deduplicated for table, r in done.items() if r.deduplicated}
+    def _count(
+        self,
+        segment: Segment,
+        done: dict[str, Inserted],
+        written: dict[str, int],
+        skipped_points: int,
+    ) -> None:
+        """Written counts the rows this run stored (`_written`); the rest of what was sent, the
+        store had already (a replayed segment), and is counted apart, by table."""
+        deduplicated = {
+            table: r.rows - written[table] for table, r in done.items() if r.rows > written[table]
+        }
         if deduplicated:
             log.info(
                 "segment %d (token %s): the store already had %s",
