@@ -229,15 +229,18 @@ class Pipeline:
         settings: CollectorSettings,
         evaluation: OnlineEvaluation | None = None,
         deadletter: DeadLetter | None = None,
-        kept_seconds: dict[str, float] | None = None,
+        kept_seconds: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.store = store
-        # How long the store keeps each signal's records (retention.kept_seconds): the
-        # receivers refuse what is older. None: no bound.
+        # How long the store keeps each signal's records, by table (retention.kept_seconds):
+        # the receivers refuse what no table of theirs would keep. None: no bound.
         self._kept_ns = {
-            signal: int(seconds * 1e9)
-            for signal, seconds in (kept_seconds or {}).items()
-            if math.isfinite(seconds)
+            signal: {
+                table: int(seconds * 1e9)
+                for table, seconds in by_table.items()
+                if math.isfinite(seconds)
+            }
+            for signal, by_table in (kept_seconds or {}).items()
         }
         self.evaluation = evaluation
         self.spool = spool
@@ -267,10 +270,14 @@ class Pipeline:
         self._spans_writer.start()
         self._thread.start()
 
-    def oldest_kept_ns(self, signal: str) -> int:
-        """The oldest time (Unix ns) a record of `signal` can have and be kept; 0: any."""
+    def oldest_kept(self, signal: str) -> dict[str, int]:
+        """The oldest time (Unix ns) a row of a `signal` record can have and be kept, by table;
+        a table not named keeps any."""
         kept = self._kept_ns.get(signal)
-        return 0 if kept is None else time.time_ns() - kept
+        if not kept:
+            return {}
+        now = time.time_ns()
+        return {table: now - ns for table, ns in kept.items()}
 
     async def submit(self, signal: str, payload: bytes, items: int) -> None:
         """Spool a request (protobuf bytes); returns once it is durable. Raises Overloaded."""
@@ -452,7 +459,19 @@ class Pipeline:
                 rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
             except Exception:
                 log.exception("could not read the evaluation results of segment %d", segment.seq)
+        rows.traces.traces = self._kept_spans(rows.traces.traces)
         return rows
+
+    def _kept_spans(self, spans: list[TraceRow]) -> list[TraceRow]:
+        """The spans `otel_traces` keeps. Where it keeps spans for less time than `llm_calls`
+        keeps calls, the receivers take an LLM call older than `otel_traces` keeps, for its
+        `llm_calls` row (receivers/validation.py): its span row is left out, which the table's
+        TTL would drop as it is inserted, and so is not counted as written."""
+        oldest = self.oldest_kept("traces")
+        oldest_span = oldest.get(TraceRow.table, 0)
+        if oldest_span <= oldest.get(LlmCallRow.table, 0):
+            return spans  # the receivers refused every span older than otel_traces keeps
+        return [span for span in spans if span.Timestamp >= oldest_span]
 
     def _write(self, segment: Segment) -> bool:
         """Normalize and store one segment in this thread (benchmarks, tests)."""
