@@ -181,11 +181,10 @@ class ClickHouseStore:
             raise StoreError(f"migrating the schema failed: {exc}") from exc
 
     def _migrate(self) -> list[str]:
+        restore_views(self._client, self.database, self.cluster)  # a reload cut short
         applied = apply_migrations(self._client, self.database, self.cluster)
         if applied:
             reload_views(self._client, self.database, self.cluster)
-        else:  # a crash may have cut a reload short
-            restore_views(self._client, self.database, self.cluster)
         return applied
 
     def insert(

@@ -13,7 +13,12 @@ from assay.collector import schema
 from assay.collector.schema import LlmCallRow, column_names
 from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.store.migrations import RELOADING_SUFFIX, load_migrations, split_statements
+from assay.collector.store.migrations import (
+    RELOADING_SUFFIX,
+    load_migrations,
+    reload_views,
+    split_statements,
+)
 from assay.collector.store.reading import QueryLimits
 from assay.collector.store.server import ServerStore, parse_clickhouse_url
 from tests.conftest import own_database
@@ -412,3 +417,19 @@ def test_views_reloaded_after_migrating_keep_their_names_and_feed_their_targets(
         own.insert("llm_calls", call, names, dedup_token="views")
         _, rows = own.query(f"SELECT sum(calls) FROM {own.database}.llm_calls_1m")
         assert rows == [(1,)]
+
+
+def test_a_view_that_cannot_be_renamed_does_not_stop_a_start(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Another collector starting at the same moment may be renaming a view: a rename that fails
+    is a warning, and the view keeps working under its name."""
+    with own_database(embedded_store, "views", migrate=False) as own:
+        own.migrate()
+        # the passing name taken, so the first rename of this view fails
+        own.command(
+            f"CREATE TABLE {own.database}.llm_calls_1m_mv{RELOADING_SUFFIX} (x UInt8) "
+            "ENGINE = Memory"
+        )
+        reload_views(own._client, own.database)
+        assert "llm_calls_1m_mv" in _views(own)
