@@ -30,6 +30,7 @@ from assay.collector.normalize.otlp import decode_protobuf
 from assay.collector.pipeline import Pipeline, tune_gc
 from assay.collector.receivers.intake import take
 from assay.collector.redaction import BUILTIN_PATTERNS
+from assay.collector.retention import kept_seconds
 from assay.collector.service import open_spool
 from assay.collector.settings import CollectorSettings, deadletter_folder
 from assay.collector.stage_timing import StageTimes, measure
@@ -118,7 +119,9 @@ def run_stages(
             )
             online = OnlineEvaluation(config, store)
             deadletter = DeadLetter(deadletter_folder(settings), settings.max_deadletter_bytes)
-            pipeline = Pipeline(store, spool, settings, online, deadletter)
+            # The bound the collector's receivers check records against (service.py).
+            kept = kept_seconds(store, store.cluster)
+            pipeline = Pipeline(store, spool, settings, online, deadletter, kept)
             batches: list[tuple[str, Any, Any]] = []
             insert = _capture(store, batches, VIEW_SAMPLE_SPANS)
             loop = asyncio.new_event_loop()

@@ -197,6 +197,19 @@ def _with_counts(done: dict[str, Inserted], counted: dict[str, int]) -> None:
             done[table] = Inserted(inserted.rows, min(new, inserted.rows))
 
 
+def _written(segment: Segment, table: str, inserted: Inserted, landed: dict[str, int]) -> int:
+    """How many of a segment's rows of `table` this run stored: those the store confirmed as new
+    (all it took, where it cannot tell), and those an insert of this run stored before it failed
+    (a lost reply; the retry finds them there). A segment spooled by this run carries tokens no
+    earlier run sent, so whatever the store had of it, this run stored, counted or not (a first
+    attempt is not counted). Only a replayed segment's rows can have been stored by an earlier
+    run (a crash between storing and releasing it), which counted them then: those are
+    duplicates here."""
+    if inserted.new is None or not segment.replayed:
+        return inserted.rows
+    return min(inserted.rows, inserted.new + landed.get(table, 0))
+
+
 def _decode(signal: str, payload: bytes) -> Message:
     request = SIGNALS[signal]()
     request.ParseFromString(payload)
@@ -216,15 +229,18 @@ class Pipeline:
         settings: CollectorSettings,
         evaluation: OnlineEvaluation | None = None,
         deadletter: DeadLetter | None = None,
-        kept_seconds: dict[str, float] | None = None,
+        kept_seconds: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.store = store
-        # How long the store keeps each signal's records (retention.kept_seconds): the
-        # receivers refuse what is older. None: no bound.
+        # How long the store keeps each signal's records, by table (retention.kept_seconds):
+        # the receivers refuse what no table of theirs would keep. None: no bound.
         self._kept_ns = {
-            signal: int(seconds * 1e9)
-            for signal, seconds in (kept_seconds or {}).items()
-            if math.isfinite(seconds)
+            signal: {
+                table: int(seconds * 1e9)
+                for table, seconds in by_table.items()
+                if math.isfinite(seconds)
+            }
+            for signal, by_table in (kept_seconds or {}).items()
         }
         self.evaluation = evaluation
         self.spool = spool
@@ -254,10 +270,14 @@ class Pipeline:
         self._spans_writer.start()
         self._thread.start()
 
-    def oldest_kept_ns(self, signal: str) -> int:
-        """The oldest time (Unix ns) a record of `signal` can have and be kept; 0: any."""
+    def oldest_kept(self, signal: str) -> dict[str, int]:
+        """The oldest time (Unix ns) a row of a `signal` record can have and be kept, by table;
+        a table not named keeps any."""
         kept = self._kept_ns.get(signal)
-        return 0 if kept is None else time.time_ns() - kept
+        if not kept:
+            return {}
+        now = time.time_ns()
+        return {table: now - ns for table, ns in kept.items()}
 
     async def submit(self, signal: str, payload: bytes, items: int) -> None:
         """Spool a request (protobuf bytes); returns once it is durable. Raises Overloaded."""
@@ -442,7 +462,19 @@ class Pipeline:
                 rows.scores = evaluation_scores(rows.traces.traces, rows.logs)
             except Exception:
                 log.exception("could not read the evaluation results of segment %d", segment.seq)
+        rows.traces.traces = self._kept_spans(rows.traces.traces)
         return rows
+
+    def _kept_spans(self, spans: list[TraceRow]) -> list[TraceRow]:
+        """The spans `otel_traces` keeps. Where it keeps spans for less time than `llm_calls`
+        keeps calls, the receivers take an LLM call older than `otel_traces` keeps, for its
+        `llm_calls` row (receivers/validation.py): its span row is left out, which the table's
+        TTL would drop as it is inserted, and so is not counted as written."""
+        oldest = self.oldest_kept("traces")
+        oldest_span = oldest.get(TraceRow.table, 0)
+        if oldest_span <= oldest.get(LlmCallRow.table, 0):
+            return spans  # the receivers refused every span older than otel_traces keeps
+        return [span for span in spans if span.Timestamp >= oldest_span]
 
     def _write(self, segment: Segment) -> bool:
         """Normalize and store one segment in this thread (benchmarks, tests)."""
@@ -471,6 +503,9 @@ class Pipeline:
         tables = [(r[0].table, r) for r in sources if r]
         done: dict[str, Inserted] = dict(done_ahead or {})  # by table, over the attempts
         refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
+        # Rows an insert that failed stored all the same (its reply was lost), by table, where
+        # the store counted them: the retry finds them there, and they are this run's writes.
+        landed: dict[str, int] = {}
         delay = self.settings.retry_initial
         attempt = 0
         while True:
@@ -491,6 +526,9 @@ class Pipeline:
                 break
             except (StoreError, DeadLetterFull) as exc:
                 _with_counts(done, counted)
+                for table, new in counted.items():
+                    if table not in done:
+                        landed[table] = landed.get(table, 0) + new
                 self._write_failed(exc)
                 if self._stopping.is_set() and (attempt >= 3 or self._out_of_time()):
                     log.error(
@@ -505,7 +543,8 @@ class Pipeline:
                 )
                 self._stopping.wait(wait)
                 delay *= 2
-        self._count(segment, done, rows.metrics.skipped_points)
+        written = {table: _written(segment, table, r, landed) for table, r in done.items()}
+        self._count(segment, done, written, rows.metrics.skipped_points)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
@@ -513,9 +552,9 @@ class Pipeline:
             self.stats.write_ms_total += took_ms
             self.stats.write_ms_max = max(self.stats.write_ms_max, took_ms)
             self.stats.write_ms_interval_max = max(self.stats.write_ms_interval_max, took_ms)
-        calls = done.get(LlmCallRow.table)
-        if self.evaluation is not None and calls is not None and calls.new != 0:
-            if calls.new is None or calls.new == calls.rows:
+        calls, calls_written = done.get(LlmCallRow.table), written.get(LlmCallRow.table, 0)
+        if self.evaluation is not None and calls is not None and calls_written != 0:
+            if calls_written == calls.rows:
                 stored = _without(rows.traces.llm_calls, refused.get(LlmCallRow.table, []))
                 try:  # only stored calls are evaluated; a bug there must not stop the writer
                     with stage("online evaluation offer"):
@@ -526,7 +565,7 @@ class Pipeline:
                 log.info(
                     "segment %d: %d of %d LLM calls were stored before; none is evaluated again",
                     segment.seq,
-                    calls.rows - calls.new,
+                    calls.rows - calls_written,
                     calls.rows,
                 )
         return True
@@ -655,11 +694,18 @@ class Pipeline:
                 return  # it stays asked for; tried again later
             self.deadletter.retried(entry.id)
 
-    def _count(self, segment: Segment, done: dict[str, Inserted], skipped_points: int) -> None:
-        """Written counts the rows the store confirmed as new (all it took, where it cannot
-        tell); a write it dropped as a duplicate is counted apart, by table."""
-        written = {table: r.rows if r.new is None else r.new for table, r in done.items()}
-        deduplicated = {table: r.deduplicated for table, r in done.items() if r.deduplicated}
+    def _count(
+        self,
+        segment: Segment,
+        done: dict[str, Inserted],
+        written: dict[str, int],
+        skipped_points: int,
+    ) -> None:
+        """Written counts the rows this run stored (`_written`); the rest of what was sent, the
+        store had already (a replayed segment), and is counted apart, by table."""
+        deduplicated = {
+            table: r.rows - written[table] for table, r in done.items() if r.rows > written[table]
+        }
         if deduplicated:
             log.info(
                 "segment %d (token %s): the store already had %s",

@@ -237,7 +237,9 @@ def apply_retention(
     return statements
 
 
-# The tables an OTLP record of each signal is stored in (an LLM span in both of its signal's).
+# The tables whose TTL decides whether an OTLP record of each signal is kept: a span's row in
+# `otel_traces` and, for an LLM call, in `llm_calls`; a log record's in `otel_logs`; a metric
+# point's in the table of its kind.
 SIGNAL_TABLES: dict[str, tuple[str, ...]] = {
     "traces": ("otel_traces", "llm_calls"),
     "logs": ("otel_logs",),
@@ -270,13 +272,13 @@ def _ttl_seconds(ddl: str | None) -> float:
     return int(match.group(2)) * _UNIT_SECONDS[match.group(1)]
 
 
-def kept_seconds(store: Store, cluster: str | None = None) -> dict[str, float]:
-    """How long the store keeps a record of each signal (infinity: forever), from the TTLs its
-    tables have now: a record older than that is dropped as it is inserted, so the receivers
-    refuse it instead of acknowledging it (receivers/validation.py). A record stored in two
-    tables is kept as long as the longer keeps it."""
+def kept_seconds(store: Store, cluster: str | None = None) -> dict[str, dict[str, float]]:
+    """How long the store keeps a record of each signal in each of its tables (infinity:
+    forever), from the TTLs the tables have now: a row older than that is dropped as it is
+    inserted, so the receivers refuse a record none of its tables would keep, instead of
+    acknowledging it (receivers/validation.py)."""
     ddl_of = _tables_ddl(store, cluster)
     return {
-        signal: max(_ttl_seconds(ddl_of.get(table)) for table in tables)
+        signal: {table: _ttl_seconds(ddl_of.get(table)) for table in tables}
         for signal, tables in SIGNAL_TABLES.items()
     }

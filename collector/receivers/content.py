@@ -28,8 +28,9 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from assay.collector.normalize.dialects import DIALECTS, genai
+from assay.collector.normalize.dialects import DIALECTS, is_llm_call
 from assay.collector.normalize.dialects._shape import Rename
 from assay.collector.normalize.llm_calls import COLUMN_ATTRIBUTES
 from assay.collector.normalize.otlp import any_value
@@ -103,16 +104,7 @@ class _Attributes(Mapping[str, Any]):
         return len(self._pairs)
 
 
-# Whether any dialect matches does not depend on their order: the current conventions first,
-# the cheapest test and the most common answer (OpenLLMetry's scans every key).
-_CHEAPEST_FIRST = sorted(DIALECTS, key=lambda dialect: dialect is not genai)
-
-
-def is_llm_span(attrs: Mapping[str, Any]) -> bool:
-    return any(dialect.matches(attrs) for dialect in _CHEAPEST_FIRST)
-
-
-# `is_llm_span`'s answers by the names of a span's attributes, in their order (a service sends
+# `is_llm_call`'s answers by the names of a span's attributes, in their order (a service sends
 # spans of a few shapes), each with the values the dialects read to give it: what a mapping
 # shows but for its values is in the names, so a span of the same names whose values of those
 # keys are the same gets the same answer from the same (deterministic) tests. A web service's
@@ -123,7 +115,7 @@ _MAX_ANSWERS = 8  # per set of names
 
 
 def _is_llm(attrs: _Attributes, names: tuple[str, ...] | None = None) -> bool:
-    """`is_llm_span(attrs)`, remembered; `names` are the attributes' names in their order."""
+    """`is_llm_call(attrs)`, remembered; `names` are the attributes' names in their order."""
     pairs = attrs._pairs
     names = tuple(pairs) if names is None else names
     answers = _LLM_BY_NAMES.get(names)
@@ -136,7 +128,7 @@ def _is_llm(attrs: _Attributes, names: tuple[str, ...] | None = None) -> bool:
                 return answer
     attrs._read = []
     try:
-        answer = is_llm_span(attrs)
+        answer = is_llm_call(attrs)
         read_keys = dict.fromkeys(attrs._read)
     finally:
         attrs._read = None
@@ -149,6 +141,12 @@ def _is_llm(attrs: _Attributes, names: tuple[str, ...] | None = None) -> bool:
         read = tuple((key, _copy(pairs[key].value)) for key in read_keys)
         answers.append((answer, read))
     return answer
+
+
+def is_llm_call_span(span: Span) -> bool:
+    """Whether normalize will make `span` an LLM call (`is_llm_call`), from its protobuf
+    attributes, remembered by their names."""
+    return _is_llm(_Attributes(span.attributes))
 
 
 @lru_cache(maxsize=2048)  # bounded: attribute keys come from clients

@@ -21,7 +21,7 @@ async def take(
     in decoding (the request is then encoded again). Raises Overloaded when the spool cannot
     take it."""
     with stage("validate"):
-        admission = check_request(request, pipeline.oldest_kept_ns(signal))
+        admission = check_request(request, pipeline.oldest_kept(signal))
     if mended:
         admission.clamp("string not valid UTF-8: its invalid bytes replaced with U+FFFD", mended)
     changed = admission.changed  # mended strings included

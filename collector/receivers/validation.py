@@ -8,9 +8,17 @@ Per field (the README's "What the collector refuses" lists the same):
   expiry; ClickHouse's `DateTime`, which the tables' sort, partition and TTL keys use, ends in
   2106 and wraps round to 1970 past it, so the record would land on a wrong day and be dropped
   by the next merge. 2100 leaves room for a retention period to be added.
-- The same time before `oldest_ns`, what the tables' retention keeps (`retention.kept_seconds`):
-  the record is **rejected**. The table's TTL would drop it as it is inserted; acknowledged, it
-  would be lost without a word (and counted in the rollups the insert's views feed).
+- The same time older than its table keeps (`oldest`, from the tables' TTLs:
+  `retention.kept_seconds`): the record is **rejected**. The table's TTL would drop it as it is
+  inserted; acknowledged, it would be lost without a word (and counted in the rollups the
+  insert's views feed). A log record's table is `otel_logs`, a metric point's that of its kind
+  (exponential histograms and summaries have none: they are not stored, whatever their time).
+  A span's row is in `otel_traces`, and an LLM call's also in `llm_calls`, whose retention may
+  be longer or shorter: a span that is no LLM call is refused when older than `otel_traces`
+  keeps, an LLM call only when older than both keep; kept by one of its two tables alone, it is
+  taken with a **warning** (a partial success of 0 rejected) naming the row that expires. Only a
+  span older than one of its tables keeps is asked whether it is an LLM call (the receivers'
+  `is_llm_call_span`, normalize's own test): a recent span costs one comparison.
 - An event's, an exemplar's or a metric point's start time after `MAX_TIME_NS`: **clamped** to
   it (the record keeps its place in time; only the secondary time is wrong).
 - A log severity number outside 0–255 (`SeverityNumber` is UInt8): **clamped** to 0,
@@ -29,7 +37,7 @@ becomes NULL there (`normalize/cost.py`) and stays readable in the span's attrib
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +58,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from assay.collector.receivers.content import is_llm_call_span
+from assay.collector.schema import (
+    LlmCallRow,
+    LogRow,
+    MetricGaugeRow,
+    MetricHistogramRow,
+    MetricSumRow,
+    TraceRow,
+)
+
+SPAN_TABLE, CALL_TABLE = TraceRow.table, LlmCallRow.table
 MAX_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 MAX_TIME_NS = int(MAX_TIME.timestamp()) * 1_000_000_000
 MAX_SEVERITY = 255
@@ -63,11 +82,22 @@ class Admission:
 
     rejected: int = 0
     clamped: int = 0
+    warned: int = 0  # records taken as sent, of which the client should know something
     _reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
+        """Whether the request was changed (records removed, values clamped)."""
         return bool(self.rejected or self.clamped)
+
+    @property
+    def to_tell(self) -> bool:
+        """Whether the answer says something: a change, or a warning."""
+        return bool(self.rejected or self.clamped or self.warned)
+
+    def warn(self, reason: str) -> None:
+        self.warned += 1
+        self._count(reason)
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -109,9 +139,12 @@ def _keep(items: Any, keep: Callable[[Any], bool]) -> None:
             del items[index]
 
 
+def _utc(ns: int) -> str:
+    return f"{dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
 def _too_old(what: str, oldest_ns: int) -> str:
-    oldest = dt.datetime.fromtimestamp(oldest_ns / 1e9, dt.timezone.utc)
-    return f"{what} before {oldest:%Y-%m-%d %H:%M} UTC, older than the store keeps (its retention)"
+    return f"{what} before {_utc(oldest_ns)}, older than the store keeps (its retention)"
 
 
 def _clamp_times(records: Iterable[Any], name: str, what: str, admission: Admission) -> None:
@@ -124,9 +157,42 @@ def _clamp_times(records: Iterable[Any], name: str, what: str, admission: Admiss
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
 
 
+def _old_span_kept(
+    span: Any, start: int, oldest_span: int, oldest_call: int, admission: Admission
+) -> bool:
+    """Whether to keep a span older than one of its tables keeps (0: that table keeps any):
+    rare, a backfill or a clock far behind, so only such a span is asked whether it is an LLM
+    call. The client is told which of an LLM call's two rows expires as it is inserted."""
+    if not is_llm_call_span(span):
+        if start < oldest_span:
+            admission.reject(_too_old("span start time", oldest_span))
+            return False
+        return True
+    in_traces, in_calls = start >= oldest_span, start >= oldest_call
+    if not (in_traces or in_calls):
+        admission.reject(_too_old("LLM span start time", min(oldest_span, oldest_call)))
+        return False
+    if not in_traces:
+        admission.warn(
+            f"LLM span start time before {_utc(oldest_span)}, older than the store keeps spans "
+            "(retention traces): kept as an LLM call (llm_calls) without its span row "
+            "(otel_traces, the trace view)"
+        )
+    elif not in_calls:
+        admission.warn(
+            f"LLM span start time before {_utc(oldest_call)}, older than the store keeps LLM "
+            "calls (retention llm_calls): kept as a span (otel_traces) without its call row "
+            "(llm_calls, the dashboards and the review UI)"
+        )
+    return True
+
+
 def check_traces(
-    request: ExportTraceServiceRequest, admission: Admission, oldest_ns: int = 0
+    request: ExportTraceServiceRequest, admission: Admission, oldest: Mapping[str, int]
 ) -> None:
+    oldest_span, oldest_call = oldest.get(SPAN_TABLE, 0), oldest.get(CALL_TABLE, 0)
+    recent = max(oldest_span, oldest_call)  # a span from then on is kept, LLM call or not
+
     def keep(span: Any) -> bool:
         # `_late` and `_valid_id` written out: every span of every request comes here, and a
         # call per field was most of validating one.
@@ -134,8 +200,7 @@ def check_traces(
         if start > MAX_TIME_NS:
             admission.reject(f"span start time {_LATEST}")
             return False
-        if start < oldest_ns:
-            admission.reject(_too_old("span start time", oldest_ns))
+        if start < recent and not _old_span_kept(span, start, oldest_span, oldest_call, admission):
             return False
         trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
         if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
@@ -156,7 +221,11 @@ def check_traces(
             _keep(scope_spans.spans, keep)
 
 
-def check_logs(request: ExportLogsServiceRequest, admission: Admission, oldest_ns: int = 0) -> None:
+def check_logs(
+    request: ExportLogsServiceRequest, admission: Admission, oldest: Mapping[str, int]
+) -> None:
+    oldest_ns = oldest.get(LogRow.table, 0)
+
     def keep(record: Any) -> bool:
         # The stored time is the record's own, else when it was observed (otel_logs.Timestamp).
         stored = record.time_unix_nano or record.observed_time_unix_nano
@@ -185,11 +254,19 @@ def check_logs(request: ExportLogsServiceRequest, admission: Admission, oldest_n
 
 
 _POINT_KINDS = ("sum", "gauge", "histogram", "exponential_histogram", "summary")
+# The table of each kind of point (normalize/metrics.py); the other kinds are not stored.
+_POINT_TABLES = {
+    "sum": MetricSumRow.table,
+    "gauge": MetricGaugeRow.table,
+    "histogram": MetricHistogramRow.table,
+}
 
 
 def check_metrics(
-    request: ExportMetricsServiceRequest, admission: Admission, oldest_ns: int = 0
+    request: ExportMetricsServiceRequest, admission: Admission, oldest: Mapping[str, int]
 ) -> None:
+    oldest_ns = 0  # of the kind of point being checked
+
     def keep(point: Any) -> bool:
         if _late(point.time_unix_nano):
             admission.reject(f"metric point time {_LATEST}")
@@ -207,21 +284,24 @@ def check_metrics(
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
                 if kind in _POINT_KINDS:
+                    table = _POINT_TABLES.get(kind)
+                    oldest_ns = oldest.get(table, 0) if table is not None else 0
                     _keep(getattr(metric, kind).data_points, keep)
 
 
-_CHECKS: dict[type[Message], Callable[[Any, Admission, int], None]] = {
+_CHECKS: dict[type[Message], Callable[[Any, Admission, Mapping[str, int]], None]] = {
     ExportTraceServiceRequest: check_traces,
     ExportLogsServiceRequest: check_logs,
     ExportMetricsServiceRequest: check_metrics,
 }
 
 
-def check_request(request: Message, oldest_ns: int = 0) -> Admission:
+def check_request(request: Message, oldest: Mapping[str, int] | None = None) -> Admission:
     """Reject (remove) and clamp, in place, what the store cannot hold or would not keep (a
-    record's time before `oldest_ns`, Unix ns); say what was done."""
+    record older than `oldest`, Unix ns by table, gives its tables: a table not named keeps
+    any); say what was done."""
     admission = Admission()
-    _CHECKS[type(request)](request, admission, oldest_ns)
+    _CHECKS[type(request)](request, admission, oldest or {})
     return admission
 
 
@@ -238,9 +318,10 @@ _PARTIAL: dict[str, tuple[type[Message], type[Message], str]] = {
 
 def export_response(signal: str, admission: Admission | None = None) -> Message:
     """The export response: empty when all was taken as sent, else with the partial-success
-    field (the rejected count, 0 when values were only clamped, and the reasons)."""
+    field (the rejected count, 0 when values were only clamped or records kept with a warning,
+    and the reasons)."""
     response_type, partial_type, count_field = _PARTIAL[signal]
-    if admission is None or not admission.changed:
+    if admission is None or not admission.to_tell:
         return response_type()
     partial = partial_type(error_message=admission.message, **{count_field: admission.rejected})
     return response_type(partial_success=partial)

@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from assay.collector.schema import ScoreRow, insert_arguments
 from assay.collector.stage_timing import stage
-from assay.collector.store.migrations import apply_migrations
+from assay.collector.store.migrations import apply_migrations, reload_views, restore_views
 
 if TYPE_CHECKING:
     from assay.collector.store.reading import QueryLimits, ReadSession
@@ -172,14 +172,20 @@ class ClickHouseStore:
 
     def migrate(self) -> list[str]:
         """Create the database and apply the migrations not applied yet; return their names.
-        Raises StoreError (the start then says why, as for a store it cannot reach)."""
+        After migrations, the views are reloaded: the engine then derives their deduplication
+        tokens as it will after its next restart (migrations.reload_views). Raises StoreError
+        (the start then says why, as for a store it cannot reach)."""
         try:
             return self._migrate()
         except clickhouse_errors.ClickHouseError as exc:  # a full disk, a user without DDL
             raise StoreError(f"migrating the schema failed: {exc}") from exc
 
     def _migrate(self) -> list[str]:
-        return apply_migrations(self._client, self.database, self.cluster)
+        restore_views(self._client, self.database, self.cluster)  # a reload cut short
+        applied = apply_migrations(self._client, self.database, self.cluster)
+        if applied:
+            reload_views(self._client, self.database, self.cluster)
+        return applied
 
     def insert(
         self,

@@ -13,7 +13,6 @@ from clickhouse_connect.driver.client import Client
 
 from assay.collector.private import private_folder
 from assay.collector.store.base import ClickHouseStore, StoreError
-from assay.collector.store.migrations import reattach_views
 from assay.collector.store.reading import QueryLimits, ReadSession, settings_clause
 
 log = logging.getLogger("assay.collector.store")
@@ -39,12 +38,6 @@ class EmbeddedStore(ClickHouseStore):
         super().__init__(client, database)
         self._last_block = {}
         self._idle_readers: queue.SimpleQueue[Client] = queue.SimpleQueue()
-
-    def _migrate(self) -> list[str]:
-        applied = super()._migrate()
-        if applied:  # the only writer of its folder: no insert passes a view by meanwhile
-            reattach_views(self._client, self.database)
-        return applied
 
     def _before_insert(self, table: str) -> None:
         if table not in self._last_block:

@@ -38,9 +38,10 @@ def _submit(pipeline: Pipeline, service: str, spans: int, **attrs: Any) -> None:
     asyncio.run(pipeline.submit("traces", request.SerializeToString(), spans))
 
 
-def _count(store: EmbeddedStore, service: str) -> int:
+def _count(store: EmbeddedStore, service: str, table: str = "otel_traces") -> int:
+    column = "service_name" if table == "llm_calls" else "ServiceName"
     _, rows = store.query(
-        "SELECT count() FROM assay.otel_traces WHERE ServiceName = {s:String}", {"s": service}
+        f"SELECT count() FROM assay.{table} WHERE {column} = {{s:String}}", {"s": service}
     )
     return int(rows[0][0])
 
@@ -78,19 +79,50 @@ def test_a_failing_store_is_retried_until_it_recovers_without_duplicates(
     pipeline.start()
     service = f"flaky-{uuid.uuid4().hex[:8]}"
     with caplog.at_level(logging.WARNING, logger="assay.collector.pipeline"):
-        _submit(pipeline, service, 5)
+        _submit(pipeline, service, 5, **{sc.REQUEST_MODEL: "gpt-4o"})
         assert pipeline.flush(20)
     pipeline.stop()
     assert _count(embedded_store, service) == 5
     stats = pipeline.stats.snapshot()
     assert stats["write_failures"] == 3
     assert "retrying" in caplog.text
-    # The first attempt is not counted (its tokens are new); the retries are: rows whose reply
-    # was lost are the store's already, not written twice.
-    if lose_reply:
-        assert stats["spans_written"] + stats["deduplicated"].get("otel_traces", 0) == 5
-    else:
-        assert (stats["spans_written"], stats["deduplicated"]) == (5, {})
+    # Rows whose reply was lost are in the store once, and written by this run: the counters
+    # say what the tables hold (they said "deduplicated" before).
+    assert (stats["spans_written"], stats["llm_calls_written"]) == (
+        _count(embedded_store, service),
+        _count(embedded_store, service, "llm_calls"),
+    )
+    assert stats["deduplicated"] == {}
+
+
+def test_a_replayed_segment_counts_what_an_earlier_run_stored_apart_from_a_lost_reply(
+    embedded_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    """An earlier run stored a segment's spans and crashed before storing the rest; the replay
+    finds the spans there (duplicates: that run counted them), and the reply of its own insert
+    of the calls is lost: those it counts as written, for it stored them."""
+    service = f"replay-lost-{uuid.uuid4().hex[:8]}"
+    spool = DiskSpool(tmp_path / "s", 10**8, max_age=3600)
+    request = make_request(service, *(make_span(attrs={sc.REQUEST_MODEL: "m"}) for _ in range(4)))
+    spool.append("traces", request.SerializeToString())
+    spool.seal()
+    segment = spool.next_segment(timeout=1)
+    assert segment is not None
+    earlier = Pipeline(embedded_store, spool, SETTINGS)
+    spans = earlier._rows(segment).traces.traces  # the earlier run's insert, then its crash
+    embedded_store.insert_rows(spans, dedup_token=f"{segment.token}-otel_traces")
+    spool.close()
+
+    flaky = FaultyStore(embedded_store, fail_first=1, lose_reply=True, table="llm_calls")
+    replay = Pipeline(flaky, DiskSpool(tmp_path / "s", 10**8, max_age=0.05), SETTINGS)  # type: ignore[arg-type]
+    replay.start()
+    assert replay.flush(20)
+    replay.stop()
+    stats = replay.stats.snapshot()
+    assert stats["write_failures"] == 1
+    assert _count(embedded_store, service, "llm_calls") == stats["llm_calls_written"] == 4
+    assert _count(embedded_store, service) == 4
+    assert (stats["spans_written"], stats["deduplicated"]) == (0, {"otel_traces": 4})
 
 
 def test_a_full_spool_refuses_with_back_pressure(
@@ -361,8 +393,8 @@ def test_spans_whose_insert_ahead_failed_are_stored_by_the_writer_once(
     assert _count(embedded_store, service) == 4
     stats = pipeline.stats.snapshot()
     assert stats["write_failures"] == 1 and stats["llm_calls_written"] == 4
-    deduplicated = stats["deduplicated"].get("otel_traces", 0)
-    assert (stats["spans_written"], deduplicated) == ((0, 4) if lose_reply else (4, 0))
+    # Spans whose reply was lost were stored by this run: written, not duplicates.
+    assert (stats["spans_written"], stats["deduplicated"]) == (4, {})
 
 
 def test_segments_read_ahead_stay_spooled_when_the_store_is_down_at_shutdown(

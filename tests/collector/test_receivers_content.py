@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from assay.collector.normalize.dialects import is_llm_call
+from assay.collector.normalize.traces import normalize_traces
 from assay.collector.receivers import content
-from assay.collector.receivers.content import _Attributes, _is_llm, is_llm_span
+from assay.collector.receivers.content import _Attributes, _is_llm, is_llm_call_span
 from assay.instrumentation import semconv as sc
 from tests.collector.golden.rows import corpus
 from tests.collector.otlp_builders import key_values
@@ -31,13 +33,13 @@ def _span_attributes() -> Iterator[list[Any]]:
 
 
 def _answers(spans: list[list[Any]]) -> list[tuple[bool, bool]]:
-    return [(_is_llm(_Attributes(pairs)), is_llm_span(_Attributes(pairs))) for pairs in spans]
+    return [(_is_llm(_Attributes(pairs)), is_llm_call(_Attributes(pairs))) for pairs in spans]
 
 
 def test_the_golden_corpus_gets_every_dialects_answer_in_any_order() -> None:
     spans = list(_span_attributes())
-    assert any(is_llm_span(_Attributes(pairs)) for pairs in spans)
-    assert not all(is_llm_span(_Attributes(pairs)) for pairs in spans)
+    assert any(is_llm_call(_Attributes(pairs)) for pairs in spans)
+    assert not all(is_llm_call(_Attributes(pairs)) for pairs in spans)
     for seed in range(3):
         random.Random(seed).shuffle(spans)
         answers = _answers(spans) + _answers(spans)  # then all remembered
@@ -91,3 +93,14 @@ def test_the_remembered_names_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     spans = [key_values({f"k{i}": "v", sc.OPERATION_NAME: sc.OP_CHAT}) for i in range(10)]
     assert all(remembered == tested for remembered, tested in _answers(spans))
     assert len(content._LLM_BY_NAMES) == 3
+
+
+def test_the_receivers_answer_is_the_one_normalize_acts_on() -> None:
+    """A span the receivers take for an LLM call (for redaction, and for how long the store
+    keeps it: receivers/validation.py) is exactly one normalize gives an `llm_calls` row."""
+    for request in corpus():
+        calls = {row.span_id for row in normalize_traces(request).llm_calls}
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    assert is_llm_call_span(span) == (span.span_id.hex() in calls), span.name

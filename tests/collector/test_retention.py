@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assay.collector.retention import (
@@ -19,7 +21,10 @@ from assay.collector.retention import (
 from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.settings import load_settings
 from assay.collector.store.embedded import EmbeddedStore
-from tests.conftest import own_database
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
+from tests.conftest import own_database, start_collector
+from tests.reliability.otlp_export import export
 
 DAY_NS = 86_400 * 10**9
 
@@ -114,21 +119,26 @@ def test_rows_stored_before_a_ttl_is_set_expire_in_the_background(store: Embedde
 
 def test_how_long_each_signal_is_kept_is_read_from_the_tables_ttls(store: EmbeddedStore) -> None:
     """What the receivers refuse as too old (receivers/validation.py) follows the TTLs the tables
-    have: the migrations' 90 days, a configured period, none; a span is kept as long as the
-    longer of its two tables keeps it (an LLM call outlives its trace)."""
-    day = 86_400
-    assert kept_seconds(store) == {"traces": 90 * day, "logs": 90 * day, "metrics": 90 * day}
+    have, table by table: the migrations' 90 days, a configured period, none."""
+    day, inf = 86_400, float("inf")
+
+    def kept() -> dict[str, float]:
+        return {t: s for by_table in kept_seconds(store).values() for t, s in by_table.items()}
+
+    assert set(kept_seconds(store)) == {"traces", "logs", "metrics"}
+    assert set(kept().values()) == {90 * day}
     apply_retention(store, RetentionConfig({"traces": "7d", "llm_calls": "2w", "logs": "36h"}))
-    assert kept_seconds(store) == {"traces": 14 * day, "logs": 36 * 3600, "metrics": 90 * day}
+    assert kept_seconds(store)["traces"] == {"otel_traces": 7 * day, "llm_calls": 14 * day}
+    assert kept_seconds(store)["logs"] == {"otel_logs": 36 * 3600}
     apply_retention(store, RetentionConfig({"llm_calls": "off", "metrics": "off"}))
-    inf = float("inf")
-    assert kept_seconds(store) == {"traces": inf, "logs": 36 * 3600, "metrics": inf}
+    assert kept()["llm_calls"] == inf and kept()["otel_traces"] == 7 * day
+    assert set(kept_seconds(store)["metrics"].values()) == {inf}
     # A TTL set by hand in another shape sets no bound: nothing a table would keep is refused.
     store.command(
         f"ALTER TABLE {store.database}.otel_logs MODIFY TTL toDateTime(Timestamp) + "
         "INTERVAL 1 DAY DELETE WHERE SeverityNumber < 9"
     )
-    assert kept_seconds(store)["logs"] == inf
+    assert kept()["otel_logs"] == inf
 
 
 @pytest.mark.parametrize(
@@ -166,3 +176,49 @@ def test_retention_comes_from_the_environment_as_json_before_the_file(
     monkeypatch.setenv("ASSAY_RETENTION", '{"llm_calls": "30d", "rollups": "7d"}')
     with pytest.raises(ValueError, match=r"rollups .* must outlive"):
         load_settings(config)
+
+
+@pytest.mark.integration
+def test_a_collector_refuses_and_tells_as_each_table_of_a_span_keeps_it(tmp_path: Path) -> None:
+    """Spans kept 7 days, calls 90 (ASSAY_RETENTION): a plain span 10 days old is refused with a
+    reason, over gRPC and HTTP alike; an LLM call of the same age is taken, stored as its call,
+    and the client is told its span row expires. The counters say what the tables hold (before,
+    both spans were taken, the plain one dropped by the TTL as it was inserted, and counted)."""
+    collector = start_collector(
+        tmp_path / "data",
+        tmp_path / "collector.log",
+        ASSAY_RETENTION=json.dumps({"traces": "7d", "llm_calls": "90d"}),
+    )
+    try:
+        call = {sc.OPERATION_NAME: sc.OP_CHAT, sc.REQUEST_MODEL: "gpt-4o"}
+        aged = time.time_ns() - 10 * DAY_NS
+        for how in ("grpc", "protobuf"):
+            request = make_request(
+                f"retention-{how}",
+                make_span("plain, 10 days old", {"http.route": "/"}, start_ns=aged),
+                make_span("call, 10 days old", call, start_ns=aged),
+                make_span("plain", {"http.route": "/"}),
+                make_span("call", call),
+            )
+            accepted, response, why = export(
+                collector.grpc_port, collector.http_url, "traces", request.SerializeToString(), how
+            )
+            assert accepted, why
+            told = response.partial_success  # type: ignore[union-attr]
+            assert told.rejected_spans == 1
+            assert "span start time before " in told.error_message
+            assert "kept as an LLM call (llm_calls) without its span row" in told.error_message
+        calls = collector.wait_for_rows(
+            "SELECT span_id FROM assay.llm_calls WHERE service_name LIKE 'retention-%'", 4
+        )
+        spans = collector.query(
+            "SELECT SpanName FROM assay.otel_traces WHERE ServiceName LIKE 'retention-%' "
+            "ORDER BY SpanName"
+        )
+        assert len(calls) == 4
+        assert [row["SpanName"] for row in spans] == ["call", "call", "plain", "plain"]
+        health = httpx.get(f"{collector.http_url}/api/health", timeout=10).json()["pipeline"]
+        assert (health["spans_written"], health["llm_calls_written"]) == (len(spans), len(calls))
+        assert health["items_rejected"] == 2
+    finally:
+        collector.stop()

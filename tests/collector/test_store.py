@@ -13,9 +13,15 @@ from assay.collector import schema
 from assay.collector.schema import LlmCallRow, column_names
 from assay.collector.store.base import Inserted, StoreError
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.store.migrations import load_migrations, split_statements
+from assay.collector.store.migrations import (
+    RELOADING_SUFFIX,
+    load_migrations,
+    reload_views,
+    split_statements,
+)
 from assay.collector.store.reading import QueryLimits
 from assay.collector.store.server import ServerStore, parse_clickhouse_url
+from tests.conftest import own_database
 from tests.docker_engine import require_docker
 
 # Every row type the collector writes: each keeps equal to its table's DDL.
@@ -378,3 +384,52 @@ def test_server_store_on_a_real_clickhouse() -> None:
         with pytest.raises(StoreError), store.read_session(limits) as session:
             session.query("INSERT INTO assay.llm_calls (trace_id) VALUES ('x')")
         store.close()
+
+
+def _views(store: EmbeddedStore) -> list[str]:
+    _, rows = store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND engine = 'MaterializedView' ORDER BY name",
+        {"db": store.database},
+    )
+    return [name for (name,) in rows]
+
+
+def test_views_reloaded_after_migrating_keep_their_names_and_feed_their_targets(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """After migrations the views are renamed and back (migrations.reload_views, so the engine
+    derives their deduplication tokens as after its next start); a view a crash left under the
+    passing name gets its own back at the next start, and every view still fills its target."""
+    with own_database(embedded_store, "views", migrate=False) as own:
+        assert own.migrate()
+        views = _views(own)
+        assert "llm_calls_1m_mv" in views
+        assert not any(name.endswith(RELOADING_SUFFIX) for name in views)
+        own.command(
+            f"RENAME TABLE {own.database}.llm_calls_1m_mv "
+            f"TO {own.database}.llm_calls_1m_mv{RELOADING_SUFFIX}"
+        )  # a crash between the two renames
+        assert own.migrate() == []
+        assert _views(own) == views
+        names = column_names(LlmCallRow)[:10]
+        call = [[time.time_ns()], ["t"], ["s"], [""], ["svc"], ["chat"], ["openai"]] + [["m"]] * 3
+        own.insert("llm_calls", call, names, dedup_token="views")
+        _, rows = own.query(f"SELECT sum(calls) FROM {own.database}.llm_calls_1m")
+        assert rows == [(1,)]
+
+
+def test_a_view_that_cannot_be_renamed_does_not_stop_a_start(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """Another collector starting at the same moment may be renaming a view: a rename that fails
+    is a warning, and the view keeps working under its name."""
+    with own_database(embedded_store, "views", migrate=False) as own:
+        own.migrate()
+        # the passing name taken, so the first rename of this view fails
+        own.command(
+            f"CREATE TABLE {own.database}.llm_calls_1m_mv{RELOADING_SUFFIX} (x UInt8) "
+            "ENGINE = Memory"
+        )
+        reload_views(own._client, own.database)
+        assert "llm_calls_1m_mv" in _views(own)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from assay.collector.pipeline import Pipeline
 from assay.collector.settings import CollectorSettings
 from assay.collector.spool import DiskSpool
+from assay.collector.store.base import Store
 from assay.collector.store.embedded import EmbeddedStore
 
 # Every table a call's row reaches through a view, and how each counts calls.
@@ -24,9 +26,11 @@ CALL_COUNTS = {
 }
 
 
-def main(store_folder: Path, spool_folder: Path) -> None:
-    store = EmbeddedStore(store_folder, "assay")
-    store.migrate()
+def store_spool(
+    store: Store, spool_folder: Path, stats: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """Store what the spool holds; how many calls each table of CALL_COUNTS holds then (and the
+    writer's counters into `stats`)."""
     settings = CollectorSettings(flush_interval=0.05, retry_initial=0.01, shutdown_timeout=5)
     pipeline = Pipeline(store, DiskSpool(spool_folder, 10**8, max_age=0.05), settings)
     pipeline.start()
@@ -34,9 +38,18 @@ def main(store_folder: Path, spool_folder: Path) -> None:
     pipeline.stop()
     counts = {}
     for table, count in CALL_COUNTS.items():
-        _, rows = store.query(f"SELECT {count} FROM assay.{table}")
+        _, rows = store.query(f"SELECT {count} FROM {store.database}.{table}")
         counts[table] = int(rows[0][0] or 0)
-    stats = pipeline.stats.snapshot()
+    if stats is not None:
+        stats.update(pipeline.stats.snapshot())
+    return counts
+
+
+def main(store_folder: Path, spool_folder: Path) -> None:
+    store = EmbeddedStore(store_folder, "assay")
+    store.migrate()
+    stats: dict[str, Any] = {}
+    counts = store_spool(store, spool_folder, stats)
     print(json.dumps({"counts": counts, "deduplicated": stats["deduplicated"]}))
     store.close()
 

@@ -103,19 +103,58 @@ def apply_migrations(client: Client, database: str, cluster: str | None = None) 
     return applied
 
 
-def reattach_views(client: Client, database: str) -> None:
-    """Detach and attach again every materialized view of `database`, so this process uses them
-    as every later start loads them (from their stored definitions). The token a view derives
-    from an insert's deduplication token, for its target to drop a replayed block, differs
-    between a view created or altered in this process and the same view loaded at a start
-    (measured on chDB 26.9): a segment stored by the run that created the schema, and replayed
-    after a crash, was counted twice by every rollup. For the embedded store only: while a
-    view is detached, a server's other writers' inserts would pass it by."""
-    views = client.query(
+# The name a materialized view has for a moment while `reload_views` renames it and back.
+RELOADING_SUFFIX = "__reloading"
+
+
+def reload_views(client: Client, database: str, cluster: str | None = None) -> None:
+    """Rename every materialized view of `database` and back, so the engine holds each as every
+    later start loads it (from its stored definition). A view altered in the running engine
+    (`ALTER ... MODIFY QUERY`, migration 012) derives its target's deduplication tokens from an
+    insert's otherwise than the same view loaded at a start (measured on chDB 26.9): a segment
+    stored after such a migration and replayed after a restart of the engine was counted twice
+    by every rollup. On the embedded store that restart is the collector's (a crash); a server
+    is the same engine, whose restart (by itself, or with the collector's host) comes between
+    (not measured here: tests/reliability/test_replay_rollups.py does where Docker runs). A
+    rename makes the engine take the view up afresh without ever detaching it: an insert
+    meanwhile passes through the view (DETACH and ATTACH would let it pass the view by, and the
+    rollups miss it, on a server where other collectors write), and through one view only
+    (CREATE OR REPLACE would run both for a moment). On a cluster, every node's views, through
+    ON CLUSTER."""
+    for name in _views(client, database):
+        if not name.endswith(RELOADING_SUFFIX):
+            passing = name + RELOADING_SUFFIX
+            if _rename(client, database, name, passing, cluster):
+                _rename(client, database, passing, name, cluster)
+
+
+def restore_views(client: Client, database: str, cluster: str | None = None) -> None:
+    """Give its name back to a view left renamed in the middle of `reload_views` (by a crash,
+    or a failed rename)."""
+    for name in _views(client, database):
+        if name.endswith(RELOADING_SUFFIX):
+            original = name.removesuffix(RELOADING_SUFFIX)
+            if _rename(client, database, name, original, cluster):
+                log.warning("view %s was left renamed %s: renamed back", original, name)
+
+
+def _rename(client: Client, database: str, old: str, new: str, cluster: str | None) -> bool:
+    """Rename a view; False, and a warning, when that fails (another collector starting at the
+    same moment may be renaming it): the view works under either name, and the next start
+    gives it its own back (`restore_views`), so the start goes on."""
+    on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    try:
+        client.command(f"RENAME TABLE {database}.`{old}` TO {database}.`{new}`{on_cluster}")
+    except Exception as exc:
+        log.warning("could not rename view %s to %s: %s", old, new, exc)
+        return False
+    return True
+
+
+def _views(client: Client, database: str) -> list[str]:
+    rows = client.query(
         "SELECT name FROM system.tables WHERE database = {db:String} "
         "AND engine = 'MaterializedView' ORDER BY name",
         parameters={"db": database},
     ).result_rows
-    for (name,) in views:
-        client.command(f"DETACH TABLE {database}.`{name}`")
-        client.command(f"ATTACH TABLE {database}.`{name}`")
+    return [str(name) for (name,) in rows]
