@@ -5,8 +5,10 @@
     collector:
       retention: {traces: 30d, logs: 14d, llm_calls: 90d, content: 14d, scores: 365d}
 
-`content` is the prompt and response text of `llm_calls` (column TTLs: the columns are emptied,
-the row with its tokens, cost and latency stays), so it may expire sooner than the calls. At
+`content` is the prompt and response text of `llm_calls` and the arguments and results of
+`tool_calls` (column TTLs: the columns are emptied, the row with its tokens, cost and latency
+stays), so it may expire sooner than the calls. `traces` covers the spans and the agent-run
+tables derived from them. At
 start-up, after the migrations, each configured TTL is compared with the one the table has and
 set with `ALTER TABLE ... MODIFY TTL` (or `MODIFY COLUMN ... TTL`) only when it differs: running
 twice changes nothing, and a TTL set by hand on a kind that is not configured is left alone.
@@ -44,7 +46,20 @@ class Target:
 
 
 TARGETS: dict[str, tuple[Target, ...]] = {
-    "traces": (Target((("otel_traces", "Timestamp"), ("otel_traces_trace_id_ts", "Start"))),),
+    # The spans, and what the collector derives from them: agent runs' steps, tool calls and
+    # summaries (migrations 011, 015), which would otherwise outlive them.
+    "traces": (
+        Target(
+            (
+                ("otel_traces", "Timestamp"),
+                ("otel_traces_trace_id_ts", "Start"),
+                ("trace_spans", "start"),
+                ("tool_calls", "timestamp"),
+                ("trace_summaries", "hour"),
+                ("completed_runs", "hour"),
+            )
+        ),
+    ),
     "logs": (Target((("otel_logs", "Timestamp"),)),),
     "metrics": (
         Target(
@@ -62,6 +77,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
             ("input_messages", "output_messages", "system_instructions", "tool_definitions"),
         ),
         Target((("llm_call_messages", "timestamp"),)),  # messages that came as log records
+        Target((("tool_calls", "timestamp"),), ("arguments", "result")),  # what tools were told
     ),
     "scores": (Target((("scores", "timestamp"),)),),
     # The dashboards' rollups (migration 003): per-minute ones for recent ranges, and the

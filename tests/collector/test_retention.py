@@ -18,7 +18,7 @@ from assay.collector.retention import (
     kept_seconds,
     ttl_expression,
 )
-from assay.collector.schema import LlmCallRow, column_names, to_columns
+from assay.collector.schema import LlmCallRow, ToolCallRow, column_names, to_columns
 from assay.collector.settings import load_settings
 from assay.collector.store.embedded import EmbeddedStore
 from assay.instrumentation import semconv as sc
@@ -69,10 +69,13 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
         {"llm_calls": "10d", "content": "2d", "traces": "30d", "scores": "off"}
     )
     statements = apply_retention(store, retention)
-    # llm_calls rows, its 4 content columns, llm_call_messages, 2 trace tables; then the rows
-    # stored before are expired in the background, a mutation per table
-    assert len(statements) == 1 + 4 + 1 + 2 + 4
+    # llm_calls rows, its 4 content columns, llm_call_messages, tool_calls' 2 content columns,
+    # 6 trace tables (the spans and the agent-run tables); then the rows stored before are
+    # expired in the background, a mutation per table
+    assert len(statements) == 1 + 4 + 1 + 2 + 6 + 8
     assert "toIntervalDay(2)" in ddl(store, "llm_call_messages")
+    for table in ("trace_spans", "tool_calls", "trace_summaries", "completed_runs"):
+        assert "toIntervalDay(30)" in ddl(store, table), table
     assert "toDateTime(timestamp) + toIntervalDay(10)" in ddl(store, "llm_calls")
     assert "toIntervalDay(30)" in ddl(store, "otel_traces")
     assert "TTL" not in ddl(store, "scores")
@@ -90,6 +93,22 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
         (calls[1].span_id, "", "", 10, 0.001),
         (calls[2].span_id, calls[2].input_messages, calls[2].output_messages, 10, 0.001),
     ]
+
+    # What a tool was told and answered is content too: emptied with the prompts.
+    tool = ToolCallRow(
+        timestamp=time.time_ns() - 5 * DAY_NS,
+        trace_id=uuid.uuid4().hex,
+        span_id=uuid.uuid4().hex[:16],
+        parent_span_id="",
+        service_name="retention",
+        tool_name="lookup",
+        arguments='{"card": "4111 1111 1111 1111"}',
+        result='{"owner": "someone"}',
+    )
+    store.insert(ToolCallRow.table, to_columns([tool]), column_names(ToolCallRow))
+    store.command(f"OPTIMIZE TABLE {store.database}.tool_calls FINAL")
+    _, rows = store.query(f"SELECT tool_name, arguments, result FROM {store.database}.tool_calls")
+    assert rows == [("lookup", "", "")]
 
     # A changed period is applied; `off` takes Assay's TTL away again.
     assert apply_retention(store, RetentionConfig({"llm_calls": "12w"})) == [
