@@ -242,26 +242,26 @@ def finish_reason(choice: Any) -> str | None:
     return reason_text(msg.field(choice, "finish_reason"))
 
 
+_MESSAGE_FIELDS = ("role", "content", "refusal", "tool_calls", "function_call")
+
+
 def output_messages(choices: Any) -> list[msg.Part]:
     """The answer's choices; a choice without a message (Azure's content filter) keeps its
     finish reason and no parts."""
     messages = []
     for choice in choices:
-        message = msg.field(choice, "message")
+        message = msg.fields(msg.field(choice, "message"), _MESSAGE_FIELDS)
         parts: list[msg.Part] = []
-        if message is not None:
-            content_parts(msg.field(message, "content"), parts)
-            refusal = msg.field(message, "refusal")
-            if refusal:
-                parts.append({"type": "refusal", "content": refusal})
-            for call in msg.field(message, "tool_calls") or ():
-                parts.append(tool_call(call))
-            function_call = msg.field(message, "function_call")
-            if function_call is not None:
-                parts.append(tool_call({"function": function_call}))
-        messages.append(
-            msg.output_message(parts, finish_reason(choice), msg.field(message, "role"))
-        )
+        content_parts(message.get("content"), parts)
+        refusal = message.get("refusal")
+        if refusal:
+            parts.append({"type": "refusal", "content": refusal})
+        for call in message.get("tool_calls") or ():
+            parts.append(tool_call(call))
+        function_call = message.get("function_call")
+        if function_call is not None:
+            parts.append(tool_call({"function": function_call}))
+        messages.append(msg.output_message(parts, finish_reason(choice), message.get("role")))
     return messages
 
 
