@@ -513,7 +513,9 @@ class CompletionChunkAccumulator(ChatChunkAccumulator):
     __slots__ = ()
 
     def add(self, chunk: Any) -> None:
-        self.note(chunk.id, chunk.model, getattr(chunk, "usage", None))
+        self.note(
+            getattr(chunk, "id", None), getattr(chunk, "model", None), getattr(chunk, "usage", None)
+        )
         for choice in chunk.choices or ():
             state = self.choice(choice.index)
             if choice.finish_reason:
