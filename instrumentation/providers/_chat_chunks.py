@@ -411,7 +411,7 @@ class ChatChunkAccumulator(ResponseState):
 
     def add(self, chunk: Any) -> None:
         # This runs per chunk, so it is one function: `note`, `choice` and the delta's reading
-        # are written out here (each Python call costs about 430 instructions, a tenth of this).
+        # are written out here (a Python call costs about 430 instructions, all of this 6,000).
         if self._response_id is None and chunk.id:
             self._response_id = chunk.id
         if self._model is None and chunk.model:
