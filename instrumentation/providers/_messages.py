@@ -7,7 +7,8 @@ them here so that every provider spells a part the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 Part = dict[str, Any]
@@ -43,6 +44,37 @@ def _on_class(cls: type, name: str) -> bool:
     if found is None:
         found = _class_names[key] = any(name in vars(base) for base in cls.__mro__)
     return found
+
+
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+_plain_names: dict[tuple[type, tuple[str, ...]], bool] = {}  # bounded like `_class_names`
+
+
+def fields(obj: Any, names: tuple[str, ...]) -> Mapping[str, Any]:
+    """`field(obj, name)` for each of `names`, as one mapping to `get` them from.
+
+    A reader of several fields of one object (usage and its details) pays `field`'s checks
+    once: a dict is its own mapping, and a pydantic model's fields and extras are read from
+    its `__dict__` and `__pydantic_extra__` unless one of `names` is defined on its class.
+    """
+    if obj is None:
+        return _NO_FIELDS
+    if isinstance(obj, dict):
+        return obj
+    values = getattr(obj, "__dict__", None)
+    extra = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
+    if values is None or extra is _NOT_PYDANTIC or not _plain(type(obj), names):
+        return {name: field(obj, name) for name in names}
+    return {**extra, **values} if extra else values
+
+
+def _plain(cls: type, names: tuple[str, ...]) -> bool:
+    """Whether none of `names` is a property, method or class attribute of `cls`."""
+    key = (cls, names)
+    plain = _plain_names.get(key)
+    if plain is None:
+        plain = _plain_names[key] = not any(_on_class(cls, name) for name in names)
+    return plain
 
 
 def int_or_none(value: Any) -> int | None:

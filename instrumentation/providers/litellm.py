@@ -97,15 +97,13 @@ class _LiteLLMChunks(chat.ChatChunkAccumulator):
         self._hidden: dict[str, Any] | None = None
         self._counted = False  # the usage handed over is LiteLLM's count, not the provider's
 
-    def _add_delta(self, state: Any, choice: Any, fields: dict[str, Any]) -> None:
+    def add(self, chunk: Any) -> None:
         # LiteLLM streams a model's thinking as `delta.reasoning_content`, before its text.
         if self._capture:
-            reasoning = getattr(choice.delta, "reasoning_content", None)
-            if isinstance(reasoning, str) and reasoning:
-                state.add_reasoning(reasoning)
-        super()._add_delta(state, choice, fields)
-
-    def add(self, chunk: Any) -> None:
+            for choice in getattr(chunk, "choices", None) or ():
+                reasoning = getattr(getattr(choice, "delta", None), "reasoning_content", None)
+                if isinstance(reasoning, str) and reasoning:
+                    self.choice(choice.index).add_reasoning(reasoning)
         super().add(chunk)
         hidden = getattr(chunk, "_hidden_params", None)
         if isinstance(hidden, dict) and "usage" in hidden:
