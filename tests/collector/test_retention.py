@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,13 +46,20 @@ def ddl(store: EmbeddedStore, table: str) -> str:
     return str(rows[0][0])
 
 
+def aged(days: float) -> dict[str, Any]:
+    """The fields every row of a span has, for a span `days` old."""
+    return {
+        "timestamp": time.time_ns() - int(days * DAY_NS),
+        "trace_id": uuid.uuid4().hex,
+        "span_id": uuid.uuid4().hex[:16],
+        "parent_span_id": "",
+        "service_name": "retention",
+    }
+
+
 def aged_call(days: float) -> LlmCallRow:
     return LlmCallRow(
-        timestamp=time.time_ns() - int(days * DAY_NS),
-        trace_id=uuid.uuid4().hex,
-        span_id=uuid.uuid4().hex[:16],
-        parent_span_id="",
-        service_name="retention",
+        **aged(days),
         operation="chat",
         provider="openai",
         request_model="gpt-4o-mini",
@@ -96,11 +104,7 @@ def test_ttls_are_set_once_and_expire_rows_and_content(store: EmbeddedStore) -> 
 
     # What a tool was told and answered is content too: emptied with the prompts.
     tool = ToolCallRow(
-        timestamp=time.time_ns() - 5 * DAY_NS,
-        trace_id=uuid.uuid4().hex,
-        span_id=uuid.uuid4().hex[:16],
-        parent_span_id="",
-        service_name="retention",
+        **aged(5),
         tool_name="lookup",
         arguments='{"card": "4111 1111 1111 1111"}',
         result='{"owner": "someone"}',
@@ -236,8 +240,16 @@ def test_a_collector_refuses_and_tells_as_each_table_of_a_span_keeps_it(tmp_path
         )
         assert len(calls) == 4
         assert [row["SpanName"] for row in spans] == ["call", "call", "plain", "plain"]
-        health = httpx.get(f"{collector.http_url}/api/health", timeout=10).json()["pipeline"]
-        assert (health["spans_written"], health["llm_calls_written"]) == (len(spans), len(calls))
+        # The rows are visible as soon as inserted; the writer counts them once the segment's
+        # inserts are all done.
+        deadline = time.monotonic() + 20
+        while True:
+            health = httpx.get(f"{collector.http_url}/api/health", timeout=10).json()["pipeline"]
+            written = (health["spans_written"], health["llm_calls_written"])
+            if written == (len(spans), len(calls)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert written == (len(spans), len(calls))
         assert health["items_rejected"] == 2
     finally:
         collector.stop()
