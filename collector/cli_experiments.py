@@ -215,7 +215,8 @@ def eval_group() -> None:
     "fail_under",
     multiple=True,
     help="EVALUATOR=X fails the run when that evaluator's mean is below X "
-    "(EVALUATOR.pass_rate=X for its pass rate). Repeatable.",
+    "(EVALUATOR.pass_rate=X for its pass rate; a lower-is-better mean is read as 1 - mean). "
+    "Repeatable.",
 )
 @click.option(
     "--baseline",
@@ -242,7 +243,8 @@ def eval_group() -> None:
     type=int,
     default=0,
     show_default=True,
-    help="Item runs whose task may fail (error or timeout) before the run fails.",
+    help="Item runs that may fail (the task: error or timeout; an evaluator: an error score) "
+    "before the run fails.",
 )
 @click.option(
     "--repetitions",
