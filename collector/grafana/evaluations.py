@@ -12,6 +12,7 @@ from assay.collector.grafana.sql import (
     DATABASE,
     EVALUATOR,
     GOOD_VALUE,
+    JUDGED,
     PROMPT_VERSION,
     call_filters,
     evaluator_filter,
@@ -24,10 +25,12 @@ SHARE = "percentunit"
 
 def _scores(source: str) -> str:
     """Scores of `source` in the range whose calls match the call variables (scores of single
-    calls: a run's or a conversation's score has no span, see the Agents dashboard)."""
+    calls: a run's or a conversation's score has no span, see the Agents dashboard). A failed
+    evaluation is no score: its value (0) would be averaged as one."""
     return (
         f"{DATABASE}.call_scores AS s FINAL\n"
-        f"WHERE s.source = '{source}' AND s.span_id != '' AND $__timeFilter(s.timestamp)\n"
+        f"WHERE s.source = '{source}' AND s.span_id != '' AND {JUDGED}\n"
+        "  AND $__timeFilter(s.timestamp)\n"
         f"  AND {call_filters('s.')}"
     )
 
@@ -130,13 +133,14 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "    argMax(s.experiment_id, e.started_at) AS experiment_id\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"  INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
-                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND e.started_at <= $__toTime\n"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}\n"
+                "    AND e.started_at <= $__toTime\n"
                 f"  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 "), experiment AS (\n"
                 "  SELECT s.name AS evaluator, any(s.experiment_id) AS experiment_id,\n"
                 f"    avg({GOOD_VALUE}) AS experiment_score\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}'"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}"
                 " AND (s.name, s.experiment_id) IN (\n"
                 "    SELECT evaluator, experiment_id FROM latest)\n  GROUP BY evaluator\n"
                 "), production AS (\n"
