@@ -360,6 +360,25 @@ class Comparison:
             ("failed items", str(a.failed), str(b.failed)),
         ]
 
+    def dataset_note(self) -> str:
+        """What differs between the datasets the two runs ran ("" when they ran the same
+        version): the comparison then covers only the items both have, and an item whose
+        expected output was edited was scored against different answers."""
+        a, b = self.a, self.b
+        if (a.dataset_name, a.dataset_version) == (b.dataset_name, b.dataset_version):
+            return ""
+        ids_a, ids_b = set(a.by_item()), set(b.by_item())
+        ran_b = (
+            f"version {b.dataset_version}"
+            if a.dataset_name == b.dataset_name
+            else f"dataset {b.dataset_name} version {b.dataset_version}"
+        )
+        return (
+            f"A ran dataset {a.dataset_name} version {a.dataset_version}, B {ran_b}: compared on "
+            f"the {len(ids_a & ids_b)} items both ran ({len(ids_a - ids_b)} only in A, "
+            f"{len(ids_b - ids_a)} only in B)"
+        )
+
     def noise_note(self) -> str:
         if self.same_run:
             if self.a.repetitions < 2:
@@ -382,6 +401,7 @@ class Comparison:
             "b": {"experiment_id": self.b.experiment_id, "name": self.b.name},
             "alpha": self.alpha,
             "same_run": self.same_run,
+            "dataset_note": self.dataset_note(),
             "evaluators": {
                 name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
                 for name, c in self.evaluators.items()
@@ -430,6 +450,8 @@ class Comparison:
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
             table.add_row(*cells)
         parts: list[RenderableType] = [table]
+        if note := self.dataset_note():
+            parts.append(Text(note, style="yellow"))
         if note := self.noise_note():
             parts.append(Text(note, style="dim"))
         task = Table(title="Task", title_justify="left", header_style="bold")
@@ -475,8 +497,10 @@ class Comparison:
             for at in (self._columns().index("delta"), self._columns().index("")):
                 cells[at] = f'<span style="color:{color}">{cells[at]}</span>'
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        note = (
-            f"<p><small>{html.escape(self.noise_note())}</small></p>" if self.noise_note() else ""
+        note = "".join(
+            f"<p><small>{html.escape(text)}</small></p>"
+            for text in (self.dataset_note(), self.noise_note())
+            if text
         )
         task = (
             "<table><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"

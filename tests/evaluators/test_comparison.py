@@ -119,3 +119,25 @@ def test_tables_compare_the_evaluators_both_runs_have() -> None:
 def test_no_common_items_gives_no_numbers() -> None:
     result = compare_scores({"a": 1.0}, {"b": 1.0})
     assert result.n == 0 and result.delta is None and result.ci is None and result.p_value is None
+
+
+def test_runs_of_different_dataset_versions_say_so_and_count_what_only_one_ran() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, version: str, ids: list[str]) -> ExperimentResult:
+        items = [
+            ItemResult(item_id=i, input=i, output=i, scores={"ok": Score(name="ok", value=1.0)})
+            for i in ids
+        ]
+        return ExperimentResult(name, name, "golden", version, items, {"ok": "1"})
+
+    a, b = run("a", "v1", ["q0", "q1", "q2"]), run("b", "v2", ["q1", "q2", "q3", "q4"])
+    note = (
+        "A ran dataset golden version v1, B version v2: compared on the 2 items both ran "
+        "(1 only in A, 2 only in B)"
+    )
+    comparison = compare(a, b)
+    assert comparison.dataset_note() == note
+    assert note in str(comparison)
+    assert comparison.to_dict()["dataset_note"] == note
+    assert compare(a, run("c", "v1", ["q0", "q1", "q2"])).dataset_note() == ""
