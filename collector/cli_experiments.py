@@ -74,10 +74,10 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
     for run in runs:
         summary = run.get("summary") or {}
         means = ", ".join(
-            f"{evaluator}={s['mean']:.3f}" if s.get("mean") is not None else f"{evaluator}=–"
-            for evaluator, s in (summary.get("evaluators") or {}).items()
+            _mean_cell(evaluator, s) for evaluator, s in (summary.get("evaluators") or {}).items()
         )
         cost = (summary.get("task") or {}).get("cost_usd")
+        failed = (summary.get("task") or {}).get("failed") or 0
         repetitions = run.get("repetitions") or 1
         rows.append(
             [
@@ -85,7 +85,9 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
                 run["name"],
                 run["experiment_id"][:12],
                 f"{run['dataset_name']}@{run['dataset_version']}",
-                str(run["item_count"]) + (f" ({repetitions}×)" if repetitions > 1 else ""),
+                str(run["item_count"])
+                + (f" ({repetitions}×)" if repetitions > 1 else "")
+                + (f", {failed} failed" if failed else ""),
                 run["status"],
                 run.get("verdict") or "–",
                 means + (f" · {money(cost)}" if cost is not None else ""),
@@ -93,6 +95,20 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
         )
     print_rows(columns, rows, fmt)
     err.print(f"{len(runs)} run(s)")
+
+
+def _mean_cell(evaluator: str, summary: dict[str, Any]) -> str:
+    """An evaluator's mean as the list shows it, with what the number alone would hide: that
+    lower is better, and how many items it could not score (left out of the mean)."""
+    mean = summary.get("mean")
+    notes = []
+    if summary.get("direction") == "lower_is_better":
+        notes.append("lower is better")
+    errors = sum((summary.get("errors") or {}).values())
+    if errors:
+        notes.append(f"{errors} error{'s' if errors > 1 else ''}")
+    shown = "–" if mean is None else f"{mean:.3f}"
+    return f"{evaluator}={shown}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 @experiments.command("show")

@@ -1,6 +1,7 @@
-"""The comparison page, in the browser, on two runs that differ the ways real ones do: the
-dataset edited between them (an expected output changed, an item removed, one added), B's task
-failing on an item, an evaluator that could not score one, and a lower-is-better evaluator."""
+"""The runs list and the comparison page, in the browser, on two runs that differ the ways real
+ones do: the dataset edited between them (an expected output changed, an item removed, one
+added), B's task failing on an item, an evaluator that could not score one, and a
+lower-is-better evaluator."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ def _record(client: CollectorClient, dataset: Dataset, name: str, items: list[It
     return run.experiment_id
 
 
-def test_the_comparison_marks_failures_edits_and_directions(
-    page: Page, collector: RunningCollector
-) -> None:
+@pytest.fixture(scope="module")
+def runs(collector: RunningCollector) -> dict[str, str]:
+    """Run A on the first version of the dataset, run B on the edited one; their ids."""
     client = CollectorClient(collector.http_url)
     name = f"cmp-{uuid.uuid4().hex[:8]}"
     first = [{"id": f"q{i}", "input": f"q{i}", "expected": f"a{i}"} for i in range(4)]
@@ -75,6 +76,25 @@ def test_the_comparison_marks_failures_edits_and_directions(
             _item("q4", "a4", 1.0, 0.0),
         ],
     )
+    return {"a": a, "b": b, "name": name}
+
+
+def test_the_runs_list_shows_failures_errors_and_directions(
+    page: Page, collector: RunningCollector, runs: dict[str, str]
+) -> None:
+    page.goto(f"{collector.http_url}/experiments")
+    row = page.locator("table.runs tbody tr").filter(has_text=f"{runs['name']}-b")
+    expect(row.locator("td.num")).to_contain_text("1 failed")  # q1's task
+    expect(row.locator(".badge").filter(has_text="exact")).to_have_text("exact 0.67")
+    slip = row.locator(".badge").filter(has_text="slip")
+    expect(slip).to_contain_text("(lower is better)")
+    expect(slip).to_contain_text("(1 error)")  # q0: left out of the mean, counted here
+
+
+def test_the_comparison_marks_failures_edits_and_directions(
+    page: Page, collector: RunningCollector, runs: dict[str, str]
+) -> None:
+    a, b = runs["a"], runs["b"]
     page.goto(f"{collector.http_url}/experiments/compare?a={a}&b={b}")
     expect(page.locator("p.dataset-changed")).to_contain_text("A ran dataset")
     rows = page.locator("table.items-compare tbody tr")
