@@ -37,11 +37,13 @@ def _scores(source: str) -> str:
 
 def _agreement() -> str:
     """Per online evaluator and prompt version: how often its pass/fail agrees with people's
-    👍/👎 on the same calls, and Cohen's kappa (agreement beyond chance: 1 perfect, 0 chance)."""
+    👍/👎 on the same calls, and Cohen's kappa (agreement beyond chance: 1 perfect, 0 chance).
+    People's verdict on a call is their majority; a tie is none (as on the UI's page)."""
     return (
         "WITH people AS (\n"
-        "  SELECT span_id, avg(value) >= 0.5 AS thumbs_up\n"
-        f"  FROM {_scores(ScoreSource.HUMAN)}\n  GROUP BY span_id\n)\n"
+        "  SELECT span_id, avg(value) > 0.5 AS thumbs_up\n"
+        f"  FROM {_scores(ScoreSource.HUMAN)}\n  GROUP BY span_id\n"
+        "  HAVING avg(value) != 0.5\n)\n"
         "SELECT evaluator, prompt_version, both_graded, judge_pass_rate, people_up_rate,\n"
         "  agreement, if(chance >= 1, NULL, (agreement - chance) / (1 - chance)) AS kappa\n"
         "FROM (\n"

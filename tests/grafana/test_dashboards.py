@@ -401,3 +401,28 @@ def test_an_evaluator_that_failed_is_no_score_in_any_average(
     ]
     means = run("experiments", "Per-evaluator means by experiment", {"evaluator": "flaky_judge"})
     assert [(row[2], row[4]) for row in means if row[2] == "x-err"] == [("x-err", 1.0)]
+
+
+def test_a_tie_between_people_is_no_verdict_for_the_agreement_panel(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """One 👍 and one 👎 on a call is no human verdict (as on the UI's agreement page): the
+    panel leaves the call out rather than count it as a 👍 the judge agreed with."""
+    at = seeded.end - timedelta(minutes=25)
+    call = {"timestamp": at, "trace_id": "t-tie", "span_id": "s-tie", "service_name": "checkout"}
+    call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
+    call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
+    call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
+    embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    names = ["timestamp", "trace_id", "span_id", "name", "value", "passed", "source", "author"]
+    for row in (
+        ("tie_judge", 1.0, True, "online", ""),
+        ("feedback", 1.0, True, "human", "ada"),
+        ("feedback", 0.0, False, "human", "bob"),
+    ):
+        values = [[at], ["t-tie"], ["s-tie"], *([v] for v in row)]
+        embedded_store.insert("scores", values, names)
+    [panel] = [p for p in PANELS if p.title == "Evaluators vs people (👍 / 👎)"]
+    request = _request(embedded_store, seeded, RANGES["24h"], "evaluations", {})
+    names, rows = embedded_store.query(interpolate(panel.sql, request))
+    assert not [row for row in rows if row[names.index("evaluator")] == "tie_judge"]
