@@ -41,9 +41,11 @@ __all__ = [
     "Comparison",
     "ItemChange",
     "PairedComparison",
+    "changed_evaluators",
     "compare",
     "compare_score_tables",
     "compare_scores",
+    "items_in_common",
     "paired_bootstrap_ci",
     "reaches_alpha",
     "sign_flip_p_value",
@@ -367,7 +369,7 @@ class Comparison:
         a, b = self.a, self.b
         if (a.dataset_name, a.dataset_version) == (b.dataset_name, b.dataset_version):
             return ""
-        ids_a, ids_b = set(a.by_item()), set(b.by_item())
+        both, only_a, only_b = items_in_common(a, b)
         ran_b = (
             f"version {b.dataset_version}"
             if a.dataset_name == b.dataset_name
@@ -375,8 +377,19 @@ class Comparison:
         )
         return (
             f"A ran dataset {a.dataset_name} version {a.dataset_version}, B {ran_b}: compared on "
-            f"the {len(ids_a & ids_b)} items both ran ({len(ids_a - ids_b)} only in A, "
-            f"{len(ids_b - ids_a)} only in B)"
+            f"the {both} items both ran ({only_a} only in A, {only_b} only in B)"
+        )
+
+    def evaluator_note(self) -> str:
+        """The evaluators both runs have whose version differs ("" when none does): a changed
+        evaluator (its code, its judge model or prompt) moves its scores too, whatever the task
+        did."""
+        changed = changed_evaluators(self.a, self.b)
+        if not changed:
+            return ""
+        listed = ", ".join(f"{name} {va} → {vb}" for name, (va, vb) in changed.items())
+        return (
+            f"evaluator versions differ between A and B ({listed}): part of a delta may be theirs"
         )
 
     def noise_note(self) -> str:
@@ -402,6 +415,7 @@ class Comparison:
             "alpha": self.alpha,
             "same_run": self.same_run,
             "dataset_note": self.dataset_note(),
+            "evaluator_note": self.evaluator_note(),
             "evaluators": {
                 name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
                 for name, c in self.evaluators.items()
@@ -450,8 +464,9 @@ class Comparison:
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
             table.add_row(*cells)
         parts: list[RenderableType] = [table]
-        if note := self.dataset_note():
-            parts.append(Text(note, style="yellow"))
+        for note in (self.dataset_note(), self.evaluator_note()):
+            if note:
+                parts.append(Text(note, style="yellow"))
         if note := self.noise_note():
             parts.append(Text(note, style="dim"))
         task = Table(title="Task", title_justify="left", header_style="bold")
@@ -499,7 +514,7 @@ class Comparison:
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         note = "".join(
             f"<p><small>{html.escape(text)}</small></p>"
-            for text in (self.dataset_note(), self.noise_note())
+            for text in (self.dataset_note(), self.evaluator_note(), self.noise_note())
             if text
         )
         task = (
@@ -566,6 +581,21 @@ def _score_moves(change: ItemChange) -> str:
         if before != after:
             moves.append(f"{name} {_num(before, 2)}→{_num(after, 2)}")
     return ", ".join(moves)
+
+
+def items_in_common(a: ExperimentResult, b: ExperimentResult) -> tuple[int, int, int]:
+    """How many dataset items both runs ran, only A ran, and only B ran."""
+    ids_a, ids_b = set(a.by_item()), set(b.by_item())
+    return len(ids_a & ids_b), len(ids_a - ids_b), len(ids_b - ids_a)
+
+
+def changed_evaluators(a: ExperimentResult, b: ExperimentResult) -> dict[str, tuple[str, str]]:
+    """Evaluator name → (version in A, version in B), for those both runs have in two versions."""
+    return {
+        name: (a.evaluators[name], version)
+        for name, version in b.evaluators.items()
+        if name in a.evaluators and a.evaluators[name] and version and a.evaluators[name] != version
+    }
 
 
 def compare(

@@ -25,7 +25,9 @@ from typing import Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER
 from assay.evaluators.comparison import (
+    changed_evaluators,
     compare_scores,
+    items_in_common,
     reaches_alpha,
     run_noise,
     smallest_p_value,
@@ -216,7 +218,7 @@ class Gate:
             run.dataset_name,
             run.dataset_version,
         ):
-            ran, before = set(run.by_item()), set(baseline.by_item())
+            both, before, after = items_in_common(baseline, run)
             verdict.notes.append(
                 f"the baseline {label} ran dataset {baseline.dataset_name} version "
                 f"{baseline.dataset_version}, this run "
@@ -225,8 +227,13 @@ class Gate:
                     if baseline.dataset_name == run.dataset_name
                     else f"dataset {run.dataset_name} version {run.dataset_version}"
                 )
-                + f": compared on the {len(ran & before)} items both ran ({len(before - ran)} "
-                f"only in the baseline, {len(ran - before)} only in this run)"
+                + f": compared on the {both} items both ran ({before} only in the baseline, "
+                f"{after} only in this run)"
+            )
+        for name, (version_then, version_now) in changed_evaluators(baseline, run).items():
+            verdict.notes.append(
+                f"{name}: the baseline {label} scored with version {version_then}, this run "
+                f"with {version_now}: a change of the evaluator moves its scores too"
             )
         for name in run.evaluators:
             if name not in baseline.evaluators:

@@ -141,3 +141,17 @@ def test_runs_of_different_dataset_versions_say_so_and_count_what_only_one_ran()
     assert note in str(comparison)
     assert comparison.to_dict()["dataset_note"] == note
     assert compare(a, run("c", "v1", ["q0", "q1", "q2"])).dataset_note() == ""
+
+
+def test_runs_scored_by_different_evaluator_versions_say_so() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, version: str) -> ExperimentResult:
+        items = [ItemResult(item_id="q", input="q", scores={"ok": Score(name="ok", value=1.0)})]
+        return ExperimentResult(name, name, "golden", "v1", items, {"ok": version})
+
+    comparison = compare(run("a", "h1"), run("b", "h2"))
+    note = "evaluator versions differ between A and B (ok h1 → h2): part of a delta may be theirs"
+    assert comparison.evaluator_note() == note
+    assert note in str(comparison)
+    assert compare(run("a", "h1"), run("c", "h1")).evaluator_note() == ""

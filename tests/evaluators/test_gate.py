@@ -149,3 +149,15 @@ def test_a_baseline_on_another_dataset_version_is_noted() -> None:
         "the baseline base ran dataset set version v1, this run version v2: compared on the "
         "7 items both ran (1 only in the baseline, 0 only in this run)"
     ]
+
+
+def test_a_baseline_scored_by_another_version_of_an_evaluator_is_noted() -> None:
+    base = run([1.0] * 8, "base")
+    now = run([1.0] * 8)
+    now.evaluators = {"acc": "2"}
+    verdict = Gate().judge(now, base)
+    assert verdict.passed
+    assert verdict.notes == [
+        "acc: the baseline base scored with version 1, this run with 2: a change of the "
+        "evaluator moves its scores too"
+    ]
