@@ -24,6 +24,7 @@ import contextvars
 import functools
 import inspect
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -36,7 +37,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, _error_text
-from assay.evaluators.client import CollectorClient
+from assay.evaluators.client import CollectorClient, CollectorError
 from assay.evaluators.dataset import Dataset, DatasetItem
 from assay.evaluators.progress import progress_display
 from assay.evaluators.registry import get_evaluator, is_preset
@@ -50,13 +51,31 @@ from assay.evaluators.results import (
 from assay.instrumentation import context, force_flush
 from assay.instrumentation import semconv as sc
 
-__all__ = ["aevaluate", "evaluate", "watch_results"]
+__all__ = ["RunNotRecorded", "aevaluate", "evaluate", "watch_results"]
+
+_log = logging.getLogger("assay.evaluators")
 
 _TASK_KEYWORDS = frozenset({"expected", "context", "metadata", "params", "item"})
 DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 120.0
 _SEND_EVERY_ITEMS = 25
 _SEND_EVERY_S = 2.0
+
+
+class RunNotRecorded(CollectorError):
+    """The run finished, but the collector could not keep all of it (it went away and did not
+    come back by the end): the results are on `.result`, so nothing the run computed, and paid
+    for, is lost."""
+
+    def __init__(self, result: ExperimentResult, cause: CollectorError) -> None:
+        super().__init__(
+            f"experiment {result.name!r} ({result.experiment_id}) ran {len(result.items)} item "
+            f"run(s) but could not record them all: {cause} Its results are on this "
+            "exception's .result.",
+            cause.status,
+        )
+        self.result = result
+
 
 EvaluatorLike = Evaluator | str | Callable[..., Any]
 Watcher = Callable[[ExperimentResult], None]
@@ -273,6 +292,7 @@ class _Run:
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.tally: Any = None
         self._unsent: list[ItemResult] = []
+        self._send_failed = False
         self._last_send = time.monotonic()
 
     async def run(self) -> ExperimentResult:
@@ -292,6 +312,7 @@ class _Run:
         self.progress.start(
             f"{result.name} ({self.dataset.name})", len(self.dataset) * self.repetitions
         )
+        ran_through = False
         try:
             # Pass after pass: a run stopped early has whole passes over the dataset.
             pending = [
@@ -311,14 +332,21 @@ class _Run:
                 result.status = "cancelled"
                 raise
             result.status = "completed"
+            ran_through = True
         finally:
             self.progress.stop()
             result.ended_at = time.time()
             order = {item.id: index for index, item in enumerate(self.dataset)}
             result.items.sort(key=lambda item: (order[item.item_id], item.repetition))
             if self.client is not None:
-                await self._send(final=True)
-                await asyncio.to_thread(self.client.record_experiment, result.record())
+                try:
+                    await self._send(final=True)
+                    await asyncio.to_thread(self.client.record_experiment, result.record())
+                except CollectorError as exc:
+                    if ran_through:
+                        raise RunNotRecorded(result, exc) from exc
+                    # The run is stopping for another reason: that is the error to see.
+                    _log.warning("experiment %s: not all of it was recorded: %s", result.name, exc)
                 await asyncio.to_thread(force_flush)
             if self.events is not None:
                 await asyncio.to_thread(self.events.flush)
@@ -335,9 +363,24 @@ class _Run:
             batch, self._unsent = self._unsent, []
             self._last_send = time.monotonic()
             payload = [item.to_payload() for item in batch]
-            await asyncio.to_thread(
-                self.client.add_experiment_items, self.result.experiment_id, payload
-            )
+            try:
+                await asyncio.to_thread(
+                    self.client.add_experiment_items, self.result.experiment_id, payload
+                )
+            except CollectorError as exc:
+                # The collector is away: the items stay here, sent with a later batch (stored
+                # twice, the store keeps one row), and the run goes on; the final send raises.
+                self._unsent = batch + self._unsent
+                if final:
+                    raise
+                if not self._send_failed:
+                    _log.warning(
+                        "experiment %s: the collector did not take its results (%s); the run "
+                        "goes on and sends them later",
+                        self.result.name,
+                        exc,
+                    )
+                self._send_failed = True
 
     async def _item(
         self,
