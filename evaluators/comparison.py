@@ -381,16 +381,22 @@ class Comparison:
         )
 
     def evaluator_note(self) -> str:
-        """The evaluators both runs have whose version differs ("" when none does): a changed
-        evaluator (its code, its judge model or prompt) moves its scores too, whatever the task
-        did."""
+        """The evaluators both runs have whose version differs, and those only one run has
+        ("" when none): a changed evaluator (its code, its judge model or prompt) moves its
+        scores too, whatever the task did; one only a run has is not compared."""
+        notes = []
         changed = changed_evaluators(self.a, self.b)
-        if not changed:
-            return ""
-        listed = ", ".join(f"{name} {va} → {vb}" for name, (va, vb) in changed.items())
-        return (
-            f"evaluator versions differ between A and B ({listed}): part of a delta may be theirs"
-        )
+        if changed:
+            listed = ", ".join(f"{name} {va} → {vb}" for name, (va, vb) in changed.items())
+            notes.append(
+                f"evaluator versions differ between A and B ({listed}): part of a delta may be "
+                "theirs"
+            )
+        for run, other, label in ((self.a, self.b, "A"), (self.b, self.a, "B")):
+            alone = [name for name in run.evaluators if name not in other.evaluators]
+            if alone:
+                notes.append(f"only {label} ran {', '.join(alone)}: not compared")
+        return "; ".join(notes)
 
     def noise_note(self) -> str:
         if self.same_run:

@@ -155,3 +155,18 @@ def test_runs_scored_by_different_evaluator_versions_say_so() -> None:
     assert comparison.evaluator_note() == note
     assert note in str(comparison)
     assert compare(run("a", "h1"), run("c", "h1")).evaluator_note() == ""
+
+
+def test_an_evaluator_only_one_run_has_is_named_not_dropped_silently() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, evaluators: list[str]) -> ExperimentResult:
+        scores = {n: Score(name=n, value=1.0) for n in evaluators}
+        items = [ItemResult(item_id="q", input="q", scores=scores)]
+        return ExperimentResult(name, name, "golden", "v1", items, dict.fromkeys(evaluators, "1"))
+
+    comparison = compare(run("a", ["ok", "old"]), run("b", ["ok", "new"]))
+    assert list(comparison.evaluators) == ["ok"]
+    assert (
+        comparison.evaluator_note() == "only A ran old: not compared; only B ran new: not compared"
+    )
