@@ -380,6 +380,19 @@ class Comparison:
             f"the {both} items both ran ({only_a} only in A, {only_b} only in B)"
         )
 
+    def status_note(self) -> str:
+        """Which of the two runs did not complete ("" when both did): a run still going, or
+        stopped, has only some of its items, and `compare("name", ...)` takes a name's latest
+        run whatever its state."""
+        unfinished = [
+            f"{label} ({run.name} {run.experiment_id[:8]}) is {run.status or 'of unknown state'}"
+            for label, run in (("A", self.a), ("B", self.b))
+            if run.status != "completed"
+        ]
+        if not unfinished:
+            return ""
+        return "; ".join(unfinished) + ": its items are only those it had run"
+
     def evaluator_note(self) -> str:
         """The evaluators both runs have whose version differs, and those only one run has
         ("" when none): a changed evaluator (its code, its judge model or prompt) moves its
@@ -421,6 +434,7 @@ class Comparison:
             "alpha": self.alpha,
             "same_run": self.same_run,
             "dataset_note": self.dataset_note(),
+            "status_note": self.status_note(),
             "evaluator_note": self.evaluator_note(),
             "evaluators": {
                 name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
@@ -470,7 +484,7 @@ class Comparison:
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
             table.add_row(*cells)
         parts: list[RenderableType] = [table]
-        for note in (self.dataset_note(), self.evaluator_note()):
+        for note in (self.status_note(), self.dataset_note(), self.evaluator_note()):
             if note:
                 parts.append(Text(note, style="yellow"))
         if note := self.noise_note():
@@ -520,7 +534,12 @@ class Comparison:
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         note = "".join(
             f"<p><small>{html.escape(text)}</small></p>"
-            for text in (self.dataset_note(), self.evaluator_note(), self.noise_note())
+            for text in (
+                self.status_note(),
+                self.dataset_note(),
+                self.evaluator_note(),
+                self.noise_note(),
+            )
             if text
         )
         task = (

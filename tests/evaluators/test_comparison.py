@@ -170,3 +170,17 @@ def test_an_evaluator_only_one_run_has_is_named_not_dropped_silently() -> None:
     assert (
         comparison.evaluator_note() == "only A ran old: not compared; only B ran new: not compared"
     )
+
+
+def test_a_run_that_did_not_complete_is_said_to_be_partial() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, status: str) -> ExperimentResult:
+        items = [ItemResult(item_id="q", input="q", scores={"ok": Score(name="ok", value=1.0)})]
+        return ExperimentResult(name * 8, name, "golden", "v1", items, {"ok": "1"}, status=status)
+
+    comparison = compare(run("a", "completed"), run("b", "cancelled"))
+    note = "B (b bbbbbbbb) is cancelled: its items are only those it had run"
+    assert comparison.status_note() == note
+    assert note in str(comparison)
+    assert compare(run("a", "completed"), run("c", "completed")).status_note() == ""
