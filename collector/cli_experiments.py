@@ -345,6 +345,11 @@ def run_file(
         if base is not None:
             out.print(compare(base, result, alpha=alpha))
         verdict = gate.judge(result, base)
+        if base is not None and base.verdict == "failed":  # only by its id: names skip those
+            verdict.notes.append(
+                f"the baseline {baseline} failed its own gate: it is held up as the bar because "
+                "its id was given"
+            )
         if baseline and base is None:
             verdict.notes.append(
                 f"no earlier run of {baseline} passed a gate: nothing to compare with; "
