@@ -74,10 +74,10 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
     for run in runs:
         summary = run.get("summary") or {}
         means = ", ".join(
-            f"{evaluator}={s['mean']:.3f}" if s.get("mean") is not None else f"{evaluator}=–"
-            for evaluator, s in (summary.get("evaluators") or {}).items()
+            _mean_cell(evaluator, s) for evaluator, s in (summary.get("evaluators") or {}).items()
         )
         cost = (summary.get("task") or {}).get("cost_usd")
+        failed = (summary.get("task") or {}).get("failed") or 0
         repetitions = run.get("repetitions") or 1
         rows.append(
             [
@@ -85,7 +85,9 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
                 run["name"],
                 run["experiment_id"][:12],
                 f"{run['dataset_name']}@{run['dataset_version']}",
-                str(run["item_count"]) + (f" ({repetitions}×)" if repetitions > 1 else ""),
+                str(run["item_count"])
+                + (f" ({repetitions}×)" if repetitions > 1 else "")
+                + (f", {failed} failed" if failed else ""),
                 run["status"],
                 run.get("verdict") or "–",
                 means + (f" · {money(cost)}" if cost is not None else ""),
@@ -93,6 +95,20 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
         )
     print_rows(columns, rows, fmt)
     err.print(f"{len(runs)} run(s)")
+
+
+def _mean_cell(evaluator: str, summary: dict[str, Any]) -> str:
+    """An evaluator's mean as the list shows it, with what the number alone would hide: that
+    lower is better, and how many items it could not score (left out of the mean)."""
+    mean = summary.get("mean")
+    notes = []
+    if summary.get("direction") == "lower_is_better":
+        notes.append("lower is better")
+    errors = sum((summary.get("errors") or {}).values())
+    if errors:
+        notes.append(f"{errors} error{'s' if errors > 1 else ''}")
+    shown = "–" if mean is None else f"{mean:.3f}"
+    return f"{evaluator}={shown}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 @experiments.command("show")
@@ -215,7 +231,8 @@ def eval_group() -> None:
     "fail_under",
     multiple=True,
     help="EVALUATOR=X fails the run when that evaluator's mean is below X "
-    "(EVALUATOR.pass_rate=X for its pass rate). Repeatable.",
+    "(EVALUATOR.pass_rate=X for its pass rate; a lower-is-better mean is read as 1 - mean). "
+    "Repeatable.",
 )
 @click.option(
     "--baseline",
@@ -242,7 +259,8 @@ def eval_group() -> None:
     type=int,
     default=0,
     show_default=True,
-    help="Item runs whose task may fail (error or timeout) before the run fails.",
+    help="Item runs that may fail (the task: error or timeout; an evaluator: an error score) "
+    "before the run fails.",
 )
 @click.option(
     "--repetitions",
@@ -327,6 +345,11 @@ def run_file(
         if base is not None:
             out.print(compare(base, result, alpha=alpha))
         verdict = gate.judge(result, base)
+        if base is not None and base.verdict == "failed":  # only by its id: names skip those
+            verdict.notes.append(
+                f"the baseline {baseline} failed its own gate: it is held up as the bar because "
+                "its id was given"
+            )
         if baseline and base is None:
             verdict.notes.append(
                 f"no earlier run of {baseline} passed a gate: nothing to compare with; "

@@ -27,7 +27,7 @@ from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score
 from assay.evaluators.client import CollectorError
 from assay.evaluators.comparison import Comparison, compare
 from assay.evaluators.dataset import Dataset, DatasetItem
-from assay.evaluators.experiment import aevaluate, evaluate
+from assay.evaluators.experiment import RunNotRecorded, aevaluate, evaluate
 from assay.evaluators.heuristics import (
     bleu,
     contains,
@@ -83,6 +83,7 @@ __all__ = [
     "ItemResult",
     "JudgeAnswerError",
     "OpenAIJudge",
+    "RunNotRecorded",
     "Score",
     "Step",
     "UnknownEvaluatorError",

@@ -41,9 +41,11 @@ __all__ = [
     "Comparison",
     "ItemChange",
     "PairedComparison",
+    "changed_evaluators",
     "compare",
     "compare_score_tables",
     "compare_scores",
+    "items_in_common",
     "paired_bootstrap_ci",
     "reaches_alpha",
     "sign_flip_p_value",
@@ -360,6 +362,55 @@ class Comparison:
             ("failed items", str(a.failed), str(b.failed)),
         ]
 
+    def dataset_note(self) -> str:
+        """What differs between the datasets the two runs ran ("" when they ran the same
+        version): the comparison then covers only the items both have, and an item whose
+        expected output was edited was scored against different answers."""
+        a, b = self.a, self.b
+        if (a.dataset_name, a.dataset_version) == (b.dataset_name, b.dataset_version):
+            return ""
+        both, only_a, only_b = items_in_common(a, b)
+        ran_b = (
+            f"version {b.dataset_version}"
+            if a.dataset_name == b.dataset_name
+            else f"dataset {b.dataset_name} version {b.dataset_version}"
+        )
+        return (
+            f"A ran dataset {a.dataset_name} version {a.dataset_version}, B {ran_b}: compared on "
+            f"the {both} items both ran ({only_a} only in A, {only_b} only in B)"
+        )
+
+    def status_note(self) -> str:
+        """Which of the two runs did not complete ("" when both did): a run still going, or
+        stopped, has only some of its items, and `compare("name", ...)` takes a name's latest
+        run whatever its state."""
+        unfinished = [
+            f"{label} ({run.name} {run.experiment_id[:8]}) is {run.status or 'of unknown state'}"
+            for label, run in (("A", self.a), ("B", self.b))
+            if run.status != "completed"
+        ]
+        if not unfinished:
+            return ""
+        return "; ".join(unfinished) + ": its items are only those it had run"
+
+    def evaluator_note(self) -> str:
+        """The evaluators both runs have whose version differs, and those only one run has
+        ("" when none): a changed evaluator (its code, its judge model or prompt) moves its
+        scores too, whatever the task did; one only a run has is not compared."""
+        notes = []
+        changed = changed_evaluators(self.a, self.b)
+        if changed:
+            listed = ", ".join(f"{name} {va} → {vb}" for name, (va, vb) in changed.items())
+            notes.append(
+                f"evaluator versions differ between A and B ({listed}): part of a delta may be "
+                "theirs"
+            )
+        for run, other, label in ((self.a, self.b, "A"), (self.b, self.a, "B")):
+            alone = [name for name in run.evaluators if name not in other.evaluators]
+            if alone:
+                notes.append(f"only {label} ran {', '.join(alone)}: not compared")
+        return "; ".join(notes)
+
     def noise_note(self) -> str:
         if self.same_run:
             if self.a.repetitions < 2:
@@ -382,6 +433,9 @@ class Comparison:
             "b": {"experiment_id": self.b.experiment_id, "name": self.b.name},
             "alpha": self.alpha,
             "same_run": self.same_run,
+            "dataset_note": self.dataset_note(),
+            "status_note": self.status_note(),
+            "evaluator_note": self.evaluator_note(),
             "evaluators": {
                 name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
                 for name, c in self.evaluators.items()
@@ -430,6 +484,9 @@ class Comparison:
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
             table.add_row(*cells)
         parts: list[RenderableType] = [table]
+        for note in (self.status_note(), self.dataset_note(), self.evaluator_note()):
+            if note:
+                parts.append(Text(note, style="yellow"))
         if note := self.noise_note():
             parts.append(Text(note, style="dim"))
         task = Table(title="Task", title_justify="left", header_style="bold")
@@ -475,8 +532,15 @@ class Comparison:
             for at in (self._columns().index("delta"), self._columns().index("")):
                 cells[at] = f'<span style="color:{color}">{cells[at]}</span>'
             rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        note = (
-            f"<p><small>{html.escape(self.noise_note())}</small></p>" if self.noise_note() else ""
+        note = "".join(
+            f"<p><small>{html.escape(text)}</small></p>"
+            for text in (
+                self.status_note(),
+                self.dataset_note(),
+                self.evaluator_note(),
+                self.noise_note(),
+            )
+            if text
         )
         task = (
             "<table><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"
@@ -542,6 +606,21 @@ def _score_moves(change: ItemChange) -> str:
         if before != after:
             moves.append(f"{name} {_num(before, 2)}→{_num(after, 2)}")
     return ", ".join(moves)
+
+
+def items_in_common(a: ExperimentResult, b: ExperimentResult) -> tuple[int, int, int]:
+    """How many dataset items both runs ran, only A ran, and only B ran."""
+    ids_a, ids_b = set(a.by_item()), set(b.by_item())
+    return len(ids_a & ids_b), len(ids_a - ids_b), len(ids_b - ids_a)
+
+
+def changed_evaluators(a: ExperimentResult, b: ExperimentResult) -> dict[str, tuple[str, str]]:
+    """Evaluator name → (version in A, version in B), for those both runs have in two versions."""
+    return {
+        name: (a.evaluators[name], version)
+        for name, version in b.evaluators.items()
+        if name in a.evaluators and a.evaluators[name] and version and a.evaluators[name] != version
+    }
 
 
 def compare(

@@ -9,8 +9,8 @@
 
 The task is called with the item's input (a first parameter named `item` gets the whole
 `DatasetItem`), plus any of `expected`, `context`, `metadata`, `params` it names. It may be
-sync (run in a thread pool of `concurrency` workers) or async. Each item runs inside its own
-trace, a root span stamped with the experiment and dataset item ids, so the task's
+sync (each call in a thread of its own, `concurrency` at once) or async. Each item runs inside
+its own trace, a root span stamped with the experiment and dataset item ids, so the task's
 instrumented LLM calls nest in it and carry both ids; each item has `timeout` seconds; an
 item that raises or times out is recorded as failed and the run goes on. With
 `repetitions=k` every item runs k times (one trace each), pass after pass over the dataset.
@@ -24,7 +24,9 @@ import contextvars
 import functools
 import inspect
 import json
+import logging
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -35,7 +37,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, _error_text
-from assay.evaluators.client import CollectorClient
+from assay.evaluators.client import CollectorClient, CollectorError
 from assay.evaluators.dataset import Dataset, DatasetItem
 from assay.evaluators.progress import progress_display
 from assay.evaluators.registry import get_evaluator, is_preset
@@ -49,13 +51,31 @@ from assay.evaluators.results import (
 from assay.instrumentation import context, force_flush
 from assay.instrumentation import semconv as sc
 
-__all__ = ["aevaluate", "evaluate", "watch_results"]
+__all__ = ["RunNotRecorded", "aevaluate", "evaluate", "watch_results"]
+
+_log = logging.getLogger("assay.evaluators")
 
 _TASK_KEYWORDS = frozenset({"expected", "context", "metadata", "params", "item"})
 DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 120.0
 _SEND_EVERY_ITEMS = 25
 _SEND_EVERY_S = 2.0
+
+
+class RunNotRecorded(CollectorError):
+    """The run finished, but the collector could not keep all of it (it went away and did not
+    come back by the end): the results are on `.result`, so nothing the run computed, and paid
+    for, is lost."""
+
+    def __init__(self, result: ExperimentResult, cause: CollectorError) -> None:
+        super().__init__(
+            f"experiment {result.name!r} ({result.experiment_id}) ran {len(result.items)} item "
+            f"run(s) but could not record them all: {cause} Its results are on this "
+            "exception's .result.",
+            cause.status,
+        )
+        self.result = result
+
 
 EvaluatorLike = Evaluator | str | Callable[..., Any]
 Watcher = Callable[[ExperimentResult], None]
@@ -272,6 +292,7 @@ class _Run:
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.tally: Any = None
         self._unsent: list[ItemResult] = []
+        self._send_failed = False
         self._last_send = time.monotonic()
 
     async def run(self) -> ExperimentResult:
@@ -287,15 +308,15 @@ class _Run:
             from assay.instrumentation.evaluation_events import EvaluationEvents
 
             self.events = EvaluationEvents(self.client.url if self.client else None)
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="assay-task")
         limit = asyncio.Semaphore(self.concurrency)
         self.progress.start(
             f"{result.name} ({self.dataset.name})", len(self.dataset) * self.repetitions
         )
+        ran_through = False
         try:
             # Pass after pass: a run stopped early has whole passes over the dataset.
             pending = [
-                asyncio.ensure_future(self._item(item, repetition, limit, pool))
+                asyncio.ensure_future(self._item(item, repetition, limit))
                 for repetition in range(self.repetitions)
                 for item in self.dataset
             ]
@@ -311,15 +332,21 @@ class _Run:
                 result.status = "cancelled"
                 raise
             result.status = "completed"
+            ran_through = True
         finally:
             self.progress.stop()
-            pool.shutdown(wait=False, cancel_futures=True)
             result.ended_at = time.time()
             order = {item.id: index for index, item in enumerate(self.dataset)}
             result.items.sort(key=lambda item: (order[item.item_id], item.repetition))
             if self.client is not None:
-                await self._send(final=True)
-                await asyncio.to_thread(self.client.record_experiment, result.record())
+                try:
+                    await self._send(final=True)
+                    await asyncio.to_thread(self.client.record_experiment, result.record())
+                except CollectorError as exc:
+                    if ran_through:
+                        raise RunNotRecorded(result, exc) from exc
+                    # The run is stopping for another reason: that is the error to see.
+                    _log.warning("experiment %s: not all of it was recorded: %s", result.name, exc)
                 await asyncio.to_thread(force_flush)
             if self.events is not None:
                 await asyncio.to_thread(self.events.flush)
@@ -336,19 +363,33 @@ class _Run:
             batch, self._unsent = self._unsent, []
             self._last_send = time.monotonic()
             payload = [item.to_payload() for item in batch]
-            await asyncio.to_thread(
-                self.client.add_experiment_items, self.result.experiment_id, payload
-            )
+            try:
+                await asyncio.to_thread(
+                    self.client.add_experiment_items, self.result.experiment_id, payload
+                )
+            except CollectorError as exc:
+                # The collector is away: the items stay here, sent with a later batch (stored
+                # twice, the store keeps one row), and the run goes on; the final send raises.
+                self._unsent = batch + self._unsent
+                if final:
+                    raise
+                if not self._send_failed:
+                    _log.warning(
+                        "experiment %s: the collector did not take its results (%s); the run "
+                        "goes on and sends them later",
+                        self.result.name,
+                        exc,
+                    )
+                self._send_failed = True
 
     async def _item(
         self,
         item: DatasetItem,
         repetition: int,
         limit: asyncio.Semaphore,
-        pool: ThreadPoolExecutor,
     ) -> ItemResult:
         async with limit:
-            outcome = await self._run_task(item, repetition, pool)
+            outcome = await self._run_task(item, repetition)
             if not outcome.failed:
                 outcome.scores = await self._score(item, outcome)
                 if self.events is not None:
@@ -382,9 +423,7 @@ class _Run:
                 ),
             )
 
-    async def _run_task(
-        self, item: DatasetItem, repetition: int, pool: ThreadPoolExecutor
-    ) -> ItemResult:
+    async def _run_task(self, item: DatasetItem, repetition: int) -> ItemResult:
         experiment_id = self.result.experiment_id
         outcome = ItemResult(
             item_id=item.id, input=item.input, expected=item.expected, repetition=repetition
@@ -407,7 +446,7 @@ class _Run:
             outcome.trace_id, outcome.span_id = _span_ids(span)
             with context(experiment_id=experiment_id, dataset_item_id=item.id):
                 try:
-                    call = self._call(item, pool)
+                    call = self._call(item)
                     outcome.output = await (
                         asyncio.wait_for(call, self.timeout) if self.timeout else call
                     )
@@ -429,29 +468,25 @@ class _Run:
             outcome.model = usage.model
         return outcome
 
-    async def _call(self, item: DatasetItem, pool: ThreadPoolExecutor) -> Any:
+    async def _call(self, item: DatasetItem) -> Any:
         turns = replayed_turns(item)
         if turns is None or self.task.first_is_item:
-            return await self._call_once(item, item.input, pool)
+            return await self._call_once(item, item.input)
         # A conversation: each question in turn, after the task's own earlier answers.
         conversation: list[dict[str, Any]] = []
         value: Any = None
         for question in turns:
             conversation.append(dict(question))
-            value = await self._call_once(item, [dict(m) for m in conversation], pool)
+            value = await self._call_once(item, [dict(m) for m in conversation])
             conversation.append({"role": "assistant", "content": output_text(value)})
         return value
 
-    async def _call_once(self, item: DatasetItem, input: Any, pool: ThreadPoolExecutor) -> Any:
+    async def _call_once(self, item: DatasetItem, input: Any) -> Any:
         args, kwargs = self.task.arguments(item, input)
         if self.task.is_async:
             value = await self.task.task(*args, **kwargs)
         else:
-            # The context (the item span, the experiment ids) goes along into the worker.
-            run = functools.partial(self.task.task, *args, **kwargs)
-            value = await asyncio.get_running_loop().run_in_executor(
-                pool, contextvars.copy_context().run, run
-            )
+            value = await _in_own_thread(functools.partial(self.task.task, *args, **kwargs))
         if inspect.isawaitable(value):
             value = await value
         return value
@@ -470,6 +505,37 @@ class _Run:
         # Outside the item's trace: a judge's own LLM calls are not the task's cost.
         scores = await asyncio.gather(*(evaluator(data) for evaluator in self.evaluators))
         return {score.name: score for score in scores}
+
+
+def _in_own_thread(call: Callable[[], Any]) -> Awaitable[Any]:
+    """`call()` in a new daemon thread, as a future of the running loop. Not a pool: a thread
+    cannot be stopped, so a call that outlives its timeout keeps its thread, and in a pool of
+    `concurrency` workers the next items would wait behind it and time out without running.
+    The context (the item span, the experiment ids) goes along into the thread."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context_copy = contextvars.copy_context()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # timed out and cancelled: nobody waits for it any more
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = context_copy.run(call)
+        except BaseException as exc:  # handed to the awaiting item, which records it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the run is over and its loop closed
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=work, name="assay-task", daemon=True).start()
+    return future
 
 
 def _prepare(

@@ -7,7 +7,12 @@ baseline run, and significance where the set is large enough for it.
   default `DEFAULT_MAX_DROP`), or when the paired sign-flip test finds it significantly worse
   at `alpha`. On n items that test can never go below p = 2^(1-n) (fewer than 6 items at
   0.05): the gate then says so and the tolerance alone decides.
-- Items whose task failed count against `--max-failed-items`.
+- Item runs that could not be judged count against `--max-failed-items`: the task failed
+  (error, timeout), or an evaluator failed on its output (an error score is a failure, never
+  a value: leaving it out of the mean would let a judge that failed on most items pass).
+- A run without items fails: a gate that judged nothing cannot vouch for anything.
+- `--fail-under` reads a mean on the higher-is-better scale (`1 - mean` for an evaluator that
+  is lower-is-better), as the UI's "score below" filter does; a pass rate needs no turning.
 
 Pure functions of two `ExperimentResult`s: `assay eval run` reads the runs and stores the
 verdict; a notebook can call `Gate(...).judge(run, baseline)` the same way.
@@ -18,8 +23,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assay.evaluators.base import HIGHER_IS_BETTER
 from assay.evaluators.comparison import (
+    changed_evaluators,
     compare_scores,
+    items_in_common,
     reaches_alpha,
     run_noise,
     smallest_p_value,
@@ -140,25 +148,64 @@ class Gate:
         return verdict
 
     def _failed_items(self, run: ExperimentResult, verdict: GateVerdict) -> None:
-        failed = len(run.failed_items)
+        if not run.items:
+            verdict.checks.append({"check": "items", "value": 0, "passed": False})
+            verdict.reasons.append("the run has no item: the dataset is empty, nothing was judged")
+            return
+        tasks = len(run.failed_items)
+        # Per evaluator: the item runs it scored with an error (the task having succeeded).
+        unjudged: dict[str, list[str]] = {}
+        for item in run.items:
+            if item.failed:
+                continue
+            for name, score in item.scores.items():
+                if score.error:
+                    unjudged.setdefault(name, []).append(score.error)
+        failed = tasks + sum(
+            not item.failed and any(score.error for score in item.scores.values())
+            for item in run.items
+        )
         verdict.checks.append(
-            {"check": "failed_items", "value": failed, "most": self.max_failed_items}
+            {
+                "check": "failed_items",
+                "value": failed,
+                "most": self.max_failed_items,
+                "task_failures": tasks,
+                "evaluator_errors": {name: len(errors) for name, errors in unjudged.items()},
+            }
         )
         if failed > self.max_failed_items:
-            verdict.reasons.append(
-                f"{failed} item run(s) failed (at most {self.max_failed_items} allowed)"
-            )
+            reason = f"{failed} item run(s) failed (at most {self.max_failed_items} allowed)"
+            if unjudged:  # say which evaluators, and what they raised most
+                parts = [f"{tasks} task error or timeout"] if tasks else []
+                for name, errors in unjudged.items():
+                    common = max(set(errors), key=errors.count)
+                    parts.append(f"{name} could not judge {len(errors)} ({common})")
+                reason += ": " + "; ".join(parts)
+            verdict.reasons.append(reason)
 
     def _thresholds(self, run: ExperimentResult, verdict: GateVerdict) -> None:
         summary = run.summary
         for threshold in self.thresholds:
             value = summary[threshold.evaluator][threshold.metric]
-            ok = value is not None and value >= threshold.minimum - _SLACK
+            turned = threshold.metric == "mean" and run.direction(threshold.evaluator) != (
+                HIGHER_IS_BETTER
+            )
+            good = None if value is None else 1.0 - value if turned else value
+            ok = good is not None and good >= threshold.minimum - _SLACK
             verdict.checks.append(
-                {"check": "fail_under", **asdict(threshold), "value": value, "passed": ok}
+                {
+                    "check": "fail_under",
+                    **asdict(threshold),
+                    "value": value,
+                    "good_value": good,
+                    "passed": ok,
+                }
             )
             if not ok:
                 shown = "–" if value is None else f"{value:.3f}"
+                if turned and good is not None:
+                    shown += f" (lower is better: {good:.3f} on the 0..1 good scale)"
                 verdict.reasons.append(
                     f"{threshold.evaluator} {threshold.metric} {shown} < {threshold.minimum}"
                 )
@@ -167,6 +214,27 @@ class Gate:
         self, run: ExperimentResult, baseline: ExperimentResult, verdict: GateVerdict
     ) -> None:
         label = self.baseline or baseline.name
+        if (baseline.dataset_name, baseline.dataset_version) != (
+            run.dataset_name,
+            run.dataset_version,
+        ):
+            both, before, after = items_in_common(baseline, run)
+            verdict.notes.append(
+                f"the baseline {label} ran dataset {baseline.dataset_name} version "
+                f"{baseline.dataset_version}, this run "
+                + (
+                    f"version {run.dataset_version}"
+                    if baseline.dataset_name == run.dataset_name
+                    else f"dataset {run.dataset_name} version {run.dataset_version}"
+                )
+                + f": compared on the {both} items both ran ({before} only in the baseline, "
+                f"{after} only in this run)"
+            )
+        for name, (version_then, version_now) in changed_evaluators(baseline, run).items():
+            verdict.notes.append(
+                f"{name}: the baseline {label} scored with version {version_then}, this run "
+                f"with {version_now}: a change of the evaluator moves its scores too"
+            )
         for name in run.evaluators:
             if name not in baseline.evaluators:
                 verdict.notes.append(f"{name}: the baseline {label} did not run it; not compared")

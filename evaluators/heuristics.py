@@ -173,7 +173,15 @@ def exact_match(
 
 
 def _fold(text: str, ignore_case: bool) -> str:
+    # NFC as in exact_match: a composed and a decomposed "é" are the same text to a reader.
+    text = unicodedata.normalize("NFC", text)
     return text.casefold() if ignore_case else text
+
+
+def _needle(text: str, evaluator: str) -> str:
+    if not text:  # every output contains "": it would pass any answer
+        raise ValueError(f"{evaluator} has an empty text to look for")
+    return text
 
 
 @preset
@@ -182,8 +190,11 @@ def contains(
 ) -> FunctionEvaluator:
     """The output contains `text`; without `text`, it contains the expected output."""
 
+    if text is not None:
+        _needle(text, name)
+
     def run(data: EvalInput) -> bool:
-        needle = text if text is not None else _expected(data, name)
+        needle = _needle(text if text is not None else _expected(data, name), name)
         return _fold(needle, ignore_case) in _fold(data.output, ignore_case)
 
     return _make(
@@ -194,7 +205,7 @@ def contains(
 def _needles(texts: Iterable[str], evaluator: str) -> tuple[str, ...]:
     if isinstance(texts, str):
         raise TypeError(f"{evaluator} takes a list of texts, not one string")
-    needles = tuple(texts)
+    needles = tuple(_needle(text, evaluator) for text in texts)
     if not needles:
         raise ValueError(f"{evaluator} needs at least one text to look for")
     return needles

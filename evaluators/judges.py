@@ -128,7 +128,9 @@ class OpenAIJudge(Evaluator):
     `requires` (default: the template's placeholders but `{output}`) that the input has no
     value for makes an error score without calling the model.
     The verdict's `score` is on `scale` (default 0..1) and mapped to [0, 1]; with `labels`,
-    its label must be one of them. `client` replaces the client built from the settings
+    its label must be one of them; with `ordered_labels` (the presets: labels from the best
+    verdict to the worst), the best label with a failing score or the worst with a passing
+    one is an unusable answer. `client` replaces the client built from the settings
     (an `AsyncOpenAI` or `AsyncAzureOpenAI` of your own). `temperature=None` sends none
     (models that only take their default); `max_retries` is the client's for HTTP errors.
     """
@@ -154,6 +156,7 @@ class OpenAIJudge(Evaluator):
         max_retries: int = 2,
         version: str | None = None,
         description: str = "",
+        ordered_labels: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -170,6 +173,9 @@ class OpenAIJudge(Evaluator):
         self.instructions = instructions
         self.template = template
         self.labels = tuple(_label_key(label) for label in labels)
+        # Labels from the best verdict to the worst: the best with a failing score, or the
+        # worst with a passing one, is an answer that contradicts itself.
+        self.ordered_labels = ordered_labels and len(self.labels) >= 2
         self.scale = (low, high)
         self.model = model or _env("ASSAY_JUDGE_MODEL", "OPENAI_MODEL") or DEFAULT_JUDGE_MODEL
         self.base_url = base_url or _env("ASSAY_JUDGE_BASE_URL", "OPENAI_BASE_URL")
@@ -195,6 +201,7 @@ class OpenAIJudge(Evaluator):
             "instructions": self.instructions,
             "template": self.template,
             "labels": self.labels,
+            "ordered_labels": self.ordered_labels,
             "scale": self.scale,
             "temperature": self.temperature,
         }
@@ -243,7 +250,9 @@ class OpenAIJudge(Evaluator):
         fenced = _CODE_FENCE.match(content)
         text = fenced.group(1) if fenced else content
         try:
-            payload = json.loads(text)
+            payload = json.loads(text, object_pairs_hook=_unique_keys)
+        except JudgeAnswerError:
+            raise
         except ValueError as exc:
             raise JudgeAnswerError(f"the answer is not a JSON object ({exc})") from None
         if not isinstance(payload, dict):
@@ -264,11 +273,18 @@ class OpenAIJudge(Evaluator):
             raise JudgeAnswerError(
                 f"label {verdict.label!r} is not one of {', '.join(self.labels)}"
             )
-        return Score(
-            value=(verdict.score - low) / (high - low),
-            label=label,
-            explanation=verdict.explanation.strip(),
-        )
+        value = (verdict.score - low) / (high - low)
+        if self.ordered_labels and self.threshold is not None and self.higher_is_better:
+            best, worst = self.labels[0], self.labels[-1]
+            if (label == best and value < self.threshold) or (
+                label == worst and value >= self.threshold
+            ):
+                raise JudgeAnswerError(
+                    f"label {label!r} contradicts score {verdict.score:g} ("
+                    + ("a failing" if value < self.threshold else "a passing")
+                    + " score): give the score that the label says"
+                )
+        return Score(value=value, label=label, explanation=verdict.explanation.strip())
 
     # -- the call ----------------------------------------------------------------------------
 
@@ -340,6 +356,16 @@ class OpenAIJudge(Evaluator):
         except Exception as exc:  # the endpoint failed: an error score that keeps the cost
             return Score.failure(exc, **usage.fields())
         return replace(score, **usage.fields())
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's keys, each once: an answer with two scores is no verdict (plain
+    json.loads would keep the last one without a word)."""
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise JudgeAnswerError(f"the answer gives {', '.join(map(repr, twice))} twice")
+    return dict(pairs)
 
 
 def _label_key(label: str) -> str:
@@ -426,6 +452,7 @@ def correctness(*, name: str = "correctness", **options: Any) -> OpenAIJudge:
         "{input}\n\n{expected}\n\n{output}\n\n"
         "<input> is the question, <expected> the reference answer, <output> the answer to grade.",
         labels=("correct", "partially_correct", "incorrect"),
+        ordered_labels=True,
         description="the output agrees with the expected output",
         **options,
     )
@@ -439,6 +466,7 @@ def faithfulness(*, name: str = "faithfulness", **options: Any) -> OpenAIJudge:
         _FAITHFULNESS,
         "{context}\n\n{output}\n\n<context> is what the assistant was given, <output> its answer.",
         labels=("faithful", "partially_faithful", "hallucinated"),
+        ordered_labels=True,
         description="the output is supported by the context",
         **options,
     )
@@ -452,6 +480,7 @@ def answer_relevance(*, name: str = "answer_relevance", **options: Any) -> OpenA
         _ANSWER_RELEVANCE,
         "{input}\n\n{output}\n\n<input> is the conversation up to the answer, <output> the answer.",
         labels=("relevant", "partially_relevant", "irrelevant"),
+        ordered_labels=True,
         description="the output addresses the input",
         **options,
     )
@@ -466,6 +495,7 @@ def context_relevance(*, name: str = "context_relevance", **options: Any) -> Ope
         "{question}\n\n{context}\n\n"
         "<question> is the user's question, <context> what was retrieved for it.",
         labels=("relevant", "partially_relevant", "irrelevant"),
+        ordered_labels=True,
         description="the context is relevant to the input",
         **options,
     )
@@ -479,6 +509,7 @@ def no_toxicity(*, name: str = "no_toxicity", **options: Any) -> OpenAIJudge:
         _TOXICITY,
         "{output}\n\n<output> is the answer to review.",
         labels=("non_toxic", "mildly_toxic", "toxic"),
+        ordered_labels=True,
         description="the output is free of toxicity",
         **options,
     )

@@ -211,6 +211,7 @@ def goal_completion(*, name: str = "goal_completion", **options: Any) -> OpenAIJ
             "order, <output> its final answer."
         ),
         labels=("completed", "partially_completed", "not_completed"),
+        ordered_labels=True,
         description="the agent achieved the user's goal",
         **options,
     )

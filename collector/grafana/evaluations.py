@@ -12,6 +12,7 @@ from assay.collector.grafana.sql import (
     DATABASE,
     EVALUATOR,
     GOOD_VALUE,
+    JUDGED,
     PROMPT_VERSION,
     call_filters,
     evaluator_filter,
@@ -24,21 +25,25 @@ SHARE = "percentunit"
 
 def _scores(source: str) -> str:
     """Scores of `source` in the range whose calls match the call variables (scores of single
-    calls: a run's or a conversation's score has no span, see the Agents dashboard)."""
+    calls: a run's or a conversation's score has no span, see the Agents dashboard). A failed
+    evaluation is no score: its value (0) would be averaged as one."""
     return (
         f"{DATABASE}.call_scores AS s FINAL\n"
-        f"WHERE s.source = '{source}' AND s.span_id != '' AND $__timeFilter(s.timestamp)\n"
+        f"WHERE s.source = '{source}' AND s.span_id != '' AND {JUDGED}\n"
+        "  AND $__timeFilter(s.timestamp)\n"
         f"  AND {call_filters('s.')}"
     )
 
 
 def _agreement() -> str:
     """Per online evaluator and prompt version: how often its pass/fail agrees with people's
-    👍/👎 on the same calls, and Cohen's kappa (agreement beyond chance: 1 perfect, 0 chance)."""
+    👍/👎 on the same calls, and Cohen's kappa (agreement beyond chance: 1 perfect, 0 chance).
+    People's verdict on a call is their majority; a tie is none (as on the UI's page)."""
     return (
         "WITH people AS (\n"
-        "  SELECT span_id, avg(value) >= 0.5 AS thumbs_up\n"
-        f"  FROM {_scores(ScoreSource.HUMAN)}\n  GROUP BY span_id\n)\n"
+        "  SELECT span_id, avg(value) > 0.5 AS thumbs_up\n"
+        f"  FROM {_scores(ScoreSource.HUMAN)}\n  GROUP BY span_id\n"
+        "  HAVING avg(value) != 0.5\n)\n"
         "SELECT evaluator, prompt_version, both_graded, judge_pass_rate, people_up_rate,\n"
         "  agreement, if(chance >= 1, NULL, (agreement - chance) / (1 - chance)) AS kappa\n"
         "FROM (\n"
@@ -130,13 +135,14 @@ def evaluations(budgets: dict[str, Budget]) -> Dashboard:
                 "    argMax(s.experiment_id, e.started_at) AS experiment_id\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
                 f"  INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
-                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND e.started_at <= $__toTime\n"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}\n"
+                "    AND e.started_at <= $__toTime\n"
                 f"  AND {evaluator_filter('s.')}\n  GROUP BY evaluator\n"
                 "), experiment AS (\n"
                 "  SELECT s.name AS evaluator, any(s.experiment_id) AS experiment_id,\n"
                 f"    avg({GOOD_VALUE}) AS experiment_score\n"
                 f"  FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}'"
+                f"  WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}"
                 " AND (s.name, s.experiment_id) IN (\n"
                 "    SELECT evaluator, experiment_id FROM latest)\n  GROUP BY evaluator\n"
                 "), production AS (\n"

@@ -12,6 +12,7 @@ from assay.collector.grafana.sql import (
     DATABASE,
     EVALUATOR,
     GOOD_VALUE,
+    JUDGED,
     Variable,
     call_filters,
     chosen,
@@ -46,7 +47,8 @@ def experiments() -> Dashboard:
     scores = (
         f"{DATABASE}.call_scores AS s FINAL\n"
         f"INNER JOIN {DATABASE}.experiments AS e ON e.experiment_id = s.experiment_id\n"
-        f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {evaluator_filter('s.')}\n"
+        f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}\n"
+        f"  AND {evaluator_filter('s.')}\n"
         f"  AND s.experiment_id IN ({in_range})"
     )
     dash = new_dashboard(
@@ -100,7 +102,8 @@ def experiments() -> Dashboard:
                 "  uniqExactIf(s.dataset_item_id, s.experiment_id = b)\n"
                 "    AS items_b\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND s.experiment_id IN (a, b)\n"
+                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}\n"
+                "  AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY evaluator ORDER BY evaluator",
                 "Per evaluator: the mean of experiment A, of experiment B, and B − A.",
@@ -121,7 +124,8 @@ def experiments() -> Dashboard:
                 f"  anyIf({GOOD_VALUE}, s.experiment_id = b) AS score_b,\n"
                 "  score_b - score_a AS delta\n"
                 f"FROM {DATABASE}.call_scores AS s FINAL\n"
-                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND s.experiment_id IN (a, b)\n"
+                f"WHERE s.source = '{ScoreSource.EXPERIMENT}' AND {JUDGED}\n"
+                "  AND s.experiment_id IN (a, b)\n"
                 f"  AND {evaluator_filter('s.')}\n"
                 "GROUP BY item, evaluator\n"
                 "HAVING countIf(s.experiment_id = a) > 0\n"

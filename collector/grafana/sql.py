@@ -129,6 +129,9 @@ CACHE_HIT_RATIO = "sum(cached_input_tokens) / greatest(sum(input_tokens), 1)"
 # Over call_scores: a score read so that higher is better, whichever way its evaluator scored
 # (the direction column, migration 008). Averages, trends and deltas use it.
 GOOD_VALUE = "if(s.direction = 'lower_is_better', 1 - s.value, s.value)"
+# Over call_scores: a score that is a verdict. A failed evaluation (`error` set, migration 016)
+# is a failure, never a value: averaged, its 0 (1 - 0 when lower-is-better) would be a score.
+JUDGED = "s.error = ''"
 # Over llm_errors: failures a provider's rate limit caused (classes: migration 012).
 RATE_LIMITED = "error_class = 'rate_limit'"
 

@@ -77,12 +77,29 @@ def trace_of_span(store: Store, span_id: str) -> str:
     return ""
 
 
+def _earlier_grade_trace(store: Store, span_id: str, author: str) -> str | None:
+    """The trace id this author's earlier grade of the span was stored with, None without one."""
+    _, rows = store.query(
+        f"SELECT trace_id FROM {store.database}.scores WHERE source = {{source:String}}"
+        " AND name = {name:String} AND span_id = {s:String} AND author = {a:String}"
+        " ORDER BY timestamp DESC LIMIT 1",
+        {"source": ScoreSource.HUMAN.value, "name": FEEDBACK_NAME, "s": span_id, "a": author},
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def record_feedback(store: Store, feedback: Feedback) -> ScoreRow:
     """Store the grade; the span's trace is looked up so the row's replacing key is the same
-    whichever of the two ids the grader gave."""
+    whichever of the two ids the grader gave. A grade sent before its call was stored kept an
+    empty trace id: the same person's later grades of that span keep it too (given the trace
+    or not), so that they replace it rather than stand beside it."""
     trace_id = feedback.trace_id
-    if feedback.span_id and not trace_id:
-        trace_id = trace_of_span(store, feedback.span_id)
+    if feedback.span_id:
+        earlier = _earlier_grade_trace(store, feedback.span_id, feedback.author)
+        if earlier is not None:
+            trace_id = earlier
+        elif not trace_id:
+            trace_id = trace_of_span(store, feedback.span_id)
     row = ScoreRow(
         timestamp=time.time_ns(),
         trace_id=trace_id,

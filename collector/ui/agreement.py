@@ -14,7 +14,8 @@ from assay.evaluators.agreement import Agreement
 
 # A call's human verdict: each person's latest grade (of the call, or of its whole trace),
 # averaged over people; a tie is no verdict. An evaluator's verdict on a call: its latest
-# score per version. `{db}` is the database. The Grafana panel of the same name runs this SQL.
+# score per version. `{db}` is the database. The Evaluations dashboard's "Evaluators vs people"
+# panel reads the same verdicts (ties left out) per prompt version, over its time range.
 AGREEMENT_SQL = """
 WITH grades AS (
     SELECT trace_id, span_id, author, argMax(value, timestamp) AS value

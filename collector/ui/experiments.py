@@ -75,17 +75,30 @@ def experiments(store: Store) -> list[dict[str, Any]]:
     )
     if not runs:
         return runs
+    ids = {"ids": [r["experiment_id"] for r in runs]}
+    # Error scores are no value: counted apart, beside the mean of the others.
     means = records(
         store,
-        "SELECT experiment_id, name, avg(value) AS mean, count() AS n"
+        "SELECT experiment_id, name, if(n = 0, NULL, avgIf(value, error = '')) AS mean,"
+        " countIf(error = '') AS n, countIf(error != '') AS errors,"
+        " any(direction) AS direction"
         f" FROM {store.database}.scores FINAL"
-        f" WHERE source = '{ScoreSource.EXPERIMENT}' AND error = ''"
+        f" WHERE source = '{ScoreSource.EXPERIMENT}'"
         " AND experiment_id IN {ids:Array(String)}"
         " GROUP BY experiment_id, name ORDER BY name",
-        {"ids": [r["experiment_id"] for r in runs]},
+        ids,
     )
+    failed = records(
+        store,
+        "SELECT experiment_id, countIf(status != 'ok') AS failed"
+        f" FROM {store.database}.experiment_items FINAL"
+        " WHERE experiment_id IN {ids:Array(String)} GROUP BY experiment_id",
+        ids,
+    )
+    failures = {row["experiment_id"]: row["failed"] for row in failed}
     for run in runs:
         run["means"] = [m for m in means if m["experiment_id"] == run["experiment_id"]]
+        run["failed"] = failures.get(run["experiment_id"], 0)
     return runs
 
 

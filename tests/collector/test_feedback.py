@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
+import grpc
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector
 from tests.ui.seed import Seeded, seed_calls
 
@@ -57,6 +62,29 @@ def test_changing_ones_mind_replaces_the_grade(collector: RunningCollector, seed
     # merged them yet, reading with FINAL sees the last one only.
     assert [r["value"] for r in stored(collector, f"span_id = '{span}'")] == [1.0]
     assert len(stored(collector, f"span_id = '{span}'", final=False)) in (1, 2, 3)
+
+
+def test_a_grade_sent_before_its_call_arrived_is_replaced_by_a_later_one(
+    collector: RunningCollector,
+) -> None:
+    # An application grades a call by its span id as soon as its user clicks, often before
+    # the exporter's batch has brought the span: the trace is not known yet. A later grade by
+    # the same person, once the call is stored, must replace that one, not sit beside it.
+    trace, span = os.urandom(16), os.urandom(8)
+    assert post(collector, {"span_id": span.hex(), "value": 1, "author": "gil"}).json() == {
+        "stored": True,
+        "trace_id": "",
+        "span_id": span.hex(),
+        "value": 1,
+        "author": "gil",
+    }
+    attributes = {sc.OPERATION_NAME: "chat", sc.PROVIDER_NAME: "openai", sc.REQUEST_MODEL: "m"}
+    call = make_span("chat m", attributes, trace_id=trace, span_id=span)
+    with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
+        TraceServiceStub(channel).Export(make_request(f"fb-late-{span.hex()}", call))
+    collector.wait_for_rows(f"SELECT 1 FROM assay.llm_calls WHERE span_id = '{span.hex()}'", 1)
+    assert post(collector, {"span_id": span.hex(), "value": 0, "author": "gil"}).status_code == 200
+    assert [r["value"] for r in stored(collector, f"span_id = '{span.hex()}'")] == [0.0]
 
 
 def test_a_grade_of_a_whole_trace(collector: RunningCollector, seeded: Seeded) -> None:

@@ -119,3 +119,68 @@ def test_tables_compare_the_evaluators_both_runs_have() -> None:
 def test_no_common_items_gives_no_numbers() -> None:
     result = compare_scores({"a": 1.0}, {"b": 1.0})
     assert result.n == 0 and result.delta is None and result.ci is None and result.p_value is None
+
+
+def test_runs_of_different_dataset_versions_say_so_and_count_what_only_one_ran() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, version: str, ids: list[str]) -> ExperimentResult:
+        items = [
+            ItemResult(item_id=i, input=i, output=i, scores={"ok": Score(name="ok", value=1.0)})
+            for i in ids
+        ]
+        return ExperimentResult(name, name, "golden", version, items, {"ok": "1"})
+
+    a, b = run("a", "v1", ["q0", "q1", "q2"]), run("b", "v2", ["q1", "q2", "q3", "q4"])
+    note = (
+        "A ran dataset golden version v1, B version v2: compared on the 2 items both ran "
+        "(1 only in A, 2 only in B)"
+    )
+    comparison = compare(a, b)
+    assert comparison.dataset_note() == note
+    assert note in str(comparison)
+    assert comparison.to_dict()["dataset_note"] == note
+    assert compare(a, run("c", "v1", ["q0", "q1", "q2"])).dataset_note() == ""
+
+
+def test_runs_scored_by_different_evaluator_versions_say_so() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, version: str) -> ExperimentResult:
+        items = [ItemResult(item_id="q", input="q", scores={"ok": Score(name="ok", value=1.0)})]
+        return ExperimentResult(name, name, "golden", "v1", items, {"ok": version})
+
+    comparison = compare(run("a", "h1"), run("b", "h2"))
+    note = "evaluator versions differ between A and B (ok h1 → h2): part of a delta may be theirs"
+    assert comparison.evaluator_note() == note
+    assert note in str(comparison)
+    assert compare(run("a", "h1"), run("c", "h1")).evaluator_note() == ""
+
+
+def test_an_evaluator_only_one_run_has_is_named_not_dropped_silently() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, evaluators: list[str]) -> ExperimentResult:
+        scores = {n: Score(name=n, value=1.0) for n in evaluators}
+        items = [ItemResult(item_id="q", input="q", scores=scores)]
+        return ExperimentResult(name, name, "golden", "v1", items, dict.fromkeys(evaluators, "1"))
+
+    comparison = compare(run("a", ["ok", "old"]), run("b", ["ok", "new"]))
+    assert list(comparison.evaluators) == ["ok"]
+    assert (
+        comparison.evaluator_note() == "only A ran old: not compared; only B ran new: not compared"
+    )
+
+
+def test_a_run_that_did_not_complete_is_said_to_be_partial() -> None:
+    from assay.evaluators import ExperimentResult, ItemResult, Score, compare
+
+    def run(name: str, status: str) -> ExperimentResult:
+        items = [ItemResult(item_id="q", input="q", scores={"ok": Score(name="ok", value=1.0)})]
+        return ExperimentResult(name * 8, name, "golden", "v1", items, {"ok": "1"}, status=status)
+
+    comparison = compare(run("a", "completed"), run("b", "cancelled"))
+    note = "B (b bbbbbbbb) is cancelled: its items are only those it had run"
+    assert comparison.status_note() == note
+    assert note in str(comparison)
+    assert compare(run("a", "completed"), run("c", "completed")).status_note() == ""

@@ -85,7 +85,10 @@ def judge_reply(request: dict[str, Any]) -> str:
     low, high = (float(x) for x in found.groups())
     share = next(_REQUESTS) * 37 % 256 / 255
     labels = re.search(r'"label": "<one of ([^>]+)>"', system)
-    label = labels.group(1).split(", ")[0] if labels else "ok"
+    # The best label for a passing score, the worst for a failing one: a judge's label that
+    # contradicts its score is an unusable answer.
+    choices = labels.group(1).split(", ") if labels else ["ok"]
+    label = choices[0] if share >= 0.5 else choices[-1]
     return json.dumps({"score": low + share * (high - low), "label": label, "explanation": "."})
 
 

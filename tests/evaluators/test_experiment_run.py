@@ -116,6 +116,38 @@ def test_failing_and_slow_items_are_recorded_and_the_run_goes_on() -> None:
     assert "model unavailable" in result._repr_html_()
 
 
+def test_sync_items_that_hang_past_their_timeout_do_not_time_out_the_others() -> None:
+    # A thread cannot be stopped: the two hung items keep theirs. Before, they held the
+    # `concurrency` workers of a pool, so the next items waited for them and were recorded
+    # as timeouts without having run.
+    release = threading.Event()
+    started: list[str] = []
+
+    def hangs_on_two(question: str) -> str:
+        started.append(question)
+        if question in ("0 + 0", "1 + 1"):
+            release.wait(30)
+        return add(question)
+
+    try:
+        result = evaluate(
+            DATASET,
+            hangs_on_two,
+            [exact_match()],
+            concurrency=2,
+            timeout=0.3,
+            record=False,
+            progress=False,
+        )
+    finally:
+        release.set()
+    statuses = {item.input: item.status for item in result.items}
+    assert statuses.pop("0 + 0") == statuses.pop("1 + 1") == "timeout"
+    assert set(statuses.values()) == {"ok"}, statuses
+    assert len(started) == 12  # every item ran
+    assert result.summary["exact_match"].mean == 1.0
+
+
 def test_an_evaluator_that_raises_gives_error_scores_not_a_crash() -> None:
     @evaluator(name="broken_metric")
     def broken(output: str) -> float:

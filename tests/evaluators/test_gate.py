@@ -89,3 +89,75 @@ def test_arguments_are_checked_against_the_run() -> None:
             MaxDrop.parse(text)
     with pytest.raises(GateError, match="alpha"):
         Gate(alpha=1.5)
+
+
+def test_fail_under_reads_a_lower_is_better_mean_on_the_higher_is_better_scale() -> None:
+    # A detector that found the bad thing on every item (mean 1) must not reach 0.8; one that
+    # found it nowhere (mean 0) must.
+    gate = Gate(thresholds=[Threshold.parse("acc=0.8")])
+    bad = gate.judge(run([1.0] * 8, direction=LOWER_IS_BETTER), None)
+    assert bad.reasons == ["acc mean 1.000 (lower is better: 0.000 on the 0..1 good scale) < 0.8"]
+    assert gate.judge(run([0.0] * 8, direction=LOWER_IS_BETTER), None).passed
+    assert gate.judge(run([0.1] * 8, direction=LOWER_IS_BETTER), None).passed
+    assert not gate.judge(run([0.3] * 8, direction=LOWER_IS_BETTER), None).passed
+
+
+def test_an_evaluator_that_could_not_judge_an_item_fails_it_like_a_failed_task() -> None:
+    # Errors are failures, never values: a judge that failed on half the items leaves a mean
+    # of 1.0 over the other half, which must not pass the gate.
+    now = run([1.0] * 8)
+    for item in now.items[:4]:
+        item.scores["acc"] = Score.failure("TimeoutError: the judge did not answer")
+    gate = Gate(thresholds=[Threshold.parse("acc=0.8")])
+    verdict = gate.judge(now, run([1.0] * 8, "base"))
+    assert not verdict.passed
+    assert verdict.reasons == [
+        "4 item run(s) failed (at most 0 allowed): acc could not judge 4 "
+        "(TimeoutError: the judge did not answer)"
+    ]
+    assert Gate(max_failed_items=4).judge(now, None).passed
+
+
+def test_failed_tasks_and_evaluator_errors_share_the_failed_item_budget() -> None:
+    now = run([1.0] * 6)
+    now.items[0].status, now.items[0].error = "error", "RuntimeError: boom"
+    now.items[0].scores = {}
+    now.items[1].scores["acc"] = Score.failure("ValueError: cannot judge")
+    verdict = Gate(max_failed_items=1).judge(now, None)
+    assert verdict.reasons == [
+        "2 item run(s) failed (at most 1 allowed): 1 task error or timeout; acc could not "
+        "judge 1 (ValueError: cannot judge)"
+    ]
+    assert Gate(max_failed_items=2).judge(now, None).passed
+
+
+def test_a_run_without_items_fails_the_gate() -> None:
+    empty = ExperimentResult("id-e", "e", "set", "v0", [], {"acc": "1"})
+    verdict = Gate().judge(empty, None)
+    assert not verdict.passed
+    assert verdict.reasons == ["the run has no item: the dataset is empty, nothing was judged"]
+    assert not Gate().judge(empty, run([1.0] * 4, "base")).passed
+
+
+def test_a_baseline_on_another_dataset_version_is_noted() -> None:
+    base = run([1.0] * 8, "base")
+    now = run([1.0] * 7)
+    now.dataset_version = "v2"
+    verdict = Gate().judge(now, base)
+    assert verdict.passed
+    assert verdict.notes == [
+        "the baseline base ran dataset set version v1, this run version v2: compared on the "
+        "7 items both ran (1 only in the baseline, 0 only in this run)"
+    ]
+
+
+def test_a_baseline_scored_by_another_version_of_an_evaluator_is_noted() -> None:
+    base = run([1.0] * 8, "base")
+    now = run([1.0] * 8)
+    now.evaluators = {"acc": "2"}
+    verdict = Gate().judge(now, base)
+    assert verdict.passed
+    assert verdict.notes == [
+        "acc: the baseline base scored with version 1, this run with 2: a change of the "
+        "evaluator moves its scores too"
+    ]

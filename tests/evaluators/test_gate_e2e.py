@@ -85,6 +85,11 @@ def test_a_total_regression_on_five_items_fails_and_never_becomes_the_baseline(
         in markdown.stdout
     )
     assert markdown.stdout.count("| failed |") == 2
+    # A failed run named by its id is the baseline asked for, and the gate says what it is.
+    failed_id = str(runs[0]["experiment_id"])
+    chosen = gate(collector, f"{name}-fix", "good", "--baseline", failed_id)
+    assert chosen.returncode == 0, chosen.stderr
+    assert f"the baseline {failed_id} failed its own gate" in " ".join(chosen.stderr.split())
 
 
 def test_repetitions_from_the_command_line_and_the_noise_floor(

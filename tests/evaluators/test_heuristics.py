@@ -89,6 +89,27 @@ def test_contains_a_text_or_else_the_expected_output() -> None:
     assert score(contains(), "The capital is Paris.", "Paris").passed is True
 
 
+def test_contains_reads_a_composed_and_a_decomposed_letter_as_the_same_text() -> None:
+    # As exact_match does: "Brasília" typed either way is one word to a reader.
+    decomposed = "The capital is Brasi\u0301lia."
+    assert score(exact_match(), "Brasi\u0301lia", "Bras\u00edlia").passed is True
+    assert score(contains(), decomposed, "Bras\u00edlia").passed is True
+    assert score(contains("bras\u00edlia", ignore_case=True), decomposed).passed is True
+    assert score(contains_all(["Bras\u00edlia", "capital"]), decomposed).passed is True
+    assert score(contains_any(["Bras\u00edlia"]), decomposed).passed is True
+
+
+def test_contains_an_empty_expected_output_is_an_error_not_a_pass() -> None:
+    # Every text contains "": a blank expected output would pass any answer.
+    result = score(contains(), "anything at all", "")
+    assert result.error == "ValueError: contains has an empty text to look for"
+    assert result.passed is None
+    with pytest.raises(ValueError, match="empty"):
+        contains("")
+    with pytest.raises(ValueError, match="empty"):
+        contains_any(["refund", ""])
+
+
 def test_contains_all_gives_partial_credit_but_passes_only_with_everything() -> None:
     result = score(contains_all(["refund", "5 days", "receipt"]), "A refund within 5 days.")
     assert result.value == pytest.approx(2 / 3)

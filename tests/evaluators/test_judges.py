@@ -171,6 +171,11 @@ def test_two_unusable_answers_give_an_error_score(fake: FakeOpenAI, script: Scri
         (json.dumps([1.0, "correct"]), "not an object"),
         ("", "empty"),
         ('{"score": NaN, "label": "correct", "explanation": "x"}', "score"),
+        # A label that says the opposite of the score: which one would the UI believe?
+        (verdict(0.0, label="correct"), "contradicts"),
+        (verdict(0.9, label="incorrect"), "contradicts"),
+        # Two scores in one answer: json.loads would silently keep the last.
+        ('{"score": 1, "label": "correct", "explanation": "x", "score": 0}', "twice"),
     ],
 )
 def test_malformed_verdicts_are_retried(

@@ -348,3 +348,81 @@ def test_the_evaluations_dashboard_reads_scores_of_calls_not_of_runs(
     _, rows = embedded_store.query(interpolate(panel.sql, request))
     evaluators = {row[1] for row in rows}
     assert evaluators and not evaluators & set(RUN_EVALUATORS), evaluators
+
+
+def test_an_evaluator_that_failed_is_no_score_in_any_average(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """An error score (value 0, `error` set: a judge that timed out) is a failure, never a
+    value: the averages and the worst calls leave it out, whichever the score's direction."""
+    at = seeded.end - timedelta(minutes=20)
+    for span, experiment in (("s-err-1", ""), ("s-err-2", ""), ("s-err-3", "x-err")):
+        call = {"timestamp": at, "trace_id": "t-err", "span_id": span, "service_name": "checkout"}
+        call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
+        call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
+        call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
+        call |= {"experiment_id": experiment}
+        embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    experiment = {"experiment_id": "x-err", "name": "flaky", "dataset_name": "golden"}
+    experiment |= {"started_at": at, "status": "completed", "item_count": 2}
+    embedded_store.insert("experiments", [[v] for v in experiment.values()], list(experiment))
+    up, down = "higher_is_better", "lower_is_better"
+    online, ran = ("online", "", ""), ("experiment", "x-err")
+    rows = [  # span, name, value, passed, error, direction, source, experiment, item
+        ("s-err-1", "flaky_judge", 0.9, True, "", up, *online),
+        ("s-err-2", "flaky_judge", 0.0, None, "TimeoutError", up, *online),
+        ("s-err-1", "flaky_detector", 0.2, True, "", down, *online),
+        ("s-err-2", "flaky_detector", 0.0, None, "ValueError", down, *online),
+        ("s-err-3", "flaky_judge", 1.0, True, "", up, *ran, "i1"),
+        ("s-err-1", "flaky_judge", 0.0, None, "TimeoutError", up, *ran, "i2"),
+    ]
+    names = ["span_id", "name", "value", "passed", "error", "direction", "source"]
+    names += ["experiment_id", "dataset_item_id"]
+    for row in rows:
+        values = [[at], ["t-err"], *([v] for v in row)]
+        embedded_store.insert("scores", values, ["timestamp", "trace_id", *names])
+
+    def run(dashboard: str, title: str, pick: dict[str, Any]) -> list[tuple[Any, ...]]:
+        [panel] = [p for p in PANELS if p.dashboard == dashboard and p.title == title]
+        request = _request(embedded_store, seeded, RANGES["24h"], dashboard, pick)
+        request.min_interval_s = interval_for(panel.min_interval)
+        return embedded_store.query(interpolate(panel.sql, request))[1]
+
+    flaky = {"evaluator": ["flaky_judge", "flaky_detector"]}
+    trend = run("evaluations", "Score trend per evaluator (online)", flaky)
+    assert sorted((name, round(value, 6)) for _, name, value in trend) == [
+        ("flaky_detector", 0.8),
+        ("flaky_judge", 0.9),
+    ]
+    worst = run("evaluations", "Worst-scoring recent calls", flaky)
+    assert sorted((row[4], round(row[5], 6)) for row in worst) == [
+        ("flaky_detector", 0.8),
+        ("flaky_judge", 0.9),
+    ]
+    means = run("experiments", "Per-evaluator means by experiment", {"evaluator": "flaky_judge"})
+    assert [(row[2], row[4]) for row in means if row[2] == "x-err"] == [("x-err", 1.0)]
+
+
+def test_a_tie_between_people_is_no_verdict_for_the_agreement_panel(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """One 👍 and one 👎 on a call is no human verdict (as on the UI's agreement page): the
+    panel leaves the call out rather than count it as a 👍 the judge agreed with."""
+    at = seeded.end - timedelta(minutes=25)
+    call = {"timestamp": at, "trace_id": "t-tie", "span_id": "s-tie", "service_name": "checkout"}
+    call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
+    call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
+    call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
+    embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    names = ["timestamp", "trace_id", "span_id", "name", "value", "passed", "source", "author"]
+    for row in (
+        ("tie_judge", 1.0, True, "online", ""),
+        ("feedback", 1.0, True, "human", "ada"),
+        ("feedback", 0.0, False, "human", "bob"),
+    ):
+        values = [[at], ["t-tie"], ["s-tie"], *([v] for v in row)]
+        embedded_store.insert("scores", values, names)
+    [panel] = [p for p in PANELS if p.title == "Evaluators vs people (👍 / 👎)"]
+    request = _request(embedded_store, seeded, RANGES["24h"], "evaluations", {})
+    names, rows = embedded_store.query(interpolate(panel.sql, request))
+    assert not [row for row in rows if row[names.index("evaluator")] == "tie_judge"]

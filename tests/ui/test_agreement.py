@@ -32,7 +32,8 @@ def judge_reply(request: dict[str, Any]) -> str:
     if judged % 8 == 0:
         return "I think it is fine."
     score = 0.9 if judged % 3 else 0.2
-    return json.dumps({"score": score, "label": "relevant", "explanation": "."})
+    label = "relevant" if score >= 0.5 else "irrelevant"  # a label that agrees with the score
+    return json.dumps({"score": score, "label": label, "explanation": "."})
 
 
 @pytest.fixture(scope="module")
