@@ -6,7 +6,8 @@ Each record is parented to the span it judges (its trace and span ids), carries
 for an evaluation that failed), plus `assay.score.*` attributes with what the conventions do
 not say: the source, the verdict, the direction, the author. Records go through an OTLP log
 exporter of their own (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`,
-else the endpoint given), batched, flushed at `flush()`.
+with the spans' protocol, gRPC by default; else the endpoint given, over HTTP), batched,
+flushed at `flush()`.
 """
 
 from __future__ import annotations
@@ -68,9 +69,59 @@ def _logs_url(endpoint: str | None) -> str | None:
     return base if base.rstrip("/").endswith("/v1/logs") else base.rstrip("/") + "/v1/logs"
 
 
+def _exporter(endpoint: str | None, headers: dict[str, str] | None) -> Any:
+    """Records go where the environment sends OTLP, by the rules the spans follow
+    (`instrument()`): gRPC unless `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` or
+    `OTEL_EXPORTER_OTLP_PROTOCOL` says http/protobuf. Over HTTP to a gRPC port the records were
+    lost. With no endpoint in the environment, to `endpoint` (the collector's HTTP address)."""
+    from_environment = os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    )
+    if from_environment and not protocol.strip().lower().startswith("http"):
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+            OTLPLogExporter as GRPCLogExporter,
+        )
+
+        return GRPCLogExporter(headers=headers)  # reads the endpoint from the environment
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter(endpoint=_logs_url(endpoint), headers=headers)
+
+
+class _Outcome:
+    """Wraps the exporter and remembers whether an export failed since the last look: the
+    batch processor's flush says only that it ended, not that the records arrived."""
+
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
+        self.failed = False
+
+    def export(self, batch: Any) -> Any:
+        result = self.exporter.export(batch)
+        # By name: the SDK renamed the enum (LogExportResult, LogRecordExportResult).
+        if getattr(result, "name", "") != "SUCCESS":
+            self.failed = True
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self.exporter.force_flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def took_all(self) -> bool:
+        failed, self.failed = self.failed, False
+        return not failed
+
+
 class EvaluationEvents:
-    """Sends evaluation results as OTLP log records (HTTP/protobuf) to `endpoint` (a base URL
-    such as the collector's http://localhost:4318) unless the environment names one."""
+    """Sends evaluation results as OTLP log records to `endpoint` (over HTTP: a base URL such
+    as the collector's http://localhost:4318) unless the environment names one."""
 
     def __init__(
         self,
@@ -79,7 +130,6 @@ class EvaluationEvents:
         headers: Mapping[str, str] | None = None,
         service_name: str | None = None,
     ) -> None:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
         from opentelemetry.sdk.resources import Resource
@@ -88,10 +138,11 @@ class EvaluationEvents:
             {sc.SERVICE_NAME: service_name} if service_name else {}
         )  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by Resource.create
         self._provider = LoggerProvider(resource=resource)
-        exporter = OTLPLogExporter(
-            endpoint=_logs_url(endpoint), headers=dict(headers) if headers else None
-        )
-        self._provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+        self._exporter = _Outcome(_exporter(endpoint, dict(headers) if headers else None))
+        # _Outcome has an exporter's three methods; the SDK's base class would have to be
+        # imported with this module, which importing the package must not pay for.
+        processor = BatchLogRecordProcessor(self._exporter)  # type: ignore[arg-type]
+        self._provider.add_log_record_processor(processor)
         self._logger = self._provider.get_logger("assay.evaluators")
         self._lock = threading.Lock()
 
@@ -122,7 +173,9 @@ class EvaluationEvents:
             self._logger.emit(record)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
-        return bool(self._provider.force_flush(int(timeout_s * 1000)))
+        """Whether every record emitted so far reached the endpoint within `timeout_s`."""
+        flushed = bool(self._provider.force_flush(int(timeout_s * 1000)))
+        return self._exporter.took_all() and flushed
 
     def shutdown(self) -> None:
         self._provider.shutdown()

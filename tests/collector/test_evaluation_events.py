@@ -4,6 +4,7 @@ by an experiment run with `emit_events=True`, whose scores stay one row each."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from assay.collector.normalize.evaluation_results import score_row
 from assay.instrumentation import feedback
 from assay.instrumentation import semconv as sc
 from assay.instrumentation.evaluation_events import evaluation_result_attributes
-from tests.conftest import RunningCollector
+from tests.conftest import RunningCollector, free_port
+
+# The module (the package's `feedback` is its function): where it keeps its event pipeline.
+feedback_module = importlib.import_module("assay.instrumentation.feedback")
 
 GOLDEN = Path(__file__).parents[1] / "evaluators" / "golden_five_experiment.py"
 IDS = {"timestamp": 1, "trace_id": "t" * 32, "span_id": "s" * 16, "scope": "tool", "service": "svc"}
@@ -123,6 +127,38 @@ def test_feedback_and_span_events_sent_as_opentelemetry(
     ]
     with pytest.raises(ValueError, match="transport"):
         feedback(trace_id, 1, transport="carrier pigeon")
+
+
+@pytest.mark.parametrize("protocol", ["", "grpc", "http/protobuf"])
+def test_feedback_as_an_event_goes_where_the_environment_sends_spans(
+    collector: RunningCollector, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` at the collector's gRPC port, as for the spans
+    (`instrument()`'s default protocol), or at its HTTP port with http/protobuf: the grade
+    arrives. Events went over HTTP whatever the protocol, so at the gRPC port the grade was
+    lost while feedback() said True."""
+    monkeypatch.setattr(feedback_module, "_events", None)  # made again from this environment
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", raising=False)
+    endpoint = collector.http_url if protocol.startswith("http") else collector.grpc_endpoint
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    if protocol:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    else:
+        monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    trace_id = uuid.uuid4().hex
+    assert feedback(trace_id, 1, transport="otel")
+    rows = collector.wait_for_rows(f"SELECT value FROM scores WHERE trace_id = '{trace_id}'", 1)
+    assert rows == [{"value": 1.0}]
+
+
+def test_feedback_as_an_event_that_cannot_be_sent_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feedback_module, "_events", None)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    assert not feedback(uuid.uuid4().hex, 0, transport="otel", timeout=3)
 
 
 def test_an_experiments_scores_sent_as_events_too_are_stored_once(
