@@ -316,17 +316,26 @@ def test_every_numeric_table_column_has_a_unit(
             assert numeric <= set(units), f"{query.id}: no unit for {numeric - set(units)}"
 
 
+def _store_call(
+    store: EmbeddedStore, at: datetime, trace_id: str, span_id: str, **columns: object
+) -> None:
+    """One checkout call of gpt-4o (prompt checkout-answer v1) at `at`, for scores to join;
+    `columns` set others."""
+    call: dict[str, object] = {"timestamp": at, "trace_id": trace_id, "span_id": span_id}
+    call |= {"service_name": "checkout", "operation": "chat", "provider": "openai"}
+    call |= {"model": "gpt-4o", "request_model": "gpt-4o", "response_model": "gpt-4o"}
+    call |= {"duration_ms": 1.0, "prompt_name": "checkout-answer", "prompt_version": "v1"}
+    call |= columns
+    store.insert("llm_calls", [[v] for v in call.values()], list(call))
+
+
 def test_a_lower_is_better_score_is_read_the_right_way_up(
     embedded_store: EmbeddedStore, seeded: Seeded
 ) -> None:
     """A stored score of an evaluator that scored the bad outcome high (direction
     lower_is_better) counts as 1 - value in every average of the Evaluations dashboard."""
     at = seeded.end - timedelta(minutes=30)
-    call = {"timestamp": at, "trace_id": "t-lib", "span_id": "s-lib", "service_name": "checkout"}
-    call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
-    call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
-    call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
-    embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    _store_call(embedded_store, at, "t-lib", "s-lib")
     score = {"timestamp": at, "trace_id": "t-lib", "span_id": "s-lib", "name": "old_toxicity"}
     score |= {"value": 0.2, "passed": True, "source": "online", "direction": "lower_is_better"}
     embedded_store.insert("scores", [[v] for v in score.values()], list(score))
@@ -356,13 +365,8 @@ def test_an_evaluator_that_failed_is_no_score_in_any_average(
     """An error score (value 0, `error` set: a judge that timed out) is a failure, never a
     value: the averages and the worst calls leave it out, whichever the score's direction."""
     at = seeded.end - timedelta(minutes=20)
-    for span, experiment in (("s-err-1", ""), ("s-err-2", ""), ("s-err-3", "x-err")):
-        call = {"timestamp": at, "trace_id": "t-err", "span_id": span, "service_name": "checkout"}
-        call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
-        call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
-        call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
-        call |= {"experiment_id": experiment}
-        embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    for span, experiment_id in (("s-err-1", ""), ("s-err-2", ""), ("s-err-3", "x-err")):
+        _store_call(embedded_store, at, "t-err", span, experiment_id=experiment_id)
     experiment = {"experiment_id": "x-err", "name": "flaky", "dataset_name": "golden"}
     experiment |= {"started_at": at, "status": "completed", "item_count": 2}
     embedded_store.insert("experiments", [[v] for v in experiment.values()], list(experiment))
@@ -409,11 +413,7 @@ def test_a_tie_between_people_is_no_verdict_for_the_agreement_panel(
     """One 👍 and one 👎 on a call is no human verdict (as on the UI's agreement page): the
     panel leaves the call out rather than count it as a 👍 the judge agreed with."""
     at = seeded.end - timedelta(minutes=25)
-    call = {"timestamp": at, "trace_id": "t-tie", "span_id": "s-tie", "service_name": "checkout"}
-    call |= {"operation": "chat", "provider": "openai", "model": "gpt-4o"}
-    call |= {"request_model": "gpt-4o", "response_model": "gpt-4o", "duration_ms": 1.0}
-    call |= {"prompt_name": "checkout-answer", "prompt_version": "v1"}
-    embedded_store.insert("llm_calls", [[v] for v in call.values()], list(call))
+    _store_call(embedded_store, at, "t-tie", "s-tie")
     names = ["timestamp", "trace_id", "span_id", "name", "value", "passed", "source", "author"]
     for row in (
         ("tie_judge", 1.0, True, "online", ""),
