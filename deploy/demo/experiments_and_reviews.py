@@ -60,7 +60,8 @@ def review(url: str) -> int:
         f"{url}/api/query",
         json={
             "sql": "SELECT span_id, min(passed) AS all_passed FROM scores "
-            "WHERE source = 'online' AND passed IS NOT NULL "
+            # a call's scores: a run's (level trace) have no span id and are no call to grade
+            "WHERE source = 'online' AND passed IS NOT NULL AND span_id != '' "
             "AND timestamp > now() - INTERVAL 1 HOUR "
             f"GROUP BY span_id ORDER BY max(timestamp) DESC LIMIT {REVIEWS}"
         },
