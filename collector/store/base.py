@@ -176,15 +176,12 @@ class ClickHouseStore:
         tokens as it will after its next restart (migrations.reload_views). Raises StoreError
         (the start then says why, as for a store it cannot reach)."""
         try:
-            return self._migrate()
+            restore_views(self._client, self.database, self.cluster)  # a reload cut short
+            applied = apply_migrations(self._client, self.database, self.cluster)
+            if applied:
+                reload_views(self._client, self.database, self.cluster)
         except clickhouse_errors.ClickHouseError as exc:  # a full disk, a user without DDL
             raise StoreError(f"migrating the schema failed: {exc}") from exc
-
-    def _migrate(self) -> list[str]:
-        restore_views(self._client, self.database, self.cluster)  # a reload cut short
-        applied = apply_migrations(self._client, self.database, self.cluster)
-        if applied:
-            reload_views(self._client, self.database, self.cluster)
         return applied
 
     def insert(
