@@ -366,19 +366,7 @@ class Comparison:
         """What differs between the datasets the two runs ran ("" when they ran the same
         version): the comparison then covers only the items both have, and an item whose
         expected output was edited was scored against different answers."""
-        a, b = self.a, self.b
-        if (a.dataset_name, a.dataset_version) == (b.dataset_name, b.dataset_version):
-            return ""
-        both, only_a, only_b = items_in_common(a, b)
-        ran_b = (
-            f"version {b.dataset_version}"
-            if a.dataset_name == b.dataset_name
-            else f"dataset {b.dataset_name} version {b.dataset_version}"
-        )
-        return (
-            f"A ran dataset {a.dataset_name} version {a.dataset_version}, B {ran_b}: compared on "
-            f"the {both} items both ran ({only_a} only in A, {only_b} only in B)"
-        )
+        return dataset_difference(self.a, self.b, ("A", "B"), ("A", "B"))
 
     def status_note(self) -> str:
         """Which of the two runs did not complete ("" when both did): a run still going, or
@@ -612,6 +600,27 @@ def items_in_common(a: ExperimentResult, b: ExperimentResult) -> tuple[int, int,
     """How many dataset items both runs ran, only A ran, and only B ran."""
     ids_a, ids_b = set(a.by_item()), set(b.by_item())
     return len(ids_a & ids_b), len(ids_a - ids_b), len(ids_b - ids_a)
+
+
+def dataset_difference(
+    a: ExperimentResult, b: ExperimentResult, names: tuple[str, str], alone: tuple[str, str]
+) -> str:
+    """What differs between the datasets two runs ran, in a sentence ("" when they ran the same
+    version): `names` say who ran each ("A", "the baseline x"), `alone` whose items only one
+    ran ("A", "the baseline")."""
+    if (a.dataset_name, a.dataset_version) == (b.dataset_name, b.dataset_version):
+        return ""
+    both, only_a, only_b = items_in_common(a, b)
+    ran_b = (
+        f"version {b.dataset_version}"
+        if a.dataset_name == b.dataset_name
+        else f"dataset {b.dataset_name} version {b.dataset_version}"
+    )
+    return (
+        f"{names[0]} ran dataset {a.dataset_name} version {a.dataset_version}, {names[1]} "
+        f"{ran_b}: compared on the {both} items both ran ({only_a} only in {alone[0]}, "
+        f"{only_b} only in {alone[1]})"
+    )
 
 
 def changed_evaluators(a: ExperimentResult, b: ExperimentResult) -> dict[str, tuple[str, str]]:

@@ -27,7 +27,7 @@ from assay.evaluators.base import HIGHER_IS_BETTER
 from assay.evaluators.comparison import (
     changed_evaluators,
     compare_scores,
-    items_in_common,
+    dataset_difference,
     reaches_alpha,
     run_noise,
     smallest_p_value,
@@ -214,22 +214,9 @@ class Gate:
         self, run: ExperimentResult, baseline: ExperimentResult, verdict: GateVerdict
     ) -> None:
         label = self.baseline or baseline.name
-        if (baseline.dataset_name, baseline.dataset_version) != (
-            run.dataset_name,
-            run.dataset_version,
-        ):
-            both, before, after = items_in_common(baseline, run)
-            verdict.notes.append(
-                f"the baseline {label} ran dataset {baseline.dataset_name} version "
-                f"{baseline.dataset_version}, this run "
-                + (
-                    f"version {run.dataset_version}"
-                    if baseline.dataset_name == run.dataset_name
-                    else f"dataset {run.dataset_name} version {run.dataset_version}"
-                )
-                + f": compared on the {both} items both ran ({before} only in the baseline, "
-                f"{after} only in this run)"
-            )
+        names = (f"the baseline {label}", "this run")
+        if note := dataset_difference(baseline, run, names, ("the baseline", "this run")):
+            verdict.notes.append(note)
         for name, (version_then, version_now) in changed_evaluators(baseline, run).items():
             verdict.notes.append(
                 f"{name}: the baseline {label} scored with version {version_then}, this run "
