@@ -349,8 +349,21 @@ class _Run:
                     _log.warning("experiment %s: not all of it was recorded: %s", result.name, exc)
                 await asyncio.to_thread(force_flush)
             if self.events is not None:
-                await asyncio.to_thread(self.events.flush)
+                await asyncio.to_thread(self._close_events)
         return result
+
+    def _close_events(self) -> None:
+        """Deliver the scores sent as events, say so if some did not arrive (the run's results
+        are recorded all the same), and end the events' pipeline with its exporting thread."""
+        try:
+            if not self.events.flush():
+                _log.warning(
+                    "experiment %s: some scores sent as OpenTelemetry events did not arrive "
+                    "(see OTEL_EXPORTER_OTLP_ENDPOINT); the run's own results are not affected",
+                    self.result.name,
+                )
+        finally:
+            self.events.shutdown()
 
     async def _send(self, final: bool) -> None:
         if self.client is None:

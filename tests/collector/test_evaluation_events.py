@@ -8,6 +8,7 @@ import importlib
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -187,3 +188,27 @@ def test_an_experiments_scores_sent_as_events_too_are_stored_once(
         f" WHERE experiment_id = '{experiment_id}' GROUP BY name, source"
     )
     assert scores == [{"name": "exact_match", "source": "experiment", "n": 5}]  # not 10
+
+
+def test_an_experiment_says_when_its_events_were_lost_and_leaves_no_thread(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from assay.evaluators import Dataset, evaluate, exact_match
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")
+    before = set(threading.enumerate())
+    dataset = Dataset("echo", [{"input": "a", "expected": "a"}, {"input": "b", "expected": "b"}])
+    for _ in range(2):  # a notebook runs one experiment after another
+        result = evaluate(
+            dataset,
+            lambda text: text,
+            [exact_match],
+            record=False,
+            progress=False,
+            emit_events=True,
+        )
+        assert result.summary["exact_match"].mean == 1.0  # the run itself is unaffected
+    assert "did not arrive" in caplog.text
+    assert {t for t in threading.enumerate() if t.is_alive()} - before == set()
