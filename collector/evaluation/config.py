@@ -110,6 +110,9 @@ class EvaluationConfig(BaseModel):
     session_inactivity: float = Field(default=1800.0, ge=0)
     run_poll_interval: float = Field(default=5.0, gt=0)
     run_lookback: float = Field(default=3600.0, ge=0)
+    # At start-up, the calls of the last `call_lookback` s that have no online score are offered
+    # again: the evaluations a crash lost, or a stop out of time dropped (0: none).
+    call_lookback: float = Field(default=900.0, ge=0)
 
 
 def load_evaluation_config(config_file: Path | None) -> EvaluationConfig:

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.rules import CompiledRules, compile_rules, sampled
 from assay.collector.evaluation.score_columns import ScoreColumns
-from assay.collector.schema import LlmCallRow
+from assay.collector.schema import LlmCallRow, column_names
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators import EvalInput, Evaluator, Score
 from assay.evaluators.base import CALL_COLUMNS_READ
@@ -180,8 +180,45 @@ class OnlineEvaluation:
             log.warning("stopping: the evaluation worker is still writing scores; waiting for it")
             self._thread.join(timeout)
 
+    def offer_unscored(self) -> int:
+        """Offer again the calls of the last `call_lookback` seconds that have no online score,
+        as they were offered when stored: the evaluations a crash lost (the queue lives in
+        memory) or a stop out of time dropped. Looks at the newest `queue_size` of them; returns
+        how many calls were looked at."""
+        lookback = self.config.call_lookback
+        if not (self._call_rules and lookback):
+            return 0
+        since = time.time_ns() - int(lookback * 1e9)
+        db = self.store.database
+        try:
+            names, rows = self.store.query(
+                f"SELECT {_STORED_CALL_COLUMNS} FROM {db}.llm_calls AS c FINAL"
+                " WHERE c.timestamp >= fromUnixTimestamp64Nano({since:Int64})"
+                f" AND c.span_id NOT IN (SELECT span_id FROM {db}.scores"
+                "  WHERE source = 'online' AND level = 'call'"
+                # a score is written after its call started, but the clocks are two machines'
+                "  AND timestamp >= fromUnixTimestamp64Nano({since:Int64}) - INTERVAL 1 HOUR)"
+                " ORDER BY c.timestamp DESC LIMIT {limit:UInt64}",
+                {"since": since, "limit": self.config.queue_size},
+            )
+        except StoreError as exc:
+            log.warning("online evaluation: could not look for calls left unscored: %s", exc)
+            return 0
+        before = self.snapshot()["queued"]
+        self.offer([LlmCallRow(**dict(zip(names, row, strict=True))) for row in reversed(rows)])
+        queued = self.snapshot()["queued"] - before
+        if queued:
+            log.info(
+                "online evaluation: %d evaluation(s) queued again for calls of the last %g s "
+                "without an online score (left by the last run)",
+                queued,
+                lookback,
+            )
+        return len(rows)
+
     # --- the worker thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        self.offer_unscored()
         asyncio.run(self._work())
 
     async def _work(self) -> None:
@@ -372,6 +409,12 @@ class OnlineEvaluation:
 def _has_output(call: LlmCallRow) -> bool:
     return call.status != "error" and call.output_messages not in ("", "[]")
 
+
+# An `llm_calls` row read back as the `LlmCallRow` it was stored from (its time as written).
+_STORED_CALL_COLUMNS = ", ".join(
+    "toUnixTimestamp64Nano(c.timestamp) AS timestamp" if name == "timestamp" else f"c.{name}"
+    for name in column_names(LlmCallRow)
+)
 
 # The columns of a call `EvalInput.from_llm_call` reads, in one getter (C) for all of them.
 _READ = tuple(name for name in CALL_COLUMNS_READ if name in LlmCallRow.__slots__)

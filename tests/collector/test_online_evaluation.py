@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -26,7 +27,7 @@ from assay.collector.evaluation.rules import compile_rules, sampled
 from assay.collector.schema import LlmCallRow
 from assay.collector.store.embedded import EmbeddedStore
 from assay.evaluators import EvalInput, evaluator
-from tests.conftest import start_collector
+from tests.conftest import own_database, start_collector
 
 ANSWER = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": '{"ok": 1}'}]}])
 
@@ -51,6 +52,9 @@ def call(service: str, **fields: Any) -> LlmCallRow:
 
 
 def config(rules: list[dict[str, Any]], **options: Any) -> EvaluationConfig:
+    # No look back for calls left unscored unless a test asks: the session store holds other
+    # tests' calls.
+    options.setdefault("call_lookback", 0)
     return EvaluationConfig.model_validate({"rules": rules, "flush_interval": 0.05, **options})
 
 
@@ -493,3 +497,77 @@ def test_online_scores_are_the_evaluators_own(
                 "source": "online",
                 "experiment_id": "",
             }
+
+
+def test_calls_a_crash_left_unscored_are_scored_at_the_next_start(
+    embedded_store: EmbeddedStore, running: list[OnlineEvaluation]
+) -> None:
+    """The queue of evaluations lives in memory: a `kill -9` (or a stop out of time) loses
+    what it held, while the calls are stored. The next start looks back `call_lookback`
+    seconds for calls without an online score and offers them as they were offered."""
+    seen: list[str] = []
+
+    @evaluator(name=f"counted_{uuid.uuid4().hex[:6]}")
+    def counted(data: EvalInput) -> float:
+        seen.append(data.output)
+        return 1.0
+
+    with own_database(embedded_store, "lookback") as own:
+        service = f"svc-{uuid.uuid4().hex[:8]}"
+        rule = {"evaluators": [counted.name, "json_valid"], "where": {"service": service}}
+        scored, *_ = calls = [call(service) for _ in range(6)]
+        too_old = call(service, timestamp=time.time_ns() - 2 * 3600 * 10**9)
+        other = call(f"other-{service}")  # no rule takes it
+        failed = call(service, status="error", output_messages="")
+        store_calls(own, [*calls, too_old, other, failed])
+        first = start(own, config([rule], call_lookback=0), running)
+        first.offer([scored])  # the run before the crash scored one call
+        wait_until(lambda: len(scores_of(own, service)) == 2)
+        first.stop()
+
+        again = start(own, config([rule], call_lookback=900), running)
+        wait_until(lambda: len(scores_of(own, service)) == 2 * 6)
+        again.stop()
+        by_span: dict[str, set[str]] = {}
+        for score in scores_of(own, service):
+            by_span.setdefault(score["span_id"], set()).add(score["name"])
+        assert by_span == {c.span_id: {counted.name, "json_valid"} for c in calls}
+        assert again.snapshot()["evaluated"] == 2 * 5  # not the call scored before
+        # The rows read back are the calls as stored: their answers reached the evaluator.
+        assert seen == [json.loads(ANSWER)[0]["parts"][0]["content"]] * 6
+
+
+@pytest.mark.integration
+def test_a_killed_collector_scores_what_its_queue_held_at_the_next_start(tmp_path: Path) -> None:
+    module = f"slowevals_{uuid.uuid4().hex[:6]}"
+    (tmp_path / f"{module}.py").write_text(
+        "import time\n"
+        "from assay.evaluators import evaluator\n\n"
+        f"@evaluator(name='{module}_slow')\n"
+        "def slow(output: str) -> float:\n"
+        "    time.sleep(0.5)\n"
+        "    return 1.0\n"
+    )
+    (tmp_path / "assay.yaml").write_text(
+        f"evaluation:\n  modules: [{module}]\n  limits: {{{module}_slow: 1}}\n"
+        f"  rules:\n    - evaluators: [{module}_slow]\n      where: {{service: checkout}}\n"
+    )
+    args = ("--config", str(tmp_path / "assay.yaml"))
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    collector = start_collector(tmp_path / "data", tmp_path / "first.log", *args, **env)
+    try:
+        run_demo(f"http://127.0.0.1:{collector.grpc_port}", calls=40, quiet=True)
+        collector.wait_for_rows("SELECT span_id FROM scores", 1)  # the queue is being worked
+    finally:
+        collector.process.kill()  # kill -9: the queue, in memory, is gone
+        collector.process.wait()
+    again = start_collector(tmp_path / "data", tmp_path / "again.log", *args, **env)
+    try:
+        stored = again.query(
+            "SELECT span_id FROM llm_calls FINAL WHERE service_name = 'checkout' AND status = 'ok'"
+        )
+        scores = again.wait_for_rows("SELECT span_id FROM scores FINAL", len(stored), timeout=60)
+        assert sorted(s["span_id"] for s in scores) == sorted(c["span_id"] for c in stored)
+    finally:
+        assert again.stop() == 0
+    assert "queued again for calls of the last 900 s" in again.log()
