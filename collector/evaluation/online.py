@@ -191,21 +191,26 @@ class OnlineEvaluation:
         since = time.time_ns() - int(lookback * 1e9)
         db = self.store.database
         try:
+            # The newest unscored calls' ids first (two light columns), then those calls whole:
+            # a busy collector's window holds far more calls, and their content, than it reads.
             names, rows = self.store.query(
                 f"SELECT {_STORED_CALL_COLUMNS} FROM {db}.llm_calls AS c FINAL"
                 " WHERE c.timestamp >= fromUnixTimestamp64Nano({since:Int64})"
-                f" AND c.span_id NOT IN (SELECT span_id FROM {db}.scores"
-                "  WHERE source = 'online' AND level = 'call'"
+                f" AND c.span_id IN (SELECT span_id FROM {db}.llm_calls"
+                "  WHERE timestamp >= fromUnixTimestamp64Nano({since:Int64})"
+                f"  AND span_id NOT IN (SELECT span_id FROM {db}.scores"
+                "   WHERE source = 'online' AND level = 'call'"
                 # a score is written after its call started, but the clocks are two machines'
-                "  AND timestamp >= fromUnixTimestamp64Nano({since:Int64}) - INTERVAL 1 HOUR)"
-                " ORDER BY c.timestamp DESC LIMIT {limit:UInt64}",
+                "   AND timestamp >= fromUnixTimestamp64Nano({since:Int64}) - INTERVAL 1 HOUR)"
+                "  ORDER BY timestamp DESC LIMIT {limit:UInt64})"
+                " ORDER BY c.timestamp",
                 {"since": since, "limit": self.config.queue_size},
             )
         except StoreError as exc:
             log.warning("online evaluation: could not look for calls left unscored: %s", exc)
             return 0
         before = self.snapshot()["queued"]
-        self.offer([LlmCallRow(**dict(zip(names, row, strict=True))) for row in reversed(rows)])
+        self.offer([LlmCallRow(**dict(zip(names, row, strict=True))) for row in rows])
         queued = self.snapshot()["queued"] - before
         if queued:
             log.info(
