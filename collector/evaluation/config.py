@@ -84,6 +84,27 @@ class Rule(BaseModel):
                 return False
         return set(self.tags) <= set(call.tags)
 
+    def sql_filter(self, params: dict[str, Any]) -> str:
+        """`matches` as a condition on `llm_calls` columns, for reading calls back from the store;
+        its values are bound in `params` under names not taken there yet."""
+
+        def bound(values: list[str]) -> str:
+            name = f"where_{len(params)}"
+            params[name] = values
+            return f"{{{name}:Array(String)}}"
+
+        terms = []
+        for key, wanted in self.where.items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            if key == "tags":
+                terms.append(f"hasAll(tags, {bound(values)})")
+            else:
+                either = " OR ".join(f"{f} IN {bound(values)}" for f in FILTER_FIELDS[key])
+                terms.append(f"({either})")
+        if self.tags:
+            terms.append(f"hasAll(tags, {bound(list(self.tags))})")
+        return " AND ".join(terms) or "1"
+
 
 class EvaluationConfig(BaseModel):
     rules: list[Rule] = Field(default_factory=list)

@@ -190,6 +190,9 @@ class OnlineEvaluation:
             return 0
         since = time.time_ns() - int(lookback * 1e9)
         db = self.store.database
+        params: dict[str, Any] = {"since": since, "limit": self.config.queue_size}
+        # The calls some rule takes (its sampling aside), so the newest `queue_size` are those.
+        wanted = " OR ".join(f"({rule.sql_filter(params)})" for _, rule, *_ in self._call_rules)
         try:
             # The newest unscored calls' ids first (two light columns), then those calls whole:
             # a busy collector's window holds far more calls, and their content, than it reads.
@@ -198,13 +201,14 @@ class OnlineEvaluation:
                 " WHERE c.timestamp >= fromUnixTimestamp64Nano({since:Int64})"
                 f" AND c.span_id IN (SELECT span_id FROM {db}.llm_calls"
                 "  WHERE timestamp >= fromUnixTimestamp64Nano({since:Int64})"
+                f"  AND ({wanted})"
                 f"  AND span_id NOT IN (SELECT span_id FROM {db}.scores"
                 "   WHERE source = 'online' AND level = 'call'"
                 # a score is written after its call started, but the clocks are two machines'
                 "   AND timestamp >= fromUnixTimestamp64Nano({since:Int64}) - INTERVAL 1 HOUR)"
                 "  ORDER BY timestamp DESC LIMIT {limit:UInt64})"
                 " ORDER BY c.timestamp",
-                {"since": since, "limit": self.config.queue_size},
+                params,
             )
         except StoreError as exc:
             log.warning("online evaluation: could not look for calls left unscored: %s", exc)

@@ -571,3 +571,53 @@ def test_a_killed_collector_scores_what_its_queue_held_at_the_next_start(tmp_pat
     finally:
         assert again.stop() == 0
     assert "queued again for calls of the last 900 s" in again.log()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {},
+        {"where": {"service": "a"}},
+        {"where": {"service": ["a", "b"], "model": "gpt-4o"}},
+        {"where": {"model": "gpt-4o-mini"}},  # the response model, else the request model
+        {"where": {"status": "error", "provider": "anthropic"}},
+        {"where": {"prompt_name": "greet", "prompt_version": ["2", "3"], "operation": "chat"}},
+        {"where": {"tags": ["beta"]}, "tags": ["prod"]},
+        {"tags": ["beta", "prod"]},
+    ],
+)
+def test_a_rules_filter_in_sql_takes_the_calls_it_takes_in_python(
+    embedded_store: EmbeddedStore, rule: dict[str, Any]
+) -> None:
+    """The look back asks the store for the calls some rule takes: the same calls `matches`
+    takes when the writer offers them."""
+    from assay.collector.evaluation.config import Rule
+
+    with own_database(embedded_store, "filters") as own:
+        calls = [
+            call(
+                service,
+                model=model,
+                request_model=request_model,
+                status=status,
+                provider=provider,
+                prompt_name=prompt,
+                prompt_version=version,
+                tags=tags,
+            )
+            for service in ("a", "b", "c")
+            for model, request_model in (("gpt-4o", "gpt-4o"), ("x", "gpt-4o-mini"), ("y", "z"))
+            for status, provider in (("ok", "openai"), ("error", "anthropic"))
+            for prompt, version in (("greet", "2"), ("greet", "1"), ("", ""))
+            for tags in ([], ["beta"], ["beta", "prod"])
+        ]
+        store_calls(own, calls)
+        parsed = Rule.model_validate({"evaluators": ["json_valid"], **rule})
+        params: dict[str, Any] = {}
+        condition = parsed.sql_filter(params)
+        _, rows = own.query(
+            f"SELECT span_id FROM {own.database}.llm_calls WHERE {condition}", params
+        )
+        taken = {c.span_id for c in calls if parsed.matches(c)}
+        assert {span for (span,) in rows} == taken
+        assert 0 < len(taken) <= len(calls)
