@@ -338,6 +338,7 @@ class _Run:
             result.ended_at = time.time()
             order = {item.id: index for index, item in enumerate(self.dataset)}
             result.items.sort(key=lambda item: (order[item.item_id], item.repetition))
+            _warn_of_no_answers(result)
             if self.client is not None:
                 try:
                     await self._send(final=True)
@@ -549,6 +550,21 @@ def _in_own_thread(call: Callable[[], Any]) -> Awaitable[Any]:
 
     threading.Thread(target=work, name="assay-task", daemon=True).start()
     return future
+
+
+def _warn_of_no_answers(result: ExperimentResult) -> None:
+    """A task that returned None (a function without `return`, a message's `content` of a
+    tool call) is scored as an empty answer: say so, or the scores alone look like a bad model."""
+    ran = [item for item in result.items if not item.failed]
+    nothing = sum(item.output is None for item in ran)
+    if nothing:
+        _log.warning(
+            "experiment %s: the task returned None for %d of %d items, scored as empty answers "
+            "(does it return its answer?)",
+            result.name,
+            nothing,
+            len(ran),
+        )
 
 
 def _prepare(

@@ -306,3 +306,16 @@ def test_latency_percentiles_are_numpy_s_linear_percentiles() -> None:
     durations = [item.duration_ms for item in result.items]
     assert result.task_summary.latency_p50_ms == pytest.approx(np.percentile(durations, 50))
     assert result.task_summary.latency_p95_ms == pytest.approx(np.percentile(durations, 95))
+
+
+def test_a_task_that_returns_nothing_is_said_to(caplog: pytest.LogCaptureFixture) -> None:
+    def forgets_to_return(question: str) -> None:
+        add(question)
+
+    result = evaluate(DATASET, forgets_to_return, [exact_match()], record=False, progress=False)
+    assert result.summary["exact_match"].mean == 0.0  # scored, as empty answers
+    assert "the task returned None for 12 of 12 items" in caplog.text
+
+    caplog.clear()
+    evaluate(DATASET, add, [exact_match()], record=False, progress=False)
+    assert "returned None" not in caplog.text
