@@ -138,7 +138,15 @@ def error_type(error: BaseException) -> str:
 class LLMCall:
     """One LLM call in flight: its span, what pricing needs, and whether it has ended."""
 
-    __slots__ = ("_ended", "_usage_stated", "provider", "span", "started", "time_to_first_chunk")
+    __slots__ = (
+        "_answer_error",
+        "_ended",
+        "_usage_stated",
+        "provider",
+        "span",
+        "started",
+        "time_to_first_chunk",
+    )
 
     def __init__(
         self,
@@ -170,6 +178,7 @@ class LLMCall:
         self.time_to_first_chunk: float | None = None
         self._ended = False
         self._usage_stated = False  # add_usage ran: the span says where its tokens came from
+        self._answer_error: tuple[str, str] | None = None  # see `answered_with_error`
 
     @property
     def ended(self) -> bool:
@@ -188,6 +197,12 @@ class LLMCall:
     def mark_first_chunk(self) -> None:
         if self.time_to_first_chunk is None:
             self.time_to_first_chunk = perf_counter() - self.started
+
+    def answered_with_error(self, kind: str, message: str) -> None:
+        """The API answered, without an exception the client would raise, that the call failed
+        (a Response with `status: failed`, a stream's `error` event): the span ends as an error
+        of `kind` (the API's error code) with `message`, like a call that raised."""
+        self._answer_error = (kind, message)
 
     def add_usage(
         self,
@@ -277,6 +292,10 @@ class LLMCall:
                     span.set_attribute(semconv.ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 span.record_exception(error)
+            elif self._answer_error is not None:
+                kind, message = self._answer_error
+                span.set_attribute(semconv.ERROR_TYPE, kind)
+                span.set_status(Status(StatusCode.ERROR, message))
         except Exception:
             report_internal_error("recording the call outcome")
         try:
