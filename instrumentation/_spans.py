@@ -123,11 +123,25 @@ _C_ENCODE = (
 )
 
 
+# With every non-ASCII character escaped: a lone surrogate comes out as `\udXXXX`, valid JSON.
+_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_json_default)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON for span attributes (messages, tool definitions)."""
     if _C_ENCODE is None or type(value) is str:
-        return _JSON.encode(value)
-    return "".join(_C_ENCODE(value, 0))
+        text = _JSON.encode(value)
+    else:
+        text = "".join(_C_ENCODE(value, 0))
+    if text.isascii():  # nearly always, and a scan far cheaper than the encoding
+        return text
+    # A provider's JSON may escape half of a surrogate pair (a reply cut mid-emoji), and json.loads
+    # keeps it: a str that UTF-8 cannot encode, so the OTLP exporter would drop the attribute.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _JSON_ASCII.encode(value)
+    return text
 
 
 def error_type(error: BaseException) -> str:
