@@ -21,21 +21,28 @@ REQUEST_CHARS = 3 * 1024 * 1024
 # What a span costs beyond its text values: ids, times, names, numbers, the protobuf framing.
 _SPAN_OVERHEAD = 200
 _VALUE_OVERHEAD = 16
-_NONE: Mapping[str, object] = {}
 
 
 def span_chars(span: ReadableSpan) -> int:
     """About how much of a request the span takes: its text values, counted in characters."""
-    size = _SPAN_OVERHEAD + _text_chars(span.attributes)
-    for event in span.events:  # rare on an LLM span: an exception's, with its stack trace
+    # This runs per span in the export thread, and the SDK's public properties were half of it:
+    # `span.attributes` is a read-only view of its BoundedAttributes, which answers each
+    # value through a Python `__getitem__` after copying its keys, and `span.events` builds a
+    # tuple through a generator; where the SDK keeps them as a plain dict and a sequence (an
+    # ended span's no longer change), they are read directly: 44k → 22k instructions a span
+    # (callgrind, an LLM span of 20 attributes), against 580k for the SDK to encode it.
+    values = getattr(getattr(span, "_attributes", None), "_dict", None)
+    size = _SPAN_OVERHEAD + _text_chars(values if isinstance(values, dict) else span.attributes)
+    events = getattr(span, "_events", None)
+    for event in span.events if events is None else events:  # rare: an exception's
         size += _text_chars(event.attributes)
     return size
 
 
 def _text_chars(attributes: Mapping[str, object] | None) -> int:
     size = 0
-    for value in (attributes or _NONE).values():
-        size += len(value) if isinstance(value, str) else _VALUE_OVERHEAD
+    for value in (attributes or {}).values():
+        size += len(value) if value.__class__ is str else _VALUE_OVERHEAD
     return size
 
 

@@ -125,3 +125,9 @@ def _parts_sent(spans: list[ReadableSpan], budget: int) -> list[list[ReadableSpa
 
     SizeBoundedExporter(Recording(), budget).export(spans)
     return parts
+
+
+def test_a_span_is_sized_by_its_text_whichever_way_the_sdk_holds_it() -> None:
+    (span,) = spans_of(["é" * 300])
+    public = ReadableSpan(name=span.name, attributes=dict(span.attributes or {}))
+    assert span_chars(span) == span_chars(public) > 300
