@@ -439,6 +439,15 @@ class ErrorEventServer(FakeServer):
             ("response.created", {"response": response}),
             ("response.output_item.added", {"output_index": 0, "item": item}),
             (
+                "response.content_part.added",
+                {
+                    "item_id": "msg_1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []},
+                },
+            ),
+            (
                 "response.output_text.delta",
                 {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "The sky"},
             ),
@@ -504,6 +513,20 @@ class TestResponsesFailedInBand:
         assert semconv.STREAM_CLOSED_EARLY not in span.attributes  # the API ended it, not the app
         (message,) = output_messages(span)
         assert message["parts"] == [{"type": "text", "content": "The sky"}]
+
+    def test_the_stream_helper_ending_in_an_error_event_is_an_error_span(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with()
+        with (
+            ErrorEventServer() as server,
+            OpenAI(base_url=f"{server.base_url}/v1", api_key="test-key", max_retries=0) as client,
+        ):
+            with client.responses.stream(model=MODEL, input=QUESTION) as stream:
+                events = list(stream)
+
+        assert events[-1].type == "error"
+        assert_failed(only_span())
 
     def test_async_stream_ending_in_an_error_event_is_an_error_span(
         self, instrument_with: Callable[..., TracerProvider], only_span: Any
