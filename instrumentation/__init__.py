@@ -176,6 +176,8 @@ def _global_provider(
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from assay.instrumentation._export import SizeBoundedExporter
+
     current = trace.get_tracer_provider()
     if not isinstance(current, trace.ProxyTracerProvider):
         # Someone set a global provider already (the user, `opentelemetry-instrument`):
@@ -185,7 +187,7 @@ def _global_provider(
     resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
     provider = SDKTracerProvider(resource=resource)
     exporter = _otlp_exporter(endpoint, protocol, headers)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(SizeBoundedExporter(exporter)))
     trace.set_tracer_provider(provider)
     return trace.get_tracer_provider(), exporter
 

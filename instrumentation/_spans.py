@@ -123,11 +123,25 @@ _C_ENCODE = (
 )
 
 
+# With every non-ASCII character escaped: a lone surrogate comes out as `\udXXXX`, valid JSON.
+_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_json_default)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON for span attributes (messages, tool definitions)."""
     if _C_ENCODE is None or type(value) is str:
-        return _JSON.encode(value)
-    return "".join(_C_ENCODE(value, 0))
+        text = _JSON.encode(value)
+    else:
+        text = "".join(_C_ENCODE(value, 0))
+    if text.isascii():  # nearly always, and a scan far cheaper than the encoding
+        return text
+    # A provider's JSON may escape half of a surrogate pair (a reply cut mid-emoji), and json.loads
+    # keeps it: a str that UTF-8 cannot encode, so the OTLP exporter would drop the attribute.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _JSON_ASCII.encode(value)
+    return text
 
 
 def error_type(error: BaseException) -> str:
@@ -138,7 +152,15 @@ def error_type(error: BaseException) -> str:
 class LLMCall:
     """One LLM call in flight: its span, what pricing needs, and whether it has ended."""
 
-    __slots__ = ("_ended", "_usage_stated", "provider", "span", "started", "time_to_first_chunk")
+    __slots__ = (
+        "_answer_error",
+        "_ended",
+        "_usage_stated",
+        "provider",
+        "span",
+        "started",
+        "time_to_first_chunk",
+    )
 
     def __init__(
         self,
@@ -170,6 +192,7 @@ class LLMCall:
         self.time_to_first_chunk: float | None = None
         self._ended = False
         self._usage_stated = False  # add_usage ran: the span says where its tokens came from
+        self._answer_error: tuple[str, str] | None = None  # see `answered_with_error`
 
     @property
     def ended(self) -> bool:
@@ -188,6 +211,12 @@ class LLMCall:
     def mark_first_chunk(self) -> None:
         if self.time_to_first_chunk is None:
             self.time_to_first_chunk = perf_counter() - self.started
+
+    def answered_with_error(self, kind: str, message: str) -> None:
+        """The API answered, without an exception the client would raise, that the call failed
+        (a Response with `status: failed`, a stream's `error` event): the span ends as an error
+        of `kind` (the API's error code) with `message`, like a call that raised."""
+        self._answer_error = (kind, message)
 
     def add_usage(
         self,
@@ -277,6 +306,10 @@ class LLMCall:
                     span.set_attribute(semconv.ERROR_TYPE, error_type(error))
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 span.record_exception(error)
+            elif self._answer_error is not None:
+                kind, message = self._answer_error
+                span.set_attribute(semconv.ERROR_TYPE, kind)
+                span.set_status(Status(StatusCode.ERROR, message))
         except Exception:
             report_internal_error("recording the call outcome")
         try:

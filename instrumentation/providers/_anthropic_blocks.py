@@ -345,8 +345,13 @@ class MessageEvents(ResponseState):
                 )
             except Exception:
                 report_internal_error("converting anthropic streamed messages")
-        # The output count of message_start is a placeholder; without a message_delta the
-        # call did not finish and its usage is unknown.
-        usage = self._usage if self._stop_reason is not None else [None, None, *self._usage[2:]]
+        # Without a message_delta the call did not finish (closed early, cut off): the input
+        # side message_start reported is billed and kept, but its output count is a
+        # placeholder, so the output stays unknown (NULL), never that placeholder.
+        usage = (
+            self._usage
+            if self._stop_reason is not None
+            else [*self._usage[:1], None, *self._usage[2:4], None]
+        )
         add_usage(call, attributes, self.model, *usage)
         return attributes

@@ -4,7 +4,9 @@ Items of `input` and `output` (messages, function calls and their outputs, reaso
 built-in tool calls) become message parts. A Response has no finish reason; it is
 derived from its status: `stop`, `tool_calls` (as chat completions say it) when the
 model asked for function calls, the `incomplete_details.reason` (`max_output_tokens`,
-`content_filter`) when incomplete, `error` when failed.
+`content_filter`) when incomplete, `error` when failed. A failure the API reports in band
+(a Response with `status: failed`, a stream's `error` event), which the client returns
+rather than raises, ends the span as an error named by the API's error code.
 """
 
 from __future__ import annotations
@@ -158,11 +160,23 @@ def finish_reason(response: Any) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def note_failure(call: LLMCall, error: Any) -> None:
+    """A failure the API answered (a `ResponseError` or an `error` event): the call's error."""
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    call.answered_with_error(
+        code if isinstance(code, str) and code else "response_failed",
+        message if isinstance(message, str) else "",
+    )
+
+
 def response_attributes(
     call: LLMCall, response: Any, request_model: str | None, capture: bool
 ) -> Attributes:
     attributes: Attributes = {}
     model = response_identity(response, attributes)
+    if getattr(response, "status", None) == "failed":
+        note_failure(call, getattr(response, "error", None))
     reason = finish_reason(response)
     if reason:
         attributes[semconv.RESPONSE_FINISH_REASONS] = (reason,)
@@ -198,7 +212,7 @@ class ResponsesStreamAccumulator(ResponseState):
     """What a Responses API stream's span needs. The final event carries the whole Response;
     a stream left early is described from the items and deltas that came before it."""
 
-    __slots__ = ("_deltas", "_done", "_final", "_items", "_response")
+    __slots__ = ("_deltas", "_done", "_error", "_final", "_items", "_response")
 
     def __init__(self, request_model: str | None, capture: bool) -> None:
         super().__init__(request_model, capture)
@@ -207,6 +221,7 @@ class ResponsesStreamAccumulator(ResponseState):
         self._items: dict[int, Any] = {}
         self._done: set[int] = set()
         self._deltas: dict[int, list[str]] = {}
+        self._error: Any = None  # the `error` event that ended the stream
 
     def add(self, event: Any) -> None:
         kind = event.type
@@ -221,11 +236,16 @@ class ResponsesStreamAccumulator(ResponseState):
         elif kind == "response.output_item.added":
             if self._capture:
                 self._items.setdefault(event.output_index, event.item)
-        elif kind == "response.output_item.done" and self._capture:
-            self._items[event.output_index] = event.item
-            self._done.add(event.output_index)
+        elif kind == "response.output_item.done":
+            if self._capture:
+                self._items[event.output_index] = event.item
+                self._done.add(event.output_index)
+        elif kind == "error":
+            self._error = event
 
     def attributes(self, call: LLMCall) -> Attributes:
+        if self._error is not None:
+            note_failure(call, self._error)
         if self._final:
             return response_attributes(call, self._response, self._request_model, self._capture)
         attributes: Attributes = {}

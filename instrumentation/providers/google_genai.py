@@ -199,6 +199,12 @@ def _finish_reason(reason: Any) -> str | None:
 # --- responses ---------------------------------------------------------------------------------
 
 
+def _block_reason(feedback: Any) -> str | None:
+    """Why the API blocked the prompt (`promptFeedback.blockReason`), as a finish reason: such
+    an answer has no candidate, and the client returns it rather than raises."""
+    return _finish_reason(getattr(feedback, "block_reason", None))
+
+
 def _sum(usage: Any, *names: str) -> int | None:
     """The sum of the counts `usage` reports under `names`; None when it reports none."""
     counts = [c for name in names if (c := msg.int_or_none(msg.field(usage, name))) is not None]
@@ -243,6 +249,8 @@ def _response_attributes(
     reasons = tuple(
         reason for c in candidates if (reason := _finish_reason(c.finish_reason)) is not None
     )
+    if not candidates and (blocked := _block_reason(getattr(response, "prompt_feedback", None))):
+        reasons = (blocked,)
     response_basics(attributes, getattr(response, "response_id", None), model, reasons)
     if capture:
         try:
@@ -275,12 +283,13 @@ class _StreamAccumulator(ResponseState):
     """Each streamed chunk is a whole GenerateContentResponse: text arrives piece by piece,
     function calls whole, and usage (cumulative) rides on every chunk."""
 
-    __slots__ = ("_candidates", "_usage")
+    __slots__ = ("_blocked", "_candidates", "_usage")
 
     def __init__(self, request_model: str | None, capture: bool) -> None:
         super().__init__(request_model, capture)
         self._usage: Any = None
         self._candidates: dict[int, _CandidateState] = {}
+        self._blocked: str | None = None  # the prompt's block reason
 
     def add(self, chunk: Any) -> None:
         if self._response_id is None and chunk.response_id:
@@ -289,6 +298,8 @@ class _StreamAccumulator(ResponseState):
             self._model = chunk.model_version
         if chunk.usage_metadata is not None:
             self._usage = chunk.usage_metadata
+        if chunk.prompt_feedback is not None:
+            self._blocked = _block_reason(chunk.prompt_feedback) or self._blocked
         for position, candidate in enumerate(chunk.candidates or ()):
             index = candidate.index if candidate.index is not None else position
             state = self._candidates.get(index)
@@ -306,6 +317,8 @@ class _StreamAccumulator(ResponseState):
         attributes: Attributes = {}
         states = [self._candidates[index] for index in sorted(self._candidates)]
         reasons = tuple(state.finish_reason for state in states if state.finish_reason)
+        if not states and self._blocked:
+            reasons = (self._blocked,)
         response_basics(attributes, self._response_id, self._model, reasons)
         if self._capture:
             attributes[semconv.OUTPUT_MESSAGES] = to_json(

@@ -415,17 +415,43 @@ class TestCreateStream:
         self, spans: InMemorySpanExporter, anthropic_client: Anthropic, only_span: Any
     ) -> None:
         stream = stream_events(anthropic_client)
-        for index, _ in enumerate(stream):
+        for index, event in enumerate(stream):
+            if index == 0:
+                started = event.message.usage
             if index == 3:
                 break
         stream.close()
 
         attrs = only_span().attributes
         assert attrs[semconv.STREAM_CLOSED_EARLY] is True
-        assert attrs[semconv.USAGE_REPORTED] is False  # message_delta never came
-        assert not set(TOKEN_ATTRIBUTES) & set(attrs)
+        # The input side message_start reported is billed and kept, with its cost; the output
+        # count is message_start's placeholder until message_delta, which never came: unknown.
+        assert attrs[semconv.USAGE_INPUT_TOKENS] == started.input_tokens
+        assert attrs[semconv.USAGE_REPORTED] is True
+        assert semconv.USAGE_OUTPUT_TOKENS not in attrs
+        assert attrs[semconv.COST_USD] == pytest.approx(
+            pricing.cost_usd(MODEL, started.input_tokens, None, provider=semconv.PROVIDER_ANTHROPIC)
+        )
         assert semconv.RESPONSE_FINISH_REASONS not in attrs
         assert output_messages(only_span())[0]["parts"][0]["content"]
+
+    def test_closed_early_keeps_the_reported_cache_reads_and_writes(
+        self, spans: InMemorySpanExporter, anthropic_client: Anthropic, only_span: Any
+    ) -> None:
+        long_system = [
+            {"type": "text", "text": "Rules. " * 1500, "cache_control": {"type": "ephemeral"}}
+        ]
+        for _ in range(2):  # the first writes the cache, the second reads it
+            stream = stream_events(anthropic_client, system=long_system)
+            started = next(iter(stream)).message.usage
+            stream.close()
+
+        first, second = (span.attributes for span in spans.get_finished_spans())
+        assert first[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] > 0
+        assert second[semconv.USAGE_CACHE_READ_INPUT_TOKENS] == started.cache_read_input_tokens > 0
+        assert second[semconv.USAGE_INPUT_TOKENS] == (
+            started.input_tokens + started.cache_read_input_tokens
+        )
 
     def test_garbage_collected_stream_ends_the_span(
         self, spans: InMemorySpanExporter, anthropic_client: Anthropic, only_span: Any
@@ -563,7 +589,8 @@ class TestStreamHelper:
 
         attrs = only_span().attributes
         assert attrs[semconv.STREAM_CLOSED_EARLY] is True
-        assert attrs[semconv.USAGE_REPORTED] is False
+        assert attrs[semconv.USAGE_INPUT_TOKENS] > 0  # message_start's, reported
+        assert semconv.USAGE_OUTPUT_TOKENS not in attrs
 
     def test_an_exception_in_the_with_body_propagates_and_ends_the_span(
         self, spans: InMemorySpanExporter, anthropic_client: Anthropic, only_span: Any

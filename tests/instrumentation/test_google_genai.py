@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from assay.collector.demo.fake_server import FakeServer, Reply, Request, sse
 from assay.instrumentation import pricing, semconv
 from tests.fakes._server import FUNCTION_ARGUMENT
 from tests.fakes.fake_gemini import FAIL_400, FAIL_MIDSTREAM, THOUGHTS_TOKENS, FakeGemini
@@ -321,3 +322,42 @@ def test_capture_off_keeps_content_off_the_span(
     ):
         assert name not in attributes
     assert attributes[semconv.USAGE_INPUT_TOKENS] > 0
+
+
+# --- a prompt the API blocks: HTTP 200, no candidate, the reason in `promptFeedback` -----------
+
+BLOCKED = {
+    "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+    "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+    "modelVersion": MODEL,
+    "responseId": "blocked-1",
+}
+
+
+class BlockingGemini(FakeServer):
+    """Gemini blocking every prompt, as it answers one its filters stop: no exception raised."""
+
+    def reply(self, request: Request) -> Reply:
+        if request.path.endswith(":streamGenerateContent"):
+            return Reply(stream=[sse(BLOCKED)], content_type="text/event-stream")
+        return Reply(body=BLOCKED)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_a_blocked_prompt_says_why_in_its_finish_reasons(
+    spans: InMemorySpanExporter, only_span: Callable[[], ReadableSpan], streamed: bool
+) -> None:
+    with BlockingGemini() as server:
+        client = genai.Client(
+            api_key="test-key", http_options=types.HttpOptions(base_url=server.base_url)
+        )
+        if streamed:
+            (response,) = client.models.generate_content_stream(model=MODEL, contents="x")
+        else:
+            response = client.models.generate_content(model=MODEL, contents="x")
+
+    assert response.text is None and response.prompt_feedback.block_reason
+    attrs = only_span().attributes
+    # Not an empty answer that looks like any other: the block is what the call came to.
+    assert attrs[semconv.RESPONSE_FINISH_REASONS] == ("prohibited_content",)
+    assert attrs[semconv.USAGE_INPUT_TOKENS] == 8

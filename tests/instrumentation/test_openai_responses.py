@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from assay.collector.demo.fake_openai import FAIL_429, FAIL_MIDSTREAM, FakeOpenAI
+from assay.collector.demo.fake_server import FakeServer, Reply, Request, sse
 from assay.instrumentation import pricing, semconv
 
 MODEL = "gpt-4.1-mini"
@@ -398,3 +399,149 @@ class TestLegacyCompletions:
         client.completions.create(model=INSTRUCT_MODEL, prompt=[[1, 2, 3]])
 
         assert semconv.INPUT_MESSAGES not in only_span().attributes
+
+
+# --- a failure the API answers in band: the client returns it, the span must say it failed ---
+
+FAILURE = {"code": "server_error", "message": "The model failed to generate a response."}
+
+
+def failed_response(body: dict[str, Any]) -> dict[str, Any]:
+    """A Response the API reports as failed (HTTP 200, `status: failed`, its `error`)."""
+    return {**body, "status": "failed", "error": FAILURE, "output": []}
+
+
+def failing_final_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A stream's last event as `response.failed`, the way the API ends a failed stream."""
+    if event.get("type") != "response.completed":
+        return event
+    return {**event, "type": "response.failed", "response": failed_response(event["response"])}
+
+
+class ErrorEventServer(FakeServer):
+    """A Responses stream that the API ends with an `error` event after the first text delta
+    (the client yields it as a `ResponseErrorEvent` and raises nothing)."""
+
+    def reply(self, request: Request) -> Reply:
+        item = {"id": "msg_1", "type": "message", "role": "assistant", "content": []}
+        response = {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 0,
+            "model": DATED_MODEL,
+            "status": "in_progress",
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        }
+        events = [
+            ("response.created", {"response": response}),
+            ("response.output_item.added", {"output_index": 0, "item": item}),
+            (
+                "response.content_part.added",
+                {
+                    "item_id": "msg_1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []},
+                },
+            ),
+            (
+                "response.output_text.delta",
+                {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "The sky"},
+            ),
+            ("error", {"code": FAILURE["code"], "message": FAILURE["message"], "param": None}),
+        ]
+        pieces = [
+            sse({"type": kind, "sequence_number": number, **data}, kind)
+            for number, (kind, data) in enumerate(events)
+        ]
+        return Reply(stream=pieces, content_type="text/event-stream")
+
+
+def assert_failed(span: Any) -> None:
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == FAILURE["message"]
+    assert span.attributes[semconv.ERROR_TYPE] == FAILURE["code"]
+
+
+class TestResponsesFailedInBand:
+    def test_a_failed_response_is_an_error_span_with_its_usage(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with(capture_content=True)
+        with (
+            FakeOpenAI(mutate=failed_response) as fake,
+            OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0) as client,
+        ):
+            response = client.responses.create(model=MODEL, input=QUESTION)
+
+        assert response.status == "failed"  # returned, not raised: only the span can tell
+        span = only_span()
+        assert_failed(span)
+        assert span.attributes[semconv.RESPONSE_FINISH_REASONS] == ("error",)
+        # The tokens the failed call used are still billed.
+        assert span.attributes[semconv.USAGE_INPUT_TOKENS] == response.usage.input_tokens
+
+    def test_a_stream_ending_in_response_failed_is_an_error_span(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with(capture_content=True)
+        with (
+            FakeOpenAI(mutate=failing_final_event) as fake,
+            OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0) as client,
+        ):
+            events = list(client.responses.create(model=MODEL, input=QUESTION, stream=True))
+
+        assert events[-1].type == "response.failed"
+        assert_failed(only_span())
+
+    def test_a_stream_ending_in_an_error_event_is_an_error_span(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with(capture_content=True)
+        with (
+            ErrorEventServer() as server,
+            OpenAI(base_url=f"{server.base_url}/v1", api_key="test-key", max_retries=0) as client,
+        ):
+            events = list(client.responses.create(model=MODEL, input=QUESTION, stream=True))
+
+        assert events[-1].type == "error"
+        span = only_span()
+        assert_failed(span)
+        assert semconv.STREAM_CLOSED_EARLY not in span.attributes  # the API ended it, not the app
+        (message,) = output_messages(span)
+        assert message["parts"] == [{"type": "text", "content": "The sky"}]
+
+    def test_the_stream_helper_ending_in_an_error_event_is_an_error_span(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with()
+        with (
+            ErrorEventServer() as server,
+            OpenAI(base_url=f"{server.base_url}/v1", api_key="test-key", max_retries=0) as client,
+        ):
+            with client.responses.stream(model=MODEL, input=QUESTION) as stream:
+                events = list(stream)
+
+        assert events[-1].type == "error"
+        assert_failed(only_span())
+
+    def test_async_stream_ending_in_an_error_event_is_an_error_span(
+        self, instrument_with: Callable[..., TracerProvider], only_span: Any
+    ) -> None:
+        instrument_with()
+
+        async def consume(server: ErrorEventServer) -> list[Any]:
+            async with AsyncOpenAI(
+                base_url=f"{server.base_url}/v1", api_key="test-key", max_retries=0
+            ) as client:
+                stream = await client.responses.create(model=MODEL, input=QUESTION, stream=True)
+                return [event async for event in stream]
+
+        with ErrorEventServer() as server:
+            events = asyncio.run(consume(server))
+
+        assert events[-1].type == "error"
+        assert_failed(only_span())
