@@ -128,6 +128,17 @@ def test_a_second_collector_on_the_same_folder_is_refused_clearly(
     assert "cannot open embedded storage" in start_failing(collector.storage)
 
 
+@pytest.mark.subprocess
+def test_a_storage_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    """`--storage` naming a file (a typo, a path swapped with a config file's): the collector
+    says so ('[Errno 17] File exists' said nothing of the storage) and leaves the file alone."""
+    a_file = tmp_path / "assay.yaml"
+    a_file.write_text("collector: {}\n")
+    message = " ".join(start_failing(a_file).split())
+    assert f"the storage {a_file} is a file, not a folder" in message
+    assert a_file.read_text() == "collector: {}\n"
+
+
 def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Path) -> None:
     assert "cannot listen" in start_failing(tmp_path / "d", collector.grpc_port)
 
