@@ -28,6 +28,14 @@ class CollectorError(RuntimeError):
         self.status = status
 
 
+def refusal(status: int, message: str) -> str:
+    """The collector's reason for a refusal, with what a person at the CLI can do about a
+    missing or wrong token (the API speaks of headers; the CLI sends ASSAY_TOKEN as one)."""
+    if status == 401:
+        return f"{message} (set ASSAY_TOKEN to one of the collector's API tokens)"
+    return message
+
+
 def collector_url(url: str | None = None) -> str:
     return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
 
@@ -70,7 +78,8 @@ class CollectorClient:
             except ValueError:
                 message = response.text
             raise CollectorError(
-                f"{method} {path}: {response.status_code} {message}", response.status_code
+                f"{method} {path}: {response.status_code} {refusal(response.status_code, message)}",
+                response.status_code,
             )
         return response.json()
 
