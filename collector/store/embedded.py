@@ -32,9 +32,7 @@ class EmbeddedStore(ClickHouseStore):
         try:
             private_folder(self.path)
         except OSError as exc:  # a parent that is a file, a folder we may not write in
-            raise StoreError(
-                f"cannot create the storage folder {self.path}: {exc.strerror}"
-            ) from exc
+            raise StoreError(f"cannot use the storage folder {self.path}: {exc.strerror}") from exc
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
         except Exception as exc:
