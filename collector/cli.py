@@ -18,7 +18,7 @@ from rich.table import Table
 from assay.collector.cli_grafana import grafana
 from assay.collector.cli_output import stderr_console
 from assay.collector.settings import load_settings
-from assay.evaluators.client import refusal
+from assay.evaluators.client import refusal, unreachable
 from assay.evaluators.formatting import number
 
 DEFAULT_URL = "http://localhost:4318"
@@ -239,8 +239,9 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
         response = httpx.post(f"{base}/api/query", json=body, headers=_api_headers(), timeout=120)
     except httpx.HTTPError as exc:
         err.print(
-            f"[red]no collector answers at {base}[/red] ({exc}). Start one with "
-            "`assay collector` (or `make run`), or point --url / ASSAY_URL at it."
+            f"{unreachable(base, exc)}. Start one with "
+            "`assay collector` (or `make run`), or point --url / ASSAY_URL at it.",
+            markup=False,
         )
         sys.exit(2)
     if response.status_code != 200:

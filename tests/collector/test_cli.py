@@ -77,6 +77,18 @@ def test_assay_query_without_a_collector_says_how_to_start_one() -> None:
     assert "no collector answers" in result.stderr and "assay collector" in result.stderr
 
 
+def test_the_cli_pointed_at_the_grpc_port_says_so(collector: RunningCollector) -> None:
+    """ASSAY_URL on 4317 instead of 4318 (the first port a user meets): something answers, in
+    HTTP/2; the message names the likely mistake, not only 'illegal request line'."""
+    grpc = f"http://127.0.0.1:{collector.grpc_port}"
+    for command in (("query", "SELECT 1"), ("experiments", "list")):
+        result = assay(*command, url=grpc)
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 2, said
+        assert f"no collector answers at {grpc}" in said
+        assert "the OTLP gRPC port (4317)? The API is on the collector's HTTP port" in said
+
+
 def test_the_demo_fills_every_view(collector: RunningCollector) -> None:
     result = assay("demo", "--endpoint", f"127.0.0.1:{collector.grpc_port}", "--calls", "60")
     assert result.returncode == 0, result.stderr
