@@ -18,6 +18,7 @@ from rich.table import Table
 from assay.collector.cli_grafana import grafana
 from assay.collector.cli_output import stderr_console
 from assay.collector.settings import load_settings
+from assay.evaluators.client import refusal, unreachable
 from assay.evaluators.formatting import number
 
 DEFAULT_URL = "http://localhost:4318"
@@ -238,8 +239,9 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
         response = httpx.post(f"{base}/api/query", json=body, headers=_api_headers(), timeout=120)
     except httpx.HTTPError as exc:
         err.print(
-            f"[red]no collector answers at {base}[/red] ({exc}). Start one with "
-            "`assay collector` (or `make run`), or point --url / ASSAY_URL at it."
+            f"{unreachable(base, exc)}. Start one with "
+            "`assay collector` (or `make run`), or point --url / ASSAY_URL at it.",
+            markup=False,
         )
         sys.exit(2)
     if response.status_code != 200:
@@ -247,7 +249,7 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
             message = response.json().get("error", response.text)
         except ValueError:
             message = response.text
-        err.print(f"[red]error:[/red] {message}")
+        err.print(f"[red]error:[/red] {refusal(response.status_code, message)}")
         sys.exit(1)
     if fmt == "csv":
         click.echo(response.text, nl=False)

@@ -50,7 +50,9 @@ def provision(
     database: str,
     no_health_check: bool,
 ) -> None:
-    """Create or update the data source and the three dashboards (folder "Assay")."""
+    """Create or update the data source and the five dashboards (folder "Assay").
+
+    Alert rules come with the provisioning files only (`assay grafana files`)."""
     try:
         from grafana_client import GrafanaApi
         from grafana_client.client import GrafanaException

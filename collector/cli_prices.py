@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from assay.collector.cli_output import stderr_console
+from assay.collector.cli_output import stderr_console, stdout_console
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
 
-out = Console()
+out = stdout_console()
 err = stderr_console()
 
 _URL = click.option(

@@ -22,6 +22,7 @@ from assay.collector.evaluation.config import EvaluationConfig
 from assay.collector.evaluation.online import OnlineEvaluation
 from assay.collector.evaluation.rules import compile_rules
 from assay.collector.evaluation.runs import RunEvaluation
+from assay.collector.folder_lock import FolderLock
 from assay.collector.monitoring import Monitor
 from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
@@ -125,11 +126,16 @@ async def serve(
     rules = compile_rules(evaluation)
     if store is None:
         store = await asyncio.to_thread(open_store, settings.store)
-    # Then the spool: a segment this version cannot read (SpoolFormatError) stops the start
-    # before the schema is migrated.
+    # Then the spool, once no other collector holds its folder: a segment this version cannot
+    # read (SpoolFormatError) stops the start before the schema is migrated.
+    spool_lock = None
     try:
+        if settings.spool == "disk":
+            spool_lock = FolderLock(spool_folder(settings), "spool", "ASSAY_SPOOL_DIR")
         spool = open_spool(settings)
     except BaseException:
+        if spool_lock:
+            spool_lock.release()
         store.close()
         raise
     try:
@@ -161,6 +167,8 @@ async def serve(
             await asyncio.to_thread(monitor.stop)
     finally:
         spool.close()  # already closed, unless the start failed before the writer ran
+        if spool_lock:
+            spool_lock.release()
         store.close()
     log.info("collector stopped")
 

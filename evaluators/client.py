@@ -28,6 +28,28 @@ class CollectorError(RuntimeError):
         self.status = status
 
 
+def refusal(status: int, message: str) -> str:
+    """The collector's reason for a refusal, with what a person at the CLI can do about a
+    missing or wrong token (the API speaks of headers; the CLI sends ASSAY_TOKEN as one)."""
+    if status == 401:
+        return f"{message} (set ASSAY_TOKEN to one of the collector's API tokens)"
+    return message
+
+
+def unreachable(url: str, exc: Exception) -> str:
+    """Why nothing usable answered at `url`: the error, and the likely mistake when a server
+    answered in another protocol (the URL names the OTLP gRPC port, where HTTP/2 answers)."""
+    import httpx
+
+    why = f"({exc})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        why += (
+            ": something answers there, but not the API; the OTLP gRPC port (4317)? The API is"
+            " on the collector's HTTP port (4318 by default)"
+        )
+    return f"no collector answers at {url} {why}"
+
+
 def collector_url(url: str | None = None) -> str:
     return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
 
@@ -57,7 +79,7 @@ class CollectorClient:
                     time.sleep(0.2 * 2**attempt)
                     continue
                 raise CollectorError(
-                    f"no collector answers at {self.url} ({exc}). Start one with "
+                    f"{unreachable(self.url, exc)}. Start one with "
                     "`assay collector`, or point ASSAY_URL (or url=...) at it."
                 ) from exc
             if response.status_code == 503 and attempt + 1 < _RETRIES:
@@ -70,7 +92,8 @@ class CollectorClient:
             except ValueError:
                 message = response.text
             raise CollectorError(
-                f"{method} {path}: {response.status_code} {message}", response.status_code
+                f"{method} {path}: {response.status_code} {refusal(response.status_code, message)}",
+                response.status_code,
             )
         return response.json()
 

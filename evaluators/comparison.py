@@ -160,13 +160,16 @@ class PairedComparison:
         )
 
     def verdict(self, alpha: float = 0.05) -> str:
-        """'better', 'worse', 'within noise', 'no significant change' (B relative to A), or
-        'same run (noise ±x)' for a run compared with itself."""
+        """'better', 'worse', 'within noise', 'no significant change' (B relative to A),
+        'same run (noise ±x)' for a run compared with itself, or 'not compared: ...' when no
+        item has a score in both."""
         if self.same_run:
             floor = (
                 "unknown: run it with repetitions" if self.noise is None else f"±{self.noise:.3f}"
             )
             return f"same run (noise {floor})"
+        if self.n == 0:  # runs of different datasets: 'no significant change' would read as judged
+            return "not compared: no item scored in both runs"
         improvement = self.improvement
         if improvement is not None and self.significant(alpha) and not self.within_noise():
             return "better" if improvement > 0 else "worse"

@@ -33,14 +33,16 @@ def api_routes() -> list[Route]:
         Route("/api/feedback", feedback_endpoint, methods=["POST"]),
         Route("/api/calls/{span_id}", call_endpoint, methods=["GET"]),
         Route("/api/traces/{trace_id}", trace_endpoint, methods=["GET"]),
-        Route("/api/sessions/{session_id}", session_endpoint, methods=["GET"]),
+        # `path`: a session id or run name may hold a '/' (the router sees %2F decoded); the
+        # POST routes below them under /items still match, the router trying every route.
+        Route("/api/sessions/{session_id:path}", session_endpoint, methods=["GET"]),
         Route("/api/datasets", push_dataset_endpoint, methods=["POST"]),
         Route("/api/datasets", list_datasets_endpoint, methods=["GET"]),
         Route("/api/datasets/{name}", get_dataset_endpoint, methods=["GET"]),
         Route("/api/datasets/{name}/items", promote_call_endpoint, methods=["POST"]),
         Route("/api/experiments", record_experiment_endpoint, methods=["POST"]),
         Route("/api/experiments", list_experiments_endpoint, methods=["GET"]),
-        Route("/api/experiments/{ref}", get_experiment_endpoint, methods=["GET"]),
+        Route("/api/experiments/{ref:path}", get_experiment_endpoint, methods=["GET"]),
         Route("/api/experiments/{experiment_id}/items", add_items_endpoint, methods=["POST"]),
         Route("/api/prices", prices_endpoint, methods=["GET"]),
         Route("/api/prices", load_prices_endpoint, methods=["POST"]),

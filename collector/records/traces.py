@@ -62,17 +62,27 @@ def _as_tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             roots.append(row)
     ordered: list[dict[str, Any]] = []
     seen: set[str] = set()
-    stack = [(root, 0) for root in reversed(roots)]
-    while stack:
-        row, depth = stack.pop()
-        if row["span_id"] in seen:  # a cycle of parent ids: show each span once
-            continue
-        seen.add(row["span_id"])
-        row["depth"] = depth
-        row["children"] = len(children.get(row["span_id"], ()))
-        ordered.append(row)
-        stack.extend((child, depth + 1) for child in reversed(children.get(row["span_id"], ())))
-    ordered.extend(row for row in rows if row["span_id"] not in seen)  # only in a cycle
+
+    def walk(top: dict[str, Any]) -> None:
+        stack = [(top, 0)]
+        while stack:
+            row, depth = stack.pop()
+            if row["span_id"] in seen:
+                continue
+            seen.add(row["span_id"])
+            row["depth"] = depth
+            row["children"] = len(children.get(row["span_id"], ()))
+            ordered.append(row)
+            stack.extend((child, depth + 1) for child in reversed(children.get(row["span_id"], ())))
+
+    for root in roots:
+        walk(root)
+    # Spans whose parent ids form a cycle (A's parent B, B's parent A: a broken or hostile
+    # client) reach no root: the earliest of each cycle stands for one, so every span is shown
+    # once, with its depth, and the walk ends.
+    for row in sorted(rows, key=lambda r: (r["start_ns"], r["span_id"])):
+        if row["span_id"] not in seen:
+            walk(row)
     return ordered
 
 

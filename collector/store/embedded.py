@@ -27,7 +27,12 @@ class EmbeddedStore(ClickHouseStore):
 
     def __init__(self, path: Path, database: str) -> None:
         self.path = Path(path).resolve()
-        private_folder(self.path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"the storage {self.path} is a file, not a folder (--storage)")
+        try:
+            private_folder(self.path)
+        except OSError as exc:  # a parent that is a file, a folder we may not write in
+            raise StoreError(f"cannot use the storage folder {self.path}: {exc.strerror}") from exc
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{self.path}")
         except Exception as exc:

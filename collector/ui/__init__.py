@@ -26,7 +26,9 @@ def ui_routes() -> list[BaseRoute]:
         Route("/calls/{span_id:str}", pages.call_page, methods=["GET"]),
         Route("/traces/{trace_id:str}", runs.trace_page, methods=["GET"]),
         Route("/sessions", runs.sessions_page, methods=["GET"]),
-        Route("/sessions/{session_id:str}", runs.session_page, methods=["GET"]),
+        # `path`: a session id or run name may hold a '/' ("user-7/chat-3"), and the router
+        # sees %2F decoded.
+        Route("/sessions/{session_id:path}", runs.session_page, methods=["GET"]),
         Route("/review", pages.review_page, methods=["GET"]),
         Route("/review/next", pages.review_next, methods=["GET"]),
         Route("/grade", pages.grade, methods=["POST"]),
@@ -40,7 +42,7 @@ def ui_routes() -> list[BaseRoute]:
         Route("/agreement", agreement.agreement_page, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/experiments/compare", compare.compare_page, methods=["GET"]),
-        Route("/experiments/{ref:str}", experiments.run_page, methods=["GET"]),
+        Route("/experiments/{ref:path}", experiments.run_page, methods=["GET"]),
         # The real folder: StaticFiles serves no file behind a link, and an editable install
         # (make install) reaches this module through a tree of links.
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -7,8 +7,11 @@ is written by whoever talks to the model."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from markupsafe import Markup, escape
 
 from assay.collector.records.calls import PREVIEW_CHARS
 from assay.evaluators.formatting import count, duration_ms, money, percent, value, when, yes_no
@@ -170,7 +173,34 @@ def waterfall(spans: list[dict[str, Any]], chosen: str) -> list[WaterfallRow]:
     ]
 
 
+# Chromium lays out a word without spaces (a base64 image, a minified blob, a long id) at tens
+# of µs per character in the UI's font: a prompt of one 5 MB word held the call page for
+# minutes. A line-break opportunity (<wbr>) every so many characters of such a run takes it
+# to about 2 s; the text copied from the page is unchanged.
+BREAK_EVERY = 80
+_UNBROKEN = re.compile(rf"\S{{{BREAK_EVERY + 1},}}")
+
+
+def breakable(text: object) -> Markup:
+    """`text` escaped, with a <wbr> every BREAK_EVERY characters of a run without spaces."""
+    text = "" if text is None else str(text)
+    out: list[str] = []
+    end = 0
+    for run in _UNBROKEN.finditer(text):
+        out.append(str(escape(text[end : run.start()])))
+        word = run.group()
+        out.append(
+            "<wbr>".join(
+                str(escape(word[i : i + BREAK_EVERY])) for i in range(0, len(word), BREAK_EVERY)
+            )
+        )
+        end = run.end()
+    out.append(str(escape(text[end:])))
+    return Markup("".join(out))
+
+
 FILTERS = {
+    "breakable": breakable,
     "when": when,
     "money": money,
     "millis": duration_ms,

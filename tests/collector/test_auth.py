@@ -242,13 +242,15 @@ def test_health_is_open_but_tells_outsiders_only_the_status(guarded: RunningColl
 
 @pytest.mark.integration
 def test_assay_query_sends_assay_token(guarded: RunningCollector) -> None:
-    def assay_query(token: str | None) -> subprocess.CompletedProcess[str]:
+    def assay_query(
+        token: str | None, *command: str, sql: str = "SELECT 42 AS answer"
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "ASSAY_URL": guarded.http_url}
         env.pop("ASSAY_TOKEN", None)
         if token:
             env["ASSAY_TOKEN"] = token
         return subprocess.run(
-            [*ASSAY, "query", "SELECT 42 AS answer", "--format", "json"],
+            [*ASSAY, *(command or ("query", sql, "--format", "json"))],
             capture_output=True,
             text=True,
             env=env,
@@ -262,6 +264,12 @@ def test_assay_query_sends_assay_token(guarded: RunningCollector) -> None:
     refused = assay_query(None)
     assert refused.returncode == 1
     assert "missing API bearer token" in refused.stderr
+    # A person at the CLI is told which variable carries the token, not an HTTP header only.
+    for command in (("query", "SELECT 1"), ("experiments", "list"), ("prices",)):
+        refused = assay_query("not-the-token", *command)
+        assert refused.returncode in (1, 2), refused.stderr  # experiments: 2, can't be used
+        said = " ".join(refused.stderr.split())
+        assert "invalid API bearer token" in said and "ASSAY_TOKEN" in said, said
 
 
 @pytest.mark.integration

@@ -77,6 +77,18 @@ def test_assay_query_without_a_collector_says_how_to_start_one() -> None:
     assert "no collector answers" in result.stderr and "assay collector" in result.stderr
 
 
+def test_the_cli_pointed_at_the_grpc_port_says_so(collector: RunningCollector) -> None:
+    """ASSAY_URL on 4317 instead of 4318 (the first port a user meets): something answers, in
+    HTTP/2; the message names the likely mistake, not only 'illegal request line'."""
+    grpc = f"http://127.0.0.1:{collector.grpc_port}"
+    for command in (("query", "SELECT 1"), ("experiments", "list")):
+        result = assay(*command, url=grpc)
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 2, said
+        assert f"no collector answers at {grpc}" in said
+        assert "the OTLP gRPC port (4317)? The API is on the collector's HTTP port" in said
+
+
 def test_the_demo_fills_every_view(collector: RunningCollector) -> None:
     result = assay("demo", "--endpoint", f"127.0.0.1:{collector.grpc_port}", "--calls", "60")
     assert result.returncode == 0, result.stderr
@@ -126,6 +138,17 @@ def test_a_second_collector_on_the_same_folder_is_refused_clearly(
     collector: RunningCollector, tmp_path: Path
 ) -> None:
     assert "cannot open embedded storage" in start_failing(collector.storage)
+
+
+@pytest.mark.subprocess
+def test_a_storage_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    """`--storage` naming a file (a typo, a path swapped with a config file's): the collector
+    says so ('[Errno 17] File exists' said nothing of the storage) and leaves the file alone."""
+    a_file = tmp_path / "assay.yaml"
+    a_file.write_text("collector: {}\n")
+    message = " ".join(start_failing(a_file).split())
+    assert f"the storage {a_file} is a file, not a folder" in message
+    assert a_file.read_text() == "collector: {}\n"
 
 
 def test_a_busy_port_is_a_clear_error(collector: RunningCollector, tmp_path: Path) -> None:

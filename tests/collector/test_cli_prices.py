@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-from tests.collector.test_cli import assay
+from tests.collector.test_cli import ASSAY, assay
 from tests.conftest import RunningCollector, start_collector
 
 pytestmark = pytest.mark.integration
@@ -133,3 +135,19 @@ def test_load_a_newer_price_file_and_price_stored_calls_again(tmp_path: Path) ->
         assert rollup == {"calls": 2, "cost": 0.012, "unpriced": 0}
     finally:
         collector.stop()
+
+
+def test_the_table_is_whole_outside_a_terminal(collector: RunningCollector) -> None:
+    """Piped (`assay prices | grep`, a CI log) the table is not cut at rich's 80 columns: every
+    model name and price is there to read (they were folded into 'clau…')."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    shown = subprocess.run(
+        [*ASSAY, "prices", "--model", "claude-sonnet-4-5", "--url", collector.http_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "claude-sonnet-4-5" in shown.stdout and "cache write" in shown.stdout

@@ -184,3 +184,11 @@ def test_a_run_that_did_not_complete_is_said_to_be_partial() -> None:
     assert comparison.status_note() == note
     assert note in str(comparison)
     assert compare(run("a", "completed"), run("c", "completed")).status_note() == ""
+
+
+def test_no_item_in_common_is_not_called_no_significant_change() -> None:
+    """Runs of two different datasets share no item: there is nothing to judge, and the verdict
+    says so rather than 'no significant change' (which reads as 'compared, the same')."""
+    result = compare_scores({"capital-1": 1.0, "capital-2": 0.0}, {"sum-1": 1.0}, name="m")
+    assert (result.n, result.delta) == (0, None)
+    assert result.verdict() == "not compared: no item scored in both runs"

@@ -370,3 +370,14 @@ def test_the_readme_lists_every_rule() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for alert in checked_in_rules():
         assert f"| `{alert['uid']}` | {alert['title']} |" in readme, alert["uid"]
+
+
+def test_a_quiet_store_raises_no_alert(traffic: Traffic) -> None:
+    """No traffic is no alarm: a store with no call, score, run or collector report fires no
+    rule, nor does one whose collector reports, idle and healthy, every 5 s."""
+    rules = checked_in_rules()
+    empty = {a["uid"]: _fires(traffic, a["uid"]) for a in rules}
+    assert {uid: fired for uid, fired in empty.items() if fired} == {}
+    traffic.stats("collector-1", requests_accepted=0)
+    idle = {a["uid"]: _fires(traffic, a["uid"]) for a in rules}
+    assert {uid: fired for uid, fired in idle.items() if fired} == {}

@@ -426,3 +426,15 @@ def test_a_tie_between_people_is_no_verdict_for_the_agreement_panel(
     request = _request(embedded_store, seeded, RANGES["24h"], "evaluations", {})
     names, rows = embedded_store.query(interpolate(panel.sql, request))
     assert not [row for row in rows if row[names.index("evaluator")] == "tie_judge"]
+
+
+def test_provisions_help_counts_the_dashboards_it_pushes() -> None:
+    """`assay grafana provision --help` said 'the three dashboards' while it pushed five."""
+    from click.testing import CliRunner
+
+    from assay.collector.cli_grafana import grafana
+    from assay.collector.grafana.dashboards import render_dashboards
+
+    shown = CliRunner().invoke(grafana, ["provision", "--help"]).output
+    words = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
+    assert f"the {words[len(render_dashboards())]} dashboards" in " ".join(shown.split())

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from playwright.sync_api import Page, expect
 
+from assay.collector.ui.render import BREAK_EVERY
 from assay.instrumentation import feedback
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector
 from tests.ui.conftest import screenshot
 from tests.ui.seed import HOSTILE, Seeded
@@ -213,6 +220,34 @@ def test_a_hostile_prompt_renders_as_text(
     page.goto(f"{collector.http_url}/calls?service={seeded.service}&text=onerror")
     assert rows(page) == [seeded.hostile_span]
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_prompt_of_one_long_word_renders_whole_with_line_breaks(
+    page: Page, collector: RunningCollector
+) -> None:
+    """A prompt without spaces (a base64 image, a minified blob): Chromium laid out a 5 MB one
+    for minutes, the call page never loaded. It is shown whole, with a line-break opportunity
+    every BREAK_EVERY characters, on the call page and on its trace page's span details."""
+    word = "".join(f"{i:08x}" for i in range(25_000))  # 200,000 characters, no space
+    span, trace = os.urandom(8), os.urandom(16)
+    attrs = {
+        sc.OPERATION_NAME: "chat",
+        sc.REQUEST_MODEL: "gpt-4o-mini",
+        sc.INPUT_MESSAGES: json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": word}]}]
+        ),
+    }
+    request = make_request("one-word", make_span(attrs=attrs, span_id=span, trace_id=trace))
+    with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(request)
+    collector.wait_for_rows(f"SELECT 1 FROM assay.llm_calls WHERE span_id = '{span.hex()}'", 1)
+
+    page.goto(f"{collector.http_url}/calls/{span.hex()}")
+    shown = page.locator(".msg.user .text")
+    assert shown.evaluate("e => e.textContent") == word  # copied from the page: unchanged
+    assert shown.locator("wbr").count() == len(word) // BREAK_EVERY - 1
+    page.goto(f"{collector.http_url}/traces/{trace.hex()}?span={span.hex()}")
+    assert page.locator(".msg.user .text").evaluate("e => e.textContent") == word
 
 
 def test_bad_filters_and_unknown_calls_get_a_clear_page(

@@ -32,7 +32,7 @@ from tests.collector.agent_traces import (
     openinference_run,
     openllmetry_run,
 )
-from tests.collector.otlp_builders import make_request
+from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector
 from tests.ui.conftest import screenshot
 
@@ -276,6 +276,43 @@ def test_the_api_gives_a_trace_and_a_session(collector: RunningCollector, runs: 
     assert body["turns"][0]["question"] == QUESTION
     missing = httpx.get(f"{collector.http_url}/api/traces/{uuid.uuid4().hex}")
     assert missing.status_code == 404
+
+
+def test_a_cycle_of_parent_ids_shows_every_span_once(
+    page: Page, collector: RunningCollector
+) -> None:
+    """A hostile or broken client can send span A with parent B and B with parent A: no root
+    reaches them. The trace page and the API show each span once, the cycle's earliest span
+    standing for its root (the page answered 500 on such a trace)."""
+    trace, root, a, b, c = (
+        os.urandom(16),
+        os.urandom(8),
+        os.urandom(8),
+        os.urandom(8),
+        os.urandom(8),
+    )
+    now = time.time_ns()
+    spans = [
+        make_span("root", trace_id=trace, span_id=root, start_ns=now),
+        make_span("A", trace_id=trace, span_id=a, parent_span_id=b, start_ns=now + MS),
+        make_span("B", trace_id=trace, span_id=b, parent_span_id=c, start_ns=now + 2 * MS),
+        make_span("C", trace_id=trace, span_id=c, parent_span_id=a, start_ns=now + 3 * MS),
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
+        trace_service_pb2_grpc.TraceServiceStub(channel).Export(make_request("cycles", *spans))
+    collector.wait_for_rows(f"SELECT 1 FROM assay.trace_spans WHERE trace_id = '{trace.hex()}'", 4)
+
+    body = httpx.get(f"{collector.http_url}/api/traces/{trace.hex()}").json()
+    assert [(s["name"], s["depth"]) for s in body["spans"]] == [
+        ("root", 0),
+        ("A", 0),
+        ("C", 1),
+        ("B", 2),
+    ]
+    response = page.goto(f"{collector.http_url}/traces/{trace.hex()}")
+    assert response is not None and response.status == 200
+    assert depths(page) == [0, 0, 1, 2]
+    expect(page.locator("tr.span")).to_have_count(4)
 
 
 # --- the demo's agent, instrumented by Assay ---------------------------------------------------
