@@ -18,20 +18,16 @@ from rich.table import Table
 from assay.collector.cli_grafana import grafana
 from assay.collector.cli_output import stderr_console
 from assay.collector.settings import load_settings
-from assay.evaluators.client import refusal, unreachable
+from assay.evaluators.client import (
+    DEFAULT_URL,
+    auth_headers,
+    collector_url,
+    refusal,
+    unreachable,
+)
 from assay.evaluators.formatting import number
 
-DEFAULT_URL = "http://localhost:4318"
 err = stderr_console()
-
-
-def _api_url(url: str | None) -> str:
-    return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
-
-
-def _api_headers() -> dict[str, str]:
-    token = os.environ.get("ASSAY_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @click.group()
@@ -231,12 +227,12 @@ def next_steps(url: str, grpc_endpoint: str) -> str:
 @click.option("--max-rows", type=int, default=None)
 def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
     """Run read-only SQL against the store, through the collector's API."""
-    base = _api_url(url)
+    base = collector_url(url)
     body: dict[str, Any] = {"sql": sql, "format": "csv" if fmt == "csv" else "json"}
     if max_rows:
         body["max_rows"] = max_rows
     try:
-        response = httpx.post(f"{base}/api/query", json=body, headers=_api_headers(), timeout=120)
+        response = httpx.post(f"{base}/api/query", json=body, headers=auth_headers(), timeout=120)
     except httpx.HTTPError as exc:
         err.print(
             f"{unreachable(base, exc)}. Start one with "

@@ -54,14 +54,20 @@ def collector_url(url: str | None = None) -> str:
     return (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
 
 
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """The bearer token `token`, else `ASSAY_TOKEN`, as the API takes it (none: no header)."""
+    token = token if token is not None else os.environ.get("ASSAY_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class CollectorClient:
     def __init__(self, url: str | None = None, *, token: str | None = None, timeout: float = 60):
         self.url = collector_url(url)
-        token = token if token is not None else os.environ.get("ASSAY_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         import httpx  # here, not at import: `assay.evaluators` stays light to import
 
-        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http: httpx.Client = httpx.Client(
+            base_url=self.url, headers=auth_headers(token), timeout=timeout
+        )
 
     def close(self) -> None:
         self._http.close()
