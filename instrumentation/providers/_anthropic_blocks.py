@@ -348,10 +348,17 @@ class MessageEvents(ResponseState):
         # Without a message_delta the call did not finish (closed early, cut off): the input
         # side message_start reported is billed and kept, but its output count is a
         # placeholder, so the output stays unknown (NULL), never that placeholder.
-        usage = (
-            self._usage
-            if self._stop_reason is not None
-            else [*self._usage[:1], None, *self._usage[2:4], None]
+        input_tokens, output_tokens, cache_read, cache_creation, thinking = self._usage
+        if self._stop_reason is None:
+            output_tokens = thinking = None
+        add_usage(
+            call,
+            attributes,
+            self.model,
+            input_tokens,
+            output_tokens,
+            cache_read,
+            cache_creation,
+            thinking,
         )
-        add_usage(call, attributes, self.model, *usage)
         return attributes
