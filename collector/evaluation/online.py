@@ -124,13 +124,14 @@ class OnlineEvaluation:
                 sorted({e.name for _, _, evs in self._rules for e in evs}),
             )
 
-    def offer(self, calls: list[LlmCallRow]) -> None:
-        """Queue the evaluations the rules ask for; never blocks, drops the oldest when full.
+    def offer(self, calls: list[LlmCallRow]) -> int:
+        """Queue the evaluations the rules ask for (returns how many); never blocks, drops the
+        oldest when full.
 
         A call without an answer (failed, or stored without content) is not given to
         evaluators that read the output: a score on nothing would count as a failure."""
         if not self._call_rules:
-            return
+            return 0
         jobs: list[_Job] = []
         for call in calls:
             answered = _has_output(call)
@@ -141,7 +142,7 @@ class OnlineEvaluation:
                     continue
                 jobs.extend([(call, e) for e in (evaluators if answered else figures_only)])
         if not jobs:
-            return
+            return 0
         with self._lock:
             overflow = max(len(self._jobs) + len(jobs) - self.config.queue_size, 0)
             self._jobs.extend(jobs)
@@ -151,6 +152,7 @@ class OnlineEvaluation:
         if overflow:
             log.warning("evaluation queue full: dropped the %d oldest evaluation(s)", overflow)
         self._wake.set()
+        return len(jobs)
 
     def depth(self) -> int:
         with self._lock:
@@ -213,9 +215,7 @@ class OnlineEvaluation:
         except StoreError as exc:
             log.warning("online evaluation: could not look for calls left unscored: %s", exc)
             return 0
-        before = self.snapshot()["queued"]
-        self.offer([LlmCallRow(**dict(zip(names, row, strict=True))) for row in rows])
-        queued = self.snapshot()["queued"] - before
+        queued = self.offer([LlmCallRow(**dict(zip(names, row, strict=True))) for row in rows])
         if queued:
             log.info(
                 "online evaluation: %d evaluation(s) queued again for calls of the last %g s "
