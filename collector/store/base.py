@@ -19,7 +19,12 @@ from clickhouse_connect.driver.client import Client
 
 from assay.collector.schema import ScoreRow, insert_arguments
 from assay.collector.stage_timing import stage
-from assay.collector.store.migrations import apply_migrations, reload_views, restore_views
+from assay.collector.store.migrations import (
+    SchemaTooNew,
+    apply_migrations,
+    reload_views,
+    restore_views,
+)
 
 if TYPE_CHECKING:
     from assay.collector.store.reading import QueryLimits, ReadSession
@@ -182,6 +187,8 @@ class ClickHouseStore:
                 reload_views(self._client, self.database, self.cluster)
         except clickhouse_errors.ClickHouseError as exc:  # a full disk, a user without DDL
             raise StoreError(f"migrating the schema failed: {exc}") from exc
+        except SchemaTooNew as exc:
+            raise StoreError(str(exc)) from exc
         return applied
 
     def insert(

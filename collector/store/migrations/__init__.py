@@ -18,6 +18,10 @@ log = logging.getLogger("assay.collector.store")
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+class SchemaTooNew(RuntimeError):
+    """The store holds migrations this version of Assay does not have: a newer Assay wrote it."""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -83,11 +87,15 @@ def apply_migrations(client: Client, database: str, cluster: str | None = None) 
     for statement in preamble(database, cluster):
         client.command(statement)
     done = {
-        row[0]
-        for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows
+        int(version): str(name)
+        for version, name in client.query(
+            f"SELECT version, name FROM {database}.schema_migrations"
+        ).result_rows
     }
+    migrations = rendered_migrations(database, cluster)
+    _refuse_newer(done, migrations, database)
     applied = []
-    for migration in rendered_migrations(database, cluster):
+    for migration in migrations:
         if migration.version in done:
             continue
         # Statements are idempotent (IF NOT EXISTS), so a migration cut short re-runs safely.
@@ -101,6 +109,22 @@ def apply_migrations(client: Client, database: str, cluster: str | None = None) 
         log.info("applied migration %s", migration.name)
         applied.append(migration.name)
     return applied
+
+
+def _refuse_newer(done: dict[int, str], migrations: list[Migration], database: str) -> None:
+    """A store a newer Assay migrated is refused, not used: this version's code would write and
+    read its tables as the schema it knows (rows missing what the newer code relies on, views
+    it does not know fed unseen) and say nothing; the newer version, started again, finds the
+    store as it left it."""
+    known = {m.version for m in migrations}
+    unknown = sorted(version for version in done if version not in known)
+    if unknown:
+        names = ", ".join(done[version] for version in unknown)
+        raise SchemaTooNew(
+            f"database {database} was migrated by a newer Assay ({names}; this version knows "
+            f"migrations up to {migrations[-1].name}): run that version or a later one on it, "
+            "or give this one another storage"
+        )
 
 
 # The name a materialized view has for a moment while `reload_views` renames it and back.
