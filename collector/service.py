@@ -24,6 +24,7 @@ from assay.collector.evaluation.rules import compile_rules
 from assay.collector.evaluation.runs import RunEvaluation
 from assay.collector.folder_lock import FolderLock
 from assay.collector.monitoring import Monitor
+from assay.collector.older_spans import OlderSpans
 from assay.collector.pipeline import Pipeline
 from assay.collector.private import restrict_new_files
 from assay.collector.receivers.grpc import build_grpc_server
@@ -155,11 +156,14 @@ async def serve(
         kept = await asyncio.to_thread(kept_seconds, store, store.cluster)
         pipeline = Pipeline(store, spool, settings, online, deadletter, kept)
         pipeline.start()
+        older = OlderSpans(store)
+        older.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
         try:
             await _serve(settings, store, pipeline, monitor, on_ready, stop or asyncio.Event())
         finally:
             # Whatever was accepted gets written before the store closes.
+            await asyncio.to_thread(older.stop)
             await asyncio.to_thread(pipeline.stop)
             await asyncio.to_thread(online.stop)
             await asyncio.to_thread(runs.stop)

@@ -58,6 +58,8 @@ SHARD_KEYS = {
     "collector_stats": "cityHash64(instance)",
     "price_tables": "cityHash64(version)",
     "ui_sessions": "cityHash64(session_hash)",
+    # One row, of the whole store (collector/older_spans.py).
+    "older_spans": "0",
 }
 # Settings that only exist for non-replicated tables (replicated ones deduplicate by default).
 _NON_REPLICATED_SETTINGS = re.compile(r",?\s*non_replicated_deduplication_window\s*=\s*\d+")
@@ -210,6 +212,8 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
     if match := _DROP_VIEW.match(statement):
         exists, database, name = match.groups()
         return [f"DROP VIEW {exists or ''}{database}.{name} {on}"]
+    if statement.startswith("INSERT INTO "):  # rows of the whole store, through Distributed
+        return [statement]
     raise ClusterSchemaError(f"cannot render for a cluster: {statement[:80]}...")
 
 

@@ -60,6 +60,10 @@ def test_every_cluster_statement_parses(embedded_store: EmbeddedStore) -> None:
     assert len(statements) > 2 * len(SHARD_KEYS)
     for statement in statements:
         normal = formatted(embedded_store, statement)
+        if normal.startswith("INSERT INTO "):
+            # Rows of the whole store (migration 018), once, through a Distributed table.
+            assert normal.split()[2].split(".")[1] in SHARD_KEYS, normal
+            continue
         assert f"ON CLUSTER {CLUSTER}" in normal, normal
 
 
