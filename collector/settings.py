@@ -202,6 +202,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Collecto
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {config_file} must hold a mapping at the top level")
         from_file = dict(loaded.get("collector", {}) or {})
+        # A key no setting has is a typo, or a setting of another Assay version (renamed,
+        # dropped, not yet there): ignored, the collector would run without it and say nothing.
+        unknown = sorted(set(from_file) - set(CollectorSettings.model_fields))
+        if unknown:
+            raise ValueError(
+                f"config file {config_file}: no setting {', '.join(unknown)} under collector: "
+                "(a typo, or a setting of another version of Assay)"
+            )
     env_settings = CollectorSettings()
     # Values from the environment beat the file: keep only the file's keys the env did not set.
     explicit_env = env_settings.model_fields_set

@@ -179,6 +179,17 @@ def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
     assert "flush_interval" in result.stderr
 
 
+@pytest.mark.subprocess
+def test_a_setting_no_version_has_is_a_usage_error(tmp_path: Path) -> None:
+    """A key of `collector:` no setting has (a typo, a setting another version of Assay renamed
+    or dropped) stops the start naming it; it was ignored, and the collector ran without it."""
+    config = tmp_path / "assay.yaml"
+    config.write_text("collector:\n  flush_intervall: 2\n  spool: disk\n")
+    result = assay("collector", "--config", str(config), "--storage", str(tmp_path / "d"))
+    assert result.returncode == 2, result.stderr
+    assert "no setting flush_intervall under collector:" in " ".join(result.stderr.split())
+
+
 def test_the_demo_names_a_collector_on_other_ports_in_the_commands_it_suggests() -> None:
     """`make run` with ASSAY_HTTP_PORT/ASSAY_GRPC_PORT set: the suggested `assay query` and the
     instrumented service must find that collector, not the default ports."""
