@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assay.collector.background import Background
@@ -156,6 +157,10 @@ class OlderSpans:
     """The thread that writes the rows of the spans stored before migration 011."""
 
     store: Store
+    # True while the spool replays what an earlier run left: those spans' rows are the
+    # writer's, and a batch read between its insert into otel_traces and into trace_spans would
+    # write them a second time (trace_summaries would count them twice).
+    replaying: Callable[[], bool] = lambda: False
     written: int = 0  # batches
 
     def __post_init__(self) -> None:
@@ -177,6 +182,9 @@ class OlderSpans:
         left = progress(self.store)
         if left is None:
             return
+        while self.replaying():
+            if self.background.stopping.wait(0.5):
+                return
         log.info("writing the agent rows (trace_spans) of spans stored before migration 011")
         began = time.monotonic()
         while not left.done and not self.background.stopping.is_set():

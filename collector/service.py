@@ -156,7 +156,7 @@ async def serve(
         kept = await asyncio.to_thread(kept_seconds, store, store.cluster)
         pipeline = Pipeline(store, spool, settings, online, deadletter, kept)
         pipeline.start()
-        older = OlderSpans(store)
+        older = OlderSpans(store, spool.replaying)
         older.start()
         monitor = Monitor(store, pipeline, settings, assay_version())
         try:

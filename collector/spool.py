@@ -317,6 +317,13 @@ class Spool:
                 self._stats.corrupt_records += segment.corrupt
         return segment
 
+    def replaying(self) -> bool:
+        """Whether a segment an earlier run left is still to be stored (collector/older_spans.py
+        waits for those: their spans may be stored already, or not)."""
+        with self._lock:
+            first = self._first_sealed_after(0)
+            return first is not None and first <= self._earlier_run_upto
+
     def release(self, segment: Segment) -> None:
         """The store has everything in `segment`: forget it."""
         with self._lock:

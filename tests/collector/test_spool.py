@@ -99,6 +99,7 @@ def test_a_restart_replays_what_was_not_released(tmp_path: Path) -> None:
     del first  # no close(): like kill -9, the files are all that is left
 
     second = _spool(tmp_path)
+    assert second.replaying()
     replayed = second.next_segment(timeout=1)
     assert replayed is not None and replayed.token == sealed.token  # the same, so deduplicated
     assert replayed.records == [("traces", b"one")]
@@ -107,7 +108,9 @@ def test_a_restart_replays_what_was_not_released(tmp_path: Path) -> None:
     unsealed = second.next_segment(timeout=1)  # the active segment of the dead run, sealed now
     assert unsealed is not None and unsealed.records == [("traces", b"two")]
     assert unsealed.replayed
+    assert second.replaying()  # handed out, not stored yet
     second.release(unsealed)
+    assert not second.replaying()
     second.append("traces", b"three")  # this run's own
     second.seal()
     own = second.next_segment(timeout=1)
