@@ -523,8 +523,14 @@ class Pipeline:
                 # A segment's first attempt in the run that spooled it sends tokens the store
                 # has never seen: nothing of it can be a duplicate, so nothing is counted.
                 first_time = attempt == 1 and not segment.replayed and not uncertain
-                if not looked_up:  # once: a retry would find the rows its failed attempt stored
-                    self._leave_out_stored(rows)
+                if not looked_up:
+                    # Once, before the first attempt: a retry would find the rows its failed
+                    # attempt stored. Not on a replay: what it finds there its own earlier
+                    # insert may have stored with only some of the views below the table (a
+                    # kill -9 between them); inserted again with its token, the table drops
+                    # the block and each view adds only what it lacks.
+                    if not segment.replayed:
+                        self._leave_out_stored(rows)
                     looked_up = True
                     sources: tuple[list[Any], ...] = (
                         rows.traces.traces,

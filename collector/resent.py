@@ -11,8 +11,10 @@ one segment the two copies of a call look like one call seen by two instrumentat
 So before a segment's calls and tool calls are stored, the repeats inside the segment are
 dropped, and so are the rows the table already holds (looked up by span id, within the
 segment's time span, so a lookup reads the few granules its bloom index and partitions
-point at). A replayed segment is looked up too: what it finds is what the earlier run stored,
-which the insert's token would have dropped as well.
+point at). A segment replayed at a start is not looked up: the rows it would find may be its
+own, stored by a run killed before every view below the table had its part; only its insert
+again, with its token, completes those views. (So a copy that arrives in a segment the next
+run replays is counted twice by the rollups: a crash and a resend at once.)
 """
 
 from __future__ import annotations
