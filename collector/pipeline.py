@@ -601,14 +601,13 @@ class Pipeline:
         """Leave out of the segment the calls and tool calls their tables already hold (a client
         sent their spans again: collector/resent.py), and their messages; count them."""
         traces = rows.traces
-        calls = _once(rows, not_stored(self.store, traces.llm_calls), traces.llm_calls)
+        with stage("look up resent calls"):
+            calls = _once(rows, not_stored(self.store, traces.llm_calls), traces.llm_calls)
+            tools = _once(rows, not_stored(self.store, traces.tool_calls), traces.tool_calls)
         if len(calls) < len(traces.llm_calls):
             kept = {(call.trace_id, call.span_id) for call in calls}
             rows.llm_messages = [m for m in rows.llm_messages if (m.trace_id, m.span_id) in kept]
-        traces.llm_calls = calls
-        traces.tool_calls = _once(
-            rows, not_stored(self.store, traces.tool_calls), traces.tool_calls
-        )
+        traces.llm_calls, traces.tool_calls = calls, tools
 
     def _write_failed(self, exc: Exception) -> None:
         with self.stats.lock:
