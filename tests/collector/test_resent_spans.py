@@ -80,11 +80,19 @@ def test_a_call_sent_twice_is_counted_once_everywhere(
         trace_id=call.trace_id,
         span_id=os.urandom(8),
     )
-    _send(collector, service, call, other)
+    tool = make_span(
+        "execute_tool search",
+        {sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.TOOL_NAME: "search"},
+        trace_id=call.trace_id,
+        span_id=os.urandom(8),
+    )
+    _send(collector, service, call, other, tool)
     if apart:  # the retry comes after the first copy was stored, in a segment of its own
         _wait_for_calls(collector, service, 2)
-    _send(collector, service, call)
+    _send(collector, service, call, tool)
     _wait_for_calls(collector, service, 2)
+    tools = f"SELECT count() AS n FROM assay.tool_calls WHERE service_name = '{service}'"
+    assert collector.query(tools) == [{"n": 1}]
 
     two_calls = (2, 4000, round(2 * COST, 9))
     assert _surfaces(collector, service) == {
