@@ -27,8 +27,6 @@ CALL = {
     sc.RESPONSE_ID: "chatcmpl-resent",
     sc.USAGE_INPUT_TOKENS: 2000,
     sc.USAGE_OUTPUT_TOKENS: 200,
-    sc.USER_ID: "u-resent",
-    sc.SESSION_ID: "s-resent",
 }
 COST = (2000 * 0.15 + 200 * 0.60) / 1_000_000
 
@@ -74,9 +72,10 @@ def test_a_call_sent_twice_is_counted_once_everywhere(
     collector: RunningCollector, apart: bool
 ) -> None:
     service = f"resent-{uuid.uuid4().hex[:8]}"
-    call = make_span(attrs=CALL, trace_id=os.urandom(16), span_id=os.urandom(8))
+    attributes = {**CALL, sc.USER_ID: f"u-{service}", sc.SESSION_ID: f"s-{service}"}
+    call = make_span(attrs=attributes, trace_id=os.urandom(16), span_id=os.urandom(8))
     other = make_span(
-        attrs={**CALL, sc.RESPONSE_ID: "chatcmpl-other"},
+        attrs={**attributes, sc.RESPONSE_ID: "chatcmpl-other"},
         trace_id=call.trace_id,
         span_id=os.urandom(8),
     )
