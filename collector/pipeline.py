@@ -31,6 +31,7 @@ from assay.collector.normalize.otlp import SIGNALS
 from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
+from assay.collector.resent import first_copies, not_stored
 from assay.collector.schema import (
     WRITTEN_ROWS,
     LlmCallRow,
@@ -166,6 +167,9 @@ class _Rows:
     metrics: MetricBatch = field(default_factory=MetricBatch)
     llm_messages: list[LlmMessagesRow] = field(default_factory=list)
     scores: list[ScoreRow] = field(default_factory=list)  # gen_ai.evaluation.result events
+    # Copies of calls and tool calls a client sent again (collector/resent.py), by table: left
+    # out of the segment's rows, counted as deduplicated.
+    resent: dict[str, int] = field(default_factory=dict)
 
 
 # What a request's items are called in the stats, by signal.
@@ -184,6 +188,14 @@ def _without(rows: list[Any], refused: list[range]) -> list[Any]:
         return rows
     out = set().union(*refused)
     return [row for i, row in enumerate(rows) if i not in out]
+
+
+def _once(rows: _Rows, kept: list[Any], sent: list[Any]) -> list[Any]:
+    """`kept`: what is left of `sent` without the copies of a resent span, which are counted."""
+    if len(kept) < len(sent):
+        table = sent[0].table
+        rows.resent[table] = rows.resent.get(table, 0) + len(sent) - len(kept)
+    return kept
 
 
 def _with_counts(done: dict[str, Inserted], counted: dict[str, int]) -> None:
@@ -450,6 +462,10 @@ class Pipeline:
                 )
         with stage("correlate + link"):
             try:
+                traces = rows.traces
+                traces.llm_calls = _once(rows, first_copies(traces.llm_calls), traces.llm_calls)
+                traces.tool_calls = _once(rows, first_copies(traces.tool_calls), traces.tool_calls)
+                traces.spans = first_copies(traces.spans)  # each copy would take the call's figures
                 rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
                 rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
             except Exception:
@@ -490,17 +506,8 @@ class Pipeline:
         """Store a segment's rows (but the tables in `done_ahead`, stored already); False when
         shutting down with the store failing. `uncertain`: an insert of its rows failed before,
         so what the store holds of them is counted."""
-        sources: tuple[list[Any], ...] = (
-            rows.traces.traces,
-            rows.traces.llm_calls,
-            rows.traces.spans,
-            rows.traces.tool_calls,
-            rows.logs,
-            rows.llm_messages,
-            rows.scores,
-            *rows.metrics.tables(),
-        )
-        tables = [(r[0].table, r) for r in sources if r]
+        tables: list[tuple[str, list[Any]]] = []
+        looked_up = False  # the store was asked which of the calls and tool calls it holds
         done: dict[str, Inserted] = dict(done_ahead or {})  # by table, over the attempts
         refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
         # Rows an insert that failed stored all the same (its reply was lost), by table, where
@@ -516,6 +523,26 @@ class Pipeline:
                 # A segment's first attempt in the run that spooled it sends tokens the store
                 # has never seen: nothing of it can be a duplicate, so nothing is counted.
                 first_time = attempt == 1 and not segment.replayed and not uncertain
+                if not looked_up:
+                    # Once, before the first attempt: a retry would find the rows its failed
+                    # attempt stored. Not on a replay: what it finds there its own earlier
+                    # insert may have stored with only some of the views below the table (a
+                    # kill -9 between them); inserted again with its token, the table drops
+                    # the block and each view adds only what it lacks.
+                    if not segment.replayed:
+                        self._leave_out_stored(rows)
+                    looked_up = True
+                    sources: tuple[list[Any], ...] = (
+                        rows.traces.traces,
+                        rows.traces.llm_calls,
+                        rows.traces.spans,
+                        rows.traces.tool_calls,
+                        rows.logs,
+                        rows.llm_messages,
+                        rows.scores,
+                        *rows.metrics.tables(),
+                    )
+                    tables = [(r[0].table, r) for r in sources if r]
                 with self.store.counting(counted, first_time=first_time):
                     for table, table_rows in tables:
                         if table not in done:  # a retry redoes only what failed
@@ -544,7 +571,7 @@ class Pipeline:
                 self._stopping.wait(wait)
                 delay *= 2
         written = {table: _written(segment, table, r, landed) for table, r in done.items()}
-        self._count(segment, done, written, rows.metrics.skipped_points)
+        self._count(segment, done, written, rows.metrics.skipped_points, rows.resent)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
             self.stats.last_write_ok = time.time()
@@ -569,6 +596,18 @@ class Pipeline:
                     calls.rows,
                 )
         return True
+
+    def _leave_out_stored(self, rows: _Rows) -> None:
+        """Leave out of the segment the calls and tool calls their tables already hold (a client
+        sent their spans again: collector/resent.py), and their messages; count them."""
+        traces = rows.traces
+        with stage("look up resent calls"):
+            calls = _once(rows, not_stored(self.store, traces.llm_calls), traces.llm_calls)
+            tools = _once(rows, not_stored(self.store, traces.tool_calls), traces.tool_calls)
+        if len(calls) < len(traces.llm_calls):
+            kept = {(call.trace_id, call.span_id) for call in calls}
+            rows.llm_messages = [m for m in rows.llm_messages if (m.trace_id, m.span_id) in kept]
+        traces.llm_calls, traces.tool_calls = calls, tools
 
     def _write_failed(self, exc: Exception) -> None:
         with self.stats.lock:
@@ -700,12 +739,16 @@ class Pipeline:
         done: dict[str, Inserted],
         written: dict[str, int],
         skipped_points: int,
+        resent: dict[str, int],
     ) -> None:
         """Written counts the rows this run stored (`_written`); the rest of what was sent, the
-        store had already (a replayed segment), and is counted apart, by table."""
+        store had already (a replayed segment), and is counted apart, by table, with the copies
+        of resent spans left out before the insert."""
         deduplicated = {
             table: r.rows - written[table] for table, r in done.items() if r.rows > written[table]
         }
+        for table, n in resent.items():
+            deduplicated[table] = deduplicated.get(table, 0) + n
         if deduplicated:
             log.info(
                 "segment %d (token %s): the store already had %s",

@@ -22,6 +22,7 @@ from assay.collector.grafana.sql import (
     ERROR_RATE,
     LATENCY,
     MODEL,
+    PRICED_COST,
     PROMPT_NAME,
     PROMPT_VERSION,
     PROVIDER,
@@ -363,10 +364,11 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             time_series(
                 "Cost per hour by model",
-                "SELECT toStartOfHour(minute) AS time, model, sum(cost_usd) AS cost_usd\n"
+                f"SELECT toStartOfHour(minute) AS time, model, {PRICED_COST} AS cost_usd\n"
                 f"FROM {hours}\nGROUP BY time, model ORDER BY time",
                 "currencyUSD",
-                "Cost of each hour, stacked by model.",
+                "Cost of each hour, stacked by model (none for a model no call of which could be "
+                "priced: unknown, not $0).",
                 bars=True,
                 min_interval="1h",
             )
@@ -374,7 +376,7 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             time_series(
                 "Cost per hour by provider",
-                "SELECT toStartOfHour(minute) AS time, provider, sum(cost_usd) AS cost_usd\n"
+                f"SELECT toStartOfHour(minute) AS time, provider, {PRICED_COST} AS cost_usd\n"
                 f"FROM {hours}\nGROUP BY time, provider ORDER BY time",
                 "currencyUSD",
                 "Cost of each hour, stacked by provider.",
@@ -385,7 +387,7 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             time_series(
                 "Cost per day by service",
-                "SELECT toStartOfDay(minute) AS time, service_name, sum(cost_usd) AS cost_usd\n"
+                f"SELECT toStartOfDay(minute) AS time, service_name, {PRICED_COST} AS cost_usd\n"
                 f"FROM {hours}\nGROUP BY time, service_name ORDER BY time",
                 "currencyUSD",
                 "Cost of each day, stacked by service.",

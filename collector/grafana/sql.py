@@ -125,6 +125,9 @@ LATENCY = "quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms)"
 TTFT = "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(time_to_first_token_ms)"
 ERROR_RATE = "sum(errors) / greatest(sum(calls), 1)"
 AVERAGE_COST = "sum(cost_usd) / greatest(sum(calls) - sum(unpriced_calls), 1)"
+# A series' cost, NULL (no point, no bar) where none of its calls could be priced: a model missing
+# from the price table is unknown, never $0 (the rollups sum an unpriced call's cost as 0).
+PRICED_COST = "if(sum(calls) > sum(unpriced_calls), sum(cost_usd), NULL)"
 CACHE_HIT_RATIO = "sum(cached_input_tokens) / greatest(sum(input_tokens), 1)"
 # Over call_scores: a score read so that higher is better, whichever way its evaluator scored
 # (the direction column, migration 008). Averages, trends and deltas use it.

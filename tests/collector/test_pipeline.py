@@ -269,6 +269,7 @@ def test_stage_timing_names_every_stage_of_the_path_only_while_measuring(
         "decode (writer)",
         "normalize",
         "correlate + link",
+        "look up resent calls",
         "build columns",
         "insert otel_traces",
         "insert llm_calls",

@@ -438,3 +438,37 @@ def test_provisions_help_counts_the_dashboards_it_pushes() -> None:
     shown = CliRunner().invoke(grafana, ["provision", "--help"]).output
     words = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
     assert f"the {words[len(render_dashboards())]} dashboards" in " ".join(shown.split())
+
+
+def test_a_model_no_call_of_which_was_priced_costs_nothing_known_not_zero(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """A model missing from the price table (cost NULL) has no cost in the cost-by-dimension
+    panels: no $0 bar beside the priced models (the rollups sum its NULL cost as 0)."""
+    at = seeded.end - timedelta(minutes=40)
+    for span in ("s-unpriced-1", "s-unpriced-2"):
+        _store_call(
+            embedded_store,
+            at,
+            "t-unpriced",
+            span,
+            service_name="unpriced-svc",
+            provider="in-house",
+            model="in-house-llm",
+            cost_source="unpriced_model",
+        )
+    pick = {"model": ["in-house-llm", "gpt-4o"]}
+    for title, unpriced, priced in (
+        ("Cost per hour by model", "in-house-llm", "gpt-4o"),
+        ("Cost per hour by provider", "in-house", "openai"),
+        ("Cost per day by service", "unpriced-svc", "checkout"),
+    ):
+        [panel] = [p for p in PANELS if p.id == f"llm-monitoring: {title}"]
+        request = _request(embedded_store, seeded, RANGES["24h"], "llm-monitoring", pick)
+        request.min_interval_s = interval_for(panel.min_interval)
+        _, rows = embedded_store.query(interpolate(panel.sql, request))
+        costs: dict[str, list[Any]] = {}
+        for row in rows:
+            costs.setdefault(row[1], []).append(row[2])
+        assert set(costs.get(unpriced, [])) <= {None}, (title, costs[unpriced])
+        assert max(costs[priced]) > 0, (title, costs[priced])
