@@ -165,6 +165,18 @@ class RunningCollector:
             time.sleep(0.1)
         raise AssertionError(f"wanted {count} rows, got {len(rows)} from: {sql}\n{self.log()}")
 
+    def wait_until_stored(self, timeout: float = 60.0) -> None:
+        """Poll /api/health until the spool is empty: every span the collector acknowledged is
+        in the store (a count of rows may be reached while more of them are still spooled)."""
+        deadline = time.monotonic() + timeout
+        spool: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            spool = httpx.get(f"{self.http_url}/api/health", verify=self.verify).json()["spool"]
+            if spool["bytes"] == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the spool still holds {spool} after {timeout} s\n{self.log()}")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 

@@ -366,8 +366,9 @@ def test_demo_traffic_is_scored_end_to_end(tmp_path: Path) -> None:
     try:
         # Enough calls that the search service's sampled half is never empty by chance.
         run_demo(f"http://127.0.0.1:{collector.grpc_port}", calls=120, quiet=True)
-        # Every call of the three services (30 each: the agent takes a fourth share), whole
-        # before the expected scores are counted from them.
+        # Every call of the three services (40 rows each at 120 calls: more than the 90 the
+        # snapshot could start from), all stored before the expected scores are counted.
+        collector.wait_until_stored()
         calls = collector.wait_for_rows(
             "SELECT service_name, operation, trace_id, span_id, status FROM llm_calls"
             " WHERE service_name IN ('checkout', 'search', 'support-bot')",
