@@ -186,3 +186,17 @@ def test_a_store_migrated_from_the_old_states_reads_the_same_summaries(
             after = summaries(old, with_updated_at=False)
             assert after == summaries(new, with_updated_at=False)
             assert len(after) == 6 and after != [row | {"updated_at": None} for row in before]
+
+
+def test_the_rebuild_streams_the_spans_whatever_the_store_holds(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """The stored summaries get their new states from one partial row per span: the statement
+    neither aggregates nor sorts (either holds the whole store at once), and writes by one
+    thread, so its memory is a block's however many spans the store keeps."""
+    (migration,) = [m for m in load_migrations(embedded_store.database) if m.version == VERSION]
+    (rebuild,) = [s for s in migration.statements if s.startswith("INSERT")]
+    _, rows = embedded_store.query(f"EXPLAIN PIPELINE {rebuild}")
+    steps = [line for (line,) in rows if "label=" in line]
+    assert not [step for step in steps if "Aggregating" in step or "Sorting" in step], steps
+    assert len([step for step in steps if "MergeTreeSink" in step]) == 1, steps

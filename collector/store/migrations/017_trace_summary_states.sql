@@ -56,49 +56,62 @@ FROM {database}.trace_spans AS s
 WHERE s.trace_id != ''
 GROUP BY hour, trace_id;
 
+-- The read view reads the old states: it goes first, and comes back at the end on the new ones.
+DROP VIEW IF EXISTS {database}.trace_summary;
+
+-- The old states go before the stored summaries get the new ones, so that the background merges
+-- of the rows added below carry the two new states only (with the nine as well, they held twice
+-- the memory: 1.1 GiB against 0.7 at 1.2 million spans).
+ALTER TABLE {database}.trace_summaries DROP COLUMN IF EXISTS spans, DROP COLUMN IF EXISTS errors, DROP COLUMN IF EXISTS llm_calls, DROP COLUMN IF EXISTS tool_calls, DROP COLUMN IF EXISTS tool_errors, DROP COLUMN IF EXISTS unpriced_calls, DROP COLUMN IF EXISTS input_tokens, DROP COLUMN IF EXISTS output_tokens, DROP COLUMN IF EXISTS cost_usd;
+
 -- The summaries already stored get the new states from their spans (trace_spans, which keeps
--- them as long as trace_summaries keeps its rows: one retention for both). The partial rows
--- added beside the old ones change no other column: the old rows keep theirs, and what these
--- give besides the new states is what any copy of the spans gives (min, max, sets); `updated_at`
--- is left at its lowest, so the old rows' time stands, and the root and agent are left empty
--- (an argMin takes either of two copies of a span that tie, so it could pick another). Run
--- twice, it adds the same states again, which change nothing either. Grouped in trace_spans'
--- order, so the engine aggregates one trace at a time instead of holding every trace at once.
+-- them as long as trace_summaries keeps its rows: one retention for both): one partial row per
+-- span, beside the old rows, its states made from that span alone (initializeAggregation); the
+-- table's background merges fold them into the trace's rows as they fold the view's. No GROUP
+-- BY: the statement streams trace_spans a block at a time, part after part, so it holds a
+-- block's rows whatever the store holds (a GROUP BY over the store grew with it: 1.4 GiB at 1.2
+-- million spans; figures in docs/capacity.md). Blocks of 8,192 rows are written as they come
+-- (not squashed to a million rows first), by one thread, without merging a block's rows at
+-- insert (`optimize_on_insert` held 200 MiB for such a block), and without deduplication (the
+-- rows are idempotent, and their blocks would take places in the window that deduplicates the
+-- collector's inserts). The partial rows change no other column: the old rows keep theirs, and
+-- what these give besides the new states is what any copy of the spans gives (min, max, sets);
+-- `updated_at` is left at its lowest, so the old rows' time stands, and the root and agent are
+-- left empty (an argMin takes either of two copies of a span that tie, so it could pick
+-- another). Run twice, it adds the same states again, which change nothing either.
 INSERT INTO {database}.trace_summaries (hour, trace_id, start, end, updated_at, has_root, span_flags, call_usage, user_id, session_id, prompt_name, prompt_version, services)
 SELECT
     toStartOfHour(s.start) AS hour,
     s.trace_id AS trace_id,
-    min(s.start) AS start,
-    max(s.end) AS end,
+    s.start AS start,
+    s.end AS end,
     toDateTime64(0, 3) AS updated_at,
-    max(toUInt8(s.parent_span_id = '')) AS has_root,
-    groupBitOrMapState(map(
+    toUInt8(s.parent_span_id = '') AS has_root,
+    initializeAggregation('groupBitOrMapState', map(
         cityHash64(s.span_id),
         toUInt8(
             (s.status = 'error') + 2 * s.llm + 4 * (s.kind = 'tool')
             + 8 * (s.kind = 'tool' AND s.status = 'error') + 16 * (s.llm AND s.cost_usd IS NULL)
         )
     )) AS span_flags,
-    maxMapState(
+    initializeAggregation(
+        'maxMapState',
         if((s.input_tokens IS NULL AND s.output_tokens IS NULL AND s.cost_usd IS NULL) AS no_usage, [], [cityHash64(s.span_id)]),
         if(no_usage, [], [ifNull(s.input_tokens, 0)]),
         if(no_usage, [], [ifNull(s.output_tokens, 0)]),
         if(no_usage, [], [ifNull(s.cost_usd, -inf)])
     ) AS call_usage,
-    max(s.user_id) AS user_id,
-    max(s.session_id) AS session_id,
-    max(toString(s.prompt_name)) AS prompt_name,
-    max(toString(s.prompt_version)) AS prompt_version,
-    groupUniqArray(toString(s.service_name)) AS services
+    s.user_id AS user_id,
+    s.session_id AS session_id,
+    toString(s.prompt_name) AS prompt_name,
+    toString(s.prompt_version) AS prompt_version,
+    [toString(s.service_name)] AS services
 FROM {database}.trace_spans AS s
 WHERE s.trace_id != ''
-GROUP BY trace_id, hour
-SETTINGS optimize_aggregation_in_order = 1, insert_distributed_sync = 1;
+SETTINGS max_block_size = 8192, min_insert_block_size_rows = 8192, min_insert_block_size_bytes = 0, max_insert_threads = 1, optimize_on_insert = 0, insert_deduplicate = 0, insert_distributed_sync = 1;
 
 -- The read view: the same columns and answers, from the two states. Counts are UInt64, as
 -- uniqExact gave them.
-DROP VIEW IF EXISTS {database}.trace_summary;
-
 CREATE VIEW IF NOT EXISTS {database}.trace_summary AS
 SELECT
     trace_id,
@@ -147,5 +160,3 @@ FROM
     FROM {database}.trace_summaries AS t
     GROUP BY t.trace_id
 );
-
-ALTER TABLE {database}.trace_summaries DROP COLUMN IF EXISTS spans, DROP COLUMN IF EXISTS errors, DROP COLUMN IF EXISTS llm_calls, DROP COLUMN IF EXISTS tool_calls, DROP COLUMN IF EXISTS tool_errors, DROP COLUMN IF EXISTS unpriced_calls, DROP COLUMN IF EXISTS input_tokens, DROP COLUMN IF EXISTS output_tokens, DROP COLUMN IF EXISTS cost_usd;
