@@ -14,7 +14,9 @@ distribution and nothing home-made:
 - `ALTER TABLE` changing columns runs on both the local and the Distributed table; one changing
   storage (TTL, settings) or rows (UPDATE) on the local table only; `DROP VIEW` on every node;
   `MODIFY QUERY` of a materialized view reads the local tables, as its CREATE does; one setting
-  the non-replicated deduplication window is left out (Replicated tables deduplicate by default).
+  the non-replicated deduplication window is left out (Replicated tables deduplicate by default);
+- `INSERT INTO T ... SELECT` (a migration filling a table from another) runs once, as written:
+  it reads the Distributed tables and writes through `T`'s, which sends each row to its shard.
 
 The migration runner applies the rendered statements when the collector is started with
 `--cluster NAME`; `assay schema --cluster NAME` prints them.
@@ -75,6 +77,7 @@ _CREATE_PLAIN_VIEW = re.compile(r"^CREATE VIEW (IF NOT EXISTS )?(\w+)\.(\w+)\s+A
 _ALTER = re.compile(r"^ALTER TABLE (\w+)\.(\w+)\s+(.*)$", re.S)
 # Dropping a view (to create it again with other columns); tables are never dropped.
 _DROP_VIEW = re.compile(r"^DROP VIEW (IF EXISTS )?(\w+)\.(\w+)$")
+_INSERT_SELECT = re.compile(r"^INSERT INTO (\w+)\.(\w+)\s*(\([^)]*\))?\s*SELECT\b", re.S)
 _COLUMN_ACTIONS = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", re.I)
 _MODIFY_QUERY = re.compile(r"^\s*MODIFY QUERY\b", re.I)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(\w*MergeTree)\b")
@@ -212,7 +215,9 @@ def render_statement(statement: str, cluster: str, tables: set[str]) -> list[str
     if match := _DROP_VIEW.match(statement):
         exists, database, name = match.groups()
         return [f"DROP VIEW {exists or ''}{database}.{name} {on}"]
-    if statement.startswith("INSERT INTO "):  # rows of the whole store, through Distributed
+    if match := _INSERT_SELECT.match(statement):
+        if match.group(2) not in tables:
+            raise ClusterSchemaError(f"insert into {match.group(2)}: not a distributed table")
         return [statement]
     raise ClusterSchemaError(f"cannot render for a cluster: {statement[:80]}...")
 

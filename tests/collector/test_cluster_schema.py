@@ -61,7 +61,7 @@ def test_every_cluster_statement_parses(embedded_store: EmbeddedStore) -> None:
     for statement in statements:
         normal = formatted(embedded_store, statement)
         if normal.startswith("INSERT INTO "):
-            # Rows of the whole store (migration 018), once, through a Distributed table.
+            # Rows of the whole store (migrations 017, 018), once, through a Distributed table.
             assert normal.split()[2].split(".")[1] in SHARD_KEYS, normal
             continue
         assert f"ON CLUSTER {CLUSTER}" in normal, normal
@@ -205,6 +205,15 @@ def test_a_changed_view_query_reads_the_local_tables() -> None:
                 if "MODIFY QUERY" in out:
                     assert re.search(r"FROM assay\.\w+_local\b", out), out
                     assert not re.search(r"(FROM|JOIN) assay\.(?!\w+_local\b)\w+", out), out
+
+
+def test_an_insert_from_a_select_goes_through_the_distributed_tables() -> None:
+    """Run once, on any node: the Distributed tables read every shard and send each row written
+    to its own shard, so a rebuild from the spans (migration 017) lands beside the trace's rows."""
+    insert = "INSERT INTO assay.trace_summaries (trace_id) SELECT trace_id FROM assay.trace_spans"
+    assert render_statement(insert, CLUSTER, {"trace_summaries", "trace_spans"}) == [insert]
+    with pytest.raises(ClusterSchemaError, match="not a distributed table"):
+        render_statement(insert, CLUSTER, {"trace_spans"})
 
 
 def test_a_table_without_a_shard_key_is_refused() -> None:
