@@ -52,6 +52,7 @@ def test_the_list_filters_by_model_text_and_status(
     page.goto(f"{collector.http_url}/calls?service={seeded.service}")
     page.fill("input[name=text]", "PARIS")  # case-insensitive, in prompt or response
     page.click("form.filters button[type=submit]")
+    expect(page).to_have_url(re.compile(r"text=PARIS"))  # the filtered page, not the one before
     assert rows(page) == [seeded.tool_span]
 
     page.goto(f"{collector.http_url}/calls?service={seeded.service}&status=error")
