@@ -255,9 +255,13 @@ def _local_table(store: Store, name: str) -> tuple[str, str]:
 # columns of a correcting row, and which calls it counts.
 # `is_experiment` (migration 012) keeps a correction of experiment calls on experiment rows.
 _DIMS = "service_name, provider, model, prompt_name, prompt_version, is_experiment"
-_UNPRICED = {
+# The users' and sessions' rollups count unpriced calls (migration 019), not why.
+_COST = {
     "cost_usd": "sum(ifNull(cost_usd, 0))",
     "unpriced_calls": "toInt64(countIf(cost_usd IS NULL))",
+}
+_UNPRICED = {
+    **_COST,
     "unpriced_model_calls": f"toInt64(countIf(cost_source = '{COST_UNPRICED_MODEL}'))",
     "no_usage_calls": f"toInt64(countIf(cost_source = '{COST_NO_USAGE}'))",
     "failed_unpriced_calls": f"toInt64(countIf(cost_source = '{COST_FAILED_CALL}'))",
@@ -283,7 +287,7 @@ _ROLLUPS = (
         "day",
         "toDate(timestamp)",
         f"{_DIMS}, user_id",
-        {"cost_usd": "sum(ifNull(cost_usd, 0))"},
+        _COST,
         {},
         "user_id != ''",
     ),
@@ -292,7 +296,7 @@ _ROLLUPS = (
         "day",
         "toDate(timestamp)",
         "session_id, is_experiment",
-        {"cost_usd": "sum(ifNull(cost_usd, 0))"},
+        _COST,
         {
             # `any` keeps one of the values merged: a correcting row carries the same user.
             "user_id": "any(user_id)",

@@ -39,8 +39,15 @@ from assay.collector.grafana.sql import (
 
 SUMS = "calls, errors, input_tokens, output_tokens, cost_usd, unpriced_calls"
 TOKEN_CLASSES = "cached_input_tokens, cache_creation_input_tokens, reasoning_tokens"
-# Counts money and tokens with the dimensions the tables show.
-CALL_UNITS = {"calls": "short", "errors": "short", "tokens": "short", "cost_usd": "currencyUSD"}
+# Counts money and tokens with the dimensions the tables show. The tables name their count of
+# calls `call_count`: an alias `calls` would be read inside PRICED_COST's sum(calls).
+CALL_UNITS = {
+    "call_count": "short",
+    "errors": "short",
+    "tokens": "short",
+    "cost_usd": "currencyUSD",
+    "unpriced": "short",
+}
 
 
 def _users() -> str:
@@ -451,13 +458,14 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             time_series(
                 "Cost per day by user (top 10)",
-                "SELECT toDateTime(day) AS time, user_id, sum(cost_usd) AS cost_usd\n"
+                f"SELECT toDateTime(day) AS time, user_id, {PRICED_COST} AS cost_usd\n"
                 f"FROM {users}\n  AND user_id IN (\n"
                 f"    SELECT user_id FROM {users}\n"
                 "    GROUP BY user_id ORDER BY sum(cost_usd) DESC LIMIT 10)\n"
                 "GROUP BY time, user_id ORDER BY time",
                 "currencyUSD",
-                "Cost of each day for the ten most expensive users of the range (whole days).",
+                "Cost of each day for the ten most expensive users of the range (whole days); no "
+                "bar for a day none of whose calls could be priced (unknown, not $0).",
                 bars=True,
                 min_interval="1h",
             )
@@ -465,11 +473,13 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             table_of(
                 "Top users by cost",
-                "SELECT user_id, sum(cost_usd) AS cost_usd, sum(calls) AS calls,\n"
-                "  sum(input_tokens) + sum(output_tokens) AS tokens, sum(errors) AS errors\n"
+                f"SELECT user_id, {PRICED_COST} AS cost_usd, sum(calls) AS call_count,\n"
+                "  sum(input_tokens) + sum(output_tokens) AS tokens, sum(errors) AS errors,\n"
+                "  sum(unpriced_calls) AS unpriced\n"
                 f"FROM {users}\nGROUP BY user_id ORDER BY cost_usd DESC LIMIT 20",
                 "The users who cost most in the days of the range; a user opens their calls in "
-                "Assay.",
+                "Assay. No cost for a user none of whose calls could be priced (unknown, not $0); "
+                "with unpriced calls, the cost is of the priced ones.",
                 CALL_UNITS,
                 links={
                     "user_id": (
@@ -482,13 +492,16 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             table_of(
                 "Top sessions by cost",
-                "SELECT session_id, any(user_id) AS user_id, sum(cost_usd) AS cost_usd,\n"
-                "  sum(calls) AS calls, sum(tokens) AS tokens, min(first_seen) AS started,\n"
+                f"SELECT session_id, any(user_id) AS user_id, {PRICED_COST} AS cost_usd,\n"
+                "  sum(calls) AS call_count, sum(tokens) AS tokens,\n"
+                "  sum(unpriced_calls) AS unpriced, min(first_seen) AS started,\n"
                 "  max(last_seen) AS ended\n"
                 f"FROM {_sessions()}\n  AND last_seen >= $__fromTime AND first_seen <= $__toTime\n"
                 "GROUP BY session_id ORDER BY cost_usd DESC LIMIT 20",
                 "The sessions that cost most in the range; a session counts whole, and matches "
-                "the variables when any of its calls does. A session opens its calls in Assay.",
+                "the variables when any of its calls does. A session opens its calls in Assay. "
+                "No cost for a session none of whose calls could be priced (unknown, not $0); "
+                "with unpriced calls, the cost is of the priced ones.",
                 CALL_UNITS,
                 links={
                     "session_id": (

@@ -122,17 +122,19 @@ def rollup_totals(store: EmbeddedStore, service: str) -> dict[str, tuple[Any, ..
         "countIf(cost_source = 'unpriced_model'), countIf(cost_source = 'no_usage'), "
         "countIf(cost_source = 'failed_call'), count()"
     )
+    priced = "sum(ifNull(cost_usd, 0)), countIf(cost_usd IS NULL)"
     out: dict[str, tuple[Any, ...]] = {}
     for name, sql in {
         "calls": f"SELECT {truth} FROM {db}.llm_calls WHERE service_name = {{s:String}}",
         "1m": f"SELECT {reasons} FROM {db}.llm_calls_1m WHERE service_name = {{s:String}}",
         "1h": f"SELECT {reasons} FROM {db}.llm_calls_1h WHERE service_name = {{s:String}}",
-        "users": f"SELECT sum(cost_usd) FROM {db}.llm_users_1d WHERE service_name = {{s:String}}",
-        "calls_users": f"SELECT sum(ifNull(cost_usd, 0)) FROM {db}.llm_calls "
+        "users": f"SELECT sum(cost_usd), sum(unpriced_calls) FROM {db}.llm_users_1d "
+        "WHERE service_name = {s:String}",
+        "calls_users": f"SELECT {priced} FROM {db}.llm_calls "
         "WHERE service_name = {s:String} AND user_id != ''",
-        "sessions": f"SELECT sum(cost_usd) FROM {db}.llm_sessions_1d "
+        "sessions": f"SELECT sum(cost_usd), sum(unpriced_calls) FROM {db}.llm_sessions_1d "
         "WHERE has(services, {s:String})",
-        "calls_sessions": f"SELECT sum(ifNull(cost_usd, 0)) FROM {db}.llm_calls "
+        "calls_sessions": f"SELECT {priced} FROM {db}.llm_calls "
         "WHERE service_name = {s:String} AND session_id != ''",
     }.items():
         _, rows = store.query(sql, {"s": service})

@@ -472,3 +472,43 @@ def test_a_model_no_call_of_which_was_priced_costs_nothing_known_not_zero(
             costs.setdefault(row[1], []).append(row[2])
         assert set(costs.get(unpriced, [])) <= {None}, (title, costs[unpriced])
         assert max(costs[priced]) > 0, (title, costs[priced])
+
+
+def test_a_user_or_session_no_call_of_which_was_priced_costs_nothing_known_not_zero(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """A user (a session) all of whose calls are on a model missing from the price table has no
+    cost in the cost-by-user and cost-by-session panels, not $0 (the rollups sum a NULL cost as
+    0, migration 019 counts the unpriced calls); one with a priced call shows that call's cost."""
+    at = seeded.end - timedelta(minutes=40)
+    unknown = {"service_name": "unpriced-users", "provider": "in-house", "model": "in-house-llm"}
+    for span, user, cost in (
+        ("s-uu-1", "u-unpriced", None),
+        ("s-uu-2", "u-unpriced", None),
+        ("s-up-1", "u-priced", None),
+        ("s-up-2", "u-priced", 0.25),
+    ):
+        priced = {"model": "gpt-4o", "cost_source": "priced"} if cost else {}
+        _store_call(
+            embedded_store,
+            at,
+            "t-unpriced-users",
+            span,
+            **unknown | {"cost_source": "unpriced_model"} | priced,
+            user_id=user,
+            session_id=f"session-of-{user}",
+            cost_usd=cost,
+        )
+    request = _request(
+        embedded_store, seeded, RANGES["24h"], "llm-monitoring", {"service": "unpriced-users"}
+    )
+    for title, who, cost_column in (
+        ("Cost per day by user (top 10)", 1, 2),
+        ("Top users by cost", 0, 1),
+        ("Top sessions by cost", 0, 2),
+    ):
+        [panel] = [p for p in PANELS if p.id == f"llm-monitoring: {title}"]
+        request.min_interval_s = interval_for(panel.min_interval)
+        _, rows = embedded_store.query(interpolate(panel.sql, request))
+        costs = {row[who].removeprefix("session-of-"): row[cost_column] for row in rows}
+        assert costs == {"u-unpriced": None, "u-priced": 0.25}, title
