@@ -279,3 +279,22 @@ def own_database(
     finally:
         own.command(f"DROP DATABASE IF EXISTS {own.database}")
         own.close()
+
+
+def migrate_before(own: EmbeddedStore, version: int) -> None:
+    """Bring `own` (made with `migrate=False`) to the schema of an Assay before migration
+    `version`: the migrations before it applied and recorded, as that Assay left the store."""
+    from assay.collector.store.migrations import load_migrations, preamble
+
+    db = own.database
+    for statement in preamble(db):
+        own.command(statement)
+    for migration in load_migrations(db):
+        if migration.version >= version:
+            continue
+        for statement in migration.statements:
+            own.command(statement)
+        own.command(
+            f"INSERT INTO {db}.schema_migrations (version, name) "
+            f"VALUES ({migration.version}, '{migration.name}')"
+        )

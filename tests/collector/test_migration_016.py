@@ -7,26 +7,15 @@ from __future__ import annotations
 import time
 
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.store.migrations import load_migrations, preamble
-from tests.conftest import own_database
+from tests.conftest import migrate_before, own_database
 
 
 def test_error_scores_stored_before_and_after_the_migration_are_marked(
     embedded_store: EmbeddedStore,
 ) -> None:
     with own_database(embedded_store, "m016", migrate=False) as own:
+        migrate_before(own, 16)
         db = own.database
-        for statement in preamble(db):
-            own.command(statement)
-        for migration in load_migrations(db):
-            if migration.version >= 16:
-                continue
-            for statement in migration.statements:
-                own.command(statement)
-            own.command(
-                f"INSERT INTO {db}.schema_migrations (version, name) "
-                f"VALUES ({migration.version}, '{migration.name}')"
-            )
         now = time.time_ns()
         # Before: a judged score and a failed one of the same evaluator, on two calls.
         own.command(

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.store.migrations import load_migrations, preamble
-from tests.conftest import own_database
+from assay.collector.store.migrations import load_migrations
+from tests.conftest import migrate_before, own_database
 
 VERSION = 17
 HOUR = (int(time.time()) // 3600 - 2) * 3600 * 10**9  # an hour's start, in ns (inside the TTL)
@@ -119,18 +119,7 @@ def summaries(store: EmbeddedStore, with_updated_at: bool = True) -> list[dict[s
 @contextmanager
 def store_before_the_migration(embedded_store: EmbeddedStore) -> Iterator[EmbeddedStore]:
     with own_database(embedded_store, "m017", migrate=False) as own:
-        db = own.database
-        for statement in preamble(db):
-            own.command(statement)
-        for migration in load_migrations(db):
-            if migration.version >= VERSION:
-                continue
-            for statement in migration.statements:
-                own.command(statement)
-            own.command(
-                f"INSERT INTO {db}.schema_migrations (version, name) "
-                f"VALUES ({migration.version}, '{migration.name}')"
-            )
+        migrate_before(own, VERSION)
         yield own
 
 

@@ -9,8 +9,8 @@ import time
 
 from assay.collector import price_tables
 from assay.collector.store.embedded import EmbeddedStore
-from assay.collector.store.migrations import load_migrations, preamble
-from tests.conftest import own_database
+from assay.collector.store.migrations import load_migrations
+from tests.conftest import migrate_before, own_database
 
 
 def _store_calls(own: EmbeddedStore, at_ns: int, costs: dict[str, float | None]) -> None:
@@ -43,19 +43,7 @@ def test_unpriced_calls_are_counted_per_user_and_session_from_the_migration_on(
     embedded_store: EmbeddedStore,
 ) -> None:
     with own_database(embedded_store, "m019", migrate=False) as own:
-        db = own.database
-        for statement in preamble(db):
-            own.command(statement)
-        migrations = load_migrations(db)
-        for migration in migrations:
-            if migration.version >= 19:
-                continue
-            for statement in migration.statements:
-                own.command(statement)
-            own.command(
-                f"INSERT INTO {db}.schema_migrations (version, name) "
-                f"VALUES ({migration.version}, '{migration.name}')"
-            )
+        migrate_before(own, 19)
         now = time.time_ns()
         _store_calls(own, now, {"old-unpriced": None})
         assert "019_user_session_unpriced.sql" in own.migrate()
@@ -76,7 +64,7 @@ def test_unpriced_calls_are_counted_per_user_and_session_from_the_migration_on(
             "llm_sessions_1d": (1, 1),
         }
         # Idempotent: the statements again change nothing.
-        [m019] = [m for m in migrations if m.version == 19]
+        [m019] = [m for m in load_migrations(own.database) if m.version == 19]
         for statement in m019.statements:
             own.command(statement)
         _store_calls(own, now + 1, {"new-unpriced": None, "new-priced": 0.25})

@@ -11,7 +11,7 @@ from assay.collector import older_spans
 from assay.collector.store.base import StoreError
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.migrations import load_migrations, preamble
-from tests.conftest import own_database
+from tests.conftest import migrate_before, own_database
 
 
 def test_a_store_a_newer_assay_migrated_is_refused_by_name(embedded_store: EmbeddedStore) -> None:
@@ -44,18 +44,8 @@ def test_spans_stored_before_migration_011_get_their_agent_rows_once(
     were in no summary. They are written from `otel_traces`, linked to their calls, and a
     backfill cut short (a crash after one batch) is finished by the next, nothing twice."""
     with own_database(embedded_store, "older", migrate=False) as own:
+        migrate_before(own, 11)  # the agent-run tables
         db = own.database
-        for statement in preamble(db):
-            own.command(statement)
-        for migration in load_migrations(db):
-            if migration.version >= 11:  # the agent-run tables
-                continue
-            for statement in migration.statements:
-                own.command(statement)
-            own.command(
-                f"INSERT INTO {db}.schema_migrations (version, name) "
-                f"VALUES ({migration.version}, '{migration.name}')"
-            )
         start = time.time_ns() - 60 * 1_000_000_000
         # A session of two traces: an agent's root span with an LLM call under it, and a call.
         spans = [
