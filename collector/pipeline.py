@@ -171,6 +171,20 @@ class _Rows:
     # out of the segment's rows, counted as deduplicated.
     resent: dict[str, int] = field(default_factory=dict)
 
+    def tables(self) -> list[tuple[str, list[Any]]]:
+        """The rows to store, by table, in the order they are inserted; empty tables left out."""
+        sources: tuple[list[Any], ...] = (
+            self.traces.traces,
+            self.traces.llm_calls,
+            self.traces.spans,
+            self.traces.tool_calls,
+            self.logs,
+            self.llm_messages,
+            self.scores,
+            *self.metrics.tables(),
+        )
+        return [(r[0].table, r) for r in sources if r]
+
 
 # What a request's items are called in the stats, by signal.
 _RECEIVED = {
@@ -532,17 +546,7 @@ class Pipeline:
                     if not segment.replayed:
                         self._leave_out_stored(rows)
                     looked_up = True
-                    sources: tuple[list[Any], ...] = (
-                        rows.traces.traces,
-                        rows.traces.llm_calls,
-                        rows.traces.spans,
-                        rows.traces.tool_calls,
-                        rows.logs,
-                        rows.llm_messages,
-                        rows.scores,
-                        *rows.metrics.tables(),
-                    )
-                    tables = [(r[0].table, r) for r in sources if r]
+                    tables = rows.tables()
                 with self.store.counting(counted, first_time=first_time):
                     for table, table_rows in tables:
                         if table not in done:  # a retry redoes only what failed
