@@ -19,7 +19,7 @@ run replays is counted twice by the rollups: a crash and a resend at once.)
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from assay.collector.store.base import Store
 
@@ -30,8 +30,8 @@ class _Span(Protocol):
 
 
 class _CallOrTool(_Span, Protocol):
+    table: ClassVar[str]
     timestamp: int
-    service_name: str
 
 
 Span = TypeVar("Span", bound=_Span)
@@ -56,7 +56,7 @@ def not_stored(store: Store, rows: list[Row]) -> list[Row]:
     """`rows` (of `llm_calls` or `tool_calls`) without those whose span the table holds."""
     if not rows:
         return rows
-    table = type(rows[0]).table  # type: ignore[attr-defined]
+    table = rows[0].table
     _, found = store.query(
         f"SELECT trace_id, span_id FROM {store.database}.{table}\n"
         "WHERE timestamp >= fromUnixTimestamp64Nano({first:Int64})\n"
