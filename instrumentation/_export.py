@@ -6,14 +6,24 @@ collector at 16 MiB, `ASSAY_MAX_REQUEST_BYTES`; an OpenTelemetry Collector's gRP
 4 MiB) and refuses a bigger one whole: with long prompts in the calls (a document in the
 context is hundreds of kilobytes), every call of the batch would be lost. `SizeBoundedExporter`
 sends the batch in parts of at most `REQUEST_CHARS` characters of attribute text each.
+
+A process forked after `instrument()` (gunicorn's workers with `--preload`, a `multiprocessing`
+pool) gets an exporter of its own: the parent's would share its connection with the child (the
+HTTP exporter's kept-alive socket: requests of two processes interleaved on it broke exports in
+both, `IncompleteRead`, 5 of 12 calls lost), and gRPC channels are not meant to cross a fork.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+import os
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger("assay.instrumentation")
 
 # A request's budget, in characters of span text: 3 Mi characters are 3 MiB as ASCII (under an
 # OpenTelemetry Collector's 4 MiB) and at most 12 MiB of UTF-8 (under Assay's 16 MiB).
@@ -60,11 +70,42 @@ def request_parts(spans: Sequence[ReadableSpan], budget: int) -> Iterator[Sequen
 
 
 class SizeBoundedExporter(SpanExporter):
-    """Exports each batch through `exporter` in requests of at most `budget` characters."""
+    """Exports each batch through `exporter` in requests of at most `budget` characters.
 
-    def __init__(self, exporter: SpanExporter, budget: int = REQUEST_CHARS) -> None:
+    With `renew`, a child process forked from this one replaces the exporter by `renew()`.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        budget: int = REQUEST_CHARS,
+        renew: Callable[[], SpanExporter] | None = None,
+    ) -> None:
         self.exporter = exporter
         self.budget = budget
+        self._renew = renew
+        # The exporters of the parents, kept alive in the child: collecting one would close
+        # connections that the parent still uses.
+        self._inherited: list[SpanExporter] = []
+        if renew is not None and hasattr(os, "register_at_fork"):
+            renew_in_child = weakref.WeakMethod(self._renew_in_child)
+
+            def _after_in_child() -> None:  # weak, as the SDK's own hook: no exporter kept alive
+                method = renew_in_child()
+                if method is not None:
+                    method()
+
+            os.register_at_fork(after_in_child=_after_in_child)
+
+    def _renew_in_child(self) -> None:
+        assert self._renew is not None
+        try:
+            renewed = self._renew()
+        except Exception:  # the child keeps the parent's exporter rather than none
+            logger.warning("Assay could not set up an exporter after fork", exc_info=True)
+            return
+        self._inherited.append(self.exporter)
+        self.exporter = renewed
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         # A part refused does not stop the next: each part's calls arrive or not on their own.
