@@ -11,9 +11,10 @@ default; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` for HTTP, default
 http://localhost:4318). `ASSAY_CAPTURE_CONTENT=false` keeps prompts and responses off
 the spans. `with context(user_id=..., session_id=...)` stamps every LLM span inside it.
 
-Spans are batched: short-lived processes are flushed at interpreter exit, and
-`force_flush()` sends what is pending at any other moment (e.g. at the end of a
-serverless handler, whose process may be frozen rather than exited).
+Spans are batched: short-lived processes are flushed at interpreter exit (for at most
+`ASSAY_EXIT_FLUSH_TIMEOUT`, 5 s), so are `multiprocessing` children forked after
+`instrument()`, and `force_flush()` sends what is pending at any other moment (e.g. at the end
+of a serverless handler, whose process may be frozen rather than exited).
 
 Importing this package is cheap: the SDK, the exporters and the client libraries are
 imported only by `instrument()`.
@@ -32,13 +33,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assay.instrumentation._context import CallContext, context
+from assay.instrumentation._flush import (
+    flush_as_forked_children_exit,
+    flush_within,
+    shutdown_within,
+)
+from assay.instrumentation.config import exit_flush_timeout_from_env
 from assay.instrumentation.feedback import feedback
 
 if TYPE_CHECKING:
     from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
         BaseInstrumentor,
     )
-    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
     from opentelemetry.trace import TracerProvider
 
 __all__ = [
@@ -65,6 +72,9 @@ class _Setup:
 _lock = threading.Lock()
 _setup: _Setup | None = None
 _atexit_registered = False
+# The batch processor Assay added to a provider it set up: the exit flush shuts it down within
+# its time bound. None when Assay reused a provider (the user's own is flushed, not shut down).
+_exit_processor: BatchSpanProcessor | None = None
 
 
 def instrument(
@@ -97,11 +107,14 @@ def instrument(
         if _setup is not None:
             return _setup.provider
         exporter: SpanExporter | None = None
+        processor: BatchSpanProcessor | None = None
         if tracer_provider is None:
-            tracer_provider, exporter = _global_provider(service_name, endpoint, protocol, headers)
+            tracer_provider, processor = _global_provider(service_name, endpoint, protocol, headers)
+            if processor is not None:
+                exporter = _otlp_exporter_of(processor)
         _instrument_clients(tracer_provider, capture_content)
         _setup = _Setup(tracer_provider, exporter)
-        _register_exit_flush()
+        _register_exit_flush(processor)
         return tracer_provider
 
 
@@ -116,7 +129,11 @@ def uninstrument() -> None:
 
 
 def force_flush(timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
-    """Export every finished span now; False if that did not complete within the timeout."""
+    """Export every finished span now; False if that did not complete within the timeout.
+
+    Returns by the timeout whatever the collector does (the SDK's own flush ignores it); an
+    export still under way then goes on in the background.
+    """
     provider = _setup.provider if _setup is not None else None
     if provider is None:
         from opentelemetry import trace
@@ -125,7 +142,7 @@ def force_flush(timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
     flush = getattr(provider, "force_flush", None)
     if flush is None:  # the API's default provider holds nothing to flush
         return True
-    return bool(flush(timeout_millis))
+    return flush_within(lambda: flush(timeout_millis), timeout_millis / 1000)
 
 
 def _installed_instrumentors() -> list[BaseInstrumentor]:
@@ -170,7 +187,9 @@ def _global_provider(
     endpoint: str | None,
     protocol: str | None,
     headers: Mapping[str, str] | None,
-) -> tuple[TracerProvider, SpanExporter | None]:
+) -> tuple[TracerProvider, BatchSpanProcessor | None]:
+    """The global provider: one set up with Assay's batch processor (returned), else the one
+    already set (and None)."""
     from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
@@ -186,10 +205,22 @@ def _global_provider(
 
     resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
     provider = SDKTracerProvider(resource=resource)
-    exporter = _otlp_exporter(endpoint, protocol, headers)
-    provider.add_span_processor(BatchSpanProcessor(SizeBoundedExporter(exporter)))
+
+    def exporter() -> SpanExporter:
+        return _otlp_exporter(endpoint, protocol, headers)
+
+    processor = BatchSpanProcessor(SizeBoundedExporter(exporter(), renew=exporter))
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    return trace.get_tracer_provider(), exporter
+    return trace.get_tracer_provider(), processor
+
+
+def _otlp_exporter_of(processor: BatchSpanProcessor) -> SpanExporter:
+    """The OTLP exporter inside the `SizeBoundedExporter` of the processor Assay added."""
+    from assay.instrumentation._export import SizeBoundedExporter
+
+    bounded = processor.span_exporter
+    return bounded.exporter if isinstance(bounded, SizeBoundedExporter) else bounded
 
 
 def _otlp_exporter(
@@ -232,16 +263,38 @@ def _http_traces_url(endpoint: str | None) -> str | None:
     return endpoint.rstrip("/") + "/v1/traces"
 
 
-def _register_exit_flush() -> None:
-    global _atexit_registered
+def _register_exit_flush(processor: BatchSpanProcessor | None = None) -> None:
+    """Flush at interpreter exit and as a `multiprocessing` child exits; `processor`, the batch
+    processor Assay added, is shut down then (within the exit's time bound)."""
+    global _atexit_registered, _exit_processor
+    if processor is not None:
+        _exit_processor = processor
     if not _atexit_registered:
+        # Registered after the SDK provider's own exit handler, so it runs first (atexit runs
+        # handlers last in, first out): the SDK's shutdown then finds nothing left to wait for.
         atexit.register(_flush_at_exit)
+        flush_as_forked_children_exit(_flush_at_exit)
         _atexit_registered = True
 
 
 def _flush_at_exit() -> None:
-    # Scripts and serverless functions exit before the batch processor's next export.
+    # Scripts and serverless functions exit before the batch processor's next export. A
+    # collector that is down must not hold the exit up: the flush is bounded.
+    timeout_s = exit_flush_timeout_from_env()
     try:
-        force_flush()
+        if _exit_processor is not None:
+            unsent = shutdown_within(_exit_processor, timeout_s)
+            if unsent:
+                logger.warning(
+                    "Assay dropped %d spans at exit: the collector did not take them within "
+                    "%g s (ASSAY_EXIT_FLUSH_TIMEOUT)",
+                    unsent,
+                    timeout_s,
+                )
+        elif not force_flush(int(timeout_s * 1000)):
+            logger.warning(
+                "Assay could not flush every span at exit within %g s (ASSAY_EXIT_FLUSH_TIMEOUT)",
+                timeout_s,
+            )
     except Exception:
         logger.warning("Assay could not flush spans at exit", exc_info=True)

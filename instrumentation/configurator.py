@@ -38,5 +38,5 @@ class AssayConfigurator(_BaseConfigurator):
                     return
         from assay.instrumentation import _global_provider, _register_exit_flush
 
-        _global_provider(None, None, None, None)
-        _register_exit_flush()
+        _, processor = _global_provider(None, None, None, None)
+        _register_exit_flush(processor)

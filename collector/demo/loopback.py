@@ -18,6 +18,9 @@ from typing import Any, ClassVar, TypeVar
 
 class FakeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 reset connections when an app opened 50 at once
+    # (asyncio.gather of 50 calls: 5 to 22 of them failed with a ReadError).
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: Any

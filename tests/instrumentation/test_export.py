@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from assay.collector.demo.fake_openai import FakeOpenAI
+from assay.instrumentation import _export
 from assay.instrumentation._export import SizeBoundedExporter, span_chars
 from tests.conftest import RunningCollector
 from tests.instrumentation.test_setup import run_python
@@ -131,3 +132,71 @@ def test_a_span_is_sized_by_its_text_whichever_way_the_sdk_holds_it() -> None:
     (span,) = spans_of(["é" * 300])
     public = ReadableSpan(name=span.name, attributes=dict(span.attributes or {}))
     assert span_chars(span) == span_chars(public) > 300
+
+
+class CollectorGoingDown(InMemorySpanExporter):
+    """An exporter whose collector is down while `down` is set: every export fails then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.attempts: list[list[str]] = []
+
+    def export(self, spans: object) -> SpanExportResult:
+        self.attempts.append([span.name for span in spans])  # type: ignore[attr-defined]
+        if self.down:
+            return SpanExportResult.FAILURE
+        return super().export(spans)  # type: ignore[arg-type]
+
+
+def test_a_batch_the_collector_did_not_take_is_sent_after_the_next_that_it_does() -> None:
+    first, second = spans_of(["a", "b"]), spans_of(["c"])
+    collector = CollectorGoingDown()
+    exporter = SizeBoundedExporter(collector)
+
+    collector.down = True
+    assert exporter.export(first) is SpanExportResult.FAILURE
+    collector.down = False
+    assert exporter.export(second) is SpanExportResult.SUCCESS
+    exporter.export(spans_of([]))
+
+    assert [span.name for span in collector.get_finished_spans()] == ["span 0", "span 0", "span 1"]
+    assert collector.attempts == [["span 0", "span 1"], ["span 0"], ["span 0", "span 1"]]
+
+
+def test_a_kept_batch_is_sent_once_more_only() -> None:
+    # A batch refused for what it holds would be refused every time: it must not come back.
+    collector = CollectorGoingDown()
+    exporter = SizeBoundedExporter(collector)
+    collector.down = True
+    exporter.export(spans_of(["refused"]))
+
+    exporter.export(spans_of(["also refused"]))  # fails: the kept one waits on
+    collector.down = False
+    exporter.export(spans_of(["taken"]))  # the two kept are sent again after it
+    collector.down = True
+    exporter.export(spans_of(["down again"]))
+    collector.down = False
+    exporter.export(spans_of(["taken too"]))
+
+    assert len(collector.attempts) == 7
+    assert collector.attempts[3] == ["span 0", "span 0"]  # the kept ones, together, once
+    assert collector.attempts[6] == ["span 0"]  # only the batch that failed since
+
+
+def test_what_waits_for_the_collector_is_bounded_oldest_first(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_export, "KEPT_SPANS", 3)
+    collector = CollectorGoingDown()
+    exporter = SizeBoundedExporter(collector)
+    collector.down = True
+    for text in ["one", "two", "three", "four", "five"]:
+        (span,) = spans_of([text])
+        exporter.export([span])
+    collector.down = False
+    exporter.export([])
+
+    texts = [(span.attributes or {})["text"] for span in collector.get_finished_spans()]
+    assert texts == ["three", "four", "five"]
+    assert "Assay dropped 1 spans the collector did not take" in caplog.text
