@@ -62,10 +62,9 @@ log = logging.getLogger("assay.collector.pipeline")
 SPLIT_BUDGET = 64
 # How often the writer looks for dead-letter entries someone asked to retry, in seconds.
 RETRY_SCAN_INTERVAL = 1.0
-# Segments held at once between the reader and the spool's release: one being stored (its spans
-# by the spans writer, its other tables by the writer, at once), the next with its spans stored
-# ahead when the spans writer is done first, and the one after read and normalized (the store's
-# inserts run in the engine, off Python's lock, so they overlap on two cores).
+# Segments held at once between the reader and the spool's release: one being stored while the
+# next has its spans stored ahead and the one after is read and normalized (the store's inserts
+# run in the engine, off Python's lock, so they overlap on two cores).
 SEGMENTS_IN_FLIGHT = 3
 
 
@@ -152,15 +151,10 @@ class PipelineStats:
 
 @dataclass
 class _Ahead:
-    """A segment for the writer: its rows, and its spans (`otel_traces`), which the spans writer
-    may be storing meanwhile."""
+    """A segment for the writer: its rows, and the tables stored ahead of it (`otel_traces`)."""
 
     segment: Segment
     rows: _Rows
-    # The spans writer stores the spans: the writer leaves them to it until `settled`.
-    spans_ahead: bool = False
-    # Set once the spans writer is done with them: stored (in `done`) or failed (`uncertain`).
-    settled: threading.Event = field(default_factory=threading.Event)
     done: dict[str, Inserted] = field(default_factory=dict)
     # The spans' insert failed: it may have stored them all the same (a server's timeout).
     uncertain: bool = False
@@ -251,8 +245,8 @@ def _decode(signal: str, payload: bytes) -> Message:
 class Pipeline:
     """Receivers `submit` validated requests into the spool and are acknowledged once the spool
     has them. Three threads drain it in order: the reader turns each sealed segment into rows
-    while the spans writer and the writer store the segment before it, the spans (`otel_traces`)
-    and the rest at once; the writer then releases it from the spool."""
+    while the spans writer stores the spans of the segment before it and the writer the rest of
+    the one before that, then releases it from the spool."""
 
     def __init__(
         self,
@@ -395,12 +389,11 @@ class Pipeline:
         return None
 
     def _store_spans_ahead(self) -> None:
-        """A segment's spans (`otel_traces`) stored while the writer stores the rest of it: the
-        inserts run in the engine at once, off Python's lock, so a segment is stored in the time
-        of its longest insert rather than of the two one after the other (a plain span's two
-        tables cost about the same). Only a segment's first attempt in the run that spooled it:
-        its token was never sent, so the insert stores every row and needs no count; whatever
-        fails here the writer does again, counted."""
+        """A segment's spans (`otel_traces`) stored while the writer stores the rest of the
+        segment before it: the two inserts run in the engine at once. Only a segment's first
+        attempt in the run that spooled it: its token was never sent, so the insert stores every
+        row and needs no count; whatever fails here the writer does again, counted. Each
+        segment's tables are still stored in the writer's order (`otel_traces` first)."""
         try:
             while not self._writer_gone.is_set():
                 try:
@@ -410,36 +403,26 @@ class Pipeline:
                 if ready is None:
                     return
                 segment, rows = ready
-                ahead = _Ahead(segment, rows)
-                ahead.spans_ahead = bool(rows.traces.traces) and not (
-                    segment.replayed or self._out_of_time()
-                )
-                self._ahead.put(ahead)  # the writer starts on the other tables now
-                try:
-                    if ahead.spans_ahead:
-                        self._spans_ahead(ahead)
-                finally:
-                    ahead.settled.set()
-                del ready, segment, rows, ahead
+                self._ahead.put(self._spans_ahead(segment, rows))
+                del ready, segment, rows
         finally:
             self._ahead.put(None)
 
-    def _spans_ahead(self, ahead: _Ahead) -> None:
-        spans = ahead.rows.traces.traces
+    def _spans_ahead(self, segment: Segment, rows: _Rows) -> _Ahead:
+        spans = rows.traces.traces
+        if segment.replayed or not spans or self._out_of_time():
+            return _Ahead(segment, rows)
         table = spans[0].table
         try:
             with self.store.counting({}, first_time=True):
-                stored = self.store.insert_rows(spans, dedup_token=f"{ahead.segment.token}-{table}")
+                stored = self.store.insert_rows(spans, dedup_token=f"{segment.token}-{table}")
         except Exception as exc:  # the writer inserts them again, counted, and retries
             self._write_failed(exc)
             log.warning(
-                "storing the spans of segment %d failed; the writer retries: %s",
-                ahead.segment.seq,
-                exc,
+                "storing the spans of segment %d failed; the writer retries: %s", segment.seq, exc
             )
-            ahead.uncertain = True
-            return
-        ahead.done[table] = stored
+            return _Ahead(segment, rows, uncertain=True)
+        return _Ahead(segment, rows, {table: stored})
 
     def _run(self) -> None:
         try:
@@ -465,7 +448,7 @@ class Pipeline:
                 continue
             if ready is None:
                 return  # the spool is closed and drained
-            if not self._store(ready.segment, ready.rows, ready):
+            if not self._store(ready.segment, ready.rows, ready.done, ready.uncertain):
                 return  # shutting down with the store failing: the segment stays spooled
             self.spool.release(ready.segment)
             del ready  # the segment's rows, the largest thing the writer holds
@@ -531,15 +514,15 @@ class Pipeline:
         self,
         segment: Segment,
         rows: _Rows,
-        ahead: _Ahead | None = None,
+        done_ahead: dict[str, Inserted] | None = None,
+        uncertain: bool = False,
     ) -> bool:
-        """Store a segment's rows (but its spans while the spans writer stores them: `ahead`);
-        False when shutting down with the store failing."""
+        """Store a segment's rows (but the tables in `done_ahead`, stored already); False when
+        shutting down with the store failing. `uncertain`: an insert of its rows failed before,
+        so what the store holds of them is counted."""
         tables: list[tuple[str, list[Any]]] = []
         looked_up = False  # the store was asked which of the calls and tool calls it holds
-        done: dict[str, Inserted] = {}  # by table, over the attempts
-        # The spans' table while the spans writer stores it: left to it until it is done.
-        pending = TraceRow.table if ahead is not None and ahead.spans_ahead else None
+        done: dict[str, Inserted] = dict(done_ahead or {})  # by table, over the attempts
         refused: dict[str, list[range]] = {}  # rows dead-lettered, by table
         # Rows an insert that failed stored all the same (its reply was lost), by table, where
         # the store counted them: the retry finds them there, and they are this run's writes.
@@ -553,8 +536,7 @@ class Pipeline:
             try:
                 # A segment's first attempt in the run that spooled it sends tokens the store
                 # has never seen: nothing of it can be a duplicate, so nothing is counted.
-                # (The spans writer's insert runs meanwhile, never before this attempt.)
-                first_time = attempt == 1 and not segment.replayed
+                first_time = attempt == 1 and not segment.replayed and not uncertain
                 if not looked_up:
                     # Once, before the first attempt: a retry would find the rows its failed
                     # attempt stored. Not on a replay: what it finds there its own earlier
@@ -567,24 +549,17 @@ class Pipeline:
                     tables = rows.tables()
                 with self.store.counting(counted, first_time=first_time):
                     for table, table_rows in tables:
-                        if table not in done and table != pending:  # a retry redoes what failed
+                        if table not in done:  # a retry redoes only what failed
                             done[table], refused[table] = self._store_rows(
                                 f"{segment.token}-{table}", table, table_rows
                             )
                 _with_counts(done, counted)
-                if pending is not None:
-                    pending = None
-                    if self._settle(ahead, done):
-                        continue  # the spans' insert failed: this thread inserts them, counted
                 break
             except (StoreError, DeadLetterFull) as exc:
                 _with_counts(done, counted)
                 for table, new in counted.items():
                     if table not in done:
                         landed[table] = landed.get(table, 0) + new
-                if pending is not None:  # the next attempt knows whether to insert the spans
-                    pending = None
-                    self._settle(ahead, done)
                 self._write_failed(exc)
                 if self._stopping.is_set() and (attempt >= 3 or self._out_of_time()):
                     log.error(
@@ -625,15 +600,6 @@ class Pipeline:
                     calls.rows,
                 )
         return True
-
-    @staticmethod
-    def _settle(ahead: _Ahead | None, done: dict[str, Inserted]) -> bool:
-        """Wait for the spans writer to be done with the segment's spans; what it stored goes
-        into `done`. True when its insert failed (the writer inserts them again, counted)."""
-        assert ahead is not None
-        ahead.settled.wait()
-        done.update(ahead.done)
-        return ahead.uncertain
 
     def _leave_out_stored(self, rows: _Rows) -> None:
         """Leave out of the segment the calls and tool calls their tables already hold (a client

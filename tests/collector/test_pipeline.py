@@ -316,48 +316,18 @@ def test_a_process_started_with_assay_stage_times_writes_its_stages_when_it_exit
 
 class _GatedStore(FaultyStore):
     """The real store, whose writes wait until `gate` is set; `waiting` is set while a write
-    waits at the gate, and `at_gate` names the table of each write that came to it."""
+    waits at the gate."""
 
     def __init__(self, store: EmbeddedStore) -> None:
         super().__init__(store)
         self.gate = threading.Event()
         self.waiting = threading.Event()
-        self.at_gate: list[str] = []
 
     def insert(self, *args: Any, **kwargs: Any) -> Any:
         if not self.gate.is_set():
-            self.at_gate.append(args[0])
             self.waiting.set()
             self.gate.wait(30)
         return super().insert(*args, **kwargs)
-
-
-def test_a_segments_spans_are_stored_at_once_with_its_other_tables(
-    embedded_store: EmbeddedStore,
-) -> None:
-    """The spans writer's insert of a segment's spans and the writer's of its other tables run
-    at the same time (the engine's inserts run off Python's lock), not one after the other; each
-    table is stored once and counted once."""
-    gated = _GatedStore(embedded_store)
-    spool = MemorySpool(max_bytes=10**8, max_age=3600)
-    pipeline = Pipeline(gated, spool, SETTINGS)  # type: ignore[arg-type]
-    pipeline.start()
-    service = f"at-once-{uuid.uuid4().hex[:8]}"
-    _submit(pipeline, service, 3, **{sc.REQUEST_MODEL: "gpt-4o"})
-    spool.seal()
-    for _ in range(200):
-        if {"otel_traces", "llm_calls"} <= set(gated.at_gate):
-            break
-        time.sleep(0.05)
-    at_once = sorted(gated.at_gate)
-    gated.gate.set()
-    assert pipeline.flush(20)
-    pipeline.stop()
-    assert at_once == ["llm_calls", "otel_traces"]  # both waiting at the gate together
-    assert _count(embedded_store, service) == _count(embedded_store, service, "llm_calls") == 3
-    stats = pipeline.stats.snapshot()
-    assert (stats["spans_written"], stats["llm_calls_written"]) == (3, 3)
-    assert (stats["segments_written"], stats["deduplicated"]) == (1, {})
 
 
 def test_the_next_segments_are_normalized_while_one_is_stored_three_at_most(
@@ -412,7 +382,7 @@ def test_spans_whose_insert_ahead_failed_are_stored_by_the_writer_once(
 ) -> None:
     """The spans' insert ahead of the writer fails (its rows landed or not): the writer stores
     them with the rest of the segment, counted, so the store and the counters hold each once."""
-    flaky = FaultyStore(embedded_store, fail_first=1, lose_reply=lose_reply, table="otel_traces")
+    flaky = FaultyStore(embedded_store, fail_first=1, lose_reply=lose_reply)
     spool = MemorySpool(max_bytes=10**8, max_age=3600)
     pipeline = Pipeline(flaky, spool, SETTINGS)  # type: ignore[arg-type]
     pipeline.start()
