@@ -37,6 +37,13 @@ NO_SLASH = """x"><img src=x onerror="__pwned='no-slash'">{{7*7}}"""
 INJECTED = "main script, main img, main svg, main b, main iframe, main [onerror], main [onload]"
 
 
+WIDTH = 1300  # the page fixture's viewport
+WIDEST = (
+    "Math.max(document.documentElement.scrollWidth, "
+    "...[...document.querySelectorAll('main table')].map(t => t.getBoundingClientRect().right))"
+)
+
+
 def _post(collector: RunningCollector, path: str, body: object) -> dict[str, object]:
     response = httpx.post(f"{collector.http_url}{path}", json=body, timeout=30)
     assert response.status_code in (200, 201), response.text
@@ -223,6 +230,10 @@ def test_no_page_runs_or_renders_a_stored_value_as_markup(
         assert page.evaluate("window.__pwned") is None, path
         injected = page.locator(INJECTED).count()
         assert injected == 0, f"{path}: {injected} elements made of stored values"
+        # Long stored names (hundreds of characters, few spaces) do not widen the page or
+        # push a table's columns past the window.
+        widest = page.evaluate(WIDEST)
+        assert widest <= WIDTH, f"{path}: {widest} px wide at {WIDTH}"
         # Template syntax is text too (it would read 49 if rendered as a template).
         if path.startswith(("/calls/", "/traces/", "/experiments/")) and response.ok:
             assert "{{7*7}}" in page.locator("main").inner_text(), path
