@@ -283,7 +283,10 @@ EVENT_LOOP = "receivers: the event loop"
 ROLES: tuple[tuple[str, frozenset[str]], ...] = (
     (EVENT_LOOP, frozenset({"MainThread"})),
     ("receivers: gRPC's own threads", frozenset({"grpc_global_tim", "event_engine", "lifeguard"})),
-    ("spool fsync, API calls (asyncio's executor)", frozenset({"asyncio", "spool-fsync"})),
+    (
+        "spool fsync, API calls (asyncio's executor)",
+        frozenset({"asyncio", "spool-fsync", "spool-sync"}),
+    ),
     ("segment reader", frozenset({"reader"})),
     ("writer", frozenset({"writer"})),
     (

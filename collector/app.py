@@ -14,6 +14,7 @@ from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
 from assay.collector.settings import CollectorSettings, listen_host
 from assay.collector.store.base import Store
+from assay.collector.token_guesses import TokenGuesses
 from assay.collector.ui import ui_routes
 
 
@@ -23,6 +24,7 @@ def build_http_app(
     otlp_auth = TokenCheck(settings.otlp_tokens, "OTLP")
     api_auth = TokenCheck(settings.api_tokens, "API")
     sessions = LoginSessions(store, api_auth, settings.ui_session_hours * 3600)
+    guesses = TokenGuesses()
     app = Starlette(
         routes=[*otlp_routes(pipeline, settings.max_request_bytes, otlp_auth), *api_routes()],
         middleware=[
@@ -30,7 +32,7 @@ def build_http_app(
                 HostAllowList,
                 names=HostNames(settings.allowed_hosts, (settings.host, listen_host(settings))),
             ),
-            Middleware(ApiAuthMiddleware, check=api_auth, sessions=sessions),
+            Middleware(ApiAuthMiddleware, check=api_auth, sessions=sessions, guesses=guesses),
             Middleware(JsonApiWrites),
         ],
     )
@@ -41,5 +43,6 @@ def build_http_app(
     app.state.version = version
     app.state.api_auth = api_auth
     app.state.login_sessions = sessions
+    app.state.token_guesses = guesses
     app.state.query_gate = QueryGate(settings.query_concurrency)
     return app

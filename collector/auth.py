@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assay.collector.store.base import StoreError
+from assay.collector.token_guesses import TokenGuesses
 
 if TYPE_CHECKING:
     from assay.collector.login_sessions import LoginSessions
@@ -85,6 +86,35 @@ def _bind(token: bytes, session_id: str) -> str:
     return hmac.new(token, session_id.encode(), hashlib.sha256).hexdigest()
 
 
+def client_address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def token_refusal(
+    check: TokenCheck, guesses: TokenGuesses, address: str | None, authorization: str | None
+) -> tuple[str, int | None] | None:
+    """None when `authorization` is acceptable; else why not, with the seconds to wait when
+    `address` has guessed too often (the token is then not even checked). A wrong token is
+    counted against the address; a request that presents none is no guess."""
+    if not check.enabled:
+        return None
+    if authorization is not None:
+        wait = guesses.retry_after(address)
+        if wait is not None:
+            return too_many_guesses(wait), wait
+    reason = check.refusal(authorization)
+    if reason is None:
+        return None
+    if authorization is not None:
+        guesses.failed(address)
+    return reason, None
+
+
+def too_many_guesses(wait: int) -> str:
+    return f"too many wrong tokens from this address: try again in {wait} s"
+
+
 def is_api_path(path: str) -> bool:
     """Whether the API token guards `path`: everything on the HTTP port but OTLP and health."""
     return not path.startswith((OTLP_PATH_PREFIX, STATIC_PATH_PREFIX)) and path not in OPEN_PATHS
@@ -105,15 +135,26 @@ class ApiAuthMiddleware:
     never authorises an API call. A UI request's session is left in the scope's state for the
     pages (its CSRF token)."""
 
-    def __init__(self, app: ASGIApp, check: TokenCheck, sessions: LoginSessions) -> None:
+    def __init__(
+        self, app: ASGIApp, check: TokenCheck, sessions: LoginSessions, guesses: TokenGuesses
+    ) -> None:
         self.app = app
         self.check = check
         self.sessions = sessions
+        self.guesses = guesses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.check.enabled and is_api_path(scope["path"]):
             headers = Headers(scope=scope)
-            reason = self.check.refusal(headers.get("authorization"))
+            refused = token_refusal(
+                self.check, self.guesses, client_address(scope), headers.get("authorization")
+            )
+            if refused is not None and refused[1] is not None:
+                wait = refused[1]
+                response = JSONResponse({"error": refused[0]}, 429, {"Retry-After": str(wait)})
+                await response(scope, receive, send)
+                return
+            reason = refused[0] if refused is not None else None
             path: str = scope["path"]
             if reason is not None and not path.startswith(API_PATH_PREFIX):
                 try:

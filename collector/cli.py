@@ -14,9 +14,10 @@ from typing import Any
 import click
 import httpx
 from rich.table import Table
+from rich.text import Text
 
 from assay.collector.cli_grafana import grafana
-from assay.collector.cli_output import stderr_console
+from assay.collector.cli_output import error_line, plain, stderr_console
 from assay.collector.settings import load_settings
 from assay.evaluators.client import (
     DEFAULT_URL,
@@ -245,7 +246,7 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
             message = response.json().get("error", response.text)
         except ValueError:
             message = response.text
-        err.print(f"[red]error:[/red] {refusal(response.status_code, message)}")
+        err.print(error_line(refusal(response.status_code, message)))
         sys.exit(1)
     if fmt == "csv":
         click.echo(response.text, nl=False)
@@ -256,21 +257,21 @@ def query(sql: str, fmt: str, url: str | None, max_rows: int | None) -> None:
         return
     table = Table(header_style="bold")
     for column in result["columns"]:
-        table.add_column(column, overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for row in result["rows"]:
         table.add_row(*(_cell(v) for v in row.values()))
     stdout_console().print(table)
     err.print(f"{result['row_count']} row(s){' (truncated)' if result.get('truncated') else ''}")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> str | Text:
     if value is None:
         return "NULL"
     if isinstance(value, float):
         return number(value, significant=6)
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        value = json.dumps(value, ensure_ascii=False)
+    return plain(value)
 
 
 def _without_option(arguments: list[str], name: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from assay.collector.cli_output import stdout_console
+from assay.collector.cli_output import plain, stdout_console
 from assay.collector.deadletter import DeadLetter
 from assay.collector.settings import deadletter_folder, load_settings
 
@@ -97,7 +97,7 @@ def list_entries(
             _when(entry["created"]),
             str(entry["attempts"]),
             entry["state"],
-            entry["error"][:200],
+            plain(entry["error"][:200]),  # the store's message quotes the refused values
         )
     stdout_console().print(table)
     click.echo(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", err=True)

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from assay.collector.cli_output import (
+    error_line,
     format_option,
+    plain,
     print_json,
     print_rows,
     stderr_console,
@@ -36,7 +39,7 @@ _URL_HELP = f"Collector API (default $ASSAY_URL or {DEFAULT_URL})."
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    err.print(error_line(message), soft_wrap=True)
     sys.exit(code)
 
 
@@ -132,27 +135,31 @@ def show_experiment(ref: str, show_items: int, fmt: str, url: str | None) -> Non
     out = stdout_console()
     out.print(result)
     out.print(
-        f"experiment {result.experiment_id} · git {result.git_commit[:12] or '–'} · "
-        f"params {result.params or '{}'}"
+        plain(
+            f"experiment {result.experiment_id} · git {result.git_commit[:12] or '–'} · "
+            f"params {result.params or '{}'}"
+        )
     )
     for reason in result.gate.get("reasons") or []:
-        out.print(f"[red]gate:[/red] {reason}")
+        out.print(error_line(reason, "gate"))
     if show_items <= 0:
         return
     table = Table(header_style="bold")
     repeated = result.repetitions > 1
     columns = ["item", *(["rep"] if repeated else []), "input", "expected", "output"]
     for column in (*columns, *result.evaluator_names):
-        table.add_column(column, overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for item in result.items[:show_items]:
-        output = item.output_text if not item.failed else f"[red]{item.status}: {item.error}[/red]"
+        output = plain(_short(item.output_text if not item.failed else item.error, 80))
+        if item.failed:
+            output = Text.assemble((f"{item.status}: ", "red"), output)
         table.add_row(
-            item.item_id,
+            plain(item.item_id),
             *([str(item.repetition)] if repeated else []),
-            _short(item.input),
-            _short(item.expected),
-            _short(output, 80),
-            *(score_cell(item, n, 2) for n in result.evaluator_names),
+            plain(_short(item.input)),
+            plain(_short(item.expected)),
+            output,
+            *(plain(score_cell(item, n, 2)) for n in result.evaluator_names),
         )
     out.print(table)
 
@@ -356,9 +363,11 @@ def run_file(
                 "if this run passes, it is the next run's baseline"
             )
         for note in verdict.notes:
-            err.print(f"[dim]note:[/dim] {result.name}: {note}", soft_wrap=True)
+            line = Text.assemble(("note:", "dim"), " ", plain(f"{result.name}: {note}"))
+            err.print(line, soft_wrap=True)
         for reason in verdict.reasons:
-            err.print(f"[red]FAIL[/red] {result.name}: {reason}", soft_wrap=True)
+            line = Text.assemble(("FAIL", "red"), " ", plain(f"{result.name}: {reason}"))
+            err.print(line, soft_wrap=True)
         result.verdict, result.gate = verdict.verdict, verdict.to_dict()
         if result.url:
             try:

@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from assay.evaluators.formatting import terminal_safe
 
 FORMATS = ("table", "markdown", "json")
 # Outside a terminal nothing is folded or cut: a line is as long as its table needs.
@@ -44,6 +47,18 @@ def format_option(*choices: str) -> Callable[[F], F]:
     )
 
 
+def plain(value: Any) -> Text:
+    """Stored text for a table cell or a message: never read as rich markup (`[link=...]`
+    would hide a link, `[/x]` stopped the command), control characters written as escapes."""
+    return Text(terminal_safe("" if value is None else value))
+
+
+def error_line(message: Any, label: str = "error") -> Text:
+    """`error: <message>` with the label in red and the message (often naming stored values or
+    the user's input) as plain text."""
+    return Text.assemble((f"{label}:", "red"), " ", plain(message))
+
+
 def print_json(payload: Any) -> None:
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
@@ -52,7 +67,7 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     """A GitHub-flavoured Markdown table; pipes and line breaks in cells are escaped."""
 
     def cell(value: Any) -> str:
-        text = "" if value is None else str(value)
+        text = "" if value is None else terminal_safe(value)
         return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
 
     lines = [
@@ -74,7 +89,7 @@ def print_rows(
         return
     table = Table(header_style="bold", title=title or None, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        table.add_row(*(plain(value) for value in row))
     stdout_console().print(table)

@@ -7,10 +7,12 @@ import dataclasses
 import gc
 import logging
 import math
+import os
 import queue
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -277,6 +279,13 @@ class Pipeline:
         self.stats = PipelineStats()
         # Used by the receivers: content is masked before it reaches the spool.
         self.redactor = Redactor.from_config(settings.redaction)
+        # Receivers wait for their request's fsync on threads of their own: on asyncio's default
+        # executor (6 threads on 2 cores) they queued behind the UI's and API's reads, and 8
+        # slow calls-list searches took ingest from 3,356 to 171 spans/s (docs/capacity.md,
+        # "Hostile clients"). As many threads as that executor has.
+        self._syncs = ThreadPoolExecutor(
+            min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="assay-spool-sync"
+        )
         self._stopping = threading.Event()
         self._stop_by = math.inf  # monotonic time after which the writer takes no new segment
         # Segments read and normalized, in spool order, for the spans' writer; None: no more.
@@ -310,7 +319,9 @@ class Pipeline:
         try:
             ticket = self.spool.append(signal, payload)
             if self.spool.syncs:  # off the event loop: fsync blocks
-                await asyncio.to_thread(self.spool.sync, ticket)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._syncs, self.spool.sync, ticket
+                )
         except SpoolFull as exc:
             self.stats.refuse("disk_full" if exc.disk else "overloaded")
             raise Overloaded(str(exc), exc.retry_after) from exc
@@ -336,6 +347,8 @@ class Pipeline:
         self._stop_by = time.monotonic() + timeout
         self._stopping.set()
         self.spool.close()
+        # self._syncs stays open: a request appended just before the close still has its
+        # fsync waited for (and is acknowledged), as before; its idle threads end at exit.
         # Both store-writing threads within one deadline (they run at the same time): the time
         # to write, then as much again for an insert still running, never cut.
         deadline = self._stop_by + timeout

@@ -23,6 +23,7 @@ from assay.collector.evaluation.online import OnlineEvaluation
 from assay.collector.evaluation.rules import compile_rules
 from assay.collector.evaluation.runs import RunEvaluation
 from assay.collector.folder_lock import FolderLock
+from assay.collector.http_protocol import header_deadline_protocol
 from assay.collector.monitoring import Monitor
 from assay.collector.older_spans import OlderSpans
 from assay.collector.pipeline import Pipeline
@@ -215,6 +216,7 @@ async def _serve(
         log_level="warning",
         access_log=False,
         lifespan="off",
+        http=header_deadline_protocol(settings.http_header_timeout_s),
         timeout_graceful_shutdown=5,
         ssl_certfile=tls.cert_file if tls else None,
         ssl_keyfile=tls.key_file if tls else None,

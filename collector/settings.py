@@ -79,6 +79,11 @@ class CollectorSettings(BaseSettings):
     query_max_result_bytes: int = Field(default=64 * 1024**2, gt=0)
     query_concurrency: int = Field(default=2, gt=0)
 
+    # A request on the HTTP port must have sent all its headers within this many seconds of
+    # its connection opening (or of the previous response): slow-loris clients are let go
+    # (collector/http_protocol.py).
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+
     # Bearer tokens accepted on OTLP (gRPC and HTTP) and on the API/UI; empty leaves it open.
     # NoDecode: the environment gives them comma-separated rather than as JSON.
     otlp_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)

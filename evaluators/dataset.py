@@ -384,7 +384,8 @@ class Dataset:
         )
         more = f"<p>… {len(self) - 20} more</p>" if len(self) > 20 else ""
         return (
-            f"<p><b>Dataset {html.escape(self.name)}</b> · version <code>{self.version}</code>"
+            f"<p><b>Dataset {html.escape(self.name)}</b>"
+            f" · version <code>{html.escape(self.version)}</code>"
             f" · {len(self)} items</p><table><thead><tr><th>id</th><th>input</th>"
             f"<th>expected</th><th>context</th></tr></thead><tbody>{rows}</tbody></table>{more}"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any
 
 __all__ = [
@@ -18,12 +19,24 @@ __all__ = [
     "money",
     "number",
     "percent",
+    "terminal_safe",
     "value",
     "when",
     "yes_no",
 ]
 
 UNKNOWN = "—"
+
+# Characters a terminal acts on rather than shows, in stored text (prompts, outputs, names are
+# written by whoever talks to the model): C0 and C1 controls (ESC starts sequences that retitle
+# the window, rewrite the screen or set the clipboard; CR writes over the line) and the
+# bidirectional overrides that reorder what is read. Tab and newline stay.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: object) -> str:
+    """`text` for a terminal: each control character written as its escape (`\\x1b`)."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
 
 
 def _decimals_for(magnitude: float, significant: int) -> int:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.encoding import json_response
+from assay.collector.auth import client_address, token_refusal
 
 
 async def health_endpoint(request: Request) -> Response:
@@ -24,7 +25,12 @@ async def health_endpoint(request: Request) -> Response:
     verdict = monitor.verdict()
     code = 200 if verdict.serving else 503
     api_auth = getattr(state, "api_auth", None)
-    if api_auth is not None and not api_auth.allows(request.headers.get("authorization")):
+    if api_auth is not None and token_refusal(
+        api_auth,
+        state.token_guesses,
+        client_address(request.scope),
+        request.headers.get("authorization"),
+    ):
         return json_response({"status": verdict.status}, code)
     pipeline = state.pipeline
     body = {

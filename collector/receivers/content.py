@@ -4,7 +4,8 @@ them in place in the receiver, so nothing unredacted reaches the spool, let alon
 What is redacted (with redaction on):
 - on every span, the attributes every dialect declares as content (`CONTENT_KEYS` and
   `CONTENT_PREFIXES` in `normalize/dialects/*`: messages, tool calls and definitions, retrieved
-  documents, embedded texts, prompt templates and their variables, metadata, ...);
+  documents, embedded texts, prompt templates and their variables, metadata, ...), captured
+  HTTP headers and URLs (`CREDENTIAL_KEYS`, `CREDENTIAL_PREFIXES`);
 - on a span a dialect recognises as an LLM call, every attribute but those `NEVER_REDACTED`,
   so a content attribute no dialect declares yet is redacted anyway;
 - span status messages and every attribute of every span event;
@@ -66,6 +67,21 @@ def is_content_key(key: str) -> bool:
     if key in NEVER_REDACTED:
         return False
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
+
+
+# Attributes in which any span, whatever its kind, may carry a secret: the HTTP headers an
+# instrumentation was told to capture (`Authorization`, `Cookie`, `X-Api-Key`, ...) and URLs,
+# whose query often holds a key (`?api_key=...`). Redacted on every span, like content.
+CREDENTIAL_KEYS = frozenset({"url.full", "url.query", "http.url", "http.target"})
+CREDENTIAL_PREFIXES = ("http.request.header.", "http.response.header.")
+
+
+@lru_cache(maxsize=4096)  # bounded: attribute keys come from clients
+def is_redacted_on_every_span(key: str) -> bool:
+    """Whether an attribute is redacted on any span: content, or a place for credentials."""
+    if key in NEVER_REDACTED:
+        return False
+    return is_content_key(key) or key in CREDENTIAL_KEYS or key.startswith(CREDENTIAL_PREFIXES)
 
 
 class _Attributes(Mapping[str, Any]):
@@ -153,7 +169,11 @@ def is_llm_call_span(span: Span) -> bool:
 def _redacted_names(names: tuple[str, ...], llm: bool) -> tuple[str, ...]:
     """Which of a span's attributes are redacted, by their names: on an LLM call every one but
     those never redacted, on any other span those that hold content."""
-    return tuple(key for key in names if key not in NEVER_REDACTED and (llm or is_content_key(key)))
+    return tuple(
+        key
+        for key in names
+        if key not in NEVER_REDACTED and (llm or is_redacted_on_every_span(key))
+    )
 
 
 def _copy(value: AnyValue) -> AnyValue:
@@ -210,8 +230,9 @@ def _redact_traces(request: ExportTraceServiceRequest, redactor: Redactor) -> bo
                         changed |= redact_value(found[key].value, redactor)
                 else:
                     for pair in pairs:
-                        # (is_content_key is False for every never-redacted key)
-                        if pair.key not in NEVER_REDACTED and (llm or is_content_key(pair.key)):
+                        # (is_redacted_on_every_span is False for every never-redacted key)
+                        key = pair.key
+                        if key not in NEVER_REDACTED and (llm or is_redacted_on_every_span(key)):
                             changed |= redact_value(pair.value, redactor)
                 message = span.status.message
                 if message:

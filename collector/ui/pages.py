@@ -14,12 +14,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from assay.collector.auth import client_address, too_many_guesses
 from assay.collector.records import calls as queries
 from assay.collector.records import traces as runs
 from assay.collector.records.calls import CallFilters, Cursor
 from assay.collector.records.feedback import DEFAULT_AUTHOR, Feedback, record_feedback
 from assay.collector.schema import FEEDBACK_NAME, ScoreSource
 from assay.collector.store.base import Store, StoreError
+from assay.collector.token_guesses import TokenGuesses
 from assay.collector.ui import render, session
 from assay.evaluators.base import EvalInput
 
@@ -241,11 +243,20 @@ async def login(request: Request) -> Response:
     except session.CsrfRefused as exc:
         return page(request, "login.html", 403, error=str(exc))
     token, name = str(form.get("token") or ""), str(form.get("name") or "")
+    # A token typed into the form is a guess like one in a header (collector/token_guesses.py).
+    guesses: TokenGuesses = request.app.state.token_guesses
+    address = client_address(request.scope)
+    wait = guesses.retry_after(address) if request.app.state.api_auth.enabled else None
+    if wait is not None:
+        refused = page(request, "login.html", 429, error=too_many_guesses(wait))
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     try:
         outcome = await asyncio.to_thread(session.sign_in, request, token, name)
     except StoreError as exc:
         return page(request, "login.html", 503, error=f"the store did not answer: {exc}")
     if isinstance(outcome, str):
+        guesses.failed(address)
         return page(request, "login.html", 401, error=outcome)
     return outcome
 
