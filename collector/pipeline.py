@@ -31,7 +31,7 @@ from assay.collector.normalize.otlp import SIGNALS
 from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
-from assay.collector.resent import first_copies, not_stored
+from assay.collector.resent import first_copies, stored_spans, without_spans
 from assay.collector.schema import (
     WRITTEN_ROWS,
     LlmCallRow,
@@ -41,6 +41,7 @@ from assay.collector.schema import (
     MetricHistogramRow,
     MetricSumRow,
     ScoreRow,
+    ToolCallRow,
     TraceRow,
     column_names,
     from_values,
@@ -539,12 +540,8 @@ class Pipeline:
                 first_time = attempt == 1 and not segment.replayed and not uncertain
                 if not looked_up:
                     # Once, before the first attempt: a retry would find the rows its failed
-                    # attempt stored. Not on a replay: what it finds there its own earlier
-                    # insert may have stored with only some of the views below the table (a
-                    # kill -9 between them); inserted again with its token, the table drops
-                    # the block and each view adds only what it lacks.
-                    if not segment.replayed:
-                        self._leave_out_stored(rows)
+                    # attempt stored.
+                    self._leave_out_resent(segment, rows)
                     looked_up = True
                     tables = rows.tables()
                 with self.store.counting(counted, first_time=first_time):
@@ -601,13 +598,30 @@ class Pipeline:
                 )
         return True
 
-    def _leave_out_stored(self, rows: _Rows) -> None:
-        """Leave out of the segment the calls and tool calls their tables already hold (a client
-        sent their spans again: collector/resent.py), and their messages; count them."""
+    def _leave_out_resent(self, segment: Segment, rows: _Rows) -> None:
+        """Leave out of the segment the calls and tool calls other segments stored (a client
+        sent their spans again: collector/resent.py), and their messages; count them. A replay
+        leaves out what its first attempt did, as the spool kept it: what the store holds now
+        may be the segment's own rows."""
         traces = rows.traces
-        with stage("look up resent calls"):
-            calls = _once(rows, not_stored(self.store, traces.llm_calls), traces.llm_calls)
-            tools = _once(rows, not_stored(self.store, traces.tool_calls), traces.tool_calls)
+        resent = self.spool.resent_spans(segment) if segment.replayed else None
+        if resent is None:
+            with stage("look up resent calls"):
+                resent = {
+                    LlmCallRow.table: stored_spans(self.store, traces.llm_calls),
+                    ToolCallRow.table: stored_spans(self.store, traces.tool_calls),
+                }
+                self.spool.record_resent(segment, resent)
+        calls = _once(
+            rows,
+            without_spans(traces.llm_calls, resent.get(LlmCallRow.table, [])),
+            traces.llm_calls,
+        )
+        tools = _once(
+            rows,
+            without_spans(traces.tool_calls, resent.get(ToolCallRow.table, [])),
+            traces.tool_calls,
+        )
         if len(calls) < len(traces.llm_calls):
             kept = {(call.trace_id, call.span_id) for call in calls}
             rows.llm_messages = [m for m in rows.llm_messages if (m.trace_id, m.span_id) in kept]
