@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import logging
 import math
+import operator
 import queue
 import random
 import threading
@@ -168,9 +169,13 @@ class _Rows:
     metrics: MetricBatch = field(default_factory=MetricBatch)
     llm_messages: list[LlmMessagesRow] = field(default_factory=list)
     scores: list[ScoreRow] = field(default_factory=list)  # gen_ai.evaluation.result events
-    # Copies of calls and tool calls a client sent again (collector/resent.py), by table: left
-    # out of the segment's rows, counted as deduplicated.
+    # Copies of spans, calls and tool calls a client sent again (collector/resent.py), by
+    # table: left out of the segment's rows, counted as deduplicated.
     resent: dict[str, int] = field(default_factory=dict)
+    # Spans (`otel_traces`) of the calls and tool calls other segments stored: inserted all the
+    # same (stored ahead, before the look-up; ReplacingMergeTree folds them), counted as
+    # deduplicated, not as written.
+    stored_copies: int = 0
 
     def tables(self) -> list[tuple[str, list[Any]]]:
         """The rows to store, by table, in the order they are inserted; empty tables left out."""
@@ -194,6 +199,9 @@ _RECEIVED = {
     "metrics": "metric_points_received",
 }
 
+
+# An otel_traces row's span (its columns are named as the OTel collector's schema names them).
+_TRACE_KEY = operator.attrgetter("TraceId", "SpanId")
 
 _METRIC_TABLES = {MetricSumRow.table, MetricGaugeRow.table, MetricHistogramRow.table}
 
@@ -480,7 +488,11 @@ class Pipeline:
                 traces = rows.traces
                 traces.llm_calls = _once(rows, first_copies(traces.llm_calls), traces.llm_calls)
                 traces.tool_calls = _once(rows, first_copies(traces.tool_calls), traces.tool_calls)
-                traces.spans = first_copies(traces.spans)  # each copy would take the call's figures
+                spans = first_copies(traces.spans)  # each copy would take the call's figures
+                if len(spans) < len(traces.spans):  # so would otel_traces: a span written twice
+                    kept = first_copies(traces.traces, _TRACE_KEY)
+                    traces.traces = _once(rows, kept, traces.traces)
+                traces.spans = spans
                 rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
                 rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
             except Exception:
@@ -572,6 +584,11 @@ class Pipeline:
                 self._stopping.wait(wait)
                 delay *= 2
         written = {table: _written(segment, table, r, landed) for table, r in done.items()}
+        if rows.stored_copies and TraceRow.table in written:
+            # Stored, but copies of spans the store had: not new rows (so `_count` counts them
+            # as deduplicated).
+            spans_written = written[TraceRow.table]
+            written[TraceRow.table] = spans_written - min(rows.stored_copies, spans_written)
         self._count(segment, done, written, rows.metrics.skipped_points, rows.resent)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
@@ -612,6 +629,10 @@ class Pipeline:
                     ToolCallRow.table: stored_spans(self.store, traces.tool_calls),
                 }
                 self.spool.record_resent(segment, resent)
+        found = [span for spans in resent.values() for span in spans]
+        if found:
+            copies = set(found)
+            rows.stored_copies = sum((t.TraceId, t.SpanId) in copies for t in traces.traces)
         calls = _once(
             rows,
             without_spans(traces.llm_calls, resent.get(LlmCallRow.table, [])),

@@ -24,7 +24,8 @@ never had its calls inserted, and is looked up as a new one.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from assay.collector.store.base import Store
 
@@ -39,20 +40,26 @@ class _CallOrTool(_Span, Protocol):
     timestamp: int
 
 
+T = TypeVar("T")
 Span = TypeVar("Span", bound=_Span)
 Row = TypeVar("Row", bound=_CallOrTool)
 
 
-def first_copies(rows: list[Span]) -> list[Span]:
-    """`rows` without the later copies of a span (same trace and span id)."""
+def span_key(row: Any) -> tuple[str, str]:
+    """A row's span: its trace and span id."""
+    return row.trace_id, row.span_id
+
+
+def first_copies(rows: list[T], key: Callable[[T], Hashable] = span_key) -> list[T]:
+    """`rows` without the later copies of a span (the same `key`: trace and span id)."""
     if len(rows) < 2:
         return rows
-    seen: set[tuple[str, str]] = set()
+    seen: set[Hashable] = set()
     kept = []
     for row in rows:
-        key = (row.trace_id, row.span_id)
-        if key not in seen:
-            seen.add(key)
+        span = key(row)
+        if span not in seen:
+            seen.add(span)
             kept.append(row)
     return kept if len(kept) < len(rows) else rows
 

@@ -61,7 +61,7 @@ def test_a_resent_call_in_a_segment_replayed_at_a_start_counts_once(tmp_path: Pa
     replay = _run(tmp_path / "data", _spool(tmp_path / "resent", sent[0], _call("user-new")))
 
     assert replay["counts"] == dict.fromkeys(CALL_COUNTS, 4)
-    assert replay["deduplicated"] == {"llm_calls": 1}
+    assert replay["deduplicated"] == {"otel_traces": 1, "llm_calls": 1}
 
 
 def test_a_replayed_segment_stored_in_part_completes_every_rollup_and_counts_a_resend_once(
