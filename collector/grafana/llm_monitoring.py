@@ -37,6 +37,7 @@ from assay.collector.grafana.sql import (
     top_by_cost,
     traffic_filter,
 )
+from assay.collector.normalize.cost import UNPRICED_CALLS
 
 SUMS = "calls, errors, input_tokens, output_tokens, cost_usd, unpriced_calls"
 TOKEN_CLASSES = "cached_input_tokens, cache_creation_input_tokens, reasoning_tokens"
@@ -423,9 +424,8 @@ def _cost(dash: Dashboard) -> Dashboard:
                 f"FROM {prompts}\nGROUP BY prompt_name, prompt_version "
                 "ORDER BY total_cost_usd DESC",
                 "What each prompt version cost in the range, in total and per priced call, and "
-                "its unpriced calls (without a cost: a model without a price, no usage reported, "
-                "or a failed call); no cost for a version none of whose calls could be priced "
-                "(unknown, not $0). A version opens its calls in Assay.",
+                f"its unpriced calls ({UNPRICED_CALLS}); no cost for a version none of whose "
+                "calls could be priced (unknown, not $0). A version opens its calls in Assay.",
                 {
                     "prompt_calls": "short",
                     "total_cost_usd": "currencyUSD",
@@ -483,10 +483,9 @@ def _cost(dash: Dashboard) -> Dashboard:
                     f"FROM {users}\nGROUP BY user_id"
                 ),
                 "The 20 users who cost most in the days of the range, then the 20 with the most "
-                "unpriced calls (calls without a cost: a model without a price, no usage "
-                "reported, or a failed call), so usage that could not be priced is never out of "
-                "sight. No cost for a user none of whose calls could be priced (unknown, not "
-                "$0); with unpriced calls, the cost is of the priced ones. A user opens their "
+                f"unpriced calls ({UNPRICED_CALLS}), so usage that could not be priced is never "
+                "out of sight. No cost for a user none of whose calls could be priced (unknown, "
+                "not $0); with unpriced calls, the cost is of the priced ones. A user opens their "
                 "calls in Assay.",
                 CALL_UNITS,
                 links={
@@ -510,11 +509,10 @@ def _cost(dash: Dashboard) -> Dashboard:
                     "GROUP BY session_id"
                 ),
                 "The 20 sessions that cost most in the range, then the 20 with the most unpriced "
-                "calls (calls without a cost: a model without a price, no usage reported, or a "
-                "failed call); a session counts whole, and matches the variables when any of its "
-                "calls does. No cost for a session none of whose calls could be priced (unknown, "
-                "not $0); with unpriced calls, the cost is of the priced ones. A session opens "
-                "its calls in Assay.",
+                f"calls ({UNPRICED_CALLS}); a session counts whole, and matches the variables "
+                "when any of its calls does. No cost for a session none of whose calls could be "
+                "priced (unknown, not $0); with unpriced calls, the cost is of the priced ones. A "
+                "session opens its calls in Assay.",
                 CALL_UNITS,
                 links={
                     "session_id": (

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from assay.collector.normalize.cost import UNPRICED_CALLS
 from assay.collector.records import calls as queries
 from assay.collector.records import traces as runs
 from assay.collector.records.calls import CallFilters, Cursor
@@ -47,7 +48,9 @@ templates = Environment(
 )
 templates.filters.update(render.FILTERS)
 # Who made a score, spelled once (collector/schema.py): `s.source == sources.HUMAN`.
-templates.globals.update(sources=ScoreSource, feedback_name=FEEDBACK_NAME)
+templates.globals.update(
+    sources=ScoreSource, feedback_name=FEEDBACK_NAME, unpriced_calls=UNPRICED_CALLS
+)
 
 
 def _store(request: Request) -> Store:
