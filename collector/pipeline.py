@@ -628,7 +628,8 @@ class Pipeline:
                     LlmCallRow.table: stored_spans(self.store, traces.llm_calls),
                     ToolCallRow.table: stored_spans(self.store, traces.tool_calls),
                 }
-                self.spool.record_resent(segment, resent)
+                if traces.llm_calls or traces.tool_calls:  # else a replay has none to look up
+                    self.spool.record_resent(segment, resent)
         found = [span for spans in resent.values() for span in spans]
         if found:
             copies = set(found)
