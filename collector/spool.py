@@ -290,7 +290,8 @@ class Spool:
         self._keep_resent(segment, spans)
 
     def resent_spans(self, segment: Segment) -> ResentSpans | None:
-        """What `record_resent` kept for `segment`; None: no insert of its calls was tried."""
+        """What `record_resent` kept for `segment`; None: no insert of its calls was tried (or
+        the disk refused the record, which was logged)."""
         with self._lock:
             spans = self._resent.get(segment.token)
         return spans if spans is not None else self._kept_resent(segment)
