@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import logging
 import math
+import operator
 import os
 import queue
 import random
@@ -33,7 +34,7 @@ from assay.collector.normalize.otlp import SIGNALS
 from assay.collector.normalize.stacked_calls import merge_stacked_calls
 from assay.collector.normalize.traces import TraceBatch, normalize_traces
 from assay.collector.redaction import Redactor
-from assay.collector.resent import first_copies, not_stored
+from assay.collector.resent import first_copies, stored_spans, without_spans
 from assay.collector.schema import (
     WRITTEN_ROWS,
     LlmCallRow,
@@ -43,6 +44,7 @@ from assay.collector.schema import (
     MetricHistogramRow,
     MetricSumRow,
     ScoreRow,
+    ToolCallRow,
     TraceRow,
     column_names,
     from_values,
@@ -169,9 +171,13 @@ class _Rows:
     metrics: MetricBatch = field(default_factory=MetricBatch)
     llm_messages: list[LlmMessagesRow] = field(default_factory=list)
     scores: list[ScoreRow] = field(default_factory=list)  # gen_ai.evaluation.result events
-    # Copies of calls and tool calls a client sent again (collector/resent.py), by table: left
-    # out of the segment's rows, counted as deduplicated.
+    # Copies of spans, calls and tool calls a client sent again (collector/resent.py), by
+    # table: left out of the segment's rows, counted as deduplicated.
     resent: dict[str, int] = field(default_factory=dict)
+    # Spans (`otel_traces`) of the calls and tool calls other segments stored: inserted all the
+    # same (stored ahead, before the look-up; ReplacingMergeTree folds them), counted as
+    # deduplicated, not as written.
+    stored_copies: int = 0
 
     def tables(self) -> list[tuple[str, list[Any]]]:
         """The rows to store, by table, in the order they are inserted; empty tables left out."""
@@ -195,6 +201,9 @@ _RECEIVED = {
     "metrics": "metric_points_received",
 }
 
+
+# An otel_traces row's span (its columns are named as the OTel collector's schema names them).
+_TRACE_KEY = operator.attrgetter("TraceId", "SpanId")
 
 _METRIC_TABLES = {MetricSumRow.table, MetricGaugeRow.table, MetricHistogramRow.table}
 
@@ -492,7 +501,11 @@ class Pipeline:
                 traces = rows.traces
                 traces.llm_calls = _once(rows, first_copies(traces.llm_calls), traces.llm_calls)
                 traces.tool_calls = _once(rows, first_copies(traces.tool_calls), traces.tool_calls)
-                traces.spans = first_copies(traces.spans)  # each copy would take the call's figures
+                spans = first_copies(traces.spans)  # each copy would take the call's figures
+                if len(spans) < len(traces.spans):  # so would otel_traces: a span written twice
+                    kept = first_copies(traces.traces, _TRACE_KEY)
+                    traces.traces = _once(rows, kept, traces.traces)
+                traces.spans = spans
                 rows.traces.llm_calls = merge_stacked_calls(rows.traces.llm_calls)
                 rows.llm_messages = attach_log_messages(rows.traces.llm_calls, rows.logs)
             except Exception:
@@ -552,12 +565,8 @@ class Pipeline:
                 first_time = attempt == 1 and not segment.replayed and not uncertain
                 if not looked_up:
                     # Once, before the first attempt: a retry would find the rows its failed
-                    # attempt stored. Not on a replay: what it finds there its own earlier
-                    # insert may have stored with only some of the views below the table (a
-                    # kill -9 between them); inserted again with its token, the table drops
-                    # the block and each view adds only what it lacks.
-                    if not segment.replayed:
-                        self._leave_out_stored(rows)
+                    # attempt stored.
+                    self._leave_out_resent(segment, rows)
                     looked_up = True
                     tables = rows.tables()
                 with self.store.counting(counted, first_time=first_time):
@@ -588,6 +597,11 @@ class Pipeline:
                 self._stopping.wait(wait)
                 delay *= 2
         written = {table: _written(segment, table, r, landed) for table, r in done.items()}
+        if rows.stored_copies and TraceRow.table in written:
+            # Stored, but copies of spans the store had: not new rows (so `_count` counts them
+            # as deduplicated).
+            spans_written = written[TraceRow.table]
+            written[TraceRow.table] = spans_written - min(rows.stored_copies, spans_written)
         self._count(segment, done, written, rows.metrics.skipped_points, rows.resent)
         took_ms = (time.perf_counter() - started) * 1000.0
         with self.stats.lock:
@@ -614,13 +628,35 @@ class Pipeline:
                 )
         return True
 
-    def _leave_out_stored(self, rows: _Rows) -> None:
-        """Leave out of the segment the calls and tool calls their tables already hold (a client
-        sent their spans again: collector/resent.py), and their messages; count them."""
+    def _leave_out_resent(self, segment: Segment, rows: _Rows) -> None:
+        """Leave out of the segment the calls and tool calls other segments stored (a client
+        sent their spans again: collector/resent.py), and their messages; count them. A replay
+        leaves out what its first attempt did, as the spool kept it: what the store holds now
+        may be the segment's own rows."""
         traces = rows.traces
-        with stage("look up resent calls"):
-            calls = _once(rows, not_stored(self.store, traces.llm_calls), traces.llm_calls)
-            tools = _once(rows, not_stored(self.store, traces.tool_calls), traces.tool_calls)
+        resent = self.spool.resent_spans(segment) if segment.replayed else None
+        if resent is None:
+            with stage("look up resent calls"):
+                resent = {
+                    LlmCallRow.table: stored_spans(self.store, traces.llm_calls),
+                    ToolCallRow.table: stored_spans(self.store, traces.tool_calls),
+                }
+                if traces.llm_calls or traces.tool_calls:  # else a replay has none to look up
+                    self.spool.record_resent(segment, resent)
+        found = [span for spans in resent.values() for span in spans]
+        if found:
+            copies = set(found)
+            rows.stored_copies = sum((t.TraceId, t.SpanId) in copies for t in traces.traces)
+        calls = _once(
+            rows,
+            without_spans(traces.llm_calls, resent.get(LlmCallRow.table, [])),
+            traces.llm_calls,
+        )
+        tools = _once(
+            rows,
+            without_spans(traces.tool_calls, resent.get(ToolCallRow.table, [])),
+            traces.tool_calls,
+        )
         if len(calls) < len(traces.llm_calls):
             kept = {(call.trace_id, call.span_id) for call in calls}
             rows.llm_messages = [m for m in rows.llm_messages if (m.trace_id, m.span_id) in kept]

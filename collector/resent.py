@@ -11,15 +11,21 @@ one segment the two copies of a call look like one call seen by two instrumentat
 So before a segment's calls and tool calls are stored, the repeats inside the segment are
 dropped, and so are the rows the table already holds (looked up by span id, within the
 segment's time span, so a lookup reads the few granules its bloom index and partitions
-point at). A segment replayed at a start is not looked up: the rows it would find may be its
-own, stored by a run killed before every view below the table had its part; only its insert
-again, with its token, completes those views. (So a copy that arrives in a segment the next
-run replays is counted twice by the rollups: a crash and a resend at once.)
+point at).
+
+A segment replayed after a crash is not looked up again when its first attempt was made: the
+rows it would find may be its own, stored by a run killed before every view below the table had
+its part, and only its insert again, with its token and the same rows, completes those views.
+So the spans a look-up found are kept beside the segment in the spool before its first insert
+(`Spool.record_resent`), and a replay leaves out those: the same rows as the first attempt, its
+own kept, the copies of other segments' spans left out. A replayed segment with no such record
+never had its calls inserted, and is looked up as a new one.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from assay.collector.store.base import Store
 
@@ -34,28 +40,34 @@ class _CallOrTool(_Span, Protocol):
     timestamp: int
 
 
+T = TypeVar("T")
 Span = TypeVar("Span", bound=_Span)
 Row = TypeVar("Row", bound=_CallOrTool)
 
 
-def first_copies(rows: list[Span]) -> list[Span]:
-    """`rows` without the later copies of a span (same trace and span id)."""
+def span_key(row: Any) -> tuple[str, str]:
+    """A row's span: its trace and span id."""
+    return row.trace_id, row.span_id
+
+
+def first_copies(rows: list[T], key: Callable[[T], Hashable] = span_key) -> list[T]:
+    """`rows` without the later copies of a span (the same `key`: trace and span id)."""
     if len(rows) < 2:
         return rows
-    seen: set[tuple[str, str]] = set()
+    seen: set[Hashable] = set()
     kept = []
     for row in rows:
-        key = (row.trace_id, row.span_id)
-        if key not in seen:
-            seen.add(key)
+        span = key(row)
+        if span not in seen:
+            seen.add(span)
             kept.append(row)
     return kept if len(kept) < len(rows) else rows
 
 
-def not_stored(store: Store, rows: list[Row]) -> list[Row]:
-    """`rows` (of `llm_calls` or `tool_calls`) without those whose span the table holds."""
+def stored_spans(store: Store, rows: list[Row]) -> list[tuple[str, str]]:
+    """The spans (trace id, span id) of `rows` (of `llm_calls` or `tool_calls`) the table holds."""
     if not rows:
-        return rows
+        return []
     table = rows[0].table
     _, found = store.query(
         f"SELECT trace_id, span_id FROM {store.database}.{table}\n"
@@ -70,7 +82,12 @@ def not_stored(store: Store, rows: list[Row]) -> list[Row]:
             "spans": ",".join({row.span_id for row in rows}),
         },
     )
-    if not found:
+    return sorted({(str(trace_id), str(span_id)) for trace_id, span_id in found})
+
+
+def without_spans(rows: list[Span], spans: list[tuple[str, str]]) -> list[Span]:
+    """`rows` without those of `spans`."""
+    if not spans:
         return rows
-    stored = {(str(trace_id), str(span_id)) for trace_id, span_id in found}
-    return [row for row in rows if (row.trace_id, row.span_id) not in stored]
+    left_out = set(spans)
+    return [row for row in rows if (row.trace_id, row.span_id) not in left_out]

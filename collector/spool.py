@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import struct
@@ -51,6 +52,8 @@ FORMAT_VERSION = 2
 # request's worth again.
 PROBE_BYTES = 1024 * 1024
 FsyncPolicy = Literal["always", "interval", "never"]
+# Span ids (trace id, span id) by table (`llm_calls`, `tool_calls`): Spool.record_resent.
+ResentSpans = dict[str, list[tuple[str, str]]]
 
 
 class SpoolFormatError(Exception):
@@ -215,6 +218,9 @@ class Spool:
         self._what = "spool"
         self._earlier_run_upto = 0  # segments numbered up to this were left by an earlier run
         self._handed_out: set[int] = set()  # segments given to the writer and not released
+        # The spans of a segment the writer found stored by other segments, by segment token
+        # (`resent_spans`).
+        self._resent: dict[str, ResentSpans] = {}
         # True when `sync` makes a record more durable, so acknowledging must wait for it.
         self.syncs = False
 
@@ -272,6 +278,30 @@ class Spool:
         """Return once the record behind `ticket` is as durable as the policy promises."""
 
     # --- the writer -----------------------------------------------------------------------------
+    def record_resent(self, segment: Segment, spans: ResentSpans) -> None:
+        """Keep, until `segment` is released and across a crash, the spans of its calls and tool
+        calls the store held before its first insert (a client sent them again: they are left
+        out, collector/resent.py). A replay must leave out the same ones: its insert then
+        carries the same rows as the first attempt's, so a view that attempt did not reach
+        takes the rows it would have taken, and a row that attempt stored is not taken for a
+        copy. Returns once the record is as durable as the segment."""
+        with self._lock:
+            self._resent[segment.token] = spans
+        self._keep_resent(segment, spans)
+
+    def resent_spans(self, segment: Segment) -> ResentSpans | None:
+        """What `record_resent` kept for `segment`; None: no insert of its calls was tried (or
+        the disk refused the record, which was logged)."""
+        with self._lock:
+            spans = self._resent.get(segment.token)
+        return spans if spans is not None else self._kept_resent(segment)
+
+    def _keep_resent(self, segment: Segment, spans: ResentSpans) -> None:
+        pass
+
+    def _kept_resent(self, segment: Segment) -> ResentSpans | None:
+        return None
+
     def _due(self) -> bool:
         size = self._active_size
         return size >= self.segment_bytes or (
@@ -329,6 +359,7 @@ class Spool:
         with self._lock:
             self._bytes -= segment.size
             self._handed_out.discard(segment.seq)
+            self._resent.pop(segment.token, None)
             self._forget(segment)
 
     def stats(self) -> SpoolStats:
@@ -388,6 +419,9 @@ class DiskSpool(Spool):
         # are read now, so a segment this version cannot read stops the start, not the writer.
         self._sealed: deque[tuple[int, float]] = deque()
         legacy = 0
+        for path in self.folder.glob("*.resent"):  # a crash between releasing and forgetting
+            if not path.with_suffix(".seg").exists():
+                path.unlink(missing_ok=True)
         for path in sorted(self.folder.glob("*.seg")):
             stat = path.stat()
             with path.open("rb") as file:
@@ -421,6 +455,50 @@ class DiskSpool(Spool):
 
     def _path(self, seq: int) -> Path:
         return self.folder / f"{seq:012d}.seg"
+
+    def _resent_path(self, seq: int) -> Path:
+        return self.folder / f"{seq:012d}.resent"
+
+    def _keep_resent(self, segment: Segment, spans: ResentSpans) -> None:
+        """A file beside the segment, named by its number and holding its token (segment
+        numbers start again at 1 when the spool is empty). Written whole under a temporary
+        name, then renamed: a file there is complete. A disk that refuses it must not stop the
+        writer (which frees the spool's disk): the segment is stored all the same, and only
+        its replay after a crash would look its calls up again."""
+        try:
+            self._write_resent(segment, spans)
+        except OSError as exc:
+            log.warning(
+                "spool: could not record the resent spans of segment %d: %s", segment.seq, exc
+            )
+
+    def _write_resent(self, segment: Segment, spans: ResentSpans) -> None:
+        path = self._resent_path(segment.seq)
+        partial = path.with_suffix(".resent-partial")
+        record = json.dumps({"token": segment.token, "spans": spans}).encode()
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_fully(fd, (record,))
+            if self.fsync != "never":
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, path)
+        if self.fsync != "never":
+            dir_fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def _kept_resent(self, segment: Segment) -> ResentSpans | None:
+        try:
+            record = json.loads(self._resent_path(segment.seq).read_bytes())
+        except FileNotFoundError:
+            return None
+        if record.get("token") != segment.token:
+            return None  # left by another segment of the same number, released since
+        return {table: [(t, s) for t, s in spans] for table, spans in record["spans"].items()}
 
     def _open(self, seq: int) -> int:
         """Create segment `seq` with its header: a fresh id, drawn here and never again."""
@@ -574,6 +652,10 @@ class DiskSpool(Spool):
     def _forget(self, segment: Segment) -> None:
         if self._sealed and self._sealed[0][0] == segment.seq:
             self._sealed.popleft()
+        # The record first: a crash in between leaves the segment, replayed and looked up again
+        # (harmless: the store has all of it, so its tokens drop whatever is found missing),
+        # rather than a record that outlives its segment until the next start.
+        self._resent_path(segment.seq).unlink(missing_ok=True)
         self._path(segment.seq).unlink(missing_ok=True)
 
     def _oldest_age(self) -> float:

@@ -102,9 +102,11 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
                 "Rows deduplicated",
                 f"SELECT sum(arraySum(mapValues(deduplicated))) AS rows FROM {STATS}",
                 "short",
-                "Rows the store dropped because it already had them: expected only when a "
-                "spool segment is replayed after a crash or a lost reply. A count after clean "
-                "restarts means new rows were taken for old ones: see the collector's log.",
+                "Rows not stored or not counted as written because the store already had "
+                "them: a spool segment replayed after a crash or a lost reply, or spans a "
+                "client sent again (its exporter retried after losing the acknowledgement; "
+                "their calls, tool calls and spans). Neither happens on a quiet, clean run: "
+                "the collector's log names the segment and the tables.",
                 any_is_bad("orange"),
             )
         )

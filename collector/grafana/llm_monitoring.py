@@ -34,8 +34,10 @@ from assay.collector.grafana.sql import (
     calls_in_range,
     days_in_range,
     rollup,
+    top_by_cost,
     traffic_filter,
 )
+from assay.collector.normalize.cost import UNPRICED_CALLS
 
 SUMS = "calls, errors, input_tokens, output_tokens, cost_usd, unpriced_calls"
 TOKEN_CLASSES = "cached_input_tokens, cache_creation_input_tokens, reasoning_tokens"
@@ -417,12 +419,13 @@ def _cost(dash: Dashboard) -> Dashboard:
                 "Cost by prompt version",
                 # aliases unlike the rollup's columns, which AVERAGE_COST sums
                 "SELECT prompt_name, prompt_version, sum(calls) AS prompt_calls,\n"
-                f"  sum(cost_usd) AS total_cost_usd, {AVERAGE_COST} AS cost_per_call,\n"
+                f"  {PRICED_COST} AS total_cost_usd, {AVERAGE_COST} AS cost_per_call,\n"
                 "  sum(unpriced_calls) AS unpriced\n"
                 f"FROM {prompts}\nGROUP BY prompt_name, prompt_version "
                 "ORDER BY total_cost_usd DESC",
-                "What each prompt version cost in the range, in total and per priced call; a "
-                "version opens its calls in Assay.",
+                "What each prompt version cost in the range, in total and per priced call, and "
+                f"its unpriced calls ({UNPRICED_CALLS}); no cost for a version none of whose "
+                "calls could be priced (unknown, not $0). A version opens its calls in Assay.",
                 {
                     "prompt_calls": "short",
                     "total_cost_usd": "currencyUSD",
@@ -473,13 +476,17 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             table_of(
                 "Top users by cost",
-                f"SELECT user_id, {PRICED_COST} AS cost_usd, sum(calls) AS call_count,\n"
-                "  sum(input_tokens) + sum(output_tokens) AS tokens, sum(errors) AS errors,\n"
-                "  sum(unpriced_calls) AS unpriced\n"
-                f"FROM {users}\nGROUP BY user_id ORDER BY cost_usd DESC LIMIT 20",
-                "The users who cost most in the days of the range; a user opens their calls in "
-                "Assay. No cost for a user none of whose calls could be priced (unknown, not $0); "
-                "with unpriced calls, the cost is of the priced ones.",
+                top_by_cost(
+                    f"SELECT user_id, {PRICED_COST} AS cost_usd, sum(calls) AS call_count,\n"
+                    "  sum(input_tokens) + sum(output_tokens) AS tokens, sum(errors) AS errors,\n"
+                    "  sum(unpriced_calls) AS unpriced\n"
+                    f"FROM {users}\nGROUP BY user_id"
+                ),
+                "The 20 users who cost most in the days of the range, then the 20 with the most "
+                f"unpriced calls ({UNPRICED_CALLS}), so usage that could not be priced is never "
+                "out of sight. No cost for a user none of whose calls could be priced (unknown, "
+                "not $0); with unpriced calls, the cost is of the priced ones. A user opens their "
+                "calls in Assay.",
                 CALL_UNITS,
                 links={
                     "user_id": (
@@ -492,16 +499,20 @@ def _cost(dash: Dashboard) -> Dashboard:
         .with_panel(
             table_of(
                 "Top sessions by cost",
-                f"SELECT session_id, any(user_id) AS user_id, {PRICED_COST} AS cost_usd,\n"
-                "  sum(calls) AS call_count, sum(tokens) AS tokens,\n"
-                "  sum(unpriced_calls) AS unpriced, min(first_seen) AS started,\n"
-                "  max(last_seen) AS ended\n"
-                f"FROM {_sessions()}\n  AND last_seen >= $__fromTime AND first_seen <= $__toTime\n"
-                "GROUP BY session_id ORDER BY cost_usd DESC LIMIT 20",
-                "The sessions that cost most in the range; a session counts whole, and matches "
-                "the variables when any of its calls does. A session opens its calls in Assay. "
-                "No cost for a session none of whose calls could be priced (unknown, not $0); "
-                "with unpriced calls, the cost is of the priced ones.",
+                top_by_cost(
+                    f"SELECT session_id, any(user_id) AS user_id, {PRICED_COST} AS cost_usd,\n"
+                    "  sum(calls) AS call_count, sum(tokens) AS tokens,\n"
+                    "  sum(unpriced_calls) AS unpriced, min(first_seen) AS started,\n"
+                    "  max(last_seen) AS ended\n"
+                    f"FROM {_sessions()}\n"
+                    "  AND last_seen >= $__fromTime AND first_seen <= $__toTime\n"
+                    "GROUP BY session_id"
+                ),
+                "The 20 sessions that cost most in the range, then the 20 with the most unpriced "
+                f"calls ({UNPRICED_CALLS}); a session counts whole, and matches the variables "
+                "when any of its calls does. No cost for a session none of whose calls could be "
+                "priced (unknown, not $0); with unpriced calls, the cost is of the priced ones. A "
+                "session opens its calls in Assay.",
                 CALL_UNITS,
                 links={
                     "session_id": (

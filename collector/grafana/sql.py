@@ -124,10 +124,28 @@ def any_in_set(variable: Variable, array_column: str) -> str:
 LATENCY = "quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms)"
 TTFT = "quantilesTDigestIfMerge(0.5, 0.95, 0.99)(time_to_first_token_ms)"
 ERROR_RATE = "sum(errors) / greatest(sum(calls), 1)"
-AVERAGE_COST = "sum(cost_usd) / greatest(sum(calls) - sum(unpriced_calls), 1)"
+# The cost of the priced calls over their number; NULL where none could be priced (it read $0).
+AVERAGE_COST = "sum(cost_usd) / nullIf(sum(calls) - sum(unpriced_calls), 0)"
 # A series' cost, NULL (no point, no bar) where none of its calls could be priced: a model missing
 # from the price table is unknown, never $0 (the rollups sum an unpriced call's cost as 0).
 PRICED_COST = "if(sum(calls) > sum(unpriced_calls), sum(cost_usd), NULL)"
+
+
+def top_by_cost(grouped: str, limit: int = 20) -> str:
+    """The rows of `grouped` (one a user or a session, with `cost_usd` as PRICED_COST and
+    `unpriced`, its calls without a cost) that cost most, and those with the most unpriced
+    calls: the `limit` first of each, the priced ones first. Ranked by cost alone, a user whose
+    calls could not be priced (NULL) fell out of the table, though they may spend the most."""
+    return (
+        "SELECT * EXCEPT (by_cost, by_unpriced) FROM (\n"
+        "  SELECT *, row_number() OVER (ORDER BY cost_usd DESC NULLS LAST) AS by_cost,\n"
+        "    row_number() OVER (ORDER BY unpriced DESC) AS by_unpriced\n"
+        f"  FROM ({grouped}))\n"
+        f"WHERE by_cost <= {limit} OR (unpriced > 0 AND by_unpriced <= {limit})\n"
+        "ORDER BY cost_usd DESC NULLS LAST, unpriced DESC"
+    )
+
+
 CACHE_HIT_RATIO = "sum(cached_input_tokens) / greatest(sum(input_tokens), 1)"
 # Over call_scores: a score read so that higher is better, whichever way its evaluator scored
 # (the direction column, migration 008). Averages, trends and deltas use it.

@@ -280,7 +280,8 @@ class CallTotals:
     calls: int
     errors: int
     cost: float | None  # USD; None when no call has a price
-    unpriced: int  # calls without a cost (an unknown model, a local one)
+    unpriced: int  # calls without a cost (normalize/cost.py: UNPRICED_CALLS)
+    unpriced_failed: int  # those of them that failed
     p95_ms: float | None
 
     @property
@@ -295,6 +296,7 @@ def call_totals(store: Store, filters: CallFilters) -> CallTotals:
     sql = (
         "SELECT count() AS calls, countIf(status = 'error') AS errors,"
         " sumOrNull(cost_usd) AS cost, countIf(cost_usd IS NULL) AS unpriced,"
+        " countIf(cost_usd IS NULL AND status = 'error') AS unpriced_failed,"
         " quantileOrNull(0.95)(duration_ms) AS p95_ms"
         f" FROM {store.database}.llm_calls"
         f"{' WHERE ' + ' AND '.join(clauses) if clauses else ''}"

@@ -39,6 +39,13 @@ class Trace:
     scores: list[dict[str, Any]]  # of the run (level trace) and of its calls
     duration_ms: float
 
+    @property
+    def unpriced_failed(self) -> int:
+        """Of the summary's unpriced calls, those that failed."""
+        return sum(
+            s["llm"] and s["cost_usd"] is None and s["status"] == "error" for s in self.spans
+        )
+
     def scores_of(self, span_id: str) -> list[dict[str, Any]]:
         return [s for s in self.scores if s["span_id"] == span_id]
 
@@ -185,7 +192,14 @@ def session_totals(turns: list[dict[str, Any]]) -> dict[str, Any]:
     costs = [t["cost_usd"] for t in turns if t["cost_usd"] is not None]
     return {
         name: sum(t[name] or 0 for t in turns)
-        for name in ("llm_calls", "tool_calls", "errors", "input_tokens", "output_tokens")
+        for name in (
+            "llm_calls",
+            "tool_calls",
+            "errors",
+            "input_tokens",
+            "output_tokens",
+            "unpriced_calls",
+        )
     } | {
         "turns": len(turns),
         "failed_turns": sum(t["status"] == "error" for t in turns),

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from assay.collector.auth import client_address, too_many_guesses
+from assay.collector.normalize.cost import UNPRICED_CALLS
 from assay.collector.records import calls as queries
 from assay.collector.records import traces as runs
 from assay.collector.records.calls import CallFilters, Cursor
@@ -49,7 +50,9 @@ templates = Environment(
 )
 templates.filters.update(render.FILTERS)
 # Who made a score, spelled once (collector/schema.py): `s.source == sources.HUMAN`.
-templates.globals.update(sources=ScoreSource, feedback_name=FEEDBACK_NAME)
+templates.globals.update(
+    sources=ScoreSource, feedback_name=FEEDBACK_NAME, unpriced_calls=UNPRICED_CALLS
+)
 
 
 def _store(request: Request) -> Store:

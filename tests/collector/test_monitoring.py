@@ -149,9 +149,11 @@ def test_health_turns_degraded_then_unhealthy_when_the_store_refuses_writes(
             time.sleep(0.1)
         recovered = httpx.get(health_url)
         assert recovered.status_code == 200 and recovered.json()["reasons"] == []
-        _, rows = embedded_store.query(
-            f"SELECT count() FROM assay.otel_traces WHERE ServiceName = '{service}'"
-        )
+        # Healthy once a segment is stored: the requests may be in two, the second stored next.
+        stored = f"SELECT count() FROM assay.otel_traces WHERE ServiceName = '{service}'"
+        while embedded_store.query(stored)[1] != [(6,)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _, rows = embedded_store.query(stored)
         assert rows == [(6,)]  # what was acknowledged while the store refused, now stored
 
 

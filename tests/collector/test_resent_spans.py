@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-from tests.conftest import RunningCollector
+from tests.conftest import RunningCollector, start_collector
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +102,35 @@ def test_a_call_sent_twice_is_counted_once_everywhere(
         "llm_users_1d": two_calls,
         "llm_sessions_1d": (2, 4400, round(2 * COST, 9)),
     }
+
+
+@pytest.mark.parametrize("apart", [False, True], ids=["one-segment", "two-segments"])
+def test_the_health_counts_a_span_sent_twice_as_written_once(tmp_path: Path, apart: bool) -> None:
+    """`spans_written` counts new spans: the copy of a call's or a tool call's span (and of any
+    span within one segment) is counted as deduplicated in `otel_traces`, as its call is."""
+    collector = start_collector(tmp_path / "data", tmp_path / "collector.log")
+    try:
+        service = "resent-health"
+        call = make_span(attrs=CALL, trace_id=os.urandom(16), span_id=os.urandom(8))
+        other = make_span(
+            attrs={**CALL, sc.RESPONSE_ID: "chatcmpl-other"},
+            trace_id=call.trace_id,
+            span_id=os.urandom(8),
+        )
+        tool = make_span(
+            "execute_tool search",
+            {sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.TOOL_NAME: "search"},
+            trace_id=call.trace_id,
+            span_id=os.urandom(8),
+        )
+        _send(collector, service, call, other, tool)
+        if apart:
+            collector.wait_until_stored()
+        _send(collector, service, call, tool)
+        collector.wait_until_stored()
+        pipeline = httpx.get(f"{collector.http_url}/api/health").json()["pipeline"]
+        assert (pipeline["spans_received"], pipeline["spans_written"]) == (5, 3)
+        assert pipeline["llm_calls_written"] == 2
+        assert pipeline["deduplicated"] == {"otel_traces": 2, "llm_calls": 1, "tool_calls": 1}
+    finally:
+        collector.stop()

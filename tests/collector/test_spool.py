@@ -3,6 +3,7 @@ corrupt records without losing the rest, and gives every segment a token of its 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -118,6 +119,51 @@ def test_a_restart_replays_what_was_not_released(tmp_path: Path) -> None:
     second.release(own)
     assert second.stats().bytes == 0
     second.close()
+
+
+def test_the_resent_spans_of_a_segment_are_kept_until_it_is_released(tmp_path: Path) -> None:
+    """What the writer left out of a segment as sent again survives a crash, so that a replay
+    leaves out the same calls; a released segment's record goes with it."""
+    first = _spool(tmp_path)
+    first.append("traces", b"one")
+    first.seal()
+    segment = first.next_segment(timeout=1)
+    assert segment is not None and first.resent_spans(segment) is None  # not yet looked up
+    resent = {"llm_calls": [("t1", "s1")], "tool_calls": []}
+    first.record_resent(segment, resent)
+    del first  # kill -9
+
+    second = _spool(tmp_path)
+    replayed = second.next_segment(timeout=1)
+    assert replayed is not None and second.resent_spans(replayed) == resent
+    second.release(replayed)
+    assert {p.suffix for p in tmp_path.iterdir()} == {".seg"}
+    while (empty := second.next_segment(timeout=0.1)) is not None:  # the dead run's active one
+        second.release(empty)
+    # Numbers start again at 1 once the spool is empty: a later segment 1 has no record.
+    second.close()
+    third = _spool(tmp_path)
+    third.append("traces", b"two")
+    third.seal()
+    later = third.next_segment(timeout=1)
+    assert later is not None and later.seq == replayed.seq
+    (tmp_path / f"{later.seq:012d}.resent").write_text(
+        json.dumps({"token": segment.token, "spans": {"llm_calls": [["t1", "s1"]]}})
+    )  # a record of an earlier segment 1: numbers are reused, tokens never
+    assert third.resent_spans(later) is None
+    third.close()
+
+
+def test_a_memory_spool_keeps_resent_spans_until_release() -> None:
+    spool = MemorySpool(max_bytes=10**6)
+    spool.append("traces", b"one")
+    spool.seal()
+    segment = spool.next_segment(timeout=1)
+    assert segment is not None
+    spool.record_resent(segment, {"llm_calls": []})
+    assert spool.resent_spans(segment) == {"llm_calls": []}
+    spool.release(segment)
+    assert spool.resent_spans(segment) is None
 
 
 def test_a_torn_record_at_the_end_is_skipped_and_counted(tmp_path: Path) -> None:

@@ -512,3 +512,64 @@ def test_a_user_or_session_no_call_of_which_was_priced_costs_nothing_known_not_z
         _, rows = embedded_store.query(interpolate(panel.sql, request))
         costs = {row[who].removeprefix("session-of-"): row[cost_column] for row in rows}
         assert costs == {"u-unpriced": None, "u-priced": 0.25}, title
+
+
+def test_a_user_or_session_whose_calls_could_not_be_priced_stays_in_the_top_tables(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """Twenty-one users with a priced call each, and one whose five calls are on a model without
+    a price: ranked by cost alone, the unknown spender fell out of the top 20 (a NULL sorts
+    last). They are listed after the priced ones, with their unpriced calls."""
+    at = seeded.end - timedelta(minutes=40)
+    service = {"service_name": "top-unpriced"}
+    calls = [(f"u-priced-{i:02d}", 0.01 * (i + 1), "priced") for i in range(21)]
+    calls += [("u-unknown", None, "unpriced_model")] * 5
+    for n, (user, cost, source) in enumerate(calls):
+        _store_call(
+            embedded_store,
+            at,
+            "t-top-unpriced",
+            f"s-top-{n}",
+            **service,
+            user_id=user,
+            session_id=f"session-of-{user}",
+            cost_usd=cost,
+            cost_source=source,
+        )
+    request = _request(
+        embedded_store, seeded, RANGES["24h"], "llm-monitoring", {"service": "top-unpriced"}
+    )
+    for title in ("Top users by cost", "Top sessions by cost"):
+        [panel] = [p for p in PANELS if p.id == f"llm-monitoring: {title}"]
+        names, rows = embedded_store.query(interpolate(panel.sql, request))
+        listed = [dict(zip(names, row, strict=True)) for row in rows]
+        who = [row["user_id"] for row in listed]
+        assert who == [f"u-priced-{i:02d}" for i in range(20, 0, -1)] + ["u-unknown"], title
+        assert (listed[-1]["cost_usd"], listed[-1]["unpriced"]) == (None, 5), title
+        assert [row["unpriced"] for row in listed[:-1]] == [0] * 20, title
+
+
+def test_a_prompt_version_no_call_of_which_was_priced_costs_nothing_known_not_zero(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """Its total and its cost per call read $0 beside the priced versions."""
+    at = seeded.end - timedelta(minutes=40)
+    for n in range(2):
+        _store_call(
+            embedded_store,
+            at,
+            "t-unpriced-prompt",
+            f"s-unpriced-prompt-{n}",
+            service_name="unpriced-prompt",
+            prompt_version="v-unpriced",
+            cost_source="unpriced_model",
+        )
+    request = _request(
+        embedded_store, seeded, RANGES["24h"], "llm-monitoring", {"service": "unpriced-prompt"}
+    )
+    [panel] = [p for p in PANELS if p.id == "llm-monitoring: Cost by prompt version"]
+    names, rows = embedded_store.query(interpolate(panel.sql, request))
+    [row] = [dict(zip(names, row, strict=True)) for row in rows]
+    assert (row["total_cost_usd"], row["cost_per_call"], row["unpriced"]) == (None, None, 2)
+    [panel] = [p for p in PANELS if p.id == "llm-monitoring: Average cost per call"]
+    assert embedded_store.query(interpolate(panel.sql, request))[1] == [(None,)]
