@@ -492,13 +492,19 @@ class DiskSpool(Spool):
                 os.close(dir_fd)
 
     def _kept_resent(self, segment: Segment) -> ResentSpans | None:
+        path = self._resent_path(segment.seq)
         try:
-            record = json.loads(self._resent_path(segment.seq).read_bytes())
+            record = json.loads(path.read_bytes())
+            if record.get("token") != segment.token:
+                return None  # left by another segment of the same number, released since
+            return {table: [(t, s) for t, s in spans] for table, spans in record["spans"].items()}
         except FileNotFoundError:
             return None
-        if record.get("token") != segment.token:
-            return None  # left by another segment of the same number, released since
-        return {table: [(t, s) for t, s in spans] for table, spans in record["spans"].items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A record the disk damaged must not stop the writer on this segment at every
+            # start: its calls are looked up again, as a segment without a record's are.
+            log.warning("spool: the record of resent spans %s is unreadable: %s", path.name, exc)
+            return None
 
     def _open(self, seq: int) -> int:
         """Create segment `seq` with its header: a fresh id, drawn here and never again."""

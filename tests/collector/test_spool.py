@@ -154,6 +154,29 @@ def test_the_resent_spans_of_a_segment_are_kept_until_it_is_released(tmp_path: P
     third.close()
 
 
+@pytest.mark.parametrize(
+    "damaged", [b"", b"{not json", b"[1, 2]", b'{"token": "x"}', b"\xff\xfe", b'{"spans": 3}']
+)
+def test_a_damaged_resent_record_is_read_as_none(tmp_path: Path, damaged: bytes) -> None:
+    """A record the disk damaged reads as no record (the replay looks its calls up again)
+    rather than raising in the writer at every start."""
+    first = _spool(tmp_path)
+    first.append("traces", b"one")
+    first.seal()
+    segment = first.next_segment(timeout=1)
+    assert segment is not None
+    first.record_resent(segment, {"llm_calls": [("t1", "s1")]})
+    del first  # kill -9
+    (tmp_path / f"{segment.seq:012d}.resent").write_bytes(
+        damaged.replace(b'"x"', json.dumps(segment.token).encode())
+    )
+    second = _spool(tmp_path)
+    replayed = second.next_segment(timeout=1)
+    assert replayed is not None and replayed.token == segment.token
+    assert second.resent_spans(replayed) is None
+    second.close()
+
+
 def test_a_memory_spool_keeps_resent_spans_until_release() -> None:
     spool = MemorySpool(max_bytes=10**6)
     spool.append("traces", b"one")
