@@ -485,11 +485,15 @@ class DiskSpool(Spool):
             os.close(fd)
         os.replace(partial, path)
         if self.fsync != "never":
-            dir_fd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._sync_folder()
+
+    def _sync_folder(self) -> None:
+        """Make the folder's names (a file created or renamed) survive a power cut."""
+        dir_fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def _kept_resent(self, segment: Segment) -> ResentSpans | None:
         path = self._resent_path(segment.seq)
@@ -513,12 +517,7 @@ class DiskSpool(Spool):
         try:
             _write_fully(fd, (header,))
             if self.fsync != "never":
-                # The new file's name must survive a power cut as well as its records.
-                dir_fd = os.open(self.folder, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+                self._sync_folder()  # the new file's name, as well as its records
         except OSError:
             os.close(fd)
             self._path(seq).unlink(missing_ok=True)

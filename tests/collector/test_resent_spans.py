@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
@@ -68,12 +69,8 @@ def _wait_for_calls(collector: RunningCollector, service: str, count: int) -> No
     time.sleep(0.5)  # a second copy, were it stored, lands with or right after the first
 
 
-@pytest.mark.parametrize("apart", [False, True], ids=["one-segment", "two-segments"])
-def test_a_call_sent_twice_is_counted_once_everywhere(
-    collector: RunningCollector, apart: bool
-) -> None:
-    service = f"resent-{uuid.uuid4().hex[:8]}"
-    attributes = {**CALL, sc.USER_ID: f"u-{service}", sc.SESSION_ID: f"s-{service}"}
+def _two_calls_and_a_tool(attributes: dict[str, Any]) -> tuple[Span, Span, Span]:
+    """A call, another call and a tool call of one trace, each with span ids of its own."""
     call = make_span(attrs=attributes, trace_id=os.urandom(16), span_id=os.urandom(8))
     other = make_span(
         attrs={**attributes, sc.RESPONSE_ID: "chatcmpl-other"},
@@ -86,6 +83,16 @@ def test_a_call_sent_twice_is_counted_once_everywhere(
         trace_id=call.trace_id,
         span_id=os.urandom(8),
     )
+    return call, other, tool
+
+
+@pytest.mark.parametrize("apart", [False, True], ids=["one-segment", "two-segments"])
+def test_a_call_sent_twice_is_counted_once_everywhere(
+    collector: RunningCollector, apart: bool
+) -> None:
+    service = f"resent-{uuid.uuid4().hex[:8]}"
+    attributes = {**CALL, sc.USER_ID: f"u-{service}", sc.SESSION_ID: f"s-{service}"}
+    call, other, tool = _two_calls_and_a_tool(attributes)
     _send(collector, service, call, other, tool)
     if apart:  # the retry comes after the first copy was stored, in a segment of its own
         _wait_for_calls(collector, service, 2)
@@ -111,18 +118,7 @@ def test_the_health_counts_a_span_sent_twice_as_written_once(tmp_path: Path, apa
     collector = start_collector(tmp_path / "data", tmp_path / "collector.log")
     try:
         service = "resent-health"
-        call = make_span(attrs=CALL, trace_id=os.urandom(16), span_id=os.urandom(8))
-        other = make_span(
-            attrs={**CALL, sc.RESPONSE_ID: "chatcmpl-other"},
-            trace_id=call.trace_id,
-            span_id=os.urandom(8),
-        )
-        tool = make_span(
-            "execute_tool search",
-            {sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.TOOL_NAME: "search"},
-            trace_id=call.trace_id,
-            span_id=os.urandom(8),
-        )
+        call, other, tool = _two_calls_and_a_tool(CALL)
         _send(collector, service, call, other, tool)
         if apart:
             collector.wait_until_stored()
