@@ -9,6 +9,7 @@ segment stays in the spool."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,20 @@ CALL_COUNTS = {
     "llm_users_1d": "sum(calls)",
     "llm_sessions_1d": "sum(calls)",
 }
+
+
+def run_in_a_process(store: Path, spool: Path, *options: str) -> dict[str, Any]:
+    """This module's life in a process of its own (so the store is opened and closed as a
+    collector's start and stop do); what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.replay_writer", str(store), str(spool), *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def store_spool(

@@ -10,13 +10,9 @@ there the replay comes after the server restarted."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,23 +20,11 @@ from assay.collector.spool import DiskSpool
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
 from tests.docker_engine import require_docker
-from tests.reliability.replay_writer import CALL_COUNTS, store_spool
+from tests.reliability.replay_writer import CALL_COUNTS, run_in_a_process, store_spool
 
 pytestmark = pytest.mark.integration
 
 CALLS = 40
-
-
-def _run(store: Path, spool: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.reliability.replay_writer", str(store), str(spool)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _spool_left_by_a_crash(tmp_path: Path) -> None:
@@ -69,8 +53,10 @@ def test_a_segment_replayed_after_the_first_run_counts_once_in_every_rollup(
     tmp_path: Path,
 ) -> None:
     _spool_left_by_a_crash(tmp_path)
-    first = _run(tmp_path / "data", tmp_path / "spool")  # creates the schema, then writes
-    replay = _run(tmp_path / "data", tmp_path / "left-by-the-crash")
+    first = run_in_a_process(
+        tmp_path / "data", tmp_path / "spool"
+    )  # creates the schema, then writes
+    replay = run_in_a_process(tmp_path / "data", tmp_path / "left-by-the-crash")
 
     assert first["counts"] == dict.fromkeys(CALL_COUNTS, CALLS)
     assert replay["deduplicated"] == {

@@ -4,9 +4,6 @@ stored only in part still completes every rollup."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ import pytest
 from assay.collector.spool import DiskSpool
 from assay.instrumentation import semconv as sc
 from tests.collector.otlp_builders import make_request, make_span
-from tests.reliability.replay_writer import CALL_COUNTS
+from tests.reliability.replay_writer import CALL_COUNTS, run_in_a_process
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +38,14 @@ def _spool(folder: Path, *spans: Any) -> Path:
     return folder
 
 
-def _run(store: Path, spool: Path, *options: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.reliability.replay_writer", str(store), str(spool), *options],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def test_a_resent_call_in_a_segment_replayed_at_a_start_counts_once(tmp_path: Path) -> None:
     sent = [_call(f"user-{i}") for i in range(3)]
-    _run(tmp_path / "data", _spool(tmp_path / "first", *sent))
+    run_in_a_process(tmp_path / "data", _spool(tmp_path / "first", *sent))
     # The client sent the first call again (its acknowledgement was lost) with a new one; the
     # collector spooled them and was killed before storing them: the next start replays them.
-    replay = _run(tmp_path / "data", _spool(tmp_path / "resent", sent[0], _call("user-new")))
+    replay = run_in_a_process(
+        tmp_path / "data", _spool(tmp_path / "resent", sent[0], _call("user-new"))
+    )
 
     assert replay["counts"] == dict.fromkeys(CALL_COUNTS, 4)
     assert replay["deduplicated"] == {"otel_traces": 1, "llm_calls": 1}
@@ -68,13 +55,13 @@ def test_a_replayed_segment_stored_in_part_completes_every_rollup_and_counts_a_r
     tmp_path: Path,
 ) -> None:
     sent = [_call(f"user-{i}") for i in range(3)]
-    _run(tmp_path / "data", _spool(tmp_path / "first", *sent))
+    run_in_a_process(tmp_path / "data", _spool(tmp_path / "first", *sent))
     resent = _spool(tmp_path / "resent", sent[0], _call("user-new"), _call("user-newer"))
     # The run that took the resend was killed after storing its calls and every rollup of
     # them but the hourly one: the hourly rollup lacks them, the other tables have them.
-    killed = _run(tmp_path / "data", resent, "--killed-before", "llm_calls_1h_mv")
+    killed = run_in_a_process(tmp_path / "data", resent, "--killed-before", "llm_calls_1h_mv")
     assert killed["counts"] == {**dict.fromkeys(CALL_COUNTS, 5), "llm_calls_1h": 3}
 
-    replay = _run(tmp_path / "data", resent)
+    replay = run_in_a_process(tmp_path / "data", resent)
 
     assert replay["counts"] == dict.fromkeys(CALL_COUNTS, 5)
