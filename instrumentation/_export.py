@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -100,6 +101,12 @@ class SizeBoundedExporter(SpanExporter):
         # which the batch processor calls under its export lock.
         self._kept: deque[tuple[ReadableSpan, int]] = deque()
         self._kept_chars = 0
+        # Spans handed to `export` and not yet sent or kept (`unsent`), under `_counting`:
+        # the exit flush reads them from another thread, while an export may still be cut.
+        self._in_flight = 0
+        self._counting = threading.Lock()
+        # False once the exit flush counts what is left itself (`unsent`): no second warning.
+        self.warn_at_shutdown = True
         # The exporters of the parents, kept alive in the child: collecting one would close
         # connections that the parent still uses.
         self._inherited: list[SpanExporter] = []
@@ -126,22 +133,37 @@ class SizeBoundedExporter(SpanExporter):
         self._kept_chars = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._counting:
+            self._in_flight += len(spans)
         result = self._send(spans, keep=True)
         if result is SpanExportResult.SUCCESS and self._kept:
-            kept = [span for span, _ in self._kept]
-            self._kept.clear()
-            self._kept_chars = 0
+            with self._counting:
+                kept = [span for span, _ in self._kept]
+                self._kept.clear()
+                self._kept_chars = 0
+                self._in_flight += len(kept)
             self._send(kept, keep=False)
         return result
+
+    def unsent(self) -> int:
+        """Spans taken by `export` that the collector has not taken: being sent, or kept."""
+        with self._counting:
+            return self._in_flight + len(self._kept)
 
     def _send(self, spans: Sequence[ReadableSpan], keep: bool) -> SpanExportResult:
         # A part refused does not stop the next: each part's calls arrive or not on their own.
         result = SpanExportResult.SUCCESS
         for part in request_parts(spans, self.budget):
-            if self.exporter.export(part) is not SpanExportResult.SUCCESS:
-                result = SpanExportResult.FAILURE
-                if keep:
-                    self._keep(part)
+            sent = False
+            try:
+                sent = self.exporter.export(part) is SpanExportResult.SUCCESS
+            finally:
+                with self._counting:
+                    self._in_flight -= len(part)
+                    if not sent:
+                        result = SpanExportResult.FAILURE
+                        if keep:
+                            self._keep(part)
         return result
 
     def _keep(self, spans: Sequence[ReadableSpan]) -> None:
@@ -162,7 +184,7 @@ class SizeBoundedExporter(SpanExporter):
             )
 
     def shutdown(self) -> None:
-        if self._kept:
+        if self._kept and self.warn_at_shutdown:
             logger.warning(
                 "Assay dropped %d spans at shutdown: the collector had not taken them",
                 len(self._kept),

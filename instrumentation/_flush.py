@@ -36,6 +36,9 @@ class _Flush:
         self.result = bool(flush())
 
 
+# How long the exit waits for an export its exporter's shutdown cut, to count its spans.
+_CUT_EXPORT_S = 0.5
+
 _running: _Flush | None = None
 _running_lock = threading.Lock()
 
@@ -63,16 +66,23 @@ def shutdown_within(processor: BatchSpanProcessor, timeout_s: float) -> int:
     `BatchSpanProcessor.shutdown()` takes no timeout and waits 30 s for its thread; the batch
     processor inside it takes one, joins its thread for that long, then shuts the exporter down,
     which ends the retry in progress (the gRPC channel is closed, the HTTP retry wait is cut).
-    Spans still queued then are dropped: how many is returned (a batch whose export was cut is
-    not counted).
+    Spans still queued then are dropped, and so are those of the export that was cut and of
+    batches kept for a collector that did not come back: how many is returned.
     """
     batch = getattr(processor, "_batch_processor", None)
     shutdown = getattr(batch, "shutdown", None)
     if shutdown is None:  # another SDK version: a bounded flush, the SDK's own shutdown after it
         flush_within(processor.force_flush, timeout_s)
         return 0
+    exporter = processor.span_exporter
+    unsent = getattr(exporter, "unsent", None)
+    if unsent is not None:
+        exporter.warn_at_shutdown = False  # counted below
     shutdown(timeout_millis=max(timeout_s, 0.0) * 1000)
-    return len(getattr(batch, "_queue", ()))
+    worker = getattr(batch, "_worker_thread", None)
+    if worker is not None:  # the export cut by the exporter's shutdown ends now: let it count
+        worker.join(_CUT_EXPORT_S)
+    return len(getattr(batch, "_queue", ())) + (unsent() if unsent is not None else 0)
 
 
 _child_flush: Callable[[], None] | None = None
