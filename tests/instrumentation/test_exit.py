@@ -36,10 +36,13 @@ ENDINGS = {
     "end of script": "",
     "sys.exit(1)": "sys.exit(1)",
     "uncaught exception": "raise RuntimeError('the app failed')",
-    "Ctrl-C": "os.kill(os.getpid(), signal.SIGINT); signal.pause()",
+    # raise_signal, not os.kill(os.getpid(), ...): the process's signal may be delivered to one
+    # of the exporter's threads, and then `signal.pause()` in the main thread waits for ever
+    # (seen once in CI); raised in the main thread, the handler runs before the next line.
+    "Ctrl-C": "signal.raise_signal(signal.SIGINT); signal.pause()",
     "SIGTERM as sys.exit": (
         "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))\n"
-        "os.kill(os.getpid(), signal.SIGTERM); signal.pause()"
+        "signal.raise_signal(signal.SIGTERM); signal.pause()"
     ),
 }
 
