@@ -36,10 +36,14 @@ ENDINGS = {
     "end of script": "",
     "sys.exit(1)": "sys.exit(1)",
     "uncaught exception": "raise RuntimeError('the app failed')",
-    # raise_signal, not os.kill(os.getpid(), ...): the process's signal may be delivered to one
-    # of the exporter's threads, and then `signal.pause()` in the main thread waits for ever
-    # (seen once in CI); raised in the main thread, the handler runs before the next line.
-    "Ctrl-C": "signal.raise_signal(signal.SIGINT); signal.pause()",
+    # Python's KeyboardInterrupt handler installed first: a process started with SIGINT ignored
+    # (a background job of a non-interactive shell, as CI may be) inherits the ignore, and
+    # Python then installs none. Raised in the main thread (raise_signal, not os.kill), so the
+    # handler runs before the next line rather than on whichever thread the kernel picks.
+    "Ctrl-C": (
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "signal.raise_signal(signal.SIGINT); signal.pause()"
+    ),
     "SIGTERM as sys.exit": (
         "signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))\n"
         "signal.raise_signal(signal.SIGTERM); signal.pause()"
