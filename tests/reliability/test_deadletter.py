@@ -114,6 +114,8 @@ def test_refused_rows_are_dead_lettered_and_the_rest_is_stored(
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
 
+    # The writer counts a batch just after its entry is written: wait for the count too.
+    _until(lambda: _health(endpoints)["pipeline"]["deadlettered_batches"], timeout=10)
     health = _health(endpoints)
     assert health["status"] == "degraded", health
     assert "dead-letter" in health["reasons"][0]
