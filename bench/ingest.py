@@ -41,6 +41,26 @@ from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import RunningCollector, start_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def export_until(
+    grpc_port: int, bodies: list[bytes], stop: threading.Event, acked: Callable[[], None]
+) -> None:
+    """Export `bodies` in turn over one gRPC channel until `stop` is set, calling `acked()` after
+    each request the collector took; a refused one (back-pressure) is sent again 50 ms later."""
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        export = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        i = 0
+        while not stop.is_set():
+            try:
+                export(bodies[i % len(bodies)], timeout=60)
+            except grpc.RpcError:
+                time.sleep(0.05)
+                continue
+            i += 1
+            acked()
+
+
 TARGET = 15_000  # LLM spans/s stored by one process, everything on (issue #22)
 TARGET_PLAIN = 25_000  # plain (non-LLM) spans/s, the same
 ROUTES = ("/api/orders", "/api/orders/{id}", "/api/cart", "/health", "/api/search")

@@ -26,13 +26,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import EXPORT, build_requests
+from bench.ingest import build_requests, export_until
 from tests.conftest import RunningCollector, start_collector
 
 HEAVY_QUERIES = (
@@ -86,21 +85,12 @@ def run_phase(
     lock = threading.Lock()
     process = psutil.Process(collector.process.pid)
 
+    def one_acked() -> None:
+        with lock:
+            phase.spans_acked += SPANS_PER_REQUEST
+
     def send() -> None:
-        with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
-            export = channel.unary_unary(
-                EXPORT, request_serializer=None, response_deserializer=None
-            )
-            i = 0
-            while not stop.is_set():
-                try:
-                    export(bodies[i % len(bodies)], timeout=60)
-                except grpc.RpcError:
-                    time.sleep(0.05)  # back-pressure: retry later
-                    continue
-                i += 1
-                with lock:
-                    phase.spans_acked += SPANS_PER_REQUEST
+        export_until(collector.grpc_port, bodies, stop, one_acked)
 
     def probe() -> None:
         with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:

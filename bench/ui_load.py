@@ -27,7 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assay.collector.store.embedded import EmbeddedStore
-from bench.ingest import EXPORT, build_requests
+from bench.ingest import EXPORT, build_requests, export_until
 from bench.ui_paging import fill
 from tests.collector.otlp_builders import make_request, make_span
 from tests.conftest import start_collector
@@ -44,21 +44,12 @@ def phase(http: str, grpc_port: int, seconds: float, readers: int, bodies: list[
     latencies: list[float] = []
     probe_body = make_request("ui-load-probe", make_span()).SerializeToString()
 
+    def one_acked() -> None:
+        with lock:
+            acked[0] += SPANS_PER_REQUEST
+
     def send() -> None:
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            export = channel.unary_unary(
-                EXPORT, request_serializer=None, response_deserializer=None
-            )
-            i = 0
-            while not stop.is_set():
-                try:
-                    export(bodies[i % len(bodies)], timeout=60)
-                except grpc.RpcError:
-                    time.sleep(0.05)
-                    continue
-                i += 1
-                with lock:
-                    acked[0] += SPANS_PER_REQUEST
+        export_until(grpc_port, bodies, stop, one_acked)
 
     def probe() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
