@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from assay.collector.cli_grafana import grafana
-from assay.collector.cli_output import error_line, plain, stderr_console
+from assay.collector.cli_output import error_line, stderr_console
 from assay.collector.settings import load_settings
 from assay.evaluators.client import (
     DEFAULT_URL,
@@ -26,7 +26,7 @@ from assay.evaluators.client import (
     refusal,
     unreachable,
 )
-from assay.evaluators.formatting import number
+from assay.evaluators.formatting import number, plain
 
 err = stderr_console()
 

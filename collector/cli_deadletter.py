@@ -14,9 +14,10 @@ from typing import Any
 import click
 from rich.table import Table
 
-from assay.collector.cli_output import plain, stdout_console
+from assay.collector.cli_output import stdout_console
 from assay.collector.deadletter import DeadLetter
 from assay.collector.settings import deadletter_folder, load_settings
+from assay.evaluators.formatting import plain
 
 
 def _folder(config_file: Path | None, storage: Path | None, folder: Path | None) -> DeadLetter:

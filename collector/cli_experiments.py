@@ -16,14 +16,13 @@ from rich.text import Text
 from assay.collector.cli_output import (
     error_line,
     format_option,
-    plain,
     print_json,
     print_rows,
     stderr_console,
     stdout_console,
 )
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
-from assay.evaluators.formatting import money, when
+from assay.evaluators.formatting import money, plain, when
 
 if TYPE_CHECKING:
     from assay.evaluators.results import ExperimentResult

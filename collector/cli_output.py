@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from assay.evaluators.formatting import terminal_safe
+from assay.evaluators.formatting import plain, terminal_safe
 
 FORMATS = ("table", "markdown", "json")
 # Outside a terminal nothing is folded or cut: a line is as long as its table needs.
@@ -45,12 +45,6 @@ def format_option(*choices: str) -> Callable[[F], F]:
         show_default=True,
         help="table (full width outside a terminal), markdown (for CI job summaries) or json.",
     )
-
-
-def plain(value: Any) -> Text:
-    """Stored text for a table cell or a message: never read as rich markup (`[link=...]`
-    would hide a link, `[/x]` stopped the command), control characters written as escapes."""
-    return Text(terminal_safe("" if value is None else value))
 
 
 def error_line(message: Any, label: str = "error") -> Text:

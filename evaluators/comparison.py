@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER
-from assay.evaluators.formatting import money, terminal_safe
+from assay.evaluators.formatting import money, plain
 
 if TYPE_CHECKING:
     import pandas
@@ -462,7 +462,7 @@ class Comparison:
         from rich.table import Table
         from rich.text import Text
 
-        title = Text(terminal_safe(self._title()))  # run names are anyone's text
+        title = plain(self._title())  # run names are anyone's text
         table = Table(title=title, title_justify="left", header_style="bold")
         for column in self._columns():
             table.add_column(column, justify="left" if column in ("evaluator", "") else "right")
@@ -470,7 +470,7 @@ class Comparison:
         for name, c in self.evaluators.items():
             verdict = c.verdict(self.alpha)
             style = {"better": "green", "worse": "red"}.get(verdict, "dim")
-            cells: list[str | Text] = [Text(terminal_safe(name)), *self._cells(c)]
+            cells: list[str | Text] = [plain(name), *self._cells(c)]
             cells[verdict_at + 1] = Text(verdict, style=style)
             delta_at = self._columns().index("delta")
             cells[delta_at] = Text(str(cells[delta_at]), style=style)
@@ -494,7 +494,7 @@ class Comparison:
             for change in self.changes:
                 changes.add_row(
                     *(
-                        Text(terminal_safe(cell))  # stored text: no markup, no escapes
+                        plain(cell)  # stored text: no markup, no escapes
                         for cell in (
                             change.item_id,
                             _short(change.input, 40),

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = [
     "count",
@@ -37,6 +40,14 @@ _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 def terminal_safe(text: object) -> str:
     """`text` for a terminal: each control character written as its escape (`\\x1b`)."""
     return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+
+
+def plain(value: Any, style: str = "") -> Text:
+    """Stored text for a rich table cell or a message: never read as rich markup (`[link=...]`
+    would hide a link, `[/x]` stopped the command), control characters written as escapes."""
+    from rich.text import Text
+
+    return Text(terminal_safe("" if value is None else value), style=style)
 
 
 def _decimals_for(magnitude: float, significant: int) -> int:

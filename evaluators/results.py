@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER, Score
-from assay.evaluators.formatting import money, terminal_safe
+from assay.evaluators.formatting import money, plain
 
 if TYPE_CHECKING:
     import pandas
@@ -491,14 +491,13 @@ class ExperimentResult:
     def __rich__(self) -> RenderableType:
         from rich.console import Group
         from rich.table import Table
-        from rich.text import Text
 
         task = self.task_summary
         table = Table(header_style="bold")
         for column in self._columns():
             table.add_column(column, justify="left" if column == "evaluator" else "right")
         for name, s in self.summary.items():
-            table.add_row(Text(terminal_safe(name)), *self._summary_cells(s))
+            table.add_row(plain(name), *self._summary_cells(s))
         blank = [""] * (len(self._columns()) - 5)
         table.add_row(
             "(task)",
@@ -509,8 +508,8 @@ class ExperimentResult:
             _fmt(task.latency_p95_ms, 2),
             style="dim",
         )
-        parts: list[RenderableType] = [Text(terminal_safe(self._headline()), style="bold"), table]
-        parts += [Text(terminal_safe(line), style="red") for line in self._error_lines()]
+        parts: list[RenderableType] = [plain(self._headline(), style="bold"), table]
+        parts += [plain(line, style="red") for line in self._error_lines()]
         return Group(*parts)
 
     def _repr_html_(self) -> str:
