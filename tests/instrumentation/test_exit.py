@@ -12,6 +12,7 @@ anything): the exit flush and `force_flush()` give up after their own time inste
 from __future__ import annotations
 
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -94,21 +95,35 @@ def test_a_script_that_ends_without_flushing_delivers_its_span(
     assert len(rows) == 1
 
 
+def _against_a_collector_that_never_answers(
+    script: str, fake: FakeOpenAI, endpoint: str, protocol: str, exit_flush_timeout: str
+) -> subprocess.CompletedProcess[str]:
+    """`script` exporting to `endpoint`, whose exports would each wait the exporter's hour, and
+    only the exit flush (or the script itself) flushing."""
+    return run_python(
+        script,
+        BASE_URL=fake.base_url,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_TIMEOUT="3600",
+        OTEL_BSP_SCHEDULE_DELAY="600000",
+        ASSAY_EXIT_FLUSH_TIMEOUT=exit_flush_timeout,
+    )
+
+
 @pytest.mark.subprocess
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_a_collector_that_never_answers_does_not_hang_the_exit(
     fake: FakeOpenAI, unanswering_endpoint: str, protocol: str
 ) -> None:
     # Before the bound, this exit waited out the exporter's hour (run_python gives up at 120 s).
-    result = run_python(
+    result = _against_a_collector_that_never_answers(
         ONE_CALL + "for n in range(600): client.chat.completions.create(model='gpt-4o-mini', "
         "messages=[{'role': 'user', 'content': f'call {n}'}])",
-        BASE_URL=fake.base_url,
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        OTEL_EXPORTER_OTLP_ENDPOINT=unanswering_endpoint,
-        OTEL_EXPORTER_OTLP_TIMEOUT="3600",
-        OTEL_BSP_SCHEDULE_DELAY="600000",
-        ASSAY_EXIT_FLUSH_TIMEOUT="1",
+        fake,
+        unanswering_endpoint,
+        protocol,
+        exit_flush_timeout="1",
     )
 
     # 601 spans: one batch of 512 taken by the export that never ends, the rest still queued;
@@ -122,16 +137,14 @@ def test_a_collector_that_never_answers_does_not_hang_the_exit(
 def test_force_flush_returns_by_its_timeout(
     fake: FakeOpenAI, unanswering_endpoint: str, protocol: str
 ) -> None:
-    result = run_python(
+    result = _against_a_collector_that_never_answers(
         ONE_CALL
         + "print('flushed' if force_flush(timeout_millis=300) else 'not flushed')\n"
         + "print('again' if force_flush(timeout_millis=300) else 'not again')",
-        BASE_URL=fake.base_url,
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        OTEL_EXPORTER_OTLP_ENDPOINT=unanswering_endpoint,
-        OTEL_EXPORTER_OTLP_TIMEOUT="3600",
-        OTEL_BSP_SCHEDULE_DELAY="600000",
-        ASSAY_EXIT_FLUSH_TIMEOUT="0.5",
+        fake,
+        unanswering_endpoint,
+        protocol,
+        exit_flush_timeout="0.5",
     )
 
     assert result.stdout.split() == ["not", "flushed", "not", "again"]
