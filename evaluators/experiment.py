@@ -479,7 +479,11 @@ class _Run:
             outcome.input_tokens = usage.input_tokens
             outcome.output_tokens = usage.output_tokens
             outcome.cost_usd = usage.cost_usd
+            outcome.unpriced_calls = usage.unpriced_calls
+            outcome.unpriced_failed = usage.unpriced_failed
             outcome.model = usage.model
+        else:  # not recorded: no spans were tallied, so nothing is known of its calls
+            outcome.unpriced_calls = outcome.unpriced_failed = None
         return outcome
 
     async def _call(self, item: DatasetItem) -> Any:

@@ -14,12 +14,9 @@ COST_REPORTED: Final = "reported"  # the instrumentation's own figure (a model t
 COST_UNPRICED_MODEL: Final = "unpriced_model"  # usage known, model not in the table (or local)
 COST_NO_USAGE: Final = "no_usage"  # the call succeeded but no token counts came with it
 COST_FAILED_CALL: Final = "failed_call"  # the call failed: nothing to bill
-# What every count of unpriced calls counts (the rollups' unpriced_calls, the pages', the panels'):
-# calls whose cost_usd is NULL, whatever the reason above. Said where such a count is shown.
-UNPRICED_CALLS: Final = (
-    "calls without a cost: a model the price table lacks, no token usage reported, or a failed "
-    "call (rarely billed)"
-)
+# What every count of unpriced calls counts (calls whose cost_usd is NULL, whatever the reason
+# above): one sentence, in pricing beside the prices, so the evaluators say it too.
+UNPRICED_CALLS: Final = pricing.UNPRICED_CALLS
 COST_SOURCES: Final = (
     COST_PRICED,
     COST_REPORTED,
