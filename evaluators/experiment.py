@@ -519,6 +519,8 @@ class _Run:
             duration_ms=outcome.duration_ms,
             cost_usd=outcome.cost_usd,
             model=outcome.model,
+            # An unpriced call that succeeded surely cost something the sum leaves out.
+            cost_lower_bound=(outcome.unpriced_calls or 0) > (outcome.unpriced_failed or 0),
         )
         # Outside the item's trace: a judge's own LLM calls are not the task's cost.
         scores = await asyncio.gather(*(evaluator(data) for evaluator in self.evaluators))

@@ -44,7 +44,17 @@ def run_experiment(collector: RunningCollector, fake: FakeOpenAI, mode: str, nam
         COLUMNS="200",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "assay.collector", "eval", "run", str(EXPERIMENT_FILE)],
+        # The budget cannot judge the item whose cost leaves out an unpriced call: allowed.
+        [
+            sys.executable,
+            "-m",
+            "assay.collector",
+            "eval",
+            "run",
+            str(EXPERIMENT_FILE),
+            "--max-failed-items",
+            "1",
+        ],
         env=environment,
         capture_output=True,
         text=True,
@@ -74,6 +84,12 @@ def test_the_run_counts_the_calls_its_cost_leaves_out_as_the_collector_does(
     }
     assert by_item["house"].cost_usd is None and by_item["broken"].cost_usd is not None
     assert by_item["house"].model == "house-model-7b"
+    # A cost budget cannot pass a cost that leaves out a call that succeeded unpriced; the
+    # failed call's item is judged on its priced call (a failed call is rarely billed).
+    budget = {k: i.scores["cost_budget"] for k, i in by_item.items()}
+    assert "leaves out calls without a price" in budget["house"].error
+    assert budget["broken"].error == "" and budget["broken"].passed
+    assert budget["priced"].error == "" and budget["priced"].passed
     task = mixed.task_summary
     assert (task.unpriced_calls, task.unpriced_failed, task.lower_bound) == (2, 1, True)
     assert runs[PRICED].task_summary.unpriced_calls == 0

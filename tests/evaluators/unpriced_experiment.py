@@ -14,7 +14,7 @@ import os
 import openai
 from openai import OpenAI
 
-from assay.evaluators import Dataset, evaluate
+from assay.evaluators import Dataset, cost_budget, evaluate
 
 MIXED = os.environ["UNPRICED_MODE"] == "mixed"
 client = OpenAI(api_key="fake", max_retries=0)
@@ -48,7 +48,7 @@ evaluate(
         [{"id": name, "input": name} for name in ("priced", "house", "broken")],
     ),
     answer,
-    [answered],
+    [answered, cost_budget(usd=1.0)],
     experiment=os.environ["UNPRICED_EXPERIMENT"],
     concurrency=1,
 )
