@@ -127,7 +127,8 @@ def _total(values: list[float | int | None]) -> float | None:
 
 def _counted(values: list[int | None]) -> int | None:
     """A count over items, None when an item's is not known (the sum would claim too few)."""
-    return None if None in values else sum(values)  # type: ignore[arg-type]
+    known = [v for v in values if v is not None]
+    return sum(known) if len(known) == len(values) else None
 
 
 @dataclass(frozen=True)
