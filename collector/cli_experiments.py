@@ -22,7 +22,7 @@ from assay.collector.cli_output import (
     stdout_console,
 )
 from assay.evaluators.client import DEFAULT_URL, CollectorClient, CollectorError
-from assay.evaluators.formatting import money, plain, when
+from assay.evaluators.formatting import money_of_calls, plain, when
 
 if TYPE_CHECKING:
     from assay.evaluators.results import ExperimentResult
@@ -78,8 +78,12 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
         means = ", ".join(
             _mean_cell(evaluator, s) for evaluator, s in (summary.get("evaluators") or {}).items()
         )
-        cost = (summary.get("task") or {}).get("cost_usd")
-        failed = (summary.get("task") or {}).get("failed") or 0
+        task = summary.get("task") or {}
+        failed = task.get("failed") or 0
+        # A summary stored before the unpriced calls were counted has no count: "not counted".
+        cost = money_of_calls(
+            task.get("cost_usd"), task.get("unpriced_calls"), task.get("unpriced_failed")
+        )
         repetitions = run.get("repetitions") or 1
         rows.append(
             [
@@ -92,7 +96,7 @@ def list_experiments(name: str | None, limit: int, fmt: str, url: str | None) ->
                 + (f", {failed} failed" if failed else ""),
                 run["status"],
                 run.get("verdict") or "–",
-                means + (f" · {money(cost)}" if cost is not None else ""),
+                means + (f" · {cost}" if cost else ""),
             ]
         )
     print_rows(columns, rows, fmt)

@@ -210,7 +210,8 @@ def _update_calls(
         position = f"indexOf([{tuples}], (toString(model), toString(provider)))"
     else:
         position = "0"
-    priced = f"({position} > 0 AND {_USAGE_KNOWN_SQL})"
+    # normalize/cost.py's call_cost in SQL: a failed call is unpriced before all else.
+    priced = f"(status != 'error' AND {position} > 0 AND {_USAGE_KNOWN_SQL})"
 
     def class_cost(name: str) -> str:
         values = ", ".join(repr(prices[key][name]) for key in keys) or "0.0"
@@ -220,7 +221,7 @@ def _update_calls(
     total = " + ".join(f"({expr})" for expr in class_costs.values())
     # A reported 0 for a call with tokens is an instrumentation that could not price it.
     reported = (
-        "(reported_cost_usd IS NOT NULL AND NOT (reported_cost_usd = 0 AND "
+        "(status != 'error' AND reported_cost_usd IS NOT NULL AND NOT (reported_cost_usd = 0 AND "
         "(ifNull(input_tokens, 0) > 0 OR ifNull(output_tokens, 0) > 0)))"
     )
     assignments = [
@@ -229,8 +230,8 @@ def _update_calls(
             for name, expr in class_costs.items()
         ),
         f"cost_usd = multiIf({priced}, {total}, {reported}, reported_cost_usd, NULL)",
-        f"cost_source = multiIf({priced}, '{COST_PRICED}', {reported}, '{COST_REPORTED}', "
-        f"{_USAGE_KNOWN_SQL}, '{COST_UNPRICED_MODEL}', status = 'error', '{COST_FAILED_CALL}', "
+        f"cost_source = multiIf(status = 'error', '{COST_FAILED_CALL}', {priced}, '{COST_PRICED}', "
+        f"{reported}, '{COST_REPORTED}', {_USAGE_KNOWN_SQL}, '{COST_UNPRICED_MODEL}', "
         f"'{COST_NO_USAGE}')",
         f"price_version = if({priced}, {_sql_str(version)}, '')",
     ]

@@ -472,6 +472,10 @@ class ExperimentItemRow:
     cost_usd: float | None
     model: str
     repetition: int = 0  # migration 008 added it (last) to the key
+    # The item's LLM calls without a cost, and those that failed (migration 020; NULL: not
+    # counted, a row stored before it or sent by an older client).
+    unpriced_calls: int | None = None
+    unpriced_failed: int | None = None
 
 
 def insert_arguments(rows: Sequence[Any]) -> tuple[str, list[list[Any]], list[str]]:

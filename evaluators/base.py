@@ -132,7 +132,9 @@ class EvalInput:
 
     `input` is the prompt as text or as chat messages (`[{"role": ..., "content": ...}]`);
     `context` is the retrieved context (RAG) as one text or several passages.
-    `duration_ms`, `cost_usd` and `model` describe the call, for the budget evaluators.
+    `duration_ms`, `cost_usd` and `model` describe the call, for the budget evaluators;
+    `cost_lower_bound`: `cost_usd` leaves out calls without a price that did not fail (an
+    experiment item's task made some), so the true cost may be more.
     """
 
     output: str
@@ -143,6 +145,7 @@ class EvalInput:
     duration_ms: float | None = None
     cost_usd: float | None = None
     model: str = ""
+    cost_lower_bound: bool = False
 
     @property
     def input_text(self) -> str:

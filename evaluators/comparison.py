@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER
-from assay.evaluators.formatting import money, plain
+from assay.evaluators.formatting import money, money_of_calls, plain
 
 if TYPE_CHECKING:
     import pandas
@@ -358,12 +358,30 @@ class Comparison:
             return (t.input_tokens or 0) + (t.output_tokens or 0)
 
         return [
-            ("cost", money(a.cost_usd), money(b.cost_usd)),
+            ("cost", _cost(a), _cost(b)),
             ("tokens", _count(tokens(a)), _count(tokens(b))),
             ("latency p50 ms", _num(a.latency_p50_ms, 1), _num(b.latency_p50_ms, 1)),
             ("latency p95 ms", _num(a.latency_p95_ms, 1), _num(b.latency_p95_ms, 1)),
             ("failed items", str(a.failed), str(b.failed)),
         ]
+
+    def cost_note(self) -> str:
+        """Whether the costs can tell which run is cheaper ("" when both are whole): a cost
+        that leaves out unpriced calls that succeeded (or did not count them) is a lower bound,
+        so it is cheaper than the other side's only in appearance."""
+        a, b = self.a.task_summary, self.b.task_summary
+        short = [label for label, task in (("A", a), ("B", b)) if task.lower_bound]
+        if not short:
+            return ""
+        note = "; ".join(
+            f"{label}: {task.cost_note}" for label, task in (("A", a), ("B", b)) if task.cost_note
+        )
+        if len(short) == 1:
+            bound, other = (a, b) if short == ["A"] else (b, a)
+            low, high = bound.cost_usd, other.cost_usd
+            if low is not None and high is not None and low >= high:  # more already, more still
+                return f"{note}; {short[0]} cost more all the same"
+        return f"{note}; which run costs less is not known"
 
     def dataset_note(self) -> str:
         """What differs between the datasets the two runs ran ("" when they ran the same
@@ -427,6 +445,7 @@ class Comparison:
             "dataset_note": self.dataset_note(),
             "status_note": self.status_note(),
             "evaluator_note": self.evaluator_note(),
+            "cost_note": self.cost_note(),
             "evaluators": {
                 name: {**c.to_dict(), "verdict": c.verdict(self.alpha)}
                 for name, c in self.evaluators.items()
@@ -487,6 +506,8 @@ class Comparison:
         for row in self.task_rows():
             task.add_row(*row)
         parts.append(task)
+        if note := self.cost_note():
+            parts.append(Text(note, style="yellow"))
         if self.changes:
             changes = Table(title="Changed items", title_justify="left", header_style="bold")
             for column in ("item", "input", "expected", "A output", "B output", "scores A → B"):
@@ -535,6 +556,7 @@ class Comparison:
                 self.status_note(),
                 self.dataset_note(),
                 self.evaluator_note(),
+                self.cost_note(),
                 self.noise_note(),
             )
             if text
@@ -574,6 +596,11 @@ class Comparison:
             f"<p><b>{html.escape(self._title())}</b></p><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>{note}{task}{changed}"
         )
+
+
+def _cost(task: Any) -> str:
+    """The task's cost in a table cell, with the unpriced calls it leaves out."""
+    return money_of_calls(task.cost_usd, task.unpriced_calls, task.unpriced_failed) or money(None)
 
 
 def _num(value: float | None, digits: int = 3) -> str:

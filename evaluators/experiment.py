@@ -479,7 +479,11 @@ class _Run:
             outcome.input_tokens = usage.input_tokens
             outcome.output_tokens = usage.output_tokens
             outcome.cost_usd = usage.cost_usd
+            outcome.unpriced_calls = usage.unpriced_calls
+            outcome.unpriced_failed = usage.unpriced_failed
             outcome.model = usage.model
+        else:  # not recorded: no spans were tallied, so nothing is known of its calls
+            outcome.unpriced_calls = outcome.unpriced_failed = None
         return outcome
 
     async def _call(self, item: DatasetItem) -> Any:
@@ -515,6 +519,8 @@ class _Run:
             duration_ms=outcome.duration_ms,
             cost_usd=outcome.cost_usd,
             model=outcome.model,
+            # An unpriced call that succeeded surely cost something the sum leaves out.
+            cost_lower_bound=(outcome.unpriced_calls or 0) > (outcome.unpriced_failed or 0),
         )
         # Outside the item's trace: a judge's own LLM calls are not the task's cost.
         scores = await asyncio.gather(*(evaluator(data) for evaluator in self.evaluators))

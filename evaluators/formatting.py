@@ -20,9 +20,11 @@ __all__ = [
     "duration_ms",
     "iso_utc",
     "money",
+    "money_of_calls",
     "number",
     "percent",
     "terminal_safe",
+    "unpriced",
     "value",
     "when",
     "yes_no",
@@ -90,6 +92,32 @@ def money(value: Any) -> str:
     if abs(value) >= 0.01:
         return f"${value:.4f}"
     return "$" + _plain(value, min(20, _decimals_for(abs(value), 2)))
+
+
+def unpriced(calls: int | None, failed: int | None = None) -> str:
+    """A count of unpriced calls (pricing.UNPRICED_CALLS) as every view says it, "" for none: how
+    many failed when that is known, and then whether the cost beside it is a lower bound (a call
+    that succeeded without a price surely cost something; a failed one is rarely billed). None:
+    not counted (stored before Assay counted them)."""
+    if calls is None:
+        return "unpriced calls not counted"
+    if not calls:
+        return ""
+    text = f"{calls:,} call{'' if calls == 1 else 's'} unpriced"
+    if failed:
+        text += f", {failed} of them failed"
+    if failed is not None and calls > failed:
+        text += ": the cost is a lower bound"
+    return text
+
+
+def money_of_calls(cost: float | None, calls: int | None, failed: int | None = None) -> str:
+    """A cost summed over calls, with what it leaves out ("$0.0123 (2 calls unpriced: the cost
+    is a lower bound)"); "" when there is neither a cost nor an unpriced call to speak of."""
+    if cost is None and not calls:
+        return ""
+    note = unpriced(calls, failed)
+    return f"{money(cost)} ({note})" if note else money(cost)
 
 
 def duration_ms(value: Any) -> str:

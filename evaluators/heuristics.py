@@ -730,12 +730,20 @@ def latency_budget(ms: float, *, name: str = "latency_budget") -> FunctionEvalua
 def cost_budget(usd: float, *, name: str = "cost_budget") -> FunctionEvaluator:
     """The call cost at most `usd` dollars; over it, the value is usd / cost.
 
-    An unpriced call (cost unknown) is an error score, not a pass.
+    An unpriced call (cost unknown) is an error score, not a pass; so is a cost that leaves out
+    unpriced calls (`cost_lower_bound`: an experiment item's) and is within the budget, where the
+    true cost may not be. One already over it fails.
     """
     if not usd > 0:
         raise ValueError("cost_budget needs a positive budget in USD")
 
     def run(data: EvalInput) -> Score:
+        over = data.cost_usd is not None and data.cost_usd > usd
+        if data.cost_lower_bound and not over:
+            raise ValueError(
+                "the cost leaves out calls without a price: whether it is within the budget "
+                "is not known"
+            )
         if data.cost_usd is None:
             raise ValueError("the call's cost is unknown (no price for its model)")
         return _budget(data.cost_usd, usd, money)

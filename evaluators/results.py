@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER, Score
-from assay.evaluators.formatting import money, plain
+from assay.evaluators.formatting import money_of_calls, plain, unpriced
 
 if TYPE_CHECKING:
     import pandas
@@ -62,11 +62,15 @@ class ItemResult:
     duration_ms: float = 0.0
     trace_id: str = ""
     span_id: str = ""
-    cost_usd: float | None = None
+    cost_usd: float | None = None  # of its priced LLM calls: a lower bound when some are not
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str = ""
     repetition: int = 0  # 0 .. repetitions-1: which run of the item this is
+    # Its LLM calls without a cost (pricing.UNPRICED_CALLS), and those of them that failed; None
+    # for an item stored before Assay counted them (migration 020) or by an older client.
+    unpriced_calls: int | None = 0
+    unpriced_failed: int | None = 0
 
     @property
     def failed(self) -> bool:
@@ -92,6 +96,8 @@ class ItemResult:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "model": self.model,
+            "unpriced_calls": self.unpriced_calls,
+            "unpriced_failed": self.unpriced_failed,
             "scores": [
                 {
                     key: value
@@ -117,6 +123,12 @@ def _percentile(values: list[float], q: float) -> float | None:
 def _total(values: list[float | int | None]) -> float | None:
     known = [v for v in values if v is not None]
     return float(sum(known)) if known else None
+
+
+def _counted(values: list[int | None]) -> int | None:
+    """A count over items, None when an item's is not known (the sum would claim too few)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if len(known) == len(values) else None
 
 
 @dataclass(frozen=True)
@@ -155,11 +167,30 @@ class TaskSummary:
     items: int
     failed: int
     timeouts: int
-    cost_usd: float | None
+    cost_usd: float | None  # of the priced LLM calls
     input_tokens: int | None
     output_tokens: int | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    # The LLM calls without a cost (pricing.UNPRICED_CALLS) and those of them that failed: with
+    # an unpriced call that succeeded, cost_usd is a lower bound. None: not counted.
+    unpriced_calls: int | None = 0
+    unpriced_failed: int | None = 0
+
+    @property
+    def cost_note(self) -> str:
+        """What the cost leaves out ("" when nothing): formatting.unpriced."""
+        if self.unpriced_calls is None and self.cost_usd is None:
+            return ""  # no cost shown, nothing counted: nothing to qualify
+        return unpriced(self.unpriced_calls, self.unpriced_failed)
+
+    @property
+    def lower_bound(self) -> bool:
+        """The cost may be short of what was billed: an unpriced call succeeded, or the
+        unpriced calls were not counted."""
+        if self.unpriced_calls is None or self.unpriced_failed is None:
+            return self.cost_usd is not None
+        return self.unpriced_calls > self.unpriced_failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -293,6 +324,8 @@ class ExperimentResult:
             output_tokens=int(output_tokens) if output_tokens is not None else None,
             latency_p50_ms=_percentile(done, 50),
             latency_p95_ms=_percentile(done, 95),
+            unpriced_calls=_counted([item.unpriced_calls for item in self.items]),
+            unpriced_failed=_counted([item.unpriced_failed for item in self.items]),
         )
 
     def summary_dict(self) -> dict[str, Any]:
@@ -379,6 +412,8 @@ class ExperimentResult:
                     output_tokens=item.get("output_tokens"),
                     model=item.get("model") or "",
                     repetition=int(item.get("repetition") or 0),
+                    unpriced_calls=item.get("unpriced_calls"),
+                    unpriced_failed=item.get("unpriced_failed"),
                 )
             )
         return cls(
@@ -416,6 +451,8 @@ class ExperimentResult:
                 "error": item.error,
                 "duration_ms": item.duration_ms,
                 "cost_usd": item.cost_usd,
+                "unpriced_calls": item.unpriced_calls,
+                "unpriced_failed": item.unpriced_failed,
                 "input_tokens": item.input_tokens,
                 "output_tokens": item.output_tokens,
             }
@@ -437,7 +474,8 @@ class ExperimentResult:
         duration = (
             f" in {self.ended_at - self.started_at:.1f}s" if self.ended_at is not None else ""
         )
-        cost = f" · {money(task.cost_usd)}" if task.cost_usd is not None else ""
+        cost = money_of_calls(task.cost_usd, task.unpriced_calls, task.unpriced_failed)
+        cost = f" · {cost}" if cost else ""
         tokens = (
             f" · {(task.input_tokens or 0) + (task.output_tokens or 0)} tokens"
             if task.input_tokens is not None or task.output_tokens is not None

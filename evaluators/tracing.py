@@ -10,6 +10,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import StatusCode
 
 from assay.instrumentation import instrument
 from assay.instrumentation import semconv as sc
@@ -26,7 +27,8 @@ class ItemUsage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
-    unpriced_calls: int = 0  # LLM calls without a known price: the cost is a lower bound
+    unpriced_calls: int = 0  # LLM calls without a cost (pricing.UNPRICED_CALLS)
+    unpriced_failed: int = 0  # those of them that failed (rarely billed)
     model: str = ""
 
 
@@ -58,7 +60,9 @@ class UsageTally(SpanProcessor):
             usage.output_tokens = _add(usage.output_tokens, attributes.get(sc.USAGE_OUTPUT_TOKENS))
             cost = attributes.get(sc.COST_USD)
             usage.cost_usd = _add(usage.cost_usd, cost)
-            usage.unpriced_calls += cost is None
+            if cost is None:
+                usage.unpriced_calls += 1
+                usage.unpriced_failed += span.status.status_code is StatusCode.ERROR
             model = attributes.get(sc.RESPONSE_MODEL) or attributes.get(sc.REQUEST_MODEL)
             if model:
                 usage.model = str(model)

@@ -47,6 +47,7 @@ from typing import Any
 __all__ = [
     "PRICES_FILE_ENV",
     "TOKEN_CLASSES",
+    "UNPRICED_CALLS",
     "Cost",
     "ModelPrice",
     "PriceTable",
@@ -62,6 +63,15 @@ __all__ = [
 ]
 
 PRICES_FILE_ENV = "ASSAY_PRICES_FILE"
+
+# What every count of unpriced calls counts, wherever one is shown (the collector's rollups, pages
+# and panels; an experiment's items, runs and comparisons): calls whose cost is unknown (NULL),
+# whatever the reason (collector/normalize/cost.py's cost_source says which). Said where such a
+# count is shown. Here, the package every part of Assay imports, so it is written once.
+UNPRICED_CALLS = (
+    "calls without a cost: a model the price table lacks, no token usage reported, or a failed "
+    "call (rarely billed)"
+)
 
 _log = logging.getLogger(__name__)
 

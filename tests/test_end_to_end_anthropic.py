@@ -41,10 +41,10 @@ def test_anthropic_calls_land_in_llm_calls_with_cache_tokens_and_cost(
     app: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
 
     rows = collector.wait_for_rows(
-        f"SELECT * FROM assay.llm_calls WHERE service_name = '{service}' ORDER BY timestamp", 5
+        f"SELECT * FROM assay.llm_calls WHERE service_name = '{service}' ORDER BY timestamp", 6
     )
-    assert len(rows) == 5  # one row per call: the client's own spans are not a second row
-    write, read, tool, streamed, error = rows
+    assert len(rows) == 6  # one row per call: the client's own spans are not a second row
+    write, read, tool, streamed, error, midstream = rows
     for row in rows:
         assert row["provider"] == sc.PROVIDER_ANTHROPIC
 
@@ -87,3 +87,11 @@ def test_anthropic_calls_land_in_llm_calls_with_cache_tokens_and_cost(
 
     assert app["error"] == "OverloadedError"
     assert error["status"] == "error" and "OverloadedError" in error["error_type"]
+
+    # Cut by an `error` event after message_start: its input tokens are kept, but whether
+    # Anthropic bills them is documented nowhere, so it is unpriced as a failed call (README).
+    assert "Overloaded" in app["midstream"]
+    assert midstream["status"] == "error" and midstream["streamed"]
+    assert midstream["input_tokens"] == streamed["input_tokens"]  # the same question
+    assert midstream["cost_usd"] is None and midstream["cost_source"] == "failed_call"
+    assert midstream["input_cost_usd"] is None

@@ -27,7 +27,8 @@ request with Anthropic's error body for that status (400, 401, 429, 500, 529).
 Special models fail on purpose with Anthropic's error bodies too: `fail-429`
 (`rate_limit_error`), `fail-529` (`overloaded_error`), `fail-400`
 (`invalid_request_error`), and `fail-midstream`, whose stream sends an `error` event
-after a few events, as the API does when it is overloaded mid-answer.
+after a few events, as the API does when it is overloaded mid-answer; the header
+`x-fake-error: midstream` does the same to a stream of any model (a priced one).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 
 from assay.collector.demo.fake_openai import Script, count_tokens, default_reply, scripted_reply
 from assay.collector.demo.fake_server import (
+    FAIL_HEADER,
     Failure,
     FakeServer,
     Reply,
@@ -52,7 +54,12 @@ FAIL_429 = "fail-429"
 FAIL_529 = "fail-529"
 FAIL_400 = "fail-400"
 FAIL_MIDSTREAM = "fail-midstream"
-_MIDSTREAM_EVENTS = 4
+_MIDSTREAM_EVENTS = 4  # message_start (with the input usage), ping, a block's start and delta
+
+
+def _fails_midstream(request: Request, model: Any) -> bool:
+    return model == FAIL_MIDSTREAM or request.headers.get(FAIL_HEADER, "").strip() == "midstream"
+
 
 # The snapshot each alias points to; the API answers with these in `model`.
 RESPONSE_MODELS = {
@@ -137,7 +144,7 @@ class FakeAnthropic(FakeServer):
             return self._json(_error_body(kind, message), failure.status)
         if body.get("stream"):
             return Reply(
-                stream=self._sse(self.events(body), fail=model == FAIL_MIDSTREAM),
+                stream=self._sse(self.events(body), fail=_fails_midstream(request, model)),
                 content_type="text/event-stream; charset=utf-8",
                 headers={"cache-control": "no-cache", "request-id": _REQUEST_ID},
             )

@@ -103,10 +103,12 @@ def collectors(budgets: dict[str, Budget]) -> Dashboard:
                 f"SELECT sum(arraySum(mapValues(deduplicated))) AS rows FROM {STATS}",
                 "short",
                 "Rows not stored or not counted as written because the store already had "
-                "them: a spool segment replayed after a crash or a lost reply, or spans a "
-                "client sent again (its exporter retried after losing the acknowledgement; "
-                "their calls, tool calls and spans). Neither happens on a quiet, clean run: "
-                "the collector's log names the segment and the tables.",
+                "them: a spool segment replayed after a crash or a lost reply, or calls and "
+                "tool calls a client sent again (its exporter retried after losing the "
+                "acknowledgement; their rows and spans). A plain span sent again in a later "
+                "request is not looked up: it counts as written again (otel_traces keeps one "
+                "row). Neither happens on a quiet, clean run: the collector's log names the "
+                "segment and the tables.",
                 any_is_bad("orange"),
             )
         )

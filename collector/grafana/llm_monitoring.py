@@ -52,6 +52,16 @@ CALL_UNITS = {
 }
 
 
+# What the per-user and per-session tables (llm_users_1d, llm_sessions_1d) cannot say, nor the
+# UI's sessions pages (trace_summary): which unpriced calls failed. Counting them there takes a
+# column in three rollups; the calls page a row links to says it, as the UI's session page does.
+_NO_FAILED_SPLIT = (
+    "The unpriced count includes failed calls (rarely billed), which this table does not tell "
+    "apart: so it calls no cost a lower bound; the calls page the row opens says how many failed "
+    "and whether the cost is one."
+)
+
+
 def _users() -> str:
     return f"{DATABASE}.llm_users_1d\nWHERE {days_in_range()}\n  AND {call_filters()}"
 
@@ -77,7 +87,7 @@ def _errors() -> str:
 
 
 def _overview(dash: Dashboard, budgets: dict[str, Budget]) -> Dashboard:
-    totals = rollup(f"{SUMS}, {TOKEN_CLASSES}, duration_ms")
+    totals = rollup(f"{SUMS}, failed_unpriced_calls, {TOKEN_CLASSES}, duration_ms")
     today = (
         f"{DATABASE}.llm_calls_1h\nWHERE minute >= toStartOfDay($__toTime) AND minute <= $__toTime"
         f"\n  AND {call_filters()}"
@@ -148,11 +158,13 @@ def _overview(dash: Dashboard, budgets: dict[str, Budget]) -> Dashboard:
         .with_panel(
             stat_value(
                 "Unpriced calls",
-                f"SELECT sum(unpriced_calls) AS unpriced_calls FROM {totals}",
+                "SELECT sum(unpriced_calls) AS unpriced_calls,\n"
+                f"  sum(failed_unpriced_calls) AS of_them_failed FROM {totals}",
                 "short",
                 "Calls without a cost: their model has no price, the provider reported no usage, "
-                "or the call failed (see Unpriced calls by reason). Their cost is unknown "
-                "(NULL), not 0.",
+                "or the call failed (see Unpriced calls by reason), and how many of them failed "
+                "(rarely billed). Their cost is unknown (NULL), not 0: with an unpriced call that "
+                "did not fail, the Cost beside is a lower bound, as the calls page says.",
                 any_is_bad("orange"),
             )
         )
@@ -365,7 +377,7 @@ def _errors_row(dash: Dashboard, budgets: dict[str, Budget]) -> Dashboard:
 def _cost(dash: Dashboard) -> Dashboard:
     hours = rollup(f"minute, model, service_name, provider, {SUMS}", hourly_when="1=1")
     by_model = rollup(f"model, {SUMS}")
-    prompts = rollup(f"prompt_name, prompt_version, {SUMS}")
+    prompts = rollup(f"prompt_name, prompt_version, {SUMS}, failed_unpriced_calls")
     reasons = rollup("unpriced_calls, unpriced_model_calls, no_usage_calls, failed_unpriced_calls")
     users = _users()
     return (
@@ -420,17 +432,20 @@ def _cost(dash: Dashboard) -> Dashboard:
                 # aliases unlike the rollup's columns, which AVERAGE_COST sums
                 "SELECT prompt_name, prompt_version, sum(calls) AS prompt_calls,\n"
                 f"  {PRICED_COST} AS total_cost_usd, {AVERAGE_COST} AS cost_per_call,\n"
-                "  sum(unpriced_calls) AS unpriced\n"
+                "  sum(unpriced_calls) AS unpriced, sum(failed_unpriced_calls) AS unpriced_failed\n"
                 f"FROM {prompts}\nGROUP BY prompt_name, prompt_version "
                 "ORDER BY total_cost_usd DESC",
-                "What each prompt version cost in the range, in total and per priced call, and "
-                f"its unpriced calls ({UNPRICED_CALLS}); no cost for a version none of whose "
-                "calls could be priced (unknown, not $0). A version opens its calls in Assay.",
+                "What each prompt version cost in the range, in total and per priced call, its "
+                f"unpriced calls ({UNPRICED_CALLS}) and how many of those failed: with more "
+                "unpriced than failed, the cost is a lower bound. No cost for a version none of "
+                "whose calls could be priced (unknown, not $0). A version opens its calls in "
+                "Assay.",
                 {
                     "prompt_calls": "short",
                     "total_cost_usd": "currencyUSD",
                     "cost_per_call": "currencyUSD",
                     "unpriced": "short",
+                    "unpriced_failed": "short",
                 },
                 links={
                     "prompt_version": (
@@ -485,8 +500,8 @@ def _cost(dash: Dashboard) -> Dashboard:
                 "The 20 users who cost most in the days of the range, then the 20 with the most "
                 f"unpriced calls ({UNPRICED_CALLS}), so usage that could not be priced is never "
                 "out of sight. No cost for a user none of whose calls could be priced (unknown, "
-                "not $0); with unpriced calls, the cost is of the priced ones. A user opens their "
-                "calls in Assay.",
+                f"not $0); with unpriced calls, the cost is of the priced ones. {_NO_FAILED_SPLIT} "
+                "A user opens their calls in Assay.",
                 CALL_UNITS,
                 links={
                     "user_id": (
@@ -511,8 +526,8 @@ def _cost(dash: Dashboard) -> Dashboard:
                 "The 20 sessions that cost most in the range, then the 20 with the most unpriced "
                 f"calls ({UNPRICED_CALLS}); a session counts whole, and matches the variables "
                 "when any of its calls does. No cost for a session none of whose calls could be "
-                "priced (unknown, not $0); with unpriced calls, the cost is of the priced ones. A "
-                "session opens its calls in Assay.",
+                "priced (unknown, not $0); with unpriced calls, the cost is of the priced ones. "
+                f"{_NO_FAILED_SPLIT} A session opens its calls in Assay.",
                 CALL_UNITS,
                 links={
                     "session_id": (

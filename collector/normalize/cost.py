@@ -13,13 +13,13 @@ COST_PRICED: Final = "priced"  # the price table in force (price_version names i
 COST_REPORTED: Final = "reported"  # the instrumentation's own figure (a model the table lacks)
 COST_UNPRICED_MODEL: Final = "unpriced_model"  # usage known, model not in the table (or local)
 COST_NO_USAGE: Final = "no_usage"  # the call succeeded but no token counts came with it
-COST_FAILED_CALL: Final = "failed_call"  # the call failed: nothing to bill
-# What every count of unpriced calls counts (the rollups' unpriced_calls, the pages', the panels'):
-# calls whose cost_usd is NULL, whatever the reason above. Said where such a count is shown.
-UNPRICED_CALLS: Final = (
-    "calls without a cost: a model the price table lacks, no token usage reported, or a failed "
-    "call (rarely billed)"
-)
+# The call failed: unpriced whatever usage it reported. Rarely billed, and where part of it may
+# be (an Anthropic stream cut by an `error` event after `message_start` carried the input usage)
+# the provider documents nothing, so no figure is claimed; its tokens stay in their columns.
+COST_FAILED_CALL: Final = "failed_call"
+# What every count of unpriced calls counts (calls whose cost_usd is NULL, whatever the reason
+# above): one sentence, in pricing beside the prices, so the evaluators say it too.
+UNPRICED_CALLS: Final = pricing.UNPRICED_CALLS
 COST_SOURCES: Final = (
     COST_PRICED,
     COST_REPORTED,
@@ -118,7 +118,9 @@ def call_cost(
     reported_cost: float | None,
 ) -> CallCost:
     """The cost of a call in the price table in force; else the instrumentation's own figure;
-    else NULL with the reason."""
+    else NULL with the reason. A failed call is unpriced (COST_FAILED_CALL) before all else."""
+    if failed:
+        return None, COST_FAILED_CALL, _UNPRICED, ""
     table = pricing.current()
     known = pricing.usage_known(counts[0], counts[1])
     price = table.lookup(model, provider) if known else None
@@ -130,10 +132,4 @@ def call_cost(
     free = reported_cost == 0 and bool(counts[0] or counts[1])
     if reported_cost is not None and not free:
         return reported_cost, COST_REPORTED, _UNPRICED, ""
-    if failed and not known:
-        reason = COST_FAILED_CALL
-    elif not known:
-        reason = COST_NO_USAGE
-    else:
-        reason = COST_UNPRICED_MODEL
-    return None, reason, _UNPRICED, ""
+    return None, COST_UNPRICED_MODEL if known else COST_NO_USAGE, _UNPRICED, ""

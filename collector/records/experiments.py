@@ -66,6 +66,9 @@ class ItemIn(BaseModel):
     output_tokens: int | None = Field(default=None, ge=0)
     cost_usd: float | None = None
     model: str = ""
+    # None from a client that does not count them (before migration 020): "not counted".
+    unpriced_calls: int | None = Field(default=None, ge=0)
+    unpriced_failed: int | None = Field(default=None, ge=0)
     scores: list[ScoreIn] = Field(default_factory=list)
 
 
@@ -174,7 +177,8 @@ def read_experiment(store: Store, ref: str) -> dict[str, Any] | None:
     values = {"id": experiment["experiment_id"]}
     columns, rows = store.query(
         "SELECT item_id, repetition, trace_id, span_id, output, status, error, started_at, "
-        "duration_ms, input_tokens, output_tokens, cost_usd, model "
+        "duration_ms, input_tokens, output_tokens, cost_usd, model, unpriced_calls, "
+        "unpriced_failed "
         f"FROM {db}.experiment_items FINAL WHERE experiment_id = {{id:String}}",
         values,
     )

@@ -14,7 +14,16 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from assay.collector.records.calls import PREVIEW_CHARS
-from assay.evaluators.formatting import count, duration_ms, money, percent, value, when, yes_no
+from assay.evaluators.formatting import (
+    count,
+    duration_ms,
+    money,
+    percent,
+    unpriced,
+    value,
+    when,
+    yes_no,
+)
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
@@ -209,6 +218,7 @@ FILTERS = {
     "count": count,
     "score": score_text,
     "plural": plural,
+    "unpriced": unpriced,
     "preview": preview,
     "percent": percent,
     "pretty_json": pretty_json,

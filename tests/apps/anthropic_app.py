@@ -2,7 +2,8 @@
 
 It makes a fixed set of Anthropic calls against ASSAY_TEST_BASE_URL (a prompt cached, then
 read from the cache; a tool call; a streamed answer through `messages.stream`; an overloaded
-error) and prints, as JSON, what the end-to-end test needs to check their rows.
+error; a stream cut by an `error` event after `message_start`) and prints, as JSON, what the
+end-to-end test needs to check their rows.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ def main() -> None:
         client.messages.create(model="fail-529", max_tokens=10, messages=ask)
     except anthropic.APIStatusError as exc:
         out["error"] = type(exc).__name__
+    try:  # message_start (with the input usage) arrives, then an `error` event ends the stream
+        with client.messages.stream(
+            model=MODEL, max_tokens=300, messages=ask, extra_headers={"x-fake-error": "midstream"}
+        ) as stream:
+            stream.get_final_message()
+    except anthropic.APIStatusError as exc:
+        out["midstream"] = str(exc)
     force_flush()
     print(json.dumps(out))
 

@@ -81,6 +81,8 @@ def store_calls(store: EmbeddedStore, service: str) -> list[LlmCallRow]:
         ),
         call(service, 4, **{sc.USAGE_REPORTED: False}),
         call(service, 5, **{sc.ERROR_TYPE: "RateLimitError"}),
+        # failed with usage (an Anthropic stream cut after message_start): never priced
+        call(service, 6, **usage(700, 0), **{sc.ERROR_TYPE: "OverloadedError"}),
         call(
             service,
             61,
@@ -162,6 +164,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
         "unpriced_model",
         "no_usage",
         "failed_call",
+        "failed_call",
         "reported",
         "unpriced_model",
     ]
@@ -170,7 +173,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
     loaded = price_tables.load(store, NEW_PRICES)
     assert loaded.table.version != builtin and loaded.table.taken == "2026-07-01"
     done = price_tables.recompute(store, DAY, DAY + dt.timedelta(days=1))
-    assert done.calls == 6 and (done.priced_before, done.priced_after) == (2, 4)
+    assert done.calls == 7 and (done.priced_before, done.priced_after) == (2, 4)
 
     after = rows_of(store, service)
     assert len(after) == len(stored)  # updated in place: no second row per call
@@ -180,6 +183,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
         "priced",
         "priced",
         "no_usage",
+        "failed_call",
         "failed_call",
         "priced",
         "unpriced_model",
@@ -196,7 +200,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
             row["model"],
             row["provider"],
         )
-        if fresh is None:
+        if fresh is None or row["status"] == "error":  # a failed call: unpriced, whatever usage
             assert row["cost_usd"] is None and row["price_version"] == ""
             continue
         assert row["cost_usd"] == fresh.total and row["price_version"] == loaded.table.version

@@ -79,6 +79,6 @@ def test_every_page_counts_the_unpriced_calls_alike(collector: RunningCollector)
     assert shown in _text(collector, "/calls", service=service)
     # A session's runs do not keep which unpriced calls failed: the count, with no lower bound.
     session = _text(collector, f"/sessions/s-{service}")
-    assert "2 calls unpriced" in session
+    assert session.count("2 calls unpriced") == 2  # the session's cost, and its turn's
     sessions = _text(collector, "/sessions", user_id=f"u-{service}")
     assert "2 calls unpriced" in sessions

@@ -13,7 +13,11 @@ from assay.collector.grafana.files import render_files
 from assay.collector.grafana.macros import QueryRequest, interpolate, interval_for
 from assay.collector.grafana.query import DATASOURCE_UID, PLUGIN_ID
 from assay.collector.grafana.sql import CALL_VARIABLES
+from assay.collector.normalize.traces import normalize_traces
+from assay.collector.schema import LlmCallRow, column_names, to_columns
 from assay.collector.store.embedded import EmbeddedStore
+from assay.instrumentation import semconv as sc
+from tests.collector.otlp_builders import make_request, make_span
 from tests.grafana.panel_queries import (
     ROOT,
     PanelQuery,
@@ -573,3 +577,52 @@ def test_a_prompt_version_no_call_of_which_was_priced_costs_nothing_known_not_ze
     assert (row["total_cost_usd"], row["cost_per_call"], row["unpriced"]) == (None, None, 2)
     [panel] = [p for p in PANELS if p.id == "llm-monitoring: Average cost per call"]
     assert embedded_store.query(interpolate(panel.sql, request))[1] == [(None,)]
+
+
+def test_the_unpriced_stat_and_prompt_versions_say_how_many_unpriced_calls_failed(
+    embedded_store: EmbeddedStore, seeded: Seeded
+) -> None:
+    """Three calls through the collector's normalizer: one priced, one on a model without a
+    price, one that failed after reporting its input usage (an Anthropic stream cut by an
+    `error` event). Two are unpriced, one of them failed, as the UI's calls page counts them
+    (cost NULL, and of those status error); the panels that show unpriced calls say both."""
+    service = "unpriced-failed"
+    start = int((seeded.end - timedelta(minutes=40)).timestamp() * 1e9)
+    base = {
+        sc.OPERATION_NAME: sc.OP_CHAT,
+        sc.PROVIDER_NAME: "anthropic",
+        sc.PROMPT_NAME: "failing-answer",
+        sc.PROMPT_VERSION: "v1",
+        sc.USAGE_INPUT_TOKENS: 700,
+    }
+    spans = [
+        make_span(attrs=base | {sc.REQUEST_MODEL: "claude-haiku-4-5", sc.USAGE_OUTPUT_TOKENS: 9}),
+        make_span(attrs=base | {sc.REQUEST_MODEL: "in-house-llm", sc.USAGE_OUTPUT_TOKENS: 9}),
+        make_span(
+            attrs=base | {sc.REQUEST_MODEL: "claude-haiku-4-5", sc.ERROR_TYPE: "OverloadedError"},
+            error=True,
+        ),
+    ]
+    for n, span in enumerate(spans):
+        span.start_time_unix_nano = start + n
+        span.end_time_unix_nano = start + n + 1_000_000
+        (row,) = normalize_traces(make_request(service, span)).llm_calls
+        embedded_store.insert(LlmCallRow.table, to_columns([row]), column_names(LlmCallRow))
+    _, truth = embedded_store.query(
+        "SELECT countIf(cost_usd IS NULL), countIf(cost_usd IS NULL AND status = 'error')"
+        f" FROM {embedded_store.database}.llm_calls WHERE service_name = '{service}'"
+    )
+    assert truth == [(2, 1)]  # the calls page's count (records/calls.py: call_totals)
+    request = _request(
+        embedded_store, seeded, RANGES["24h"], "llm-monitoring", {"service": service}
+    )
+    [stat] = [p for p in PANELS if p.id == "llm-monitoring: Unpriced calls"]
+    names, rows = embedded_store.query(interpolate(stat.sql, request))
+    assert [dict(zip(names, row, strict=True)) for row in rows] == [
+        {"unpriced_calls": 2, "of_them_failed": 1}
+    ]
+    [panel] = [p for p in PANELS if p.id == "llm-monitoring: Cost by prompt version"]
+    names, rows = embedded_store.query(interpolate(panel.sql, request))
+    [row] = [dict(zip(names, row, strict=True)) for row in rows]
+    assert (row["prompt_calls"], row["unpriced"], row["unpriced_failed"]) == (3, 2, 1)
+    assert row["total_cost_usd"] > 0
