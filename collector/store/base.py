@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +48,12 @@ TABLE_INSERT_SETTINGS: dict[str, dict[str, Any]] = {ScoreRow.table: {"optimize_o
 
 class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
+
+
+# The ClickHouse settings every `query` in this context sends: the limits of the UI's and API's
+# reads, set by store/reading.py's `bounded` around them. Empty elsewhere (the writer's own
+# look-ups, migrations, retention), whose queries must not fail at a reader's limit.
+READ_SETTINGS: ContextVar[dict[str, Any] | None] = ContextVar("assay_read_settings", default=None)
 
 
 class DataError(StoreError):
@@ -336,6 +343,9 @@ class ClickHouseStore:
         settings: dict[str, Any] | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The API's and UI's own reads, off the writer's connection."""
+        bounds = READ_SETTINGS.get()
+        if bounds:
+            settings = {**bounds, **(settings or {})}
         try:
             with self._read_client() as client:
                 result = client.query(sql, parameters=parameters, settings=settings)
