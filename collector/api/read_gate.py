@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -57,10 +58,13 @@ class ReadGate:
     def from_settings(cls, settings: CollectorSettings) -> ReadGate:
         return cls(read_limits(settings), settings.read_concurrency, settings.read_queue)
 
-    async def run(self, read: Callable[..., T], *args: Any) -> T:
-        """`read(*args)` on a read thread, its queries bounded; ReadsBusy when it cannot start
-        within the read time limit, or when `queue` reads wait already; ReadLimitExceeded when
-        one of its queries goes past a limit."""
+    async def run(self, read: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
+        """`read(*args)` on a read thread, its queries bounded, none past `deadline` (monotonic
+        seconds; else each has the read time limit). ReadsBusy when it cannot start by then (or
+        within the time limit), or when `queue` reads wait already; ReadLimitExceeded when one
+        of its queries goes past a limit."""
+        if deadline is None:
+            deadline = time.monotonic() + self.limits.timeout_s
         if self._slots is None:  # made on the loop that serves the requests
             self._slots = asyncio.Semaphore(self.concurrency)
         slots = self._slots
@@ -72,12 +76,12 @@ class ReadGate:
                 )
             self._waiting += 1
             try:
-                await asyncio.wait_for(slots.acquire(), self.limits.timeout_s)
+                await asyncio.wait_for(slots.acquire(), max(deadline - time.monotonic(), 0))
             except TimeoutError:
                 raise ReadsBusy(
-                    f"no read slot came free within {self.limits.timeout_s:g} s (the collector "
-                    f"runs {self.concurrency} reads at once, read_concurrency): try again in a "
-                    "moment"
+                    f"no read slot came free within {self.limits.timeout_s:g} s (read_timeout_s;"
+                    f" the collector runs {self.concurrency} reads at once, read_concurrency): "
+                    "try again in a moment"
                 ) from None
             finally:
                 self._waiting -= 1
@@ -85,7 +89,7 @@ class ReadGate:
             await slots.acquire()
         loop = asyncio.get_running_loop()
         try:
-            future = self._pool.submit(self._bounded, functools.partial(read, *args))
+            future = self._pool.submit(self._bounded, functools.partial(read, *args), deadline)
         except BaseException:
             slots.release()
             raise
@@ -99,8 +103,8 @@ class ReadGate:
         with contextlib.suppress(RuntimeError):  # the loop closed: the collector is stopping
             loop.call_soon_threadsafe(slots.release)
 
-    def _bounded(self, read: Callable[[], T]) -> T:
-        with bounded(self.limits):
+    def _bounded(self, read: Callable[[], T], deadline: float) -> T:
+        with bounded(self.limits, deadline):
             return read()
 
     def close(self) -> None:
@@ -108,7 +112,11 @@ class ReadGate:
 
 
 async def stored(request: Request, read: Callable[..., T], *args: Any) -> T:
-    """`read(store, *args)` through the app's ReadGate."""
+    """`read(store, *args)` through the app's ReadGate. All the reads of one request share the
+    read time limit, counted from the first: a page of several reads is answered (or says it
+    could not be) within it, however many there are and however long they wait."""
     state = request.app.state
     gate: ReadGate = state.read_gate
-    return await gate.run(read, state.store, *args)
+    if getattr(request.state, "read_deadline", None) is None:
+        request.state.read_deadline = time.monotonic() + gate.limits.timeout_s
+    return await gate.run(read, state.store, *args, deadline=request.state.read_deadline)

@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,10 +50,13 @@ class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
 
 
-# The ClickHouse settings every `query` in this context sends: the limits of the UI's and API's
-# reads, set by store/reading.py's `bounded` around them. Empty elsewhere (the writer's own
+# What gives the ClickHouse settings of each `query` in this context: the limits of the UI's
+# and API's reads, set by store/reading.py's `bounded` around them (a function, since the time
+# left to a page's reads shrinks from query to query). None elsewhere (the writer's own
 # look-ups, migrations, retention), whose queries must not fail at a reader's limit.
-READ_SETTINGS: ContextVar[dict[str, Any] | None] = ContextVar("assay_read_settings", default=None)
+READ_SETTINGS: ContextVar[Callable[[], dict[str, Any]] | None] = ContextVar(
+    "assay_read_settings", default=None
+)
 
 
 class DataError(StoreError):
@@ -344,8 +347,8 @@ class ClickHouseStore:
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The API's and UI's own reads, off the writer's connection."""
         bounds = READ_SETTINGS.get()
-        if bounds:
-            settings = {**bounds, **(settings or {})}
+        if bounds is not None:
+            settings = {**bounds(), **(settings or {})}
         try:
             with self._read_client() as client:
                 result = client.query(sql, parameters=parameters, settings=settings)

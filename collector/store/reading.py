@@ -9,6 +9,7 @@ next, and limits ClickHouse enforces itself: time, memory, threads, result rows 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -120,9 +121,15 @@ class ReadLimits:
     max_result_rows: int
     max_result_bytes: int
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self, deadline: float | None = None) -> dict[str, Any]:
+        """The settings of a query sent now, with the time left until `deadline` (monotonic
+        seconds) when there is one and it is less than the limit."""
+        timeout = self.timeout_s
+        if deadline is not None:
+            # Never 0, which ClickHouse reads as "no limit": a read out of time fails at once.
+            timeout = max(min(timeout, deadline - time.monotonic()), 0.001)
         return {
-            "max_execution_time": self.timeout_s,
+            "max_execution_time": timeout,
             "timeout_overflow_mode": "throw",
             "max_memory_usage": self.max_memory_bytes,
             "max_threads": self.max_threads,
@@ -139,8 +146,8 @@ class ReadLimits:
         code = int(found.group(1)) if found else None
         if code == _TIMEOUT_EXCEEDED:
             return (
-                f"this read took longer than {self.timeout_s:g} s, the limit of the UI's and "
-                f"API's reads (read_timeout_s): {_NARROW}"
+                f"reading this took longer than {self.timeout_s:g} s, the limit of the UI's "
+                f"and API's reads (read_timeout_s): {_NARROW}"
             )
         if code == _MEMORY_LIMIT_EXCEEDED:
             return (
@@ -158,10 +165,11 @@ class ReadLimits:
 
 
 @contextmanager
-def bounded(limits: ReadLimits) -> Iterator[None]:
-    """Every store query in this context (this thread's) carries `limits`; one that goes past
-    them raises ReadLimitExceeded with a message for people."""
-    token = READ_SETTINGS.set(limits.settings())
+def bounded(limits: ReadLimits, deadline: float | None = None) -> Iterator[None]:
+    """Every store query in this context (this thread's) carries `limits`, and none runs past
+    `deadline` (monotonic seconds); one that goes past them raises ReadLimitExceeded with a
+    message for people."""
+    token = READ_SETTINGS.set(lambda: limits.settings(deadline))
     try:
         yield
     except ReadLimitExceeded:
