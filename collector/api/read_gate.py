@@ -7,7 +7,8 @@ priority, as `/api/query`'s do, with ClickHouse enforcing ReadLimits on every qu
 the CPU that ingestion needs, nor the default executor that the receivers' work shares. Unlike
 a person's SQL, a read past the concurrency waits for a slot (a page asks for several reads,
 and a person clicking should not be refused because a colleague's page is loading), but only
-`queue` of them wait and each for at most the read time limit: beyond, ReadsBusy."""
+`queue` of them wait, each no longer than what is left of its request's read time limit:
+beyond, ReadsBusy."""
 
 from __future__ import annotations
 
