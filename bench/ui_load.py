@@ -6,7 +6,9 @@ keep asking for the calls list searching a text no call holds (it reads every pr
 response: seconds a page). Throughout, 2 senders export LLM spans over OTLP/gRPC as fast as they
 are acknowledged, and a prober exports one small request every 0.1 s and times its answer.
 Printed per phase: spans acknowledged/s, the probe's latency p50/p99/max (an export unanswered
-for 10 s counts as 10 s), and UI pages answered.
+for 10 s counts as 10 s), and the readers' pages: how many were answered by status (200 a page,
+400 a read past its limit, 503 refused while the reads' slots are full) and their latency
+p50/max, answered pages alone and all of them.
 
 Run: `.venv/bin/python bench/ui_load.py [--calls 1000000] [--seconds 20] [--rounds 2]`; run it
 with another checkout's Python to measure that checkout's collector.
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -40,7 +43,8 @@ def phase(http: str, grpc_port: int, seconds: float, readers: int, bodies: list[
     stop = threading.Event()
     lock = threading.Lock()
     acked = [0]
-    pages = [0]
+    statuses: Counter[int] = Counter()
+    page_ms: dict[bool, list[float]] = {True: [], False: []}  # by "answered with a page"
     latencies: list[float] = []
     probe_body = make_request("ui-load-probe", make_span()).SerializeToString()
 
@@ -69,9 +73,14 @@ def phase(http: str, grpc_port: int, seconds: float, readers: int, bodies: list[
     def read() -> None:
         with httpx.Client(timeout=300) as client:
             while not stop.is_set():
+                started = time.perf_counter()
                 response = client.get(f"{http}/calls", params={"text": "no call holds this"})
+                elapsed = (time.perf_counter() - started) * 1000
                 with lock:
-                    pages[0] += response.status_code == 200
+                    statuses[response.status_code] += 1
+                    page_ms[response.status_code == 200].append(elapsed)
+                if response.status_code == 503:  # refused at once: wait as it says
+                    stop.wait(float(response.headers.get("retry-after", "1")))
 
     workers = [threading.Thread(target=send) for _ in range(2)] + [threading.Thread(target=probe)]
     readers_ = [threading.Thread(target=read, daemon=True) for _ in range(readers)]
@@ -86,13 +95,19 @@ def phase(http: str, grpc_port: int, seconds: float, readers: int, bodies: list[
     for thread in readers_:
         thread.join(300)
     ordered = sorted(latencies)
+    every_page = sorted(page_ms[True] + page_ms[False])
+    answered = sorted(page_ms[True])
 
-    def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
+    pages = " ".join(f"{code}: {count}" for code, count in sorted(statuses.items()))
     return (
-        f"{acked[0] / elapsed:8.0f} spans/s acked; probe export p50 {pct(0.5):7.1f} ms, "
-        f"p99 {pct(0.99):7.1f} ms, max {ordered[-1]:7.1f} ms; {pages[0]} UI pages"
+        f"{acked[0] / elapsed:8.0f} spans/s acked; probe export p50 {pct(ordered, 0.5):7.1f} ms, "
+        f"p99 {pct(ordered, 0.99):7.1f} ms, max {ordered[-1]:7.1f} ms; UI pages {{{pages}}}, "
+        f"pages p50/max {pct(answered, 0.5):.0f}/{max(answered, default=float('nan')):.0f} ms, "
+        f"all answers p50/max {pct(every_page, 0.5):.0f}/"
+        f"{max(every_page, default=float('nan')):.0f} ms"
     )
 
 

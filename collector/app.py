@@ -7,6 +7,7 @@ from starlette.middleware import Middleware
 
 from assay.collector.api import api_routes
 from assay.collector.api.query_gate import QueryGate
+from assay.collector.api.read_gate import ReadGate
 from assay.collector.auth import ApiAuthMiddleware, TokenCheck
 from assay.collector.http_guard import HostAllowList, HostNames, JsonApiWrites
 from assay.collector.login_sessions import LoginSessions
@@ -45,4 +46,5 @@ def build_http_app(
     app.state.login_sessions = sessions
     app.state.token_guesses = guesses
     app.state.query_gate = QueryGate(settings.query_concurrency)
+    app.state.read_gate = ReadGate.from_settings(settings)
     return app

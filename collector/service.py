@@ -259,3 +259,4 @@ async def _serve(
     http_server.should_exit = True
     await http_task
     app.state.query_gate.close()  # queries still running end at their time limit
+    app.state.read_gate.close()  # and reads at theirs

@@ -79,6 +79,22 @@ class CollectorSettings(BaseSettings):
     query_max_result_bytes: int = Field(default=64 * 1024**2, gt=0)
     query_concurrency: int = Field(default=2, gt=0)
 
+    # Limits of the UI's and the JSON API's own reads (collector/api/read_gate.py), enforced by
+    # ClickHouse per query: a read past one gets a message saying which, never a hung page.
+    # At most read_concurrency of them run at once, at the lowest CPU priority, so ingestion
+    # keeps its share of the CPU; up to read_queue more wait for a slot, each at most
+    # read_timeout_s, and past that they are refused (503 with Retry-After).
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    read_max_memory_bytes: int = Field(default=512 * 1024**2, gt=0)
+    read_max_threads: int = Field(default=1, gt=0)
+    read_max_result_rows: int = Field(default=100_000, gt=0)
+    read_max_result_bytes: int = Field(default=256 * 1024**2, gt=0)
+    read_concurrency: int = Field(default=2, gt=0)
+    read_queue: int = Field(default=32, ge=0)
+    # `offset` of GET /api/calls: deeper pages are refused (page by `until` instead), since an
+    # OFFSET reads and sorts every key above it.
+    read_max_offset: int = Field(default=10_000, ge=0)
+
     # A request on the HTTP port must have sent all its headers within this many seconds of
     # its connection opening (or of the previous response): slow-loris clients are let go
     # (collector/http_protocol.py).

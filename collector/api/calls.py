@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -11,13 +10,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.encoding import error_response, found_response, json_response, json_rows
+from assay.collector.api.encoding import (
+    error_response,
+    found_response,
+    json_response,
+    json_rows,
+    read_failure,
+)
+from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.calls import EQUALITY_FILTERS, get_call, parse_time
 from assay.collector.schema import CALL_LIST_COLUMNS
-from assay.collector.store.base import StoreError
+from assay.collector.store.base import Store, StoreError
 
 MAX_LIMIT = 1000
-MAX_OFFSET = 1_000_000_000
 
 
 def _clamped_int(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
@@ -32,8 +37,10 @@ def _clamped_int(params: dict[str, str], key: str, default: int, low: int, high:
 
 
 def calls_query(
-    params: dict[str, str], database: str, now: dt.datetime
+    params: dict[str, str], database: str, now: dt.datetime, max_offset: int
 ) -> tuple[str, dict[str, Any], int]:
+    """The SQL of a list of calls; ValueError for a parameter it cannot take, an offset over
+    `max_offset` included (an OFFSET reads every key above it: deeper pages go by time)."""
     where: list[str] = []
     values: dict[str, Any] = {}
     for key, column in EQUALITY_FILTERS.items():
@@ -49,7 +56,12 @@ def calls_query(
             where.append(f"timestamp {op} {{{key}:DateTime64(9, 'UTC')}}")
             values[key] = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     limit = _clamped_int(params, "limit", 100, 1, MAX_LIMIT)
-    offset = _clamped_int(params, "offset", 0, 0, MAX_OFFSET)
+    offset = _clamped_int(params, "offset", 0, 0, max_offset + 1)
+    if offset > max_offset:
+        raise ValueError(
+            f"offset is at most {max_offset:,} (read_max_offset): to read further back, "
+            "ask for calls until the time of the last call you have (until=<its timestamp>)"
+        )
     sql = (
         f"SELECT {', '.join(CALL_LIST_COLUMNS)} FROM {database}.llm_calls"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
@@ -62,15 +74,22 @@ async def calls_endpoint(request: Request) -> Response:
     state = request.app.state
     try:
         sql, values, limit = calls_query(
-            dict(request.query_params), state.store.database, dt.datetime.now(dt.timezone.utc)
+            dict(request.query_params),
+            state.store.database,
+            dt.datetime.now(dt.timezone.utc),
+            state.settings.read_max_offset,
         )
     except ValueError as exc:
         return error_response(str(exc))
     try:
-        columns, rows = await asyncio.to_thread(state.store.query, sql, values)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
+        columns, rows = await stored(request, _rows, sql, values)
+    except (ReadsBusy, StoreError) as exc:
+        return read_failure(exc)
     return json_response({"calls": json_rows(columns, rows), "limit": limit})
+
+
+def _rows(store: Store, sql: str, values: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    return store.query(sql, values)
 
 
 # Columns holding JSON text: the detail view returns them parsed.
@@ -91,9 +110,9 @@ async def call_endpoint(request: Request) -> Response:
     (on the span, or on its whole trace), read as the UI's call page reads them."""
     span_id = request.path_params["span_id"]
     return await found_response(
+        request,
         f"no LLM call with span id {span_id!r}",
         get_call,
-        request.app.state.store,
         span_id,
         shape=_call_answer,
     )

@@ -24,7 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
-from assay.collector.api.encoding import error_response, found_response, json_response
+from assay.collector.api.encoding import (
+    error_response,
+    found_response,
+    json_response,
+    read_failure,
+)
+from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.datasets import (
     promote_call,
     promote_session,
@@ -70,6 +76,10 @@ async def push_dataset_endpoint(request: Request) -> Response:
     )
 
 
+def _all_rows(store: Store, sql: str) -> tuple[list[str], list[Any]]:
+    return store.query(sql)
+
+
 async def list_datasets_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
     sql = (
@@ -81,18 +91,17 @@ async def list_datasets_endpoint(request: Request) -> Response:
         f"count() AS versions FROM {store.database}.datasets FINAL GROUP BY name) ORDER BY name"
     )
     try:
-        columns, rows = await asyncio.to_thread(store.query, sql)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
+        columns, rows = await stored(request, _all_rows, sql)
+    except (ReadsBusy, StoreError) as exc:
+        return read_failure(exc)
     return json_response({"datasets": [dict(zip(columns, row, strict=True)) for row in rows]})
 
 
 async def get_dataset_endpoint(request: Request) -> Response:
-    store: Store = request.app.state.store
     name = request.path_params["name"]
     version = request.query_params.get("version") or None
     which = f" version {version!r}" if version else ""
-    return await found_response(f"no dataset {name!r}{which}", read_dataset, store, name, version)
+    return await found_response(request, f"no dataset {name!r}{which}", read_dataset, name, version)
 
 
 # What can be promoted, by the key that names it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import decimal
@@ -14,9 +13,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from starlette.requests import Request
 from starlette.responses import Response
 
+from assay.collector.api.read_gate import RETRY_AFTER_S, ReadsBusy, stored
 from assay.collector.store.base import StoreError
+from assay.collector.store.reading import ReadLimitExceeded
 from assay.evaluators.formatting import iso_utc
 
 T = TypeVar("T")
@@ -93,18 +95,29 @@ def error_response(
     return response
 
 
+def read_failure(exc: ReadsBusy | StoreError) -> Response:
+    """The answer to a read that did not end with rows: refused for now (503, Retry-After),
+    past a limit of the reads (400, saying which), or the store failing (503)."""
+    if isinstance(exc, ReadsBusy):
+        return error_response(str(exc), 503, {"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, ReadLimitExceeded):
+        return error_response(str(exc), 400)
+    return error_response(f"query failed: {exc}", 503)
+
+
 async def found_response(
+    request: Request,
     missing: str,
     read: Callable[..., T | None],
     *args: Any,
     shape: Callable[[T], Any] = lambda found: found,
 ) -> Response:
-    """`read(*args)` in a worker thread, answered as JSON (`shape`d): 503 when the store fails,
-    404 with `missing` when it finds nothing."""
+    """`read(store, *args)` through the read gate, answered as JSON (`shape`d): 404 with
+    `missing` when it finds nothing, `read_failure` when it fails."""
     try:
-        found = await asyncio.to_thread(read, *args)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
+        found = await stored(request, read, *args)
+    except (ReadsBusy, StoreError) as exc:
+        return read_failure(exc)
     if found is None:
         return error_response(missing, 404)
     return json_response(shape(found))

@@ -20,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay.collector.api.bodies import BadBody, json_body
-from assay.collector.api.encoding import error_response, found_response, json_response
+from assay.collector.api.encoding import (
+    error_response,
+    found_response,
+    json_response,
+    read_failure,
+)
+from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.experiments import (
     BASELINE_CONDITION,
     ExperimentIn,
@@ -80,7 +86,6 @@ async def add_items_endpoint(request: Request) -> Response:
 
 
 async def list_experiments_endpoint(request: Request) -> Response:
-    store: Store = request.app.state.store
     name = request.query_params.get("name")
     try:
         limit = min(max(int(request.query_params.get("limit", 50)), 1), MAX_LIST)
@@ -94,14 +99,14 @@ async def list_experiments_endpoint(request: Request) -> Response:
         clauses.append(BASELINE_CONDITION)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     try:
-        rows = await asyncio.to_thread(experiment_rows, store, where, values, limit)
-    except StoreError as exc:
-        return error_response(f"query failed: {exc}", 503)
+        rows = await stored(request, experiment_rows, where, values, limit)
+    except (ReadsBusy, StoreError) as exc:
+        return read_failure(exc)
     return json_response({"experiments": rows})
 
 
 async def get_experiment_endpoint(request: Request) -> Response:
     ref = request.path_params["ref"]
     return await found_response(
-        f"no experiment with id or name {ref!r}", read_experiment, request.app.state.store, ref
+        request, f"no experiment with id or name {ref!r}", read_experiment, ref
     )

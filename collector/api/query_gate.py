@@ -24,7 +24,7 @@ RETRY_AFTER_S = 1
 # threads get theirs from the query's settings (store/reading.py).
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
     # Not on Linux (no per-thread priority): queries share the CPU evenly.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_NICE)
@@ -40,7 +40,7 @@ class QueryGate:
         self._free = concurrency
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
-            concurrency, thread_name_prefix="assay-query", initializer=_lower_priority
+            concurrency, thread_name_prefix="assay-query", initializer=lower_priority
         )
 
     async def run(self, work: Callable[[], T]) -> T:

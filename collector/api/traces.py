@@ -14,9 +14,9 @@ from assay.collector.records.traces import get_session, get_trace
 async def trace_endpoint(request: Request) -> Response:
     trace_id = request.path_params["trace_id"]
     return await found_response(
+        request,
         f"no span of trace {trace_id!r} is stored (yet)",
         get_trace,
-        request.app.state.store,
         trace_id,
         shape=lambda trace: {
             "summary": trace.summary,
@@ -30,9 +30,9 @@ async def trace_endpoint(request: Request) -> Response:
 async def session_endpoint(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     return await found_response(
+        request,
         f"no run of session {session_id!r} is stored (yet)",
         get_session,
-        request.app.state.store,
         session_id,
         shape=lambda found: {
             "session_id": session_id,

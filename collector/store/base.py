@@ -9,8 +9,9 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +48,15 @@ TABLE_INSERT_SETTINGS: dict[str, dict[str, Any]] = {ScoreRow.table: {"optimize_o
 
 class StoreError(Exception):
     """The store refused or failed an operation; the message says why."""
+
+
+# What gives the ClickHouse settings of each `query` in this context: the limits of the UI's
+# and API's reads, set by store/reading.py's `bounded` around them (a function, since the time
+# left to a page's reads shrinks from query to query). None elsewhere (the writer's own
+# look-ups, migrations, retention), whose queries must not fail at a reader's limit.
+READ_SETTINGS: ContextVar[Callable[[], dict[str, Any]] | None] = ContextVar(
+    "assay_read_settings", default=None
+)
 
 
 class DataError(StoreError):
@@ -336,6 +346,9 @@ class ClickHouseStore:
         settings: dict[str, Any] | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The API's and UI's own reads, off the writer's connection."""
+        bounds = READ_SETTINGS.get()
+        if bounds is not None:
+            settings = {**bounds(), **(settings or {})}
         try:
             with self._read_client() as client:
                 result = client.query(sql, parameters=parameters, settings=settings)

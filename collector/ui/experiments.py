@@ -14,7 +14,7 @@ from assay.collector.records.datasets import promote_call, promote_session, prom
 from assay.collector.schema import ScoreSource
 from assay.collector.store.base import Store
 from assay.collector.ui import session
-from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store
+from assay.collector.ui.pages import NotFound, page, ui_endpoint, with_store, write_store
 from assay.collector.ui.render import pretty_json
 
 MAX_ITEMS = 500
@@ -148,7 +148,9 @@ async def add_to_dataset(request: Request) -> Response:
     scope = str(form.get("scope") or "call")
     try:
         if scope == "call":
-            created = await with_store(request, promote_call, name, span_id, {"expected": expected})
+            created = await write_store(
+                request, promote_call, name, span_id, {"expected": expected}
+            )
         elif scope in ("trace", "session"):
             call = await with_store(request, get_call, span_id)
             if call is None:
@@ -159,7 +161,7 @@ async def add_to_dataset(request: Request) -> Response:
             promote = promote_trace if scope == "trace" else promote_session
             edited = expected != str(form.get("expected_shown") or "")
             body = {"expected": expected} if edited else {}
-            created = await with_store(request, promote, name, key, body)
+            created = await write_store(request, promote, name, key, body)
         else:
             raise ValueError("add the call, its trace or its session")
     except LookupError as exc:

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from assay.collector.api.read_gate import RETRY_AFTER_S, ReadsBusy, stored
 from assay.collector.auth import client_address, too_many_guesses
 from assay.collector.normalize.cost import UNPRICED_CALLS
 from assay.collector.records import calls as queries
@@ -22,6 +23,7 @@ from assay.collector.records.calls import CallFilters, Cursor
 from assay.collector.records.feedback import DEFAULT_AUTHOR, Feedback, record_feedback
 from assay.collector.schema import FEEDBACK_NAME, ScoreSource
 from assay.collector.store.base import Store, StoreError
+from assay.collector.store.reading import ReadLimitExceeded
 from assay.collector.token_guesses import TokenGuesses
 from assay.collector.ui import render, session
 from assay.evaluators.base import EvalInput
@@ -103,6 +105,12 @@ def ui_endpoint(endpoint: Endpoint) -> Endpoint:
             return error_page(request, str(exc), 404)
         except ValueError as exc:
             return error_page(request, str(exc), 400)
+        except ReadsBusy as exc:
+            busy = error_page(request, str(exc), 503)
+            busy.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return busy
+        except ReadLimitExceeded as exc:
+            return error_page(request, str(exc), 400)
         except StoreError as exc:
             return error_page(request, f"the store did not answer: {exc}", 503)
 
@@ -110,6 +118,13 @@ def ui_endpoint(endpoint: Endpoint) -> Endpoint:
 
 
 async def with_store(request: Request, fn: Any, *args: Any) -> Any:
+    """A read of the page's, through the read gate (collector/api/read_gate.py)."""
+    return await stored(request, fn, *args)
+
+
+async def write_store(request: Request, fn: Any, *args: Any) -> Any:
+    """A person's write (a grade, a dataset item): not a read, so not held up by the reads'
+    queue nor bound by their limits."""
     return await asyncio.to_thread(fn, _store(request), *args)
 
 
@@ -230,7 +245,7 @@ async def grade(request: Request) -> Response:
     fields = {k: form.get(k) for k in ("trace_id", "span_id", "value", "comment")}
     fields["author"] = session.reviewer(request) or None
     feedback = Feedback.parse(fields)
-    row = await with_store(request, record_feedback, feedback)
+    row = await write_store(request, record_feedback, feedback)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"stored": True, "value": feedback.value, "author": row.author})
     return RedirectResponse(session.safe_next(str(form.get("next") or "")), 303)

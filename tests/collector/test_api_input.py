@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+from assay.collector.settings import CollectorSettings
 from tests.conftest import RunningCollector
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -83,11 +84,19 @@ def test_out_of_range_times_and_malformed_limits_are_a_400(
     assert name in response.json()["error"]
 
 
-def test_huge_limits_and_offsets_are_clamped(collector: RunningCollector) -> None:
+def test_huge_limits_are_clamped_and_deep_offsets_refused(collector: RunningCollector) -> None:
+    url = f"{collector.http_url}/api/calls"
     huge = "9" * 30
-    response = httpx.get(f"{collector.http_url}/api/calls", params={"limit": huge, "offset": huge})
+    response = httpx.get(url, params={"limit": huge, "service": "no-such-service"})
     assert response.status_code == 200, response.text
     assert response.json() == {"calls": [], "limit": 1000}
+    deepest = CollectorSettings().read_max_offset
+    assert httpx.get(url, params={"offset": str(deepest)}).status_code == 200
+    for offset in (str(deepest + 1), huge):
+        response = httpx.get(url, params={"offset": offset})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert "read_max_offset" in error and "until=" in error
 
 
 def test_csv_exports_cannot_carry_formulas(collector: RunningCollector) -> None:
