@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assay.collector.api.calls import calls_query
-from assay.collector.api.read_gate import ReadGate
 from assay.collector.records.calls import CallFilters, call_totals, filter_choices, list_calls
+from assay.collector.records.read_gate import ReadGate
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import Store
 from assay.collector.store.embedded import EmbeddedStore

@@ -7,12 +7,12 @@ from starlette.middleware import Middleware
 
 from assay.collector.api import api_routes
 from assay.collector.api.query_gate import QueryGate
-from assay.collector.api.read_gate import ReadGate
 from assay.collector.auth import ApiAuthMiddleware, TokenCheck
 from assay.collector.http_guard import HostAllowList, HostNames, JsonApiWrites
 from assay.collector.login_sessions import LoginSessions
 from assay.collector.pipeline import Pipeline
 from assay.collector.receivers.http import otlp_routes
+from assay.collector.records.read_gate import ReadGate
 from assay.collector.settings import CollectorSettings, listen_host
 from assay.collector.store.base import Store
 from assay.collector.token_guesses import TokenGuesses

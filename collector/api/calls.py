@@ -17,8 +17,8 @@ from assay.collector.api.encoding import (
     json_rows,
     read_failure,
 )
-from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.calls import EQUALITY_FILTERS, get_call, parse_time
+from assay.collector.records.read_gate import ReadsBusy, stored
 from assay.collector.schema import CALL_LIST_COLUMNS
 from assay.collector.store.base import Store, StoreError
 

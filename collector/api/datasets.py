@@ -30,7 +30,6 @@ from assay.collector.api.encoding import (
     json_response,
     read_failure,
 )
-from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.datasets import (
     promote_call,
     promote_session,
@@ -38,6 +37,7 @@ from assay.collector.records.datasets import (
     read_dataset,
     write_dataset,
 )
+from assay.collector.records.read_gate import ReadsBusy, stored
 from assay.collector.store.base import Store, StoreError
 from assay.evaluators.dataset import Dataset
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from assay.collector.api.read_gate import RETRY_AFTER_S, ReadsBusy, stored
+from assay.collector.records.read_gate import RETRY_AFTER_S, ReadsBusy, stored
 from assay.collector.store.base import StoreError
 from assay.collector.store.reading import ReadLimitExceeded
 from assay.evaluators.formatting import iso_utc

@@ -26,7 +26,6 @@ from assay.collector.api.encoding import (
     json_response,
     read_failure,
 )
-from assay.collector.api.read_gate import ReadsBusy, stored
 from assay.collector.records.experiments import (
     BASELINE_CONDITION,
     ExperimentIn,
@@ -36,6 +35,7 @@ from assay.collector.records.experiments import (
     write_experiment,
     write_items,
 )
+from assay.collector.records.read_gate import ReadsBusy, stored
 from assay.collector.store.base import Store, StoreError
 
 MAX_LIST = 500

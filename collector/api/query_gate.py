@@ -9,25 +9,15 @@ at the lowest CPU priority, as do the engine's threads that execute the query.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from assay.collector.store.reading import QUERY_NICE
+from assay.collector.store.reading import lower_priority
 
 T = TypeVar("T")
 RETRY_AFTER_S = 1
-# The query threads wait on ClickHouse at the lowest priority too; the engine's own executor
-# threads get theirs from the query's settings (store/reading.py).
-
-
-def lower_priority() -> None:
-    # Not on Linux (no per-thread priority): queries share the CPU evenly.
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_NICE)
 
 
 class QueriesBusy(Exception):

@@ -8,7 +8,10 @@ next, and limits ClickHouse enforces itself: time, memory, threads, result rows 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +27,15 @@ Rows = tuple[list[str], list[tuple[Any, ...]]]
 # ingestion, health checks and the UI first. ClickHouse sets it on its own executor threads
 # (os_thread_priority); a nice value set on the thread that sends the query does not reach them.
 QUERY_NICE = 19
+
+
+def lower_priority() -> None:
+    """The calling thread at QUERY_NICE: a pool's initializer for the threads that wait on
+    ClickHouse for a person's query or the UI's and API's reads (the engine's own executor
+    threads get theirs from the query's settings)."""
+    # Not on Linux (no per-thread priority): queries share the CPU evenly.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUERY_NICE)
 
 
 @dataclass(frozen=True)

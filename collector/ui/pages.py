@@ -14,13 +14,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from assay.collector.api.read_gate import RETRY_AFTER_S, ReadsBusy, stored
 from assay.collector.auth import client_address, too_many_guesses
 from assay.collector.normalize.cost import UNPRICED_CALLS
 from assay.collector.records import calls as queries
 from assay.collector.records import traces as runs
 from assay.collector.records.calls import CallFilters, Cursor
 from assay.collector.records.feedback import DEFAULT_AUTHOR, Feedback, record_feedback
+from assay.collector.records.read_gate import RETRY_AFTER_S, ReadsBusy, stored
 from assay.collector.schema import FEEDBACK_NAME, ScoreSource
 from assay.collector.store.base import Store, StoreError
 from assay.collector.store.reading import ReadLimitExceeded

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 
 from assay.collector.api.encoding import found_response
-from assay.collector.api.read_gate import ReadGate
+from assay.collector.records.read_gate import ReadGate
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.base import StoreError
 from assay.collector.store.reading import ReadLimitExceeded

@@ -17,7 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from assay.collector.api.encoding import found_response
-from assay.collector.api.read_gate import RETRY_AFTER_S, ReadGate, ReadsBusy, read_limits, stored
+from assay.collector.records.read_gate import (
+    RETRY_AFTER_S,
+    ReadGate,
+    ReadsBusy,
+    read_limits,
+    stored,
+)
 from assay.collector.settings import CollectorSettings
 from assay.collector.store.embedded import EmbeddedStore
 from assay.collector.store.reading import QUERY_NICE, ReadLimitExceeded

@@ -22,9 +22,8 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
-from assay.collector.api.query_gate import lower_priority
 from assay.collector.settings import CollectorSettings
-from assay.collector.store.reading import ReadLimits, bounded
+from assay.collector.store.reading import ReadLimits, bounded, lower_priority
 
 T = TypeVar("T")
 RETRY_AFTER_S = 2
