@@ -1,4 +1,4 @@
-"""Migration 020 gives the tables whose merges hold the most smaller merge blocks: the setting is
+"""Migration 021 gives the tables whose merges hold the most smaller merge blocks: the setting is
 on each table after the migrations, beside the settings they had, and a merge keeps every row."""
 
 from __future__ import annotations
