@@ -104,6 +104,7 @@ def collector(
 ) -> None:
     """Receive OTLP (gRPC and HTTP), store it in ClickHouse, serve the API."""
     from assay.collector.allocator import tune_allocator
+    from assay.collector.engine_pages import unmap_engine_library
     from assay.collector.evaluation.config import load_evaluation_config
     from assay.collector.evaluation.rules import RulesError, compile_rules
     from assay.collector.pipeline import tune_gc
@@ -137,6 +138,8 @@ def collector(
         sys.exit(run_workers(settings, workers, arguments))
 
     def on_ready(endpoints: Endpoints) -> None:
+        # The engine's start-up is over: most of its library that stayed resident ran only then.
+        unmap_engine_library()
         if demo:
             token = settings.api_tokens[0] if settings.api_tokens else None
             threading.Thread(
