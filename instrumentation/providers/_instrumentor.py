@@ -9,12 +9,15 @@ is imported (at once if it already is), through a post-import hook on that very 
 So `instrument()` imports no client library (a service that never uses litellm does not
 pay for importing it), the application may import its clients before or after
 `instrument()`, and a namespace package without `__init__.py` (mistralai 2 and later,
-whose own import never runs a hook) is covered through the regular modules inside it.
+whose own import never runs a hook) is covered through the regular modules inside it. A method taken before the patch (bound,
+or stored) keeps the unpatched function: counted as the module is patched, and named in a
+warning.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ from assay.instrumentation.providers.package import SUPPORTED
 
 if TYPE_CHECKING:
     from assay.instrumentation.providers._call import CallWrappers
+
+logger = logging.getLogger("assay.instrumentation")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,27 @@ def tracer_version() -> str:
 @functools.cache
 def _dependency_conflict(library: str) -> DependencyConflict | None:
     return get_dependency_conflicts(SUPPORTED[library])
+
+
+class _Calibration:
+    def method(self) -> None:
+        """A method only its class refers to."""
+
+
+@functools.cache
+def references_of_a_method_nobody_took() -> int:
+    """`sys.getrefcount(vars(owner)[name])` of a method only its class holds: a target's count
+    beyond it (taken the same way: the count depends on how many frames hold the function) is
+    a bound method (`create = client.chat.completions.create`, a `with_raw_response` built) or
+    the function stored elsewhere, which patching the class cannot reach."""
+    return sys.getrefcount(vars(_Calibration)["method"])
+
+
+def _ours(attribute: object) -> bool:
+    """An alias of a function Assay patched already (`create = Messages.create` in a class
+    made after the patch holds the patched one): wrapping it again would make two spans."""
+    wrapper = getattr(attribute, "_self_wrapper", None)
+    return getattr(wrapper, "__module__", "").startswith("assay.instrumentation.")
 
 
 class LibraryInstrumentor(BaseInstrumentor):
@@ -176,10 +202,24 @@ class ClientInstrumentor(LibraryInstrumentor):
         wrappers = self._wrappers
         if wrappers is None:
             return
-        self._patch(module, wrappers)
+        taken = self._patch(module, wrappers)
         self.after_patching()
+        if taken:
+            # Only a module imported before `instrument()` can have methods taken already.
+            logger.warning(
+                "Assay cannot trace %s methods taken before instrument() (%s): each was bound "
+                "or stored before it was patched (`create = client.chat.completions.create`, "
+                "`with_raw_response` or `with_streaming_response` used, the method handed to "
+                "a library), and calls through it make no span. Call instrument() (or import "
+                "assay.instrumentation.auto) before that.",
+                self.library,
+                ", ".join(f"{name}: {count}" for name, count in taken.items()),
+            )
 
-    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> None:
+    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> dict[str, int]:
+        """Patch the targets `module` defines; the methods already taken elsewhere, and how
+        often."""
+        taken: dict[str, int] = {}
         for target in wrappers.targets:
             if target.module != module.__name__:
                 continue
@@ -189,12 +229,34 @@ class ClientInstrumentor(LibraryInstrumentor):
             names = vars(owner)
             method = next((name for name in target.methods if name in names), None)
             # A class re-exported under a second path is patched once.
-            if method is None or (owner, method) in self._patched:
+            if method is None or (owner, method) in self._patched or _ours(names[method]):
                 continue
+            # Counted before anything here holds the function (see the calibration). A
+            # module-level function is referred to wherever it was imported: not counted.
+            references = sys.getrefcount(names[method])
+            count = self._taken(names[method], references, wrappers) if target.owner else 0
+            if count:
+                taken[f"{getattr(owner, '__name__', module.__name__)}.{method}"] = count
             wrapt.wrap_function_wrapper(
                 owner, method, wrappers.wrapper(target.kind, target.is_async)
             )
             self._patched.append((owner, method))
+        return taken
+
+    @staticmethod
+    def _taken(function: object, references: int, wrappers: CallWrappers) -> int:
+        """Of `function`'s `references`, those beyond the targets that hold it: the aliases
+        among the targets (a class whose `create = Messages.create`) are patched, not taken."""
+        holders = set()
+        for target in wrappers.targets:
+            module = sys.modules.get(target.module)
+            owner = getattr(module, target.owner, None) if target.owner else None
+            for name in target.methods if owner is not None else ():
+                attribute = vars(owner).get(name)
+                if attribute is function or getattr(attribute, "__wrapped__", None) is function:
+                    holders.add((id(owner), name))  # a class under two paths counts once
+        beyond = references - references_of_a_method_nobody_took()
+        return max(beyond - max(len(holders) - 1, 0), 0)
 
     def _stop(self) -> None:
         if self._wrappers is not None:

@@ -38,6 +38,10 @@ _MESSAGES_MODULES = (
     "anthropic.resources.messages",  # before the resource became a package
     "anthropic.resources.beta.messages.messages",
     "anthropic.resources.beta.messages",
+    # The Vertex and Bedrock clients' beta messages: classes whose `create = Messages.create`
+    # took the beta function as the library was imported, before a patch could reach it.
+    "anthropic.lib.vertex._beta_messages",
+    "anthropic.lib.bedrock._beta_messages",
 )
 _TARGETS = (
     *(
