@@ -9,9 +9,9 @@ is imported (at once if it already is), through a post-import hook on that very 
 So `instrument()` imports no client library (a service that never uses litellm does not
 pay for importing it), the application may import its clients before or after
 `instrument()`, and a namespace package without `__init__.py` (mistralai 2 and later,
-whose own import never runs a hook) is covered through the regular modules inside it. A method taken before the patch (bound,
-or stored) keeps the unpatched function: counted as the module is patched, and named in a
-warning.
+whose own import never runs a hook) is covered through the regular modules inside it.
+A method taken before the patch (bound, or stored) keeps the unpatched function: such
+methods are counted as their module is patched, and named in a warning.
 """
 
 from __future__ import annotations
