@@ -19,8 +19,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-import wrapt
-
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -111,6 +109,8 @@ def flush_as_forked_children_exit(flush: Callable[[], None]) -> None:
     if first and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
     if first:
+        import wrapt  # not at import: `import assay.instrumentation` stays light
+
         # Celery's prefork pool forks through billiard, which runs neither: its workers send
         # `worker_process_shutdown` just before their `os._exit` (imported or not yet).
         wrapt.register_post_import_hook(_flush_as_celery_workers_exit, "celery.signals")

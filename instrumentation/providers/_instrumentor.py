@@ -17,6 +17,7 @@ methods are counted as their module is patched, and named in a warning.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import sys
 from collections.abc import Collection, Iterable
@@ -202,8 +203,9 @@ class ClientInstrumentor(LibraryInstrumentor):
         wrappers = self._wrappers
         if wrappers is None:
             return
-        taken = self._patch(module, wrappers)
+        patched = self._patch(module, wrappers)
         self.after_patching()
+        taken = self._taken_methods(patched, wrappers)
         if taken:
             # Only a module imported before `instrument()` can have methods taken already.
             logger.warning(
@@ -216,10 +218,9 @@ class ClientInstrumentor(LibraryInstrumentor):
                 ", ".join(f"{name}: {count}" for name, count in taken.items()),
             )
 
-    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> dict[str, int]:
-        """Patch the targets `module` defines; the methods already taken elsewhere, and how
-        often."""
-        taken: dict[str, int] = {}
+    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> list[tuple[Any, str]]:
+        """Patch the targets `module` defines; returns the class methods patched."""
+        patched = []
         for target in wrappers.targets:
             if target.module != module.__name__:
                 continue
@@ -231,31 +232,52 @@ class ClientInstrumentor(LibraryInstrumentor):
             # A class re-exported under a second path is patched once.
             if method is None or (owner, method) in self._patched or _ours(names[method]):
                 continue
-            # Counted before anything here holds the function (see the calibration). A
-            # module-level function is referred to wherever it was imported: not counted.
-            references = sys.getrefcount(names[method])
-            count = self._taken(names[method], references, wrappers) if target.owner else 0
-            if count:
-                taken[f"{getattr(owner, '__name__', module.__name__)}.{method}"] = count
             wrapt.wrap_function_wrapper(
                 owner, method, wrappers.wrapper(target.kind, target.is_async)
             )
             self._patched.append((owner, method))
-        return taken
+            # A module-level function is referred to wherever it was imported: not counted.
+            if target.owner:
+                patched.append((owner, method))
+        return patched
+
+    def _taken_methods(
+        self, patched: list[tuple[Any, str]], wrappers: CallWrappers
+    ) -> dict[str, int]:
+        """Of the methods just patched, those something took before, and how often."""
+
+        def count() -> dict[str, int]:
+            return {
+                f"{owner.__name__}.{name}": self._taken(owner, name, wrappers)
+                for owner, name in patched
+            }
+
+        counts = count()
+        if any(counts.values()):
+            # A client dropped but not collected yet (clients and their resources are cycles)
+            # still holds its bound methods, taken by nobody alive. Rare: paid only here.
+            gc.collect()
+            counts = count()
+        return {name: taken for name, taken in counts.items() if taken}
 
     @staticmethod
-    def _taken(function: object, references: int, wrappers: CallWrappers) -> int:
-        """Of `function`'s `references`, those beyond the targets that hold it: the aliases
-        among the targets (a class whose `create = Messages.create`) are patched, not taken."""
+    def _taken(owner: Any, name: str, wrappers: CallWrappers) -> int:
+        """References to the function patched as `owner.name` beyond its patch's and those of
+        the targets that hold it too: the aliases among the targets (a class whose
+        `create = Messages.create`) are patched, not taken."""
+        # Counted first, as the calibration counts (the count depends on what holds it here):
+        # the patch holds the function as its class did.
+        beyond = sys.getrefcount(vars(owner)[name].__wrapped__)
+        beyond -= references_of_a_method_nobody_took()
+        function = vars(owner)[name].__wrapped__
         holders = set()
         for target in wrappers.targets:
             module = sys.modules.get(target.module)
-            owner = getattr(module, target.owner, None) if target.owner else None
-            for name in target.methods if owner is not None else ():
-                attribute = vars(owner).get(name)
+            holder = getattr(module, target.owner, None) if target.owner else None
+            for method in target.methods if holder is not None else ():
+                attribute = vars(holder).get(method)
                 if attribute is function or getattr(attribute, "__wrapped__", None) is function:
-                    holders.add((id(owner), name))  # a class under two paths counts once
-        beyond = references - references_of_a_method_nobody_took()
+                    holders.add((id(holder), method))  # a class under two paths counts once
         return max(beyond - max(len(holders) - 1, 0), 0)
 
     def _stop(self) -> None:
