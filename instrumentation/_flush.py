@@ -11,14 +11,18 @@ down with a timeout, which stops its exporter's retries once the time is spent.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+logger = logging.getLogger("assay.instrumentation")
 
 
 class _Flush:
@@ -92,17 +96,40 @@ _child_flush_pid = 0
 def flush_as_forked_children_exit(flush: Callable[[], None]) -> None:
     """Run `flush` when a `multiprocessing` child forked from this process exits.
 
-    A child of `multiprocessing` (a `Pool` worker, a `Process`, Celery's prefork through
-    billiard is alike) leaves through `os._exit` without running `atexit`, so the spans of its
-    last seconds were never sent. multiprocessing runs its own finalizers as such a child exits;
-    their registry is emptied as the child starts, then its after-fork callbacks run: one of
-    them registers the flush anew in each child.
+    A child of `multiprocessing` (a `Pool` worker, a `Process`) leaves through `os._exit`
+    without running `atexit`, so the spans of its last seconds were never sent.
+    multiprocessing runs its own finalizers as such a child exits; their registry is emptied as
+    the child starts, then its after-fork callbacks run: one of them registers the flush anew in
+    each child. A Celery prefork worker (billiard) runs neither, and sends Celery's
+    `worker_process_shutdown` as it leaves: the flush is connected to it.
     """
     global _child_flush
     first = _child_flush is None
     _child_flush = flush
     if first and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
+    if first:
+        import wrapt  # not at import: `import assay.instrumentation` stays light
+
+        # Celery's prefork pool forks through billiard, which runs neither: its workers send
+        # `worker_process_shutdown` just before their `os._exit` (imported or not yet).
+        wrapt.register_post_import_hook(_flush_as_celery_workers_exit, "celery.signals")
+
+
+def _flush_as_celery_workers_exit(signals: ModuleType) -> None:
+    try:
+        # Strongly held (Celery's signals keep weak references by default: a receiver nobody
+        # else holds, such as a lambda, is dropped at once and never runs); once per process.
+        signals.worker_process_shutdown.connect(
+            _flush_celery_worker, weak=False, dispatch_uid="assay.instrumentation.flush"
+        )
+    except Exception:  # another Celery: its workers' last spans may be lost, the app runs on
+        logger.warning("Assay could not connect to Celery's worker_process_shutdown", exc_info=True)
+
+
+def _flush_celery_worker(**kwargs: object) -> None:
+    if _child_flush is not None:
+        _child_flush()
 
 
 class _Registrant:

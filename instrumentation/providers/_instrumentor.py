@@ -10,11 +10,15 @@ So `instrument()` imports no client library (a service that never uses litellm d
 pay for importing it), the application may import its clients before or after
 `instrument()`, and a namespace package without `__init__.py` (mistralai 2 and later,
 whose own import never runs a hook) is covered through the regular modules inside it.
+A method taken before the patch (bound, or stored) keeps the unpatched function: such
+methods are counted as their module is patched, and named in a warning.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
+import logging
 import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -35,6 +39,8 @@ from assay.instrumentation.providers.package import SUPPORTED
 
 if TYPE_CHECKING:
     from assay.instrumentation.providers._call import CallWrappers
+
+logger = logging.getLogger("assay.instrumentation")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,27 @@ def tracer_version() -> str:
 @functools.cache
 def _dependency_conflict(library: str) -> DependencyConflict | None:
     return get_dependency_conflicts(SUPPORTED[library])
+
+
+class _Calibration:
+    def method(self) -> None:
+        """A method only its class refers to."""
+
+
+@functools.cache
+def references_of_a_method_nobody_took() -> int:
+    """`sys.getrefcount(vars(owner)[name])` of a method only its class holds: a target's count
+    beyond it (taken the same way: the count depends on how many frames hold the function) is
+    a bound method (`create = client.chat.completions.create`, a `with_raw_response` built) or
+    the function stored elsewhere, which patching the class cannot reach."""
+    return sys.getrefcount(vars(_Calibration)["method"])
+
+
+def _ours(attribute: object) -> bool:
+    """An alias of a function Assay patched already (`create = Messages.create` in a class
+    made after the patch holds the patched one): wrapping it again would make two spans."""
+    wrapper = getattr(attribute, "_self_wrapper", None)
+    return getattr(wrapper, "__module__", "").startswith("assay.instrumentation.")
 
 
 class LibraryInstrumentor(BaseInstrumentor):
@@ -176,10 +203,24 @@ class ClientInstrumentor(LibraryInstrumentor):
         wrappers = self._wrappers
         if wrappers is None:
             return
-        self._patch(module, wrappers)
+        patched = self._patch(module, wrappers)
         self.after_patching()
+        taken = self._taken_methods(patched, wrappers)
+        if taken:
+            # Only a module imported before `instrument()` can have methods taken already.
+            logger.warning(
+                "Assay cannot trace %s methods taken before instrument() (%s): each was bound "
+                "or stored before it was patched (`create = client.chat.completions.create`, "
+                "`with_raw_response` or `with_streaming_response` used, the method handed to "
+                "a library), and calls through it make no span. Call instrument() (or import "
+                "assay.instrumentation.auto) before that.",
+                self.library,
+                ", ".join(f"{name}: {count}" for name, count in taken.items()),
+            )
 
-    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> None:
+    def _patch(self, module: ModuleType, wrappers: CallWrappers) -> list[tuple[Any, str]]:
+        """Patch the targets `module` defines; returns the class methods patched."""
+        patched = []
         for target in wrappers.targets:
             if target.module != module.__name__:
                 continue
@@ -189,12 +230,55 @@ class ClientInstrumentor(LibraryInstrumentor):
             names = vars(owner)
             method = next((name for name in target.methods if name in names), None)
             # A class re-exported under a second path is patched once.
-            if method is None or (owner, method) in self._patched:
+            if method is None or (owner, method) in self._patched or _ours(names[method]):
                 continue
             wrapt.wrap_function_wrapper(
                 owner, method, wrappers.wrapper(target.kind, target.is_async)
             )
             self._patched.append((owner, method))
+            # A module-level function is referred to wherever it was imported: not counted.
+            if target.owner:
+                patched.append((owner, method))
+        return patched
+
+    def _taken_methods(
+        self, patched: list[tuple[Any, str]], wrappers: CallWrappers
+    ) -> dict[str, int]:
+        """Of the methods just patched, those something took before, and how often."""
+
+        def count() -> dict[str, int]:
+            return {
+                f"{owner.__name__}.{name}": self._taken(owner, name, wrappers)
+                for owner, name in patched
+            }
+
+        counts = count()
+        if any(counts.values()):
+            # A client dropped but not collected yet (clients and their resources are cycles)
+            # still holds its bound methods, taken by nobody alive. Rare: paid only here.
+            gc.collect()
+            counts = count()
+        return {name: taken for name, taken in counts.items() if taken}
+
+    @staticmethod
+    def _taken(owner: Any, name: str, wrappers: CallWrappers) -> int:
+        """References to the function patched as `owner.name` beyond its patch's and those of
+        the targets that hold it too: the aliases among the targets (a class whose
+        `create = Messages.create`) are patched, not taken."""
+        # Counted first, as the calibration counts (the count depends on what holds it here):
+        # the patch holds the function as its class did.
+        beyond = sys.getrefcount(vars(owner)[name].__wrapped__)
+        beyond -= references_of_a_method_nobody_took()
+        function = vars(owner)[name].__wrapped__
+        holders = set()
+        for target in wrappers.targets:
+            module = sys.modules.get(target.module)
+            holder = getattr(module, target.owner, None) if target.owner else None
+            for method in target.methods if holder is not None else ():
+                attribute = vars(holder).get(method)
+                if attribute is function or getattr(attribute, "__wrapped__", None) is function:
+                    holders.add((id(holder), method))  # a class under two paths counts once
+        return max(beyond - max(len(holders) - 1, 0), 0)
 
     def _stop(self) -> None:
         if self._wrappers is not None:

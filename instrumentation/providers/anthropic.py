@@ -23,6 +23,7 @@ import wrapt
 from assay.instrumentation import semconv
 from assay.instrumentation._spans import Attributes, LLMCall, in_llm_call, report_internal_error
 from assay.instrumentation.providers import _anthropic_blocks as blocks
+from assay.instrumentation.providers import _raw_responses as raw
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
 from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import (
@@ -37,6 +38,10 @@ _MESSAGES_MODULES = (
     "anthropic.resources.messages",  # before the resource became a package
     "anthropic.resources.beta.messages.messages",
     "anthropic.resources.beta.messages",
+    # The Vertex and Bedrock clients' beta messages: classes whose `create = Messages.create`
+    # took the beta function as the library was imported, before a patch could reach it.
+    "anthropic.lib.vertex._beta_messages",
+    "anthropic.lib.bedrock._beta_messages",
 )
 _TARGETS = (
     *(
@@ -53,6 +58,7 @@ _TARGETS = (
     ),
     # The client's own span of an API call: not started inside an Assay LLM span.
     Target("anthropic._base_client", "", ("start_api_call_span",), "sdk_span"),
+    *raw.targets("anthropic"),
 )
 
 _CLOUD_CLIENTS = {
@@ -82,6 +88,10 @@ class AnthropicWrappers(CallWrappers):
     detect_endpoint = staticmethod(detect_endpoint)
     response_reader = staticmethod(blocks.response_attributes)
     stream_reader = blocks.MessageEvents
+
+    def __init__(self, tracer: Any, capture_content: bool) -> None:
+        super().__init__(tracer, capture_content)
+        self.raw_responses = raw.RawResponses(self)
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         endpoint = self.endpoint(instance)
@@ -117,7 +127,10 @@ class AnthropicWrappers(CallWrappers):
             body = json.loads(result.http_response.content)
             call.end(self.response_attributes(call, start, body))
             return result
-        # A body the application reads itself (`with_streaming_response`, a raw stream).
+        if raw.is_raw_response(result):
+            # A body the application reads itself (`with_streaming_response`, a raw stream):
+            # the span waits for its parse().
+            return self.raw_responses.defer(call, start, result)
         attributes: Attributes = {}
         call.add_usage(attributes, start.model, None, None)
         call.end(attributes)
@@ -128,6 +141,8 @@ class AnthropicWrappers(CallWrappers):
             return self._stream_manager
         if kind == "sdk_span":
             return self._sdk_span
+        if kind in (raw.PARSE, raw.CLOSE):
+            return self.raw_responses.wrapper(kind, is_async)
         return super().wrapper(kind, is_async)
 
     def _stream_manager(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -30,6 +30,7 @@ from assay.instrumentation._streams import StreamAccumulator, end_stream_early
 from assay.instrumentation.providers import _chat_chunks as chat
 from assay.instrumentation.providers import _messages as msg
 from assay.instrumentation.providers import _openai_responses as responses
+from assay.instrumentation.providers import _raw_responses as raw
 from assay.instrumentation.providers._call import CallStart, CallWrappers, Wrapper, opening
 from assay.instrumentation.providers._instrumentor import ClientInstrumentor, Target
 from assay.instrumentation.providers._request import (
@@ -65,7 +66,7 @@ _TARGETS = tuple(
         (_CHAT_HELPER, "ChatCompletionStream", "close", "helper_close"),
         (_RESPONSES_HELPER, "ResponseStream", "close", "helper_close"),
     )
-)
+) + raw.targets("openai")
 
 _OPERATIONS = dict(
     chat=semconv.OP_CHAT,
@@ -221,6 +222,7 @@ class OpenAIWrappers(CallWrappers):
         super().__init__(tracer, capture_content)
         # Base URLs whose server refused `stream_options`: their streams are sent as asked.
         self.refusing_usage: set[str] = set()
+        self.raw_responses = raw.RawResponses(self)
 
     def describe(self, kind: str, instance: Any, args: Any, kwargs: Any) -> CallStart:
         endpoint = self.endpoint(instance)
@@ -263,13 +265,12 @@ class OpenAIWrappers(CallWrappers):
                 # Usage Assay asked for comes in a chunk of its own: kept from the application.
                 hide = chat.UsageChunk() if start.amended_kwargs is not None else None
                 return self.stream(call, start, result, hide)
-            call.end()  # a raw or streaming-response body: left untouched
-            return result
-        response = self._parsed(result)
-        if response is None:
-            call.end()
-        else:
+        elif (response := self._parsed(result)) is not None:
             call.end(self.response_attributes(call, start, response))
+            return result
+        if raw.is_raw_response(result):  # the body the application reads: the span waits
+            return self.raw_responses.defer(call, start, result)
+        call.end()
         return result
 
     @staticmethod
@@ -278,7 +279,7 @@ class OpenAIWrappers(CallWrappers):
         if hasattr(result, "choices") or hasattr(result, "data") or hasattr(result, "output"):
             return result
         # `with_raw_response`: parse() is cached, so the user's own parse() gets this same
-        # object. A `with_streaming_response` body is left unread.
+        # object. A `with_streaming_response` body is read by the application (deferred).
         legacy = sys.modules.get("openai._legacy_response")
         legacy_response = getattr(legacy, "LegacyAPIResponse", None)
         if legacy_response is not None and isinstance(result, legacy_response):
@@ -327,6 +328,8 @@ class OpenAIWrappers(CallWrappers):
     # -- the helpers' close(), not an LLM call
 
     def wrapper(self, kind: str, is_async: bool) -> Wrapper:
+        if kind in (raw.PARSE, raw.CLOSE):
+            return self.raw_responses.wrapper(kind, is_async)
         if kind != "helper_close":
             return super().wrapper(kind, is_async)
         if is_async:

@@ -865,3 +865,45 @@ class TestInstrumentor:
             stream.until_done()
 
         assert span_exporter.get_finished_spans() == ()
+
+
+class TestCloudClientsBetaMessages:
+    """The Vertex and Bedrock clients' beta messages are classes of their own whose `create` is
+    the beta `Messages.create`, taken as anthropic was imported: patched as aliases, their calls
+    make spans however early anthropic was imported (pytest imported it before this test)."""
+
+    @pytest.mark.parametrize(
+        ("make_client", "provider"),
+        [
+            (
+                lambda url: anthropic.AnthropicVertex(
+                    region="us-east5", project_id="p", access_token="t", base_url=url
+                ),
+                semconv.PROVIDER_GCP_VERTEX_AI,
+            ),
+            (
+                lambda url: anthropic.AnthropicBedrock(
+                    aws_region="us-east-1", aws_access_key="a", aws_secret_key="s", base_url=url
+                ),
+                semconv.PROVIDER_AWS_BEDROCK,
+            ),
+        ],
+        ids=["vertex", "bedrock"],
+    )
+    def test_a_beta_call_makes_one_span(
+        self,
+        make_client: Callable[[str], Any],
+        provider: str,
+        spans: InMemorySpanExporter,
+        fake_anthropic: FakeAnthropic,
+        only_span: Any,
+    ) -> None:
+        client = make_client(fake_anthropic.base_url).with_options(max_retries=0)
+        # The fake speaks Anthropic's own paths, not the clouds': the call fails, and its span
+        # says so.
+        with pytest.raises(anthropic.NotFoundError):
+            client.beta.messages.create(model=MODEL, max_tokens=50, messages=QUESTION)
+
+        span = only_span()
+        assert span.attributes[semconv.PROVIDER_NAME] == provider
+        assert span.status.status_code == StatusCode.ERROR

@@ -38,7 +38,10 @@ def test_a_missing_client_library_is_skipped_silently(
     monkeypatch.setattr(package, "INSTRUMENTORS", (missing, *package.INSTRUMENTORS))
     with caplog.at_level(logging.INFO, logger="assay.instrumentation"):
         instrument_with()
-    assert caplog.records == []
+    # Methods other tests of this process took before instrumenting are named, rightly: not
+    # this test's concern.
+    said = [r for r in caplog.records if "taken before instrument()" not in r.getMessage()]
+    assert said == []
     for _, target in package.INSTRUMENTORS[1:]:
         assert instrumentor(target).is_instrumented_by_opentelemetry  # type: ignore[attr-defined]
 

@@ -180,10 +180,11 @@ class TestOpenAIAsksForUsage:
         )
         chunks = list(raw.parse())
 
-        # The application reads this body itself: Assay could not hide a usage chunk in it.
+        # The application reads this body itself: Assay could not hide a usage chunk in it,
+        # so the tokens of what parse() streamed are estimated.
         assert "stream_options" not in fake.requests[-1]
         assert all(chunk.choices for chunk in chunks)
-        assert only_span().attributes[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_NONE
+        assert only_span().attributes[semconv.USAGE_SOURCE] == semconv.USAGE_SOURCE_ESTIMATED
 
 
 class TestServerRefusesTheOption:

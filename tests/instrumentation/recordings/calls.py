@@ -57,6 +57,11 @@ def redirected(httpx_module: Any, target: str, is_async: bool = False) -> Any:
     return Redirect()
 
 
+def _listed(parsed: Any) -> Any:
+    """A parsed raw response: a stream's chunks, read to its end, or the answer itself."""
+    return list(parsed) if hasattr(parsed, "__next__") else parsed
+
+
 def _run(
     call: RecordedCall, mode: str, sync: Callable[[], Any], run_async: Callable[[], Any]
 ) -> Any:
@@ -79,11 +84,15 @@ def openai_chat(call: RecordedCall, server: str, mode: str = "") -> Any:
     def sync() -> Any:
         transport = redirected(httpx2, server)
         with OpenAI(**options, http_client=httpx2.Client(transport=transport)) as client:
-            if body.get("stream"):
-                return list(client.chat.completions.create(**body))
+            completions = client.chat.completions
             if mode == "raw":
-                return client.chat.completions.with_raw_response.create(**body).parse()
-            return client.chat.completions.create(**body)
+                return _listed(completions.with_raw_response.create(**body).parse())
+            if mode == "streaming":
+                with completions.with_streaming_response.create(**body) as response:
+                    return _listed(response.parse())
+            if body.get("stream"):
+                return list(completions.create(**body))
+            return completions.create(**body)
 
     async def run_async() -> Any:
         transport = redirected(httpx2, server, is_async=True)
@@ -135,9 +144,14 @@ def anthropic_messages(call: RecordedCall, server: str, mode: str = "") -> Any:
                 return client.messages.parse(**body, output_format=_schema_model(schema))
             messages = client.beta.messages if "beta" in name else client.messages
             if streamed:
-                return list(messages.create(**body, stream=True))
+                body["stream"] = True
             if mode == "raw":
-                return messages.with_raw_response.create(**body).parse()
+                return _listed(messages.with_raw_response.create(**body).parse())
+            if mode == "streaming":
+                with messages.with_streaming_response.create(**body) as response:
+                    return _listed(response.parse())
+            if streamed:
+                return list(messages.create(**body))
             return messages.create(**body)
 
     async def run_async() -> Any:
@@ -327,8 +341,9 @@ CALLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-# The clients whose plain `create` calls can be made through `with_raw_response` (mode "raw":
-# the raw response, then parsed, as an application reading headers does), and those with an
+# The clients whose `create` calls, plain and streamed, can be made through `with_raw_response`
+# (mode "raw": the raw response, then parsed, as an application reading headers does) and
+# `with_streaming_response` (mode "streaming": parsed inside its block), and those with an
 # async client (mode "async").
 RAW_CAPABLE = frozenset({"openai", "together", "anthropic"})
 ASYNC_CAPABLE = frozenset(CALLERS) - {"bedrock"}

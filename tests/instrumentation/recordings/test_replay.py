@@ -51,16 +51,16 @@ def camel(value: Any) -> Any:
 
 
 def cases(mode: str = "") -> list[Any]:
-    """Each recorded call, as a test case (call, mode). Mode "raw": the plain `create` calls
-    again through `with_raw_response`; "async": the sync calls again with the async client."""
+    """Each recorded call, as a test case (call, mode). Modes "raw" and "streaming": the
+    `create` calls, plain and streamed, again through `with_raw_response` and
+    `with_streaming_response`; "async": the sync calls again with the async client."""
     calls = recorded_calls()
-    if mode == "raw":
+    if mode in ("raw", "streaming"):
         calls = [
             call
             for call in calls
             if call.provider in RAW_CAPABLE
-            and not call.streamed
-            and not any(word in call.cassette for word in ("async", "parse", "stream"))
+            and not any(word in call.cassette for word in ("async", "parse", "stream_message"))
         ]
     elif mode == "async":
         calls = [
@@ -199,7 +199,9 @@ def test_without_content_capture_a_stream_still_has_its_numbers(
     assert attributes.get(sc.COST_USD) == (None if cost is None else pytest.approx(cost))
 
 
-@pytest.mark.parametrize(("call", "mode"), cases() + cases("raw") + cases("async"))
+@pytest.mark.parametrize(
+    ("call", "mode"), cases() + cases("raw") + cases("streaming") + cases("async")
+)
 def test_the_span_says_what_the_provider_answered(
     call: RecordedCall,
     mode: str,
