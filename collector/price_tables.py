@@ -210,8 +210,10 @@ def _update_calls(
         position = f"indexOf([{tuples}], (toString(model), toString(provider)))"
     else:
         position = "0"
-    # normalize/cost.py's call_cost in SQL: a failed call is unpriced before all else.
-    priced = f"(status != 'error' AND {position} > 0 AND {_USAGE_KNOWN_SQL})"
+    # normalize/cost.py's call_cost in SQL: a call that failed before its answer finished is
+    # unpriced before all else.
+    unfinished = "(status = 'error' AND empty(finish_reasons))"
+    priced = f"(NOT {unfinished} AND {position} > 0 AND {_USAGE_KNOWN_SQL})"
 
     def class_cost(name: str) -> str:
         values = ", ".join(repr(prices[key][name]) for key in keys) or "0.0"
@@ -221,8 +223,8 @@ def _update_calls(
     total = " + ".join(f"({expr})" for expr in class_costs.values())
     # A reported 0 for a call with tokens is an instrumentation that could not price it.
     reported = (
-        "(status != 'error' AND reported_cost_usd IS NOT NULL AND NOT (reported_cost_usd = 0 AND "
-        "(ifNull(input_tokens, 0) > 0 OR ifNull(output_tokens, 0) > 0)))"
+        f"(NOT {unfinished} AND reported_cost_usd IS NOT NULL AND NOT (reported_cost_usd = 0 "
+        "AND (ifNull(input_tokens, 0) > 0 OR ifNull(output_tokens, 0) > 0)))"
     )
     assignments = [
         *(
@@ -230,7 +232,7 @@ def _update_calls(
             for name, expr in class_costs.items()
         ),
         f"cost_usd = multiIf({priced}, {total}, {reported}, reported_cost_usd, NULL)",
-        f"cost_source = multiIf(status = 'error', '{COST_FAILED_CALL}', {priced}, '{COST_PRICED}', "
+        f"cost_source = multiIf({unfinished}, '{COST_FAILED_CALL}', {priced}, '{COST_PRICED}', "
         f"{reported}, '{COST_REPORTED}', {_USAGE_KNOWN_SQL}, '{COST_UNPRICED_MODEL}', "
         f"'{COST_NO_USAGE}')",
         f"price_version = if({priced}, {_sql_str(version)}, '')",

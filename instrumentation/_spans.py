@@ -298,11 +298,13 @@ class LLMCall:
                 attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = self.time_to_first_chunk
             if not self._usage_stated:  # a failed call, a body the application reads itself
                 attributes[semconv.USAGE_SOURCE] = semconv.USAGE_SOURCE_NONE
-            if error is not None or self._answer_error is not None:
-                # A failed call is unpriced (its tokens stay): what a provider bills for a call
-                # that failed part way (Anthropic's stream `error` event after `message_start`,
-                # which carried the input usage) is documented nowhere. The collector's rule
-                # too (normalize/cost.py: call_cost).
+            failed = error is not None or self._answer_error is not None
+            if failed and not attributes.get(semconv.RESPONSE_FINISH_REASONS):
+                # A call that failed before its answer finished is unpriced (its tokens stay):
+                # what a provider bills for one (Anthropic's stream `error` event after
+                # `message_start`, which carried the input usage) is documented nowhere. One
+                # that failed after (openai's parse() raising on an answer cut at max_tokens)
+                # was billed whole. The collector's rule too (normalize/cost.py: call_cost).
                 attributes.pop(semconv.COST_USD, None)
             if attributes:
                 span.set_attributes(attributes)

@@ -24,12 +24,16 @@ pytestmark = pytest.mark.integration
 
 
 def run_app(
-    collector: RunningCollector, fake: FakeOpenAI, protocol: str, **env: str
+    collector: RunningCollector,
+    fake: FakeOpenAI,
+    protocol: str,
+    app: str = "tests.apps.openai_app",
+    **env: str,
 ) -> tuple[str, dict[str, Any]]:
     service = f"e2e-{uuid.uuid4().hex[:8]}"
     endpoint = collector.grpc_endpoint if protocol == "grpc" else collector.http_url
     result = subprocess.run(
-        [sys.executable, "-m", "tests.apps.openai_app"],
+        [sys.executable, "-m", app],
         env={
             **os.environ,
             "OTEL_SERVICE_NAME": service,
@@ -156,3 +160,26 @@ def test_content_capture_off_keeps_messages_out(
         f"SELECT SpanAttributes FROM assay.otel_traces WHERE ServiceName = '{service}'"
     )
     assert QUESTION not in json.dumps(spans)
+
+
+def test_an_answer_the_client_refused_after_it_finished_is_priced(
+    collector: RunningCollector, fake: FakeOpenAI
+) -> None:
+    """parse() raising LengthFinishReasonError: the answer finished (at max_tokens) and was
+    billed; the call is an error, with its usage, finish reason and cost. A call that failed
+    before its answer finished stays unpriced (test_end_to_end_anthropic's mid-stream error)."""
+    service, app = run_app(collector, fake, "grpc", "tests.apps.parse_app")
+    assert app["error"] == "LengthFinishReasonError" and app["usage"]
+    (row,) = collector.wait_for_rows(
+        f"SELECT * FROM assay.llm_calls WHERE service_name = '{service}'", 1
+    )
+    assert row["status"] == "error" and row["error_type"] == "LengthFinishReasonError"
+    assert row["finish_reasons"] == ["length"]
+    usage = app["usage"]
+    assert (row["input_tokens"], row["output_tokens"]) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+    expected = pricing.cost_usd("gpt-4o-mini", usage["prompt_tokens"], usage["completion_tokens"])
+    assert expected and row["cost_source"] == "priced"
+    assert row["cost_usd"] == pytest.approx(expected)

@@ -13,9 +13,12 @@ COST_PRICED: Final = "priced"  # the price table in force (price_version names i
 COST_REPORTED: Final = "reported"  # the instrumentation's own figure (a model the table lacks)
 COST_UNPRICED_MODEL: Final = "unpriced_model"  # usage known, model not in the table (or local)
 COST_NO_USAGE: Final = "no_usage"  # the call succeeded but no token counts came with it
-# The call failed: unpriced whatever usage it reported. Rarely billed, and where part of it may
-# be (an Anthropic stream cut by an `error` event after `message_start` carried the input usage)
-# the provider documents nothing, so no figure is claimed; its tokens stay in their columns.
+# The call failed before its answer finished (no finish reason): unpriced whatever usage it
+# reported. Rarely billed, and where part of it may be (an Anthropic stream cut by an `error`
+# event after `message_start` carried the input usage) the provider documents nothing, so no
+# figure is claimed; its tokens stay in their columns. A call whose answer finished and then
+# failed in the client (openai's parse() raising on an answer cut at max_tokens) was billed
+# whole: it is priced, and stays an error.
 COST_FAILED_CALL: Final = "failed_call"
 # What every count of unpriced calls counts (calls whose cost_usd is NULL, whatever the reason
 # above): one sentence, in pricing beside the prices, so the evaluators say it too.
@@ -118,7 +121,8 @@ def call_cost(
     reported_cost: float | None,
 ) -> CallCost:
     """The cost of a call in the price table in force; else the instrumentation's own figure;
-    else NULL with the reason. A failed call is unpriced (COST_FAILED_CALL) before all else."""
+    else NULL with the reason. A call that failed before its answer finished (`failed`: an error
+    and no finish reason) is unpriced (COST_FAILED_CALL) before all else."""
     if failed:
         return None, COST_FAILED_CALL, _UNPRICED, ""
     table = pricing.current()

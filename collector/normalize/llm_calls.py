@@ -122,8 +122,9 @@ def llm_call_row(
     # does not know.
     value = get(sc.COST_USD)
     reported_cost = None if value is None else _number(value)
+    finish_reasons = _strings(get(sc.RESPONSE_FINISH_REASONS))
     cost_usd, cost_source, by_class, price_version = call_cost(
-        counts, model, provider, failed, reported_cost
+        counts, model, provider, failed and not finish_reasons, reported_cost
     )
     value = get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)
     ttft = None if value is None else _number(value)
@@ -170,7 +171,7 @@ def llm_call_row(
         "error" if failed else "ok",
         error_type,
         status_message,
-        _strings(get(sc.RESPONSE_FINISH_REASONS)),
+        finish_reasons,
         get(sc.REQUEST_STREAM) is True,
         _text(get(sc.SERVER_ADDRESS)),
         _text(get(sc.USER_ID)),

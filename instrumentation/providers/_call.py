@@ -171,6 +171,11 @@ class CallWrappers:
         """Whether the API refused what Assay added to the request (`amended_kwargs`)."""
         return False
 
+    def answer_of(self, start: CallStart, error: BaseException) -> Any:
+        """The provider's whole answer that `error` carries, when the client raised after the
+        call completed (the provider billed it); None for a call that failed."""
+        return None
+
     # -- helpers for the hooks --------------------------------------------------------------
 
     def stream(
@@ -232,9 +237,12 @@ class CallWrappers:
         )
         return None if call is None else (call, start)
 
-    def _failed(self, call: LLMCall, error: BaseException) -> None:
+    def _failed(self, call: LLMCall, start: CallStart, error: BaseException) -> None:
         try:
             attributes = self.error_attributes(error)
+            answer = self.answer_of(start, error)
+            if answer is not None:  # its usage, reply and finish reason, as a call that passed
+                attributes = {**self.response_attributes(call, start, answer), **(attributes or {})}
         except Exception:
             report_internal_error(f"reading a {self.library} error")
             attributes = None
@@ -259,7 +267,7 @@ class CallWrappers:
                     start.amended_kwargs = None
             return wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, error)
+            self._failed(call, start, error)
             raise
         finally:
             detach(token)
@@ -279,7 +287,7 @@ class CallWrappers:
                     start.amended_kwargs = None
             return await wrapped(*args, **kwargs)
         except BaseException as error:
-            self._failed(call, error)
+            self._failed(call, start, error)
             raise
         finally:
             detach(token)

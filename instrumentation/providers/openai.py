@@ -185,6 +185,10 @@ _ASKED_USAGE = {"chat": "messages", "completions": "prompt"}
 _REFUSAL_STATUSES = frozenset({400, 422})
 
 
+# openai's errors raised after a whole chat answer came (openai.lib._parsing), carrying it.
+_ANSWERED_ERRORS = frozenset({"LengthFinishReasonError", "ContentFilterFinishReasonError"})
+
+
 @dataclass(slots=True)
 class _Request:
     """What finishing an openai call needs of its request: the keyword arguments the
@@ -307,6 +311,13 @@ class OpenAIWrappers(CallWrappers):
         )
         request = start.details.kwargs.get(_ASKED_USAGE[start.kind])
         return reader(start.model, self.capture_content, request)
+
+    def answer_of(self, start: CallStart, error: BaseException) -> Any:
+        # parse() raises these on a whole answer that stopped at max_tokens or at the content
+        # filter: the answer, its usage included, is on the error (and billed).
+        if start.kind == "chat" and type(error).__name__ in _ANSWERED_ERRORS:
+            return getattr(error, "completion", None)
+        return None
 
     def refused(self, start: CallStart, error: Exception) -> bool:
         """A server that does not know `stream_options` answers 400 or 422 naming it."""

@@ -83,6 +83,13 @@ def store_calls(store: EmbeddedStore, service: str) -> list[LlmCallRow]:
         call(service, 5, **{sc.ERROR_TYPE: "RateLimitError"}),
         # failed with usage (an Anthropic stream cut after message_start): never priced
         call(service, 6, **usage(700, 0), **{sc.ERROR_TYPE: "OverloadedError"}),
+        # failed after its answer finished (openai's parse() at max_tokens): billed, priced
+        call(
+            service,
+            7,
+            **usage(300, 40),
+            **{sc.ERROR_TYPE: "LengthFinishReasonError", sc.RESPONSE_FINISH_REASONS: ["length"]},
+        ),
         call(
             service,
             61,
@@ -165,6 +172,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
         "no_usage",
         "failed_call",
         "failed_call",
+        "priced",
         "reported",
         "unpriced_model",
     ]
@@ -173,7 +181,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
     loaded = price_tables.load(store, NEW_PRICES)
     assert loaded.table.version != builtin and loaded.table.taken == "2026-07-01"
     done = price_tables.recompute(store, DAY, DAY + dt.timedelta(days=1))
-    assert done.calls == 7 and (done.priced_before, done.priced_after) == (2, 4)
+    assert done.calls == 8 and (done.priced_before, done.priced_after) == (3, 5)
 
     after = rows_of(store, service)
     assert len(after) == len(stored)  # updated in place: no second row per call
@@ -185,6 +193,7 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
         "no_usage",
         "failed_call",
         "failed_call",
+        "priced",
         "priced",
         "unpriced_model",
     ]
@@ -200,7 +209,8 @@ def test_a_newer_price_file_prices_stored_calls_again_without_a_second_row(
             row["model"],
             row["provider"],
         )
-        if fresh is None or row["status"] == "error":  # a failed call: unpriced, whatever usage
+        unfinished = row["status"] == "error" and not row["finish_reasons"]
+        if fresh is None or unfinished:  # failed before its answer finished: unpriced
             assert row["cost_usd"] is None and row["price_version"] == ""
             continue
         assert row["cost_usd"] == fresh.total and row["price_version"] == loaded.table.version
