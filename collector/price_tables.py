@@ -233,7 +233,8 @@ def _update_calls(
         ),
         f"cost_usd = multiIf({priced}, {total}, {reported}, reported_cost_usd, NULL)",
         f"cost_source = multiIf({unfinished}, '{COST_FAILED_CALL}', {priced}, '{COST_PRICED}', "
-        f"{reported}, '{COST_REPORTED}', {_USAGE_KNOWN_SQL}, '{COST_UNPRICED_MODEL}', "
+        f"{reported}, '{COST_REPORTED}', status = 'error', '{COST_FAILED_CALL}', "
+        f"{_USAGE_KNOWN_SQL}, '{COST_UNPRICED_MODEL}', "
         f"'{COST_NO_USAGE}')",
         f"price_version = if({priced}, {_sql_str(version)}, '')",
     ]

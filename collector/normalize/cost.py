@@ -119,11 +119,13 @@ def call_cost(
     provider: str,
     failed: bool,
     reported_cost: float | None,
+    finished: bool = False,
 ) -> CallCost:
     """The cost of a call in the price table in force; else the instrumentation's own figure;
-    else NULL with the reason. A call that failed before its answer finished (`failed`: an error
-    and no finish reason) is unpriced (COST_FAILED_CALL) before all else."""
-    if failed:
+    else NULL with the reason. A failed call is unpriced (COST_FAILED_CALL) before all else,
+    unless its answer `finished` (a finish reason came: billed whole), and COST_FAILED_CALL
+    whenever it ends unpriced, so that counting it counts the failed unpriced calls."""
+    if failed and not finished:
         return None, COST_FAILED_CALL, _UNPRICED, ""
     table = pricing.current()
     known = pricing.usage_known(counts[0], counts[1])
@@ -136,4 +138,6 @@ def call_cost(
     free = reported_cost == 0 and bool(counts[0] or counts[1])
     if reported_cost is not None and not free:
         return reported_cost, COST_REPORTED, _UNPRICED, ""
+    if failed:
+        return None, COST_FAILED_CALL, _UNPRICED, ""
     return None, COST_UNPRICED_MODEL if known else COST_NO_USAGE, _UNPRICED, ""

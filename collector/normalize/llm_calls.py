@@ -124,7 +124,7 @@ def llm_call_row(
     reported_cost = None if value is None else _number(value)
     finish_reasons = _strings(get(sc.RESPONSE_FINISH_REASONS))
     cost_usd, cost_source, by_class, price_version = call_cost(
-        counts, model, provider, failed and not finish_reasons, reported_cost
+        counts, model, provider, failed, reported_cost, bool(finish_reasons)
     )
     value = get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)
     ttft = None if value is None else _number(value)

@@ -206,6 +206,29 @@ def test_a_failed_call_is_unpriced_because_it_failed() -> None:
     assert (call.status, call.cost_source, call.usage_source) == ("error", "failed_call", "none")
 
 
+@pytest.mark.parametrize(
+    ("model", "finish", "source"),
+    [
+        ("gpt-4o-mini", [], "failed_call"),  # failed before its answer finished (mid-stream)
+        ("gpt-4o-mini", ["length"], "priced"),  # finished, then refused by the client: billed
+        ("house-model", ["length"], "failed_call"),  # finished, unpriced: counted as failed
+    ],
+)
+def test_a_failed_call_is_priced_only_when_its_answer_finished(
+    model: str, finish: list[str], source: str
+) -> None:
+    attrs = {
+        **chat("openai", model, input=300, output=40),
+        sc.ERROR_TYPE: "LengthFinishReasonError",
+    }
+    if finish:
+        attrs[sc.RESPONSE_FINISH_REASONS] = finish
+    call = one_call(attrs, error=True)
+    assert (call.status, call.cost_source) == ("error", source)
+    assert (call.cost_usd is not None) == (source == "priced")
+    assert (call.input_tokens, call.output_tokens) == (300, 40)  # its tokens stay either way
+
+
 def test_the_instrumentations_own_figure_stands_in_and_says_so() -> None:
     attrs = {**chat("openai", "my-finetune", input=10, output=5), sc.COST_USD: 0.25}
     call = one_call(attrs)
