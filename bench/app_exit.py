@@ -15,12 +15,14 @@ for the exporter. Each `--python` (an interpreter of another checkout, e.g. main
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,6 +56,19 @@ def _refused_port() -> int:
         return int(sock.getsockname()[1])  # closed again: nothing listens there
 
 
+@contextlib.contextmanager
+def down_collectors() -> Iterator[dict[str, str]]:
+    """Endpoints of a collector that is down, by how: a port that refuses connections, and one
+    that takes them into the kernel's queue and never answers."""
+    with socket.socket() as unanswering:
+        unanswering.bind(("127.0.0.1", 0))
+        unanswering.listen(64)  # connections wait in the kernel's queue, never accepted
+        yield {
+            "refused": f"http://127.0.0.1:{_refused_port()}",
+            "unanswering": f"http://127.0.0.1:{unanswering.getsockname()[1]}",
+        }
+
+
 def run(python: str, protocol: str, endpoint: str, calls: int, base_url: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ASSAY_"))}
     env.update(
@@ -83,13 +98,7 @@ def main() -> None:
     parser.add_argument("--protocols", default="grpc,http/protobuf")
     options = parser.parse_args()
     pythons = [sys.executable, *options.python]
-    with socket.socket() as unanswering, FakeOpenAI() as fake:
-        unanswering.bind(("127.0.0.1", 0))
-        unanswering.listen(64)  # connections wait in the kernel's queue, never accepted
-        down = {
-            "refused": f"http://127.0.0.1:{_refused_port()}",
-            "unanswering": f"http://127.0.0.1:{unanswering.getsockname()[1]}",
-        }
+    with down_collectors() as down, FakeOpenAI() as fake:
         for round_number in range(options.rounds):
             for calls in (int(c) for c in options.calls.split(",")):
                 for protocol in options.protocols.split(","):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assay.collector.demo.fake_openai import FakeOpenAI
+from bench.app_exit import down_collectors
 
 CHILD = """
 import gc, os, time, tracemalloc
@@ -69,12 +69,6 @@ os._exit(0)  # no exit flush: only the memory is measured
 """
 
 
-def _refused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again: nothing listens there
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", default="1500,5000,10000,20000,40000")
@@ -82,13 +76,7 @@ def main() -> None:
     parser.add_argument("--down", default="unanswering,refused")
     parser.add_argument("--trace", action="store_true")
     options = parser.parse_args()
-    with socket.socket() as unanswering, FakeOpenAI() as fake:
-        unanswering.bind(("127.0.0.1", 0))
-        unanswering.listen(64)  # connections wait in the kernel's queue, never accepted
-        endpoints = {
-            "refused": f"http://127.0.0.1:{_refused_port()}",
-            "unanswering": f"http://127.0.0.1:{unanswering.getsockname()[1]}",
-        }
+    with down_collectors() as endpoints, FakeOpenAI() as fake:
         for protocol in options.protocols.split(","):
             for down in options.down.split(","):
                 print(f"== {protocol}, collector {down}", flush=True)
