@@ -39,6 +39,7 @@ from opentelemetry.trace import Status, StatusCode
 from assay.evaluators.base import EvalInput, Evaluator, FunctionEvaluator, Score, _error_text
 from assay.evaluators.client import CollectorClient, CollectorError
 from assay.evaluators.dataset import Dataset, DatasetItem
+from assay.evaluators.formatting import short_of_billed
 from assay.evaluators.progress import progress_display
 from assay.evaluators.registry import get_evaluator, is_preset
 from assay.evaluators.results import (
@@ -519,8 +520,7 @@ class _Run:
             duration_ms=outcome.duration_ms,
             cost_usd=outcome.cost_usd,
             model=outcome.model,
-            # An unpriced call that succeeded surely cost something the sum leaves out.
-            cost_lower_bound=(outcome.unpriced_calls or 0) > (outcome.unpriced_failed or 0),
+            cost_lower_bound=short_of_billed(outcome.unpriced_calls, outcome.unpriced_failed),
         )
         # Outside the item's trace: a judge's own LLM calls are not the task's cost.
         scores = await asyncio.gather(*(evaluator(data) for evaluator in self.evaluators))

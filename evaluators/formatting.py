@@ -23,6 +23,7 @@ __all__ = [
     "money_of_calls",
     "number",
     "percent",
+    "short_of_billed",
     "terminal_safe",
     "unpriced",
     "value",
@@ -94,6 +95,13 @@ def money(value: Any) -> str:
     return "$" + _plain(value, min(20, _decimals_for(abs(value), 2)))
 
 
+def short_of_billed(calls: int | None, failed: int | None) -> bool:
+    """Whether a cost that leaves out `calls` unpriced calls, `failed` of them failed, is a lower
+    bound: an unpriced call that succeeded surely cost something (a failed one is rarely billed).
+    False when either count is unknown (None): the caller says what that means."""
+    return calls is not None and failed is not None and calls > failed
+
+
 def unpriced(calls: int | None, failed: int | None = None) -> str:
     """A count of unpriced calls (pricing.UNPRICED_CALLS) as every view says it, "" for none: how
     many failed when that is known, and then whether the cost beside it is a lower bound (a call
@@ -106,7 +114,7 @@ def unpriced(calls: int | None, failed: int | None = None) -> str:
     text = f"{calls:,} call{'' if calls == 1 else 's'} unpriced"
     if failed:
         text += f", {failed} of them failed"
-    if failed is not None and calls > failed:
+    if short_of_billed(calls, failed):
         text += ": the cost is a lower bound"
     return text
 

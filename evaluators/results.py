@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.evaluators.base import HIGHER_IS_BETTER, Score
-from assay.evaluators.formatting import money_of_calls, plain, unpriced
+from assay.evaluators.formatting import money_of_calls, plain, short_of_billed, unpriced
 
 if TYPE_CHECKING:
     import pandas
@@ -190,7 +190,7 @@ class TaskSummary:
         unpriced calls were not counted."""
         if self.unpriced_calls is None or self.unpriced_failed is None:
             return self.cost_usd is not None
-        return self.unpriced_calls > self.unpriced_failed
+        return short_of_billed(self.unpriced_calls, self.unpriced_failed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
