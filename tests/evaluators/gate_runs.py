@@ -22,6 +22,26 @@ class GateRun:
     stderr: str
 
 
+def eval_run(
+    collector: RunningCollector, fake: FakeOpenAI, experiment: Path, *args: str, **env: str
+) -> GateRun:
+    """`assay eval run experiment *args` against the collector and the fake model, with `env`."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("OTEL_EXPORTER")
+    }
+    environment.update(ASSAY_URL=collector.http_url, OPENAI_BASE_URL=fake.base_url, COLUMNS="160")
+    environment.update(env)  # may set COLUMNS too
+    done = subprocess.run(
+        [sys.executable, "-m", "assay.collector", "eval", "run", str(experiment), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    return GateRun(done.returncode, done.stdout, done.stderr)
+
+
 def run_gate(
     collector: RunningCollector,
     fake: FakeOpenAI,
@@ -31,24 +51,13 @@ def run_gate(
     dataset: str,
     **env: str,
 ) -> GateRun:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("OTEL_EXPORTER")
-    }
-    environment.update(
-        ASSAY_URL=collector.http_url,
-        OPENAI_BASE_URL=fake.base_url,
+    return eval_run(
+        collector,
+        fake,
+        EXPERIMENT_FILE,
+        *args,
         CAPITALS_PROMPT=prompt,
         CAPITALS_EXPERIMENT=name,
         CAPITALS_DATASET=dataset,
-        COLUMNS="160",
         **env,
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "assay.collector", "eval", "run", str(EXPERIMENT_FILE), *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    return GateRun(done.returncode, done.stdout, done.stderr)

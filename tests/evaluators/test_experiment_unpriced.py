@@ -8,9 +8,6 @@ collector on embedded storage."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ from assay.collector.cli import main
 from assay.collector.demo.fake_openai import FakeOpenAI
 from assay.evaluators import ExperimentResult, compare
 from tests.conftest import RunningCollector
+from tests.evaluators.gate_runs import eval_run
 
 EXPERIMENT_FILE = Path(__file__).with_name("unpriced_experiment.py")
 SUFFIX = uuid.uuid4().hex[:8]
@@ -32,36 +30,19 @@ LOWER_BOUND = "2 calls unpriced, 1 of them failed: the cost is a lower bound"
 
 
 def run_experiment(collector: RunningCollector, fake: FakeOpenAI, mode: str, name: str) -> None:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("OTEL_EXPORTER")
-    }
-    environment.update(
-        ASSAY_URL=collector.http_url,
-        OPENAI_BASE_URL=fake.base_url,
+    # The budget cannot judge the item whose cost leaves out an unpriced call: allowed.
+    done = eval_run(
+        collector,
+        fake,
+        EXPERIMENT_FILE,
+        "--max-failed-items",
+        "1",
         UNPRICED_MODE=mode,
         UNPRICED_EXPERIMENT=name,
         UNPRICED_DATASET=f"costs-{SUFFIX}",
         COLUMNS="200",
     )
-    done = subprocess.run(
-        # The budget cannot judge the item whose cost leaves out an unpriced call: allowed.
-        [
-            sys.executable,
-            "-m",
-            "assay.collector",
-            "eval",
-            "run",
-            str(EXPERIMENT_FILE),
-            "--max-failed-items",
-            "1",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.code == 0, done.stderr + done.stdout
 
 
 @pytest.fixture(scope="module")
